@@ -1,0 +1,96 @@
+"""The one exception tree of carbonplane.
+
+Every error a user can hit says what was wrong, where (file:line, field path, topic, route) and,
+when there is one, how to fix it. Catch ``CarbonplaneError`` to catch all of them::
+
+    CarbonplaneError
+    ├── ConfigError                 bad configuration (file, env var, CLI flag)
+    ├── EventError
+    │   ├── EventValidationError    an event failed its schema; nothing was sent
+    │   ├── UnknownTopicError       a topic that is not in the catalog / does not exist
+    │   ├── DeliveryError           the backend could not deliver (after its retries)
+    │   └── BackendUnavailableError the backend cannot be reached (broker down, log locked)
+    ├── LogError
+    │   └── LogCorruptionError      the embedded log failed an integrity check
+    ├── HttpError                   (sans-IO HTTP) malformed or forbidden message
+    └── GatewayError                gateway config / admin errors
+
+Exceptions carry structured fields (``event_type``, ``field``, ``topic`` ...) so that the CLI can
+print them and tests can assert on them without parsing messages.
+"""
+
+from __future__ import annotations
+
+
+class CarbonplaneError(Exception):
+    """Root of every error carbonplane raises on purpose."""
+
+
+class ConfigError(CarbonplaneError):
+    """Configuration is invalid. ``where`` names the file:line, env var or flag."""
+
+    def __init__(self, message: str, *, where: str | None = None) -> None:
+        self.where = where
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class EventError(CarbonplaneError):
+    """Base of the event system's errors."""
+
+
+class EventValidationError(EventError, ValueError):
+    """An event did not match its type; it was not sent.
+
+    ``event_type`` is the event type's name, ``field`` the camelCase field path (``$.recordCount``)
+    or None when the problem is not one field's.
+    """
+
+    def __init__(self, event_type: str, field: str | None, problem: str) -> None:
+        self.event_type = event_type
+        self.field = field
+        self.problem = problem
+        where = f"{event_type}.{field}" if field else event_type
+        super().__init__(f"invalid {where}: {problem}")
+
+
+class UnknownTopicError(EventError, KeyError):
+    def __init__(self, topic: str, hint: str = "") -> None:
+        self.topic = topic
+        super().__init__(f"unknown topic {topic!r}" + (f": {hint}" if hint else ""))
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return self.args[0]
+
+
+class DeliveryError(EventError):
+    """An event could not be delivered. ``topic`` and ``reason`` say which and why."""
+
+    def __init__(self, topic: str, reason: str) -> None:
+        self.topic = topic
+        self.reason = reason
+        super().__init__(f"delivery to {topic!r} failed: {reason}")
+
+
+class BackendUnavailableError(EventError):
+    """The event backend cannot be reached; the message says how to start or reach it."""
+
+
+class LogError(CarbonplaneError):
+    """The embedded event log could not do what was asked."""
+
+
+class LogCorruptionError(LogError):
+    """The embedded event log failed an integrity check."""
+
+
+class HttpError(CarbonplaneError):
+    """A malformed or forbidden HTTP message. ``status`` is the response code to send."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(f"{status}: {reason}")
+
+
+class GatewayError(CarbonplaneError):
+    """Gateway configuration or Admin API error."""

@@ -1,0 +1,89 @@
+"""The wire form of an event: record key, JSON value and CloudEvents 1.0 binary-mode headers.
+
+CloudEvents Kafka protocol binding, binary content mode: the event's attributes travel as
+``ce_``-prefixed headers and the data as the record value, with ``content-type`` naming its
+media type. We send ``ce_specversion``, ``ce_id`` (= eventId), ``ce_source``, ``ce_type``
+(reverse-DNS, e.g. ``com.carbon254.data.ingestion``), ``ce_time`` (RFC 3339, UTC, ms) and
+``content-type: application/json``; the JSON value is the original library's payload layout.
+
+Invariant: ``ce_id`` equals the payload's ``eventId`` and ``ce_time`` its ``timestamp``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from carbonplane.events.catalog import TOPICS_BY_NAME
+from carbonplane.events.types import Event, encode_event
+
+Headers = list[tuple[str, bytes]]
+
+CE_SPECVERSION = b"1.0"
+JSON_CONTENT_TYPE = b"application/json"
+
+
+def new_event_id() -> str:
+    """A random (version 4) UUID in its canonical text form."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_time_cache: list[Any] = [-1, ""]
+
+
+def rfc3339_ms(timestamp_ms: int) -> str:
+    """``2026-11-27T15:51:03.123Z`` for an epoch-millisecond timestamp."""
+    sec, ms = divmod(timestamp_ms, 1000)
+    if _time_cache[0] != sec:
+        _time_cache[0] = sec
+        _time_cache[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{_time_cache[1]}.{ms:03d}Z"
+
+
+def event_key(event: Event) -> str:
+    """The record key of a catalog event: the value of its topic's key field."""
+    spec = TOPICS_BY_NAME[event.TOPIC]
+    if spec.key_field == "sourceDataset->targetDataset":
+        return f"{event.source_dataset}->{event.target_dataset}"  # type: ignore[attr-defined]
+    return getattr(event, _snake(spec.key_field))
+
+
+def _snake(camel: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in camel)
+
+
+def ce_headers(event_id: str, source: str, ce_type: str, timestamp_ms: int) -> Headers:
+    return [
+        ("ce_specversion", CE_SPECVERSION),
+        ("ce_id", event_id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", ce_type.encode()),
+        ("ce_time", rfc3339_ms(timestamp_ms).encode()),
+        ("content-type", JSON_CONTENT_TYPE),
+    ]
+
+
+def seal(event: Event, source: str) -> tuple[bytes, bytes, Headers]:
+    """Fill the envelope's generated fields, validate, and return ``(key, value, headers)``.
+
+    Raises ``EventValidationError`` (naming type and field) and leaves nothing half-sent.
+    """
+    if not event.event_id:
+        event.event_id = new_event_id()
+    if not event.timestamp:
+        event.timestamp = time.time_ns() // 1_000_000
+    if not event.source:
+        event.source = source
+    value = encode_event(event)
+    key = event_key(event).encode()
+    return key, value, ce_headers(event.event_id, event.source, event.CE_TYPE, event.timestamp)
+
+
+def headers_dict(headers: Headers | None) -> dict[str, str]:
+    """Headers as text, for display (``events tail --json``); undecodable bytes are escaped."""
+    return {k: (v or b"").decode("utf-8", "backslashreplace") for k, v in (headers or [])}

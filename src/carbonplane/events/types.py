@@ -1,0 +1,326 @@
+"""The 12 event types: typed, validated structures with the original platform's wire layout.
+
+Each type is a ``msgspec.Struct`` whose JSON encoding is exactly the payload the original library
+sent: the envelope first (``eventId``, ``eventType``, ``timestamp`` in epoch ms, ``source``,
+``version``, optional ``correlationId``/``causationId``), then the type's own camelCase fields.
+Optional fields default to ``UNSET`` and are omitted from the JSON when absent.
+
+Construction does not validate (msgspec validates while decoding); ``validate_event`` checks an
+instance against its type in C by round-tripping it through the decoder, and raises
+``EventValidationError`` naming the type and the field. Rules that span fields (``failedRecords``
+<= ``totalRecords``) live in ``__post_init__``, which msgspec runs on decode as well.
+
+Spec: docs/events.md (the catalog); CloudEvents 1.0 for ``CE_TYPE`` names.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, ClassVar, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+from carbonplane.errors import EventValidationError
+
+SCHEMA_VERSION = "1.0.0"
+
+NonNegInt = Annotated[int, Meta(ge=0)]
+NonNegFloat = Annotated[float, Meta(ge=0)]
+Ratio = Annotated[float, Meta(ge=0.0, le=1.0)]
+Name = Annotated[str, Meta(min_length=1)]
+StatusCode = Annotated[int, Meta(ge=100, le=599)]
+StrMap = dict[str, str]
+
+RunStatus = Literal["SUCCESS", "FAILURE", "PARTIAL"]
+Outcome = Literal["SUCCESS", "FAILURE", "DENIED"]
+
+
+class Event(msgspec.Struct, kw_only=True, rename="camel"):
+    """The envelope every event carries. ``eventId``/``timestamp``/``source`` are filled by the
+    producer when left empty."""
+
+    event_id: str = ""
+    event_type: str = ""
+    timestamp: NonNegInt = 0
+    source: str = ""
+    version: str = SCHEMA_VERSION
+    correlation_id: str | UnsetType = UNSET
+    causation_id: str | UnsetType = UNSET
+
+    TOPIC: ClassVar[str] = ""
+    CE_TYPE: ClassVar[str] = ""
+
+
+class DataIngestionEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["DataIngestionEvent"] = "DataIngestionEvent"
+    dataset_name: Name
+    record_count: NonNegInt
+    size_bytes: NonNegInt
+    format: str = "parquet"
+    location: str
+    status: RunStatus = "SUCCESS"
+    metadata: StrMap = {}
+
+    TOPIC: ClassVar[str] = "data-ingestion"
+    CE_TYPE: ClassVar[str] = "com.carbon254.data.ingestion"
+
+
+class DataQualityEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["DataQualityEvent"] = "DataQualityEvent"
+    dataset_name: Name
+    check_type: Name
+    check_name: Name
+    result: Literal["PASS", "FAIL", "WARNING"]
+    score: Ratio
+    failed_records: NonNegInt
+    total_records: NonNegInt
+    message: str | UnsetType = UNSET
+
+    TOPIC: ClassVar[str] = "data-quality"
+    CE_TYPE: ClassVar[str] = "com.carbon254.data.quality"
+
+    def __post_init__(self) -> None:
+        if self.failed_records > self.total_records:
+            raise EventValidationError(
+                "DataQualityEvent", "failedRecords",
+                f"failedRecords ({self.failed_records}) exceeds totalRecords ({self.total_records})",
+            )
+
+
+class ColumnLineage(msgspec.Struct, kw_only=True, rename="camel"):
+    source_column: Name
+    target_column: Name
+    transformation: str | UnsetType = UNSET
+
+
+class DataLineageEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["DataLineageEvent"] = "DataLineageEvent"
+    source_dataset: Name
+    target_dataset: Name
+    transformation_type: Literal["COPY", "TRANSFORM", "AGGREGATE", "JOIN", "FILTER"]
+    transformation_name: Name
+    query: str | UnsetType = UNSET
+    columns: list[ColumnLineage] = []
+
+    TOPIC: ClassVar[str] = "data-lineage"
+    CE_TYPE: ClassVar[str] = "com.carbon254.data.lineage"
+
+
+class DataTransformationEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["DataTransformationEvent"] = "DataTransformationEvent"
+    job_name: Name
+    input_datasets: list[str]
+    output_datasets: list[str]
+    records_in: NonNegInt
+    records_out: NonNegInt
+    duration_ms: NonNegInt
+    status: RunStatus
+    engine: str | UnsetType = UNSET
+    error_message: str | UnsetType = UNSET
+
+    TOPIC: ClassVar[str] = "data-transformation"
+    CE_TYPE: ClassVar[str] = "com.carbon254.data.transformation"
+
+
+class ServiceHealthEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["ServiceHealthEvent"] = "ServiceHealthEvent"
+    service_name: Name
+    namespace: Name
+    health_status: Literal["HEALTHY", "DEGRADED", "UNHEALTHY", "UNKNOWN"]
+    latency_ms: NonNegFloat
+    error_rate: Ratio
+    message: str | UnsetType = UNSET
+
+    TOPIC: ClassVar[str] = "system-health"
+    CE_TYPE: ClassVar[str] = "com.carbon254.system.health"
+
+
+class DeploymentEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["DeploymentEvent"] = "DeploymentEvent"
+    deployment_name: Name
+    namespace: Name
+    action: Literal["DEPLOY", "ROLLBACK", "SCALE", "RESTART"]
+    deployed_version: Name
+    previous_version: str | UnsetType = UNSET
+    replicas: NonNegInt
+    deployed_by: Name
+
+    TOPIC: ClassVar[str] = "deployment-events"
+    CE_TYPE: ClassVar[str] = "com.carbon254.system.deployment"
+
+
+class ConfigChangeEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["ConfigChangeEvent"] = "ConfigChangeEvent"
+    resource: Name
+    change_type: Literal["CREATE", "UPDATE", "DELETE"]
+    changed_by: Name
+    config_version: str | UnsetType = UNSET
+    diff: str | UnsetType = UNSET
+    reason: str | UnsetType = UNSET
+
+    TOPIC: ClassVar[str] = "config-changes"
+    CE_TYPE: ClassVar[str] = "com.carbon254.system.config"
+
+
+class SecurityEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["SecurityEvent"] = "SecurityEvent"
+    category: Literal[
+        "AUTHN_FAILURE", "AUTHZ_DENIED", "RATE_LIMITED", "CERT_ISSUED", "CERT_EXPIRING",
+        "POLICY_VIOLATION", "TLS_ERROR",
+    ]
+    severity: Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+    resource: Name
+    principal: str | UnsetType = UNSET
+    source_ip: str | UnsetType = UNSET
+    details: StrMap = {}
+
+    TOPIC: ClassVar[str] = "security-events"
+    CE_TYPE: ClassVar[str] = "com.carbon254.system.security"
+
+
+class AuditUserActionEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["AuditUserActionEvent"] = "AuditUserActionEvent"
+    user_id: Name
+    username: Name
+    action: Name
+    resource: Name
+    resource_type: Name
+    result: Outcome
+    ip_address: Name
+    user_agent: str | UnsetType = UNSET
+    details: StrMap = {}
+
+    TOPIC: ClassVar[str] = "audit-user-actions"
+    CE_TYPE: ClassVar[str] = "com.carbon254.audit.user_action"
+
+
+class AuditAPICallEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["AuditAPICallEvent"] = "AuditAPICallEvent"
+    service: Name
+    endpoint: Name
+    method: Name
+    status_code: StatusCode
+    latency_ms: NonNegFloat
+    request_size_bytes: NonNegInt
+    response_size_bytes: NonNegInt
+    user_id: str | UnsetType = UNSET
+    api_key_id: str | UnsetType = UNSET
+    ip_address: Name
+    error_message: str | UnsetType = UNSET
+
+    TOPIC: ClassVar[str] = "audit-api-calls"
+    CE_TYPE: ClassVar[str] = "com.carbon254.audit.api_call"
+
+
+class AuditDataAccessEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["AuditDataAccessEvent"] = "AuditDataAccessEvent"
+    user_id: Name
+    dataset: Name
+    access_type: Literal["READ", "WRITE", "DELETE", "EXPORT"]
+    result: Outcome
+    row_count: NonNegInt | UnsetType = UNSET
+    query: str | UnsetType = UNSET
+    ip_address: str | UnsetType = UNSET
+
+    TOPIC: ClassVar[str] = "audit-data-access"
+    CE_TYPE: ClassVar[str] = "com.carbon254.audit.data_access"
+
+
+class AuditAdminOperationEvent(Event, kw_only=True, rename="camel"):
+    event_type: Literal["AuditAdminOperationEvent"] = "AuditAdminOperationEvent"
+    admin_user: Name
+    operation: Name
+    target: Name
+    result: Outcome
+    ip_address: str | UnsetType = UNSET
+    details: StrMap = {}
+
+    TOPIC: ClassVar[str] = "audit-admin-operations"
+    CE_TYPE: ClassVar[str] = "com.carbon254.audit.admin_operation"
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    DataIngestionEvent, DataQualityEvent, DataLineageEvent, DataTransformationEvent,
+    ServiceHealthEvent, DeploymentEvent, ConfigChangeEvent, SecurityEvent,
+    AuditUserActionEvent, AuditAPICallEvent, AuditDataAccessEvent, AuditAdminOperationEvent,
+)
+EVENT_TYPES_BY_NAME: dict[str, type[Event]] = {t.__name__: t for t in EVENT_TYPES}
+EVENT_TYPE_BY_TOPIC: dict[str, type[Event]] = {t.TOPIC: t for t in EVENT_TYPES}
+
+_ENCODER = msgspec.json.Encoder()
+_DECODERS = {t: msgspec.json.Decoder(t) for t in EVENT_TYPES}
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+def validation_error(event_type: str, exc: Exception) -> EventValidationError:
+    """Turn a msgspec/constructor error into one naming the event type and the field."""
+    for inner in (exc, exc.__cause__, exc.__context__):
+        if isinstance(inner, EventValidationError):
+            return inner
+    text = str(exc)
+    m = _AT.match(text)
+    problem, path = (m.group("problem"), m.group("path")) if m else (text, None)
+    field = path.lstrip(".") if path else None
+    if field is None:
+        missing = re.search(r"[Mm]issing required (?:argument|field) `?'?(\w+)", text)
+        unexpected = re.search(r"[Uu]nexpected keyword argument '(\w+)'", text)
+        name = missing or unexpected
+        if name:
+            field = _camel(name.group(1))
+    return EventValidationError(event_type, field, problem)
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(p[:1].upper() + p[1:] for p in rest)
+
+
+def encode_event(event: Event) -> bytes:
+    """Validate ``event`` against its type and return its JSON bytes (raises EventValidationError)."""
+    cls = type(event)
+    decoder = _DECODERS.get(cls)
+    if decoder is None:
+        raise EventValidationError(cls.__name__, None, "not one of the 12 catalog event types")
+    try:
+        data = _ENCODER.encode(event)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise validation_error(cls.__name__, exc) from None
+    try:
+        decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise validation_error(cls.__name__, exc) from None
+    return data
+
+
+def decode_event(data: bytes, event_type: str | None = None) -> Event:
+    """Decode JSON bytes into the typed event named by ``event_type`` (or the payload's eventType)."""
+    if event_type is None:
+        try:
+            event_type = msgspec.json.decode(data, type=_TypeProbe).event_type
+        except msgspec.DecodeError as exc:
+            raise EventValidationError("<unknown>", "eventType", str(exc)) from None
+    cls = EVENT_TYPES_BY_NAME.get(event_type)
+    if cls is None:
+        raise EventValidationError(event_type, "eventType", "not one of the 12 catalog event types")
+    try:
+        return _DECODERS[cls].decode(data)
+    except msgspec.ValidationError as exc:
+        raise validation_error(event_type, exc) from None
+    except msgspec.DecodeError as exc:
+        raise EventValidationError(event_type, None, f"not valid JSON: {exc}") from None
+
+
+class _TypeProbe(msgspec.Struct, rename="camel"):
+    event_type: str
+
+
+def build_event(cls: type[Event], **fields: object) -> Event:
+    """Construct ``cls`` from snake_case keyword arguments; ``None`` means absent."""
+    clean = {k: v for k, v in fields.items() if v is not None}
+    try:
+        return cls(**clean)
+    except EventValidationError:
+        raise
+    except TypeError as exc:
+        raise validation_error(cls.__name__, exc) from None
