@@ -8,13 +8,16 @@ Optional fields default to ``UNSET`` and are omitted from the JSON when absent.
 Construction does not validate (msgspec validates while decoding); ``validate_event`` checks an
 instance against its type in C by round-tripping it through the decoder, and raises
 ``EventValidationError`` naming the type and the field. Rules that span fields (``failedRecords``
-<= ``totalRecords``) live in ``__post_init__``, which msgspec runs on decode as well.
+<= ``totalRecords``) live in ``__post_init__``, which msgspec runs on decode as well. Counts and
+timestamps are bounded to a signed 64-bit long so that every valid event also fits the Avro schemas
+in ``schemas/`` (generated from these Structs by ``events/schemas.py``) and Java consumers.
 
 Spec: docs/events.md (the catalog); CloudEvents 1.0 for ``CE_TYPE`` names.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, ClassVar, Literal
 
@@ -24,8 +27,9 @@ from msgspec import UNSET, Meta, UnsetType
 from carbonplane.errors import EventValidationError
 
 SCHEMA_VERSION = "1.0.0"
+MAX_LONG = 2**63 - 1  # counts and timestamps must fit a signed 64-bit long (Avro, Java, Kafka)
 
-NonNegInt = Annotated[int, Meta(ge=0)]
+NonNegInt = Annotated[int, Meta(ge=0, le=MAX_LONG)]
 NonNegFloat = Annotated[float, Meta(ge=0)]
 Ratio = Annotated[float, Meta(ge=0.0, le=1.0)]
 Name = Annotated[str, Meta(min_length=1)]
@@ -53,6 +57,8 @@ class Event(msgspec.Struct, kw_only=True, rename="camel"):
 
 
 class DataIngestionEvent(Event, kw_only=True, rename="camel"):
+    """A batch of records landed in a dataset (one ingestion run)."""
+
     event_type: Literal["DataIngestionEvent"] = "DataIngestionEvent"
     dataset_name: Name
     record_count: NonNegInt
@@ -67,6 +73,8 @@ class DataIngestionEvent(Event, kw_only=True, rename="camel"):
 
 
 class DataQualityEvent(Event, kw_only=True, rename="camel"):
+    """The outcome of one data-quality check on a dataset; ``failedRecords`` <= ``totalRecords``."""
+
     event_type: Literal["DataQualityEvent"] = "DataQualityEvent"
     dataset_name: Name
     check_type: Name
@@ -81,7 +89,9 @@ class DataQualityEvent(Event, kw_only=True, rename="camel"):
     CE_TYPE: ClassVar[str] = "com.carbon254.data.quality"
 
     def __post_init__(self) -> None:
-        if self.failed_records > self.total_records:
+        # Only compare well-typed counts: a wrong type is reported by validation, naming its field.
+        failed, total = self.failed_records, self.total_records
+        if type(failed) is int and type(total) is int and failed > total:
             raise EventValidationError(
                 "DataQualityEvent", "failedRecords",
                 f"failedRecords ({self.failed_records}) exceeds totalRecords ({self.total_records})",
@@ -89,12 +99,16 @@ class DataQualityEvent(Event, kw_only=True, rename="camel"):
 
 
 class ColumnLineage(msgspec.Struct, kw_only=True, rename="camel"):
+    """One target column and the source column it was derived from."""
+
     source_column: Name
     target_column: Name
     transformation: str | UnsetType = UNSET
 
 
 class DataLineageEvent(Event, kw_only=True, rename="camel"):
+    """A dataset was derived from another; optionally column by column."""
+
     event_type: Literal["DataLineageEvent"] = "DataLineageEvent"
     source_dataset: Name
     target_dataset: Name
@@ -108,6 +122,8 @@ class DataLineageEvent(Event, kw_only=True, rename="camel"):
 
 
 class DataTransformationEvent(Event, kw_only=True, rename="camel"):
+    """One run of a transformation job: datasets in and out, record counts, duration, outcome."""
+
     event_type: Literal["DataTransformationEvent"] = "DataTransformationEvent"
     job_name: Name
     input_datasets: list[str]
@@ -124,6 +140,8 @@ class DataTransformationEvent(Event, kw_only=True, rename="camel"):
 
 
 class ServiceHealthEvent(Event, kw_only=True, rename="camel"):
+    """A service's health as observed at one moment: status, latency and error rate."""
+
     event_type: Literal["ServiceHealthEvent"] = "ServiceHealthEvent"
     service_name: Name
     namespace: Name
@@ -137,6 +155,8 @@ class ServiceHealthEvent(Event, kw_only=True, rename="camel"):
 
 
 class DeploymentEvent(Event, kw_only=True, rename="camel"):
+    """A deployment was rolled out, rolled back, scaled or restarted."""
+
     event_type: Literal["DeploymentEvent"] = "DeploymentEvent"
     deployment_name: Name
     namespace: Name
@@ -151,6 +171,8 @@ class DeploymentEvent(Event, kw_only=True, rename="camel"):
 
 
 class ConfigChangeEvent(Event, kw_only=True, rename="camel"):
+    """A platform configuration resource was created, updated or deleted."""
+
     event_type: Literal["ConfigChangeEvent"] = "ConfigChangeEvent"
     resource: Name
     change_type: Literal["CREATE", "UPDATE", "DELETE"]
@@ -164,6 +186,8 @@ class ConfigChangeEvent(Event, kw_only=True, rename="camel"):
 
 
 class SecurityEvent(Event, kw_only=True, rename="camel"):
+    """A security-relevant occurrence: failed authentication, denial, rate limit, certificate, TLS."""
+
     event_type: Literal["SecurityEvent"] = "SecurityEvent"
     category: Literal[
         "AUTHN_FAILURE", "AUTHZ_DENIED", "RATE_LIMITED", "CERT_ISSUED", "CERT_EXPIRING",
@@ -180,6 +204,8 @@ class SecurityEvent(Event, kw_only=True, rename="camel"):
 
 
 class AuditUserActionEvent(Event, kw_only=True, rename="camel"):
+    """Audit trail: a user did something to a resource."""
+
     event_type: Literal["AuditUserActionEvent"] = "AuditUserActionEvent"
     user_id: Name
     username: Name
@@ -196,6 +222,8 @@ class AuditUserActionEvent(Event, kw_only=True, rename="camel"):
 
 
 class AuditAPICallEvent(Event, kw_only=True, rename="camel"):
+    """Audit trail: one API call through the gateway (never carries secrets, only key identifiers)."""
+
     event_type: Literal["AuditAPICallEvent"] = "AuditAPICallEvent"
     service: Name
     endpoint: Name
@@ -214,6 +242,8 @@ class AuditAPICallEvent(Event, kw_only=True, rename="camel"):
 
 
 class AuditDataAccessEvent(Event, kw_only=True, rename="camel"):
+    """Audit trail: a user read, wrote, deleted or exported data of a dataset."""
+
     event_type: Literal["AuditDataAccessEvent"] = "AuditDataAccessEvent"
     user_id: Name
     dataset: Name
@@ -228,6 +258,8 @@ class AuditDataAccessEvent(Event, kw_only=True, rename="camel"):
 
 
 class AuditAdminOperationEvent(Event, kw_only=True, rename="camel"):
+    """Audit trail: an administrator performed a privileged operation."""
+
     event_type: Literal["AuditAdminOperationEvent"] = "AuditAdminOperationEvent"
     admin_user: Name
     operation: Name
@@ -262,12 +294,11 @@ def validation_error(event_type: str, exc: Exception) -> EventValidationError:
     m = _AT.match(text)
     problem, path = (m.group("problem"), m.group("path")) if m else (text, None)
     field = path.lstrip(".") if path else None
-    if field is None:
-        missing = re.search(r"[Mm]issing required (?:argument|field) `?'?(\w+)", text)
-        unexpected = re.search(r"[Uu]nexpected keyword argument '(\w+)'", text)
-        name = missing or unexpected
-        if name:
-            field = _camel(name.group(1))
+    missing = re.search(r"[Mm]issing required (?:argument|field) [`']?(\w+)", text)
+    unexpected = re.search(r"[Uu]nexpected keyword argument '(\w+)'", text)
+    name = missing or unexpected
+    if name:  # the path points at the object; the field is the one named in the message
+        field = f"{field}.{_camel(name.group(1))}" if field else _camel(name.group(1))
     return EventValidationError(event_type, field, problem)
 
 
@@ -285,12 +316,38 @@ def encode_event(event: Event) -> bytes:
     try:
         data = _ENCODER.encode(event)
     except (TypeError, ValueError, OverflowError) as exc:
-        raise validation_error(cls.__name__, exc) from None
+        raise _unencodable(event, exc) from None
     try:
         decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise validation_error(cls.__name__, exc) from None
+        raise _explain(event, validation_error(cls.__name__, exc)) from None
     return data
+
+
+def _unencodable(event: Event, exc: Exception) -> EventValidationError:
+    """Name the field whose value cannot be written as JSON (an object, an int beyond 64 bits)."""
+    for name, encode_name in zip(event.__struct_fields__, event.__struct_encode_fields__):
+        value = getattr(event, name)
+        if value is UNSET:
+            continue
+        try:
+            _ENCODER.encode(value)
+        except (TypeError, ValueError, OverflowError) as inner:
+            return EventValidationError(type(event).__name__, encode_name, f"cannot be encoded as JSON: {inner}")
+    return EventValidationError(type(event).__name__, None, f"cannot be encoded as JSON: {exc}")
+
+
+def _explain(event: Event, err: EventValidationError) -> EventValidationError:
+    """JSON has no NaN or infinity: msgspec writes them as null; say so instead of 'got null'."""
+    if err.field and "got `null`" in err.problem:
+        value = getattr(event, _snake(err.field), None) if err.field.isidentifier() else None
+        if isinstance(value, float) and not math.isfinite(value):
+            return EventValidationError(err.event_type, err.field, f"{value} is not a valid number (must be finite)")
+    return err
+
+
+def _snake(camel: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in camel)
 
 
 def decode_event(data: bytes, event_type: str | None = None) -> Event:
@@ -298,8 +355,10 @@ def decode_event(data: bytes, event_type: str | None = None) -> Event:
     if event_type is None:
         try:
             event_type = msgspec.json.decode(data, type=_TypeProbe).event_type
+        except msgspec.ValidationError as exc:  # JSON, but no object with a string eventType
+            raise validation_error("<unknown>", exc) from None
         except msgspec.DecodeError as exc:
-            raise EventValidationError("<unknown>", "eventType", str(exc)) from None
+            raise EventValidationError("<unknown>", None, f"not valid JSON: {exc}") from None
     cls = EVENT_TYPES_BY_NAME.get(event_type)
     if cls is None:
         raise EventValidationError(event_type, "eventType", "not one of the 12 catalog event types")
