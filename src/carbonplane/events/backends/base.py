@@ -38,6 +38,9 @@ class Delivery:
     offset: int  # -1 when failed
     error: str | None = None
     latency_s: float = 0.0  # produce() -> acknowledgement
+    # True when the backend could not deliver yet but stored the record durably in its disk spool
+    # (``error`` then says why); it is re-sent later. Check ``spooled`` before ``ok``.
+    spooled: bool = False
 
     @property
     def ok(self) -> bool:
