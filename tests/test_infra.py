@@ -30,6 +30,7 @@ def _wait_until(predicate, timeout_s: float, what: str) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.kafka
 def test_kafka_creates_and_deletes_a_topic(kafka_bootstrap, unique_name):
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     topic = unique_name("infra")
@@ -43,6 +44,7 @@ def test_kafka_creates_and_deletes_a_topic(kafka_bootstrap, unique_name):
     _wait_until(lambda: topic not in admin.list_topics(timeout=10).topics, 30, f"{topic} is gone")
 
 
+@pytest.mark.kafka
 def test_kafka_carries_a_record_end_to_end(kafka_bootstrap, unique_name):
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
     topic = unique_name("infra")
@@ -65,6 +67,7 @@ def test_kafka_carries_a_record_end_to_end(kafka_bootstrap, unique_name):
         admin.delete_topics([topic])[topic].result(30)
 
 
+@pytest.mark.kafka
 def test_kafka_does_not_auto_create_topics(kafka_bootstrap, unique_name):
     topic = unique_name("never-created")
     # A producer asks for auto-creation in its metadata request; the broker must refuse it.
@@ -76,6 +79,7 @@ def test_kafka_does_not_auto_create_topics(kafka_bootstrap, unique_name):
     assert topic not in admin.list_topics(timeout=10).topics
 
 
+@pytest.mark.kafka
 def test_kafka_up_is_idempotent_when_running(kafka_bootstrap):
     done = subprocess.run([str(ROOT / "scripts" / "kafka.sh"), "up"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
@@ -84,6 +88,7 @@ def test_kafka_up_is_idempotent_when_running(kafka_bootstrap):
     assert (status.returncode, status.stdout.split()[0]) == (0, "up"), status.stdout
 
 
+@pytest.mark.redis
 def test_redis_ping_set_get(redis_url, unique_name):
     import redis
 
