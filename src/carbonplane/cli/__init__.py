@@ -1,0 +1,1 @@
+"""The ``carbonplane`` command line: ``main.app`` is the entry point; one module per command group."""
