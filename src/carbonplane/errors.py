@@ -14,6 +14,7 @@ when there is one, how to fix it. Catch ``CarbonplaneError`` to catch all of the
     │   └── LogCorruptionError      the embedded log failed an integrity check
     ├── HttpError                   (sans-IO HTTP) malformed or forbidden message
     └── GatewayError                gateway config / admin errors
+        └── GatewayConfigError      a declarative config (file or POST /config) is invalid
 
 Exceptions carry structured fields (``event_type``, ``field``, ``topic`` ...) so that the CLI can
 print them and tests can assert on them without parsing messages.
@@ -94,3 +95,18 @@ class HttpError(CarbonplaneError):
 
 class GatewayError(CarbonplaneError):
     """Gateway configuration or Admin API error."""
+
+
+class GatewayConfigError(GatewayError):
+    """A gateway configuration is invalid. ``problems`` lists every problem found, each with
+    ``where`` (``kong.yml:23: services[2].routes[0].pathz``) and ``message``."""
+
+    def __init__(self, problems: list, source: str | None = None) -> None:
+        self.problems = list(problems)
+        self.source = source
+        lines = [str(p) for p in self.problems[:20]]
+        more = len(self.problems) - len(lines)
+        if more > 0:
+            lines.append(f"... and {more} more")
+        head = f"invalid gateway configuration{f' in {source}' if source else ''}"
+        super().__init__(head + ":\n  " + "\n  ".join(lines))
