@@ -89,9 +89,10 @@ class DataQualityEvent(Event, kw_only=True, rename="camel"):
     CE_TYPE: ClassVar[str] = "com.carbon254.data.quality"
 
     def __post_init__(self) -> None:
-        # Only compare well-typed counts: a wrong type is reported by validation, naming its field.
+        # Only compare well-typed counts: a wrong type is reported by validation, naming its field,
         failed, total = self.failed_records, self.total_records
-        if type(failed) is int and type(total) is int and failed > total:
+        # and a negative total is reported as totalRecords' own error, not as this one.
+        if type(failed) is int and type(total) is int and 0 <= total < failed:
             raise EventValidationError(
                 "DataQualityEvent", "failedRecords",
                 f"failedRecords ({self.failed_records}) exceeds totalRecords ({self.total_records})",
@@ -294,6 +295,8 @@ def validation_error(event_type: str, exc: Exception) -> EventValidationError:
     m = _AT.match(text)
     problem, path = (m.group("problem"), m.group("path")) if m else (text, None)
     field = path.lstrip(".") if path else None
+    if field and "[...]" in field:  # msgspec's notation for "some value of this map"
+        field, problem = field.replace("[...]", ""), f"a value of the map: {problem}"
     missing = re.search(r"[Mm]issing required (?:argument|field) [`']?(\w+)", text)
     unexpected = re.search(r"[Uu]nexpected keyword argument '(\w+)'", text)
     name = missing or unexpected
@@ -338,11 +341,18 @@ def _unencodable(event: Event, exc: Exception) -> EventValidationError:
 
 
 def _explain(event: Event, err: EventValidationError) -> EventValidationError:
-    """JSON has no NaN or infinity: msgspec writes them as null; say so instead of 'got null'."""
-    if err.field and "got `null`" in err.problem:
-        value = getattr(event, _snake(err.field), None) if err.field.isidentifier() else None
-        if isinstance(value, float) and not math.isfinite(value):
-            return EventValidationError(err.event_type, err.field, f"{value} is not a valid number (must be finite)")
+    """Sharpen a top-level field's error with the value at hand: JSON has no NaN or infinity
+    (msgspec writes them as null), and a map error can name the offending key."""
+    if not (err.field and err.field.isidentifier()):
+        return err
+    value = getattr(event, _snake(err.field), None)
+    if isinstance(value, float) and not math.isfinite(value) and "got `null`" in err.problem:
+        return EventValidationError(err.event_type, err.field, f"{value} is not a valid number (must be finite)")
+    if isinstance(value, dict) and err.problem.startswith("a value of the map: "):
+        key = next((k for k, v in value.items() if not isinstance(v, str)), None)
+        if key is not None:
+            detail = err.problem.removeprefix("a value of the map: ")
+            return EventValidationError(err.event_type, err.field, f"the value of key {key!r}: {detail}")
     return err
 
 
