@@ -172,15 +172,20 @@ class TailOptions:
 def tail(reader: LogReader, topic: str, options: TailOptions | None = None, *, stop: threading.Event | None = None) -> Iterator[Record]:
     """Records of ``topic``: history first (when ``from_beginning``), then new ones (when following).
 
-    Stops after ``limit`` records, when ``stop`` is set, or (not following) at the end of history.
+    The topic's current end is taken when ``tail`` is called, not at the first ``next()``: a record
+    produced after the call is new (followed), one produced before it is history. Stops after
+    ``limit`` records, when ``stop`` is set, or (when not following) at the end of history.
     """
     opts = options or TailOptions()
+    parts = resolve_partitions(reader, topic, opts.partition)
+    marks = {p: reader.watermarks(topic, p) for p in parts}
+    return _tail(reader, topic, opts, marks, stop)
+
+
+def _tail(reader: LogReader, topic: str, opts: TailOptions, marks: dict[int, tuple[int, int]], stop: threading.Event | None) -> Iterator[Record]:
     if opts.limit is not None and opts.limit <= 0:
         return
     follow = (not opts.from_beginning) if opts.follow is None else opts.follow
-    parts = resolve_partitions(reader, topic, opts.partition)
-    marks = {p: reader.watermarks(topic, p) for p in parts}
-    positions = {p: high for p, (_low, high) in marks.items()}
     count = 0
     if opts.from_beginning:
         ranges = [PartitionRange(p, low, high) for p, (low, high) in marks.items()]
@@ -191,6 +196,7 @@ def tail(reader: LogReader, topic: str, options: TailOptions | None = None, *, s
                 return
     if not follow:
         return
+    positions = {p: high for p, (_low, high) in marks.items()}
     for record in _follow(reader, topic, positions, opts.poll_timeout, stop):
         yield record
         count += 1

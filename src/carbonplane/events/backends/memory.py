@@ -135,10 +135,14 @@ class MemoryLog(ProducerBackend, LogAdmin, LogReader):
                 self._topics[spec.name] = _Topic(spec.name, spec.partitions, wanted)
             return TopicChange(spec.name, "created", details)
         details = {k: (t.config.get(k), v) for k, v in wanted.items() if t.config.get(k) != v}
-        if spec.partitions > len(t.partitions):
-            details["partitions"] = (str(len(t.partitions)), str(spec.partitions))
-        if not details:
-            return TopicChange(spec.name, "unchanged")
+        have = len(t.partitions)
+        if spec.partitions > have:
+            details["partitions"] = (str(have), str(spec.partitions))
+        action = "updated" if details else "unchanged"
+        if spec.partitions < have:  # reported, never applied: partitions only grow
+            details["partitions"] = (str(have), f"{have} (asked {spec.partitions}: partitions never shrink)")
+        if action == "unchanged":
+            return TopicChange(spec.name, action, details)
         if not dry_run:
             t.config.update(wanted)
             t.partitions.extend([] for _ in range(spec.partitions - len(t.partitions)))
