@@ -1,0 +1,337 @@
+"""The Kafka event backend: a ``ProducerBackend`` over confluent-kafka, with an opt-in disk spool.
+
+``KafkaAdmin`` (topics) and ``KafkaReader`` (read back, consumer-group offsets) live in sibling
+modules and are re-exported here, so ``backends.kafka`` is the one import for the Kafka backend.
+
+Producer settings: ``EventsConfig.librdkafka`` (idempotent, acks=all, lz4, murmur2_random) plus
+``kafka_errors.producer_config`` (``message.timeout.ms`` 30 s unless overridden, no client-side topic
+auto-creation, librdkafka's log on ``carbonplane.events.kafka.librdkafka``). See docs/kafka.md.
+
+Invariants (the seam's, made concrete):
+- Every record ``produce`` accepts gets exactly one report through its callback, on the thread that
+  calls ``poll``/``flush``/``close``: delivered (partition, offset, produce->ack latency), failed
+  (error says what and how to fix), or - with a spool - spooled (``Delivery.spooled``).
+- A topic is checked against the broker's metadata the first time it is used: a missing topic
+  raises ``UnknownTopicError`` at once instead of waiting for librdkafka to give up.
+- A full local queue blocks ``produce`` (polling, so deliveries free room) up to ``queue_timeout``;
+  only then does it raise ``BackendUnavailableError``, and the record was not queued.
+- Broker down, no spool: records wait in librdkafka until ``message.timeout.ms``; they are delivered
+  if the broker returns in time, else reported failed. ``close`` purges what is still queued so that
+  it too is reported failed, never dropped unreported.
+- Broker down, with a spool (``EventsConfig.spool_dir``): records whose delivery failed with an
+  outage error, records still queued when the broker is declared down or the producer closes, and
+  records produced while it is down go to the spool (``kafka_spool``), and are reported spooled once
+  on disk. A drainer re-sends them when the broker answers, also on the next start of any producer
+  using the same spool. While the spool holds records, new records queue behind them (order kept
+  within a process). At-least-once: a record may arrive twice, never zero times.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from functools import partial
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from carbonplane.errors import BackendUnavailableError, DeliveryError, UnknownTopicError
+from carbonplane.events.backends.base import Delivery, DeliveryCallback, Headers, ProducerBackend
+from carbonplane.events.backends.kafka_admin import KafkaAdmin
+from carbonplane.events.backends.kafka_errors import (
+    UNKNOWN_TOPIC_HINT,
+    FailureLog,
+    describe,
+    is_permanent,
+    is_unknown_topic,
+    log,
+    message_timeout_ms,
+    producer_config,
+)
+from carbonplane.events.backends.kafka_reader import KafkaReader
+from carbonplane.events.backends.kafka_spool import SpoolDrainer, SpoolWriter
+from carbonplane.events.backends.spool import Spool, SpooledRecord
+from carbonplane.events.config import EventsConfig
+
+UNREACHABLE_RECHECK_S = 30.0  # after a failed metadata request, skip topic checks this long
+
+
+class KafkaProducerBackend(ProducerBackend):
+    """Queue records to Kafka; see the module docstring for the delivery guarantees."""
+
+    name = "kafka"
+
+    def __init__(self, cfg: EventsConfig, client_id: str, *, queue_timeout: float = 30.0,
+                 metadata_timeout: float = 5.0) -> None:
+        self.cfg = cfg
+        self.queue_timeout = queue_timeout
+        self.metadata_timeout = metadata_timeout
+        self.conf = producer_config(cfg, client_id)
+        self.timeout_ms = message_timeout_ms(self.conf)
+        self._producer: Producer = Producer({**self.conf, "error_cb": self._on_error})
+        self._failures = FailureLog()
+        self._known_topics: set[str] = set()
+        self._skip_checks_until = 0.0  # monotonic time; topic checks wait while the broker is down
+        self._purge_queued = False  # error_cb saw all brokers down: spool what waits in the queue
+        self._fatal: str | None = None
+        self._closed = False
+        self.spool: Spool | None = None
+        self._writer: SpoolWriter | None = None
+        self._drainer: SpoolDrainer | None = None
+        self._routing = False  # new records go to the spool (broker down, or a backlog to keep order)
+        self._route_reason = ""
+        self._route_lock = threading.Lock()
+        if cfg.spool_dir is not None:
+            self._open_spool(cfg)
+
+    # -- ProducerBackend ---------------------------------------------------------------------------
+
+    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None,
+                on_delivery: DeliveryCallback | None = None, timestamp_ms: int = 0) -> None:
+        if self._closed:
+            raise BackendUnavailableError("this Kafka producer is closed; open a new one to produce")
+        if self._writer is not None:
+            self._produce_with_spool(topic, value, key, headers, on_delivery, timestamp_ms)
+            return
+        if self._fatal:
+            raise BackendUnavailableError(self._fatal)
+        if topic not in self._known_topics and time.monotonic() >= self._skip_checks_until:
+            self._check_topic(topic)
+        self._enqueue(topic, value, key, headers, timestamp_ms, partial(self._on_delivery, topic, on_delivery))
+
+    def poll(self, timeout: float = 0.0) -> int:
+        if self._closed:
+            return 0
+        served = self._producer.poll(timeout)
+        if self._writer is not None:
+            served += self._serve_spool()
+        return served
+
+    def flush(self, timeout: float = 10.0) -> int:
+        if self._closed:
+            return 0
+        if self._writer is None:
+            return self._producer.flush(timeout)
+        deadline = time.monotonic() + timeout
+        while True:  # in slices, so that an outage noticed meanwhile moves the queue to the spool
+            remaining = self._producer.flush(max(0.0, min(deadline - time.monotonic(), 0.2)))
+            self._serve_spool()
+            if remaining == 0:
+                self._writer.wait_written(max(0.0, deadline - time.monotonic()))
+                self._serve_spool()
+            pending = len(self)
+            if pending == 0 or time.monotonic() >= deadline:
+                return pending
+
+    def close(self, timeout: float = 10.0) -> int:
+        """Flush; whatever is still queued is then purged, so it is reported (failed or spooled)."""
+        if self._closed:
+            return 0
+        remaining = self.flush(timeout)
+        if len(self._producer):
+            self._producer.purge(in_queue=True, in_flight=True)
+            self._producer.flush(1.0)  # serves the purged records' reports
+        if self._writer is not None and self._drainer is not None and self.spool is not None:
+            self._writer.stop()
+            self._serve_spool()
+            self._drainer.stop()
+            self.spool.close()
+        self._failures.summary()
+        self._closed = True
+        self._producer = None  # type: ignore[assignment]  # librdkafka is released when collected
+        return remaining
+
+    def __len__(self) -> int:
+        if self._closed:
+            return 0
+        return len(self._producer) + (len(self._writer) if self._writer is not None else 0)
+
+    # -- the spool ---------------------------------------------------------------------------------
+
+    def spool_status(self) -> dict[str, Any]:
+        """The spool's state: ``backlog`` (records waiting), ``dead``, ``drained``/``buried`` by this
+        process's drainer, ``routing`` (new records go to the spool), ``broker_up``."""
+        if self.spool is None or self._drainer is None:
+            return {"enabled": False}
+        return {
+            "enabled": True,
+            "path": str(self.spool.path),
+            "backlog": len(self.spool),
+            "dead": self.spool.dead_count(),
+            "drained": self._drainer.drained,
+            "buried": self._drainer.buried,
+            "routing": self._routing,
+            "broker_up": bool(self._drainer.broker_up),
+        }
+
+    def wait_drained(self, timeout: float) -> bool:
+        """Wait until the spool is empty (everything re-sent and acknowledged); True when so."""
+        if self._writer is None or self._drainer is None:
+            return True
+        deadline = time.monotonic() + timeout
+        if not self._writer.wait_written(timeout):
+            return False
+        return self._drainer.wait_empty(max(0.0, deadline - time.monotonic()))
+
+    def _open_spool(self, cfg: EventsConfig) -> None:
+        assert cfg.spool_dir is not None
+        self.spool = Spool(cfg.spool_dir)
+        self._writer = SpoolWriter(self.spool, on_written=self._wake_drainer)
+        self._drainer = SpoolDrainer(self.spool, self.conf, wanted=lambda: self._routing,
+                                     on_broker_up=self._resume_direct)
+        if not self.spool.is_empty():  # an earlier process left records: new ones queue behind them
+            self._routing, self._route_reason = True, "queued behind records spooled earlier"
+        self._drainer.start()
+
+    def _produce_with_spool(self, topic: str, value: bytes, key: bytes | None, headers: Headers | None,
+                            on_delivery: DeliveryCallback | None, timestamp_ms: int) -> None:
+        record = SpooledRecord(topic, value, key, headers or [], timestamp_ms or time.time_ns() // 1_000_000)
+        started = time.monotonic()
+        if (not self._routing and topic not in self._known_topics
+                and time.monotonic() >= self._skip_checks_until):
+            self._check_topic(topic)  # raises for a missing topic; marks the broker down on timeout
+        if self._divert(record, on_delivery, started):
+            return
+        self._enqueue(topic, value, key, headers, record.timestamp_ms,
+                      partial(self._on_delivery_spooling, record, on_delivery, started),
+                      divert=(record, on_delivery, started))
+
+    def _divert(self, record: SpooledRecord, on_delivery: DeliveryCallback | None, started: float) -> bool:
+        """Hand the record to the spool writer when records are being routed there."""
+        if not self._routing:
+            return False
+        with self._route_lock:
+            if not self._routing:
+                return False
+            record.reason = self._route_reason
+            assert self._writer is not None
+            self._writer.hand_over(record, on_delivery, started)
+            return True
+
+    def _serve_spool(self) -> int:
+        """On the caller's thread: spool what an outage left queued, and report spooled records."""
+        assert self._writer is not None
+        if self._purge_queued:
+            self._purge_queued = False
+            self._producer.purge(in_queue=True, in_flight=False)
+            self._producer.poll(0)
+        reports = self._writer.take_reports()
+        for callback, delivery in reports:
+            if delivery.spooled:
+                self._failures.warn("delivery deferred (spooled)", delivery.topic, delivery.error or "")
+            else:
+                self._failures.warn("delivery failed", delivery.topic, delivery.error or "")
+            if callback is not None:
+                callback(delivery)
+        return len(reports)
+
+    def _mark_unreachable(self, reason: str) -> None:
+        self._skip_checks_until = time.monotonic() + UNREACHABLE_RECHECK_S
+        if self._writer is None or self._drainer is None:
+            return
+        with self._route_lock:
+            if not self._routing:
+                log.warning("Kafka unreachable (%s): new records go to the spool %s until it answers",
+                            reason, self.spool.path if self.spool is not None else "?")
+            self._routing, self._route_reason = True, f"broker unreachable: {reason}"
+        self._drainer.wake()
+
+    def _resume_direct(self) -> None:
+        """Drainer thread: the broker answers and the spool is empty -> produce directly again."""
+        assert self._writer is not None and self.spool is not None
+        with self._route_lock:
+            if self._routing and not self._fatal and self._writer.idle() and self.spool.is_empty():
+                self._routing = False
+                self._skip_checks_until = 0.0
+                log.info("Kafka answers and the spool is empty: producing directly again")
+
+    def _wake_drainer(self) -> None:
+        if self._drainer is not None:
+            self._drainer.wake()
+
+    # -- librdkafka plumbing -----------------------------------------------------------------------
+
+    def _check_topic(self, topic: str) -> None:
+        try:
+            meta = self._producer.list_topics(topic, timeout=self.metadata_timeout).topics.get(topic)
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+            self._mark_unreachable(f"no metadata within {self.metadata_timeout} s ({err.str() if err else exc})")
+            return
+        if meta is not None and meta.error is None:
+            self._known_topics.add(topic)
+        elif meta is None or is_unknown_topic(meta.error):
+            raise UnknownTopicError(topic, UNKNOWN_TOPIC_HINT)
+        elif is_permanent(meta.error):
+            raise DeliveryError(topic, describe(meta.error, topic))
+        # else transient (leader election after creation): librdkafka waits for the leader
+
+    def _enqueue(self, topic: str, value: bytes, key: bytes | None, headers: Headers | None, timestamp_ms: int,
+                 callback: Any, divert: tuple[SpooledRecord, DeliveryCallback | None, float] | None = None) -> None:
+        """produce(), blocking (and polling) while librdkafka's queue is full, up to queue_timeout."""
+        deadline = None
+        while True:
+            try:
+                self._producer.produce(topic, value, key, headers=headers, timestamp=timestamp_ms,
+                                       on_delivery=callback)
+                return
+            except BufferError:
+                pass
+            except KafkaException as exc:
+                raise self._refused(topic, exc.args[0]) from None
+            now = time.monotonic()
+            deadline = deadline or now + self.queue_timeout
+            if now >= deadline:
+                raise BackendUnavailableError(
+                    f"the Kafka producer's local queue stayed full for {self.queue_timeout:g} s "
+                    f"({len(self._producer)} records waiting for {self.cfg.bootstrap_servers}): the broker is "
+                    f"slow or unreachable; this record to {topic!r} was not queued")
+            self.poll(0.05)
+            if divert is not None and self._divert(*divert):
+                return
+
+    def _refused(self, topic: str, err: KafkaError) -> Exception:
+        if is_unknown_topic(err):
+            return UnknownTopicError(topic, UNKNOWN_TOPIC_HINT)
+        if err.fatal() or err.code() == KafkaError._FATAL:
+            return BackendUnavailableError(f"the Kafka producer is unusable: {describe(err, topic)}")
+        return DeliveryError(topic, describe(err, topic))
+
+    def _on_delivery(self, topic: str, callback: DeliveryCallback | None, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self._skip_checks_until = 0.0
+            if callback is not None:
+                callback(Delivery(topic, msg.partition(), msg.offset(), None, msg.latency() or 0.0))
+            return
+        reason = describe(err, topic, self.timeout_ms)
+        self._failures.warn("delivery failed", topic, reason)
+        if callback is not None:
+            partition = msg.partition()
+            callback(Delivery(topic, partition if partition is not None and partition >= 0 else -1, -1, reason,
+                              msg.latency() or 0.0))
+
+    def _on_delivery_spooling(self, record: SpooledRecord, callback: DeliveryCallback | None, started: float,
+                              err: KafkaError | None, msg: Message) -> None:
+        if err is None or is_permanent(err):
+            self._on_delivery(record.topic, callback, err, msg)
+            return
+        record.reason = describe(err, record.topic, self.timeout_ms)
+        self._mark_unreachable(record.reason)
+        assert self._writer is not None
+        self._writer.hand_over(record, callback, started)
+
+    def _on_error(self, err: KafkaError) -> None:
+        """librdkafka's error_cb (runs inside poll/flush on the caller's thread)."""
+        if err.fatal():
+            self._fatal = f"the Kafka producer hit a fatal error ({err.name()}: {err.str()}); open a new producer"
+            log.error("%s", self._fatal)
+            self._mark_unreachable(self._fatal)
+        elif err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._failures.warn("connection", str(self.cfg.bootstrap_servers), describe(err, ""))
+            self._mark_unreachable(err.str())
+            self._purge_queued = self._writer is not None
+        else:
+            log.debug("librdkafka: %s", err)
+
+
+__all__ = ["KafkaAdmin", "KafkaProducerBackend", "KafkaReader"]

@@ -1,0 +1,319 @@
+"""The two threads behind the Kafka producer's opt-in disk spool.
+
+``SpoolWriter``  takes records the producer hands over (broker unreachable, or a delivery that failed
+                 with an outage error), appends them to the ``Spool`` in group commits on its own
+                 thread, and queues one ``Delivery(spooled=True)`` per record for the producer to
+                 report on its caller's thread. A record is reported spooled only once it is on disk.
+``SpoolDrainer`` once the broker answers again, re-sends spooled records in spool order through its
+                 own idempotent producer and removes each only after Kafka acknowledged it. Records
+                 the broker refuses for good (unknown topic, too large) move to the spool's ``dead``
+                 table with the broker's error. Only the process holding the spool's ``DrainLock``
+                 re-sends; the others only append.
+
+Guarantees: a record handed to the writer is either on disk (reported spooled) or reported failed
+with the reason the spool could not store it. Re-sending is at-least-once: a crash between Kafka's
+acknowledgement and the delete sends a record twice (consumers deduplicate on ``ce_id``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from carbonplane.events.backends.base import Delivery, DeliveryCallback
+from carbonplane.events.backends.kafka_errors import describe, is_permanent, is_unknown_topic, message_timeout_ms
+from carbonplane.events.backends.spool import DrainLock, Spool, SpooledRecord
+
+log = logging.getLogger("carbonplane.events.kafka")
+
+Handoff = tuple[SpooledRecord, DeliveryCallback | None, float]  # record, caller's callback, produce() time
+Report = tuple[DeliveryCallback | None, Delivery]
+
+
+class SpoolWriter:
+    """Group-commits handed-over records to the spool; reports wait in ``take_reports``."""
+
+    def __init__(self, spool: Spool, on_written: Callable[[], None]) -> None:
+        self.spool = spool
+        self._on_written = on_written
+        self._cond = threading.Condition()
+        self._pending: list[Handoff] = []
+        self._reports: deque[Report] = deque()
+        self._unreported = 0  # handed over, report not yet taken
+        self._writing = False
+        self._stopping = False
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, name="carbonplane-spool-writer", daemon=True)
+        self._thread.start()
+
+    def hand_over(self, record: SpooledRecord, callback: DeliveryCallback | None, started: float) -> None:
+        with self._cond:
+            self._pending.append((record, callback, started))
+            self._unreported += 1
+            self._cond.notify_all()
+
+    def take_reports(self) -> list[Report]:
+        """Reports ready for the caller's thread (each record's exactly once)."""
+        if not self._reports:
+            return []
+        with self._cond:
+            reports = list(self._reports)
+            self._reports.clear()
+            self._unreported -= len(reports)
+        return reports
+
+    def __len__(self) -> int:
+        """Records handed over whose report has not been taken yet."""
+        return self._unreported
+
+    def idle(self) -> bool:
+        with self._cond:
+            return not self._pending and not self._writing
+
+    def wait_written(self, timeout: float) -> bool:
+        """Wait until every handed-over record is on disk (or failed); True when so."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._writing:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def stop(self) -> None:
+        """Write what is pending, then end the thread."""
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stopping:
+                    self._cond.wait()
+                if not self._pending:
+                    return
+                batch, self._pending = self._pending, []
+                self._writing = True
+            reports = self._write(batch)
+            with self._cond:
+                self._reports.extend(reports)
+                self._writing = False
+                self._cond.notify_all()
+            self._on_written()
+
+    def _write(self, batch: list[Handoff]) -> list[Report]:
+        try:
+            self.spool.append([record for record, _, _ in batch])
+        except Exception as exc:  # disk full, permissions, corrupt file: every record is reported failed
+            log.error("could not store %d records in the spool %s: %s", len(batch), self.spool.path, exc)
+            return [
+                (cb, Delivery(r.topic, -1, -1, f"{r.reason}; the spool {self.spool.path} could not store it: {exc}"))
+                for r, cb, _ in batch
+            ]
+        self.written += len(batch)
+        now = time.monotonic()
+        return [
+            (cb, Delivery(r.topic, -1, -1, f"spooled to {self.spool.path}: {r.reason}", now - t0, spooled=True))
+            for r, cb, t0 in batch
+        ]
+
+
+class SpoolDrainer:
+    """Re-sends spooled records once the broker answers; see the module docstring."""
+
+    MIN_BACKOFF, MAX_BACKOFF, IDLE_CHECK = 0.5, 5.0, 1.0
+
+    def __init__(
+        self,
+        spool: Spool,
+        conf: dict[str, Any],
+        *,
+        wanted: Callable[[], bool],
+        on_broker_up: Callable[[], None],
+        batch_size: int = 1000,
+        probe_timeout: float = 2.0,
+    ) -> None:
+        self.spool = spool
+        self.conf = {**conf, "client.id": f"{conf.get('client.id', 'carbonplane')}-spool"}
+        self.conf["error_cb"] = self._on_error
+        self.timeout_s = message_timeout_ms(conf) / 1000.0
+        self._wanted = wanted  # the producer routes records to the spool
+        self._on_broker_up = on_broker_up
+        self.batch_size = batch_size
+        self.probe_timeout = probe_timeout
+        self.lock = DrainLock(spool.directory)
+        self.drained = 0
+        self.buried = 0
+        self.broker_up: bool | None = None  # unknown until the first probe
+        self._producer: Producer | None = None
+        self._verified: set[str] = set()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._progress = threading.Condition()  # notified after every drained batch
+        self._thread = threading.Thread(target=self._run, name="carbonplane-spool-drainer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def wait_empty(self, timeout: float) -> bool:
+        """Wait until the spool holds no records (re-checked at least every second, since another
+        process may be the one draining it); True when empty."""
+        deadline = time.monotonic() + timeout
+        with self._progress:
+            while not self.spool.is_empty():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._progress.wait(min(left, 1.0))
+        return True
+
+    def _notify_progress(self) -> None:
+        with self._progress:
+            self._progress.notify_all()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        self.lock.release()
+
+    def _run(self) -> None:
+        backoff = self.MIN_BACKOFF
+        try:
+            while not self._stop.is_set():
+                if not self._wanted() and self.spool.is_empty():
+                    self._sleep(self.IDLE_CHECK)
+                    continue
+                if not self._probe():
+                    self._sleep(backoff)
+                    backoff = min(2 * backoff, self.MAX_BACKOFF)
+                    continue
+                backoff = self.MIN_BACKOFF
+                if self.spool.is_empty():
+                    self._on_broker_up()
+                    self._sleep(0.05)
+                elif not self.lock.try_acquire():
+                    self._sleep(self.IDLE_CHECK)  # another process drains this spool
+                else:
+                    drained = self._drain_batch()
+                    self._notify_progress()
+                    if not drained:
+                        self._sleep(backoff)
+        except Exception:  # a drainer that dies silently would strand the spool: say so loudly
+            log.exception("the spool drainer stopped; spooled records stay in %s until the next start", self.spool.path)
+        finally:
+            self._close_producer()
+
+    def _sleep(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    def _probe(self) -> bool:
+        """True when the broker answers a metadata request."""
+        producer = self._ensure_producer()
+        try:
+            producer.list_topics(timeout=self.probe_timeout)
+        except KafkaException as exc:
+            if self.broker_up is not False:
+                log.warning("broker unreachable (%s); %d records wait in the spool %s",
+                            exc.args[0].str() if exc.args else exc, len(self.spool), self.spool.path)
+            self.broker_up = False
+            return False
+        if self.broker_up is False:
+            log.info("broker reachable again; draining the spool %s", self.spool.path)
+        self.broker_up = True
+        return True
+
+    def _drain_batch(self) -> bool:
+        """Re-send the oldest records; False when an outage error stopped the batch."""
+        records = self.spool.peek(self.batch_size)
+        missing = self._missing_topics({r.topic for r in records})
+        sendable = []
+        for r in records:
+            if r.topic in missing:
+                self._bury(r, missing[r.topic])
+            else:
+                sendable.append(r)
+        outcomes: dict[int, KafkaError | None] = {}
+        producer = self._ensure_producer()
+        for r in sendable:
+            self._send(producer, r, partial(_record_outcome, outcomes, r.id))
+        deadline = time.monotonic() + self.timeout_s + 5.0
+        while len(outcomes) < len(sendable) and not self._stop.is_set() and time.monotonic() < deadline:
+            producer.poll(0.1)
+        acked = [rid for rid, err in outcomes.items() if err is None]
+        self.drained += self.spool.remove(acked)
+        outage = None
+        for r in sendable:
+            err = outcomes.get(r.id)
+            if err is not None and is_permanent(err):
+                self._bury(r, describe(err, r.topic))
+            elif err is not None:
+                outage = err
+        if acked and self.spool.is_empty():
+            log.info("spool %s drained (%d records re-sent so far)", self.spool.path, self.drained)
+        if outage is not None:
+            log.warning("re-sending spooled records failed (%s); retrying", describe(outage, "spool", int(self.timeout_s * 1000)))
+            self.broker_up = False
+            return False
+        return True
+
+    def _send(self, producer: Producer, r: SpooledRecord, on_delivery: Callable[..., None]) -> None:
+        while True:
+            try:
+                producer.produce(r.topic, r.value, r.key, headers=r.headers or None,
+                                 timestamp=r.timestamp_ms, on_delivery=on_delivery)
+                return
+            except BufferError:
+                producer.poll(0.1)
+
+    def _missing_topics(self, topics: set[str]) -> dict[str, str]:
+        """Topics of the batch the broker says do not exist, with the error to bury their records with."""
+        missing: dict[str, str] = {}
+        for topic in topics - self._verified:
+            try:
+                meta = self._ensure_producer().list_topics(topic, timeout=self.probe_timeout).topics.get(topic)
+            except KafkaException:
+                continue  # the send will tell
+            if meta is not None and meta.error is not None and is_unknown_topic(meta.error):
+                missing[topic] = describe(meta.error, topic)
+            elif meta is not None and meta.error is None:
+                self._verified.add(topic)
+        return missing
+
+    def _bury(self, r: SpooledRecord, error: str) -> None:
+        self.spool.bury(r.id, error)
+        self.buried += 1
+        log.error("spooled record %d for %r cannot be delivered and was moved to the spool's dead table: %s",
+                  r.id, r.topic, error)
+
+    def _ensure_producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer(self.conf)
+        return self._producer
+
+    def _close_producer(self) -> None:
+        if self._producer is not None:
+            self._producer.purge()  # un-acked records stay in the spool; the next drainer re-sends them
+            self._producer.poll(0)
+            self._producer = None
+
+    def _on_error(self, err: KafkaError) -> None:
+        log.debug("spool drainer: %s", err)
+
+
+def _record_outcome(outcomes: dict[int, KafkaError | None], record_id: int, err: KafkaError | None, _msg: Any) -> None:
+    outcomes[record_id] = err
