@@ -47,24 +47,34 @@ def rfc3339_ms(timestamp_ms: int) -> str:
 
 def event_key(event: Event) -> str:
     """The record key of a catalog event: the value of its topic's key field."""
-    spec = TOPICS_BY_NAME[event.TOPIC]
-    if spec.key_field == "sourceDataset->targetDataset":
+    attr = _KEY_ATTRS.get(type(event))
+    if attr is None:
+        spec = TOPICS_BY_NAME[event.TOPIC]
+        attr = _KEY_ATTRS[type(event)] = "" if "->" in spec.key_field else _snake(spec.key_field)
+    if not attr:  # DataLineageEvent: "sourceDataset->targetDataset"
         return f"{event.source_dataset}->{event.target_dataset}"  # type: ignore[attr-defined]
-    return getattr(event, _snake(spec.key_field))
+    return getattr(event, attr)
+
+
+_KEY_ATTRS: dict[type, str] = {}
 
 
 def _snake(camel: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in camel)
 
 
+_SPEC_HEADER = ("ce_specversion", CE_SPECVERSION)
+_CONTENT_TYPE_HEADER = ("content-type", JSON_CONTENT_TYPE)
+
+
 def ce_headers(event_id: str, source: str, ce_type: str, timestamp_ms: int) -> Headers:
     return [
-        ("ce_specversion", CE_SPECVERSION),
+        _SPEC_HEADER,
         ("ce_id", event_id.encode()),
         ("ce_source", source.encode()),
         ("ce_type", ce_type.encode()),
         ("ce_time", rfc3339_ms(timestamp_ms).encode()),
-        ("content-type", JSON_CONTENT_TYPE),
+        _CONTENT_TYPE_HEADER,
     ]
 
 
@@ -81,7 +91,20 @@ def seal(event: Event, source: str) -> tuple[bytes, bytes, Headers]:
         event.source = source
     value = encode_event(event)
     key = event_key(event).encode()
-    return key, value, ce_headers(event.event_id, event.source, event.CE_TYPE, event.timestamp)
+    ce_type = _CE_TYPES.get(event.CE_TYPE)
+    if ce_type is None:
+        ce_type = _CE_TYPES[event.CE_TYPE] = ("ce_type", event.CE_TYPE.encode())
+    return key, value, [
+        _SPEC_HEADER,
+        ("ce_id", event.event_id.encode()),
+        ("ce_source", event.source.encode()),
+        ce_type,
+        ("ce_time", rfc3339_ms(event.timestamp).encode()),
+        _CONTENT_TYPE_HEADER,
+    ]
+
+
+_CE_TYPES: dict[str, tuple[str, bytes]] = {}
 
 
 def headers_dict(headers: Headers | None) -> dict[str, str]:

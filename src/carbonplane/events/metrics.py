@@ -11,20 +11,24 @@ Metrics (all documented in docs/metrics.md, exposed in the Prometheus text forma
 - ``carbonplane_events_pending``                           events handed to the backend, not yet reported
   (summed over the producers that share the registry)
 
-Invariants: the collectors of one registry are created once, however many ``ProducerMetrics`` use
-that registry (several producers in one process share them instead of failing on duplicate
-registration); label children are cached per label tuple, so the hot path is one dict lookup and
-one locked increment; a reason outside ``FAILURE_REASONS`` is a programming error (ValueError).
+The produce path counts every event, so recording must cost far less than producing: counts live
+in plain dicts behind one lock (a dict update, no per-sample objects), and a custom collector turns
+them into metric families only when Prometheus scrapes. Invariants: one store per registry, shared
+by every ``ProducerMetrics`` on it (several producers in one process add up instead of failing on
+duplicate registration); a reason outside ``FAILURE_REASONS`` is a programming error (ValueError).
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import weakref
-from dataclasses import dataclass
+from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 FAILURE_REASONS: frozenset[str] = frozenset({"validation", "delivery", "backpressure", "unknown_topic"})
 
@@ -34,50 +38,70 @@ DELIVERY_BUCKETS: tuple[float, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class _Collectors:
-    produced: Counter
-    delivered: Counter
-    failed: Counter
-    spooled: Counter
-    latency: Histogram
-    pending: Gauge
+class _Store(Collector):
+    """The counts of one registry, and the collector that exposes them."""
 
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.produced: dict[tuple[str, str], int] = {}
+        self.delivered: dict[tuple[str, str], int] = {}
+        self.failed: dict[tuple[str, str, str], int] = {}
+        self.spooled: dict[str, int] = {}
+        self.latency: dict[str, list[float]] = {}  # topic -> per-bucket counts (+Inf last), then sum
+        self.pending = 0
 
-def _create_collectors(registry: CollectorRegistry) -> _Collectors:
-    return _Collectors(
-        produced=Counter(
-            "carbonplane_events_produced", "Events accepted (validated) by the producer library.",
-            ("topic", "event_type"), registry=registry),
-        delivered=Counter(
-            "carbonplane_events_delivered", "Events acknowledged by the backend (broker or local log).",
-            ("topic", "event_type"), registry=registry),
-        failed=Counter(
+    def collect(self) -> Iterator[Metric]:
+        with self.lock:
+            produced, delivered = dict(self.produced), dict(self.delivered)
+            failed, spooled = dict(self.failed), dict(self.spooled)
+            latency = {t: list(v) for t, v in self.latency.items()}
+            pending = self.pending
+        fam = CounterMetricFamily("carbonplane_events_produced", "Events accepted (validated) by the producer library.",
+                                  labels=("topic", "event_type"))
+        for labels, n in produced.items():
+            fam.add_metric(labels, n)
+        yield fam
+        fam = CounterMetricFamily("carbonplane_events_delivered",
+                                  "Events acknowledged by the backend (broker or local log).", labels=("topic", "event_type"))
+        for labels, n in delivered.items():
+            fam.add_metric(labels, n)
+        yield fam
+        fam = CounterMetricFamily(
             "carbonplane_events_failed",
             "Events that will not be delivered, by reason: validation, delivery, backpressure, unknown_topic.",
-            ("topic", "event_type", "reason"), registry=registry),
-        spooled=Counter(
-            "carbonplane_events_spooled", "Events written to the disk spool while the backend was unreachable.",
-            ("topic",), registry=registry),
-        latency=Histogram(
-            "carbonplane_event_delivery_seconds", "Seconds from produce() to the backend's acknowledgement.",
-            ("topic",), buckets=DELIVERY_BUCKETS, registry=registry),
-        pending=Gauge(
-            "carbonplane_events_pending", "Events handed to the backend and not yet acknowledged or failed.",
-            registry=registry),
-    )
+            labels=("topic", "event_type", "reason"))
+        for labels, n in failed.items():
+            fam.add_metric(labels, n)
+        yield fam
+        fam = CounterMetricFamily("carbonplane_events_spooled",
+                                  "Events written to the disk spool while the backend was unreachable.", labels=("topic",))
+        for topic, n in spooled.items():
+            fam.add_metric((topic,), n)
+        yield fam
+        hist = HistogramMetricFamily("carbonplane_event_delivery_seconds",
+                                     "Seconds from produce() to the backend's acknowledgement.", labels=("topic",))
+        for topic, counts in latency.items():
+            buckets, running = [], 0.0
+            for bound, n in zip((*DELIVERY_BUCKETS, float("inf")), counts):
+                running += n
+                buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
+            hist.add_metric((topic,), buckets, counts[-1])
+        yield hist
+        yield GaugeMetricFamily("carbonplane_events_pending",
+                                "Events handed to the backend and not yet acknowledged or failed.", value=pending)
 
 
 _lock = threading.RLock()
-_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, _Collectors] = weakref.WeakKeyDictionary()
+_by_registry: weakref.WeakKeyDictionary[CollectorRegistry, _Store] = weakref.WeakKeyDictionary()
 
 
-def _collectors_for(registry: CollectorRegistry) -> _Collectors:
+def _store_for(registry: CollectorRegistry) -> _Store:
     with _lock:
-        found = _by_registry.get(registry)
-        if found is None:
-            found = _by_registry[registry] = _create_collectors(registry)
-        return found
+        store = _by_registry.get(registry)
+        if store is None:
+            store = _by_registry[registry] = _Store()
+            registry.register(store)
+        return store
 
 
 class ProducerMetrics:
@@ -85,50 +109,42 @@ class ProducerMetrics:
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         self.registry = registry
-        self._c = _collectors_for(registry)
-        self._produced: dict[tuple[str, str], object] = {}
-        self._delivered: dict[tuple[str, str], object] = {}
-        self._failed: dict[tuple[str, str, str], object] = {}
-        self._spooled: dict[str, object] = {}
-        self._latency: dict[str, object] = {}
+        self._s = _store_for(registry)
         self._pending = 0
 
     def produced(self, topic: str, event_type: str) -> None:
         """One event was validated and handed to the backend."""
-        child = self._produced.get((topic, event_type))
-        if child is None:
-            child = self._produced[(topic, event_type)] = self._c.produced.labels(topic, event_type)
-        child.inc()  # type: ignore[attr-defined]
+        s, key = self._s, (topic, event_type)
+        with s.lock:
+            s.produced[key] = s.produced.get(key, 0) + 1
 
     def delivered(self, topic: str, event_type: str, seconds: float) -> None:
         """The backend acknowledged one event ``seconds`` after it was produced."""
-        child = self._delivered.get((topic, event_type))
-        if child is None:
-            child = self._delivered[(topic, event_type)] = self._c.delivered.labels(topic, event_type)
-        child.inc()  # type: ignore[attr-defined]
-        hist = self._latency.get(topic)
-        if hist is None:
-            hist = self._latency[topic] = self._c.latency.labels(topic)
-        hist.observe(seconds)  # type: ignore[attr-defined]
+        s, key = self._s, (topic, event_type)
+        i = bisect.bisect_left(DELIVERY_BUCKETS, seconds)
+        with s.lock:
+            s.delivered[key] = s.delivered.get(key, 0) + 1
+            counts = s.latency.get(topic)
+            if counts is None:
+                counts = s.latency[topic] = [0.0] * (len(DELIVERY_BUCKETS) + 2)
+            counts[i] += 1
+            counts[-1] += seconds
 
     def failed(self, topic: str, event_type: str, reason: str) -> None:
         """One event will not be delivered; ``reason`` is one of ``FAILURE_REASONS``."""
-        key = (topic, event_type, reason)
-        child = self._failed.get(key)
-        if child is None:
-            if reason not in FAILURE_REASONS:
-                raise ValueError(
-                    f"unknown failure reason {reason!r} for carbonplane_events_failed_total; "
-                    f"use one of {sorted(FAILURE_REASONS)}")
-            child = self._failed[key] = self._c.failed.labels(topic, event_type, reason)
-        child.inc()  # type: ignore[attr-defined]
+        if reason not in FAILURE_REASONS:
+            raise ValueError(
+                f"unknown failure reason {reason!r} for carbonplane_events_failed_total; "
+                f"use one of {sorted(FAILURE_REASONS)}")
+        s, key = self._s, (topic, event_type, reason)
+        with s.lock:
+            s.failed[key] = s.failed.get(key, 0) + 1
 
     def spooled(self, topic: str) -> None:
         """One event was written to the disk spool to be delivered later."""
-        child = self._spooled.get(topic)
-        if child is None:
-            child = self._spooled[topic] = self._c.spooled.labels(topic)
-        child.inc()  # type: ignore[attr-defined]
+        s = self._s
+        with s.lock:
+            s.spooled[topic] = s.spooled.get(topic, 0) + 1
 
     def set_pending(self, n: int) -> None:
         """This producer has ``n`` events in flight (handed to the backend, not yet reported).
@@ -137,7 +153,8 @@ class ProducerMetrics:
         """
         delta, self._pending = n - self._pending, n
         if delta:
-            self._c.pending.inc(delta)
+            with self._s.lock:
+                self._s.pending += delta
 
 
 _default: ProducerMetrics | None = None
