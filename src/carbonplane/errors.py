@@ -14,7 +14,8 @@ when there is one, how to fix it. Catch ``CarbonplaneError`` to catch all of the
     │   └── LogCorruptionError      the embedded log failed an integrity check
     ├── HttpError                   (sans-IO HTTP) malformed or forbidden message
     └── GatewayError                gateway config / admin errors
-        └── GatewayConfigError      a declarative config (file or POST /config) is invalid
+        ├── GatewayConfigError      a declarative config (file or POST /config) is invalid
+        └── AdminAPIError           an Admin API request failed (Kong's status and error body)
 
 Exceptions carry structured fields (``event_type``, ``field``, ``topic`` ...) so that the CLI can
 print them and tests can assert on them without parsing messages.
@@ -110,3 +111,13 @@ class GatewayConfigError(GatewayError):
             lines.append(f"... and {more} more")
         head = f"invalid gateway configuration{f' in {source}' if source else ''}"
         super().__init__(head + ":\n  " + "\n  ".join(lines))
+
+
+class AdminAPIError(GatewayError):
+    """An Admin API request failed. ``status`` and ``body`` are Kong's (``{"message": ...}``,
+    plus ``code``/``name``/``fields`` for database-style errors)."""
+
+    def __init__(self, status: int, body: dict) -> None:
+        self.status = status
+        self.body = body
+        super().__init__(f"{status}: {body.get('message')}")
