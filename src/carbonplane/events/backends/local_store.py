@@ -132,7 +132,7 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     try:
         conn = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        mode = _enable_wal(conn, time.monotonic() + busy_timeout_s)
         conn.execute("PRAGMA synchronous=FULL")
     except sqlite3.DatabaseError as exc:
         if is_corruption(exc):
@@ -142,6 +142,24 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         conn.close()
         raise LogError(f"event log {path} cannot use WAL mode (got {mode!r}); put it on a local file system")
     return conn
+
+
+def _enable_wal(conn: sqlite3.Connection, deadline: float) -> str:
+    """Switch a new file to WAL (persistent, so later opens only read the mode). SQLite does not
+    run the busy handler for this switch, so when several processes create the log at once the
+    losers retry with a short back-off until ``deadline``."""
+    pause = 0.001
+    while True:
+        mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode.lower() == "wal":
+            return mode
+        try:
+            return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if not is_busy(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 @contextmanager
