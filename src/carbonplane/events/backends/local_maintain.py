@@ -10,7 +10,8 @@ Compaction (``cleanup.policy`` contains ``compact``): of all records with the sa
 newest (highest offset) stays; a tombstone (value None) stays until it is older than
 ``retention.ms`` (Kafka's ``delete.retention.ms`` role), then goes too. Kept records keep their
 offsets, so a partition has gaps after compaction, as on Kafka; watermarks do not move.
-A partition is compacted again only when records arrived since its last compaction.
+A partition is compacted again only when records arrived since its last compaction or one of its
+tombstones expired; retention looks at the first batch before taking the write lock.
 
 Each partition is cleaned in its own write transaction (retention in chunks of
 ``RETENTION_CHUNK`` batches), so producers wait at most for one step.
@@ -59,6 +60,10 @@ def last_maintenance_ms(conn: sqlite3.Connection) -> int:
 
 def expire(conn: sqlite3.Connection, topic: TopicRow, partition: int, cutoff_ms: int) -> int:
     """Remove the leading batches whose newest record is older than ``cutoff_ms``."""
+    first = conn.execute("SELECT max_ts FROM batches WHERE topic_id = ? AND part = ? ORDER BY last_offset LIMIT 1",
+                         (topic.id, partition)).fetchone()
+    if first is None or first[0] >= cutoff_ms:
+        return 0  # the common case, decided without taking the write lock
     removed = 0
     while True:
         with write_txn(conn):
@@ -83,11 +88,9 @@ def expire(conn: sqlite3.Connection, topic: TopicRow, partition: int, cutoff_ms:
 def compact(conn: sqlite3.Connection, topic: TopicRow, partition: int, now_ms: int) -> int:
     """Keep only the newest record per key (and tombstones younger than retention.ms)."""
     tombstone_cutoff = now_ms - topic.retention_ms if topic.retention_ms >= 0 else None
+    if not _needs_compaction(conn, topic, partition, tombstone_cutoff):
+        return 0
     with write_txn(conn):
-        row = conn.execute("SELECT next_offset, compacted_to FROM partitions WHERE topic_id = ? AND part = ?",
-                           (topic.id, partition)).fetchone()
-        if row is None or (row[0] == row[1] and tombstone_cutoff is None):
-            return 0
         batch_ids = [r[0] for r in conn.execute(
             "SELECT id FROM batches WHERE topic_id = ? AND part = ? ORDER BY last_offset", (topic.id, partition))]
         newest: dict[bytes, int] = {}
@@ -95,11 +98,14 @@ def compact(conn: sqlite3.Connection, topic: TopicRow, partition: int, now_ms: i
             for o, _ts, k, _v, _h in _payload(conn, batch_id):
                 if k is not None:
                     newest[k] = o
-        removed = 0
+        removed, oldest_tombstone = 0, None
         for batch_id in batch_ids:  # pass 2: rewrite the batches that lose records
             entries = _payload(conn, batch_id)
             kept = [e for e in entries if e[2] is None or (
                 newest[e[2]] == e[0] and not (e[3] is None and tombstone_cutoff is not None and e[1] < tombstone_cutoff))]
+            for e in kept:
+                if e[3] is None and (oldest_tombstone is None or e[1] < oldest_tombstone):
+                    oldest_tombstone = e[1]
             if len(kept) == len(entries):
                 continue
             removed += len(entries) - len(kept)
@@ -109,9 +115,21 @@ def compact(conn: sqlite3.Connection, topic: TopicRow, partition: int, now_ms: i
                                               encode_batch(kept), batch_id))
             else:
                 conn.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
-        conn.execute("UPDATE partitions SET compacted_to = next_offset WHERE topic_id = ? AND part = ?",
-                     (topic.id, partition))
+        conn.execute("UPDATE partitions SET compacted_to = next_offset, oldest_tombstone_ms = ? "
+                     "WHERE topic_id = ? AND part = ?", (oldest_tombstone, topic.id, partition))
     return removed
+
+
+def _needs_compaction(conn: sqlite3.Connection, topic: TopicRow, partition: int, tombstone_cutoff: int | None) -> bool:
+    """Records arrived since the last compaction, or a kept tombstone has expired since."""
+    row = conn.execute("SELECT next_offset, compacted_to, oldest_tombstone_ms FROM partitions "
+                       "WHERE topic_id = ? AND part = ?", (topic.id, partition)).fetchone()
+    if row is None:
+        return False
+    next_offset, compacted_to, oldest_tombstone = row
+    if next_offset != compacted_to:
+        return True
+    return oldest_tombstone is not None and tombstone_cutoff is not None and oldest_tombstone < tombstone_cutoff
 
 
 def _payload(conn: sqlite3.Connection, batch_id: int) -> list:

@@ -4,7 +4,7 @@ Tables::
 
     meta(key, value)                               schema version, last maintenance time
     topics(id, name, partitions, retention_ms, cleanup_policy, compression, config)
-    partitions(topic_id, part, next_offset, low_offset, compacted_to)
+    partitions(topic_id, part, next_offset, low_offset, compacted_to, oldest_tombstone_ms)
     batches(id, topic_id, part, base_offset, last_offset, max_ts, count, payload)
     group_offsets(group_id, topic_id, part, next_offset, committed_ms)
 
@@ -51,7 +51,7 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS partitions (
         topic_id INTEGER NOT NULL, part INTEGER NOT NULL, next_offset INTEGER NOT NULL DEFAULT 0,
         low_offset INTEGER NOT NULL DEFAULT 0, compacted_to INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (topic_id, part)) WITHOUT ROWID""",
+        oldest_tombstone_ms INTEGER, PRIMARY KEY (topic_id, part)) WITHOUT ROWID""",
     """CREATE TABLE IF NOT EXISTS batches (
         id INTEGER PRIMARY KEY, topic_id INTEGER NOT NULL, part INTEGER NOT NULL,
         base_offset INTEGER NOT NULL, last_offset INTEGER NOT NULL, max_ts INTEGER NOT NULL,
