@@ -95,6 +95,7 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         self._known: dict[str, _Route] = {}
         self._writer: LogWriter | None = None
         self._closed = self._closed_db = False
+        self._last_batch = store.LastBatch()
         self._at_exit = functools.partial(_close_at_exit, weakref.ref(self))
         atexit.register(self._at_exit)
 
@@ -320,7 +321,7 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         while True:
             with self._db() as conn:
                 version = conn.execute("PRAGMA data_version").fetchone()[0]
-                records = store.read_records(conn, row, partition, offset, max_records)
+                records = store.read_records(conn, row, partition, offset, max_records, self._last_batch)
             if records or time.monotonic() >= deadline:
                 return records
             self._await_commit(version, deadline)

@@ -274,21 +274,40 @@ def insert_batches(conn: sqlite3.Connection, rows: list[tuple[int, int, int, int
     conn.executemany("UPDATE partitions SET next_offset = ? WHERE topic_id = ? AND part = ?", advanced)
 
 
-def read_records(conn: sqlite3.Connection, topic: TopicRow, partition: int, offset: int, max_records: int) -> list[Record]:
+class LastBatch:
+    """The most recently decoded batch of one reader: a consumer reading ``max_records`` at a time
+    usually needs the same batch again for its next read."""
+
+    __slots__ = ("key", "entries")
+
+    def __init__(self) -> None:
+        self.key: tuple[int, ...] | None = None
+        self.entries: list[Entry] = []
+
+    def entries_of(self, conn: sqlite3.Connection, key: tuple[int, ...]) -> list[Entry]:
+        if key != self.key:  # key: (batch id, topic id, partition, last offset, count)
+            payload = conn.execute("SELECT payload FROM batches WHERE id = ?", (key[0],)).fetchone()[0]
+            self.key, self.entries = key, decode_batch(payload)
+        return self.entries
+
+
+def read_records(conn: sqlite3.Connection, topic: TopicRow, partition: int, offset: int, max_records: int,
+                 last: LastBatch) -> list[Record]:
     out: list[Record] = []
+    name = topic.name
     cur = conn.execute(
-        "SELECT payload FROM batches WHERE topic_id = ? AND part = ? AND last_offset >= ? ORDER BY last_offset",
-        (topic.id, partition, offset))
+        "SELECT id, last_offset, count FROM batches WHERE topic_id = ? AND part = ? AND last_offset >= ? "
+        "ORDER BY last_offset", (topic.id, partition, offset))
     try:
-        for (payload,) in cur:
-            for o, ts, k, v, h in decode_batch(payload):
-                if o >= offset:
-                    out.append(Record(topic.name, partition, o, ts, k, v, h or []))
+        for batch_id, last_offset, count in cur:
+            entries = last.entries_of(conn, (batch_id, topic.id, partition, last_offset, count))
+            if entries[0][0] < offset:  # only the first batch can start before ``offset``
+                entries = [e for e in entries if e[0] >= offset]
+            out += [Record(name, partition, o, ts, k, v, h or []) for o, ts, k, v, h in entries[:max_records - len(out)]]
             if len(out) >= max_records:
                 break
     finally:
         cur.close()  # ends the statement, and with it the read snapshot
-    del out[max_records:]
     return out
 
 
