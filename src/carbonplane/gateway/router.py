@@ -36,7 +36,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from carbonplane.gateway.typedefs import pcre_to_python, split_host_port
+from carbonplane.gateway.typedefs import (normalize_route_path, normalize_route_regex, pcre_to_python,
+                                         split_host_port)
 
 NO_ROUTE_BODY = b'{"message":"no Route matched with those values"}'
 NO_SERVICE_BODY = b'{"message":"no Service found with those values"}'
@@ -90,8 +91,9 @@ class _Matcher:
         self.methods = frozenset(route["methods"]) if route.get("methods") else None
         self._compile_hosts(route.get("hosts") or ())
         self.headers = _compile_headers(route.get("headers") or {})
-        self.prefixes = tuple(p for p in paths if not p.startswith("~"))
-        self.regexes = tuple(re.compile(pcre_to_python(p[1:])) for p in paths if p.startswith("~"))
+        self.prefixes = tuple(normalize_route_path(p) for p in paths if not p.startswith("~"))
+        self.regexes = tuple(re.compile(pcre_to_python(normalize_route_regex(p[1:])))
+                             for p in paths if p.startswith("~"))
         self.snis = frozenset(s.lower().rstrip(".") for s in route.get("snis") or ()) or None
         self.strip = bool(route["strip_path"])
         self.v1 = route.get("path_handling") == "v1"

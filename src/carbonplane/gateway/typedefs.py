@@ -134,19 +134,62 @@ def pcre_to_python(pattern: str) -> str:
     return _PCRE_NAMED_GROUP.sub("(?P<", pattern)
 
 
+_PCT = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+
+def _decode_unreserved(path: str, escape_meta: bool) -> str:
+    def repl(m: re.Match) -> str:
+        ch = chr(int(m.group(1), 16))
+        if ch in _UNRESERVED:
+            return re.escape(ch) if escape_meta else ch
+        return "%" + m.group(1).upper()
+    return _PCT.sub(repl, path)
+
+
+def normalize_route_path(path: str) -> str:
+    """A prefix path normalised as requests are (Kong: upper-case escapes, decode unreserved
+    characters, remove dot segments, merge slashes), so that ``/fo%6f`` matches ``/foo``."""
+    path = re.sub(r"/{2,}", "/", _decode_unreserved(path, False))
+    out: list[str] = []
+    segments = path.split("/")
+    for i, seg in enumerate(segments):
+        if seg == "..":
+            if len(out) > 1:
+                out.pop()
+        elif seg != "." or i == 0:
+            out.append(seg)
+    joined = "/".join(out)
+    if segments[-1] in (".", "..") and not joined.endswith("/"):
+        joined += "/"
+    return joined or "/"
+
+
+def normalize_route_regex(pattern: str) -> str:
+    """A regex path gets only the escape steps; a decoded metacharacter is escaped."""
+    return _decode_unreserved(pattern, True)
+
+
 def check_router_path(value: str) -> str | None:
-    """A route path: a prefix (``/api``) or a regex (``~/users/\\d+$``)."""
+    """A route path (Kong 3 ``router_path``): a prefix in normalised form (``/api``) or a regex
+    (``~/users/\\d+$``) that compiles; no empty segments; percent-encoding well formed."""
+    if not value.startswith(("/", "~/")):
+        return "should start with: / (fixed path) or ~/ (regex path)"
+    if "//" in value:
+        return "must not have empty segments"
+    bad = _BAD_PCT_RE.search(value)
+    if bad:
+        return f"invalid url-encoded value: '{value[bad.start():bad.start() + 3]}'"
     if value.startswith("~"):
-        if not value.startswith("~/"):
-            return "should start with: / (fixed path) or ~/ (regex path)"
         try:
             re.compile(pcre_to_python(value[1:]))
         except re.error as exc:
             return f"invalid regex: '{value[1:]}' ({exc})"
         return None
-    if not value.startswith("/"):
-        return "should start with: / (fixed path) or ~/ (regex path)"
-    return check_path(value)
+    normalized = normalize_route_path(value)
+    if normalized != value:
+        return f"non-normalized path, consider use '{normalized}' instead"
+    return None
 
 
 def check_header_name(value: str) -> str | None:
