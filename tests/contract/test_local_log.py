@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from carbonplane.errors import BackendUnavailableError, ConfigError, LogCorruptionError, LogError, UnknownTopicError
+from carbonplane.errors import (
+    BackendUnavailableError, ConfigError, DeliveryError, LogCorruptionError, LogError, UnknownTopicError,
+)
 from carbonplane.events.backends.base import Delivery
 from carbonplane.events.backends.local import LocalLog
 from carbonplane.events.catalog import TOPICS, TopicSpec
@@ -326,3 +328,16 @@ def test_a_damaged_page_is_found_by_check(tmp_path):
     with pytest.raises(LogCorruptionError) as info:
         LocalLog(path).check()
     assert str(path) in str(info.value)
+
+
+def test_large_records_round_trip_and_oversized_ones_are_refused(log):
+    big = [bytes([i]) * (1 << 20) for i in range(40)]  # 40 MiB for one partition in one commit
+    deliveries = produce_all(log, [dict(topic="audit-data-access", value=v, key=b"bulk") for v in big])
+    p = deliveries[0].partition
+    assert [r.value for r in read_partition(log, "audit-data-access", p)] == big
+    with sqlite3.connect(log.path) as conn:
+        rows = conn.execute("SELECT COUNT(*), MAX(LENGTH(payload)) FROM batches").fetchone()
+    conn.close()
+    assert rows[0] >= 3 and rows[1] <= 16 << 20, "a commit this large is stored as several batches"
+    with pytest.raises(DeliveryError, match="exceeds the local log's limit"):
+        log.produce("audit-data-access", b"x" * ((64 << 20) + 1), key=b"bulk")

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from carbonplane.errors import BackendUnavailableError, LogError
+from carbonplane.errors import BackendUnavailableError, DeliveryError, LogError
 from carbonplane.events.backends import local_store as store
 from carbonplane.events.backends.base import (
     Delivery, DeliveryCallback, Headers, LogAdmin, LogReader, ProducerBackend, Record, TopicChange, TopicState,
@@ -73,6 +73,16 @@ class _Route:
 
 
 class LocalLog(ProducerBackend, LogAdmin, LogReader):
+    """The embedded log at ``path``; safe to use from many threads, and from many processes at once.
+
+    ``queue_max`` records may wait for the writer; beyond that ``produce`` blocks up to
+    ``queue_timeout`` seconds, then raises BackendUnavailableError. ``linger_ms`` is how long the
+    writer lets records gather before a commit. ``create_catalog`` creates the 12 catalog topics
+    that do not exist yet. A record the writer cannot commit within ``delivery_timeout`` seconds
+    (the file stays locked) is reported failed. ``busy_timeout`` bounds how long reads and admin
+    calls wait for another process's write lock.
+    """
+
     name = "local"
 
     def __init__(self, path: Path, *, queue_max: int = 100_000, queue_timeout: float = 30.0,
@@ -108,7 +118,8 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
             store.ensure_schema(self._conn, self.path)
             if self.path.stat().st_size <= store.QUICK_CHECK_MAX_BYTES:
                 self._raise_if_corrupt(self._conn, full=False)
-            if create_catalog and not all(t.name in store.load_topics(self._conn) for t in TOPICS):
+            existing = store.load_topics(self._conn)
+            if create_catalog and not all(t.name in existing for t in TOPICS):
                 apply_specs(self._conn, TOPICS, only_missing=True)
         except sqlite3.DatabaseError as exc:
             if store.is_corruption(exc):
@@ -137,8 +148,12 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
             partition = route.by_key.get(key)
             if partition is None:
                 partition = route.partition_of(key)
-        if value is not None and value.__class__ is not bytes:
-            value = _as_bytes(value, "value")
+        if value is not None:
+            if value.__class__ is not bytes:
+                value = _as_bytes(value, "value")
+            if len(value) > store.MAX_RECORD_BYTES:
+                raise DeliveryError(topic, f"a value of {len(value)} bytes exceeds the local log's limit of "
+                                    f"{store.MAX_RECORD_BYTES} bytes per record: store large data elsewhere, send a reference")
         q = self._q
         if len(q.records) + q.inflight >= self.queue_max:
             self._wait_for_room()
@@ -169,8 +184,8 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
             maintain(conn, now_ms)
 
     def _reject_keyless(self, route: _Route, on_delivery: DeliveryCallback | None) -> None:
-        error = (f"topic {route.name!r} is compacted (cleanup.policy={'compact'}) and needs a key on every "
-                 "record, as Kafka does: give the record a key")
+        error = (f"topic {route.name!r} is compacted (cleanup.policy compact) and, as on Kafka, needs a key "
+                 "on every record: give the record a key")
         if on_delivery is not None:
             self._q.reports.append((on_delivery, Delivery(route.name, -1, -1, error)))
         self._q.failed += 1
@@ -265,7 +280,12 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         with self._lock:
             if self._closed_db:
                 raise LogError(f"the event log {self.path} is closed; open a new LocalLog to use it")
-            yield self._conn
+            try:
+                yield self._conn
+            except sqlite3.DatabaseError as exc:
+                if store.is_corruption(exc):
+                    raise store.corruption_error(self.path, exc) from exc
+                raise LogError(f"event log {self.path}: {exc}") from exc
 
     @staticmethod
     def _row(conn: sqlite3.Connection, topic: str, partition: int | None = None) -> store.TopicRow:
@@ -293,10 +313,7 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         """Verify the log (SQLite's integrity_check, or quick_check, plus the offset invariants);
         raises LogCorruptionError naming the file and the problems."""
         with self._db() as conn:
-            try:
-                self._raise_if_corrupt(conn, full=full)
-            except sqlite3.DatabaseError as exc:
-                raise store.corruption_error(self.path, exc) from exc
+            self._raise_if_corrupt(conn, full=full)
 
     # -- reading --------------------------------------------------------------------------------
 

@@ -41,6 +41,8 @@ SCHEMA_VERSION = 1
 SQLITE_MAGIC = b"SQLite format 3\x00"
 QUICK_CHECK_MAX_BYTES = 16 << 20  # open() runs PRAGMA quick_check on logs up to this size
 BATCH_RECORDS = 2_000  # records per batch row; bounds what one read decodes
+MAX_BATCH_BYTES = 16 << 20  # a batch row larger than this is split (a lone larger record is kept whole)
+MAX_RECORD_BYTES = 64 << 20  # produce() refuses larger values
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
@@ -126,7 +128,7 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     the file is not a database."""
     _check_magic(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # events may carry audit data
     except OSError as exc:
         raise LogError(f"cannot create the event log's folder {path.parent}: {exc.strerror}") from exc
     try:

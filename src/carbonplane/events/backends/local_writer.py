@@ -29,7 +29,7 @@ from pathlib import Path
 
 from carbonplane.events.backends.base import Delivery
 from carbonplane.events.backends.local_store import (
-    BATCH_RECORDS, encode_batch, insert_batches, is_busy, next_offsets,
+    BATCH_RECORDS, MAX_BATCH_BYTES, encode_batch, insert_batches, is_busy, next_offsets,
 )
 
 log = logging.getLogger("carbonplane.events.local")
@@ -164,16 +164,11 @@ class LogWriter(threading.Thread):
                 self._next, self._data_version = next_offsets(conn), version
             rows, advanced, bases = [], [], {}
             for key, recs in groups.items():
-                topic_id, part = key
-                base = nxt = self._next[key]
-                for i in range(0, len(recs), BATCH_RECORDS):
-                    chunk = recs[i:i + BATCH_RECORDS]
-                    entries = [(o, r[TS], r[KEY], r[VALUE], r[HEADERS]) for o, r in zip(range(nxt, nxt + len(chunk)), chunk)]
-                    rows.append((topic_id, part, nxt, nxt + len(chunk) - 1, max([e[1] for e in entries]),
-                                 len(chunk), encode_batch(entries)))
-                    nxt += len(chunk)
-                bases[key] = base
-                advanced.append((nxt, topic_id, part))
+                if key not in self._next:  # a partition added since the cache was read
+                    self._next = next_offsets(conn)
+                bases[key] = self._next[key]  # KeyError only for a partition that was never created
+                nxt = self._batch_rows(key, bases[key], recs, rows)
+                advanced.append((nxt, key[0], key[1]))
             insert_batches(conn, rows, advanced)
             conn.execute("COMMIT")
         except BaseException:
@@ -183,6 +178,24 @@ class LogWriter(threading.Thread):
         for nxt, topic_id, part in advanced:  # our own commit leaves data_version unchanged
             self._next[(topic_id, part)] = nxt
         return bases
+
+    @staticmethod
+    def _batch_rows(key: tuple[int, int], nxt: int, recs: list[tuple], rows: list[tuple]) -> int:
+        """Append batch rows for ``recs`` (one partition, offsets from ``nxt``) to ``rows``: at most
+        BATCH_RECORDS records each, split further while a payload exceeds MAX_BATCH_BYTES.
+        Returns the partition's next offset."""
+        pending = [recs[i:i + BATCH_RECORDS] for i in range(0, len(recs), BATCH_RECORDS)][::-1]  # popped in order
+        while pending:
+            chunk = pending.pop()
+            entries = [(o, r[TS], r[KEY], r[VALUE], r[HEADERS]) for o, r in zip(range(nxt, nxt + len(chunk)), chunk)]
+            payload = encode_batch(entries)
+            if len(payload) > MAX_BATCH_BYTES and len(chunk) > 1:
+                half = len(chunk) // 2
+                pending += [chunk[half:], chunk[:half]]
+                continue
+            rows.append((key[0], key[1], nxt, nxt + len(chunk) - 1, max([e[1] for e in entries]), len(chunk), payload))
+            nxt += len(chunk)
+        return nxt
 
     def _ack(self, groups: dict[tuple[int, int], list[tuple]], bases: dict[tuple[int, int], int]) -> None:
         q, now, n = self.q, time.monotonic(), 0
