@@ -22,7 +22,9 @@ import sys
 import time
 from pathlib import Path
 
+from carbonplane.errors import BackendUnavailableError
 from carbonplane.events.backends.local import LocalLog
+from carbonplane.events.partitioner import partition_for
 
 TOPIC = "data-ingestion"  # 12 partitions
 PIPE_DEADLINE_S = 120.0
@@ -120,6 +122,27 @@ def test_a_writer_killed_mid_batch_loses_no_acknowledged_record_and_leaves_no_co
             assert reports[0].offset == highs[reports[0].partition], "offsets continue after the crash"
         finally:
             log.close()
+
+
+def test_a_forked_child_is_told_to_open_its_own_log(tmp_path):
+    log = LocalLog(tmp_path / "log.db")
+    try:
+        log.produce(TOPIC, b"parent", key=b"k")
+        pid = os.fork()
+        if pid == 0:  # the child: the inherited log refuses work instead of losing records
+            code = 1
+            try:
+                log.produce(TOPIC, b"child", key=b"k")
+            except BackendUnavailableError as exc:
+                code = 0 if "open a new LocalLog" in str(exc) and log.flush(1) == 0 else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert log.flush(10) == 0
+        assert [r.value for r in log.read(TOPIC, partition_for(b"k", 12), 0, timeout=0)] == [b"parent"]
+    finally:
+        log.close()
 
 
 # -- child programs -------------------------------------------------------------------------------

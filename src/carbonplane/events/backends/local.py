@@ -23,7 +23,7 @@ docs/local-log.md describes the layout, the durability promise and the measured 
 from __future__ import annotations
 
 import atexit
-import functools
+import os
 import sqlite3
 import threading
 import time
@@ -106,8 +106,7 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         self._writer: LogWriter | None = None
         self._closed = self._closed_db = False
         self._last_batch = store.LastBatch()
-        self._at_exit = functools.partial(_close_at_exit, weakref.ref(self))
-        atexit.register(self._at_exit)
+        _OPEN_LOGS.add(self)
 
     @classmethod
     def from_config(cls, cfg: EventsConfig, **options) -> LocalLog:
@@ -250,7 +249,7 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         undelivered = self.flush(timeout) if self._writer is not None else self.flush(0)
         self._closed = True
         self._routes.clear()
-        atexit.unregister(self._at_exit)
+        _OPEN_LOGS.discard(self)
         writer = self._writer
         if writer is not None:
             self._q.closing = True
@@ -374,10 +373,27 @@ def _as_bytes(data: object, what: str) -> bytes:
     raise TypeError(f"a record {what} must be bytes, str or None, not {type(data).__name__}")
 
 
-def _close_at_exit(ref: weakref.ref) -> None:
-    log = ref()
-    if log is not None and not log._closed:
+_OPEN_LOGS: weakref.WeakSet[LocalLog] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_logs() -> None:
+    """At interpreter exit, write what is still queued rather than lose it with the daemon writer."""
+    for log in list(_OPEN_LOGS):
         log.close(10.0)
+
+
+def _forget_open_logs() -> None:
+    """In a forked child the writer thread is gone and SQLite connections must not be reused:
+    mark inherited logs closed, so that using one says to open a new LocalLog."""
+    for log in list(_OPEN_LOGS):
+        log._closed = log._closed_db = True
+        log._routes.clear()
+        log._q, log._writer = AppendQueue(), None  # the parent's queue stays the parent's to write
+    _OPEN_LOGS.clear()
+
+
+os.register_at_fork(after_in_child=_forget_open_logs)
 
 
 __all__ = ["LocalLog", "MaintenanceReport"]
