@@ -75,6 +75,7 @@ class KafkaProducerBackend(ProducerBackend):
         self._purge_queued = False  # error_cb saw all brokers down: spool what waits in the queue
         self._fatal: str | None = None
         self._closed = False
+        self._queued = 0  # records in librdkafka awaiting their report (its own length counts requests too)
         self.spool: Spool | None = None
         self._writer: SpoolWriter | None = None
         self._drainer: SpoolDrainer | None = None
@@ -111,7 +112,7 @@ class KafkaProducerBackend(ProducerBackend):
         if self._closed:
             return 0
         if self._writer is None:
-            return self._producer.flush(timeout)
+            return 0 if self._producer.flush(timeout) == 0 else max(0, self._queued)
         deadline = time.monotonic() + timeout
         while True:  # in slices, so that an outage noticed meanwhile moves the queue to the spool
             remaining = self._producer.flush(max(0.0, min(deadline - time.monotonic(), 0.2)))
@@ -128,7 +129,7 @@ class KafkaProducerBackend(ProducerBackend):
         if self._closed:
             return 0
         remaining = self.flush(timeout)
-        if len(self._producer):
+        if self._queued > 0:
             self._producer.purge(in_queue=True, in_flight=True)
             self._producer.flush(1.0)  # serves the purged records' reports
         if self._writer is not None and self._drainer is not None and self.spool is not None:
@@ -144,7 +145,7 @@ class KafkaProducerBackend(ProducerBackend):
     def __len__(self) -> int:
         if self._closed:
             return 0
-        return len(self._producer) + (len(self._writer) if self._writer is not None else 0)
+        return max(0, self._queued) + (len(self._writer) if self._writer is not None else 0)
 
     # -- the spool ---------------------------------------------------------------------------------
 
@@ -274,6 +275,7 @@ class KafkaProducerBackend(ProducerBackend):
             try:
                 self._producer.produce(topic, value, key, headers=headers, timestamp=timestamp_ms,
                                        on_delivery=callback)
+                self._queued += 1
                 return
             except BufferError:
                 pass
@@ -284,7 +286,7 @@ class KafkaProducerBackend(ProducerBackend):
             if now >= deadline:
                 raise BackendUnavailableError(
                     f"the Kafka producer's local queue stayed full for {self.queue_timeout:g} s "
-                    f"({len(self._producer)} records waiting for {self.cfg.bootstrap_servers}): the broker is "
+                    f"({self._queued} records waiting for {self.cfg.bootstrap_servers}): the broker is "
                     f"slow or unreachable; this record to {topic!r} was not queued")
             self.poll(0.05)
             if divert is not None and self._divert(*divert):
@@ -298,6 +300,10 @@ class KafkaProducerBackend(ProducerBackend):
         return DeliveryError(topic, describe(err, topic))
 
     def _on_delivery(self, topic: str, callback: DeliveryCallback | None, err: KafkaError | None, msg: Message) -> None:
+        self._queued -= 1
+        self._report(topic, callback, err, msg)
+
+    def _report(self, topic: str, callback: DeliveryCallback | None, err: KafkaError | None, msg: Message) -> None:
         if err is None:
             self._skip_checks_until = 0.0
             if callback is not None:
@@ -312,8 +318,9 @@ class KafkaProducerBackend(ProducerBackend):
 
     def _on_delivery_spooling(self, record: SpooledRecord, callback: DeliveryCallback | None, started: float,
                               err: KafkaError | None, msg: Message) -> None:
+        self._queued -= 1
         if err is None or is_permanent(err):
-            self._on_delivery(record.topic, callback, err, msg)
+            self._report(record.topic, callback, err, msg)
             return
         record.reason = describe(err, record.topic, self.timeout_ms)
         self._mark_unreachable(record.reason)
