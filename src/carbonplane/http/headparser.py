@@ -1,0 +1,199 @@
+"""Head parsing: llhttp (httptools, strict mode) validates, our rules extract and decide.
+
+``RequestHeadParser.parse(raw)`` and ``ResponseHeadParser.parse(raw, request_method)`` take one
+complete head - the start line through the empty line, exactly - and return a validated
+``RequestHead`` / ``ResponseHead`` or raise ``HttpError``. Bodies never go through llhttp: the
+readers (``reader.py``) frame them with our own code, so llhttp's view of framing can never
+differ from the one the proxy acts on.
+
+A head must pass both layers:
+1. llhttp in strict mode (no callbacks but end-of-head, so it runs at C speed) rejects
+   malformed start lines, unknown methods, bad URL bytes, bare CR/LF, obs-fold, non-token
+   names, CL+TE, duplicate CL, bad TE lists;
+2. ``rules.check_raw_head`` rejects NUL/CTL bytes, bare CR/LF and obs-fold on the raw bytes;
+   then the start line and the fields are split here (CRLF lines, name up to the first colon,
+   value stripped of OWS), names are checked as tokens, and framing, Host, Connection, Expect
+   and the path are decided by ``rules.py`` / ``path.py`` alone.
+
+One llhttp parser is reused across heads (a worker parses heads one at a time); it is dropped and
+rebuilt after any head that leaves llhttp expecting a body, or that failed.
+"""
+
+from __future__ import annotations
+
+import httptools
+
+from carbonplane.errors import HttpError
+from carbonplane.http import rules
+from carbonplane.http.model import FRAMING_NONE, Limits, RequestHead, ResponseHead
+from carbonplane.http.path import normalize_path, split_target
+
+_REQUEST_VERSIONS = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
+_TOKEN_FLAGS = rules.TOKEN_FLAGS
+_EMPTY: list[bytes] = []
+# Underscore spellings of these are refused: an upstream that maps '_' to '-' would see a
+# second framing header (Kong turns nginx's underscores_in_headers on).
+_UNDERSCORE_ALIASED = frozenset((b"content-length", b"transfer-encoding", b"host", b"connection"))
+
+
+class _Validator:
+    """The llhttp protocol object: only the end-of-head and end-of-message events matter."""
+
+    __slots__ = ("complete", "message_done")
+
+    def __init__(self) -> None:
+        self.complete = False
+        self.message_done = False
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
+
+    def on_message_complete(self) -> None:
+        self.message_done = True
+
+
+def _validate(parser, validator: _Validator, raw: bytes, status: int) -> None:
+    validator.complete = validator.message_done = False
+    try:
+        parser.feed_data(raw)
+    except httptools.HttpParserUpgrade:
+        validator.message_done = False  # parsed completely, but never reuse an upgraded parser
+    except httptools.HttpParserError as exc:
+        raise HttpError(status, f"malformed message head: {exc}") from None
+    if not validator.complete:
+        raise HttpError(status, "incomplete message head")
+
+
+def split_fields(
+    lines: list[bytes], special_names: frozenset[bytes], max_headers: int, status: int
+) -> tuple[list[tuple[bytes, bytes]], dict[bytes, list[bytes]]]:
+    """(headers, specials) from header lines; ``specials`` maps each special name to its values."""
+    if len(lines) > max_headers:
+        raise HttpError(431 if status == 400 else status, f"more than {max_headers} header fields")
+    headers = []
+    specials: dict[bytes, list[bytes]] = {}
+    names = []
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        name = name.lower()
+        if value and (value[0] in (32, 9) or value[-1] in (32, 9)):
+            value = value.strip(b" \t")
+        headers.append((name, value))
+        names.append(name)
+        if not colon or not name:
+            raise HttpError(status, f"header line without a name: {line[:64]!r}")
+        if 95 in name and name.replace(b"_", b"-") in _UNDERSCORE_ALIASED:  # '_'
+            raise HttpError(status, f"header {name[:64]!r} aliases a framing header")
+        if name in special_names:
+            if name in specials:
+                specials[name].append(value)
+            else:
+                specials[name] = [value]
+    if 1 in b"".join(names).translate(_TOKEN_FLAGS):
+        bad = next(n for n in names if not rules.is_token(n))
+        raise HttpError(status, f"invalid header name {bad[:64]!r}: must be a token")
+    return headers, specials
+
+
+_REQUEST_SPECIAL = frozenset(
+    (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect")
+)
+_RESPONSE_SPECIAL = frozenset((b"content-length", b"transfer-encoding", b"connection"))
+
+
+class RequestHeadParser:
+    """Parse request heads under ``limits`` and the path policy ``escaped_slash``."""
+
+    __slots__ = ("limits", "escaped_slash", "_parser", "_validator")
+
+    def __init__(self, limits: Limits | None = None, escaped_slash: str = "reject") -> None:
+        self.limits = limits or Limits()
+        self.escaped_slash = escaped_slash
+        self._validator = _Validator()
+        self._parser = None
+
+    def parse(self, raw: bytes) -> RequestHead:
+        rules.check_raw_head(raw)
+        parser = self._parser
+        if parser is None:
+            parser = httptools.HttpRequestParser(self._validator)
+        self._parser = None  # reinstated below only if llhttp ended cleanly between messages
+        _validate(parser, self._validator, raw, 400)
+        lines = raw[:-4].split(b"\r\n")
+        request_line = lines[0].split(b" ")
+        if len(request_line) != 3:
+            raise HttpError(400, f"malformed request line {lines[0][:64]!r}")
+        method, target, version = request_line
+        version = _REQUEST_VERSIONS.get(version)
+        if version is None:
+            raise HttpError(505, f"{request_line[2][:16]!r} not supported; use HTTP/1.1")
+        headers, special = split_fields(lines[1:], _REQUEST_SPECIAL, self.limits.max_headers, 400)
+        if method == b"CONNECT":
+            raise HttpError(405, "CONNECT is not supported: this is a reverse proxy")
+        path, query, authority = split_target(method, target)
+        if path != b"*":
+            path = normalize_path(path, self.escaped_slash)
+        host = rules.check_host(special.get(b"host", _EMPTY), version)
+        if authority is not None:
+            host = rules.check_host([authority], version)
+        framing, length = rules.request_framing(
+            version,
+            special.get(b"content-length", _EMPTY),
+            special.get(b"transfer-encoding", _EMPTY),
+            self.limits,
+        )
+        conn_values = special.get(b"connection")
+        tokens = rules.connection_tokens(conn_values) if conn_values else frozenset()
+        expect = special.get(b"expect")
+        expect_continue = rules.expects_continue(expect) if expect else False
+        if framing == FRAMING_NONE and self._validator.message_done:
+            self._parser = parser
+        return RequestHead(
+            method, target, path, query, version, headers, host, framing, length,
+            rules.keep_alive(version, tokens), tokens, expect_continue,
+        )  # fmt: skip
+
+
+class ResponseHeadParser:
+    """Parse upstream response heads; every rejection is a 502 (the upstream misbehaved)."""
+
+    __slots__ = ("limits", "_validator")
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits()
+        self._validator = _Validator()
+
+    def parse(self, raw: bytes, request_method: bytes) -> ResponseHead:
+        try:
+            return self._parse(raw, request_method)
+        except HttpError as exc:
+            if exc.status == 502:
+                raise
+            raise HttpError(502, f"invalid upstream response: {exc.reason}") from None
+
+    def _parse(self, raw: bytes, request_method: bytes) -> ResponseHead:
+        rules.check_raw_head(raw)
+        # llhttp cannot know the request was HEAD, so its body state is useless: always fresh.
+        _validate(httptools.HttpResponseParser(self._validator), self._validator, raw, 502)
+        lines = raw[:-4].split(b"\r\n")
+        status_line = lines[0].split(b" ", 2)
+        if len(status_line) < 2 or len(status_line[1]) != 3 or not status_line[1].isdigit():
+            raise HttpError(502, f"malformed status line {lines[0][:64]!r}")
+        version = _REQUEST_VERSIONS.get(status_line[0])
+        if version is None:
+            raise HttpError(502, f"upstream answered {status_line[0][:16]!r}")
+        status = int(status_line[1])
+        reason = status_line[2] if len(status_line) == 3 else b""
+        headers, special = split_fields(lines[1:], _RESPONSE_SPECIAL, self.limits.max_headers, 502)
+        framing, length = rules.response_framing(
+            request_method,
+            status,
+            special.get(b"content-length", _EMPTY),
+            special.get(b"transfer-encoding", _EMPTY),
+        )
+        conn_values = special.get(b"connection")
+        tokens = rules.connection_tokens(conn_values) if conn_values else frozenset()
+        return ResponseHead(
+            status, reason, version, headers, framing, length,
+            rules.keep_alive(version, tokens), tokens,
+        )  # fmt: skip

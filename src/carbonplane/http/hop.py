@@ -1,0 +1,128 @@
+"""What crosses the proxy: hop-by-hop stripping and the serialised heads sent on each side.
+
+RFC 9110 §7.6.1: an intermediary removes ``Connection`` and every field it names, and the
+hop-by-hop fields Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade,
+Proxy-Authorization, Proxy-Authenticate. We also drop ``Proxy`` (httpoxy) and ``Expect`` (the
+proxy answers 100-continue itself).
+
+Framing is always re-made by the proxy from the parsed message: incoming Content-Length and
+Transfer-Encoding are never copied; the head builders write the framing the body will really
+have. ``Connection`` may name any field except the three the message cannot lose -
+``Content-Length``, ``Transfer-Encoding``, ``Host`` (CVE-2026-26365 class): such nominations
+are ignored (the framing is ours anyway, and Host is always set by the proxy).
+
+Header names go out lowercase (as parsed). Status lines for known codes are precomputed.
+"""
+
+from __future__ import annotations
+
+import time
+from http import HTTPStatus
+
+from carbonplane.http.forwarded import FORWARDED_FIELDS
+from carbonplane.http.model import FRAMING_CHUNKED, FRAMING_LENGTH, Headers, RequestHead
+
+HOP_BY_HOP = frozenset(
+    (
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authorization",
+        b"proxy-authenticate",
+    )
+)
+PROTECTED = frozenset((b"content-length", b"transfer-encoding", b"host"))
+# Dropped from a client's request before forwarding (the proxy writes its own versions).
+REQUEST_DROP = HOP_BY_HOP | FORWARDED_FIELDS | {b"content-length", b"host", b"proxy", b"expect"}
+# Dropped from an upstream's response before relaying (framing is rewritten).
+RESPONSE_DROP = HOP_BY_HOP | {b"content-length"}
+
+STATUS_LINES = {
+    s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode("ascii")) for s in HTTPStatus
+}
+CONTINUE_LINE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def nominated(tokens: frozenset[bytes]) -> frozenset[bytes]:
+    """The fields a Connection header may remove: its tokens minus the protected ones."""
+    return tokens - PROTECTED if tokens else tokens
+
+
+def strip_hop_by_hop(headers: Headers, connection_tokens: frozenset[bytes]) -> Headers:
+    """``headers`` without hop-by-hop fields and without the fields Connection names."""
+    extra = nominated(connection_tokens)
+    return [(n, v) for n, v in headers if n not in HOP_BY_HOP and n not in extra]
+
+
+def status_line(status: int, reason: bytes = b"") -> bytes:
+    line = STATUS_LINES.get(status)
+    if line is None:
+        line = b"HTTP/1.1 %d %s\r\n" % (status, reason)
+    return line
+
+
+def request_head_bytes(
+    head: RequestHead,
+    target: bytes,
+    host: bytes,
+    forwarded: bytes,
+    framing: int,
+    content_length: int,
+    extra: bytes = b"",
+) -> bytes:
+    """The upstream request head: start line, Host, the client's end-to-end fields, ``forwarded``
+    (X-Forwarded-* lines), ``extra`` (pre-serialised lines: Via, request id) and our framing."""
+    out = [head.method, b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
+    drop = REQUEST_DROP
+    extra_drop = nominated(head.connection_tokens)
+    for name, value in head.headers:
+        if name in drop or (extra_drop and name in extra_drop):
+            continue
+        out += (name, b": ", value, b"\r\n")
+    out.append(forwarded)
+    out.append(extra)
+    if framing == FRAMING_LENGTH:
+        out.append(b"content-length: %d\r\n\r\n" % content_length)
+    elif framing == FRAMING_CHUNKED:
+        out.append(b"transfer-encoding: chunked\r\n\r\n")
+    else:
+        out.append(b"\r\n")
+    return b"".join(out)
+
+
+def response_head_bytes(
+    status: int,
+    reason: bytes,
+    headers: Headers,
+    connection_tokens: frozenset[bytes],
+    extra: bytes,
+    drop_length: bool,
+) -> bytes:
+    """A relayed response head *without* its final CRLF: the caller appends framing/Connection
+    lines (``extra`` holds pre-serialised lines such as Via). ``drop_length`` removes the
+    upstream Content-Length (when the body is re-framed)."""
+    out = [status_line(status, reason)]
+    drop = RESPONSE_DROP if drop_length else HOP_BY_HOP
+    extra_drop = nominated(connection_tokens)
+    for name, value in headers:
+        if name in drop or (extra_drop and name in extra_drop):
+            continue
+        out += (name, b": ", value, b"\r\n")
+    out.append(extra)
+    return b"".join(out)
+
+
+_date_cache = [0, b""]
+
+
+def http_date() -> bytes:
+    """The current IMF-fixdate (RFC 9110 §5.6.7), recomputed at most once a second."""
+    now = int(time.time())
+    if now != _date_cache[0]:
+        _date_cache[0] = now
+        _date_cache[1] = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(now)).encode()
+    return _date_cache[1]
