@@ -222,7 +222,7 @@ def _resolve_and_validate(load: _Load, now: float, transform: bool) -> None:
             path = path[:-1] if path and path[-1] == ENTITY else path
             load.add(item.src + path, message, label=item.label)
         if entity is not None and not problems:
-            entity = fill_auto(item.kind, entity, now, entity_id=item.id)
+            entity = fill_auto(item.kind, entity, now, entity_id=item.id, touch=False)
             if item.kind == "basicauth_credentials" and transform:
                 entity["password"] = hash_basicauth_password(entity["password"], entity["consumer"]["id"])
             item.entity = entity

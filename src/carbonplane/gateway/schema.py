@@ -221,12 +221,17 @@ def _validate_map(fld: Field, raw: Any, path: Path, problems: list[Problem]) -> 
         return None
     assert fld.keys is not None and fld.values is not None
     out: dict[Any, Any] = {}
+    before = len(problems)
     for key, item in raw.items():
         key_v = validate_value(fld.keys, key, path + (str(key),), problems)
         if item is None:
             problems.append((path + (str(key),), "required field missing"))
             continue
         out[key_v] = validate_value(fld.values, item, path + (str(key),), problems)
+    if fld.check is not None and len(problems) == before:
+        message = fld.check(out)
+        if message:
+            problems.append((path, message))
     return out
 
 
@@ -301,12 +306,12 @@ def nest_problems(problems: Sequence[Problem]) -> dict[str, Any]:
     root: dict[str, Any] = {}
     for path, message in problems:
         if path and path[-1] == ENTITY:
-            _slot(root, path[:-1]).setdefault(ENTITY, []).append(message)
+            _slot(root, path[:-1] + ("",)).setdefault(ENTITY, []).append(message)
             continue
         if not path:
             root.setdefault(ENTITY, []).append(message)
             continue
-        parent = _slot(root, path[:-1])
+        parent = _slot(root, path)
         leaf = path[-1]
         if isinstance(parent, list):
             _grow(parent, leaf)
@@ -317,9 +322,10 @@ def nest_problems(problems: Sequence[Problem]) -> dict[str, Any]:
 
 
 def _slot(root: dict[str, Any], path: Path) -> Any:
+    """The container that holds ``path[-1]``, creating lists for integer keys."""
     node: Any = root
-    for i, part in enumerate(path):
-        nxt_is_index = i + 1 < len(path) and isinstance(path[i + 1], int)
+    for i, part in enumerate(path[:-1]):
+        nxt_is_index = isinstance(path[i + 1], int)
         fresh: Any = [] if nxt_is_index else {}
         if isinstance(node, list):
             _grow(node, part)

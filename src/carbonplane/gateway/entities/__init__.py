@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import secrets
 import uuid as uuidlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,14 +116,17 @@ def validate_entity(kind: str, data: Any) -> tuple[dict[str, Any] | None, list[P
 
 
 def fill_auto(kind: str, entity: dict[str, Any], now: float, *, entity_id: str | None = None,
-              created_at: float | None = None) -> dict[str, Any]:
-    """Add id, created_at/updated_at and generated keys (Kong: ``utils.random_string()``)."""
+              created_at: float | None = None, touch: bool = True) -> dict[str, Any]:
+    """Add id, created_at/updated_at and generated keys (Kong: ``utils.random_string()``).
+
+    ``touch`` sets ``updated_at`` to ``now`` (a write); without it a given value is kept (a
+    declarative file that carries its timestamps)."""
     etype = ENTITY_TYPES[kind]
     out = dict(entity)
     out["id"] = out.get("id") or entity_id or str(uuidlib.uuid4())
     stamp: float = round(now, 3) if etype.ms_timestamps else int(now)
     out["created_at"] = out.get("created_at") or created_at or stamp
-    if etype.has_updated_at:
+    if etype.has_updated_at and (touch or not out.get("updated_at")):
         out["updated_at"] = stamp
     for name in etype.generated:
         if not out.get(name):
@@ -152,8 +154,6 @@ def nested_kind(parent: str, segment: str) -> tuple[str, str] | None:
             return child, fk
     return None
 
-
-Generator = Callable[[], str]
 
 __all__ = [
     "ENTITY_TYPES", "ENTITY_ORDER", "CREDENTIAL_TYPES", "EntityType", "PluginSpec",
