@@ -341,3 +341,25 @@ def test_large_records_round_trip_and_oversized_ones_are_refused(log):
     assert rows[0] >= 3 and rows[1] <= 16 << 20, "a commit this large is stored as several batches"
     with pytest.raises(DeliveryError, match="exceeds the local log's limit"):
         log.produce("audit-data-access", b"x" * ((64 << 20) + 1), key=b"bulk")
+
+
+def test_close_reports_what_a_locked_file_kept_it_from_writing(tmp_path):
+    path = tmp_path / "log.db"
+    log = LocalLog(path)
+    reports: list[Delivery] = []
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        for i in range(3):
+            log.produce("audit-api-calls", b"%d" % i, key=b"k", on_delivery=reports.append)
+        assert log.close(0.3) == 3, "close says how many records were not written"
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert len(reports) == 3 and all(not d.ok and d.offset == -1 for d in reports)
+    assert "locked" in reports[0].error
+    again = LocalLog(path)
+    try:
+        assert again.watermarks("audit-api-calls", partition_for(b"k", 12)) == (0, 0)
+    finally:
+        again.close()

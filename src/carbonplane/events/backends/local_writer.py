@@ -138,9 +138,14 @@ class LogWriter(threading.Thread):
                     group.append(rec)
             try:
                 bases = self._append(groups)
-            except (TypeError, ValueError, OverflowError):
-                batch = self._drop_unencodable(batch)
+            except (TypeError, ValueError, OverflowError) as exc:
+                storable = self._drop_unencodable(batch)
+                if len(storable) == len(batch):  # not one record's fault: do not loop on it
+                    self._fail(batch, f"event log {self.path}: {exc!r}")
+                    return
+                batch = storable
                 if not batch:
+                    self._settle()
                     return
                 continue
             except sqlite3.Error as exc:
@@ -151,6 +156,8 @@ class LogWriter(threading.Thread):
                         warned = True
                     continue
                 self._fail(batch, f"event log {self.path}: {exc}")
+                if self.q.closing:  # closing and still locked: the rest would fail the same way
+                    self.fail_queued()
                 return
             self._ack(groups, bases)
             return
