@@ -220,10 +220,14 @@ def test_read_waits_for_a_record_another_log_instance_writes(tmp_path):
         got: list = []
         waiting = threading.Thread(target=lambda: got.extend(reader.read("system-health", p, 0, timeout=20)))
         waiting.start()
+        waiting.join(0.1)
+        assert waiting.is_alive() and got == [], "the read waits while the partition is empty"
+        started = time.monotonic()
         writer.produce("system-health", b"up", key=b"svc")
         assert writer.flush(10) == 0
         waiting.join(20)
         assert [r.value for r in got] == [b"up"]
+        assert time.monotonic() - started < 5, "the read returned when the record arrived, not at its timeout"
 
         started = time.monotonic()
         assert reader.read("system-health", p, 1, timeout=0.2) == []
