@@ -107,8 +107,10 @@ class LogWriter(threading.Thread):
         self._next_tick = time.monotonic() + self.tick_every_s
         try:
             self.tick(self.conn)
-        except sqlite3.Error as exc:
-            log.warning("event log %s: maintenance skipped: %s", self.path, exc)
+        except Exception:  # maintenance must never stop appends; it is retried at the next tick
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            log.exception("event log %s: maintenance failed; appends go on", self.path)
 
     def _linger(self) -> None:
         q = self.q
