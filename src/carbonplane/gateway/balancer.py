@@ -5,10 +5,12 @@ consistent-hashing and latency, with health state (Kong's ``kong/runloop/balance
   interleaved rather than bunched). Kong walks a pre-shuffled wheel; the shares are the same.
 - least-connections: the target with the fewest in-flight requests per unit of weight
   (``(active + 1) / weight``); ties rotate.
-- consistent-hashing: a ring of ``slots`` points shared among targets in proportion to weight
-  (CRC32 of ``"host:port point"``); a key (CRC32 of the hash value) maps to the next point
-  clockwise, skipping unhealthy or excluded targets, so adding a target moves only its share of
-  keys. Kong hashes with other functions; placements differ from Kong's, the properties don't.
+- consistent-hashing: a ring where each target owns 160 points per 100 of weight (ketama's
+  density), scaled down so that the ring never exceeds ``slots`` points; a point is the CRC32 of
+  ``"host:port n"``, a key (CRC32 of the hash value) maps to the next point clockwise, skipping
+  unhealthy or excluded targets. A target's points do not depend on the other targets (below the
+  ``slots`` cap), so adding one moves only the keys it takes over. Kong hashes with other
+  functions; placements differ from Kong's, the properties don't.
   With no hash value at all (``hash_on``/``hash_fallback`` yield nothing) it falls back to
   round-robin.
 - latency: peak-EWMA of response times (decay 10 s) with power-of-two-choices (Kong's
@@ -38,6 +40,7 @@ from carbonplane.gateway.typedefs import split_host_port
 NO_PEER_BODY = b'{"message":"failure to get a peer from the ring-balancer"}'
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _EWMA_DECAY_S = 10.0
+_POINTS_PER_WEIGHT = 1.6  # ketama's 160 points per target of default weight 100
 
 
 class TargetState:
@@ -180,10 +183,10 @@ class Balancer:
 
     def _build_ring(self, slots: int) -> None:
         total = sum(t.weight for t in self.targets)
+        per_weight = min(_POINTS_PER_WEIGHT, slots / total) if total else 0.0
         points: list[tuple[int, int]] = []
         for i, t in enumerate(self.targets):
-            share = max(1, round(slots * t.weight / total)) if total else 0
-            for j in range(share):
+            for j in range(max(1, int(t.weight * per_weight))):
                 points.append((zlib.crc32(f"{t.address} {j}".encode()), i))
         points.sort()
         self._ring = [p for p, _ in points]

@@ -346,8 +346,11 @@ def _grow(items: list, index: Any) -> None:
 
 
 def violation_message(problems: Sequence[Problem]) -> str:
-    """Kong's summary: ``schema violation (name: ...)`` or ``2 schema violations (a: ...; b: ...)``."""
-    parts = [f"{format_path(p) or ENTITY}: {m}" if p and p[-1] != ENTITY else m for p, m in problems]
+    """Kong's summary: ``schema violation (name: ...)`` or ``2 schema violations (a: ...; b: ...)``,
+    entity-level messages first, then fields in sorted order."""
+    entity = [m for p, m in problems if not p or p[-1] == ENTITY]
+    fields = sorted((format_path(p), m) for p, m in problems if p and p[-1] != ENTITY)
+    parts = entity + [f"{p}: {m}" for p, m in fields]
     if len(parts) == 1:
         return f"schema violation ({parts[0]})"
     return f"{len(parts)} schema violations ({'; '.join(parts)})"
