@@ -32,6 +32,7 @@ does that before routing, as Kong does.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -213,14 +214,17 @@ class Router:
         self._key_len = best[1] if best else 0
         k = self._key_len
         wildcard = [m for m in matchers if not k or not m.prefixes or min(map(len, m.prefixes)) < k]
-        wild_ids = {id(m) for m in wildcard}
-        members: dict[str, set[int]] = {}
-        for m in matchers:
-            if id(m) not in wild_ids:
+        wild_positions = [i for i, m in enumerate(matchers) if not k or not m.prefixes
+                          or min(map(len, m.prefixes)) < k]
+        members: dict[str, list[int]] = {}
+        wild_set = set(wild_positions)
+        for i, m in enumerate(matchers):
+            if i not in wild_set:
                 for key in {p[:k] for p in m.prefixes}:
-                    members.setdefault(key, set()).add(id(m))
-        self._buckets = {key: tuple(m for m in matchers if id(m) in wild_ids or id(m) in ids)
-                         for key, ids in members.items()}
+                    members.setdefault(key, []).append(i)
+        # both lists are in priority order; merging keeps it
+        self._buckets = {key: tuple(matchers[i] for i in heapq.merge(wild_positions, own))
+                         for key, own in members.items()}
         self._fallback = tuple(wildcard)
 
     def __len__(self) -> int:

@@ -231,6 +231,8 @@ def test_credentials_live_under_their_consumer(admin, demo_plugin):
     assert status == 201 and jwt["algorithm"] == "HS256" and len(jwt["secret"]) == 32
     assert admin.post("/consumers/alice/acls", form="group=admins")[0] == 201
     assert admin.get("/consumers/alice/acls/admins")[1]["group"] == "admins"
+    status, ops = admin.put("/consumers/alice/acls/ops", json_body={})
+    assert (status, ops["group"], ops["consumer"]) == (200, "ops", {"id": alice["id"]})
     status, basic = admin.post("/consumers/alice/basic-auth", form="username=alice&password=pw")
     assert basic["password"] == hashlib.sha1(f"pw{alice['id']}".encode()).hexdigest()
     assert admin.post("/consumers/alice/plugins", json_body={"name": "demo-limit"})[0] == 201

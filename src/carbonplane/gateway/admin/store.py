@@ -110,7 +110,7 @@ class ConfigStore:
                parent: tuple[str, Mapping] | None = None,
                existing: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
         body = dict(body)
-        endpoint_key = ENTITY_TYPES[kind].endpoint_key
+        endpoint_key = ENTITY_TYPES[kind].endpoint_key or ("group" if kind == "acls" else None)
         if existing is None and not is_uuid(key) and endpoint_key:
             body[endpoint_key] = key
         if existing is not None:

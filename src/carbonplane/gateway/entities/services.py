@@ -26,7 +26,7 @@ def _checks(svc: dict[str, Any]) -> list[tuple[str, str]]:
     if svc["protocol"] != "https":
         for name in ("tls_verify", "tls_verify_depth", "ca_certificates"):
             if svc.get(name) is not None:
-                out.append((name, f"value must be null (only allowed when 'protocol' is 'https')"))
+                out.append((name, "value must be null (only allowed when 'protocol' is 'https')"))
     if svc.get("client_certificate") is not None:
         out.append(("client_certificate", "client certificates are not supported; remove the field"))
     return out
