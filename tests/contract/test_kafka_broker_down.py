@@ -25,6 +25,10 @@ from carbonplane.events.backends.spool import Spool
 from carbonplane.events.catalog import DAY_MS, TopicSpec
 from carbonplane.events.config import EventsConfig
 
+# Record times an hour back: old enough to tell apart from "now", young enough for the topic's
+# retention (older records would be deleted by the broker's retention check mid-test).
+BASE_TS = int(time.time() * 1000) - 3_600_000
+
 
 @pytest.fixture(scope="module")
 def dead_address() -> str:
@@ -112,7 +116,7 @@ def test_spool_keeps_events_while_down_and_the_next_process_delivers_them(
     assert sorted(by_seq) == list(range(300))
     for seq, r in by_seq.items():
         assert r.key == b"key-%d" % (seq % 7) and r.value == b'{"seq": %d}' % seq
-        assert r.timestamp_ms == 1_700_000_000_000 + seq
+        assert r.timestamp_ms == BASE_TS + seq
     for partition in {r.partition for r in records}:  # spool order is production order, per partition
         seqs = [int(dict(r.headers)["seq"]) for r in sorted(records, key=lambda r: r.offset) if r.partition == partition]
         assert seqs == sorted(seqs)
@@ -131,7 +135,7 @@ def _spool_in_another_process(address: str, spool_dir, topic: str, count: int) -
         reports = []
         for seq in range({count}):
             backend.produce({topic!r}, b'{{"seq": %d}}' % seq, b"key-%d" % (seq % 7), [("seq", b"%d" % seq)],
-                            reports.append, 1_700_000_000_000 + seq)
+                            reports.append, {BASE_TS} + seq)
         left = backend.flush(30)
         assert left == 0 and len(reports) == {count}, (left, len(reports))
         assert all(d.spooled and d.partition == -1 and "spooled to" in d.error for d in reports), reports[:2]

@@ -28,6 +28,7 @@ Invariants (the seam's, made concrete):
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 from functools import partial
@@ -84,6 +85,7 @@ class KafkaProducerBackend(ProducerBackend):
         self._route_lock = threading.Lock()
         if cfg.spool_dir is not None:
             self._open_spool(cfg)
+        atexit.register(self._close_at_exit)  # an unclosed producer still reports what it holds
 
     # -- ProducerBackend ---------------------------------------------------------------------------
 
@@ -138,9 +140,16 @@ class KafkaProducerBackend(ProducerBackend):
             self._drainer.stop()
             self.spool.close()
         self._failures.summary()
+        atexit.unregister(self._close_at_exit)
         self._closed = True
         self._producer = None  # type: ignore[assignment]  # librdkafka is released when collected
         return remaining
+
+    def _close_at_exit(self) -> None:
+        if not self._closed:
+            left = self.close(1.0)
+            log.warning("a Kafka producer was still open at exit and was closed; %d records were not yet "
+                        "acknowledged (%s)", left, "spooled" if self._writer is not None else "reported failed")
 
     def __len__(self) -> int:
         if self._closed:
@@ -234,7 +243,7 @@ class KafkaProducerBackend(ProducerBackend):
             if not self._routing:
                 log.warning("Kafka unreachable (%s): new records go to the spool %s until it answers",
                             reason, self.spool.path if self.spool is not None else "?")
-            self._routing, self._route_reason = True, f"broker unreachable: {reason}"
+                self._routing, self._route_reason = True, f"broker unreachable: {reason}"
         self._drainer.wake()
 
     def _resume_direct(self) -> None:

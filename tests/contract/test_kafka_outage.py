@@ -1,0 +1,232 @@
+"""Spool drain after a real outage: a throwaway Kafka broker is SIGKILLed and restarted.
+
+The shared broker on 127.0.0.1:9092 is never touched. A second single-node KRaft broker is started
+from the same cached jars (``make kafka-up`` fetches them into .cache/kafka/<version>/lib), with its
+own data dir and free loopback ports, so it can be killed and restarted at will.
+
+1. Within one producer: produced while up -> delivered; broker SIGKILLed -> every record is reported
+   spooled (none failed, none lost); broker restarted -> the spool drains by itself, and every record
+   is in the topic, in production order per partition.
+2. Across processes: process A produces while the broker is down and exits; after the broker is
+   back, process B opens the same spool directory and delivers A's records.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from carbonplane.events.backends.base import Delivery
+from carbonplane.events.backends.kafka import KafkaAdmin, KafkaProducerBackend, KafkaReader
+from carbonplane.events.catalog import DAY_MS, TopicSpec
+from carbonplane.events.config import EventsConfig
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE_TS = int(time.time() * 1000) - 3_600_000  # within the topics' retention
+
+
+class ThrowawayKafka:
+    """A single-node KRaft broker+controller on free loopback ports, data under ``workdir``."""
+
+    def __init__(self, lib: Path, workdir: Path) -> None:
+        self.lib, self.workdir = lib, workdir
+        self.port, self.controller_port = _free_port(), _free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self.props, self.log = workdir / "server.properties", workdir / "kafka.out"
+        self.process: subprocess.Popen | None = None
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.props.write_text(textwrap.dedent(f"""\
+            process.roles=broker,controller
+            node.id=1
+            controller.quorum.voters=1@127.0.0.1:{self.controller_port}
+            listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}
+            advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}
+            controller.listener.names=CONTROLLER
+            inter.broker.listener.name=PLAINTEXT
+            listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+            log.dirs={workdir / "data"}
+            auto.create.topics.enable=false
+            offsets.topic.replication.factor=1
+            offsets.topic.num.partitions=1
+            transaction.state.log.replication.factor=1
+            transaction.state.log.min.isr=1
+            transaction.state.log.num.partitions=1
+            share.coordinator.state.topic.replication.factor=1
+            share.coordinator.state.topic.min.isr=1
+            group.initial.rebalance.delay.ms=0
+            """))
+        (workdir / "log4j2.properties").write_text(
+            "status = warn\nappender.console.type = Console\nappender.console.name = out\n"
+            "appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = [%d] %p %m (%c)%n\n"
+            "rootLogger.level = WARN\nrootLogger.appenderRef.console.ref = out\n")
+        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+        subprocess.run([*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)],
+                       check=True, capture_output=True, timeout=120)
+
+    def _java(self) -> list[str]:
+        return ["java", "-Xms128m", "-Xmx384m", f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.properties'}",
+                "-cp", f"{self.lib}/*"]
+
+    def start(self, timeout: float = 120.0) -> None:
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen([*self._java(), "kafka.Kafka", str(self.props)], stdout=out,
+                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:  # no readiness notification exists: ask until it answers
+            if self.process.poll() is not None:
+                pytest.fail(f"the throwaway broker exited with {self.process.returncode}: {self.log.read_text()[-3000:]}")
+            try:
+                if admin.list_topics(timeout=1).brokers:
+                    return
+            except Exception:  # KafkaException until the listener is up
+                pass
+        pytest.fail(f"the throwaway broker did not answer on {self.bootstrap} in {timeout} s: {self.log.read_text()[-3000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, as in a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(30)
+        self.process = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def broker(tmp_path):
+    libs = sorted((ROOT / ".cache" / "kafka").glob("*/lib"))
+    if not libs:
+        pytest.fail("no Kafka jars in .cache/kafka/<version>/lib: run `make kafka-up` once to fetch them")
+    kafka = ThrowawayKafka(libs[-1], tmp_path / "kafka")
+    kafka.start()
+    yield kafka
+    kafka.kill()
+
+
+def _cfg(broker: ThrowawayKafka, home: Path, **overrides) -> EventsConfig:
+    return EventsConfig.from_env({}, bootstrap_servers=broker.bootstrap, home=home, spool_dir=home / "spool",
+                                 overrides={"message.timeout.ms": 5000, **overrides})
+
+
+def _create_topic(cfg: EventsConfig, name: str) -> None:
+    KafkaAdmin(cfg).apply_topics([TopicSpec(name, "data", 3, DAY_MS, "delete", "DataIngestionEvent", "datasetName")])
+
+
+def _record(seq: int) -> tuple[bytes, bytes, list[tuple[str, bytes]], int]:
+    return b'{"seq": %d}' % seq, b"key-%d" % (seq % 11), [("seq", b"%d" % seq)], BASE_TS + seq
+
+
+def _topic_seqs(cfg: EventsConfig, topic: str) -> dict[int, list[int]]:
+    """Per partition, the ``seq`` header of every record in offset order."""
+    reader = KafkaReader(cfg)
+    try:
+        out = {}
+        for partition in reader.partitions(topic):
+            high, offset, seqs = reader.watermarks(topic, partition)[1], 0, []
+            while offset < high:
+                batch = reader.read(topic, partition, offset, max_records=1000, timeout=10)
+                assert batch, f"{topic}[{partition}] stopped at {offset} of {high}"
+                seqs += [int(dict(r.headers)["seq"]) for r in batch]
+                offset = batch[-1].offset + 1
+            out[partition] = seqs
+        return out
+    finally:
+        reader.close()
+
+
+def test_a_broker_crash_loses_nothing_and_the_spool_drains_itself(broker, tmp_path):
+    cfg = _cfg(broker, tmp_path)
+    topic = "outage-orders"
+    _create_topic(cfg, topic)
+    producer = KafkaProducerBackend(cfg, "outage", metadata_timeout=1.0)
+    outcomes: dict[int, Delivery] = {}
+
+    def send(seqs: range) -> None:
+        for seq in seqs:
+            value, key, headers, ts = _record(seq)
+            producer.produce(topic, value, key, headers, lambda d, s=seq: outcomes.__setitem__(s, d), ts)
+            producer.poll(0)
+
+    try:
+        send(range(0, 200))
+        assert producer.flush(30) == 0 and all(outcomes[s].ok for s in range(200))
+
+        broker.kill()
+        send(range(200, 400))
+        assert producer.flush(30) == 0
+        assert len(outcomes) == 400
+        not_spooled = [(s, outcomes[s]) for s in range(200, 400) if not outcomes[s].spooled]
+        assert not not_spooled, not_spooled[:3]
+        assert producer.spool_status()["backlog"] == 200
+
+        broker.start()
+        send(range(400, 500))
+        assert producer.flush(60) == 0
+        assert producer.wait_drained(120), producer.spool_status()
+        failed = [(s, d.error) for s, d in outcomes.items() if not d.ok and not d.spooled]
+        assert not failed, failed[:3]
+        assert producer.spool_status()["dead"] == 0
+    finally:
+        producer.close(10)
+
+    per_partition = _topic_seqs(cfg, topic)
+    everything = [s for seqs in per_partition.values() for s in seqs]
+    assert set(everything) == set(range(500))  # every record arrived at least once
+    assert len(everything) == 500  # no record was in flight at the crash: none should repeat
+    for partition, seqs in per_partition.items():
+        assert seqs == sorted(seqs), f"partition {partition} out of production order"
+
+
+def test_a_later_process_delivers_what_an_earlier_one_spooled(broker, tmp_path):
+    cfg = _cfg(broker, tmp_path)
+    topic = "outage-restart"
+    _create_topic(cfg, topic)
+    broker.kill()
+
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from carbonplane.events.backends.kafka import KafkaProducerBackend
+        from carbonplane.events.config import EventsConfig
+        home = Path({str(tmp_path)!r})
+        cfg = EventsConfig.from_env({{}}, bootstrap_servers={broker.bootstrap!r}, home=home,
+                                    spool_dir=home / "spool", overrides={{"message.timeout.ms": 5000}})
+        backend = KafkaProducerBackend(cfg, "process-a", metadata_timeout=1.0)
+        reports = []
+        for seq in range(250):
+            backend.produce({topic!r}, b'{{"seq": %d}}' % seq, b"key-%d" % (seq % 11), [("seq", b"%d" % seq)],
+                            reports.append, {BASE_TS} + seq)
+        backend.close(30)
+        assert len(reports) == 250 and all(d.spooled for d in reports), reports[:2]
+        print("spooled", len(reports), flush=True)
+    """)
+    a = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=180)
+    assert a.returncode == 0 and "spooled 250" in a.stdout, a.stderr[-3000:]
+
+    broker.start()
+    b = KafkaProducerBackend(cfg, "process-b")
+    try:
+        assert b.wait_drained(120), b.spool_status()
+        assert b.spool_status()["drained"] == 250
+    finally:
+        b.close(10)
+    per_partition = _topic_seqs(cfg, topic)
+    everything = sorted(s for seqs in per_partition.values() for s in seqs)
+    assert everything == list(range(250))
+    assert all(seqs == sorted(seqs) for seqs in per_partition.values())
