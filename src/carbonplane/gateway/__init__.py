@@ -1,6 +1,19 @@
 """The API gateway (B): Kong's declarative config, entities, router, balancer and Admin API.
 
 Everything here is sans-IO: the proxy engine calls ``GatewayConfig.router.match`` per request and
-``Balancer`` per upstream attempt; the Admin API is a pure ``handle(...)`` function. See
+a ``Balancer`` per upstream attempt; the Admin API is a pure ``handle(...)`` function. See
 docs/gateway.md.
 """
+
+from carbonplane.gateway.admin import AdminAPI, check_admin_listen
+from carbonplane.gateway.balancer import Balancer, hash_value
+from carbonplane.gateway.config import load_config_data, load_config_file, load_config_text
+from carbonplane.gateway.entities import register_plugin_schema
+from carbonplane.gateway.model import GatewayConfig, compile_config
+from carbonplane.gateway.router import RouteMatch, Router
+
+__all__ = [
+    "AdminAPI", "Balancer", "GatewayConfig", "RouteMatch", "Router", "check_admin_listen",
+    "compile_config", "hash_value", "load_config_data", "load_config_file", "load_config_text",
+    "register_plugin_schema",
+]

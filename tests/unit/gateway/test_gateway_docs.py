@@ -24,3 +24,13 @@ def test_reference_documents_kong_defaults():
                 "| `weight` | integer | `100` | 0..65535 |",
                 "| `healthchecks.active.healthy.http_statuses` | array of integer | `[200, 302]` |"):
         assert row in text, row
+
+
+def test_public_surface_is_pinned():
+    import carbonplane.gateway as gateway
+
+    assert sorted(gateway.__all__) == [
+        "AdminAPI", "Balancer", "GatewayConfig", "RouteMatch", "Router", "check_admin_listen",
+        "compile_config", "hash_value", "load_config_data", "load_config_file", "load_config_text",
+        "register_plugin_schema"]
+    assert all(hasattr(gateway, name) for name in gateway.__all__)
