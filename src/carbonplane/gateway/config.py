@@ -18,6 +18,7 @@ position when unnamed), so reloading the same file keeps ids, Admin API URLs and
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import re
 import time
@@ -105,6 +106,8 @@ def load_config_data(data: Any, *, source: str = "<config>", marks: dict[Path, i
     transform = _read_meta(load, data)
     if load.problems:
         raise GatewayConfigError(load.problems, source)
+    if str(data.get("_format_version")) in ("1.1", "2.1"):
+        data = _migrate_paths(copy.deepcopy(data))
     for kind in ENTITY_ORDER:
         _flatten_list(load, kind, data.get(kind), (kind,), None)
     _assign_ids(load)
@@ -129,21 +132,22 @@ def _read_meta(load: _Load, data: Any) -> bool:
     transform = data.get("_transform", True)
     if not isinstance(transform, bool):
         load.add(("_transform",), "expected a boolean")
-    if str(fmt) in ("1.1", "2.1"):
-        _migrate_paths(data)
     return transform is not False
 
 
-def _migrate_paths(data: Mapping[str, Any]) -> None:
+def _migrate_paths(data: dict[str, Any]) -> dict[str, Any]:
     """Kong's 2.x -> 3.0 migration: regex-looking route paths get the ``~`` prefix."""
-    routes = list(data.get("routes") or [])
-    for svc in data.get("services") or []:
+    def listed(value: Any) -> list:
+        return value if isinstance(value, list) else []
+    routes = list(listed(data.get("routes")))
+    for svc in listed(data.get("services")):
         if isinstance(svc, dict):
-            routes.extend(svc.get("routes") or [])
+            routes.extend(listed(svc.get("routes")))
     for route in routes:
         if isinstance(route, dict) and isinstance(route.get("paths"), list):
             route["paths"] = [p if not isinstance(p, str) or _PLAIN_PATH.match(p) else "~" + p
                               for p in route["paths"]]
+    return data
 
 
 def _flatten_list(load: _Load, kind: str, items: Any, src: Path,

@@ -270,3 +270,11 @@ def test_error_report_lists_everything_and_is_a_config_error():
     assert info.value.source == "api"
     assert "invalid gateway configuration in api" in str(info.value)
     assert "services[0].host: required field missing" in str(info.value)
+
+
+def test_loading_does_not_modify_the_callers_data():
+    data = {"_format_version": "2.1",
+            "services": [{"name": "a", "host": "h", "routes": [{"paths": ["/users/\\d+$"]}]}]}
+    snapshot = json.dumps(data)
+    load_config_data(data)
+    assert json.dumps(data) == snapshot

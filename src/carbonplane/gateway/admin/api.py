@@ -1,5 +1,7 @@
 """The Admin API, shaped like Kong's, as one sans-IO function:
 ``AdminAPI.handle(method, path, query, headers, body) -> (status, headers, body)``.
+The returned headers never include framing (Content-Length, Transfer-Encoding): the server that
+writes the response frames it.
 
 Endpoints (Kong 3.x ``kong/api/routes/*.lua``): ``GET /`` and ``GET /status``; CRUD on
 ``/services``, ``/routes``, ``/upstreams``, ``/consumers``, ``/plugins``, ``/key-auths``,
@@ -243,7 +245,7 @@ def body_schema(kind: str, body: bytes, hdrs: Mapping[str, str]) -> Record:
 
 def respond(status: int, payload: Any) -> Response:
     data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return status, [JSON_CT, (b"content-length", str(len(data)).encode())], data
+    return status, [JSON_CT], data
 
 
 def method_not_allowed() -> AdminAPIError:

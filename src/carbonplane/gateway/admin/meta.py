@@ -97,7 +97,7 @@ def dispatch(api: AdminAPI, method: str, segs: list[str], q: dict, hdrs: dict,
         if got is None:
             raise not_found()
         ctype, data = got
-        return 200, [(b"content-type", ctype.encode()), (b"content-length", str(len(data)).encode())], data
+        return 200, [(b"content-type", ctype.encode())], data
     if head == "endpoints" and n == 1:
         _only(method, "GET")
         return respond(200, {"data": list(ENDPOINTS), "next": None})
