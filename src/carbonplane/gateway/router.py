@@ -199,6 +199,9 @@ class Router:
         self._index(matchers)
 
     def _index(self, matchers: list[_Matcher]) -> None:
+        """Choose the key length K that keeps buckets smallest and build them: a bucket holds
+        the matchers whose prefixes start with its K characters plus every matcher that can
+        match any path (regexes, no paths, prefixes shorter than K), in priority order."""
         lengths = sorted({len(p) for m in matchers for p in m.prefixes if len(p) > 1})
         best: tuple[int, int] | None = None
         for k in lengths:
@@ -213,7 +216,6 @@ class Router:
                 best = (cost, k)
         self._key_len = best[1] if best else 0
         k = self._key_len
-        wildcard = [m for m in matchers if not k or not m.prefixes or min(map(len, m.prefixes)) < k]
         wild_positions = [i for i, m in enumerate(matchers) if not k or not m.prefixes
                           or min(map(len, m.prefixes)) < k]
         members: dict[str, list[int]] = {}
@@ -225,7 +227,7 @@ class Router:
         # both lists are in priority order; merging keeps it
         self._buckets = {key: tuple(matchers[i] for i in heapq.merge(wild_positions, own))
                          for key, own in members.items()}
-        self._fallback = tuple(wildcard)
+        self._fallback = tuple(matchers[i] for i in wild_positions)
 
     def __len__(self) -> int:
         return len(self.matchers)
