@@ -7,7 +7,7 @@ import importlib
 import json
 import sys
 
-SUITES = {"events": "bench.events"}
+SUITES = {"events": "bench.events", "router": "bench.router"}
 
 
 def main(argv: list[str] | None = None) -> int:
