@@ -109,6 +109,6 @@ def open_tool_log(kind: str, request, home) -> Iterator[ToolLog]:  # noqa: ANN00
 def _delete_kafka_topics(bootstrap: str, names: list[str]) -> None:
     from confluent_kafka.admin import AdminClient
 
-    futures = AdminClient({"bootstrap.servers": bootstrap}).delete_topics(names, operation_timeout=30)
-    for future in futures.values():
+    client = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until every future is done
+    for future in client.delete_topics(names, operation_timeout=30).values():
         future.result(30)

@@ -107,17 +107,28 @@ def audit_search(reader: LogReader, query: AuditQuery) -> list[AuditHit]:
     return sorted(kept)
 
 
-def _candidates(reader: LogReader, query: AuditQuery) -> Iterable[tuple[Record, dict[str, Any]]]:
+def _plan(reader: LogReader, query: AuditQuery) -> list[tuple[str, PartitionRange]]:
+    """Every partition's range, taken before the first read: one consistent end for the search."""
+    plan = []
     for topic in query.topics:
         for p in reader.partitions(topic):
             low, high = reader.watermarks(topic, p)
+            if high <= low:
+                continue
             start = low if query.since_ms is None else max(low, reader.offset_for_time(topic, p, query.since_ms))
-            for record in scan_range(reader, topic, PartitionRange(p, start, high)):
-                if query.since_ms is not None and record.timestamp_ms < query.since_ms:
-                    continue
-                if query.until_ms is not None and record.timestamp_ms >= query.until_ms:
-                    continue
-                yield record, _payload(record)
+            if start < high:
+                plan.append((topic, PartitionRange(p, start, high)))
+    return plan
+
+
+def _candidates(reader: LogReader, query: AuditQuery) -> Iterable[tuple[Record, dict[str, Any]]]:
+    for topic, part_range in _plan(reader, query):
+        for record in scan_range(reader, topic, part_range):
+            if query.since_ms is not None and record.timestamp_ms < query.since_ms:
+                continue
+            if query.until_ms is not None and record.timestamp_ms >= query.until_ms:
+                continue
+            yield record, _payload(record)
 
 
 def _payload(record: Record) -> dict[str, Any]:

@@ -81,7 +81,7 @@ _UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "
 
 def parse_time(text: str, *, where: str = "time", now_ms: int | None = None) -> int:
     """Epoch milliseconds from RFC 3339 (``2026-11-27T15:51:03Z``, a date alone is midnight UTC),
-    epoch ms (``1764258663000``), ``now``, or relative to now (``-90s``, ``-15m``, ``-1h``, ``-7d``, ``-2w``)."""
+    epoch ms (``1795794663000``), ``now``, or relative to now (``-90s``, ``-15m``, ``-1h``, ``-7d``, ``-2w``)."""
     raw = text.strip()
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     if raw == "now":
