@@ -4,6 +4,7 @@ registration, and the installed script run as a real process on the embedded log
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,9 @@ from carbonplane import __version__
 from carbonplane.cli.main import app, register_group
 from carbonplane.cli.output import Backends
 from carbonplane.errors import BackendUnavailableError
+from carbonplane.events.backends.factory import open_producer_backend
 from carbonplane.events.backends.memory import MemoryLog
+from carbonplane.events.config import EventsConfig
 
 runner = CliRunner()
 SCRIPT = Path(sys.executable).with_name("carbonplane")
@@ -66,10 +69,13 @@ def test_a_registered_group_runs_under_the_same_error_handling():
     assert "extra-test" not in runner.invoke(app, ["--help"]).stdout
 
 
-def _run(home: Path, *args: str) -> subprocess.CompletedProcess:
+def _local_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CARBONPLANE_EVENTS_BACKEND")}
-    env["CARBONPLANE_HOME"] = str(home)
-    return subprocess.run([str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=60)
+    return {**env, "CARBONPLANE_HOME": str(home)}
+
+
+def _run(home: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(SCRIPT), *args], env=_local_env(home), capture_output=True, text=True, timeout=60)
 
 
 def test_the_installed_script_manages_and_reads_the_embedded_log(tmp_path):
@@ -98,3 +104,26 @@ def test_the_installed_script_manages_and_reads_the_embedded_log(tmp_path):
     )
     assert bad_backend.returncode == 2
     assert bad_backend.stderr.startswith("error: CARBONPLANE_EVENTS_BACKEND: unknown events backend 'zookeeper'")
+
+
+def test_ctrl_c_stops_a_following_tail_with_130_and_no_traceback(tmp_path):
+    applied = _run(tmp_path, "topics", "apply")
+    assert applied.returncode == 0, applied.stderr
+    backend = open_producer_backend(EventsConfig.from_env(env={"CARBONPLANE_HOME": str(tmp_path)}), "test")
+    backend.produce("system-health", b'{"up":true}', b"svc")
+    assert backend.close(10) == 0
+
+    tail = subprocess.Popen(
+        [str(SCRIPT), "events", "tail", "system-health", "--from-beginning", "--follow", "--json"],
+        env=_local_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = tail.stdout.readline()  # the history record: the tail is now following
+        assert msgspec.json.decode(first)["value"] == {"up": True}
+        tail.send_signal(signal.SIGINT)
+        _out, err = tail.communicate(timeout=30)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+    assert tail.returncode == 130
+    assert "Traceback" not in err
