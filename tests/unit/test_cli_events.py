@@ -15,6 +15,7 @@ from carbonplane.errors import ConfigError
 from carbonplane.events.backends.base import Delivery
 from carbonplane.events.backends.memory import MemoryLog
 from carbonplane.events.catalog import TopicSpec
+from carbonplane.events import tools
 from carbonplane.events.tools import parse_time
 
 runner = CliRunner()
@@ -178,3 +179,33 @@ def test_replay_to_an_unwritable_file_leaves_nothing_behind(log, tmp_path):
     result = cli(log, "events", "replay", "src", "--from-offset", "0", "--to-file", str(target))
     assert result.exit_code == 2 and str(target) in result.stderr
     assert not target.parent.exists()
+
+
+class _RetainedLog(MemoryLog):
+    """Partition 0 of ``src`` lost offsets below 4 to retention; reads below ``low`` find nothing."""
+
+    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
+        return 4, super().watermarks(topic, partition)[1]
+
+    def read(self, topic, partition, offset, max_records=500, timeout=1.0):  # noqa: ANN001
+        return [] if offset < 4 else super().read(topic, partition, offset, max_records, timeout)
+
+
+class _CompactedLog(MemoryLog):
+    """Offsets 2, 3 and the last two of partition 0 were compacted away."""
+
+    def read(self, topic, partition, offset, max_records=500, timeout=1.0):  # noqa: ANN001
+        kept = [r for r in super().read(topic, partition, offset, max_records, 0) if r.offset not in (2, 3, 8, 9)]
+        return kept[:max_records]
+
+
+@pytest.mark.parametrize("log_class, offsets", [(_RetainedLog, [4, 5, 6, 7, 8, 9]), (_CompactedLog, [0, 1, 4, 5, 6, 7])])
+def test_history_skips_retention_and_compaction_gaps(monkeypatch, log_class, offsets):
+    monkeypatch.setattr(tools, "HISTORY_READ_TIMEOUT_S", 0.05)
+    log = log_class()
+    log.apply_topics([TopicSpec("src", "data", 1, 86_400_000, "delete", "DataIngestionEvent", "datasetName")])
+    for i in range(10):
+        log.produce("src", b"{}", b"k", timestamp_ms=NOW + i)
+    assert [r.offset for r in tools.scan_range(log, "src", tools.PartitionRange(0, 0, 10), batch=3)] == offsets
+    lines = cli(log, "events", "tail", "src", "--from-beginning", "--json").stdout.splitlines()
+    assert [msgspec.json.decode(line)["offset"] for line in lines] == offsets

@@ -31,7 +31,7 @@ from carbonplane.events.catalog import TOPICS, TopicSpec
 from carbonplane.events.envelope import headers_dict, rfc3339_ms
 
 BATCH = 500
-HISTORY_READ_TIMEOUT_S = 2.0  # an empty read this long before the recorded end = the rest was compacted away
+HISTORY_READ_TIMEOUT_S = 2.0  # how long one read of history may wait for its first record
 
 _json_decode = msgspec.json.Decoder().decode
 
@@ -125,12 +125,25 @@ def resolve_partitions(reader: LogReader, topic: str, partition: int | None) -> 
 
 
 def scan_range(reader: LogReader, topic: str, r: PartitionRange, batch: int = BATCH) -> Iterator[Record]:
-    """Every record of ``topic``/``r.partition`` with an offset in ``[r.start, r.end)``, in order."""
-    offset = r.start
+    """Every record of ``topic``/``r.partition`` with an offset in ``[r.start, r.end)``, in order.
+
+    Offsets may have gaps (compaction). A read that comes back empty before ``r.end`` is checked
+    against the watermarks: records removed by retention are skipped (``low`` moved past them); else
+    the read is tried once more, and a second empty read ends the range (the records left were
+    removed by compaction)."""
+    offset, empty_reads = r.start, 0
     while offset < r.end:
         records = reader.read(topic, r.partition, offset, max_records=batch, timeout=HISTORY_READ_TIMEOUT_S)
         if not records:
-            return
+            low, high = reader.watermarks(topic, r.partition)
+            if low > offset:
+                offset = low
+                continue
+            empty_reads += 1
+            if high <= offset or empty_reads == 2:
+                return
+            continue
+        empty_reads = 0
         for record in records:
             if record.offset >= r.end:
                 return
