@@ -15,7 +15,8 @@ when there is one, how to fix it. Catch ``CarbonplaneError`` to catch all of the
     ├── HttpError                   (sans-IO HTTP) malformed or forbidden message
     └── GatewayError                gateway config / admin errors
         ├── GatewayConfigError      a declarative config (file or POST /config) is invalid
-        └── AdminAPIError           an Admin API request failed (Kong's status and error body)
+        ├── AdminAPIError           an Admin API request failed (Kong's status and error body)
+        └── RateLimitStoreError     rate-limit counters unavailable (store full, Redis down)
 
 Exceptions carry structured fields (``event_type``, ``field``, ``topic`` ...) so that the CLI can
 print them and tests can assert on them without parsing messages.
@@ -121,3 +122,9 @@ class AdminAPIError(GatewayError):
         self.status = status
         self.body = body
         super().__init__(f"{status}: {body.get('message')}")
+
+
+class RateLimitStoreError(GatewayError):
+    """The rate-limit counters could not be read or updated (host store full or unreadable,
+    Redis unreachable or timing out). The plugin proxies anyway when ``fault_tolerant`` is true,
+    else answers 500."""
