@@ -209,3 +209,13 @@ def test_history_skips_retention_and_compaction_gaps(monkeypatch, log_class, off
     assert [r.offset for r in tools.scan_range(log, "src", tools.PartitionRange(0, 0, 10), batch=3)] == offsets
     lines = cli(log, "events", "tail", "src", "--from-beginning", "--json").stdout.splitlines()
     assert [msgspec.json.decode(line)["offset"] for line in lines] == offsets
+
+
+def test_replaying_a_topic_into_itself_copies_the_window_once(log):
+    for i in range(5):
+        log.produce("src", msgspec.json.encode({"n": i}), f"k{i}".encode(), timestamp_ms=NOW + i)
+    result = cli(log, "events", "replay", "src", "--from-offset", "0", "--to-topic", "src", "--json")
+    assert result.exit_code == 0, result.output
+    assert msgspec.json.decode(result.stdout)["copied"] == 5
+    values = [msgspec.json.decode(x)["value"]["n"] for x in cli(log, "events", "tail", "src", "--from-beginning", "--json").stdout.splitlines()]
+    assert sorted(values) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]

@@ -84,7 +84,10 @@ def replay_command(
     _print_summary(summary, as_json)
 
 
-def _only_file_options(topic, from_time, from_offset, to_time, to_offset, partition, to_file) -> None:  # noqa: ANN001
+def _only_file_options(
+    topic: str | None, from_time: str | None, from_offset: int | None, to_time: str | None,
+    to_offset: int | None, partition: int | None, to_file: Path | None,
+) -> None:
     given = {
         "TOPIC": topic, "--from-time": from_time, "--from-offset": from_offset, "--to-time": to_time,
         "--to-offset": to_offset, "--partition": partition, "--to-file": to_file,
@@ -94,7 +97,10 @@ def _only_file_options(topic, from_time, from_offset, to_time, to_offset, partit
         raise ConfigError(f"{', '.join(extra)} cannot be used with --from-file (a file is loaded whole into --to-topic)", where="--from-file")
 
 
-def _window(topic, from_time, from_offset, to_time, to_offset, partition, to_topic, to_file) -> ReplayWindow:  # noqa: ANN001
+def _window(
+    topic: str | None, from_time: str | None, from_offset: int | None, to_time: str | None,
+    to_offset: int | None, partition: int | None, to_topic: str | None, to_file: Path | None,
+) -> ReplayWindow:
     if topic is None:
         raise ConfigError("name the topic to replay (carbonplane events replay TOPIC --from-time -1h --to-file out.jsonl)", where="TOPIC")
     if (to_topic is None) == (to_file is None):
