@@ -67,20 +67,22 @@ def replay_command(
     timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Seconds to wait for the target to acknowledge everything."),
 ) -> None:
     """Copy a time or offset window of a topic to another topic or a file, or load a file back."""
+    window: ReplayWindow | None = None
+    if from_file is not None:
+        _only_file_options(topic, from_time, from_offset, to_time, to_offset, partition, to_file)
+        if to_topic is None:
+            raise ConfigError("--from-file needs --to-topic (the topic to load the records into)", where="--to-topic")
+    else:
+        window = _window(topic, from_time, from_offset, to_time, to_offset, partition, to_topic, to_file)
     with backends(ctx).reader() as reader:
-        if from_file is not None:
-            _only_file_options(topic, from_time, from_offset, to_time, to_offset, partition, to_file)
-            if to_topic is None:
-                raise ConfigError("--from-file needs --to-topic (the topic to load the records into)", where="--to-topic")
+        if window is None:
             with backends(ctx).producer("carbonplane-replay") as producer:
-                summary = replay_from_file(from_file, producer, to_topic, reader=reader, timeout_s=timeout)
+                summary = replay_from_file(from_file, producer, to_topic, reader=reader, timeout_s=timeout)  # type: ignore[arg-type]
+        elif to_file is not None:
+            summary = replay_to_file(reader, topic, window, to_file)  # type: ignore[arg-type]
         else:
-            window = _window(topic, from_time, from_offset, to_time, to_offset, partition, to_topic, to_file)
-            if to_file is not None:
-                summary = replay_to_file(reader, topic, window, to_file)  # type: ignore[arg-type]
-            else:
-                with backends(ctx).producer("carbonplane-replay") as producer:
-                    summary = replay_to_topic(reader, producer, topic, window, to_topic, timeout_s=timeout)  # type: ignore[arg-type]
+            with backends(ctx).producer("carbonplane-replay") as producer:
+                summary = replay_to_topic(reader, producer, topic, window, to_topic, timeout_s=timeout)  # type: ignore[arg-type]
     _print_summary(summary, as_json)
 
 
