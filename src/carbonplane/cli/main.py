@@ -23,7 +23,7 @@ import typer
 from typer.core import TyperGroup
 
 from carbonplane import __version__
-from carbonplane.cli import audit, events, topics
+from carbonplane.cli import audit, demo, events, schemas, topics
 from carbonplane.errors import CarbonplaneError, ConfigError
 
 
@@ -79,3 +79,5 @@ def register_command(function: Callable[..., Any], name: str) -> None:
 register_group(topics.app, "topics")
 register_group(events.app, "events")
 register_group(audit.app, "audit")
+register_group(schemas.app, "schemas")
+register_command(demo.demo, "demo")
