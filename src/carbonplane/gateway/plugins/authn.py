@@ -87,10 +87,12 @@ def check_realm(value: str) -> str | None:
     return None
 
 
-def hash_key(key: str) -> bytes:
-    """The index key of an API key: lookups go through a digest, never the secret itself,
-    so timing reveals nothing about stored keys."""
-    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
+def hash_key(key: str | bytes) -> bytes:
+    """The index key of an API key (text as UTF-8, or raw header bytes): lookups go through a
+    digest, never the secret itself, so timing reveals nothing about stored keys."""
+    if type(key) is str:
+        key = key.encode("utf-8", "surrogateescape")
+    return hashlib.sha256(key).digest()
 
 
 class CredentialIndex:
