@@ -1,0 +1,224 @@
+"""The rate-limiting handler (Kong's ``rate-limiting``, PRIORITY 910): count, admit or answer 429.
+
+Access phase (``on_request``): identify the client (``limit_by``, falling back to the client IP
+as Kong does), build one counter per configured period named as Kong does
+(``ratelimit:<route>:<service>:<identifier>:<window start>:<period>``, route and service being the
+plugin's scope or the empty UUID) and ``take`` them atomically from the policy's store. Unlike
+Kong the check and the increment are one step, so limits are exact (see ``counters.py``).
+- admitted: the headers go to ``ctx.vars["rate_limit_headers"]`` and are set on the response in
+  ``on_response_head`` (replacing same-named upstream headers, as Kong's ``set_headers``);
+- limited: ``LocalResponse.error(error_code, error_message)`` with the headers and
+  ``Retry-After`` (Kong's body ``{"message":"API rate limit exceeded","request_id":...}``);
+- store unavailable: with ``fault_tolerant`` the request goes through without headers (logged,
+  at most once per 10 s per plugin); without, 500 "An unexpected error occurred".
+
+Headers (Kong 3.x, unless ``hide_client_headers``): ``X-RateLimit-Limit-<Period>`` and
+``X-RateLimit-Remaining-<Period>`` per period, and ``RateLimit-Limit``, ``RateLimit-Remaining``,
+``RateLimit-Reset`` for the most restrictive period (lowest remaining, ties to the longer
+window). Remaining counts this request and is floored at 0. Header names are sent lowercase
+(the engine's header model); HTTP header names are case-insensitive.
+
+Policy ``local`` answers synchronously (a few microseconds under the host lock); policy
+``redis`` returns a coroutine, so the request waits for Redis without blocking the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from carbonplane.errors import RateLimitStoreError
+from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.counters import LocalCounters
+from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
+from carbonplane.gateway.plugins.rate_limiting.schema import PERIODS, redis_settings
+from carbonplane.gateway.plugins.rate_limiting.windows import ORDER, WindowClock, reset_seconds
+from carbonplane.proxy.app import LocalResponse, RequestContext
+
+log = logging.getLogger("carbonplane.gateway.plugins.rate_limiting")
+
+EMPTY_UUID = "00000000-0000-0000-0000-000000000000"
+HEADERS_VAR = "rate_limit_headers"
+X_LIMIT = {p: f"x-ratelimit-limit-{p}".encode() for p in PERIODS}
+X_REMAINING = {p: f"x-ratelimit-remaining-{p}".encode() for p in PERIODS}
+OWN_HEADERS = frozenset([*X_LIMIT.values(), *X_REMAINING.values(), b"ratelimit-limit",
+                         b"ratelimit-remaining", b"ratelimit-reset"])
+RANK = {p: i for i, p in enumerate(ORDER)}
+
+_process_counters: LocalCounters | None = None
+
+
+def _fallback_counters() -> LocalCounters:
+    """Counters of this process only, when the gateway gave no host-wide store."""
+    global _process_counters
+    if _process_counters is None:
+        log.warning("rate-limiting: no host-wide counter store configured; policy 'local' "
+                    "counts per worker process")
+        _process_counters = LocalCounters()
+    return _process_counters
+
+
+def _wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _number(value: float) -> bytes:
+    return (b"%d" % value) if float(value).is_integer() else repr(value).encode()
+
+
+class Handler(PluginHandler):
+    NAME = "rate-limiting"
+    PRIORITY = 910
+    VERSION = "3.9.0"
+
+    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any],
+                 services: PluginServices) -> None:
+        super().__init__(config, plugin, services)
+        self.periods = tuple(p for p in PERIODS if config[p] is not None)
+        self.limits = tuple(int(config[p]) for p in self.periods)
+        self.sliding = config["algorithm"] == "sliding"
+        self.clock = WindowClock(self.periods, self.sliding)
+        self.identify = _identifier(config)
+        route = (plugin.get("route") or {}).get("id") or EMPTY_UUID
+        service = (plugin.get("service") or {}).get("id") or EMPTY_UUID
+        self.prefix = f"ratelimit:{route}:{service}:"
+        self.hide = bool(config["hide_client_headers"])
+        self.error_code = int(config["error_code"])
+        self.error_message = config["error_message"]
+        self.fault_tolerant = bool(config["fault_tolerant"])
+        self.limit_headers = tuple(_number(config[p]) for p in self.periods)
+        self._last_error_log = 0.0
+        self._suppressed = 0
+        self.clock_ms = _wall_clock_ms  # replaceable in tests
+        if config["policy"] == "redis":
+            settings = redis_settings(config)
+            source = services.redis or client_for
+            self.store = RedisCounters(lambda: source(settings))
+            self.on_request = self._redis_request  # type: ignore[method-assign]
+        else:
+            self.store = services.counters if services.counters is not None else _fallback_counters()
+
+    # -- access ---------------------------------------------------------------------------
+    def on_request(self, ctx: RequestContext) -> LocalResponse | None:
+        now_ms = self.clock_ms()
+        windows, cells = self._cells(ctx, now_ms)
+        try:
+            admitted, usages = self.store.take(cells, now_ms)
+        except RateLimitStoreError as exc:
+            return self._store_failed(exc)
+        return self._verdict(ctx, admitted, usages, windows, now_ms)
+
+    async def _redis_request(self, ctx: RequestContext) -> LocalResponse | None:
+        now_ms = self.clock_ms()
+        windows, cells = self._cells(ctx, now_ms)
+        try:
+            admitted, usages = await self.store.take(cells, now_ms)
+        except RateLimitStoreError as exc:
+            return self._store_failed(exc)
+        return self._verdict(ctx, admitted, usages, windows, now_ms)
+
+    def _cells(self, ctx: RequestContext, now_ms: int) -> tuple[tuple, list]:
+        windows = self.clock.windows(now_ms)
+        base = f"{self.prefix}{self.identify(ctx)}:"
+        cells = []
+        for period, limit, w in zip(self.periods, self.limits, windows):
+            name = f"{base}{w.start_ms}:{period}".encode()
+            prev = f"{base}{w.prev_start_ms}:{period}".encode() if self.sliding else None
+            cells.append((name, w.expires_ms, limit, prev, w.prev_weight))
+        return windows, cells
+
+    def _verdict(self, ctx: RequestContext, admitted: bool, usages: list[int], windows: tuple,
+                 now_ms: int) -> LocalResponse | None:
+        if self.hide:
+            if admitted:
+                return None
+            return LocalResponse.error(self.error_code, self.error_message)
+        headers, reset = self._headers(usages, windows, now_ms)
+        if admitted:
+            pending = ctx.vars.get(HEADERS_VAR)
+            if pending is None:
+                ctx.vars[HEADERS_VAR] = headers
+            else:
+                pending.extend(headers)
+            return None
+        headers.append((b"retry-after", b"%d" % reset))
+        return LocalResponse.error(self.error_code, self.error_message, headers)
+
+    def _headers(self, usages: list[int], windows: tuple, now_ms: int) -> tuple[list, int]:
+        stop = None
+        for period, limit, usage in zip(self.periods, self.limits, usages):
+            if limit - usage <= 0:
+                stop = period
+        headers: list[tuple[bytes, bytes]] = []
+        best = None  # (remaining, -rank, index)
+        for i, (period, limit, usage) in enumerate(zip(self.periods, self.limits, usages)):
+            remaining = limit - usage
+            if stop is None or stop == period:
+                remaining -= 1
+            remaining = max(0, remaining)
+            key = (remaining, -RANK[period])
+            if best is None or key < best[0]:
+                best = (key, i)
+            headers.append((X_LIMIT[period], self.limit_headers[i]))
+            headers.append((X_REMAINING[period], b"%d" % remaining))
+        i = best[1]
+        reset = reset_seconds(windows[i], now_ms, self.sliding)
+        headers += ((b"ratelimit-limit", self.limit_headers[i]),
+                    (b"ratelimit-remaining", b"%d" % best[0][0]),
+                    (b"ratelimit-reset", b"%d" % reset))
+        return headers, reset
+
+    def _store_failed(self, exc: RateLimitStoreError) -> LocalResponse | None:
+        now = time.monotonic()
+        if now - self._last_error_log >= 10.0:
+            more = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
+            log.error("rate-limiting: failed to get usage: %s%s; %s", exc, more,
+                      "proxying anyway (fault_tolerant)" if self.fault_tolerant else "answering 500")
+            self._last_error_log = now
+            self._suppressed = 0
+        else:
+            self._suppressed += 1
+        if self.fault_tolerant:
+            return None
+        return LocalResponse.error(500, "An unexpected error occurred")
+
+    # -- header filter --------------------------------------------------------------------
+    def on_response_head(self, ctx: RequestContext) -> None:
+        headers = ctx.vars.pop(HEADERS_VAR, None)
+        response = ctx.response
+        if headers and response is not None:
+            response.headers = [h for h in response.headers if h[0] not in OWN_HEADERS]
+            response.headers.extend(headers)
+
+
+def _identifier(conf: Mapping[str, Any]) -> Callable[[RequestContext], str]:
+    """Kong's ``get_identifier``: the configured entity, else the client IP."""
+    limit_by = conf["limit_by"]
+    if limit_by == "ip":
+        return lambda ctx: ctx.client_ip
+    if limit_by in ("consumer", "credential"):
+        keys = ("consumer", "credential") if limit_by == "consumer" else ("credential",)
+
+        def by_entity(ctx: RequestContext) -> str:
+            for key in keys:
+                entity = ctx.vars.get(key)
+                if entity and entity.get("id"):
+                    return entity["id"]
+            return ctx.client_ip
+        return by_entity
+    if limit_by == "service":
+        def by_service(ctx: RequestContext) -> str:
+            service = ctx.vars.get("service")
+            return service["id"] if service and service.get("id") else ctx.client_ip
+        return by_service
+    if limit_by == "header":
+        name = conf["header_name"].lower().encode()
+
+        def by_header(ctx: RequestContext) -> str:
+            value = ctx.request.get(name)
+            return value.decode("latin-1") if value else ctx.client_ip
+        return by_header
+    path = conf["path"].encode()
+    return lambda ctx: conf["path"] if ctx.request.path == path else ctx.client_ip
