@@ -1,0 +1,150 @@
+"""``carbonplane gateway``: run the API gateway, or check a declarative config without running it.
+
+``start --config FILE`` validates the file first: any problem prints every finding with its
+``file:line`` and exits 2 before anything listens. Then it starts the proxy workers (default one
+per core, sharing the proxy port) and the Admin API, prints one line
+``gateway: proxy on HOST:PORT (N workers), admin on HOST:PORT`` (ports resolved when 0 was
+asked), and runs until SIGINT/SIGTERM, letting in-flight requests finish.
+
+The Admin API refuses a non-loopback listen address unless an admin token is configured
+(``--admin-token-env VAR`` or ``--admin-token-file FILE``); with a token every Admin API request
+must carry it in ``Kong-Admin-Token``.
+
+``validate FILE [--json]``: exit 0 when valid, 2 when not; ``--json`` prints
+``{"file", "valid", "problems": [{"where", "message"}], "entities": {kind: count}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import typer
+
+from carbonplane.cli.output import console, print_json
+from carbonplane.errors import ConfigError, GatewayConfigError
+
+app = typer.Typer(help="Run the Kong-compatible API gateway or validate its configuration.",
+                  no_args_is_help=True)
+
+
+def parse_listen(value: str, option: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ConfigError(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:8001)", where=option)
+    return (host.strip("[]") or "0.0.0.0"), int(port)
+
+
+def read_admin_token(env: str | None, file: Path | None) -> str | None:
+    if env and file:
+        raise ConfigError("give either --admin-token-env or --admin-token-file, not both",
+                          where="--admin-token-env")
+    if env:
+        token = os.environ.get(env)
+        if not token:
+            raise ConfigError(f"environment variable {env} is not set or empty",
+                              where="--admin-token-env")
+        return token.strip()
+    if file:
+        try:
+            token = file.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {file}: {exc.strerror}", where="--admin-token-file") from None
+        if not token:
+            raise ConfigError(f"{file} is empty", where="--admin-token-file")
+        return token
+    return None
+
+
+def load_checked(path: Path):
+    """Load the config with every plugin installed, or exit 2 listing every problem."""
+    from carbonplane.gateway.config import load_config_file
+    from carbonplane.gateway.plugins import load_bundled
+
+    load_bundled()
+    try:
+        return load_config_file(path)
+    except GatewayConfigError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command("start")
+def start(
+    config: Path = typer.Option(..., "--config", "-c", help="Kong declarative config (YAML or JSON)."),
+    proxy_listen: str = typer.Option("0.0.0.0:8000", "--proxy-listen", help="HOST:PORT of the proxy."),
+    admin_listen: str = typer.Option("127.0.0.1:8001", "--admin-listen", help="HOST:PORT of the Admin API."),
+    workers: int = typer.Option(0, "--workers", "-w", min=0,
+                                help="Worker processes (default: one per core)."),
+    in_process: bool = typer.Option(False, "--in-process",
+                                    help="Serve the proxy in this process instead of workers."),
+    admin_token_env: str = typer.Option(None, "--admin-token-env", metavar="VAR",
+                                        help="Environment variable holding the admin token."),
+    admin_token_file: Path = typer.Option(None, "--admin-token-file", metavar="FILE",
+                                          help="File holding the admin token."),
+    trusted_ips: str = typer.Option("", "--trusted-ips", metavar="CIDR,...",
+                                    help="Peers whose X-Forwarded-* headers are believed."),
+) -> None:
+    """Run the gateway: proxy workers and the Admin API."""
+    from carbonplane.gateway.admin import check_admin_listen
+    from carbonplane.gateway.node import NodeSettings
+
+    proxy_host, proxy_port = parse_listen(proxy_listen, "--proxy-listen")
+    admin_host, admin_port = parse_listen(admin_listen, "--admin-listen")
+    token = read_admin_token(admin_token_env, admin_token_file)
+    check_admin_listen(admin_host, token)
+    loaded = load_checked(config)
+    proxy = {"trusted_ips": [ip.strip() for ip in trusted_ips.split(",") if ip.strip()]}
+    settings = NodeSettings(proxy_host, proxy_port, admin_host, admin_port,
+                            0 if in_process else (workers or os.cpu_count() or 1), token, proxy)
+    import uvloop
+
+    sys.exit(uvloop.run(_serve(loaded, settings)))
+
+
+async def _serve(config, settings) -> int:
+    from carbonplane.gateway.node import GatewayNode
+
+    node = GatewayNode(config, settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    proxy_port, admin_port = await node.start()
+    count = settings.workers or 1
+    mode = f"{count} worker{'s' if count != 1 else ''}" if settings.workers else "in-process"
+    print(f"gateway: proxy on {settings.proxy_host}:{proxy_port} ({mode}), "
+          f"admin on {settings.admin_host}:{admin_port}", flush=True)
+    await stop.wait()
+    await node.stop()
+    return 0
+
+
+@app.command("validate")
+def validate(
+    file: Path = typer.Argument(..., help="Kong declarative config (YAML or JSON)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
+) -> None:
+    """Check a declarative config: exit 0 when valid, 2 listing every problem when not."""
+    from carbonplane.gateway.config import load_config_file
+    from carbonplane.gateway.plugins import load_bundled
+
+    load_bundled()
+    try:
+        loaded = load_config_file(file)
+    except GatewayConfigError as exc:
+        problems = [{"where": p.where, "message": p.message} for p in exc.problems]
+        if as_json:
+            print_json({"file": str(file), "valid": False, "problems": problems, "entities": {}})
+        else:
+            typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    counts = {kind: len(items) for kind, items in loaded.all_lists().items() if items}
+    if as_json:
+        print_json({"file": str(file), "valid": True, "problems": [], "entities": counts})
+        return
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items()) or "no entities"
+    console().print(f"{file}: valid ({summary})")

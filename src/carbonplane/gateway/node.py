@@ -1,0 +1,184 @@
+"""``GatewayNode``: the running gateway of one host - proxy workers plus the Admin API.
+
+Two ways to run the proxy, one behaviour:
+
+- ``workers >= 1``: the engine's ``Supervisor`` runs that many worker processes sharing the proxy
+  port (SO_REUSEPORT); config changes travel as payloads (``runtime.encode_payload``) through
+  ``Supervisor.publish`` and ``wait_applied``. Supervisor calls run in a thread: they block, and
+  the master's validation must run without an event loop (``runtime.worker_config``).
+- ``workers == 0``: one ``ProxyServer`` in this process and loop (tests, small setups); the same
+  factory builds and adopts each config.
+
+The Admin API (``AdminAPI``, sans-IO) is served by ``AdminServer`` in this process; requests are
+handled one at a time. Its hooks: ``on_config_change`` publishes the new config to every worker
+and returns once all run it (in-flight requests finish on the version they started with); a
+config that fails to build (a plugin handler refusing its config) is rolled back and answered
+400, as is any change a worker rejects (the previous config is then published again).
+``upstream_health`` merges the workers' health reports; ``set_target_health`` publishes a manual
+health setting to every worker; ``metrics`` renders the host's Prometheus text; ``status``
+reports the workers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from carbonplane.errors import AdminAPIError, ConfigError
+from carbonplane.gateway.admin import AdminAPI, check_admin_listen
+from carbonplane.gateway.adminserver import AdminServer, Response
+from carbonplane.gateway.balancer import Balancer
+from carbonplane.gateway.model import GatewayConfig
+from carbonplane.gateway.runtime import (
+    FACTORY,
+    WorkerState,
+    encode_payload,
+    merge_health,
+    read_health_reports,
+    worker_config,
+)
+
+
+@dataclass
+class NodeSettings:
+    proxy_host: str = "0.0.0.0"
+    proxy_port: int = 8000
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8001
+    workers: int = 1
+    admin_token: str | None = None
+    proxy: dict[str, Any] = field(default_factory=dict)  # ProxyConfig fields
+    publish_timeout: float = 30.0
+    drain: float = 10.0
+
+
+class GatewayNode:
+    """See the module docstring. ``start``/``stop`` inside a running event loop."""
+
+    def __init__(self, config: GatewayConfig, settings: NodeSettings,
+                 metrics: Callable[[], tuple[str, bytes] | None] | None = None) -> None:
+        check_admin_listen(settings.admin_host, settings.admin_token)
+        self.settings = settings
+        self.dir = tempfile.mkdtemp(prefix="carbonplane-gateway-")
+        self.runtime = {"dir": self.dir, "workers": max(settings.workers, 1)}
+        self.health: list[list[Any]] = []
+        self.admin = AdminAPI(config, token=settings.admin_token,
+                              on_config_change=self._config_changed, metrics=metrics,
+                              status=self._status, upstream_health=self._upstream_health,
+                              set_target_health=self._set_target_health,
+                              node_info={"proxy_listen": [f"{settings.proxy_host}:{settings.proxy_port}"],
+                                         "admin_listen": [f"{settings.admin_host}:{settings.admin_port}"],
+                                         "nginx_worker_processes": settings.workers})
+        self.published = config  # the config every worker runs
+        self.supervisor = None
+        self.server = None
+        self.admin_server = AdminServer(self._admin_request)
+        self._lock = asyncio.Lock()
+        self.proxy_port = 0
+        self.admin_port = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def start(self) -> tuple[int, int]:
+        """Start the proxy workers, then the Admin API; returns (proxy port, admin port)."""
+        s = self.settings
+        payload = self._payload(self.published)
+        try:
+            if s.workers >= 1:
+                from carbonplane.proxy.supervisor import Supervisor
+
+                def launch() -> Any:
+                    sup = Supervisor(s.proxy_host, s.proxy_port, FACTORY, payload,
+                                     workers=s.workers, drain=s.drain)
+                    sup.start()
+                    return sup
+                self.supervisor = await asyncio.to_thread(launch)
+                self.proxy_port = self.supervisor.port
+            else:
+                from carbonplane.proxy.server import ProxyServer
+
+                WorkerState.reset()
+                self.server = ProxyServer(worker_config(payload, 0))
+                self.proxy_port = await self.server.start(s.proxy_host, s.proxy_port)
+            self.admin_port = await self.admin_server.start(s.admin_host, s.admin_port)
+        except BaseException:
+            await self.stop()
+            raise
+        return self.proxy_port, self.admin_port
+
+    async def stop(self) -> None:
+        await self.admin_server.close()
+        if self.supervisor is not None:
+            sup, self.supervisor = self.supervisor, None
+            await asyncio.to_thread(sup.stop)
+        if self.server is not None:
+            server, self.server = self.server, None
+            await server.close(self.settings.drain)
+            WorkerState.reset()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- admin requests -----------------------------------------------------------------
+    async def _admin_request(self, method: str, target: str, headers: list, body: bytes) -> Response:
+        async with self._lock:
+            if self.supervisor is not None:
+                return await asyncio.to_thread(self.admin.handle, method, target, None, headers, body)
+            return self.admin.handle(method, target, None, headers, body)
+
+    def _payload(self, config: GatewayConfig) -> bytes:
+        return encode_payload(config, proxy=self.settings.proxy, runtime=self.runtime,
+                              health=self.health)
+
+    def _publish(self, config: GatewayConfig) -> None:
+        """Run ``config`` on every worker; raise ConfigError when it cannot be built."""
+        payload = self._payload(config)
+        if self.supervisor is not None:
+            version = self.supervisor.publish(payload)  # validates first: nothing sent if bad
+            self.supervisor.wait_applied(version, self.settings.publish_timeout)
+        else:
+            self.server.swap(worker_config(payload, config.version))
+        self.published = config
+
+    def _config_changed(self, config: GatewayConfig) -> None:
+        previous = self.published
+        try:
+            self._publish(config)
+        except ConfigError as exc:
+            self.admin.store.current = previous  # the change did not happen
+            if self.supervisor is not None and self.supervisor.version > 0:
+                try:
+                    self._publish(previous)  # resync workers that applied the bad one
+                except ConfigError:
+                    pass
+            raise AdminAPIError(400, {"code": 14, "name": "invalid declarative configuration",
+                                      "message": f"the gateway cannot run this configuration: {exc}"}
+                                ) from None
+
+    # -- hooks --------------------------------------------------------------------------
+    def pids(self) -> list[int]:
+        if self.supervisor is not None:
+            return self.supervisor.pids
+        return [os.getpid()] if self.server is not None else []
+
+    def _upstream_health(self, upstream: Mapping[str, Any]) -> list[dict[str, Any]]:
+        reports = read_health_reports(self.dir, self.pids())
+        fallback = Balancer(upstream, self.admin.config.targets_of(upstream["id"])).health_report()
+        return merge_health(upstream, reports, fallback)
+
+    def _set_target_health(self, upstream: Mapping, target: Mapping, healthy: bool) -> None:
+        seq = (self.health[-1][0] + 1) if self.health else 1
+        self.health.append([seq, upstream["name"], target["target"], healthy])
+        self._publish(self.published)
+
+    def _status(self) -> dict[str, Any]:
+        server: dict[str, Any] = {"workers": len(self.pids()), "worker_pids": self.pids(),
+                                  "published_config_version": self.published.version}
+        if self.server is not None:
+            server["connections_active"] = len(self.server.connections)
+            server["total_requests"] = self.server.requests
+        if self.supervisor is not None:
+            server["worker_restarts"] = self.supervisor.restarts
+        return {"server": server}

@@ -1,0 +1,192 @@
+"""The gateway inside a proxy worker: the config factory the engine's ``Supervisor`` calls, and the
+per-process state that outlives config versions (balancer health, active probes, plugin services).
+
+Config distribution uses the engine's mechanism (``proxy/supervisor.py``): the master publishes
+*payload bytes*; every worker turns them into a ``ProxyConfig`` with ``worker_config`` and swaps
+it in atomically. The payload (JSON, ``encode_payload``) holds:
+
+    {"version": N,                    the GatewayConfig version (Admin API mutations count up)
+     "config": {...},                 GatewayConfig.canonical(): ids and timestamps included
+     "proxy": {...},                  ProxyConfig fields (trusted_ips, timeouts, limits ...)
+     "runtime": {"dir": ..., "workers": N},
+     "health": [[seq, upstream, target, healthy], ...]}   manual PUT .../healthy|unhealthy
+
+``worker_config`` is also what the master calls to validate a payload before sending it (the
+engine's rule); there it runs without an event loop, builds the app and drops it, which closes
+its handlers at once. Inside a serving worker (a running loop) it *adopts* the new app: the
+balancers carry over health and load from the previous version, the active health checker
+follows the new upstreams, manual health settings newer than the last applied are applied, and
+a health report is written to ``<runtime dir>/health-<pid>.json`` (whenever health changes, at
+most once per loop iteration) for the Admin API in the master to merge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from carbonplane.errors import ConfigError
+from carbonplane.gateway.app import GatewayApp
+from carbonplane.gateway.balancer import Balancer, TargetState
+from carbonplane.gateway.config import load_config_data
+from carbonplane.gateway.healthcheck import ActiveHealthChecker
+from carbonplane.gateway.model import GatewayConfig
+from carbonplane.gateway.plugins import PluginServices, load_bundled
+from carbonplane.gateway.services import process_services
+from carbonplane.http.model import Limits
+from carbonplane.proxy.config import ProxyConfig
+
+FACTORY = "carbonplane.gateway.runtime:worker_config"
+HEALTH_FILE = "health-{pid}.json"
+
+
+def encode_payload(config: GatewayConfig, *, proxy: Mapping[str, Any] | None = None,
+                   runtime: Mapping[str, Any] | None = None,
+                   health: list[list[Any]] | None = None) -> bytes:
+    doc = {"version": config.version, "config": config.canonical(), "proxy": dict(proxy or {}),
+           "runtime": dict(runtime or {}), "health": list(health or ())}
+    return json.dumps(doc, separators=(",", ":")).encode()
+
+
+def proxy_config(app: Any, version: int, options: Mapping[str, Any]) -> ProxyConfig:
+    """A ``ProxyConfig`` for ``app`` from JSON-ready ProxyConfig fields."""
+    options = dict(options)
+    if "limits" in options and isinstance(options["limits"], Mapping):
+        options["limits"] = Limits(**options["limits"])
+    if "trusted_ips" in options:
+        options["trusted_ips"] = tuple(options["trusted_ips"])
+    try:
+        return ProxyConfig(app=app, version=version, **options)
+    except TypeError as exc:
+        raise ConfigError(f"unknown proxy setting: {exc}", where="proxy settings") from None
+
+
+def worker_config(payload: bytes, version: int = 0) -> ProxyConfig:
+    """The engine's config factory: payload bytes -> ``ProxyConfig`` running a ``GatewayApp``."""
+    try:
+        doc = json.loads(payload)
+    except ValueError as exc:
+        raise ConfigError(f"gateway payload is not JSON: {exc}", where="gateway payload") from None
+    try:
+        return _build(doc, version)
+    except ConfigError:
+        raise
+    except Exception as exc:  # GatewayConfigError, or a plugin handler refusing its config
+        raise ConfigError(f"{type(exc).__name__}: {exc}", where="gateway config") from None
+
+
+def _build(doc: Mapping[str, Any], version: int) -> ProxyConfig:
+    load_bundled()
+    config = load_config_data(doc["config"], source="gateway config", version=doc["version"])
+    runtime = doc.get("runtime") or {}
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # validation in the master: build everything once, keep nothing
+        app = GatewayApp(config, process_services(runtime, live=False))
+        try:
+            return proxy_config(app, version, doc.get("proxy") or {})
+        finally:
+            app.close()
+    state = WorkerState.current(runtime)
+    app = GatewayApp(config, state.services, previous=state.app,
+                     on_health_change=state.health_changed)
+    try:
+        built = proxy_config(app, version, doc.get("proxy") or {})
+    except BaseException:
+        app.close()
+        raise
+    state.adopt(app, doc.get("health") or ())
+    return built
+
+
+class WorkerState:
+    """What one worker process keeps across config versions."""
+
+    _instance: WorkerState | None = None
+
+    def __init__(self, runtime: Mapping[str, Any]) -> None:
+        self.dir = runtime.get("dir")
+        self.services: PluginServices = process_services(runtime, live=True)
+        self.app: GatewayApp | None = None
+        self.checker = ActiveHealthChecker(self.health_changed)
+        self.health_seq = 0
+        self._report_pending = False
+
+    @classmethod
+    def current(cls, runtime: Mapping[str, Any]) -> WorkerState:
+        if cls._instance is None:
+            cls._instance = cls(runtime)
+        return cls._instance
+
+    @classmethod
+    def reset(cls) -> None:
+        """Forget the process state (in-process servers in tests start from scratch)."""
+        if cls._instance is not None:
+            cls._instance.checker.close()
+            if cls._instance.app is not None:
+                cls._instance.app.close()
+        cls._instance = None
+
+    def adopt(self, app: GatewayApp, health: list[list[Any]]) -> None:
+        """Make ``app`` current: probes, manual health settings, a fresh report."""
+        self.app = app  # the previous app retires when its last request and connection let go
+        for seq, upstream, target, healthy in health:
+            if seq > self.health_seq:
+                self.health_seq = seq
+                state = app.balancers.get(upstream)
+                if state is not None and target in state.by_address:
+                    state.by_address[target].health.set_manual(bool(healthy))
+        self.checker.update(app.balancers)
+        self.health_changed(None, None)
+
+    def health_changed(self, balancer: Balancer | None, target: TargetState | None) -> None:
+        if self.dir is None or self._report_pending:
+            return
+        self._report_pending = True
+        asyncio.get_running_loop().call_soon(self._write_report)
+
+    def _write_report(self) -> None:
+        self._report_pending = False
+        if self.app is None:
+            return
+        report = {"pid": os.getpid(), "version": self.app.version,
+                  "upstreams": self.app.health_report()}
+        path = os.path.join(self.dir, HEALTH_FILE.format(pid=os.getpid()))
+        temp = path + ".tmp"
+        try:
+            with open(temp, "w") as f:
+                json.dump(report, f)
+            os.replace(temp, path)
+        except OSError:  # the master removed the directory: it is shutting down
+            pass
+
+
+def read_health_reports(directory: str, pids: list[int]) -> list[dict[str, Any]]:
+    """The latest report of each live worker (master side)."""
+    out = []
+    for pid in pids:
+        try:
+            with open(os.path.join(directory, HEALTH_FILE.format(pid=pid))) as f:
+                out.append(json.load(f))
+        except (OSError, ValueError):
+            continue
+    return out
+
+
+def merge_health(upstream: Mapping[str, Any], reports: list[dict[str, Any]],
+                 fallback: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Kong's health rows for one upstream from every worker's report: a target is UNHEALTHY
+    when any worker stopped sending it traffic; ``workers`` shows each worker's view."""
+    rows: dict[str, dict[str, Any]] = {}
+    for report in reports:
+        for row in report.get("upstreams", {}).get(upstream["name"], ()):
+            merged = rows.setdefault(row["target"], {**row, "workers": {}})
+            merged["workers"][str(report["pid"])] = row["health"]
+            if row["health"] == "UNHEALTHY":
+                merged["health"] = "UNHEALTHY"
+    if not rows:
+        return fallback
+    return list(rows.values())
