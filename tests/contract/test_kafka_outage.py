@@ -73,7 +73,9 @@ class ThrowawayKafka:
             "status = warn\nappender.console.type = Console\nappender.console.name = out\n"
             "appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = [%d] %p %m (%c)%n\n"
             "rootLogger.level = WARN\nrootLogger.appenderRef.console.ref = out\n")
-        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # as Kafka's own Uuid: a leading '-' would parse as an option
+            cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
         subprocess.run([*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)],
                        check=True, capture_output=True, timeout=120)
 
