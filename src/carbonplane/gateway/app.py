@@ -35,6 +35,7 @@ from carbonplane.gateway.balancer import Balancer, TargetState
 from carbonplane.gateway.chains import PluginChains
 from carbonplane.gateway.model import GatewayConfig
 from carbonplane.gateway.pickers import SetBalancerCookie, build_balancers, compile_upstream
+from carbonplane.gateway.plugins.authn import GATEWAY_CONFIG
 from carbonplane.gateway.plugins.base import PluginServices
 from carbonplane.gateway.router import https_required_response
 from carbonplane.proxy.app import FilterChain, LocalResponse, RequestContext, RouteDecision, Upstream
@@ -65,7 +66,7 @@ class GatewayApp:
         self.router = config.router
         self._header_routing = bool(config.router.header_names)
         base = services or PluginServices()
-        self.services = dataclasses.replace(base, extra={**base.extra, "gateway_config": config})
+        self.services = dataclasses.replace(base, extra={**base.extra, GATEWAY_CONFIG: config})
         self.chains = PluginChains(config.plugins, self.services)
         self._finalizer = weakref.finalize(self, self.chains.close)
         try:

@@ -22,7 +22,9 @@ reports the workers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
@@ -34,6 +36,7 @@ from carbonplane.gateway.admin import AdminAPI, check_admin_listen
 from carbonplane.gateway.adminserver import AdminServer, Response
 from carbonplane.gateway.balancer import Balancer
 from carbonplane.gateway.model import GatewayConfig
+from carbonplane.gateway.plugins.counters import default_counter_path
 from carbonplane.gateway.runtime import (
     FACTORY,
     WorkerState,
@@ -65,7 +68,9 @@ class GatewayNode:
         check_admin_listen(settings.admin_host, settings.admin_token)
         self.settings = settings
         self.dir = tempfile.mkdtemp(prefix="carbonplane-gateway-")
-        self.runtime = {"dir": self.dir, "workers": max(settings.workers, 1)}
+        self.counters = default_counter_path(f"gateway-{os.getpid()}-{secrets.token_hex(4)}")
+        self.runtime = {"dir": self.dir, "workers": max(settings.workers, 1),
+                        "counters": self.counters}
         self.health: list[list[Any]] = []
         self.admin = AdminAPI(config, token=settings.admin_token,
                               on_config_change=self._config_changed, metrics=metrics,
@@ -120,6 +125,8 @@ class GatewayNode:
             await server.close(self.settings.drain)
             WorkerState.reset()
         shutil.rmtree(self.dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            os.unlink(self.counters)
 
     # -- admin requests -----------------------------------------------------------------
     async def _admin_request(self, method: str, target: str, headers: list, body: bytes) -> Response:

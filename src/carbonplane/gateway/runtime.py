@@ -124,11 +124,14 @@ class WorkerState:
     @classmethod
     def reset(cls) -> None:
         """Forget the process state (in-process servers in tests start from scratch)."""
-        if cls._instance is not None:
-            cls._instance.checker.close()
-            if cls._instance.app is not None:
-                cls._instance.app.close()
-        cls._instance = None
+        state, cls._instance = cls._instance, None
+        if state is not None:
+            state.checker.close()
+            if state.app is not None:
+                state.app.close()
+            close = getattr(state.services.counters, "close", None)
+            if close is not None:
+                close()
 
     def adopt(self, app: GatewayApp, health: list[list[Any]]) -> None:
         """Make ``app`` current: probes, manual health settings, a fresh report."""
