@@ -1,0 +1,32 @@
+'use strict';
+/**
+ * @254carbon/event-producer: typed, validated platform events to Kafka, the Node.js twin of
+ * carbonplane's Python `event_producer` (same topics, envelope, headers, keys, partitions and
+ * validation; the generated schemas in `schemas/` are the single source of truth).
+ *
+ * Public names (pinned by a test): EventProducer, getEventProducer, EventType, Topic, TOPICS,
+ * SCHEMA_VERSION, partitionFor, murmur2, and the error classes.
+ */
+
+const { EventProducer, getEventProducer } = require('./producer');
+const { EventType, Topic, TOPICS, SCHEMA_VERSION } = require('./catalog');
+const { partitionFor, murmur2 } = require('./partitioner');
+const errors = require('./errors');
+
+module.exports = {
+  EventProducer,
+  getEventProducer,
+  EventType,
+  Topic,
+  TOPICS,
+  SCHEMA_VERSION,
+  partitionFor,
+  murmur2,
+  CarbonplaneError: errors.CarbonplaneError,
+  ConfigError: errors.ConfigError,
+  EventError: errors.EventError,
+  EventValidationError: errors.EventValidationError,
+  UnknownTopicError: errors.UnknownTopicError,
+  DeliveryError: errors.DeliveryError,
+  BackendUnavailableError: errors.BackendUnavailableError,
+};
