@@ -155,7 +155,9 @@ format_storage() {
   [[ -f "$DATA/meta.properties" ]] && return 0
   rm -rf "$DATA"
   local cluster_id
-  cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+  # 16 random bytes, URL-safe base64 without padding; never starting with '-', which the storage
+  # tool's argument parser would take for an option
+  cluster_id="A$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=' | cut -c2-)"
   say "formatting KRaft storage in $DATA (cluster id $cluster_id)"
   java -Dlog4j2.configurationFile="$LOG4J" -cp "$LIB/*" kafka.tools.StorageTool format \
     -t "$cluster_id" -c "$CONF" >>"$OUT" 2>&1 || { tail -n 30 "$OUT" >&2; die "formatting $DATA failed"; }

@@ -106,3 +106,20 @@ def test_every_produce_method_exists_per_catalog_type():
              "admin_operation"]
     for n in names:
         assert callable(getattr(EventProducer, f"produce_{n}_event"))
+
+
+def test_spooled_delivery_is_counted_apart_and_its_future_resolves():
+    class SpoolingBackend(ScriptedBackend):
+        def poll(self, timeout=0.0):
+            n, self.queue = self.queue, []
+            for topic, value, key, headers, cb in n:
+                cb(Delivery(topic, -1, -1, "all brokers down", spooled=True))
+            return len(n)
+
+    p = EventProducer(source_service="unit", backend=SpoolingBackend())
+    fut = p.produce(sample_event("ConfigChangeEvent"))
+    result = p.flush(1)
+    assert fut.result(1).spooled
+    assert (result.spooled, result.failed, result.remaining) == (1, 0, 0)
+    stats = p.get_stats()
+    assert (stats["spooled"], stats["errors"], stats["delivered"]) == (1, 0, 0)

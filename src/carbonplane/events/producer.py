@@ -59,14 +59,15 @@ class DeliveryFuture:
         return self._delivery is not None
 
     def result(self, timeout: float | None = 30.0) -> Delivery:
-        """The delivery, once acknowledged; raises DeliveryError if it failed, TimeoutError if pending."""
+        """The delivery, once acknowledged or safely spooled (``delivery.spooled``); raises
+        DeliveryError if it failed, TimeoutError if still pending after ``timeout`` s."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._delivery is None:
             left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
             if left <= 0:
                 raise TimeoutError(f"event to {self.topic!r} not acknowledged within {timeout} s")
             self._producer.poll(left)
-        if self._delivery.error is not None:
+        if self._delivery.error is not None and not self._delivery.spooled:
             raise DeliveryError(self.topic, self._delivery.error)
         return self._delivery
 
@@ -338,7 +339,7 @@ class EventProducer:
         return future
 
     def _account(self, future: DeliveryFuture, d: Delivery) -> None:
-        spooled = getattr(d, "spooled", False)
+        spooled = d.spooled
         with self._lock:
             if d.error is None and not spooled:
                 self._delivered += 1

@@ -127,6 +127,9 @@ class KafkaReader(LogReader):
                 "enable.auto.commit": False,
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",  # an offset below the low watermark reads from it
+                # a fetch the broker parks for up to 500 ms (the default) also delays every offset
+                # lookup queued behind it; tools scan many partitions, so answer quickly instead
+                "fetch.wait.max.ms": 10,
             })
         return self._consumer
 
