@@ -315,3 +315,80 @@ class InProcessGateway:
         self.stop()
 
 
+
+
+class LoadLoop:
+    """Keep-alive clients hammering the proxy from a background thread until ``stop()``.
+
+    Every response is checked: status must be 200 (anything else, or a broken connection, is a
+    failure, with its description kept). ``bodies`` counts the stand-in names that answered."""
+
+    def __init__(self, port: int, paths: list[str], connections: int = 8,
+                 max_seconds: float = 60.0) -> None:
+        self.port = port
+        self.paths = paths
+        self.connections = connections
+        self.max_seconds = max_seconds
+        self.ok = 0
+        self.failures: list[str] = []
+        self.names: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+
+    def start(self) -> LoadLoop:
+        self._thread.start()
+        return self
+
+    def stop(self) -> LoadLoop:
+        self._stop.set()
+        self._thread.join(self.max_seconds + 30)
+        return self
+
+    async def _main(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        await asyncio.gather(*(self._client(i, deadline) for i in range(self.connections)))
+
+    async def _client(self, index: int, deadline: float) -> None:
+        reader = writer = None
+        n = index
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            path = self.paths[n % len(self.paths)]
+            n += 1
+            try:
+                if writer is None:
+                    reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: load\r\n\r\n".encode())
+                status, body, close = await _read_response(reader)
+            except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+                self.failures.append(f"{path}: {type(exc).__name__}: {exc}")
+                if writer is not None:
+                    writer.close()
+                reader = writer = None
+                continue
+            if status != 200:
+                self.failures.append(f"{path}: status {status}: {body[:200]!r}")
+            else:
+                self.ok += 1
+                name = json.loads(body)["name"]
+                self.names[name] = self.names.get(name, 0) + 1
+            if close:
+                writer.close()
+                reader = writer = None
+        if writer is not None:
+            writer.close()
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    fields = {}
+    for line in lines[1:]:
+        if ":" in line:
+            k, _, v = line.partition(":")
+            fields[k.strip().lower()] = v.strip()
+    if fields.get("transfer-encoding", "").lower() == "chunked":
+        body = await _read_body(reader, fields)
+    else:
+        body = await reader.readexactly(int(fields.get("content-length", "0")))
+    return status, body, fields.get("connection", "").lower() == "close"
