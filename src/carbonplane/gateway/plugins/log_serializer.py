@@ -1,0 +1,175 @@
+"""Kong's log record (``kong.log.serialize()``, Kong 3.x ``kong/pdk/log.lua``) from a finished
+request's ``RequestContext``: what file-log and http-log write, one JSON object per request.
+
+Fields, as Kong's:
+- ``request``: ``id`` (the engine's request id), ``uri`` (the request-target as received),
+  ``url`` (``scheme://host:port`` + uri), ``querystring`` (decoded; repeated keys -> list, a key
+  without ``=`` -> true), ``method``, ``headers`` (lowercase names; repeated -> list;
+  ``authorization`` and ``proxy-authorization`` are ``"REDACTED"``), ``size`` (head + body bytes);
+- ``upstream_uri`` (path and query sent upstream), ``upstream_status`` (string, "" when the
+  upstream did not answer);
+- ``response``: ``status``, ``headers``, ``size`` (head + body bytes as sent);
+- ``latencies`` in whole ms: ``request`` (first byte in to last byte out), ``proxy`` (upstream
+  wait: request sent -> response head, -1 without upstream), ``kong`` (time spent in the gateway
+  before sending upstream, or the whole time for gateway-made responses), ``receive`` (0: bodies
+  stream);
+- ``tries``: one entry per upstream attempt; the last carries ``ip`` and ``port``, earlier
+  (failed) ones ``{"state": "failed"}`` (the engine keeps only the final target);
+- ``authenticated_entity`` (``{id, consumer_id}`` of the credential), ``route``, ``service``,
+  ``consumer`` (the entities), ``client_ip``, ``started_at`` (epoch ms), ``source``
+  (``upstream`` or ``kong``), ``workspace``/``workspace_name`` (``default``);
+- ``correlation_id`` when the correlation-id plugin ran.
+
+Entities are frozen mappings shared by every request of a config version; their JSON-ready
+copies are cached by identity so a request costs one dict build and one ``msgspec`` encode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import unquote_plus
+
+import msgspec
+
+from carbonplane.gateway.schema import thaw
+from carbonplane.proxy.app import RequestContext
+
+WORKSPACE_ID = "00000000-0000-0000-0000-000000000000"  # Kong's default workspace has a uuid
+REDACTED = ("authorization", "proxy-authorization")
+CORRELATION_VAR = "correlation_id"
+_ENCODER = msgspec.json.Encoder()
+_entity_cache: dict[int, tuple[Any, Any]] = {}
+
+
+def _entity(value: Mapping[str, Any] | None) -> Any:
+    """A JSON-ready copy of a frozen entity, built once per entity object."""
+    if value is None:
+        return None
+    found = _entity_cache.get(id(value))
+    if found is not None and found[0] is value:
+        return found[1]
+    if len(_entity_cache) > 10_000:
+        _entity_cache.clear()
+    plain = thaw(value)
+    _entity_cache[id(value)] = (value, plain)
+    return plain
+
+
+def header_map(headers: list[tuple[bytes, bytes]], redact: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, raw in headers:
+        key = name.decode("latin-1")
+        value = "REDACTED" if redact and key in REDACTED else raw.decode("latin-1")
+        have = out.get(key)
+        if have is None:
+            out[key] = value
+        elif isinstance(have, list):
+            have.append(value)
+        else:
+            out[key] = [have, value]
+    return out
+
+
+def query_map(query: bytes) -> dict[str, Any]:
+    """Kong's ``get_query()``: ``?a=1&a=2&b`` -> ``{"a": ["1", "2"], "b": true}``."""
+    out: dict[str, Any] = {}
+    for part in query.lstrip(b"?").decode("latin-1").split("&"):
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        item: Any = unquote_plus(value) if sep else True
+        key = unquote_plus(key)
+        have = out.get(key)
+        if have is None:
+            out[key] = item
+        elif isinstance(have, list):
+            have.append(item)
+        else:
+            out[key] = [have, item]
+    return out
+
+
+def _head_size(first: int, headers: list[tuple[bytes, bytes]]) -> int:
+    return first + sum(len(n) + len(v) + 4 for n, v in headers) + 2
+
+
+def latencies(ctx: RequestContext) -> dict[str, Any]:
+    finished = ctx.finished or ctx.started
+    proxied = ctx.upstream_started > 0.0
+    answered = ctx.upstream_answered > 0.0
+    return {
+        "kong": round(((ctx.upstream_started if proxied else finished) - ctx.started) * 1000),
+        "proxy": round((ctx.upstream_answered - ctx.upstream_started) * 1000) if answered else -1,
+        "request": round((finished - ctx.started) * 1000),
+        "receive": 0,
+    }
+
+
+def _tries(ctx: RequestContext) -> list[dict[str, Any]]:
+    if ctx.tries <= 0:
+        return []
+    out: list[dict[str, Any]] = [{"state": "failed"} for _ in range(ctx.tries - 1)]
+    target = ctx.target
+    last: dict[str, Any] = {"balancer_latency": 0}
+    if target is not None:
+        last.update(ip=target.host, port=target.port)
+    out.append(last)
+    return out
+
+
+def serialize(ctx: RequestContext) -> dict[str, Any]:
+    """Kong's log record of a finished request (see the module docstring)."""
+    req = ctx.request
+    resp = ctx.response
+    client = ctx.client
+    uri = req.target.decode("latin-1")
+    host = req.host.decode("latin-1").rsplit(":", 1)[0] if req.host else ""
+    scheme = client.scheme.decode("ascii")
+    status = resp.status if resp is not None else 0
+    resp_headers = resp.headers if resp is not None else []
+    credential = ctx.vars.get("credential")
+    record: dict[str, Any] = {
+        "request": {
+            "id": ctx.request_id.decode("latin-1"),
+            "uri": uri,
+            "url": f"{scheme}://{host}:{client.server_port}{uri}",
+            "querystring": query_map(req.query),
+            "method": req.method.decode("latin-1"),
+            "headers": header_map(req.headers, redact=True),
+            "size": _head_size(len(req.method) + len(req.target) + 11, req.headers) + ctx.request_bytes,
+        },
+        "upstream_uri": ctx.upstream_target.decode("latin-1") if ctx.decision is not None else "",
+        "upstream_status": str(status) if ctx.source == "upstream" else "",
+        "response": {
+            "status": status,
+            "headers": header_map(resp_headers),
+            "size": _head_size(17, resp_headers) + ctx.response_bytes if resp is not None else 0,
+        },
+        "latencies": latencies(ctx),
+        "tries": _tries(ctx),
+        "client_ip": ctx.client_ip,
+        "started_at": ctx.started_ms,
+        "source": "upstream" if ctx.source == "upstream" else "kong",
+        "workspace": WORKSPACE_ID,
+        "workspace_name": "default",
+        "route": _entity(ctx.vars.get("route")),
+        "service": _entity(ctx.vars.get("service")),
+    }
+    consumer = ctx.vars.get("consumer")
+    if consumer is not None:
+        record["consumer"] = _entity(consumer)
+    if credential is not None:
+        record["authenticated_entity"] = {
+            "id": credential.get("id"),
+            "consumer_id": (credential.get("consumer") or {}).get("id") or (consumer or {}).get("id"),
+        }
+    correlation = ctx.vars.get(CORRELATION_VAR)
+    if correlation is not None:
+        record["correlation_id"] = correlation
+    return record
+
+
+def encode(record: Mapping[str, Any]) -> bytes:
+    """One record as compact JSON."""
+    return _ENCODER.encode(record)
