@@ -129,26 +129,36 @@ class Forwarding:
         prefix: bytes | None = None,
     ) -> bytes:
         """The X-Forwarded-* and X-Real-IP header lines (serialised) for the upstream request."""
+        if not trusted:
+            return self.untrusted_fields(self.untrusted_base(peer_ip, scheme, port), head, prefix)
         peer = peer_ip.encode("ascii")
-        xff = peer
-        proto, fhost, fport, fpath = scheme, host_without_port(head.host), port, head.path
-        if trusted:
-            incoming = head.get_all(b"x-forwarded-for")
-            if incoming:
-                xff = b", ".join(incoming) + b", " + peer
-            proto = head.get(b"x-forwarded-proto") or proto
-            fhost = head.get(b"x-forwarded-host") or fhost
-            fport = head.get(b"x-forwarded-port") or fport
-            fpath = head.get(b"x-forwarded-path") or fpath
-            prefix = head.get(b"x-forwarded-prefix") or prefix
+        incoming = head.get_all(b"x-forwarded-for")
+        xff = b", ".join(incoming) + b", " + peer if incoming else peer
         lines = [
             b"x-forwarded-for: ", xff,
-            b"\r\nx-forwarded-proto: ", proto,
-            b"\r\nx-forwarded-host: ", fhost,
-            b"\r\nx-forwarded-port: ", fport,
-            b"\r\nx-forwarded-path: ", fpath,
+            b"\r\nx-forwarded-proto: ", head.get(b"x-forwarded-proto") or scheme,
+            b"\r\nx-forwarded-host: ", head.get(b"x-forwarded-host") or host_without_port(head.host),
+            b"\r\nx-forwarded-port: ", head.get(b"x-forwarded-port") or port,
+            b"\r\nx-forwarded-path: ", head.get(b"x-forwarded-path") or head.path,
             b"\r\nx-real-ip: ", client_ip.encode("ascii"), b"\r\n",
         ]  # fmt: skip
+        prefix = head.get(b"x-forwarded-prefix") or prefix
         if prefix:
             lines += (b"x-forwarded-prefix: ", prefix, b"\r\n")
         return b"".join(lines)
+
+    @staticmethod
+    def untrusted_base(peer_ip: str, scheme: bytes, port: bytes) -> bytes:
+        """The lines that are the same for every request of an untrusted connection."""
+        peer = peer_ip.encode("ascii")
+        return (b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-port: %s\r\n"
+                b"x-real-ip: %s\r\n" % (peer, scheme, port, peer))  # fmt: skip
+
+    @staticmethod
+    def untrusted_fields(base: bytes, head: RequestHead, prefix: bytes | None) -> bytes:
+        """``base`` (see ``untrusted_base``) plus this request's host, path and prefix lines."""
+        if prefix:
+            return b"%sx-forwarded-host: %s\r\nx-forwarded-path: %s\r\nx-forwarded-prefix: %s\r\n" % (
+                base, host_without_port(head.host), head.path, prefix)  # fmt: skip
+        return b"%sx-forwarded-host: %s\r\nx-forwarded-path: %s\r\n" % (
+            base, host_without_port(head.host), head.path)  # fmt: skip

@@ -6,7 +6,8 @@ complete head - the start line through the empty line, exactly - and return a va
 readers (``reader.py``) frame them with our own code, so llhttp's view of framing can never
 differ from the one the proxy acts on.
 
-A head must pass both layers:
+A request head must pass both layers (an upstream's response head, layer 2 only - see
+``ResponseHeadParser``):
 1. llhttp in strict mode (no callbacks but end-of-head, so it runs at C speed) rejects
    malformed start lines, unknown methods, bad URL bytes, bare CR/LF, obs-fold, non-token
    names, CL+TE, duplicate CL, bad TE lists;
@@ -67,31 +68,36 @@ def _validate(parser, validator: _Validator, raw: bytes, status: int) -> None:
 def split_fields(
     lines: list[bytes], special_names: frozenset[bytes], max_headers: int, status: int
 ) -> tuple[list[tuple[bytes, bytes]], dict[bytes, list[bytes]]]:
-    """(headers, specials) from header lines; ``specials`` maps each special name to its values."""
+    """(headers, specials) from header lines; ``specials`` maps each special name to its values.
+
+    Names are lowercased and must be tokens; values are stripped of OWS. A line without a colon
+    or with an empty name is refused; so is a folded line (its name starts with whitespace).
+    """
     if len(lines) > max_headers:
         raise HttpError(431 if status == 400 else status, f"more than {max_headers} header fields")
     headers = []
+    append = headers.append
     specials: dict[bytes, list[bytes]] = {}
-    names = []
     for line in lines:
         name, colon, value = line.partition(b":")
-        name = name.lower()
-        if value and (value[0] in (32, 9) or value[-1] in (32, 9)):
-            value = value.strip(b" \t")
-        headers.append((name, value))
-        names.append(name)
         if not colon or not name:
             raise HttpError(status, f"header line without a name: {line[:64]!r}")
-        if 95 in name and name.replace(b"_", b"-") in _UNDERSCORE_ALIASED:  # '_'
-            raise HttpError(status, f"header {name[:64]!r} aliases a framing header")
+        name = name.lower()
+        value = value.strip(b" \t")
+        append((name, value))
         if name in special_names:
             if name in specials:
                 specials[name].append(value)
             else:
                 specials[name] = [value]
-    if 1 in b"".join(names).translate(_TOKEN_FLAGS):
-        bad = next(n for n in names if not rules.is_token(n))
+    names = b"-".join([n for n, _ in headers])
+    if 1 in names.translate(_TOKEN_FLAGS):
+        bad = next(n for n, _ in headers if not rules.is_token(n))
         raise HttpError(status, f"invalid header name {bad[:64]!r}: must be a token")
+    if 95 in names:  # '_': refuse aliases of framing headers (Kong enables underscores)
+        for n, _ in headers:
+            if 95 in n and n.replace(b"_", b"-") in _UNDERSCORE_ALIASED:
+                raise HttpError(status, f"header {n[:64]!r} aliases a framing header")
     return headers, specials
 
 
@@ -133,35 +139,46 @@ class RequestHeadParser:
         path, query, authority = split_target(method, target)
         if path != b"*":
             path = normalize_path(path, self.escaped_slash)
-        host = rules.check_host(special.get(b"host", _EMPTY), version)
+        host = rules.check_host(special.pop(b"host", _EMPTY), version)
         if authority is not None:
             host = rules.check_host([authority], version)
-        framing, length = rules.request_framing(
-            version,
+        head = RequestHead(method, target, path, query, version, headers, host)
+        if special:  # framing, Connection or Expect fields: the rules decide
+            self._apply_specials(head, special)
+        elif version == b"1.0":
+            head.keep_alive = False
+        if head.framing == FRAMING_NONE and self._validator.message_done:
+            self._parser = parser
+        return head
+
+    def _apply_specials(self, head: RequestHead, special: dict[bytes, list[bytes]]) -> None:
+        head.framing, head.content_length = rules.request_framing(
+            head.version,
             special.get(b"content-length", _EMPTY),
             special.get(b"transfer-encoding", _EMPTY),
             self.limits,
         )
         conn_values = special.get(b"connection")
-        tokens = rules.connection_tokens(conn_values) if conn_values else frozenset()
+        if conn_values:
+            head.connection_tokens = rules.connection_tokens(conn_values)
+        head.keep_alive = rules.keep_alive(head.version, head.connection_tokens)
         expect = special.get(b"expect")
-        expect_continue = rules.expects_continue(expect) if expect else False
-        if framing == FRAMING_NONE and self._validator.message_done:
-            self._parser = parser
-        return RequestHead(
-            method, target, path, query, version, headers, host, framing, length,
-            rules.keep_alive(version, tokens), tokens, expect_continue,
-        )  # fmt: skip
+        if expect:
+            head.expect_continue = rules.expects_continue(expect)
 
 
 class ResponseHeadParser:
-    """Parse upstream response heads; every rejection is a 502 (the upstream misbehaved)."""
+    """Parse upstream response heads; every rejection is a 502 (the upstream misbehaved).
 
-    __slots__ = ("limits", "_validator")
+    Responses go through our rules only: the status line is matched exactly (``HTTP/1.x``,
+    three digits, a CTL-free reason) and fields, framing and Connection are decided as for
+    requests, which covers everything llhttp would check; llhttp stays in front of clients.
+    """
+
+    __slots__ = ("limits",)
 
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits()
-        self._validator = _Validator()
 
     def parse(self, raw: bytes, request_method: bytes) -> ResponseHead:
         try:
@@ -173,8 +190,6 @@ class ResponseHeadParser:
 
     def _parse(self, raw: bytes, request_method: bytes) -> ResponseHead:
         rules.check_raw_head(raw)
-        # llhttp cannot know the request was HEAD, so its body state is useless: always fresh.
-        _validate(httptools.HttpResponseParser(self._validator), self._validator, raw, 502)
         lines = raw[:-4].split(b"\r\n")
         status_line = lines[0].split(b" ", 2)
         if len(status_line) < 2 or len(status_line[1]) != 3 or not status_line[1].isdigit():
@@ -185,15 +200,17 @@ class ResponseHeadParser:
         status = int(status_line[1])
         reason = status_line[2] if len(status_line) == 3 else b""
         headers, special = split_fields(lines[1:], _RESPONSE_SPECIAL, self.limits.max_headers, 502)
-        framing, length = rules.response_framing(
+        head = ResponseHead(status, reason, version, headers)
+        head.framing, head.content_length = rules.response_framing(
             request_method,
             status,
             special.get(b"content-length", _EMPTY),
             special.get(b"transfer-encoding", _EMPTY),
         )
         conn_values = special.get(b"connection")
-        tokens = rules.connection_tokens(conn_values) if conn_values else frozenset()
-        return ResponseHead(
-            status, reason, version, headers, framing, length,
-            rules.keep_alive(version, tokens), tokens,
-        )  # fmt: skip
+        if conn_values:
+            head.connection_tokens = rules.connection_tokens(conn_values)
+            head.keep_alive = rules.keep_alive(version, head.connection_tokens)
+        elif version == b"1.0":
+            head.keep_alive = False
+        return head

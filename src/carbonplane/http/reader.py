@@ -208,6 +208,11 @@ class RequestReader(_MessageReader):
         super().__init__(parser.limits)
         self._parser = parser
 
+    def set_parser(self, parser: RequestHeadParser) -> None:
+        """Use ``parser`` (and its limits) from the next head on (a configuration reload)."""
+        self._parser = parser
+        self.limits = parser.limits
+
     def _parse_head(self, raw: bytes):
         head = self._parser.parse(raw)
         self._begin_body(head.framing, head.content_length)

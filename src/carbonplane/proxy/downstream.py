@@ -1,0 +1,380 @@
+"""The client side of the proxy: one ``asyncio.Protocol`` per client connection.
+
+The connection feeds bytes to its ``RequestReader`` and *pumps* events: a head starts a request
+(``app.route`` -> ``Exchange`` or a local response), body pieces and END go to the exchange.
+Only one request is in flight per connection (HTTP/1.1 has no multiplexing); pipelined requests
+wait unparsed in the reader, and reading pauses when that backlog passes ``HIGH_WATER``.
+
+Timeouts (one lazy ``Deadline``): a connection must send a complete head within
+``client_header_timeout`` of its first byte (of the connection, for the first request) - else
+408 and close, which is what stops slowloris; body bytes must keep coming within
+``client_body_timeout``; an idle keep-alive connection closes after ``keepalive_timeout``; a
+client that stops reading our response is cut after ``send_timeout``. While the proxy itself
+waits (upstream, filters) no client timeout runs.
+
+Reading is paused for any of these reasons (bits of ``paused``): 1 body buffered while the
+upstream connection is being made, 2 the upstream socket is over high-water, 4 pipelined backlog.
+
+A malformed request gets its 4xx with ``connection: close`` and the connection closes: after a
+framing error nothing that follows on the stream can be trusted. A request whose body was not
+read to the end (local response, early upstream answer) also closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from carbonplane.errors import HttpError
+from carbonplane.http.hop import http_date, status_line
+from carbonplane.http.model import (
+    CONNECTION_CLOSED,
+    END_OF_MESSAGE,
+    FRAMING_CHUNKED,
+    FRAMING_CLOSE,
+    FRAMING_LENGTH,
+    FRAMING_NONE,
+    NEED_DATA,
+    ResponseHead,
+)
+from carbonplane.http.reader import RequestReader
+from carbonplane.proxy.app import EMPTY_CHAIN, Client, FilterChain, LocalResponse, RequestContext
+from carbonplane.proxy.exchange import HIGH_WATER, RESPONDING, Exchange
+from carbonplane.proxy.timers import Deadline
+
+log = logging.getLogger("carbonplane.proxy")
+
+_LOCAL_DROP = frozenset((b"content-length", b"transfer-encoding", b"connection", b"server",
+                         b"date"))  # fmt: skip
+PAUSE_PENDING, PAUSE_UPSTREAM, PAUSE_BACKLOG = 1, 2, 4
+
+
+class ClientConnection(asyncio.Protocol):
+    __slots__ = (
+        "server", "loop", "transport", "config", "settings", "reader", "client", "exchange",
+        "deadline", "paused", "served", "closing", "draining", "head_started", "pumping",
+        "port_bytes",
+    )  # fmt: skip
+
+    def __init__(self, server) -> None:
+        self.server = server
+        self.loop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.config = server.config
+        self.settings = self.config.compiled
+        self.reader = RequestReader(self.settings.head_parser)
+        self.exchange: Exchange | None = None
+        self.deadline = Deadline(self.loop, self._timed_out)
+        self.paused = 0
+        self.served = 0
+        self.closing = False  # the connection is finished: nothing more is read or started
+        self.draining = False  # finish the request in flight, then close (server shutdown)
+        self.head_started = False
+        self.pumping = False
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        server = self.server
+        server.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        ip, port = (peer[0], peer[1]) if isinstance(peer, tuple) else ("127.0.0.1", 0)
+        sockname = transport.get_extra_info("sockname")
+        local_port = sockname[1] if isinstance(sockname, tuple) else 0
+        self.port_bytes = b"%d" % local_port
+        scheme = b"https" if transport.get_extra_info("sslcontext") is not None else b"http"
+        trusted = self.settings.forwarding.trusts(ip)
+        self.client = Client(ip, port, trusted, scheme, local_port)
+        if len(server.connections) > self.config.max_connections:
+            self.closing = True
+            self._write_error(503, "too many connections", close=True)
+            return
+        self.deadline.set(self.loop.time() + self.config.client_header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        if self.exchange is None or self.exchange.accepting_body:
+            self.pump()
+        elif self.reader.buffered > HIGH_WATER:
+            self.pause_for(PAUSE_BACKLOG, True)
+
+    def eof_received(self) -> bool:
+        self.reader.feed_eof()
+        self.pump()
+        return True  # half-close: the response may still be written
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.deadline.cancel()
+        if self.exchange is not None:
+            self.exchange.abort()
+        self.server.forget(self)
+
+    def pause_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.pause_upstream(True)
+        self.deadline.set(self.loop.time() + self.config.send_timeout)
+
+    def resume_writing(self) -> None:
+        ex = self.exchange
+        if ex is not None:
+            ex.pause_upstream(False)
+            if ex.accepting_body:
+                self.deadline.set(self.loop.time() + self.config.client_body_timeout)
+            else:
+                self.deadline.clear()
+        elif not self.closing:
+            self.deadline.set(self.loop.time() + self.config.keepalive_timeout)
+
+    # -- reading requests ---------------------------------------------------------------
+    def pump(self) -> None:
+        """Move events from the reader to the current request, or start the next one."""
+        if self.pumping or self.closing:
+            return
+        self.pumping = True
+        reader = self.reader
+        try:
+            while not self.closing:
+                ex = self.exchange
+                if ex is None:
+                    if self.draining:
+                        self.closing = True
+                        self.transport.close()
+                        return
+                    event = reader.next_event()
+                    if event is NEED_DATA:
+                        self._awaiting_head()
+                        return
+                    if event is CONNECTION_CLOSED:
+                        self.closing = True
+                        self.transport.close()
+                        return
+                    if event.framing == FRAMING_NONE:
+                        reader.next_event()  # its END_OF_MESSAGE: the request is complete
+                    self._start(event)
+                    continue
+                if not ex.accepting_body:
+                    if reader.buffered > HIGH_WATER:
+                        self.pause_for(PAUSE_BACKLOG, True)
+                    return
+                event = reader.next_event()
+                if type(event) is bytes:
+                    ex.request_body(event)
+                elif event is END_OF_MESSAGE:
+                    self.deadline.clear()
+                    ex.request_end()
+                else:  # NEED_DATA
+                    if not self.paused:
+                        self.deadline.set(self.loop.time() + self.config.client_body_timeout)
+                    return
+        except HttpError as exc:
+            self._reject(exc)
+        finally:
+            self.pumping = False
+
+    def _awaiting_head(self) -> None:
+        if self.reader.buffered and not self.head_started:
+            self.head_started = True  # header timeout counts from the head's first byte
+            self.deadline.set(self.loop.time() + self.config.client_header_timeout)
+        if self.paused & PAUSE_BACKLOG:
+            self.pause_for(PAUSE_BACKLOG, False)
+
+    def _start(self, head) -> None:
+        self.head_started = False
+        config = self.server.config
+        if config is not self.config:  # a reload: this and later requests use the new config
+            self.config = config
+            self.settings = config.compiled
+            self.reader.set_parser(self.settings.head_parser)
+        settings = self.settings
+        client = self.client
+        server = self.server
+        client_ip = (settings.forwarding.client_ip(client.peer_ip, True, head)
+                     if client.trusted else client.peer_ip)  # fmt: skip
+        server.requests += 1
+        rid = b"%s%08x" % (settings.request_id_prefix, server.requests & 0xFFFFFFFF)
+        ctx = RequestContext(head, client, client_ip, rid, self.loop.time(),
+                             int(time.time() * 1000))  # fmt: skip
+        if head.framing == FRAMING_NONE:
+            self.deadline.clear()
+        else:
+            self.deadline.set(self.loop.time() + config.client_body_timeout)
+        try:
+            decision = config.app.route(ctx)
+        except Exception:
+            log.exception("route() failed for %r", head)
+            decision = LocalResponse.error(500, "An unexpected error occurred")
+        if isinstance(decision, LocalResponse):
+            chain = decision.filters or EMPTY_CHAIN
+            self.respond_local(ctx, decision, chain, head.framing != FRAMING_NONE)
+            self._finished(ctx, chain, head.framing != FRAMING_NONE)
+            return
+        self.exchange = ex = Exchange(self, ctx, decision)
+        ex.start()
+
+    def _reject(self, exc: HttpError) -> None:
+        ex = self.exchange
+        if ex is None:
+            self._write_error(exc.status, exc.reason, close=True)
+        elif ex.state != RESPONDING:
+            ex.respond(LocalResponse.error(exc.status, exc.reason))
+        else:
+            self.abort()
+        self.closing = True
+
+    # -- writing responses --------------------------------------------------------------
+    def forwarded(self, ctx: RequestContext) -> bytes:
+        client = ctx.client
+        decision = ctx.decision
+        prefix = decision.prefix if decision is not None else None
+        forwarding = self.settings.forwarding
+        if not client.trusted:
+            base = client.forwarded_base
+            if base is None:
+                base = client.forwarded_base = forwarding.untrusted_base(
+                    client.peer_ip, client.scheme, self.port_bytes)
+            return forwarding.untrusted_fields(base, ctx.request, prefix)
+        return forwarding.fields(ctx.request, client.peer_ip, ctx.client_ip, True, client.scheme,
+                                 self.port_bytes, prefix)  # fmt: skip
+
+    def upstream_extra(self, ctx: RequestContext) -> bytes:
+        settings = self.settings
+        if settings.request_id_name is None:
+            return settings.via_line
+        return b"%s%s: %s\r\n" % (settings.via_line, settings.request_id_name, ctx.request_id)
+
+    def response_extra(self, ctx: RequestContext, framing: int, reframe: bool):
+        """(extra response header lines, close?) for a relayed upstream response."""
+        req = ctx.request
+        settings = self.settings
+        close = (not req.keep_alive or self.draining or not self.exchange.request_done
+                 or self.served + 1 >= self.config.keepalive_requests)  # fmt: skip
+        if req.version == b"1.0" and (reframe or framing == FRAMING_CHUNKED
+                                      or framing == FRAMING_CLOSE):  # fmt: skip
+            close = True  # HTTP/1.0 has no chunked: the body ends when we close
+        lines = [settings.via_line]
+        if settings.upstream_latency_name is not None:
+            lines.append(b"%s: %d\r\n%s: %d\r\n" % (
+                settings.upstream_latency_name, (ctx.upstream_answered - ctx.upstream_started) * 1000,
+                settings.proxy_latency_name, (ctx.upstream_started - ctx.started) * 1000))
+        if settings.request_id_name is not None:
+            lines.append(b"%s: %s\r\n" % (settings.request_id_name, ctx.request_id))
+        if close:
+            lines.append(b"connection: close\r\n")
+        elif req.version == b"1.0":
+            lines.append(b"connection: keep-alive\r\n")
+        return b"".join(lines), close
+
+    def respond_local(self, ctx: RequestContext, local: LocalResponse, chain: FilterChain,
+                      close: bool) -> None:  # fmt: skip
+        """Write a proxy-made response (after the chain's response-head hooks)."""
+        headers, body = local.render(ctx.request_id)
+        ctx.response = ResponseHead(local.status, b"", b"1.1", list(headers), FRAMING_LENGTH,
+                                    len(body))  # fmt: skip
+        ctx.source = "proxy"
+        for hook in chain.response_head:
+            try:
+                hook(ctx)
+            except Exception:
+                log.exception("response filter %r failed", hook)
+        head = ctx.response
+        req = ctx.request
+        close = close or self.closing or self.draining or not req.keep_alive
+        self._write_response(head.status, head.reason, head.headers, body, close,
+                             ctx.request_id, req.method == b"HEAD", req.version)  # fmt: skip
+        ctx.response_bytes = len(body)
+
+    def _write_response(self, status, reason, headers, body, close, request_id, head_only,
+                        version) -> None:  # fmt: skip
+        settings = self.settings
+        out = [status_line(status, reason), settings.server_line, b"date: ", http_date(), b"\r\n"]
+        for name, value in headers:
+            if name not in _LOCAL_DROP:
+                out += (name, b": ", value, b"\r\n")
+        out.append(b"content-length: %d\r\n" % len(body))
+        if request_id is not None and settings.request_id_name is not None:
+            out.append(b"%s: %s\r\n" % (settings.request_id_name, request_id))
+        if close:
+            out.append(b"connection: close\r\n")
+        elif version == b"1.0":
+            out.append(b"connection: keep-alive\r\n")
+        out.append(b"\r\n")
+        if not head_only:
+            out.append(body)
+        self.transport.write(b"".join(out))
+        if close:
+            self.closing = True
+
+    def _write_error(self, status: int, message: str, close: bool) -> None:
+        headers, body = LocalResponse.error(status, message).render(None)
+        self._write_response(status, b"", headers, body, close, None, False, b"1.1")
+        if close:
+            self.deadline.cancel()
+            self.transport.close()
+
+    # -- endings ------------------------------------------------------------------------
+    def exchange_done(self, ex: Exchange) -> None:
+        if self.exchange is ex:
+            self.exchange = None
+            self._finished(ex.ctx, ex.chain, ex.close_client or not ex.request_done)
+
+    def _finished(self, ctx: RequestContext, chain: FilterChain, close: bool) -> None:
+        ctx.finished = self.loop.time()
+        if chain.log:
+            self.loop.call_soon(_run_log_hooks, chain.log, ctx)
+        self.served += 1
+        if self.paused & (PAUSE_PENDING | PAUSE_UPSTREAM):
+            self.pause_for(PAUSE_PENDING | PAUSE_UPSTREAM, False)
+        if (close or self.closing or self.draining or self.transport.is_closing()
+                or self.served >= self.config.keepalive_requests):  # fmt: skip
+            self.closing = True
+            self.deadline.cancel()
+            self.transport.close()
+            return
+        self.deadline.set(self.loop.time() + self.config.keepalive_timeout)
+        if not self.pumping and (self.reader.buffered or self.reader.eof):
+            self.pump()
+
+    def abort(self) -> None:
+        self.closing = True
+        self.deadline.cancel()
+        self.transport.abort()
+
+    def pause_for(self, reason: int, paused: bool) -> None:
+        before = self.paused
+        after = before | reason if paused else before & ~reason
+        self.paused = after
+        if before and not after:
+            if not self.transport.is_closing():
+                self.transport.resume_reading()
+            ex = self.exchange
+            if ex is not None and ex.accepting_body:
+                self.deadline.set(self.loop.time() + self.config.client_body_timeout)
+        elif after and not before:
+            self.transport.pause_reading()
+            if reason != PAUSE_BACKLOG:
+                self.deadline.clear()  # the proxy, not the client, is holding things up
+
+    def _timed_out(self) -> None:
+        ex = self.exchange
+        if ex is None:
+            if self.reader.buffered or self.served == 0 and self.head_started:
+                self._write_error(408, "timed out reading the request head", close=True)
+            else:
+                self.closing = True
+                self.transport.close()
+        elif ex.state != RESPONDING and ex.accepting_body:
+            ex.respond(LocalResponse.error(408, "timed out reading the request body"))
+        else:  # the client stopped reading our response
+            ex.ctx.error = "client send timeout"
+            self.abort()
+            ex.abort()
+
+
+def _run_log_hooks(hooks: tuple, ctx: RequestContext) -> None:
+    for hook in hooks:
+        try:
+            hook(ctx)
+        except Exception:
+            log.exception("log filter %r failed", hook)

@@ -1,0 +1,378 @@
+"""One request's trip through the proxy: request filters, upstream attempts, response relay.
+
+States: FILTERING (an async ``on_request`` verdict is pending) -> CONNECTING (no idle pooled
+connection; dialling with the connect timeout) -> SENDING (head written, body streaming) ->
+RESPONDING (upstream head relayed) -> DONE. Any state may jump to DONE with a local response
+(filter verdict, 502/503/504) or an abort (client gone).
+
+Retry rule (Kong's ``retries``, nginx's ``proxy_next_upstream error`` without its read-timeout
+retries): a failed *connect* is retried on a freshly picked target up to ``Upstream.retries``
+times; a request written to a *reused* idle connection that dies before any response byte is
+re-sent only when it is idempotent and has no body (the classic keep-alive close race). No
+retry once response bytes arrived, and never a non-idempotent request once written.
+
+Failure -> status: no target 503, connect/reset/invalid response 502, any timeout 504, all with
+Kong's JSON bodies. After the response head went to the client a failure can only abort the
+client connection (the client sees a truncated message, never a forged complete one).
+
+Body relay: request body pieces are written upstream as they arrive (re-chunked when chunked),
+buffered only while connecting; the client is paused above ``HIGH_WATER`` and whenever the
+upstream socket is over its own high-water mark. Response pieces go to the client in one write
+per upstream read; the upstream is paused while the client's socket is over high-water.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from carbonplane.http.chunked import LAST_CHUNK
+from carbonplane.http.hop import CONTINUE_LINE, request_head_bytes, response_head_bytes
+from carbonplane.http.model import FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_NONE, ResponseHead
+from carbonplane.proxy.app import (
+    FAILURE_CONNECT,
+    FAILURE_RESET,
+    FAILURE_TIMEOUT,
+    LocalResponse,
+    RequestContext,
+    RouteDecision,
+)
+
+log = logging.getLogger("carbonplane.proxy")
+
+FILTERING, CONNECTING, SENDING, RESPONDING, DONE = range(5)
+HIGH_WATER = 256 * 1024
+IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
+MESSAGES = {
+    502: "An invalid response was received from the upstream server",
+    503: "failure to get a peer from the ring-balancer",
+    504: "The upstream server is timed out",
+}
+
+
+class Exchange:
+    # Per-request objects get only the attributes that differ from these class defaults.
+    state = FILTERING
+    target = None
+    pool = None
+    up = None
+    reused = False
+    pending: list[bytes] | None = None
+    pending_size = 0
+    out_chunked = False
+    close_client = False
+    task: asyncio.Future | None = None
+    up_paused = False
+
+    def __init__(self, conn, ctx: RequestContext, decision: RouteDecision) -> None:
+        self.conn = conn
+        self.loop = conn.loop
+        self.ctx = ctx
+        self.upstream = decision.upstream
+        self.chain = decision.filters
+        framing = ctx.request.framing
+        self.request_done = framing == FRAMING_NONE
+        # a request-body filter may change the length: such bodies go upstream chunked
+        self.chunked_request = framing == FRAMING_CHUNKED or (
+            framing != FRAMING_NONE and bool(self.chain.request_body))
+        self.out: list[bytes] = []
+        ctx.decision = decision
+        ctx.upstream_target = decision.target
+        ctx.upstream_host = decision.host
+
+    # -- request side -------------------------------------------------------------------
+    def start(self) -> None:
+        if self.chain.request:
+            self._run_request_hooks(0)
+        else:
+            self._begin_upstream()
+
+    def _run_request_hooks(self, index: int) -> None:
+        hooks = self.chain.request
+        while index < len(hooks):
+            try:
+                verdict = hooks[index](self.ctx)
+            except Exception:
+                log.exception("request filter %r failed", hooks[index])
+                return self.respond(LocalResponse.error(500, "An unexpected error occurred"))
+            index += 1
+            if verdict is None:
+                continue
+            if isinstance(verdict, LocalResponse):
+                return self.respond(verdict)
+            self.task = task = asyncio.ensure_future(verdict)
+            task.add_done_callback(lambda t, i=index: self._filter_done(t, i))
+            return
+        self._begin_upstream()
+
+    def _filter_done(self, task: asyncio.Future, index: int) -> None:
+        self.task = None
+        if self.state == DONE:
+            return
+        if task.cancelled() or task.exception() is not None:
+            if not task.cancelled():
+                log.error("request filter failed", exc_info=task.exception())
+            return self.respond(LocalResponse.error(500, "An unexpected error occurred"))
+        verdict = task.result()
+        if isinstance(verdict, LocalResponse):
+            return self.respond(verdict)
+        self._run_request_hooks(index)
+        self.conn.pump()  # body events were held while the filter ran
+
+    @property
+    def accepting_body(self) -> bool:
+        return self.state != FILTERING and self.state != DONE and not self.request_done
+
+    def _begin_upstream(self) -> None:
+        ctx = self.ctx
+        if ctx.request.expect_continue and not self.request_done:
+            self.conn.transport.write(CONTINUE_LINE)
+        ctx.upstream_started = self.loop.time()
+        self._try_target()
+
+    def _try_target(self) -> None:
+        ctx = self.ctx
+        ctx.tries += 1
+        upstream = self.upstream
+        target = upstream.picker.pick(ctx)
+        if target is None:
+            ctx.error = "no healthy target"
+            return self.respond(LocalResponse.error(503, MESSAGES[503]))
+        self.target = ctx.target = target
+        self.pool = pool = self.conn.server.pool_for(target, upstream)
+        up = pool.acquire()
+        if up is not None:
+            return self._attach(up, True)
+        self.state = CONNECTING
+        self.task = task = self.loop.create_task(pool.connect())
+        timer = self.loop.call_later(upstream.connect_timeout, task.cancel)
+        task.add_done_callback(lambda t: self._connected(t, timer))
+
+    def _connected(self, task: asyncio.Task, timer: asyncio.TimerHandle) -> None:
+        timer.cancel()
+        self.task = None
+        failure = reason = None
+        if task.cancelled():
+            failure, reason = FAILURE_TIMEOUT, "connect timed out"
+        elif task.exception() is not None:
+            failure, reason = FAILURE_CONNECT, f"connect failed: {task.exception()}"
+        if self.state == DONE:  # the client left while we dialled
+            if failure is None:
+                up = task.result()
+                up.reusable = True
+                self.pool.release(up)
+            return
+        if failure is None:
+            return self._attach(task.result(), False)
+        self._release_target(0, failure)
+        self._retry_or_fail(failure, reason)
+
+    def _retry_or_fail(self, failure: str, reason: str) -> None:
+        self.ctx.error = reason
+        if self.ctx.tries <= self.upstream.retries:
+            return self._try_target()
+        self.respond(LocalResponse.error(504 if failure == FAILURE_TIMEOUT else 502,
+                                         MESSAGES[504 if failure == FAILURE_TIMEOUT else 502]))
+
+    def _attach(self, up, reused: bool) -> None:
+        self.up = up
+        self.reused = reused
+        self.state = SENDING
+        ctx = self.ctx
+        req = ctx.request
+        host = ctx.upstream_host
+        if host is None:
+            host = self.upstream.host_header(self.target)
+        head = request_head_bytes(
+            req, ctx.upstream_target, host, self.conn.forwarded(ctx),
+            FRAMING_CHUNKED if self.chunked_request else req.framing, req.content_length,
+            self.conn.upstream_extra(ctx),
+        )  # fmt: skip
+        if self.pending:
+            head = b"".join([head, *self.pending])
+            self.pending = None
+            self.pending_size = 0
+            self.conn.pause_for(1, False)
+        up.send(self, head, req.method, self.upstream.read_timeout, self.upstream.write_timeout)
+
+    def request_body(self, data: bytes) -> None:
+        self.ctx.request_bytes += len(data)
+        if self.chain.request_body:
+            data = self._filter_body(data, False)
+            if not data:
+                return
+        if self.chunked_request:
+            data = b"%x\r\n%b\r\n" % (len(data), data)
+        self._send_body(data)
+
+    def request_end(self) -> None:
+        self.request_done = True
+        if self.chain.request_body:
+            tail = self._filter_body(b"", True)
+            if tail:
+                self._send_body(b"%x\r\n%b\r\n" % (len(tail), tail))
+            if self.state == DONE:
+                return
+        if self.chunked_request:
+            self._send_body(LAST_CHUNK)
+
+    def _filter_body(self, data: bytes, end: bool) -> bytes:
+        for hook in self.chain.request_body:
+            try:
+                data = hook(self.ctx, data, end)
+            except Exception:
+                log.exception("request body filter %r failed", hook)
+                data = LocalResponse.error(500, "An unexpected error occurred")
+            if isinstance(data, LocalResponse):
+                self.request_done = False  # the rest of the body stays unread: close after
+                self.respond(data)
+                return b""
+        return data
+
+    def _send_body(self, data: bytes) -> None:
+        if self.up is not None:
+            self.up.write(data)
+        elif self.state != DONE:
+            if self.pending is None:
+                self.pending = []
+            self.pending.append(data)
+            self.pending_size += len(data)
+            if self.pending_size > HIGH_WATER:
+                self.conn.pause_for(1, True)
+
+    def upstream_write_paused(self, paused: bool) -> None:
+        self.conn.pause_for(2, paused)
+
+    # -- response side ------------------------------------------------------------------
+    def response_keep_alive(self) -> bool:
+        return self.request_done and self.ctx.response.keep_alive
+
+    def upstream_head(self, head: ResponseHead) -> None:
+        ctx = self.ctx
+        ctx.upstream_answered = self.loop.time()
+        ctx.response = head
+        ctx.source = "upstream"
+        self.state = RESPONDING
+        for hook in self.chain.response_head:
+            try:
+                hook(ctx)
+            except Exception:
+                log.exception("response filter %r failed", hook)
+        head = ctx.response
+        reframe = bool(self.chain.response_body)
+        framing = head.framing
+        extra, close = self.conn.response_extra(ctx, framing, reframe)
+        self.close_client = close
+        self.out_chunked = not close and (reframe and framing != FRAMING_NONE
+                                          or framing == FRAMING_CHUNKED or framing == FRAMING_CLOSE)
+        if self.out_chunked:
+            extra += b"transfer-encoding: chunked\r\n"
+        self.out.append(response_head_bytes(head.status, head.reason, head.headers,
+                                            head.connection_tokens, extra, reframe))
+        self.out.append(b"\r\n")
+
+    def upstream_body(self, data: bytes) -> None:
+        for hook in self.chain.response_body:
+            data = hook(self.ctx, data, False)
+        self.ctx.response_bytes += len(data)
+        if self.out_chunked:
+            if data:
+                self.out.append(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            self.out.append(data)
+
+    def upstream_end(self) -> None:
+        if self.chain.response_body:
+            tail = b""
+            for hook in self.chain.response_body:
+                tail = hook(self.ctx, tail, True)
+            if tail:
+                self.upstream_body(tail)
+        if self.out_chunked:
+            self.out.append(LAST_CHUNK)
+        up, self.up = self.up, None
+        if self.up_paused:
+            up.transport.resume_reading()
+        self.pool.release(up)
+        self._release_target(self.ctx.response.status, None)
+        if not self.request_done:
+            self.close_client = True  # the upstream answered before the body ended
+        self._done()
+
+    def upstream_failed(self, failure: str, reason: str) -> None:
+        if self.state == DONE:
+            return
+        up, self.up = self.up, None
+        if up is not None:
+            up.close()
+        self._release_target(0, failure)
+        ctx = self.ctx
+        if self.state == RESPONDING:
+            ctx.error = reason
+            self.out.clear()
+            self.conn.abort()
+            return self._done()
+        req = ctx.request
+        if (self.reused and failure == FAILURE_RESET and req.method in IDEMPOTENT
+                and req.framing == FRAMING_NONE and ctx.tries <= self.upstream.retries):
+            return self._try_target()  # stale keep-alive connection: safe to re-send
+        ctx.error = reason
+        status = 504 if failure == FAILURE_TIMEOUT else 502
+        self.respond(LocalResponse.error(status, MESSAGES[status]))
+
+    def flush(self) -> None:
+        out = self.out
+        if out:
+            self.conn.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
+
+    def pause_upstream(self, paused: bool) -> None:
+        up = self.up
+        if up is not None and paused != self.up_paused and not up.closed:
+            self.up_paused = paused
+            if paused:
+                up.transport.pause_reading()
+            else:
+                up.transport.resume_reading()
+
+    # -- endings ------------------------------------------------------------------------
+    def respond(self, local: LocalResponse) -> None:
+        """Answer with a proxy-made response (the upstream, if any, is abandoned)."""
+        if self.state == DONE:
+            return
+        self.state = DONE
+        up, self.up = self.up, None
+        if up is not None:
+            up.close()
+        self._cancel_task()
+        self._release_target(0, None)
+        self.out.clear()
+        self.conn.respond_local(self.ctx, local, local.filters or self.chain, not self.request_done)
+        self.conn.exchange_done(self)
+
+    def abort(self) -> None:
+        """The client connection is gone: drop everything (logs still run)."""
+        if self.state == DONE:
+            return
+        up, self.up = self.up, None
+        if up is not None:
+            up.close()
+        self.ctx.error = self.ctx.error or "client closed the connection"
+        self._cancel_task()
+        self._done()
+
+    def _done(self) -> None:
+        self.state = DONE
+        self._release_target(0, None)
+        self.flush()
+        self.conn.exchange_done(self)
+
+    def _cancel_task(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    def _release_target(self, status: int, failure: str | None) -> None:
+        target, self.target = self.target, None
+        if target is not None:
+            self.upstream.picker.release(self.ctx, target, status, failure)

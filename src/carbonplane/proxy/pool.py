@@ -1,0 +1,218 @@
+"""Upstream connections and their per-address keep-alive pools (one pool per worker and address).
+
+An ``UpstreamConnection`` is an ``asyncio.Protocol`` with a ``ResponseReader``. While it serves
+a request it has an *owner* (the request's ``Exchange``) and relays events to it:
+``upstream_head``, ``upstream_body``, ``upstream_end``, ``upstream_failed``, then ``flush()``
+once per read so the client gets one write per upstream read.
+
+Invariants:
+- a connection is in the idle list only when it has no owner, its last response was read to
+  the end, nothing extra was received, the upstream allowed keep-alive, and it served fewer than
+  ``max_requests``; idle ones close after ``idle_timeout`` or when the upstream closes them;
+- bytes arriving on an idle connection mean the upstream is broken: the connection is closed;
+- the read deadline is pushed forward on every read (nginx's proxy_read_timeout: the time
+  between two reads), the write deadline runs only while the socket buffer is over high-water;
+- ``acquire`` hands out the most recently used connection first (warm, least likely closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from carbonplane.errors import HttpError
+from carbonplane.http.model import END_OF_MESSAGE, NEED_DATA, ResponseHead
+from carbonplane.http.reader import ResponseReader
+from carbonplane.proxy.app import FAILURE_RESET, FAILURE_TIMEOUT
+from carbonplane.proxy.timers import Deadline
+
+
+class UpstreamConnection(asyncio.Protocol):
+    __slots__ = (
+        "pool", "loop", "transport", "reader", "owner", "deadline", "requests", "closed",
+        "read_timeout", "write_timeout", "writing_paused", "reusable",
+    )  # fmt: skip
+
+    def __init__(self, pool: UpstreamPool) -> None:
+        self.pool = pool
+        self.loop = pool.loop
+        self.transport: asyncio.Transport | None = None
+        self.reader = ResponseReader(pool.parser)
+        self.owner = None
+        self.deadline = Deadline(self.loop, self._expired)
+        self.requests = 0
+        self.closed = False
+        self.read_timeout = 60.0
+        self.write_timeout = 60.0
+        self.writing_paused = False
+        self.reusable = False  # set when a response ended cleanly with keep-alive allowed
+
+    # -- driven by the Exchange ---------------------------------------------------------
+    def send(self, owner, data: bytes, method: bytes, read_timeout: float,
+             write_timeout: float) -> None:  # fmt: skip
+        """Start a request on this connection: ``data`` is its serialised head (+ body start)."""
+        self.owner = owner
+        self.reusable = False
+        self.requests += 1
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
+        self.reader.expect(method)
+        self.deadline.set(self.loop.time() + read_timeout)
+        self.transport.write(data)
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def close(self) -> None:
+        self.owner = None
+        self.deadline.cancel()
+        if not self.closed:
+            self.closed = True
+            self.pool.discard(self)
+            if self.transport is not None:
+                self.transport.abort()
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        owner = self.owner
+        if owner is None:  # an idle connection must be silent
+            self.close()
+            return
+        self.deadline.when = self.loop.time() + self.read_timeout
+        reader = self.reader
+        reader.feed(data)
+        try:
+            while True:
+                event = reader.next_event()
+                if type(event) is bytes:
+                    owner.upstream_body(event)
+                elif event is NEED_DATA:
+                    break
+                elif event is END_OF_MESSAGE:
+                    self._response_ended(owner)
+                    break
+                elif isinstance(event, ResponseHead):
+                    owner.upstream_head(event)
+                else:  # CONNECTION_CLOSED
+                    owner.upstream_failed(FAILURE_RESET, "upstream closed the connection")
+                    break
+        except HttpError as exc:
+            self.close()
+            owner.upstream_failed(FAILURE_RESET, exc.reason)
+        owner.flush()
+
+    def _response_ended(self, owner) -> None:
+        self.deadline.clear()
+        self.reusable = (
+            not self.closed
+            and self.reader.buffered == 0
+            and owner.response_keep_alive()
+            and self.requests < self.pool.max_requests
+        )
+        owner.upstream_end()
+
+    def eof_received(self) -> bool:
+        owner = self.owner
+        if owner is None:
+            self.close()
+            return False
+        self.reader.feed_eof()
+        self.data_received(b"")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        owner = self.owner
+        self.closed = True
+        self.owner = None
+        self.deadline.cancel()
+        self.pool.discard(self)
+        if owner is not None:
+            owner.upstream_failed(FAILURE_RESET, "upstream connection lost")
+            owner.flush()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+        if self.owner is not None:
+            self.owner.upstream_write_paused(True)
+            self.deadline.set(self.loop.time() + self.write_timeout)
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.owner is not None:
+            self.owner.upstream_write_paused(False)
+            self.deadline.set(self.loop.time() + self.read_timeout)
+
+    def _expired(self) -> None:
+        owner = self.owner
+        self.close()
+        if owner is not None:
+            owner.upstream_failed(FAILURE_TIMEOUT, "upstream timed out")
+            owner.flush()
+
+
+class UpstreamPool:
+    """Keep-alive connections to one address (``host``, ``port``, TLS settings)."""
+
+    __slots__ = (
+        "host", "port", "ssl", "server_hostname", "loop", "parser", "idle", "max_idle",
+        "max_requests", "idle_timeout",
+    )  # fmt: skip
+
+    def __init__(self, loop, parser, host: str, port: int, *, ssl=None,
+                 server_hostname: str | None = None, max_idle: int = 512,
+                 max_requests: int = 10000, idle_timeout: float = 60.0) -> None:  # fmt: skip
+        self.loop = loop
+        self.parser = parser
+        self.host = host
+        self.port = port
+        self.ssl = ssl
+        self.server_hostname = server_hostname
+        self.idle: list[UpstreamConnection] = []
+        self.max_idle = max_idle
+        self.max_requests = max_requests
+        self.idle_timeout = idle_timeout
+
+    def acquire(self) -> UpstreamConnection | None:
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed and not conn.transport.is_closing():
+                return conn
+        return None
+
+    def release(self, conn: UpstreamConnection) -> None:
+        """Return ``conn`` after a request: pooled if reusable, else closed."""
+        conn.owner = None
+        if conn.reusable and not conn.closed and len(self.idle) < self.max_idle:
+            conn.deadline.set(self.loop.time() + self.idle_timeout)
+            if conn.writing_paused:
+                conn.close()
+                return
+            self.idle.append(conn)
+        else:
+            conn.close()
+
+    def discard(self, conn: UpstreamConnection) -> None:
+        try:
+            self.idle.remove(conn)
+        except ValueError:
+            pass
+
+    async def connect(self) -> UpstreamConnection:
+        kwargs = {}
+        if self.ssl is not None:
+            kwargs = {"ssl": self.ssl, "server_hostname": self.server_hostname or self.host}
+        _, conn = await self.loop.create_connection(
+            lambda: UpstreamConnection(self), self.host, self.port, **kwargs
+        )
+        return conn
+
+    def close(self) -> None:
+        for conn in list(self.idle):
+            conn.close()
+        self.idle.clear()
+
+    def __repr__(self) -> str:
+        return f"UpstreamPool({self.host}:{self.port}, idle={len(self.idle)})"
