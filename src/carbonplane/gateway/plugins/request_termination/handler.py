@@ -1,0 +1,103 @@
+"""The request-termination handler (Kong's ``request-termination``, PRIORITY 2): answer every
+request (or those carrying the ``trigger`` header or query argument) with a fixed response.
+
+- ``body`` set: that body with ``content_type``;
+- ``echo``: a JSON description of the request (Kong's shape: ``message``, ``kong`` node fields,
+  ``request`` scheme/host/port/headers/query/method/path, ``matched_route``, ``matched_service``);
+  the body is not read (the engine streams it), so ``request.body``/``raw_body`` are null;
+- otherwise Kong's error body ``{"message": ..., "request_id": ...}`` with ``message`` or the
+  default text of the status (Kong's ``kong.response.error`` table).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.log_serializer import header_map, query_map
+from carbonplane.gateway.schema import thaw
+from carbonplane.proxy.app import LocalResponse, RequestContext
+
+# kong.response.error's default messages (kong/pdk/response.lua).
+MESSAGES = {
+    400: "Bad request", 401: "Unauthorized", 402: "Payment required", 403: "Forbidden",
+    404: "Not found", 405: "Method not allowed", 406: "Not acceptable",
+    407: "Proxy authentication required", 408: "Request timeout", 409: "Conflict", 410: "Gone",
+    411: "Length required", 412: "Precondition failed", 413: "Payload too large",
+    414: "URI too long", 415: "Unsupported media type", 416: "Range not satisfiable",
+    417: "Expectation failed", 418: "I'm a teapot", 421: "Misdirected request",
+    422: "Unprocessable entity", 423: "Locked", 424: "Failed dependency", 425: "Too early",
+    426: "Upgrade required", 428: "Precondition required", 429: "Too many requests",
+    431: "Request header fields too large", 451: "Unavailable for legal reasons",
+    494: "Request header or cookie too large", 500: "An unexpected error occurred",
+    501: "Not implemented", 502: "An invalid response was received from the upstream server",
+    503: "The upstream server is currently unavailable", 504: "The upstream server is timing out",
+    505: "HTTP version not supported", 506: "Variant also negotiates", 507: "Insufficient storage",
+    508: "Loop detected", 510: "Not extended", 511: "Network authentication required",
+}
+_NODE_ID = str(uuid.uuid4())
+
+
+def default_message(status: int) -> str:
+    return MESSAGES.get(status, f"The upstream server responded with {status}")
+
+
+class Handler(PluginHandler):
+    NAME = "request-termination"
+    PRIORITY = 2
+    VERSION = "3.9.0"
+
+    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any],
+                 services: PluginServices) -> None:
+        super().__init__(config, plugin, services)
+        self.status = int(config["status_code"])
+        self.message = config.get("message") or default_message(self.status)
+        self.echo_message = config.get("message") or MESSAGES.get(self.status)
+        self.trigger = config.get("trigger")
+        self.trigger_header = self.trigger.lower().encode() if self.trigger else None
+        self.echo = bool(config["echo"])
+        self.node_id = services.extra.get("node_id") or _NODE_ID
+        body = config.get("body")
+        self.fixed = None
+        if body:
+            self.fixed = (body.encode(), [(b"content-type", (config.get("content_type") or "").encode())])
+
+    def on_request(self, ctx: RequestContext) -> LocalResponse | None:
+        if self.trigger is not None and not self._triggered(ctx):
+            return None
+        if self.echo:
+            return self._echo(ctx)
+        if self.fixed is not None:
+            body, headers = self.fixed
+            return LocalResponse(self.status, body, list(headers))
+        return LocalResponse.error(self.status, self.message)
+
+    def _triggered(self, ctx: RequestContext) -> bool:
+        if ctx.request.get(self.trigger_header) is not None:
+            return True
+        return bool(ctx.request.query) and self.trigger in query_map(ctx.request.query)
+
+    def _echo(self, ctx: RequestContext) -> LocalResponse:
+        req = ctx.request
+        host, _, port = req.host.decode("latin-1").partition(":")
+        route, service = ctx.vars.get("route"), ctx.vars.get("service")
+        doc = {
+            "message": self.echo_message,
+            "kong": {"node_id": self.node_id, "worker_pid": os.getpid(), "hostname": socket.gethostname()},
+            "request": {
+                "scheme": ctx.client.scheme.decode("ascii"), "host": host,
+                "port": int(port) if port.isdigit() else ctx.client.server_port,
+                "headers": header_map(req.headers), "query": query_map(req.query),
+                "body": None, "raw_body": None, "method": req.method.decode("latin-1"),
+                "path": req.path.decode("latin-1"),
+            },
+            "matched_route": thaw(route) if route is not None else None,
+            "matched_service": thaw(service) if service is not None else None,
+        }
+        body = json.dumps(doc, separators=(",", ":")).encode()
+        return LocalResponse(self.status, body, [(b"content-type", b"application/json; charset=utf-8")])
