@@ -414,6 +414,8 @@ export interface EventProducerOptions {
   metadataMaxAgeMs?: number;
   /** kafkajs retry options (default {retries: 5, initialRetryTime: 300, maxRetryTime: 30000}). */
   retry?: { retries?: number; initialRetryTime?: number; maxRetryTime?: number; factor?: number; multiplier?: number };
+  /** The environment to read the KAFKA_* variables from (default process.env). */
+  env?: Record<string, string | undefined>;
   logger?: Logger;
   /** Level of the default console logger (default 'warn'). */
   logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';

@@ -85,9 +85,9 @@ function tlsOptions(given, env) {
  * The producer's settings.
  * @param {string} sourceService the producing service (ce_source, the envelope's source)
  * @param {object} options see index.d.ts (EventProducerOptions)
- * @param {NodeJS.ProcessEnv} env
+ * @param {NodeJS.ProcessEnv} env the environment to read (options.env, else process.env)
  */
-function resolveConfig(sourceService, options = {}, env = process.env) {
+function resolveConfig(sourceService, options = {}, env = options.env || process.env) {
   const servers = options.bootstrapServers ?? env.KAFKA_BOOTSTRAP_SERVERS;
   const where = options.bootstrapServers !== undefined ? 'bootstrapServers' : 'KAFKA_BOOTSTRAP_SERVERS';
   const brokers = servers === undefined || servers === null ? [] : splitServers(servers, where);
@@ -109,6 +109,11 @@ function resolveConfig(sourceService, options = {}, env = process.env) {
   if (!['lz4', 'gzip', 'none'].includes(compression)) {
     throw new ConfigError(`'${compression}' is not one of lz4, gzip, none`, { where: 'compression' });
   }
+  const retry = { ...DEFAULTS.retry, ...(options.retry || {}) };
+  if (!Number.isInteger(retry.retries) || retry.retries < 1) {
+    throw new ConfigError(`retry.retries must be an integer >= 1 (the idempotent producer must be able to retry), got ${retry.retries}`,
+      { where: 'retry' });
+  }
   return {
     sourceService,
     clientId: options.clientId || `${sourceService}-producer`,
@@ -126,7 +131,7 @@ function resolveConfig(sourceService, options = {}, env = process.env) {
     connectionTimeout: options.connectionTimeout ?? DEFAULTS.connectionTimeout,
     requestTimeout: options.requestTimeout ?? DEFAULTS.requestTimeout,
     metadataMaxAgeMs: options.metadataMaxAgeMs ?? DEFAULTS.metadataMaxAgeMs,
-    retry: { ...DEFAULTS.retry, ...(options.retry || {}) },
+    retry,
   };
 }
 
