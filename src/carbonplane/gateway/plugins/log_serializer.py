@@ -90,7 +90,7 @@ def query_map(query: bytes) -> dict[str, Any]:
     return out
 
 
-def _head_size(first: int, headers: list[tuple[bytes, bytes]]) -> int:
+def head_size(first: int, headers: list[tuple[bytes, bytes]]) -> int:
     return first + sum(len(n) + len(v) + 4 for n, v in headers) + 2
 
 
@@ -137,14 +137,14 @@ def serialize(ctx: RequestContext) -> dict[str, Any]:
             "querystring": query_map(req.query),
             "method": req.method.decode("latin-1"),
             "headers": header_map(req.headers, redact=True),
-            "size": _head_size(len(req.method) + len(req.target) + 11, req.headers) + ctx.request_bytes,
+            "size": head_size(len(req.method) + len(req.target) + 11, req.headers) + ctx.request_bytes,
         },
         "upstream_uri": ctx.upstream_target.decode("latin-1") if ctx.decision is not None else "",
         "upstream_status": str(status) if ctx.source == "upstream" else "",
         "response": {
             "status": status,
             "headers": header_map(resp_headers),
-            "size": _head_size(17, resp_headers) + ctx.response_bytes if resp is not None else 0,
+            "size": head_size(17, resp_headers) + ctx.response_bytes if resp is not None else 0,
         },
         "latencies": latencies(ctx),
         "tries": _tries(ctx),

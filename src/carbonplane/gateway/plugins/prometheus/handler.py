@@ -1,0 +1,114 @@
+"""The prometheus handler (Kong's ``prometheus``, PRIORITY 13): per-request counts in the log phase.
+
+``on_log`` (after the response was written) records, into the process's ``WorkerMetrics``, what
+the instance's flags enable: the status count (``source`` "service" when the upstream answered,
+else "kong"), the three latencies (kong = time in the gateway before the upstream was called, or
+the whole time for gateway-made responses; upstream = request sent -> response head, only when
+the upstream answered; request = first byte in -> last byte out), and the bytes in and out. The
+labels are Kong's: service = the service's name or host, route = the route's name or id (both ""
+when no route matched), workspace "default", consumer = the username with ``per_consumer``.
+
+All instances of a process share one ``WorkerMetrics`` (Kong has one metrics table per node).
+It publishes to ``<runtime dir>/prometheus`` when the gateway gives a runtime directory
+(``services.extra["runtime"]["dir"]``) so that ``exposition.render_host_metrics`` shows host
+totals; ``worker_metrics(services)`` returns it for in-process rendering.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.log_serializer import head_size
+from carbonplane.gateway.plugins.prometheus.exposition import metrics_directory
+from carbonplane.gateway.plugins.prometheus.store import (
+    KONG_LATENCY_BUCKETS,
+    UPSTREAM_LATENCY_BUCKETS,
+    WorkerMetrics,
+)
+from carbonplane.proxy.app import RequestContext
+
+WORKSPACE = "default"
+_process_metrics: dict[str | None, WorkerMetrics] = {}
+
+
+def worker_metrics(services: PluginServices) -> WorkerMetrics:
+    """This process's metrics, publishing under the gateway's runtime directory if it has one."""
+    runtime = services.extra.get("runtime") or {}
+    directory = metrics_directory(runtime["dir"]) if runtime.get("dir") else None
+    found = _process_metrics.get(directory)
+    if found is None:
+        found = _process_metrics[directory] = WorkerMetrics(directory)
+    return found
+
+
+class Handler(PluginHandler):
+    NAME = "prometheus"
+    PRIORITY = 13
+    VERSION = "3.9.0"
+
+    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any],
+                 services: PluginServices) -> None:
+        super().__init__(config, plugin, services)
+        self.metrics = worker_metrics(services)
+        self.status_codes = bool(config["status_code_metrics"])
+        self.latency = bool(config["latency_metrics"])
+        self.bandwidth = bool(config["bandwidth_metrics"])
+        self.per_consumer = bool(config["per_consumer"])
+        if config["upstream_health_metrics"]:
+            self.metrics.upstream_health = True
+        self._names: dict[tuple[int, int], tuple[Any, Any, str, str]] = {}
+
+    def on_log(self, ctx: RequestContext) -> None:
+        m = self.metrics
+        m.total_requests += 1
+        if self.status_codes or self.latency or self.bandwidth:
+            service, route = self._labels(ctx.vars.get("service"), ctx.vars.get("route"))
+            consumer = ""
+            if self.per_consumer:
+                entity = ctx.vars.get("consumer")
+                consumer = (entity.get("username") or "") if entity else ""
+            if self.status_codes:
+                key = (service, route, str(ctx.status), "service" if ctx.source == "upstream" else "kong",
+                       WORKSPACE, consumer)
+                m.requests[key] = m.requests.get(key, 0) + 1
+            if self.latency:
+                self._latencies(m, (service, route, WORKSPACE), ctx)
+            if self.bandwidth:
+                self._bytes(m, service, route, consumer, ctx)
+        m.changed()
+
+    def _labels(self, service: Any, route: Any) -> tuple[str, str]:
+        key = (id(service), id(route))
+        found = self._names.get(key)
+        if found is None or found[0] is not service or found[1] is not route:
+            service_name = (service.get("name") or service.get("host") or "") if service else ""
+            route_name = (route.get("name") or route.get("id") or "") if route else ""
+            if len(self._names) > 10_000:
+                self._names.clear()
+            found = self._names[key] = (service, route, service_name, route_name)
+        return found[2], found[3]
+
+    @staticmethod
+    def _latencies(m: WorkerMetrics, key: tuple, ctx: RequestContext) -> None:
+        finished = ctx.finished or ctx.started
+        if ctx.upstream_started > 0.0:
+            m.observe(m.kong_latency, KONG_LATENCY_BUCKETS, key, (ctx.upstream_started - ctx.started) * 1000)
+            if ctx.upstream_answered > 0.0:
+                m.observe(m.upstream_latency, UPSTREAM_LATENCY_BUCKETS, key,
+                          (ctx.upstream_answered - ctx.upstream_started) * 1000)
+        else:
+            m.observe(m.kong_latency, KONG_LATENCY_BUCKETS, key, (finished - ctx.started) * 1000)
+        m.observe(m.request_latency, UPSTREAM_LATENCY_BUCKETS, key, (finished - ctx.started) * 1000)
+
+    @staticmethod
+    def _bytes(m: WorkerMetrics, service: str, route: str, consumer: str, ctx: RequestContext) -> None:
+        req = ctx.request
+        ingress = head_size(len(req.method) + len(req.target) + 11, req.headers) + ctx.request_bytes
+        resp = ctx.response
+        egress = head_size(17, resp.headers) + ctx.response_bytes if resp is not None else 0
+        for direction, n in (("ingress", ingress), ("egress", egress)):
+            if n > 0:
+                key = (service, route, direction, WORKSPACE, consumer)
+                m.bandwidth[key] = m.bandwidth.get(key, 0) + n
