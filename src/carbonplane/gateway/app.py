@@ -17,7 +17,10 @@ Built once per config version (and per worker), never changed afterwards:
 ``ctx.vars["route"]``, ``["service"]`` (and ``["uri_captures"]`` for regex routes) for the
 plugins, and a ``RouteDecision`` carrying the upstream path (after ``strip_path``), the Host to
 send (``preserve_host``, the service host, or None to let the balancer's target decide) and
-``X-Forwarded-Prefix`` (the stripped prefix).
+``X-Forwarded-Prefix`` (the stripped prefix). A decision depends only on the method, Host,
+normalised target and scheme - unless some route matches on headers - so proxied decisions are
+remembered (at most ``DECISION_CACHE`` per version; the cache is emptied when full, so varied
+targets cost a re-match, never memory). Decisions are immutable; per-request state is in ``ctx``.
 
 Retirement: the handlers of a version are closed (``PluginHandler.close``) when its app is
 closed explicitly or garbage-collected - i.e. once no connection or in-flight request refers to
@@ -42,6 +45,7 @@ from carbonplane.proxy.app import FilterChain, LocalResponse, RequestContext, Ro
 
 NO_ROUTE = "no Route matched with those values"
 NO_SERVICE = "no Service found with those values"
+DECISION_CACHE = 4096  # proxied decisions remembered per version (cleared when full)
 
 
 class RoutePlan:
@@ -65,6 +69,7 @@ class GatewayApp:
         self.version = config.version
         self.router = config.router
         self._header_routing = bool(config.router.header_names)
+        self._decisions: dict[tuple, tuple] = {}
         base = services or PluginServices()
         self.services = dataclasses.replace(base, extra={**base.extra, GATEWAY_CONFIG: config})
         self.chains = PluginChains(config.plugins, self.services)
@@ -99,6 +104,30 @@ class GatewayApp:
     # -- the seam -----------------------------------------------------------------------
     def route(self, ctx: RequestContext) -> RouteDecision | LocalResponse:
         req = ctx.request
+        key = (req.method, req.host, req.path, req.query, ctx.client.scheme)
+        hit = self._decisions.get(key)
+        if hit is None:
+            hit = self._decide(ctx)
+            if not isinstance(hit, tuple):
+                return hit
+            if hit[4]:
+                if len(self._decisions) >= DECISION_CACHE:
+                    self._decisions.clear()
+                self._decisions[key] = hit
+        decision, route, service, captures, _ = hit
+        vars = ctx.vars
+        vars["route"] = route
+        vars["service"] = service
+        if captures is not None:
+            vars["uri_captures"] = captures
+        return decision
+
+    def _decide(self, ctx: RequestContext) -> tuple | LocalResponse:
+        """Match the request; a proxied decision comes back as (decision, route, service,
+        captures, cacheable): cacheable when every request with this method, Host, target and
+        scheme gets the same one (no header routes; not let through by a trusted
+        X-Forwarded-Proto)."""
+        req = ctx.request
         scheme = "https" if ctx.client.scheme == b"https" else "http"
         host = req.host.decode("latin-1") if req.host else None
         target = (req.path + req.query if req.query else req.path).decode("latin-1")
@@ -112,18 +141,15 @@ class GatewayApp:
         plan = self.plans[match.route["id"]]
         if plan is None:
             return self.no_service
-        vars = ctx.vars
-        vars["route"] = match.route
-        vars["service"] = match.service
-        if match.uri_captures is not None:
-            vars["uri_captures"] = match.uri_captures
         up_host = match.upstream_host
         matched = match.matched_path
-        return RouteDecision(
+        decision = RouteDecision(
             plan.upstream, match.upstream_path.encode("latin-1"),
             up_host.encode("latin-1") if up_host is not None else None, plan.filters,
             match.route, matched.encode("latin-1") if plan.strip and matched else None,
         )  # fmt: skip
+        cacheable = not self._header_routing and match.https_redirect_status is None
+        return decision, match.route, match.service, match.uri_captures, cacheable
 
     # -- lifecycle ----------------------------------------------------------------------
     @property

@@ -182,3 +182,20 @@ def test_upstream_errors_are_relayed_not_replaced(paths_gateway):
     status, _, doc = http(gw.proxy_port, "GET", "/strip/__status/503")
     assert status == 503
     assert doc["name"] == "svc"
+
+
+def test_https_only_route_trusts_forwarded_proto_only_from_trusted_peers(tmp_path):
+    up = StandIn("svc").start()
+    doc = {"_format_version": "3.0", "services": [{"name": "svc", "url": f"http://{up.address}/",
+           "routes": [{"name": "secure", "paths": ["/secure"], "protocols": ["https"]}]}]}
+    config = write_config(tmp_path / "secure.yml", doc)
+    try:
+        with InProcessGateway(config, proxy={"trusted_ips": ["127.0.0.1/32"]}) as gw:
+            forwarded = {"X-Forwarded-Proto": "https"}
+            assert http(gw.proxy_port, "GET", "/secure/x", headers=forwarded)[0] == 200
+            # the same request without the header must not ride on the first one's decision
+            assert http(gw.proxy_port, "GET", "/secure/x")[0] == 426
+        with InProcessGateway(config) as gw:  # no trusted peers: the header is ignored
+            assert http(gw.proxy_port, "GET", "/secure/x", headers={"X-Forwarded-Proto": "https"})[0] == 426
+    finally:
+        up.stop()
