@@ -21,13 +21,15 @@ run: setup
 	$(VENV)/bin/carbonplane demo
 
 # Further suites are added as prerequisites of `test`, each one failing the target on its own.
-test: test-python
+test: test-python test-node
 
 # pytest exit code 5 means it collected no test: that is a broken suite, not a pass.
 test-python: setup kafka-up redis-up
 	@$(VENV)/bin/pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; the suite is broken" >&2; exit 1; fi; \
 	exit $$rc
+
+test-node: setup kafka-up ; @scripts/node-test.sh
 
 bench: setup kafka-up
 	$(PY) -m bench
