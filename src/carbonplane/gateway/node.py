@@ -15,8 +15,9 @@ and returns once all run it (in-flight requests finish on the version they start
 config that fails to build (a plugin handler refusing its config) is rolled back and answered
 400, as is any change a worker rejects (the previous config is then published again).
 ``upstream_health`` merges the workers' health reports; ``set_target_health`` publishes a manual
-health setting to every worker; ``metrics`` renders the host's Prometheus text; ``status``
-reports the workers.
+health setting to every worker; ``metrics`` renders the host's Prometheus text - the sum of the
+snapshots every worker's prometheus plugin publishes under ``<runtime dir>/prometheus`` (at
+most a second old; ``plugins/prometheus/store.py``); ``status`` reports the workers.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class GatewayNode:
                         "counters": self.counters}
         self.health: list[list[Any]] = []
         self.admin = AdminAPI(config, token=settings.admin_token,
-                              on_config_change=self._config_changed, metrics=metrics,
+                              on_config_change=self._config_changed,
+                              metrics=metrics or self._metrics,
                               status=self._status, upstream_health=self._upstream_health,
                               set_target_health=self._set_target_health,
                               node_info={"proxy_listen": [f"{settings.proxy_host}:{settings.proxy_port}"],
@@ -179,6 +181,26 @@ class GatewayNode:
         seq = (self.health[-1][0] + 1) if self.health else 1
         self.health.append([seq, upstream["name"], target["target"], healthy])
         self._publish(self.published)
+
+    def _health_rows(self) -> list[tuple[str, str, str, str]]:
+        rows = []
+        for upstream in self.admin.config.upstreams:
+            for row in self._upstream_health(upstream):
+                rows.append((upstream["name"], row["target"], row["target"], row["health"].lower()))
+        return rows
+
+    def _metrics(self) -> tuple[str, bytes] | None:
+        """The host's Prometheus text: every worker's published counts added up."""
+        try:
+            from carbonplane.gateway.plugins.prometheus import metrics_directory, render_host_metrics
+        except ImportError:  # the prometheus plugin is not installed: no /metrics, as Kong
+            return None
+        connections = None
+        if self.server is not None:
+            server = self.server
+            connections = lambda: {"active": len(server.connections)}  # noqa: E731
+        return render_host_metrics(metrics_directory(self.dir), node_id=self.admin.node.node_id,
+                                   upstream_health=self._health_rows, connections=connections)
 
     def _status(self) -> dict[str, Any]:
         server: dict[str, Any] = {"workers": len(self.pids()), "worker_pids": self.pids(),
