@@ -4,7 +4,6 @@ through a ``FilterChain`` of plugin handlers - the smallest real deployment of a
 ``ChainProxy(upstream_port, handlers, **proxy_settings)`` starts a ``ProxyServer`` on a free
 127.0.0.1 port; ``swap(handlers)`` installs another chain the way a reload does. Requests are
 made with ``gwharness.http`` (plain ``http.client``) or raw sockets, from the test's thread.
-``ENGINE_HAS_REQUEST_BODY_HOOK`` says whether the engine calls filters' ``on_request_body``.
 """
 
 from __future__ import annotations
@@ -17,11 +16,6 @@ from typing import Any
 from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstream
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.server import ProxyServer
-
-ENGINE_HAS_REQUEST_BODY_HOOK = hasattr(FilterChain(), "request_body")
-NO_BODY_HOOK = ("the engine does not call filters' on_request_body yet (FilterChain has no "
-                "request_body hooks): bodies cannot be counted or rewritten while they stream")
-
 
 class OneRoute:
     """A ProxyApp: every request goes to the upstream through ``chain``, path unchanged."""

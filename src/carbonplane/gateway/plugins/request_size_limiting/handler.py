@@ -11,10 +11,9 @@
 - ``require_content_length``: a request that is neither Content-Length framed nor chunked gets
   411 "A valid Content-Length header is required".
 
-``on_request_body(ctx, data, end) -> bytes | LocalResponse`` is the request-body filter hook
-this plugin needs from the engine (the mirror of ``on_response_body``); until the engine calls
-it, chunked bodies are not limited by this plugin (the engine's own ``max_body_bytes`` still
-applies).
+The body hook only observes: it returns every piece unchanged. ``request_body_keeps_length``
+says so, for an engine that keeps Content-Length framing when no request-body hook of the chain
+can change the length (today the engine re-frames any body of such a chain as chunked).
 """
 
 from __future__ import annotations
@@ -34,6 +33,7 @@ class Handler(PluginHandler):
     NAME = "request-size-limiting"
     PRIORITY = 951
     VERSION = "1.0.0"
+    request_body_keeps_length = True  # on_request_body passes every piece through unchanged
 
     def __init__(self, config: Any, plugin: Any, services: Any) -> None:
         super().__init__(config, plugin, services)

@@ -7,9 +7,9 @@ request's Content-Type is JSON (``application/json``) or a form
 (``application/x-www-form-urlencoded``) - the body is marked for transformation.
 
 Bodies: the engine streams request bodies after the access phase, so the body operations run
-in ``on_request_body(ctx, data, end)`` (the request-body filter hook this plugin needs from the
-engine, mirror of ``on_response_body``): pieces are held back until the end, transformed, and
-released as one piece; an engine calling this hook re-frames the body (its length changes).
+in ``on_request_body(ctx, data, end)`` (the engine's request-body filter hook, mirror of
+``on_response_body``): pieces are held back until the end, transformed, and released as one
+piece; the engine sends such bodies upstream chunked (their length changes).
 Bodies over ``MAX_BUFFERED`` are passed through untransformed rather than held in memory.
 Requests without a body are not given one, and a method changed to GET/HEAD/TRACE does not
 move form fields into the query string (Kong does both by reading the body in the access
