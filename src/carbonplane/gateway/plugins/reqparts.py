@@ -52,15 +52,6 @@ def _unquote(text: str) -> str:
     return unquote_plus(text, encoding="utf-8", errors="surrogateescape")
 
 
-def query_values(query: bytes, name: str) -> list[str | None]:
-    """All values of parameter ``name`` (decoded); cheap when ``name`` cannot be present."""
-    if not query:
-        return []
-    if b"%" not in query and " " not in name and name.encode("utf-8") not in query:
-        return []
-    return [v for n, v in parse_query(query) if n == name]
-
-
 def encode_query(params: list[Param]) -> bytes:
     """Encode parameters as ``a=1&b&c=x%20y`` (no leading ``?``)."""
     parts = []
@@ -101,10 +92,6 @@ def with_path(target: bytes, path: str) -> bytes:
     if not raw.startswith(b"/"):
         raw = b"/" + raw
     return raw + b"?" + query if query else raw
-
-
-def header_values(headers: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
-    return [v for n, v in headers if n == name]
 
 
 def cookie_values(headers: list[tuple[bytes, bytes]], name: str) -> list[str]:
