@@ -14,7 +14,9 @@ writes, as Kong's exporter does:
   and the caller gives ``upstream_health``;
 - node gauges ``kong_nginx_requests_total{node_id,subsystem}``, ``kong_node_info{node_id,
   version}``, ``kong_datastore_reachable`` (1: the config is in memory) and, when the caller gives
-  ``connections``, ``kong_nginx_connections_total{node_id,subsystem,state}``.
+  ``connections``, ``kong_nginx_connections_total{node_id,subsystem,state}``;
+- other plugins' process counters added up (``WorkerMetrics.extra``, e.g. the event-log's
+  ``carbonplane_event_log_dropped_total``).
 
 We write the text ourselves (rather than through ``prometheus_client``) to keep Kong's exact
 names; ``extra_registries`` are appended with ``prometheus_client.generate_latest`` (e.g. the
@@ -29,6 +31,7 @@ from typing import Any
 
 import carbonplane
 from carbonplane.gateway.plugins.prometheus.store import (
+    EXTRA_HELP,
     KONG_LATENCY_BUCKETS,
     UPSTREAM_LATENCY_BUCKETS,
     WorkerMetrics,
@@ -131,6 +134,9 @@ def render_metrics(m: WorkerMetrics, *, node_id: str = "", upstream_health: Call
         names = ("service", "route", "direction", "workspace", "consumer")
         for key in sorted(m.bandwidth):
             out.append(f"kong_bandwidth_bytes{{{_labels(names, key)}}} {m.bandwidth[key]}")
+    for name in sorted(m.extra):
+        _family(out, name, "counter", EXTRA_HELP.get(name, name))
+        out.append(f"{name} {_number(m.extra[name])}")
     return "\n".join(out) + "\n"
 
 

@@ -30,6 +30,11 @@ HISTOGRAMS = {"kong_latency": KONG_LATENCY_BUCKETS, "upstream_latency": UPSTREAM
               "request_latency": UPSTREAM_LATENCY_BUCKETS}
 COUNTERS = ("requests", "bandwidth")
 PUBLISH_INTERVAL = 1.0
+EXTRA_HELP = {
+    "carbonplane_event_log_produced_total": "Audit events the event-log plugin handed to the producer.",
+    "carbonplane_event_log_dropped_total": "Audit events the event-log plugin dropped: its queue was full.",
+    "carbonplane_event_log_failed_total": "Audit events the event-log plugin could not produce.",
+}
 SNAPSHOT_PREFIX = "worker-"
 
 
@@ -49,6 +54,8 @@ class WorkerMetrics:
         self.request_latency: dict[tuple[str, ...], list[float]] = {}
         self.total_requests = 0
         self.upstream_health = False
+        # other plugins' process counters (name -> value), summed over workers (EXTRA_HELP)
+        self.extra: dict[str, float] = {}
         self._scheduled = False
 
     def observe(self, family: dict, buckets: tuple, key: tuple, value: float) -> None:
@@ -75,6 +82,7 @@ class WorkerMetrics:
             "name": self.name,
             "total_requests": self.total_requests,
             "upstream_health": self.upstream_health,
+            "extra": dict(self.extra),
             **{f: [[*k, v] for k, v in getattr(self, f).items()] for f in COUNTERS},
             **{f: [[*k, *v] for k, v in getattr(self, f).items()] for f in HISTOGRAMS},
         }
@@ -115,6 +123,8 @@ def merge(snapshots: Iterable[dict[str, Any]]) -> WorkerMetrics:
     for snap in snapshots:
         total.total_requests += snap.get("total_requests", 0)
         total.upstream_health |= bool(snap.get("upstream_health"))
+        for name, value in (snap.get("extra") or {}).items():
+            total.extra[name] = total.extra.get(name, 0) + value
         for family, width in (("requests", 6), ("bandwidth", 5)):
             target = getattr(total, family)
             for row in snap.get(family, ()):
