@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--upstream", default="{}", help="Upstream options as JSON (timeouts...)")
     args = parser.parse_args(argv)
     try:
-        host, port = parse_address(args.listen, "--listen")
+        host, port = parse_address(args.listen, "--listen", any_port=True)
         routes = dict(r.split("=", 1) for r in args.route) if args.route else {}
         if not routes:
             raise ConfigError("give at least one --route PREFIX=HOST:PORT", where="--route")

@@ -243,8 +243,9 @@ class LocalResponse:
         self.filters = filters
 
     @classmethod
-    def error(cls, status: int, message: str, headers: Headers | None = None) -> LocalResponse:
-        return cls(status, None, headers, message=message)
+    def error(cls, status: int, message: str, headers: Headers | None = None, *,
+              filters: FilterChain | None = None) -> LocalResponse:  # fmt: skip
+        return cls(status, None, headers, message=message, filters=filters)
 
     def render(self, request_id: bytes | None) -> tuple[Headers, bytes]:
         """(headers, body) as sent: a ``message`` becomes a JSON body with its content type."""

@@ -8,8 +8,9 @@ RESPONDING (upstream head relayed) -> DONE. Any state may jump to DONE with a lo
 Retry rule (Kong's ``retries``, nginx's ``proxy_next_upstream error`` without its read-timeout
 retries): a failed *connect* is retried on a freshly picked target up to ``Upstream.retries``
 times; a request written to a *reused* idle connection that dies before any response byte is
-re-sent only when it is idempotent and has no body (the classic keep-alive close race). No
-retry once response bytes arrived, and never a non-idempotent request once written.
+re-sent once, on a new connection, only when it is idempotent and has no body (the keep-alive
+close race; it does not count as a try). No retry once response bytes arrived, and never a
+non-idempotent request once written.
 
 Failure -> status: no target 503, connect/reset/invalid response 502, any timeout 504, all with
 Kong's JSON bodies. After the response head went to the client a failure can only abort the
@@ -63,6 +64,7 @@ class Exchange:
     close_client = False
     task: asyncio.Future | None = None
     up_paused = False
+    fresh_only = False  # after a stale pooled connection: the re-send dials a new one
 
     def __init__(self, conn, ctx: RequestContext, decision: RouteDecision) -> None:
         self.conn = conn
@@ -140,7 +142,7 @@ class Exchange:
             return self.respond(LocalResponse.error(503, MESSAGES[503]))
         self.target = ctx.target = target
         self.pool = pool = self.conn.server.pool_for(target, upstream)
-        up = pool.acquire()
+        up = None if self.fresh_only else pool.acquire()
         if up is not None:
             return self._attach(up, True)
         self.state = CONNECTING
@@ -313,9 +315,11 @@ class Exchange:
             self.conn.abort()
             return self._done()
         req = ctx.request
-        if (self.reused and failure == FAILURE_RESET and req.method in IDEMPOTENT
-                and req.framing == FRAMING_NONE and ctx.tries <= self.upstream.retries):
-            return self._try_target()  # stale keep-alive connection: safe to re-send
+        if (self.reused and failure == FAILURE_RESET and not self.fresh_only
+                and req.method in IDEMPOTENT and req.framing == FRAMING_NONE):
+            self.fresh_only = True  # a stale keep-alive connection: re-send once, on a new one
+            ctx.tries -= 1  # the target did not fail; the idle connection had died
+            return self._try_target()
         ctx.error = reason
         status = 504 if failure == FAILURE_TIMEOUT else 502
         self.respond(LocalResponse.error(status, MESSAGES[status]))

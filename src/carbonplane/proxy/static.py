@@ -35,9 +35,11 @@ from carbonplane.proxy.config import ProxyConfig
 NO_ROUTE = "no Route matched with those values"
 
 
-def parse_address(text: str, where: str) -> tuple[str, int]:
+def parse_address(text: str, where: str, *, any_port: bool = False) -> tuple[str, int]:
+    """``HOST:PORT`` -> (host, port); port 0 ("any free port") only with ``any_port``."""
     host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    low = 0 if any_port else 1
+    if not sep or not host or not port.isdigit() or not low <= int(port) < 65536:
         raise ConfigError(f"{text!r} is not HOST:PORT", where=where)
     return host.strip("[]"), int(port)
 

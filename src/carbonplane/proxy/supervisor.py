@@ -151,6 +151,11 @@ class Supervisor:
     def pids(self) -> list[int]:
         return [w.pid for w in self._workers if w.pid]
 
+    def wait_until(self, predicate: Callable[[Supervisor], bool], timeout: float = 30.0) -> bool:
+        """Block until ``predicate(self)`` holds (re-checked on every worker event)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: predicate(self), timeout)
+
     def stop(self, drain: float | None = None) -> None:
         """Ask every worker to drain and exit; kill those that do not within drain + 5 s."""
         drain = self.drain if drain is None else drain
