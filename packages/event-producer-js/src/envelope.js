@@ -44,6 +44,11 @@ function isPlainObject(v) {
   return proto === Object.prototype || proto === null;
 }
 
+/** A schema default, as a fresh value (a default map or list must not be shared between events). */
+function copyDefault(value) {
+  return value !== null && typeof value === 'object' ? structuredClone(value) : value;
+}
+
 /** Normalise method arguments for `schema` (an object schema with properties): see module doc. */
 function fromArguments(fields, schema, root, path, eventType) {
   const known = schema.properties;
@@ -59,7 +64,7 @@ function fromArguments(fields, schema, root, path, eventType) {
     let v = fields[name];
     if (v === null || v === undefined) {
       if (!Object.hasOwn(sub, 'default')) continue;
-      v = structuredClone(sub.default);
+      v = copyDefault(sub.default);
     }
     out[name] = nested(v, sub, root, path ? `${path}.${name}` : name, eventType);
   }
@@ -81,7 +86,7 @@ function fromPayload(payload, schema) {
   const out = {};
   for (const [name, sub] of Object.entries(schema.properties)) {
     if (payload[name] !== undefined) out[name] = payload[name];
-    else if (Object.hasOwn(sub, 'default')) out[name] = structuredClone(sub.default);
+    else if (Object.hasOwn(sub, 'default')) out[name] = copyDefault(sub.default);
   }
   return out;
 }
