@@ -12,8 +12,10 @@ Kong's identity contract (``kong/plugins/*/handler.lua`` ``set_consumer``), enfo
   ``X-Credential-Identifier`` (credential id for key-auth, key for jwt) and no
   ``X-Anonymous-Consumer``; an anonymous fallback carries the anonymous consumer's fields and
   ``X-Anonymous-Consumer: true``;
-- whatever the client sent under these names is removed first, including spellings with
-  underscores (``X_Consumer_ID``), which many upstream servers fold into the same name;
+- whatever the client sent under these names - and under ``X-Consumer-Groups`` /
+  ``X-Authenticated-Groups``, which only the acl plugin may set - is removed first, including
+  spellings with underscores (``X_Consumer_ID``), which many upstream servers fold into the
+  same name;
 - ``ctx.vars["consumer"]`` / ``ctx.vars["credential"]`` hold the entities (read-only
   mappings); a credential is never set for an anonymous consumer.
 
@@ -59,8 +61,8 @@ def spellings(names: tuple[bytes, ...]) -> frozenset[bytes]:
     return frozenset(out)
 
 
-SPOOFABLE_IDENTITY = spellings(IDENTITY_NAMES)
 SPOOFABLE_GROUPS = spellings((CONSUMER_GROUPS, AUTHENTICATED_GROUPS))
+SPOOFABLE_IDENTITY = spellings(IDENTITY_NAMES) | SPOOFABLE_GROUPS
 
 
 def with_gateway_config(services: Any, config: Any) -> Any:

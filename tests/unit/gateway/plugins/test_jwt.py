@@ -247,12 +247,14 @@ def test_ecdsa_signature_of_wrong_length_or_der_form_fails():
 def test_client_identity_headers_are_replaced_including_underscore_spellings():
     ctx = request(headers={**bearer(token()), "X-Consumer-ID": "admin", "X_Consumer_Username": "root",
                            "x-consumer_custom-id": "0", "X-Anonymous-Consumer": "false",
-                           "X-Credential-Identifier": "forged", "X-Other": "kept"})
+                           "X-Credential-Identifier": "forged", "X-Consumer-Groups": "admins",
+                           "X-Other": "kept"})
     assert jwt().on_request(ctx) is None
     up = upstream_headers(ctx)
     assert up["x-consumer-id"] == [ALICE["id"]]
     assert up["x-credential-identifier"] == ["hs-issuer"]
-    for spoof in ("x_consumer_username", "x-consumer_custom-id", "x-anonymous-consumer"):
+    for spoof in ("x_consumer_username", "x-consumer_custom-id", "x-anonymous-consumer",
+                  "x-consumer-groups"):
         assert spoof not in up
     assert up["x-other"] == ["kept"]
 
