@@ -126,3 +126,21 @@ test('a topic missing on the broker fails its events with UnknownTopicError, cou
     await producer.disconnect();
   }
 });
+
+test('a caller that never looks at the returned promises does not crash on failures: they are counted and flushed', () => {
+  const script = `
+    const { getEventProducer } = require(${JSON.stringify(require.resolve('..'))});
+    (async () => {
+      const producer = getEventProducer('fire-and-forget', { bootstrapServers: ${JSON.stringify(BOOTSTRAP)}, logLevel: 'silent' });
+      await producer.connect();
+      producer.produceCustomEvent('no-such-topic-${crypto.randomUUID().slice(0, 8)}', 'k', { a: 1 });
+      producer.produceSecurityEvent({ category: 'CERT_ISSUED', severity: 'LOW', resource: 'mesh/ca' });
+      const flushed = await producer.disconnect();
+      process.stdout.write(JSON.stringify({ flushed, stats: producer.getStats() }));
+    })();`;
+  const run = require('node:child_process').spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.status, 0, `the process died: ${run.stderr}`);
+  const { flushed, stats } = JSON.parse(run.stdout);
+  assert.deepEqual([flushed.delivered, flushed.failed, flushed.remaining], [1, 1, 0]);
+  assert.deepEqual(stats, { produced: 2, delivered: 1, errors: 1, rejected: 0, pending: 0 });
+});

@@ -23,7 +23,7 @@ test('with no broker at the address, connect() rejects saying where and how to f
   assert.deepEqual(producer.getStats(), { produced: 0, delivered: 0, errors: 1, rejected: 0, pending: 0 });
 });
 
-test('events in flight when the broker dies reject with DeliveryError, are counted and logged, and flush reports them', async (t) => {
+test('events in flight when the broker dies reject with DeliveryError, are counted, logged and reported; after a restart the same producer delivers again', async (t) => {
   const kafka = await ThrowawayKafka.create();
   t.after(() => kafka.remove());
   await kafka.start();
@@ -53,6 +53,14 @@ test('events in flight when the broker dies reject with DeliveryError, are count
     }
     assert.deepEqual(producer.getStats(), { produced: 50, delivered: 20, errors: 30, rejected: 0, pending: 0 });
     assert.ok(logger.lines.error.some((l) => /event delivery to system-health failed/.test(l)), 'the failure is logged');
+
+    await kafka.start(); // same data, same ports: the idempotent producer's sequence carries on
+    const after = await Promise.all(Array.from({ length: 10 }, (_, i) => producer.produceServiceHealthEvent(health(i))));
+    for (const r of after) {
+      const earlier = before.filter((b) => b.partition === r.partition);
+      if (earlier.length) assert.ok(r.offset > Math.max(...earlier.map((b) => b.offset)), 'appended after the records written before the crash');
+    }
+    assert.deepEqual(producer.getStats(), { produced: 60, delivered: 30, errors: 30, rejected: 0, pending: 0 });
   } finally {
     await producer.disconnect(1000);
   }

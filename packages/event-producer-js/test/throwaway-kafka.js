@@ -74,6 +74,7 @@ class ThrowawayKafka {
 
   /** Start the broker; resolves when it logs that it started (fails after `timeoutMs`). */
   start(timeoutMs = 120_000) {
+    this.output = '';
     this.process = spawn('java', [...this.java(), 'kafka.Kafka', this.props], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`the throwaway broker did not start in ${timeoutMs} ms:\n${this.output.slice(-3000)}`)), timeoutMs);
