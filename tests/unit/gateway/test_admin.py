@@ -205,7 +205,8 @@ def test_plugin_config_from_form_is_coerced_and_patched_by_merge(admin, demo_plu
     status, patched = admin.patch(f"/plugins/{plugin['id']}", json_body={"config": {"policy": "redis"}})
     assert status == 200 and patched["config"] == {"minute": 5, "policy": "redis", "origins": ["https://a.test"]}
     assert [p["id"] for p in admin.get("/services/svc/plugins")[1]["data"]] == [plugin["id"]]
-    assert admin.get("/plugins/enabled") == (200, {"enabled_plugins": ["demo-limit"]})
+    status, enabled = admin.get("/plugins/enabled")
+    assert status == 200 and "demo-limit" in enabled["enabled_plugins"]  # bundled plugins may be loaded too
     assert admin.get("/plugins/schema/demo-limit")[1]["fields"][0]["config"]["fields"][0] == {
         "minute": {"type": "integer", "between": [1, 1000000], "description": "Per minute."}}
     assert admin.get("/schemas/plugins/demo-limit")[0] == 200
