@@ -50,8 +50,21 @@ def unregister_plugin_schema(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+_BUNDLED_LOADED = [False]
+
+
 def plugin_spec(name: str) -> PluginSpec | None:
-    return _REGISTRY.get(name)
+    """The installed plugin ``name``; the bundled plugins are installed on the first miss, so
+    that a config naming them loads without an explicit ``plugins.load_bundled()`` (Kong's
+    default ``plugins = bundled``)."""
+    spec = _REGISTRY.get(name)
+    if spec is None and not _BUNDLED_LOADED[0]:
+        _BUNDLED_LOADED[0] = True
+        from carbonplane.gateway.plugins import load_bundled
+
+        load_bundled()
+        spec = _REGISTRY.get(name)
+    return spec
 
 
 def registered_plugins() -> tuple[str, ...]:
