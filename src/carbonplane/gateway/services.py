@@ -6,6 +6,8 @@ borrow from here is not):
 - ``counters``: the host-wide rate-limit counter store (``plugins/counters.HostCounters``), one
   memory-mapped file per gateway node, named by the master in the runtime settings
   (``runtime["counters"]``), so that policy ``local`` is exact across all workers of the host;
+  with a single worker a process-local ``LocalCounters`` (0.5 us per take instead of 5 us; the
+  counts restart if that worker is ever restarted);
 - ``producer()``: the process's ``EventProducer`` (the configured event backend), made on first
   use;
 - ``registry``: a Prometheus ``CollectorRegistry`` private to this process;
@@ -45,7 +47,8 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
                               counters=LocalCounters(), producer=_no_producer_while_validating,
                               extra=extra)
     path = runtime.get("counters")
-    counters = HostCounters.open(path) if path else LocalCounters()
+    # one worker: a process-local table is just as exact and ~10x cheaper than the shared one
+    counters = HostCounters.open(path) if path and workers > 1 else LocalCounters()
     producer_box: list[Any] = []
 
     def producer() -> Any:
