@@ -1,0 +1,33 @@
+"""request-termination over real sockets: Kong's error body, a custom body, a trigger; the
+upstream is never reached when the request is terminated."""
+
+from __future__ import annotations
+
+import pytest
+from gwharness import StandIn, http
+
+from .traffic_rig import RigProxy, build
+
+
+@pytest.fixture
+def upstream():
+    up = StandIn("rt").start()
+    yield up
+    up.stop()
+
+
+def test_default_termination(upstream):
+    with RigProxy(upstream.port, [build("request-termination")]) as proxy:
+        status, headers, body = http(proxy.port, "GET", "/api/datahub/x")
+    assert status == 503 and body["message"] == "The upstream server is currently unavailable"
+    assert body["request_id"] == headers["x-request-id"] and upstream.requests == 0
+
+
+def test_custom_body_and_trigger(upstream):
+    conf = {"status_code": 418, "body": "maintenance", "content_type": "text/plain", "trigger": "X-Drain"}
+    with RigProxy(upstream.port, [build("request-termination", conf)]) as proxy:
+        status, _, doc = http(proxy.port, "GET", "/api/datahub/x")
+        assert status == 200 and doc["name"] == "rt"
+        status, headers, body = http(proxy.port, "GET", "/api/datahub/x", headers={"X-Drain": "1"})
+        assert (status, body, headers["content-type"]) == (418, b"maintenance", "text/plain")
+    assert upstream.requests == 1
