@@ -96,3 +96,30 @@ test('a kafkajs consumer reads back LZ4-compressed batches of events exactly as 
     await topic.remove();
   }
 });
+
+test('without the optional LZ4 codec the producer says so once and delivers with gzip', () => {
+  const script = `
+    const Module = require('node:module');
+    const resolve = Module._resolveFilename;
+    Module._resolveFilename = function (request, ...rest) {
+      if (request === 'kafkajs-lz4') throw Object.assign(new Error("Cannot find module 'kafkajs-lz4'"), { code: 'MODULE_NOT_FOUND' });
+      return resolve.call(this, request, ...rest);
+    };
+    const { getEventProducer } = require(${JSON.stringify(require.resolve('..'))});
+    const warnings = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (m) => warnings.push(m) };
+    (async () => {
+      const producer = getEventProducer('no-lz4', { bootstrapServers: ${JSON.stringify(BOOTSTRAP)}, logger });
+      await producer.connect();
+      const report = await producer.produceDeploymentEvent({ deploymentName: 'd', namespace: 'n', action: 'SCALE', deployedVersion: 'v1', deployedBy: 'ci' });
+      await producer.disconnect();
+      process.stdout.write(JSON.stringify({ compression: producer.compression, warnings, report }));
+    })();`;
+  const run = require('node:child_process').spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(run.status, 0, run.stderr);
+  const { compression, warnings, report } = JSON.parse(run.stdout);
+  assert.equal(compression, 'gzip');
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0], /LZ4 codec unavailable \(Cannot find module 'kafkajs-lz4'\): compressing with gzip/);
+  assert.equal(report.topic, 'deployment-events');
+});
