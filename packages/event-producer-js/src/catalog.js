@@ -45,6 +45,15 @@ function constantName(text) {
     .toUpperCase();
 }
 
+/** Freeze a parsed schema all the way down: validators and writers are compiled from it once. */
+function deepFreeze(value) {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.values(value).forEach(deepFreeze);
+    Object.freeze(value);
+  }
+  return value;
+}
+
 function loadCatalog() {
   const catalog = readJson('catalog.json');
   const topics = catalog.topics.map((t) => {
@@ -66,7 +75,7 @@ function loadCatalog() {
       keyField: t.key,
       ceType: t.ce_type,
       method: `produce${shortName(t.eventType)}Event`,
-      schema,
+      schema: deepFreeze(schema),
     });
   });
   return { schemaVersion: catalog.schemaVersion, topics: Object.freeze(topics) };

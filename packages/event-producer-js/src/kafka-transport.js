@@ -23,7 +23,11 @@
 const { Kafka, Partitioners, CompressionTypes, CompressionCodecs, logLevel: LEVEL } = require('kafkajs');
 const { BackendUnavailableError, DeliveryError, UnknownTopicError, UNKNOWN_TOPIC_HINT } = require('./errors');
 
-/** The compression codec this installation can use: LZ4 when its codec package loads. */
+/**
+ * The compression codec this installation can use: LZ4 when its codec package loads. Registering
+ * it is process-wide (kafkajs keeps its codecs in one table), so kafkajs consumers in the same
+ * process can read LZ4 batches too.
+ */
 const LZ4 = (() => {
   try {
     const LZ4Codec = require('kafkajs-lz4');
