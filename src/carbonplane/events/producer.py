@@ -41,6 +41,10 @@ log = logging.getLogger("carbonplane.events.producer")
 
 UserCallback = Callable[[Delivery], None]
 
+# ``produce`` serves pending delivery reports every 16 events (and ``flush``/``poll``/a full
+# queue always do): reports stay timely while the per-event cost of an empty poll is shared.
+POLL_EVERY_MASK = 15
+
 
 class DeliveryFuture:
     """The outcome of one produced event; ``result()`` drives the producer's callbacks while waiting."""
@@ -334,8 +338,10 @@ class EventProducer:
         self._backend.produce(topic, value, key, headers, future._on_delivery, ts)
         with self._lock:
             self._produced += 1
+            produced = self._produced
         self._metrics.produced(topic, etype)
-        self._backend.poll(0)
+        if not produced & POLL_EVERY_MASK:  # serve delivery reports in small batches, not per event
+            self._backend.poll(0)
         return future
 
     def _account(self, future: DeliveryFuture, d: Delivery) -> None:
