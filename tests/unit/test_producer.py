@@ -123,3 +123,12 @@ def test_spooled_delivery_is_counted_apart_and_its_future_resolves():
     assert (result.spooled, result.failed, result.remaining) == (1, 0, 0)
     stats = p.get_stats()
     assert (stats["spooled"], stats["errors"], stats["delivered"]) == (1, 0, 0)
+
+
+def test_lineage_column_errors_name_the_column_position():
+    p = EventProducer(source_service="unit", backend=ScriptedBackend())
+    with pytest.raises(EventValidationError) as info:
+        p.produce_data_lineage_event("a", "b", "COPY", "n", columns=[
+            {"sourceColumn": "x", "targetColumn": "y"}, {"targetColumn": "y"}])
+    assert (info.value.event_type, info.value.field) == ("DataLineageEvent", "columns[1].sourceColumn")
+    assert p.get_stats()["rejected"] == 1

@@ -212,7 +212,11 @@ class EventProducer:
 
     def produce_data_lineage_event(self, source_dataset, target_dataset, transformation_type, transformation_name,
                                    query=None, columns=None, **extra) -> DeliveryFuture:
-        cols = [c if isinstance(c, T.ColumnLineage) else _column(c) for c in (columns or [])]
+        try:
+            cols = [c if isinstance(c, T.ColumnLineage) else _column(c, i) for i, c in enumerate(columns or [])]
+        except EventValidationError as exc:
+            self._reject(T.DataLineageEvent.TOPIC, "DataLineageEvent", exc)
+            raise
         return self._typed(T.DataLineageEvent, extra, source_dataset=source_dataset, target_dataset=target_dataset,
                            transformation_type=transformation_type, transformation_name=transformation_name,
                            query=query, columns=cols)
@@ -388,10 +392,14 @@ def _key_bytes(key: str | bytes | None) -> bytes | None:
     return str(key).encode()
 
 
-def _column(c: Mapping[str, Any]) -> T.ColumnLineage:
+def _column(c: Mapping[str, Any], index: int) -> T.ColumnLineage:
+    """One lineage column from a mapping (camelCase or snake_case keys); errors name ``columns[i]``."""
     fields = {("source_column" if k in ("sourceColumn", "source_column") else
                "target_column" if k in ("targetColumn", "target_column") else k): v for k, v in c.items()}
-    return T.build_event(T.ColumnLineage, **fields)  # type: ignore[arg-type]
+    try:
+        return T.build_event(T.ColumnLineage, **fields)  # type: ignore[arg-type]
+    except EventValidationError as exc:
+        raise EventValidationError("DataLineageEvent", f"columns[{index}].{exc.field}", exc.problem) from None
 
 
 def get_event_producer(service_name: str, **options: Any) -> EventProducer:
