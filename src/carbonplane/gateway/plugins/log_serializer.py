@@ -57,7 +57,15 @@ def _entity(value: Mapping[str, Any] | None) -> Any:
 
 
 def header_map(headers: list[tuple[bytes, bytes]], redact: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    """Lowercase names to values (a list for repeated names); credentials redacted."""
+    out = {n.decode("latin-1"): v.decode("latin-1") for n, v in headers}
+    if len(out) == len(headers):  # no repeated name: the common case
+        if redact:
+            for key in REDACTED:
+                if key in out:
+                    out[key] = "REDACTED"
+        return out
+    out = {}
     for name, raw in headers:
         key = name.decode("latin-1")
         value = "REDACTED" if redact and key in REDACTED else raw.decode("latin-1")
@@ -74,12 +82,16 @@ def header_map(headers: list[tuple[bytes, bytes]], redact: bool = False) -> dict
 def query_map(query: bytes) -> dict[str, Any]:
     """Kong's ``get_query()``: ``?a=1&a=2&b`` -> ``{"a": ["1", "2"], "b": true}``."""
     out: dict[str, Any] = {}
-    for part in query.lstrip(b"?").decode("latin-1").split("&"):
+    if not query:
+        return out
+    text = query.lstrip(b"?").decode("latin-1")
+    decode = unquote_plus if ("%" in text or "+" in text) else str
+    for part in text.split("&"):
         if not part:
             continue
         key, sep, value = part.partition("=")
-        item: Any = unquote_plus(value) if sep else True
-        key = unquote_plus(key)
+        item: Any = decode(value) if sep else True
+        key = decode(key)
         have = out.get(key)
         if have is None:
             out[key] = item

@@ -17,8 +17,9 @@ Origin decision (Kong's ``configure_origin``):
 - ``credentials`` adds ``ACAC: true``; with ``*`` the request's Origin is echoed instead of
   ``*`` (browsers refuse credentials with a wildcard).
 
-Everything that depends on the config is compiled at construction; normalised request origins
-are cached (bounded).
+Everything that depends on the config is compiled at construction; what the header filter does
+for a given Origin value is computed once and cached (bounded), so a response costs a dict
+lookup, one scan of its headers and an extend.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from typing import Any
 from carbonplane.gateway import typedefs as t
 from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.cors.schema import METHODS
-from carbonplane.http.model import Headers
 from carbonplane.proxy.app import LocalResponse, RequestContext
 
 ACAO = b"access-control-allow-origin"
@@ -109,7 +109,7 @@ class Handler(PluginHandler):
         self.private_network = bool(config["private_network"])
         self.preflight_continue = bool(config["preflight_continue"])
         self.allow_origin_absent = bool(config["allow_origin_absent"])
-        self._normalized: dict[str, tuple[str, str]] = {}
+        self._filter_edits: dict[bytes | None, tuple[frozenset, tuple]] = {}
 
     # -- access: preflight ------------------------------------------------------------------
     def on_request(self, ctx: RequestContext) -> LocalResponse | None:
@@ -122,91 +122,109 @@ class Handler(PluginHandler):
         ctx.vars[SKIP_VAR] = True  # the preflight's headers are all set here (or upstream's)
         if self.preflight_continue:
             return None
-        headers: Headers = []
-        allow_all = self._origin(headers, origin, add_vary=False)
-        self._credentials(headers, allow_all, origin, add_vary=False)
+        edits = _Edits()
+        allow_all = self._origin(edits, origin, add_vary=False)
+        self._credentials(edits, allow_all, origin, add_vary=False)
         if self.allow_headers is not None:
-            _set(headers, ACAH, self.allow_headers)
+            edits.set(ACAH, self.allow_headers)
         else:
             requested = req.get(b"access-control-request-headers")
             if requested is not None:
-                _set(headers, ACAH, requested)
-        _set(headers, ACAM, self.methods)
+                edits.set(ACAH, requested)
+        edits.set(ACAM, self.methods)
         if self.max_age is not None:
-            _set(headers, ACMA, self.max_age)
+            edits.set(ACMA, self.max_age)
         if self.private_network and req.get(b"access-control-request-private-network") == b"true":
-            _set(headers, ACAPN, b"true")
-        return LocalResponse(200, b"", headers)
+            edits.set(ACAPN, b"true")
+        return LocalResponse(200, b"", list(edits.added))
 
     # -- header filter ----------------------------------------------------------------------
     def on_response_head(self, ctx: RequestContext) -> None:
-        if ctx.vars.get(SKIP_VAR) or ctx.response is None:
+        if ctx.response is None or SKIP_VAR in ctx.vars:
             return
         origin = ctx.request.get(b"origin")
         if origin is None and not self.allow_origin_absent:
             return
+        found = self._filter_edits.get(origin)
+        if found is None:
+            found = self._compile_filter_edits(origin)
+        remove, add = found
         headers = ctx.response.headers
-        allow_all = self._origin(headers, origin, add_vary=True)
-        self._credentials(headers, allow_all, origin, add_vary=True)
+        if remove:
+            for name, _ in headers:
+                if name in remove:
+                    headers[:] = [h for h in headers if h[0] not in remove]
+                    break
+        headers.extend(add)
+
+    def _compile_filter_edits(self, origin: bytes | None) -> tuple[frozenset, tuple]:
+        """What the header filter does for requests from ``origin`` (cached: it depends on
+        nothing else)."""
+        edits = _Edits()
+        allow_all = self._origin(edits, origin, add_vary=True)
+        self._credentials(edits, allow_all, origin, add_vary=True)
         if self.exposed is not None:
-            _set(headers, ACEH, self.exposed)
+            edits.set(ACEH, self.exposed)
+        if len(self._filter_edits) >= _CACHE_LIMIT:
+            self._filter_edits.clear()
+        found = self._filter_edits[origin] = (frozenset(edits.removed), tuple(edits.added))
+        return found
 
     # -- Kong's configure_origin / configure_credentials ------------------------------------
-    def _origin(self, headers: Headers, origin: bytes | None, add_vary: bool) -> bool:
+    def _origin(self, edits: _Edits, origin: bytes | None, add_vary: bool) -> bool:
         if self.allow_all:
-            _set(headers, ACAO, b"*")
+            edits.set(ACAO, b"*")
             return True
-        _vary(headers, add_vary)
+        edits.vary(add_vary)
         if self.static is not None:
-            _set(headers, ACAO, self.static)
+            edits.set(ACAO, self.static)
             return False
         if origin is not None:
             if self.star_listed:
-                _set(headers, ACAO, b"*")
+                edits.set(ACAO, b"*")
                 return True
-            domain, host = self._normalize(origin.decode("latin-1"))
+            domain, host = normalize_origin(origin.decode("latin-1"))
             for entry in self.entries:
                 if entry.matches(domain, host):
-                    _set(headers, ACAO, domain.encode("latin-1"))
+                    edits.set(ACAO, domain.encode("latin-1"))
                     return False
-        _clear(headers, ACAO)
+        edits.clear(ACAO)
         return False
 
-    def _credentials(self, headers: Headers, allow_all: bool, origin: bytes | None,
+    def _credentials(self, edits: _Edits, allow_all: bool, origin: bytes | None,
                      add_vary: bool) -> None:
         if not self.credentials:
             return
         if not allow_all:
-            _set(headers, ACAC, b"true")
+            edits.set(ACAC, b"true")
         elif origin is not None:
-            _vary(headers, add_vary)
-            _set(headers, ACAO, origin)
-            _set(headers, ACAC, b"true")
-
-    def _normalize(self, origin: str) -> tuple[str, str]:
-        found = self._normalized.get(origin)
-        if found is None:
-            if len(self._normalized) >= _CACHE_LIMIT:
-                self._normalized.clear()
-            found = self._normalized[origin] = normalize_origin(origin)
-        return found
+            edits.vary(add_vary)
+            edits.set(ACAO, origin)
+            edits.set(ACAC, b"true")
 
 
-def _set(headers: Headers, name: bytes, value: bytes) -> None:
-    """Replace every ``name`` header by one with ``value`` (Kong's ``set_header``)."""
-    if any(n == name for n, _ in headers):
-        headers[:] = [h for h in headers if h[0] != name]
-    headers.append((name, value))
+class _Edits:
+    """Header edits in Kong's terms, folded into (names to remove, headers to append)."""
 
+    __slots__ = ("removed", "added")
 
-def _clear(headers: Headers, name: bytes) -> None:
-    if any(n == name for n, _ in headers):
-        headers[:] = [h for h in headers if h[0] != name]
+    def __init__(self) -> None:
+        self.removed: set[bytes] = set()
+        self.added: list[tuple[bytes, bytes]] = []
 
+    def set(self, name: bytes, value: bytes) -> None:
+        """Kong's ``set_header``: every ``name`` header is replaced by this one."""
+        self.clear(name)
+        self.added.append((name, value))
 
-def _vary(headers: Headers, add: bool) -> None:
-    """``Vary: Origin``: added beside the upstream's Vary in the header filter, set otherwise."""
-    if add:
-        headers.append((VARY, b"Origin"))
-    else:
-        _set(headers, VARY, b"Origin")
+    def clear(self, name: bytes) -> None:
+        self.removed.add(name)
+        self.added = [h for h in self.added if h[0] != name]
+
+    def vary(self, add: bool) -> None:
+        """``Vary: Origin``: added beside the upstream's Vary in the header filter, set in a
+        preflight answer."""
+        if add:
+            self.added.append((VARY, b"Origin"))
+        else:
+            self.set(VARY, b"Origin")

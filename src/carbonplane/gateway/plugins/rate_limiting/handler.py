@@ -34,7 +34,7 @@ from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.counters import LocalCounters
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 from carbonplane.gateway.plugins.rate_limiting.schema import PERIODS, redis_settings
-from carbonplane.gateway.plugins.rate_limiting.windows import ORDER, WindowClock, reset_seconds
+from carbonplane.gateway.plugins.rate_limiting.windows import WindowClock, reset_seconds
 from carbonplane.proxy.app import LocalResponse, RequestContext
 
 log = logging.getLogger("carbonplane.gateway.plugins.rate_limiting")
@@ -45,7 +45,6 @@ X_LIMIT = {p: f"x-ratelimit-limit-{p}".encode() for p in PERIODS}
 X_REMAINING = {p: f"x-ratelimit-remaining-{p}".encode() for p in PERIODS}
 OWN_HEADERS = frozenset([*X_LIMIT.values(), *X_REMAINING.values(), b"ratelimit-limit",
                          b"ratelimit-remaining", b"ratelimit-reset"])
-RANK = {p: i for i, p in enumerate(ORDER)}
 
 _process_counters: LocalCounters | None = None
 
@@ -89,6 +88,9 @@ class Handler(PluginHandler):
         self.error_message = config["error_message"]
         self.fault_tolerant = bool(config["fault_tolerant"])
         self.limit_headers = tuple(_number(config[p]) for p in self.periods)
+        self.header_names = tuple((X_LIMIT[p], X_REMAINING[p]) for p in self.periods)
+        self._cached_windows: tuple | None = None
+        self._cached_cells: dict[str, list] = {}
         self._last_error_log = 0.0
         self._suppressed = 0
         self.clock_ms = _wall_clock_ms  # replaceable in tests
@@ -120,13 +122,25 @@ class Handler(PluginHandler):
         return self._verdict(ctx, admitted, usages, windows, now_ms)
 
     def _cells(self, ctx: RequestContext, now_ms: int) -> tuple[tuple, list]:
+        """The counters of this request's client in the current windows. Fixed windows change
+        at most once a second, so the cells of a client are cached until they do."""
         windows = self.clock.windows(now_ms)
-        base = f"{self.prefix}{self.identify(ctx)}:"
+        ident = self.identify(ctx)
+        if windows is self._cached_windows:
+            cells = self._cached_cells.get(ident)
+            if cells is not None:
+                return windows, cells
+        elif not self.sliding:
+            self._cached_windows = windows
+            self._cached_cells = {}
+        base = f"{self.prefix}{ident}:"
         cells = []
         for period, limit, w in zip(self.periods, self.limits, windows):
             name = f"{base}{w.start_ms}:{period}".encode()
             prev = f"{base}{w.prev_start_ms}:{period}".encode() if self.sliding else None
             cells.append((name, w.expires_ms, limit, prev, w.prev_weight))
+        if not self.sliding and len(self._cached_cells) < 10_000:
+            self._cached_cells[ident] = cells
         return windows, cells
 
     def _verdict(self, ctx: RequestContext, admitted: bool, usages: list[int], windows: tuple,
@@ -147,26 +161,30 @@ class Handler(PluginHandler):
         return LocalResponse.error(self.error_code, self.error_message, headers)
 
     def _headers(self, usages: list[int], windows: tuple, now_ms: int) -> tuple[list, int]:
-        stop = None
-        for period, limit, usage in zip(self.periods, self.limits, usages):
-            if limit - usage <= 0:
-                stop = period
+        """Kong's headers. Periods are in ascending window order, so on equal remaining the
+        later (longer) one wins; only the exhausted period (if any) counts this request."""
+        limits = self.limits
+        stop = -1
+        for i, usage in enumerate(usages):
+            if limits[i] - usage <= 0:
+                stop = i
         headers: list[tuple[bytes, bytes]] = []
-        best = None  # (remaining, -rank, index)
-        for i, (period, limit, usage) in enumerate(zip(self.periods, self.limits, usages)):
-            remaining = limit - usage
-            if stop is None or stop == period:
+        best = 0
+        best_remaining = None
+        for i, usage in enumerate(usages):
+            remaining = limits[i] - usage
+            if stop < 0 or stop == i:
                 remaining -= 1
-            remaining = max(0, remaining)
-            key = (remaining, -RANK[period])
-            if best is None or key < best[0]:
-                best = (key, i)
-            headers.append((X_LIMIT[period], self.limit_headers[i]))
-            headers.append((X_REMAINING[period], b"%d" % remaining))
-        i = best[1]
-        reset = reset_seconds(windows[i], now_ms, self.sliding)
-        headers += ((b"ratelimit-limit", self.limit_headers[i]),
-                    (b"ratelimit-remaining", b"%d" % best[0][0]),
+            if remaining < 0:
+                remaining = 0
+            if best_remaining is None or remaining <= best_remaining:
+                best, best_remaining = i, remaining
+            limit_name, remaining_name = self.header_names[i]
+            headers.append((limit_name, self.limit_headers[i]))
+            headers.append((remaining_name, b"%d" % remaining))
+        reset = reset_seconds(windows[best], now_ms, self.sliding)
+        headers += ((b"ratelimit-limit", self.limit_headers[best]),
+                    (b"ratelimit-remaining", b"%d" % best_remaining),
                     (b"ratelimit-reset", b"%d" % reset))
         return headers, reset
 

@@ -28,8 +28,6 @@ from typing import NamedTuple
 
 SIZES_S = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 2592000,
            "year": 31536000}
-# Kong's EXPIRATION table, used to break ties between windows of equal remaining.
-ORDER = ("second", "minute", "hour", "day", "month", "year")
 
 
 class Window(NamedTuple):
