@@ -31,6 +31,8 @@ from carbonplane.http.path import normalize_path, split_target
 
 _REQUEST_VERSIONS = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
 _TOKEN_FLAGS = rules.TOKEN_FLAGS
+_VALUE_FLAGS = rules.VALUE_FLAGS
+_HOST_FLAGS = rules.HOST_FLAGS
 _EMPTY: list[bytes] = []
 # Underscore spellings of these are refused: an upstream that maps '_' to '-' would see a
 # second framing header (Kong turns nginx's underscores_in_headers on).
@@ -119,7 +121,8 @@ class RequestHeadParser:
         self._parser = None
 
     def parse(self, raw: bytes) -> RequestHead:
-        rules.check_raw_head(raw)
+        if 1 in raw.replace(b"\r\n", b"").translate(_VALUE_FLAGS):
+            rules.check_raw_head(raw)  # raises with the precise reason
         parser = self._parser
         if parser is None:
             parser = httptools.HttpRequestParser(self._validator)
@@ -133,15 +136,21 @@ class RequestHeadParser:
         version = _REQUEST_VERSIONS.get(version)
         if version is None:
             raise HttpError(505, f"{request_line[2][:16]!r} not supported; use HTTP/1.1")
-        headers, special = split_fields(lines[1:], _REQUEST_SPECIAL, self.limits.max_headers, 400)
+        del lines[0]
+        headers, special = split_fields(lines, _REQUEST_SPECIAL, self.limits.max_headers, 400)
         if method == b"CONNECT":
             raise HttpError(405, "CONNECT is not supported: this is a reverse proxy")
         path, query, authority = split_target(method, target)
         if path != b"*":
             path = normalize_path(path, self.escaped_slash)
-        host = rules.check_host(special.pop(b"host", _EMPTY), version)
+        hosts = special.pop(b"host", None)
         if authority is not None:
             host = rules.check_host([authority], version)
+        elif hosts is not None and len(hosts) == 1 and 1 not in hosts[0].translate(_HOST_FLAGS) \
+                and hosts[0][:1] != b":":  # fmt: skip
+            host = hosts[0]  # the common case, checked inline
+        else:
+            host = rules.check_host(hosts or _EMPTY, version)
         head = RequestHead(method, target, path, query, version, headers, host)
         if special:  # framing, Connection or Expect fields: the rules decide
             self._apply_specials(head, special)
@@ -189,7 +198,8 @@ class ResponseHeadParser:
             raise HttpError(502, f"invalid upstream response: {exc.reason}") from None
 
     def _parse(self, raw: bytes, request_method: bytes) -> ResponseHead:
-        rules.check_raw_head(raw)
+        if 1 in raw.replace(b"\r\n", b"").translate(_VALUE_FLAGS):
+            rules.check_raw_head(raw)  # raises with the precise reason
         lines = raw[:-4].split(b"\r\n")
         status_line = lines[0].split(b" ", 2)
         if len(status_line) < 2 or len(status_line[1]) != 3 or not status_line[1].isdigit():
@@ -199,7 +209,8 @@ class ResponseHeadParser:
             raise HttpError(502, f"upstream answered {status_line[0][:16]!r}")
         status = int(status_line[1])
         reason = status_line[2] if len(status_line) == 3 else b""
-        headers, special = split_fields(lines[1:], _RESPONSE_SPECIAL, self.limits.max_headers, 502)
+        del lines[0]
+        headers, special = split_fields(lines, _RESPONSE_SPECIAL, self.limits.max_headers, 502)
         head = ResponseHead(status, reason, version, headers)
         head.framing, head.content_length = rules.response_framing(
             request_method,

@@ -45,6 +45,11 @@ def split_target(method: bytes, target: bytes) -> tuple[bytes, bytes, bytes | No
     """
     if target[:1] == b"/":
         authority = None
+        if 1 not in target.translate(_TARGET_FLAGS):  # the common case: done in one step
+            qpos = target.find(b"?")
+            if qpos == -1:
+                return target, b"", None
+            return target[:qpos], target[qpos:], None
     elif target[:7].lower() == b"http://" or target[:8].lower() == b"https://":
         rest = target[target.index(b"//") + 2 :]
         end = len(rest)

@@ -86,7 +86,8 @@ class CompiledSettings:
 
     __slots__ = (
         "head_parser", "forwarding", "via_line", "server_line", "request_id_name",
-        "request_id_prefix", "upstream_latency_name", "proxy_latency_name",
+        "request_id_prefix", "upstream_latency_name", "proxy_latency_name", "upstream_template",
+        "response_template", "response_lines",
     )  # fmt: skip
 
     def __init__(self, config: ProxyConfig) -> None:
@@ -108,3 +109,31 @@ class CompiledSettings:
             self.proxy_latency_name = prefix + b"-proxy-latency"
         else:
             self.upstream_latency_name = self.proxy_latency_name = None
+        self._compile_templates()
+
+    def _compile_templates(self) -> None:
+        """Pre-serialised header lines with %-slots, and the function that fills them."""
+        via = self.via_line.replace(b"%", b"%%")
+        rid = self.request_id_name
+        self.upstream_template = via + (b"%s: %%s\r\n" % rid if rid else b"")
+        latency = b""
+        if self.upstream_latency_name is not None:
+            latency = b"%s: %%d\r\n%s: %%d\r\n" % (self.upstream_latency_name,
+                                                     self.proxy_latency_name)  # fmt: skip
+        template = self.response_template = via + latency + (b"%s: %%s\r\n" % rid if rid else b"")
+        if latency and rid:
+            def lines(ctx):
+                return template % (int((ctx.upstream_answered - ctx.upstream_started) * 1000),
+                                   int((ctx.upstream_started - ctx.started) * 1000),
+                                   ctx.request_id)  # fmt: skip
+        elif latency:
+            def lines(ctx):
+                return template % (int((ctx.upstream_answered - ctx.upstream_started) * 1000),
+                                   int((ctx.upstream_started - ctx.started) * 1000))  # fmt: skip
+        elif rid:
+            def lines(ctx):
+                return template % ctx.request_id
+        else:
+            def lines(ctx):
+                return template
+        self.response_lines = lines

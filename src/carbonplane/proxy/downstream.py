@@ -239,32 +239,24 @@ class ClientConnection(asyncio.Protocol):
                                  self.port_bytes, prefix)  # fmt: skip
 
     def upstream_extra(self, ctx: RequestContext) -> bytes:
+        """Via and request-id lines for the upstream request (template compiled per config)."""
         settings = self.settings
         if settings.request_id_name is None:
             return settings.via_line
-        return b"%s%s: %s\r\n" % (settings.via_line, settings.request_id_name, ctx.request_id)
+        return settings.upstream_template % ctx.request_id
 
     def response_extra(self, ctx: RequestContext, framing: int, reframe: bool):
         """(extra response header lines, close?) for a relayed upstream response."""
         req = ctx.request
-        settings = self.settings
         close = (not req.keep_alive or self.draining or not self.exchange.request_done
                  or self.served + 1 >= self.config.keepalive_requests)  # fmt: skip
-        if req.version == b"1.0" and (reframe or framing == FRAMING_CHUNKED
-                                      or framing == FRAMING_CLOSE):  # fmt: skip
-            close = True  # HTTP/1.0 has no chunked: the body ends when we close
-        lines = [settings.via_line]
-        if settings.upstream_latency_name is not None:
-            lines.append(b"%s: %d\r\n%s: %d\r\n" % (
-                settings.upstream_latency_name, (ctx.upstream_answered - ctx.upstream_started) * 1000,
-                settings.proxy_latency_name, (ctx.upstream_started - ctx.started) * 1000))
-        if settings.request_id_name is not None:
-            lines.append(b"%s: %s\r\n" % (settings.request_id_name, ctx.request_id))
-        if close:
-            lines.append(b"connection: close\r\n")
-        elif req.version == b"1.0":
-            lines.append(b"connection: keep-alive\r\n")
-        return b"".join(lines), close
+        if req.version == b"1.0":
+            if reframe or framing == FRAMING_CHUNKED or framing == FRAMING_CLOSE:
+                close = True  # HTTP/1.0 has no chunked: the body ends when we close
+            extra = self.settings.response_lines(ctx)
+            return extra + (b"connection: close\r\n" if close else b"connection: keep-alive\r\n"), close
+        extra = self.settings.response_lines(ctx)
+        return (extra + b"connection: close\r\n" if close else extra), close
 
     def respond_local(self, ctx: RequestContext, local: LocalResponse, chain: FilterChain,
                       close: bool) -> None:  # fmt: skip

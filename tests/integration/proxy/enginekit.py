@@ -89,9 +89,11 @@ class StandIn:
             await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.requests) >= count),
                                    timeout)  # fmt: skip
 
-    async def start(self) -> StandIn:
+    async def start(self, ssl=None) -> StandIn:
+        """Listen on a free loopback port (TLS with ``ssl``, a server SSLContext)."""
         self._arrived = asyncio.Condition()
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=1 << 20)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=1 << 20,
+                                                  ssl=ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
