@@ -103,7 +103,11 @@ def query_map(query: bytes) -> dict[str, Any]:
 
 
 def head_size(first: int, headers: list[tuple[bytes, bytes]]) -> int:
-    return first + sum(len(n) + len(v) + 4 for n, v in headers) + 2
+    """Bytes of a head: its first line (``first``), ``name: value\r\n`` lines, the blank line."""
+    size = first + 2 + 4 * len(headers)
+    for name, value in headers:
+        size += len(name) + len(value)
+    return size
 
 
 def latencies(ctx: RequestContext) -> dict[str, Any]:
@@ -140,7 +144,8 @@ def serialize(ctx: RequestContext) -> dict[str, Any]:
     scheme = client.scheme.decode("ascii")
     status = resp.status if resp is not None else 0
     resp_headers = resp.headers if resp is not None else []
-    credential = ctx.vars.get("credential")
+    shared = ctx.vars
+    credential = shared.get("credential")
     record: dict[str, Any] = {
         "request": {
             "id": ctx.request_id.decode("latin-1"),
@@ -165,10 +170,10 @@ def serialize(ctx: RequestContext) -> dict[str, Any]:
         "source": "upstream" if ctx.source == "upstream" else "kong",
         "workspace": WORKSPACE_ID,
         "workspace_name": "default",
-        "route": _entity(ctx.vars.get("route")),
-        "service": _entity(ctx.vars.get("service")),
+        "route": _entity(shared.get("route")),
+        "service": _entity(shared.get("service")),
     }
-    consumer = ctx.vars.get("consumer")
+    consumer = shared.get("consumer")
     if consumer is not None:
         record["consumer"] = _entity(consumer)
     if credential is not None:
@@ -176,7 +181,7 @@ def serialize(ctx: RequestContext) -> dict[str, Any]:
             "id": credential.get("id"),
             "consumer_id": (credential.get("consumer") or {}).get("id") or (consumer or {}).get("id"),
         }
-    correlation = ctx.vars.get(CORRELATION_VAR)
+    correlation = shared.get(CORRELATION_VAR)
     if correlation is not None:
         record["correlation_id"] = correlation
     return record
