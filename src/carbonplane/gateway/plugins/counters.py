@@ -95,11 +95,11 @@ class HostCounters:
             raise ValueError(f"slots must be a power of two >= {PROBE}, got {slots}")
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            fcntl.lockf(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)  # one process initialises a new file
             try:
                 slots = cls._initialise(fd, path, slots)
             finally:
-                fcntl.lockf(fd, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
             size = HEADER.size + (slots + PROBE - 1) * (KEY_SIZE + VALUE.size)
             mm = mmap.mmap(fd, size)
         except BaseException:

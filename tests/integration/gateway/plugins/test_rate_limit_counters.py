@@ -158,3 +158,29 @@ def test_processes_sharing_one_host_store_admit_exactly_the_limit(tmp_path):
         p.join(30)
     assert len({pid for pid, _ in results}) == 4
     assert sum(n for _, n in results) == 3000  # 8000 attempts, exactly the limit admitted
+
+
+_inherited: HostCounters | None = None
+
+
+def _forked_hammer(key: str, now: int, n: int, start, out) -> None:
+    start.wait(30)
+    admitted = sum(_inherited.take([(key.encode(), now + 60_000, 1500, None, 0.0)], now)[0] for _ in range(n))
+    out.put(admitted)
+
+
+def test_a_store_opened_before_fork_stays_exact_in_the_children(tmp_path):
+    """flock belongs to the open file, which forked children share: each takes its own."""
+    global _inherited
+    _inherited = HostCounters.open(str(tmp_path / "forked.counters"))
+    ctx = multiprocessing.get_context("fork")
+    key, now = names(), int(time.time() * 1000)
+    start, out = ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_forked_hammer, args=(key, now, 1000, start, out)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    start.set()
+    admitted = sum(out.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(30)
+    assert admitted == 1500

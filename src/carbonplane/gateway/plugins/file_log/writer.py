@@ -67,6 +67,7 @@ class AppendWriter:
             self._timer = loop.call_later(BATCH_DELAY, self.hand_off)
 
     def hand_off(self) -> None:
+        """Give the buffered lines to the writer thread now (it writes them in order)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
