@@ -49,8 +49,7 @@ class AppendWriter:
         self._idle = threading.Condition()
         self._fd = -1
         self._last_error = 0.0
-        self._thread = threading.Thread(target=self._run, name=f"file-log {path}", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None  # started with the first batch
 
     def add(self, line: bytes) -> None:
         """Queue one line (with its newline) for writing."""
@@ -76,6 +75,10 @@ class AppendWriter:
         batch, self._lines, self._size = self._lines, [], 0
         with self._idle:
             self._pending += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=f"file-log {self.path}",
+                                                daemon=True)
+                self._thread.start()
         self._queue.put(batch)
 
     def flush(self, timeout: float = 5.0) -> bool:

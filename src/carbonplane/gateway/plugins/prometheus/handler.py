@@ -79,6 +79,11 @@ class Handler(PluginHandler):
                 self._bytes(m, service, route, consumer, ctx)
         m.changed()
 
+    def close(self) -> None:
+        """The config version retires: publish what this process counted so far."""
+        if self.metrics.directory is not None:
+            self.metrics.publish()
+
     def _labels(self, service: Any, route: Any) -> tuple[str, str]:
         key = (id(service), id(route))
         found = self._names.get(key)
