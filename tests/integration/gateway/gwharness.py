@@ -20,6 +20,7 @@ import json
 import os
 import selectors
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -37,8 +38,9 @@ START_TIMEOUT_S = 60.0
 class StandIn:
     """A local upstream; see the module docstring."""
 
-    def __init__(self, name: str = "upstream") -> None:
+    def __init__(self, name: str = "upstream", *, tls: ssl.SSLContext | None = None) -> None:
         self.name = name
+        self.tls = tls
         self.status = 200
         self.delay = 0.0
         self.health_status = 200
@@ -62,7 +64,7 @@ class StandIn:
         asyncio.set_event_loop(self._loop)
 
         async def boot() -> None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
             self.port = self._server.sockets[0].getsockname()[1]
             self._ready.set()
 
@@ -146,6 +148,34 @@ async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> b
             await reader.readline()
     length = int(headers.get("content-length", "0") or 0)
     return await reader.readexactly(length) if length else b""
+
+
+def self_signed_tls(directory: Path, host: str = "localhost") -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for ``host``."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert_path, key_path)
+    return ctx
 
 
 def header(doc: dict, name: str) -> str | None:

@@ -4,6 +4,8 @@ and requests in flight during a reload finish on the config they started with.""
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 from gwharness import GatewayProcess, LoadLoop, StandIn, http, wait_until, write_config
@@ -54,3 +56,27 @@ def test_reloads_under_load_drop_nothing(tmp_path, pair):
         load.stop()
     assert load.failures == [], load.failures[:5]
     assert load.names.get("a", 0) > 0 and load.names.get("b", 0) > 0
+
+
+def test_a_restarted_worker_runs_the_latest_config(tmp_path, pair):
+    a, b = pair
+    config = write_config(tmp_path / "kong.yml", config_for(a, 0))
+    with GatewayProcess(config, workers=2) as gw:
+        body = json.dumps(config_for(b, 1)).encode()
+        assert http(gw.admin_port, "POST", "/config", body=body,
+                    headers={"content-type": "application/json"})[0] == 201
+        _, _, status = http(gw.admin_port, "GET", "/status")
+        victim = status["server"]["worker_pids"][0]
+        os.kill(victim, signal.SIGKILL)  # a worker this test's gateway started
+
+        def replaced():
+            server = http(gw.admin_port, "GET", "/status")[2]["server"]
+            pids = server["worker_pids"]
+            return server["worker_restarts"] == 1 and len(pids) == 2 and victim not in pids
+        wait_until(replaced, what="the killed worker to be replaced")
+        seen = set()
+        for _ in range(24):  # fresh connections reach both workers, the new one included
+            status_code, headers, doc = http(gw.proxy_port, "GET", "/only-1/x")
+            assert status_code == 200 and doc["name"] == "b"
+            seen.add(headers["x-request-id"][:16])
+        assert len(seen) == 2

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gwharness import REPO, GatewayProcess, InProcessGateway, StandIn, header, http, write_config
+from gwharness import (REPO, GatewayProcess, InProcessGateway, StandIn, header, http,
+                       self_signed_tls, write_config)
 
 PLATFORM = REPO / "platforms" / "254carbon" / "kong.yml"
 
@@ -197,5 +198,21 @@ def test_https_only_route_trusts_forwarded_proto_only_from_trusted_peers(tmp_pat
             assert http(gw.proxy_port, "GET", "/secure/x")[0] == 426
         with InProcessGateway(config) as gw:  # no trusted peers: the header is ignored
             assert http(gw.proxy_port, "GET", "/secure/x", headers={"X-Forwarded-Proto": "https"})[0] == 426
+    finally:
+        up.stop()
+
+
+def test_https_upstream_with_and_without_certificate_verification(tmp_path):
+    up = StandIn("tls", tls=self_signed_tls(tmp_path)).start()
+    doc = {"_format_version": "3.0", "services": [
+        {"name": "plain", "url": f"https://{up.address}/", "routes": [{"paths": ["/tls"]}]},
+        {"name": "verified", "url": f"https://{up.address}/", "tls_verify": True, "retries": 0,
+         "routes": [{"paths": ["/verified"]}]}]}
+    try:
+        with InProcessGateway(write_config(tmp_path / "tls.yml", doc)) as gw:
+            status, _, body = http(gw.proxy_port, "GET", "/tls/x")
+            assert status == 200 and body["target"] == "/x"  # Kong's default: not verified
+            status, _, body = http(gw.proxy_port, "GET", "/verified/x")
+            assert status == 502  # a self-signed certificate is refused when verification is on
     finally:
         up.stop()
