@@ -22,7 +22,6 @@ import selectors
 import signal
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
