@@ -9,7 +9,8 @@
   consumer authenticated by then (``ctx.vars["consumer"]``) and uses that same choice in the
   later phases of the request.
 - ``ConsumerScoped`` classes are generated with only the hooks their handlers implement: the
-  engine calls only overridden hooks, and a body hook makes it re-frame every response.
+  engine calls only overridden hooks, and a body hook makes it re-frame every request
+  (``on_request_body``) or response (``on_response_body``) of the route.
 - The global chain (global plugins only) runs for requests no route matched.
 """
 
@@ -25,12 +26,13 @@ from carbonplane.gateway.resolve import PluginIndex, RoutePlugins
 from carbonplane.proxy.app import Filter, FilterChain, RequestContext
 
 log = logging.getLogger("carbonplane.gateway")
-HOOKS = ("on_request", "on_response_head", "on_response_body", "on_log")
+HOOKS = ("on_request", "on_request_body", "on_response_head", "on_response_body", "on_log")
 
 
 def overrides(obj: Any, hook: str) -> bool:
-    """True when ``obj``'s class implements ``hook`` (the engine only calls those)."""
-    return getattr(type(obj), hook, None) is not getattr(Filter, hook)
+    """True when ``obj``'s class implements ``hook`` (the engine only calls those;
+    ``on_request_body`` is not even defined on ``Filter``: having it re-frames request bodies)."""
+    return getattr(type(obj), hook, None) is not getattr(Filter, hook, None)
 
 
 class _ConsumerScopedBase(Filter):
@@ -65,6 +67,13 @@ def _on_request(self, ctx):
     return None
 
 
+def _on_request_body(self, ctx, data, end):
+    chosen = self.choose(ctx)
+    if chosen is not None and overrides(chosen, "on_request_body"):
+        return chosen.on_request_body(ctx, data, end)
+    return data
+
+
 def _on_response_head(self, ctx):
     chosen = self.choose(ctx)
     if chosen is not None and overrides(chosen, "on_response_head"):
@@ -84,7 +93,8 @@ def _on_log(self, ctx):
         chosen.on_log(ctx)
 
 
-_IMPLEMENTATIONS = {"on_request": _on_request, "on_response_head": _on_response_head,
+_IMPLEMENTATIONS = {"on_request": _on_request, "on_request_body": _on_request_body,
+                    "on_response_head": _on_response_head,
                     "on_response_body": _on_response_body, "on_log": _on_log}
 _CLASSES: dict[frozenset[str], type] = {}
 

@@ -4,6 +4,7 @@ wire, global plugins on a 404, and a reload retiring (closing) the previous vers
 from __future__ import annotations
 
 import gc
+import socket
 import weakref
 
 import pytest
@@ -37,6 +38,9 @@ def resolution_config(up: StandIn) -> dict:
              "config": add_header("x-tier", "alice-on-locked")},
             # consumer-only (level 5): beats route (6) and global (8)
             {"name": "request-transformer", "consumer": "bob", "config": add_header("x-tier", "bob")},
+            # a body hook (on_request_body) chosen per consumer: alice may send 1 KiB at most
+            {"name": "request-size-limiting", "consumer": "alice",
+             "config": {"allowed_payload_size": 1, "size_unit": "kilobytes"}},
             # runs before any auth plugin (priority 100001): a consumer is never known yet
             {"name": "correlation-id", "consumer": "alice",
              "config": {"header_name": "x-alice-correlation"}},
@@ -87,7 +91,34 @@ def test_a_reload_closes_the_previous_versions_handlers_once_unused(gw):
     http(gw.proxy_port, "GET", "/open/x")  # a request on the new version; its connection closes
     gw.call(gc.collect)
     wait_until(lambda: old_ref() is None, what="the previous app to be released")
-    assert sorted(closed) == sorted(["correlation-id", "key-auth", "request-transformer",
+    assert sorted(closed) == sorted(["correlation-id", "key-auth", "request-size-limiting",
                                      "request-transformer", "request-transformer",
-                                     "request-transformer", "response-transformer"])
+                                     "request-transformer", "request-transformer",
+                                     "response-transformer"])
     assert tier(gw, "/open/x")[:2] == (200, "global")  # the new version's handlers serve
+
+
+def post_chunked(port: int, path: str, key: str, size: int) -> int:
+    """POST ``size`` bytes in 512-byte chunks (Transfer-Encoding: chunked); the status."""
+    head = (f"POST {path} HTTP/1.1\r\nHost: gw\r\napikey: {key}\r\n"
+            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    body = b"".join(b"200\r\n" + b"x" * 512 + b"\r\n" for _ in range(size // 512)) + b"0\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head)
+        try:
+            sock.sendall(body)
+        except OSError:  # the gateway answered and closed before reading everything
+            pass
+        reply = b""
+        while b"\r\n" not in reply:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            reply += chunk
+    return int(reply.split(b" ", 2)[1])
+
+
+def test_a_consumer_scoped_body_hook_applies_to_that_consumer_only(gw):
+    assert post_chunked(gw.proxy_port, "/locked/upload", "alice-key-0123456789", 4096) == 413
+    assert post_chunked(gw.proxy_port, "/locked/upload", "alice-key-0123456789", 512) == 200
+    assert post_chunked(gw.proxy_port, "/locked/upload", "bob-key-0123456789", 4096) == 200
