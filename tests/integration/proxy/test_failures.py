@@ -180,3 +180,48 @@ def test_invalid_upstream_response_is_502():
         assert response.status == 502
 
     run(scenario())
+
+
+def test_upstream_that_stops_reading_hits_the_write_timeout():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)  # small window
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.setblocking(False)
+        accepted = []
+
+        async def accept_and_never_read():
+            while True:
+                accepted.append((await loop.sock_accept(listener))[0])
+
+        acceptor = asyncio.ensure_future(accept_and_never_read())
+        picker = CountingPicker(listener.getsockname()[1])
+        async with proxy(app=app_for(picker, write_timeout=0.5, read_timeout=30)) as (_, port):
+            reader, writer = await connect(port)
+            size = 64 << 20
+            writer.write(b"PUT /upload HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n" % size)
+
+            async def push():
+                block = b"z" * (1 << 20)
+                try:
+                    for _ in range(64):
+                        writer.write(block)
+                        await writer.drain()
+                except ConnectionError:
+                    pass
+
+            pushing = asyncio.ensure_future(push())
+            started = loop.time()
+            response = await read_response(reader)
+            elapsed = loop.time() - started
+            pushing.cancel()
+            writer.close()
+        acceptor.cancel()
+        for sock in [listener, *accepted]:
+            sock.close()
+        assert response.status == 504 and 0.4 < elapsed < 10
+        assert picker.released == [(picker.picks[0], 0, "timeout")]
+
+    run(scenario())
