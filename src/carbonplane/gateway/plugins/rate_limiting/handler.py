@@ -149,42 +149,39 @@ class Handler(PluginHandler):
             if admitted:
                 return None
             return LocalResponse.error(self.error_code, self.error_message)
-        headers, reset = self._headers(usages, windows, now_ms)
+        headers, reset = self._headers(usages, windows, now_ms, admitted)
         if admitted:
-            pending = ctx.vars.get(HEADERS_VAR)
+            shared = ctx.vars
+            pending = shared.get(HEADERS_VAR)
             if pending is None:
-                ctx.vars[HEADERS_VAR] = headers
+                shared[HEADERS_VAR] = headers
             else:
                 pending.extend(headers)
             return None
         headers.append((b"retry-after", b"%d" % reset))
         return LocalResponse.error(self.error_code, self.error_message, headers)
 
-    def _headers(self, usages: list[int], windows: tuple, now_ms: int) -> tuple[list, int]:
-        """Kong's headers. Periods are in ascending window order, so on equal remaining the
-        later (longer) one wins; only the exhausted period (if any) counts this request."""
+    def _headers(self, usages: list[int], windows: tuple, now_ms: int,
+                 admitted: bool) -> tuple[list, int]:
+        """Kong's headers. Remaining counts this request in every period when it is admitted,
+        else only in the exhausted one, floored at 0. Periods are in ascending window order, so
+        on equal remaining the later (longer) one wins."""
         limits = self.limits
-        stop = -1
-        for i, usage in enumerate(usages):
-            if limits[i] - usage <= 0:
-                stop = i
+        if admitted:
+            remainders = [limits[i] - usage - 1 for i, usage in enumerate(usages)]
+        else:
+            stop = max(i for i, usage in enumerate(usages) if limits[i] - usage <= 0)
+            remainders = [max(0, limits[i] - usage - (i == stop)) for i, usage in enumerate(usages)]
         headers: list[tuple[bytes, bytes]] = []
         best = 0
-        best_remaining = None
-        for i, usage in enumerate(usages):
-            remaining = limits[i] - usage
-            if stop < 0 or stop == i:
-                remaining -= 1
-            if remaining < 0:
-                remaining = 0
-            if best_remaining is None or remaining <= best_remaining:
-                best, best_remaining = i, remaining
+        for i, remaining in enumerate(remainders):
+            if remaining <= remainders[best]:
+                best = i
             limit_name, remaining_name = self.header_names[i]
-            headers.append((limit_name, self.limit_headers[i]))
-            headers.append((remaining_name, b"%d" % remaining))
+            headers += ((limit_name, self.limit_headers[i]), (remaining_name, b"%d" % remaining))
         reset = reset_seconds(windows[best], now_ms, self.sliding)
         headers += ((b"ratelimit-limit", self.limit_headers[best]),
-                    (b"ratelimit-remaining", b"%d" % best_remaining),
+                    (b"ratelimit-remaining", b"%d" % remainders[best]),
                     (b"ratelimit-reset", b"%d" % reset))
         return headers, reset
 
