@@ -16,8 +16,9 @@ A request head must pass both layers (an upstream's response head, layer 2 only 
    value stripped of OWS), names are checked as tokens, and framing, Host, Connection, Expect
    and the path are decided by ``rules.py`` / ``path.py`` alone.
 
-One llhttp parser is reused across heads (a worker parses heads one at a time); it is dropped and
-rebuilt after any head that leaves llhttp expecting a body, or that failed.
+One llhttp parser is reused across heads (a worker parses heads one at a time, for all its
+connections); it is dropped and rebuilt after any head that leaves llhttp expecting a body or
+nothing more (Connection: close, HTTP/1.0), or that failed.
 """
 
 from __future__ import annotations
@@ -156,8 +157,8 @@ class RequestHeadParser:
             self._apply_specials(head, special)
         elif version == b"1.0":
             head.keep_alive = False
-        if head.framing == FRAMING_NONE and self._validator.message_done:
-            self._parser = parser
+        if head.framing == FRAMING_NONE and head.keep_alive and self._validator.message_done:
+            self._parser = parser  # llhttp is between messages and expects another one
         return head
 
     def _apply_specials(self, head: RequestHead, special: dict[bytes, list[bytes]]) -> None:

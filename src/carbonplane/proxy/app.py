@@ -12,8 +12,9 @@ control flow::
     on_request(ctx)        -> None (continue) | LocalResponse (answer now)
                               | an awaitable resolving to either (the request waits; e.g. Redis)
     on_request_body(ctx, data, end) -> bytes | LocalResponse; present => the request body is
-                              re-framed chunked upstream; b"" holds data back; LocalResponse
-                              answers at once (the connection then closes: the body is unread)
+                              re-framed chunked upstream (unless every such filter declares
+                              ``request_body_keeps_length = True``); b"" holds data back;
+                              LocalResponse answers at once (the connection then closes)
     on_response_head(ctx)  -> None; may edit ctx.response (status, headers) before it is sent
     on_response_body(ctx, data, end) -> bytes; present => the body is re-framed (chunked)
     on_log(ctx)            -> None; runs after the response was written, off the critical path
@@ -148,7 +149,9 @@ class Filter:
 
     ``on_request_body(ctx, data, end) -> bytes | LocalResponse`` is optional and deliberately
     not defined here: a filter has it only when it needs it (``hasattr`` tells), since its
-    presence makes the engine re-frame request bodies.
+    presence makes the engine re-frame request bodies chunked - unless the filter sets
+    ``request_body_keeps_length = True`` (it only observes, or never changes a piece's length),
+    in which case Content-Length framing is kept (some upstreams refuse chunked uploads).
     """
 
     name = "filter"
@@ -169,12 +172,17 @@ class Filter:
 class FilterChain:
     """Filters in execution order, with each hook's overriding methods precomputed."""
 
-    __slots__ = ("filters", "request", "request_body", "response_head", "response_body", "log")
+    __slots__ = ("filters", "request", "request_body", "request_body_reframes", "response_head",
+                 "response_body", "log")  # fmt: skip
 
     def __init__(self, filters: Sequence[Filter] = ()) -> None:
         self.filters = tuple(filters)
         self.request = self._hooks("on_request")
         self.request_body = self._hooks("on_request_body")
+        self.request_body_reframes = any(
+            not getattr(f, "request_body_keeps_length", False)
+            for f in self.filters if hasattr(f, "on_request_body")
+        )  # fmt: skip
         self.response_head = self._hooks("on_response_head")
         self.response_body = self._hooks("on_response_body")
         self.log = self._hooks("on_log")

@@ -76,7 +76,7 @@ class Exchange:
         self.request_done = framing == FRAMING_NONE
         # a request-body filter may change the length: such bodies go upstream chunked
         self.chunked_request = framing == FRAMING_CHUNKED or (
-            framing != FRAMING_NONE and bool(self.chain.request_body))
+            framing != FRAMING_NONE and self.chain.request_body_reframes)
         self.out: list[bytes] = []
         ctx.decision = decision
         ctx.upstream_target = decision.target
@@ -212,7 +212,8 @@ class Exchange:
         if self.chain.request_body:
             tail = self._filter_body(b"", True)
             if tail:
-                self._send_body(b"%x\r\n%b\r\n" % (len(tail), tail))
+                self._send_body(b"%x\r\n%b\r\n" % (len(tail), tail) if self.chunked_request
+                                else tail)
             if self.state == DONE:
                 return
         if self.chunked_request:

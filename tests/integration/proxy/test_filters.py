@@ -166,3 +166,21 @@ def test_decision_host_and_preserved_host():
             assert up.requests[-1].get(b"host") == b"service.internal"
 
     run(scenario())
+
+
+def test_length_keeping_body_observer_leaves_content_length_framing_alone():
+    class Count(Filter):
+        request_body_keeps_length = True
+
+        def on_request_body(self, ctx, data, end):
+            ctx.vars["seen"] = ctx.vars.get("seen", 0) + len(data)
+            return data
+
+    async def scenario():
+        async with stand_in() as up, proxy(app=OneRoute(up.port, Count())) as (_, port):
+            response = await exchange(port, b"PUT /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+            assert response.json()["size"] == 5
+            assert up.requests[0].get(b"content-length") == b"5"
+            assert up.requests[0].get(b"transfer-encoding") is None
+
+    run(scenario())

@@ -197,3 +197,13 @@ def test_no_route_is_kong_404():
                 assert response.json()["request_id"] == response.get(b"x-request-id").decode()
 
     run(scenario())
+
+
+def test_a_client_that_closes_does_not_disturb_the_next_client():
+    async def scenario():
+        async with stand_in() as up, proxy(up.port) as (_, port):
+            for first in (get(b"/echo", b"Connection: close"), b"GET /echo HTTP/1.0\r\n\r\n"):
+                assert (await exchange(port, first)).status == 200
+                assert (await exchange(port, get(b"/echo?next"))).status == 200
+
+    run(scenario())

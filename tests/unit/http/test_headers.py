@@ -145,3 +145,17 @@ def test_header_value_rule(value):
 def test_header_name_rule(name):
     with pytest.raises(HttpError):
         rules.check_header_name(name)
+
+
+@pytest.mark.parametrize("first", [
+    b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    b"GET /a HTTP/1.0\r\n\r\n",
+    b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n",
+    b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+])
+def test_a_shared_parser_serves_the_next_head_whatever_the_previous_one_was(first):
+    from carbonplane.http import RequestHeadParser
+    parser = RequestHeadParser()  # one per worker: shared by every connection
+    parser.parse(first)
+    head = parser.parse(b"GET /b HTTP/1.1\r\nHost: b\r\n\r\n")
+    assert head.path == b"/b" and head.keep_alive
