@@ -10,8 +10,11 @@ Topology (loopback only, every run bounded by ``--duration``):
 The proxy under test is nginx 1.22 (1 worker, upstream keepalive) for the baseline, or
 ``python -m carbonplane.proxy --workers 0`` (one uvloop worker, built-in static app) for ours.
 Pinning gives each proxy exactly one core while load generator and upstream share the other,
-so the ratio compares the proxies, not the scheduler. Each configuration runs ``--runs`` times;
-the median req/s and latency percentiles are reported, with the ratios to nginx.
+so the ratio compares the proxies, not the scheduler. Runs are interleaved (nginx, engine,
+nginx, ...) so that both see the same background load on a shared host; the medians of req/s,
+latency percentiles and the proxy's CPU time per request (user + system, from /proc) are
+reported, with the ratios to nginx. CPU time per request is the figure least disturbed by other
+work on the host: requests per CPU-second is the proxy's capacity on an idle core.
 
 This harness is the engine's; the gateway-wide benchmark (with plugins) is ``bench/gateway.py``.
 """
@@ -108,18 +111,41 @@ def wrk(port: int, duration: int, connections: int) -> dict:
             "socket_errors": socket_errors.group(1) if socket_errors else None}  # fmt: skip
 
 
-def measure(label: str, port: int, args) -> dict:
-    wrk(port, 2, args.connections)  # warm up: connections, pools, caches
-    runs = [wrk(port, args.duration, args.connections) for _ in range(args.runs)]
-    summary = {
-        "rps": statistics.median(r["rps"] for r in runs),
-        "p50_ms": statistics.median(r["p50_ms"] for r in runs),
-        "p99_ms": statistics.median(r["p99_ms"] for r in runs),
-        "runs": runs,
-    }
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU seconds of every process in session/group ``pgid`` (from /proc)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5 (pgrp), counted after the ")"
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def one_run(port: int, proc: subprocess.Popen | None, args) -> dict:
+    before = group_cpu_seconds(proc.pid) if proc else 0.0
+    result = wrk(port, args.duration, args.connections)
+    if proc:
+        used = group_cpu_seconds(proc.pid) - before
+        result["cpu_us_per_request"] = used / (result["rps"] * args.duration) * 1e6
+    return result
+
+
+def summarise(label: str, runs: list[dict], args) -> dict:
+    summary = {key: statistics.median(r[key] for r in runs)
+               for key in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request") if key in runs[0]}
+    summary["runs"] = runs
     if not args.json:
+        cpu = summary.get("cpu_us_per_request")
         print(f"{label:<10} {summary['rps']:>10.0f} req/s  p50 {summary['p50_ms']:.3f} ms"
-              f"  p99 {summary['p99_ms']:.3f} ms", flush=True)  # fmt: skip
+              f"  p99 {summary['p99_ms']:.3f} ms"
+              + (f"  cpu {cpu:.1f} us/request" if cpu else ""), flush=True)  # fmt: skip
     return summary
 
 
@@ -141,30 +167,42 @@ def main() -> int:
         up_port, nginx_port, engine_port = free_port(), free_port(), free_port()
         conf = Path(tmp, "up.conf")
         conf.write_text(UPSTREAM_CONF.format(dir=tmp, port=up_port))
-        procs = [start(["nginx", "-p", tmp, "-c", str(conf)], 0, up_port)]
+        procs = {"upstream": start(["nginx", "-p", tmp, "-c", str(conf)], 0, up_port)}
+        targets = {"upstream": (up_port, None)}
         try:
-            if args.only in (None, "upstream"):
-                results["upstream"] = measure("upstream", up_port, args)
             if args.only in (None, "nginx"):
                 pconf = Path(tmp, "px.conf")
                 pconf.write_text(PROXY_CONF.format(dir=tmp, port=nginx_port, upstream=up_port))
-                procs.append(start(["nginx", "-p", tmp, "-c", str(pconf)], 1, nginx_port))
-                results["nginx"] = measure("nginx", nginx_port, args)
-                stop(procs.pop())
+                procs["nginx"] = start(["nginx", "-p", tmp, "-c", str(pconf)], 1, nginx_port)
+                targets["nginx"] = (nginx_port, procs["nginx"])
             if args.only in (None, "engine"):
-                procs.append(start([str(PYTHON), "-m", "carbonplane.proxy", "--workers", "0",
-                                    "--listen", f"127.0.0.1:{engine_port}",
-                                    "--route", f"/=127.0.0.1:{up_port}"], 1, engine_port))
-                results["engine"] = measure("engine", engine_port, args)
+                procs["engine"] = start([str(PYTHON), "-m", "carbonplane.proxy", "--workers", "0",
+                                         "--listen", f"127.0.0.1:{engine_port}",
+                                         "--route", f"/=127.0.0.1:{up_port}"], 1, engine_port)
+                targets["engine"] = (engine_port, procs["engine"])
+            if args.only not in (None, "upstream"):
+                del targets["upstream"]
+            runs: dict[str, list] = {name: [] for name in targets}
+            for name, (port, _) in targets.items():
+                wrk(port, 2, args.connections)  # warm up: connections, pools, caches
+            # interleaved, so that both proxies see the same background load on a shared host
+            for _ in range(args.runs):
+                for name, (port, proc) in targets.items():
+                    runs[name].append(one_run(port, proc, args))
+            for name in targets:
+                results[name] = summarise(name, runs[name], args)
         finally:
-            for proc in procs:
+            for proc in procs.values():
                 stop(proc)
     if "nginx" in results and "engine" in results:
         results["ratio_rps"] = results["engine"]["rps"] / results["nginx"]["rps"]
         results["ratio_p99"] = results["engine"]["p99_ms"] / results["nginx"]["p99_ms"]
+        results["ratio_cpu_efficiency"] = (results["nginx"]["cpu_us_per_request"]
+                                           / results["engine"]["cpu_us_per_request"])  # fmt: skip
         if not args.json:
             print(f"engine/nginx: req/s x{results['ratio_rps']:.2f}, "
-                  f"p99 x{results['ratio_p99']:.2f}")
+                  f"p99 x{results['ratio_p99']:.2f}, "
+                  f"requests per CPU-second x{results['ratio_cpu_efficiency']:.2f}")
     if args.json:
         print(json.dumps(results, indent=2))
     return 0
