@@ -45,6 +45,8 @@ STATUS_LINES = {
     s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode("ascii")) for s in HTTPStatus
 }
 CONTINUE_LINE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# Methods whose requests carry a body by definition: sent with "content-length: 0" when empty.
+BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH"))
 
 
 def nominated(tokens: frozenset[bytes]) -> frozenset[bytes]:
@@ -89,6 +91,8 @@ def request_head_bytes(
         out.append(b"content-length: %d\r\n\r\n" % content_length)
     elif framing == FRAMING_CHUNKED:
         out.append(b"transfer-encoding: chunked\r\n\r\n")
+    elif head.method in BODY_METHODS:
+        out.append(b"content-length: 0\r\n\r\n")  # RFC 9110 §8.6: say "empty" explicitly
     else:
         out.append(b"\r\n")
     return b"".join(out)

@@ -81,3 +81,10 @@ def test_response_head_strips_hop_by_hop_and_keeps_length_unless_reframed():
 def test_status_lines():
     assert status_line(404) == b"HTTP/1.1 404 Not Found\r\n"
     assert status_line(599, b"Custom") == b"HTTP/1.1 599 Custom\r\n"
+
+
+def test_empty_bodies_of_body_methods_are_sent_with_content_length_zero():
+    for method in (b"POST", b"PUT", b"PATCH"):
+        raw = b"%s /a HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n" % method
+        assert forward(raw).endswith(b"content-length: 0\r\n\r\n")
+    assert b"content-length" not in forward(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
