@@ -132,3 +132,16 @@ def test_sigterm_stops_the_gateway_cleanly(tmp_path):
     proxy, adm = gw.proxy_port, gw.admin_port
     assert gw.stop() == 0
     assert refused(proxy) and refused(adm)
+
+
+def test_in_process_mode_serves_and_stops(tmp_path):
+    up = StandIn("svc").start()
+    doc = {"_format_version": "3.0", "services": [
+        {"name": "svc", "url": f"http://{up.address}/", "routes": [{"paths": ["/svc"]}]}]}
+    try:
+        gw = GatewayProcess(write_config(tmp_path / "kong.yml", doc), extra=["--in-process"]).start()
+        assert http(gw.proxy_port, "GET", "/svc/x")[2]["target"] == "/x"
+        assert admin(gw.admin_port, "GET", "/status")[2]["server"]["total_requests"] == 1
+        assert gw.stop() == 0
+    finally:
+        up.stop()
