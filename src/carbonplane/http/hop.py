@@ -75,11 +75,12 @@ def request_head_bytes(
     framing: int,
     content_length: int,
     extra: bytes = b"",
+    drop: frozenset[bytes] = REQUEST_DROP,
 ) -> bytes:
     """The upstream request head: start line, Host, the client's end-to-end fields, ``forwarded``
-    (X-Forwarded-* lines), ``extra`` (pre-serialised lines: Via, request id) and our framing."""
+    (X-Forwarded-* lines), ``extra`` (pre-serialised lines: Via, request id) and our framing.
+    ``drop``: the client fields never forwarded (``REQUEST_DROP`` plus any the caller replaces)."""
     out = [head.method, b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
-    drop = REQUEST_DROP
     extra_drop = nominated(head.connection_tokens)
     for name, value in head.headers:
         if name in drop or (extra_drop and name in extra_drop):
@@ -104,13 +105,13 @@ def response_head_bytes(
     headers: Headers,
     connection_tokens: frozenset[bytes],
     extra: bytes,
-    drop_length: bool,
+    drop: frozenset[bytes] = HOP_BY_HOP,
 ) -> bytes:
     """A relayed response head *without* its final CRLF: the caller appends framing/Connection
-    lines (``extra`` holds pre-serialised lines such as Via). ``drop_length`` removes the
-    upstream Content-Length (when the body is re-framed)."""
+    lines (``extra`` holds pre-serialised lines such as Via). ``drop``: the upstream fields not
+    relayed - ``HOP_BY_HOP``, or ``RESPONSE_DROP`` when the body is re-framed (its
+    Content-Length goes too), plus any field the proxy writes itself in ``extra``."""
     out = [status_line(status, reason)]
-    drop = RESPONSE_DROP if drop_length else HOP_BY_HOP
     extra_drop = nominated(connection_tokens)
     for name, value in headers:
         if name in drop or (extra_drop and name in extra_drop):

@@ -20,6 +20,7 @@ from typing import Any
 from carbonplane.errors import ConfigError
 from carbonplane.http.forwarded import Forwarding
 from carbonplane.http.headparser import RequestHeadParser
+from carbonplane.http.hop import HOP_BY_HOP, REQUEST_DROP, RESPONSE_DROP
 from carbonplane.http.model import Limits
 from carbonplane.http.path import ESCAPED_SLASH_ACTIONS
 from carbonplane.http.rules import is_token
@@ -87,7 +88,8 @@ class CompiledSettings:
     __slots__ = (
         "head_parser", "forwarding", "via_line", "server_line", "request_id_name",
         "request_id_prefix", "upstream_latency_name", "proxy_latency_name", "upstream_template",
-        "response_template", "response_lines",
+        "response_template", "response_lines", "request_drop", "response_drop",
+        "response_drop_reframed",
     )  # fmt: skip
 
     def __init__(self, config: ProxyConfig) -> None:
@@ -101,6 +103,11 @@ class CompiledSettings:
         )
         rid = config.request_id_header
         self.request_id_name = rid.lower().encode() if rid else None
+        # the request-id field is the proxy's: an incoming one is replaced, never duplicated
+        replaced = frozenset((self.request_id_name,)) if rid else frozenset()
+        self.request_drop = REQUEST_DROP | replaced
+        self.response_drop = HOP_BY_HOP | replaced
+        self.response_drop_reframed = RESPONSE_DROP | replaced
         # 16 random hex digits per process + a counter: unique without a syscall per request
         self.request_id_prefix = (secrets.token_hex(6) + "%04x" % (os.getpid() & 0xFFFF)).encode()
         prefix = config.latency_header_prefix.lower().encode()

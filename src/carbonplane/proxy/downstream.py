@@ -39,6 +39,7 @@ from carbonplane.http.model import (
     ResponseHead,
 )
 from carbonplane.http.reader import RequestReader
+from carbonplane.http.rules import is_token
 from carbonplane.proxy.app import EMPTY_CHAIN, Client, FilterChain, LocalResponse, RequestContext
 from carbonplane.proxy.exchange import HIGH_WATER, RESPONDING, Exchange
 from carbonplane.proxy.timers import Deadline
@@ -194,6 +195,8 @@ class ClientConnection(asyncio.Protocol):
                      if client.trusted else client.peer_ip)  # fmt: skip
         server.requests += 1
         rid = b"%s%08x" % (settings.request_id_prefix, server.requests & 0xFFFFFFFF)
+        if client.trusted and settings.request_id_name is not None:
+            rid = _trusted_request_id(head, settings.request_id_name) or rid
         ctx = RequestContext(head, client, client_ip, rid, self.loop.time(),
                              int(time.time() * 1000))  # fmt: skip
         if head.framing == FRAMING_NONE:
@@ -362,6 +365,14 @@ class ClientConnection(asyncio.Protocol):
             ex.ctx.error = "client send timeout"
             self.abort()
             ex.abort()
+
+
+def _trusted_request_id(head, name: bytes) -> bytes | None:
+    """A trusted peer's request id is kept (one correlation id end to end) if it is sane."""
+    value = head.get(name)
+    if value and len(value) <= 128 and is_token(value):
+        return value
+    return None
 
 
 def _run_log_hooks(hooks: tuple, ctx: RequestContext) -> None:

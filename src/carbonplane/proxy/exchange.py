@@ -188,7 +188,7 @@ class Exchange:
         head = request_head_bytes(
             req, ctx.upstream_target, host, self.conn.forwarded(ctx),
             FRAMING_CHUNKED if self.chunked_request else req.framing, req.content_length,
-            self.conn.upstream_extra(ctx),
+            self.conn.upstream_extra(ctx), self.conn.settings.request_drop,
         )  # fmt: skip
         if self.pending:
             head = b"".join([head, *self.pending])
@@ -270,8 +270,10 @@ class Exchange:
                                           or framing == FRAMING_CHUNKED or framing == FRAMING_CLOSE)
         if self.out_chunked:
             extra += b"transfer-encoding: chunked\r\n"
+        settings = self.conn.settings
+        drop = settings.response_drop_reframed if reframe else settings.response_drop
         self.out.append(response_head_bytes(head.status, head.reason, head.headers,
-                                            head.connection_tokens, extra, reframe))
+                                            head.connection_tokens, extra, drop))
         self.out.append(b"\r\n")
 
     def upstream_body(self, data: bytes) -> None:

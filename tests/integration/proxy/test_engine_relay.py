@@ -207,3 +207,20 @@ def test_a_client_that_closes_does_not_disturb_the_next_client():
                 assert (await exchange(port, get(b"/echo?next"))).status == 200
 
     run(scenario())
+
+
+def test_request_id_is_the_proxys_unless_a_trusted_peer_sent_one():
+    async def scenario():
+        async with stand_in() as up:
+            async with proxy(up.port) as (_, port):
+                response = await exchange(port, get(b"/echo", b"X-Request-Id: forged"))
+                seen = up.requests[-1]
+                assert [v for n, v in seen.headers if n == b"x-request-id"] == \
+                    [response.get(b"x-request-id")] and b"forged" not in response.raw_head
+            async with proxy(up.port, trusted_ips=("127.0.0.1",)) as (_, port):
+                response = await exchange(port, get(b"/echo", b"X-Request-Id: lb-1234"))
+                assert up.requests[-1].get(b"x-request-id") == b"lb-1234"
+                assert response.get(b"x-request-id") == b"lb-1234"
+                assert response.raw_head.lower().count(b"x-request-id") == 1
+
+    run(scenario())

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from carbonplane.http import FRAMING_CHUNKED, FRAMING_LENGTH, FRAMING_NONE
 from carbonplane.http.hop import (
+    HOP_BY_HOP,
+    RESPONSE_DROP,
     request_head_bytes,
     response_head_bytes,
     status_line,
@@ -71,10 +73,10 @@ def test_response_head_strips_hop_by_hop_and_keeps_length_unless_reframed():
                (b"keep-alive", b"timeout=5"), (b"content-length", b"2"), (b"set-cookie", b"a=1"),
                (b"set-cookie", b"b=2")]
     kept = response_head_bytes(200, b"OK", headers, frozenset({b"close", b"x-internal"}),
-                               b"via: 1.1 cp\r\n", drop_length=False)
+                               b"via: 1.1 cp\r\n", HOP_BY_HOP)
     assert kept == (b"HTTP/1.1 200 OK\r\nserver: up\r\ncontent-length: 2\r\nset-cookie: a=1\r\n"
                     b"set-cookie: b=2\r\nvia: 1.1 cp\r\n")
-    reframed = response_head_bytes(200, b"OK", headers, frozenset(), b"", drop_length=True)
+    reframed = response_head_bytes(200, b"OK", headers, frozenset(), b"", RESPONSE_DROP)
     assert b"content-length" not in reframed
 
 
