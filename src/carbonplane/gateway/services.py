@@ -8,8 +8,9 @@ borrow from here is not):
   (``runtime["counters"]``), so that policy ``local`` is exact across all workers of the host;
   with a single worker a process-local ``LocalCounters`` (0.5 us per take instead of 5 us; the
   counts restart if that worker is ever restarted);
-- ``producer()``: the process's ``EventProducer`` (the configured event backend), made on first
-  use;
+- ``producer()``: the process's ``EventProducer`` (the configured event backend, events with
+  source ``api-gateway``), made on first use and closed (queued events delivered, 5 s at most)
+  when the process exits;
 - ``registry``: a Prometheus ``CollectorRegistry`` private to this process;
 - ``redis``: left None: plugins use their own shared per-loop clients
   (``rate_limiting.redis_policy.client_for``), which fail fast as Kong does;
@@ -22,11 +23,14 @@ open connections or touch the node's shared files.
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Mapping
 from typing import Any
 
 from carbonplane.errors import ConfigError
 from carbonplane.gateway.plugins.base import PluginServices
+
+EVENT_SOURCE = "api-gateway"  # the ``source`` of the events the gateway's plugins produce
 
 
 def _no_producer_while_validating() -> Any:
@@ -55,7 +59,9 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
         if not producer_box:
             from carbonplane.events.producer import get_event_producer
 
-            producer_box.append(get_event_producer())
+            made = get_event_producer(EVENT_SOURCE)
+            atexit.register(made.close, 5.0)  # deliver what is queued when the worker stops
+            producer_box.append(made)
         return producer_box[0]
 
     return PluginServices(worker_id=0, workers=workers, registry=CollectorRegistry(),

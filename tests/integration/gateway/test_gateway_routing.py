@@ -170,8 +170,6 @@ def test_read_timeout_is_504(paths_gateway):
     assert http(gw.proxy_port, "GET", "/slow/__sleep/0.05")[0] == 200
 
 
-@pytest.mark.xfail(strict=True, reason="engine: RequestHeadParser reuses its llhttp parser after a "
-                   "'Connection: close' request, so the next request parsed by it gets 400")
 def test_a_client_closing_its_connection_does_not_affect_the_next_client(paths_gateway):
     gw, _ = paths_gateway
     assert http(gw.proxy_port, "GET", "/strip/a", headers={"Connection": "close"})[0] == 200
