@@ -43,6 +43,8 @@ _CACHE_LIMIT = 4096
 
 def host_without_port(host: bytes) -> bytes:
     """``example.com:8000`` -> ``example.com``; ``[::1]:80`` -> ``[::1]``."""
+    if 58 not in host:  # ':' - no port
+        return host
     if host[:1] == b"[":
         end = host.find(b"]")
         return host[: end + 1] if end != -1 else host

@@ -108,7 +108,7 @@ class CompiledSettings:
         self.request_drop = REQUEST_DROP | replaced
         self.response_drop = HOP_BY_HOP | replaced
         self.response_drop_reframed = RESPONSE_DROP | replaced
-        # 16 random hex digits per process + a counter: unique without a syscall per request
+        # 12 random + 4 pid hex digits per process, then a counter: unique, no syscall per request
         self.request_id_prefix = (secrets.token_hex(6) + "%04x" % (os.getpid() & 0xFFFF)).encode()
         prefix = config.latency_header_prefix.lower().encode()
         if config.latency_headers:

@@ -85,9 +85,12 @@ class Exchange:
     # -- request side -------------------------------------------------------------------
     def start(self) -> None:
         if self.chain.request:
-            self._run_request_hooks(0)
-        else:
-            self._begin_upstream()
+            return self._run_request_hooks(0)
+        ctx = self.ctx
+        if ctx.request.expect_continue and not self.request_done:
+            self.conn.transport.write(CONTINUE_LINE)
+        ctx.upstream_started = self.loop.time()
+        self._try_target()
 
     def _run_request_hooks(self, index: int) -> None:
         hooks = self.chain.request
@@ -370,8 +373,12 @@ class Exchange:
 
     def _done(self) -> None:
         self.state = DONE
-        self._release_target(0, None)
-        self.flush()
+        if self.target is not None:
+            self._release_target(0, None)
+        out = self.out
+        if out:
+            self.conn.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
         self.conn.exchange_done(self)
 
     def _cancel_task(self) -> None:

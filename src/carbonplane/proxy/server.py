@@ -45,6 +45,7 @@ class ProxyServer:
         self.config = config
         self.connections: set[ClientConnection] = set()
         self.pools: dict[tuple, UpstreamPool] = {}
+        self._pool_cache: dict[tuple, UpstreamPool] = {}  # (target, upstream) objects -> pool
         self.response_parser = ResponseHeadParser(config.limits)
         self.requests = 0
         self._servers: list[asyncio.AbstractServer] = []
@@ -68,8 +69,26 @@ class ProxyServer:
     def swap(self, config: ProxyConfig) -> None:
         """Install ``config`` for every request whose head is parsed from now on."""
         self.config = config
+        self._pool_cache = {}  # the new config's targets are new objects
 
     def pool_for(self, target, upstream) -> UpstreamPool:
+        """The pool for ``target`` reached as ``upstream`` says (address and TLS settings).
+
+        Targets are treated as immutable addresses: a changed address must be a new object.
+        """
+        try:
+            pool = self._pool_cache.get((target, upstream))  # identity-hashed: the fast path
+        except TypeError:  # an unhashable target type: use the address key only
+            return self._pool_by_address(target, upstream)
+        if pool is not None:
+            return pool
+        pool = self._pool_by_address(target, upstream)
+        if len(self._pool_cache) > 4096:
+            self._pool_cache.clear()
+        self._pool_cache[(target, upstream)] = pool
+        return pool
+
+    def _pool_by_address(self, target, upstream) -> UpstreamPool:
         key = (target.host, target.port, id(upstream.ssl) if upstream.ssl is not None else 0,
                upstream.server_hostname)  # fmt: skip
         pool = self.pools.get(key)
