@@ -59,9 +59,6 @@ def test_requests_become_audit_events_in_the_local_log(upstream, cp_home):
     assert all("secret" not in repr(e) for e in events)
 
 
-@pytest.mark.xfail(strict=True, reason="gateway/services.py makes the process's producer with "
-                   "get_event_producer(), which requires a service name (TypeError), so every "
-                   "event of a real gateway fails; pass e.g. 'api-gateway'")
 def test_a_gateway_process_produces_audit_events(upstream, cp_home, tmp_path):
     from gwharness import GatewayProcess, write_config
 

@@ -69,10 +69,6 @@ def test_chunked_body_over_the_limit_is_cut_while_streaming(proxy):
     assert status == 200 and len(json.loads(body)["body"]) == 1024
 
 
-@pytest.mark.xfail(strict=True, reason="the engine re-frames every request body of a chain with an "
-                   "on_request_body hook as chunked; a hook that keeps lengths "
-                   "(request_body_keeps_length) should leave Content-Length framing alone - "
-                   "upstreams such as S3/MinIO refuse chunked uploads")
 def test_a_content_length_body_keeps_its_framing_upstream(proxy):
     status, _, doc = http(proxy.port, "POST", "/up", body=b"x" * 100)
     assert status == 200
