@@ -21,7 +21,10 @@ Fields, as Kong's:
 - ``correlation_id`` when the correlation-id plugin ran.
 
 Entities are frozen mappings shared by every request of a config version; their JSON-ready
-copies are cached by identity so a request costs one dict build and one ``msgspec`` encode.
+copies are cached by identity. ``serialize`` returns the record as a dict (http-log batches,
+tests); ``encode_record`` writes the same JSON bytes, key for key, without the dict: the record is
+a precompiled ``msgspec`` Struct whose keys are encoded once, and route, service and consumer are
+spliced in as JSON encoded once per entity object (``msgspec.Raw``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ REDACTED = ("authorization", "proxy-authorization")
 CORRELATION_VAR = "correlation_id"
 _ENCODER = msgspec.json.Encoder()
 _entity_cache: dict[int, tuple[Any, Any]] = {}
+_raw_cache: dict[int, tuple[Any, msgspec.Raw]] = {}
+_NULL = msgspec.Raw(b"null")
 
 
 def _entity(value: Mapping[str, Any] | None) -> Any:
@@ -54,6 +59,20 @@ def _entity(value: Mapping[str, Any] | None) -> Any:
     plain = thaw(value)
     _entity_cache[id(value)] = (value, plain)
     return plain
+
+
+def _raw_entity(value: Mapping[str, Any] | None) -> msgspec.Raw:
+    """An entity's JSON, encoded once per entity object."""
+    if value is None:
+        return _NULL
+    found = _raw_cache.get(id(value))
+    if found is not None and found[0] is value:
+        return found[1]
+    if len(_raw_cache) > 10_000:
+        _raw_cache.clear()
+    raw = msgspec.Raw(_ENCODER.encode(_entity(value)))
+    _raw_cache[id(value)] = (value, raw)
+    return raw
 
 
 def header_map(headers: list[tuple[bytes, bytes]], redact: bool = False) -> dict[str, Any]:
@@ -189,4 +208,158 @@ def serialize(ctx: RequestContext) -> dict[str, Any]:
 
 def encode(record: Mapping[str, Any]) -> bytes:
     """One record as compact JSON."""
+    return _ENCODER.encode(record)
+
+
+# -- the same record, encoded without building it as a dict (file-log's hot path) ------------
+# Field order = key order of ``serialize``; UNSET fields are left out, as absent keys are.
+
+class _Request(msgspec.Struct):
+    id: str
+    uri: str
+    url: str
+    querystring: msgspec.Raw
+    method: str
+    headers: msgspec.Raw
+    size: int
+
+
+class _Response(msgspec.Struct):
+    status: int
+    headers: msgspec.Raw
+    size: int
+
+
+class _Latencies(msgspec.Struct):
+    kong: int
+    proxy: int
+    request: int
+    receive: int
+
+
+class _Entity(msgspec.Struct):
+    id: Any
+    consumer_id: Any
+
+
+class _Record(msgspec.Struct, kw_only=True):
+    request: _Request
+    upstream_uri: str
+    upstream_status: str
+    response: _Response
+    latencies: _Latencies
+    tries: list
+    client_ip: str
+    started_at: int
+    source: str
+    workspace: str = WORKSPACE_ID
+    workspace_name: str = "default"
+    route: msgspec.Raw
+    service: msgspec.Raw
+    consumer: Any = msgspec.UNSET
+    authenticated_entity: Any = msgspec.UNSET
+    correlation_id: Any = msgspec.UNSET
+
+
+_NO_TRIES: list = []
+_EMPTY = msgspec.Raw(b"{}")
+_CACHE_LIMIT = 512  # distinct header sets / query strings remembered (cleared when full)
+_request_parts: dict[tuple, tuple[msgspec.Raw, int]] = {}
+_response_parts: dict[tuple, tuple[msgspec.Raw, int]] = {}
+_queries: dict[bytes, msgspec.Raw] = {}
+
+
+def _headers_part(cache: dict, headers: list[tuple[bytes, bytes]], first: int,
+                  redact: bool) -> tuple[msgspec.Raw, int]:
+    """(the JSON of ``header_map``, ``head_size``) of a header list; clients and upstreams
+    repeat the same headers, so both are remembered per distinct list (bounded)."""
+    key = (first, *headers)
+    try:
+        found = cache.get(key)
+    except TypeError:  # a filter left an unhashable (list) header pair: do not remember it
+        return msgspec.Raw(_ENCODER.encode(header_map(headers, redact))), head_size(first, headers)
+    if found is None:
+        found = (msgspec.Raw(_ENCODER.encode(header_map(headers, redact))), head_size(first, headers))
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
+def _query_part(query: bytes) -> msgspec.Raw:
+    if not query:
+        return _EMPTY
+    found = _queries.get(query)
+    if found is None:
+        found = msgspec.Raw(_ENCODER.encode(query_map(query)))
+        if len(_queries) >= _CACHE_LIMIT:
+            _queries.clear()
+        _queries[query] = found
+    return found
+_url_prefixes: dict[tuple[bytes, bytes, int], str] = {}
+
+
+def _url_prefix(scheme: bytes, host: bytes, port: int) -> str:
+    """``scheme://host:port`` (port of the Host header dropped), cached per combination."""
+    key = (scheme, host, port)
+    found = _url_prefixes.get(key)
+    if found is None:
+        name = host.decode("latin-1").rsplit(":", 1)[0] if host else ""
+        found = f"{scheme.decode('ascii')}://{name}:{port}"
+        if len(_url_prefixes) >= 1024:
+            _url_prefixes.clear()
+        _url_prefixes[key] = found
+    return found
+
+
+def encode_record(ctx: RequestContext) -> bytes:
+    """``encode(serialize(ctx))``, byte for byte, at a fraction of the cost."""
+    req = ctx.request
+    resp = ctx.response
+    client = ctx.client
+    uri = req.target.decode("latin-1")
+    upstream = ctx.source == "upstream"
+    if resp is not None:
+        status = resp.status
+        headers, size = _headers_part(_response_parts, resp.headers, 17, False)
+        response = _Response(status, headers, size + ctx.response_bytes)
+    else:
+        status = 0
+        response = _Response(0, _EMPTY, 0)
+    started = ctx.started
+    finished = ctx.finished or started
+    up_started = ctx.upstream_started
+    answered = ctx.upstream_answered
+    shared = ctx.vars
+    headers, size = _headers_part(_request_parts, req.headers, len(req.method) + len(req.target) + 11, True)
+    record = _Record(
+        request=_Request(
+            ctx.request_id.decode("latin-1"), uri,
+            _url_prefix(client.scheme, req.host, client.server_port) + uri,
+            _query_part(req.query), req.method.decode("latin-1"), headers, size + ctx.request_bytes),
+        upstream_uri=ctx.upstream_target.decode("latin-1") if ctx.decision is not None else "",
+        upstream_status=str(status) if upstream else "",
+        response=response,
+        latencies=_Latencies(
+            round(((up_started if up_started > 0.0 else finished) - started) * 1000),
+            round((answered - up_started) * 1000) if answered > 0.0 else -1,
+            round((finished - started) * 1000), 0),
+        tries=_tries(ctx) if ctx.tries > 0 else _NO_TRIES,
+        client_ip=ctx.client_ip,
+        started_at=ctx.started_ms,
+        source="upstream" if upstream else "kong",
+        route=_raw_entity(shared.get("route")),
+        service=_raw_entity(shared.get("service")),
+    )
+    consumer = shared.get("consumer")
+    if consumer is not None:
+        record.consumer = _raw_entity(consumer)
+    credential = shared.get("credential")
+    if credential is not None:
+        record.authenticated_entity = _Entity(
+            credential.get("id"),
+            (credential.get("consumer") or {}).get("id") or (consumer or {}).get("id"))
+    correlation = shared.get(CORRELATION_VAR)
+    if correlation is not None:
+        record.correlation_id = correlation
     return _ENCODER.encode(record)

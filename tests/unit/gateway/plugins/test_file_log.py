@@ -9,7 +9,7 @@ import os
 from traffickit import handler, problems, request, respond
 
 from carbonplane.gateway.plugins.file_log.writer import AppendWriter
-from carbonplane.gateway.plugins.log_serializer import query_map, serialize
+from carbonplane.gateway.plugins.log_serializer import encode, encode_record, query_map, serialize
 from carbonplane.gateway.schema import freeze
 from carbonplane.proxy.app import FixedTarget, RouteDecision, Upstream
 
@@ -69,6 +69,17 @@ def test_record_of_a_gateway_made_response():
     assert record["source"] == "kong" and record["upstream_status"] == "" and record["upstream_uri"] == ""
     assert record["latencies"] == {"kong": 2, "proxy": -1, "request": 2, "receive": 0}
     assert record["tries"] == [] and record["route"] is None and "consumer" not in record
+
+
+def test_encode_record_writes_the_bytes_of_the_serialized_record():
+    gateway_made = request("GET", "/nowhere?a=1", {"Authorization": "Basic x"})
+    respond(gateway_made, 404)
+    no_response = request("GET", "/p")
+    tagged = finished_request()
+    tagged.vars["correlation_id"] = "abc"
+    tagged.response.headers.append([b"x-listed", b"1"])  # an unhashable pair is still encoded
+    for ctx in (finished_request(), finished_request(), gateway_made, no_response, tagged):
+        assert encode_record(ctx) == encode(serialize(ctx))
 
 
 def test_query_map_decodes_like_kong():
