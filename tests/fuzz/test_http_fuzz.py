@@ -91,6 +91,8 @@ def test_garbage_never_crashes_and_splits_do_not_matter(raw, splits):
     whole, error = events_of(raw)
     split, split_error = events_of(raw, splits)
     assert error == split_error and summary(whole) == summary(split)
+    byte_by_byte, bytewise_error = events_of(raw, list(range(1, len(raw))))
+    assert bytewise_error == error and summary(byte_by_byte) == summary(whole)
 
 
 @FUZZ
