@@ -58,25 +58,26 @@ class Handler(PluginHandler):
         self.per_consumer = bool(config["per_consumer"])
         if config["upstream_health_metrics"]:
             self.metrics.upstream_health = True
-        self._names: dict[tuple[int, int], tuple[Any, Any, str, str]] = {}
+        self._names: dict[tuple[int, int, str], _Series] = {}
 
     def on_log(self, ctx: RequestContext) -> None:
         m = self.metrics
         m.total_requests += 1
         if self.status_codes or self.latency or self.bandwidth:
-            service, route = self._labels(ctx.vars.get("service"), ctx.vars.get("route"))
+            shared = ctx.vars
             consumer = ""
             if self.per_consumer:
-                entity = ctx.vars.get("consumer")
+                entity = shared.get("consumer")
                 consumer = (entity.get("username") or "") if entity else ""
+            series = self._series(shared.get("service"), shared.get("route"), consumer)
             if self.status_codes:
-                key = (service, route, str(ctx.status), "service" if ctx.source == "upstream" else "kong",
-                       WORKSPACE, consumer)
-                m.requests[key] = m.requests.get(key, 0) + 1
+                key = series.status_key(ctx.status, ctx.source == "upstream")
+                requests = m.requests
+                requests[key] = requests.get(key, 0) + 1
             if self.latency:
-                self._latencies(m, (service, route, WORKSPACE), ctx)
+                self._latencies(m, series.latency_key, ctx)
             if self.bandwidth:
-                self._bytes(m, service, route, consumer, ctx)
+                self._bytes(m, series, ctx)
         m.changed()
 
     def close(self) -> None:
@@ -84,16 +85,17 @@ class Handler(PluginHandler):
         if self.metrics.directory is not None:
             self.metrics.publish()
 
-    def _labels(self, service: Any, route: Any) -> tuple[str, str]:
-        key = (id(service), id(route))
+    def _series(self, service: Any, route: Any, consumer: str) -> _Series:
+        """The label tuples of a (service, route, consumer), built once per entity objects."""
+        key = (id(service), id(route), consumer)
         found = self._names.get(key)
-        if found is None or found[0] is not service or found[1] is not route:
+        if found is None or found.service is not service or found.route is not route:
             service_name = (service.get("name") or service.get("host") or "") if service else ""
             route_name = (route.get("name") or route.get("id") or "") if route else ""
             if len(self._names) > 10_000:
                 self._names.clear()
-            found = self._names[key] = (service, route, service_name, route_name)
-        return found[2], found[3]
+            found = self._names[key] = _Series(service, route, service_name, route_name, consumer)
+        return found
 
     @staticmethod
     def _latencies(m: WorkerMetrics, key: tuple, ctx: RequestContext) -> None:
@@ -108,12 +110,41 @@ class Handler(PluginHandler):
         m.observe(m.request_latency, UPSTREAM_LATENCY_BUCKETS, key, (finished - ctx.started) * 1000)
 
     @staticmethod
-    def _bytes(m: WorkerMetrics, service: str, route: str, consumer: str, ctx: RequestContext) -> None:
+    def _bytes(m: WorkerMetrics, series: _Series, ctx: RequestContext) -> None:
         req = ctx.request
+        bandwidth = m.bandwidth
         ingress = head_size(len(req.method) + len(req.target) + 11, req.headers) + ctx.request_bytes
+        if ingress > 0:
+            key = series.ingress_key
+            bandwidth[key] = bandwidth.get(key, 0) + ingress
         resp = ctx.response
-        egress = head_size(17, resp.headers) + ctx.response_bytes if resp is not None else 0
-        for direction, n in (("ingress", ingress), ("egress", egress)):
-            if n > 0:
-                key = (service, route, direction, WORKSPACE, consumer)
-                m.bandwidth[key] = m.bandwidth.get(key, 0) + n
+        if resp is not None:
+            egress = head_size(17, resp.headers) + ctx.response_bytes
+            if egress > 0:
+                key = series.egress_key
+                bandwidth[key] = bandwidth.get(key, 0) + egress
+
+
+class _Series:
+    """The label tuples of one (service, route, consumer): Kong's label order per family."""
+
+    __slots__ = ("service", "route", "names", "latency_key", "ingress_key", "egress_key", "_status")
+
+    def __init__(self, service: Any, route: Any, service_name: str, route_name: str,
+                 consumer: str) -> None:
+        self.service = service  # the entity objects the tuples were made for (identity check)
+        self.route = route
+        self.names = (service_name, route_name)
+        self.latency_key = (service_name, route_name, WORKSPACE)
+        self.ingress_key = (service_name, route_name, "ingress", WORKSPACE, consumer)
+        self.egress_key = (service_name, route_name, "egress", WORKSPACE, consumer)
+        self._status: dict[tuple[int, bool], tuple[str, ...]] = {}
+
+    def status_key(self, status: int, upstream: bool) -> tuple[str, ...]:
+        key = self._status.get((status, upstream))
+        if key is None:
+            service, route = self.names
+            key = self._status[(status, upstream)] = (
+                service, route, str(status), "service" if upstream else "kong", WORKSPACE,
+                self.ingress_key[4])
+        return key
