@@ -66,7 +66,8 @@ class ThrowawayKafka {
   }
 
   format() {
-    const clusterId = crypto.randomBytes(16).toString('base64url');
+    let clusterId = '-';
+    while (clusterId.startsWith('-')) clusterId = crypto.randomBytes(16).toString('base64url'); // '-x' parses as an option
     const run = spawnSync('java', [...this.java(), 'kafka.tools.StorageTool', 'format', '-t', clusterId, '-c', this.props],
       { encoding: 'utf8', timeout: 120_000 });
     assert.equal(run.status, 0, `formatting the throwaway broker's storage failed: ${run.stderr || run.error}`);
