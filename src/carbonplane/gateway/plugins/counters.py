@@ -66,6 +66,17 @@ def default_counter_path(name: str = "gateway") -> str:
     return os.path.join(base, f"carbonplane-{os.getuid()}-{name}.counters")
 
 
+_forks = 0  # fork generation of this process: a store compares it instead of calling getpid()
+
+
+def _after_fork_in_child() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _digest(name: bytes) -> bytes:
     d = hashlib.blake2b(name, digest_size=KEY_SIZE).digest()
     return d if any(d) else b"\x01" + d[1:]  # all-zero marks a never-used slot
@@ -84,6 +95,7 @@ class HostCounters:
         self._thread_lock = threading.Lock()
         self._lock_fd = fd
         self._pid = os.getpid()
+        self._forks = _forks
         self._located: dict[bytes, tuple[bytes, int]] = {}
 
     @classmethod
@@ -122,8 +134,9 @@ class HostCounters:
 
     def take(self, cells: Sequence[Cell], now_ms: int) -> tuple[bool, list[int]]:
         """Admit-and-count one request atomically across the host; see the module docstring."""
-        located = [(self._locate(c[0]), self._locate(c[3]) if c[3] else None) for c in cells]
-        if self._pid != os.getpid():
+        locate = self._locate
+        located = [(locate(c[0]), locate(c[3]) if c[3] else None) for c in cells]
+        if self._forks != _forks:
             self._reopen()
         with self._thread_lock:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
@@ -137,6 +150,7 @@ class HostCounters:
         which a forked child would share with its parent)."""
         self._lock_fd = os.open(self.path, os.O_RDWR)
         self._pid = os.getpid()
+        self._forks = _forks
 
     def _locate(self, name: bytes) -> tuple[bytes, int]:
         """(digest, offset of its probe window) of a counter name, cached per name."""
@@ -155,7 +169,10 @@ class HostCounters:
         offsets: list[int] = []
         admitted = True
         for cell, (current, prev) in zip(cells, located):
-            at = self._find_at(*current)
+            key, start = current
+            at = mm.find(key, start, start + PROBE * KEY_SIZE)
+            if at >= 0 and (at - start) % KEY_SIZE:  # found across a slot boundary: look on
+                at = self._find_at(key, start)
             usage = 0
             if at >= 0:
                 expires, usage = unpack(mm, values + at)

@@ -89,6 +89,8 @@ class Handler(PluginHandler):
         self.fault_tolerant = bool(config["fault_tolerant"])
         self.limit_headers = tuple(_number(config[p]) for p in self.periods)
         self.header_names = tuple((X_LIMIT[p], X_REMAINING[p]) for p in self.periods)
+        self.header_pairs = tuple((X_LIMIT[p], value, X_REMAINING[p])
+                                  for p, value in zip(self.periods, self.limit_headers))
         self._cached_windows: tuple | None = None
         self._cached_cells: dict[str, list] = {}
         self._last_error_log = 0.0
@@ -168,21 +170,23 @@ class Handler(PluginHandler):
         on equal remaining the later (longer) one wins."""
         limits = self.limits
         if admitted:
-            remainders = [limits[i] - usage - 1 for i, usage in enumerate(usages)]
+            remainders = [limit - usage - 1 for limit, usage in zip(limits, usages)]
         else:
             stop = max(i for i, usage in enumerate(usages) if limits[i] - usage <= 0)
             remainders = [max(0, limits[i] - usage - (i == stop)) for i, usage in enumerate(usages)]
         headers: list[tuple[bytes, bytes]] = []
+        append = headers.append
         best = 0
         for i, remaining in enumerate(remainders):
             if remaining <= remainders[best]:
                 best = i
-            limit_name, remaining_name = self.header_names[i]
-            headers += ((limit_name, self.limit_headers[i]), (remaining_name, b"%d" % remaining))
+        for (limit_name, limit_value, remaining_name), remaining in zip(self.header_pairs, remainders):
+            append((limit_name, limit_value))
+            append((remaining_name, b"%d" % remaining))
         reset = reset_seconds(windows[best], now_ms, self.sliding)
-        headers += ((b"ratelimit-limit", self.limit_headers[best]),
-                    (b"ratelimit-remaining", b"%d" % remainders[best]),
-                    (b"ratelimit-reset", b"%d" % reset))
+        append((b"ratelimit-limit", self.limit_headers[best]))
+        append((b"ratelimit-remaining", b"%d" % remainders[best]))
+        append((b"ratelimit-reset", b"%d" % reset))
         return headers, reset
 
     def _store_failed(self, exc: RateLimitStoreError) -> LocalResponse | None:
@@ -204,8 +208,12 @@ class Handler(PluginHandler):
         headers = ctx.vars.pop(HEADERS_VAR, None)
         response = ctx.response
         if headers and response is not None:
-            response.headers = [h for h in response.headers if h[0] not in OWN_HEADERS]
-            response.headers.extend(headers)
+            have = response.headers
+            for name, _ in have:
+                if name in OWN_HEADERS:  # rare: the upstream sent some; ours replace them
+                    response.headers = have = [h for h in have if h[0] not in OWN_HEADERS]
+                    break
+            have.extend(headers)
 
 
 def _identifier(conf: Mapping[str, Any]) -> Callable[[RequestContext], str]:
