@@ -328,12 +328,22 @@ class EventProducer:
     # -- internals ---------------------------------------------------------------------------------
 
     def _typed(self, cls: type[T.Event], extra: dict[str, Any], **fields: Any) -> DeliveryFuture:
-        on_delivery = extra.pop("on_delivery", None)
+        """Build ``cls`` from a produce_* call (``None`` means absent) and produce it."""
+        on_delivery = None
+        if extra:
+            on_delivery = extra.pop("on_delivery", None)
+            fields.update(extra)
+        if None in fields.values():
+            fields = {k: v for k, v in fields.items() if v is not None}
         try:
-            event = T.build_event(cls, **fields, **extra)
+            event = cls(**fields)
         except EventValidationError as exc:
             self._reject(cls.TOPIC, cls.__name__, exc)
             raise
+        except TypeError as exc:
+            err = T.validation_error(cls.__name__, exc)
+            self._reject(cls.TOPIC, cls.__name__, err)
+            raise err from None
         return self.produce(event, on_delivery=on_delivery)
 
     def _send(self, topic: str, etype: str, key: bytes | None, value: bytes, headers: list, ts: int,
