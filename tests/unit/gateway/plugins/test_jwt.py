@@ -96,6 +96,21 @@ def test_token_locations(where):
     assert ctx.vars["consumer"]["id"] == ALICE["id"]
 
 
+@pytest.mark.parametrize("target", ["/x?j%77t={tok}", "/x?a=b+c&jwt={tok}", "/x?q=1&jwt={tok}"])
+def test_encoded_query_parameters_still_carry_the_token(target):
+    ctx = request(target=target.format(tok=token()))
+    assert jwt().on_request(ctx) is None and ctx.vars["consumer"]["id"] == ALICE["id"]
+
+
+@pytest.mark.parametrize("value", ["Bearer {tok}", "Bearer  {tok}", "Bearer\t{tok}", " Bearer {tok}",
+                                   "Basic x, Bearer {tok}"])
+def test_bearer_spellings_yield_the_same_token(value):
+    tok = token()
+    ctx = request(headers={"Authorization": value.format(tok=tok)})
+    assert jwt().on_request(ctx) is None
+    assert ctx.vars["authenticated_jwt_token"] == tok
+
+
 def test_key_claim_may_come_from_the_header_and_be_renamed():
     tok = sign({"exp": future()}, SECRET, "HS256", {"alg": "HS256", "kid": "hs-issuer"})
     assert jwt(key_claim_name="kid").on_request(request(headers=bearer(tok))) is None

@@ -40,6 +40,7 @@ from carbonplane.gateway.plugins.reqparts import cookie_values, parse_query
 from carbonplane.proxy.app import LocalResponse
 
 _BEARER = re.compile(rb"\s*[Bb]earer\s+(.+)")
+_SPACE = (b"", b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c")  # \s, or nothing left
 _JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
 VERIFIED_KEPT = 4096
 _VERIFIERS: dict[tuple[str, bytes], Verifier | str] = {}
@@ -100,6 +101,9 @@ class Handler(PluginHandler):
         self.index = index_of(gateway_config_of(services, self.NAME))
         self.anonymous = Anonymous(self.index, config.get("anonymous"), self.NAME)
         self.params = tuple(config["uri_param_names"])
+        # a query holding none of these bytes (and nothing percent- or plus-encoded) cannot
+        # carry a token parameter: it is not parsed
+        self.param_probes = tuple(n.encode("latin-1") for n in self.params if _latin1(n))
         self.cookies = tuple(config["cookie_names"])
         self.headers = tuple(n.lower().encode("latin-1") for n in config["header_names"])
         self.claim = config["key_claim_name"]
@@ -146,8 +150,9 @@ class Handler(PluginHandler):
 
     def find_token(self, ctx: Any) -> bytes | LocalResponse:
         request = ctx.request
-        if self.params and request.query:
-            params = parse_query(request.query)
+        query = request.query
+        if self.params and query and self._may_hold_param(query):
+            params = parse_query(query)
             for name in self.params:
                 values = [v for n, v in params if n == name]
                 if len(values) > 1:
@@ -163,11 +168,21 @@ class Handler(PluginHandler):
         for name in self.headers:
             for n, value in request.headers:
                 if n == name:
+                    if value[:7] == b"Bearer " and value[7:8] not in _SPACE and b"\n" not in value:
+                        return value[7:]  # what the regex finds in the common case
                     found = _BEARER.search(value)
                     if found is not None:
                         return found.group(1)
                     break  # Kong reads the first header of that name only
         return self.refuse("Unauthorized", self.challenge)
+
+    def _may_hold_param(self, query: bytes) -> bool:
+        if b"%" in query or b"+" in query:
+            return True
+        for probe in self.param_probes:
+            if probe in query:
+                return True
+        return False
 
     def verify(self, token: bytes) -> tuple[Credential, dict] | LocalResponse:
         parsed = parse_token(token)
@@ -235,6 +250,14 @@ class Handler(PluginHandler):
     def refuse(self, message: str, challenge: bytes | None = None) -> LocalResponse:
         return LocalResponse.error(401, message,
                                    [(b"www-authenticate", challenge or self.invalid)])
+
+
+def _latin1(name: str) -> bool:
+    try:
+        name.encode("latin-1")
+    except UnicodeEncodeError:
+        return False  # only a percent-encoded query can hold it
+    return True
 
 
 def _is_number(value: Any) -> bool:
