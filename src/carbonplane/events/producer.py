@@ -359,12 +359,15 @@ class EventProducer:
         return future
 
     def _account(self, future: DeliveryFuture, d: Delivery) -> None:
-        spooled = d.spooled
-        with self._lock:
-            if d.error is None and not spooled:
+        if d.error is None:  # the common case first: one lock, one metrics update
+            with self._lock:
                 self._delivered += 1
                 self._since_flush[0] += 1
-            elif spooled:
+            self._metrics.delivered(future.topic, future.event_type, d.latency_s or time.perf_counter() - future.started)
+            return
+        spooled = d.spooled
+        with self._lock:
+            if spooled:
                 self._spooled += 1
                 self._since_flush[2] += 1
             else:
@@ -372,9 +375,7 @@ class EventProducer:
                 self._since_flush[1] += 1
                 if len(self._recent_errors) < 20:
                     self._recent_errors.append(f"{d.topic}: {d.error}")
-        if d.error is None and not spooled:
-            self._metrics.delivered(future.topic, future.event_type, d.latency_s or time.perf_counter() - future.started)
-        elif spooled:
+        if spooled:
             self._metrics.spooled(future.topic)
         else:
             self._metrics.failed(future.topic, future.event_type, "delivery")

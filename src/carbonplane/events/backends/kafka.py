@@ -310,6 +310,10 @@ class KafkaProducerBackend(ProducerBackend):
 
     def _on_delivery(self, topic: str, callback: DeliveryCallback | None, err: KafkaError | None, msg: Message) -> None:
         self._queued -= 1
+        if err is None and callback is not None:  # the common case, inline: this runs once per record
+            self._skip_checks_until = 0.0
+            callback(Delivery(topic, msg.partition(), msg.offset(), None, msg.latency() or 0.0))
+            return
         self._report(topic, callback, err, msg)
 
     def _report(self, topic: str, callback: DeliveryCallback | None, err: KafkaError | None, msg: Message) -> None:
