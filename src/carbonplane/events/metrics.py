@@ -112,11 +112,11 @@ class ProducerMetrics:
         self._s = _store_for(registry)
         self._pending = 0
 
-    def produced(self, topic: str, event_type: str) -> None:
-        """One event was validated and handed to the backend."""
+    def produced(self, topic: str, event_type: str, n: int = 1) -> None:
+        """``n`` events were validated and handed to the backend."""
         s, key = self._s, (topic, event_type)
         with s.lock:
-            s.produced[key] = s.produced.get(key, 0) + 1
+            s.produced[key] = s.produced.get(key, 0) + n
 
     def delivered(self, topic: str, event_type: str, seconds: float) -> None:
         """The backend acknowledged one event ``seconds`` after it was produced."""

@@ -41,7 +41,8 @@ log = logging.getLogger("carbonplane.events.producer")
 
 UserCallback = Callable[[Delivery], None]
 
-# ``produce`` serves pending delivery reports every 16 events (and ``flush``/``poll``/a full
+# ``produce`` serves pending delivery reports, and publishes its produced counts to the metrics,
+# every 16 events (and ``flush``/``poll``/a full
 # queue always do): reports stay timely while the per-event cost of an empty poll is shared.
 POLL_EVERY_MASK = 15
 
@@ -145,6 +146,7 @@ class EventProducer:
         self._metrics = metrics if metrics is not None else default_metrics()
         self._lock = threading.Lock()
         self._produced = self._delivered = self._errors = self._spooled = self._rejected = 0
+        self._unpublished: dict[tuple[str, str], int] = {}  # produced counts not yet in the metrics
         self._since_flush = [0, 0, 0]  # delivered, failed, spooled
         self._recent_errors: list[str] = []
         self._last_error_log = 0.0
@@ -278,12 +280,14 @@ class EventProducer:
 
     def poll(self, timeout: float = 0.0) -> int:
         """Serve pending delivery callbacks (on this thread); returns how many ran."""
+        self._publish_produced()
         n = self._backend.poll(timeout)
         self._metrics.set_pending(len(self._backend))
         return n
 
     def flush(self, timeout: float = 10.0) -> FlushResult:
         """Wait up to ``timeout`` s for every queued event; report pending and failures since last flush."""
+        self._publish_produced()
         remaining = self._backend.flush(timeout)
         with self._lock:
             delivered, failed, spooled = self._since_flush
@@ -353,10 +357,18 @@ class EventProducer:
         with self._lock:
             self._produced += 1
             produced = self._produced
-        self._metrics.produced(topic, etype)
-        if not produced & POLL_EVERY_MASK:  # serve delivery reports in small batches, not per event
+            counts = self._unpublished
+            counts[topic, etype] = counts.get((topic, etype), 0) + 1
+        if not produced & POLL_EVERY_MASK:  # serve delivery reports and publish counts in small batches
+            self._publish_produced()
             self._backend.poll(0)
         return future
+
+    def _publish_produced(self) -> None:
+        with self._lock:
+            counts, self._unpublished = self._unpublished, {}
+        for (topic, etype), n in counts.items():
+            self._metrics.produced(topic, etype, n)
 
     def _account(self, future: DeliveryFuture, d: Delivery) -> None:
         if d.error is None:  # the common case first: one lock, one metrics update
