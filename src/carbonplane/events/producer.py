@@ -42,8 +42,8 @@ log = logging.getLogger("carbonplane.events.producer")
 UserCallback = Callable[[Delivery], None]
 
 # ``produce`` serves pending delivery reports, and publishes its produced counts to the metrics,
-# every 16 events (and ``flush``/``poll``/a full
-# queue always do): reports stay timely while the per-event cost of an empty poll is shared.
+# every 16 events (``flush``/``poll``/a full queue always do both): reports stay timely while the
+# per-event cost of an empty poll and of a metrics update is shared.
 POLL_EVERY_MASK = 15
 
 
