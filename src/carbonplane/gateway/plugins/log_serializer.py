@@ -220,13 +220,13 @@ class _Request(msgspec.Struct):
     url: str
     querystring: msgspec.Raw
     method: str
-    headers: msgspec.Raw
+    headers: Any  # a dict or its JSON (msgspec.Raw)
     size: int
 
 
 class _Response(msgspec.Struct):
     status: int
-    headers: msgspec.Raw
+    headers: Any
     size: int
 
 
@@ -264,26 +264,50 @@ class _Record(msgspec.Struct, kw_only=True):
 _NO_TRIES: list = []
 _EMPTY = msgspec.Raw(b"{}")
 _CACHE_LIMIT = 512  # distinct header sets / query strings remembered (cleared when full)
-_request_parts: dict[tuple, tuple[msgspec.Raw, int]] = {}
-_response_parts: dict[tuple, tuple[msgspec.Raw, int]] = {}
+
+
+class _HeadersCache:
+    """(JSON of ``header_map``, ``head_size``) per distinct header list. Clients and upstreams
+    repeat the same headers, but a response carrying per-request values (rate-limit counts,
+    request ids) never repeats: when fewer than half of a sample of ``SAMPLE`` lookups hit,
+    the next ``BYPASS`` lists are serialized directly, without hashing or storing them."""
+
+    SAMPLE = 256
+    BYPASS = 4096
+    __slots__ = ("entries", "redact", "lookups", "hits", "bypass")
+
+    def __init__(self, redact: bool) -> None:
+        self.entries: dict[tuple, tuple[msgspec.Raw, int]] = {}
+        self.redact = redact
+        self.lookups = self.hits = self.bypass = 0
+
+    def get(self, headers: list[tuple[bytes, bytes]], first: int) -> tuple[Any, int]:
+        if self.bypass:
+            self.bypass -= 1
+            return header_map(headers, self.redact), head_size(first, headers)
+        key = (first, *headers)
+        try:
+            found = self.entries.get(key)
+        except TypeError:  # a filter left an unhashable (list) header pair: do not remember it
+            return header_map(headers, self.redact), head_size(first, headers)
+        self.lookups += 1
+        if found is not None:
+            self.hits += 1
+            return found
+        if self.lookups >= self.SAMPLE:
+            if self.hits * 2 < self.lookups:
+                self.bypass = self.BYPASS
+            self.lookups = self.hits = 0
+        found = (msgspec.Raw(_ENCODER.encode(header_map(headers, self.redact))), head_size(first, headers))
+        if len(self.entries) >= _CACHE_LIMIT:
+            self.entries.clear()
+        self.entries[key] = found
+        return found
+
+
+_request_parts = _HeadersCache(redact=True)
+_response_parts = _HeadersCache(redact=False)
 _queries: dict[bytes, msgspec.Raw] = {}
-
-
-def _headers_part(cache: dict, headers: list[tuple[bytes, bytes]], first: int,
-                  redact: bool) -> tuple[msgspec.Raw, int]:
-    """(the JSON of ``header_map``, ``head_size``) of a header list; clients and upstreams
-    repeat the same headers, so both are remembered per distinct list (bounded)."""
-    key = (first, *headers)
-    try:
-        found = cache.get(key)
-    except TypeError:  # a filter left an unhashable (list) header pair: do not remember it
-        return msgspec.Raw(_ENCODER.encode(header_map(headers, redact))), head_size(first, headers)
-    if found is None:
-        found = (msgspec.Raw(_ENCODER.encode(header_map(headers, redact))), head_size(first, headers))
-        if len(cache) >= _CACHE_LIMIT:
-            cache.clear()
-        cache[key] = found
-    return found
 
 
 def _query_part(query: bytes) -> msgspec.Raw:
@@ -321,7 +345,7 @@ def encode_record(ctx: RequestContext) -> bytes:
     upstream = ctx.source == "upstream"
     if resp is not None:
         status = resp.status
-        headers, size = _headers_part(_response_parts, resp.headers, 17, False)
+        headers, size = _response_parts.get(resp.headers, 17)
         response = _Response(status, headers, size + ctx.response_bytes)
     else:
         status = 0
@@ -331,7 +355,7 @@ def encode_record(ctx: RequestContext) -> bytes:
     up_started = ctx.upstream_started
     answered = ctx.upstream_answered
     shared = ctx.vars
-    headers, size = _headers_part(_request_parts, req.headers, len(req.method) + len(req.target) + 11, True)
+    headers, size = _request_parts.get(req.headers, len(req.method) + len(req.target) + 11)
     record = _Record(
         request=_Request(
             ctx.request_id.decode("latin-1"), uri,

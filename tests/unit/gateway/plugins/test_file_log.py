@@ -80,6 +80,10 @@ def test_encode_record_writes_the_bytes_of_the_serialized_record():
     tagged.response.headers.append([b"x-listed", b"1"])  # an unhashable pair is still encoded
     for ctx in (finished_request(), finished_request(), gateway_made, no_response, tagged):
         assert encode_record(ctx) == encode(serialize(ctx))
+    for i in range(600):  # responses that never repeat (per-request header values)
+        ctx = finished_request()
+        ctx.response.headers.append((b"x-ratelimit-remaining-second", b"%d" % i))
+        assert encode_record(ctx) == encode(serialize(ctx))
 
 
 def test_query_map_decodes_like_kong():
