@@ -69,9 +69,12 @@ async def run(n: int, profile: bool) -> None:
     ctransport = FakeTransport(("127.0.0.1", 50000))
     client.connection_made(ctransport)
 
+    flush = server.batch.flush  # what the loop runs at the end of an iteration
+
     def one():
         client.data_received(REQUEST)
         up.data_received(RESPONSE)
+        flush()
 
     one()
     assert ctransport.written[-1].endswith(b"ok"), ctransport.written
@@ -79,10 +82,12 @@ async def run(n: int, profile: bool) -> None:
     if prof:
         prof.enable()
     start = time.process_time()
-    for _ in range(n):
+    for i in range(n):
         one()
         ctransport.written.clear()
         up.transport.written.clear()
+        if i % 1024 == 0:
+            await asyncio.sleep(0)  # run the flushes the batch scheduled (they find nothing)
     elapsed = time.process_time() - start
     if prof:
         prof.disable()

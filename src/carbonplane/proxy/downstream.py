@@ -43,6 +43,7 @@ from carbonplane.http.rules import is_token
 from carbonplane.proxy.app import EMPTY_CHAIN, Client, FilterChain, LocalResponse, RequestContext
 from carbonplane.proxy.exchange import HIGH_WATER, RESPONDING, Exchange
 from carbonplane.proxy.timers import Deadline
+from carbonplane.proxy.writes import flush_output
 
 log = logging.getLogger("carbonplane.proxy")
 
@@ -55,7 +56,7 @@ class ClientConnection(asyncio.Protocol):
     __slots__ = (
         "server", "loop", "transport", "config", "settings", "reader", "client", "exchange",
         "deadline", "paused", "served", "closing", "draining", "head_started", "pumping",
-        "port_bytes",
+        "port_bytes", "outbuf", "batch",
     )  # fmt: skip
 
     def __init__(self, server) -> None:
@@ -73,6 +74,8 @@ class ClientConnection(asyncio.Protocol):
         self.draining = False  # finish the request in flight, then close (server shutdown)
         self.head_started = False
         self.pumping = False
+        self.outbuf: list[bytes] = []  # bytes for the client, written at the end of the iteration
+        self.batch = server.batch
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:
@@ -141,7 +144,7 @@ class ClientConnection(asyncio.Protocol):
                 if ex is None:
                     if self.draining:
                         self.closing = True
-                        self.transport.close()
+                        self.close_transport()
                         return
                     event = reader.next_event()
                     if event is NEED_DATA:
@@ -149,7 +152,7 @@ class ClientConnection(asyncio.Protocol):
                         return
                     if event is CONNECTION_CLOSED:
                         self.closing = True
-                        self.transport.close()
+                        self.close_transport()
                         return
                     if event.framing == FRAMING_NONE:
                         reader.next_event()  # its END_OF_MESSAGE: the request is complete
@@ -297,7 +300,7 @@ class ClientConnection(asyncio.Protocol):
         out.append(b"\r\n")
         if not head_only:
             out.append(body)
-        self.transport.write(b"".join(out))
+        self.send_bytes(b"".join(out))
         if close:
             self.closing = True
 
@@ -306,7 +309,7 @@ class ClientConnection(asyncio.Protocol):
         self._write_response(status, b"", headers, body, close, None, False, b"1.1")
         if close:
             self.deadline.cancel()
-            self.transport.close()
+            self.close_transport()
 
     # -- endings ------------------------------------------------------------------------
     def exchange_done(self, ex: Exchange) -> None:
@@ -325,7 +328,7 @@ class ClientConnection(asyncio.Protocol):
                 or self.served >= self.config.keepalive_requests):  # fmt: skip
             self.closing = True
             self.deadline.cancel()
-            self.transport.close()
+            self.close_transport()
             return
         self.deadline.set(self.loop.time() + self.config.keepalive_timeout)
         if not self.pumping and (self.reader.buffered or self.reader.eof):
@@ -334,7 +337,23 @@ class ClientConnection(asyncio.Protocol):
     def abort(self) -> None:
         self.closing = True
         self.deadline.cancel()
+        self.outbuf.clear()
         self.transport.abort()
+
+    def send_bytes(self, data: bytes) -> None:
+        """Queue ``data`` for the client; it is written with the rest at the iteration's end."""
+        out = self.outbuf
+        if not out:
+            self.batch.schedule(self)
+        out.append(data)
+
+    def flush_writes(self) -> None:
+        flush_output(self.outbuf, self.transport)
+
+    def close_transport(self) -> None:
+        """Close gracefully: queued bytes are written first."""
+        flush_output(self.outbuf, self.transport)
+        self.transport.close()
 
     def pause_for(self, reason: int, paused: bool) -> None:
         before = self.paused
@@ -358,7 +377,7 @@ class ClientConnection(asyncio.Protocol):
                 self._write_error(408, "timed out reading the request head", close=True)
             else:
                 self.closing = True
-                self.transport.close()
+                self.close_transport()
         elif ex.state != RESPONDING and ex.accepting_body:
             ex.respond(LocalResponse.error(408, "timed out reading the request body"))
         else:  # the client stopped reading our response

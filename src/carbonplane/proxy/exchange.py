@@ -18,8 +18,8 @@ client connection (the client sees a truncated message, never a forged complete 
 
 Body relay: request body pieces are written upstream as they arrive (re-chunked when chunked),
 buffered only while connecting; the client is paused above ``HIGH_WATER`` and whenever the
-upstream socket is over its own high-water mark. Response pieces go to the client in one write
-per upstream read; the upstream is paused while the client's socket is over high-water.
+upstream socket is over its own high-water mark. Response pieces of one upstream read go to the
+client as one piece, all of a loop iteration's pieces in one write (``writes.py``); the upstream is paused while the client's socket is over high-water.
 """
 
 from __future__ import annotations
@@ -88,7 +88,7 @@ class Exchange:
             return self._run_request_hooks(0)
         ctx = self.ctx
         if ctx.request.expect_continue and not self.request_done:
-            self.conn.transport.write(CONTINUE_LINE)
+            self.conn.send_bytes(CONTINUE_LINE)
         ctx.upstream_started = self.loop.time()
         self._try_target()
 
@@ -131,7 +131,7 @@ class Exchange:
     def _begin_upstream(self) -> None:
         ctx = self.ctx
         if ctx.request.expect_continue and not self.request_done:
-            self.conn.transport.write(CONTINUE_LINE)
+            self.conn.send_bytes(CONTINUE_LINE)
         ctx.upstream_started = self.loop.time()
         self._try_target()
 
@@ -333,7 +333,7 @@ class Exchange:
     def flush(self) -> None:
         out = self.out
         if out:
-            self.conn.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            self.conn.send_bytes(out[0] if len(out) == 1 else b"".join(out))
             out.clear()
 
     def pause_upstream(self, paused: bool) -> None:
@@ -377,7 +377,7 @@ class Exchange:
             self._release_target(0, None)
         out = self.out
         if out:
-            self.conn.transport.write(out[0] if len(out) == 1 else b"".join(out))
+            self.conn.send_bytes(out[0] if len(out) == 1 else b"".join(out))
             out.clear()
         self.conn.exchange_done(self)
 

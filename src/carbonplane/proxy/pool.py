@@ -3,7 +3,7 @@
 An ``UpstreamConnection`` is an ``asyncio.Protocol`` with a ``ResponseReader``. While it serves
 a request it has an *owner* (the request's ``Exchange``) and relays events to it:
 ``upstream_head``, ``upstream_body``, ``upstream_end``, ``upstream_failed``, then ``flush()``
-once per read so the client gets one write per upstream read.
+once per read. Writes (both ways) are queued and issued once per loop iteration (``writes.py``).
 
 Invariants:
 - a connection is in the idle list only when it has no owner, its last response was read to
@@ -24,12 +24,13 @@ from carbonplane.http.model import END_OF_MESSAGE, NEED_DATA, ResponseHead
 from carbonplane.http.reader import ResponseReader
 from carbonplane.proxy.app import FAILURE_RESET, FAILURE_TIMEOUT
 from carbonplane.proxy.timers import Deadline
+from carbonplane.proxy.writes import WriteBatch, flush_output
 
 
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
         "pool", "loop", "transport", "reader", "owner", "deadline", "requests", "closed",
-        "read_timeout", "write_timeout", "writing_paused", "reusable",
+        "read_timeout", "write_timeout", "writing_paused", "reusable", "outbuf", "batch",
     )  # fmt: skip
 
     def __init__(self, pool: UpstreamPool) -> None:
@@ -45,6 +46,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.write_timeout = 60.0
         self.writing_paused = False
         self.reusable = False  # set when a response ended cleanly with keep-alive allowed
+        self.outbuf: list[bytes] = []  # bytes for the upstream, written at the iteration's end
+        self.batch = pool.batch
 
     # -- driven by the Exchange ---------------------------------------------------------
     def send(self, owner, data: bytes, method: bytes, read_timeout: float,
@@ -57,14 +60,25 @@ class UpstreamConnection(asyncio.Protocol):
         self.write_timeout = write_timeout
         self.reader.expect(method)
         self.deadline.set(self.loop.time() + read_timeout)
-        self.transport.write(data)
+        out = self.outbuf
+        if not out:
+            self.batch.schedule(self)
+        out.append(data)
 
     def write(self, data: bytes) -> None:
-        self.transport.write(data)
+        """Queue body bytes; written with the rest at the end of the loop iteration."""
+        out = self.outbuf
+        if not out:
+            self.batch.schedule(self)
+        out.append(data)
+
+    def flush_writes(self) -> None:
+        flush_output(self.outbuf, self.transport)
 
     def close(self) -> None:
         self.owner = None
         self.deadline.cancel()
+        self.outbuf.clear()
         if not self.closed:
             self.closed = True
             self.pool.discard(self)
@@ -157,13 +171,15 @@ class UpstreamPool:
 
     __slots__ = (
         "host", "port", "ssl", "server_hostname", "loop", "parser", "idle", "max_idle",
-        "max_requests", "idle_timeout",
+        "max_requests", "idle_timeout", "batch",
     )  # fmt: skip
 
     def __init__(self, loop, parser, host: str, port: int, *, ssl=None,
                  server_hostname: str | None = None, max_idle: int = 512,
-                 max_requests: int = 10000, idle_timeout: float = 60.0) -> None:  # fmt: skip
+                 max_requests: int = 10000, idle_timeout: float = 60.0,
+                 batch: WriteBatch | None = None) -> None:  # fmt: skip
         self.loop = loop
+        self.batch = batch if batch is not None else WriteBatch(loop)
         self.parser = parser
         self.host = host
         self.port = port

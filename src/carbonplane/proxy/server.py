@@ -21,6 +21,7 @@ from carbonplane.http.headparser import ResponseHeadParser
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.downstream import ClientConnection
 from carbonplane.proxy.pool import UpstreamPool
+from carbonplane.proxy.writes import WriteBatch
 
 
 def listening_socket(host: str, port: int, *, reuse_port: bool = True,
@@ -48,6 +49,7 @@ class ProxyServer:
         self._pool_cache: dict[tuple, UpstreamPool] = {}  # (target, upstream) objects -> pool
         self.response_parser = ResponseHeadParser(config.limits)
         self.requests = 0
+        self.batch = WriteBatch(self.loop)  # every connection's writes of one loop iteration
         self._servers: list[asyncio.AbstractServer] = []
         self._drained: asyncio.Event | None = None
 
@@ -99,7 +101,7 @@ class ProxyServer:
                 server_hostname=upstream.server_hostname,
                 max_idle=config.upstream_keepalive_pool,
                 max_requests=config.upstream_keepalive_requests,
-                idle_timeout=config.upstream_keepalive_timeout,
+                idle_timeout=config.upstream_keepalive_timeout, batch=self.batch,
             )  # fmt: skip
             self.pools[key] = pool
         return pool
@@ -123,7 +125,7 @@ class ProxyServer:
             conn.draining = True  # in-flight responses get connection: close
             if conn.exchange is None:
                 conn.closing = True
-                conn.transport.close()
+                conn.close_transport()
         if self.in_flight:
             try:
                 await asyncio.wait_for(self._drained.wait(), drain)
