@@ -40,6 +40,7 @@ import hashlib
 import mmap
 import os
 import struct
+import sys
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -96,6 +97,8 @@ class HostCounters:
         self._lock_fd = fd
         self._pid = os.getpid()
         self._forks = _forks
+        # the values as native int64s: the file is little-endian ("<qq"), so only on such hosts
+        self._q = memoryview(mm).cast("q") if sys.byteorder == "little" else None
         self._located: dict[bytes, tuple[bytes, int]] = {}
 
     @classmethod
@@ -164,6 +167,45 @@ class HostCounters:
         return found
 
     def _take_locked(self, cells, located, now_ms: int) -> tuple[bool, list[int]]:
+        """One request's check-and-count under the lock, reading and writing the values as
+        native int64s (no struct tuples); same steps as ``_take_locked_portable``."""
+        q = self._q
+        if q is None:
+            return self._take_locked_portable(cells, located, now_ms)
+        mm, base = self._mm, self._values - HEADER.size
+        usages: list[int] = []
+        slots: list[int] = []
+        admitted = True
+        for cell, (current, prev) in zip(cells, located):
+            key, start = current
+            at = mm.find(key, start, start + PROBE * KEY_SIZE)
+            if at >= 0 and (at - start) % KEY_SIZE:  # found across a slot boundary: look on
+                at = self._find_at(key, start)
+            usage = 0
+            i = (base + at) >> 3 if at >= 0 else -1  # index of (expires_ms, count) in q
+            if i >= 0 and q[i] > now_ms:
+                usage = q[i + 1]
+            if prev is not None and cell[4] > 0.0:
+                prev_at = self._find_at(*prev)
+                if prev_at >= 0:
+                    j = (base + prev_at) >> 3
+                    if q[j] > now_ms:
+                        usage += int(q[j + 1] * cell[4])
+            usages.append(usage)
+            slots.append(i)
+            if usage >= cell[2]:
+                admitted = False
+        if admitted:
+            for cell, (current, _), i in zip(cells, located, slots):
+                if i >= 0:
+                    count = q[i + 1] + 1 if q[i] > now_ms else 1
+                    q[i] = cell[1]
+                    q[i + 1] = count
+                else:
+                    self._insert(current[0], cell[1], now_ms)
+        return admitted, usages
+
+    def _take_locked_portable(self, cells, located, now_ms: int) -> tuple[bool, list[int]]:
         mm, unpack, values = self._mm, VALUE.unpack_from, self._values - HEADER.size
         usages: list[int] = []
         offsets: list[int] = []
@@ -229,6 +271,9 @@ class HostCounters:
 
     def close(self) -> None:
         if self._fd >= 0:
+            if self._q is not None:
+                self._q.release()
+                self._q = None
             self._mm.close()
             if self._lock_fd != self._fd and self._pid == os.getpid():
                 os.close(self._lock_fd)

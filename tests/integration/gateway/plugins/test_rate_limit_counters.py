@@ -184,3 +184,21 @@ def test_a_store_opened_before_fork_stays_exact_in_the_children(tmp_path):
     for p in procs:
         p.join(30)
     assert admitted == 1500
+
+
+def test_native_and_portable_host_paths_count_alike(tmp_path):
+    """The int64-view path and the struct path (hosts that are not little-endian) agree,
+    fixed and sliding windows, across expiry."""
+    native = HostCounters.open(str(tmp_path / "a.counters"), slots=64)
+    portable = HostCounters.open(str(tmp_path / "b.counters"), slots=64)
+    portable._q = None
+    try:
+        for step in range(60):
+            now = 1_000_000 + step * 250
+            cells = [(b"s:%d" % (now // 1000), now // 1000 * 1000 + 1000, 3, None, 0.0),
+                     (b"m:%d" % (now // 4000), now // 4000 * 4000 + 8000, 7,
+                      b"m:%d" % (now // 4000 - 1), 0.5)]
+            assert native.take(cells, now) == portable.take(cells, now), step
+    finally:
+        native.close()
+        portable.close()
