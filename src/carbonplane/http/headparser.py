@@ -191,38 +191,35 @@ class ResponseHeadParser:
         self.limits = limits or Limits()
 
     def parse(self, raw: bytes, request_method: bytes) -> ResponseHead:
-        try:
-            return self._parse(raw, request_method)
+        try:  # one function, not a wrapper: this runs once per proxied response
+            if 1 in raw.replace(b"\r\n", b"").translate(_VALUE_FLAGS):
+                rules.check_raw_head(raw)  # raises with the precise reason
+            lines = raw[:-4].split(b"\r\n")
+            status_line = lines[0].split(b" ", 2)
+            if len(status_line) < 2 or len(status_line[1]) != 3 or not status_line[1].isdigit():
+                raise HttpError(502, f"malformed status line {lines[0][:64]!r}")
+            version = _REQUEST_VERSIONS.get(status_line[0])
+            if version is None:
+                raise HttpError(502, f"upstream answered {status_line[0][:16]!r}")
+            status = int(status_line[1])
+            reason = status_line[2] if len(status_line) == 3 else b""
+            del lines[0]
+            headers, special = split_fields(lines, _RESPONSE_SPECIAL, self.limits.max_headers, 502)
+            head = ResponseHead(status, reason, version, headers)
+            head.framing, head.content_length = rules.response_framing(
+                request_method,
+                status,
+                special.get(b"content-length", _EMPTY),
+                special.get(b"transfer-encoding", _EMPTY),
+            )
+            conn_values = special.get(b"connection")
+            if conn_values:
+                head.connection_tokens = rules.connection_tokens(conn_values)
+                head.keep_alive = rules.keep_alive(version, head.connection_tokens)
+            elif version == b"1.0":
+                head.keep_alive = False
+            return head
         except HttpError as exc:
             if exc.status == 502:
                 raise
             raise HttpError(502, f"invalid upstream response: {exc.reason}") from None
-
-    def _parse(self, raw: bytes, request_method: bytes) -> ResponseHead:
-        if 1 in raw.replace(b"\r\n", b"").translate(_VALUE_FLAGS):
-            rules.check_raw_head(raw)  # raises with the precise reason
-        lines = raw[:-4].split(b"\r\n")
-        status_line = lines[0].split(b" ", 2)
-        if len(status_line) < 2 or len(status_line[1]) != 3 or not status_line[1].isdigit():
-            raise HttpError(502, f"malformed status line {lines[0][:64]!r}")
-        version = _REQUEST_VERSIONS.get(status_line[0])
-        if version is None:
-            raise HttpError(502, f"upstream answered {status_line[0][:16]!r}")
-        status = int(status_line[1])
-        reason = status_line[2] if len(status_line) == 3 else b""
-        del lines[0]
-        headers, special = split_fields(lines, _RESPONSE_SPECIAL, self.limits.max_headers, 502)
-        head = ResponseHead(status, reason, version, headers)
-        head.framing, head.content_length = rules.response_framing(
-            request_method,
-            status,
-            special.get(b"content-length", _EMPTY),
-            special.get(b"transfer-encoding", _EMPTY),
-        )
-        conn_values = special.get(b"connection")
-        if conn_values:
-            head.connection_tokens = rules.connection_tokens(conn_values)
-            head.keep_alive = rules.keep_alive(version, head.connection_tokens)
-        elif version == b"1.0":
-            head.keep_alive = False
-        return head

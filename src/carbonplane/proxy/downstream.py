@@ -158,7 +158,7 @@ class ClientConnection(asyncio.Protocol):
                         reader.next_event()  # its END_OF_MESSAGE: the request is complete
                     self._start(event)
                     continue
-                if not ex.accepting_body:
+                if ex.request_done or not ex.accepting_body:
                     if reader.buffered > HIGH_WATER:
                         self.pause_for(PAUSE_BACKLOG, True)
                     return

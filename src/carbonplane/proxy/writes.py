@@ -37,7 +37,7 @@ class WriteBatch:
         self._pending: list = []
 
     def schedule(self, conn) -> None:
-        """``conn.flush_writes()`` will run at the end of this iteration (once per call)."""
+        """``conn.outbuf`` will be written to ``conn.transport`` at the end of this iteration."""
         pending = self._pending
         if not pending:
             self._loop.call_soon(self.flush)
@@ -46,8 +46,14 @@ class WriteBatch:
     def flush(self) -> None:
         pending = self._pending
         self._pending = []
-        for conn in pending:
-            conn.flush_writes()
+        for conn in pending:  # flush_output inlined: this runs for every connection that wrote
+            out = conn.outbuf
+            if out:
+                data = out[0] if len(out) == 1 else b"".join(out)
+                out.clear()
+                transport = conn.transport
+                if not transport.is_closing():
+                    transport.write(data)
 
 
 def flush_output(out: list[bytes], transport: asyncio.Transport) -> None:
