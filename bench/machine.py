@@ -33,7 +33,7 @@ def machine_info() -> dict[str, str | int]:
     try:
         import confluent_kafka
 
-        info["confluent_kafka"] = confluent_kafka.version()[0]
+        info["confluent_kafka"] = confluent_kafka.__version__
         info["librdkafka"] = confluent_kafka.libversion()[0]
     except ImportError:
         pass
