@@ -16,8 +16,11 @@ import threading
 import time
 from typing import Any
 
+import msgspec
+
 from carbonplane.events.catalog import TOPICS_BY_NAME
-from carbonplane.events.types import Event, encode_event
+from carbonplane.errors import EventValidationError
+from carbonplane.events.types import _ENCODER, EVENT_TYPES, Event, encode_event, event_decoder
 
 Headers = list[tuple[str, bytes]]
 
@@ -101,29 +104,60 @@ def seal(event: Event, source: str) -> tuple[bytes, bytes, Headers]:
     """Fill the envelope's generated fields, validate, and return ``(key, value, headers)``.
 
     Raises ``EventValidationError`` (naming type and field) and leaves nothing half-sent.
+    This runs once per produced event: per-type facts, the source header and the ``ce_time``
+    header of the current millisecond are looked up, not rebuilt.
     """
+    cls = type(event)
+    info = _SEAL_INFO.get(cls) or _seal_info(cls)
     if not event.event_id:
         event.event_id = new_event_id()
-    if not event.timestamp:
-        event.timestamp = time.time_ns() // 1_000_000
-    if not event.source:
-        event.source = source
-    value = encode_event(event)
-    key = event_key(event).encode()
-    ce_type = _CE_TYPES.get(event.CE_TYPE)
-    if ce_type is None:
-        ce_type = _CE_TYPES[event.CE_TYPE] = ("ce_type", event.CE_TYPE.encode())
+    ts = event.timestamp
+    if not ts:
+        ts = event.timestamp = time.time_ns() // 1_000_000
+    src = event.source
+    if not src:
+        src = event.source = source
+    try:
+        value = _ENCODER.encode(event)
+        info[0].decode(value)  # validation by the type's decoder, in C
+    except (TypeError, ValueError, OverflowError, msgspec.ValidationError):
+        value = encode_event(event)  # raises the EventValidationError that names type and field
+    key_attr = info[1]
+    key = (getattr(event, key_attr) if key_attr else f"{event.source_dataset}->{event.target_dataset}").encode()  # type: ignore[attr-defined]
+    time_header = _time_header
+    if time_header[0] != ts:
+        time_header = _new_time_header(ts)
+    source_header = _SOURCE_HEADERS.get(src) or _source_header(src)
     return key, value, [
-        _SPEC_HEADER,
-        ("ce_id", event.event_id.encode()),
-        ("ce_source", event.source.encode()),
-        ce_type,
-        ("ce_time", rfc3339_ms(event.timestamp).encode()),
-        _CONTENT_TYPE_HEADER,
+        _SPEC_HEADER, ("ce_id", event.event_id.encode()), source_header, info[2], time_header[1], _CONTENT_TYPE_HEADER,
     ]
 
 
-_CE_TYPES: dict[str, tuple[str, bytes]] = {}
+_SEAL_INFO: dict[type, tuple[Any, str, tuple[str, bytes]]] = {}  # cls -> (decoder, key attribute, ce_type header)
+_SOURCE_HEADERS: dict[str, tuple[str, bytes]] = {}
+_time_header: tuple[int, tuple[str, bytes]] = (-1, ("ce_time", b""))
+
+
+def _seal_info(cls: type) -> tuple[Any, str, tuple[str, bytes]]:
+    if cls not in EVENT_TYPES:
+        raise EventValidationError(cls.__name__, None, "not one of the 12 catalog event types")
+    spec = TOPICS_BY_NAME[cls.TOPIC]  # type: ignore[attr-defined]
+    attr = "" if "->" in spec.key_field else _snake(spec.key_field)
+    info = _SEAL_INFO[cls] = (event_decoder(cls), attr, ("ce_type", cls.CE_TYPE.encode()))  # type: ignore[attr-defined]
+    return info
+
+
+def _new_time_header(ts: int) -> tuple[int, tuple[str, bytes]]:
+    global _time_header
+    header = _time_header = (ts, ("ce_time", rfc3339_ms(ts).encode()))
+    return header
+
+
+def _source_header(source: str) -> tuple[str, bytes]:
+    header = ("ce_source", source.encode())
+    if len(_SOURCE_HEADERS) < 1024:  # sources are service names: few; never let the cache grow unbounded
+        _SOURCE_HEADERS[source] = header
+    return header
 
 
 def headers_dict(headers: Headers | None) -> dict[str, str]:

@@ -310,6 +310,11 @@ def _camel(snake: str) -> str:
     return head + "".join(p[:1].upper() + p[1:] for p in rest)
 
 
+def event_decoder(cls: type[Event]) -> msgspec.json.Decoder:
+    """The validating JSON decoder of a catalog event type (KeyError for anything else)."""
+    return _DECODERS[cls]
+
+
 def encode_event(event: Event) -> bytes:
     """Validate ``event`` against its type and return its JSON bytes (raises EventValidationError)."""
     cls = type(event)
