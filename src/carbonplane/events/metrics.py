@@ -130,6 +130,20 @@ class ProducerMetrics:
             counts[i] += 1
             counts[-1] += seconds
 
+    def delivered_batch(self, samples: list[tuple[str, str, float]]) -> None:
+        """Many acknowledgements at once: ``(topic, event_type, seconds)`` each, under one lock."""
+        s, bisect_left, buckets = self._s, bisect.bisect_left, DELIVERY_BUCKETS
+        with s.lock:
+            delivered, latency = s.delivered, s.latency
+            for topic, event_type, seconds in samples:
+                key = (topic, event_type)
+                delivered[key] = delivered.get(key, 0) + 1
+                counts = latency.get(topic)
+                if counts is None:
+                    counts = latency[topic] = [0.0] * (len(buckets) + 2)
+                counts[bisect_left(buckets, seconds)] += 1
+                counts[-1] += seconds
+
     def failed(self, topic: str, event_type: str, reason: str) -> None:
         """One event will not be delivered; ``reason`` is one of ``FAILURE_REASONS``."""
         if reason not in FAILURE_REASONS:

@@ -147,6 +147,7 @@ class EventProducer:
         self._lock = threading.Lock()
         self._produced = self._delivered = self._errors = self._spooled = self._rejected = 0
         self._unpublished: dict[tuple[str, str], int] = {}  # produced counts not yet in the metrics
+        self._unpublished_acks: list[tuple[str, str, float]] = []  # deliveries not yet in the metrics
         self._since_flush = [0, 0, 0]  # delivered, failed, spooled
         self._recent_errors: list[str] = []
         self._last_error_log = 0.0
@@ -282,6 +283,7 @@ class EventProducer:
         """Serve pending delivery callbacks (on this thread); returns how many ran."""
         self._publish_produced()
         n = self._backend.poll(timeout)
+        self._publish_produced()
         self._metrics.set_pending(len(self._backend))
         return n
 
@@ -289,6 +291,7 @@ class EventProducer:
         """Wait up to ``timeout`` s for every queued event; report pending and failures since last flush."""
         self._publish_produced()
         remaining = self._backend.flush(timeout)
+        self._publish_produced()
         with self._lock:
             delivered, failed, spooled = self._since_flush
             self._since_flush = [0, 0, 0]
@@ -365,17 +368,22 @@ class EventProducer:
         return future
 
     def _publish_produced(self) -> None:
+        """Hand the counts gathered since the last call to the metrics (produced, then delivered)."""
         with self._lock:
             counts, self._unpublished = self._unpublished, {}
+            acks, self._unpublished_acks = self._unpublished_acks, []
         for (topic, etype), n in counts.items():
             self._metrics.produced(topic, etype, n)
+        if acks:
+            self._metrics.delivered_batch(acks)
 
     def _account(self, future: DeliveryFuture, d: Delivery) -> None:
-        if d.error is None:  # the common case first: one lock, one metrics update
+        if d.error is None:  # the common case first: one lock; metrics follow in batches
+            latency = d.latency_s or time.perf_counter() - future.started
             with self._lock:
                 self._delivered += 1
                 self._since_flush[0] += 1
-            self._metrics.delivered(future.topic, future.event_type, d.latency_s or time.perf_counter() - future.started)
+                self._unpublished_acks.append((future.topic, future.event_type, latency))
             return
         spooled = d.spooled
         with self._lock:
