@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from carbonplane.errors import ConfigError
+from carbonplane.gateway.plugins.base import PluginHandler
 from carbonplane.proxy.app import LocalResponse
 
 log = logging.getLogger("carbonplane.gateway.plugins")
@@ -222,3 +223,28 @@ class Anonymous:
             return LocalResponse.error(500, "An unexpected error occurred")
         authenticate(ctx, self.identity)
         return None
+
+
+class AuthHandler(PluginHandler):
+    """The access phase Kong's authentication plugins share: skip preflights unless
+    ``run_on_preflight``; with ``anonymous`` set, step aside when another auth plugin already
+    authenticated (logical OR) and fall back to the anonymous consumer instead of refusing.
+    Subclasses set ``self.preflight`` and ``self.anonymous`` and implement ``authenticate``."""
+
+    preflight: bool
+    anonymous: Anonymous
+
+    def on_request(self, ctx: Any) -> LocalResponse | None:
+        if not self.preflight and ctx.request.method == b"OPTIONS":
+            return None
+        anonymous = self.anonymous.ref
+        if anonymous and ctx.vars.get("credential") is not None:
+            return None  # another auth plugin already authenticated: logical OR
+        refusal = self.authenticate(ctx)
+        if refusal is None:
+            return None
+        return self.anonymous.apply(ctx) if anonymous else refusal
+
+    def authenticate(self, ctx: Any) -> LocalResponse | None:
+        """None when ``ctx`` carries valid credentials (identity applied), else the refusal."""
+        raise NotImplementedError

@@ -32,9 +32,8 @@ from typing import Any
 
 import msgspec
 
-from carbonplane.gateway.plugins.authn import (Anonymous, Identity, authenticate,
+from carbonplane.gateway.plugins.authn import (Anonymous, AuthHandler, Identity, authenticate,
                                                gateway_config_of, index_of)
-from carbonplane.gateway.plugins.base import PluginHandler
 from carbonplane.gateway.plugins.jwt.tokens import Verifier, make_verifier, parse_token
 from carbonplane.gateway.plugins.reqparts import cookie_values, parse_query
 from carbonplane.proxy.app import LocalResponse
@@ -91,7 +90,7 @@ def _b64_any(data: bytes) -> bytes | None:
         return None
 
 
-class Handler(PluginHandler):
+class Handler(AuthHandler):
     NAME = "jwt"
     PRIORITY = 1450
     VERSION = "1.0.0"
@@ -119,18 +118,7 @@ class Handler(PluginHandler):
         self.credentials: dict[str, Credential] = {}
         self.verified: dict[bytes, tuple[Credential, dict]] = {}
 
-    # -- access -------------------------------------------------------------------------
-    def on_request(self, ctx: Any) -> LocalResponse | None:
-        if not self.preflight and ctx.request.method == b"OPTIONS":
-            return None
-        anonymous = self.anonymous.ref
-        if anonymous and ctx.vars.get("credential") is not None:
-            return None  # another auth plugin already authenticated: logical OR
-        refusal = self.authenticate(ctx)
-        if refusal is None:
-            return None
-        return self.anonymous.apply(ctx) if anonymous else refusal
-
+    # -- access (on_request: AuthHandler) -----------------------------------------------
     def authenticate(self, ctx: Any) -> LocalResponse | None:
         token = self.find_token(ctx)
         if type(token) is not bytes:

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway.plugins.authn import (Anonymous, Identity, authenticate,
+from carbonplane.gateway.plugins.authn import (Anonymous, AuthHandler, Identity, authenticate,
                                                gateway_config_of, hash_key, index_of)
-from carbonplane.gateway.plugins.base import PluginHandler
 from carbonplane.gateway.plugins.reqparts import parse_query, without_params
 from carbonplane.proxy.app import LocalResponse
 
 
-class Handler(PluginHandler):
+class Handler(AuthHandler):
     NAME = "key-auth"
     PRIORITY = 1250
     VERSION = "1.0.0"
@@ -47,17 +46,6 @@ class Handler(PluginHandler):
         self.challenge = [(b"www-authenticate",
                            f'Key realm="{realm}"'.encode() if realm else b"Key")]
         self.identities: dict[str, Identity] = {}
-
-    def on_request(self, ctx: Any) -> LocalResponse | None:
-        if not self.preflight and ctx.request.method == b"OPTIONS":
-            return None
-        anonymous = self.anonymous.ref
-        if anonymous and ctx.vars.get("credential") is not None:
-            return None  # another auth plugin already authenticated: logical OR
-        refusal = self.authenticate(ctx)
-        if refusal is None:
-            return None
-        return self.anonymous.apply(ctx) if anonymous else refusal
 
     def authenticate(self, ctx: Any) -> LocalResponse | None:
         found = self.find_key(ctx.request)
