@@ -91,6 +91,14 @@ class KafkaProducerBackend(ProducerBackend):
 
     def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None,
                 on_delivery: DeliveryCallback | None = None, timestamp_ms: int = 0) -> None:
+        if not self._closed and self._writer is None and not self._fatal and topic in self._known_topics:
+            try:  # the common case, inline: an open producer, no spool, a topic known to exist
+                self._producer.produce(topic, value, key, headers=headers, timestamp=timestamp_ms,
+                                       on_delivery=partial(self._on_delivery, topic, on_delivery))
+                self._queued += 1
+                return
+            except (BufferError, KafkaException):
+                pass  # the full path below blocks on a full queue and explains refusals
         if self._closed:
             raise BackendUnavailableError("this Kafka producer is closed; open a new one to produce")
         if self._writer is not None:
