@@ -217,12 +217,12 @@ cmd_up() {
     say "already up on $BOOTSTRAP (pid $pid)"
     return 0
   fi
+  command -v java >/dev/null || die "java not found: Kafka $KAFKA_VERSION needs Java 17+ (apt-get install openjdk-17-jdk-headless)"
+  fetch_jars  # also when another broker answers: tests start throwaway brokers from these jars
   if broker_answers 2; then
     say "a broker not started by this checkout already answers on $BOOTSTRAP; using it"
     return 0
   fi
-  command -v java >/dev/null || die "java not found: Kafka $KAFKA_VERSION needs Java 17+ (apt-get install openjdk-17-jdk-headless)"
-  fetch_jars
   write_config
   format_storage
   start_broker
