@@ -29,22 +29,23 @@ JSON_CONTENT_TYPE = b"application/json"
 
 
 _RANDOM_CHUNK = 4096  # 256 ids per getrandom() call: a syscall per event cost more than the rest of seal()
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122 variant: 0b10xx
 _ids = threading.local()
 
 
 def new_event_id() -> str:
     """A random (version 4) UUID in its canonical text form.
 
-    The 122 random bits come from ``os.urandom`` as for ``uuid.uuid4``, read in chunks per thread;
-    a forked child drops its parent's chunk so that the two never hand out the same id."""
-    ids = _ids
-    i = getattr(ids, "i", _RANDOM_CHUNK)
-    if i >= _RANDOM_CHUNK:
-        ids.buf = os.urandom(_RANDOM_CHUNK)
-        i = 0
-    ids.i = i + 16
-    h = ids.buf[i : i + 16].hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    The 122 random bits come from ``os.urandom`` as for ``uuid.uuid4``, read in chunks per thread and
+    formatted a chunk at a time; a forked child drops its parent's ids so that the two never share one."""
+    try:
+        return _ids.ready.pop()
+    except (AttributeError, IndexError):
+        h = os.urandom(_RANDOM_CHUNK).hex()
+        v = _VARIANT
+        _ids.ready = [f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{v[h[i + 16]]}{h[i + 17:i + 20]}-{h[i + 20:i + 32]}"
+                      for i in range(0, 2 * _RANDOM_CHUNK, 32)]
+        return _ids.ready.pop()
 
 
 def _forget_random_chunk() -> None:

@@ -31,7 +31,7 @@ import msgspec
 
 from carbonplane.errors import DeliveryError, EventValidationError
 from carbonplane.events import types as T
-from carbonplane.events.backends.base import Delivery, ProducerBackend
+from carbonplane.events.backends.base import AckSink, Delivery, ProducerBackend
 from carbonplane.events.backends.factory import open_producer_backend
 from carbonplane.events.config import EventsConfig
 from carbonplane.events.envelope import ce_headers, new_event_id, seal
@@ -47,40 +47,66 @@ UserCallback = Callable[[Delivery], None]
 POLL_EVERY_MASK = 15
 
 
-class DeliveryFuture:
-    """The outcome of one produced event; ``result()`` drives the producer's callbacks while waiting."""
+class DeliveryFuture(AckSink):
+    """The outcome of one produced event; ``result()`` drives the producer's callbacks while waiting.
 
-    __slots__ = ("_producer", "_delivery", "topic", "event_type", "started", "_callback")
+    It is the backend's delivery callback (an ``AckSink``): a success reported through ``acked`` is
+    counted at once and its ``Delivery`` is built only when someone asks for it."""
+
+    __slots__ = ("_producer", "_delivery", "_acked", "topic", "event_type", "started", "_callback")
 
     def __init__(self, producer: "EventProducer", topic: str, event_type: str, callback: UserCallback | None) -> None:
         self._producer = producer
         self._delivery: Delivery | None = None
+        self._acked: tuple[int, int, float] | None = None  # (partition, offset, latency_s) of a success
         self.topic = topic
         self.event_type = event_type
         self.started = time.perf_counter()
         self._callback = callback
 
     def done(self) -> bool:
-        return self._delivery is not None
+        return self._delivery is not None or self._acked is not None
 
     def result(self, timeout: float | None = 30.0) -> Delivery:
         """The delivery, once acknowledged or safely spooled (``delivery.spooled``); raises
         DeliveryError if it failed, TimeoutError if still pending after ``timeout`` s."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self._delivery is None:
+        while not self.done():
             left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
             if left <= 0:
                 raise TimeoutError(f"event to {self.topic!r} not acknowledged within {timeout} s")
             self._producer.poll(left)
-        if self._delivery.error is not None and not self._delivery.spooled:
-            raise DeliveryError(self.topic, self._delivery.error)
-        return self._delivery
+        delivery = self._built()
+        if delivery.error is not None and not delivery.spooled:
+            raise DeliveryError(self.topic, delivery.error)
+        return delivery
 
-    def _on_delivery(self, delivery: Delivery) -> None:
+    def _built(self) -> Delivery:
+        delivery = self._delivery
+        if delivery is None:
+            partition, offset, latency_s = self._acked  # type: ignore[misc]
+            delivery = self._delivery = Delivery(self.topic, partition, offset, None, latency_s)
+        return delivery
+
+    def __call__(self, delivery: Delivery) -> None:
         self._delivery = delivery
         self._producer._account(self, delivery)
         if self._callback is not None:
             self._callback(delivery)
+
+    _on_delivery = __call__
+
+    def acked(self, partition: int, offset: int, latency_s: float) -> None:
+        """A success, counted as ``EventProducer._account`` counts one, without building a Delivery."""
+        self._acked = (partition, offset, latency_s)
+        producer = self._producer
+        latency = latency_s or time.perf_counter() - self.started
+        with producer._lock:
+            producer._delivered += 1
+            producer._since_flush[0] += 1
+            producer._unpublished_acks.append((self.topic, self.event_type, latency))
+        if self._callback is not None:
+            self._callback(self._built())
 
 
 @dataclass
@@ -356,7 +382,7 @@ class EventProducer:
     def _send(self, topic: str, etype: str, key: bytes | None, value: bytes, headers: list, ts: int,
               on_delivery: UserCallback | None) -> DeliveryFuture:
         future = DeliveryFuture(self, topic, etype, on_delivery)
-        self._backend.produce(topic, value, key, headers, future._on_delivery, ts)
+        self._backend.produce(topic, value, key, headers, future, ts)
         with self._lock:
             self._produced += 1
             produced = self._produced

@@ -50,6 +50,25 @@ class Delivery:
 DeliveryCallback = Callable[[Delivery], None]
 
 
+class AckSink:
+    """A delivery callback that can also take a success without a ``Delivery`` being built for it.
+
+    Optional and backward compatible: any backend may simply call the sink with a ``Delivery`` (it is
+    a ``DeliveryCallback``); a backend on a hot path may instead report a successful delivery with
+    ``sink.acked(partition, offset, latency_s)``, which must be equivalent to
+    ``sink(Delivery(sink.topic, partition, offset, None, latency_s))``. Failures and spooled records
+    always go through ``sink(Delivery)``."""
+
+    __slots__ = ()
+    topic: str
+
+    def __call__(self, delivery: Delivery) -> None:
+        raise NotImplementedError
+
+    def acked(self, partition: int, offset: int, latency_s: float) -> None:
+        self(Delivery(self.topic, partition, offset, None, latency_s))
+
+
 @dataclass(slots=True)
 class Record:
     """One stored record, as read back."""

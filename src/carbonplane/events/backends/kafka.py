@@ -37,7 +37,7 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from carbonplane.errors import BackendUnavailableError, DeliveryError, UnknownTopicError
-from carbonplane.events.backends.base import Delivery, DeliveryCallback, Headers, ProducerBackend
+from carbonplane.events.backends.base import AckSink, Delivery, DeliveryCallback, Headers, ProducerBackend
 from carbonplane.events.backends.kafka_admin import KafkaAdmin
 from carbonplane.events.backends.kafka_errors import (
     UNKNOWN_TOPIC_HINT,
@@ -94,7 +94,9 @@ class KafkaProducerBackend(ProducerBackend):
         if not self._closed and self._writer is None and not self._fatal and topic in self._known_topics:
             try:  # the common case, inline: an open producer, no spool, a topic known to exist
                 self._producer.produce(topic, value, key, headers=headers, timestamp=timestamp_ms,
-                                       on_delivery=partial(self._on_delivery, topic, on_delivery))
+                                       on_delivery=partial(self._on_ack, topic, on_delivery)
+                                       if isinstance(on_delivery, AckSink)  # successes skip the Delivery
+                                       else partial(self._on_delivery, topic, on_delivery))
                 self._queued += 1
                 return
             except (BufferError, KafkaException):
@@ -323,6 +325,15 @@ class KafkaProducerBackend(ProducerBackend):
             callback(Delivery(topic, msg.partition(), msg.offset(), None, msg.latency() or 0.0))
             return
         self._report(topic, callback, err, msg)
+
+    def _on_ack(self, topic: str, sink: AckSink, err: KafkaError | None, msg: Message) -> None:
+        """As ``_on_delivery``, for a sink that takes a success without a ``Delivery`` being built."""
+        if err is None:
+            self._queued -= 1
+            self._skip_checks_until = 0.0
+            sink.acked(msg.partition(), msg.offset(), msg.latency() or 0.0)
+            return
+        self._on_delivery(topic, sink, err, msg)
 
     def _report(self, topic: str, callback: DeliveryCallback | None, err: KafkaError | None, msg: Message) -> None:
         if err is None:
