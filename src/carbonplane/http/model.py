@@ -64,7 +64,25 @@ class Limits:
     max_chunk_line: int = 4096
 
 
-class RequestHead:
+class _HeaderLookup:
+    """Header lookups shared by request and response heads (``headers``: lowercase names)."""
+
+    __slots__ = ()
+    headers: Headers
+
+    def get(self, name: bytes, default: bytes | None = None) -> bytes | None:
+        """The first value of header ``name`` (lowercase), or ``default``."""
+        for n, v in self.headers:
+            if n == name:
+                return v
+        return default
+
+    def get_all(self, name: bytes) -> list[bytes]:
+        """Every value of header ``name`` (lowercase), in order."""
+        return [v for n, v in self.headers if n == name]
+
+
+class RequestHead(_HeaderLookup):
     """A validated request head. ``host`` is the Host value (or the absolute-form authority)."""
 
     __slots__ = (
@@ -110,16 +128,6 @@ class RequestHead:
         self.connection_tokens = connection_tokens
         self.expect_continue = expect_continue
 
-    def get(self, name: bytes, default: bytes | None = None) -> bytes | None:
-        """The first value of header ``name`` (lowercase), or ``default``."""
-        for n, v in self.headers:
-            if n == name:
-                return v
-        return default
-
-    def get_all(self, name: bytes) -> list[bytes]:
-        return [v for n, v in self.headers if n == name]
-
     def __repr__(self) -> str:
         return (
             f"RequestHead({self.method.decode()} {self.target!r} HTTP/{self.version.decode()}, "
@@ -127,7 +135,7 @@ class RequestHead:
         )
 
 
-class ResponseHead:
+class ResponseHead(_HeaderLookup):
     """A validated response head from an upstream (or built by the proxy)."""
 
     __slots__ = (
@@ -160,15 +168,6 @@ class ResponseHead:
         self.content_length = content_length
         self.keep_alive = keep_alive
         self.connection_tokens = connection_tokens
-
-    def get(self, name: bytes, default: bytes | None = None) -> bytes | None:
-        for n, v in self.headers:
-            if n == name:
-                return v
-        return default
-
-    def get_all(self, name: bytes) -> list[bytes]:
-        return [v for n, v in self.headers if n == name]
 
     def __repr__(self) -> str:
         return (
