@@ -94,17 +94,10 @@ class DeliveryFuture(AckSink):
         if self._callback is not None:
             self._callback(delivery)
 
-    _on_delivery = __call__
-
     def acked(self, partition: int, offset: int, latency_s: float) -> None:
-        """A success, counted as ``EventProducer._account`` counts one, without building a Delivery."""
+        """A success, counted like any other, without building a Delivery."""
         self._acked = (partition, offset, latency_s)
-        producer = self._producer
-        latency = latency_s or time.perf_counter() - self.started
-        with producer._lock:
-            producer._delivered += 1
-            producer._since_flush[0] += 1
-            producer._unpublished_acks.append((self.topic, self.event_type, latency))
+        self._producer._count_success(self, latency_s)
         if self._callback is not None:
             self._callback(self._built())
 
@@ -403,13 +396,17 @@ class EventProducer:
         if acks:
             self._metrics.delivered_batch(acks)
 
+    def _count_success(self, future: DeliveryFuture, latency_s: float) -> None:
+        """One acknowledged event: one lock; its metrics follow in the next batch."""
+        latency = latency_s or time.perf_counter() - future.started
+        with self._lock:
+            self._delivered += 1
+            self._since_flush[0] += 1
+            self._unpublished_acks.append((future.topic, future.event_type, latency))
+
     def _account(self, future: DeliveryFuture, d: Delivery) -> None:
-        if d.error is None:  # the common case first: one lock; metrics follow in batches
-            latency = d.latency_s or time.perf_counter() - future.started
-            with self._lock:
-                self._delivered += 1
-                self._since_flush[0] += 1
-                self._unpublished_acks.append((future.topic, future.event_type, latency))
+        if d.error is None:
+            self._count_success(future, d.latency_s)
             return
         spooled = d.spooled
         with self._lock:
