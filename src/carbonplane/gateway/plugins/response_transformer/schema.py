@@ -11,25 +11,15 @@ header names must be valid header names, header values may not hold control char
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from carbonplane.gateway import typedefs as t
+# "name:value" entries and header-name checks are the request transformer's
+from carbonplane.gateway.plugins.request_transformer.schema import _CTL, _PAIR, split_pair
+from carbonplane.gateway.plugins.request_transformer.schema import _header as _header_name
 from carbonplane.gateway.schema import record
 
 JSON_TYPES = ("boolean", "number", "string")
-_PAIR = re.compile(r"^([^:]+):(.*)$", re.S)
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_CTL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-
-
-def split_pair(entry: str) -> tuple[str, str]:
-    found = _PAIR.match(entry)
-    return (found.group(1), found.group(2)) if found else (entry, "")
-
-
-def _header_name(name: str) -> str | None:
-    return None if _TOKEN.match(name) else f"'{name}' is not a valid header"
 
 
 def _check_removed_header(entry: str) -> str | None:
