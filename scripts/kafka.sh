@@ -45,7 +45,8 @@ our_pid() {
   [[ -f "$PID_FILE" ]] || return 0
   local pid
   pid="$(cat "$PID_FILE")"
-  if [[ -n "$pid" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka'; then
+  if [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] \
+    && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka'; then
     echo "$pid"
   fi
 }

@@ -46,7 +46,8 @@ our_pid() {
   [[ -f "$PID_FILE" ]] || return 0
   local pid
   pid="$(cat "$PID_FILE")"
-  if [[ -n "$pid" ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'redis-server'; then
+  if [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] \
+    && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'redis-server'; then
     echo "$pid"
   fi
 }
