@@ -120,29 +120,31 @@ class ProducerMetrics:
 
     def delivered(self, topic: str, event_type: str, seconds: float) -> None:
         """The backend acknowledged one event ``seconds`` after it was produced."""
+        self.delivered_many(topic, event_type, [seconds])
+
+    def delivered_many(self, topic: str, event_type: str, seconds: list[float]) -> None:
+        """The backend acknowledged ``len(seconds)`` events of one kind, with these latencies.
+
+        The latencies are sorted once and each bucket's count found by bisection, so recording costs
+        a C sort per batch rather than Python work per event."""
+        if not seconds:
+            return
+        ordered = sorted(seconds)
+        per_bucket, below = [], 0
+        for bound in DELIVERY_BUCKETS:  # "le" buckets: a latency equal to a bound belongs to it
+            upto = bisect.bisect_right(ordered, bound)
+            per_bucket.append(upto - below)
+            below = upto
+        per_bucket.append(len(ordered) - below)  # +Inf
         s, key = self._s, (topic, event_type)
-        i = bisect.bisect_left(DELIVERY_BUCKETS, seconds)
         with s.lock:
-            s.delivered[key] = s.delivered.get(key, 0) + 1
+            s.delivered[key] = s.delivered.get(key, 0) + len(ordered)
             counts = s.latency.get(topic)
             if counts is None:
                 counts = s.latency[topic] = [0.0] * (len(DELIVERY_BUCKETS) + 2)
-            counts[i] += 1
-            counts[-1] += seconds
-
-    def delivered_batch(self, samples: list[tuple[str, str, float]]) -> None:
-        """Many acknowledgements at once: ``(topic, event_type, seconds)`` each, under one lock."""
-        s, bisect_left, buckets = self._s, bisect.bisect_left, DELIVERY_BUCKETS
-        with s.lock:
-            delivered, latency = s.delivered, s.latency
-            for topic, event_type, seconds in samples:
-                key = (topic, event_type)
-                delivered[key] = delivered.get(key, 0) + 1
-                counts = latency.get(topic)
-                if counts is None:
-                    counts = latency[topic] = [0.0] * (len(buckets) + 2)
-                counts[bisect_left(buckets, seconds)] += 1
-                counts[-1] += seconds
+            for i, n in enumerate(per_bucket):
+                counts[i] += n
+            counts[-1] += sum(ordered)
 
     def failed(self, topic: str, event_type: str, reason: str) -> None:
         """One event will not be delivered; ``reason`` is one of ``FAILURE_REASONS``."""

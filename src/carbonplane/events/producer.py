@@ -21,103 +21,28 @@ Invariants: every accepted event is counted exactly once as delivered, failed or
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from functools import partial
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
 from carbonplane.errors import DeliveryError, EventValidationError
 from carbonplane.events import types as T
-from carbonplane.events.backends.base import AckSink, Delivery, ProducerBackend
+from carbonplane.events.backends.base import Delivery, ProducerBackend
 from carbonplane.events.backends.factory import open_producer_backend
 from carbonplane.events.config import EventsConfig
+from carbonplane.events.delivery import DeliveryFuture, FlushResult, Tally, UserCallback
 from carbonplane.events.envelope import ce_headers, new_event_id, seal
 from carbonplane.events.metrics import ProducerMetrics, default_metrics
 
 log = logging.getLogger("carbonplane.events.producer")
 
-UserCallback = Callable[[Delivery], None]
-
 # ``produce`` serves pending delivery reports, and publishes its produced counts to the metrics,
 # every 16 events (``flush``/``poll``/a full queue always do both): reports stay timely while the
 # per-event cost of an empty poll and of a metrics update is shared.
 POLL_EVERY_MASK = 15
-
-
-class DeliveryFuture(AckSink):
-    """The outcome of one produced event; ``result()`` drives the producer's callbacks while waiting.
-
-    It is the backend's delivery callback (an ``AckSink``): a success reported through ``acked`` is
-    counted at once and its ``Delivery`` is built only when someone asks for it."""
-
-    __slots__ = ("_producer", "_delivery", "_acked", "topic", "event_type", "started", "_callback")
-
-    def __init__(self, producer: "EventProducer", topic: str, event_type: str, callback: UserCallback | None) -> None:
-        self._producer = producer
-        self._delivery: Delivery | None = None
-        self._acked: tuple[int, int, float] | None = None  # (partition, offset, latency_s) of a success
-        self.topic = topic
-        self.event_type = event_type
-        self.started = time.perf_counter()
-        self._callback = callback
-
-    def done(self) -> bool:
-        return self._delivery is not None or self._acked is not None
-
-    def result(self, timeout: float | None = 30.0) -> Delivery:
-        """The delivery, once acknowledged or safely spooled (``delivery.spooled``); raises
-        DeliveryError if it failed, TimeoutError if still pending after ``timeout`` s."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.done():
-            left = 0.1 if deadline is None else min(0.1, deadline - time.monotonic())
-            if left <= 0:
-                raise TimeoutError(f"event to {self.topic!r} not acknowledged within {timeout} s")
-            self._producer.poll(left)
-        delivery = self._built()
-        if delivery.error is not None and not delivery.spooled:
-            raise DeliveryError(self.topic, delivery.error)
-        return delivery
-
-    def _built(self) -> Delivery:
-        delivery = self._delivery
-        if delivery is None:
-            partition, offset, latency_s = self._acked  # type: ignore[misc]
-            delivery = self._delivery = Delivery(self.topic, partition, offset, None, latency_s)
-        return delivery
-
-    def __call__(self, delivery: Delivery) -> None:
-        self._delivery = delivery
-        self._producer._account(self, delivery)
-        if self._callback is not None:
-            self._callback(delivery)
-
-    def acked(self, partition: int, offset: int, latency_s: float) -> None:
-        """A success, counted like any other, without building a Delivery."""
-        self._acked = (partition, offset, latency_s)
-        self._producer._count_success(self, latency_s)
-        if self._callback is not None:
-            self._callback(self._built())
-
-
-@dataclass
-class FlushResult:
-    """What ``flush`` saw: ``remaining`` still pending; ``failed``/``spooled`` since the last flush."""
-
-    remaining: int
-    delivered: int = 0
-    failed: int = 0
-    spooled: int = 0
-    errors: list[str] = field(default_factory=list)  # the first few failure reasons
-
-    @property
-    def ok(self) -> bool:
-        return self.remaining == 0 and self.failed == 0
-
-    def __bool__(self) -> bool:
-        return self.ok
 
 
 class EventProducer:
@@ -163,15 +88,11 @@ class EventProducer:
         self.bootstrap_servers = config.bootstrap_servers
         self._backend = backend if backend is not None else open_producer_backend(config, f"{source_service}-producer")
         self._metrics = metrics if metrics is not None else default_metrics()
-        self._lock = threading.Lock()
-        self._produced = self._delivered = self._errors = self._spooled = self._rejected = 0
-        self._unpublished: dict[tuple[str, str], int] = {}  # produced counts not yet in the metrics
-        self._unpublished_acks: list[tuple[str, str, float]] = []  # deliveries not yet in the metrics
-        self._since_flush = [0, 0, 0]  # delivered, failed, spooled
-        self._recent_errors: list[str] = []
+        self._tally = Tally()
         self._last_error_log = 0.0
         self._suppressed = 0
         self._closed = False
+        self._report_failure = self._backend.accept_reports(self._successes_reported)
         log.info("EventProducer for %s on the %s backend", source_service, config.backend)
 
     # -- the typed API ---------------------------------------------------------------------------
@@ -220,17 +141,26 @@ class EventProducer:
 
     # -- one method per catalog type (the report's call shape) --------------------------------------
 
+    # Each builds its event directly and hands it to ``_emit``: ``None`` for a field means "absent"
+    # (its default), and ``extra`` may carry envelope fields (event_id, timestamp, correlation_id, ...)
+    # and ``on_delivery``.
+
     def produce_data_ingestion_event(self, dataset_name, record_count, size_bytes, location, status="SUCCESS",
                                      format="parquet", metadata=None, **extra) -> DeliveryFuture:
-        return self._typed(T.DataIngestionEvent, extra, dataset_name=dataset_name, record_count=record_count,
-                           size_bytes=size_bytes, location=location, status=status, format=format,
-                           metadata=metadata if metadata is not None else {})
+        return self._emit(T.DataIngestionEvent(
+            dataset_name=dataset_name, record_count=record_count, size_bytes=size_bytes, location=location,
+            status=status, format=format, metadata={} if metadata is None else metadata), extra)
 
     def produce_data_quality_event(self, dataset_name, check_type, check_name, result, score, failed_records,
                                    total_records, message=None, **extra) -> DeliveryFuture:
-        return self._typed(T.DataQualityEvent, extra, dataset_name=dataset_name, check_type=check_type,
-                           check_name=check_name, result=result, score=score, failed_records=failed_records,
-                           total_records=total_records, message=message)
+        try:  # failedRecords <= totalRecords is checked as the event is built
+            event = T.DataQualityEvent(
+                dataset_name=dataset_name, check_type=check_type, check_name=check_name, result=result,
+                score=score, failed_records=failed_records, total_records=total_records, message=_opt(message))
+        except EventValidationError as exc:
+            self._reject(T.DataQualityEvent.TOPIC, "DataQualityEvent", exc)
+            raise
+        return self._emit(event, extra)
 
     def produce_data_lineage_event(self, source_dataset, target_dataset, transformation_type, transformation_name,
                                    query=None, columns=None, **extra) -> DeliveryFuture:
@@ -239,62 +169,68 @@ class EventProducer:
         except EventValidationError as exc:
             self._reject(T.DataLineageEvent.TOPIC, "DataLineageEvent", exc)
             raise
-        return self._typed(T.DataLineageEvent, extra, source_dataset=source_dataset, target_dataset=target_dataset,
-                           transformation_type=transformation_type, transformation_name=transformation_name,
-                           query=query, columns=cols)
+        return self._emit(T.DataLineageEvent(
+            source_dataset=source_dataset, target_dataset=target_dataset, transformation_type=transformation_type,
+            transformation_name=transformation_name, query=_opt(query), columns=cols), extra)
 
     def produce_data_transformation_event(self, job_name, input_datasets, output_datasets, records_in, records_out,
                                           duration_ms, status="SUCCESS", engine=None, error_message=None,
                                           **extra) -> DeliveryFuture:
-        return self._typed(T.DataTransformationEvent, extra, job_name=job_name, input_datasets=list(input_datasets),
-                           output_datasets=list(output_datasets), records_in=records_in, records_out=records_out,
-                           duration_ms=duration_ms, status=status, engine=engine, error_message=error_message)
+        return self._emit(T.DataTransformationEvent(
+            job_name=job_name, input_datasets=_listed(input_datasets), output_datasets=_listed(output_datasets),
+            records_in=records_in, records_out=records_out, duration_ms=duration_ms, status=status,
+            engine=_opt(engine), error_message=_opt(error_message)), extra)
 
     def produce_service_health_event(self, service_name, namespace, health_status, latency_ms, error_rate,
                                      message=None, **extra) -> DeliveryFuture:
-        return self._typed(T.ServiceHealthEvent, extra, service_name=service_name, namespace=namespace,
-                           health_status=health_status, latency_ms=latency_ms, error_rate=error_rate, message=message)
+        return self._emit(T.ServiceHealthEvent(
+            service_name=service_name, namespace=namespace, health_status=health_status, latency_ms=latency_ms,
+            error_rate=error_rate, message=_opt(message)), extra)
 
     def produce_deployment_event(self, deployment_name, namespace, action, deployed_version, deployed_by,
                                  replicas=1, previous_version=None, **extra) -> DeliveryFuture:
-        return self._typed(T.DeploymentEvent, extra, deployment_name=deployment_name, namespace=namespace,
-                           action=action, deployed_version=deployed_version, deployed_by=deployed_by,
-                           replicas=replicas, previous_version=previous_version)
+        return self._emit(T.DeploymentEvent(
+            deployment_name=deployment_name, namespace=namespace, action=action, deployed_version=deployed_version,
+            deployed_by=deployed_by, replicas=replicas, previous_version=_opt(previous_version)), extra)
 
     def produce_config_change_event(self, resource, change_type, changed_by, config_version=None, diff=None,
                                     reason=None, **extra) -> DeliveryFuture:
-        return self._typed(T.ConfigChangeEvent, extra, resource=resource, change_type=change_type,
-                           changed_by=changed_by, config_version=config_version, diff=diff, reason=reason)
+        return self._emit(T.ConfigChangeEvent(
+            resource=resource, change_type=change_type, changed_by=changed_by, config_version=_opt(config_version),
+            diff=_opt(diff), reason=_opt(reason)), extra)
 
     def produce_security_event(self, category, severity, resource, principal=None, source_ip=None, details=None,
                                **extra) -> DeliveryFuture:
-        return self._typed(T.SecurityEvent, extra, category=category, severity=severity, resource=resource,
-                           principal=principal, source_ip=source_ip, details=details if details is not None else {})
+        return self._emit(T.SecurityEvent(
+            category=category, severity=severity, resource=resource, principal=_opt(principal),
+            source_ip=_opt(source_ip), details={} if details is None else details), extra)
 
     def produce_user_action_event(self, user_id, username, action, resource, resource_type, result, ip_address,
                                   user_agent=None, details=None, **extra) -> DeliveryFuture:
-        return self._typed(T.AuditUserActionEvent, extra, user_id=user_id, username=username, action=action,
-                           resource=resource, resource_type=resource_type, result=result, ip_address=ip_address,
-                           user_agent=user_agent, details=details if details is not None else {})
+        return self._emit(T.AuditUserActionEvent(
+            user_id=user_id, username=username, action=action, resource=resource, resource_type=resource_type,
+            result=result, ip_address=ip_address, user_agent=_opt(user_agent),
+            details={} if details is None else details), extra)
 
     def produce_api_call_event(self, service, endpoint, method, status_code, latency_ms, request_size, response_size,
                                user_id=None, ip_address="unknown", error_message=None, api_key_id=None,
                                **extra) -> DeliveryFuture:
-        return self._typed(T.AuditAPICallEvent, extra, service=service, endpoint=endpoint, method=method,
-                           status_code=status_code, latency_ms=latency_ms, request_size_bytes=request_size,
-                           response_size_bytes=response_size, user_id=user_id, ip_address=ip_address,
-                           error_message=error_message, api_key_id=api_key_id)
+        return self._emit(T.AuditAPICallEvent(
+            service=service, endpoint=endpoint, method=method, status_code=status_code, latency_ms=latency_ms,
+            request_size_bytes=request_size, response_size_bytes=response_size, user_id=_opt(user_id),
+            ip_address=ip_address, error_message=_opt(error_message), api_key_id=_opt(api_key_id)), extra)
 
     def produce_data_access_event(self, user_id, dataset, access_type, result, row_count=None, query=None,
                                   ip_address=None, **extra) -> DeliveryFuture:
-        return self._typed(T.AuditDataAccessEvent, extra, user_id=user_id, dataset=dataset, access_type=access_type,
-                           result=result, row_count=row_count, query=query, ip_address=ip_address)
+        return self._emit(T.AuditDataAccessEvent(
+            user_id=user_id, dataset=dataset, access_type=access_type, result=result, row_count=_opt(row_count),
+            query=_opt(query), ip_address=_opt(ip_address)), extra)
 
     def produce_admin_operation_event(self, admin_user, operation, target, result, ip_address=None, details=None,
                                       **extra) -> DeliveryFuture:
-        return self._typed(T.AuditAdminOperationEvent, extra, admin_user=admin_user, operation=operation,
-                           target=target, result=result, ip_address=ip_address,
-                           details=details if details is not None else {})
+        return self._emit(T.AuditAdminOperationEvent(
+            admin_user=admin_user, operation=operation, target=target, result=result, ip_address=_opt(ip_address),
+            details={} if details is None else details), extra)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -311,10 +247,7 @@ class EventProducer:
         self._publish_produced()
         remaining = self._backend.flush(timeout)
         self._publish_produced()
-        with self._lock:
-            delivered, failed, spooled = self._since_flush
-            self._since_flush = [0, 0, 0]
-            errors, self._recent_errors = self._recent_errors, []
+        delivered, failed, spooled, errors = self._tally.take_since_flush()
         self._metrics.set_pending(remaining)
         if remaining:
             log.warning("%d events were not delivered within %.1f s (still queued)", remaining, timeout)
@@ -335,14 +268,15 @@ class EventProducer:
 
     def get_stats(self) -> dict[str, int]:
         """``delivered`` and ``errors`` as in the original, plus produced/pending/spooled/rejected."""
-        with self._lock:
+        t = self._tally
+        with t.lock:
             return {
-                "delivered": self._delivered,
-                "errors": self._errors,
-                "produced": self._produced,
+                "delivered": t.delivered,
+                "errors": t.errors,
+                "produced": t.produced,
                 "pending": len(self._backend) if not self._closed else 0,
-                "spooled": self._spooled,
-                "rejected": self._rejected,
+                "spooled": t.spooled,
+                "rejected": t.rejected,
             }
 
     def __enter__(self) -> "EventProducer":
@@ -353,34 +287,34 @@ class EventProducer:
 
     # -- internals ---------------------------------------------------------------------------------
 
-    def _typed(self, cls: type[T.Event], extra: dict[str, Any], **fields: Any) -> DeliveryFuture:
-        """Build ``cls`` from a produce_* call (``None`` means absent) and produce it."""
-        on_delivery = None
-        if extra:
-            on_delivery = extra.pop("on_delivery", None)
-            fields.update(extra)
-        if None in fields.values():
-            fields = {k: v for k, v in fields.items() if v is not None}
+    def _emit(self, event: T.Event, extra: dict[str, Any]) -> DeliveryFuture:
+        """``produce`` for the produce_* methods: ``extra`` holds envelope fields and ``on_delivery``;
+        a field left ``None`` takes its default (the slow path, only when the event does not validate)."""
+        on_delivery = extra.pop("on_delivery", None) if extra else None
         try:
-            event = cls(**fields)
+            if extra:
+                event = _replaced(event, {k: v for k, v in extra.items() if v is not None})
+            try:
+                key, value, headers = seal(event, self.source_service)
+            except EventValidationError:
+                if None not in msgspec.structs.astuple(event):
+                    raise
+                event = _replaced(event, None)
+                key, value, headers = seal(event, self.source_service)
         except EventValidationError as exc:
-            self._reject(cls.TOPIC, cls.__name__, exc)
+            self._reject(event.TOPIC, type(event).__name__, exc)
             raise
-        except TypeError as exc:
-            err = T.validation_error(cls.__name__, exc)
-            self._reject(cls.TOPIC, cls.__name__, err)
-            raise err from None
-        return self.produce(event, on_delivery=on_delivery)
+        return self._send(event.TOPIC, type(event).__name__, key, value, headers, event.timestamp, on_delivery)
 
     def _send(self, topic: str, etype: str, key: bytes | None, value: bytes, headers: list, ts: int,
               on_delivery: UserCallback | None) -> DeliveryFuture:
-        future = DeliveryFuture(self, topic, etype, on_delivery)
+        tally = self._tally
+        flow = tally.flows.get((topic, etype)) or tally.flow(topic, etype)
+        future = DeliveryFuture(self, flow, on_delivery)
         self._backend.produce(topic, value, key, headers, future, ts)
-        with self._lock:
-            self._produced += 1
-            produced = self._produced
-            counts = self._unpublished
-            counts[topic, etype] = counts.get((topic, etype), 0) + 1
+        with tally.lock:
+            produced = tally.produced = tally.produced + 1
+            flow.produced += 1
         if not produced & POLL_EVERY_MASK:  # serve delivery reports and publish counts in small batches
             self._publish_produced()
             self._backend.poll(0)
@@ -388,37 +322,19 @@ class EventProducer:
 
     def _publish_produced(self) -> None:
         """Hand the counts gathered since the last call to the metrics (produced, then delivered)."""
-        with self._lock:
-            counts, self._unpublished = self._unpublished, {}
-            acks, self._unpublished_acks = self._unpublished_acks, []
-        for (topic, etype), n in counts.items():
-            self._metrics.produced(topic, etype, n)
-        if acks:
-            self._metrics.delivered_batch(acks)
+        for flow, produced, latencies in self._tally.take_unpublished():
+            if produced:
+                self._metrics.produced(flow.topic, flow.event_type, produced)
+            if latencies:
+                self._metrics.delivered_many(flow.topic, flow.event_type, latencies)
 
-    def _count_success(self, future: DeliveryFuture, latency_s: float) -> None:
-        """One acknowledged event: one lock; its metrics follow in the next batch."""
-        latency = latency_s or time.perf_counter() - future.started
-        with self._lock:
-            self._delivered += 1
-            self._since_flush[0] += 1
-            self._unpublished_acks.append((future.topic, future.event_type, latency))
+    def _successes_reported(self) -> int:
+        return self._tally.reported_ok
 
-    def _account(self, future: DeliveryFuture, d: Delivery) -> None:
-        if d.error is None:
-            self._count_success(future, d.latency_s)
-            return
-        spooled = d.spooled
-        with self._lock:
-            if spooled:
-                self._spooled += 1
-                self._since_flush[2] += 1
-            else:
-                self._errors += 1
-                self._since_flush[1] += 1
-                if len(self._recent_errors) < 20:
-                    self._recent_errors.append(f"{d.topic}: {d.error}")
-        if spooled:
+    def _account_failure(self, future: DeliveryFuture, d: Delivery) -> None:
+        """A failed or spooled event (successes are counted by the future itself)."""
+        self._tally.failure(d)
+        if d.spooled:
             self._metrics.spooled(future.topic)
         else:
             self._metrics.failed(future.topic, future.event_type, "delivery")
@@ -434,10 +350,33 @@ class EventProducer:
             self._suppressed += 1
 
     def _reject(self, topic: str, etype: str, exc: EventValidationError) -> None:
-        with self._lock:
-            self._rejected += 1
+        with self._tally.lock:
+            self._tally.rejected += 1
         self._metrics.failed(topic, etype, "validation")
         log.debug("rejected invalid %s: %s", etype, exc)
+
+
+def _opt(value: Any) -> Any:
+    """``None`` -> UNSET: an optional field the caller left out."""
+    return msgspec.UNSET if value is None else value
+
+
+def _listed(values: Any) -> Any:
+    return values if values is None else list(values)
+
+
+def _replaced(event: T.Event, changes: dict[str, Any] | None) -> T.Event:
+    """``event`` with ``changes``, or (``None``) with every field that is ``None`` back at its default;
+    an unknown or missing field raises EventValidationError naming it."""
+    if changes is None:
+        changes = {name: value for name in event.__struct_fields__ if (value := getattr(event, name)) is not None}
+        build: Any = type(event)
+    else:
+        build = partial(msgspec.structs.replace, event)
+    try:
+        return build(**changes)
+    except TypeError as exc:
+        raise T.validation_error(type(event).__name__, exc) from None
 
 
 def _key_bytes(key: str | bytes | None) -> bytes | None:

@@ -298,10 +298,11 @@ def validation_error(event_type: str, exc: Exception) -> EventValidationError:
     if field and "[...]" in field:  # msgspec's notation for "some value of this map"
         field, problem = field.replace("[...]", ""), f"a value of the map: {problem}"
     missing = re.search(r"[Mm]issing required (?:argument|field) [`']?(\w+)", text)
-    unexpected = re.search(r"[Uu]nexpected keyword argument '(\w+)'", text)
+    unexpected = re.search(r"[Uu]nexpected keyword argument '(\w+)'|has no field '(\w+)'", text)
     name = missing or unexpected
     if name:  # the path points at the object; the field is the one named in the message
-        field = f"{field}.{_camel(name.group(1))}" if field else _camel(name.group(1))
+        named = _camel(name.group(1) or name.group(2))
+        field = f"{field}.{named}" if field else named
     return EventValidationError(event_type, field, problem)
 
 

@@ -69,6 +69,21 @@ class AckSink:
         self(Delivery(self.topic, partition, offset, None, latency_s))
 
 
+class ReportSink(AckSink):
+    """An AckSink that also takes a librdkafka client's own per-record report, ``report(error, message)``.
+
+    librdkafka calls a record's delivery callback with ``(error, message)``. A backend on such a client
+    may hand ``sink.report`` to it as that callback, with no wrapper object per record, once the sinks'
+    owner has agreed through ``ProducerBackend.accept_reports``: the sink then counts each success
+    itself (in the count the owner gave the backend) and passes each failure, untouched, to the failure
+    handler the backend returned, which turns it into a failed or spooled ``Delivery`` as usual."""
+
+    __slots__ = ()
+
+    def report(self, error: object, message: object) -> None:
+        raise NotImplementedError
+
+
 @dataclass(slots=True)
 class Record:
     """One stored record, as read back."""
@@ -132,6 +147,13 @@ class ProducerBackend(ABC):
     def __len__(self) -> int:
         """Records queued and not yet acknowledged."""
         return 0
+
+    def accept_reports(self, successes: Callable[[], int]) -> Callable[[ReportSink, object, object], None] | None:
+        """Opt in to ``ReportSink``s: the caller promises that every ReportSink it passes to ``produce``
+        counts its successful reports in ``successes()``. Returns the handler the sinks pass failures to,
+        or None when this backend does not take such sinks (the default: it reports through ``acked``
+        or a ``Delivery``)."""
+        return None
 
 
 class LogAdmin(ABC):

@@ -31,13 +31,14 @@ from __future__ import annotations
 import atexit
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from carbonplane.errors import BackendUnavailableError, DeliveryError, UnknownTopicError
-from carbonplane.events.backends.base import AckSink, Delivery, DeliveryCallback, Headers, ProducerBackend
+from carbonplane.events.backends.base import AckSink, Delivery, DeliveryCallback, Headers, ProducerBackend, ReportSink
 from carbonplane.events.backends.kafka_admin import KafkaAdmin
 from carbonplane.events.backends.kafka_errors import (
     UNKNOWN_TOPIC_HINT,
@@ -77,6 +78,10 @@ class KafkaProducerBackend(ProducerBackend):
         self._fatal: str | None = None
         self._closed = False
         self._queued = 0  # records in librdkafka awaiting their report (its own length counts requests too)
+        # Records handed to librdkafka with a ReportSink's own ``report`` as callback (accept_reports):
+        # their successes are counted by the sinks' owner, in ``self._successes()``.
+        self._successes: Callable[[], int] | None = None
+        self._direct = self._direct_failed = 0
         self.spool: Spool | None = None
         self._writer: SpoolWriter | None = None
         self._drainer: SpoolDrainer | None = None
@@ -93,6 +98,11 @@ class KafkaProducerBackend(ProducerBackend):
                 on_delivery: DeliveryCallback | None = None, timestamp_ms: int = 0) -> None:
         if not self._closed and self._writer is None and not self._fatal and topic in self._known_topics:
             try:  # the common case, inline: an open producer, no spool, a topic known to exist
+                if self._successes is not None and isinstance(on_delivery, ReportSink):
+                    self._producer.produce(topic, value, key, headers=headers, timestamp=timestamp_ms,
+                                           on_delivery=on_delivery.report)  # no wrapper per record
+                    self._direct += 1
+                    return
                 self._producer.produce(topic, value, key, headers=headers, timestamp=timestamp_ms,
                                        on_delivery=partial(self._on_ack, topic, on_delivery)
                                        if isinstance(on_delivery, AckSink)  # successes skip the Delivery
@@ -112,10 +122,21 @@ class KafkaProducerBackend(ProducerBackend):
             self._check_topic(topic)
         self._enqueue(topic, value, key, headers, timestamp_ms, partial(self._on_delivery, topic, on_delivery))
 
+    def accept_reports(self, successes: Callable[[], int]) -> Callable[[ReportSink, Any, Any], None]:
+        """ReportSinks are handed to librdkafka as they are (see ``base.ReportSink``)."""
+        self._successes = successes
+        return self._on_failed_report
+
     def poll(self, timeout: float = 0.0) -> int:
         if self._closed:
             return 0
-        served = self._producer.poll(timeout)
+        if self._skip_checks_until and self._successes is not None:  # topic checks resume on a success
+            before = self._successes()
+            served = self._producer.poll(timeout)
+            if self._successes() != before:
+                self._skip_checks_until = 0.0
+        else:
+            served = self._producer.poll(timeout)
         if self._writer is not None:
             served += self._serve_spool()
         return served
@@ -124,7 +145,7 @@ class KafkaProducerBackend(ProducerBackend):
         if self._closed:
             return 0
         if self._writer is None:
-            return 0 if self._producer.flush(timeout) == 0 else max(0, self._queued)
+            return 0 if self._producer.flush(timeout) == 0 else self._in_librdkafka()
         deadline = time.monotonic() + timeout
         while True:  # in slices, so that an outage noticed meanwhile moves the queue to the spool
             remaining = self._producer.flush(max(0.0, min(deadline - time.monotonic(), 0.2)))
@@ -141,7 +162,7 @@ class KafkaProducerBackend(ProducerBackend):
         if self._closed:
             return 0
         remaining = self.flush(timeout)
-        if self._queued > 0:
+        if self._in_librdkafka() > 0:
             self._producer.purge(in_queue=True, in_flight=True)
             self._producer.flush(1.0)  # serves the purged records' reports
         if self._writer is not None and self._drainer is not None and self.spool is not None:
@@ -164,7 +185,12 @@ class KafkaProducerBackend(ProducerBackend):
     def __len__(self) -> int:
         if self._closed:
             return 0
-        return max(0, self._queued) + (len(self._writer) if self._writer is not None else 0)
+        return self._in_librdkafka() + (len(self._writer) if self._writer is not None else 0)
+
+    def _in_librdkafka(self) -> int:
+        """Records handed to librdkafka whose report has not been served yet."""
+        direct = self._direct - self._direct_failed - self._successes() if self._successes is not None else 0
+        return max(0, self._queued + direct)
 
     # -- the spool ---------------------------------------------------------------------------------
 
@@ -305,7 +331,7 @@ class KafkaProducerBackend(ProducerBackend):
             if now >= deadline:
                 raise BackendUnavailableError(
                     f"the Kafka producer's local queue stayed full for {self.queue_timeout:g} s "
-                    f"({self._queued} records waiting for {self.cfg.bootstrap_servers}): the broker is "
+                    f"({self._in_librdkafka()} records waiting for {self.cfg.bootstrap_servers}): the broker is "
                     f"slow or unreachable; this record to {topic!r} was not queued")
             self.poll(0.05)
             if divert is not None and self._divert(*divert):
@@ -334,6 +360,11 @@ class KafkaProducerBackend(ProducerBackend):
             sink.acked(msg.partition(), msg.offset(), msg.latency() or 0.0)
             return
         self._on_delivery(topic, sink, err, msg)
+
+    def _on_failed_report(self, sink: ReportSink, err: KafkaError, msg: Message) -> None:
+        """A ReportSink's failed record (its successes never come here)."""
+        self._direct_failed += 1
+        self._report(sink.topic, sink, err, msg)
 
     def _report(self, topic: str, callback: DeliveryCallback | None, err: KafkaError | None, msg: Message) -> None:
         if err is None:
