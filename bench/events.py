@@ -7,6 +7,11 @@ One run measures, alternating rounds so that machine noise hits both sides alike
   pre-serialised bytes and headers with the same librdkafka settings (idempotent, acks=all, lz4,
   murmur2, linger 10 ms) and a delivery callback; both wait for every acknowledgement. Ratio =
   median(ours) / median(raw). Target: >= 0.75.
+  "Equivalent" means the records ours would send: one distinct event per record (its own id,
+  timestamp and count, keys over 64 datasets), sealed before the clock starts. The ratio against a
+  raw producer that repeats 64 records is printed beside it: repeated records compress far better
+  under lz4, which lightens the broker's share of the same two cores, so that baseline is faster
+  than the work it stands for.
 - **local**: durable appends/s to the embedded log through ``EventProducer`` (validated events,
   acknowledged only after commit) and raw ``LocalLog.produce`` of pre-serialised records; reads/s
   reading every record back in batches. Target: >= 150,000 appends/s.
@@ -52,19 +57,21 @@ def _ours(cfg: EventsConfig, n: int, backend_factory: Callable | None = None) ->
     return n / elapsed
 
 
-def _prepared(n_keys: int = 64) -> list[tuple[bytes, bytes, list]]:
+def _prepared(n: int = 64) -> list[tuple[bytes, bytes, list]]:
+    """``n`` sealed events shaped like the ones ``_ours`` produces (keys over 64 datasets)."""
     out = []
-    for i in range(n_keys):
+    for i in range(n):
         event = sample_event("DataIngestionEvent", i)
-        event.dataset_name = f"commodity_prices_{i}"
+        event.dataset_name = f"commodity_prices_{i % 64}"
+        event.record_count = 10_000 + i
         out.append(seal(event, "bench"))
     return out
 
 
-def _raw_kafka(cfg: EventsConfig, n: int) -> float:
+def _raw_kafka(cfg: EventsConfig, n: int, prepared: list[tuple[bytes, bytes, list]]) -> float:
+    """``n`` records, cycling through ``prepared``."""
     from confluent_kafka import Producer
 
-    prepared = _prepared()
     producer = Producer(cfg.librdkafka("bench-raw"))
     delivered = [0, 0]
 
@@ -72,9 +79,10 @@ def _raw_kafka(cfg: EventsConfig, n: int) -> float:
         delivered[err is not None] += 1
 
     produce, poll = producer.produce, producer.poll
+    size = len(prepared)
     t0 = time.perf_counter()
     for i in range(n):
-        key, value, headers = prepared[i & 63]
+        key, value, headers = prepared[i % size]
         while True:
             try:
                 produce(TOPIC, value, key, headers=headers, on_delivery=on_delivery)
@@ -143,19 +151,27 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
 
     kcfg = EventsConfig.from_env(env={"KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP})
     open_admin(kcfg).apply_topics(TOPICS)
-    ours, raw = [], []
-    _raw_kafka(kcfg, min(n_kafka, 20_000))  # warm-up: connections, metadata, JIT of the broker
+    ours, raw, raw64 = [], [], []
+    distinct, repeated = _prepared(n_kafka), _prepared(64)
+    _raw_kafka(kcfg, min(n_kafka, 20_000), repeated)  # warm-up: connections, metadata, JIT of the broker
     for r in range(rounds):
-        raw.append(_raw_kafka(kcfg, n_kafka))
+        raw.append(_raw_kafka(kcfg, n_kafka, distinct))
         ours.append(_ours(kcfg, n_kafka))
-        log(f"kafka round {r + 1}/{rounds}: ours {ours[-1]:,.0f} ev/s, raw confluent-kafka {raw[-1]:,.0f} ev/s")
+        raw64.append(_raw_kafka(kcfg, n_kafka, repeated))
+        log(f"kafka round {r + 1}/{rounds}: ours {ours[-1]:,.0f} ev/s, raw confluent-kafka {raw[-1]:,.0f} ev/s "
+            f"(repeating 64 records: {raw64[-1]:,.0f} ev/s)")
     result["kafka"] = {
         "events_per_round": n_kafka,
-        "ours_eps": ours, "raw_eps": raw,
+        "ours_eps": ours, "raw_eps": raw, "raw_repeating64_eps": raw64,
         "ours_eps_median": _median(ours), "raw_eps_median": _median(raw),
-        "ratio": _median(ours) / _median(raw), "target_ratio": 0.75,
+        "raw_repeating64_eps_median": _median(raw64),
+        "ratio": _median(ours) / _median(raw), "ratio_vs_repeating64": _median(ours) / _median(raw64),
+        "target_ratio": 0.75,
     }
-    log(f"kafka: ours {_median(ours):,.0f} ev/s / raw {_median(raw):,.0f} ev/s = {result['kafka']['ratio']:.2f} (target >= 0.75)")
+    del distinct, repeated  # 200,000 sealed records: the collector should not walk them in the local rounds
+    log(f"kafka: ours {_median(ours):,.0f} ev/s / raw {_median(raw):,.0f} ev/s = {result['kafka']['ratio']:.2f} "
+        f"(target >= 0.75); against raw repeating 64 records ({_median(raw64):,.0f} ev/s): "
+        f"{result['kafka']['ratio_vs_repeating64']:.2f}")
 
     lib, raw_local, reads = [], [], []
     for r in range(rounds):

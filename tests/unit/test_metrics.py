@@ -59,6 +59,23 @@ def test_delivery_counts_and_latency_histogram(registry):
     assert value(registry, "carbonplane_event_delivery_seconds_sum", topic="audit-api-calls") == pytest.approx(12.0064)
 
 
+def test_a_batch_of_latencies_lands_as_one_by_one_would(registry):
+    samples = [0.0005, 0.0001, 0.001, 0.0011, 30.0, 31.0, 0.0005, 2.5]  # bounds are inclusive ("le")
+    batch, single = ProducerMetrics(registry), ProducerMetrics(CollectorRegistry())
+    batch.delivered_many("data-quality", "DataQualityEvent", samples)
+    batch.delivered_many("data-quality", "DataQualityEvent", [])
+    for seconds in samples:
+        single.delivered("data-quality", "DataQualityEvent", seconds)
+    (topic, counts), = batch._s.latency.items()
+    assert counts[:-1] == single._s.latency[topic][:-1]  # per bucket; then the sum, added in another order
+    assert counts[-1] == pytest.approx(single._s.latency[topic][-1]) and batch._s.delivered == single._s.delivered
+    bucket = "carbonplane_event_delivery_seconds_bucket"
+    assert value(registry, bucket, topic="data-quality", le="0.0005") == 3
+    assert value(registry, bucket, topic="data-quality", le="0.001") == 4
+    assert value(registry, bucket, topic="data-quality", le="30.0") == 7
+    assert value(registry, bucket, topic="data-quality", le="+Inf") == 8
+
+
 def test_buckets_span_half_a_millisecond_to_thirty_seconds():
     assert M.DELIVERY_BUCKETS[0] == 0.0005 and M.DELIVERY_BUCKETS[-1] == 30.0
     assert list(M.DELIVERY_BUCKETS) == sorted(set(M.DELIVERY_BUCKETS))

@@ -132,3 +132,25 @@ def test_lineage_column_errors_name_the_column_position():
             {"sourceColumn": "x", "targetColumn": "y"}, {"targetColumn": "y"}])
     assert (info.value.event_type, info.value.field) == ("DataLineageEvent", "columns[1].sourceColumn")
     assert p.get_stats()["rejected"] == 1
+
+
+def test_none_means_absent_in_the_produce_methods():
+    import msgspec
+
+    backend = ScriptedBackend()
+    p = EventProducer(source_service="unit", backend=backend)
+    p.produce_data_ingestion_event("prices", 1, 2, "s3://b/x", status=None, format=None)  # defaults apply
+    p.produce_data_quality_event("prices", "completeness", "nulls", "PASS", 0.9, 1, 10, message=None)
+    p.produce_api_call_event("gw", "/x", "GET", 200, 1.5, 10, 20, event_id="id-1", correlation_id=None)
+    p.flush(1)
+    ingestion, quality, api = (msgspec.json.decode(value) for _, value, _, _ in backend.sent)
+    assert (ingestion["status"], ingestion["format"]) == ("SUCCESS", "parquet")
+    assert "message" not in quality
+    assert api["eventId"] == "id-1" and "correlationId" not in api and "userId" not in api
+    with pytest.raises(EventValidationError) as info:
+        p.produce_data_ingestion_event(None, 1, 2, "s3://b/x")  # a required field left out
+    assert (info.value.event_type, info.value.field) == ("DataIngestionEvent", "datasetName")
+    with pytest.raises(EventValidationError) as info:
+        p.produce_data_transformation_event("job", None, ["out"], 1, 1, 5)
+    assert info.value.field == "inputDatasets"
+    assert p.get_stats()["rejected"] == 2 and p.get_stats()["produced"] == 3

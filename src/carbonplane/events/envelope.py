@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+from time import time_ns as _time_ns
 from typing import Any
 
 import msgspec
@@ -124,29 +125,31 @@ def seal(event: Event, source: str) -> tuple[bytes, bytes, Headers]:
     This runs once per produced event: per-type facts, the source header and the ``ce_time``
     header of the current millisecond are looked up, not rebuilt.
     """
-    cls = type(event)
-    info = _SEAL_INFO.get(cls) or _seal_info(cls)
-    if not event.event_id:
-        event.event_id = new_event_id()
+    decoder, key_attr, type_header = _SEAL_INFO.get(type(event)) or _seal_info(type(event))
+    event_id = event.event_id
+    if not event_id:
+        try:  # new_event_id(), inline
+            event_id = event.event_id = _ready_ids.pop()
+        except IndexError:
+            event_id = event.event_id = new_event_id()
     ts = event.timestamp
     if not ts:
-        ts = event.timestamp = time.time_ns() // 1_000_000
+        ts = event.timestamp = _time_ns() // 1_000_000
     src = event.source
     if not src:
         src = event.source = source
     try:
         value = _ENCODER.encode(event)
-        info[0].decode(value)  # validation by the type's decoder, in C
+        decoder.decode(value)  # validation by the type's decoder, in C
     except (TypeError, ValueError, OverflowError, msgspec.ValidationError):
         value = encode_event(event)  # raises the EventValidationError that names type and field
-    key_attr = info[1]
     key = (getattr(event, key_attr) if key_attr else f"{event.source_dataset}->{event.target_dataset}").encode()  # type: ignore[attr-defined]
     time_header = _time_header
     if time_header[0] != ts:
         time_header = _new_time_header(ts)
-    source_header = _SOURCE_HEADERS.get(src) or _source_header(src)
     return key, value, [
-        _SPEC_HEADER, ("ce_id", event.event_id.encode()), source_header, info[2], time_header[1], _CONTENT_TYPE_HEADER,
+        _SPEC_HEADER, ("ce_id", event_id.encode()), _SOURCE_HEADERS.get(src) or _source_header(src), type_header,
+        time_header[1], _CONTENT_TYPE_HEADER,
     ]
 
 

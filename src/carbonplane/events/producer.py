@@ -39,10 +39,11 @@ from carbonplane.events.metrics import ProducerMetrics, default_metrics
 
 log = logging.getLogger("carbonplane.events.producer")
 
-# ``produce`` serves pending delivery reports, and publishes its produced counts to the metrics,
-# every 16 events (``flush``/``poll``/a full queue always do both): reports stay timely while the
-# per-event cost of an empty poll and of a metrics update is shared.
+# ``produce`` serves pending delivery reports every 16 events, and publishes the counts and latencies
+# gathered meanwhile to the metrics every 256 (``flush``/``poll`` always do both): reports stay timely
+# while the per-event cost of an empty poll and of a metrics update is shared.
 POLL_EVERY_MASK = 15
+PUBLISH_EVERY_MASK = 255
 
 
 class EventProducer:
@@ -315,9 +316,10 @@ class EventProducer:
         with tally.lock:
             produced = tally.produced = tally.produced + 1
             flow.produced += 1
-        if not produced & POLL_EVERY_MASK:  # serve delivery reports and publish counts in small batches
-            self._publish_produced()
+        if not produced & POLL_EVERY_MASK:  # serve delivery reports in small batches
             self._backend.poll(0)
+            if not produced & PUBLISH_EVERY_MASK:
+                self._publish_produced()
         return future
 
     def _publish_produced(self) -> None:
