@@ -214,7 +214,10 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
                 callback, delivery = reports.popleft()
             except IndexError:
                 break
-            callback(delivery)
+            if type(delivery) is tuple:  # a success for an AckSink: (partition, offset, latency_s)
+                callback.acked(*delivery)
+            else:
+                callback(delivery)
             ran += 1
         return ran
 

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
-from carbonplane.events.backends.base import Delivery
+from carbonplane.events.backends.base import AckSink, Delivery
 from carbonplane.events.backends.local_store import (
     BATCH_RECORDS, MAX_BATCH_BYTES, encode_batch, insert_batches, is_busy, next_offsets,
 )
@@ -45,7 +45,8 @@ class AppendQueue:
     def __init__(self) -> None:
         self.records: deque[tuple] = deque()
         self.inflight = 0  # taken by the writer, not yet committed or failed
-        self.reports: deque[tuple[Callable[[Delivery], None], Delivery]] = deque()
+        # (callback, Delivery), or (AckSink, (partition, offset, latency_s)) for a success
+        self.reports: deque[tuple[Callable[[Delivery], None], Delivery | tuple[int, int, float]]] = deque()
         self.wake = threading.Event()  # records arrived
         self.hurry = threading.Event()  # stop lingering: a flush or close waits
         self.progress = threading.Condition()  # notified after every commit or failure
@@ -213,8 +214,9 @@ class LogWriter(threading.Thread):
             offset, part = bases[key], key[1]
             for rec in recs:
                 cb = rec[CALLBACK]
-                if cb is not None:
-                    reports.append((cb, Delivery(rec[TOPIC], part, offset, None, now - rec[QUEUED_AT])))
+                if cb is not None:  # an AckSink takes a success without a Delivery (poll calls acked)
+                    reports.append((cb, (part, offset, now - rec[QUEUED_AT]) if isinstance(cb, AckSink)
+                                    else Delivery(rec[TOPIC], part, offset, None, now - rec[QUEUED_AT])))
                 offset += 1
             n += len(recs)
         q.delivered += n
