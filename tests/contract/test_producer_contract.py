@@ -154,3 +154,47 @@ def test_custom_event_passes_through_and_catalog_custom_is_validated(producer, e
     assert dict(rec.headers)["ce_type"] == b"com.carbon254.custom.audit-user-actions"
     with pytest.raises(EventValidationError):
         producer.produce_custom_event("data-ingestion", "k", {"eventType": "DataIngestionEvent", "recordCount": -5})
+
+
+def test_threads_producing_at_once_are_counted_exactly(events_config):
+    """Four threads produce through one producer (each also polling, as result() does), while a
+    fifth waits on futures: every event is counted once, in the stats and in the metrics."""
+    import threading
+
+    from prometheus_client import CollectorRegistry
+
+    from carbonplane.events.metrics import ProducerMetrics
+
+    registry = CollectorRegistry()
+    producer = EventProducer(source_service="contract-threads", config=events_config,
+                             metrics=ProducerMetrics(registry))
+    per_thread, futures, errors = 2_000, [[] for _ in range(4)], []
+
+    def work(i: int) -> None:
+        try:
+            for n in range(per_thread):
+                futures[i].append(producer.produce_data_ingestion_event(
+                    f"threads_{i}_{n % 7}", n, 1, "s3://b/x"))
+                if n % 100 == 0:
+                    producer.poll(0)
+            futures[i][-1].result(60)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    result = producer.flush(60)
+    stats = producer.get_stats()
+    producer.close(5)
+    assert not errors
+    total = 4 * per_thread
+    assert (stats["produced"], stats["delivered"], stats["errors"], stats["pending"]) == (total, total, 0, 0)
+    assert result.remaining == 0 and result.failed == 0
+    assert all(f.done() and f.result(0).ok for fs in futures for f in fs)
+    labels = {"topic": "data-ingestion", "event_type": "DataIngestionEvent"}
+    assert registry.get_sample_value("carbonplane_events_produced_total", labels) == total
+    assert registry.get_sample_value("carbonplane_events_delivered_total", labels) == total
+    assert registry.get_sample_value("carbonplane_event_delivery_seconds_count", {"topic": "data-ingestion"}) == total
