@@ -7,8 +7,10 @@
 #   is missing, with one `apt-get update` first; that needs root (CI and these machines run as root).
 # - java (17+) and mvn must already exist: Kafka is run from Maven Central jars (scripts/kafka.sh).
 # - .venv is created with python3 (>= 3.11) when missing; `pip install -e '.[test]'` runs only when
-#   the stamp .venv/.carbonplane-setup differs from the hash of pyproject.toml (or the package is
-#   not importable), so a changed dependency list is picked up on the next run.
+#   the stamp .venv/.carbonplane-setup differs from the hash of pyproject.toml, setup.py and the C
+#   extension's source (or the package is not importable), so a changed dependency list or a changed
+#   extension is picked up on the next run. gcc (build-essential) builds the optional C extension;
+#   without it the install still succeeds and the pure-Python rules run alone.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,7 +24,7 @@ say() { printf 'setup: %s\n' "$*"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
 
 # command -> Debian package providing it
-declare -A APT_FOR=([redis-server]=redis-server [redis-cli]=redis-tools [nginx]=nginx-light [wrk]=wrk [kcat]=kcat)
+declare -A APT_FOR=([redis-server]=redis-server [redis-cli]=redis-tools [nginx]=nginx-light [wrk]=wrk [kcat]=kcat [gcc]=gcc)
 
 install_system_packages() {
   local missing=() cmd
@@ -59,7 +61,7 @@ create_venv() {
 
 install_project() {
   local want
-  want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  want="$(cat pyproject.toml setup.py src/carbonplane/http/_speedups.c | sha256sum | cut -d' ' -f1)"
   if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] && "$VENV/bin/python" -c 'import carbonplane' 2>/dev/null; then
     return 0
   fi

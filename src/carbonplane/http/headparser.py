@@ -30,6 +30,11 @@ from carbonplane.http import rules
 from carbonplane.http.model import FRAMING_NONE, Limits, RequestHead, ResponseHead
 from carbonplane.http.path import normalize_path, split_target
 
+try:  # built at install time where a C compiler exists (setup.py); optional
+    from carbonplane.http._speedups import split_fields as _fast_split
+except ImportError:  # pragma: no cover - depends on the install
+    _fast_split = None
+
 _REQUEST_VERSIONS = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
 _TOKEN_FLAGS = rules.TOKEN_FLAGS
 _VALUE_FLAGS = rules.VALUE_FLAGS
@@ -75,9 +80,22 @@ def split_fields(
 
     Names are lowercased and must be tokens; values are stripped of OWS. A line without a colon
     or with an empty name is refused; so is a folded line (its name starts with whitespace).
+    The compiled ``_speedups.split_fields`` answers the common case (token names without '_')
+    and declines everything else, which ``split_fields_py`` - the specification - decides.
     """
     if len(lines) > max_headers:
         raise HttpError(431 if status == 400 else status, f"more than {max_headers} header fields")
+    if _fast_split is not None:
+        done = _fast_split(lines, special_names)
+        if done is not None:
+            return done
+    return split_fields_py(lines, special_names, status)
+
+
+def split_fields_py(
+    lines: list[bytes], special_names: frozenset[bytes], status: int
+) -> tuple[list[tuple[bytes, bytes]], dict[bytes, list[bytes]]]:
+    """``split_fields`` in Python, every rule and every error message (no header-count limit)."""
     headers = []
     append = headers.append
     specials: dict[bytes, list[bytes]] = {}
