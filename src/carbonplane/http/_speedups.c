@@ -13,7 +13,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-static unsigned char tchar[256];
+static unsigned char tchar[256];  /* RFC 9110 tchar (rules.TOKEN_CHARS) */
+static unsigned char vchar[256];  /* a byte allowed inside a head line: VCHAR, obs-text, SP, HTAB */
 
 static void init_tables(void) {
     const char *extra = "!#$%&'*+-.^_`|~";
@@ -21,6 +22,9 @@ static void init_tables(void) {
     for (int c = 'a'; c <= 'z'; c++) tchar[c] = 1;
     for (int c = 'A'; c <= 'Z'; c++) tchar[c] = 1;
     for (const char *p = extra; *p; p++) tchar[(unsigned char)*p] = 1;
+    for (int c = 0x20; c < 0x7F; c++) vchar[c] = 1;
+    for (int c = 0x80; c < 0x100; c++) vchar[c] = 1;
+    vchar['\t'] = 1;
 }
 
 /* NULL with an exception set, Py_None (new reference) to decline, or the result. */
@@ -92,7 +96,128 @@ error:
     return NULL;
 }
 
+static int parse_length(const char *s, Py_ssize_t len, long long *out) {
+    if (len < 1 || len > 18) return 0;
+    long long n = 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        n = n * 10 + (s[i] - '0');
+    }
+    *out = n;
+    return 1;
+}
+
+static int lower_equals(const char *s, Py_ssize_t len, const char *word) {
+    Py_ssize_t wl = (Py_ssize_t)strlen(word);
+    if (len != wl) return 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (c >= 'A' && c <= 'Z') c = (char)(c + 32);
+        if (c != word[i]) return 0;
+    }
+    return 1;
+}
+
+/* parse_response_head(raw, request_method, max_headers)
+ *     -> (status, reason, version, headers, framing, content_length, keep_alive, connection) | None
+ *
+ *   The common case of headparser.ResponseHeadParser.parse: "HTTP/1.1" or "HTTP/1.0", three digits
+ *   and an optional reason; token field names without '_' (lowercased), values stripped of SP/HTAB;
+ *   at most one Content-Length (1-18 digits), no Transfer-Encoding, at most one Connection field whose
+ *   value is "keep-alive" or "close" (``connection`` is that value lowercased, else None). Framing as
+ *   rules.response_framing (0 none, 1 length, 3 until close). Everything else returns None and the
+ *   Python rules decide. ``raw`` is one head ending with CRLFCRLF, as the reader passes it. */
+static PyObject *parse_response_head(PyObject *self, PyObject *args) {
+    const char *raw, *method;
+    Py_ssize_t raw_len, method_len, max_headers;
+    if (!PyArg_ParseTuple(args, "y#y#n", &raw, &raw_len, &method, &method_len, &max_headers)) return NULL;
+    if (raw_len < 16 || memcmp(raw + raw_len - 4, "\r\n\r\n", 4) != 0) Py_RETURN_NONE;
+    const char *end = raw + raw_len - 2; /* the final empty line's CRLF */
+    /* status line */
+    const char *eol = memchr(raw, '\r', (size_t)(end - raw));
+    if (eol == NULL || eol[1] != '\n') Py_RETURN_NONE;
+    if (eol - raw < 12 || memcmp(raw, "HTTP/1.", 7) != 0 || (raw[7] != '1' && raw[7] != '0') || raw[8] != ' ')
+        Py_RETURN_NONE;
+    for (int i = 9; i < 12; i++)
+        if (raw[i] < '0' || raw[i] > '9') Py_RETURN_NONE;
+    if (eol - raw > 12 && raw[12] != ' ') Py_RETURN_NONE;
+    for (const char *c = raw; c < eol; c++)
+        if (!vchar[(unsigned char)*c]) Py_RETURN_NONE;
+    int status = (raw[9] - '0') * 100 + (raw[10] - '0') * 10 + (raw[11] - '0');
+    int http10 = raw[7] == '0';
+    const char *reason = eol - raw > 12 ? raw + 13 : eol;
+
+    PyObject *headers = PyList_New(0);
+    if (headers == NULL) return NULL;
+    const char *cl = NULL, *conn = NULL;
+    Py_ssize_t cl_len = 0, conn_len = 0;
+    int cl_count = 0, conn_count = 0;
+    char lowered[256];
+    const char *line = eol + 2;
+    while (line < end) {  /* header lines; ``end`` is the final empty line */
+        const char *le = memchr(line, '\r', (size_t)(end - line));
+        if (le == NULL || le[1] != '\n' || le == line) goto decline;  /* bare CR, or an empty line */
+        if (PyList_GET_SIZE(headers) >= max_headers) goto decline;
+        const char *colon = NULL;
+        for (const char *c = line; c < le; c++) {
+            if (!vchar[(unsigned char)*c]) goto decline;
+            if (colon == NULL && *c == ':') colon = c;
+        }
+        if (colon == NULL || colon == line || colon - line > (Py_ssize_t)sizeof(lowered)) goto decline;
+        Py_ssize_t name_len = colon - line;
+        for (Py_ssize_t k = 0; k < name_len; k++) {
+            unsigned char c = (unsigned char)line[k];
+            if (!tchar[c] || c == '_') goto decline;
+            lowered[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
+        }
+        const char *v = colon + 1, *ve = le;
+        while (v < ve && (*v == ' ' || *v == '\t')) v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        if (name_len == 17 && memcmp(lowered, "transfer-encoding", 17) == 0) goto decline;
+        if (name_len == 14 && memcmp(lowered, "content-length", 14) == 0) { cl = v; cl_len = ve - v; cl_count++; }
+        if (name_len == 10 && memcmp(lowered, "connection", 10) == 0) { conn = v; conn_len = ve - v; conn_count++; }
+        PyObject *pair = Py_BuildValue("(y#y#)", lowered, name_len, v, (Py_ssize_t)(ve - v));
+        if (pair == NULL) goto error;
+        int failed = PyList_Append(headers, pair);
+        Py_DECREF(pair);
+        if (failed < 0) goto error;
+        line = le + 2;
+    }
+    long long length = 0;
+    int framing;
+    if (cl_count > 1 || (cl_count == 1 && !parse_length(cl, cl_len, &length))) goto decline;
+    if ((method_len == 4 && memcmp(method, "HEAD", 4) == 0) || status < 200 || status == 204 || status == 304) {
+        framing = 0;
+        length = 0;
+    } else if (cl_count) {
+        framing = length ? 1 : 0;
+    } else {
+        framing = 3;
+    }
+    const char *connection = NULL;
+    int keep_alive = !http10;
+    if (conn_count > 1) goto decline;
+    if (conn_count == 1) {
+        if (lower_equals(conn, conn_len, "keep-alive")) { connection = "keep-alive"; keep_alive = 1; }
+        else if (lower_equals(conn, conn_len, "close")) { connection = "close"; keep_alive = 0; }
+        else goto decline;
+    }
+    PyObject *result = Py_BuildValue(
+        "(iy#y#NiLOy)", status, reason, (Py_ssize_t)(eol - reason), http10 ? "1.0" : "1.1", (Py_ssize_t)3,
+        headers, framing, length, keep_alive ? Py_True : Py_False, connection);
+    return result; /* "N" handed our reference to headers to the tuple */
+
+decline:
+    Py_DECREF(headers);
+    Py_RETURN_NONE;
+error:
+    Py_DECREF(headers);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"parse_response_head", parse_response_head, METH_VARARGS,
+     "parse_response_head(raw, request_method, max_headers) -> tuple or None (see the module source)"},
     {"split_fields", split_fields, METH_VARARGS,
      "split_fields(lines, special_names) -> (headers, specials) or None (see the module source)"},
     {NULL, NULL, 0, NULL},

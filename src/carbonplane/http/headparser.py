@@ -31,15 +31,17 @@ from carbonplane.http.model import FRAMING_NONE, Limits, RequestHead, ResponseHe
 from carbonplane.http.path import normalize_path, split_target
 
 try:  # built at install time where a C compiler exists (setup.py); optional
+    from carbonplane.http._speedups import parse_response_head as _fast_response
     from carbonplane.http._speedups import split_fields as _fast_split
 except ImportError:  # pragma: no cover - depends on the install
-    _fast_split = None
+    _fast_split = _fast_response = None
 
 _REQUEST_VERSIONS = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
 _TOKEN_FLAGS = rules.TOKEN_FLAGS
 _VALUE_FLAGS = rules.VALUE_FLAGS
 _HOST_FLAGS = rules.HOST_FLAGS
 _EMPTY: list[bytes] = []
+_NO_TOKENS: frozenset[bytes] = frozenset()
 # Underscore spellings of these are refused: an upstream that maps '_' to '-' would see a
 # second framing header (Kong turns nginx's underscores_in_headers on).
 _UNDERSCORE_ALIASED = frozenset((b"content-length", b"transfer-encoding", b"host", b"connection"))
@@ -209,7 +211,17 @@ class ResponseHeadParser:
         self.limits = limits or Limits()
 
     def parse(self, raw: bytes, request_method: bytes) -> ResponseHead:
-        try:  # one function, not a wrapper: this runs once per proxied response
+        if _fast_response is not None:  # the common case, compiled; None: the rules below decide
+            fast = _fast_response(raw, request_method, self.limits.max_headers)
+            if fast is not None:
+                status, reason, version, headers, framing, length, keep_alive, connection = fast
+                return ResponseHead(status, reason, version, headers, framing, length, keep_alive,
+                                    rules.COMMON_CONNECTION[connection] if connection else _NO_TOKENS)
+        return self.parse_py(raw, request_method)
+
+    def parse_py(self, raw: bytes, request_method: bytes) -> ResponseHead:
+        """``parse`` in Python: every rule and every error message (the specification)."""
+        try:
             if 1 in raw.replace(b"\r\n", b"").translate(_VALUE_FLAGS):
                 rules.check_raw_head(raw)  # raises with the precise reason
             lines = raw[:-4].split(b"\r\n")

@@ -168,7 +168,7 @@ def response_framing(
     return FRAMING_CLOSE, 0
 
 
-_COMMON_CONNECTION = {
+COMMON_CONNECTION = {
     b"keep-alive": frozenset((b"keep-alive",)),
     b"close": frozenset((b"close",)),
     b"upgrade": frozenset((b"upgrade",)),
@@ -178,7 +178,7 @@ _COMMON_CONNECTION = {
 def connection_tokens(values: list[bytes]) -> frozenset[bytes]:
     """Lowercased tokens of all Connection fields (RFC 9110 §7.6.1); invalid tokens rejected."""
     if len(values) == 1:
-        common = _COMMON_CONNECTION.get(values[0].lower())
+        common = COMMON_CONNECTION.get(values[0].lower())
         if common is not None:
             return common
     tokens = set()

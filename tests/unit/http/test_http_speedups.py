@@ -70,3 +70,70 @@ def test_split_fields_uses_the_compiled_path_and_keeps_the_limits():
     assert info.value.status == 431
     with pytest.raises(HttpError, match="aliases a framing header"):
         headparser.split_fields([b"content_length: 1"], SPECIAL, 100, 400)
+
+
+# -- whole response heads ---------------------------------------------------------------------
+
+from carbonplane.http.headparser import ResponseHeadParser  # noqa: E402
+from carbonplane.http.model import Limits  # noqa: E402
+
+_RESPONSES = ResponseHeadParser(Limits(max_headers=6))
+_FIELDS = ("status", "reason", "version", "headers", "framing", "content_length", "keep_alive",
+           "connection_tokens")
+
+
+def _response_py(raw: bytes, method: bytes):
+    try:
+        head = _RESPONSES.parse_py(raw, method)
+    except HttpError:
+        return "refused"
+    return tuple(getattr(head, f) for f in _FIELDS)
+
+
+def _check_response(raw: bytes, method: bytes) -> None:
+    fast = speedups.parse_response_head(raw, method, _RESPONSES.limits.max_headers)
+    python = _response_py(raw, method)
+    if fast is None:
+        return
+    assert python != "refused", f"the compiled path accepted what the rules refuse: {raw!r}"
+    head = _RESPONSES.parse(raw, method)  # the public path, built from the compiled answer
+    assert tuple(getattr(head, f) for f in _FIELDS) == python, raw
+
+
+@pytest.mark.parametrize("raw", [
+    b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n",
+    b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", b"HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\n\r\n",
+    b"HTTP/1.1 204\r\n\r\n", b"HTTP/1.1 304 \r\nContent-Length: 10\r\n\r\n", b"HTTP/1.1 100 Continue\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\n\r\n", b"HTTP/1.1 200  two  spaces\r\nConnection: CLOSE\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: +1\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 1234567890123456789\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", b"HTTP/1.1 200 OK\r\nConnection: upgrade, x\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nX: a\rb\r\n\r\n", b"HTTP/1.1 200 OK\r\nX: a\nb\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\nX: a\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\n folded: a\r\n\r\n", b"HTTP/1.1 200 O\x01K\r\n\r\n", b"HTTP/1.1 2000 OK\r\n\r\n",
+    b"HTTP/1.1 20x OK\r\n\r\n", b"HTTP/2 200 OK\r\n\r\n", b"HTTP/1.1 200\tOK\r\n\r\n", b"http/1.1 200 OK\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent_Length: 5\r\n\r\n", b"HTTP/1.1 200 OK\r\n" + b"X: 1\r\n" * 7 + b"\r\n",
+    b"HTTP/1.1 200 OK\r\nX: caf\xc3\xa9 \t\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+])
+@pytest.mark.parametrize("method", [b"GET", b"HEAD"])
+def test_response_heads_compiled_equal_python_or_decline(raw, method):
+    _check_response(raw, method)
+
+
+def test_the_common_response_is_answered_in_c():
+    raw = b"HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n"
+    assert speedups.parse_response_head(raw, b"GET", 100) is not None
+
+
+_STATUS_LINE = st.sampled_from([b"HTTP/1.1 200 OK", b"HTTP/1.0 200 OK", b"HTTP/1.1 204", b"HTTP/1.1 304 ",
+                                b"HTTP/1.1 101 Up", b"HTTP/1.1 20", b"HTTP/1.1 200\tx", b"HTTP/1.2 200 OK",
+                                b"HTTP/1.1 404 Not  Found", b"HTTP/1.1 199 x"])
+_RESPONSE_LINE = _LINE | st.sampled_from([
+    b"Content-Length: 5", b"content-length: 0", b"Content-Length: 05", b"Content-Length: x",
+    b"Transfer-Encoding: chunked", b"Connection: keep-alive", b"connection: Close", b"Connection: upgrade",
+    b"Connection:", b"X: \r", b"", b"X:\x00"])
+
+
+@settings(max_examples=2000, deadline=None)
+@given(_STATUS_LINE, st.lists(_RESPONSE_LINE, max_size=8), st.sampled_from([b"GET", b"HEAD", b"POST"]))
+def test_generated_response_heads(status_line, lines, method):
+    _check_response(b"\r\n".join([status_line, *lines]) + b"\r\n\r\n", method)
