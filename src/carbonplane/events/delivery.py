@@ -55,9 +55,11 @@ class Tally:
                 flow = self.flows.setdefault((topic, event_type), Flow(topic, event_type))
         return flow
 
-    def success(self, flow: Flow, latency_s: float) -> None:
+    def success(self, flow: Flow, latency_s: float, direct: bool = False) -> None:
+        """A delivered event; ``direct``: reported through ``DeliveryFuture.report``."""
         with self.lock:
             self.delivered += 1
+            self.reported_ok += direct
             self.since_flush[0] += 1
             flow.latencies.append(latency_s)
 
@@ -166,13 +168,7 @@ class DeliveryFuture(ReportSink):
             self._owner._report_failure(self, error, message)
             return
         self._outcome = message
-        latency_s = message.latency() or 0.0
-        tally = self._owner._tally
-        with tally.lock:  # Tally.success, inline: this runs once per event
-            tally.delivered += 1
-            tally.reported_ok += 1
-            tally.since_flush[0] += 1
-            self._flow.latencies.append(latency_s)
+        self._owner._tally.success(self._flow, message.latency() or 0.0, True)
         if self._callback is not None:
             self._callback(self._built())
 

@@ -128,10 +128,7 @@ def seal(event: Event, source: str) -> tuple[bytes, bytes, Headers]:
     decoder, key_attr, type_header = _SEAL_INFO.get(type(event)) or _seal_info(type(event))
     event_id = event.event_id
     if not event_id:
-        try:  # new_event_id(), inline
-            event_id = event.event_id = _ready_ids.pop()
-        except IndexError:
-            event_id = event.event_id = new_event_id()
+        event_id = event.event_id = new_event_id()
     ts = event.timestamp
     if not ts:
         ts = event.timestamp = _time_ns() // 1_000_000

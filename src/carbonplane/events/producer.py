@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import time
-from functools import partial
 from collections.abc import Mapping
 from typing import Any
 
@@ -310,7 +309,7 @@ class EventProducer:
     def _send(self, topic: str, etype: str, key: bytes | None, value: bytes, headers: list, ts: int,
               on_delivery: UserCallback | None) -> DeliveryFuture:
         tally = self._tally
-        flow = tally.flows.get((topic, etype)) or tally.flow(topic, etype)
+        flow = tally.flow(topic, etype)
         future = DeliveryFuture(self, flow, on_delivery)
         self._backend.produce(topic, value, key, headers, future, ts)
         with tally.lock:
@@ -370,13 +369,11 @@ def _listed(values: Any) -> Any:
 def _replaced(event: T.Event, changes: dict[str, Any] | None) -> T.Event:
     """``event`` with ``changes``, or (``None``) with every field that is ``None`` back at its default;
     an unknown or missing field raises EventValidationError naming it."""
-    if changes is None:
-        changes = {name: value for name in event.__struct_fields__ if (value := getattr(event, name)) is not None}
-        build: Any = type(event)
-    else:
-        build = partial(msgspec.structs.replace, event)
     try:
-        return build(**changes)
+        if changes is not None:
+            return msgspec.structs.replace(event, **changes)
+        return type(event)(**{name: value for name in event.__struct_fields__
+                              if (value := getattr(event, name)) is not None})
     except TypeError as exc:
         raise T.validation_error(type(event).__name__, exc) from None
 

@@ -130,13 +130,11 @@ class KafkaProducerBackend(ProducerBackend):
     def poll(self, timeout: float = 0.0) -> int:
         if self._closed:
             return 0
-        if self._skip_checks_until and self._successes is not None:  # topic checks resume on a success
-            before = self._successes()
-            served = self._producer.poll(timeout)
-            if self._successes() != before:
-                self._skip_checks_until = 0.0
-        else:
-            served = self._producer.poll(timeout)
+        # topic checks, skipped while the broker was unreachable, resume on a direct success
+        before = self._successes() if self._skip_checks_until and self._successes is not None else None
+        served = self._producer.poll(timeout)
+        if before is not None and self._successes() != before:
+            self._skip_checks_until = 0.0
         if self._writer is not None:
             served += self._serve_spool()
         return served
