@@ -27,6 +27,29 @@ static void init_tables(void) {
     vchar['\t'] = 1;
 }
 
+#define MAX_NAME 256
+
+/* One header line [s, end): 1 with the name lowercased into ``lowered`` (``*name_len`` bytes) and the
+ * value, stripped of SP/HTAB, at [*v, *ve); 0 to decline it (no colon, an empty, over-long or
+ * non-token name, or '_' in it). The one place both functions below split a line. */
+static int split_line(const char *s, const char *end, char *lowered, Py_ssize_t *name_len,
+                      const char **v, const char **ve) {
+    const char *colon = memchr(s, ':', (size_t)(end - s));
+    if (colon == NULL || colon == s || colon - s > MAX_NAME) return 0;
+    *name_len = colon - s;
+    for (Py_ssize_t k = 0; k < *name_len; k++) {
+        unsigned char c = (unsigned char)s[k];
+        if (!tchar[c] || c == '_') return 0;
+        lowered[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
+    }
+    const char *a = colon + 1, *b = end;
+    while (a < b && (*a == ' ' || *a == '\t')) a++;
+    while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+    *v = a;
+    *ve = b;
+    return 1;
+}
+
 /* NULL with an exception set, Py_None (new reference) to decline, or the result. */
 static PyObject *split_fields(PyObject *self, PyObject *args) {
     PyObject *lines, *special_names;
@@ -39,27 +62,16 @@ static PyObject *split_fields(PyObject *self, PyObject *args) {
     PyObject *headers = PyList_New(n);
     PyObject *specials = PyDict_New();
     if (headers == NULL || specials == NULL) goto error;
-    char lowered[256];
+    char lowered[MAX_NAME];
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *line = PyList_GET_ITEM(lines, i);
         if (!PyBytes_CheckExact(line)) goto decline;
-        const char *s = PyBytes_AS_STRING(line);
-        Py_ssize_t len = PyBytes_GET_SIZE(line);
-        const char *colon = memchr(s, ':', (size_t)len);
-        if (colon == NULL || colon == s) goto decline;
-        Py_ssize_t name_len = colon - s;
-        if (name_len > (Py_ssize_t)sizeof(lowered)) goto decline;
-        for (Py_ssize_t k = 0; k < name_len; k++) {
-            unsigned char c = (unsigned char)s[k];
-            if (!tchar[c] || c == '_') goto decline;
-            lowered[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
-        }
-        const char *v = colon + 1, *end = s + len;
-        while (v < end && (*v == ' ' || *v == '\t')) v++;
-        while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
+        const char *s = PyBytes_AS_STRING(line), *v, *ve;
+        Py_ssize_t name_len;
+        if (!split_line(s, s + PyBytes_GET_SIZE(line), lowered, &name_len, &v, &ve)) goto decline;
         PyObject *name = PyBytes_FromStringAndSize(lowered, name_len);
         if (name == NULL) goto error;
-        PyObject *value = PyBytes_FromStringAndSize(v, end - v);
+        PyObject *value = PyBytes_FromStringAndSize(v, ve - v);
         if (value == NULL) { Py_DECREF(name); goto error; }
         PyObject *pair = PyTuple_Pack(2, name, value);
         if (pair == NULL) { Py_DECREF(name); Py_DECREF(value); goto error; }
@@ -152,27 +164,17 @@ static PyObject *parse_response_head(PyObject *self, PyObject *args) {
     const char *cl = NULL, *conn = NULL;
     Py_ssize_t cl_len = 0, conn_len = 0;
     int cl_count = 0, conn_count = 0;
-    char lowered[256];
+    char lowered[MAX_NAME];
     const char *line = eol + 2;
     while (line < end) {  /* header lines; ``end`` is the final empty line */
         const char *le = memchr(line, '\r', (size_t)(end - line));
         if (le == NULL || le[1] != '\n' || le == line) goto decline;  /* bare CR, or an empty line */
         if (PyList_GET_SIZE(headers) >= max_headers) goto decline;
-        const char *colon = NULL;
-        for (const char *c = line; c < le; c++) {
+        for (const char *c = line; c < le; c++)
             if (!vchar[(unsigned char)*c]) goto decline;
-            if (colon == NULL && *c == ':') colon = c;
-        }
-        if (colon == NULL || colon == line || colon - line > (Py_ssize_t)sizeof(lowered)) goto decline;
-        Py_ssize_t name_len = colon - line;
-        for (Py_ssize_t k = 0; k < name_len; k++) {
-            unsigned char c = (unsigned char)line[k];
-            if (!tchar[c] || c == '_') goto decline;
-            lowered[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : (char)c;
-        }
-        const char *v = colon + 1, *ve = le;
-        while (v < ve && (*v == ' ' || *v == '\t')) v++;
-        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        const char *v, *ve;
+        Py_ssize_t name_len;
+        if (!split_line(line, le, lowered, &name_len, &v, &ve)) goto decline;
         if (name_len == 17 && memcmp(lowered, "transfer-encoding", 17) == 0) goto decline;
         if (name_len == 14 && memcmp(lowered, "content-length", 14) == 0) { cl = v; cl_len = ve - v; cl_count++; }
         if (name_len == 10 && memcmp(lowered, "connection", 10) == 0) { conn = v; conn_len = ve - v; conn_count++; }
