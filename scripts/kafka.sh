@@ -31,25 +31,9 @@ PID_FILE="$CACHE/kafka.pid"
 CONF="$CACHE/server.properties"
 LOG4J="$CACHE/log4j2.properties"
 
-say() { printf 'kafka: %s\n' "$*"; }
-die() { printf 'kafka: error: %s\n' "$*" >&2; exit 1; }
-
-lock() {
-  mkdir -p "$CACHE"
-  exec 9>"$CACHE/kafka.lock"
-  flock -w 300 9 || die "another 'scripts/kafka.sh' has held $CACHE/kafka.lock for 300 s; is it stuck?"
-}
-
-# The pid of the broker this checkout started, or nothing.
-our_pid() {
-  [[ -f "$PID_FILE" ]] || return 0
-  local pid
-  pid="$(cat "$PID_FILE")"
-  if [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] \
-    && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka'; then
-    echo "$pid"
-  fi
-}
+SERVICE=kafka LOCK_WAIT=300 PROCESS_PATTERN='kafka\.Kafka'
+# shellcheck source=scripts/service-lib.sh
+source "$ROOT/scripts/service-lib.sh"  # say, die, lock, our_pid
 
 # Exit 0 when a broker on $BOOTSTRAP answers a metadata request within $1 seconds.
 broker_answers() {

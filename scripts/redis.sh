@@ -19,14 +19,9 @@ CACHE="$ROOT/.cache/redis"
 PID_FILE="$CACHE/redis.pid"
 LOG="$CACHE/redis.log"
 
-say() { printf 'redis: %s\n' "$*"; }
-die() { printf 'redis: error: %s\n' "$*" >&2; exit 1; }
-
-lock() {
-  mkdir -p "$CACHE"
-  exec 9>"$CACHE/redis.lock"
-  flock -w 120 9 || die "another 'scripts/redis.sh' has held $CACHE/redis.lock for 120 s; is it stuck?"
-}
+SERVICE=redis LOCK_WAIT=120 PROCESS_PATTERN='redis-server'
+# shellcheck source=scripts/service-lib.sh
+source "$ROOT/scripts/service-lib.sh"  # say, die, lock, our_pid
 
 install_redis() {
   command -v redis-server >/dev/null && command -v redis-cli >/dev/null && return 0
@@ -40,16 +35,6 @@ install_redis() {
 answers_ping() {
   command -v redis-cli >/dev/null || return 1
   [[ "$(timeout 3 redis-cli -h "$HOST" -p "$PORT" ping 2>/dev/null)" == "PONG" ]]
-}
-
-our_pid() {
-  [[ -f "$PID_FILE" ]] || return 0
-  local pid
-  pid="$(cat "$PID_FILE")"
-  if [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] \
-    && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'redis-server'; then
-    echo "$pid"
-  fi
 }
 
 wait_ping() {
