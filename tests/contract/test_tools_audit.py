@@ -12,19 +12,13 @@ import uuid
 
 import msgspec
 import pytest
-from tools_backends import KINDS, open_tool_log
+from tools_backends import log  # noqa: F401 (log: the fixture)
 
 from carbonplane.errors import UnknownTopicError
 from carbonplane.events import types as T
 from carbonplane.events.audit import AuditQuery, audit_search
 
 NOW_MS = time.time_ns() // 1_000_000
-
-
-@pytest.fixture(params=KINDS)
-def log(request, cp_home):
-    with open_tool_log(request.param, request, cp_home) as opened:
-        yield opened
 
 
 def _unique(prefix: str) -> str:

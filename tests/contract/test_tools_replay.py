@@ -7,28 +7,15 @@ import time
 
 import msgspec
 import pytest
-from tools_backends import KINDS, open_tool_log
+from tools_backends import ingestion_at, log  # noqa: F401 (log: the fixture)
 
 from carbonplane.errors import ConfigError, UnknownTopicError
 from carbonplane.events.partitioner import partition_for
 from carbonplane.events.replay import ReplayWindow, replay_from_file, replay_to_file, replay_to_topic
-from carbonplane.events.samples import sample_event
 from carbonplane.events.tools import TailOptions, tail
 from carbonplane.events.types import decode_event
 
 BASE_MS = (time.time_ns() // 1_000_000 - 2 * 3_600_000) // 1000 * 1000  # two hours ago, whole second
-
-
-@pytest.fixture(params=KINDS)
-def log(request, cp_home):
-    with open_tool_log(request.param, request, cp_home) as opened:
-        yield opened
-
-
-def _ingestion(i: int, ts: int):
-    event = sample_event("DataIngestionEvent", i)
-    event.timestamp = ts
-    return event
 
 
 def _history(log, topic: str):
@@ -37,7 +24,7 @@ def _history(log, topic: str):
 
 def test_time_window_to_topic_keeps_key_value_headers_and_time(log):
     source, target = log.new_topic(partitions=3), log.new_topic(partitions=2)
-    events = [_ingestion(i, BASE_MS + 1000 * i) for i in range(10)]
+    events = [ingestion_at(i, BASE_MS + 1000 * i) for i in range(10)]
     log.produce(events, topic=source)
 
     result = log.cli(
@@ -62,7 +49,7 @@ def test_time_window_to_topic_keeps_key_value_headers_and_time(log):
 
 def test_offset_window_of_one_partition_is_half_open(log):
     source, target = log.new_topic(partitions=2), log.new_topic(partitions=2)
-    deliveries = log.produce([_ingestion(i, BASE_MS + i) for i in range(16)], topic=source)
+    deliveries = log.produce([ingestion_at(i, BASE_MS + i) for i in range(16)], topic=source)
     p = deliveries[0].partition
     offsets = sorted(d.offset for d in deliveries if d.partition == p)
     assert len(offsets) >= 3, "the sample keys should put several records on one partition"
@@ -78,7 +65,7 @@ def test_offset_window_of_one_partition_is_half_open(log):
 
 def test_to_file_and_back_round_trips(log, tmp_path):
     source, target = log.new_topic(partitions=3), log.new_topic(partitions=3)
-    log.produce([_ingestion(i, BASE_MS + i) for i in range(9)], topic=source)
+    log.produce([ingestion_at(i, BASE_MS + i) for i in range(9)], topic=source)
     log.produce_raw(source, [(None, b"plain text", [], BASE_MS + 100)])
     path = tmp_path / "window.jsonl"
 
@@ -118,7 +105,7 @@ def test_a_bad_file_line_sends_nothing(log, tmp_path):
 
 def test_missing_target_fails_before_reading(log, tmp_path):
     source = log.new_topic(partitions=1)
-    log.produce([_ingestion(1, BASE_MS)], topic=source)
+    log.produce([ingestion_at(1, BASE_MS)], topic=source)
     with pytest.raises(UnknownTopicError):
         replay_to_topic(log.reader, log.producer, source, ReplayWindow(from_offset=0), "no-such-target-topic")
     result = log.cli("events", "replay", source, "--from-offset", "0", "--to-topic", "no-such-target-topic")
@@ -127,7 +114,7 @@ def test_missing_target_fails_before_reading(log, tmp_path):
 
 def test_relative_time_window_and_empty_windows(log, tmp_path):
     source = log.new_topic(partitions=2)
-    log.produce([_ingestion(i, BASE_MS + i) for i in range(4)], topic=source)  # long ago
+    log.produce([ingestion_at(i, BASE_MS + i) for i in range(4)], topic=source)  # long ago
     path = tmp_path / "recent.jsonl"
     summary = replay_to_file(log.reader, source, ReplayWindow(from_time_ms=BASE_MS + 10_000), path)
     assert summary.total == 0 and path.read_bytes() == b""

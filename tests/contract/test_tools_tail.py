@@ -9,26 +9,13 @@ import time
 
 import msgspec
 import pytest
-from tools_backends import KINDS, open_tool_log
+from tools_backends import ingestion_at, log  # noqa: F401 (log: the fixture)
 
 from carbonplane.errors import UnknownTopicError
-from carbonplane.events.samples import sample_event
 from carbonplane.events.tools import TailOptions, tail
 from carbonplane.events.types import decode_event
 
 BASE_MS = (time.time_ns() // 1_000_000 - 2 * 3_600_000) // 1000 * 1000  # two hours ago, whole second
-
-
-@pytest.fixture(params=KINDS)
-def log(request, cp_home):
-    with open_tool_log(request.param, request, cp_home) as opened:
-        yield opened
-
-
-def _ingestion(i: int, ts: int):
-    event = sample_event("DataIngestionEvent", i)
-    event.timestamp = ts
-    return event
 
 
 def _jsonl(result) -> list[dict]:
@@ -38,7 +25,7 @@ def _jsonl(result) -> list[dict]:
 
 def test_history_is_interleaved_by_time_in_the_six_key_form(log):
     topic = log.new_topic(partitions=3)
-    events = [_ingestion(i, BASE_MS + 1000 * i) for i in range(24)]
+    events = [ingestion_at(i, BASE_MS + 1000 * i) for i in range(24)]
     deliveries = log.produce(events, topic=topic)
     assert len({d.partition for d in deliveries}) > 1, "keys should spread over partitions"
 
@@ -57,7 +44,7 @@ def test_history_is_interleaved_by_time_in_the_six_key_form(log):
 
 def test_limit_partition_and_human_lines(log):
     topic = log.new_topic(partitions=3)
-    events = [_ingestion(i, BASE_MS + i) for i in range(12)]
+    events = [ingestion_at(i, BASE_MS + i) for i in range(12)]
     deliveries = log.produce(events, topic=topic)
 
     first = _jsonl(log.cli("events", "tail", topic, "--from-beginning", "--limit", "4", "--json"))
@@ -79,10 +66,10 @@ def test_limit_partition_and_human_lines(log):
 
 def test_follow_sees_only_records_produced_after_the_start(log):
     topic = log.new_topic(partitions=3)
-    log.produce([_ingestion(i, BASE_MS + i) for i in range(5)], topic=topic)
+    log.produce([ingestion_at(i, BASE_MS + i) for i in range(5)], topic=topic)
 
     records = tail(log.reader, topic, TailOptions(limit=3))  # the end is taken here
-    fresh = [_ingestion(100 + i, BASE_MS + 100 + i) for i in range(3)]
+    fresh = [ingestion_at(100 + i, BASE_MS + 100 + i) for i in range(3)]
     log.produce(fresh, topic=topic)
 
     assert sorted(decode_event(r.value).event_id for r in records) == sorted(e.event_id for e in fresh)
@@ -102,7 +89,7 @@ def test_follow_waits_for_records_that_arrive_later(log):
     reader_thread.start()
     try:
         for i in range(2):
-            event = _ingestion(200 + i, BASE_MS + 200 + i)
+            event = ingestion_at(200 + i, BASE_MS + 200 + i)
             log.produce([event], topic=topic)
             record = got.get(timeout=30)
             assert decode_event(record.value).event_id == event.event_id
@@ -126,7 +113,7 @@ def test_a_value_that_is_not_json_is_shown_with_a_decode_error(log):
 
 def test_no_follow_without_history_prints_nothing_and_stops(log):
     topic = log.new_topic(partitions=2)
-    log.produce([_ingestion(1, BASE_MS)], topic=topic)
+    log.produce([ingestion_at(1, BASE_MS)], topic=topic)
     result = log.cli("events", "tail", topic, "--no-follow", "--json")
     assert result.exit_code == 0 and result.stdout == ""
 

@@ -3,7 +3,8 @@
 ``open_tool_log(kind, request, home)`` gives a ``ToolLog``: the admin, reader and producer backend
 of one configuration, ``new_topic`` (a throwaway topic with a unique name, deleted again on Kafka),
 ``produce`` (seals catalog events with the CloudEvents envelope and waits for every
-acknowledgement) and ``cli`` (runs the ``carbonplane`` command against the same backend).
+acknowledgement) and ``cli`` (runs the ``carbonplane`` command against the same backend). The ``log``
+fixture opens one per kind; a test module uses it by importing it.
 
 The local kind lives under the test's own ``CARBONPLANE_HOME``; the Kafka kind needs the broker on
 127.0.0.1:9092 and fails (``make kafka-up``) when it does not answer; ``memory`` (``MemoryLog``)
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from carbonplane.cli.main import app
@@ -27,6 +29,7 @@ from carbonplane.events.backends.memory import MemoryLog
 from carbonplane.events.catalog import DAY_MS, TOPICS, TopicSpec
 from carbonplane.events.config import EventsConfig
 from carbonplane.events.envelope import seal
+from carbonplane.events.samples import sample_event
 from carbonplane.events.types import Event
 
 SOURCE = "tools-contract"
@@ -112,3 +115,17 @@ def _delete_kafka_topics(bootstrap: str, names: list[str]) -> None:
     client = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until every future is done
     for future in client.delete_topics(names, operation_timeout=30).values():
         future.result(30)
+
+
+@pytest.fixture(params=KINDS)
+def log(request, cp_home):  # noqa: ANN001
+    """The ``ToolLog`` of each kind in turn."""
+    with open_tool_log(request.param, request, cp_home) as opened:
+        yield opened
+
+
+def ingestion_at(i: int, ts: int) -> Event:
+    """Sample DataIngestionEvent ``i`` stamped ``ts`` (epoch ms)."""
+    event = sample_event("DataIngestionEvent", i)
+    event.timestamp = ts
+    return event
