@@ -37,6 +37,7 @@ from carbonplane.http.model import (
     FRAMING_CHUNKED,
     FRAMING_CLOSE,
     FRAMING_LENGTH,
+    FRAMING_NONE,
     NEED_DATA,
     Limits,
 )
@@ -109,6 +110,24 @@ class _MessageReader:
         if state == _CLOSE:
             return self._next_until_close()
         raise HttpError(self._head_status, "reader used after a framing error")
+
+    def take_rest(self) -> bytes | None:
+        """Right after a head event: when the buffer holds exactly the rest of this message's
+        body (a Content-Length body, or none), consume it *and* the end of the message and
+        return it (the reader is then between messages, nothing buffered); else None and
+        nothing changes (events continue as usual). The proxy's one-read fast path."""
+        state = self._state
+        buf = self._buf
+        pos = self._pos
+        if state == _LENGTH:
+            if self._remaining != len(buf) - pos:
+                return None
+            self._remaining = 0
+        elif state != _END or pos != len(buf):
+            return None
+        self._state = _HEAD
+        self._pos = self._scan = len(buf)
+        return buf if pos == 0 else buf[pos:]
 
     def _need_data(self, where: str):
         if self.eof:
@@ -216,6 +235,28 @@ class RequestReader(_MessageReader):
     def _parse_head(self, raw: bytes):
         head = self._parser.parse(raw)
         self._begin_body(head.framing, head.content_length)
+        return head
+
+    def whole_head(self, data: bytes):
+        """Feed ``data``; when it is exactly one request head arriving between messages (the
+        common case of a keep-alive connection), parse it and return it - for a body-less
+        request its END_OF_MESSAGE is consumed too, so the reader is between messages again.
+        Otherwise return None and the events come from ``next_event`` as usual. Parse errors
+        raise as ``next_event`` would (the reader is then unusable)."""
+        end = data.find(b"\r\n\r\n") + 4
+        if (end != len(data) or end == 3 or self._pos != len(self._buf) or self._state != _HEAD or self.eof
+                or end > self.limits.max_head_bytes or data[:2] == b"\r\n"):  # fmt: skip
+            self.feed(data)
+            return None
+        self._buf = data
+        self._pos = self._scan = end
+        try:
+            head = self._parser.parse(data)
+        except HttpError:
+            self._state = _FAILED
+            raise
+        if head.framing != FRAMING_NONE:
+            self._begin_body(head.framing, head.content_length)
         return head
 
 

@@ -97,8 +97,18 @@ class ClientConnection(asyncio.Protocol):
         self.deadline.set(self.loop.time() + self.config.client_header_timeout)
 
     def data_received(self, data: bytes) -> None:
+        ex = self.exchange
+        if ex is None and not (self.pumping or self.closing or self.draining):
+            try:
+                head = self.reader.whole_head(data)  # the common case: one whole head
+                if head is not None:
+                    return self._start(head)
+            except HttpError as exc:
+                return self._reject(exc)
+            self.pump()
+            return
         self.reader.feed(data)
-        if self.exchange is None or self.exchange.accepting_body:
+        if ex is None or ex.accepting_body:
             self.pump()
         elif self.reader.buffered > HIGH_WATER:
             self.pause_for(PAUSE_BACKLOG, True)

@@ -64,6 +64,7 @@ class Exchange:
     close_client = False
     task: asyncio.Future | None = None
     up_paused = False
+    relays_whole = True  # no response-body filter: a one-read response may be relayed in one step
     fresh_only = False  # after a stale pooled connection: the re-send dials a new one
 
     def __init__(self, conn, ctx: RequestContext, decision: RouteDecision) -> None:
@@ -78,6 +79,8 @@ class Exchange:
         self.chunked_request = framing == FRAMING_CHUNKED or (
             framing != FRAMING_NONE and self.chain.request_body_reframes)
         self.out: list[bytes] = []
+        if self.chain.response_body:
+            self.relays_whole = False
         ctx.decision = decision
         ctx.upstream_target = decision.target
         ctx.upstream_host = decision.host
@@ -254,6 +257,11 @@ class Exchange:
         return self.request_done and self.ctx.response.keep_alive
 
     def upstream_head(self, head: ResponseHead) -> None:
+        self.out.append(self._relayed_head(head))
+
+    def _relayed_head(self, head: ResponseHead) -> bytes:
+        """Run the response-head hooks and serialise the head the client gets (final CRLF
+        included); decides ``close_client`` and ``out_chunked``."""
         ctx = self.ctx
         ctx.upstream_answered = self.loop.time()
         ctx.response = head
@@ -265,7 +273,7 @@ class Exchange:
             except Exception:
                 log.exception("response filter %r failed", hook)
         head = ctx.response
-        reframe = bool(self.chain.response_body)
+        reframe = not self.relays_whole
         framing = head.framing
         extra, close = self.conn.response_extra(ctx, framing, reframe)
         self.close_client = close
@@ -275,9 +283,16 @@ class Exchange:
             extra += b"transfer-encoding: chunked\r\n"
         settings = self.conn.settings
         drop = settings.response_drop_reframed if reframe else settings.response_drop
-        self.out.append(response_head_bytes(head.status, head.reason, head.headers,
-                                            head.connection_tokens, extra, drop))
-        self.out.append(b"\r\n")
+        return response_head_bytes(head.status, head.reason, head.headers,
+                                   head.connection_tokens, extra + b"\r\n", drop)  # fmt: skip
+
+    def upstream_whole(self, head: ResponseHead, body: bytes) -> None:
+        """A whole response in one upstream read (no response-body filters): head, body and
+        end in one step, with what ``upstream_head``/``_body``/``_end`` would do."""
+        data = self._relayed_head(head)  # a length-framed or empty body: never re-chunked
+        self.ctx.response_bytes += len(body)
+        self.conn.send_bytes(data + body if body else data)
+        self._release_upstream()
 
     def upstream_body(self, data: bytes) -> None:
         for hook in self.chain.response_body:
@@ -298,6 +313,10 @@ class Exchange:
                 self.upstream_body(tail)
         if self.out_chunked:
             self.out.append(LAST_CHUNK)
+        self._release_upstream()
+
+    def _release_upstream(self) -> None:
+        """The response ended: the connection goes back to its pool, the target is released."""
         up, self.up = self.up, None
         if self.up_paused:
             up.transport.resume_reading()

@@ -98,8 +98,14 @@ class UpstreamConnection(asyncio.Protocol):
         reader = self.reader
         reader.feed(data)
         try:
+            event = reader.next_event()
+            if type(event) is ResponseHead and owner.relays_whole:
+                body = reader.take_rest()
+                if body is not None:  # the common case: the whole response in this read
+                    self._ended(owner.request_done and event.keep_alive)
+                    owner.upstream_whole(event, body)
+                    return
             while True:
-                event = reader.next_event()
                 if type(event) is bytes:
                     owner.upstream_body(event)
                 elif event is NEED_DATA:
@@ -112,20 +118,21 @@ class UpstreamConnection(asyncio.Protocol):
                 else:  # CONNECTION_CLOSED
                     owner.upstream_failed(FAILURE_RESET, "upstream closed the connection")
                     break
+                event = reader.next_event()
         except HttpError as exc:
             self.close()
             owner.upstream_failed(FAILURE_RESET, exc.reason)
         owner.flush()
 
     def _response_ended(self, owner) -> None:
-        self.deadline.clear()
-        self.reusable = (
-            not self.closed
-            and self.reader.buffered == 0
-            and owner.response_keep_alive()
-            and self.requests < self.pool.max_requests
-        )
+        self._ended(owner.response_keep_alive())
         owner.upstream_end()
+
+    def _ended(self, keep_alive: bool) -> None:
+        """A response was read to its end: may this connection serve another request?"""
+        self.deadline.clear()
+        self.reusable = (keep_alive and not self.closed and self.reader.buffered == 0
+                         and self.requests < self.pool.max_requests)  # fmt: skip
 
     def eof_received(self) -> bool:
         owner = self.owner
