@@ -9,22 +9,29 @@
  *   returns None and the caller runs the Python rules, which decide and word the error. So this
  *   function never accepts what the rules refuse, and when it answers it answers exactly what
  *   the rules would (tests/unit/http/test_http_speedups.py checks both on generated input).
+ *
+ * parse_response_head and parse_request_head below answer whole heads under the same contract.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-static unsigned char tchar[256];  /* RFC 9110 tchar (rules.TOKEN_CHARS) */
-static unsigned char vchar[256];  /* a byte allowed inside a head line: VCHAR, obs-text, SP, HTAB */
+static unsigned char tchar[256];      /* RFC 9110 tchar (rules.TOKEN_CHARS) */
+static unsigned char vchar[256];      /* a byte allowed inside a head line: VCHAR, obs-text, SP, HTAB */
+static unsigned char targetchar[256]; /* a raw byte of a request target (path._TARGET_FLAGS) */
+static unsigned char hostchar[256];   /* a byte of a Host value (rules.HOST_CHARS) */
 
 static void init_tables(void) {
-    const char *extra = "!#$%&'*+-.^_`|~";
-    for (int c = '0'; c <= '9'; c++) tchar[c] = 1;
-    for (int c = 'a'; c <= 'z'; c++) tchar[c] = 1;
-    for (int c = 'A'; c <= 'Z'; c++) tchar[c] = 1;
+    const char *extra = "!#$%&'*+-.^_`|~", *host_extra = "-._~!$&'()*+,;=:[]%";
+    for (int c = '0'; c <= '9'; c++) tchar[c] = hostchar[c] = 1;
+    for (int c = 'a'; c <= 'z'; c++) tchar[c] = hostchar[c] = 1;
+    for (int c = 'A'; c <= 'Z'; c++) tchar[c] = hostchar[c] = 1;
     for (const char *p = extra; *p; p++) tchar[(unsigned char)*p] = 1;
+    for (const char *p = host_extra; *p; p++) hostchar[(unsigned char)*p] = 1;
     for (int c = 0x20; c < 0x7F; c++) vchar[c] = 1;
     for (int c = 0x80; c < 0x100; c++) vchar[c] = 1;
     vchar['\t'] = 1;
+    for (int c = 0x21; c < 0x7F; c++) targetchar[c] = 1;  /* printable ASCII but space, '#', '\\' */
+    targetchar['#'] = targetchar['\\'] = 0;
 }
 
 #define MAX_NAME 256
@@ -217,7 +224,136 @@ error:
     return NULL;
 }
 
+/* The request line [raw, eol) of the request fast path: "METHOD SP target SP HTTP/1.1" with a
+ * token method other than CONNECT (405 in the rules) and an origin-form target of raw target bytes
+ * whose path (before the first '?') normalize_path returns unchanged: no '%', "/." or "//". 1 with
+ * the target at [*target, *target_end) and its query (from the '?', or empty) at
+ * [*query, *target_end); 0 to decline. Every byte it accepts is a VCHAR. */
+static int split_request_line(const char *raw, const char *eol, const char **target,
+                              const char **query, const char **target_end) {
+    const char *sp = memchr(raw, ' ', (size_t)(eol - raw));
+    if (sp == NULL || sp == raw || (sp - raw == 7 && memcmp(raw, "CONNECT", 7) == 0)) return 0;
+    for (const char *c = raw; c < sp; c++)
+        if (!tchar[(unsigned char)*c]) return 0;
+    const char *t = sp + 1, *c = t, *q = NULL;
+    if (c == eol || *c != '/') return 0;
+    for (; c < eol && targetchar[(unsigned char)*c]; c++) {  /* stops at the space before the version */
+        if (q != NULL) continue;  /* the query is only checked for its bytes */
+        if (*c == '?') q = c;
+        else if (*c == '%' || (*c == '/' && (c[1] == '.' || c[1] == '/'))) return 0;  /* c[1] <= eol */
+    }
+    if (eol - c != 9 || memcmp(c, " HTTP/1.1", 9) != 0) return 0;
+    *target = t;
+    *target_end = c;
+    *query = q != NULL ? q : c;
+    return 1;
+}
+
+static int name_is(const char *lowered, Py_ssize_t len, const char *word) {
+    return len == (Py_ssize_t)strlen(word) && memcmp(lowered, word, (size_t)len) == 0;
+}
+
+/* parse_request_head(raw, max_headers) -> (method, target, path, query, headers, host) | None
+ *
+ *   The common case of headparser.RequestHeadParser.parse_py, which llhttp still validates in the
+ *   caller: the request line of split_request_line above (HTTP/1.1, so path + query == target);
+ *   at most ``max_headers`` field lines, each split as split_line does; exactly one Host field whose
+ *   value is non-empty, of rules.HOST_CHARS and does not start with ':'; no Content-Length,
+ *   Transfer-Encoding, Connection or Expect field (framing none, keep-alive, no expectation); every
+ *   byte but the CRLF line ends a VCHAR, obs-text, SP or HTAB (rules.check_raw_head). Everything
+ *   else, a non-bytes ``raw`` included, returns None and parse_py decides. ``raw`` is one head
+ *   ending with CRLFCRLF, as the reader passes it. Called once per request, hence METH_FASTCALL.
+ *
+ *   Pass 1 checks the whole head and allocates nothing, so a decline has nothing to free; pass 2
+ *   builds the answer from the lines pass 1 accepted. */
+static PyObject *parse_request_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "parse_request_head(raw, max_headers) takes 2 arguments");
+        return NULL;
+    }
+    Py_ssize_t max_headers = PyLong_AsSsize_t(args[1]);
+    if (max_headers == -1 && PyErr_Occurred()) return NULL;
+    if (!PyBytes_CheckExact(args[0])) Py_RETURN_NONE;
+    const char *raw = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t raw_len = PyBytes_GET_SIZE(args[0]);
+    if (raw_len < 18 || memcmp(raw + raw_len - 4, "\r\n\r\n", 4) != 0) Py_RETURN_NONE;
+    const char *end = raw + raw_len - 2; /* the final empty line's CRLF */
+    const char *eol = memchr(raw, '\r', (size_t)(end - raw));
+    const char *target, *query, *target_end;
+    if (eol == NULL || eol[1] != '\n' || !split_request_line(raw, eol, &target, &query, &target_end))
+        Py_RETURN_NONE;
+
+    /* pass 1: every field line, and the one Host value */
+    const char *line, *le, *v, *ve, *host = NULL;
+    Py_ssize_t n = 0, name_len;
+    char lowered[MAX_NAME];
+    for (line = eol + 2; line < end; line = le + 2) {  /* ``end`` is the final empty line */
+        le = memchr(line, '\r', (size_t)(end - line));
+        if (le == NULL || le[1] != '\n' || le == line || ++n > max_headers) Py_RETURN_NONE;
+        for (const char *c = line; c < le; c++)
+            if (!vchar[(unsigned char)*c]) Py_RETURN_NONE;  /* CTL, bare LF */
+        if (!split_line(line, le, lowered, &name_len, &v, &ve)) Py_RETURN_NONE;
+        if (name_is(lowered, name_len, "host")) {
+            if (host != NULL || v == ve || *v == ':') Py_RETURN_NONE;
+            for (const char *c = v; c < ve; c++)
+                if (!hostchar[(unsigned char)*c]) Py_RETURN_NONE;
+            host = v;
+        } else if (name_is(lowered, name_len, "content-length") || name_is(lowered, name_len, "connection")
+                   || name_is(lowered, name_len, "transfer-encoding") || name_is(lowered, name_len, "expect")) {
+            Py_RETURN_NONE;  /* framing, persistence and expectations: the rules decide */
+        }
+    }
+    if (host == NULL) Py_RETURN_NONE;
+
+    /* pass 2: the answer. A list or tuple frees whatever items it holds, so on an error only the
+     * outermost container is released. */
+    PyObject *headers = PyList_New(n), *host_value = NULL, *item;
+    if (headers == NULL) return NULL;
+    Py_ssize_t i = 0;
+    for (line = eol + 2; line < end; line = le + 2, i++) {
+        le = memchr(line, '\r', (size_t)(end - line));
+        split_line(line, le, lowered, &name_len, &v, &ve);  /* accepted in pass 1 */
+        PyObject *pair = PyTuple_New(2);
+        if (pair == NULL) goto error;
+        PyList_SET_ITEM(headers, i, pair);
+        if ((item = PyBytes_FromStringAndSize(lowered, name_len)) == NULL) goto error;
+        PyTuple_SET_ITEM(pair, 0, item);
+        if ((item = PyBytes_FromStringAndSize(v, ve - v)) == NULL) goto error;
+        PyTuple_SET_ITEM(pair, 1, item);
+        if (v == host) host_value = item;  /* the same object, as in the rules */
+    }
+    PyObject *result = PyTuple_New(6);
+    if (result == NULL) goto error;
+    PyTuple_SET_ITEM(result, 4, headers);  /* the result owns headers from here */
+    Py_INCREF(host_value);
+    PyTuple_SET_ITEM(result, 5, host_value);
+    if ((item = PyBytes_FromStringAndSize(raw, target - 1 - raw)) == NULL) goto fail;
+    PyTuple_SET_ITEM(result, 0, item);
+    if ((item = PyBytes_FromStringAndSize(target, target_end - target)) == NULL) goto fail;
+    PyTuple_SET_ITEM(result, 1, item);
+    if (query == target_end) {  /* no query: the path is the target, as split_target returns it */
+        Py_INCREF(item);
+        PyTuple_SET_ITEM(result, 2, item);
+        if ((item = PyBytes_FromStringAndSize(NULL, 0)) == NULL) goto fail;
+    } else {
+        if ((item = PyBytes_FromStringAndSize(target, query - target)) == NULL) goto fail;
+        PyTuple_SET_ITEM(result, 2, item);
+        if ((item = PyBytes_FromStringAndSize(query, target_end - query)) == NULL) goto fail;
+    }
+    PyTuple_SET_ITEM(result, 3, item);
+    return result;
+
+fail:
+    Py_DECREF(result);
+    return NULL;
+error:
+    Py_DECREF(headers);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
+    {"parse_request_head", (PyCFunction)(void (*)(void))parse_request_head, METH_FASTCALL,
+     "parse_request_head(raw, max_headers) -> tuple or None (see the module source)"},
     {"parse_response_head", parse_response_head, METH_VARARGS,
      "parse_response_head(raw, request_method, max_headers) -> tuple or None (see the module source)"},
     {"split_fields", split_fields, METH_VARARGS,

@@ -16,6 +16,12 @@ A request head must pass both layers (an upstream's response head, layer 2 only 
    value stripped of OWS), names are checked as tokens, and framing, Host, Connection, Expect
    and the path are decided by ``rules.py`` / ``path.py`` alone.
 
+The ``parse_py`` methods and ``split_fields_py`` are the specification. The optional C extension
+(``_speedups.c``) answers the common case - a request head of origin-form, HTTP/1.1, one Host
+and no framing, Connection or Expect field; a whole upstream response head; a field block - and
+declines everything else to the Python code, so results and errors are the same whichever runs
+(tests/unit/http/test_http_speedups.py). llhttp validates request heads either way.
+
 One llhttp parser is reused across heads (a worker parses heads one at a time, for all its
 connections); it is dropped and rebuilt after any head that leaves llhttp expecting a body or
 nothing more (Connection: close, HTTP/1.0), or that failed.
@@ -31,10 +37,11 @@ from carbonplane.http.model import FRAMING_NONE, Limits, RequestHead, ResponseHe
 from carbonplane.http.path import normalize_path, split_target
 
 try:  # built at install time where a C compiler exists (setup.py); optional
+    from carbonplane.http._speedups import parse_request_head as _fast_request
     from carbonplane.http._speedups import parse_response_head as _fast_response
     from carbonplane.http._speedups import split_fields as _fast_split
 except ImportError:  # pragma: no cover - depends on the install
-    _fast_split = _fast_response = None
+    _fast_split = _fast_response = _fast_request = None
 
 _REQUEST_VERSIONS = {b"HTTP/1.1": b"1.1", b"HTTP/1.0": b"1.0"}
 _TOKEN_FLAGS = rules.TOKEN_FLAGS
@@ -142,6 +149,22 @@ class RequestHeadParser:
         self._parser = None
 
     def parse(self, raw: bytes) -> RequestHead:
+        if _fast_request is not None:  # the common case, compiled; None: parse_py decides
+            fast = _fast_request(raw, self.limits.max_headers)
+            if fast is not None:  # layer 2 passed; llhttp still validates, as in parse_py
+                parser = self._parser
+                if parser is None:
+                    parser = httptools.HttpRequestParser(self._validator)
+                self._parser = None
+                _validate(parser, self._validator, raw, 400)
+                if self._validator.message_done:  # framing none and keep-alive: reuse llhttp
+                    self._parser = parser
+                method, target, path, query, headers, host = fast
+                return RequestHead(method, target, path, query, b"1.1", headers, host)
+        return self.parse_py(raw)
+
+    def parse_py(self, raw: bytes) -> RequestHead:
+        """``parse`` in Python: every rule and every error message (the specification)."""
         if 1 in raw.replace(b"\r\n", b"").translate(_VALUE_FLAGS):
             rules.check_raw_head(raw)  # raises with the precise reason
         parser = self._parser
