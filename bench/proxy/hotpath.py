@@ -1,12 +1,15 @@
 """The engine's per-request Python cost, without sockets: fake transports, real protocols.
 
-    .venv/bin/python bench/proxy/hotpath.py [--requests 200000] [--profile]
+    .venv/bin/python bench/proxy/hotpath.py [--requests 200000] [--profile] [--gateway bare|plugins]
 
 One client connection and one pooled upstream connection are driven directly: the client's
 request goes in through ``data_received``, the upstream's response comes back the same way,
 and nothing else runs. What it prints is the CPU time the proxy's own code spends per request
 (the socket syscalls and the event loop come on top in a real run). Use it to optimise the
-hot path; ``--profile`` shows where the time goes.
+hot path; ``--profile`` shows where the time goes. ``--gateway`` runs the gateway's app instead
+of the engine's static one, with the configuration ``python -m bench gateway`` measures (``bare``:
+one service and route; ``plugins``: the report's five plugins, the request carrying the same
+token and Origin wrk sends there).
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ import argparse
 import asyncio
 import cProfile
 import pstats
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import uvloop
 
-from carbonplane.proxy.app import FixedTarget, Upstream
+from carbonplane.proxy.app import Client, FixedTarget, RequestContext, Upstream
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.downstream import ClientConnection
 from carbonplane.proxy.pool import UpstreamConnection
@@ -56,15 +62,47 @@ class FakeTransport(asyncio.Transport):
         pass
 
 
-async def run(n: int, profile: bool) -> None:
-    upstream = Upstream("bench", FixedTarget("127.0.0.1", 8080))
-    server = ProxyServer(ProxyConfig(app=StaticApp({"/": upstream}), keepalive_requests=10**9,
-                                     upstream_keepalive_requests=10**9))
-    pool = server.pool_for(upstream.picker, upstream)
-    up = UpstreamConnection(pool)
+def gateway_setup(kind: str, tmp: Path) -> tuple[ProxyConfig, bytes]:
+    """The gateway worker's config for the benchmark's ``kind`` and the request wrk sends."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: bench.*
+    from bench.gateway import ORIGIN, bench_token, gateway_config
+    from carbonplane.gateway.config import load_config_file
+    from carbonplane.gateway.runtime import encode_payload, worker_config
+
+    path = gateway_config(tmp, 8080, kind == "plugins")
+    payload = encode_payload(load_config_file(path), runtime={"workers": 1},
+                             proxy={"keepalive_requests": 10**9,
+                                    "upstream_keepalive_requests": 10**9})  # fmt: skip
+    request = REQUEST
+    if kind == "plugins":
+        request = REQUEST[:-2] + (b"Authorization: Bearer %s\r\nOrigin: %s\r\n\r\n"
+                                  % (bench_token().encode(), ORIGIN.encode()))  # fmt: skip
+    return worker_config(payload, 1), request
+
+
+def pool_of(server: ProxyServer, request: bytes):
+    """The pool the app sends ``request`` to (routed once, as the engine would)."""
+    head = server.config.compiled.head_parser.parse(request)
+    ctx = RequestContext(head, Client("127.0.0.1", 50000, False, b"http", 8000), "127.0.0.1",
+                         b"-", 0.0, 0)  # fmt: skip
+    decision = server.config.app.route(ctx)
+    return server.pool_for(decision.upstream.picker.pick(ctx), decision.upstream)
+
+
+async def run(n: int, profile: bool, gateway: str | None) -> None:
+    request = REQUEST
+    if gateway is None:
+        upstream = Upstream("bench", FixedTarget("127.0.0.1", 8080))
+        config = ProxyConfig(app=StaticApp({"/": upstream}), keepalive_requests=10**9,
+                             upstream_keepalive_requests=10**9)  # fmt: skip
+    else:
+        tmp = tempfile.TemporaryDirectory()
+        config, request = gateway_setup(gateway, Path(tmp.name))
+    server = ProxyServer(config)
+    up = UpstreamConnection(pool_of(server, request))
     up.connection_made(FakeTransport(("127.0.0.1", 8080)))
     up.reusable = True
-    pool.release(up)
+    up.pool.release(up)
     client = ClientConnection(server)
     ctransport = FakeTransport(("127.0.0.1", 50000))
     client.connection_made(ctransport)
@@ -72,7 +110,7 @@ async def run(n: int, profile: bool) -> None:
     flush = server.batch.flush  # what the loop runs at the end of an iteration
 
     def one():
-        client.data_received(REQUEST)
+        client.data_received(request)
         up.data_received(RESPONSE)
         flush()
 
@@ -99,8 +137,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=200000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--gateway", choices=("bare", "plugins"))
     args = parser.parse_args()
-    uvloop.run(run(args.requests, args.profile))
+    uvloop.run(run(args.requests, args.profile, args.gateway))
 
 
 if __name__ == "__main__":

@@ -320,14 +320,7 @@ class RequestContext:
         self.request_id = request_id
         self.started = started
         self.started_ms = started_ms
-
-    @property
-    def vars(self) -> dict[str, Any]:
-        """A dict the filters of this request share (created on first use)."""
-        shared = self.__dict__.get("_vars")
-        if shared is None:
-            shared = self.__dict__["_vars"] = {}
-        return shared
+        self.vars: dict[str, Any] = {}  # the app's and the filters' per-request values
 
     @property
     def status(self) -> int:

@@ -210,12 +210,12 @@ class ClientConnection(asyncio.Protocol):
         rid = b"%s%08x" % (settings.request_id_prefix, server.requests & 0xFFFFFFFF)
         if client.trusted and settings.request_id_name is not None:
             rid = _trusted_request_id(head, settings.request_id_name) or rid
-        ctx = RequestContext(head, client, client_ip, rid, self.loop.time(),
-                             int(time.time() * 1000))  # fmt: skip
+        now = self.loop.time()
+        ctx = RequestContext(head, client, client_ip, rid, now, int(time.time() * 1000))
         if head.framing == FRAMING_NONE:
-            self.deadline.clear()
+            self.deadline.when = None  # Deadline.clear(), inlined
         else:
-            self.deadline.set(self.loop.time() + config.client_body_timeout)
+            self.deadline.set(now + config.client_body_timeout)
         try:
             decision = config.app.route(ctx)
         except Exception:
@@ -328,7 +328,7 @@ class ClientConnection(asyncio.Protocol):
             self._finished(ex.ctx, ex.chain, ex.close_client or not ex.request_done)
 
     def _finished(self, ctx: RequestContext, chain: FilterChain, close: bool) -> None:
-        ctx.finished = self.loop.time()
+        ctx.finished = now = self.loop.time()
         if chain.log:
             self.loop.call_soon(_run_log_hooks, chain.log, ctx)
         self.served += 1
@@ -340,7 +340,7 @@ class ClientConnection(asyncio.Protocol):
             self.deadline.cancel()
             self.close_transport()
             return
-        self.deadline.set(self.loop.time() + self.config.keepalive_timeout)
+        self.deadline.set(now + self.config.keepalive_timeout)
         if not self.pumping and (self.reader.buffered or self.reader.eof):
             self.pump()
 

@@ -89,11 +89,7 @@ class Exchange:
     def start(self) -> None:
         if self.chain.request:
             return self._run_request_hooks(0)
-        ctx = self.ctx
-        if ctx.request.expect_continue and not self.request_done:
-            self.conn.send_bytes(CONTINUE_LINE)
-        ctx.upstream_started = self.loop.time()
-        self._try_target()
+        self._begin_upstream()
 
     def _run_request_hooks(self, index: int) -> None:
         hooks = self.chain.request
