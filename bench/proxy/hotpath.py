@@ -1,6 +1,7 @@
 """The engine's per-request Python cost, without sockets: fake transports, real protocols.
 
-    .venv/bin/python bench/proxy/hotpath.py [--requests 200000] [--profile] [--gateway bare|plugins]
+    .venv/bin/python bench/proxy/hotpath.py [--requests 200000] [--profile]
+                                            [--gateway bare|plugins [--only PLUGIN]]
 
 One client connection and one pooled upstream connection are driven directly: the client's
 request goes in through ``data_received``, the upstream's response comes back the same way,
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 import uvloop
+import yaml
 
 from carbonplane.proxy.app import Client, FixedTarget, RequestContext, Upstream
 from carbonplane.proxy.config import ProxyConfig
@@ -32,6 +34,7 @@ from carbonplane.proxy.pool import UpstreamConnection
 from carbonplane.proxy.server import ProxyServer
 from carbonplane.proxy.static import StaticApp
 
+PLUGINS = ("rate-limiting", "cors", "jwt", "prometheus", "file-log")
 REQUEST = b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
 RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 16:00:00 GMT\r\n"
             b"Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
@@ -62,14 +65,22 @@ class FakeTransport(asyncio.Transport):
         pass
 
 
-def gateway_setup(kind: str, tmp: Path) -> tuple[ProxyConfig, bytes]:
-    """The gateway worker's config for the benchmark's ``kind`` and the request wrk sends."""
+def gateway_setup(kind: str, tmp: Path, only: str | None = None) -> tuple[ProxyConfig, bytes]:
+    """The gateway worker's config for the benchmark's ``kind`` and the request wrk sends;
+    ``only``: keep just that one of the five plugins (the request still carries token and Origin)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: bench.*
     from bench.gateway import ORIGIN, bench_token, gateway_config
     from carbonplane.gateway.config import load_config_file
     from carbonplane.gateway.runtime import encode_payload, worker_config
 
     path = gateway_config(tmp, 8080, kind == "plugins")
+    if only is not None:
+        doc = yaml.safe_load(path.read_text())
+        for holder in (doc["services"][0], doc):
+            holder["plugins"] = [p for p in holder["plugins"] if p["name"] == only]
+        if only != "jwt":
+            del doc["consumers"]
+        path.write_text(yaml.safe_dump(doc))
     payload = encode_payload(load_config_file(path), runtime={"workers": 1},
                              proxy={"keepalive_requests": 10**9,
                                     "upstream_keepalive_requests": 10**9})  # fmt: skip
@@ -89,7 +100,7 @@ def pool_of(server: ProxyServer, request: bytes):
     return server.pool_for(decision.upstream.picker.pick(ctx), decision.upstream)
 
 
-async def run(n: int, profile: bool, gateway: str | None) -> None:
+async def run(n: int, profile: bool, gateway: str | None, only: str | None = None) -> None:
     request = REQUEST
     if gateway is None:
         upstream = Upstream("bench", FixedTarget("127.0.0.1", 8080))
@@ -97,7 +108,7 @@ async def run(n: int, profile: bool, gateway: str | None) -> None:
                              upstream_keepalive_requests=10**9)  # fmt: skip
     else:
         tmp = tempfile.TemporaryDirectory()
-        config, request = gateway_setup(gateway, Path(tmp.name))
+        config, request = gateway_setup(gateway, Path(tmp.name), only)
     server = ProxyServer(config)
     up = UpstreamConnection(pool_of(server, request))
     up.connection_made(FakeTransport(("127.0.0.1", 8080)))
@@ -138,8 +149,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--gateway", choices=("bare", "plugins"))
+    parser.add_argument("--only", choices=PLUGINS,
+                        help="with --gateway plugins: just this one of the five plugins")
     args = parser.parse_args()
-    uvloop.run(run(args.requests, args.profile, args.gateway))
+    if args.only and args.gateway != "plugins":
+        parser.error("--only needs --gateway plugins")
+    uvloop.run(run(args.requests, args.profile, args.gateway, args.only))
 
 
 if __name__ == "__main__":
