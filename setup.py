@@ -1,10 +1,32 @@
-"""Only the optional C extension lives here; everything else is in pyproject.toml.
+"""Only the optional compiled modules live here; everything else is in pyproject.toml.
 
-``carbonplane.http._speedups`` compiles where a C compiler and the Python headers exist; where they
-do not, ``optional=True`` lets the install finish and the pure-Python rules run alone.
+- ``carbonplane.http._speedups`` (C): the common cases of the HTTP rules;
+- the modules in ``carbonplane._accel.ACCELERATED``, compiled from their ``.py`` by Cython.
+
+Both are optional: where a C compiler, the Python headers or Cython are missing, or
+``CARBONPLANE_NO_COMPILE=1`` is set, ``optional=True`` / the checks below let the install finish and
+the pure-Python code runs alone (``src/carbonplane/_accel.py`` explains the stale-copy guard).
 """
+
+import os
+import runpy
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("carbonplane.http._speedups", ["src/carbonplane/http/_speedups.c"],
-                             optional=True, extra_compile_args=["-O2"])])
+COMPILE = os.environ.get("CARBONPLANE_NO_COMPILE", "") in ("", "0")
+extensions = []
+if COMPILE:
+    extensions.append(Extension("carbonplane.http._speedups", ["src/carbonplane/http/_speedups.c"],
+                                optional=True, extra_compile_args=["-O2"]))
+    try:
+        from Cython.Build import cythonize
+    except ImportError:  # a build without Cython: the .py files run
+        cythonize = None
+    if cythonize is not None:
+        accel = runpy.run_path(os.path.join("src", "carbonplane", "_accel.py"))
+        compiled = [Extension(name, [accel["source_path"](name)], optional=True,
+                              extra_compile_args=["-O2"]) for name in accel["ACCELERATED"]]
+        extensions += cythonize(compiled, quiet=True, compiler_directives={
+            "language_level": 3, "annotation_typing": False, "binding": True})
+
+setup(ext_modules=extensions)

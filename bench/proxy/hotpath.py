@@ -10,7 +10,9 @@ and nothing else runs. What it prints is the CPU time the proxy's own code spend
 hot path; ``--profile`` shows where the time goes. ``--gateway`` runs the gateway's app instead
 of the engine's static one, with the configuration ``python -m bench gateway`` measures (``bare``:
 one service and route; ``plugins``: the report's five plugins, the request carrying the same
-token and Origin wrk sends there).
+token and Origin wrk sends there; ``--only NAME`` keeps one of them). The plugins run as their
+Cython-compiled copies when the install built them; ``CARBONPLANE_PURE=1`` runs the ``.py`` files
+(what ``--profile`` can see inside).
 """
 
 from __future__ import annotations

@@ -8,3 +8,7 @@ Three parts share one package:
 """
 
 __version__ = "0.1.0"
+
+from carbonplane import _accel
+
+_accel.install()  # a compiled module older than its .py never loads (see _accel.py)
