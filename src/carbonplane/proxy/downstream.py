@@ -330,7 +330,7 @@ class ClientConnection(asyncio.Protocol):
     def _finished(self, ctx: RequestContext, chain: FilterChain, close: bool) -> None:
         ctx.finished = now = self.loop.time()
         if chain.log:
-            self.loop.call_soon(_run_log_hooks, chain.log, ctx)
+            self.batch.schedule_log(chain.log, ctx)
         self.served += 1
         if self.paused & (PAUSE_PENDING | PAUSE_UPSTREAM):
             self.pause_for(PAUSE_PENDING | PAUSE_UPSTREAM, False)
@@ -402,11 +402,3 @@ def _trusted_request_id(head, name: bytes) -> bytes | None:
     if value and len(value) <= 128 and is_token(value):
         return value
     return None
-
-
-def _run_log_hooks(hooks: tuple, ctx: RequestContext) -> None:
-    for hook in hooks:
-        try:
-            hook(ctx)
-        except Exception:
-            log.exception("log filter %r failed", hook)

@@ -1,5 +1,5 @@
 """Write coalescing (``proxy/writes.py``) over real sockets: order, one write per iteration,
-graceful close flushes, abort drops."""
+graceful close flushes, abort drops, log hooks after the iteration's writes."""
 
 from __future__ import annotations
 
@@ -68,6 +68,35 @@ def test_pieces_of_one_iteration_leave_in_order_in_one_write():
         sender.send_bytes(b"four")
         assert await reader.readexactly(4) == b"four"
         assert sender.transport.writes == 2
+        writer.close()
+        server.close()
+
+    run(scenario())
+
+
+def test_log_hooks_run_once_per_iteration_after_its_writes_and_survive_a_failing_hook():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        batch = WriteBatch(loop)
+        server, sender, reader, writer = await _pair(batch)
+        seen: list = []
+
+        def record(ctx):
+            seen.append((ctx, sender.transport.writes))  # how many writes had gone out
+
+        def broken(ctx):
+            raise RuntimeError("a buggy log filter")
+
+        sender.send_bytes(b"response")
+        for ctx in ("first", "second"):
+            batch.schedule_log((broken, record), ctx)
+        assert seen == []  # nothing runs inside the iteration that finished the requests
+        await asyncio.sleep(0)
+        assert seen == [("first", 1), ("second", 1)]  # after the write, both, in order
+        assert await reader.readexactly(8) == b"response"
+        batch.schedule_log((record,), "third")  # a log with no write still gets its callback
+        await asyncio.sleep(0)
+        assert seen[-1] == ("third", 1)
         writer.close()
         server.close()
 
