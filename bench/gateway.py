@@ -14,8 +14,10 @@ median; ``--quick``: 1 run of 3 s), each after a 1 s warm-up:
 
 Every process is started here in a temp dir, listens on 127.0.0.1 only, and is stopped here.
 A run with any non-2xx answer or socket error fails: a benchmark of error pages is not a result.
-Reported per configuration: requests/s, p50 and p99 latency (ms) and, for the proxies, the
-ratios to nginx (``rps_vs_nginx`` higher is better, ``p99_vs_nginx`` lower is better).
+Reported per configuration: requests/s, p50 and p99 latency (ms), the CPU the server's processes
+spent per request (``cpu_us_per_request``: user + kernel microseconds, from /proc; printed as
+``cpu/req U+S us``) and, for the proxies, the ratios to nginx (``rps_vs_nginx`` higher is better,
+``p99_vs_nginx`` lower is better).
 """
 
 from __future__ import annotations
@@ -178,13 +180,63 @@ def wrk(port: int, seconds: int, headers: list[str]) -> dict:
     return result
 
 
-def measure(port: int, runs: int, seconds: int, headers: list[str]) -> dict:
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (a gateway's master and workers; nginx's master and worker)."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # gone meanwhile
+            parents.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo += parents.get(current, [])
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """(user, system) CPU seconds used so far by ``pids`` (from /proc/<pid>/stat)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    user = system = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        user += int(fields[11])
+        system += int(fields[12])
+    return user / hz, system / hz
+
+
+def measure(port: int, runs: int, seconds: int, headers: list[str], pid: int | None = None) -> dict:
+    """wrk ``runs`` times; with ``pid``, also the CPU that process tree spent per request (user
+    and kernel microseconds: where a proxy's time goes, independent of the load generator)."""
     wrk(port, 1, headers)  # warm-up: connections, pools, caches
-    samples = [wrk(port, seconds, headers) for _ in range(runs)]
-    return {"runs": samples,
-            "rps": statistics.median(s["rps"] for s in samples),
-            "p50_ms": statistics.median(s["p50_ms"] for s in samples),
-            "p99_ms": statistics.median(s["p99_ms"] for s in samples)}
+    pids = process_tree(pid) if pid is not None else []
+    samples = []
+    for _ in range(runs):
+        before = cpu_seconds(pids)
+        sample = wrk(port, seconds, headers)
+        after = cpu_seconds(pids)
+        if pids:
+            requests = sample["rps"] * seconds
+            sample["user_us"] = (after[0] - before[0]) / requests * 1e6
+            sample["sys_us"] = (after[1] - before[1]) / requests * 1e6
+        samples.append(sample)
+    result = {"runs": samples,
+              "rps": statistics.median(s["rps"] for s in samples),
+              "p50_ms": statistics.median(s["p50_ms"] for s in samples),
+              "p99_ms": statistics.median(s["p99_ms"] for s in samples)}
+    if pids:
+        result["cpu_us_per_request"] = {"user": statistics.median(s["user_us"] for s in samples),
+                                        "sys": statistics.median(s["sys_us"] for s in samples)}
+    return result
 
 
 def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
@@ -201,14 +253,14 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         procs.append(start_nginx(tmp, "upstream", f"server {{ listen 127.0.0.1:{up_port}; "
                                  f"location / {{ default_type text/plain; return 200 '{BODY}'; }} }}",
                                  up_port))
-        results["upstream"] = measure(up_port, runs, seconds, [])
+        results["upstream"] = measure(up_port, runs, seconds, [], procs[0].pid)
         log(_line("upstream (nginx, 1 worker)", results["upstream"]))
         proxy = (f"upstream backend {{ server 127.0.0.1:{up_port}; keepalive 64; }} "
                  f"server {{ listen 127.0.0.1:{nginx_port}; location / {{ proxy_pass http://backend; "
                  f"proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}")
         nginx_proxy = start_nginx(tmp, "proxy", proxy, nginx_port)
         procs.append(nginx_proxy)
-        results["nginx_proxy"] = measure(nginx_port, runs, seconds, [])
+        results["nginx_proxy"] = measure(nginx_port, runs, seconds, [], nginx_proxy.pid)
         stop(nginx_proxy, signal.SIGQUIT)
         log(_line("nginx reverse proxy (1 worker)", results["nginx_proxy"]))
         plugin_headers = [f"Authorization: Bearer {bench_token()}", f"Origin: {ORIGIN}"]
@@ -217,7 +269,8 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
             port, admin_port = free_port(), free_port()
             gw = start_gateway(gateway_config(tmp, up_port, plugins), port, admin_port)
             try:
-                results[key] = measure(port, runs, seconds, plugin_headers if plugins else [])
+                results[key] = measure(port, runs, seconds, plugin_headers if plugins else [],
+                                       gw.pid)
             finally:
                 stop(gw)
             base = results["nginx_proxy"]
@@ -236,7 +289,10 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
 
 
 def _line(label: str, r: dict) -> str:
-    return f"{label:34s} {r['rps']:>10,.0f} req/s  p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms"
+    cpu = r.get("cpu_us_per_request")
+    used = f"  cpu/req {cpu['user']:.1f}+{cpu['sys']:.1f} us" if cpu else ""
+    return (f"{label:34s} {r['rps']:>10,.0f} req/s  p50 {r['p50_ms']:.2f} ms  "
+            f"p99 {r['p99_ms']:.2f} ms{used}")
 
 
 if __name__ == "__main__":
