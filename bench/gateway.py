@@ -214,7 +214,8 @@ def cpu_seconds(pids: list[int]) -> tuple[float, float]:
     return user / hz, system / hz
 
 
-def measure(port: int, runs: int, seconds: int, headers: list[str], pid: int | None = None) -> dict:
+def measure(port: int, runs: int, seconds: int, headers: list[str],
+            pid: int | None = None) -> dict:
     """wrk ``runs`` times; with ``pid``, also the CPU that process tree spent per request (user
     and kernel microseconds: where a proxy's time goes, independent of the load generator)."""
     wrk(port, 1, headers)  # warm-up: connections, pools, caches

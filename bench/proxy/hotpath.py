@@ -69,7 +69,8 @@ class FakeTransport(asyncio.Transport):
 
 def gateway_setup(kind: str, tmp: Path, only: str | None = None) -> tuple[ProxyConfig, bytes]:
     """The gateway worker's config for the benchmark's ``kind`` and the request wrk sends;
-    ``only``: keep just that one of the five plugins (the request still carries token and Origin)."""
+    ``only``: keep just that one of the five plugins (the request still carries the token and
+    the Origin)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: bench.*
     from bench.gateway import ORIGIN, bench_token, gateway_config
     from carbonplane.gateway.config import load_config_file

@@ -97,7 +97,8 @@ def test_the_sources_pass_the_gateway_unit_tests_too():
     """With compiled copies installed the tests above run them; this runs the .py files."""
     env = dict(os.environ, **{_accel.PURE_ENV: "1"})
     code = ("import sys, carbonplane._accel as a, importlib; "
-            "print(all(importlib.import_module(m).__file__.endswith('.py') for m in a.ACCELERATED))")
+            "print(all(importlib.import_module(m).__file__.endswith('.py') "
+            "for m in a.ACCELERATED))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          cwd=ROOT, timeout=60)
     assert out.stdout.strip() == "True", out.stderr
