@@ -1,5 +1,6 @@
 """The compiled copies of ``carbonplane._accel.ACCELERATED``: the stale-copy guard, and the .py
-sources still passing the plugin tests when the compiled copies are what normally runs."""
+sources still passing the engine and plugin tests when the compiled copies are what normally
+runs."""
 
 from __future__ import annotations
 
@@ -66,6 +67,16 @@ def test_an_up_to_date_compiled_copy_is_left_to_the_normal_import(probe):
         _import_with(_accel.FreshCompiledOnly(["accel_probe.mod"], False, pytest.fail))
 
 
+def test_a_newer_pxd_makes_the_compiled_copy_stale_too(probe):
+    source, compiled = probe
+    _age(source, 120)
+    _age(compiled, 60)
+    (source.parent / "mod.pxd").write_text("# typed declarations, edited after the build\n")
+    warnings: list[str] = []
+    module = _import_with(_accel.FreshCompiledOnly(["accel_probe.mod"], False, warnings.append))
+    assert module.__file__ == str(source) and len(warnings) == 1
+
+
 def test_pure_mode_always_loads_the_source(probe):
     source, compiled = probe
     _age(source, 60)
@@ -93,8 +104,8 @@ def test_every_listed_module_has_its_source_and_loads_compiled_when_built(name):
     assert loaded.endswith(SUFFIX) == fresh, (loaded, fresh)
 
 
-def test_the_sources_pass_the_gateway_unit_tests_too():
-    """With compiled copies installed the tests above run them; this runs the .py files."""
+def test_the_sources_pass_the_engine_and_gateway_tests_too():
+    """With compiled copies installed the other tests run them; this runs the .py files."""
     env = dict(os.environ, **{_accel.PURE_ENV: "1"})
     code = ("import sys, carbonplane._accel as a, importlib; "
             "print(all(importlib.import_module(m).__file__.endswith('.py') "
@@ -103,6 +114,7 @@ def test_the_sources_pass_the_gateway_unit_tests_too():
                          cwd=ROOT, timeout=60)
     assert out.stdout.strip() == "True", out.stderr
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "tests/unit/gateway"], env=env, capture_output=True, text=True,
+                          "tests/unit/gateway", "tests/unit/http", "tests/integration/proxy"],
+                         env=env, capture_output=True, text=True,
                          cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]

@@ -52,7 +52,7 @@ _LOCAL_DROP = frozenset((b"content-length", b"transfer-encoding", b"connection",
 PAUSE_PENDING, PAUSE_UPSTREAM, PAUSE_BACKLOG = 1, 2, 4
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downstream.pxd)
     __slots__ = (
         "server", "loop", "transport", "config", "settings", "reader", "client", "exchange",
         "deadline", "paused", "served", "closing", "draining", "head_started", "pumping",

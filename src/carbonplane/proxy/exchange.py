@@ -52,22 +52,26 @@ MESSAGES = {
 
 
 class Exchange:
-    # Per-request objects get only the attributes that differ from these class defaults.
-    state = FILTERING
-    target = None
-    pool = None
-    up = None
-    reused = False
-    pending: list[bytes] | None = None
-    pending_size = 0
-    out_chunked = False
-    close_client = False
-    task: asyncio.Future | None = None
-    up_paused = False
-    relays_whole = True  # no response-body filter: a one-read response may be relayed in one step
-    fresh_only = False  # after a stale pooled connection: the re-send dials a new one
+    __slots__ = (
+        "state", "target", "pool", "up", "reused", "pending", "pending_size", "out_chunked",
+        "close_client", "task", "up_paused", "relays_whole", "fresh_only", "conn", "loop", "ctx",
+        "upstream", "chain", "request_done", "chunked_request", "out",
+    )  # fmt: skip
 
     def __init__(self, conn, ctx: RequestContext, decision: RouteDecision) -> None:
+        self.state = FILTERING
+        self.target = None
+        self.pool = None
+        self.up = None
+        self.reused = False
+        self.pending: list[bytes] | None = None
+        self.pending_size = 0
+        self.out_chunked = False
+        self.close_client = False
+        self.task: asyncio.Future | None = None
+        self.up_paused = False
+        self.relays_whole = True  # no response-body filter: a one-read response in one step
+        self.fresh_only = False  # after a stale pooled connection: the re-send dials a new one
         self.conn = conn
         self.loop = conn.loop
         self.ctx = ctx

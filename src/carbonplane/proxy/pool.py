@@ -27,7 +27,7 @@ from carbonplane.proxy.timers import Deadline
 from carbonplane.proxy.writes import WriteBatch, flush_output
 
 
-class UpstreamConnection(asyncio.Protocol):
+class UpstreamConnection:  # an asyncio protocol (duck-typed: compiled, see pool.pxd)
     __slots__ = (
         "pool", "loop", "transport", "reader", "owner", "deadline", "requests", "closed",
         "read_timeout", "write_timeout", "writing_paused", "reusable", "outbuf", "batch",

@@ -1,0 +1,22 @@
+# Typed declarations for the compiled build of reader.py (see carbonplane/_accel.py).
+cdef class _MessageReader:
+    cdef public object _buf
+    cdef public Py_ssize_t _pos
+    cdef public int _state
+    cdef public Py_ssize_t _scan
+    cdef public object _remaining
+    cdef public object _chunked
+    cdef public object limits
+    cdef public bint eof
+    cpdef feed(self, data)
+    cpdef next_event(self)
+    cpdef take_rest(self)
+
+cdef class RequestReader(_MessageReader):
+    cdef public object _parser
+    cpdef whole_head(self, data)
+
+cdef class ResponseReader(_MessageReader):
+    cdef public object _parser
+    cdef public object _method
+    cpdef expect(self, method)

@@ -1,0 +1,21 @@
+# Typed declarations for the compiled build of downstream.py (see carbonplane/_accel.py).
+from carbonplane.http.reader cimport RequestReader
+from carbonplane.proxy.timers cimport Deadline
+from carbonplane.proxy.writes cimport WriteBatch
+
+cdef class ClientConnection:
+    cdef public object server, loop, transport, config, settings, client, exchange, port_bytes
+    cdef public RequestReader reader
+    cdef public Deadline deadline
+    cdef public WriteBatch batch
+    cdef public int paused
+    cdef public Py_ssize_t served
+    cdef public bint closing, draining, head_started, pumping
+    cdef public list outbuf
+    cpdef send_bytes(self, data)
+    cpdef exchange_done(self, ex)
+    cpdef _finished(self, ctx, chain, bint close)
+    cpdef _start(self, head)
+    cpdef forwarded(self, ctx)
+    cpdef upstream_extra(self, ctx)
+    cpdef response_extra(self, ctx, int framing, bint reframe)
