@@ -10,6 +10,7 @@ the pure-Python code runs alone (``src/carbonplane/_accel.py`` explains the stal
 
 import os
 import runpy
+import sys
 
 from setuptools import Extension, setup
 
@@ -26,7 +27,12 @@ if COMPILE:
         accel = runpy.run_path(os.path.join("src", "carbonplane", "_accel.py"))
         compiled = [Extension(name, [accel["source_path"](name)], optional=True,
                               extra_compile_args=["-O2"]) for name in accel["ACCELERATED"]]
-        extensions += cythonize(compiled, quiet=True, compiler_directives={
-            "language_level": 3, "annotation_typing": False, "binding": True})
+        try:
+            extensions += cythonize(compiled, quiet=True, compiler_directives={
+                "language_level": 3, "annotation_typing": False, "binding": True})
+        except Exception as exc:  # a module Cython refuses: the install goes on, pure Python
+            # (tests/unit/test_accel.py fails in CI when a listed module is not compiled)
+            print(f"warning: Cython could not compile the accelerated modules ({exc}); "
+                  "the pure-Python modules will run", file=sys.stderr)
 
 setup(ext_modules=extensions)

@@ -8,11 +8,11 @@ files run). The ``.py`` file stays the one source:
 - the gateway plugins' per-request code is dict-, string- and builtin-heavy Python, compiled in
   plain Python mode (no declarations): ``bench/proxy/hotpath.py --gateway plugins`` ~44 -> ~34 us
   of Python per request with the benchmark's five plugins;
-- the engine's hot path (client and upstream connections, the exchange, the readers, timers and
-  write batches) is attribute-heavy: compiled plainly it ran ~5% *slower* than Python 3.11's
+- the engine's hot path (client and upstream connections, the exchange, the readers, timers,
+  write batches, the message heads and the request context) is attribute-heavy: compiled plainly it ran ~5% *slower* than Python 3.11's
   attribute caches, so its classes are declared as typed extension types in a ``.pxd`` file beside
   each module (Cython's "augmenting .pxd"; Python never reads them). Their attributes become C
-  fields and the hot methods ``cpdef``: ``hotpath.py --gateway bare`` 10.5 -> ~8.7 us.
+  fields and the hot methods ``cpdef``: ``hotpath.py --gateway bare`` 10.5 -> ~8.3 us.
 
 What the typed build changes, and the ``.py`` files respect so that both builds behave alike:
 these classes are not subclasses of ``asyncio.Protocol`` (the protocols are duck-typed, as
@@ -38,7 +38,9 @@ import sys
 
 ACCELERATED = (
     # the engine's hot path: compiled as typed classes declared in the .pxd beside each module
+    "carbonplane.http.model",
     "carbonplane.http.reader",
+    "carbonplane.proxy.app",
     "carbonplane.proxy.timers",
     "carbonplane.proxy.writes",
     "carbonplane.proxy.pool",

@@ -67,8 +67,7 @@ class Limits:
 class _HeaderLookup:
     """Header lookups shared by request and response heads (``headers``: lowercase names)."""
 
-    __slots__ = ()
-    headers: Headers
+    __slots__ = ()  # subclasses define ``headers`` (a Headers list)
 
     def get(self, name: bytes, default: bytes | None = None) -> bytes | None:
         """The first value of header ``name`` (lowercase), or ``default``."""

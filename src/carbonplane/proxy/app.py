@@ -295,22 +295,7 @@ class RequestContext:
     Times are ``loop.time()`` seconds; ``started_ms`` is wall-clock epoch milliseconds.
     Filters may edit ``upstream_target``/``upstream_host`` and ``request.headers`` in
     ``on_request``, and ``response`` in ``on_response_head``. ``vars`` is theirs to share.
-    Fields not set per request read the class defaults below (cheaper than setting them all).
     """
-
-    decision: RouteDecision | None = None
-    upstream_target = b""
-    upstream_host: bytes | None = None
-    target: Target | None = None
-    tries = 0
-    response: ResponseHead | None = None
-    source = "proxy"  # "upstream" once the upstream's response is relayed
-    error: str | None = None
-    upstream_started = 0.0
-    upstream_answered = 0.0
-    finished = 0.0
-    request_bytes = 0
-    response_bytes = 0
 
     def __init__(self, request: RequestHead, client: Client, client_ip: str, request_id: bytes,
                  started: float, started_ms: int) -> None:  # fmt: skip
@@ -321,6 +306,19 @@ class RequestContext:
         self.started = started
         self.started_ms = started_ms
         self.vars: dict[str, Any] = {}  # the app's and the filters' per-request values
+        self.decision: RouteDecision | None = None
+        self.upstream_target = b""
+        self.upstream_host: bytes | None = None
+        self.target: Target | None = None
+        self.tries = 0
+        self.response: ResponseHead | None = None
+        self.source = "proxy"  # "upstream" once the upstream's response is relayed
+        self.error: str | None = None
+        self.upstream_started = 0.0
+        self.upstream_answered = 0.0
+        self.finished = 0.0
+        self.request_bytes = 0
+        self.response_bytes = 0
 
     @property
     def status(self) -> int:

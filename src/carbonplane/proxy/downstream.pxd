@@ -1,10 +1,15 @@
 # Typed declarations for the compiled build of downstream.py (see carbonplane/_accel.py).
+cimport cython
+
+from carbonplane.http.model cimport RequestHead
 from carbonplane.http.reader cimport RequestReader
+from carbonplane.proxy.app cimport Client, RequestContext
 from carbonplane.proxy.timers cimport Deadline
 from carbonplane.proxy.writes cimport WriteBatch
 
 cdef class ClientConnection:
-    cdef public object server, loop, transport, config, settings, client, exchange, port_bytes
+    cdef public object server, loop, transport, config, settings, exchange, port_bytes
+    cdef public Client client
     cdef public RequestReader reader
     cdef public Deadline deadline
     cdef public WriteBatch batch
@@ -14,8 +19,9 @@ cdef class ClientConnection:
     cdef public list outbuf
     cpdef send_bytes(self, data)
     cpdef exchange_done(self, ex)
-    cpdef _finished(self, ctx, chain, bint close)
-    cpdef _start(self, head)
+    cpdef _finished(self, RequestContext ctx, chain, bint close)
+    @cython.locals(ctx=RequestContext, client=Client)
+    cpdef _start(self, RequestHead head)
     cpdef forwarded(self, ctx)
     cpdef upstream_extra(self, ctx)
     cpdef response_extra(self, ctx, int framing, bint reframe)

@@ -1,9 +1,13 @@
 # Typed declarations for the compiled build of exchange.py (see carbonplane/_accel.py).
+from carbonplane.proxy.app cimport FilterChain, RequestContext, Upstream
 from carbonplane.proxy.downstream cimport ClientConnection
 
 cdef class Exchange:
     cdef public int state
-    cdef public object target, pool, up, pending, task, loop, ctx, upstream, chain
+    cdef public object target, pool, up, pending, task, loop
+    cdef public RequestContext ctx
+    cdef public Upstream upstream
+    cdef public FilterChain chain
     cdef public ClientConnection conn
     cdef public bint reused, out_chunked, close_client, up_paused, relays_whole, fresh_only
     cdef public bint request_done, chunked_request
