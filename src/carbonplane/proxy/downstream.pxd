@@ -4,11 +4,13 @@ cimport cython
 from carbonplane.http.model cimport RequestHead
 from carbonplane.http.reader cimport RequestReader
 from carbonplane.proxy.app cimport Client, RequestContext
+from carbonplane.proxy.config cimport CompiledSettings
 from carbonplane.proxy.timers cimport Deadline
 from carbonplane.proxy.writes cimport WriteBatch
 
 cdef class ClientConnection:
-    cdef public object server, loop, transport, config, settings, exchange, port_bytes
+    cdef public object server, loop, transport, config, exchange, port_bytes
+    cdef public CompiledSettings settings
     cdef public Client client
     cdef public RequestReader reader
     cdef public Deadline deadline
