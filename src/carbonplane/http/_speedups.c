@@ -146,10 +146,30 @@ static int lower_equals(const char *s, Py_ssize_t len, const char *word) {
  *   value is "keep-alive" or "close" (``connection`` is that value lowercased, else None). Framing as
  *   rules.response_framing (0 none, 1 length, 3 until close). Everything else returns None and the
  *   Python rules decide. ``raw`` is one head ending with CRLFCRLF, as the reader passes it. */
-static PyObject *parse_response_head(PyObject *self, PyObject *args) {
-    const char *raw, *method;
-    Py_ssize_t raw_len, method_len, max_headers;
-    if (!PyArg_ParseTuple(args, "y#y#n", &raw, &raw_len, &method, &method_len, &max_headers)) return NULL;
+/* A (name, value) pair of new bytes objects, or NULL with an exception set. */
+static PyObject *field_pair(const char *name, Py_ssize_t name_len, const char *v, Py_ssize_t v_len) {
+    PyObject *pair = PyTuple_New(2), *item;
+    if (pair == NULL) return NULL;
+    if ((item = PyBytes_FromStringAndSize(name, name_len)) == NULL) goto fail;
+    PyTuple_SET_ITEM(pair, 0, item);
+    if ((item = PyBytes_FromStringAndSize(v, v_len)) == NULL) goto fail;
+    PyTuple_SET_ITEM(pair, 1, item);
+    return pair;
+fail:
+    Py_DECREF(pair);
+    return NULL;
+}
+
+/* Called once per upstream response, hence METH_FASTCALL and no format strings. */
+static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "parse_response_head(raw: bytes, request_method: bytes, max_headers: int)");
+        return NULL;
+    }
+    const char *raw = PyBytes_AS_STRING(args[0]), *method = PyBytes_AS_STRING(args[1]);
+    Py_ssize_t raw_len = PyBytes_GET_SIZE(args[0]), method_len = PyBytes_GET_SIZE(args[1]);
+    Py_ssize_t max_headers = PyLong_AsSsize_t(args[2]);
+    if (max_headers == -1 && PyErr_Occurred()) return NULL;
     if (raw_len < 16 || memcmp(raw + raw_len - 4, "\r\n\r\n", 4) != 0) Py_RETURN_NONE;
     const char *end = raw + raw_len - 2; /* the final empty line's CRLF */
     /* status line */
@@ -185,7 +205,7 @@ static PyObject *parse_response_head(PyObject *self, PyObject *args) {
         if (name_len == 17 && memcmp(lowered, "transfer-encoding", 17) == 0) goto decline;
         if (name_len == 14 && memcmp(lowered, "content-length", 14) == 0) { cl = v; cl_len = ve - v; cl_count++; }
         if (name_len == 10 && memcmp(lowered, "connection", 10) == 0) { conn = v; conn_len = ve - v; conn_count++; }
-        PyObject *pair = Py_BuildValue("(y#y#)", lowered, name_len, v, (Py_ssize_t)(ve - v));
+        PyObject *pair = field_pair(lowered, name_len, v, (Py_ssize_t)(ve - v));
         if (pair == NULL) goto error;
         int failed = PyList_Append(headers, pair);
         Py_DECREF(pair);
@@ -211,10 +231,24 @@ static PyObject *parse_response_head(PyObject *self, PyObject *args) {
         else if (lower_equals(conn, conn_len, "close")) { connection = "close"; keep_alive = 0; }
         else goto decline;
     }
-    PyObject *result = Py_BuildValue(
-        "(iy#y#NiLOy)", status, reason, (Py_ssize_t)(eol - reason), http10 ? "1.0" : "1.1", (Py_ssize_t)3,
-        headers, framing, length, keep_alive ? Py_True : Py_False, connection);
-    return result; /* "N" handed our reference to headers to the tuple */
+    PyObject *result = PyTuple_New(8), *item;
+    if (result == NULL) goto error;
+    PyTuple_SET_ITEM(result, 3, headers);  /* the result owns headers from here */
+    PyObject *values[8] = {
+        PyLong_FromLong(status), PyBytes_FromStringAndSize(reason, (Py_ssize_t)(eol - reason)),
+        PyBytes_FromStringAndSize(http10 ? "1.0" : "1.1", 3), NULL, PyLong_FromLong(framing),
+        PyLong_FromLongLong(length), PyBool_FromLong(keep_alive),
+        connection ? PyBytes_FromString(connection) : Py_NewRef(Py_None)};
+    for (int i = 0; i < 8; i++) {
+        if (i == 3) continue;
+        if ((item = values[i]) == NULL) {  /* free what was made, then the result */
+            for (int k = i + 1; k < 8; k++) if (k != 3) Py_XDECREF(values[k]);
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(result, i, item);
+    }
+    return result;
 
 decline:
     Py_DECREF(headers);
@@ -354,7 +388,7 @@ error:
 static PyMethodDef methods[] = {
     {"parse_request_head", (PyCFunction)(void (*)(void))parse_request_head, METH_FASTCALL,
      "parse_request_head(raw, max_headers) -> tuple or None (see the module source)"},
-    {"parse_response_head", parse_response_head, METH_VARARGS,
+    {"parse_response_head", (PyCFunction)(void (*)(void))parse_response_head, METH_FASTCALL,
      "parse_response_head(raw, request_method, max_headers) -> tuple or None (see the module source)"},
     {"split_fields", split_fields, METH_VARARGS,
      "split_fields(lines, special_names) -> (headers, specials) or None (see the module source)"},
