@@ -34,6 +34,7 @@ from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.downstream import ClientConnection
 from carbonplane.proxy.pool import UpstreamConnection
 from carbonplane.proxy.server import ProxyServer
+from carbonplane.proxy.supervisor import tune_gc
 from carbonplane.proxy.static import StaticApp
 
 PLUGINS = ("rate-limiting", "cors", "jwt", "prometheus", "file-log")
@@ -122,6 +123,7 @@ async def run(n: int, profile: bool, gateway: str | None, only: str | None = Non
     client.connection_made(ctransport)
 
     flush = server.batch.flush  # what the loop runs at the end of an iteration
+    tune_gc()  # as a gateway worker does once it is ready
 
     def one():
         client.data_received(request)
