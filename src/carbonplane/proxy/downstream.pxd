@@ -9,7 +9,7 @@ from carbonplane.proxy.timers cimport Deadline
 from carbonplane.proxy.writes cimport WriteBatch
 
 cdef class ClientConnection:
-    cdef public object server, loop, transport, config, exchange, port_bytes
+    cdef public object server, loop, transport, config, exchange, port_bytes, clock
     cdef public CompiledSettings settings
     cdef public Client client
     cdef public RequestReader reader

@@ -56,12 +56,13 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
     __slots__ = (
         "server", "loop", "transport", "config", "settings", "reader", "client", "exchange",
         "deadline", "paused", "served", "closing", "draining", "head_started", "pumping",
-        "port_bytes", "outbuf", "batch",
+        "port_bytes", "outbuf", "batch", "clock",
     )  # fmt: skip
 
     def __init__(self, server) -> None:
         self.server = server
         self.loop = server.loop
+        self.clock = self.loop.time  # bound once: read several times per request
         self.transport: asyncio.Transport | None = None
         self.config = server.config
         self.settings = self.config.compiled
@@ -210,7 +211,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         rid = b"%s%08x" % (settings.request_id_prefix, server.requests & 0xFFFFFFFF)
         if client.trusted and settings.request_id_name is not None:
             rid = _trusted_request_id(head, settings.request_id_name) or rid
-        now = self.loop.time()
+        now = self.clock()
         ctx = RequestContext(head, client, client_ip, rid, now, int(time.time() * 1000))
         if head.framing == FRAMING_NONE:
             self.deadline.when = None  # Deadline.clear(), inlined
@@ -328,7 +329,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             self._finished(ex.ctx, ex.chain, ex.close_client or not ex.request_done)
 
     def _finished(self, ctx: RequestContext, chain: FilterChain, close: bool) -> None:
-        ctx.finished = now = self.loop.time()
+        ctx.finished = now = self.clock()
         if chain.log:
             self.batch.schedule_log(chain.log, ctx)
         self.served += 1

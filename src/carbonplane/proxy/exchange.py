@@ -135,7 +135,7 @@ class Exchange:
         ctx = self.ctx
         if ctx.request.expect_continue and not self.request_done:
             self.conn.send_bytes(CONTINUE_LINE)
-        ctx.upstream_started = self.loop.time()
+        ctx.upstream_started = self.conn.clock()
         self._try_target()
 
     def _try_target(self) -> None:
@@ -263,7 +263,7 @@ class Exchange:
         """Run the response-head hooks and serialise the head the client gets (final CRLF
         included); decides ``close_client`` and ``out_chunked``."""
         ctx = self.ctx
-        ctx.upstream_answered = self.loop.time()
+        ctx.upstream_answered = self.conn.clock()
         ctx.response = head
         ctx.source = "upstream"
         self.state = RESPONDING

@@ -4,7 +4,7 @@ from carbonplane.proxy.timers cimport Deadline
 from carbonplane.proxy.writes cimport WriteBatch
 
 cdef class UpstreamConnection:
-    cdef public object pool, loop, transport, owner
+    cdef public object pool, loop, transport, owner, clock
     cdef public ResponseReader reader
     cdef public Deadline deadline
     cdef public WriteBatch batch

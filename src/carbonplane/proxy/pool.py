@@ -30,12 +30,13 @@ from carbonplane.proxy.writes import WriteBatch, flush_output
 class UpstreamConnection:  # an asyncio protocol (duck-typed: compiled, see pool.pxd)
     __slots__ = (
         "pool", "loop", "transport", "reader", "owner", "deadline", "requests", "closed",
-        "read_timeout", "write_timeout", "writing_paused", "reusable", "outbuf", "batch",
+        "read_timeout", "write_timeout", "writing_paused", "reusable", "outbuf", "batch", "clock",
     )  # fmt: skip
 
     def __init__(self, pool: UpstreamPool) -> None:
         self.pool = pool
         self.loop = pool.loop
+        self.clock = pool.loop.time  # bound once: read on every request and read
         self.transport: asyncio.Transport | None = None
         self.reader = ResponseReader(pool.parser)
         self.owner = None
@@ -59,7 +60,7 @@ class UpstreamConnection:  # an asyncio protocol (duck-typed: compiled, see pool
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
         self.reader.expect(method)
-        self.deadline.set(self.loop.time() + read_timeout)
+        self.deadline.set(self.clock() + read_timeout)
         out = self.outbuf
         if not out:
             self.batch.schedule(self)
@@ -94,7 +95,7 @@ class UpstreamConnection:  # an asyncio protocol (duck-typed: compiled, see pool
         if owner is None:  # an idle connection must be silent
             self.close()
             return
-        self.deadline.when = self.loop.time() + self.read_timeout
+        self.deadline.when = self.clock() + self.read_timeout
         reader = self.reader
         reader.feed(data)
         try:
@@ -209,7 +210,7 @@ class UpstreamPool:
         """Return ``conn`` after a request: pooled if reusable, else closed."""
         conn.owner = None
         if conn.reusable and not conn.closed and len(self.idle) < self.max_idle:
-            conn.deadline.set(self.loop.time() + self.idle_timeout)
+            conn.deadline.set(conn.clock() + self.idle_timeout)
             if conn.writing_paused:
                 conn.close()
                 return
