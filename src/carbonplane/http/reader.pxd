@@ -1,4 +1,6 @@
 # Typed declarations for the compiled build of reader.py (see carbonplane/_accel.py).
+from carbonplane.http.headparser cimport RequestHeadParser, ResponseHeadParser
+
 cdef class _MessageReader:
     cdef public object _buf
     cdef public Py_ssize_t _pos
@@ -13,10 +15,10 @@ cdef class _MessageReader:
     cpdef take_rest(self)
 
 cdef class RequestReader(_MessageReader):
-    cdef public object _parser
+    cdef public RequestHeadParser _parser
     cpdef whole_head(self, data)
 
 cdef class ResponseReader(_MessageReader):
-    cdef public object _parser
+    cdef public ResponseHeadParser _parser
     cdef public object _method
     cpdef expect(self, method)

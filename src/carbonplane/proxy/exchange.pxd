@@ -14,7 +14,9 @@ cdef class Exchange:
     cdef public Py_ssize_t pending_size
     cdef public list out
     cpdef start(self)
+    cpdef _run_request_hooks(self, Py_ssize_t index)
     cpdef _begin_upstream(self)
+    cpdef _try_target(self)
     cpdef _attach(self, up, bint reused)
     cpdef bytes _relayed_head(self, head)
     cpdef upstream_whole(self, head, body)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 
 from carbonplane.http.chunked import LAST_CHUNK
 from carbonplane.http.hop import CONTINUE_LINE, request_head_bytes, response_head_bytes
@@ -109,7 +110,7 @@ class Exchange:
             if isinstance(verdict, LocalResponse):
                 return self.respond(verdict)
             self.task = task = asyncio.ensure_future(verdict)
-            task.add_done_callback(lambda t, i=index: self._filter_done(t, i))
+            task.add_done_callback(partial(self._filter_done, index=index))
             return
         self._begin_upstream()
 
@@ -154,7 +155,7 @@ class Exchange:
         self.state = CONNECTING
         self.task = task = self.loop.create_task(pool.connect())
         timer = self.loop.call_later(upstream.connect_timeout, task.cancel)
-        task.add_done_callback(lambda t: self._connected(t, timer))
+        task.add_done_callback(partial(self._connected, timer=timer))
 
     def _connected(self, task: asyncio.Task, timer: asyncio.TimerHandle) -> None:
         timer.cancel()
