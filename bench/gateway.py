@@ -37,6 +37,8 @@ from pathlib import Path
 
 import yaml
 
+from bench.machine import group_cpu_seconds, machine_info
+
 REPO = Path(__file__).resolve().parent.parent
 WRK_THREADS, WRK_CONNECTIONS = 1, 50
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -91,7 +93,7 @@ http {{
 def start_nginx(tmp: Path, name: str, server: str, port: int) -> subprocess.Popen:
     conf = nginx_conf(tmp, name, server)
     proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, start_new_session=True)  # its own group
     wait_listening(port, proc, f"nginx ({name})")
     return proc
 
@@ -123,7 +125,8 @@ def start_gateway(config: Path, port: int, admin_port: int) -> subprocess.Popen:
                              "--config", str(config), "--workers", "1",
                              "--proxy-listen", f"127.0.0.1:{port}",
                              "--admin-listen", f"127.0.0.1:{admin_port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)  # master and workers: one process group
     wait_listening(admin_port, proc, "gateway")  # the admin API starts after the workers
     return proc
 
@@ -180,52 +183,18 @@ def wrk(port: int, seconds: int, headers: list[str]) -> dict:
     return result
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (a gateway's master and workers; nginx's master and worker)."""
-    parents: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue  # gone meanwhile
-            parents.setdefault(ppid, []).append(int(entry))
-    tree, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        tree.append(current)
-        todo += parents.get(current, [])
-    return tree
-
-
-def cpu_seconds(pids: list[int]) -> tuple[float, float]:
-    """(user, system) CPU seconds used so far by ``pids`` (from /proc/<pid>/stat)."""
-    hz = os.sysconf("SC_CLK_TCK")
-    user = system = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        user += int(fields[11])
-        system += int(fields[12])
-    return user / hz, system / hz
-
-
 def measure(port: int, runs: int, seconds: int, headers: list[str],
             pid: int | None = None) -> dict:
-    """wrk ``runs`` times; with ``pid``, also the CPU that process tree spent per request (user
-    and kernel microseconds: where a proxy's time goes, independent of the load generator)."""
+    """wrk ``runs`` times; with ``pid`` (a server started in its own session), also the CPU its
+    processes spent per request (user and kernel microseconds: where a proxy's time goes,
+    independent of the load generator)."""
     wrk(port, 1, headers)  # warm-up: connections, pools, caches
-    pids = process_tree(pid) if pid is not None else []
     samples = []
     for _ in range(runs):
-        before = cpu_seconds(pids)
+        before = group_cpu_seconds(pid) if pid is not None else None
         sample = wrk(port, seconds, headers)
-        after = cpu_seconds(pids)
-        if pids:
+        if before is not None:
+            after = group_cpu_seconds(pid)
             requests = sample["rps"] * seconds
             sample["user_us"] = (after[0] - before[0]) / requests * 1e6
             sample["sys_us"] = (after[1] - before[1]) / requests * 1e6
@@ -234,7 +203,7 @@ def measure(port: int, runs: int, seconds: int, headers: list[str],
               "rps": statistics.median(s["rps"] for s in samples),
               "p50_ms": statistics.median(s["p50_ms"] for s in samples),
               "p99_ms": statistics.median(s["p99_ms"] for s in samples)}
-    if pids:
+    if pid is not None:
         result["cpu_us_per_request"] = {"user": statistics.median(s["user_us"] for s in samples),
                                         "sys": statistics.median(s["sys_us"] for s in samples)}
     return result
@@ -283,7 +252,6 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         for proc in procs:
             stop(proc, signal.SIGQUIT)
         shutil.rmtree(tmp, ignore_errors=True)
-    from bench.machine import machine_info
 
     results["machine"] = machine_info()
     return results

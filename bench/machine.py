@@ -1,4 +1,4 @@
-"""Machine details recorded beside every benchmark result."""
+"""Machine details recorded beside every benchmark result, and the CPU a process group used."""
 
 from __future__ import annotations
 
@@ -43,3 +43,22 @@ def machine_info() -> dict[str, str | int]:
     except (OSError, subprocess.SubprocessError, IndexError):
         pass
     return info
+
+
+def group_cpu_seconds(pgid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds used so far by every process in group ``pgid`` (from /proc).
+    Start a server with ``start_new_session=True`` and its pid is the group of it and its workers."""
+    user = system = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == pgid:  # field 5 (pgrp), counted after the ")"
+            user += int(fields[11])
+            system += int(fields[12])
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, system / tick

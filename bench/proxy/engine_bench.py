@@ -35,6 +35,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: bench.*
+from bench.machine import group_cpu_seconds  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = ROOT / ".venv" / "bin" / "python"
 UPSTREAM_CONF = """
@@ -111,28 +114,11 @@ def wrk(port: int, duration: int, connections: int) -> dict:
             "socket_errors": socket_errors.group(1) if socket_errors else None}  # fmt: skip
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU seconds of every process in session/group ``pgid`` (from /proc)."""
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # field 5 (pgrp), counted after the ")"
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
-
-
 def one_run(port: int, proc: subprocess.Popen | None, args) -> dict:
-    before = group_cpu_seconds(proc.pid) if proc else 0.0
+    before = sum(group_cpu_seconds(proc.pid)) if proc else 0.0
     result = wrk(port, args.duration, args.connections)
     if proc:
-        used = group_cpu_seconds(proc.pid) - before
+        used = sum(group_cpu_seconds(proc.pid)) - before
         result["cpu_us_per_request"] = used / (result["rps"] * args.duration) * 1e6
     return result
 
