@@ -57,6 +57,25 @@ static int split_line(const char *s, const char *end, char *lowered, Py_ssize_t 
     return 1;
 }
 
+/* A lowercased field name equals ``word``. */
+static int name_is(const char *lowered, Py_ssize_t len, const char *word) {
+    return len == (Py_ssize_t)strlen(word) && memcmp(lowered, word, (size_t)len) == 0;
+}
+
+/* A (name, value) pair of new bytes objects, or NULL with an exception set. */
+static PyObject *field_pair(const char *name, Py_ssize_t name_len, const char *v, Py_ssize_t v_len) {
+    PyObject *pair = PyTuple_New(2), *item;
+    if (pair == NULL) return NULL;
+    if ((item = PyBytes_FromStringAndSize(name, name_len)) == NULL) goto fail;
+    PyTuple_SET_ITEM(pair, 0, item);
+    if ((item = PyBytes_FromStringAndSize(v, v_len)) == NULL) goto fail;
+    PyTuple_SET_ITEM(pair, 1, item);
+    return pair;
+fail:
+    Py_DECREF(pair);
+    return NULL;
+}
+
 /* NULL with an exception set, Py_None (new reference) to decline, or the result. */
 static PyObject *split_fields(PyObject *self, PyObject *args) {
     PyObject *lines, *special_names;
@@ -146,20 +165,6 @@ static int lower_equals(const char *s, Py_ssize_t len, const char *word) {
  *   value is "keep-alive" or "close" (``connection`` is that value lowercased, else None). Framing as
  *   rules.response_framing (0 none, 1 length, 3 until close). Everything else returns None and the
  *   Python rules decide. ``raw`` is one head ending with CRLFCRLF, as the reader passes it. */
-/* A (name, value) pair of new bytes objects, or NULL with an exception set. */
-static PyObject *field_pair(const char *name, Py_ssize_t name_len, const char *v, Py_ssize_t v_len) {
-    PyObject *pair = PyTuple_New(2), *item;
-    if (pair == NULL) return NULL;
-    if ((item = PyBytes_FromStringAndSize(name, name_len)) == NULL) goto fail;
-    PyTuple_SET_ITEM(pair, 0, item);
-    if ((item = PyBytes_FromStringAndSize(v, v_len)) == NULL) goto fail;
-    PyTuple_SET_ITEM(pair, 1, item);
-    return pair;
-fail:
-    Py_DECREF(pair);
-    return NULL;
-}
-
 /* Called once per upstream response, hence METH_FASTCALL and no format strings. */
 static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
@@ -202,9 +207,9 @@ static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_s
         const char *v, *ve;
         Py_ssize_t name_len;
         if (!split_line(line, le, lowered, &name_len, &v, &ve)) goto decline;
-        if (name_len == 17 && memcmp(lowered, "transfer-encoding", 17) == 0) goto decline;
-        if (name_len == 14 && memcmp(lowered, "content-length", 14) == 0) { cl = v; cl_len = ve - v; cl_count++; }
-        if (name_len == 10 && memcmp(lowered, "connection", 10) == 0) { conn = v; conn_len = ve - v; conn_count++; }
+        if (name_is(lowered, name_len, "transfer-encoding")) goto decline;
+        if (name_is(lowered, name_len, "content-length")) { cl = v; cl_len = ve - v; cl_count++; }
+        if (name_is(lowered, name_len, "connection")) { conn = v; conn_len = ve - v; conn_count++; }
         PyObject *pair = field_pair(lowered, name_len, v, (Py_ssize_t)(ve - v));
         if (pair == NULL) goto error;
         int failed = PyList_Append(headers, pair);
@@ -283,10 +288,6 @@ static int split_request_line(const char *raw, const char *eol, const char **tar
     return 1;
 }
 
-static int name_is(const char *lowered, Py_ssize_t len, const char *word) {
-    return len == (Py_ssize_t)strlen(word) && memcmp(lowered, word, (size_t)len) == 0;
-}
-
 /* parse_request_head(raw, max_headers) -> (method, target, path, query, headers, host) | None
  *
  *   The common case of headparser.RequestHeadParser.parse_py, which llhttp still validates in the
@@ -347,14 +348,10 @@ static PyObject *parse_request_head(PyObject *self, PyObject *const *args, Py_ss
     for (line = eol + 2; line < end; line = le + 2, i++) {
         le = memchr(line, '\r', (size_t)(end - line));
         split_line(line, le, lowered, &name_len, &v, &ve);  /* accepted in pass 1 */
-        PyObject *pair = PyTuple_New(2);
+        PyObject *pair = field_pair(lowered, name_len, v, ve - v);
         if (pair == NULL) goto error;
         PyList_SET_ITEM(headers, i, pair);
-        if ((item = PyBytes_FromStringAndSize(lowered, name_len)) == NULL) goto error;
-        PyTuple_SET_ITEM(pair, 0, item);
-        if ((item = PyBytes_FromStringAndSize(v, ve - v)) == NULL) goto error;
-        PyTuple_SET_ITEM(pair, 1, item);
-        if (v == host) host_value = item;  /* the same object, as in the rules */
+        if (v == host) host_value = PyTuple_GET_ITEM(pair, 1);  /* the same object, as in the rules */
     }
     PyObject *result = PyTuple_New(6);
     if (result == NULL) goto error;

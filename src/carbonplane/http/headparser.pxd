@@ -6,6 +6,7 @@ cdef class RequestHeadParser:
     cdef public object limits, escaped_slash, _parser
     cdef public _Validator _validator
     cpdef parse(self, raw)
+    cpdef _llhttp(self, raw)
 
 cdef class ResponseHeadParser:
     cdef public object limits

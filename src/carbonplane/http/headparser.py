@@ -152,11 +152,7 @@ class RequestHeadParser:
         if _fast_request is not None:  # the common case, compiled; None: parse_py decides
             fast = _fast_request(raw, self.limits.max_headers)
             if fast is not None:  # layer 2 passed; llhttp still validates, as in parse_py
-                parser = self._parser
-                if parser is None:
-                    parser = httptools.HttpRequestParser(self._validator)
-                self._parser = None
-                _validate(parser, self._validator, raw, 400)
+                parser = self._llhttp(raw)
                 if self._validator.message_done:  # framing none and keep-alive: reuse llhttp
                     self._parser = parser
                 method, target, path, query, headers, host = fast
@@ -167,11 +163,7 @@ class RequestHeadParser:
         """``parse`` in Python: every rule and every error message (the specification)."""
         if 1 in raw.replace(b"\r\n", b"").translate(_VALUE_FLAGS):
             rules.check_raw_head(raw)  # raises with the precise reason
-        parser = self._parser
-        if parser is None:
-            parser = httptools.HttpRequestParser(self._validator)
-        self._parser = None  # reinstated below only if llhttp ended cleanly between messages
-        _validate(parser, self._validator, raw, 400)
+        parser = self._llhttp(raw)
         lines = raw[:-4].split(b"\r\n")
         request_line = lines[0].split(b" ")
         if len(request_line) != 3:
@@ -203,6 +195,16 @@ class RequestHeadParser:
         if head.framing == FRAMING_NONE and head.keep_alive and self._validator.message_done:
             self._parser = parser  # llhttp is between messages and expects another one
         return head
+
+    def _llhttp(self, raw: bytes):
+        """Validate ``raw`` with the kept llhttp parser (or a new one) and return that parser;
+        the caller reinstates it only if llhttp ended cleanly between messages."""
+        parser = self._parser
+        if parser is None:
+            parser = httptools.HttpRequestParser(self._validator)
+        self._parser = None
+        _validate(parser, self._validator, raw, 400)
+        return parser
 
     def _apply_specials(self, head: RequestHead, special: dict[bytes, list[bytes]]) -> None:
         head.framing, head.content_length = rules.request_framing(

@@ -71,7 +71,6 @@ class Exchange:
         self.close_client = False
         self.task: asyncio.Future | None = None
         self.up_paused = False
-        self.relays_whole = True  # no response-body filter: a one-read response in one step
         self.fresh_only = False  # after a stale pooled connection: the re-send dials a new one
         self.conn = conn
         self.loop = conn.loop
@@ -84,8 +83,8 @@ class Exchange:
         self.chunked_request = framing == FRAMING_CHUNKED or (
             framing != FRAMING_NONE and self.chain.request_body_reframes)
         self.out: list[bytes] = []
-        if self.chain.response_body:
-            self.relays_whole = False
+        # no response-body filter: a one-read response may be relayed in one step
+        self.relays_whole = not self.chain.response_body
         ctx.decision = decision
         ctx.upstream_target = decision.target
         ctx.upstream_host = decision.host
