@@ -1,6 +1,7 @@
 """Only the optional compiled modules live here; everything else is in pyproject.toml.
 
 - ``carbonplane.http._speedups`` (C): the common cases of the HTTP rules;
+- ``carbonplane.gateway.plugins._counters`` (C): the host counter store's check-and-count step;
 - the modules in ``carbonplane._accel.ACCELERATED``, compiled from their ``.py`` by Cython.
 
 Both are optional: where a C compiler, the Python headers or Cython are missing, or
@@ -18,6 +19,9 @@ COMPILE = os.environ.get("CARBONPLANE_NO_COMPILE", "") in ("", "0")
 extensions = []
 if COMPILE:
     extensions.append(Extension("carbonplane.http._speedups", ["src/carbonplane/http/_speedups.c"],
+                                optional=True, extra_compile_args=["-O2"]))
+    extensions.append(Extension("carbonplane.gateway.plugins._counters",
+                                ["src/carbonplane/gateway/plugins/_counters.c"],
                                 optional=True, extra_compile_args=["-O2"]))
     try:
         from Cython.Build import cythonize

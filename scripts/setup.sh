@@ -8,7 +8,7 @@
 # - java (17+) and mvn must already exist: Kafka is run from Maven Central jars (scripts/kafka.sh).
 # - .venv is created with python3 (>= 3.11) when missing; `pip install -e '.[test]'` runs only when
 #   the stamp .venv/.carbonplane-setup differs from the hash of pyproject.toml, setup.py, the C
-#   extension's source and the sources (.py, .pxd) of the Cython-compiled modules (_accel.py),
+#   extensions' sources and the sources (.py, .pxd) of the Cython-compiled modules (_accel.py),
 #   or the package is not importable, so a changed dependency list or compiled module is picked up
 #   on the next run. gcc (build-essential) builds the optional compiled modules; without it the
 #   install still succeeds and the pure-Python code runs alone.
@@ -63,7 +63,8 @@ create_venv() {
 install_project() {
   local want
   # the compiled modules' sources too: an edited one is rebuilt (until then _accel.py runs its .py)
-  want="$(cat pyproject.toml setup.py src/carbonplane/http/_speedups.c src/carbonplane/_accel.py \
+  want="$(cat pyproject.toml setup.py src/carbonplane/http/_speedups.c \
+    src/carbonplane/gateway/plugins/_counters.c src/carbonplane/_accel.py \
     $(find src -name '*.pxd' | sort) \
     $(python3 -c 'import runpy; a = runpy.run_path("src/carbonplane/_accel.py")
 print(" ".join(a["source_path"](m) for m in a["ACCELERATED"]))') | sha256sum | cut -d' ' -f1)"

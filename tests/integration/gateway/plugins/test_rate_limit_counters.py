@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from carbonplane.gateway.plugins import counters
 from carbonplane.gateway.plugins.counters import HostCounters, LocalCounters
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 
@@ -186,19 +187,75 @@ def test_a_store_opened_before_fork_stays_exact_in_the_children(tmp_path):
     assert admitted == 1500
 
 
-def test_native_and_portable_host_paths_count_alike(tmp_path):
-    """The int64-view path and the struct path (hosts that are not little-endian) agree,
-    fixed and sliding windows, across expiry."""
-    native = HostCounters.open(str(tmp_path / "a.counters"), slots=64)
-    portable = HostCounters.open(str(tmp_path / "b.counters"), slots=64)
+def _three_paths(tmp_path, slots=64):
+    """The C step (where built), the int64-view path and the struct path (hosts that are not
+    little-endian), each on its own file."""
+    c_step = HostCounters.open(str(tmp_path / "c.counters"), slots=slots)
+    native = HostCounters.open(str(tmp_path / "a.counters"), slots=slots)
+    native._c_take = None
+    portable = HostCounters.open(str(tmp_path / "b.counters"), slots=slots)
     portable._q = None
+    portable._c_take = None
+    return c_step, native, portable
+
+
+def test_c_native_and_portable_host_paths_count_alike(tmp_path):
+    """The three paths agree, fixed and sliding windows, across expiry and refusals."""
+    stores = _three_paths(tmp_path)
     try:
-        for step in range(60):
+        if counters._c_take is None and os.environ.get("CI"):
+            pytest.fail("the C counter step (_counters) was not built; see the pip log")
+        for step in range(80):
             now = 1_000_000 + step * 250
             cells = [(b"s:%d" % (now // 1000), now // 1000 * 1000 + 1000, 3, None, 0.0),
                      (b"m:%d" % (now // 4000), now // 4000 * 4000 + 8000, 7,
                       b"m:%d" % (now // 4000 - 1), 0.5)]
-            assert native.take(cells, now) == portable.take(cells, now), step
+            results = [store.take(cells, now) for store in stores]
+            assert results[0] == results[1] == results[2], (step, results)
+        assert len({store.live_counters(1_020_000) for store in stores}) == 1
     finally:
-        native.close()
-        portable.close()
+        for store in stores:
+            store.close()
+
+
+def test_a_full_probe_window_refuses_on_every_path_and_counts_nothing(tmp_path):
+    stores = _three_paths(tmp_path, slots=16)  # 16 slots + 15 of overflow: names collide
+    now = 5_000_000
+    try:
+        for store in stores:
+            for i in range(40):  # fill every probe window with live counters
+                try:
+                    store.take([(b"fill:%d" % i, now + 60_000, 10, None, 0.0)], now)
+                except counters.CounterStoreFull:
+                    pass
+            live = store.live_counters(now)
+            found = [store._find_at(*store._locate(b"fill:%d" % i)) for i in range(40)]
+            with pytest.raises(counters.CounterStoreFull, match="is full around slot"):
+                for i in range(40, 400):  # some new name lands in a full window
+                    store.take([(b"fill:%d" % i, now + 60_000, 10, None, 0.0)], now)
+            assert store.live_counters(now) >= live
+            assert sum(f >= 0 for f in found) == live  # nothing partial: a name is all or none
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_the_c_step_rejects_malformed_calls_without_touching_the_store(tmp_path):
+    if counters._c_take is None:
+        pytest.skip("the C counter step is not built in this install")
+    store = HostCounters.open(str(tmp_path / "bad.counters"), slots=64)
+    take = counters._c_take
+    args = (store._mm, store._lock_fd, store._values)
+    try:
+        with pytest.raises(TypeError, match="a cell is"):
+            take(*args, [(b"x", 1)], store._located, store._locate, 0)
+        with pytest.raises(TypeError, match="locate"):
+            take(*args, [(b"x", 9, 1, None, 0.0)], {}, lambda name: "nope", 0)
+        with pytest.raises(ValueError, match="outside the store"):
+            take(*args, [(b"x", 9, 1, None, 0.0)], {b"x": (b"k" * 16, 10**9)}, store._locate, 0)
+        with pytest.raises(ValueError, match="at most"):
+            take(*args, [(b"x", 9, 1, None, 0.0)] * 17, store._located, store._locate, 0)
+        assert store.live_counters(0) == 0
+        assert take(*args, [(b"x", 9, 1, None, 0.0)], store._located, store._locate, 0) == (True, [0])
+    finally:
+        store.close()
