@@ -22,6 +22,11 @@ from http import HTTPStatus
 from carbonplane.http.forwarded import FORWARDED_FIELDS
 from carbonplane.http.model import FRAMING_CHUNKED, FRAMING_LENGTH, Headers, RequestHead
 
+try:  # built at install time where a C compiler exists (setup.py); optional
+    from carbonplane.http._speedups import head_bytes as _fast_head
+except ImportError:  # pragma: no cover - depends on the install
+    _fast_head = None
+
 HOP_BY_HOP = frozenset(
     (
         b"connection",
@@ -80,22 +85,26 @@ def request_head_bytes(
     """The upstream request head: start line, Host, the client's end-to-end fields, ``forwarded``
     (X-Forwarded-* lines), ``extra`` (pre-serialised lines: Via, request id) and our framing.
     ``drop``: the client fields never forwarded (``REQUEST_DROP`` plus any the caller replaces)."""
-    out = [head.method, b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
     extra_drop = nominated(head.connection_tokens)
+    if framing == FRAMING_LENGTH:
+        last = b"content-length: %d\r\n\r\n" % content_length
+    elif framing == FRAMING_CHUNKED:
+        last = b"transfer-encoding: chunked\r\n\r\n"
+    elif head.method in BODY_METHODS:
+        last = b"content-length: 0\r\n\r\n"  # RFC 9110 §8.6: say "empty" explicitly
+    else:
+        last = b"\r\n"
+    first = b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (head.method, target, host)
+    if _fast_head is not None:
+        joined = _fast_head(first, head.headers, drop, extra_drop, forwarded + extra + last)
+        if joined is not None:
+            return joined
+    out = [first]
     for name, value in head.headers:
         if name in drop or (extra_drop and name in extra_drop):
             continue
         out += (name, b": ", value, b"\r\n")
-    out.append(forwarded)
-    out.append(extra)
-    if framing == FRAMING_LENGTH:
-        out.append(b"content-length: %d\r\n\r\n" % content_length)
-    elif framing == FRAMING_CHUNKED:
-        out.append(b"transfer-encoding: chunked\r\n\r\n")
-    elif head.method in BODY_METHODS:
-        out.append(b"content-length: 0\r\n\r\n")  # RFC 9110 §8.6: say "empty" explicitly
-    else:
-        out.append(b"\r\n")
+    out += (forwarded, extra, last)
     return b"".join(out)
 
 
@@ -111,8 +120,12 @@ def response_head_bytes(
     lines (``extra`` holds pre-serialised lines such as Via). ``drop``: the upstream fields not
     relayed - ``HOP_BY_HOP``, or ``RESPONSE_DROP`` when the body is re-framed (its
     Content-Length goes too), plus any field the proxy writes itself in ``extra``."""
-    out = [status_line(status, reason)]
     extra_drop = nominated(connection_tokens)
+    if _fast_head is not None:
+        joined = _fast_head(status_line(status, reason), headers, drop, extra_drop, extra)
+        if joined is not None:
+            return joined
+    out = [status_line(status, reason)]
     for name, value in headers:
         if name in drop or (extra_drop and name in extra_drop):
             continue

@@ -38,6 +38,11 @@ import msgspec
 from carbonplane.gateway.schema import thaw
 from carbonplane.proxy.app import RequestContext
 
+try:  # built at install time where a C compiler exists (setup.py); optional
+    from carbonplane.http._speedups import header_json as _fast_json
+except ImportError:  # pragma: no cover - depends on the install
+    _fast_json = None
+
 WORKSPACE_ID = "00000000-0000-0000-0000-000000000000"  # Kong's default workspace has a uuid
 REDACTED = ("authorization", "proxy-authorization")
 CORRELATION_VAR = "correlation_id"
@@ -267,7 +272,9 @@ _CACHE_LIMIT = 512  # distinct header sets / query strings remembered (cleared w
 
 
 class _HeadersCache:
-    """(JSON of ``header_map``, ``head_size``) per distinct header list. Clients and upstreams
+    """(JSON of ``header_map``, ``head_size``) of a header list: from ``_speedups.header_json``
+    (C) where it is built and no name repeats; otherwise remembered per distinct header list.
+    Clients and upstreams
     repeat the same headers, but a response carrying per-request values (rate-limit counts,
     request ids) never repeats: when fewer than half of a sample of ``SAMPLE`` lookups hit,
     the next ``BYPASS`` lists are serialized directly, without hashing or storing them."""
@@ -282,6 +289,10 @@ class _HeadersCache:
         self.lookups = self.hits = self.bypass = 0
 
     def get(self, headers: list[tuple[bytes, bytes]], first: int) -> tuple[Any, int]:
+        if _fast_json is not None:  # C: cheaper than looking the list up (no repeated name)
+            found = _fast_json(headers, self.redact)
+            if found is not None:
+                return msgspec.Raw(found[0]), found[1] + first + 2
         if self.bypass:
             self.bypass -= 1
             return header_map(headers, self.redact), head_size(first, headers)
