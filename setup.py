@@ -2,6 +2,7 @@
 
 - ``carbonplane.http._speedups`` (C): the common cases of the HTTP rules;
 - ``carbonplane.gateway.plugins._counters`` (C): the host counter store's check-and-count step;
+- ``carbonplane.gateway.plugins._records`` (C): Kong's log record for file-log;
 - the modules in ``carbonplane._accel.ACCELERATED``, compiled from their ``.py`` by Cython.
 
 Both are optional: where a C compiler, the Python headers or Cython are missing, or
@@ -15,14 +16,14 @@ import sys
 
 from setuptools import Extension, setup
 
+C_MODULES = ("carbonplane.http._speedups", "carbonplane.gateway.plugins._counters",
+             "carbonplane.gateway.plugins._records")  # hand-written C: scripts/setup.sh hashes them
 COMPILE = os.environ.get("CARBONPLANE_NO_COMPILE", "") in ("", "0")
 extensions = []
 if COMPILE:
-    extensions.append(Extension("carbonplane.http._speedups", ["src/carbonplane/http/_speedups.c"],
-                                optional=True, extra_compile_args=["-O2"]))
-    extensions.append(Extension("carbonplane.gateway.plugins._counters",
-                                ["src/carbonplane/gateway/plugins/_counters.c"],
-                                optional=True, extra_compile_args=["-O2"]))
+    for name in C_MODULES:
+        extensions.append(Extension(name, [os.path.join("src", *name.split(".")) + ".c"],
+                                    optional=True, extra_compile_args=["-O2"]))
     try:
         from Cython.Build import cythonize
     except ImportError:  # a build without Cython: the .py files run

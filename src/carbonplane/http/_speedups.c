@@ -18,14 +18,6 @@
  *   (name, value) pair whose name is in neither frozenset (``extra_drop`` may be empty) + ``last``.
  *   None when a pair is not a 2-tuple of bytes or an argument has another type: the caller runs
  *   its Python loop.
- *
- * header_json(headers, redact) -> (json, size) | None
- *
- *   log_serializer.header_map encoded as msgspec encodes it, when no name repeats: a JSON object
- *   of latin-1 decoded names and values in order (``redact``: the values of authorization and
- *   proxy-authorization are "REDACTED"), and the bytes of the "name: value\r\n" lines. None for
- *   a repeated name, a pair that is not a 2-tuple of bytes or headers that are not a list (the
- *   Python code builds lists for repeated names).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -457,115 +449,9 @@ done:
     return result;
 }
 
-/* ---- header maps as JSON (msgspec's encoding of latin-1 text) ------------------------------ */
-
-static Py_ssize_t json_len(const unsigned char *s, Py_ssize_t n) {
-    Py_ssize_t len = 2;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        if (c >= 0x80) len += 2;
-        else if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') len += 2;
-        else if (c < 0x20) len += 6;
-        else len += 1;
-    }
-    return len;
-}
-
-static char *json_put(char *out, const unsigned char *s, Py_ssize_t n) {
-    static const char hex[] = "0123456789abcdef";
-    *out++ = '"';
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        if (c >= 0x80) {
-            *out++ = (char)(0xC0 | (c >> 6));
-            *out++ = (char)(0x80 | (c & 0x3F));
-        } else if (c >= 0x20 && c != '"' && c != '\\') {
-            *out++ = (char)c;
-        } else {
-            *out++ = '\\';
-            switch (c) {
-            case '"': *out++ = '"'; break;
-            case '\\': *out++ = '\\'; break;
-            case '\b': *out++ = 'b'; break;
-            case '\f': *out++ = 'f'; break;
-            case '\n': *out++ = 'n'; break;
-            case '\r': *out++ = 'r'; break;
-            case '\t': *out++ = 't'; break;
-            default:
-                *out++ = 'u'; *out++ = '0'; *out++ = '0';
-                *out++ = hex[c >> 4]; *out++ = hex[c & 15];
-            }
-        }
-    }
-    *out++ = '"';
-    return out;
-}
-
-static int is_credential(PyObject *name) {
-    Py_ssize_t n = PyBytes_GET_SIZE(name);
-    const char *s = PyBytes_AS_STRING(name);
-    return (n == 13 && memcmp(s, "authorization", 13) == 0) ||
-           (n == 19 && memcmp(s, "proxy-authorization", 19) == 0);
-}
-
-static PyObject *header_json(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "header_json(headers, redact)");
-        return NULL;
-    }
-    if (!PyList_CheckExact(args[0])) Py_RETURN_NONE;
-    int redact = PyObject_IsTrue(args[1]);
-    if (redact < 0) return NULL;
-    PyObject *headers = args[0];
-    Py_ssize_t n = PyList_GET_SIZE(headers), total = 2 + (n > 0 ? n - 1 : 0), size = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *name, *value;
-        if (!pair_of(PyList_GET_ITEM(headers, i), &name, &value)) Py_RETURN_NONE;
-        Py_ssize_t nl = PyBytes_GET_SIZE(name);
-        for (Py_ssize_t j = 0; j < i; j++) {
-            PyObject *other = PyTuple_GET_ITEM(PyList_GET_ITEM(headers, j), 0);
-            if (PyBytes_GET_SIZE(other) == nl && memcmp(PyBytes_AS_STRING(other), PyBytes_AS_STRING(name), nl) == 0)
-                Py_RETURN_NONE;
-        }
-        size += nl + PyBytes_GET_SIZE(value) + 4;
-        total += json_len((const unsigned char *)PyBytes_AS_STRING(name), nl) + 1;
-        total += redact && is_credential(name) ? 10
-                 : json_len((const unsigned char *)PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value));
-    }
-    PyObject *json = PyBytes_FromStringAndSize(NULL, total);
-    if (json == NULL) return NULL;
-    char *out = PyBytes_AS_STRING(json);
-    *out++ = '{';
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyList_GET_ITEM(headers, i);
-        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
-        if (i) *out++ = ',';
-        out = json_put(out, (const unsigned char *)PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name));
-        *out++ = ':';
-        if (redact && is_credential(name)) {
-            memcpy(out, "\"REDACTED\"", 10);
-            out += 10;
-        } else {
-            out = json_put(out, (const unsigned char *)PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value));
-        }
-    }
-    *out++ = '}';
-    PyObject *length = PyLong_FromSsize_t(size);
-    if (length == NULL) {
-        Py_DECREF(json);
-        return NULL;
-    }
-    PyObject *result = PyTuple_Pack(2, json, length);
-    Py_DECREF(json);
-    Py_DECREF(length);
-    return result;
-}
-
 static PyMethodDef methods[] = {
     {"head_bytes", (PyCFunction)(void (*)(void))head_bytes, METH_FASTCALL,
      "head_bytes(first, headers, drop, extra_drop, last) -> bytes or None (see the module source)"},
-    {"header_json", (PyCFunction)(void (*)(void))header_json, METH_FASTCALL,
-     "header_json(headers, redact) -> (json, size) or None (see the module source)"},
     {"parse_request_head", (PyCFunction)(void (*)(void))parse_request_head, METH_FASTCALL,
      "parse_request_head(raw, max_headers) -> tuple or None (see the module source)"},
     {"parse_response_head", (PyCFunction)(void (*)(void))parse_response_head, METH_FASTCALL,

@@ -39,9 +39,10 @@ from carbonplane.gateway.schema import thaw
 from carbonplane.proxy.app import RequestContext
 
 try:  # built at install time where a C compiler exists (setup.py); optional
-    from carbonplane.http._speedups import header_json as _fast_json
+    from carbonplane.gateway.plugins._records import header_json as _fast_json
+    from carbonplane.gateway.plugins._records import log_line as _fast_line
 except ImportError:  # pragma: no cover - depends on the install
-    _fast_json = None
+    _fast_json = _fast_line = None
 
 WORKSPACE_ID = "00000000-0000-0000-0000-000000000000"  # Kong's default workspace has a uuid
 REDACTED = ("authorization", "proxy-authorization")
@@ -272,7 +273,7 @@ _CACHE_LIMIT = 512  # distinct header sets / query strings remembered (cleared w
 
 
 class _HeadersCache:
-    """(JSON of ``header_map``, ``head_size``) of a header list: from ``_speedups.header_json``
+    """(JSON of ``header_map``, ``head_size``) of a header list: from ``_records.header_json``
     (C) where it is built and no name repeats; otherwise remembered per distinct header list.
     Clients and upstreams
     repeat the same headers, but a response carrying per-request values (rate-limit counts,
@@ -398,3 +399,78 @@ def encode_record(ctx: RequestContext) -> bytes:
     if correlation is not None:
         record.correlation_id = correlation
     return _ENCODER.encode(record)
+
+
+# -- the record as one line, written by C (``_records.log_line``) where it is built ---------
+
+_raw_tries: dict[int, tuple[Any, msgspec.Raw]] = {}
+_raw_auth: dict[tuple[int, int], tuple[Any, Any, msgspec.Raw]] = {}
+_NO_TRIES_RAW = msgspec.Raw(b"[]")
+
+
+def _tries_part(ctx: RequestContext) -> msgspec.Raw:
+    """``tries`` as JSON; the common single try is encoded once per target object."""
+    if ctx.tries <= 0:
+        return _NO_TRIES_RAW
+    target = ctx.target
+    if ctx.tries != 1 or target is None:
+        return msgspec.Raw(_ENCODER.encode(_tries(ctx)))
+    found = _raw_tries.get(id(target))
+    if found is None or found[0] is not target:
+        if len(_raw_tries) > 10_000:
+            _raw_tries.clear()
+        found = _raw_tries[id(target)] = (target, msgspec.Raw(_ENCODER.encode(_tries(ctx))))
+    return found[1]
+
+
+def _auth_part(credential: Any, consumer: Any) -> msgspec.Raw:
+    """``authenticated_entity`` as JSON, once per (credential, consumer) pair of objects."""
+    key = (id(credential), id(consumer))
+    found = _raw_auth.get(key)
+    if found is None or found[0] is not credential or found[1] is not consumer:
+        if len(_raw_auth) > 10_000:
+            _raw_auth.clear()
+        entity = _Entity(credential.get("id"),
+                         (credential.get("consumer") or {}).get("id") or (consumer or {}).get("id"))
+        found = _raw_auth[key] = (credential, consumer, msgspec.Raw(_ENCODER.encode(entity)))
+    return found[2]
+
+
+def _c_line(ctx: RequestContext) -> bytes | None:
+    """The record line from ``_records.log_line`` (arguments in its order); None where it
+    declines."""
+    req = ctx.request
+    resp = ctx.response
+    client = ctx.client
+    upstream = ctx.source == "upstream"
+    started = ctx.started
+    finished = ctx.finished or started
+    up_started = ctx.upstream_started
+    answered = ctx.upstream_answered
+    shared = ctx.vars
+    consumer = shared.get("consumer")
+    credential = shared.get("credential")
+    return _fast_line(
+        ctx.request_id, req.target, _url_prefix(client.scheme, req.host, client.server_port),
+        _query_part(req.query), req.method, req.headers, len(req.method) + len(req.target) + 11,
+        ctx.request_bytes, ctx.upstream_target if ctx.decision is not None else b"", upstream,
+        resp.status if resp is not None else 0, resp.headers if resp is not None else None,
+        ctx.response_bytes,
+        round(((up_started if up_started > 0.0 else finished) - started) * 1000),
+        round((answered - up_started) * 1000) if answered > 0.0 else -1,
+        round((finished - started) * 1000),
+        _tries_part(ctx), ctx.client_ip, ctx.started_ms,
+        _raw_entity(shared.get("route")), _raw_entity(shared.get("service")),
+        _raw_entity(consumer) if consumer is not None else None,
+        _auth_part(credential, consumer) if credential is not None else None,
+        shared.get(CORRELATION_VAR))
+
+
+def encode_line(ctx: RequestContext) -> bytes:
+    """``encode_record(ctx) + b"\\n"``: file-log's line, written in C (``_records.c``) where
+    it can be."""
+    if _fast_line is not None:
+        line = _c_line(ctx)
+        if line is not None:
+            return line
+    return encode_record(ctx) + b"\n"

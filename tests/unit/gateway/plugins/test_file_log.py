@@ -9,7 +9,9 @@ import os
 from traffickit import handler, problems, request, respond
 
 from carbonplane.gateway.plugins.file_log.writer import AppendWriter
-from carbonplane.gateway.plugins.log_serializer import encode, encode_record, query_map, serialize
+from carbonplane.gateway.plugins import log_serializer
+from carbonplane.gateway.plugins.log_serializer import (encode, encode_line, encode_record, query_map,
+                                                      serialize)
 from carbonplane.gateway.schema import freeze
 from carbonplane.proxy.app import FixedTarget, RouteDecision, Upstream
 
@@ -84,6 +86,55 @@ def test_encode_record_writes_the_bytes_of_the_serialized_record():
         ctx = finished_request()
         ctx.response.headers.append((b"x-ratelimit-remaining-second", b"%d" % i))
         assert encode_record(ctx) == encode(serialize(ctx))
+
+
+def _single_valued(**kw):
+    """A finished request whose header names do not repeat (what the C writer takes)."""
+    ctx = finished_request(**kw)
+    ctx.request.headers = [(n, v) for n, v in ctx.request.headers if n != b"x-trace"]
+    ctx.response.headers = [(n, v) for n, v in ctx.response.headers if n != b"set-cookie"]
+    return ctx
+
+
+def _line_cases():
+    plain = _single_valued()
+    gateway_made = request("GET", "/nowhere?a=1", {"Authorization": "Basic x"})
+    respond(gateway_made, 404)
+    no_response = request("GET", "/p")
+    tagged = _single_valued()
+    tagged.vars["correlation_id"] = "abc\u00e9\"\n"
+    odd = _single_valued()
+    odd.request.headers.append((b"x-\xe9\x01", b'"quoted" \\ \xff\t'))
+    odd.request.target = b"/api/trino/caf\xe9?q=\"1\""
+    odd.response.headers.append((b"x-ratelimit-remaining-second", b"41"))
+    one_try = _single_valued()
+    one_try.tries = 1
+    no_consumer = _single_valued()
+    del no_consumer.vars["consumer"]
+    anonymous = _single_valued()
+    del anonymous.vars["credential"]
+    return [plain, gateway_made, no_response, tagged, odd, one_try, no_consumer, anonymous]
+
+
+def test_encode_line_is_the_record_and_a_newline_and_c_writes_the_common_cases(monkeypatch):
+    for ctx in [*_line_cases(), finished_request()]:
+        expected = encode(serialize(ctx)) + b"\n"
+        assert encode_line(ctx) == expected
+        assert encode_record(ctx) + b"\n" == expected
+    if log_serializer._fast_line is not None:  # C answers the single-valued cases itself
+        for ctx in _line_cases():
+            assert log_serializer._c_line(ctx) == encode(serialize(ctx)) + b"\n"
+        assert log_serializer._c_line(finished_request()) is None  # repeated names: Python
+        wide = _single_valued()
+        wide.vars["correlation_id"] = "\u20ac"  # not latin-1: Python writes it
+        assert log_serializer._c_line(wide) is None
+        assert encode_line(wide) == encode(serialize(wide)) + b"\n"
+        as_bytes = _single_valued()
+        as_bytes.vars["correlation_id"] = b"abc"  # msgspec writes bytes as base64: Python
+        assert log_serializer._c_line(as_bytes) is None
+    monkeypatch.setattr(log_serializer, "_fast_line", None)
+    for ctx in _line_cases():
+        assert encode_line(ctx) == encode(serialize(ctx)) + b"\n"
 
 
 def test_query_map_decodes_like_kong():
