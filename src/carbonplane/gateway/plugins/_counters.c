@@ -8,6 +8,8 @@
  * - located: the store's cache name -> (digest, probe window offset); locate(name) fills it;
  * - None: a new counter found no free slot (the caller raises CounterStoreFull); nothing was
  *   counted then.
+ * local_take(counts, cells, now_ms) -> (admitted, usages) is LocalCounters.take's step on its dict
+ * (name -> [expires_ms, count]), for a caller holding the store's lock.
  * Every name is located before the lock is taken. Under the lock (flock LOCK_EX on lock_fd)
  * no Python code runs and the GIL is never released, so the step is atomic for the threads of
  * this process as well as across processes; the result objects are built after the unlock. */
@@ -233,9 +235,98 @@ done:
     return result;
 }
 
+/* counts[name] as (expires, count) when it is a 2-list of ints: 1; absent: 0; -1 error */
+static int local_entry(PyObject *counts, PyObject *name, PyObject **entry, long long *expires,
+                       long long *count) {
+    *entry = PyDict_GetItemWithError(counts, name);
+    if (*entry == NULL) return PyErr_Occurred() ? -1 : 0;
+    if (!PyList_CheckExact(*entry) || PyList_GET_SIZE(*entry) != 2) {
+        PyErr_SetString(PyExc_TypeError, "a local counter is [expires_ms, count]");
+        return -1;
+    }
+    *expires = PyLong_AsLongLong(PyList_GET_ITEM(*entry, 0));
+    *count = PyLong_AsLongLong(PyList_GET_ITEM(*entry, 1));
+    return PyErr_Occurred() ? -1 : 1;
+}
+
+static int set_int(PyObject *list, Py_ssize_t i, long long v) {
+    PyObject *o = PyLong_FromLongLong(v);
+    if (o == NULL) return -1;
+    return PyList_SetItem(list, i, o); /* steals o */
+}
+
+static PyObject *local_take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyDict_CheckExact(args[0]) ||
+        (!PyList_CheckExact(args[1]) && !PyTuple_CheckExact(args[1]))) {
+        PyErr_SetString(PyExc_TypeError, "local_take(counts: dict, cells: list | tuple, now_ms)");
+        return NULL;
+    }
+    PyObject *counts = args[0], *cells = args[1];
+    long long now = PyLong_AsLongLong(args[2]);
+    if (now == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(cells);
+    if (n > MAX_CELLS) {
+        PyErr_Format(PyExc_ValueError, "at most %d windows per take", MAX_CELLS);
+        return NULL;
+    }
+    long long usage[MAX_CELLS];
+    int admitted = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *cell = PySequence_Fast_GET_ITEM(cells, i), *entry;
+        if (!PyTuple_CheckExact(cell) || PyTuple_GET_SIZE(cell) != 5) {
+            PyErr_SetString(PyExc_TypeError, "a cell is (name, expires_ms, limit, prev_name, prev_weight)");
+            return NULL;
+        }
+        long long expires, count, limit = PyLong_AsLongLong(PyTuple_GET_ITEM(cell, 2));
+        double weight = PyFloat_AsDouble(PyTuple_GET_ITEM(cell, 4));
+        if (PyErr_Occurred()) return NULL;
+        int found = local_entry(counts, PyTuple_GET_ITEM(cell, 0), &entry, &expires, &count);
+        if (found < 0) return NULL;
+        usage[i] = found && expires > now ? count : 0;
+        PyObject *prev = PyTuple_GET_ITEM(cell, 3);
+        if (prev != Py_None && weight > 0.0) {
+            found = local_entry(counts, prev, &entry, &expires, &count);
+            if (found < 0) return NULL;
+            if (found && expires > now) usage[i] += (long long)((double)count * weight);
+        }
+        if (usage[i] >= limit) admitted = 0;
+    }
+    for (Py_ssize_t i = 0; admitted && i < n; i++) {
+        PyObject *cell = PySequence_Fast_GET_ITEM(cells, i), *entry;
+        long long expires, count;
+        PyObject *name = PyTuple_GET_ITEM(cell, 0), *new_expires = PyTuple_GET_ITEM(cell, 1);
+        int found = local_entry(counts, name, &entry, &expires, &count);
+        if (found < 0) return NULL;
+        if (found && expires > now) {
+            Py_INCREF(new_expires);
+            if (PyList_SetItem(entry, 0, new_expires) < 0 || set_int(entry, 1, count + 1) < 0)
+                return NULL;
+        } else {
+            PyObject *fresh = Py_BuildValue("[Oi]", new_expires, 1);
+            if (fresh == NULL) return NULL;
+            int r = PyDict_SetItem(counts, name, fresh);
+            Py_DECREF(fresh);
+            if (r < 0) return NULL;
+        }
+    }
+    PyObject *usages = PyList_New(n);
+    if (usages == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (set_int(usages, i, usage[i]) < 0) {
+            Py_DECREF(usages);
+            return NULL;
+        }
+    }
+    PyObject *result = PyTuple_Pack(2, admitted ? Py_True : Py_False, usages);
+    Py_DECREF(usages);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"take", (PyCFunction)(void (*)(void))take, METH_FASTCALL,
      "Check-and-count one request's windows under the store's lock (see counters.py)."},
+    {"local_take", (PyCFunction)(void (*)(void))local_take, METH_FASTCALL,
+     "LocalCounters.take's step on its dict, under the caller's lock (see counters.py)."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -53,9 +53,10 @@ from collections.abc import Sequence
 from carbonplane.errors import RateLimitStoreError
 
 try:  # built at install time where a C compiler exists (setup.py); optional
+    from carbonplane.gateway.plugins._counters import local_take as _c_local_take
     from carbonplane.gateway.plugins._counters import take as _c_take
 except ImportError:  # pragma: no cover - depends on the install
-    _c_take = None
+    _c_take = _c_local_take = None
 
 Cell = tuple[bytes, int, int, "bytes | None", float]
 
@@ -321,6 +322,7 @@ class LocalCounters:
     def __init__(self) -> None:
         self._counts: dict[bytes, list[int]] = {}  # name -> [expires_ms, count]
         self._lock = threading.Lock()
+        self._c_take = _c_local_take  # None: the Python steps below
         self._sweep_at = 0
 
     def take(self, cells: Sequence[Cell], now_ms: int) -> tuple[bool, list[int]]:
@@ -328,6 +330,8 @@ class LocalCounters:
         with self._lock:
             if now_ms >= self._sweep_at:
                 self._sweep(now_ms)
+            if self._c_take is not None:  # the same steps in C (_counters.local_take)
+                return self._c_take(counts, cells, now_ms)
             usages: list[int] = []
             admitted = True
             for name, _, limit, prev, weight in cells:

@@ -218,6 +218,23 @@ def test_c_native_and_portable_host_paths_count_alike(tmp_path):
             store.close()
 
 
+def test_local_counters_count_alike_in_c_and_in_python():
+    c_step, python = LocalCounters(), LocalCounters()
+    python._c_take = None
+    if counters._c_local_take is None and os.environ.get("CI"):
+        pytest.fail("the C counter step (_counters) was not built; see the pip log")
+    for step in range(80):
+        now = 1_000_000 + step * 250
+        cells = [(b"s:%d" % (now // 1000), now // 1000 * 1000 + 1000, 3, None, 0.0),
+                 (b"m:%d" % (now // 4000), now // 4000 * 4000 + 8000, 7,
+                  b"m:%d" % (now // 4000 - 1), 0.5)]
+        assert c_step.take(cells, now) == python.take(cells, now), step
+    assert c_step._counts == python._counts
+    if counters._c_local_take is not None:
+        with pytest.raises(TypeError, match="a cell is"):
+            c_step.take([(b"x", 1)], 0)
+
+
 def test_a_full_probe_window_refuses_on_every_path_and_counts_nothing(tmp_path):
     stores = _three_paths(tmp_path, slots=16)  # 16 slots + 15 of overflow: names collide
     now = 5_000_000

@@ -63,6 +63,14 @@ def _wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
 
+_SMALL = tuple(b"%d" % i for i in range(4096))
+
+
+def _digits(value: int) -> bytes:
+    """``b"%d" % value``, from a table for the small numbers (resets, nearly spent limits)."""
+    return _SMALL[value] if 0 <= value < 4096 else b"%d" % value
+
+
 def _number(value: float) -> bytes:
     return (b"%d" % value) if float(value).is_integer() else repr(value).encode()
 
@@ -88,9 +96,9 @@ class Handler(PluginHandler):
         self.error_message = config["error_message"]
         self.fault_tolerant = bool(config["fault_tolerant"])
         self.limit_headers = tuple(_number(config[p]) for p in self.periods)
-        self.header_names = tuple((X_LIMIT[p], X_REMAINING[p]) for p in self.periods)
-        self.header_pairs = tuple((X_LIMIT[p], value, X_REMAINING[p])
-                                  for p, value in zip(self.periods, self.limit_headers))
+        self.limit_lines = tuple((X_LIMIT[p], value) for p, value in zip(self.periods, self.limit_headers))
+        self.remaining_names = tuple(X_REMAINING[p] for p in self.periods)
+        self.best_limit_lines = tuple((b"ratelimit-limit", value) for value in self.limit_headers)
         self._cached_windows: tuple | None = None
         self._cached_cells: dict[str, list] = {}
         self._last_error_log = 0.0
@@ -169,24 +177,30 @@ class Handler(PluginHandler):
         else only in the exhausted one, floored at 0. Periods are in ascending window order, so
         on equal remaining the later (longer) one wins."""
         limits = self.limits
-        if admitted:
+        if admitted:  # every usage is below its limit: nothing to floor
             remainders = [limit - usage - 1 for limit, usage in zip(limits, usages)]
         else:
             stop = max(i for i, usage in enumerate(usages) if limits[i] - usage <= 0)
             remainders = [max(0, limits[i] - usage - (i == stop)) for i, usage in enumerate(usages)]
         headers: list[tuple[bytes, bytes]] = []
         append = headers.append
+        remaining_names = self.remaining_names
         best = 0
-        for i, remaining in enumerate(remainders):
-            if remaining <= remainders[best]:
-                best = i
-        for (limit_name, limit_value, remaining_name), remaining in zip(self.header_pairs, remainders):
-            append((limit_name, limit_value))
-            append((remaining_name, b"%d" % remaining))
+        low = remainders[0]
+        best_text = b""
+        i = 0
+        for line in self.limit_lines:  # prebuilt (name, value) of each period's limit
+            remaining = remainders[i]
+            text = _digits(remaining)
+            append(line)
+            append((remaining_names[i], text))
+            if remaining <= low:
+                best, low, best_text = i, remaining, text
+            i += 1
         reset = reset_seconds(windows[best], now_ms, self.sliding)
-        append((b"ratelimit-limit", self.limit_headers[best]))
-        append((b"ratelimit-remaining", b"%d" % remainders[best]))
-        append((b"ratelimit-reset", b"%d" % reset))
+        append(self.best_limit_lines[best])
+        append((b"ratelimit-remaining", best_text))
+        append((b"ratelimit-reset", _digits(reset)))
         return headers, reset
 
     def _store_failed(self, exc: RateLimitStoreError) -> LocalResponse | None:
