@@ -18,7 +18,6 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <stdio.h>
 #include <string.h>
 
 static int pair_of(PyObject *item, PyObject **name, PyObject **value) {
@@ -42,10 +41,40 @@ static Py_ssize_t json_len(const unsigned char *s, Py_ssize_t n) {
     return len;
 }
 
+/* a decimal integer (what "%lld" writes, without the libc call) */
+static char *put_int(char *out, long long v) {
+    char digits[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) *out++ = '-';
+    while (n) *out++ = digits[--n];
+    return out;
+}
+
+/* 1: a byte JSON writes as it is (printable ASCII other than '"' and '\\') */
+static unsigned char plain[256];
+
+static void init_plain(void) {
+    for (int c = 0x20; c < 0x80; c++) plain[c] = c != '"' && c != '\\';
+}
+
 static char *json_body(char *out, const unsigned char *s, Py_ssize_t n) {
     static const char hex[] = "0123456789abcdef";
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
+    Py_ssize_t i = 0;
+    while (i < n) {
+        Py_ssize_t run = i;
+        while (run < n && plain[s[run]]) run++;
+        if (run > i) { /* a run of plain bytes: copied as is */
+            memcpy(out, s + i, run - i);
+            out += run - i;
+            i = run;
+            if (i == n) break;
+        }
+        unsigned char c = s[i++];
         if (c >= 0x80) {
             *out++ = (char)(0xC0 | (c >> 6));
             *out++ = (char)(0x80 | (c & 0x3F));
@@ -204,7 +233,7 @@ static int w_int(writer_t *w, PyObject *o) {
     long long v = PyLong_AsLongLong(o);
     if (v == -1 && PyErr_Occurred()) return -1;
     if (w_reserve(w, 24) < 0) return -1;
-    w->at += sprintf(w->at, "%lld", v);
+    w->at = put_int(w->at, v);
     return 0;
 }
 
@@ -290,7 +319,7 @@ static int write_record(writer_t *w, PyObject *const *a, int *ok) {
     STEP(w_headers(w, a[A_REQ_HEADERS], 1, &size, ok));
     STEP(W_LIT(w, ",\"size\":"));
     if (w_reserve(w, 24) < 0) return -1;
-    w->at += sprintf(w->at, "%lld", (long long)size + req_first + 2 + req_body);
+    w->at = put_int(w->at, (long long)size + req_first + 2 + req_body);
     STEP(W_LIT(w, "},\"upstream_uri\":"));
     STEP(w_string(w, a[A_UP_URI], 0, ok));
     STEP(W_LIT(w, ",\"upstream_status\":\""));
@@ -305,7 +334,8 @@ static int write_record(writer_t *w, PyObject *const *a, int *ok) {
         if (body == -1 && PyErr_Occurred()) return -1;
         STEP(w_headers(w, a[A_RESP_HEADERS], 0, &size, ok));
         if (w_reserve(w, 40) < 0) return -1;
-        w->at += sprintf(w->at, ",\"size\":%lld", (long long)size + 19 + body);
+        memcpy(w->at, ",\"size\":", 8);
+        w->at = put_int(w->at + 8, (long long)size + 19 + body);
     }
     STEP(W_LIT(w, "},\"latencies\":{\"kong\":"));
     STEP(w_int(w, a[A_KONG]));
@@ -347,18 +377,39 @@ static PyObject *log_line(PyObject *self, PyObject *const *args, Py_ssize_t narg
         PyErr_Format(PyExc_TypeError, "log_line takes %d arguments (see log_serializer._c_line)", A_COUNT);
         return NULL;
     }
+    /* one scratch buffer for the process, grown as needed (the GIL serialises calls; a call
+     * re-entered through an argument's Python code gets a buffer of its own) */
+    static char *scratch = NULL;
+    static Py_ssize_t scratch_size = 0;
+    static int busy = 0;
     writer_t w;
-    w.start = w.at = PyMem_Malloc(4096);
-    if (w.start == NULL) return PyErr_NoMemory();
-    w.end = w.start + 4096;
+    int own = busy || scratch == NULL;
+    if (own) {
+        w.start = PyMem_Malloc(8192);
+        if (w.start == NULL) return PyErr_NoMemory();
+        w.end = w.start + 8192;
+    } else {
+        w.start = scratch;
+        w.end = scratch + scratch_size;
+        busy = 1;
+    }
+    w.at = w.start;
     int ok = 1;
     PyObject *result = NULL;
     if (write_record(&w, args, &ok) == 0)
         result = ok ? PyBytes_FromStringAndSize(w.start, w.at - w.start) : Py_NewRef(Py_None);
-    PyMem_Free(w.start);
+    if (!own) {
+        scratch = w.start; /* w_reserve may have moved it */
+        scratch_size = w.end - w.start;
+        busy = 0;
+    } else if (scratch == NULL && !busy) {
+        scratch = w.start; /* the first call's buffer becomes the scratch buffer */
+        scratch_size = w.end - w.start;
+    } else {
+        PyMem_Free(w.start);
+    }
     return result;
 }
-
 
 static PyMethodDef methods[] = {
     {"log_line", (PyCFunction)(void (*)(void))log_line, METH_FASTCALL,
@@ -373,4 +424,7 @@ static struct PyModuleDef module = {
     "Kong's log record in C; log_serializer.py stays the specification.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__records(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__records(void) {
+    init_plain();
+    return PyModule_Create(&module);
+}
