@@ -3,13 +3,15 @@ appended (batched, from the writer thread), reopen, unwritable paths, unsupporte
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
 from traffickit import handler, problems, request, respond
 
-from carbonplane.gateway.plugins.file_log.writer import AppendWriter
 from carbonplane.gateway.plugins import log_serializer
+from carbonplane.gateway.plugins.file_log import writer as writer_module
+from carbonplane.gateway.plugins.file_log.writer import AppendWriter
 from carbonplane.gateway.plugins.log_serializer import (encode, encode_line, encode_record, query_map,
                                                       serialize)
 from carbonplane.gateway.schema import freeze
@@ -151,6 +153,32 @@ def test_lines_are_appended_as_json(tmp_path):
     assert len(lines) == 3
     assert json.loads(lines[0])["request"]["headers"]["authorization"] == "REDACTED"
     assert oct(os.stat(path).st_mode & 0o777) == oct(0o644 & ~_umask())
+
+
+def test_big_batches_are_written_whole_and_in_order_even_when_the_kernel_writes_short(
+        tmp_path, monkeypatch):
+    """A batch of more lines than IOV_MAX goes out in several writev calls; a short writev
+    (the kernel wrote part of the lines) is completed before the next chunk."""
+    monkeypatch.setattr(writer_module, "IOV_MAX", 7)
+    real_writev, calls = os.writev, []
+
+    def short_writev(fd, buffers):
+        calls.append(len(buffers))
+        if len(calls) % 3 == 0:  # every third call writes half of its first line only
+            return os.write(fd, bytes(buffers[0])[: len(buffers[0]) // 2])
+        return real_writev(fd, buffers)
+    monkeypatch.setattr(writer_module.os, "writev", short_writev)
+    writer = AppendWriter(str(tmp_path / "big.log"), reopen=False)
+
+    async def burst():  # inside a loop the lines wait for one batch
+        for i in range(100):
+            writer.add(b'{"n": %d, "pad": "%s"}\n' % (i, b"x" * i))
+    asyncio.run(burst())
+    assert writer.flush(5.0)
+    lines = (tmp_path / "big.log").read_text().splitlines()
+    assert [json.loads(line)["n"] for line in lines] == list(range(100))
+    assert max(calls) == 7 and len(calls) >= 100 // 7
+    assert writer.written == 100 and writer.dropped == 0
 
 
 def test_reopen_follows_a_rotated_file(tmp_path):
