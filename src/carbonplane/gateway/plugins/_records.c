@@ -8,10 +8,11 @@
  *   a repeated name, a pair that is not a 2-tuple of bytes or headers that are not a list (the
  *   Python code builds lists for repeated names).
  *
- * log_line(...) -> bytes | None
+ * log_line(..., out) -> bytes | int | None
  *
  *   log_serializer.encode_record's JSON (Kong's log record) plus "\n", from the record's values
- *   (see log_serializer._c_line for the arguments): texts as latin-1 bytes or 1-byte str, JSON
+ *   (see log_serializer._c_line for the arguments); returned as bytes when ``out`` is None, else
+ *   appended to the bytearray ``out`` (the number of bytes appended is returned): texts as latin-1 bytes or 1-byte str, JSON
  *   parts already encoded (querystring, tries, entities) as bytes-like objects. None for what it
  *   does not write (a repeated header name, a wider str) and the caller builds the record in
  *   Python; tests compare both on the same requests.
@@ -284,7 +285,7 @@ static int w_headers(writer_t *w, PyObject *headers, int redact, Py_ssize_t *siz
 enum {
     A_ID, A_URI, A_URL, A_QUERY, A_METHOD, A_REQ_HEADERS, A_REQ_FIRST, A_REQ_BODY, A_UP_URI,
     A_UPSTREAM, A_STATUS, A_RESP_HEADERS, A_RESP_BODY, A_KONG, A_PROXY, A_REQUEST, A_TRIES,
-    A_CLIENT_IP, A_STARTED, A_ROUTE, A_SERVICE, A_CONSUMER, A_AUTH, A_CORRELATION, A_COUNT
+    A_CLIENT_IP, A_STARTED, A_ROUTE, A_SERVICE, A_CONSUMER, A_AUTH, A_CORRELATION, A_OUT, A_COUNT
 };
 
 static int write_record(writer_t *w, PyObject *const *a, int *ok) {
@@ -396,8 +397,22 @@ static PyObject *log_line(PyObject *self, PyObject *const *args, Py_ssize_t narg
     w.at = w.start;
     int ok = 1;
     PyObject *result = NULL;
-    if (write_record(&w, args, &ok) == 0)
-        result = ok ? PyBytes_FromStringAndSize(w.start, w.at - w.start) : Py_NewRef(Py_None);
+    PyObject *out = args[A_OUT];
+    if (write_record(&w, args, &ok) == 0) {
+        if (!ok) {
+            result = Py_NewRef(Py_None);
+        } else if (out == Py_None) {
+            result = PyBytes_FromStringAndSize(w.start, w.at - w.start);
+        } else if (PyByteArray_CheckExact(out)) { /* appended where the batch collects */
+            Py_ssize_t have = PyByteArray_GET_SIZE(out), len = w.at - w.start;
+            if (PyByteArray_Resize(out, have + len) == 0) {
+                memcpy(PyByteArray_AS_STRING(out) + have, w.start, len);
+                result = PyLong_FromSsize_t(len);
+            }
+        } else {
+            PyErr_SetString(PyExc_TypeError, "log_line's out must be a bytearray or None");
+        }
+    }
     if (!own) {
         scratch = w.start; /* w_reserve may have moved it */
         scratch_size = w.end - w.start;
@@ -413,7 +428,7 @@ static PyObject *log_line(PyObject *self, PyObject *const *args, Py_ssize_t narg
 
 static PyMethodDef methods[] = {
     {"log_line", (PyCFunction)(void (*)(void))log_line, METH_FASTCALL,
-     "log_line(...) -> bytes or None: Kong's log record and a newline (see the module source)"},
+     "log_line(..., out) -> bytes, int or None: Kong's log record and a newline (see the module source)"},
     {"header_json", (PyCFunction)(void (*)(void))header_json, METH_FASTCALL,
      "header_json(headers, redact) -> (json, size) or None (see the module source)"},
     {NULL, NULL, 0, NULL},

@@ -6,4 +6,4 @@ from carbonplane.proxy.app cimport Client, RequestContext
 
 @cython.locals(req=RequestHead, client=Client, shared=dict, started=double, finished=double,
                up_started=double, answered=double)
-cpdef object _c_line(RequestContext ctx)
+cpdef object _c_line(RequestContext ctx, object out)

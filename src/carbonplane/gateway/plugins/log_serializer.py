@@ -436,9 +436,9 @@ def _auth_part(credential: Any, consumer: Any) -> msgspec.Raw:
     return found[2]
 
 
-def _c_line(ctx: RequestContext) -> bytes | None:
-    """The record line from ``_records.log_line`` (arguments in its order); None where it
-    declines."""
+def _c_line(ctx: RequestContext, out: bytearray | None) -> Any:
+    """The record line from ``_records.log_line`` (arguments in its order): the bytes (``out``
+    None) or how many bytes it appended to ``out``; None where it declines."""
     req = ctx.request
     resp = ctx.response
     client = ctx.client
@@ -463,14 +463,25 @@ def _c_line(ctx: RequestContext) -> bytes | None:
         _raw_entity(shared.get("route")), _raw_entity(shared.get("service")),
         _raw_entity(consumer) if consumer is not None else None,
         _auth_part(credential, consumer) if credential is not None else None,
-        shared.get(CORRELATION_VAR))
+        shared.get(CORRELATION_VAR), out)
 
 
 def encode_line(ctx: RequestContext) -> bytes:
     """``encode_record(ctx) + b"\\n"``: file-log's line, written in C (``_records.c``) where
     it can be."""
     if _fast_line is not None:
-        line = _c_line(ctx)
+        line = _c_line(ctx, None)
         if line is not None:
             return line
     return encode_record(ctx) + b"\n"
+
+
+def append_line(out: bytearray, ctx: RequestContext) -> int:
+    """Append ``encode_line(ctx)`` to ``out`` (file-log's batch); returns its length."""
+    if _fast_line is not None:
+        added = _c_line(ctx, out)
+        if added is not None:
+            return added
+    line = encode_record(ctx) + b"\n"
+    out += line
+    return len(line)

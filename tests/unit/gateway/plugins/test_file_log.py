@@ -12,8 +12,8 @@ from traffickit import handler, problems, request, respond
 from carbonplane.gateway.plugins import log_serializer
 from carbonplane.gateway.plugins.file_log import writer as writer_module
 from carbonplane.gateway.plugins.file_log.writer import AppendWriter
-from carbonplane.gateway.plugins.log_serializer import (encode, encode_line, encode_record, query_map,
-                                                      serialize)
+from carbonplane.gateway.plugins.log_serializer import (append_line, encode, encode_line, encode_record,
+                                                      query_map, serialize)
 from carbonplane.gateway.schema import freeze
 from carbonplane.proxy.app import FixedTarget, RouteDecision, Upstream
 
@@ -124,19 +124,30 @@ def test_encode_line_is_the_record_and_a_newline_and_c_writes_the_common_cases(m
         assert encode_line(ctx) == expected
         assert encode_record(ctx) + b"\n" == expected
     if log_serializer._fast_line is not None:  # C answers the single-valued cases itself
+        batch = bytearray(b"before\n")
         for ctx in _line_cases():
-            assert log_serializer._c_line(ctx) == encode(serialize(ctx)) + b"\n"
-        assert log_serializer._c_line(finished_request()) is None  # repeated names: Python
+            line = encode(serialize(ctx)) + b"\n"
+            assert log_serializer._c_line(ctx, None) == line
+            assert log_serializer._c_line(ctx, batch) == len(line)  # appended in place
+            assert batch.endswith(line)
+        assert batch.startswith(b"before\n")
+        assert log_serializer._c_line(finished_request(), None) is None  # repeated: Python
+        repeated = finished_request()
+        assert append_line(batch, repeated) == len(encode(serialize(repeated))) + 1
+        assert batch.endswith(encode(serialize(repeated)) + b"\n")
         wide = _single_valued()
         wide.vars["correlation_id"] = "\u20ac"  # not latin-1: Python writes it
-        assert log_serializer._c_line(wide) is None
+        assert log_serializer._c_line(wide, None) is None
         assert encode_line(wide) == encode(serialize(wide)) + b"\n"
         as_bytes = _single_valued()
         as_bytes.vars["correlation_id"] = b"abc"  # msgspec writes bytes as base64: Python
-        assert log_serializer._c_line(as_bytes) is None
+        assert log_serializer._c_line(as_bytes, batch) is None
     monkeypatch.setattr(log_serializer, "_fast_line", None)
-    for ctx in _line_cases():
-        assert encode_line(ctx) == encode(serialize(ctx)) + b"\n"
+    batch = bytearray()
+    for ctx in [*_line_cases(), finished_request()]:
+        line = encode(serialize(ctx)) + b"\n"
+        assert encode_line(ctx) == line
+        assert append_line(batch, ctx) == len(line) and batch.endswith(line)
 
 
 def test_query_map_decodes_like_kong():
@@ -155,30 +166,30 @@ def test_lines_are_appended_as_json(tmp_path):
     assert oct(os.stat(path).st_mode & 0o777) == oct(0o644 & ~_umask())
 
 
-def test_big_batches_are_written_whole_and_in_order_even_when_the_kernel_writes_short(
+def test_a_batch_is_written_whole_and_in_order_even_when_the_kernel_writes_short(
         tmp_path, monkeypatch):
-    """A batch of more lines than IOV_MAX goes out in several writev calls; a short writev
-    (the kernel wrote part of the lines) is completed before the next chunk."""
-    monkeypatch.setattr(writer_module, "IOV_MAX", 7)
-    real_writev, calls = os.writev, []
+    """Lines added inside a loop wait for one batch (one write); a short write (the kernel took
+    part of the batch) is completed before the batch counts as written."""
+    real_write, calls = os.write, []
 
-    def short_writev(fd, buffers):
-        calls.append(len(buffers))
-        if len(calls) % 3 == 0:  # every third call writes half of its first line only
-            return os.write(fd, bytes(buffers[0])[: len(buffers[0]) // 2])
-        return real_writev(fd, buffers)
-    monkeypatch.setattr(writer_module.os, "writev", short_writev)
+    def short_write(fd, data):
+        calls.append(len(data))
+        return real_write(fd, bytes(data)[: max(1, len(data) // 3)])
+    monkeypatch.setattr(writer_module.os, "write", short_write)
     writer = AppendWriter(str(tmp_path / "big.log"), reopen=False)
 
-    async def burst():  # inside a loop the lines wait for one batch
+    async def burst():
         for i in range(100):
             writer.add(b'{"n": %d, "pad": "%s"}\n' % (i, b"x" * i))
+        line = b'{"n": 100}\n'
+        writer.batch += line  # in place, as file-log's C writer appends
+        writer.added()
     asyncio.run(burst())
     assert writer.flush(5.0)
     lines = (tmp_path / "big.log").read_text().splitlines()
-    assert [json.loads(line)["n"] for line in lines] == list(range(100))
-    assert max(calls) == 7 and len(calls) >= 100 // 7
-    assert writer.written == 100 and writer.dropped == 0
+    assert [json.loads(line)["n"] for line in lines] == list(range(101))
+    assert len(calls) > 3 and calls[0] == sum(len(line) + 1 for line in lines)
+    assert writer.written == 101 and writer.dropped == 0
 
 
 def test_reopen_follows_a_rotated_file(tmp_path):

@@ -1,11 +1,11 @@
 """The file-log handler (Kong's ``file-log``, PRIORITY 9): Kong's log record, one JSON line per
 request, appended to ``path``.
 
-Log phase only: the record (``log_serializer.encode_line``: the bytes of
+Log phase only: the record (``log_serializer.append_line``: the bytes of
 ``encode(serialize(ctx))`` and a newline, without the intermediate dict, written in C where the
-``_records`` module is built) is encoded in ``on_log``,
-after the response went out, and handed to the path's ``AppendWriter``, which batches lines and
-writes them from its own thread (see ``writer.py``). Nothing touches the disk on the event loop.
+``_records`` module is built) is appended in ``on_log``, after the response went out, to the
+batch of the path's ``AppendWriter``, which writes batches from its own thread (see
+``writer.py``). Nothing touches the disk on the event loop.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.file_log.writer import writer_for
-from carbonplane.gateway.plugins.log_serializer import encode_line
+from carbonplane.gateway.plugins.log_serializer import append_line
 from carbonplane.proxy.app import RequestContext
 
 
@@ -30,7 +30,9 @@ class Handler(PluginHandler):
         self.writer = writer_for(config["path"], bool(config["reopen"]))
 
     def on_log(self, ctx: RequestContext) -> None:
-        self.writer.add(encode_line(ctx))
+        writer = self.writer
+        append_line(writer.batch, ctx)  # in place: no bytes object per line
+        writer.added()
 
     def close(self) -> None:
         self.writer.hand_off()  # the shared writer lives on and writes it from its thread

@@ -1,12 +1,13 @@
 """Batched appends of log lines to a file, off the event loop: one writer thread per path.
 
-The request side only appends an encoded line to a list (``add``); the batch is handed to the
-path's writer thread ``BATCH_DELAY`` after its first line (an event-loop timer when a loop runs,
-at once otherwise), or earlier when it reaches ``BATCH_BYTES``. The thread writes each batch with one
-``os.writev`` of its lines (``IOV_MAX`` at a time) on an ``O_APPEND`` descriptor, so lines of
-several workers appending to the same file never interleave, and the event loop never waits for
-the disk. The lines are never joined into one buffer: the thread needs the GIL only to wake up
-and after each syscall, which keeps its hand-offs with the event loop's thread few.
+The request side appends encoded lines to the batch, one ``bytearray`` (``add(line)``, or
+``batch`` filled in place followed by ``added(size)``: file-log's C writer appends there, with no
+bytes object per line); the batch is handed to the path's writer thread ``BATCH_DELAY`` after
+its first line (an event-loop timer when a loop runs, at once otherwise), or earlier when it
+reaches ``BATCH_BYTES``. The thread writes each batch with one ``os.write`` on an ``O_APPEND``
+descriptor, so lines of several workers appending to the same file never interleave, and the
+event loop never waits for the disk. The thread needs the GIL only to wake up and after the
+syscall, which keeps its hand-offs with the event loop's thread few.
 
 ``reopen``: the file is opened for every batch (Kong reopens it for every request) so a
 rotated file is followed; otherwise the descriptor stays open for the life of the process.
@@ -31,7 +32,6 @@ log = logging.getLogger("carbonplane.gateway.plugins.file_log")
 BATCH_BYTES = 1024 * 1024
 BATCH_DELAY = 0.02  # seconds a line may wait for others before it is handed to the thread
 FILE_MODE = 0o644
-IOV_MAX = min(1024, os.sysconf("SC_IOV_MAX")) if hasattr(os, "sysconf") else 16
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -43,8 +43,8 @@ class AppendWriter:
         self.reopen = reopen
         self.dropped = 0
         self.written = 0
-        self._lines: list[bytes] = []
-        self._size = 0
+        self.batch = bytearray()  # the lines not handed over yet
+        self._count = 0  # lines in it
         self._timer: asyncio.TimerHandle | None = None
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._pending = 0  # batches handed over and not yet written
@@ -55,9 +55,13 @@ class AppendWriter:
 
     def add(self, line: bytes) -> None:
         """Queue one line (with its newline) for writing."""
-        self._lines.append(line)
-        self._size += len(line)
-        if self._size >= BATCH_BYTES:
+        self.batch += line
+        self.added()
+
+    def added(self) -> None:
+        """One line was appended to ``batch`` in place: count it, hand over when due."""
+        self._count += 1
+        if len(self.batch) >= BATCH_BYTES:
             self.hand_off()
         elif self._timer is None:
             try:
@@ -72,16 +76,17 @@ class AppendWriter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._lines:
+        if not self._count:
             return
-        batch, self._lines, self._size = self._lines, [], 0
+        batch, lines = self.batch, self._count
+        self.batch, self._count = bytearray(), 0
         with self._idle:
             self._pending += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=f"file-log {self.path}",
                                                 daemon=True)
                 self._thread.start()
-        self._queue.put(batch)
+        self._queue.put((batch, lines))
 
     def flush(self, timeout: float = 5.0) -> bool:
         """Hand over what is buffered and wait until it is written; False on timeout."""
@@ -91,26 +96,21 @@ class AppendWriter:
 
     def _run(self) -> None:
         while True:
-            batch = self._queue.get()
-            if batch is None:
+            item = self._queue.get()
+            if item is None:
                 return
-            self._write(batch)
+            self._write(*item)
             with self._idle:
                 self._pending -= 1
                 self._idle.notify_all()
 
-    def _write(self, batch: list[bytes]) -> None:
-        lines = len(batch)
+    def _write(self, batch: bytearray, lines: int) -> None:
         try:
             if self._fd < 0:
                 self._fd = os.open(self.path, _FLAGS, FILE_MODE)
-            for start in range(0, lines, IOV_MAX):
-                chunk = batch[start:start + IOV_MAX]
-                done = os.writev(self._fd, chunk)
-                if done < sum(map(len, chunk)):  # a short write (rare for files): the rest
-                    view = memoryview(b"".join(chunk))[done:]
-                    while view:
-                        view = view[os.write(self._fd, view):]
+            with memoryview(batch) as view:
+                while view:  # a short write (rare for files): the rest follows
+                    view = view[os.write(self._fd, view):]
             self.written += lines
         except OSError as exc:
             self.dropped += lines
