@@ -39,7 +39,7 @@ from carbonplane.gateway.plugins.reqparts import cookie_values, parse_query
 from carbonplane.proxy.app import LocalResponse
 
 _BEARER = re.compile(rb"\s*[Bb]earer\s+(.+)")
-_SPACE = (b"", b" ", b"\t", b"\n", b"\r", b"\x0b", b"\x0c")  # \s, or nothing left
+_SPACE = frozenset(b" \t\n\r\x0b\x0c")  # the bytes \s matches
 _JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
 VERIFIED_KEPT = 4096
 _VERIFIERS: dict[tuple[str, bytes], Verifier | str] = {}
@@ -156,7 +156,8 @@ class Handler(AuthHandler):
         for name in self.headers:
             for n, value in request.headers:
                 if n == name:
-                    if value[:7] == b"Bearer " and value[7:8] not in _SPACE and b"\n" not in value:
+                    if (len(value) > 7 and value.startswith(b"Bearer ") and value[7] not in _SPACE
+                            and 10 not in value):
                         return value[7:]  # what the regex finds in the common case
                     found = _BEARER.search(value)
                     if found is not None:
@@ -215,6 +216,10 @@ class Handler(AuthHandler):
         if not (self.check_exp or self.check_nbf or self.max_exp):
             return None
         now = time.time()
+        exp = claims.get("exp")
+        if (self.check_exp and not self.check_nbf and not self.max_exp and _is_number(exp)
+                and exp > now):
+            return None  # the common configuration (exp only), valid: no error map to build
         errors: dict[str, str] = {}
         if self.check_nbf:
             nbf = claims.get("nbf")
@@ -222,7 +227,6 @@ class Handler(AuthHandler):
                 errors["nbf"] = "must be a number"
             elif nbf > now:
                 errors["nbf"] = "token not valid yet"
-        exp = claims.get("exp")
         if self.check_exp:
             if not _is_number(exp):
                 errors["exp"] = "must be a number"
