@@ -9,7 +9,8 @@
  * - None: a new counter found no free slot (the caller raises CounterStoreFull); nothing was
  *   counted then.
  * local_take(counts, cells, now_ms) -> (admitted, usages) is LocalCounters.take's step on its dict
- * (name -> [expires_ms, count]), for a caller holding the store's lock.
+ * (name -> [expires_ms, count]). It runs no Python code (the collector is paused while it
+ * allocates, so no finalizer can run), which makes it atomic under the GIL without a lock.
  * Every name is located before the lock is taken. Under the lock (flock LOCK_EX on lock_fd)
  * no Python code runs and the GIL is never released, so the step is atomic for the threads of
  * this process as well as across processes; the result objects are built after the unlock. */
@@ -255,7 +256,16 @@ static int set_int(PyObject *list, Py_ssize_t i, long long v) {
     return PyList_SetItem(list, i, o); /* steals o */
 }
 
+static PyObject *local_take_step(PyObject *const *args, Py_ssize_t nargs);
+
 static PyObject *local_take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    int was_enabled = PyGC_Disable(); /* allocations below cannot run a finalizer */
+    PyObject *result = local_take_step(args, nargs);
+    if (was_enabled) PyGC_Enable();
+    return result;
+}
+
+static PyObject *local_take_step(PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3 || !PyDict_CheckExact(args[0]) ||
         (!PyList_CheckExact(args[1]) && !PyTuple_CheckExact(args[1]))) {
         PyErr_SetString(PyExc_TypeError, "local_take(counts: dict, cells: list | tuple, now_ms)");
@@ -322,11 +332,40 @@ static PyObject *local_take(PyObject *self, PyObject *const *args, Py_ssize_t na
     return result;
 }
 
+/* LocalCounters._sweep: drop the counters whose expires_ms <= now_ms; atomic like local_take */
+static PyObject *local_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyDict_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "local_sweep(counts: dict, now_ms)");
+        return NULL;
+    }
+    long long now = PyLong_AsLongLong(args[1]);
+    if (now == -1 && PyErr_Occurred()) return NULL;
+    int was_enabled = PyGC_Disable();
+    PyObject *expired = PyList_New(0), *key, *value, *result = NULL;
+    Py_ssize_t pos = 0;
+    if (expired == NULL) goto done;
+    while (PyDict_Next(args[0], &pos, &key, &value)) {
+        if (!PyList_CheckExact(value) || PyList_GET_SIZE(value) != 2) continue;
+        long long expires = PyLong_AsLongLong(PyList_GET_ITEM(value, 0));
+        if (expires == -1 && PyErr_Occurred()) goto done;
+        if (expires <= now && PyList_Append(expired, key) < 0) goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(expired); i++)
+        if (PyDict_DelItem(args[0], PyList_GET_ITEM(expired, i)) < 0) goto done;
+    result = PyLong_FromSsize_t(PyList_GET_SIZE(expired));
+done:
+    Py_XDECREF(expired);
+    if (was_enabled) PyGC_Enable();
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"take", (PyCFunction)(void (*)(void))take, METH_FASTCALL,
      "Check-and-count one request's windows under the store's lock (see counters.py)."},
     {"local_take", (PyCFunction)(void (*)(void))local_take, METH_FASTCALL,
-     "LocalCounters.take's step on its dict, under the caller's lock (see counters.py)."},
+     "LocalCounters.take's step on its dict, atomic under the GIL (see counters.py)."},
+    {"local_sweep", (PyCFunction)(void (*)(void))local_sweep, METH_FASTCALL,
+     "LocalCounters._sweep in one atomic step: drop the expired counters, return how many."},
     {NULL, NULL, 0, NULL},
 };
 

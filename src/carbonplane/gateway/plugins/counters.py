@@ -53,10 +53,11 @@ from collections.abc import Sequence
 from carbonplane.errors import RateLimitStoreError
 
 try:  # built at install time where a C compiler exists (setup.py); optional
+    from carbonplane.gateway.plugins._counters import local_sweep as _c_local_sweep
     from carbonplane.gateway.plugins._counters import local_take as _c_local_take
     from carbonplane.gateway.plugins._counters import take as _c_take
 except ImportError:  # pragma: no cover - depends on the install
-    _c_take = _c_local_take = None
+    _c_take = _c_local_take = _c_local_sweep = None
 
 Cell = tuple[bytes, int, int, "bytes | None", float]
 
@@ -327,11 +328,15 @@ class LocalCounters:
 
     def take(self, cells: Sequence[Cell], now_ms: int) -> tuple[bool, list[int]]:
         counts = self._counts
+        c_take = self._c_take
+        if c_take is not None:  # the same steps in C, each atomic under the GIL without a lock
+            if now_ms >= self._sweep_at:
+                _c_local_sweep(counts, now_ms)
+                self._sweep_at = now_ms + 1000
+            return c_take(counts, cells, now_ms)
         with self._lock:
             if now_ms >= self._sweep_at:
                 self._sweep(now_ms)
-            if self._c_take is not None:  # the same steps in C (_counters.local_take)
-                return self._c_take(counts, cells, now_ms)
             usages: list[int] = []
             admitted = True
             for name, _, limit, prev, weight in cells:

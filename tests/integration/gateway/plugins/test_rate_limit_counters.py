@@ -229,7 +229,7 @@ def test_local_counters_count_alike_in_c_and_in_python():
                  (b"m:%d" % (now // 4000), now // 4000 * 4000 + 8000, 7,
                   b"m:%d" % (now // 4000 - 1), 0.5)]
         assert c_step.take(cells, now) == python.take(cells, now), step
-    assert c_step._counts == python._counts
+    assert c_step._counts == python._counts and c_step._sweep_at == python._sweep_at > 0
     if counters._c_local_take is not None:
         with pytest.raises(TypeError, match="a cell is"):
             c_step.take([(b"x", 1)], 0)
