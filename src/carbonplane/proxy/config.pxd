@@ -1,6 +1,9 @@
 # Typed declarations for the compiled build of config.py (see carbonplane/_accel.py).
+from carbonplane.proxy.app cimport RequestContext
+
 cdef class CompiledSettings:
     cdef public object head_parser, forwarding, via_line, server_line, request_id_name
     cdef public object request_id_prefix, upstream_latency_name, proxy_latency_name
-    cdef public object upstream_template, response_template, response_lines
+    cdef public object upstream_template, response_template
     cdef public object request_drop, response_drop, response_drop_reframed
+    cpdef bytes response_lines(self, RequestContext ctx)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from carbonplane.errors import ConfigError
 from carbonplane.http.forwarded import Forwarding
@@ -24,6 +24,9 @@ from carbonplane.http.hop import HOP_BY_HOP, REQUEST_DROP, RESPONSE_DROP
 from carbonplane.http.model import Limits
 from carbonplane.http.path import ESCAPED_SLASH_ACTIONS
 from carbonplane.http.rules import is_token
+
+if TYPE_CHECKING:
+    from carbonplane.proxy.app import RequestContext
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ class CompiledSettings:
     __slots__ = (
         "head_parser", "forwarding", "via_line", "server_line", "request_id_name",
         "request_id_prefix", "upstream_latency_name", "proxy_latency_name", "upstream_template",
-        "response_template", "response_lines", "request_drop", "response_drop",
+        "response_template", "request_drop", "response_drop",
         "response_drop_reframed",
     )  # fmt: skip
 
@@ -119,7 +122,7 @@ class CompiledSettings:
         self._compile_templates()
 
     def _compile_templates(self) -> None:
-        """Pre-serialised header lines with %-slots, and the function that fills them."""
+        """Pre-serialised header lines with %-slots (``response_lines`` fills the response's)."""
         via = self.via_line.replace(b"%", b"%%")
         rid = self.request_id_name
         self.upstream_template = via + (b"%s: %%s\r\n" % rid if rid else b"")
@@ -127,20 +130,17 @@ class CompiledSettings:
         if self.upstream_latency_name is not None:
             latency = b"%s: %%d\r\n%s: %%d\r\n" % (self.upstream_latency_name,
                                                      self.proxy_latency_name)  # fmt: skip
-        template = self.response_template = via + latency + (b"%s: %%s\r\n" % rid if rid else b"")
-        if latency and rid:
-            def lines(ctx):
-                return template % (int((ctx.upstream_answered - ctx.upstream_started) * 1000),
-                                   int((ctx.upstream_started - ctx.started) * 1000),
-                                   ctx.request_id)  # fmt: skip
-        elif latency:
-            def lines(ctx):
-                return template % (int((ctx.upstream_answered - ctx.upstream_started) * 1000),
-                                   int((ctx.upstream_started - ctx.started) * 1000))  # fmt: skip
-        elif rid:
-            def lines(ctx):
-                return template % ctx.request_id
-        else:
-            def lines(ctx):
-                return template
-        self.response_lines = lines
+        self.response_template = via + latency + (b"%s: %%s\r\n" % rid if rid else b"")
+
+    def response_lines(self, ctx: RequestContext) -> bytes:
+        """The pre-serialised lines of a relayed response (Via, latencies, request id)."""
+        template = self.response_template
+        if self.upstream_latency_name is not None:
+            upstream = int((ctx.upstream_answered - ctx.upstream_started) * 1000)
+            proxy = int((ctx.upstream_started - ctx.started) * 1000)
+            if self.request_id_name is not None:
+                return template % (upstream, proxy, ctx.request_id)
+            return template % (upstream, proxy)
+        if self.request_id_name is not None:
+            return template % ctx.request_id
+        return template
