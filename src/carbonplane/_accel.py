@@ -65,6 +65,7 @@ ACCELERATED = (
     "carbonplane.gateway.plugins.prometheus.handler",
     "carbonplane.gateway.plugins.prometheus.store",
     "carbonplane.gateway.plugins.rate_limiting.handler",
+    "carbonplane.gateway.plugins.rate_limiting.fast",  # typed (fast.pxd)
     "carbonplane.gateway.plugins.rate_limiting.windows",
 )
 PURE_ENV = "CARBONPLANE_PURE"

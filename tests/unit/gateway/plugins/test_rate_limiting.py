@@ -291,3 +291,33 @@ def test_redis_unreachable_follows_fault_tolerance():
     assert hit(limiter(conf))[0] is None
     verdict, _ = hit(limiter({**conf, "fault_tolerant": False}))
     assert verdict.status == 500
+
+
+# -- the typed common case (fast.py) against the handler's own steps --------------------------
+
+@pytest.mark.parametrize("conf", [
+    {"second": 3, "minute": 7},
+    {"minute": 5, "hour": 5, "day": 100, "limit_by": "header", "header_name": "x-key"},
+    {"second": 2, "month": 4, "year": 9, "error_code": 503, "error_message": "slow down"},
+])
+def test_fixed_windows_fast_path_answers_as_the_handler_does(conf):
+    from carbonplane.gateway.plugins.rate_limiting.fast import FixedWindows
+    from carbonplane.gateway.plugins.rate_limiting.handler import Handler
+
+    fast, plain = limiter(conf), limiter(conf)
+    assert isinstance(fast.on_request.__self__, FixedWindows)
+    plain.on_request = Handler.on_request.__get__(plain)  # the handler's generic steps
+    clients = ["203.0.113.7", "198.51.100.1"]
+    refused = 0
+    for step in range(60):
+        now = T0 + step * 370  # crosses second and (with the offset) minute boundaries
+        fast.clock_ms = plain.clock_ms = lambda now=now: now
+        kw = {"headers": {"X-Key": f"k{step % 3}"}} if "header_name" in conf else {}
+        client = clients[step % 2]
+        (v1, h1), (v2, h2) = [hit(h, client_ip=client, **kw) for h in (fast, plain)]
+        assert (v1 is None) == (v2 is None), step
+        refused += v1 is not None
+        if v1 is not None:
+            assert (v1.status, v1.body, v1.headers) == (v2.status, v2.body, v2.headers), step
+        assert h1 == h2, step
+    assert 0 < refused < 60  # both outcomes compared

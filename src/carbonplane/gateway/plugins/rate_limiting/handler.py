@@ -18,8 +18,9 @@ Headers (Kong 3.x, unless ``hide_client_headers``): ``X-RateLimit-Limit-<Period>
 window). Remaining counts this request and is floored at 0. Header names are sent lowercase
 (the engine's header model); HTTP header names are case-insensitive.
 
-Policy ``local`` answers synchronously (a few microseconds under the host lock); policy
-``redis`` returns a coroutine, so the request waits for Redis without blocking the worker.
+Policy ``local`` answers synchronously (a few microseconds under the host lock; with fixed
+windows and client headers shown, through the typed ``fast.FixedWindows``); policy ``redis``
+returns a coroutine, so the request waits for Redis without blocking the worker.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 from carbonplane.errors import RateLimitStoreError
 from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.counters import LocalCounters
+from carbonplane.gateway.plugins.rate_limiting.fast import FixedWindows
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 from carbonplane.gateway.plugins.rate_limiting.schema import PERIODS, redis_settings
 from carbonplane.gateway.plugins.rate_limiting.windows import WindowClock, reset_seconds
@@ -111,6 +113,8 @@ class Handler(PluginHandler):
             self.on_request = self._redis_request  # type: ignore[method-assign]
         else:
             self.store = services.counters if services.counters is not None else _fallback_counters()
+            if not self.sliding and not self.hide:  # the common case, typed (fast.py)
+                self.on_request = FixedWindows(self).on_request  # type: ignore[method-assign]
 
     # -- access ---------------------------------------------------------------------------
     def on_request(self, ctx: RequestContext) -> LocalResponse | None:
