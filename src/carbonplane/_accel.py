@@ -62,6 +62,7 @@ ACCELERATED = (
     "carbonplane.gateway.plugins.file_log.handler",
     "carbonplane.gateway.plugins.jwt.handler",
     "carbonplane.gateway.plugins.jwt.tokens",
+    "carbonplane.gateway.plugins.jwt.fast",  # typed (fast.pxd)
     "carbonplane.gateway.plugins.prometheus.handler",
     "carbonplane.gateway.plugins.prometheus.store",
     "carbonplane.gateway.plugins.rate_limiting.handler",

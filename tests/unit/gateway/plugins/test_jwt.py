@@ -375,3 +375,40 @@ def test_config_schema_defaults_and_checks():
 def test_handler_needs_the_gateway_config():
     with pytest.raises(ConfigError, match="needs the compiled gateway config"):
         handler("jwt", {})
+
+
+# -- the typed fast path (fast.py) against the handler's own steps ------------------------------
+
+def _outcome(verdict, ctx):
+    return (refusal(verdict) if verdict is not None else None, upstream_headers(ctx),
+            {k: v for k, v in ctx.vars.items()})
+
+
+@pytest.mark.parametrize("config,answers", [
+    ({}, True), ({"claims_to_verify": ["exp"]}, True), ({"uri_param_names": []}, True),
+    ({"run_on_preflight": False}, True), ({"cookie_names": ["jwt"]}, False),
+    ({"claims_to_verify": ["exp", "nbf"]}, False), ({"anonymous": "guest"}, False)])
+def test_remembered_tokens_get_the_same_answer_from_the_fast_path(config, answers):
+    from carbonplane.gateway.plugins.jwt.fast import CachedTokens
+    from carbonplane.gateway.plugins.jwt.handler import Handler
+
+    fast, plain = jwt(**config), jwt(**config)
+    path = fast.on_request.__self__
+    assert isinstance(path, CachedTokens)
+    generic, handed = path.generic, []
+    path.generic = lambda ctx: handed.append(ctx) or generic(ctx)
+    plain.on_request = Handler.on_request.__get__(plain)  # AuthHandler's steps only
+    good, old = token(nbf=int(time.time()) - 10), token(exp=int(time.time()) - 5)
+    spoof = {"X-Consumer-ID": "mallory", "X-Credential-Identifier": "x"}
+    cases = [("GET", "/", {**bearer(good), **spoof}), ("GET", "/", bearer(good)),  # remembered
+             ("GET", "/?jwt=" + good, {}), ("GET", "/?a=1", bearer(good)),
+             ("OPTIONS", "/", bearer(good)), ("GET", "/", {"Authorization": f"bearer  {good}"}),
+             ("GET", "/", bearer(old)), ("GET", "/", bearer(old)), ("GET", "/", {}),
+             ("GET", "/", {"Cookie": f"jwt={good}"}), ("GET", "/", bearer(good + "x"))]
+    for method, target, headers in cases:
+        results = []
+        for h in (fast, plain):
+            ctx = request(method, target, headers)
+            results.append(_outcome(h.on_request(ctx), ctx))
+        assert results[0] == results[1], (config, method, target, headers)
+    assert (len(handed) < len(cases)) == answers  # the fast path answered some itself

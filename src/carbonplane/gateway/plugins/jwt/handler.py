@@ -20,7 +20,9 @@ Access phase, in Kong's order; every failure is a 401 with Kong's message and a
 
 Cost: a token whose signature was verified is remembered (bounded, per config version, keyed
 by the whole token) so a client re-sending it skips steps 2-4; the time-dependent checks of
-step 5 run on every request. Failed tokens are never remembered.
+step 5 run on every request. Failed tokens are never remembered. A remembered token sent as
+``Authorization: Bearer`` with no claim or only ``exp`` to check is answered by the typed
+``fast.CachedTokens``; everything else takes the steps above.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import msgspec
 
 from carbonplane.gateway.plugins.authn import (Anonymous, AuthHandler, Identity, authenticate,
                                                gateway_config_of, index_of)
+from carbonplane.gateway.plugins.jwt.fast import CachedTokens
 from carbonplane.gateway.plugins.jwt.tokens import Verifier, make_verifier, parse_token
 from carbonplane.gateway.plugins.reqparts import cookie_values, parse_query
 from carbonplane.proxy.app import LocalResponse
@@ -117,6 +120,8 @@ class Handler(AuthHandler):
                         else b'Bearer error="invalid_token"')
         self.credentials: dict[str, Credential] = {}
         self.verified: dict[bytes, tuple[Credential, dict]] = {}
+        # a remembered token in the common configuration: the typed fast path (fast.py)
+        self.on_request = CachedTokens(self, self.on_request).on_request  # type: ignore[method-assign]
 
     # -- access (on_request: AuthHandler) -----------------------------------------------
     def authenticate(self, ctx: Any) -> LocalResponse | None:
