@@ -6,8 +6,8 @@ borrow from here is not):
 - ``counters``: the host-wide rate-limit counter store (``plugins/counters.HostCounters``), one
   memory-mapped file per gateway node, named by the master in the runtime settings
   (``runtime["counters"]``), so that policy ``local`` is exact across all workers of the host;
-  with a single worker a process-local ``LocalCounters`` (0.5 us per take instead of 5 us; the
-  counts restart if that worker is ever restarted);
+  with a single worker a process-local ``LocalCounters`` (~0.3 us per take in C instead of ~1 us
+  with the host lock; the counts restart if that worker is ever restarted);
 - ``producer()``: the process's ``EventProducer`` (the configured event backend, events with
   source ``api-gateway``), made on first use and closed (queued events delivered, 5 s at most)
   when the process exits;
