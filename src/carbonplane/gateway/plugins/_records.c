@@ -12,10 +12,10 @@
  *
  *   log_serializer.encode_record's JSON (Kong's log record) plus "\n", from the record's values
  *   (see log_serializer._c_line for the arguments); returned as bytes when ``out`` is None, else
- *   appended to the bytearray ``out`` (the number of bytes appended is returned): texts as latin-1 bytes or 1-byte str, JSON
- *   parts already encoded (querystring, tries, entities) as bytes-like objects. None for what it
- *   does not write (a repeated header name, a wider str) and the caller builds the record in
- *   Python; tests compare both on the same requests.
+ *   appended to the bytearray ``out`` (the number of bytes appended is returned). Texts come as
+ *   latin-1 bytes or 1-byte str, JSON parts already encoded (querystring, tries, entities) as
+ *   bytes-like objects. None for what it does not write (a repeated header name, a wider str)
+ *   and the caller builds the record in Python; tests compare both on the same requests.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -121,7 +121,8 @@ class Handler(AuthHandler):
         self.credentials: dict[str, Credential] = {}
         self.verified: dict[bytes, tuple[Credential, dict]] = {}
         # a remembered token in the common configuration: the typed fast path (fast.py)
-        self.on_request = CachedTokens(self, self.on_request).on_request  # type: ignore[method-assign]
+        fast = CachedTokens(self, self.on_request)
+        self.on_request = fast.on_request  # type: ignore[method-assign]
 
     # -- access (on_request: AuthHandler) -----------------------------------------------
     def authenticate(self, ctx: Any) -> LocalResponse | None:

@@ -98,7 +98,8 @@ class Handler(PluginHandler):
         self.error_message = config["error_message"]
         self.fault_tolerant = bool(config["fault_tolerant"])
         self.limit_headers = tuple(_number(config[p]) for p in self.periods)
-        self.limit_lines = tuple((X_LIMIT[p], value) for p, value in zip(self.periods, self.limit_headers))
+        self.limit_lines = tuple((X_LIMIT[p], value)
+                                 for p, value in zip(self.periods, self.limit_headers))
         self.remaining_names = tuple(X_REMAINING[p] for p in self.periods)
         self.best_limit_lines = tuple((b"ratelimit-limit", value) for value in self.limit_headers)
         self._cached_windows: tuple | None = None
