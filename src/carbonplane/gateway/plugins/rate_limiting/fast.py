@@ -13,9 +13,56 @@ from __future__ import annotations
 from typing import Any
 
 from carbonplane.errors import RateLimitStoreError
+from carbonplane.gateway.plugins.rate_limiting.windows import reset_seconds
 
 HEADERS_VAR = "rate_limit_headers"
 _SMALL = tuple(b"%d" % i for i in range(4096))
+
+
+def digits(value: int) -> bytes:
+    """``b"%d" % value``, from a table for the small numbers (resets, nearly spent limits)."""
+    return _SMALL[value] if 0 <= value < 4096 else b"%d" % value
+
+
+def window_cells(base: str, periods: tuple, limits: tuple, windows: tuple, sliding: bool) -> list:
+    """The counters (store cells) of one client, ``base`` being its name prefix, in ``windows``."""
+    return [(f"{base}{w.start_ms}:{period}".encode(), w.expires_ms, limit,
+             f"{base}{w.prev_start_ms}:{period}".encode() if sliding else None, w.prev_weight)
+            for period, limit, w in zip(periods, limits, windows)]
+
+
+def kong_headers(limit_lines: tuple, remaining_names: tuple, best_limit_lines: tuple,
+                 remainders: list, windows: tuple, now_ms: int, sliding: bool) -> tuple:
+    """(Kong's headers, reset) for the remaining counts of each period, in ascending window
+    order: each period's limit and remaining, then the most restrictive one's (the lowest
+    remaining; on a tie the later, longer window) with its reset."""
+    headers = []
+    best = 0
+    low = remainders[0]
+    best_text = b""
+    for i in range(len(remainders)):
+        remaining = remainders[i]
+        text = digits(remaining)
+        headers.append(limit_lines[i])
+        headers.append((remaining_names[i], text))
+        if remaining <= low:
+            best = i
+            low = remaining
+            best_text = text
+    reset = reset_seconds(windows[best], now_ms, sliding)
+    headers.append(best_limit_lines[best])
+    headers.append((b"ratelimit-remaining", best_text))
+    headers.append((b"ratelimit-reset", digits(reset)))
+    return headers, reset
+
+
+def add_pending(shared: dict, headers: list) -> None:
+    """Keep an admitted request's headers for the header filter (``on_response_head``)."""
+    pending = shared.get(HEADERS_VAR)
+    if pending is None:
+        shared[HEADERS_VAR] = headers
+    else:
+        pending.extend(headers)
 
 
 class FixedWindows:
@@ -43,53 +90,18 @@ class FixedWindows:
             self.cells = {}
         cells = self.cells.get(ident)
         if cells is None:
-            cells = self._cells(ident, windows)
+            cells = window_cells(f"{self.prefix}{ident}:", self.periods, self.limits, windows, False)
+            if len(self.cells) < 10_000:
+                self.cells[ident] = cells
         try:
             admitted, usages = self.store.take(cells, now_ms)
         except RateLimitStoreError as exc:
             return handler._store_failed(exc)
         if not admitted:
             return handler._verdict(ctx, admitted, usages, windows, now_ms)
-        headers = self._headers(usages, windows, now_ms)
-        shared = ctx.vars
-        pending = shared.get(HEADERS_VAR)
-        if pending is None:
-            shared[HEADERS_VAR] = headers
-        else:
-            pending.extend(headers)
-        return None
-
-    def _cells(self, ident: str, windows: tuple) -> list:
-        base = f"{self.prefix}{ident}:"
-        cells = [(f"{base}{w[0]}:{period}".encode(), w[2], limit, None, 0.0)
-                 for period, limit, w in zip(self.periods, self.limits, windows)]
-        if len(self.cells) < 10_000:
-            self.cells[ident] = cells
-        return cells
-
-    def _headers(self, usages: list, windows: tuple, now_ms: int) -> list:
-        """Kong's headers of an admitted request (``Handler._headers`` with ``admitted``)."""
         limits = self.limits
-        remaining_names = self.remaining_names
-        headers = []
-        n = len(limits)
-        best = 0
-        low = 0
-        best_text = b""
-        for i in range(n):
-            remaining = limits[i] - usages[i] - 1
-            text = _SMALL[remaining] if 0 <= remaining < 4096 else b"%d" % remaining
-            headers.append(self.limit_lines[i])
-            headers.append((remaining_names[i], text))
-            if i == 0 or remaining <= low:
-                best = i
-                low = remaining
-                best_text = text
-        window = windows[best]
-        start = window[0]
-        left_ms = window[1] - start - (now_ms - start) // 1000 * 1000  # windows.reset_seconds
-        reset = max(1, -(-left_ms // 1000))
-        headers.append(self.best_limit_lines[best])
-        headers.append((b"ratelimit-remaining", best_text))
-        headers.append((b"ratelimit-reset", _SMALL[reset] if reset < 4096 else b"%d" % reset))
-        return headers
+        remainders = [limits[i] - usages[i] - 1 for i in range(len(limits))]  # none spent
+        add_pending(ctx.vars, kong_headers(self.limit_lines, self.remaining_names,
+                                           self.best_limit_lines, remainders, windows, now_ms,
+                                           False)[0])
+        return None

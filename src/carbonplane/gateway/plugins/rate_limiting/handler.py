@@ -33,16 +33,16 @@ from typing import Any
 from carbonplane.errors import RateLimitStoreError
 from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.counters import LocalCounters
-from carbonplane.gateway.plugins.rate_limiting.fast import FixedWindows
+from carbonplane.gateway.plugins.rate_limiting.fast import (HEADERS_VAR, FixedWindows, add_pending,
+                                                           kong_headers, window_cells)
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 from carbonplane.gateway.plugins.rate_limiting.schema import PERIODS, redis_settings
-from carbonplane.gateway.plugins.rate_limiting.windows import WindowClock, reset_seconds
+from carbonplane.gateway.plugins.rate_limiting.windows import WindowClock
 from carbonplane.proxy.app import LocalResponse, RequestContext
 
 log = logging.getLogger("carbonplane.gateway.plugins.rate_limiting")
 
 EMPTY_UUID = "00000000-0000-0000-0000-000000000000"
-HEADERS_VAR = "rate_limit_headers"
 X_LIMIT = {p: f"x-ratelimit-limit-{p}".encode() for p in PERIODS}
 X_REMAINING = {p: f"x-ratelimit-remaining-{p}".encode() for p in PERIODS}
 OWN_HEADERS = frozenset([*X_LIMIT.values(), *X_REMAINING.values(), b"ratelimit-limit",
@@ -63,14 +63,6 @@ def _fallback_counters() -> LocalCounters:
 
 def _wall_clock_ms() -> int:
     return int(time.time() * 1000)
-
-
-_SMALL = tuple(b"%d" % i for i in range(4096))
-
-
-def _digits(value: int) -> bytes:
-    """``b"%d" % value``, from a table for the small numbers (resets, nearly spent limits)."""
-    return _SMALL[value] if 0 <= value < 4096 else b"%d" % value
 
 
 def _number(value: float) -> bytes:
@@ -148,12 +140,8 @@ class Handler(PluginHandler):
         elif not self.sliding:
             self._cached_windows = windows
             self._cached_cells = {}
-        base = f"{self.prefix}{ident}:"
-        cells = []
-        for period, limit, w in zip(self.periods, self.limits, windows):
-            name = f"{base}{w.start_ms}:{period}".encode()
-            prev = f"{base}{w.prev_start_ms}:{period}".encode() if self.sliding else None
-            cells.append((name, w.expires_ms, limit, prev, w.prev_weight))
+        cells = window_cells(f"{self.prefix}{ident}:", self.periods, self.limits, windows,
+                             self.sliding)
         if not self.sliding and len(self._cached_cells) < 10_000:
             self._cached_cells[ident] = cells
         return windows, cells
@@ -166,12 +154,7 @@ class Handler(PluginHandler):
             return LocalResponse.error(self.error_code, self.error_message)
         headers, reset = self._headers(usages, windows, now_ms, admitted)
         if admitted:
-            shared = ctx.vars
-            pending = shared.get(HEADERS_VAR)
-            if pending is None:
-                shared[HEADERS_VAR] = headers
-            else:
-                pending.extend(headers)
+            add_pending(ctx.vars, headers)
             return None
         headers.append((b"retry-after", b"%d" % reset))
         return LocalResponse.error(self.error_code, self.error_message, headers)
@@ -187,26 +170,8 @@ class Handler(PluginHandler):
         else:
             stop = max(i for i, usage in enumerate(usages) if limits[i] - usage <= 0)
             remainders = [max(0, limits[i] - usage - (i == stop)) for i, usage in enumerate(usages)]
-        headers: list[tuple[bytes, bytes]] = []
-        append = headers.append
-        remaining_names = self.remaining_names
-        best = 0
-        low = remainders[0]
-        best_text = b""
-        i = 0
-        for line in self.limit_lines:  # prebuilt (name, value) of each period's limit
-            remaining = remainders[i]
-            text = _digits(remaining)
-            append(line)
-            append((remaining_names[i], text))
-            if remaining <= low:
-                best, low, best_text = i, remaining, text
-            i += 1
-        reset = reset_seconds(windows[best], now_ms, self.sliding)
-        append(self.best_limit_lines[best])
-        append((b"ratelimit-remaining", best_text))
-        append((b"ratelimit-reset", _digits(reset)))
-        return headers, reset
+        return kong_headers(self.limit_lines, self.remaining_names, self.best_limit_lines,
+                            remainders, windows, now_ms, self.sliding)
 
     def _store_failed(self, exc: RateLimitStoreError) -> LocalResponse | None:
         now = time.monotonic()
