@@ -3,6 +3,8 @@ cimport cython
 from carbonplane.http.model cimport RequestHead
 from carbonplane.proxy.app cimport RequestContext
 
+cpdef bytes plain_bearer(bytes value)
+
 cdef class CachedTokens:
     cdef public object handler, generic
     cdef public dict verified

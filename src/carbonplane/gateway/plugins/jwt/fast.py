@@ -16,7 +16,15 @@ from typing import Any
 from carbonplane.gateway.plugins.authn import authenticate
 
 TOKEN_VAR = "authenticated_jwt_token"
-_SPACE = frozenset(b" \t\n\r\x0b\x0c")
+_SPACE = frozenset(b" \t\n\r\x0b\x0c")  # the bytes \s matches
+
+
+def plain_bearer(value: bytes) -> bytes | None:
+    """The token of a header value in the common form ``Bearer <token>`` (what the handler's
+    ``\\s*[Bb]earer\\s+(.+)`` finds there), else None: the handler's regex decides."""
+    if len(value) > 7 and value.startswith(b"Bearer ") and value[7] not in _SPACE and 10 not in value:
+        return value[7:]
+    return None
 
 
 class CachedTokens:
@@ -27,7 +35,7 @@ class CachedTokens:
         self.headers = handler.headers
         # the fast case needs nothing else from the request than the named header
         self.usable = (not handler.check_nbf and not handler.max_exp and not handler.cookies
-                       and not handler.anonymous.ref)
+                       and not handler.anonymous.ref and bool(handler.headers))
         self.check_exp = bool(handler.check_exp)
         self.params = bool(handler.params)
         self.preflight = bool(handler.preflight)
@@ -38,17 +46,12 @@ class CachedTokens:
                 or (not self.preflight and request.method == b"OPTIONS")):
             return self.generic(ctx)
         token = None
-        for name in self.headers:
-            for n, value in request.headers:
-                if n == name:
-                    if (len(value) > 7 and value.startswith(b"Bearer ") and value[7] not in _SPACE
-                            and 10 not in value):
-                        token = value[7:]
-                    break  # the first header of that name only (as the handler reads it)
-            if token is not None:
+        name = self.headers[0]  # the first configured header, its first line (as the handler)
+        for n, value in request.headers:
+            if n == name:
+                token = plain_bearer(value)
                 break
-            return self.generic(ctx)  # absent, or not the plain Bearer form
-        if token is None:
+        if token is None:  # absent, or not the plain Bearer form
             return self.generic(ctx)
         hit = self.verified.get(token)
         if hit is None:

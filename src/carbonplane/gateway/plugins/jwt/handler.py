@@ -36,13 +36,12 @@ import msgspec
 
 from carbonplane.gateway.plugins.authn import (Anonymous, AuthHandler, Identity, authenticate,
                                                gateway_config_of, index_of)
-from carbonplane.gateway.plugins.jwt.fast import CachedTokens
+from carbonplane.gateway.plugins.jwt.fast import CachedTokens, plain_bearer
 from carbonplane.gateway.plugins.jwt.tokens import Verifier, make_verifier, parse_token
 from carbonplane.gateway.plugins.reqparts import cookie_values, parse_query
 from carbonplane.proxy.app import LocalResponse
 
 _BEARER = re.compile(rb"\s*[Bb]earer\s+(.+)")
-_SPACE = frozenset(b" \t\n\r\x0b\x0c")  # the bytes \s matches
 _JSON_TYPE = (b"content-type", b"application/json; charset=utf-8")
 VERIFIED_KEPT = 4096
 _VERIFIERS: dict[tuple[str, bytes], Verifier | str] = {}
@@ -162,9 +161,9 @@ class Handler(AuthHandler):
         for name in self.headers:
             for n, value in request.headers:
                 if n == name:
-                    if (len(value) > 7 and value.startswith(b"Bearer ") and value[7] not in _SPACE
-                            and 10 not in value):
-                        return value[7:]  # what the regex finds in the common case
+                    token = plain_bearer(value)  # the common case, without the regex
+                    if token is not None:
+                        return token
                     found = _BEARER.search(value)
                     if found is not None:
                         return found.group(1)
