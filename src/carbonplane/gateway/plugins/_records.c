@@ -30,18 +30,6 @@ static int pair_of(PyObject *item, PyObject **name, PyObject **value) {
 
 /* ---- header maps as JSON (msgspec's encoding of latin-1 text) ------------------------------ */
 
-static Py_ssize_t json_len(const unsigned char *s, Py_ssize_t n) {
-    Py_ssize_t len = 2;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        unsigned char c = s[i];
-        if (c >= 0x80) len += 2;
-        else if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') len += 2;
-        else if (c < 0x20) len += 6;
-        else len += 1;
-    }
-    return len;
-}
-
 /* a decimal integer (what "%lld" writes, without the libc call) */
 static char *put_int(char *out, long long v) {
     char digits[24];
@@ -113,59 +101,6 @@ static int is_credential(PyObject *name) {
     const char *s = PyBytes_AS_STRING(name);
     return (n == 13 && memcmp(s, "authorization", 13) == 0) ||
            (n == 19 && memcmp(s, "proxy-authorization", 19) == 0);
-}
-
-static PyObject *header_json(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "header_json(headers, redact)");
-        return NULL;
-    }
-    if (!PyList_CheckExact(args[0])) Py_RETURN_NONE;
-    int redact = PyObject_IsTrue(args[1]);
-    if (redact < 0) return NULL;
-    PyObject *headers = args[0];
-    Py_ssize_t n = PyList_GET_SIZE(headers), total = 2 + (n > 0 ? n - 1 : 0), size = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *name, *value;
-        if (!pair_of(PyList_GET_ITEM(headers, i), &name, &value)) Py_RETURN_NONE;
-        Py_ssize_t nl = PyBytes_GET_SIZE(name);
-        for (Py_ssize_t j = 0; j < i; j++) {
-            PyObject *other = PyTuple_GET_ITEM(PyList_GET_ITEM(headers, j), 0);
-            if (PyBytes_GET_SIZE(other) == nl && memcmp(PyBytes_AS_STRING(other), PyBytes_AS_STRING(name), nl) == 0)
-                Py_RETURN_NONE;
-        }
-        size += nl + PyBytes_GET_SIZE(value) + 4;
-        total += json_len((const unsigned char *)PyBytes_AS_STRING(name), nl) + 1;
-        total += redact && is_credential(name) ? 10
-                 : json_len((const unsigned char *)PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value));
-    }
-    PyObject *json = PyBytes_FromStringAndSize(NULL, total);
-    if (json == NULL) return NULL;
-    char *out = PyBytes_AS_STRING(json);
-    *out++ = '{';
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyList_GET_ITEM(headers, i);
-        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
-        if (i) *out++ = ',';
-        out = json_put(out, (const unsigned char *)PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name));
-        *out++ = ':';
-        if (redact && is_credential(name)) {
-            memcpy(out, "\"REDACTED\"", 10);
-            out += 10;
-        } else {
-            out = json_put(out, (const unsigned char *)PyBytes_AS_STRING(value), PyBytes_GET_SIZE(value));
-        }
-    }
-    *out++ = '}';
-    PyObject *length = PyLong_FromSsize_t(size);
-    if (length == NULL) {
-        Py_DECREF(json);
-        return NULL;
-    }
-    PyObject *result = PyTuple_Pack(2, json, length);
-    Py_DECREF(json);
-    Py_DECREF(length);
-    return result;
 }
 
 /* ---- Kong's log record ------------------------------------------------------------------ */
@@ -280,6 +215,32 @@ static int w_headers(writer_t *w, PyObject *headers, int redact, Py_ssize_t *siz
         }
     }
     return W_LIT(w, "}");
+}
+
+/* header_json: w_headers on a writer of its own */
+static PyObject *header_json(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "header_json(headers, redact)");
+        return NULL;
+    }
+    int redact = PyObject_IsTrue(args[1]);
+    if (redact < 0) return NULL;
+    writer_t w;
+    w.start = w.at = PyMem_Malloc(1024);
+    if (w.start == NULL) return PyErr_NoMemory();
+    w.end = w.start + 1024;
+    Py_ssize_t size;
+    int ok = 1;
+    PyObject *result = NULL;
+    if (w_headers(&w, args[0], redact, &size, &ok) == 0) {
+        if (!ok) {
+            result = Py_NewRef(Py_None);
+        } else {
+            result = Py_BuildValue("(y#n)", w.start, (Py_ssize_t)(w.at - w.start), size);
+        }
+    }
+    PyMem_Free(w.start);
+    return result;
 }
 
 enum {
