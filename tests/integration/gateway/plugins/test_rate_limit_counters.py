@@ -199,17 +199,23 @@ def _three_paths(tmp_path, slots=64):
     return c_step, native, portable
 
 
+def _steps():
+    """(step, now, cells) every 250 ms over 20 s: a fixed 1 s window (limit 3) and a sliding 4 s
+    one (limit 7, the previous window weighted 0.5), so windows expire and requests are refused."""
+    for step in range(80):
+        now = 1_000_000 + step * 250
+        yield step, now, [(b"s:%d" % (now // 1000), now // 1000 * 1000 + 1000, 3, None, 0.0),
+                          (b"m:%d" % (now // 4000), now // 4000 * 4000 + 8000, 7,
+                           b"m:%d" % (now // 4000 - 1), 0.5)]
+
+
 def test_c_native_and_portable_host_paths_count_alike(tmp_path):
     """The three paths agree, fixed and sliding windows, across expiry and refusals."""
     stores = _three_paths(tmp_path)
     try:
         if counters._c_take is None and os.environ.get("CI"):
             pytest.fail("the C counter step (_counters) was not built; see the pip log")
-        for step in range(80):
-            now = 1_000_000 + step * 250
-            cells = [(b"s:%d" % (now // 1000), now // 1000 * 1000 + 1000, 3, None, 0.0),
-                     (b"m:%d" % (now // 4000), now // 4000 * 4000 + 8000, 7,
-                      b"m:%d" % (now // 4000 - 1), 0.5)]
+        for step, now, cells in _steps():
             results = [store.take(cells, now) for store in stores]
             assert results[0] == results[1] == results[2], (step, results)
         assert len({store.live_counters(1_020_000) for store in stores}) == 1
@@ -223,11 +229,7 @@ def test_local_counters_count_alike_in_c_and_in_python():
     python._c_take = None
     if counters._c_local_take is None and os.environ.get("CI"):
         pytest.fail("the C counter step (_counters) was not built; see the pip log")
-    for step in range(80):
-        now = 1_000_000 + step * 250
-        cells = [(b"s:%d" % (now // 1000), now // 1000 * 1000 + 1000, 3, None, 0.0),
-                 (b"m:%d" % (now // 4000), now // 4000 * 4000 + 8000, 7,
-                  b"m:%d" % (now // 4000 - 1), 0.5)]
+    for step, now, cells in _steps():
         assert c_step.take(cells, now) == python.take(cells, now), step
     assert c_step._counts == python._counts and c_step._sweep_at == python._sweep_at > 0
     if counters._c_local_take is not None:
