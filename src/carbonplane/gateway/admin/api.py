@@ -269,7 +269,7 @@ def _decode_offset(token: str) -> int:
         value = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if isinstance(value, list) and len(value) == 1 and isinstance(value[0], int):
             return value[0]
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         pass
     raise AdminAPIError(400, {"code": 7, "name": "invalid offset",
                               "message": f"'{token}' is not a valid offset: bad base64 encoding"})

@@ -8,7 +8,9 @@ with dots (``config.minute=5``, ``headers.x-version=v1``), references as ``servi
 string so that validation reports it ("expected an integer") rather than guessing.
 
 Invariants: parsing never raises anything but ``BodyError`` (answered 400 or 415); JSON bodies are
-taken as they are (Kong does not coerce JSON).
+taken as they are (Kong does not coerce JSON) but nested at most ``MAX_NESTING`` levels (the same
+bound as YAML configs, ``gateway/source.py``): deeper input is a 400 naming the limit, never a
+``RecursionError`` in a later recursive walk.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from carbonplane.gateway.schema import Field, Record
+from carbonplane.gateway.source import MAX_NESTING
 
 _INDEX_RE = re.compile(r"\[(\d*)\]")
 
@@ -41,7 +44,9 @@ def parse_body(body: bytes, headers: Mapping[str, str], schema: Record | None) -
     ctype = content_type(headers)
     if ctype == "application/json" or (not ctype and body.lstrip().startswith(b"{")):
         try:
-            data = json.loads(body)
+            data = load_json(body)
+        except BodyError:
+            raise
         except (ValueError, UnicodeDecodeError):
             raise BodyError(400, "Cannot parse JSON body") from None
         if not isinstance(data, dict):
@@ -55,6 +60,36 @@ def parse_body(body: bytes, headers: Mapping[str, str], schema: Record | None) -
         return coerce_form(pairs, schema)
     raise BodyError(415, f"Unsupported Content-Type '{ctype}': send application/json or "
                          "application/x-www-form-urlencoded")
+
+
+def load_json(text: bytes | str) -> Any:
+    """``json.loads`` that refuses nesting beyond ``MAX_NESTING`` with a 400 ``BodyError``
+    (the C decoder stops at the interpreter's recursion limit; the walk below enforces ours)."""
+    try:
+        doc = json.loads(text)
+    except RecursionError:
+        doc = None
+        depth = MAX_NESTING + 1
+    else:
+        depth = nesting(doc, MAX_NESTING)
+    if depth > MAX_NESTING:
+        raise BodyError(400, f"JSON body is nested deeper than the limit of {MAX_NESTING} levels")
+    return doc
+
+
+def nesting(doc: Any, limit: int) -> int:
+    """How deep containers nest in ``doc`` (a scalar is 0), counted without recursion and
+    stopping once past ``limit``."""
+    deepest = 0
+    stack = [(doc, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def parse_query(query: Mapping[str, Any] | None) -> dict[str, list[str]]:

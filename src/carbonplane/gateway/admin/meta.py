@@ -29,7 +29,7 @@ import yaml
 
 import carbonplane
 from carbonplane.errors import AdminAPIError, GatewayConfigError
-from carbonplane.gateway.admin.bodies import content_type
+from carbonplane.gateway.admin.bodies import content_type, load_json
 from carbonplane.gateway.admin.store import not_found, schema_violation
 from carbonplane.gateway.balancer import Balancer
 from carbonplane.gateway.config import load_config_data, load_config_text
@@ -185,7 +185,7 @@ def _config_payload(body: bytes, hdrs: dict) -> Any:
     ctype = content_type(hdrs)
     if ctype == "application/json" or (not ctype and body.lstrip().startswith(b"{")):
         try:
-            data = json.loads(body or b"{}")
+            data = load_json(body or b"{}")
         except ValueError:
             return body  # let the loader report where the text is broken
         if isinstance(data, dict) and isinstance(data.get("config"), str) and "_format_version" not in data:

@@ -137,7 +137,7 @@ def transform_json(ops: Ops, raw: bytes, env: Env | None) -> bytes | None:
     if raw.strip():
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep: left as it came
             return None
         if type(doc) is not dict:
             return None

@@ -91,7 +91,7 @@ class JsonOps:
         """The transformed body, or None to release ``raw`` as it is."""
         try:
             doc = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # too deep: left as it came
             return None
         if type(doc) is not dict:
             return None
