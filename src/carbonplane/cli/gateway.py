@@ -8,7 +8,9 @@ asked), and runs until SIGINT/SIGTERM, letting in-flight requests finish.
 
 The Admin API refuses a non-loopback listen address unless an admin token is configured
 (``--admin-token-env VAR`` or ``--admin-token-file FILE``); with a token every Admin API request
-must carry it in ``Kong-Admin-Token``.
+must carry it in ``Kong-Admin-Token``. It answers only requests whose Host is loopback, its listen
+address or a name given with ``--admin-host NAME,...`` (DNS rebinding defence; see the Admin API
+security section of ``docs/gateway.md``).
 
 ``validate FILE [--json]``: exit 0 when valid, 2 when not; ``--json`` prints
 ``{"file", "valid", "problems": [{"where", "message"}], "entities": {kind: count}}``.
@@ -87,6 +89,9 @@ def start(
                                           help="File holding the admin token."),
     trusted_ips: str = typer.Option("", "--trusted-ips", metavar="CIDR,...",
                                     help="Peers whose X-Forwarded-* headers are believed."),
+    admin_hosts: str = typer.Option("", "--admin-host", metavar="NAME,...",
+                                    help="Host names the Admin API answers to besides loopback "
+                                         "and its listen address (others get 421)."),
 ) -> None:
     """Run the gateway: proxy workers and the Admin API."""
     from carbonplane.gateway.admin import check_admin_listen
@@ -99,7 +104,8 @@ def start(
     loaded = load_checked(config)
     proxy = {"trusted_ips": [ip.strip() for ip in trusted_ips.split(",") if ip.strip()]}
     settings = NodeSettings(proxy_host, proxy_port, admin_host, admin_port,
-                            0 if in_process else (workers or os.cpu_count() or 1), token, proxy)
+                            0 if in_process else (workers or os.cpu_count() or 1), token, proxy,
+                            admin_hosts=tuple(h.strip() for h in admin_hosts.split(",") if h.strip()))
     import uvloop
 
     sys.exit(uvloop.run(_serve(loaded, settings)))

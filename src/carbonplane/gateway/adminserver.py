@@ -2,11 +2,23 @@
 
 It reads requests with the project's sans-IO reader (``carbonplane.http``: the same strict
 framing rules as the proxy; encoded slashes kept, since Admin API paths unquote their own
-segments), buffers each body up to ``max_body`` bytes (413 beyond), and hands
-``(method, target, headers, body)`` to an async handler returning ``(status, headers, body)``.
-One request at a time per connection, keep-alive, ``Expect: 100-continue`` answered, a client
-that sends no complete head within ``header_timeout`` (or stays idle past ``idle_timeout``) is
-disconnected. Responses are framed here (Content-Length; none for 204/304 and HEAD).
+segments), checks each head with an ``AdminGuard`` (Host, cross-origin writes, admin token;
+``gateway/admin/guard.py``) *before* reading its body, buffers the body up to ``max_body`` bytes
+(413 beyond), and hands ``(method, target, headers, body)`` to an async handler returning
+``(status, headers, body)``. Responses are framed here (Content-Length; none for 204/304 and
+HEAD). One request at a time per connection, keep-alive, ``Expect: 100-continue`` answered only
+once the head passed the guard.
+
+Bounds against slow or hostile clients (each closes the connection):
+- at most ``max_connections`` open connections; one more is closed as it is accepted;
+- a request head must be complete within ``header_timeout`` of its first byte (or of the
+  connection's start): a total deadline, not one that restarts with every byte;
+- a body must arrive within ``body_timeout`` plus one second per ``min_body_rate`` bytes
+  received (the deadline moves only with data actually received);
+- a connection idle between requests for ``idle_timeout`` is closed;
+- a refused request (guard, 413, malformed) is answered with ``connection: close``; the server
+  then stops sending and discards what the client still sends for at most ``linger`` seconds
+  (and ``max_linger_bytes``) so that the answer is not lost to a reset, then closes.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from carbonplane.errors import HttpError
+from carbonplane.gateway.admin.guard import AdminGuard, refusal
 from carbonplane.http.headparser import RequestHeadParser
 from carbonplane.http.hop import CONTINUE_LINE, http_date, status_line
 from carbonplane.http.model import CONNECTION_CLOSED, END_OF_MESSAGE, NEED_DATA, Limits, RequestHead
@@ -28,18 +41,31 @@ Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 Handler = Callable[[str, str, list[tuple[bytes, bytes]], bytes], Awaitable[Response]]
 _NO_BODY = (204, 304)
 _DROP = frozenset((b"content-length", b"transfer-encoding", b"connection", b"date", b"server"))
+HEAD, BODY, BUSY, IDLE, LINGER = range(5)
 
 
 class AdminServer:
     """Serve ``handler`` on one or more listening sockets."""
 
-    def __init__(self, handler: Handler, *, max_body: int = 32 * 1024 * 1024,
-                 header_timeout: float = 10.0, idle_timeout: float = 60.0) -> None:
+    def __init__(self, handler: Handler, *, guard: AdminGuard | None = None,
+                 max_body: int = 16 * 1024 * 1024, max_connections: int = 64,
+                 header_timeout: float = 10.0, body_timeout: float = 10.0,
+                 min_body_rate: int = 64 * 1024, idle_timeout: float = 60.0,
+                 linger: float = 2.0, max_linger_bytes: int = 1024 * 1024) -> None:
         self.handler = handler
-        self.parser = RequestHeadParser(Limits(max_body_bytes=max_body), escaped_slash="keep")
+        self.guard = guard if guard is not None else AdminGuard()
+        # the body limit is enforced here, after the guard: an unauthenticated head gets 401
+        self.parser = RequestHeadParser(Limits(max_body_bytes=None), escaped_slash="keep")
+        self.max_body = max_body
+        self.max_connections = max_connections
         self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.min_body_rate = min_body_rate
         self.idle_timeout = idle_timeout
+        self.linger = linger
+        self.max_linger_bytes = max_linger_bytes
         self.connections: set[_AdminConnection] = set()
+        self.refused_connections = 0
         self._servers: list[asyncio.AbstractServer] = []
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -64,16 +90,28 @@ class _AdminConnection(asyncio.Protocol):
         self.reader = RequestReader(server.parser)
         self.loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
+        self.local_host: str | None = None
         self.head: RequestHead | None = None
         self.body: list[bytes] = []
-        self.busy = False
+        self.phase = HEAD
         self.closed = False
         self.timer: asyncio.TimerHandle | None = None
+        self.body_start = 0.0
+        self.body_bytes = 0
+        self.lingered = 0
 
     def connection_made(self, transport) -> None:
         self.transport = transport
-        self.server.connections.add(self)
-        self._arm(self.server.header_timeout)
+        server = self.server
+        if len(server.connections) >= server.max_connections:
+            server.refused_connections += 1
+            self.closed = True
+            transport.abort()
+            return
+        server.connections.add(self)
+        sockname = transport.get_extra_info("sockname")
+        self.local_host = sockname[0] if isinstance(sockname, tuple) else None
+        self._arm(server.header_timeout, self.close)
 
     def connection_lost(self, exc) -> None:
         self.closed = True
@@ -82,29 +120,47 @@ class _AdminConnection(asyncio.Protocol):
             self.timer.cancel()
 
     def data_received(self, data: bytes) -> None:
+        if self.phase == LINGER:
+            self.lingered += len(data)
+            if self.lingered > self.server.max_linger_bytes:
+                self.close()
+            return
+        if self.phase == IDLE:  # the first byte of the next request starts its head deadline
+            self.phase = HEAD
+            self._arm(self.server.header_timeout, self.close)
         self.reader.feed(data)
-        if self.head is None and not self.busy:
-            self._arm(self.server.header_timeout)
         self._pump()
 
     def eof_received(self) -> bool:
+        if self.phase == LINGER:
+            self.close()
+            return False
         self.reader.feed_eof()
         self._pump()
         return True
 
-    def _arm(self, seconds: float) -> None:
+    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        self.timer = self.loop.call_later(seconds, self.close)
+        self.timer = self.loop.call_later(seconds, callback)
+
+    def _body_deadline(self) -> None:
+        """Close unless the body has kept up with ``min_body_rate`` since its head."""
+        s = self.server
+        deadline = self.body_start + s.body_timeout + self.body_bytes / s.min_body_rate
+        left = deadline - self.loop.time()
+        if left <= 0:
+            self.close()
+        else:
+            self._arm(left, self._body_deadline)
 
     def _pump(self) -> None:
-        while not self.busy and not self.closed:
+        while self.phase in (HEAD, BODY, IDLE) and not self.closed:
             try:
                 event = self.reader.next_event()
             except HttpError as exc:
                 body = json.dumps({"message": exc.reason}).encode()
-                self._write(exc.status, [(b"content-type", b"application/json")], body,
-                            close=True, head_only=False)
+                self._refuse((exc.status, [(b"content-type", b"application/json")], body))
                 return
             if event is NEED_DATA:
                 return
@@ -112,19 +168,45 @@ class _AdminConnection(asyncio.Protocol):
                 self.close()
                 return
             if isinstance(event, RequestHead):
-                self.head = event
-                if event.expect_continue:
-                    self.transport.write(CONTINUE_LINE)
+                if not self._admit(event):
+                    return
             elif event is END_OF_MESSAGE:
                 head, body = self.head, b"".join(self.body)
                 self.head, self.body = None, []
-                self.busy = True
+                self.phase = BUSY
                 if self.timer is not None:
                     self.timer.cancel()
                 self.transport.pause_reading()
                 self.loop.create_task(self._serve(head, body))
             else:
+                self.body_bytes += len(event)
+                if self.body_bytes > self.server.max_body:
+                    self._refuse(self._too_large())
+                    return
                 self.body.append(event)
+
+    def _admit(self, head: RequestHead) -> bool:
+        """Check a head before its body: refuse (and return False) or start reading the body."""
+        refused = self.server.guard.check(head.method, head.headers, self.local_host)
+        if refused is None and head.content_length > self.server.max_body:
+            refused = self._too_large()
+        if refused is not None:
+            self._refuse(refused)
+            return False
+        self.head, self.phase = head, BODY
+        self.body_start, self.body_bytes = self.loop.time(), 0
+        self._body_deadline()
+        if head.expect_continue:
+            self.transport.write(CONTINUE_LINE)
+        return True
+
+    def _too_large(self) -> Response:
+        return refusal(413, f"request body exceeds the Admin API's limit of {self.server.max_body} "
+                            "bytes")
+
+    def _refuse(self, response: Response) -> None:
+        status, headers, body = response
+        self._write(status, headers, body, close=True, head_only=False)
 
     async def _serve(self, head: RequestHead, body: bytes) -> None:
         target = (head.path + head.query).decode("latin-1")
@@ -139,10 +221,10 @@ class _AdminConnection(asyncio.Protocol):
             return
         self._write(status, headers, payload, close=not head.keep_alive,
                     head_only=head.method == b"HEAD")
-        self.busy = False
-        if not self.closed:
+        if not self.closed and self.phase == BUSY:
+            self.phase = IDLE
             self.transport.resume_reading()
-            self._arm(self.server.idle_timeout)
+            self._arm(self.server.idle_timeout, self.close)
             self._pump()
 
     def _write(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, *,
@@ -160,10 +242,27 @@ class _AdminConnection(asyncio.Protocol):
             out.append(body)
         self.transport.write(b"".join(out))
         if close:
+            self._linger()
+
+    def _linger(self) -> None:
+        """Stop sending, discard what the client still sends for a while, then close: closing
+        with unread bytes would reset the connection and could destroy the answer in flight."""
+        if self.closed:
+            return
+        self.phase = LINGER
+        self.head, self.body = None, []
+        try:
+            self.transport.write_eof()
+        except (OSError, RuntimeError, NotImplementedError):
             self.close()
+            return
+        self.transport.resume_reading()
+        self._arm(self.server.linger, self.close)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            if self.timer is not None:
+                self.timer.cancel()
             if self.transport is not None:
                 self.transport.close()

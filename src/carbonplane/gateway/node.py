@@ -34,6 +34,7 @@ from typing import Any
 
 from carbonplane.errors import AdminAPIError, ConfigError
 from carbonplane.gateway.admin import AdminAPI, check_admin_listen
+from carbonplane.gateway.admin.guard import AdminGuard
 from carbonplane.gateway.adminserver import AdminServer, Response
 from carbonplane.gateway.balancer import Balancer
 from carbonplane.gateway.model import GatewayConfig
@@ -59,6 +60,7 @@ class NodeSettings:
     proxy: dict[str, Any] = field(default_factory=dict)  # ProxyConfig fields
     publish_timeout: float = 30.0
     drain: float = 10.0
+    admin_hosts: tuple[str, ...] = ()  # Host names the Admin API answers to besides loopback
 
 
 class GatewayNode:
@@ -84,7 +86,8 @@ class GatewayNode:
         self.published = config  # the config every worker runs
         self.supervisor = None
         self.server = None
-        self.admin_server = AdminServer(self._admin_request)
+        self.admin_server = AdminServer(
+            self._admin_request, guard=AdminGuard(settings.admin_token, settings.admin_hosts))
         self._lock = asyncio.Lock()
         self.proxy_port = 0
         self.admin_port = 0
