@@ -82,6 +82,22 @@ def test_non_browser_and_same_origin_writes_still_work(admin):
     assert {"curl-form"} <= set(services(admin)) and "same-origin" not in services(admin)
 
 
+def test_curl_multipart_config_upload_still_works():
+    boundary = "------------------------d74496d66958873e"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"config\"; filename=\"kong.yml\""
+            f"\r\nContent-Type: application/octet-stream\r\n\r\n").encode() + CONFIG \
+        + f"\r\n--{boundary}--\r\n".encode()
+    with RunningAdmin() as running:  # what `curl -F config=@kong.yml :8001/config` sends
+        status, _, doc = request(running.port, "POST", "/config", body=body, headers={
+            "User-Agent": "curl/8.5.0", "Accept": "*/*",
+            "Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert status == 201, doc
+        assert services(running) == ["planted"]
+        status, _, doc = request(running.port, "POST", "/config", body=body.replace(b"config", b"other"),
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        assert status == 400 and "no 'config' field" in doc["message"]
+
+
 def test_cors_preflight_gets_no_permissive_headers(admin):
     status, headers, doc = request(admin.port, "OPTIONS", "/config", headers={
         "Origin": "http://evil.example", "Access-Control-Request-Method": "POST",

@@ -15,8 +15,10 @@ bound as YAML configs, ``gateway/source.py``): deeper input is a 400 naming the 
 
 from __future__ import annotations
 
+import email.policy
 import json
 import re
+from email.parser import BytesParser
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -90,6 +92,20 @@ def nesting(doc: Any, limit: int) -> int:
                 return depth
             stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
     return deepest
+
+
+def multipart_field(body: bytes, content_type_value: str, name: str) -> bytes:
+    """The content of form field ``name`` in a ``multipart/form-data`` body (RFC 7578)."""
+    if "boundary=" not in content_type_value.lower():
+        raise BodyError(400, "multipart/form-data body without a boundary parameter")
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type_value.encode("latin-1") + b"\r\n\r\n" + body)
+    if not message.is_multipart():
+        raise BodyError(400, "malformed multipart/form-data body")
+    for part in message.iter_parts():
+        if part.get_param("name", header="content-disposition") == name:
+            return part.get_payload(decode=True) or b""
+    raise BodyError(400, f"multipart/form-data body has no '{name}' field")
 
 
 def parse_query(query: Mapping[str, Any] | None) -> dict[str, list[str]]:

@@ -5,7 +5,7 @@ metrics, schemas, enabled plugins, tags, endpoint list and upstream health.
 - ``GET /status`` (``configuration_hash``, ``memory``, plus what the engine's ``status`` hook
   reports, e.g. ``server.connections_active`` and ``total_requests``);
 - ``GET /config`` -> ``{"config": "<yaml>"}``; ``POST /config`` replaces the whole config from a
-  raw YAML/JSON body, a ``config`` field (JSON or form) or a parsed object; ``check_hash=1``
+  raw YAML/JSON body, a ``config`` field (JSON, form or multipart) or a parsed object; ``check_hash=1``
   answers 304 when nothing would change; errors are 400 ``invalid declarative configuration``
   (code 14) listing every problem; success is 201 with the new config's canonical form;
 - ``GET /metrics`` from the ``metrics`` hook (404 without one, as Kong without prometheus);
@@ -29,7 +29,7 @@ import yaml
 
 import carbonplane
 from carbonplane.errors import AdminAPIError, GatewayConfigError
-from carbonplane.gateway.admin.bodies import content_type, load_json
+from carbonplane.gateway.admin.bodies import content_type, load_json, multipart_field
 from carbonplane.gateway.admin.store import not_found, schema_violation
 from carbonplane.gateway.balancer import Balancer
 from carbonplane.gateway.config import load_config_data, load_config_text
@@ -196,6 +196,8 @@ def _config_payload(body: bytes, hdrs: dict) -> Any:
 
         fields = dict(parse_qsl(body.decode("utf-8", "replace")))
         return fields.get("config", "")
+    if ctype == "multipart/form-data":  # curl -F config=@kong.yml, as Kong documents
+        return multipart_field(body, hdrs.get("content-type", ""), "config")
     return body
 
 
