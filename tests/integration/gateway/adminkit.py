@@ -1,5 +1,6 @@
 """A real Admin API (``AdminServer`` + ``AdminAPI``) on a loopback port in a background thread,
-and raw-socket helpers to talk to it as a hostile client would."""
+on uvloop as ``carbonplane gateway start`` runs it, and raw-socket helpers to talk to it as a
+hostile client would."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import socket
 import threading
 import time
 from typing import Any
+
+import uvloop
 
 from carbonplane.gateway.admin import AdminAPI
 from carbonplane.gateway.admin.guard import AdminGuard
@@ -28,7 +31,7 @@ class RunningAdmin:
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), daemon=True)
+        self._thread = threading.Thread(target=lambda: uvloop.run(self._main()), daemon=True)
 
     async def _handle(self, method: str, target: str, headers: list, body: bytes):
         return self.api.handle(method, target, None, headers, body)
