@@ -16,6 +16,9 @@ Bounds against slow or hostile clients (each closes the connection):
 - a body must arrive within ``body_timeout`` plus one second per ``min_body_rate`` bytes
   received (the deadline moves only with data actually received);
 - a connection idle between requests for ``idle_timeout`` is closed;
+- a client that does not read its answers stops being read once the transport's write buffer is
+  above its high-water mark (no further request is parsed, so answers cannot pile up in memory),
+  and is closed after ``idle_timeout`` unless it drains them;
 - a refused request (guard, 413, malformed) is answered with ``connection: close``; the server
   then stops sending and discards what the client still sends for at most ``linger`` seconds
   (and ``max_linger_bytes``) so that the answer is not lost to a reset, then closes.
@@ -99,6 +102,7 @@ class _AdminConnection(asyncio.Protocol):
         self.body_start = 0.0
         self.body_bytes = 0
         self.lingered = 0
+        self.write_paused = False
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -111,13 +115,22 @@ class _AdminConnection(asyncio.Protocol):
         server.connections.add(self)
         sockname = transport.get_extra_info("sockname")
         self.local_host = sockname[0] if isinstance(sockname, tuple) else None
-        self._arm(server.header_timeout, self.close)
+        self._arm(server.header_timeout, self.expire)
 
     def connection_lost(self, exc) -> None:
         self.closed = True
         self.server.connections.discard(self)
         if self.timer is not None:
             self.timer.cancel()
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.phase == IDLE and not self.closed:
+            self.transport.resume_reading()
+            self._pump()
 
     def data_received(self, data: bytes) -> None:
         if self.phase == LINGER:
@@ -127,7 +140,7 @@ class _AdminConnection(asyncio.Protocol):
             return
         if self.phase == IDLE:  # the first byte of the next request starts its head deadline
             self.phase = HEAD
-            self._arm(self.server.header_timeout, self.close)
+            self._arm(self.server.header_timeout, self.expire)
         self.reader.feed(data)
         self._pump()
 
@@ -150,7 +163,7 @@ class _AdminConnection(asyncio.Protocol):
         deadline = self.body_start + s.body_timeout + self.body_bytes / s.min_body_rate
         left = deadline - self.loop.time()
         if left <= 0:
-            self.close()
+            self.expire()
         else:
             self._arm(left, self._body_deadline)
 
@@ -223,9 +236,10 @@ class _AdminConnection(asyncio.Protocol):
                     head_only=head.method == b"HEAD")
         if not self.closed and self.phase == BUSY:
             self.phase = IDLE
-            self.transport.resume_reading()
-            self._arm(self.server.idle_timeout, self.close)
-            self._pump()
+            self._arm(self.server.idle_timeout, self.expire)
+            if not self.write_paused:  # else resume_writing carries on once the client reads
+                self.transport.resume_reading()
+                self._pump()
 
     def _write(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, *,
                close: bool, head_only: bool) -> None:
@@ -257,7 +271,16 @@ class _AdminConnection(asyncio.Protocol):
             self.close()
             return
         self.transport.resume_reading()
-        self._arm(self.server.linger, self.close)
+        self._arm(self.server.linger, self.expire)
+
+    def expire(self) -> None:
+        """A deadline passed: drop the connection now, unsent answers included (a graceful
+        close would wait for a client that does not read)."""
+        if not self.closed:
+            self.closed = True
+            if self.timer is not None:
+                self.timer.cancel()
+            self.transport.abort()
 
     def close(self) -> None:
         if not self.closed:

@@ -196,6 +196,36 @@ def test_a_connection_flood_is_bounded():
         assert request(running.port, "GET", "/status")[0] == 200
 
 
+def test_a_client_that_never_reads_its_answers_stops_being_served():
+    with RunningAdmin(idle_timeout=2.0) as running:
+        for i in range(100):  # GET /services?size=1000 answers of ~60 KB
+            running.api.handle("POST", "/services", None, {"content-type": "application/json"},
+                               json.dumps({"name": f"s{i:03}", "url": f"http://10.0.0.{i}:80/",
+                                           "tags": ["padding" * 40]}).encode())
+        served = []
+        inner = running.api.handle
+        running.api.handle = lambda *a: served.append(1) or inner(*a)
+        with connect(running.port) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.setblocking(False)
+            one = b"GET /services?size=1000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+            sent, deadline = 0, time.monotonic() + 5
+            while sent < 2000 and time.monotonic() < deadline:  # ~120 MB asked for, none read
+                try:
+                    sent += sock.send(one * 50) // len(one)
+                except BlockingIOError:
+                    time.sleep(0.05)
+            before = -1
+            while len(served) != before:  # wait until the server stops taking requests
+                before = len(served)
+                time.sleep(0.5)
+            assert sent > 1000 and len(served) < sent // 2, (sent, len(served))
+            deadline = time.monotonic() + 6  # dropped at idle_timeout (2 s), still not reading
+            while running.open_connections() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert running.open_connections() == 0
+
+
 @pytest.mark.slow
 def test_slowloris_one_byte_every_four_seconds_is_closed_by_the_header_deadline(admin):
     head = b"GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 64
