@@ -136,7 +136,7 @@ class _AdminConnection(asyncio.Protocol):
         if self.phase == LINGER:
             self.lingered += len(data)
             if self.lingered > self.server.max_linger_bytes:
-                self.close()
+                self.expire()
             return
         if self.phase == IDLE:  # the first byte of the next request starts its head deadline
             self.phase = HEAD
