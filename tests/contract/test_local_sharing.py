@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -102,22 +103,25 @@ def test_a_forked_child_that_opens_its_own_log_holds_its_lock_and_loses_nothing(
     log = LocalLog(path)
     log.produce(TOPIC, b"parent", key=b"k")
     assert log.flush(10) == 0
+    appending_r, appending_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 1
         try:
-            code = _forked_writer(path, ack_file)
+            os.close(appending_r)
+            code = _forked_writer(path, ack_file, appending_w)
         finally:
             os._exit(code)
+    os.close(appending_w)
     try:
-        deadline = time.monotonic() + 30
-        while not ack_file.exists() or ack_file.stat().st_size == 0:  # the child is appending
-            assert time.monotonic() < deadline, "the forked child acknowledged nothing"
-            time.sleep(0.01)
+        ready, _, _ = select.select([appending_r], [], [], CHILD_DEADLINE_S)
+        assert ready and os.read(appending_r, 1) == b"1", "the forked child acknowledged nothing"
     finally:
+        os.close(appending_r)
         log.close()  # the parent leaves while the child writes
     _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, "the child held a lock on the log and wrote everything"
+    assert os.waitstatus_to_exitcode(status) == 0, ("the child, appending through its own LocalLog, "
+                                                    "held no lock on the file or could not write everything")
     stored, problem = _check(path)
     assert problem is None
     acked = set(_acknowledged(ack_file))
@@ -203,9 +207,10 @@ def _lock_holder(path: str) -> None:
     log.close()
 
 
-def _forked_writer(path: Path, ack_file: Path) -> int:
+def _forked_writer(path: Path, ack_file: Path, appending: int) -> int:
     """In a forked child: append 20,000 records through a new LocalLog, writing acknowledged ids to
-    ``ack_file``; 0 when every one was acknowledged and the child held a lock on the file."""
+    ``ack_file`` and b"1" to the pipe ``appending`` after the first; 0 when every one was
+    acknowledged and the child held a lock on the file."""
     log = LocalLog(path, linger_ms=1)
     fd = os.open(ack_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     acked: list[bytes] = []
@@ -214,6 +219,9 @@ def _forked_writer(path: Path, ack_file: Path) -> int:
         log.produce(TOPIC, rid, key=b"k%d" % (seq % 40), on_delivery=lambda d, rid=rid: acked.append(rid) if d.error is None else None)
         if seq % 200 == 199:
             log.poll(0)
+            if acked and appending >= 0:
+                os.write(appending, b"1")
+                appending = -1
             os.write(fd, b"".join(r + b"\n" for r in acked))
             acked.clear()
             time.sleep(0.001)  # spread the appends over the parent's close
