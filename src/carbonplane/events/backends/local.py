@@ -253,7 +253,6 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         undelivered = self.flush(timeout) if self._writer is not None else self.flush(0)
         self._closed = True
         self._routes.clear()
-        OPEN_LOGS.discard(self)
         writer = self._writer
         if writer is not None:
             self._q.closing = True
@@ -265,6 +264,7 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         with self._lock:
             self._closed_db = True
             self._conn.close()
+        OPEN_LOGS.discard(self)  # only now: a fork during close() still waits for its connections
         return undelivered
 
     def __len__(self) -> int:
