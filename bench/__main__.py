@@ -7,7 +7,7 @@ import importlib
 import json
 import sys
 
-SUITES = {"events": "bench.events", "router": "bench.router", "gateway": "bench.gateway"}
+SUITES = {"events": "bench.events", "locallog": "bench.local_log", "router": "bench.router", "gateway": "bench.gateway"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -307,12 +307,15 @@ def test_a_closed_log_refuses_work_with_a_clear_error(tmp_path):
         again.close()
 
 
-def test_a_file_that_is_not_a_log_is_refused_naming_it(tmp_path):
+@pytest.mark.parametrize("content", [b"this is a text file, not an event log\n" * 100, b"x", b"{}",
+                                     b"SQLite format 3\x00" + b"\xff" * 200], ids=["text", "1 byte", "2 bytes", "bad header"])
+def test_a_file_that_is_not_a_log_is_refused_naming_it_and_left_alone(tmp_path, content):
     path = tmp_path / "log.db"
-    path.write_bytes(b"this is a text file, not an event log\n" * 100)
+    path.write_bytes(content)
     with pytest.raises(LogCorruptionError) as info:
         LocalLog(path)
     assert str(path) in str(info.value) and "move it aside" in str(info.value)
+    assert path.read_bytes() == content, "the file is not written to"
 
 
 def test_a_damaged_page_is_found_by_check(tmp_path):

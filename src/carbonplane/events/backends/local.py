@@ -17,17 +17,17 @@ Any number of processes may produce to, read and administer the same file at onc
 - ``LogReader``: partitions, watermarks, offset-for-time, reads (waiting up to ``timeout`` for
   records to arrive, from this or any other process) and committed consumer-group offsets.
 
+At exit open logs are flushed and closed; across ``fork()`` the child's inherited logs are closed
+and refuse work (``local_lifetime``). Only SQLite ever opens the file (``local_store.connect``).
+
 docs/local-log.md describes the layout, the durability promise and the measured throughput.
 """
 
 from __future__ import annotations
 
-import atexit
-import os
 import sqlite3
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,6 +37,7 @@ from carbonplane.events.backends import local_store as store
 from carbonplane.events.backends.base import (
     Delivery, DeliveryCallback, Headers, LogAdmin, LogReader, ProducerBackend, Record, TopicChange, TopicState,
 )
+from carbonplane.events.backends.local_lifetime import OPEN_LOGS
 from carbonplane.events.backends.local_maintain import MaintenanceReport, last_maintenance_ms, maintain
 from carbonplane.events.backends.local_topics import apply_specs, describe
 from carbonplane.events.backends.local_writer import AppendQueue, LogWriter
@@ -106,7 +107,7 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         self._writer: LogWriter | None = None
         self._closed = self._closed_db = False
         self._last_batch = store.LastBatch()
-        _OPEN_LOGS.add(self)
+        OPEN_LOGS.add(self)
 
     @classmethod
     def from_config(cls, cfg: EventsConfig, **options) -> LocalLog:
@@ -252,7 +253,6 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         undelivered = self.flush(timeout) if self._writer is not None else self.flush(0)
         self._closed = True
         self._routes.clear()
-        _OPEN_LOGS.discard(self)
         writer = self._writer
         if writer is not None:
             self._q.closing = True
@@ -264,6 +264,7 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         with self._lock:
             self._closed_db = True
             self._conn.close()
+        OPEN_LOGS.discard(self)  # only now: a fork during close() still waits for its connections
         return undelivered
 
     def __len__(self) -> int:
@@ -374,29 +375,6 @@ def _as_bytes(data: object, what: str) -> bytes:
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     raise TypeError(f"a record {what} must be bytes, str or None, not {type(data).__name__}")
-
-
-_OPEN_LOGS: weakref.WeakSet[LocalLog] = weakref.WeakSet()
-
-
-@atexit.register
-def _close_open_logs() -> None:
-    """At interpreter exit, write what is still queued rather than lose it with the daemon writer."""
-    for log in list(_OPEN_LOGS):
-        log.close(10.0)
-
-
-def _forget_open_logs() -> None:
-    """In a forked child the writer thread is gone and SQLite connections must not be reused:
-    mark inherited logs closed, so that using one says to open a new LocalLog."""
-    for log in list(_OPEN_LOGS):
-        log._closed = log._closed_db = True
-        log._routes.clear()
-        log._q, log._writer = AppendQueue(), None  # the parent's queue stays the parent's to write
-    _OPEN_LOGS.clear()
-
-
-os.register_at_fork(after_in_child=_forget_open_logs)
 
 
 __all__ = ["LocalLog", "MaintenanceReport"]

@@ -19,7 +19,9 @@ Invariants:
   dense, increasing, never reused, however many processes append at once;
 - the batches of a partition never overlap and ``UNIQUE(topic_id, part, last_offset)`` holds;
 - ``low_offset`` <= the first stored offset and ``next_offset`` > the last one;
-- nothing is reported written before its transaction has committed.
+- nothing is reported written before its transaction has committed;
+- no code in this process opens the database file or its ``-wal``/``-shm`` except through SQLite
+  (closing any other descriptor of the file drops this process's locks on it: see ``connect``).
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ from carbonplane.errors import LogCorruptionError, LogError, UnknownTopicError
 from carbonplane.events.backends.base import Headers, Record
 
 SCHEMA_VERSION = 1
-SQLITE_MAGIC = b"SQLite format 3\x00"
 QUICK_CHECK_MAX_BYTES = 16 << 20  # open() runs PRAGMA quick_check on logs up to this size
 BATCH_RECORDS = 2_000  # records per batch row; bounds what one read decodes
 MAX_BATCH_BYTES = 16 << 20  # a batch row larger than this is split (a lone larger record is kept whole)
@@ -111,39 +112,58 @@ def corruption_error(path: Path, problem: object) -> LogCorruptionError:
     )
 
 
-def _check_magic(path: Path) -> None:
-    try:
-        with open(path, "rb") as f:
-            head = f.read(len(SQLITE_MAGIC))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        raise LogError(f"cannot read event log {path}: {exc.strerror}; check its permissions") from exc
-    if head and head != SQLITE_MAGIC:
-        raise corruption_error(path, "not an SQLite database")
-
-
 def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     """Open ``path`` (creating it) in WAL mode with ``synchronous=FULL``; LogCorruptionError when
-    the file is not a database."""
-    _check_magic(path)
+    the file is not a database.
+
+    Only SQLite opens the file. Its locks are POSIX advisory locks, which the kernel drops, for the
+    whole process, when the process closes *any* descriptor of the file: one ``open()``/``close()``
+    of ``log.db`` (or its ``-wal``/``-shm``) beside live connections makes this process look absent
+    to the others, and the last of them to close the log then checkpoints and deletes the ``-wal``
+    this process is still appending to. SQLite itself keeps one descriptor per file per process and
+    defers closing it while another connection holds locks. A file that is not a database is
+    recognised by SQLite on its first read (SQLITE_NOTADB), below."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # events may carry audit data
     except OSError as exc:
         raise LogError(f"cannot create the event log's folder {path.parent}: {exc.strerror}") from exc
     try:
         conn = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise LogError(f"cannot open event log {path}: {exc}; check the folder's permissions") from exc
+    try:
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+        _refuse_foreign_file(conn, path)
         mode = _enable_wal(conn, time.monotonic() + busy_timeout_s)
+        if mode.lower() != "wal":
+            raise LogError(f"event log {path} cannot use WAL mode (got {mode!r}); put it on a local file system")
         conn.execute("PRAGMA synchronous=FULL")
-    except sqlite3.DatabaseError as exc:
+    except BaseException as exc:
+        conn.close()  # through SQLite: leaves the locks of this process's other connections alone
+        if not isinstance(exc, sqlite3.DatabaseError):
+            raise
         if is_corruption(exc):
             raise corruption_error(path, exc) from exc
         raise LogError(f"cannot open event log {path}: {exc}") from exc
-    if mode.lower() != "wal":
-        conn.close()
-        raise LogError(f"event log {path} cannot use WAL mode (got {mode!r}); put it on a local file system")
     return conn
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size  # stat opens nothing: locks stay as they are
+    except FileNotFoundError:
+        return 0
+
+
+def _refuse_foreign_file(conn: sqlite3.Connection, path: Path) -> None:
+    """SQLite reads the header on the first statement and refuses a foreign one (SQLITE_NOTADB),
+    except in a file too short to have a header (1 byte), which it would take for a new, empty
+    database and overwrite: a non-empty file with no pages is refused here. The size is taken
+    before the page count, so a log another process creates meanwhile is never mistaken for one;
+    a creation rolled back meanwhile leaves the file empty again (the second stat)."""
+    size = _size(path)
+    if size and conn.execute("PRAGMA page_count").fetchone()[0] == 0 and _size(path):
+        raise corruption_error(path, "not an SQLite database")
 
 
 def _enable_wal(conn: sqlite3.Connection, deadline: float) -> str:

@@ -73,6 +73,9 @@ class LogWriter(threading.Thread):
         self._data_version = -1
         self._next_tick = time.monotonic() + tick_every_s
         self._current: list[tuple] = []
+        # held while this thread is inside SQLite; a fork waits for it, so that the child inherits
+        # an idle connection it can close (``LocalLog``'s fork handlers)
+        self.sqlite_lock = threading.Lock()
 
     def run(self) -> None:
         try:
@@ -81,7 +84,8 @@ class LogWriter(threading.Thread):
             log.exception("event log writer for %s stopped", self.path)
             self._fail(self._current + self._take(len(self.q.records)), f"the log writer stopped: {exc!r}")
         finally:
-            self.conn.close()
+            with self.sqlite_lock:
+                self.conn.close()
             self.fail_queued()
 
     def fail_queued(self) -> None:
@@ -106,12 +110,13 @@ class LogWriter(threading.Thread):
 
     def _run_tick(self) -> None:
         self._next_tick = time.monotonic() + self.tick_every_s
-        try:
-            self.tick(self.conn)
-        except Exception:  # maintenance must never stop appends; it is retried at the next tick
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
-            log.exception("event log %s: maintenance failed; appends go on", self.path)
+        with self.sqlite_lock:
+            try:
+                self.tick(self.conn)
+            except Exception:  # maintenance must never stop appends; it is retried at the next tick
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                log.exception("event log %s: maintenance failed; appends go on", self.path)
 
     def _linger(self) -> None:
         q = self.q
@@ -140,7 +145,8 @@ class LogWriter(threading.Thread):
                 else:
                     group.append(rec)
             try:
-                bases = self._append(groups)
+                with self.sqlite_lock:
+                    bases = self._append(groups)
             except (TypeError, ValueError, OverflowError) as exc:
                 storable = self._drop_unencodable(batch)
                 if len(storable) == len(batch):  # not one record's fault: do not loop on it
