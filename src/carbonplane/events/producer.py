@@ -305,12 +305,15 @@ class EventProducer:
             if extra:
                 event = _replaced(event, {k: v for k, v in extra.items() if v is not None})
             try:
-                key, value, headers, ts = seal_record(event, self.source_service)
+                sealed = seal_record(event, self.source_service)
             except EventValidationError:
                 if None not in msgspec.structs.astuple(event):
                     raise
+                sealed = None
+            if sealed is None:  # outside the handler, so that a missing field is reported as missing
                 event = _replaced(event, None)
-                key, value, headers, ts = seal_record(event, self.source_service)
+                sealed = seal_record(event, self.source_service)
+            key, value, headers, ts = sealed
         except EventValidationError as exc:
             self._reject(event.TOPIC, type(event).__name__, exc)
             raise
