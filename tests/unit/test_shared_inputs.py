@@ -136,6 +136,7 @@ def test_one_event_object_produced_twice_gets_two_ids_unless_the_caller_set_one(
     assert producer.flush(5).ok
     ids = [json.loads(_read_back(log, f).value)["eventId"] for f in (first, second)]
     assert ids[0] != ids[1] and event.event_id == "" and event.timestamp == 0
+    assert [first.event_id, second.event_id] == ids  # the future says which id was sent
     event.event_id = "caller-chosen"
     again = [producer.produce(event), producer.produce(event)]
     assert producer.flush(5).ok

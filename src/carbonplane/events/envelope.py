@@ -128,8 +128,16 @@ def ce_headers(event_id: str, source: str, ce_type: str, timestamp_ms: int) -> H
 
 def seal(event: Event, source: str) -> tuple[bytes, bytes, Headers]:
     """``(key, value, headers)`` of ``event`` as ``seal_record`` makes them, for tools and tests that
-    write records of any time themselves (no check against this clock)."""
-    return seal_record(event, source, future_ms=None)[:3]
+    write records of any time themselves (no check against this clock). Unlike the producer, this
+    fills the generated envelope fields into ``event`` itself, so that the caller knows them."""
+    key, value, headers, ts = seal_record(event, source, future_ms=None)
+    if not event.event_id:
+        event.event_id = headers[1][1].decode()
+    if not event.timestamp:
+        event.timestamp = ts
+    if not event.source:
+        event.source = source
+    return key, value, headers
 
 
 def seal_record(event: Event, source: str, future_ms: int | None = MAX_FUTURE_MS) -> tuple[bytes, bytes, Headers, int]:

@@ -130,8 +130,9 @@ class EventProducer:
         except EventValidationError as err:
             self._reject(topic, "custom", err)
             raise
-        headers = ce_headers(event_id or new_event_id(), source or self.source_service,
-                             f"com.carbon254.custom.{topic}", ts or time.time_ns() // 1_000_000)
+        if ts is None:
+            ts = time.time_ns() // 1_000_000
+        headers = ce_headers(event_id or new_event_id(), source or self.source_service, f"com.carbon254.custom.{topic}", ts)
         return self._send(topic, str(etype or "custom"), _key_bytes(key), value, headers, ts, on_delivery)
 
     produce_event = produce  # alias for readers of the typed API
@@ -323,7 +324,7 @@ class EventProducer:
               on_delivery: UserCallback | None) -> DeliveryFuture:
         tally = self._tally
         flow = tally.flow(topic, etype)
-        future = DeliveryFuture(self, flow, on_delivery)
+        future = DeliveryFuture(self, flow, on_delivery, headers[1][1])
         self._backend.produce(topic, value, key, headers, future, ts)
         with tally.lock:
             produced = tally.produced = tally.produced + 1
