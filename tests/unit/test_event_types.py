@@ -8,9 +8,11 @@ decoded from JSON (what a consumer does).
 from __future__ import annotations
 
 import copy
+import decimal
 import json
 import math
 import typing
+import uuid
 from typing import Any
 
 import msgspec
@@ -402,3 +404,19 @@ def test_decoder_ignores_unknown_fields_for_forward_compatibility():
     wire = json.loads(T.encode_event(full_event(T.SecurityEvent)))
     wire["addedInV2"] = {"anything": [1, 2]}
     assert T.decode_event(json.dumps(wire).encode()) == full_event(T.SecurityEvent)
+
+
+@pytest.mark.parametrize("value", [b"s3://x", bytearray(b"s3://x"), memoryview(b"s3://x"), uuid.UUID(int=7),
+                                   decimal.Decimal("1.5")], ids=lambda v: type(v).__name__)
+def test_objects_that_json_would_write_as_text_are_not_strings(value):
+    """msgspec's JSON writes bytes as base64 text and a UUID or a Decimal as text: none may pass for a str."""
+    for changes in ({"location": value}, {"metadata": {"region": value}}, {"event_id": value}):
+        field = "eventId" if "event_id" in changes else next(iter(changes))
+        with pytest.raises(EventValidationError) as info:
+            _produce_path(T.DataIngestionEvent, **changes)
+        assert info.value.field == field, info.value
+
+
+def test_an_int_for_a_float_field_is_written_as_a_float():
+    assert b'"latencyMs":25.0,"errorRate":0.0' in _produce_path(T.ServiceHealthEvent, latency_ms=25, error_rate=0)
+    assert b'"score":1.0' in _produce_path(T.DataQualityEvent, score=1)

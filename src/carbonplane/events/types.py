@@ -9,8 +9,10 @@ Construction does not validate (msgspec validates while decoding); ``encode_even
 instance against its type in C by round-tripping it through a MessagePack decoder of the type, then
 writes the validated copy as JSON, and raises ``EventValidationError`` naming the type and the field.
 MessagePack, not JSON, for the check because it keeps Python's types apart: JSON would write bytes as
-base64 text, a datetime as text and NaN as ``null``, so a wrong value could pass as a string; in
-MessagePack bytes stay bytes and are refused for a ``str`` field. The JSON written is that of the
+base64 text, a UUID or a Decimal as text and NaN as ``null``, so a wrong value could pass as a string;
+in MessagePack bytes stay bytes (and UUIDs are packed as bytes, Decimals as numbers), refused for a
+``str`` field. (A naive ``datetime``/``date`` is still packed as ISO text and would pass for a text
+field.) The JSON written is that of the
 validated copy, so an ``int`` given for a float field is written ``25.0``, as the Node twin writes it
 and as a JSON consumer inferring types from the value expects (the schemas say ``number``/``double``).
 Nothing is coerced: a string is never read as a list, a mapping never as a list, bytes never as text,
@@ -297,10 +299,11 @@ EVENT_TYPES_BY_NAME: dict[str, type[Event]] = {t.__name__: t for t in EVENT_TYPE
 EVENT_TYPE_BY_TOPIC: dict[str, type[Event]] = {t.TOPIC: t for t in EVENT_TYPES}
 
 _ENCODER = msgspec.json.Encoder()
-_PACKER = msgspec.msgpack.Encoder()
+_PACKER = msgspec.msgpack.Encoder(uuid_format="bytes", decimal_format="number")  # no UUID or Decimal passes as text
 _DECODERS = {t: msgspec.json.Decoder(t) for t in EVENT_TYPES}
 _CHECKERS = {t: msgspec.msgpack.Decoder(t) for t in EVENT_TYPES}  # validation on the produce path
 _AT = re.compile(r"^(?P<problem>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.S)
+_JSON_LIKE = (str, int, float, list, tuple, dict, type(None))
 _NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # as JavaScript (the Node twin) prints them
 
 
@@ -385,6 +388,9 @@ def _explain(event: Event, err: EventValidationError) -> EventValidationError:
     if isinstance(value, float) and not math.isfinite(value):
         return EventValidationError(err.event_type, err.field,
                                     f"{_NON_FINITE[repr(value)]} is not a valid number (must be finite)")
+    if not isinstance(value, _JSON_LIKE) and "got `" in err.problem:  # say "UUID", not how it was packed
+        return EventValidationError(err.event_type, err.field,
+                                    re.sub(r"got `[^`]*`", f"got `{type(value).__name__}`", err.problem, count=1))
     if isinstance(value, dict) and err.problem.startswith("a value of the map: "):
         key = next((k for k, v in value.items() if not isinstance(v, str)), None)
         if key is not None:
