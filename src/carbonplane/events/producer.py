@@ -119,7 +119,7 @@ class EventProducer:
                 try:
                     typed = msgspec.convert(dict(event), cls)
                 except msgspec.ValidationError as exc:
-                    raise T.validation_error(cls.__name__, exc) from None
+                    raise T.payload_error(cls.__name__, event, exc) from None
                 _, value, headers, ts = seal_record(typed, self.source_service)
             except EventValidationError as err:
                 self._reject(topic, cls.__name__, err)

@@ -32,7 +32,8 @@ from __future__ import annotations
 import math
 import re
 import sys
-from typing import Annotated, ClassVar, Literal
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -358,7 +359,7 @@ def checked_event(event: Event) -> Event:
     try:
         return checker.decode(packed)
     except msgspec.ValidationError as exc:
-        raise _explain(event, validation_error(cls.__name__, exc)) from None
+        raise _explain(validation_error(cls.__name__, exc), lambda field: getattr(event, _snake(field), None)) from None
 
 
 def encode_event(event: Event) -> bytes:
@@ -379,12 +380,17 @@ def _unencodable(event: Event, exc: Exception) -> EventValidationError:
     return EventValidationError(type(event).__name__, None, f"cannot be encoded as JSON: {exc}")
 
 
-def _explain(event: Event, err: EventValidationError) -> EventValidationError:
-    """Sharpen a top-level field's error with the value at hand: JSON has no NaN or infinity,
-    and a map error can name the offending key."""
+def payload_error(event_type: str, payload: Mapping[str, Any], exc: Exception) -> EventValidationError:
+    """The EventValidationError for a whole camelCase payload that failed to convert to its type."""
+    return _explain(validation_error(event_type, exc), payload.get)
+
+
+def _explain(err: EventValidationError, value_of: Callable[[str], Any]) -> EventValidationError:
+    """Sharpen a top-level field's error with the value at hand (``value_of(camelCaseField)``): JSON
+    has no NaN or infinity, and a map error can name the offending key."""
     if not (err.field and err.field.isidentifier()):
         return err
-    value = getattr(event, _snake(err.field), None)
+    value = value_of(err.field)
     if isinstance(value, float) and not math.isfinite(value):
         return EventValidationError(err.event_type, err.field,
                                     f"{_NON_FINITE[repr(value)]} is not a valid number (must be finite)")
