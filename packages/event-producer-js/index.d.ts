@@ -475,7 +475,7 @@ export declare class EventProducer {
   produceAdminOperationEvent(fields: AuditAdminOperationEventFields): Promise<DeliveryReport>;
 }
 
-/** A producer for `serviceName`, configured from `options` and the environment. */
+/** A producer for `serviceName` (the CloudEvents source: ConfigError when empty or blank), configured from `options` and the environment. */
 export declare function getEventProducer(serviceName: string, options?: EventProducerOptions): EventProducer;
 
 export declare class CarbonplaneError extends Error {}

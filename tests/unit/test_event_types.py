@@ -8,9 +8,11 @@ decoded from JSON (what a consumer does).
 from __future__ import annotations
 
 import copy
+import decimal
 import json
 import math
 import typing
+import uuid
 from typing import Any
 
 import msgspec
@@ -45,7 +47,7 @@ LAYOUT: dict[type[T.Event], list[str]] = {
     T.AuditDataAccessEvent: ["userId", "dataset", "accessType", "result", "rowCount", "query", "ipAddress"],
     T.AuditAdminOperationEvent: ["adminUser", "operation", "target", "result", "ipAddress", "details"],
 }
-COUNTS = {"timestamp", "recordCount", "sizeBytes", "failedRecords", "totalRecords", "recordsIn", "recordsOut",
+COUNTS = {"recordCount", "sizeBytes", "failedRecords", "totalRecords", "recordsIn", "recordsOut",
           "durationMs", "replicas", "requestSizeBytes", "responseSizeBytes", "rowCount"}
 
 
@@ -175,7 +177,14 @@ def _count_fields() -> list[tuple[type[T.Event], str]]:
 
 def test_count_fields_are_the_documented_ones():
     assert {_camel(cls, attr) for cls, attr in _count_fields()} == COUNTS
-    assert len(_count_fields()) == 12 + 11  # timestamp on every type + the 11 counts
+    assert len(_count_fields()) == 11
+
+
+@TYPES
+def test_timestamp_is_epoch_ms_that_rfc3339_can_write(cls):
+    for bad in (-1, T.MAX_TIMESTAMP_MS + 1, 1.5e12, True, "1795795200123"):
+        rejected(cls, "timestamp", bad)
+    accepted(cls, "timestamp", T.MAX_TIMESTAMP_MS)  # 9999-12-31T23:59:59.999Z (the producer refuses it as future)
 
 
 @pytest.mark.parametrize("cls,attr", _count_fields(), ids=lambda x: getattr(x, "__name__", x))
@@ -395,3 +404,19 @@ def test_decoder_ignores_unknown_fields_for_forward_compatibility():
     wire = json.loads(T.encode_event(full_event(T.SecurityEvent)))
     wire["addedInV2"] = {"anything": [1, 2]}
     assert T.decode_event(json.dumps(wire).encode()) == full_event(T.SecurityEvent)
+
+
+@pytest.mark.parametrize("value", [b"s3://x", bytearray(b"s3://x"), memoryview(b"s3://x"), uuid.UUID(int=7),
+                                   decimal.Decimal("1.5")], ids=lambda v: type(v).__name__)
+def test_objects_that_json_would_write_as_text_are_not_strings(value):
+    """msgspec's JSON writes bytes as base64 text and a UUID or a Decimal as text: none may pass for a str."""
+    for changes in ({"location": value}, {"metadata": {"region": value}}, {"event_id": value}):
+        field = "eventId" if "event_id" in changes else next(iter(changes))
+        with pytest.raises(EventValidationError) as info:
+            _produce_path(T.DataIngestionEvent, **changes)
+        assert info.value.field == field, info.value
+
+
+def test_an_int_for_a_float_field_is_written_as_a_float():
+    assert b'"latencyMs":25.0,"errorRate":0.0' in _produce_path(T.ServiceHealthEvent, latency_ms=25, error_rate=0)
+    assert b'"score":1.0' in _produce_path(T.DataQualityEvent, score=1)

@@ -17,15 +17,22 @@
  * are ignored, null is a value (and fails for a string field).
  *
  * Invariants: validation runs before anything is returned, so an invalid event never yields a
- * record; ce_id equals the value's eventId and ce_time its timestamp.
+ * record; ce_id equals the value's eventId and ce_time its timestamp. ce_source is never blank
+ * (CloudEvents 1.0: a non-empty URI-reference) and ce_time is always RFC 3339: the schema bounds the
+ * timestamp to 9999-12-31T23:59:59.999Z, and an event more than MAX_FUTURE_MS ahead of this clock is
+ * refused, as Kafka 4.x brokers refuse it (log.message.timestamp.after.max.ms, 3600000 by default
+ * since Kafka 4.0) with INVALID_TIMESTAMP. Every call builds a new event, so an eventId is only
+ * reused when the caller passes one.
  */
 
 const crypto = require('node:crypto');
-const { EventValidationError } = require('./errors');
+const { ConfigError, EventValidationError } = require('./errors');
 const { compileWriter } = require('./wire-json');
 const { validateEvent } = require('./validate');
 
-const MAX_DATE_MS = 8.64e15; // the latest instant a JavaScript Date holds (year 275760)
+const MAX_TIMESTAMP_MS = 253_402_300_799_999; // 9999-12-31T23:59:59.999Z: RFC 3339 has four-digit years
+const MAX_FUTURE_MS = 3_600_000; // Kafka 4.x broker default of log.message.timestamp.after.max.ms (1 hour)
+const EMPTY_SOURCE = 'must not be empty or blank (it is the CloudEvents source, a non-empty URI-reference)';
 
 /** `2026-11-27T15:51:03.123Z` for an epoch-millisecond timestamp (years past 9999 unpadded, as Python). */
 function rfc3339Ms(ms) {
@@ -117,9 +124,8 @@ function sealEvent(spec, fields, source, origin = 'arguments') {
   if (event.timestamp === 0) event.timestamp = Date.now();
   if (event.source === '') event.source = source;
   validateEvent(schema, event, origin);
-  if (event.timestamp > MAX_DATE_MS) {
-    throw new EventValidationError(eventType, 'timestamp', `${event.timestamp} is past the latest date JavaScript represents (year 275760)`);
-  }
+  if (event.timestamp > Date.now() + MAX_FUTURE_MS) throw futureTimestamp(eventType, event.timestamp);
+  if (event.source.trim() === '') throw new EventValidationError(eventType, 'source', EMPTY_SOURCE);
   const key = spec.keyField.includes('->')
     ? spec.keyField.split('->').map((f) => event[f]).join('->')
     : String(event[spec.keyField]);
@@ -143,25 +149,77 @@ function ceHeaders(eventId, source, ceType, timestampMs) {
   };
 }
 
+/** The error for a timestamp Kafka would refuse as too far ahead of the broker's clock. */
+function futureTimestamp(eventType, ts) {
+  return new EventValidationError(eventType, 'timestamp',
+    `${ts} (${rfc3339Ms(ts)}) is more than ${MAX_FUTURE_MS} ms (1 hour) ahead of this clock: Kafka brokers ` +
+    'refuse such records with INVALID_TIMESTAMP (log.message.timestamp.after.max.ms, 3600000 by default ' +
+    'since Kafka 4.0); give the time the event happened, in epoch milliseconds');
+}
+
+/** A source for ce_source (a non-blank string), else ConfigError naming `where`. */
+function checkSource(source, where = 'sourceService') {
+  if (typeof source !== 'string' || source.trim() === '') throw new ConfigError(`${JSON.stringify(source)} ${EMPTY_SOURCE}`, { where });
+  return source;
+}
+
+const NON_FINITE = (x) => (Number.isNaN(x) ? 'NaN' : x > 0 ? 'Infinity' : '-Infinity');
+
+/** Throw for bytes and non-finite numbers anywhere inside a custom event (JSON would change them). */
+function refuseUnwritable(value, path) {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new EventValidationError('custom', path || null, `${NON_FINITE(value)} is not a valid number (must be finite)`);
+  } else if (ArrayBuffer.isView(value) || value instanceof ArrayBuffer) {
+    throw new EventValidationError('custom', path || null, 'bytes are not JSON: decode them to a string (or base64) yourself');
+  } else if (Array.isArray(value)) {
+    value.forEach((item, i) => refuseUnwritable(item, `${path}[${i}]`));
+  } else if (value !== null && typeof value === 'object') {
+    for (const key of Object.keys(value)) refuseUnwritable(value[key], path ? `${path}.${key}` : key);
+  }
+}
+
+/** The envelope fields of a custom event that become CloudEvents headers, checked as Python checks them. */
+function customEnvelope(event) {
+  const { eventId, source, timestamp: ts } = event;
+  if (eventId != null && !(typeof eventId === 'string' && eventId.trim() !== '')) {
+    throw new EventValidationError('custom', 'eventId', `must be a non-empty string (it is ce_id), got ${JSON.stringify(eventId)}`);
+  }
+  if (source != null && !(typeof source === 'string' && source.trim() !== '')) {
+    throw new EventValidationError('custom', 'source', `${JSON.stringify(source)} ${EMPTY_SOURCE}`);
+  }
+  if (ts != null) {
+    if (!Number.isInteger(ts)) {
+      throw new EventValidationError('custom', 'timestamp', `must be epoch milliseconds as an integer (it becomes ce_time and the record timestamp), got ${typeof ts} (${JSON.stringify(ts)})`);
+    }
+    if (ts < 0 || ts > MAX_TIMESTAMP_MS) {
+      throw new EventValidationError('custom', 'timestamp', `must be between 0 and ${MAX_TIMESTAMP_MS} (9999-12-31T23:59:59.999Z, the last instant RFC 3339 writes), got ${ts}`);
+    }
+    if (ts > Date.now() + MAX_FUTURE_MS) throw futureTimestamp('custom', ts);
+  }
+  return { eventId: eventId ?? null, source: source ?? null, ts: ts ?? null };
+}
+
 /** A custom (non-catalog) JSON event, sent as given: ce_type `com.carbon254.custom.<topic>`. */
 function sealCustom(topic, event, source) {
   if (!isPlainObject(event)) {
     throw new EventValidationError('custom', null, `the event must be a JSON object, got ${Array.isArray(event) ? 'an array' : typeof event}`);
   }
+  refuseUnwritable(event, '');
+  const envelope = customEnvelope(event);
   let value;
   try {
     value = JSON.stringify(event);
   } catch (err) {
     throw new EventValidationError('custom', null, `event is not JSON-serialisable: ${err.message}`);
   }
-  const ts = Number.isInteger(event.timestamp) && Math.abs(event.timestamp) <= MAX_DATE_MS ? event.timestamp : Date.now();
-  const eventId = String(event.eventId || crypto.randomUUID());
+  const ts = envelope.ts ?? Date.now();
+  const eventId = envelope.eventId || crypto.randomUUID();
   return {
     eventId,
     timestamp: ts,
     value,
-    headers: ceHeaders(eventId, String(event.source || source), `com.carbon254.custom.${topic}`, ts),
+    headers: ceHeaders(eventId, envelope.source || source, `com.carbon254.custom.${topic}`, ts),
   };
 }
 
-module.exports = { sealEvent, sealCustom, rfc3339Ms, ceHeaders };
+module.exports = { sealEvent, sealCustom, rfc3339Ms, ceHeaders, checkSource, MAX_FUTURE_MS, MAX_TIMESTAMP_MS };

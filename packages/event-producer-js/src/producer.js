@@ -29,7 +29,7 @@
 
 const { resolveConfig } = require('./config');
 const { TOPIC_BY_EVENT_TYPE, TOPICS_BY_NAME } = require('./catalog');
-const { sealEvent, sealCustom } = require('./envelope');
+const { sealEvent, sealCustom, checkSource } = require('./envelope');
 const { DeliveryQueue } = require('./delivery-queue');
 const { KafkaTransport } = require('./kafka-transport');
 const { installMethods } = require('./methods');
@@ -51,7 +51,7 @@ class EventProducer {
    */
   constructor(options = {}) {
     const { sourceService = 'unknown-service', logger, logLevel, ...rest } = options;
-    this.sourceService = sourceService;
+    this.sourceService = checkSource(sourceService);
     this.logger = logger || consoleLogger(logLevel);
     this.config = resolveConfig(sourceService, rest);
     if (this.config.ignoredTls) {

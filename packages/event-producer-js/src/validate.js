@@ -134,6 +134,7 @@ function problemText(err, value) {
 function typeName(v) {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'array';
+  if (ArrayBuffer.isView(v) || v instanceof ArrayBuffer) return 'bytes';
   if (typeof v === 'number') return Number.isInteger(v) ? `integer (${v})` : `number (${v})`;
   if (typeof v === 'string') return `string (${show(v)})`;
   return typeof v;

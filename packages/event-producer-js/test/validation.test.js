@@ -134,7 +134,7 @@ test('method calls: Node and Python accept and reject the same events and name t
       }
     });
     const py = python[i];
-    const sameType = !py.eventType || py.eventType === node.eventType;
+    const sameType = py.eventType === node.eventType;
     if (node.ok !== py.ok || (!node.ok && (!sameField(c.method, node, py) || !sameType))) {
       disagreements.push(`${c.label}: node ${JSON.stringify(node)} python ${JSON.stringify(py)}`);
     }

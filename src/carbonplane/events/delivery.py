@@ -99,13 +99,14 @@ class DeliveryFuture(ReportSink):
     It is the backend's delivery callback (an ``AckSink``, and a ``ReportSink`` for backends that take
     one): a success is counted at once and its ``Delivery`` is built only when someone asks for it."""
 
-    __slots__ = ("_owner", "_flow", "_callback", "_outcome")
+    __slots__ = ("_owner", "_flow", "_callback", "_outcome", "_event_id")
 
-    def __init__(self, owner: Any, flow: Flow, callback: UserCallback | None) -> None:
+    def __init__(self, owner: Any, flow: Flow, callback: UserCallback | None, event_id: bytes = b"") -> None:
         # owner: the EventProducer (its ``poll``, ``_tally``, ``_account_failure`` and ``_report_failure``)
         self._owner = owner
         self._flow = flow
         self._callback = callback
+        self._event_id = event_id  # the ce_id header's value, decoded only when asked for
         # None while pending; then a Delivery, or a success not yet built into one: the tuple
         # (partition, offset, latency_s) given to ``acked``, or the librdkafka message given to ``report``.
         self._outcome: Any = None
@@ -117,6 +118,12 @@ class DeliveryFuture(ReportSink):
     @property
     def event_type(self) -> str:
         return self._flow.event_type
+
+    @property
+    def event_id(self) -> str:
+        """The ``eventId`` (= ``ce_id``) the event was sent with: the caller's, or the one generated for
+        this produce (the caller's event object is not changed)."""
+        return self._event_id.decode()
 
     def done(self) -> bool:
         return self._outcome is not None

@@ -6,7 +6,14 @@ media type. We send ``ce_specversion``, ``ce_id`` (= eventId), ``ce_source``, ``
 (reverse-DNS, e.g. ``com.carbon254.data.ingestion``), ``ce_time`` (RFC 3339, UTC, ms) and
 ``content-type: application/json``; the JSON value is the original library's payload layout.
 
-Invariant: ``ce_id`` equals the payload's ``eventId`` and ``ce_time`` its ``timestamp``.
+Invariants: ``ce_id`` equals the payload's ``eventId`` and ``ce_time`` its ``timestamp``. Sealing never
+changes the caller's event: the envelope is filled on the validated copy, so producing one event
+object twice gives two event ids (and two timestamps) unless the caller set them on purpose (a
+non-empty ``event_id``, a non-zero ``timestamp``). ``ce_source`` is never empty (CloudEvents 1.0
+section 3.1.1: source is a non-empty URI-reference) and ``ce_time`` is always RFC 3339: a timestamp
+is at most 9999-12-31T23:59:59.999Z (the type's bound) and at most ``MAX_FUTURE_MS`` ahead of this
+clock, the broker default of Kafka 4.x (``log.message.timestamp.after.max.ms`` = 3600000 since
+Kafka 4.0), beyond which the broker refuses the whole batch with ``INVALID_TIMESTAMP``.
 """
 
 from __future__ import annotations
@@ -19,12 +26,13 @@ from typing import Any
 import msgspec
 
 from carbonplane.events.catalog import TOPICS_BY_NAME
-from carbonplane.errors import EventValidationError
-from carbonplane.events.types import _ENCODER, EVENT_TYPES, Event, encode_event, event_decoder
+from carbonplane.errors import ConfigError, EventValidationError
+from carbonplane.events.types import _ENCODER, _PACKER, EVENT_TYPES, Event, checked_event, event_checker
 
 Headers = list[tuple[str, bytes]]
 
 CE_SPECVERSION = b"1.0"
+MAX_FUTURE_MS = 3_600_000  # Kafka 4.x broker default of log.message.timestamp.after.max.ms (1 hour)
 JSON_CONTENT_TYPE = b"application/json"
 
 
@@ -119,35 +127,75 @@ def ce_headers(event_id: str, source: str, ce_type: str, timestamp_ms: int) -> H
 
 
 def seal(event: Event, source: str) -> tuple[bytes, bytes, Headers]:
-    """Fill the envelope's generated fields, validate, and return ``(key, value, headers)``.
+    """``(key, value, headers)`` of ``event`` as ``seal_record`` makes them, for tools and tests that
+    write records of any time themselves (no check against this clock). Unlike the producer, this
+    fills the generated envelope fields into ``event`` itself, so that the caller knows them."""
+    key, value, headers, ts = seal_record(event, source, future_ms=None)
+    if not event.event_id:
+        event.event_id = headers[1][1].decode()
+    if not event.timestamp:
+        event.timestamp = ts
+    if not event.source:
+        event.source = source
+    return key, value, headers
+
+
+def seal_record(event: Event, source: str, future_ms: int | None = MAX_FUTURE_MS) -> tuple[bytes, bytes, Headers, int]:
+    """Validate ``event``, fill the envelope's generated fields on a validated copy, and return
+    ``(key, value, headers, timestamp_ms)``; ``event`` itself is left as it was. A timestamp more
+    than ``future_ms`` ahead of this clock is refused (the producer's check; None: no check).
 
     Raises ``EventValidationError`` (naming type and field) and leaves nothing half-sent.
     This runs once per produced event: per-type facts, the source header and the ``ce_time``
     header of the current millisecond are looked up, not rebuilt.
     """
-    decoder, key_attr, type_header = _SEAL_INFO.get(type(event)) or _seal_info(type(event))
-    event_id = event.event_id
-    if not event_id:
-        event_id = event.event_id = new_event_id()
-    ts = event.timestamp
-    if not ts:
-        ts = event.timestamp = _time_ns() // 1_000_000
-    src = event.source
-    if not src:
-        src = event.source = source
+    checker, key_attr, type_header = _SEAL_INFO.get(type(event)) or _seal_info(type(event))
     try:
-        value = _ENCODER.encode(event)
-        decoder.decode(value)  # validation by the type's decoder, in C
+        copy = checker.decode(_PACKER.encode(event))  # validation by the type's decoder, in C
     except (TypeError, ValueError, OverflowError, msgspec.ValidationError):
-        value = encode_event(event)  # raises the EventValidationError that names type and field
-    key = (getattr(event, key_attr) if key_attr else f"{event.source_dataset}->{event.target_dataset}").encode()  # type: ignore[attr-defined]
+        copy = checked_event(event)  # raises the EventValidationError that names type and field
+    event_id = copy.event_id
+    if not event_id:
+        event_id = copy.event_id = new_event_id()
+    ts = copy.timestamp
+    if not ts:
+        ts = copy.timestamp = _time_ns() // 1_000_000
+    elif future_ms is not None and ts > _time_ns() // 1_000_000 + future_ms:
+        raise future_timestamp(type(event).__name__, ts)
+    src = copy.source
+    if not src:
+        src = copy.source = source
+    elif not src.strip():
+        raise EventValidationError(type(event).__name__, "source", EMPTY_SOURCE)
+    value = _ENCODER.encode(copy)
+    key = (getattr(copy, key_attr) if key_attr else f"{copy.source_dataset}->{copy.target_dataset}").encode()  # type: ignore[attr-defined]
     time_header = _time_header
     if time_header[0] != ts:
         time_header = _new_time_header(ts)
     return key, value, [
         _SPEC_HEADER, ("ce_id", event_id.encode()), _SOURCE_HEADERS.get(src) or _source_header(src), type_header,
         time_header[1], _CONTENT_TYPE_HEADER,
-    ]
+    ], ts
+
+
+EMPTY_SOURCE = "must not be empty or blank (it is the CloudEvents source, a non-empty URI-reference)"
+
+
+def future_timestamp(event_type: str, ts: int) -> EventValidationError:
+    """The error for a timestamp Kafka would refuse as too far ahead of the broker's clock."""
+    return EventValidationError(
+        event_type, "timestamp",
+        f"{ts} ({rfc3339_ms(ts)}) is more than {MAX_FUTURE_MS} ms (1 hour) ahead of this clock: Kafka brokers "
+        "refuse such records with INVALID_TIMESTAMP (log.message.timestamp.after.max.ms, 3600000 by default "
+        "since Kafka 4.0); give the time the event happened, in epoch milliseconds",
+    )
+
+
+def check_source(source: object, where: str = "source_service") -> str:
+    """``source`` if it can be a CloudEvents source (a non-blank string), else ConfigError naming ``where``."""
+    if not isinstance(source, str) or not source.strip():
+        raise ConfigError(f"{source!r} {EMPTY_SOURCE}", where=where)
+    return source
 
 
 _SEAL_INFO: dict[type, tuple[Any, str, tuple[str, bytes]]] = {}  # cls -> (decoder, key attribute, ce_type header)
@@ -160,7 +208,7 @@ def _seal_info(cls: type) -> tuple[Any, str, tuple[str, bytes]]:
         raise EventValidationError(cls.__name__, None, "not one of the 12 catalog event types")
     spec = TOPICS_BY_NAME[cls.TOPIC]  # type: ignore[attr-defined]
     attr = "" if "->" in spec.key_field else _snake(spec.key_field)
-    info = _SEAL_INFO[cls] = (event_decoder(cls), attr, ("ce_type", cls.CE_TYPE.encode()))  # type: ignore[attr-defined]
+    info = _SEAL_INFO[cls] = (event_checker(cls), attr, ("ce_type", cls.CE_TYPE.encode()))  # type: ignore[attr-defined]
     return info
 
 

@@ -33,7 +33,8 @@ from carbonplane.events.backends.base import Delivery, ProducerBackend
 from carbonplane.events.backends.factory import open_producer_backend
 from carbonplane.events.config import EventsConfig
 from carbonplane.events.delivery import DeliveryFuture, FlushResult, Tally, UserCallback
-from carbonplane.events.envelope import ce_headers, new_event_id, seal
+from carbonplane.events.envelope import ce_headers, check_source, new_event_id, seal_record
+from carbonplane.events.inputs import check_custom, checked_arguments
 from carbonplane.events.metrics import ProducerMetrics, default_metrics
 
 log = logging.getLogger("carbonplane.events.producer")
@@ -64,7 +65,7 @@ class EventProducer:
         backend: ProducerBackend | None = None,
         metrics: ProducerMetrics | None = None,
     ) -> None:
-        self.source_service = source_service
+        self.source_service = check_source(source_service)
         self.schema_registry_url = schema_registry_url  # accepted for compatibility; JSON is the wire format
         if config is None:
             ssl = {
@@ -100,11 +101,11 @@ class EventProducer:
     def produce(self, event: T.Event, *, on_delivery: UserCallback | None = None) -> DeliveryFuture:
         """Validate and queue one catalog event; returns its future. Raises EventValidationError."""
         try:
-            key, value, headers = seal(event, self.source_service)
+            key, value, headers, ts = seal_record(event, self.source_service)
         except EventValidationError as exc:
             self._reject(event.TOPIC, type(event).__name__, exc)
             raise
-        return self._send(event.TOPIC, type(event).__name__, key, value, headers, event.timestamp, on_delivery)
+        return self._send(event.TOPIC, type(event).__name__, key, value, headers, ts, on_delivery)
 
     def produce_custom_event(
         self, topic: str, key: str | None, event: Mapping[str, Any], *, on_delivery: UserCallback | None = None
@@ -115,26 +116,23 @@ class EventProducer:
         cls = T.EVENT_TYPES_BY_NAME.get(etype) if isinstance(etype, str) else None
         if cls is not None:
             try:
-                typed = msgspec.convert(dict(event), cls)
-            except msgspec.ValidationError as exc:
-                err = T.validation_error(cls.__name__, exc)
+                try:
+                    typed = msgspec.convert(dict(event), cls)
+                except msgspec.ValidationError as exc:
+                    raise T.payload_error(cls.__name__, event, exc) from None
+                _, value, headers, ts = seal_record(typed, self.source_service)
+            except EventValidationError as err:
                 self._reject(topic, cls.__name__, err)
-                raise err from None
-            _, value, headers = seal(typed, self.source_service)
-            return self._send(topic, cls.__name__, _key_bytes(key), value, headers, typed.timestamp, on_delivery)
+                raise
+            return self._send(topic, cls.__name__, _key_bytes(key), value, headers, ts, on_delivery)
         try:
-            value = msgspec.json.encode(event)
-        except (TypeError, ValueError, OverflowError) as exc:
-            err = EventValidationError("custom", None, f"event is not JSON-serialisable: {exc}")
+            value, event_id, source, ts = check_custom(event)
+        except EventValidationError as err:
             self._reject(topic, "custom", err)
-            raise err from None
-        ts = event.get("timestamp") if isinstance(event.get("timestamp"), int) else time.time_ns() // 1_000_000
-        headers = ce_headers(
-            str(event.get("eventId") or new_event_id()),
-            str(event.get("source") or self.source_service),
-            f"com.carbon254.custom.{topic}",
-            ts,
-        )
+            raise
+        if ts is None:
+            ts = time.time_ns() // 1_000_000
+        headers = ce_headers(event_id or new_event_id(), source or self.source_service, f"com.carbon254.custom.{topic}", ts)
         return self._send(topic, str(etype or "custom"), _key_bytes(key), value, headers, ts, on_delivery)
 
     produce_event = produce  # alias for readers of the typed API
@@ -143,14 +141,16 @@ class EventProducer:
 
     # Each builds its event directly and hands it to ``_emit``: ``None`` for a field means "absent"
     # (its default), and ``extra`` may carry envelope fields (event_id, timestamp, correlation_id, ...)
-    # and ``on_delivery``.
+    # and ``on_delivery``. A missing argument raises EventValidationError (``checked_arguments``).
 
+    @checked_arguments(T.DataIngestionEvent)
     def produce_data_ingestion_event(self, dataset_name, record_count, size_bytes, location, status="SUCCESS",
                                      format="parquet", metadata=None, **extra) -> DeliveryFuture:
         return self._emit(T.DataIngestionEvent(
             dataset_name=dataset_name, record_count=record_count, size_bytes=size_bytes, location=location,
             status=status, format=format, metadata={} if metadata is None else metadata), extra)
 
+    @checked_arguments(T.DataQualityEvent)
     def produce_data_quality_event(self, dataset_name, check_type, check_name, result, score, failed_records,
                                    total_records, message=None, **extra) -> DeliveryFuture:
         try:  # failedRecords <= totalRecords is checked as the event is built
@@ -162,10 +162,12 @@ class EventProducer:
             raise
         return self._emit(event, extra)
 
+    @checked_arguments(T.DataLineageEvent)
     def produce_data_lineage_event(self, source_dataset, target_dataset, transformation_type, transformation_name,
                                    query=None, columns=None, **extra) -> DeliveryFuture:
-        try:
-            cols = [c if isinstance(c, T.ColumnLineage) else _column(c, i) for i, c in enumerate(columns or [])]
+        try:  # items given as mappings become ColumnLineage; anything else is left for validation to refuse
+            cols = ([] if columns is None else columns if not isinstance(columns, (list, tuple)) else
+                    [_column(c, i) if isinstance(c, Mapping) else c for i, c in enumerate(columns)])
         except EventValidationError as exc:
             self._reject(T.DataLineageEvent.TOPIC, "DataLineageEvent", exc)
             raise
@@ -173,38 +175,44 @@ class EventProducer:
             source_dataset=source_dataset, target_dataset=target_dataset, transformation_type=transformation_type,
             transformation_name=transformation_name, query=_opt(query), columns=cols), extra)
 
+    @checked_arguments(T.DataTransformationEvent)
     def produce_data_transformation_event(self, job_name, input_datasets, output_datasets, records_in, records_out,
                                           duration_ms, status="SUCCESS", engine=None, error_message=None,
                                           **extra) -> DeliveryFuture:
         return self._emit(T.DataTransformationEvent(
-            job_name=job_name, input_datasets=_listed(input_datasets), output_datasets=_listed(output_datasets),
+            job_name=job_name, input_datasets=input_datasets, output_datasets=output_datasets,
             records_in=records_in, records_out=records_out, duration_ms=duration_ms, status=status,
             engine=_opt(engine), error_message=_opt(error_message)), extra)
 
+    @checked_arguments(T.ServiceHealthEvent)
     def produce_service_health_event(self, service_name, namespace, health_status, latency_ms, error_rate,
                                      message=None, **extra) -> DeliveryFuture:
         return self._emit(T.ServiceHealthEvent(
             service_name=service_name, namespace=namespace, health_status=health_status, latency_ms=latency_ms,
             error_rate=error_rate, message=_opt(message)), extra)
 
+    @checked_arguments(T.DeploymentEvent)
     def produce_deployment_event(self, deployment_name, namespace, action, deployed_version, deployed_by,
                                  replicas=1, previous_version=None, **extra) -> DeliveryFuture:
         return self._emit(T.DeploymentEvent(
             deployment_name=deployment_name, namespace=namespace, action=action, deployed_version=deployed_version,
             deployed_by=deployed_by, replicas=replicas, previous_version=_opt(previous_version)), extra)
 
+    @checked_arguments(T.ConfigChangeEvent)
     def produce_config_change_event(self, resource, change_type, changed_by, config_version=None, diff=None,
                                     reason=None, **extra) -> DeliveryFuture:
         return self._emit(T.ConfigChangeEvent(
             resource=resource, change_type=change_type, changed_by=changed_by, config_version=_opt(config_version),
             diff=_opt(diff), reason=_opt(reason)), extra)
 
+    @checked_arguments(T.SecurityEvent)
     def produce_security_event(self, category, severity, resource, principal=None, source_ip=None, details=None,
                                **extra) -> DeliveryFuture:
         return self._emit(T.SecurityEvent(
             category=category, severity=severity, resource=resource, principal=_opt(principal),
             source_ip=_opt(source_ip), details={} if details is None else details), extra)
 
+    @checked_arguments(T.AuditUserActionEvent)
     def produce_user_action_event(self, user_id, username, action, resource, resource_type, result, ip_address,
                                   user_agent=None, details=None, **extra) -> DeliveryFuture:
         return self._emit(T.AuditUserActionEvent(
@@ -212,6 +220,7 @@ class EventProducer:
             result=result, ip_address=ip_address, user_agent=_opt(user_agent),
             details={} if details is None else details), extra)
 
+    @checked_arguments(T.AuditAPICallEvent)
     def produce_api_call_event(self, service, endpoint, method, status_code, latency_ms, request_size, response_size,
                                user_id=None, ip_address="unknown", error_message=None, api_key_id=None,
                                **extra) -> DeliveryFuture:
@@ -220,12 +229,14 @@ class EventProducer:
             request_size_bytes=request_size, response_size_bytes=response_size, user_id=_opt(user_id),
             ip_address=ip_address, error_message=_opt(error_message), api_key_id=_opt(api_key_id)), extra)
 
+    @checked_arguments(T.AuditDataAccessEvent)
     def produce_data_access_event(self, user_id, dataset, access_type, result, row_count=None, query=None,
                                   ip_address=None, **extra) -> DeliveryFuture:
         return self._emit(T.AuditDataAccessEvent(
             user_id=user_id, dataset=dataset, access_type=access_type, result=result, row_count=_opt(row_count),
             query=_opt(query), ip_address=_opt(ip_address)), extra)
 
+    @checked_arguments(T.AuditAdminOperationEvent)
     def produce_admin_operation_event(self, admin_user, operation, target, result, ip_address=None, details=None,
                                       **extra) -> DeliveryFuture:
         return self._emit(T.AuditAdminOperationEvent(
@@ -295,22 +306,25 @@ class EventProducer:
             if extra:
                 event = _replaced(event, {k: v for k, v in extra.items() if v is not None})
             try:
-                key, value, headers = seal(event, self.source_service)
+                sealed = seal_record(event, self.source_service)
             except EventValidationError:
                 if None not in msgspec.structs.astuple(event):
                     raise
+                sealed = None
+            if sealed is None:  # outside the handler, so that a missing field is reported as missing
                 event = _replaced(event, None)
-                key, value, headers = seal(event, self.source_service)
+                sealed = seal_record(event, self.source_service)
+            key, value, headers, ts = sealed
         except EventValidationError as exc:
             self._reject(event.TOPIC, type(event).__name__, exc)
             raise
-        return self._send(event.TOPIC, type(event).__name__, key, value, headers, event.timestamp, on_delivery)
+        return self._send(event.TOPIC, type(event).__name__, key, value, headers, ts, on_delivery)
 
     def _send(self, topic: str, etype: str, key: bytes | None, value: bytes, headers: list, ts: int,
               on_delivery: UserCallback | None) -> DeliveryFuture:
         tally = self._tally
         flow = tally.flow(topic, etype)
-        future = DeliveryFuture(self, flow, on_delivery)
+        future = DeliveryFuture(self, flow, on_delivery, headers[1][1])
         self._backend.produce(topic, value, key, headers, future, ts)
         with tally.lock:
             produced = tally.produced = tally.produced + 1
@@ -360,10 +374,6 @@ class EventProducer:
 def _opt(value: Any) -> Any:
     """``None`` -> UNSET: an optional field the caller left out."""
     return msgspec.UNSET if value is None else value
-
-
-def _listed(values: Any) -> Any:
-    return values if values is None else list(values)
 
 
 def _replaced(event: T.Event, changes: dict[str, Any] | None) -> T.Event:

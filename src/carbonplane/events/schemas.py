@@ -36,7 +36,7 @@ from msgspec import inspect as mi
 
 from carbonplane.events.catalog import TOPIC_BY_EVENT_TYPE, TOPICS
 from carbonplane.events.field_docs import field_doc
-from carbonplane.events.types import EVENT_TYPES, EVENT_TYPES_BY_NAME, SCHEMA_VERSION, Event
+from carbonplane.events.types import EVENT_TYPES, EVENT_TYPES_BY_NAME, MAX_FLOAT, SCHEMA_VERSION, Event
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_BASE_URI = f"https://schemas.carbon254.com/events/{SCHEMA_VERSION}/"
@@ -80,6 +80,8 @@ def _described(cls: type, body: dict[str, Any]) -> dict[str, Any]:
             prop = {"const": values[0], **prop}
         elif values is not None:
             prop["enum"] = list(values)
+        if prop.get("maximum") == MAX_FLOAT:  # the Python bound that keeps infinity out; JSON numbers are finite
+            del prop["maximum"]
         props[f.encode_name] = {"description": field_doc(cls.__name__, f.encode_name), **prop}
     out = {"title": cls.__name__, "description": _doc(cls), "type": "object", "properties": props}
     if body.get("required"):

@@ -5,12 +5,24 @@ sent: the envelope first (``eventId``, ``eventType``, ``timestamp`` in epoch ms,
 ``version``, optional ``correlationId``/``causationId``), then the type's own camelCase fields.
 Optional fields default to ``UNSET`` and are omitted from the JSON when absent.
 
-Construction does not validate (msgspec validates while decoding); ``validate_event`` checks an
-instance against its type in C by round-tripping it through the decoder, and raises
-``EventValidationError`` naming the type and the field. Rules that span fields (``failedRecords``
-<= ``totalRecords``) live in ``__post_init__``, which msgspec runs on decode as well. Counts and
-timestamps are bounded to a signed 64-bit long so that every valid event also fits the Avro schemas
-in ``schemas/`` (generated from these Structs by ``events/schemas.py``) and Java consumers.
+Construction does not validate (msgspec validates while decoding); ``encode_event`` checks an
+instance against its type in C by round-tripping it through a MessagePack decoder of the type, then
+writes the validated copy as JSON, and raises ``EventValidationError`` naming the type and the field.
+MessagePack, not JSON, for the check because it keeps Python's types apart: JSON would write bytes as
+base64 text, a UUID or a Decimal as text and NaN as ``null``, so a wrong value could pass as a string;
+in MessagePack bytes stay bytes (and UUIDs are packed as bytes, Decimals as numbers), refused for a
+``str`` field. (A naive ``datetime``/``date`` is still packed as ISO text and would pass for a text
+field.) The JSON written is that of the
+validated copy, so an ``int`` given for a float field is written ``25.0``, as the Node twin writes it
+and as a JSON consumer inferring types from the value expects (the schemas say ``number``/``double``).
+Nothing is coerced: a string is never read as a list, a mapping never as a list, bytes never as text,
+``bool`` is neither an int nor a float, a float with a fraction part is not an int. Rules that span fields (``failedRecords``
+<= ``totalRecords``) live in ``__post_init__``, which msgspec runs on decode as well. Counts are
+bounded to a signed 64-bit long so that every valid event also fits the Avro schemas in ``schemas/``
+(generated from these Structs by ``events/schemas.py``) and Java consumers; floats to finite values
+(JSON has no NaN or infinity); ``timestamp`` to 0 .. 9999-12-31T23:59:59.999Z, the last instant RFC 3339
+(and so CloudEvents' ``time``) can write. The producer also refuses timestamps more than an hour
+ahead of its clock (``envelope.MAX_FUTURE_MS``, Kafka's broker default).
 
 Spec: docs/events.md (the catalog); CloudEvents 1.0 for ``CE_TYPE`` names.
 """
@@ -19,7 +31,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, ClassVar, Literal
+import sys
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
@@ -29,8 +43,12 @@ from carbonplane.errors import EventValidationError
 SCHEMA_VERSION = "1.0.0"
 MAX_LONG = 2**63 - 1  # counts and timestamps must fit a signed 64-bit long (Avro, Java, Kafka)
 
+MAX_TIMESTAMP_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: RFC 3339 has four-digit years
+MAX_FLOAT = sys.float_info.max  # the bound keeps infinity out (NaN fails every bound)
+
 NonNegInt = Annotated[int, Meta(ge=0, le=MAX_LONG)]
-NonNegFloat = Annotated[float, Meta(ge=0)]
+Timestamp = Annotated[int, Meta(ge=0, le=MAX_TIMESTAMP_MS)]
+NonNegFloat = Annotated[float, Meta(ge=0, le=MAX_FLOAT)]
 Ratio = Annotated[float, Meta(ge=0.0, le=1.0)]
 Name = Annotated[str, Meta(min_length=1)]
 StatusCode = Annotated[int, Meta(ge=100, le=599)]
@@ -46,7 +64,7 @@ class Event(msgspec.Struct, kw_only=True, rename="camel"):
 
     event_id: str = ""
     event_type: str = ""
-    timestamp: NonNegInt = 0
+    timestamp: Timestamp = 0
     source: str = ""
     version: str = SCHEMA_VERSION
     correlation_id: str | UnsetType = UNSET
@@ -282,8 +300,12 @@ EVENT_TYPES_BY_NAME: dict[str, type[Event]] = {t.__name__: t for t in EVENT_TYPE
 EVENT_TYPE_BY_TOPIC: dict[str, type[Event]] = {t.TOPIC: t for t in EVENT_TYPES}
 
 _ENCODER = msgspec.json.Encoder()
+_PACKER = msgspec.msgpack.Encoder(uuid_format="bytes", decimal_format="number")  # no UUID or Decimal passes as text
 _DECODERS = {t: msgspec.json.Decoder(t) for t in EVENT_TYPES}
-_AT = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+_CHECKERS = {t: msgspec.msgpack.Decoder(t) for t in EVENT_TYPES}  # validation on the produce path
+_AT = re.compile(r"^(?P<problem>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.S)
+_JSON_LIKE = (str, int, float, list, tuple, dict, type(None))
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # as JavaScript (the Node twin) prints them
 
 
 def validation_error(event_type: str, exc: Exception) -> EventValidationError:
@@ -295,6 +317,8 @@ def validation_error(event_type: str, exc: Exception) -> EventValidationError:
     m = _AT.match(text)
     problem, path = (m.group("problem"), m.group("path")) if m else (text, None)
     field = path.lstrip(".") if path else None
+    if m and m.group("key"):  # a key of the map at ``path`` is wrong
+        problem = f"a key of the map: {problem}"
     if field and "[...]" in field:  # msgspec's notation for "some value of this map"
         field, problem = field.replace("[...]", ""), f"a value of the map: {problem}"
     missing = re.search(r"[Mm]issing required (?:argument|field) [`']?(\w+)", text)
@@ -303,6 +327,7 @@ def validation_error(event_type: str, exc: Exception) -> EventValidationError:
     if name:  # the path points at the object; the field is the one named in the message
         named = _camel(name.group(1) or name.group(2))
         field = f"{field}.{named}" if field else named
+        problem = "missing required field" if missing else f"unexpected field: {problem}"
     return EventValidationError(event_type, field, problem)
 
 
@@ -316,44 +341,62 @@ def event_decoder(cls: type[Event]) -> msgspec.json.Decoder:
     return _DECODERS[cls]
 
 
-def encode_event(event: Event) -> bytes:
-    """Validate ``event`` against its type and return its JSON bytes (raises EventValidationError)."""
+def event_checker(cls: type[Event]) -> msgspec.msgpack.Decoder:
+    """The validating MessagePack decoder the produce path checks ``cls`` instances with."""
+    return _CHECKERS[cls]
+
+
+def checked_event(event: Event) -> Event:
+    """A validated copy of ``event`` (floats as floats); raises EventValidationError naming the field."""
     cls = type(event)
-    decoder = _DECODERS.get(cls)
-    if decoder is None:
+    checker = _CHECKERS.get(cls)
+    if checker is None:
         raise EventValidationError(cls.__name__, None, "not one of the 12 catalog event types")
     try:
-        data = _ENCODER.encode(event)
+        packed = _PACKER.encode(event)
     except (TypeError, ValueError, OverflowError) as exc:
         raise _unencodable(event, exc) from None
     try:
-        decoder.decode(data)
+        return checker.decode(packed)
     except msgspec.ValidationError as exc:
-        raise _explain(event, validation_error(cls.__name__, exc)) from None
-    return data
+        raise _explain(validation_error(cls.__name__, exc), lambda field: getattr(event, _snake(field), None)) from None
+
+
+def encode_event(event: Event) -> bytes:
+    """Validate ``event`` against its type and return its JSON bytes (raises EventValidationError)."""
+    return _ENCODER.encode(checked_event(event))
 
 
 def _unencodable(event: Event, exc: Exception) -> EventValidationError:
-    """Name the field whose value cannot be written as JSON (an object, an int beyond 64 bits)."""
+    """Name the field whose value cannot be encoded (an object, an int beyond 64 bits)."""
     for name, encode_name in zip(event.__struct_fields__, event.__struct_encode_fields__):
         value = getattr(event, name)
         if value is UNSET:
             continue
         try:
-            _ENCODER.encode(value)
+            _PACKER.encode(value)
         except (TypeError, ValueError, OverflowError) as inner:
             return EventValidationError(type(event).__name__, encode_name, f"cannot be encoded as JSON: {inner}")
     return EventValidationError(type(event).__name__, None, f"cannot be encoded as JSON: {exc}")
 
 
-def _explain(event: Event, err: EventValidationError) -> EventValidationError:
-    """Sharpen a top-level field's error with the value at hand: JSON has no NaN or infinity
-    (msgspec writes them as null), and a map error can name the offending key."""
+def payload_error(event_type: str, payload: Mapping[str, Any], exc: Exception) -> EventValidationError:
+    """The EventValidationError for a whole camelCase payload that failed to convert to its type."""
+    return _explain(validation_error(event_type, exc), payload.get)
+
+
+def _explain(err: EventValidationError, value_of: Callable[[str], Any]) -> EventValidationError:
+    """Sharpen a top-level field's error with the value at hand (``value_of(camelCaseField)``): JSON
+    has no NaN or infinity, and a map error can name the offending key."""
     if not (err.field and err.field.isidentifier()):
         return err
-    value = getattr(event, _snake(err.field), None)
-    if isinstance(value, float) and not math.isfinite(value) and "got `null`" in err.problem:
-        return EventValidationError(err.event_type, err.field, f"{value} is not a valid number (must be finite)")
+    value = value_of(err.field)
+    if isinstance(value, float) and not math.isfinite(value):
+        return EventValidationError(err.event_type, err.field,
+                                    f"{_NON_FINITE[repr(value)]} is not a valid number (must be finite)")
+    if not isinstance(value, _JSON_LIKE) and "got `" in err.problem:  # say "UUID", not how it was packed
+        return EventValidationError(err.event_type, err.field,
+                                    re.sub(r"got `[^`]*`", f"got `{type(value).__name__}`", err.problem, count=1))
     if isinstance(value, dict) and err.problem.startswith("a value of the map: "):
         key = next((k for k, v in value.items() if not isinstance(v, str)), None)
         if key is not None:
