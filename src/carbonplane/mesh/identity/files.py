@@ -7,8 +7,9 @@ Invariants:
   instant), writes, ``fsync``s, renames over the target and ``fsync``s the directory. A process
   killed at any point leaves either the old file or the new one, never a half-written file
   (at worst a stray ``.tmp-*`` file, which readers ignore).
-- ``check_private`` refuses a secret file that group or others can read or write (any bit of
-  ``0o077``), naming the file and the ``chmod`` that fixes it.
+- ``check_private`` refuses a secret file whose mode is looser than 0600 (any bit outside
+  ``0o600``: group/other access, execute, setuid...), naming the file and the ``chmod`` that
+  fixes it. 0400 is accepted.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def make_private_dir(path: str | os.PathLike) -> Path:
 
 
 def check_private(path: str | os.PathLike, what: str = "private key") -> None:
-    """Raise ``CAStateError`` unless ``path`` is a regular file with no group/other permission."""
+    """Raise ``CAStateError`` unless ``path`` is a regular file of mode 0600 or stricter."""
     path = Path(path)
     try:
         st = os.stat(path)
@@ -70,10 +71,9 @@ def check_private(path: str | os.PathLike, what: str = "private key") -> None:
         raise CAStateError(path, f"the {what} file is missing") from None
     if not stat.S_ISREG(st.st_mode):
         raise CAStateError(path, f"the {what} is not a regular file")
-    loose = stat.S_IMODE(st.st_mode) & 0o077
-    if loose:
-        raise CAStateError(path, f"the {what} file has mode {stat.S_IMODE(st.st_mode):04o}; group "
-                                 f"and others must have no access (fix: chmod 600 {path})")
+    if stat.S_IMODE(st.st_mode) & ~PRIVATE:
+        raise CAStateError(path, f"the {what} file has mode {stat.S_IMODE(st.st_mode):04o}, looser "
+                                 f"than 0600; only its owner may read it (fix: chmod 600 {path})")
 
 
 def read_private(path: str | os.PathLike, what: str = "private key") -> bytes:
