@@ -3,7 +3,7 @@
 Istio's agent asks for 24 h certificates (``SECRET_TTL``) and renews once the remaining life falls
 to ``SECRET_GRACE_PERIOD_RATIO`` = 0.5 of the lifetime; since 1.24 that ratio is jittered by
 ``SECRET_GRACE_PERIOD_RATIO_JITTER`` = 0.01, because proxies started together would otherwise all
-hit the CA at once (istio/istio#52102; the mesh anchors file, section 1.9). For a 24 h certificate
+hit the CA at once (Istio 1.24.0 change notes; pilot-agent options). For a 24 h certificate
 that is 12 h after issue, +-14.4 min.
 
 ``RenewalSchedule.renew_at(not_before, not_after)`` picks the instant once per certificate
