@@ -222,3 +222,15 @@ def test_a_process_killed_mid_rotation_leaves_the_previous_consistent_state(tmp_
     assert len(list((tmp_path / "ca").glob("root-*.key"))) == 1  # the orphan was removed
     assert json.loads((tmp_path / "ca" / "state.json").read_text())["active"] == before
     assert creds_for(after, "orders").certificate.issuer == after.active.cert.subject
+
+
+def test_rotations_from_two_processes_sharing_the_directory_do_not_lose_each_other(tmp_path):
+    clock = Clock()
+    first, second = (CertificateAuthority(tmp_path, clock=clock) for _ in range(2))
+    original = first.active.id
+    by_first = first.rotate(overlap=dt.timedelta(hours=1)).id
+    by_second = second.rotate(overlap=dt.timedelta(hours=1)).id  # re-reads first's rotation
+    roots = {r.id: r.trusted_until for r in CertificateAuthority(tmp_path, clock=clock).roots}
+    assert set(roots) == {original, by_first, by_second}
+    assert roots[by_second] is None and roots[original] and roots[by_first]
+    assert len(second.trust_bundle()) == 3

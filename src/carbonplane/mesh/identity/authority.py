@@ -3,6 +3,7 @@
 Data directory layout (``<data_dir>/ca/``, created 0700)::
 
     state.json               which roots exist, which one signs, until when each is trusted
+    ca.lock                  flock'ed while loading, rotating or pruning
     root-<id>.crt            a signing certificate (PEM, 0644)
     root-<id>.key            its private key (PEM PKCS#8, 0600; refused at start if looser)
     root-<id>.chain.pem      only for a supplied intermediate: the certificates above it, up to
@@ -29,7 +30,9 @@ should be at least the workload TTL, so that every old certificate is renewed be
 Invariants:
 
 - ``state.json`` is the only source of truth; it is replaced atomically, after the files it names
-  are written. A process killed mid-rotation leaves the old state (plus unreferenced files, which
+  are written. Loading, rotating and pruning hold an exclusive ``flock`` on ``ca.lock`` and
+  re-read the state first, so processes sharing the directory never interleave; a process that
+  did not rotate keeps signing with the root it loaded until it is restarted. A process killed mid-rotation leaves the old state (plus unreferenced files, which
   the next start deletes) or the new one, never a mix.
 - Every root loaded has a key matching its certificate, a fingerprint matching the state, and a
   key file no group/other can access; otherwise ``CAStateError`` names the file and the fix.
@@ -39,7 +42,9 @@ Invariants:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
 import os
 import re
@@ -194,19 +199,33 @@ class CertificateAuthority:
         self.root_validity = root_validity
         self._lock = threading.Lock()
         self._state_path = self.dir / "state.json"
-        if self._state_path.exists():
-            self._roots, self._active = self._load_state()
-            if supplied is not None:
-                fp = fingerprint(_load_pem_certs(Path(supplied.cert), "CA certificate")[0])
-                if fp not in {r.fingerprint for r in self._roots}:
-                    raise CAStateError(self._state_path, "the data directory already holds another "
-                                       "CA root; to switch to the supplied one, rotate to it "
-                                       "(CertificateAuthority.rotate(supplied=...))")
-        else:
-            root = self._new_root(supplied, trusted_until=None)
-            self._roots, self._active = [root], root.id
-            self._save_state()
-        self._remove_orphans()
+        with self._exclusive():
+            if self._state_path.exists():
+                self._roots, self._active = self._load_state()
+                if supplied is not None:
+                    fp = fingerprint(_load_pem_certs(Path(supplied.cert), "CA certificate")[0])
+                    if fp not in {r.fingerprint for r in self._roots}:
+                        raise CAStateError(self._state_path, "the data directory already holds "
+                                           "another CA root; to switch to the supplied one, "
+                                           "rotate to it (CertificateAuthority.rotate(supplied=...))")
+            else:
+                root = self._new_root(supplied, trusted_until=None)
+                self._roots, self._active = [root], root.id
+                self._save_state()
+            self._remove_orphans()
+
+    @contextlib.contextmanager
+    def _exclusive(self):
+        """This object's lock plus an exclusive ``flock`` on ``ca.lock``: processes sharing the
+        data directory (a control plane, a CLI) never load, rotate or prune at the same time."""
+        with self._lock:
+            fd = os.open(self.dir / "ca.lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                         files.PRIVATE)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -270,7 +289,8 @@ class CertificateAuthority:
         overlap = self.max_ttl if overlap is None else overlap
         if overlap < dt.timedelta(0):
             raise IdentityError(f"the rotation overlap {overlap} is negative")
-        with self._lock:
+        with self._exclusive():
+            self._roots, self._active = self._load_state()  # another process may have rotated
             now = self.clock()
             new = self._new_root(supplied, trusted_until=None)
             if new.fingerprint in {r.fingerprint for r in self._roots}:
@@ -286,7 +306,8 @@ class CertificateAuthority:
 
     def prune(self) -> list[str]:
         """Drop roots whose overlap has ended (state first, then their files); return their ids."""
-        with self._lock:
+        with self._exclusive():
+            self._roots, self._active = self._load_state()
             now = self.clock()
             gone = [r for r in self._roots if r.id != self._active and not r.trusted_at(now)]
             if gone:

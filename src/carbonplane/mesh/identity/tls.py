@@ -211,11 +211,12 @@ class MeshServer:
         self.last_error = exc
 
     async def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
+        """Stop accepting and cancel every connection task."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._sock is not None:
+            self._sock.close()
 
 
 def credentials_from_files(key: str | os.PathLike, chain: str | os.PathLike,
