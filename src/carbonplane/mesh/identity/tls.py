@@ -72,8 +72,11 @@ def _base(purpose: int, creds: Credentials) -> ssl.SSLContext:
     ctx.verify_mode = ssl.CERT_REQUIRED
     ctx.load_verify_locations(cadata=creds.bundle_pem.decode("ascii"))
     with tempfile.TemporaryDirectory(prefix="cp-mesh-") as tmp:  # created 0700
-        key = files.write_atomic(Path(tmp) / "key.pem", creds.key_pem, files.PRIVATE)
-        chain = files.write_atomic(Path(tmp) / "chain.pem", creds.chain_pem, files.PRIVATE)
+        key, chain = Path(tmp) / "key.pem", Path(tmp) / "chain.pem"
+        for path, data in ((key, creds.key_pem), (chain, creds.chain_pem)):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, files.PRIVATE)
+            with os.fdopen(fd, "wb") as f:  # no fsync: read back at once, then deleted
+                f.write(data)
         ctx.load_cert_chain(chain, key)
     return ctx
 
