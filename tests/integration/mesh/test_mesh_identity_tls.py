@@ -270,3 +270,43 @@ def test_a_failed_update_keeps_the_current_contexts(ca):
     key = generate_key()
     csr = build_csr(key)
     assert csr.public_key().public_numbers() == key.public_key().public_numbers()
+
+
+def test_a_client_that_never_handshakes_is_dropped_after_the_handshake_timeout(ca):
+    holder = MeshTLS(creds_for(ca, "orders"))
+
+    async def go():
+        from carbonplane.mesh.identity import MeshServer
+
+        async def never(reader, writer, peer):  # pragma: no cover - must not run
+            raise AssertionError("handler ran without a handshake")
+
+        server = await MeshServer(holder, never, handshake_timeout=0.5).start()
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)  # plain TCP
+            eof = await asyncio.wait_for(reader.read(), 5)   # the server hangs up on its own
+            writer.close()
+            return eof, server.rejected, server.last_error
+        finally:
+            await server.close()
+
+    eof, rejected, err = run(go())
+    assert eof == b"" and rejected == 1
+    assert "taking longer than 0.5 seconds" in str(err), repr(err)
+
+
+def test_a_workload_that_joins_with_a_token_is_seen_as_the_tokens_identity(ca, tmp_path):
+    from carbonplane.mesh.identity import JoinTokens
+    tokens = JoinTokens(tmp_path / "cp", ca)
+    token = tokens.issue_token("billing", "shop")
+    key = generate_key()                       # stays with the workload
+    joined = Credentials.from_issued(key, tokens.redeem(token, build_csr(key)))
+
+    async def go():
+        server = await start_echo(MeshTLS(creds_for(ca, "orders", "shop")))
+        try:
+            return (await exchange(server.port, client_context(joined)))[1]
+        finally:
+            await server.close()
+
+    assert run(go()) == b"spiffe://cluster.local/ns/shop/sa/billing ping\n"
