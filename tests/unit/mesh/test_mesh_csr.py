@@ -154,3 +154,15 @@ def test_pem_csrs_are_accepted_and_the_identity_must_be_in_the_trust_domain(ca):
         ca.issue(pem, workload_id("other.example", "default", "orders"))
     with pytest.raises(TypeError):
         ca.issue(pem, "spiffe://cluster.local/ns/default/sa/orders")
+
+
+
+@pytest.mark.parametrize("data", ["-----BEGIN CERTIFICATE REQUEST-----\nä\n", 42, None])
+def test_a_csr_that_is_neither_pem_text_nor_der_bytes_is_refused(ca, data):
+    with pytest.raises(CSRRejectedError, match="not PEM text or DER bytes"):
+        ca.issue(data, ORDERS)
+
+
+def test_a_der_csr_is_accepted(ca):
+    der = build_csr(generate_key(), ORDERS).public_bytes(serialization.Encoding.DER)
+    assert ca.issue(der, ORDERS).identity == ORDERS

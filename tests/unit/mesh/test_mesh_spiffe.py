@@ -140,3 +140,9 @@ def test_arbitrary_text_either_parses_or_raises_spiffe_id_error(text):
         except SpiffeIdError:
             continue
         assert str(sid) == candidate  # anything accepted is already canonical
+
+
+@pytest.mark.parametrize("text", ["spiffe://td/\ud800", "spiffe://t\udfffd/a", "spiffe://td/a\ufeff"])
+def test_lone_surrogates_and_invisible_characters_are_refused_cleanly(text):
+    with pytest.raises(SpiffeIdError, match="contains"):
+        parse(text)

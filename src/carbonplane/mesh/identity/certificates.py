@@ -92,7 +92,12 @@ def load_csr(csr: x509.CertificateSigningRequest | bytes | str) -> x509.Certific
     """Accept a CSR object or its PEM/DER bytes; ``CSRRejectedError`` if it does not parse."""
     if isinstance(csr, x509.CertificateSigningRequest):
         return csr
-    data = csr.encode("ascii") if isinstance(csr, str) else bytes(csr)
+    if not isinstance(csr, (str, bytes, bytearray, memoryview)):
+        raise CSRRejectedError(f"the CSR is not PEM text or DER bytes but {type(csr).__name__}")
+    try:
+        data = csr.encode("ascii") if isinstance(csr, str) else bytes(csr)
+    except UnicodeEncodeError as exc:
+        raise CSRRejectedError(f"the CSR is not PEM text or DER bytes: {exc}") from None
     try:
         if data.lstrip().startswith(b"-----BEGIN"):
             return x509.load_pem_x509_csr(data)
@@ -104,6 +109,16 @@ def load_csr(csr: x509.CertificateSigningRequest | bytes | str) -> x509.Certific
 def check_csr(csr: x509.CertificateSigningRequest | bytes | str, allowed: WorkloadId):
     """Verify ``csr`` may be signed for ``allowed``; return its public key or raise."""
     csr = load_csr(csr)
+    try:
+        return _check_csr(csr, allowed)
+    except CSRRejectedError:
+        raise
+    except Exception as exc:  # a field cryptography cannot decode (bad extension, key, name)
+        raise CSRRejectedError(f"the CSR has a field that does not decode: "
+                               f"{type(exc).__name__}: {exc}") from None
+
+
+def _check_csr(csr: x509.CertificateSigningRequest, allowed: WorkloadId):
     try:
         valid = csr.is_signature_valid
     except Exception as exc:  # unsupported algorithm in the CSR
@@ -207,6 +222,8 @@ def spiffe_id_of(cert: x509.Certificate, *, trust_domain: str | None = None) -> 
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         raise PeerIdentityError("the peer certificate has no SAN, so no SPIFFE id") from None
+    except Exception as exc:  # duplicate or undecodable extensions
+        raise PeerIdentityError(f"the peer certificate's extensions do not decode: {exc}") from None
     uris = san.get_values_for_type(x509.UniformResourceIdentifier)
     if len(uris) != 1:
         raise PeerIdentityError(f"the peer certificate has {len(uris)} URI SANs; an X.509-SVID "

@@ -76,6 +76,11 @@ class WorkloadId:
         return f"{self.trust_domain}/ns/{self.namespace}/sa/{self.service}"
 
 
+def _utf8_len(text: str) -> int:
+    # surrogatepass: a lone surrogate must reach the character check (and its clear error)
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def _check_segment(value: str, segment: str, where: str) -> None:
     if segment == "":
         raise SpiffeIdError(value, f"{where} is empty (no '//' and no trailing '/')")
@@ -94,7 +99,7 @@ def validate_trust_domain(trust_domain: object, *, value: object = None) -> str:
         raise SpiffeIdError(shown, f"trust domain must be a str, not {type(trust_domain).__name__}")
     if not trust_domain:
         raise SpiffeIdError(shown, "the trust domain is empty")
-    if len(trust_domain.encode("utf-8")) > MAX_TRUST_DOMAIN_BYTES:
+    if _utf8_len(trust_domain) > MAX_TRUST_DOMAIN_BYTES:
         raise SpiffeIdError(shown, f"the trust domain is longer than {MAX_TRUST_DOMAIN_BYTES} bytes")
     for c in trust_domain:
         if c in _TD_CHARS:
@@ -117,7 +122,7 @@ def parse(value: object) -> SpiffeId:
     """Parse and validate a SPIFFE id; raise ``SpiffeIdError`` naming the broken rule."""
     if not isinstance(value, str):
         raise SpiffeIdError(value, f"expected a str, not {type(value).__name__}")
-    if len(value.encode("utf-8")) > MAX_ID_BYTES:
+    if _utf8_len(value) > MAX_ID_BYTES:
         raise SpiffeIdError(value, f"longer than {MAX_ID_BYTES} bytes")
     if not value.startswith(SCHEME):
         head = value.split(":", 1)[0] if ":" in value else ""

@@ -119,7 +119,7 @@ class JoinTokens:
 
     def redeem(self, token: str, csr) -> IssuedCertificate:
         """Exchange ``token`` and a CSR for the token's identity's certificate, once."""
-        m = _TOKEN.match(token.strip()) if isinstance(token, str) else None
+        m = _TOKEN.fullmatch(token.strip()) if isinstance(token, str) else None
         if m is None:
             raise TokenRejectedError("malformed", f"a join token looks like {PREFIX}.<12 hex>."
                                                   "<43 base64url characters>")
