@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -166,3 +168,19 @@ def test_a_csr_that_is_neither_pem_text_nor_der_bytes_is_refused(ca, data):
 def test_a_der_csr_is_accepted(ca):
     der = build_csr(generate_key(), ORDERS).public_bytes(serialization.Encoding.DER)
     assert ca.issue(der, ORDERS).identity == ORDERS
+
+
+_VALID_DER = build_csr(generate_key(), ORDERS).public_bytes(serialization.Encoding.DER)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.one_of(st.binary(max_size=600),
+                 st.tuples(st.integers(0, len(_VALID_DER) - 1), st.integers(1, 255)).map(
+                     lambda m: _VALID_DER[:m[0]] + bytes([_VALID_DER[m[0]] ^ m[1]])
+                     + _VALID_DER[m[0] + 1:])))
+def test_garbage_and_mutated_csrs_raise_only_csr_rejected(ca, data):
+    try:
+        issued = ca.issue(data, ORDERS)
+    except CSRRejectedError:
+        return
+    assert issued.identity == ORDERS  # a mutation that left a valid CSR still gets only ORDERS
