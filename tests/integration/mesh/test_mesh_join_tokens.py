@@ -11,7 +11,7 @@ import threading
 import pytest
 
 from carbonplane.mesh.identity import (
-    CertificateAuthority, CSRRejectedError, JoinTokens, TokenRejectedError, build_csr,
+    CAStateError, CertificateAuthority, CSRRejectedError, JoinTokens, TokenRejectedError, build_csr,
     generate_key, spiffe_id_of, workload_id)
 from meshidkit import Clock
 
@@ -136,7 +136,7 @@ def test_concurrent_redeemers_get_exactly_one_certificate(tmp_path):
 def test_a_token_store_readable_by_others_is_refused(tmp_path, store):
     store.issue_token("orders")
     os.chmod(tmp_path / "tokens" / "tokens.json", 0o644)
-    with pytest.raises(Exception, match="chmod 600"):
+    with pytest.raises(CAStateError, match="chmod 600"):
         JoinTokens(tmp_path, store.ca)
 
 
