@@ -146,8 +146,9 @@ async def _hangup(node) -> None:
     try:
         new = await node.reload()
     except GatewayConfigError as exc:
-        typer.echo(f"gateway: SIGHUP: {path} not reloaded, the running config keeps serving: "
-                   f"{exc}", err=True)
+        for problem in exc.problems:  # one line each, file:line first
+            typer.echo(f"gateway: SIGHUP: {path} not reloaded, the running config keeps "
+                       f"serving: {problem}", err=True)
     except Exception as exc:  # AdminAPIError (workers cannot run it), OSError ...
         detail = getattr(exc, "body", None) or exc
         typer.echo(f"gateway: SIGHUP: {path} not reloaded, the running config keeps serving: "

@@ -46,6 +46,7 @@ from carbonplane.gateway.plugins.counters import default_counter_path
 from carbonplane.gateway.runtime import (
     FACTORY,
     WorkerState,
+    check_config,
     encode_payload,
     merge_health,
     read_health_reports,
@@ -152,8 +153,9 @@ class GatewayNode:
         """Run ``config`` on every worker; raise ConfigError when it cannot be built."""
         payload = self._payload(config)
         if self.supervisor is not None:
-            # validates first (nothing sent if bad); all workers run it, or all are put back
-            self.supervisor.apply(payload, self.settings.publish_timeout)
+            # checked here first (nothing sent if bad); all workers run it, or all are put back
+            check_config(config, proxy=self.settings.proxy, runtime=self.runtime)
+            self.supervisor.apply(payload, self.settings.publish_timeout, validate=False)
         else:
             self.server.swap(worker_config(payload, config.version))
         self.published = config

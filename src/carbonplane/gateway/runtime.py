@@ -11,9 +11,10 @@ it in atomically. The payload (JSON, ``encode_payload``) holds:
      "runtime": {"dir": ..., "workers": N},
      "health": [[seq, upstream, target, healthy], ...]}   manual PUT .../healthy|unhealthy
 
-``worker_config`` is also what the master calls to validate a payload before sending it (the
-engine's rule); there it runs without an event loop, builds the app and drops it, which closes
-its handlers at once. Inside a serving worker (a running loop) it *adopts* the new app: the
+``worker_config`` is also what the engine's master may call to validate a payload before sending
+it; there it runs without an event loop, builds the app and drops it, which closes its handlers
+at once. The gateway's node checks the compiled config with ``check_config`` instead (the same
+checks without parsing the payload again) and publishes without a second validation. Inside a serving worker (a running loop) it *adopts* the new app: the
 balancers carry over health and load from the previous version, the active health checker
 follows the new upstreams, manual health settings newer than the last applied are applied, and
 a health report is written to ``<runtime dir>/health-<pid>.json`` (whenever health changes, at
@@ -76,6 +77,24 @@ def worker_config(payload: bytes, version: int = 0) -> ProxyConfig:
         raise
     except Exception as exc:  # GatewayConfigError, or a plugin handler refusing its config
         raise ConfigError(f"{type(exc).__name__}: {exc}", where="gateway config") from None
+
+
+def check_config(config: GatewayConfig, *, proxy: Mapping[str, Any] | None = None,
+                 runtime: Mapping[str, Any] | None = None) -> None:
+    """The master's check before a publish, from the already compiled ``config``: build the app
+    (plugin handlers accept their configs) and the proxy settings once, keep nothing. It is what
+    ``worker_config`` checks minus re-reading the payload, which the Admin API compiled already
+    (for 10,000 routes and consumers that re-read was ~3 s of the master's CPU per reload); a
+    payload a worker still cannot build is rejected there and the publish rolled back."""
+    load_bundled()
+    try:
+        app = GatewayApp(config, process_services(runtime or {}, live=False))
+    except Exception as exc:
+        raise ConfigError(f"{type(exc).__name__}: {exc}", where="gateway config") from None
+    try:
+        proxy_config(app, config.version, proxy or {})
+    finally:
+        app.close()
 
 
 def _build(doc: Mapping[str, Any], version: int) -> ProxyConfig:

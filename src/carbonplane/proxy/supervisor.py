@@ -263,12 +263,13 @@ class Supervisor:
                     self._retire(w, f"did not take config {version}")
             return version
 
-    def apply(self, payload: bytes, timeout: float = 30.0) -> int:
+    def apply(self, payload: bytes, timeout: float = 30.0, *, validate: bool = True) -> int:
         """Publish ``payload`` and wait until every worker runs it; on failure, put every worker
-        back on the previous payload and raise ``ConfigError`` (see the module docstring)."""
+        back on the previous payload and raise ``ConfigError`` (see the module docstring).
+        ``validate=False``: the caller checked it (a worker rejecting it is still rolled back)."""
         with self._publish_lock:
             previous = self.payload
-            version = self.publish(payload)
+            version = self.publish(payload, validate=validate)
             try:
                 self.wait_applied(version, timeout)
             except ConfigError:
