@@ -40,7 +40,7 @@ from bench.machine import group_cpu_seconds, machine_info
 
 ROUTES = CONSUMERS = 10_000
 IDLE_RELOADS = 5
-LOAD_SECONDS = 120
+LOAD_SECONDS = 240
 WRK_ARGS = ["-t1", "-c16", "--latency", "--timeout", "30s"]
 
 
@@ -87,7 +87,12 @@ def parse_totals(out: str) -> dict:
     if not (done and maxlat and rps):
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     scale = {"us": 1e-3, "ms": 1.0, "s": 1000.0}[maxlat.group(2)]
+    def pct(p: str) -> float:
+        m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1000.0}[m.group(2)] if m else -1.0
+
     return {"requests": int(done.group(1)), "rps": float(rps.group(1)),
+            "p50_ms": pct("50"), "p99_ms": pct("99"),
             "max_latency_ms": float(maxlat.group(1)) * scale,
             "non_2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": sum(map(int, sock.groups())) if sock else 0}
@@ -148,8 +153,9 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         out["worker_restarts"] = server["worker_restarts"]
         log(f"under load: {len(walls)} reloads, median {out['under_load']['wall_s']:.2f} s; wrk "
             f"{totals['requests']:,} requests, {totals['non_2xx']} non-2xx, "
-            f"{totals['socket_errors']} socket errors, {totals['rps']:,.0f} req/s, "
-            f"max latency {totals['max_latency_ms']:.0f} ms; worker restarts "
+            f"{totals['socket_errors']} socket errors, {totals['rps']:,.0f} req/s, p50 "
+            f"{totals['p50_ms']:.1f} ms, p99 {totals['p99_ms']:.1f} ms, max "
+            f"{totals['max_latency_ms']:.0f} ms; worker restarts "
             f"{out['worker_restarts']}")
         if totals["non_2xx"] or totals["socket_errors"] or out["worker_restarts"]:
             raise RuntimeError(f"reloads dropped requests or restarted workers: {out}")

@@ -178,7 +178,7 @@ def reload(
     if url.scheme not in ("http", "https") or not url.hostname:
         raise ConfigError(f"{admin_url!r} is not an http(s) URL of the Admin API", where="--admin-url")
     cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-    conn = cls(url.hostname, url.port or (443 if url.scheme == "https" else 80), timeout=120)
+    conn = cls(url.hostname, url.port or (443 if url.scheme == "https" else 80), timeout=300)
     headers = {"content-length": "0"}
     if token:
         headers["kong-admin-token"] = token

@@ -63,7 +63,7 @@ class NodeSettings:
     workers: int = 1
     admin_token: str | None = None
     proxy: dict[str, Any] = field(default_factory=dict)  # ProxyConfig fields
-    publish_timeout: float = 30.0
+    publish_timeout: float = 120.0  # a 10k-route config takes ~30 s on a busy 2-core machine
     drain: float = 10.0
     config_file: str | None = None  # what SIGHUP and POST /config/reload re-read
 

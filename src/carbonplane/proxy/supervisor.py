@@ -7,7 +7,10 @@ take it between restarts.
 
 Config travels as *payload bytes* plus a *factory* named ``"module:function"``; the factory
 turns ``(payload, version)`` into a ``ProxyConfig`` in each worker (compiled objects never
-cross processes). ``publish(payload)`` first compiles in the master - an invalid config raises
+cross processes). A factory may carry a ``prepare(payload, version)`` attribute: a serving worker
+then runs that in a thread (it must not touch loop or process state) and passes its result to
+the factory on the loop, so a config that takes seconds to compile does not stop the worker
+serving; configs are still applied one at a time, in order. ``publish(payload)`` first compiles in the master - an invalid config raises
 ``ConfigError`` and reaches no worker - then sends ``("config", version, payload)`` to each
 worker. A worker compiles, swaps atomically (in-flight requests finish on the old config) and
 acknowledges ``("applied", version, error)``. ``wait_applied(version)`` blocks until every live
@@ -98,23 +101,35 @@ async def _serve(host, port, factory, payload, version, sock: socket.socket) -> 
         if closed:  # end-of-file: the master is gone
             stop.set()
 
-    def handle(message) -> None:
-        if message[0] == "config":
-            _, new_version, new_payload = message
+    pending: asyncio.Queue = asyncio.Queue()
+    prepare = getattr(factory, "prepare", None)
+
+    async def apply_configs() -> None:  # one at a time, in the order they were sent
+        while True:
+            new_version, new_payload = await pending.get()
             try:
-                server.swap(factory(new_payload, new_version))
+                made = new_payload
+                if prepare is not None:  # the heavy part off the loop: requests keep flowing
+                    made = await loop.run_in_executor(None, prepare, new_payload, new_version)
+                server.swap(factory(made, new_version))
                 out.send(("applied", new_version, None))
             except Exception as exc:  # report, keep serving the old config
                 out.send(("applied", new_version, f"{type(exc).__name__}: {exc}"))
+
+    def handle(message) -> None:
+        if message[0] == "config":
+            pending.put_nowait(message[1:])
         elif message[0] == "stop":
             drain[0] = message[1]
             stop.set()
 
     loop.add_reader(sock.fileno(), on_readable)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    applier = loop.create_task(apply_configs())
     tune_gc()
     out.send(("ready", os.getpid(), version))
     await stop.wait()
+    applier.cancel()
     loop.remove_reader(sock.fileno())
     out.close()
     await server.close(drain[0])

@@ -183,3 +183,21 @@ def test_post_config_racing_sighup_leaves_api_and_workers_agreeing(tmp_path, pai
             assert admin_config_has(gw.admin_port, f"/marker-{shown}")
             serves(gw.proxy_port, shown, "a" if shown < 200 else "b")
         assert status(gw.admin_port)["server"]["worker_restarts"] == 0
+
+
+def test_sighup_reloads_an_in_process_gateway_too(tmp_path, pair):
+    a, b = pair
+    path = write_config(tmp_path / "kong.yml", small(a, 0))
+    with GatewayProcess(path, extra=["--in-process"]) as gw:
+        err = StderrLines(gw.proc)
+        write_config(path, small(b, 1))
+        os.kill(gw.proc.pid, signal.SIGHUP)
+        err.wait_for("SIGHUP: reloaded")
+        serves(gw.proxy_port, 1, "b")
+        path.write_text(INVALID)
+        mark = len(err.lines)
+        os.kill(gw.proc.pid, signal.SIGHUP)
+        assert "kong.yml:5" in err.wait_for("not reloaded", mark)
+        serves(gw.proxy_port, 1, "b")
+        assert admin_config_has(gw.admin_port, "/marker-1")
+        assert gw.proc.poll() is None
