@@ -204,9 +204,13 @@ def reload(
     if not as_json:
         problems = doc.get("flattened_errors") or []
         lines = [f"{p['where']}: {p['message']}" if p.get("where") else p["message"] for p in problems]
-        typer.echo(f"error: {resp.status}: {doc.get('message', raw[:200])}", err=True)
-        for line in lines:
-            typer.echo(f"  {line}", err=True)
+        if lines:
+            typer.echo("error: the gateway's config file is invalid; the running config keeps "
+                       "serving:", err=True)
+            for line in lines:
+                typer.echo(f"  {line}", err=True)
+        else:
+            typer.echo(f"error: {resp.status}: {doc.get('message', raw[:200])}", err=True)
     raise typer.Exit(2 if doc.get("code") == 14 else 1)
 
 

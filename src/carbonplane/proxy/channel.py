@@ -84,7 +84,10 @@ def read_available(sock: socket.socket, frames: FrameBuffer) -> tuple[list[Any],
             return messages, True
         if not data:
             return messages, True
-        messages += frames.feed(data)
+        try:
+            messages += frames.feed(data)
+        except ChannelError:  # nothing after a corrupt length can be trusted: drop the peer
+            return messages, True
         if not drain or len(data) < READ_SIZE:
             return messages, False
 

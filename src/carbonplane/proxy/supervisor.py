@@ -330,7 +330,10 @@ class Supervisor:
                 for w in self._workers:
                     by_handle[w.sock] = w
                     by_handle[w.process.sentinel] = w
-            ready = wait([self._wake_r, *by_handle], timeout=None)
+            try:
+                ready = wait([self._wake_r, *by_handle], timeout=None)
+            except (OSError, ValueError):  # stop() closed a socket meanwhile
+                continue
             for handle in ready:
                 if handle is self._wake_r or self._stopping:
                     continue

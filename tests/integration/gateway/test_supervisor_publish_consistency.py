@@ -108,3 +108,37 @@ def test_racing_publishes_end_on_the_last_one_everywhere(sup, up):
     last = next(n for n in range(1, 7) if f'"/v{n}"'.encode() in sup.payload)
     runs(sup, f"/v{last}", tuple(f"/v{n}" for n in range(1, 7) if n != last))
     assert sup.restarts == 0
+
+
+def test_frames_written_a_byte_at_a_time_arrive_whole_and_in_order():
+    """The channel on its own: a reader that sees every possible split of the frames."""
+    import select
+    import socket as sockets
+    import time
+
+    from carbonplane.proxy.channel import FrameBuffer, encode, read_available
+
+    left, right = sockets.socketpair()
+    right.setblocking(False)
+    messages = [("config", n, b"p" * (n * 997)) for n in range(1, 8)]
+    data = b"".join(encode(m) for m in messages)
+
+    def trickle() -> None:
+        i = 0
+        while i < len(data):
+            step = 1 + i % 7  # pieces of 1-7 bytes: every header and body split
+            left.sendall(data[i:i + step])
+            i += step
+        left.close()
+
+    writer = threading.Thread(target=trickle)
+    writer.start()
+    frames, got, closed = FrameBuffer(), [], False
+    deadline = time.monotonic() + 30
+    while not closed and time.monotonic() < deadline:
+        select.select([right], [], [], 1.0)
+        batch, closed = read_available(right, frames)
+        got += batch
+    writer.join()
+    right.close()
+    assert got == messages and closed and frames.pending == 0
