@@ -122,13 +122,15 @@ async def _serve(config, settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     hangups: set[asyncio.Task] = set()
+    started = asyncio.Event()  # a SIGHUP while starting reloads once the workers serve
 
     def on_hangup() -> None:
-        task = loop.create_task(_hangup(node))
+        task = loop.create_task(_hangup(node, started))
         hangups.add(task)
         task.add_done_callback(hangups.discard)
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
     proxy_port, admin_port = await node.start()
+    started.set()
     count = settings.workers or 1
     mode = f"{count} worker{'s' if count != 1 else ''}" if settings.workers else "in-process"
     print(f"gateway: proxy on {settings.proxy_host}:{proxy_port} ({mode}), "
@@ -140,9 +142,10 @@ async def _serve(config, settings) -> int:
     return 0
 
 
-async def _hangup(node) -> None:
+async def _hangup(node, started: asyncio.Event) -> None:
     """SIGHUP: re-read the start file; report, never raise (the gateway must not exit)."""
     path = node.settings.config_file
+    await started.wait()
     try:
         new = await node.reload()
     except GatewayConfigError as exc:

@@ -245,8 +245,9 @@ class Supervisor:
     def stop(self, drain: float | None = None) -> None:
         """Ask every worker to drain and exit; kill those that do not within drain + 5 s."""
         drain = self.drain if drain is None else drain
-        self._stopping = True
         with self._changed:
+            self._stopping = True
+            self._changed.notify_all()  # a publish waiting for acknowledgements gives up
             workers = list(self._workers)
         for w in workers:
             w.send(("stop", drain))
@@ -298,12 +299,14 @@ class Supervisor:
             self.wait_applied(version, timeout)
         except ConfigError:
             with self._changed:
-                behind = [w for w in self._workers if w.applied < version]
+                behind = [] if self._stopping else [w for w in self._workers if w.applied < version]
             for w in behind:
                 self._retire(w, f"did not return to config {version}")
 
     def _retire(self, worker: _Worker, why: str) -> None:
         """Stop a worker that cannot follow; the monitor restarts it on the latest payload."""
+        if self._stopping:
+            return
         log.error("worker %s %s; replacing it", worker.pid, why)
         if not worker.send(("stop", self.drain)):
             worker.process.terminate()
@@ -311,12 +314,15 @@ class Supervisor:
     def wait_applied(self, version: int, timeout: float = 10.0) -> None:
         """Block until every live worker runs ``version`` (or raise ConfigError)."""
         def settled() -> bool:
-            return all(w.applied >= version or (w.error and w.error[0] == version)
-                       for w in self._workers)  # fmt: skip
+            return self._stopping or all(w.applied >= version or (w.error and w.error[0] == version)
+                                         for w in self._workers)  # fmt: skip
         with self._changed:
             if not self._changed.wait_for(settled, timeout):
                 raise ConfigError(f"config version {version} not applied by every worker "
                                   f"within {timeout} s", where="supervisor")  # fmt: skip
+            if self._stopping:
+                raise ConfigError(f"config version {version}: the workers are stopping",
+                                  where="supervisor")
             errors = [w.error[1] for w in self._workers if w.error and w.error[0] == version]
         if errors:
             raise ConfigError(f"workers rejected config version {version}: {errors[0]}",

@@ -201,3 +201,22 @@ def test_sighup_reloads_an_in_process_gateway_too(tmp_path, pair):
         serves(gw.proxy_port, 1, "b")
         assert admin_config_has(gw.admin_port, "/marker-1")
         assert gw.proc.poll() is None
+
+
+def test_sigterm_during_a_sighup_reload_stops_promptly(tmp_path, pair):
+    a, _ = pair
+    path = write_config(tmp_path / "kong.yml", small(a, 0))
+    with GatewayProcess(path, workers=2) as gw:
+        err = StderrLines(gw.proc)
+        pids = status(gw.admin_port)["server"]["worker_pids"]
+        threads = {pid: len(os.listdir(f"/proc/{pid}/task")) for pid in pids}
+        write_config(path, large_config(a, 1, routes=3000, consumers=3000))  # seconds to build
+        os.kill(gw.proc.pid, signal.SIGHUP)
+        # a worker compiles in a thread of its own: once one appears the master is waiting for
+        # the workers' acknowledgements
+        wait_until(lambda: any(len(os.listdir(f"/proc/{pid}/task")) > threads[pid] for pid in pids),
+                   timeout=60, interval=0.005, what="a worker compiling the re-read file")
+        started = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        assert gw.proc.wait(60) == 0, err.lines[-5:]
+        assert time.monotonic() - started < 30  # not the 120 s publish timeout
