@@ -36,6 +36,7 @@ Invariants:
   with the latest payload: after ``apply`` returns or raises, every worker runs or is starting
   on ``self.payload``.
 - Workers ignore SIGINT and SIGHUP (the master decides when workers stop or reload).
+- ``stop()`` wakes a publish waiting for acknowledgements: it raises at once, retiring nobody.
 
 Protocol (``channel.py`` frames): master -> worker ``("config", v, payload)``,
 ``("stop", drain_s)``; worker -> master ``("ready", pid, v)``, ``("applied", v, error|None)``.
