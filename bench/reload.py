@@ -39,6 +39,7 @@ from bench.gateway import REPO, WRK, free_port, start_nginx, stop, wait_listenin
 from bench.machine import group_cpu_seconds, machine_info
 
 ROUTES = CONSUMERS = 10_000
+REGEX_EVERY = 2  # every 2nd route a regex (1: all of them)
 IDLE_RELOADS = 5
 LOAD_SECONDS = 240
 WRK_ARGS = ["-t1", "-c16", "--latency", "--timeout", "30s"]
@@ -51,7 +52,8 @@ def config(upstream_port: int, version: int, routes: int, consumers: int) -> dic
         {"name": "marker", "paths": [f"/marker-{version}"]}]}]
     for s in range(0, routes, 100):
         services.append({"name": f"svc-{s}", "url": url, "routes": [
-            {"name": f"r{i}", "paths": [f"~/r{i}/(?<id>\\d+)$" if i % 2 else f"/p{i}/"]}
+            {"name": f"r{i}", "paths": [f"~/r{i}/(?<id>\\d+)$" if (i + 1) % REGEX_EVERY == 0
+                                        else f"/p{i}/"]}
             for i in range(s, min(s + 100, routes))]})
     return {"_format_version": "3.0", "services": services, "consumers": [
         {"username": f"user-{i}-v{version}", "keyauth_credentials": [{"key": f"key-{i}-{version}"}]}
@@ -103,7 +105,8 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
     idle_runs, load_s = (2, 20) if quick else (IDLE_RELOADS, LOAD_SECONDS)
     tmp = Path(tempfile.mkdtemp(prefix="carbonplane-bench-reload-"))
     procs: list[subprocess.Popen] = []
-    out: dict = {"routes": size, "consumers": size, "regex_routes": size // 2, "workers": 2}
+    out: dict = {"routes": size, "consumers": size, "regex_routes": size // REGEX_EVERY,
+                 "workers": 2}
     try:
         up_port, port, admin_port = free_port(), free_port(), free_port()
         procs.append(start_nginx(tmp, "upstream", f"server {{ listen 127.0.0.1:{up_port}; "

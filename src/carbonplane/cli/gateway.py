@@ -11,7 +11,8 @@ request and becomes what the Admin API shows; an invalid one is reported on stde
 
 ``reload [--admin-url URL]``: the same through the Admin API (``POST /config/reload``): the
 gateway re-reads the file it was started with, exactly as on SIGHUP; exit 0 reloaded, 2 the file
-is invalid (problems printed), 1 the Admin API cannot be reached or refused.
+is invalid (problems printed) or the workers cannot run it, 1 the Admin API cannot be reached or
+refused.
 
 The Admin API refuses a non-loopback listen address unless an admin token is configured
 (``--admin-token-env VAR`` or ``--admin-token-file FILE``); with a token every Admin API request
