@@ -14,11 +14,12 @@ it in atomically. The payload (JSON, ``encode_payload``) holds:
 In a serving worker the engine runs ``worker_config.prepare`` (JSON, the compiled
 ``GatewayConfig``: pure, seconds for 10,000 routes) in a thread, so the loop keeps serving while
 it runs, and then ``worker_config`` on the loop with its result (the app and adoption below,
-milliseconds). ``worker_config`` is also what the engine's master may call to validate a payload before sending
-it; there it runs without an event loop, builds the app and drops it, which closes its handlers
-at once. The gateway's node checks the compiled config with ``check_config`` instead (the same
-checks without parsing the payload again) and publishes without a second validation. Inside a serving worker (a running loop) it *adopts* the new app: the
-balancers carry over health and load from the previous version, the active health checker
+milliseconds). ``worker_config`` is also what the engine's master may call to validate a
+payload before sending it; there it runs without an event loop, builds the app and drops it,
+which closes its handlers at once. The gateway's node checks the compiled config with
+``check_config`` instead (the same checks without parsing the payload again) and publishes
+without a second validation. Inside a serving worker (a running loop) it *adopts* the new app:
+the balancers carry over health and load from the previous version, the active health checker
 follows the new upstreams, manual health settings newer than the last applied are applied, and
 a health report is written to ``<runtime dir>/health-<pid>.json`` (whenever health changes, at
 most once per loop iteration) for the Admin API in the master to merge.

@@ -10,9 +10,9 @@ turns ``(payload, version)`` into a ``ProxyConfig`` in each worker (compiled obj
 cross processes). A factory may carry a ``prepare(payload, version)`` attribute: a serving worker
 then runs that in a thread (it must not touch loop or process state) and passes its result to
 the factory on the loop, so a config that takes seconds to compile does not stop the worker
-serving; configs are still applied one at a time, in order. ``publish(payload)`` first compiles in the master - an invalid config raises
-``ConfigError`` and reaches no worker - then sends ``("config", version, payload)`` to each
-worker. A worker compiles, swaps atomically (in-flight requests finish on the old config) and
+serving; configs are still applied one at a time, in order. ``publish(payload)`` first compiles
+in the master - an invalid config raises ``ConfigError`` and reaches no worker - then sends
+``("config", version, payload)`` to each worker. A worker compiles, swaps atomically (in-flight requests finish on the old config) and
 acknowledges ``("applied", version, error)``. ``wait_applied(version)`` blocks until every live
 worker has acknowledged. ``apply(payload)`` is the all-or-nothing form the gateway uses: publish,
 wait, and on any failure (a worker rejects it, or does not answer in time) publish the previous
@@ -33,8 +33,8 @@ Invariants:
 - Publishes are serialised (``_publish_lock``); sends to one worker are serialised with its
   replacement (``_Worker.lock``), so a publish never writes to a socket being closed.
 - A worker that rejects, or does not apply, the rollback is stopped (it drains) and restarted
-  with the latest payload: after ``apply`` returns or raises, every worker runs or is starting
-  on ``self.payload``.
+  with the latest payload: after ``apply`` returns or raises, every worker runs ``self.payload``,
+  or is starting on it, or is draining to be replaced by one that does.
 - Workers ignore SIGINT and SIGHUP (the master decides when workers stop or reload).
 - ``stop()`` wakes a publish waiting for acknowledgements: it raises at once, retiring nobody.
 

@@ -1,9 +1,9 @@
 """Large configs reloaded repeatedly under load: no request fails and no worker restarts.
 
-A config of a few thousand routes (half of them regex) and consumers with key-auth credentials
-is megabytes of payload (1,000 + 1,000: 650 kB as the master sends it, against socket buffers of ~200 kB): it reaches a worker in
-many pieces. Every request of a steady client
-load is counted; every reload must be live on both workers when ``POST /config`` returns."""
+A thousand routes (half of them regex) and a thousand consumers with key-auth credentials are
+650 kB of payload as the master sends it, against socket buffers of ~200 kB: it reaches a worker
+in many pieces. Every request of a steady client load is counted; every reload must be live on
+both workers when ``POST /config`` returns."""
 
 from __future__ import annotations
 
