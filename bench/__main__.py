@@ -1,4 +1,4 @@
-"""``python -m bench [events|gateway ...] [--json]``: run the benchmarks (all by default)."""
+"""``python -m bench [events|router|gateway|reload ...] [--json]``: run the benchmarks (all by default)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import importlib
 import json
 import sys
 
-SUITES = {"events": "bench.events", "locallog": "bench.local_log", "router": "bench.router", "gateway": "bench.gateway"}
+SUITES = {"events": "bench.events", "locallog": "bench.local_log", "router": "bench.router",
+          "gateway": "bench.gateway", "reload": "bench.reload"}
 
 
 def main(argv: list[str] | None = None) -> int:

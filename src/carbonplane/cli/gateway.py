@@ -4,7 +4,15 @@
 ``file:line`` and exits 2 before anything listens. Then it starts the proxy workers (default one
 per core, sharing the proxy port) and the Admin API, prints one line
 ``gateway: proxy on HOST:PORT (N workers), admin on HOST:PORT`` (ports resolved when 0 was
-asked), and runs until SIGINT/SIGTERM, letting in-flight requests finish.
+asked), and runs until SIGINT/SIGTERM, letting in-flight requests finish. SIGHUP re-reads the
+config file (as ``kong reload``): a valid file is applied to every worker without dropping a
+request and becomes what the Admin API shows; an invalid one is reported on stderr with its
+``file:line`` problems and the running config keeps serving. The gateway never exits on SIGHUP.
+
+``reload [--admin-url URL]``: the same through the Admin API (``POST /config/reload``): the
+gateway re-reads the file it was started with, exactly as on SIGHUP; exit 0 reloaded, 2 the file
+is invalid (problems printed) or the workers cannot run it, 1 the Admin API cannot be reached or
+refused.
 
 The Admin API refuses a non-loopback listen address unless an admin token is configured
 (``--admin-token-env VAR`` or ``--admin-token-file FILE``); with a token every Admin API request
@@ -105,7 +113,8 @@ def start(
     proxy = {"trusted_ips": [ip.strip() for ip in trusted_ips.split(",") if ip.strip()]}
     settings = NodeSettings(proxy_host, proxy_port, admin_host, admin_port,
                             0 if in_process else (workers or os.cpu_count() or 1), token, proxy,
-                            admin_hosts=tuple(h.strip() for h in admin_hosts.split(",") if h.strip()))
+                            admin_hosts=tuple(h.strip() for h in admin_hosts.split(",") if h.strip()),
+                            config_file=str(config.resolve()))
     import uvloop
 
     sys.exit(uvloop.run(_serve(loaded, settings)))
@@ -119,14 +128,100 @@ async def _serve(config, settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    hangups: set[asyncio.Task] = set()
+    started = asyncio.Event()  # a SIGHUP while starting reloads once the workers serve
+
+    def on_hangup() -> None:
+        task = loop.create_task(_hangup(node, started))
+        hangups.add(task)
+        task.add_done_callback(hangups.discard)
+    loop.add_signal_handler(signal.SIGHUP, on_hangup)
     proxy_port, admin_port = await node.start()
+    started.set()
     count = settings.workers or 1
     mode = f"{count} worker{'s' if count != 1 else ''}" if settings.workers else "in-process"
     print(f"gateway: proxy on {settings.proxy_host}:{proxy_port} ({mode}), "
           f"admin on {settings.admin_host}:{admin_port}", flush=True)
     await stop.wait()
+    for task in list(hangups):
+        task.cancel()
     await node.stop()
     return 0
+
+
+async def _hangup(node, started: asyncio.Event) -> None:
+    """SIGHUP: re-read the start file; report, never raise (the gateway must not exit)."""
+    path = node.settings.config_file
+    await started.wait()
+    try:
+        new = await node.reload()
+    except GatewayConfigError as exc:
+        for problem in exc.problems:  # one line each, file:line first
+            typer.echo(f"gateway: SIGHUP: {path} not reloaded, the running config keeps "
+                       f"serving: {problem}", err=True)
+    except Exception as exc:  # AdminAPIError (workers cannot run it), OSError ...
+        detail = getattr(exc, "body", None) or exc
+        typer.echo(f"gateway: SIGHUP: {path} not reloaded, the running config keeps serving: "
+                   f"{detail}", err=True)
+    else:
+        typer.echo(f"gateway: SIGHUP: reloaded {path} (configuration version {new.version})",
+                   err=True)
+
+
+@app.command("reload")
+def reload(
+    admin_url: str = typer.Option("http://127.0.0.1:8001", "--admin-url",
+                                  help="The running gateway's Admin API."),
+    admin_token_env: str = typer.Option(None, "--admin-token-env", metavar="VAR",
+                                        help="Environment variable holding the admin token."),
+    admin_token_file: Path = typer.Option(None, "--admin-token-file", metavar="FILE",
+                                          help="File holding the admin token."),
+    as_json: bool = typer.Option(False, "--json", help="Print the Admin API's answer as JSON."),
+) -> None:
+    """Make a running gateway re-read the config file it was started with (as SIGHUP)."""
+    import http.client
+    import json
+    from urllib.parse import urlsplit
+
+    token = read_admin_token(admin_token_env, admin_token_file)
+    url = urlsplit(admin_url if "://" in admin_url else f"http://{admin_url}")
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise ConfigError(f"{admin_url!r} is not an http(s) URL of the Admin API", where="--admin-url")
+    cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    conn = cls(url.hostname, url.port or (443 if url.scheme == "https" else 80), timeout=300)
+    headers = {"content-length": "0"}
+    if token:
+        headers["kong-admin-token"] = token
+    try:
+        conn.request("POST", url.path.rstrip("/") + "/config/reload", headers=headers)
+        resp = conn.getresponse()
+        raw = resp.read()
+    except OSError as exc:
+        typer.echo(f"error: cannot reach the Admin API at {admin_url}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        conn.close()
+    try:
+        doc = json.loads(raw or b"{}")
+    except ValueError:
+        doc = {"message": raw.decode(errors="replace")}
+    if as_json:
+        print_json({"status": resp.status, **doc})
+    if resp.status == 200:
+        if not as_json:
+            console().print(f"reloaded: configuration version {doc.get('configuration_version')}")
+        return
+    if not as_json:
+        problems = doc.get("flattened_errors") or []
+        lines = [f"{p['where']}: {p['message']}" if p.get("where") else p["message"] for p in problems]
+        if lines:
+            typer.echo("error: the gateway's config file is invalid; the running config keeps "
+                       "serving:", err=True)
+            for line in lines:
+                typer.echo(f"  {line}", err=True)
+        else:
+            typer.echo(f"error: {resp.status}: {doc.get('message', raw[:200])}", err=True)
+    raise typer.Exit(2 if doc.get("code") == 14 else 1)
 
 
 @app.command("validate")

@@ -13,7 +13,11 @@ The Admin API (``AdminAPI``, sans-IO) is served by ``AdminServer`` in this proce
 handled one at a time. Its hooks: ``on_config_change`` publishes the new config to every worker
 and returns once all run it (in-flight requests finish on the version they started with); a
 config that fails to build (a plugin handler refusing its config) is rolled back and answered
-400, as is any change a worker rejects (the previous config is then published again).
+400, as is any change a worker rejects or does not apply in time: ``Supervisor.apply`` puts every
+worker back on the previous config, and the Admin API's view is restored with it, so the Admin
+API and the workers never disagree once a change returns. ``reload`` re-reads the file the
+gateway was started with (``settings.config_file``: SIGHUP, ``POST /config/reload``) and applies
+it the same way; changes are serialised by one lock, whichever way they arrive.
 ``upstream_health`` merges the workers' health reports; ``set_target_health`` publishes a manual
 health setting to every worker; ``metrics`` renders the host's Prometheus text - the sum of the
 snapshots every worker's prometheus plugin publishes under ``<runtime dir>/prometheus`` (at
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -42,6 +47,7 @@ from carbonplane.gateway.plugins.counters import default_counter_path
 from carbonplane.gateway.runtime import (
     FACTORY,
     WorkerState,
+    check_config,
     encode_payload,
     merge_health,
     read_health_reports,
@@ -58,9 +64,10 @@ class NodeSettings:
     workers: int = 1
     admin_token: str | None = None
     proxy: dict[str, Any] = field(default_factory=dict)  # ProxyConfig fields
-    publish_timeout: float = 30.0
+    publish_timeout: float = 120.0  # a 10k-route config takes ~30 s on a busy 2-core machine
     drain: float = 10.0
     admin_hosts: tuple[str, ...] = ()  # Host names the Admin API answers to besides loopback
+    config_file: str | None = None  # what SIGHUP and POST /config/reload re-read
 
 
 class GatewayNode:
@@ -83,6 +90,7 @@ class GatewayNode:
                               node_info={"proxy_listen": [f"{settings.proxy_host}:{settings.proxy_port}"],
                                          "admin_listen": [f"{settings.admin_host}:{settings.admin_port}"],
                                          "nginx_worker_processes": settings.workers})
+        self.admin.hooks = dataclasses.replace(self.admin.hooks, reload=self.reload_file)
         self.published = config  # the config every worker runs
         self.supervisor = None
         self.server = None
@@ -148,8 +156,9 @@ class GatewayNode:
         """Run ``config`` on every worker; raise ConfigError when it cannot be built."""
         payload = self._payload(config)
         if self.supervisor is not None:
-            version = self.supervisor.publish(payload)  # validates first: nothing sent if bad
-            self.supervisor.wait_applied(version, self.settings.publish_timeout)
+            # checked here first (nothing sent if bad); all workers run it, or all are put back
+            check_config(config, proxy=self.settings.proxy, runtime=self.runtime)
+            self.supervisor.apply(payload, self.settings.publish_timeout, validate=False)
         else:
             self.server.swap(worker_config(payload, config.version))
         self.published = config
@@ -159,15 +168,33 @@ class GatewayNode:
         try:
             self._publish(config)
         except ConfigError as exc:
-            self.admin.store.current = previous  # the change did not happen
-            if self.supervisor is not None and self.supervisor.version > 0:
-                try:
-                    self._publish(previous)  # resync workers that applied the bad one
-                except ConfigError:
-                    pass
+            # the change did not happen: the workers are back on `previous` (Supervisor.apply)
+            self.admin.store.current = previous
             raise AdminAPIError(400, {"code": 14, "name": "invalid declarative configuration",
                                       "message": f"the gateway cannot run this configuration: {exc}"}
                                 ) from None
+
+    # -- reload from the start file ------------------------------------------------------
+    async def reload(self) -> GatewayConfig:
+        """Re-read the file the gateway was started with and run it (SIGHUP, ``POST
+        /config/reload``). Raises ``GatewayConfigError`` (file:line) or ``AdminAPIError``; either
+        way the previous config keeps serving and the Admin API keeps showing it."""
+        async with self._lock:
+            if self.supervisor is not None:
+                return await asyncio.to_thread(self.reload_file)
+            return self.reload_file()
+
+    def reload_file(self) -> GatewayConfig:
+        """``reload`` without the lock: the Admin API's hook (it already holds it)."""
+        from carbonplane.gateway.config import load_config_file
+
+        path = self.settings.config_file
+        if path is None:
+            raise AdminAPIError(400, {"message": "this gateway was not started from a config "
+                                                 "file: there is nothing to re-read"})
+        new = load_config_file(path, version=self.admin.config.version + 1)
+        self.admin.store.replace(new)  # publishes through _config_changed
+        return new
 
     # -- hooks --------------------------------------------------------------------------
     def pids(self) -> list[int]:

@@ -7,13 +7,38 @@ take it between restarts.
 
 Config travels as *payload bytes* plus a *factory* named ``"module:function"``; the factory
 turns ``(payload, version)`` into a ``ProxyConfig`` in each worker (compiled objects never
-cross processes). ``publish(payload)`` first compiles in the master - an invalid config raises
-``ConfigError`` and reaches no worker - then sends ``("config", version, payload)`` down each
-worker's pipe. A worker compiles, swaps atomically (in-flight requests finish on the old config)
-and acknowledges ``("applied", version, error)``. ``wait_applied(version)`` blocks until every
-live worker has acknowledged. A worker that dies is restarted with the latest config.
+cross processes). A factory may carry a ``prepare(payload, version)`` attribute: a serving worker
+then runs that in a thread (it must not touch loop or process state) and passes its result to
+the factory on the loop, so a config that takes seconds to compile does not stop the worker
+serving; configs are still applied one at a time, in order. ``publish(payload)`` first compiles
+in the master - an invalid config raises ``ConfigError`` and reaches no worker - then sends
+``("config", version, payload)`` to each worker. A worker compiles, swaps atomically (in-flight requests finish on the old config) and
+acknowledges ``("applied", version, error)``. ``wait_applied(version)`` blocks until every live
+worker has acknowledged. ``apply(payload)`` is the all-or-nothing form the gateway uses: publish,
+wait, and on any failure (a worker rejects it, or does not answer in time) publish the previous
+payload again, so that the workers end up where the caller's view of the config still is.
 
-Protocol on the pipe (pickled tuples): master -> worker ``("config", v, payload)``,
+Delivery cannot be torn (``proxy/channel.py``): each worker has a Unix socket pair to the
+master carrying length-framed messages; both sides buffer bytes until a frame is whole, so a
+payload of any size arriving in any number of pieces is one message, and only end-of-file means
+"the master is gone". Chosen over a shared file the workers map because the channel needs no
+files to create, name, clean up or race on, keeps messages ordered per worker (a config can
+never overtake the one before it) and applies back-pressure by itself; the cost, one copy of the
+payload per worker through the kernel, is milliseconds for megabytes.
+
+Invariants:
+- ``self.payload`` / ``self.version`` are the latest published config. A worker that dies is
+  restarted with them; a worker spawned during a publish starts on the new payload and counts
+  as having applied it.
+- Publishes are serialised (``_publish_lock``); sends to one worker are serialised with its
+  replacement (``_Worker.lock``), so a publish never writes to a socket being closed.
+- A worker that rejects, or does not apply, the rollback is stopped (it drains) and restarted
+  with the latest payload: after ``apply`` returns or raises, every worker runs ``self.payload``,
+  or is starting on it, or is draining to be replaced by one that does.
+- Workers ignore SIGINT and SIGHUP (the master decides when workers stop or reload).
+- ``stop()`` wakes a publish waiting for acknowledgements: it raises at once, retiring nobody.
+
+Protocol (``channel.py`` frames): master -> worker ``("config", v, payload)``,
 ``("stop", drain_s)``; worker -> master ``("ready", pid, v)``, ``("applied", v, error|None)``.
 """
 
@@ -29,13 +54,15 @@ import signal
 import socket
 import threading
 from collections.abc import Callable
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 
 from carbonplane.errors import ConfigError
+from carbonplane.proxy.channel import FrameBuffer, LoopSender, read_available, send_frame
 from carbonplane.proxy.config import ProxyConfig
 
 log = logging.getLogger("carbonplane.proxy")
 _SPAWN = multiprocessing.get_context("spawn")
+SEND_TIMEOUT = 60.0  # a worker that reads nothing of a frame for this long is taken as stuck
 
 
 def load_factory(path: str) -> Callable[[bytes, int], ProxyConfig]:
@@ -47,15 +74,16 @@ def load_factory(path: str) -> Callable[[bytes, int], ProxyConfig]:
 
 
 def worker_main(host: str, port: int, factory: str, payload: bytes, version: int,
-                conn: Connection) -> None:  # fmt: skip
+                sock: socket.socket) -> None:  # fmt: skip
     """Entry point of a worker process."""
     import uvloop
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when workers stop
-    uvloop.run(_serve(host, port, load_factory(factory), payload, version, conn))
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # ... and when they reload
+    uvloop.run(_serve(host, port, load_factory(factory), payload, version, sock))
 
 
-async def _serve(host, port, factory, payload, version, conn: Connection) -> None:
+async def _serve(host, port, factory, payload, version, sock: socket.socket) -> None:
     from carbonplane.proxy.server import ProxyServer
 
     loop = asyncio.get_running_loop()
@@ -63,30 +91,48 @@ async def _serve(host, port, factory, payload, version, conn: Connection) -> Non
     await server.start(host, port)
     stop = asyncio.Event()
     drain = [10.0]
+    sock.setblocking(False)
+    frames = FrameBuffer()
+    out = LoopSender(loop, sock)
 
-    def on_message() -> None:
-        try:
-            message = conn.recv()
-        except (EOFError, OSError):  # the master is gone
+    def on_readable() -> None:
+        messages, closed = read_available(sock, frames)
+        for message in messages:
+            handle(message)
+        if closed:  # end-of-file: the master is gone
             stop.set()
-            return
-        if message[0] == "config":
-            _, new_version, new_payload = message
+
+    pending: asyncio.Queue = asyncio.Queue()
+    prepare = getattr(factory, "prepare", None)
+
+    async def apply_configs() -> None:  # one at a time, in the order they were sent
+        while True:
+            new_version, new_payload = await pending.get()
             try:
-                server.swap(factory(new_payload, new_version))
-                conn.send(("applied", new_version, None))
+                made = new_payload
+                if prepare is not None:  # the heavy part off the loop: requests keep flowing
+                    made = await loop.run_in_executor(None, prepare, new_payload, new_version)
+                server.swap(factory(made, new_version))
+                out.send(("applied", new_version, None))
             except Exception as exc:  # report, keep serving the old config
-                conn.send(("applied", new_version, f"{type(exc).__name__}: {exc}"))
+                out.send(("applied", new_version, f"{type(exc).__name__}: {exc}"))
+
+    def handle(message) -> None:
+        if message[0] == "config":
+            pending.put_nowait(message[1:])
         elif message[0] == "stop":
             drain[0] = message[1]
             stop.set()
 
-    loop.add_reader(conn.fileno(), on_message)
+    loop.add_reader(sock.fileno(), on_readable)
     loop.add_signal_handler(signal.SIGTERM, stop.set)
+    applier = loop.create_task(apply_configs())
     tune_gc()
-    conn.send(("ready", os.getpid(), version))
+    out.send(("ready", os.getpid(), version))
     await stop.wait()
-    loop.remove_reader(conn.fileno())
+    applier.cancel()
+    loop.remove_reader(sock.fileno())
+    out.close()
     await server.close(drain[0])
 
 
@@ -106,14 +152,34 @@ def tune_gc() -> None:
 
 
 class _Worker:
-    __slots__ = ("process", "conn", "pid", "applied", "error")
+    __slots__ = ("process", "sock", "frames", "lock", "pid", "applied", "error", "closed")
 
-    def __init__(self, process, conn: Connection) -> None:
+    def __init__(self, process, sock: socket.socket) -> None:
         self.process = process
-        self.conn = conn
+        self.sock = sock
+        self.frames = FrameBuffer()
+        self.lock = threading.Lock()  # one writer at a time; never close while writing
         self.pid = 0
         self.applied = -1
         self.error: tuple[int, str] | None = None
+        self.closed = False
+
+    def send(self, message) -> bool:
+        """Write one whole frame; False when the worker cannot take it (gone or stuck)."""
+        with self.lock:
+            if self.closed:
+                return False
+            try:
+                send_frame(self.sock, message)
+                return True
+            except OSError:
+                return False
+
+    def close(self) -> None:
+        with self.lock:
+            if not self.closed:
+                self.closed = True
+                self.sock.close()
 
 
 class Supervisor:
@@ -136,6 +202,7 @@ class Supervisor:
         self.port = self._holder.getsockname()[1]
         self._workers: list[_Worker] = []
         self._changed = threading.Condition()
+        self._publish_lock = threading.RLock()
         self._stopping = False
         self._wake_r, self._wake_w = _SPAWN.Pipe(duplex=False)
         self._monitor: threading.Thread | None = None
@@ -144,8 +211,9 @@ class Supervisor:
     # -- lifecycle ----------------------------------------------------------------------
     def start(self, timeout: float = 30.0) -> int:
         """Start the workers and wait until each one listens; returns the port."""
-        for _ in range(self.count):
-            self._workers.append(self._spawn())
+        with self._changed:
+            for _ in range(self.count):
+                self._workers.append(self._spawn())
         self._monitor = threading.Thread(target=self._watch, name="proxy-supervisor", daemon=True)
         self._monitor.start()
         with self._changed:
@@ -155,13 +223,15 @@ class Supervisor:
         return self.port
 
     def _spawn(self) -> _Worker:
-        parent, child = _SPAWN.Pipe()
+        """A new worker on the latest payload (call with ``_changed`` held)."""
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         process = _SPAWN.Process(
             target=worker_main, name="carbonplane-proxy-worker", daemon=True,
             args=(self.host, self.port, self.factory, self.payload, self.version, child),
         )  # fmt: skip
         process.start()
         child.close()
+        parent.settimeout(SEND_TIMEOUT)
         return _Worker(process, parent)
 
     @property
@@ -176,46 +246,84 @@ class Supervisor:
     def stop(self, drain: float | None = None) -> None:
         """Ask every worker to drain and exit; kill those that do not within drain + 5 s."""
         drain = self.drain if drain is None else drain
-        self._stopping = True
-        for w in self._workers:
-            try:
-                w.conn.send(("stop", drain))
-            except OSError:
-                pass
-        for w in self._workers:
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()  # a publish waiting for acknowledgements gives up
+            workers = list(self._workers)
+        for w in workers:
+            w.send(("stop", drain))
+        for w in workers:
             w.process.join(drain + 5)
             if w.process.is_alive():
                 w.process.kill()
                 w.process.join(5)
+            w.close()
         self._wake_w.send(b"x")
         if self._monitor is not None:
             self._monitor.join(5)
         self._holder.close()
 
     # -- config fan-out -----------------------------------------------------------------
-    def publish(self, payload: bytes) -> int:
+    def publish(self, payload: bytes, *, validate: bool = True) -> int:
         """Validate ``payload`` here, then send it to every worker; returns its version."""
-        version = self.version + 1
-        load_factory(self.factory)(payload, version)  # raises ConfigError on a bad config
-        with self._changed:
-            self.version = version
-            self.payload = payload
-            for w in self._workers:
-                try:
-                    w.conn.send(("config", version, payload))
-                except OSError:
-                    pass  # a dead worker is restarted with the latest payload
-        return version
+        with self._publish_lock:
+            version = self.version + 1
+            if validate:
+                load_factory(self.factory)(payload, version)  # raises ConfigError when bad
+            with self._changed:
+                self.version = version
+                self.payload = payload
+                workers = list(self._workers)
+            for w in workers:
+                # False: the worker is gone (restarted on the latest payload) or stuck
+                if not w.send(("config", version, payload)) and w.process.is_alive():
+                    self._retire(w, f"did not take config {version}")
+            return version
+
+    def apply(self, payload: bytes, timeout: float = 30.0, *, validate: bool = True) -> int:
+        """Publish ``payload`` and wait until every worker runs it; on failure, put every worker
+        back on the previous payload and raise ``ConfigError`` (see the module docstring).
+        ``validate=False``: the caller checked it (a worker rejecting it is still rolled back)."""
+        with self._publish_lock:
+            previous = self.payload
+            version = self.publish(payload, validate=validate)
+            try:
+                self.wait_applied(version, timeout)
+            except ConfigError:
+                self._restore(previous, timeout)
+                raise
+            return version
+
+    def _restore(self, payload: bytes, timeout: float) -> None:
+        version = self.publish(payload, validate=False)  # it ran before
+        try:
+            self.wait_applied(version, timeout)
+        except ConfigError:
+            with self._changed:
+                behind = [] if self._stopping else [w for w in self._workers if w.applied < version]
+            for w in behind:
+                self._retire(w, f"did not return to config {version}")
+
+    def _retire(self, worker: _Worker, why: str) -> None:
+        """Stop a worker that cannot follow; the monitor restarts it on the latest payload."""
+        if self._stopping:
+            return
+        log.error("worker %s %s; replacing it", worker.pid, why)
+        if not worker.send(("stop", self.drain)):
+            worker.process.terminate()
 
     def wait_applied(self, version: int, timeout: float = 10.0) -> None:
         """Block until every live worker runs ``version`` (or raise ConfigError)."""
         def settled() -> bool:
-            return all(w.applied >= version or (w.error and w.error[0] == version)
-                       for w in self._workers)  # fmt: skip
+            return self._stopping or all(w.applied >= version or (w.error and w.error[0] == version)
+                                         for w in self._workers)  # fmt: skip
         with self._changed:
             if not self._changed.wait_for(settled, timeout):
                 raise ConfigError(f"config version {version} not applied by every worker "
                                   f"within {timeout} s", where="supervisor")  # fmt: skip
+            if self._stopping:
+                raise ConfigError(f"config version {version}: the workers are stopping",
+                                  where="supervisor")
             errors = [w.error[1] for w in self._workers if w.error and w.error[0] == version]
         if errors:
             raise ConfigError(f"workers rejected config version {version}: {errors[0]}",
@@ -225,40 +333,46 @@ class Supervisor:
     def _watch(self) -> None:
         while not self._stopping:
             by_handle = {}
-            for w in list(self._workers):
-                by_handle[w.conn] = w
-                by_handle[w.process.sentinel] = w
-            ready = wait([self._wake_r, *by_handle], timeout=None)
+            with self._changed:
+                for w in self._workers:
+                    by_handle[w.sock] = w
+                    by_handle[w.process.sentinel] = w
+            try:
+                ready = wait([self._wake_r, *by_handle], timeout=None)
+            except (OSError, ValueError):  # stop() closed a socket meanwhile
+                continue
             for handle in ready:
                 if handle is self._wake_r or self._stopping:
                     continue
                 worker = by_handle[handle]
-                if handle is worker.conn:
+                if handle is worker.sock:
                     self._receive(worker)
                 elif not worker.process.is_alive():
                     self._replace(worker)
 
     def _receive(self, worker: _Worker) -> None:
-        try:
-            message = worker.conn.recv()
-        except (EOFError, OSError):
-            return  # the sentinel will report the death
+        if worker.closed:
+            return
+        messages, _ = read_available(worker.sock, worker.frames)  # end-of-file: the sentinel
         with self._changed:
-            if message[0] == "ready":
-                worker.pid, worker.applied = message[1], message[2]
-            elif message[0] == "applied":
-                _, version, error = message
-                if error is None:
-                    worker.applied = max(worker.applied, version)
-                else:
-                    worker.error = (version, error)
-                    log.error("worker %s rejected config %s: %s", worker.pid, version, error)
+            for message in messages:
+                if message[0] == "ready":
+                    worker.pid, worker.applied = message[1], message[2]
+                elif message[0] == "applied":
+                    _, version, error = message
+                    if error is None:
+                        worker.applied = max(worker.applied, version)
+                    else:
+                        worker.error = (version, error)
+                        log.error("worker %s rejected config %s: %s", worker.pid, version, error)
             self._changed.notify_all()
 
     def _replace(self, worker: _Worker) -> None:
         log.warning("worker %s exited with %s; restarting", worker.pid, worker.process.exitcode)
-        worker.conn.close()
+        worker.close()  # waits for a publish writing to it to give up
         with self._changed:
+            if self._stopping or worker not in self._workers:
+                return
             index = self._workers.index(worker)
             self._workers[index] = self._spawn()
             self.restarts += 1
@@ -275,6 +389,8 @@ def run_forever(host: str, port: int, factory: str, payload: bytes, *, workers: 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # no config file to re-read here: a hangup must not end the proxy
+    signal.signal(signal.SIGHUP, lambda *_: log.warning("SIGHUP ignored: nothing to reload"))
     supervisor.start()
     print(f"listening on {supervisor.port} with {workers} workers", flush=True)
     stop.wait()
@@ -291,6 +407,7 @@ async def _run_in_process(host: str, port: int, config: ProxyConfig) -> int:
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: log.warning("SIGHUP ignored: nothing to reload"))
     print(f"listening on {bound}", flush=True)
     await stop.wait()
     await server.close(5.0)

@@ -8,6 +8,10 @@ metrics, schemas, enabled plugins, tags, endpoint list and upstream health.
   raw YAML/JSON body, a ``config`` field (JSON, form or multipart) or a parsed object; ``check_hash=1``
   answers 304 when nothing would change; errors are 400 ``invalid declarative configuration``
   (code 14) listing every problem; success is 201 with the new config's canonical form;
+- ``POST /config/reload`` (carbonplane's, the Admin API side of ``kong reload``): the gateway
+  re-reads the file it was started with through the ``reload`` hook; 200 with the new
+  ``configuration_version``/``configuration_hash``, 400 (code 14, problems with ``file:line``)
+  when the file is invalid or the workers cannot run it - the previous config keeps serving;
 - ``GET /metrics`` from the ``metrics`` hook (404 without one, as Kong without prometheus);
 - ``GET /schemas/{entity}``, ``GET /schemas/plugins/{name}``, ``GET /plugins/schema/{name}``,
   ``POST /schemas/{entity}/validate``, ``GET /plugins/enabled``, ``GET /tags/{tag}``,
@@ -41,7 +45,7 @@ if TYPE_CHECKING:
     from carbonplane.gateway.admin.api import AdminAPI, Response
 
 ENDPOINTS = (
-    "/", "/status", "/config", "/metrics", "/endpoints", "/schemas/{entity}",
+    "/", "/status", "/config", "/config/reload", "/metrics", "/endpoints", "/schemas/{entity}",
     "/schemas/{entity}/validate", "/schemas/plugins/{name}", "/plugins/enabled",
     "/plugins/schema/{name}", "/tags/{tag}",
     *(p for kind in ENTITY_ORDER if kind != "targets" for p in (
@@ -63,6 +67,7 @@ class Hooks:
     status: Callable[[], dict] | None = None
     upstream_health: Callable[[Mapping], list[dict]] | None = None
     set_target_health: Callable[[Mapping, Mapping, bool], None] | None = None
+    reload: Callable[[], Any] | None = None  # re-read the start file and publish it
 
 
 @dataclass
@@ -91,6 +96,9 @@ def dispatch(api: AdminAPI, method: str, segs: list[str], q: dict, hdrs: dict,
         if method == "POST":
             return post_config(api, q, hdrs, body)
         raise method_not_allowed()
+    if head == "config" and n == 2 and segs[1] == "reload":
+        _only(method, "POST")
+        return reload_config(api)
     if head == "metrics" and n == 1:
         _only(method, "GET")
         got = api.hooks.metrics() if api.hooks.metrics else None
@@ -179,6 +187,25 @@ def post_config(api: AdminAPI, q: dict, hdrs: dict, body: bytes) -> Response:
         return 304, [], b""
     api.store.replace(new)
     return respond(201, new.canonical())
+
+
+def reload_config(api: AdminAPI) -> Response:
+    from carbonplane.gateway.admin.api import respond
+
+    if api.hooks.reload is None:
+        raise AdminAPIError(400, {"message": "this Admin API is not connected to a gateway "
+                                             "started from a config file: nothing to re-read"})
+    try:
+        new = api.hooks.reload()
+    except GatewayConfigError as exc:
+        problems = [str(p) for p in exc.problems]
+        return respond(400, {"code": 14, "name": "invalid declarative configuration",
+                             "message": f"declarative config is invalid: {'; '.join(problems)}",
+                             "flattened_errors": [{"where": p.where, "message": p.message}
+                                                  for p in exc.problems]})
+    return respond(200, {"message": "configuration reloaded",
+                         "configuration_version": new.version,
+                         "configuration_hash": new.hash})
 
 
 def _config_payload(body: bytes, hdrs: dict) -> Any:
