@@ -1,0 +1,1 @@
+"""Personality A of the proxy engine: the service mesh (control plane, identity, policy, sidecar)."""
