@@ -92,31 +92,26 @@ def read_documents(text: str | bytes, file: str) -> tuple[list[Document], list[I
     return docs, []
 
 
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
 def _check_shape(root: yaml.Node) -> None:
     """Refuse aliases, merge keys, deep nesting and duplicate keys. Iterative, one visit per
     node: an alias is a node object met a second time, which is found before anything follows
-    it twice."""
+    it twice. PyYAML keeps no mark for an alias itself, so its line is that of its key (in a
+    mapping) or of its sequence."""
     seen: set[int] = set()
-    stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    stack: list[tuple[yaml.Node, int, yaml.Mark]] = [(root, 1, root.start_mark)]
     while stack:
-        node, depth = stack.pop()
+        node, depth, site = stack.pop()
         if id(node) in seen:
-            raise _Refused("YAML aliases (*name) are not accepted in policy files; write the "
-                           "value out", node.start_mark.line + 1)
+            raise _Refused(f"YAML aliases (*name) are not accepted in policy files; write the "
+                           f"value of the anchor at line {node.start_mark.line + 1} out",
+                           site.line + 1)
         seen.add(id(node))
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and depth > MAX_NESTING:
             raise _Refused(f"nested deeper than {MAX_NESTING} levels", node.start_mark.line + 1)
+        kids: list[tuple[yaml.Node, int, yaml.Mark]] = []
         if isinstance(node, yaml.MappingNode):
             first: dict[Any, int] = {}
-            for key, _value in node.value:
+            for key, value in node.value:
                 if key.tag == "tag:yaml.org,2002:merge":
                     raise _Refused("YAML merge keys (<<) are not accepted in policy files",
                                    key.start_mark.line + 1)
@@ -125,7 +120,10 @@ def _check_shape(root: yaml.Node) -> None:
                         raise _Refused(f"duplicate key {key.value!r} (first at line "
                                        f"{first[key.value]})", key.start_mark.line + 1)
                     first[key.value] = key.start_mark.line + 1
-        stack.extend((kid, depth + 1) for kid in _children(node))
+                kids += [(key, depth + 1, key.start_mark), (value, depth + 1, key.start_mark)]
+        elif isinstance(node, yaml.SequenceNode):
+            kids = [(kid, depth + 1, node.start_mark) for kid in node.value]
+        stack.extend(reversed(kids))  # visit in document order: the anchor comes first
 
 
 def _record_marks(node: yaml.Node, path: Path, marks: dict[Path, int]) -> None:
