@@ -237,6 +237,11 @@ def test_unknown_and_unsupported_fields_are_reported_with_lines():
     ("selector: {matchLabels: {}}\nrules: [{}]", "spec.selector", "no matchLabels"),
     ("selector: {matchLabels: {version: 1}}", "spec.selector.matchLabels.version", "quote"),
     ("rules: {from: []}", "spec.rules", "must be a list"),
+    ("rules:\n-\n", "spec.rules[0]", "empty rule item"),
+    ("selector:\nrules: [{}]", "spec.selector", "no matchLabels"),
+    ("selector: {matchLabels: [app]}", "spec.selector.matchLabels", "must be a mapping"),
+    ("rules: [{when: [{key: destination.port, values: [8080]}]}]",
+     "spec.rules[0].when[0].values[0]", "quote it"),
 ])
 def test_invalid_values(spec, path, words):
     found = issues(authz(spec))

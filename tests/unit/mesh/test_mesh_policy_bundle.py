@@ -29,6 +29,16 @@ def test_version_depends_on_content_not_formatting():
     assert bundle(A).version != bundle(A, root="other-root").version
 
 
+def test_port_keys_hash_alike_whatever_their_yaml_type():
+    def pa(keys: str) -> str:
+        return ("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: "
+                "{name: p, namespace: foo}\nspec:\n  selector: {matchLabels: {app: a}}\n"
+                f"  portLevelMtls: {{{keys}}}\n")
+    mixed = bundle(pa("8080: {mode: STRICT}, '9090': {mode: DISABLE}"))
+    assert mixed.version == bundle(pa("'8080': {mode: STRICT}, 9090: {mode: DISABLE}")).version
+    assert mixed.mtls_mode("foo", {"app": "a"}, 9090) == "DISABLE"
+
+
 def test_changes_since():
     old = bundle(A, B)
     changed = authz("rules: [{to: [{operation: {paths: ['/z*']}}]}]", name="a")

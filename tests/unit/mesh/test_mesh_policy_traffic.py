@@ -158,6 +158,10 @@ def test_virtual_service_typed():
     ("hosts: [a]\nhttp:\n- route: [{destination: {hots: a}}]", 9,
      "spec.http[0].route[0].destination.hots", "did you mean 'host'"),
     ("http: []", 6, "spec", "at least one host"),
+    ("hosts: [a]\nhttp:\n- route: []", 9, "spec.http[0].route", "needs 'route'"),
+    ("hosts: [a]\nhttp:\n- timeout: 1s", 9, "spec.http[0]", "needs 'route'"),
+    ("hosts: [a]\nhttp:\n- route: [{destination: {host: a, subset: ''}}]", 9,
+     "spec.http[0].route[0].destination.subset", "non-empty"),
 ])
 def test_virtual_service_refusals(spec, line, path, words):
     found = issues(doc("VirtualService", spec))

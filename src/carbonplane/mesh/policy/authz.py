@@ -116,6 +116,9 @@ def parse_authorization_policy(fields: Fields, spec: Any, path: Path) -> Authori
 
 
 def _rule(fields: Fields, value: Any, path: Path) -> Rule:
+    if value is None:  # `- ` alone: would read as {} and match every request
+        fields.report(path, "an empty rule item; write '{}' to match every request")
+        return Rule()
     m = fields.mapping(value, path, {"from", "to", "when"})
     sources, operations = [], []
     for at, item in fields.items(m, "from", path):

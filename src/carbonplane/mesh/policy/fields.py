@@ -126,7 +126,7 @@ class Fields:
             if required:
                 self.report(path + (key,) if key in m else path, f"{key!r} is required")
             return None
-        if not isinstance(value, str) or (required and not value):
+        if not isinstance(value, str) or not value:
             self.report(path + (key,), f"must be a non-empty string, not {value!r}")
             return None
         if choices is not None and value not in choices:
@@ -140,7 +140,8 @@ class Fields:
             if isinstance(item, str) and item:
                 out.append(item)
             else:
-                self.report(at, f"must be a non-empty string, not {item!r}")
+                quote = " (quote it)" if isinstance(item, (int, float, bool)) else ""
+                self.report(at, f"must be a non-empty string, not {item!r}{quote}")
         return tuple(out)
 
     def integer(self, m: Mapping[str, Any], key: str, path: Path, lo: int, hi: int,
@@ -212,12 +213,14 @@ def parse_duration(value: Any) -> float | None:
 def labels_selector(fields: Fields, spec: Mapping[str, Any], key: str,
                     path: Path) -> tuple[tuple[str, str], ...] | None:
     """A ``WorkloadSelector`` (``{matchLabels: {k: v}}``) as sorted pairs; None when absent."""
-    if spec.get(key) is None:
+    if key not in spec:
         return None
     at = path + (key,)
     sel = fields.mapping(spec[key], at, {"matchLabels"})
-    labels = fields.mapping(sel.get("matchLabels"), at + ("matchLabels",), set(), None) \
-        if not isinstance(sel.get("matchLabels"), dict) else sel["matchLabels"]
+    labels = sel.get("matchLabels")
+    if labels is not None and not isinstance(labels, dict):
+        fields.report(at + ("matchLabels",), "must be a mapping of label to value")
+        labels = None
     pairs = []
     for k, v in (labels or {}).items():
         if not isinstance(k, str) or not isinstance(v, str):

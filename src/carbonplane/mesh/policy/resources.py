@@ -83,6 +83,16 @@ def _strings_map(fields: Fields, value: Any, path: tuple) -> tuple[tuple[str, st
     return tuple(sorted(out))
 
 
+def _canonical(value: Any) -> Any:
+    """Plain data with every mapping key a string, so that ``8080:`` and ``"8080":`` hash
+    alike and mixed key types cannot break sorting."""
+    if isinstance(value, dict):
+        return {str(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_canonical(v) for v in value]
+    return value
+
+
 def parse_resource(doc: Document, order: int, root_namespace: str,
                    issues: list[Issue]) -> Resource | None:
     """Parse one document; append its problems to ``issues``; None when it cannot be used."""
@@ -136,9 +146,9 @@ def parse_resource(doc: Document, order: int, root_namespace: str,
         spec = parse_virtual_service(fields, spec_value, path)
     if len(issues) > before:
         return None
-    canonical = json.dumps({"apiVersion": api, "kind": kind, "name": name,
-                            "namespace": namespace, "labels": labels,
-                            "annotations": annotations, "spec": spec_value},
+    canonical = json.dumps(_canonical({"apiVersion": api, "kind": kind, "name": name,
+                                       "namespace": namespace, "labels": labels,
+                                       "annotations": annotations, "spec": spec_value}),
                            sort_keys=True, separators=(",", ":"), default=str)
     digest = hashlib.sha256(canonical.encode()).hexdigest()
     return Resource(kind, namespace, name, api, spec, doc.file, doc.line, order, digest,

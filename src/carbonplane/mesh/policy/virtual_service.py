@@ -223,8 +223,9 @@ def _route(fields: Fields, value: Any, path: Path) -> HttpRoute:
     matches = tuple(_match(fields, item, at) for at, item in fields.items(m, "match", path))
     dests = [d for at, item in fields.items(m, "route", path)
              if (d := _destination(fields, item, at)) is not None]
-    if not dests and "route" not in m:
-        fields.report(path, "an HTTP route needs 'route' destinations")
+    if not m.get("route"):
+        fields.report(path + ("route",) if "route" in m else path,
+                      "an HTTP route needs 'route' destinations")
     if len(dests) > 1 and any(d.weight is None for d in dests):
         fields.report(path + ("route",), "with several destinations every one needs a weight")
     if dests and all(d.weight == 0 for d in dests):
