@@ -171,3 +171,38 @@ def test_loader_never_fails_other_than_policy_error(text):
 
 def test_platform_directory_loads():
     assert len(load_bundle(PLATFORM).resources) == 37
+
+
+_KEYS = ["selector", "matchLabels", "app", "action", "rules", "from", "to", "when", "source",
+         "operation", "principals", "notPrincipals", "namespaces", "ipBlocks", "paths", "ports",
+         "methods", "hosts", "key", "values", "notValues", "mtls", "mode", "portLevelMtls",
+         "host", "trafficPolicy", "loadBalancer", "simple", "consistentHash", "httpCookie",
+         "connectionPool", "tcp", "http", "outlierDetection", "tls", "portLevelSettings",
+         "port", "number", "subsets", "name", "labels", "hosts", "route", "destination",
+         "weight", "match", "uri", "prefix", "exact", "regex", "headers", "timeout", "retries",
+         "attempts", "retryOn", "fault", "delay", "abort", "percentage", "value", "8080"]
+_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-2, 70000), st.floats(allow_nan=True),
+                    st.sampled_from(["STRICT", "ALLOW", "DENY", "10s", "*", "/a*", "GET",
+                                     "10.0.0.0/8", "", "request.headers[x]", "source.ip"]))
+_DATA = st.recursive(_LEAVES, lambda kids: st.one_of(
+    st.lists(kids, max_size=3), st.dictionaries(st.sampled_from(_KEYS), kids, max_size=4)),
+    max_leaves=25)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(["PeerAuthentication", "AuthorizationPolicy", "DestinationRule",
+                             "VirtualService"]), spec=_DATA)
+def test_parsers_never_fail_other_than_policy_error(kind, spec):
+    import json
+    api = "security.istio.io/v1" if kind in ("PeerAuthentication", "AuthorizationPolicy") \
+        else "networking.istio.io/v1"
+    text = json.dumps({"apiVersion": api, "kind": kind,
+                       "metadata": {"name": "x", "namespace": "foo"}, "spec": spec})
+    try:
+        b = load_texts([("fuzz.json", text)])
+    except PolicyError as exc:
+        assert all(i.file == "fuzz.json" for i in exc.issues)
+    else:
+        b.decide("foo", {"app": "a"}, Request(principal="cluster.local/ns/foo/sa/a",
+                                              source_ip="10.0.0.1", port=8080, path="/a"))
+        b.mtls_mode("foo", {"app": "a"}, 8080)
