@@ -17,8 +17,9 @@ gateway; it is stricter, since policy files have no use for YAML's graph feature
 - a file larger than ``MAX_FILE_BYTES`` is refused before parsing;
 - a document that is empty (``---`` alone) is skipped, as kubectl does.
 
-Nothing here raises on the first problem of a policy: syntax errors end the file (one issue), all
-else is returned for the resource parsers to check field by field.
+Nothing here raises: a syntax error or a refused shape ends its file with one issue (the
+file's documents are then not used); everything else is returned for the resource parsers to
+check field by field, so one load reports the problems of every file.
 """
 
 from __future__ import annotations
