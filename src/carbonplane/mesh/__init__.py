@@ -5,6 +5,9 @@ What exists now:
 - ``identity``: SPIFFE workload ids, the mesh certificate authority (self-generated or supplied
   root, CA rotation with an overlap), join tokens, the certificate renewal schedule and mTLS
   ``ssl`` contexts with in-place swap. Pure library code; see ``docs/mesh.md``.
+- ``policy``: Istio's PeerAuthentication, AuthorizationPolicy, DestinationRule and VirtualService
+  in their own YAML (a documented subset, errors with file:line), compiled once per version into
+  an immutable bundle with decision functions; see ``docs/mesh-policy.md``.
 
 The sidecar and the control plane are not built yet. The mesh never imports
 ``carbonplane.gateway`` (and the gateway never imports the mesh).
