@@ -11,9 +11,13 @@
  * reported with the process CPU (user+system) per record. Every run checks that the broker
  * acknowledged every record (sum of the partitions' end offsets).
  *
- * Clients: kafkajs (+ kafkajs-lz4, the package's current client) and @platformatic/kafka, each
- * loaded from this package's node_modules or from BENCH_NODE_PATH (a node_modules directory). A
- * client that cannot be loaded is reported with the reason and skipped.
+ * Clients: kafkajs 2.2.4 (the package's client until it moved; a dev dependency now) with its native
+ * LZ4 codec kafkajs-lz4 when that loads (else with @platformatic/kafka's WebAssembly LZ4, and the
+ * result says so), and @platformatic/kafka (the package's client). Each is loaded from
+ * BENCH_NODE_PATH (a node_modules directory, e.g. one where `npm install kafkajs-lz4@1.2.1` ran)
+ * first, then from this package's node_modules. A client that cannot be loaded is reported with the
+ * reason and skipped. @confluentinc/kafka-javascript is not here: it does not install from npm alone
+ * (docs/decisions.md).
  * Bounded: at most 200,000 records per run, 60 s per run; traffic to the given broker only.
  */
 
@@ -73,14 +77,25 @@ function records(n) {
 const clients = {
   async kafkajs() {
     const { mod: kafkajs, version } = await load('kafkajs');
-    const { mod: LZ4Codec } = await load('kafkajs-lz4');
-    kafkajs.CompressionCodecs[kafkajs.CompressionTypes.LZ4] = new LZ4Codec().codec;
+    let lz4 = 'kafkajs-lz4';
+    try {
+      const { mod: LZ4Codec, version: codecVersion } = await load('kafkajs-lz4');
+      kafkajs.CompressionCodecs[kafkajs.CompressionTypes.LZ4] = new LZ4Codec().codec;
+      lz4 += ` ${codecVersion}`;
+    } catch {
+      // kafkajs-lz4 (a native module) is no longer a dependency: LZ4 through @platformatic/kafka's WebAssembly
+      const { mod: pk } = await load('@platformatic/kafka');
+      const codec = pk.compressionsAlgorithms.lz4;
+      kafkajs.CompressionCodecs[kafkajs.CompressionTypes.LZ4] = () => ({
+        compress: async (encoder) => codec.compressSync(encoder.buffer), decompress: async (buffer) => codec.decompressSync(buffer) });
+      lz4 = 'LZ4 of @platformatic/kafka (WebAssembly)';
+    }
     const kafka = new kafkajs.Kafka({ brokers: BOOTSTRAP.split(','), logLevel: kafkajs.logLevel.NOTHING });
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false,
       createPartitioner: kafkajs.Partitioners.DefaultPartitioner });
     await producer.connect();
     return {
-      version,
+      version: `${version}, ${lz4}`,
       async send(topic, batch) {
         await producer.sendBatch({ topicMessages: [{ topic, messages: batch.map((m) => ({ key: m.key, value: m.value, headers: m.headers })) }],
           acks: -1, compression: kafkajs.CompressionTypes.LZ4 });
