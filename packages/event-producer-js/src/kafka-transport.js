@@ -26,7 +26,7 @@
  * with UnknownTopicError at once (never auto-created).
  */
 
-const pk = require('@platformatic/kafka');
+const pk = require('./kafka-client');
 const { partitionOfKey } = require('./partitioner');
 const { BackendUnavailableError, DeliveryError, UnknownTopicError, UNKNOWN_TOPIC_HINT } = require('./errors');
 

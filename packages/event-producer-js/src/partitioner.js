@@ -11,7 +11,7 @@
  * say exactly where the producer sends a key.
  */
 
-const { murmur2: clientMurmur2 } = require('@platformatic/kafka');
+const { murmur2: clientMurmur2 } = require('./kafka-client');
 
 /** Kafka's murmur2 of a key (string: its UTF-8 bytes), as a signed 32-bit integer like Java's. */
 function murmur2(key) {
