@@ -255,6 +255,8 @@ class KafkaProducerBackend(ProducerBackend):
         """On the caller's thread: enqueue, in order, the records a finished hand-back released."""
         assert self._route is not None
         for record, on_delivery, started in self._route.take_released():
+            if self._route.divert(record, on_delivery, started):
+                continue  # the broker went away meanwhile: the rest follow into the spool, in order
             self._enqueue(record.topic, record.value, record.key, record.headers or None, record.timestamp_ms,
                           partial(self._on_delivery_spooling, record, on_delivery, started),
                           divert=(record, on_delivery, started))
