@@ -34,7 +34,7 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from carbonplane.events.backends.base import Delivery, DeliveryCallback
 from carbonplane.events.backends.kafka_errors import describe, is_permanent, is_unknown_topic, message_timeout_ms
-from carbonplane.events.backends.kafka_route import SpoolRoute
+from carbonplane.events.backends.kafka_route import RELEASE, SpoolRoute
 from carbonplane.events.backends.spool import DrainLock, Spool, SpooledRecord
 
 log = logging.getLogger("carbonplane.events.kafka")
@@ -209,6 +209,9 @@ class SpoolDrainer:
             while not self._stop.is_set():
                 if not self._route.routing and self.spool.is_empty():
                     self._acked_last = False
+                    self._sleep(self.IDLE_CHECK)
+                    continue
+                if self._route.state == RELEASE:  # handed back; the producer's thread takes it from here
                     self._sleep(self.IDLE_CHECK)
                     continue
                 if not self._acked_last and not self._probe():  # after an acknowledged batch: no probe
