@@ -10,7 +10,15 @@ const path = require('node:path');
 const fs = require('node:fs');
 const crypto = require('node:crypto');
 const { spawnSync } = require('node:child_process');
-const { Kafka, logLevel } = require('kafkajs');
+const { Kafka, logLevel, CompressionTypes, CompressionCodecs } = require('kafkajs');
+const { compressionsAlgorithms } = require('@platformatic/kafka');
+
+// The tests read back through kafkajs, a client independent of the producer's. kafkajs has no LZ4 of
+// its own: it decodes LZ4 batches with the producer client's LZ4 (WebAssembly), registered here.
+CompressionCodecs[CompressionTypes.LZ4] = () => ({
+  compress: async (encoder) => compressionsAlgorithms.lz4.compressSync(encoder.buffer),
+  decompress: async (buffer) => compressionsAlgorithms.lz4.decompressSync(buffer),
+});
 const { TOPICS } = require('../src/catalog');
 
 const REPO = path.resolve(__dirname, '..', '..', '..');

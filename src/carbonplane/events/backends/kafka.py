@@ -23,13 +23,14 @@ Invariants (the seam's, made concrete):
   records produced while it is down go to the spool (``kafka_spool``), and are reported spooled once
   on disk. A drainer re-sends them when the broker answers, also on the next start of any producer
   using the same spool. While the spool holds records, new records queue behind them (order kept
-  within a process). At-least-once: a record may arrive twice, never zero times.
+  within a process); once the backlog is small the drainer hands the producer back to Kafka
+  (``kafka_route``): new records wait in memory until the spool's tail is acknowledged, then go to
+  Kafka ahead of any newer record. At-least-once: a record may arrive twice, never zero times.
 """
 
 from __future__ import annotations
 
 import atexit
-import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -51,7 +52,8 @@ from carbonplane.events.backends.kafka_errors import (
     producer_config,
 )
 from carbonplane.events.backends.kafka_reader import KafkaReader
-from carbonplane.events.backends.kafka_spool import SpoolDrainer, SpoolWriter
+from carbonplane.events.backends.kafka_route import SpoolRoute
+from carbonplane.events.backends.kafka_spool import RECONNECT, SpoolDrainer, SpoolWriter
 from carbonplane.events.backends.spool import Spool, SpooledRecord
 from carbonplane.events.config import EventsConfig
 
@@ -69,6 +71,8 @@ class KafkaProducerBackend(ProducerBackend):
         self.queue_timeout = queue_timeout
         self.metadata_timeout = metadata_timeout
         self.conf = producer_config(cfg, client_id)
+        if cfg.spool_dir is not None:  # unless overridden, reconnect quickly after an outage (kafka_spool)
+            self.conf = {**RECONNECT, **self.conf}
         self.timeout_ms = message_timeout_ms(self.conf)
         self._producer: Producer = Producer({**self.conf, "error_cb": self._on_error})
         self._failures = FailureLog()
@@ -85,9 +89,7 @@ class KafkaProducerBackend(ProducerBackend):
         self.spool: Spool | None = None
         self._writer: SpoolWriter | None = None
         self._drainer: SpoolDrainer | None = None
-        self._routing = False  # new records go to the spool (broker down, or a backlog to keep order)
-        self._route_reason = ""
-        self._route_lock = threading.Lock()
+        self._route: SpoolRoute | None = None  # with a spool: new records go to Kafka, the spool, or a hold
         if cfg.spool_dir is not None:
             self._open_spool(cfg)
         atexit.register(self._close_at_exit)  # an unclosed producer still reports what it holds
@@ -163,10 +165,13 @@ class KafkaProducerBackend(ProducerBackend):
         if self._in_librdkafka() > 0:
             self._producer.purge(in_queue=True, in_flight=True)
             self._producer.flush(1.0)  # serves the purged records' reports
-        if self._writer is not None and self._drainer is not None and self.spool is not None:
+        if self._writer is not None and self._drainer is not None and self._route is not None:
+            self._drainer.stop()  # ends a hand-back in progress: its held records go to the spool
+            self._route.abort_hold("the producer closed during the hand-back to Kafka")
+            self._route.spool_released("the producer closed before these records were sent")
             self._writer.stop()
             self._serve_spool()
-            self._drainer.stop()
+            assert self.spool is not None
             self.spool.close()
         self._failures.summary()
         atexit.unregister(self._close_at_exit)
@@ -183,7 +188,9 @@ class KafkaProducerBackend(ProducerBackend):
     def __len__(self) -> int:
         if self._closed:
             return 0
-        return self._in_librdkafka() + (len(self._writer) if self._writer is not None else 0)
+        if self._writer is None or self._route is None:
+            return self._in_librdkafka()
+        return self._in_librdkafka() + len(self._writer) + len(self._route)
 
     def _in_librdkafka(self) -> int:
         """Records handed to librdkafka whose report has not been served yet."""
@@ -195,7 +202,7 @@ class KafkaProducerBackend(ProducerBackend):
     def spool_status(self) -> dict[str, Any]:
         """The spool's state: ``backlog`` (records waiting), ``dead``, ``drained``/``buried`` by this
         process's drainer, ``routing`` (new records go to the spool), ``broker_up``."""
-        if self.spool is None or self._drainer is None:
+        if self.spool is None or self._drainer is None or self._route is None:
             return {"enabled": False}
         return {
             "enabled": True,
@@ -204,7 +211,9 @@ class KafkaProducerBackend(ProducerBackend):
             "dead": self.spool.dead_count(),
             "drained": self._drainer.drained,
             "buried": self._drainer.buried,
-            "routing": self._routing,
+            "routing": self._route.routing,
+            "state": self._route.state,
+            "handbacks": self._route.handbacks,
             "broker_up": bool(self._drainer.broker_up),
         }
 
@@ -221,40 +230,42 @@ class KafkaProducerBackend(ProducerBackend):
         assert cfg.spool_dir is not None
         self.spool = Spool(cfg.spool_dir)
         self._writer = SpoolWriter(self.spool, on_written=self._wake_drainer)
-        self._drainer = SpoolDrainer(self.spool, self.conf, wanted=lambda: self._routing,
-                                     on_broker_up=self._resume_direct)
+        self._route = SpoolRoute(self._writer.hand_over)
+        self._drainer = SpoolDrainer(self.spool, self.conf, route=self._route, settle=self._writer.wait_written)
         if not self.spool.is_empty():  # an earlier process left records: new ones queue behind them
-            self._routing, self._route_reason = True, "queued behind records spooled earlier"
+            self._route.to_spool("queued behind records spooled earlier")
         self._drainer.start()
 
     def _produce_with_spool(self, topic: str, value: bytes, key: bytes | None, headers: Headers | None,
                             on_delivery: DeliveryCallback | None, timestamp_ms: int) -> None:
         record = SpooledRecord(topic, value, key, headers or [], timestamp_ms or time.time_ns() // 1_000_000)
         started = time.monotonic()
-        if (not self._routing and topic not in self._known_topics
+        assert self._route is not None
+        self._release_held()  # records held during a hand-back go to Kafka before this one
+        if (not self._route.routing and topic not in self._known_topics
                 and time.monotonic() >= self._skip_checks_until):
             self._check_topic(topic)  # raises for a missing topic; marks the broker down on timeout
-        if self._divert(record, on_delivery, started):
+        if self._route.divert(record, on_delivery, started):
             return
         self._enqueue(topic, value, key, headers, record.timestamp_ms,
                       partial(self._on_delivery_spooling, record, on_delivery, started),
                       divert=(record, on_delivery, started))
 
-    def _divert(self, record: SpooledRecord, on_delivery: DeliveryCallback | None, started: float) -> bool:
-        """Hand the record to the spool writer when records are being routed there."""
-        if not self._routing:
-            return False
-        with self._route_lock:
-            if not self._routing:
-                return False
-            record.reason = self._route_reason
-            assert self._writer is not None
-            self._writer.hand_over(record, on_delivery, started)
-            return True
+    def _release_held(self) -> None:
+        """On the caller's thread: enqueue, in order, the records a finished hand-back released."""
+        assert self._route is not None
+        for record, on_delivery, started in self._route.take_released():
+            if self._route.divert(record, on_delivery, started):
+                continue  # the broker went away meanwhile: the rest follow into the spool, in order
+            self._enqueue(record.topic, record.value, record.key, record.headers or None, record.timestamp_ms,
+                          partial(self._on_delivery_spooling, record, on_delivery, started),
+                          divert=(record, on_delivery, started))
 
     def _serve_spool(self) -> int:
-        """On the caller's thread: spool what an outage left queued, and report spooled records."""
+        """On the caller's thread: spool what an outage left queued, release what a hand-back held,
+        and report spooled records."""
         assert self._writer is not None
+        self._release_held()
         if self._purge_queued:
             self._purge_queued = False
             self._producer.purge(in_queue=True, in_flight=False)
@@ -271,23 +282,12 @@ class KafkaProducerBackend(ProducerBackend):
 
     def _mark_unreachable(self, reason: str) -> None:
         self._skip_checks_until = time.monotonic() + UNREACHABLE_RECHECK_S
-        if self._writer is None or self._drainer is None:
+        if self._route is None or self._drainer is None:
             return
-        with self._route_lock:
-            if not self._routing:
-                log.warning("Kafka unreachable (%s): new records go to the spool %s until it answers",
-                            reason, self.spool.path if self.spool is not None else "?")
-                self._routing, self._route_reason = True, f"broker unreachable: {reason}"
+        if self._route.to_spool(f"broker unreachable: {reason}"):
+            log.warning("Kafka unreachable (%s): new records go to the spool %s until it answers",
+                        reason, self.spool.path if self.spool is not None else "?")
         self._drainer.wake()
-
-    def _resume_direct(self) -> None:
-        """Drainer thread: the broker answers and the spool is empty -> produce directly again."""
-        assert self._writer is not None and self.spool is not None
-        with self._route_lock:
-            if self._routing and not self._fatal and self._writer.idle() and self.spool.is_empty():
-                self._routing = False
-                self._skip_checks_until = 0.0
-                log.info("Kafka answers and the spool is empty: producing directly again")
 
     def _wake_drainer(self) -> None:
         if self._drainer is not None:
@@ -332,7 +332,7 @@ class KafkaProducerBackend(ProducerBackend):
                     f"({self._in_librdkafka()} records waiting for {self.cfg.bootstrap_servers}): the broker is "
                     f"slow or unreachable; this record to {topic!r} was not queued")
             self.poll(0.05)
-            if divert is not None and self._divert(*divert):
+            if divert is not None and self._route is not None and self._route.divert(*divert):
                 return
 
     def _refused(self, topic: str, err: KafkaError) -> Exception:
@@ -393,6 +393,8 @@ class KafkaProducerBackend(ProducerBackend):
         if err.fatal():
             self._fatal = f"the Kafka producer hit a fatal error ({err.name()}: {err.str()}); open a new producer"
             log.error("%s", self._fatal)
+            if self._route is not None:
+                self._route.fatal = self._fatal  # never hand back to this producer
             self._mark_unreachable(self._fatal)
         elif err.code() == KafkaError._ALL_BROKERS_DOWN:
             self._failures.warn("connection", str(self.cfg.bootstrap_servers), describe(err, ""))

@@ -8,7 +8,12 @@
                  own idempotent producer and removes each only after Kafka acknowledged it. Records
                  the broker refuses for good (unknown topic, too large) move to the spool's ``dead``
                  table with the broker's error. Only the process holding the spool's ``DrainLock``
-                 re-sends; the others only append.
+                 re-sends; the others only append. Once the backlog is at most ``handback_backlog``
+                 records, it hands the producer back to Kafka (``kafka_route.SpoolRoute``): new
+                 records are held in memory, the tail is re-sent and acknowledged, and only then are
+                 the held records released to the producer's own queue. The hand-back does not wait
+                 for a moment when the spool happens to be empty, which under sustained load may
+                 never come.
 
 Guarantees: a record handed to the writer is either on disk (reported spooled) or reported failed
 with the reason the spool could not store it. Re-sending is at-least-once: a crash between Kafka's
@@ -29,9 +34,14 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from carbonplane.events.backends.base import Delivery, DeliveryCallback
 from carbonplane.events.backends.kafka_errors import describe, is_permanent, is_unknown_topic, message_timeout_ms
+from carbonplane.events.backends.kafka_route import RELEASE, SpoolRoute
 from carbonplane.events.backends.spool import DrainLock, Spool, SpooledRecord
 
 log = logging.getLogger("carbonplane.events.kafka")
+
+# With a spool, producers reconnect within a second of the broker's return (librdkafka's default
+# backoff grows to 10 s): the drainer starts sooner, and the hand-back finds its producer connected.
+RECONNECT = {"reconnect.backoff.ms": 100, "reconnect.backoff.max.ms": 1000}
 
 Handoff = tuple[SpooledRecord, DeliveryCallback | None, float]  # record, caller's callback, produce() time
 Report = tuple[DeliveryCallback | None, Delivery]
@@ -138,23 +148,26 @@ class SpoolDrainer:
         spool: Spool,
         conf: dict[str, Any],
         *,
-        wanted: Callable[[], bool],
-        on_broker_up: Callable[[], None],
+        route: SpoolRoute,
+        settle: Callable[[float], bool],
         batch_size: int = 1000,
+        handback_backlog: int = 1000,
         probe_timeout: float = 2.0,
     ) -> None:
         self.spool = spool
-        self.conf = {**conf, "client.id": f"{conf.get('client.id', 'carbonplane')}-spool"}
+        self.conf = {**RECONNECT, **conf, "client.id": f"{conf.get('client.id', 'carbonplane')}-spool"}
         self.conf["error_cb"] = self._on_error
         self.timeout_s = message_timeout_ms(conf) / 1000.0
-        self._wanted = wanted  # the producer routes records to the spool
-        self._on_broker_up = on_broker_up
+        self._route = route  # the producer's routing: the drainer hands it back to Kafka
+        self._settle = settle  # SpoolWriter.wait_written: records handed over are on disk
         self.batch_size = batch_size
+        self.handback_backlog = handback_backlog
         self.probe_timeout = probe_timeout
         self.lock = DrainLock(spool.directory)
         self.drained = 0
         self.buried = 0
         self.broker_up: bool | None = None  # unknown until the first probe
+        self._acked_last = False  # the last batch was acknowledged: the broker answers, no probe needed
         self._producer: Producer | None = None
         self._verified: set[str] = set()
         self._wake = threading.Event()
@@ -194,28 +207,59 @@ class SpoolDrainer:
         backoff = self.MIN_BACKOFF
         try:
             while not self._stop.is_set():
-                if not self._wanted() and self.spool.is_empty():
+                if not self._route.routing and self.spool.is_empty():
+                    self._acked_last = False
                     self._sleep(self.IDLE_CHECK)
                     continue
-                if not self._probe():
+                if self._route.state == RELEASE:  # handed back; the producer's thread takes it from here
+                    self._sleep(self.IDLE_CHECK)
+                    continue
+                if not self._acked_last and not self._probe():  # after an acknowledged batch: no probe
                     self._sleep(backoff)
                     backoff = min(2 * backoff, self.MAX_BACKOFF)
                     continue
                 backoff = self.MIN_BACKOFF
                 if self.spool.is_empty():
-                    self._on_broker_up()
+                    if self._route.routing:
+                        self._hand_back()
                     self._sleep(0.05)
                 elif not self.lock.try_acquire():
+                    self._acked_last = False
                     self._sleep(self.IDLE_CHECK)  # another process drains this spool
-                else:
-                    drained = self._drain_batch()
+                elif not self._drain_batch():
                     self._notify_progress()
-                    if not drained:
-                        self._sleep(backoff)
+                    self._sleep(backoff)
+                else:
+                    self._notify_progress()
+                    if self._route.routing and len(self.spool) <= self.handback_backlog:
+                        self._hand_back()
         except Exception:  # a drainer that dies silently would strand the spool: say so loudly
             log.exception("the spool drainer stopped; spooled records stay in %s until the next start", self.spool.path)
         finally:
             self._close_producer()
+
+    def _hand_back(self) -> None:
+        """Return the producer to direct delivery: hold new records, re-send the spool's tail, and
+        release the held records once it is acknowledged (see ``kafka_route``)."""
+        if not self._route.begin_hold():
+            return
+        deadline = time.monotonic() + self.timeout_s + 5.0
+        ok = self._settle(self.timeout_s)  # records handed over before the hold are on disk
+        rounds = 0
+        while ok and not self.spool.is_empty():
+            rounds += 1
+            if (rounds > 3 or self._stop.is_set() or time.monotonic() >= deadline
+                    or not self.lock.try_acquire()):
+                ok = False  # the tail keeps growing (other processes) or cannot be re-sent here
+                break
+            ok = self._drain_batch()
+            self._notify_progress()
+        if ok and self._route.finish_hold():
+            log.info("the spool %s is drained: producing directly to Kafka again (%d re-sent so far)",
+                     self.spool.path, self.drained)
+        else:
+            self._route.abort_hold("closing" if self._stop.is_set() else
+                                   "the spool's tail was not re-sent and acknowledged in time")
 
     def _sleep(self, seconds: float) -> None:
         self._wake.wait(seconds)
@@ -267,9 +311,10 @@ class SpoolDrainer:
             log.info("spool %s drained (%d records re-sent so far)", self.spool.path, self.drained)
         if outage is not None:
             log.warning("re-sending spooled records failed (%s); retrying", describe(outage, "spool", int(self.timeout_s * 1000)))
-            self.broker_up = False
+            self.broker_up, self._acked_last = False, False
             return False
-        return True
+        self._acked_last = len(outcomes) == len(sendable)  # else some are unanswered: not a success
+        return self._acked_last
 
     def _send(self, producer: Producer, r: SpooledRecord, on_delivery: Callable[..., None]) -> None:
         while True:
