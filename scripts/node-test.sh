@@ -5,10 +5,11 @@
 #   scripts/node-test.sh FILE...  run only these test files (paths relative to the package)
 #
 # Invariants:
-# - Needs Node.js 20+ and npm (Debian: apt-get install nodejs npm); fails saying so otherwise.
+# - Needs Node.js 20.19+ (the Kafka client, @platformatic/kafka, is an ES module loaded with
+#   require) and npm (Debian: apt-get install nodejs npm); fails saying so otherwise.
 # - `npm ci` runs only when node_modules is missing or package-lock.json changed since the last
-#   install (its hash is kept in node_modules/.carbonplane-npm-stamp); quiet otherwise. The optional
-#   LZ4 codec builds a native module with node-gyp against the system Node's headers.
+#   install (its hash is kept in node_modules/.carbonplane-npm-stamp); quiet otherwise. Nothing is
+#   built natively: LZ4 ships inside the Kafka client.
 # - The tests need the broker on 127.0.0.1:9092 (`make kafka-up`) and the Python library in .venv
 #   (`make setup`); they fail, never skip, when either is missing. Test files run one at a time
 #   (2-core machines), each bounded by a timeout.
@@ -24,8 +25,8 @@ die() { printf 'node-test: error: %s\n' "$*" >&2; exit 1; }
 
 command -v node >/dev/null || die "node not found: install Node.js 20+ (apt-get install nodejs npm)"
 command -v npm >/dev/null || die "npm not found: install it (apt-get install npm)"
-major="$(node -p 'process.versions.node.split(".")[0]')"
-[[ "$major" -ge 20 ]] || die "node $(node --version) found; the event library needs Node.js 20+"
+node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' \
+  || die "node $(node --version) found; the event library needs Node.js 20.19+"
 
 cd "$PKG"
 want="$(sha256sum package-lock.json | cut -d' ' -f1)"

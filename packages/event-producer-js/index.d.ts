@@ -394,9 +394,9 @@ export interface EventProducerOptions {
   /** PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL; default KAFKA_SECURITY_PROTOCOL or PLAINTEXT. */
   securityProtocol?: 'PLAINTEXT' | 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL';
   ssl?: TlsOptions;
-  /** kafkajs SASL options; required by the SASL protocols. */
+  /** SASL options (mechanism plus its credentials); required by the SASL protocols. */
   sasl?: { mechanism: string; [option: string]: unknown };
-  /** lz4 (default; gzip when the optional codec is not installed) | gzip | none. */
+  /** lz4 (default) | gzip | none. */
   compression?: 'lz4' | 'gzip' | 'none';
   /** How long the first event of an idle queue waits for others (default 5 ms). */
   lingerMs?: number;
@@ -412,7 +412,7 @@ export interface EventProducerOptions {
   requestTimeout?: number;
   /** Topic metadata (partition counts) is re-read after this many ms (default 300,000). */
   metadataMaxAgeMs?: number;
-  /** kafkajs retry options (default {retries: 5, initialRetryTime: 300, maxRetryTime: 30000}). */
+  /** Retry options (default {retries: 5, initialRetryTime: 300, maxRetryTime: 30000}). */
   retry?: { retries?: number; initialRetryTime?: number; maxRetryTime?: number; factor?: number; multiplier?: number };
   /** The environment to read the KAFKA_* variables from (default process.env). */
   env?: Record<string, string | undefined>;

@@ -63,7 +63,7 @@ function readFile(variable, file) {
   }
 }
 
-/** TLS options for kafkajs (`ssl`), from `options.ssl` over the KAFKA_SSL_* files. */
+/** TLS options for the Kafka client (`ssl`), from `options.ssl` over the KAFKA_SSL_* files. */
 function tlsOptions(given, env) {
   const tls = {};
   for (const [variable, option] of SSL_FILES) {
