@@ -1,8 +1,8 @@
-"""The event library's public API, pinned: the generated ``produce_*_event`` methods.
+"""The event library's public API, pinned: the names users may import, and the generated methods.
 
-Changing a ``produce_*_event`` parameter (name, order, default) must be a deliberate change of the
-list below (and of docs/events.md): these methods are the original library's call shape, which
-existing callers depend on.
+Adding or removing a public name, or changing a ``produce_*_event`` parameter (name, order,
+default), must be a deliberate change of the lists below (and of docs/events.md): these methods
+are the original library's call shape, which existing callers depend on.
 """
 
 from __future__ import annotations
@@ -11,19 +11,38 @@ import ast
 import inspect
 import os
 import pydoc
+import re
+import subprocess
+import sys
 import types
 import typing
 from pathlib import Path
 
 import pytest
 
+import carbonplane.events
+import event_producer
 from carbonplane.errors import EventValidationError
 from carbonplane.events import methods
 from carbonplane.events.backends.memory import MemoryLog
 from carbonplane.events.catalog import TOPICS
-from carbonplane.events.delivery import DeliveryFuture, UserCallback
+from carbonplane.events.delivery import UserCallback
 from carbonplane.events.producer import EventProducer
 
+PUBLIC = [
+    "AuditAPICallEvent", "AuditAdminOperationEvent", "AuditDataAccessEvent", "AuditUserActionEvent",
+    "ColumnLineage", "ConfigChangeEvent", "DataIngestionEvent", "DataLineageEvent", "DataQualityEvent",
+    "DataTransformationEvent", "Delivery", "DeliveryError", "DeliveryFuture", "DeploymentEvent", "Event",
+    "EventProducer", "EventValidationError", "EventsConfig", "FlushResult", "LocalLog", "MemoryLog",
+    "SecurityEvent", "ServiceHealthEvent", "TOPICS", "TopicSpec", "decode_event", "get_event_producer",
+    "serve_metrics", "topic_spec",
+]
+FACADE = [
+    "AuditAPICallEvent", "AuditAdminOperationEvent", "AuditDataAccessEvent", "AuditUserActionEvent",
+    "ColumnLineage", "ConfigChangeEvent", "DataIngestionEvent", "DataLineageEvent", "DataQualityEvent",
+    "DataTransformationEvent", "Delivery", "DeliveryFuture", "DeploymentEvent", "Event", "EventProducer",
+    "EventType", "FlushResult", "SecurityEvent", "ServiceHealthEvent", "Topic", "get_event_producer",
+]
 # The original library's signatures (annotations aside): names, order and defaults.
 SIGNATURES = {
     "produce_data_ingestion_event": "(self, dataset_name, record_count, size_bytes, location, status='SUCCESS', format='parquet', metadata=None, **extra)",
@@ -47,6 +66,53 @@ def untyped(sig: inspect.Signature) -> str:
                            return_annotation=inspect.Signature.empty))
 
 
+# -- the names -------------------------------------------------------------------------------------
+
+def test_the_public_names_are_pinned():
+    assert sorted(carbonplane.events.__all__) == PUBLIC
+    assert sorted(event_producer.__all__) == FACADE
+
+
+def test_every_public_name_is_its_home_modules_object_and_static_checkers_see_the_same():
+    for name in PUBLIC:
+        home = sys.modules.get(carbonplane.events._HOME[name]) or __import__(carbonplane.events._HOME[name], fromlist=["x"])
+        assert getattr(carbonplane.events, name) is getattr(home, name), name
+    for name in FACADE:
+        if name not in ("EventType", "Topic"):
+            assert getattr(event_producer, name) is getattr(carbonplane.events, name), name
+    tree = ast.parse(Path(carbonplane.events.__file__).read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    seen = {a.name: n.module for n in block.body for a in n.names}  # type: ignore[attr-defined]
+    assert seen == carbonplane.events._HOME
+
+
+def test_the_docs_list_the_public_names():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
+    section = text.split("## Python API", 1)[1].split("\n## ", 1)[0]
+    listed = {n for line in section.splitlines() if line.startswith("| `") for n in re.findall(r"`(\w+)`", line.split("|")[1])}
+    types = {n for n in PUBLIC if n.endswith("Event") and n != "Event"}
+    assert listed == set(PUBLIC) - types and len(types) == 12
+
+
+def test_star_import_gives_exactly_the_public_names_and_unknown_names_fail():
+    scope: dict = {}
+    exec("from carbonplane.events import *", scope)  # noqa: S102
+    assert sorted(k for k in scope if k != "__builtins__") == PUBLIC
+    with pytest.raises(AttributeError, match="has no attribute 'produce'"):
+        carbonplane.events.produce  # noqa: B018
+    with pytest.raises(ImportError):
+        exec("from carbonplane.events import checked_arguments", {})  # noqa: S102
+
+
+def test_importing_one_submodule_does_not_load_the_producer():
+    code = ("import sys, carbonplane.events.catalog, carbonplane.events.types; "
+            "print(sorted(m for m in ('carbonplane.events.producer', 'prometheus_client', 'carbonplane.events.backends.local') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+# -- the generated methods -------------------------------------------------------------------------
+
 def test_one_generated_method_per_catalog_topic_with_the_original_signature():
     names = {n for n in dir(EventProducer) if n.startswith("produce_") and n.endswith("_event")} - {"produce_custom_event", "produce_event"}
     assert names == {t.method for t in TOPICS} == set(SIGNATURES)
@@ -62,7 +128,7 @@ def test_signatures_are_typed_from_the_event_fields():
     assert p["service_name"].annotation is str and p["latency_ms"].annotation is float
     assert p["health_status"].annotation == typing.Literal["HEALTHY", "DEGRADED", "UNHEALTHY", "UNKNOWN"]
     assert p["message"].annotation == (str | None)
-    assert sig.return_annotation is DeliveryFuture
+    assert sig.return_annotation is carbonplane.events.DeliveryFuture
     hints = typing.get_type_hints(EventProducer.produce_api_call_event)
     assert hints["request_size"] is int and hints["ip_address"] is str and hints["user_id"] == (str | None)
     text = pydoc.render_doc(EventProducer.produce_data_ingestion_event, renderer=pydoc.plaintext)
