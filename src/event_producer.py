@@ -4,15 +4,15 @@ A thin facade over ``carbonplane.events``: the same names the original module ex
 (``EventProducer``, ``get_event_producer``, ``EventType``, ``Topic``) plus the typed event classes,
 so ``producer.produce(DataIngestionEvent(...))`` works from here too. Unlike the original, importing
 it has no side effects (no logging configuration, no prints) and it never drops events silently.
+``__all__`` is this module's public API, pinned by ``tests/unit/test_event_api.py``; everything here
+is also public in ``carbonplane.events``, except the original's two enums.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 
-from carbonplane.events.backends.base import Delivery
-from carbonplane.events.producer import DeliveryFuture, EventProducer, FlushResult, get_event_producer
-from carbonplane.events.types import (
+from carbonplane.events import (
     AuditAdminOperationEvent,
     AuditAPICallEvent,
     AuditDataAccessEvent,
@@ -23,10 +23,15 @@ from carbonplane.events.types import (
     DataLineageEvent,
     DataQualityEvent,
     DataTransformationEvent,
+    Delivery,
+    DeliveryFuture,
     DeploymentEvent,
     Event,
+    EventProducer,
+    FlushResult,
     SecurityEvent,
     ServiceHealthEvent,
+    get_event_producer,
 )
 
 

@@ -34,7 +34,8 @@ from carbonplane.events.backends.factory import open_producer_backend
 from carbonplane.events.config import EventsConfig
 from carbonplane.events.delivery import DeliveryFuture, FlushResult, Tally, UserCallback
 from carbonplane.events.envelope import ce_headers, check_source, new_event_id, seal_record
-from carbonplane.events.inputs import check_custom, checked_arguments
+from carbonplane.events.inputs import check_custom
+from carbonplane.events.methods import CatalogMethods
 from carbonplane.events.metrics import ProducerMetrics, default_metrics
 
 log = logging.getLogger("carbonplane.events.producer")
@@ -46,7 +47,7 @@ POLL_EVERY_MASK = 15
 PUBLISH_EVERY_MASK = 255
 
 
-class EventProducer:
+class EventProducer(CatalogMethods):
     """Produce catalog events (and custom JSON events) to the configured backend."""
 
     def __init__(
@@ -139,109 +140,8 @@ class EventProducer:
 
     # -- one method per catalog type (the report's call shape) --------------------------------------
 
-    # Each builds its event directly and hands it to ``_emit``: ``None`` for a field means "absent"
-    # (its default), and ``extra`` may carry envelope fields (event_id, timestamp, correlation_id, ...)
-    # and ``on_delivery``. A missing argument raises EventValidationError (``checked_arguments``).
-
-    @checked_arguments(T.DataIngestionEvent)
-    def produce_data_ingestion_event(self, dataset_name, record_count, size_bytes, location, status="SUCCESS",
-                                     format="parquet", metadata=None, **extra) -> DeliveryFuture:
-        return self._emit(T.DataIngestionEvent(
-            dataset_name=dataset_name, record_count=record_count, size_bytes=size_bytes, location=location,
-            status=status, format=format, metadata={} if metadata is None else metadata), extra)
-
-    @checked_arguments(T.DataQualityEvent)
-    def produce_data_quality_event(self, dataset_name, check_type, check_name, result, score, failed_records,
-                                   total_records, message=None, **extra) -> DeliveryFuture:
-        try:  # failedRecords <= totalRecords is checked as the event is built
-            event = T.DataQualityEvent(
-                dataset_name=dataset_name, check_type=check_type, check_name=check_name, result=result,
-                score=score, failed_records=failed_records, total_records=total_records, message=_opt(message))
-        except EventValidationError as exc:
-            self._reject(T.DataQualityEvent.TOPIC, "DataQualityEvent", exc)
-            raise
-        return self._emit(event, extra)
-
-    @checked_arguments(T.DataLineageEvent)
-    def produce_data_lineage_event(self, source_dataset, target_dataset, transformation_type, transformation_name,
-                                   query=None, columns=None, **extra) -> DeliveryFuture:
-        try:  # items given as mappings become ColumnLineage; anything else is left for validation to refuse
-            cols = ([] if columns is None else columns if not isinstance(columns, (list, tuple)) else
-                    [_column(c, i) if isinstance(c, Mapping) else c for i, c in enumerate(columns)])
-        except EventValidationError as exc:
-            self._reject(T.DataLineageEvent.TOPIC, "DataLineageEvent", exc)
-            raise
-        return self._emit(T.DataLineageEvent(
-            source_dataset=source_dataset, target_dataset=target_dataset, transformation_type=transformation_type,
-            transformation_name=transformation_name, query=_opt(query), columns=cols), extra)
-
-    @checked_arguments(T.DataTransformationEvent)
-    def produce_data_transformation_event(self, job_name, input_datasets, output_datasets, records_in, records_out,
-                                          duration_ms, status="SUCCESS", engine=None, error_message=None,
-                                          **extra) -> DeliveryFuture:
-        return self._emit(T.DataTransformationEvent(
-            job_name=job_name, input_datasets=input_datasets, output_datasets=output_datasets,
-            records_in=records_in, records_out=records_out, duration_ms=duration_ms, status=status,
-            engine=_opt(engine), error_message=_opt(error_message)), extra)
-
-    @checked_arguments(T.ServiceHealthEvent)
-    def produce_service_health_event(self, service_name, namespace, health_status, latency_ms, error_rate,
-                                     message=None, **extra) -> DeliveryFuture:
-        return self._emit(T.ServiceHealthEvent(
-            service_name=service_name, namespace=namespace, health_status=health_status, latency_ms=latency_ms,
-            error_rate=error_rate, message=_opt(message)), extra)
-
-    @checked_arguments(T.DeploymentEvent)
-    def produce_deployment_event(self, deployment_name, namespace, action, deployed_version, deployed_by,
-                                 replicas=1, previous_version=None, **extra) -> DeliveryFuture:
-        return self._emit(T.DeploymentEvent(
-            deployment_name=deployment_name, namespace=namespace, action=action, deployed_version=deployed_version,
-            deployed_by=deployed_by, replicas=replicas, previous_version=_opt(previous_version)), extra)
-
-    @checked_arguments(T.ConfigChangeEvent)
-    def produce_config_change_event(self, resource, change_type, changed_by, config_version=None, diff=None,
-                                    reason=None, **extra) -> DeliveryFuture:
-        return self._emit(T.ConfigChangeEvent(
-            resource=resource, change_type=change_type, changed_by=changed_by, config_version=_opt(config_version),
-            diff=_opt(diff), reason=_opt(reason)), extra)
-
-    @checked_arguments(T.SecurityEvent)
-    def produce_security_event(self, category, severity, resource, principal=None, source_ip=None, details=None,
-                               **extra) -> DeliveryFuture:
-        return self._emit(T.SecurityEvent(
-            category=category, severity=severity, resource=resource, principal=_opt(principal),
-            source_ip=_opt(source_ip), details={} if details is None else details), extra)
-
-    @checked_arguments(T.AuditUserActionEvent)
-    def produce_user_action_event(self, user_id, username, action, resource, resource_type, result, ip_address,
-                                  user_agent=None, details=None, **extra) -> DeliveryFuture:
-        return self._emit(T.AuditUserActionEvent(
-            user_id=user_id, username=username, action=action, resource=resource, resource_type=resource_type,
-            result=result, ip_address=ip_address, user_agent=_opt(user_agent),
-            details={} if details is None else details), extra)
-
-    @checked_arguments(T.AuditAPICallEvent)
-    def produce_api_call_event(self, service, endpoint, method, status_code, latency_ms, request_size, response_size,
-                               user_id=None, ip_address="unknown", error_message=None, api_key_id=None,
-                               **extra) -> DeliveryFuture:
-        return self._emit(T.AuditAPICallEvent(
-            service=service, endpoint=endpoint, method=method, status_code=status_code, latency_ms=latency_ms,
-            request_size_bytes=request_size, response_size_bytes=response_size, user_id=_opt(user_id),
-            ip_address=ip_address, error_message=_opt(error_message), api_key_id=_opt(api_key_id)), extra)
-
-    @checked_arguments(T.AuditDataAccessEvent)
-    def produce_data_access_event(self, user_id, dataset, access_type, result, row_count=None, query=None,
-                                  ip_address=None, **extra) -> DeliveryFuture:
-        return self._emit(T.AuditDataAccessEvent(
-            user_id=user_id, dataset=dataset, access_type=access_type, result=result, row_count=_opt(row_count),
-            query=_opt(query), ip_address=_opt(ip_address)), extra)
-
-    @checked_arguments(T.AuditAdminOperationEvent)
-    def produce_admin_operation_event(self, admin_user, operation, target, result, ip_address=None, details=None,
-                                      **extra) -> DeliveryFuture:
-        return self._emit(T.AuditAdminOperationEvent(
-            admin_user=admin_user, operation=operation, target=target, result=result, ip_address=_opt(ip_address),
-            details={} if details is None else details), extra)
+    # ``produce_data_ingestion_event(...)`` and the eleven others are generated from the catalog in
+    # ``events/methods.py`` (``CatalogMethods``): each builds its event and hands it to ``_emit``.
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -371,11 +271,6 @@ class EventProducer:
         log.debug("rejected invalid %s: %s", etype, exc)
 
 
-def _opt(value: Any) -> Any:
-    """``None`` -> UNSET: an optional field the caller left out."""
-    return msgspec.UNSET if value is None else value
-
-
 def _replaced(event: T.Event, changes: dict[str, Any] | None) -> T.Event:
     """``event`` with ``changes``, or (``None``) with every field that is ``None`` back at its default;
     an unknown or missing field raises EventValidationError naming it."""
@@ -392,16 +287,6 @@ def _key_bytes(key: str | bytes | None) -> bytes | None:
     if key is None or isinstance(key, bytes):
         return key
     return str(key).encode()
-
-
-def _column(c: Mapping[str, Any], index: int) -> T.ColumnLineage:
-    """One lineage column from a mapping (camelCase or snake_case keys); errors name ``columns[i]``."""
-    fields = {("source_column" if k in ("sourceColumn", "source_column") else
-               "target_column" if k in ("targetColumn", "target_column") else k): v for k, v in c.items()}
-    try:
-        return T.build_event(T.ColumnLineage, **fields)  # type: ignore[arg-type]
-    except EventValidationError as exc:
-        raise EventValidationError("DataLineageEvent", f"columns[{index}].{exc.field}", exc.problem) from None
 
 
 def get_event_producer(service_name: str, **options: Any) -> EventProducer:
