@@ -283,8 +283,7 @@ class Exchange:
             extra += b"transfer-encoding: chunked\r\n"
         settings = self.conn.settings
         drop = settings.response_drop_reframed if reframe else settings.response_drop
-        return response_head_bytes(head.status, head.reason, head.headers,
-                                   head.connection_tokens, extra + b"\r\n", drop)  # fmt: skip
+        return response_head_bytes(head.status, head.reason, head.headers, extra + b"\r\n", drop)
 
     def upstream_whole(self, head: ResponseHead, body: bytes) -> None:
         """A whole response in one upstream read (no response-body filters): head, body and
