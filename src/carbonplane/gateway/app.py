@@ -20,8 +20,9 @@ send (``preserve_host``, the service host, or None to let the balancer's target 
 ``X-Forwarded-Prefix`` (the stripped prefix) and the route's ``request_buffering`` (Kong's
 default true: the engine reads the whole body before taking an upstream connection). A
 decision depends only on the method, Host, normalised target and scheme - unless some route
-matches on headers - so proxied decisions are remembered (at most ``DECISION_CACHE`` per version; the cache is emptied when full, so varied
-targets cost a re-match, never memory). Decisions are immutable; per-request state is in ``ctx``.
+matches on headers - so proxied decisions are remembered (at most ``DECISION_CACHE`` per
+version; the cache is emptied when full, so varied targets cost a re-match, never memory).
+Decisions are immutable; per-request state is in ``ctx``.
 
 Retirement: the handlers of a version are closed (``PluginHandler.close``) when its app is
 closed explicitly or garbage-collected - i.e. once no connection or in-flight request refers to

@@ -6,8 +6,9 @@ Parsing follows Kong's ``jwt_parser.lua``: the token is cut at its first two dot
 after the second dot belongs to the signature, so a 5-part JWE fails as a bad signature);
 header and claims must be base64url JSON objects; every segment must be unpadded, canonical
 base64url (RFC 7515 §2): an ``=``, a character outside the alphabet or non-zero unused bits in
-the last character refuse the token, so no token has a second spelling; the header's ``alg`` must be a string
-naming a supported algorithm - ``none`` is not one, there is no unsigned verifier at all.
+the last character refuse the token, so no token has a second spelling; the header's ``alg``
+must be a string naming a supported algorithm - ``none`` is not one, there is no unsigned
+verifier at all.
 Failures come back as Kong's reasons (``invalid JSON``, ``invalid alg``, ``invalid claims``,
 ``invalid signature``), which the handler prefixes with ``Bad token; ``.
 
