@@ -16,11 +16,13 @@ Built once per config version (and per worker), never changed afterwards:
 ``route(ctx)`` runs per request: one router match on the normalised path (with the query), then
 ``ctx.vars["route"]``, ``["service"]`` (and ``["uri_captures"]`` for regex routes) for the
 plugins, and a ``RouteDecision`` carrying the upstream path (after ``strip_path``), the Host to
-send (``preserve_host``, the service host, or None to let the balancer's target decide) and
-``X-Forwarded-Prefix`` (the stripped prefix). A decision depends only on the method, Host,
-normalised target and scheme - unless some route matches on headers - so proxied decisions are
-remembered (at most ``DECISION_CACHE`` per version; the cache is emptied when full, so varied
-targets cost a re-match, never memory). Decisions are immutable; per-request state is in ``ctx``.
+send (``preserve_host``, the service host, or None to let the balancer's target decide),
+``X-Forwarded-Prefix`` (the stripped prefix) and the route's ``request_buffering`` (Kong's
+default true: the engine reads the whole body before taking an upstream connection). A
+decision depends only on the method, Host, normalised target and scheme - unless some route
+matches on headers - so proxied decisions are remembered (at most ``DECISION_CACHE`` per
+version; the cache is emptied when full, so varied targets cost a re-match, never memory).
+Decisions are immutable; per-request state is in ``ctx``.
 
 Retirement: the handlers of a version are closed (``PluginHandler.close``) when its app is
 closed explicitly or garbage-collected - i.e. once no connection or in-flight request refers to
@@ -49,14 +51,18 @@ DECISION_CACHE = 4096  # proxied decisions remembered per version (cleared when 
 
 
 class RoutePlan:
-    """What a matched route needs per request: its upstream, its chain, whether it strips."""
+    """What a matched route needs per request: its upstream, its chain, whether it strips, and
+    whether request bodies are read whole before the upstream is contacted
+    (``request_buffering``)."""
 
-    __slots__ = ("upstream", "filters", "strip")
+    __slots__ = ("upstream", "filters", "strip", "buffer_request")
 
-    def __init__(self, upstream: Upstream, filters: FilterChain, strip: bool) -> None:
+    def __init__(self, upstream: Upstream, filters: FilterChain, strip: bool,
+                 buffer_request: bool = True) -> None:
         self.upstream = upstream
         self.filters = filters
         self.strip = strip
+        self.buffer_request = buffer_request
 
 
 class GatewayApp:
@@ -99,7 +105,8 @@ class GatewayApp:
                                                  balancer.upstream["hash_fallback"]):
             extra = (SetBalancerCookie(),)
         chain = self.chains.for_route(route["id"], service_id, extra)
-        return RoutePlan(upstream, chain, bool(route["strip_path"]))
+        return RoutePlan(upstream, chain, bool(route["strip_path"]),
+                         route.get("request_buffering") is not False)
 
     # -- the seam -----------------------------------------------------------------------
     def route(self, ctx: RequestContext) -> RouteDecision | LocalResponse:
@@ -147,6 +154,7 @@ class GatewayApp:
             plan.upstream, match.upstream_path.encode("latin-1"),
             up_host.encode("latin-1") if up_host is not None else None, plan.filters,
             match.route, matched.encode("latin-1") if plan.strip and matched else None,
+            plan.buffer_request,
         )  # fmt: skip
         cacheable = not self._header_routing and match.https_redirect_status is None
         return decision, match.route, match.service, match.uri_captures, cacheable

@@ -12,12 +12,12 @@
  *
  * parse_response_head and parse_request_head below answer whole heads under the same contract.
  *
- * head_bytes(first, headers, drop, extra_drop, last) -> bytes | None
+ * head_bytes(first, headers, drop, last) -> bytes | None
  *
- *   hop.request_head_bytes / response_head_bytes's loop: ``first`` + "name: value\r\n" for every
- *   (name, value) pair whose name is in neither frozenset (``extra_drop`` may be empty) + ``last``.
- *   None when a pair is not a 2-tuple of bytes or an argument has another type: the caller runs
- *   its Python loop.
+ *   hop.head_bytes_py: ``first`` + "name: value\r\n" for every (name, value) pair whose name is
+ *   not in the frozenset ``drop`` + ``last``. None when a pair is not a 2-tuple of bytes or an
+ *   argument has another type: the caller runs its Python loop. (A peer's Connection nominations
+ *   are not applied here: the parsers removed them before any filter added fields.)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -163,15 +163,35 @@ static int lower_equals(const char *s, Py_ssize_t len, const char *word) {
     return 1;
 }
 
+/* A new list of the (name, value) pairs of ``headers`` whose name is not ``name``; NULL with an
+ * exception set. */
+static PyObject *without_field(PyObject *headers, const char *name) {
+    Py_ssize_t n = PyList_GET_SIZE(headers), len = (Py_ssize_t)strlen(name);
+    PyObject *kept = PyList_New(0);
+    if (kept == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *pair = PyList_GET_ITEM(headers, i), *field = PyTuple_GET_ITEM(pair, 0);
+        if (PyBytes_GET_SIZE(field) == len && memcmp(PyBytes_AS_STRING(field), name, (size_t)len) == 0)
+            continue;
+        if (PyList_Append(kept, pair) < 0) {
+            Py_DECREF(kept);
+            return NULL;
+        }
+    }
+    return kept;
+}
+
 /* parse_response_head(raw, request_method, max_headers)
  *     -> (status, reason, version, headers, framing, content_length, keep_alive, connection) | None
  *
  *   The common case of headparser.ResponseHeadParser.parse: "HTTP/1.1" or "HTTP/1.0", three digits
  *   and an optional reason; token field names without '_' (lowercased), values stripped of SP/HTAB;
  *   at most one Content-Length (1-18 digits), no Transfer-Encoding, at most one Connection field whose
- *   value is "keep-alive" or "close" (``connection`` is that value lowercased, else None). Framing as
- *   rules.response_framing (0 none, 1 length, 3 until close). Everything else returns None and the
- *   Python rules decide. ``raw`` is one head ending with CRLFCRLF, as the reader passes it. */
+ *   value is "keep-alive" or "close" (``connection`` is that value lowercased, else None); the fields
+ *   that value nominates (a Keep-Alive field; a field named Close) are left out of ``headers``, as
+ *   rules.without_nominated does. Framing as rules.response_framing (0 none, 1 length, 3 until
+ *   close). Everything else returns None and the Python rules decide. ``raw`` is one head ending
+ *   with CRLFCRLF, as the reader passes it. */
 /* Called once per upstream response, hence METH_FASTCALL and no format strings. */
 static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
@@ -202,7 +222,7 @@ static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_s
     if (headers == NULL) return NULL;
     const char *cl = NULL, *conn = NULL;
     Py_ssize_t cl_len = 0, conn_len = 0;
-    int cl_count = 0, conn_count = 0;
+    int cl_count = 0, conn_count = 0, keep_alive_fields = 0, close_fields = 0;
     char lowered[MAX_NAME];
     const char *line = eol + 2;
     while (line < end) {  /* header lines; ``end`` is the final empty line */
@@ -217,6 +237,8 @@ static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_s
         if (name_is(lowered, name_len, "transfer-encoding")) goto decline;
         if (name_is(lowered, name_len, "content-length")) { cl = v; cl_len = ve - v; cl_count++; }
         if (name_is(lowered, name_len, "connection")) { conn = v; conn_len = ve - v; conn_count++; }
+        keep_alive_fields += name_is(lowered, name_len, "keep-alive");
+        close_fields += name_is(lowered, name_len, "close");
         PyObject *pair = field_pair(lowered, name_len, v, (Py_ssize_t)(ve - v));
         if (pair == NULL) goto error;
         int failed = PyList_Append(headers, pair);
@@ -242,6 +264,11 @@ static PyObject *parse_response_head(PyObject *self, PyObject *const *args, Py_s
         if (lower_equals(conn, conn_len, "keep-alive")) { connection = "keep-alive"; keep_alive = 1; }
         else if (lower_equals(conn, conn_len, "close")) { connection = "close"; keep_alive = 0; }
         else goto decline;
+        if ((keep_alive ? keep_alive_fields : close_fields) > 0) {  /* fields it nominates */
+            PyObject *kept = without_field(headers, connection);
+            if (kept == NULL) goto error;
+            Py_SETREF(headers, kept);
+        }
     }
     PyObject *result = PyTuple_New(8), *item;
     if (result == NULL) goto error;
@@ -399,16 +426,15 @@ static int pair_of(PyObject *item, PyObject **name, PyObject **value) {
 }
 
 static PyObject *head_bytes(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "head_bytes(first, headers, drop, extra_drop, last)");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "head_bytes(first, headers, drop, last)");
         return NULL;
     }
     if (!PyBytes_CheckExact(args[0]) || !PyList_CheckExact(args[1]) || !PyAnySet_Check(args[2]) ||
-        !PyAnySet_Check(args[3]) || !PyBytes_CheckExact(args[4]))
+        !PyBytes_CheckExact(args[3]))
         Py_RETURN_NONE; /* the caller's Python loop handles (or refuses) other types */
-    PyObject *headers = args[1], *drop = args[2], *extra = args[3];
-    int use_extra = PySet_GET_SIZE(extra) > 0;
-    Py_ssize_t n = PyList_GET_SIZE(headers), total = PyBytes_GET_SIZE(args[0]) + PyBytes_GET_SIZE(args[4]);
+    PyObject *headers = args[1], *drop = args[2], *last = args[3];
+    Py_ssize_t n = PyList_GET_SIZE(headers), total = PyBytes_GET_SIZE(args[0]) + PyBytes_GET_SIZE(last);
     char keep_small[64];
     char *keep = n <= 64 ? keep_small : PyMem_Malloc(n);
     if (keep == NULL) return PyErr_NoMemory();
@@ -420,7 +446,6 @@ static PyObject *head_bytes(PyObject *self, PyObject *const *args, Py_ssize_t na
             goto done;
         }
         int dropped = PySet_Contains(drop, name);
-        if (dropped == 0 && use_extra) dropped = PySet_Contains(extra, name);
         if (dropped < 0) goto done;
         keep[i] = !dropped;
         if (!dropped) total += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4;
@@ -443,7 +468,7 @@ static PyObject *head_bytes(PyObject *self, PyObject *const *args, Py_ssize_t na
         *out++ = '\r';
         *out++ = '\n';
     }
-    memcpy(out, PyBytes_AS_STRING(args[4]), PyBytes_GET_SIZE(args[4]));
+    memcpy(out, PyBytes_AS_STRING(last), PyBytes_GET_SIZE(last));
 done:
     if (keep != keep_small) PyMem_Free(keep);
     return result;
@@ -451,7 +476,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"head_bytes", (PyCFunction)(void (*)(void))head_bytes, METH_FASTCALL,
-     "head_bytes(first, headers, drop, extra_drop, last) -> bytes or None (see the module source)"},
+     "head_bytes(first, headers, drop, last) -> bytes or None (see the module source)"},
     {"parse_request_head", (PyCFunction)(void (*)(void))parse_request_head, METH_FASTCALL,
      "parse_request_head(raw, max_headers) -> tuple or None (see the module source)"},
     {"parse_response_head", (PyCFunction)(void (*)(void))parse_response_head, METH_FASTCALL,

@@ -14,7 +14,10 @@ A request head must pass both layers (an upstream's response head, layer 2 only 
 2. ``rules.check_raw_head`` rejects NUL/CTL bytes, bare CR/LF and obs-fold on the raw bytes;
    then the start line and the fields are split here (CRLF lines, name up to the first colon,
    value stripped of OWS), names are checked as tokens, and framing, Host, Connection, Expect
-   and the path are decided by ``rules.py`` / ``path.py`` alone.
+   and the path are decided by ``rules.py`` / ``path.py`` alone. The fields a head's own
+   Connection nominates are removed here (``rules.without_nominated``), so a head leaves the
+   parser holding only its end-to-end fields and a later Connection check never sees fields
+   the proxy or a filter added.
 
 The ``parse_py`` methods and ``split_fields_py`` are the specification. The optional C extension
 (``_speedups.c``) answers the common case - a request head of origin-form, HTTP/1.1, one Host
@@ -215,7 +218,8 @@ class RequestHeadParser:
         )
         conn_values = special.get(b"connection")
         if conn_values:
-            head.connection_tokens = rules.connection_tokens(conn_values)
+            head.connection_tokens = tokens = rules.connection_tokens(conn_values)
+            head.headers = rules.without_nominated(head.headers, tokens)  # before any filter
         head.keep_alive = rules.keep_alive(head.version, head.connection_tokens)
         expect = special.get(b"expect")
         if expect:
@@ -269,8 +273,9 @@ class ResponseHeadParser:
             )
             conn_values = special.get(b"connection")
             if conn_values:
-                head.connection_tokens = rules.connection_tokens(conn_values)
-                head.keep_alive = rules.keep_alive(version, head.connection_tokens)
+                head.connection_tokens = tokens = rules.connection_tokens(conn_values)
+                head.headers = rules.without_nominated(headers, tokens)  # before any filter
+                head.keep_alive = rules.keep_alive(version, tokens)
             elif version == b"1.0":
                 head.keep_alive = False
             return head

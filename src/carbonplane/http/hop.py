@@ -11,6 +11,12 @@ have. ``Connection`` may name any field except the three the message cannot lose
 ``Content-Length``, ``Transfer-Encoding``, ``Host`` (CVE-2026-26365 class): such nominations
 are ignored (the framing is ours anyway, and Host is always set by the proxy).
 
+The fields a message's Connection nominates are removed by the head parsers, when the message
+is parsed (``rules.without_nominated``), not here: by the time a head is serialised, filters
+have added fields of the proxy's own (X-Consumer-*, X-Anonymous-Consumer, CORS and rate-limit
+headers, request-transformer's), and the peer's Connection must not be able to remove those.
+The builders below therefore drop fixed sets of names only.
+
 Header names go out lowercase (as parsed). Status lines for known codes are precomputed.
 """
 
@@ -21,6 +27,7 @@ from http import HTTPStatus
 
 from carbonplane.http.forwarded import FORWARDED_FIELDS
 from carbonplane.http.model import FRAMING_CHUNKED, FRAMING_LENGTH, Headers, RequestHead
+from carbonplane.http.rules import nominated
 
 try:  # built at install time where a C compiler exists (setup.py); optional
     from carbonplane.http._speedups import head_bytes as _fast_head
@@ -40,7 +47,6 @@ HOP_BY_HOP = frozenset(
         b"proxy-authenticate",
     )
 )
-PROTECTED = frozenset((b"content-length", b"transfer-encoding", b"host"))
 # Dropped from a client's request before forwarding (the proxy writes its own versions).
 REQUEST_DROP = HOP_BY_HOP | FORWARDED_FIELDS | {b"content-length", b"host", b"proxy", b"expect"}
 # Dropped from an upstream's response before relaying (framing is rewritten).
@@ -54,13 +60,9 @@ CONTINUE_LINE = b"HTTP/1.1 100 Continue\r\n\r\n"
 BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH"))
 
 
-def nominated(tokens: frozenset[bytes]) -> frozenset[bytes]:
-    """The fields a Connection header may remove: its tokens minus the protected ones."""
-    return tokens - PROTECTED if tokens else tokens
-
-
 def strip_hop_by_hop(headers: Headers, connection_tokens: frozenset[bytes]) -> Headers:
-    """``headers`` without hop-by-hop fields and without the fields Connection names."""
+    """``headers`` without hop-by-hop fields and without the fields Connection names (for a
+    header list as received; ``rules.PROTECTED`` fields are never removed by the tokens)."""
     extra = nominated(connection_tokens)
     return [(n, v) for n, v in headers if n not in HOP_BY_HOP and n not in extra]
 
@@ -84,8 +86,8 @@ def request_head_bytes(
 ) -> bytes:
     """The upstream request head: start line, Host, the client's end-to-end fields, ``forwarded``
     (X-Forwarded-* lines), ``extra`` (pre-serialised lines: Via, request id) and our framing.
-    ``drop``: the client fields never forwarded (``REQUEST_DROP`` plus any the caller replaces)."""
-    extra_drop = nominated(head.connection_tokens)
+    ``drop``: the fields never forwarded (``REQUEST_DROP`` plus any the caller replaces); the
+    client's Connection-nominated fields are already gone (removed by the parser)."""
     if framing == FRAMING_LENGTH:
         last = b"content-length: %d\r\n\r\n" % content_length
     elif framing == FRAMING_CHUNKED:
@@ -95,43 +97,40 @@ def request_head_bytes(
     else:
         last = b"\r\n"
     first = b"%s %s HTTP/1.1\r\nhost: %s\r\n" % (head.method, target, host)
-    return head_bytes(first, head.headers, drop, extra_drop, forwarded + extra + last)
+    return head_bytes(first, head.headers, drop, forwarded + extra + last)
 
 
 def response_head_bytes(
     status: int,
     reason: bytes,
     headers: Headers,
-    connection_tokens: frozenset[bytes],
     extra: bytes,
     drop: frozenset[bytes] = HOP_BY_HOP,
 ) -> bytes:
-    """A relayed response head *without* its final CRLF: the caller appends framing/Connection
-    lines (``extra`` holds pre-serialised lines such as Via). ``drop``: the upstream fields not
-    relayed - ``HOP_BY_HOP``, or ``RESPONSE_DROP`` when the body is re-framed (its
-    Content-Length goes too), plus any field the proxy writes itself in ``extra``."""
-    return head_bytes(status_line(status, reason), headers, drop, nominated(connection_tokens),
-                      extra)
+    """A relayed response head: the status line, ``headers`` (the upstream's, which the parser
+    already rid of the fields its Connection named, plus what response filters added) but the
+    names in ``drop``, then ``extra`` (pre-serialised lines such as Via, framing, Connection,
+    and the final CRLF). ``drop``: ``HOP_BY_HOP``, or ``RESPONSE_DROP`` when the body is
+    re-framed (its Content-Length goes too), plus any field the proxy writes itself."""
+    return head_bytes(status_line(status, reason), headers, drop, extra)
 
 
-def head_bytes(first: bytes, headers: Headers, drop: frozenset[bytes],
-               extra_drop: frozenset[bytes], last: bytes) -> bytes:
-    """``first``, a ``name: value`` line for each field of ``headers`` named in neither
-    ``drop`` nor ``extra_drop``, then ``last``: by ``_speedups.head_bytes`` where it is built
-    and answers, else by ``head_bytes_py``."""
+def head_bytes(first: bytes, headers: Headers, drop: frozenset[bytes], last: bytes) -> bytes:
+    """``first``, a ``name: value`` line for each field of ``headers`` not named in ``drop``,
+    then ``last``: by ``_speedups.head_bytes`` where it is built and answers, else by
+    ``head_bytes_py``."""
     if _fast_head is not None:
-        joined = _fast_head(first, headers, drop, extra_drop, last)
+        joined = _fast_head(first, headers, drop, last)
         if joined is not None:
             return joined
-    return head_bytes_py(first, headers, drop, extra_drop, last)
+    return head_bytes_py(first, headers, drop, last)
 
 
-def head_bytes_py(first: bytes, headers: Headers, drop: frozenset[bytes],
-                  extra_drop: frozenset[bytes], last: bytes) -> bytes:
+def head_bytes_py(first: bytes, headers: Headers, drop: frozenset[bytes], last: bytes) -> bytes:
     """``head_bytes`` in Python: the specification the compiled version is tested against."""
     out = [first]
     for name, value in headers:
-        if name in drop or (extra_drop and name in extra_drop):
+        if name in drop:
             continue
         out += (name, b": ", value, b"\r\n")
     out.append(last)

@@ -19,7 +19,9 @@ Invariants:
   pipelined requests wait, unparsed, in the buffer (``buffered`` says how many bytes; the
   caller pauses reading above its high-water mark);
 - body pieces are slices of fed data, or the fed object itself when a whole chunk of input is
-  body (no copy on the streaming path).
+  body (no copy on the streaming path); a chunked body yields the data of all the chunks one
+  buffer holds as one piece (joined when there are several), so a peer sending many tiny
+  chunks costs one event - and one write on the other side - per read, not one per chunk.
 
 ``ResponseReader.expect(method)`` must be called before each response: HEAD responses and
 1xx/204/304 have no body whatever their headers say (RFC 9112 §6.3). Interim 1xx responses are
@@ -182,27 +184,41 @@ class _MessageReader:
             self._state = _END
 
     def _next_chunk(self):
+        """The data of every chunk the buffer holds, as one piece (many tiny chunks in one read
+        become one event, so one upstream write); END_OF_MESSAGE or NEED_DATA when none."""
         decoder = self._chunked
         buf = self._buf
         pos = self._pos
+        got = None  # the first piece, or a list once there are several
         try:
             while True:
                 before = pos
                 piece, pos = decoder.step(buf, pos)
                 if piece is not None:
-                    self._pos = pos
-                    return piece
+                    if got is None:
+                        got = piece
+                    elif type(got) is list:
+                        got.append(piece)
+                    else:
+                        got = [got, piece]
+                    continue
                 if decoder.done:
                     self._pos = self._scan = pos
                     self._chunked = None
-                    self._state = _HEAD
-                    return END_OF_MESSAGE
+                    if got is None:
+                        self._state = _HEAD
+                        return END_OF_MESSAGE
+                    self._state = _END  # the END_OF_MESSAGE comes next
+                    break
                 if pos == before:  # the decoder waits for more bytes
                     self._pos = pos
-                    return self._need_data("chunked body")
+                    if got is None:
+                        return self._need_data("chunked body")
+                    break
         except HttpError:
             self._state = _FAILED
             raise
+        return b"".join(got) if type(got) is list else got
 
     def _next_until_close(self):
         buf = self._buf

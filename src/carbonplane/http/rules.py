@@ -17,7 +17,11 @@ Specs enforced (RFC 9112 = HTTP/1.1 messaging, RFC 9110 = HTTP semantics):
   except HTAB. Obsolete line folding never reaches us as a value (a value with CR/LF is
   rejected here anyway).
 - RFC 9112 §3.2: an HTTP/1.1 request carries exactly one Host; its value is a valid authority.
-- RFC 9110 §7.6.1: Connection tokens name hop-by-hop fields (applied in ``hop.py``).
+- RFC 9110 §7.6.1: Connection tokens name hop-by-hop fields. The parsers remove the fields a
+  message's own Connection names (``without_nominated``) as they parse it, before any filter
+  runs - so a peer's Connection only ever removes that peer's fields, never one the proxy or a
+  plugin adds later (identity headers, CORS, rate-limit headers). ``Content-Length``,
+  ``Transfer-Encoding`` and ``Host`` cannot be nominated (ignored: CVE-2026-26365 class).
 - RFC 9110 §10.1.1: ``Expect: 100-continue`` is the only expectation; others get 417.
 """
 
@@ -191,6 +195,26 @@ def connection_tokens(values: list[bytes]) -> frozenset[bytes]:
                 raise HttpError(400, f"invalid Connection option {token[:64]!r}")
             tokens.add(token)
     return frozenset(tokens)
+
+
+# Fields a Connection header cannot remove: the framing is re-made by the proxy and Host is set by
+# it, so nominating them could only confuse a reader that looked at the raw fields.
+PROTECTED = frozenset((b"content-length", b"transfer-encoding", b"host"))
+
+
+def nominated(tokens: frozenset[bytes]) -> frozenset[bytes]:
+    """The fields a Connection header may remove: its tokens minus the protected ones."""
+    return tokens - PROTECTED if tokens else tokens
+
+
+def without_nominated(headers: list, tokens: frozenset[bytes]) -> list:
+    """``headers`` without the fields that the message's Connection ``tokens`` nominate (the
+    list itself when none is present)."""
+    named = tokens - PROTECTED
+    for name, _ in headers:
+        if name in named:
+            return [f for f in headers if f[0] not in named]
+    return headers
 
 
 def keep_alive(version: bytes, tokens: frozenset[bytes]) -> bool:

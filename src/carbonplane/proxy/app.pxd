@@ -14,6 +14,7 @@ cdef class RouteDecision:
     cdef public Upstream upstream
     cdef public FilterChain filters
     cdef public object target, host, route, prefix
+    cdef public bint buffer_request
 
 cdef class Client:
     cdef public object peer_ip, peer_port, scheme, server_port, forwarded_base

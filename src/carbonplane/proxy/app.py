@@ -207,9 +207,12 @@ EMPTY_CHAIN = FilterChain()
 class RouteDecision:
     """Send this request to ``upstream``: ``target`` (path + query) with Host ``host``
     (None: ``upstream.host_header(picked target)``), through ``filters``. ``route`` is opaque
-    to the engine (for filters and logs); ``prefix`` becomes X-Forwarded-Prefix."""
+    to the engine (for filters and logs); ``prefix`` becomes X-Forwarded-Prefix.
+    ``buffer_request`` (Kong's ``request_buffering``): read the whole request body from the
+    client before taking an upstream connection (bounded by ``ProxyConfig.request_buffer_bytes``,
+    413 beyond); otherwise the body streams upstream as it arrives."""
 
-    __slots__ = ("upstream", "target", "host", "filters", "route", "prefix")
+    __slots__ = ("upstream", "target", "host", "filters", "route", "prefix", "buffer_request")
 
     def __init__(
         self,
@@ -219,6 +222,7 @@ class RouteDecision:
         filters: FilterChain = EMPTY_CHAIN,
         route: Any = None,
         prefix: bytes | None = None,
+        buffer_request: bool = False,
     ) -> None:
         self.upstream = upstream
         self.target = target
@@ -226,6 +230,7 @@ class RouteDecision:
         self.filters = filters
         self.route = route
         self.prefix = prefix
+        self.buffer_request = buffer_request
 
 
 class LocalResponse:

@@ -8,6 +8,15 @@ started with and no request ever sees half of two configs.
 Defaults follow nginx/Kong where they exist (keepalive_timeout 75 s nginx, client header/body
 timeouts, upstream keepalive pool 512 / 10000 requests / 60 s from Kong's ``kong_defaults``).
 Timeouts are seconds. ``escaped_slash`` is the path policy of ``carbonplane.http.path``.
+
+Slow request bodies: ``client_body_timeout`` is nginx's (the longest wait between two reads of
+a body); ``client_body_min_rate`` (bytes/s, 0 = off) bounds the whole body on top of it: once
+the body has been read for ``client_body_timeout`` seconds it must have averaged that rate, so
+a body of N bytes gets ``client_body_timeout + N / client_body_min_rate`` seconds (counted
+afresh whenever the proxy resumes reading a body it paused). Both answer 408 and close, as
+nginx does for its timeout.
+``request_buffer_bytes`` bounds a body read whole before the upstream is contacted (a route's
+``buffer_request``, Kong's ``request_buffering``): 413 beyond it, in memory only.
 """
 
 from __future__ import annotations
@@ -39,6 +48,8 @@ class ProxyConfig:
     escaped_slash: str = "reject"
     client_header_timeout: float = 10.0
     client_body_timeout: float = 60.0
+    client_body_min_rate: float = 1024.0
+    request_buffer_bytes: int = 8 * 1024 * 1024
     keepalive_timeout: float = 75.0
     send_timeout: float = 60.0
     keepalive_requests: int = 10000
@@ -66,7 +77,11 @@ class ProxyConfig:
                      "send_timeout", "upstream_keepalive_timeout"):  # fmt: skip
             if not getattr(self, name) > 0:
                 raise ConfigError(f"must be > 0 seconds, got {getattr(self, name)!r}", where=name)
-        for name in ("keepalive_requests", "max_connections", "upstream_keepalive_requests"):
+        if not self.client_body_min_rate >= 0:
+            raise ConfigError(f"must be >= 0 bytes/s (0: off), got {self.client_body_min_rate!r}",
+                              where="client_body_min_rate")
+        for name in ("keepalive_requests", "max_connections", "upstream_keepalive_requests",
+                     "request_buffer_bytes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be >= 1, got {getattr(self, name)!r}", where=name)
         if self.upstream_keepalive_pool < 0:

@@ -19,11 +19,14 @@ cdef class ClientConnection:
     cdef public Py_ssize_t served
     cdef public bint closing, draining, head_started, pumping
     cdef public list outbuf
+    cdef public double body_since
+    cdef public Py_ssize_t body_since_bytes
     cpdef send_bytes(self, data)
     cpdef exchange_done(self, ex)
     cpdef _finished(self, RequestContext ctx, chain, bint close)
     @cython.locals(ctx=RequestContext, client=Client)
     cpdef _start(self, RequestHead head)
+    cpdef double _body_deadline(self, ex)
     cpdef forwarded(self, RequestContext ctx)
     cpdef upstream_extra(self, RequestContext ctx)
     @cython.locals(req=RequestHead)

@@ -8,7 +8,9 @@ wait unparsed in the reader, and reading pauses when that backlog passes ``HIGH_
 Timeouts (one lazy ``Deadline``): a connection must send a complete head within
 ``client_header_timeout`` of its first byte (of the connection, for the first request) - else
 408 and close, which is what stops slowloris; body bytes must keep coming within
-``client_body_timeout``; an idle keep-alive connection closes after ``keepalive_timeout``; a
+``client_body_timeout`` and, past that long, average ``client_body_min_rate`` bytes/s since the
+body started or since the proxy last resumed reading (``_body_deadline``) - else 408 and close,
+which stops a trickled upload; an idle keep-alive connection closes after ``keepalive_timeout``; a
 client that stops reading our response is cut after ``send_timeout``. While the proxy itself
 waits (upstream, filters) no client timeout runs.
 
@@ -56,7 +58,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
     __slots__ = (
         "server", "loop", "transport", "config", "settings", "reader", "client", "exchange",
         "deadline", "paused", "served", "closing", "draining", "head_started", "pumping",
-        "port_bytes", "outbuf", "batch", "clock",
+        "port_bytes", "outbuf", "batch", "clock", "body_since", "body_since_bytes",
     )  # fmt: skip
 
     def __init__(self, server) -> None:
@@ -77,6 +79,8 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         self.pumping = False
         self.outbuf: list[bytes] = []  # bytes for the client, written at the end of the iteration
         self.batch = server.batch
+        self.body_since = 0.0  # when the minimum body rate started counting (loop time) ...
+        self.body_since_bytes = 0  # ... and the body bytes read by then
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:
@@ -181,12 +185,27 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
                     ex.request_end()
                 else:  # NEED_DATA
                     if not self.paused:
-                        self.deadline.set(self.loop.time() + self.config.client_body_timeout)
+                        self.deadline.set(self._body_deadline(ex))
                     return
         except HttpError as exc:
             self._reject(exc)
         finally:
             self.pumping = False
+
+    def _body_deadline(self, ex) -> float:
+        """When reading the body must have moved on: ``client_body_timeout`` after now, or
+        earlier when the body falls under ``client_body_min_rate`` (after a first
+        ``client_body_timeout`` of grace)."""
+        config = self.config
+        timeout = config.client_body_timeout
+        when = self.loop.time() + timeout
+        rate = config.client_body_min_rate
+        if rate > 0.0:
+            floor = (self.body_since + timeout
+                     + (ex.ctx.request_bytes - self.body_since_bytes) / rate)  # fmt: skip
+            if floor < when:
+                return floor
+        return when
 
     def _awaiting_head(self) -> None:
         if self.reader.buffered and not self.head_started:
@@ -217,6 +236,8 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             self.deadline.when = None  # Deadline.clear(), inlined
         else:
             self.deadline.set(now + config.client_body_timeout)
+            self.body_since = now
+            self.body_since_bytes = 0
         try:
             decision = config.app.route(ctx)
         except Exception:
@@ -375,7 +396,10 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
                 self.transport.resume_reading()
             ex = self.exchange
             if ex is not None and ex.accepting_body:
-                self.deadline.set(self.loop.time() + self.config.client_body_timeout)
+                now = self.loop.time()  # the minimum rate counts again from here
+                self.body_since = now
+                self.body_since_bytes = ex.ctx.request_bytes
+                self.deadline.set(now + self.config.client_body_timeout)
         elif after and not before:
             self.transport.pause_reading()
             if reason != PAUSE_BACKLOG:

@@ -1,6 +1,7 @@
 """One request's trip through the proxy: request filters, upstream attempts, response relay.
 
-States: FILTERING (an async ``on_request`` verdict is pending) -> CONNECTING (no idle pooled
+States: FILTERING (an async ``on_request`` verdict is pending) -> [BUFFERING (a buffered route:
+the whole body is read from the client before any upstream work)] -> CONNECTING (no idle pooled
 connection; dialling with the connect timeout) -> SENDING (head written, body streaming) ->
 RESPONDING (upstream head relayed) -> DONE. Any state may jump to DONE with a local response
 (filter verdict, 502/503/504) or an abort (client gone).
@@ -17,7 +18,9 @@ Kong's JSON bodies. After the response head went to the client a failure can onl
 client connection (the client sees a truncated message, never a forged complete one).
 
 Body relay: request body pieces are written upstream as they arrive (re-chunked when chunked),
-buffered only while connecting; the client is paused above ``HIGH_WATER`` and whenever the
+buffered only while connecting - or, on a route with ``buffer_request``, until the body ended
+(up to ``request_buffer_bytes``, else 413; a trickling client then holds no upstream
+connection); while connecting, the client is paused above ``HIGH_WATER`` and whenever the
 upstream socket is over its own high-water mark. Response pieces of one upstream read go to the
 client as one piece, all of a loop iteration's pieces in one write (``writes.py``); the upstream is paused while the client's socket is over high-water.
 """
@@ -30,7 +33,13 @@ from functools import partial
 
 from carbonplane.http.chunked import LAST_CHUNK
 from carbonplane.http.hop import CONTINUE_LINE, request_head_bytes, response_head_bytes
-from carbonplane.http.model import FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_NONE, ResponseHead
+from carbonplane.http.model import (
+    FRAMING_CHUNKED,
+    FRAMING_CLOSE,
+    FRAMING_LENGTH,
+    FRAMING_NONE,
+    ResponseHead,
+)
 from carbonplane.proxy.app import (
     FAILURE_CONNECT,
     FAILURE_RESET,
@@ -42,7 +51,7 @@ from carbonplane.proxy.app import (
 
 log = logging.getLogger("carbonplane.proxy")
 
-FILTERING, CONNECTING, SENDING, RESPONDING, DONE = range(5)
+FILTERING, CONNECTING, SENDING, RESPONDING, DONE, BUFFERING = range(6)
 HIGH_WATER = 256 * 1024
 IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 MESSAGES = {
@@ -56,7 +65,7 @@ class Exchange:
     __slots__ = (
         "state", "target", "pool", "up", "reused", "pending", "pending_size", "out_chunked",
         "close_client", "task", "up_paused", "relays_whole", "fresh_only", "conn", "loop", "ctx",
-        "upstream", "chain", "request_done", "chunked_request", "out",
+        "upstream", "chain", "request_done", "chunked_request", "out", "buffering",
     )  # fmt: skip
 
     def __init__(self, conn, ctx: RequestContext, decision: RouteDecision) -> None:
@@ -83,6 +92,7 @@ class Exchange:
         self.chunked_request = framing == FRAMING_CHUNKED or (
             framing != FRAMING_NONE and self.chain.request_body_reframes)
         self.out: list[bytes] = []
+        self.buffering = decision.buffer_request and not self.request_done
         # no response-body filter: a one-read response may be relayed in one step
         self.relays_whole = not self.chain.response_body
         ctx.decision = decision
@@ -133,10 +143,22 @@ class Exchange:
 
     def _begin_upstream(self) -> None:
         ctx = self.ctx
-        if ctx.request.expect_continue and not self.request_done:
+        req = ctx.request
+        if self.buffering:
+            limit = self.conn.config.request_buffer_bytes
+            if req.framing == FRAMING_LENGTH and req.content_length > limit:
+                return self._too_large(limit)
+            self.state = BUFFERING  # request_end() goes on
+        if req.expect_continue and not self.request_done:
             self.conn.send_bytes(CONTINUE_LINE)
-        ctx.upstream_started = self.conn.clock()
-        self._try_target()
+        if self.state != BUFFERING:
+            ctx.upstream_started = self.conn.clock()
+            self._try_target()
+
+    def _too_large(self, limit: int) -> None:
+        self.respond(LocalResponse.error(
+            413, f"Request body larger than the route's request buffer ({limit} bytes); "
+            "send less, or turn request_buffering off for this route"))
 
     def _try_target(self) -> None:
         ctx = self.ctx
@@ -224,6 +246,9 @@ class Exchange:
                 return
         if self.chunked_request:
             self._send_body(LAST_CHUNK)
+        if self.state == BUFFERING:  # the whole body is here: now the upstream
+            self.ctx.upstream_started = self.conn.clock()
+            self._try_target()
 
     def _filter_body(self, data: bytes, end: bool) -> bytes:
         for hook in self.chain.request_body:
@@ -246,7 +271,11 @@ class Exchange:
                 self.pending = []
             self.pending.append(data)
             self.pending_size += len(data)
-            if self.pending_size > HIGH_WATER:
+            if self.buffering:  # reading goes on to the end, within the buffer
+                limit = self.conn.config.request_buffer_bytes
+                if self.pending_size > limit:
+                    self._too_large(limit)
+            elif self.pending_size > HIGH_WATER:
                 self.conn.pause_for(1, True)
 
     def upstream_write_paused(self, paused: bool) -> None:
@@ -283,8 +312,7 @@ class Exchange:
             extra += b"transfer-encoding: chunked\r\n"
         settings = self.conn.settings
         drop = settings.response_drop_reframed if reframe else settings.response_drop
-        return response_head_bytes(head.status, head.reason, head.headers,
-                                   head.connection_tokens, extra + b"\r\n", drop)  # fmt: skip
+        return response_head_bytes(head.status, head.reason, head.headers, extra + b"\r\n", drop)
 
     def upstream_whole(self, head: ResponseHead, body: bytes) -> None:
         """A whole response in one upstream read (no response-body filters): head, body and

@@ -48,7 +48,8 @@ class StaticApp:
     """Route by longest path prefix; see the module docstring."""
 
     def __init__(self, routes: Mapping[str, str | Upstream], *, filters: FilterChain = EMPTY_CHAIN,
-                 upstream_options: Mapping[str, Any] | None = None) -> None:  # fmt: skip
+                 upstream_options: Mapping[str, Any] | None = None,
+                 buffer_request: bool = False) -> None:  # fmt: skip
         table = []
         for prefix, dest in routes.items():
             if not prefix.startswith("/"):
@@ -60,13 +61,15 @@ class StaticApp:
         table.sort(key=lambda item: len(item[0]), reverse=True)
         self.table = tuple(table)
         self.filters = filters
+        self.buffer_request = buffer_request  # read whole request bodies before the upstream
 
     def route(self, ctx: RequestContext) -> RouteDecision | LocalResponse:
         request = ctx.request
         path = request.path
         for prefix, upstream in self.table:
             if path.startswith(prefix):
-                return RouteDecision(upstream, path + request.query, None, self.filters)
+                return RouteDecision(upstream, path + request.query, None, self.filters,
+                                     buffer_request=self.buffer_request)
         return LocalResponse.error(404, NO_ROUTE, filters=self.filters)
 
 

@@ -35,3 +35,16 @@ def test_chain_calls_only_overridden_hooks_and_knows_when_bodies_reframe():
     assert len(observed.request_body) == 1 and not observed.request_body_reframes
     mixed = FilterChain([Observer(), Rewriter()])
     assert len(mixed.request_body) == 2 and mixed.request_body_reframes and len(mixed.log) == 1
+
+
+def test_slow_body_settings_are_checked_and_named():
+    import pytest
+
+    from carbonplane.errors import ConfigError
+
+    app = proxy.StaticApp({"/": "127.0.0.1:9"})
+    assert proxy.ProxyConfig(app=app).client_body_min_rate == 1024.0
+    assert proxy.ProxyConfig(app=app, client_body_min_rate=0).client_body_min_rate == 0  # off
+    for field, value in (("client_body_min_rate", -1), ("request_buffer_bytes", 0)):
+        with pytest.raises(ConfigError, match=field):
+            proxy.ProxyConfig(app=app, **{field: value})

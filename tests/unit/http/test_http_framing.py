@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from carbonplane.http import END_OF_MESSAGE, FRAMING_CHUNKED, FRAMING_LENGTH, Limits, RequestHead
+from carbonplane.http import (
+    END_OF_MESSAGE,
+    FRAMING_CHUNKED,
+    FRAMING_LENGTH,
+    NEED_DATA,
+    Limits,
+    RequestHead,
+    RequestHeadParser,
+    RequestReader,
+)
 
 from rawhttp import read_requests, rejected
 
@@ -110,3 +119,22 @@ def test_body_cut_by_eof_is_an_error():
 def test_chunked_size_line_limit():
     raw = HEAD + b"Transfer-Encoding: chunked\r\n\r\n5;" + b"a" * 5000
     assert rejected(raw, limits=Limits(max_chunk_line=4096)) == 400
+
+
+def test_the_chunks_of_one_read_are_one_body_event():
+    body = bytes(range(65, 91)) * 8
+    chunks = b"".join(b"1\r\n%c\r\n" % c for c in body) + b"3;ext=1\r\nxyz\r\n"
+    raw = HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\nT: 1\r\n\r\n" + HEAD + b"\r\n"
+    reader = RequestReader(RequestHeadParser(Limits()))
+    reader.feed(raw)
+    events = [reader.next_event() for _ in range(5)]
+    assert events[1:3] == [body + b"xyz", END_OF_MESSAGE]  # 209 chunks, one piece, then END
+    assert events[3].method == b"POST" and events[4] is END_OF_MESSAGE  # the next request waits
+    reader = RequestReader(RequestHeadParser(Limits()))  # two reads: one piece per read
+    head = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+    reader.feed(head + chunks[:100])
+    assert reader.next_event().method == b"POST"
+    first = reader.next_event()
+    assert reader.next_event() is NEED_DATA
+    reader.feed(chunks[100:] + b"0\r\n\r\n")
+    assert first + reader.next_event() == body + b"xyz" and reader.next_event() is END_OF_MESSAGE

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from carbonplane.http import FRAMING_CHUNKED, FRAMING_LENGTH, FRAMING_NONE
+from carbonplane.http import FRAMING_CHUNKED, FRAMING_LENGTH, FRAMING_NONE, ResponseHeadParser
 from carbonplane.http.hop import (
     HOP_BY_HOP,
     RESPONSE_DROP,
@@ -11,12 +11,16 @@ from carbonplane.http.hop import (
     status_line,
     strip_hop_by_hop,
 )
+from carbonplane.http.model import Limits
 
 from rawhttp import read_requests
 
 
 def forward(raw: bytes, **overrides) -> bytes:
-    head = read_requests(raw)[0]
+    return forward_head(read_requests(raw)[0], **overrides)
+
+
+def forward_head(head, **overrides) -> bytes:
     args = dict(target=head.path + head.query, host=b"upstream.internal", forwarded=b"xf: 1\r\n",
                 framing=head.framing, content_length=head.content_length, extra=b"via: 1.1 cp\r\n")
     args.update(overrides)
@@ -72,12 +76,26 @@ def test_response_head_strips_hop_by_hop_and_keeps_length_unless_reframed():
     headers = [(b"server", b"up"), (b"connection", b"close, x-internal"), (b"x-internal", b"1"),
                (b"keep-alive", b"timeout=5"), (b"content-length", b"2"), (b"set-cookie", b"a=1"),
                (b"set-cookie", b"b=2")]
-    kept = response_head_bytes(200, b"OK", headers, frozenset({b"close", b"x-internal"}),
-                               b"via: 1.1 cp\r\n", HOP_BY_HOP)
-    assert kept == (b"HTTP/1.1 200 OK\r\nserver: up\r\ncontent-length: 2\r\nset-cookie: a=1\r\n"
-                    b"set-cookie: b=2\r\nvia: 1.1 cp\r\n")
-    reframed = response_head_bytes(200, b"OK", headers, frozenset(), b"", RESPONSE_DROP)
+    kept = response_head_bytes(200, b"OK", headers, b"via: 1.1 cp\r\n", HOP_BY_HOP)
+    assert kept == (b"HTTP/1.1 200 OK\r\nserver: up\r\nx-internal: 1\r\ncontent-length: 2\r\n"
+                    b"set-cookie: a=1\r\nset-cookie: b=2\r\nvia: 1.1 cp\r\n")
+    reframed = response_head_bytes(200, b"OK", headers, b"", RESPONSE_DROP)
     assert b"content-length" not in reframed
+
+
+def test_the_parsers_remove_what_a_peers_connection_names_and_nothing_added_later():
+    parsed = ResponseHeadParser(Limits()).parse(
+        b"HTTP/1.1 200 OK\r\nServer: up\r\nConnection: close, X-Internal\r\nX-Internal: 1\r\n"
+        b"Content-Length: 2\r\n\r\n", b"GET")
+    assert [n for n, _ in parsed.headers] == [b"server", b"connection", b"content-length"]
+    parsed.headers.append((b"x-internal", b"added by a response filter"))
+    out = response_head_bytes(200, b"OK", parsed.headers, b"\r\n", HOP_BY_HOP)
+    assert b"x-internal: added by a response filter\r\n" in out
+    head = read_requests(b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: X-Anonymous-Consumer, "
+                         b"Content-Length\r\nX-Anonymous-Consumer: true\r\n\r\n")[0]
+    assert head.get(b"x-anonymous-consumer") is None  # the client's own field is gone
+    head.headers.append((b"x-anonymous-consumer", b"false"))  # what an auth plugin sets
+    assert b"x-anonymous-consumer: false\r\n" in forward_head(head)
 
 
 def test_status_lines():

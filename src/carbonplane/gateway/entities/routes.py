@@ -81,10 +81,12 @@ ROUTE = record(
                                default="v0", one_of=("v0", "v1"))),
     ("preserve_host", t.boolean("Send the client's Host header upstream instead of the "
                                 "service host.", default=False, required=True)),
-    ("request_buffering", t.boolean("Buffer request bodies (the engine streams regardless).",
+    ("request_buffering", t.boolean("Read the whole request body before contacting the "
+                                    "upstream (in memory, up to the proxy's "
+                                    "request_buffer_bytes: 413 beyond); false streams it.",
                                     default=True, required=True)),
-    ("response_buffering", t.boolean("Buffer response bodies (the engine streams regardless).",
-                                     default=True, required=True)),
+    ("response_buffering", t.boolean("Accepted for Kong compatibility; responses always stream "
+                                     "(with back-pressure).", default=True, required=True)),
     ("snis", t.set_of(t.string(check=t.check_wildcard_host), "TLS server names (https only).")),
     ("sources", t.set_of(t.nested(_ENDPOINT), "Stream routes only (not supported).")),
     ("destinations", t.set_of(t.nested(_ENDPOINT), "Stream routes only (not supported).")),

@@ -178,6 +178,30 @@ def test_malformed_tokens_are_401_bad_token(bad, reason):
     assert headers["www-authenticate"] == 'Bearer error="invalid_token"'
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _flip_unused_bits(tok: str) -> str:
+    """The same signature bytes spelled differently: a set bit the decoder ignores."""
+    last = _ALPHABET.index(tok[-1])
+    return tok[:-1] + _ALPHABET[last | 1]
+
+
+@pytest.mark.parametrize("respell,reason", [
+    (lambda t: t + "=", "invalid signature"), (lambda t: t + "==", "invalid signature"),
+    (lambda t: t + "===", "invalid signature"), (_flip_unused_bits, "invalid signature"),
+    (lambda t: t.replace(".", "=.", 1), "invalid JSON"),
+    (lambda t: t.replace(".", "==.", 2).replace("==.", ".", 1), "invalid JSON"),
+    (lambda t: t[:-2] + "+/", "invalid signature"),  # base64, not base64url
+])
+def test_a_signed_token_has_exactly_one_spelling(respell, reason):
+    good = token()
+    assert len(good.rsplit(".", 1)[1]) % 4 == 3  # 32 bytes: two unused bits in the last char
+    assert jwt().on_request(request(headers=bearer(good))) is None
+    status, body, _ = refusal(jwt().on_request(request(headers=bearer(respell(good)))))
+    assert (status, body["message"]) == (401, f"Bad token; {reason}")
+
+
 @given(st.binary(min_size=1, max_size=300).filter(lambda b: b"\r" not in b and b"\n" not in b))
 @settings(max_examples=300, deadline=None)
 def test_garbage_tokens_never_raise(garbage):
@@ -404,7 +428,8 @@ def test_remembered_tokens_get_the_same_answer_from_the_fast_path(config, answer
              ("GET", "/?jwt=" + good, {}), ("GET", "/?a=1", bearer(good)),
              ("OPTIONS", "/", bearer(good)), ("GET", "/", {"Authorization": f"bearer  {good}"}),
              ("GET", "/", bearer(old)), ("GET", "/", bearer(old)), ("GET", "/", {}),
-             ("GET", "/", {"Cookie": f"jwt={good}"}), ("GET", "/", bearer(good + "x"))]
+             ("GET", "/", {"Cookie": f"jwt={good}"}), ("GET", "/", bearer(good + "x")),
+             ("GET", "/", bearer(good + "=")), ("GET", "/", bearer(good + "=="))]
     for method, target, headers in cases:
         results = []
         for h in (fast, plain):

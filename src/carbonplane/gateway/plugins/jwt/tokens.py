@@ -4,8 +4,11 @@ the token.
 
 Parsing follows Kong's ``jwt_parser.lua``: the token is cut at its first two dots (anything
 after the second dot belongs to the signature, so a 5-part JWE fails as a bad signature);
-header and claims must be base64url JSON objects; the header's ``alg`` must be a string
-naming a supported algorithm - ``none`` is not one, there is no unsigned verifier at all.
+header and claims must be base64url JSON objects; every segment must be unpadded, canonical
+base64url (RFC 7515 §2): an ``=``, a character outside the alphabet or non-zero unused bits in
+the last character refuse the token, so no token has a second spelling; the header's ``alg``
+must be a string naming a supported algorithm - ``none`` is not one, there is no unsigned
+verifier at all.
 Failures come back as Kong's reasons (``invalid JSON``, ``invalid alg``, ``invalid claims``,
 ``invalid signature``), which the handler prefixes with ``Bad token; ``.
 
@@ -39,16 +42,22 @@ _HMAC_NAMES = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
 _CURVES = {"ES256": (ec.SECP256R1, 32), "ES384": (ec.SECP384R1, 48), "ES512": (ec.SECP521R1, 66)}
 ALGORITHMS = frozenset(("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384",
                         "ES512", "PS256", "PS384", "PS512", "EdDSA"))
-_B64URL = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
+_B64URL = re.compile(rb"[A-Za-z0-9_-]*")
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+# the last character of a 2- or 3-character final group carries 4 or 2 unused low bits: zero
+# in the one canonical encoding of the bytes (RFC 4648 §3.5)
+_CANONICAL_LAST = {2: frozenset(_ALPHABET[::16]), 3: frozenset(_ALPHABET[::4])}
 _json = msgspec.json.Decoder()
 
 
 def b64url_decode(data: bytes) -> bytes | None:
-    """Strict base64url (padding optional); None for anything else."""
+    """Strict, unpadded, canonical base64url (RFC 7515 §2: JWS segments carry no ``=``); None
+    for anything else - a padded, re-encoded or otherwise altered segment is not the same
+    token, so a signed token has exactly one spelling."""
     if not _B64URL.fullmatch(data):
         return None
-    data = data.rstrip(b"=")
-    if len(data) % 4 == 1:
+    tail = len(data) % 4
+    if tail == 1 or (tail and data[-1] not in _CANONICAL_LAST[tail]):
         return None
     data = data.replace(b"-", b"+").replace(b"_", b"/") + b"=" * (-len(data) % 4)
     try:
