@@ -37,8 +37,9 @@ Invariants of the guard (``install()``, run when ``carbonplane`` is imported):
   when every source still hashes as recorded, every recorded module has its compiled file and no
   compiled file is left over from another build; ``git checkout`` changes mtimes, never hashes.
 - **Said once.** When the build does not match, one line on stderr names what changed and says
-  to rebuild (``make setup``); a worker process spawned by ``multiprocessing`` stays quiet, its
-  parent has said it. No compiled copy at all (a ``CARBONPLANE_NO_COMPILE=1`` install) is silent.
+  to rebuild (``make setup``). The processes this one starts (the gateway's workers) inherit
+  ``REPORTED_ENV`` naming the package folder warned about and stay quiet about the same folder.
+  No compiled copy at all (a ``CARBONPLANE_NO_COMPILE=1`` install) is silent.
 - **Decided once, lazily**, at the first import of a guarded module (~1 ms of hashing), so
   importing only the event library costs nothing.
 
@@ -92,6 +93,7 @@ C_MODULES = (  # hand-written C, each imported under ``try`` by the module it sp
     "carbonplane.gateway.plugins._records",
 )
 PURE_ENV = "CARBONPLANE_PURE"
+REPORTED_ENV = "CARBONPLANE_STALE_BUILD_REPORTED"  # set to the package folder once warned about
 BUILD_RECORD = "_accel_build.json"  # beside this file; written by setup.py, never committed
 REBUILD = "make setup"
 
@@ -202,7 +204,8 @@ class AllOrNothing:
             else:
                 self.compiled, self.reasons = check_build(
                     self.root, self.package, tuple(self.accelerated), tuple(self.c_modules))
-                if self.reasons and not _spawned_child():
+                if self.reasons and os.environ.get(REPORTED_ENV) != self.root:
+                    os.environ[REPORTED_ENV] = self.root  # for the processes this one starts
                     self.warn(f"{self.package}: compiled modules do not match their sources "
                               f"({', '.join(self.reasons)}); running pure Python, all of it. "
                               f"Rebuild with `{REBUILD}`.")  # fmt: skip
@@ -218,11 +221,6 @@ class AllOrNothing:
                                       name=name)  # fmt: skip
         source = os.path.join(self.root, *_relative(self.package, name).split("/")) + ".py"
         return importlib.util.spec_from_file_location(name, source)
-
-
-def _spawned_child() -> bool:
-    mp = sys.modules.get("multiprocessing")
-    return mp is not None and mp.parent_process() is not None
 
 
 def _warn(message: str) -> None:

@@ -13,13 +13,19 @@ run (``CARBONPLANE_PURE=1``), not a test here.
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import importlib
 import importlib.machinery
 import json
 import os
+import selectors
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +75,7 @@ class Probe:
 @pytest.fixture
 def probe(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv(_accel.REPORTED_ENV, "")  # the guard sets it: undone after the test
     yield Probe(tmp_path)
     for name in [n for n in sys.modules if n == "accel_probe" or n.startswith("accel_probe.")]:
         del sys.modules[name]
@@ -116,6 +123,14 @@ def test_one_edited_module_turns_every_module_pure_even_when_older_than_the_buil
     line = probe.warnings[0]
     assert "\n" not in line and "accel_probe/sub/plain.py" in line and "make setup" in line
     assert "typed.py" not in line  # names the changed file only
+
+
+def test_the_processes_started_after_the_warning_do_not_repeat_it(probe):
+    (probe.root / "typed.py").write_text("VALUE = 'edited'\n")
+    assert load(probe.finder(), "accel_probe.typed").VALUE == "edited"
+    assert os.environ[_accel.REPORTED_ENV] == str(probe.root)  # inherited by child processes
+    child = probe.finder(warn=pytest.fail)  # a child's guard: same folder, same environment
+    assert load(child, "accel_probe.typed").VALUE == "edited" and len(probe.warnings) == 1
 
 
 def test_sources_only_touched_like_a_git_checkout_stay_compiled(probe):
@@ -279,7 +294,8 @@ def test_a_copy_of_the_built_tree_runs_after_any_edit(tmp_path, edit):
     change, stale = EDITS[edit]
     copy = _copy_tree(tmp_path)
     change(copy)
-    env = {k: v for k, v in os.environ.items() if k not in (_accel.PURE_ENV, "PYTHONPATH")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in (_accel.PURE_ENV, _accel.REPORTED_ENV, "PYTHONPATH")}
     env["PYTHONPATH"] = str(copy.parent)
     run = subprocess.run([sys.executable, str(Path(__file__).with_name("accel_tree_run.py"))],
                          env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
@@ -300,3 +316,71 @@ def test_a_copy_of_the_built_tree_runs_after_any_edit(tmp_path, edit):
     assert f"carbonplane/{stale}" in warnings[0] and "`make setup`" in warnings[0]
     if edit == "slot-and-attribute-added":
         assert "edited" in out["client_slots"]
+
+
+class _Upstream(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 (the stdlib's name)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+def _first_line(proc: subprocess.Popen, timeout: float) -> str:
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    deadline, buf = time.monotonic() + timeout, b""
+    while b"\n" not in buf and sel.select(max(0.0, deadline - time.monotonic())):
+        chunk = os.read(proc.stdout.fileno(), 4096)
+        if not chunk:
+            break
+        buf += chunk
+    return buf.split(b"\n", 1)[0].decode(errors="replace")
+
+
+def test_the_gateway_cli_with_worker_processes_runs_an_edited_copy_and_says_so_once(tmp_path):
+    if not _accel.compiled():
+        if CI_BUILDS:
+            pytest.fail(f"the installed build does not load: {_accel.check_build(str(PACKAGE))}")
+        pytest.skip("this tree has no compiled build matching its sources (run `make setup`)")
+    copy = _copy_tree(tmp_path)
+    _append(copy / "proxy" / "app.py", "# edited\n")
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    config = tmp_path / "kong.yml"
+    config.write_text(json.dumps({"_format_version": "3.0", "services": [
+        {"name": "up", "url": f"http://127.0.0.1:{upstream.server_address[1]}",
+         "routes": [{"name": "all", "paths": ["/"]}]}]}))
+    env = {k: v for k, v in os.environ.items()
+           if k not in (_accel.PURE_ENV, _accel.REPORTED_ENV, "PYTHONPATH")}
+    env["PYTHONPATH"] = str(copy.parent)
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("carbonplane")), "gateway",
+                             "start", "--config", str(config), "--proxy-listen", "127.0.0.1:0",
+                             "--admin-listen", "127.0.0.1:0", "--workers", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    try:
+        line = _first_line(proc, 60)
+        assert line.startswith("gateway: proxy on 127.0.0.1:"), line + proc.stderr.read1().decode()
+        port = int(line.split(" on ")[1].split()[0].rsplit(":", 1)[1])
+        answers = []
+        for _ in range(4):  # new connections: both workers get a chance to answer
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/x")
+            response = conn.getresponse()
+            answers.append((response.status, response.read()))
+            conn.close()
+        assert answers == [(200, b"ok")] * 4
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        upstream.shutdown()
+    stderr = proc.stderr.read().decode(errors="replace")
+    warnings = [line for line in stderr.splitlines() if "compiled modules" in line]
+    assert len(warnings) == 1 and "carbonplane/proxy/app.py" in warnings[0], stderr
