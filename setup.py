@@ -33,14 +33,16 @@ class build_ext_recorded(build_ext):  # noqa: N801 (a setuptools command name)
         super().run()
         built = [ext.name for ext in self.extensions if os.path.exists(
             os.path.join(self.build_lib, self.get_ext_filename(self.get_ext_fullname(ext.name))))]
-        text = ACCEL["build_record"](built, SOURCES)
         folders = [os.path.join(self.build_lib, "carbonplane")]
         if self.inplace:
             folders.append(os.path.join("src", "carbonplane"))
         for folder in folders:
+            # a wheel ships the .py files, not the .pxd/.c: record what lies beside the copies
+            sources = {name: digest for name, digest in SOURCES.items()
+                       if folder.startswith("src") or os.path.exists(os.path.join(folder, name))}
             os.makedirs(folder, exist_ok=True)
             with open(os.path.join(folder, ACCEL["BUILD_RECORD"]), "w", encoding="utf-8") as f:
-                f.write(text)
+                f.write(ACCEL["build_record"](built, sources))
 
 
 extensions = []

@@ -49,10 +49,8 @@ compiled functions), debugging, and the second, pure test pass of ``make test``.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.machinery
 import importlib.util
-import json
 import os
 import sys
 
@@ -117,6 +115,7 @@ def source_files(root: str, package: str = "carbonplane", accelerated=ACCELERATE
                  c_modules=C_MODULES) -> dict[str, str]:  # fmt: skip
     """SHA-256 of every existing build source under the package folder ``root``, by path relative
     to it (``proxy/app.py``, ``proxy/app.pxd``, ``http/_speedups.c``)."""
+    import hashlib  # here, not at the top: `import carbonplane` stays cheap
     names = []
     for module in accelerated:
         base = _relative(package, module)
@@ -127,13 +126,14 @@ def source_files(root: str, package: str = "carbonplane", accelerated=ACCELERATE
         try:
             with open(os.path.join(root, name), "rb") as f:
                 digests[name] = hashlib.sha256(f.read()).hexdigest()
-        except FileNotFoundError:
+        except OSError:  # missing or unreadable: not a source this build can be checked against
             continue
     return digests
 
 
 def build_record(built, sources: dict[str, str]) -> str:
     """The text setup.py writes to ``BUILD_RECORD`` after a build (read by ``check_build``)."""
+    import json
     return json.dumps({"format": 1, "built": sorted(built), "sources": sources}, indent=1,
                       sort_keys=True) + "\n"  # fmt: skip
 
@@ -155,6 +155,7 @@ def check_build(root: str, package: str = "carbonplane", accelerated=ACCELERATED
     present = {m for m in (*accelerated, *c_modules) if compiled_file(root, package, m)}
     if not present:
         return False, []
+    import json
     try:
         with open(os.path.join(root, BUILD_RECORD), encoding="utf-8") as f:
             record = json.load(f)

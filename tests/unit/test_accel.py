@@ -172,7 +172,8 @@ def test_a_stale_c_module_is_not_loaded_and_takes_the_others_with_it(probe):
     (lambda p: p.record(("accel_probe.typed", "accel_probe._fast")), "(left from an older build)"),
     (lambda p: (p.root / f"typed{SUFFIX}").unlink(), "accel_probe.typed (not compiled)"),
     (lambda p: ((p.root / f"typed{SUFFIX}").unlink(),
-                p.record(PROBE_C + ("accel_probe.sub.plain",))), "accel_probe.typed (not compiled)"),
+                p.record(PROBE_C + ("accel_probe.sub.plain",))),
+     "accel_probe.typed (not compiled)"),
 ], ids=["no-record", "bad-record", "leftover-copy", "copy-deleted", "partial-cython-build"])
 def test_compiled_copies_that_are_not_one_build_run_pure(probe, break_build, named):
     break_build(probe)
@@ -236,6 +237,15 @@ def test_the_build_in_ci_matches_its_sources():
     assert _accel.check_build(str(PACKAGE)) == (True, [])
 
 
+def _need_a_matching_build() -> None:
+    """The copy tests start from the installed build as it is (whatever CARBONPLANE_PURE says)."""
+    matches, reasons = _accel.check_build(str(PACKAGE))
+    if not matches:
+        if CI_BUILDS:
+            pytest.fail(f"the installed build does not match its sources: {reasons}")
+        pytest.skip("this tree has no compiled build matching its sources (run `make setup`)")
+
+
 def _copy_tree(tmp_path: Path) -> Path:
     """src/carbonplane with its compiled copies and build record (not the generated C)."""
     hand_written = {Path(_accel.c_source_path(m)).name for m in _accel.C_MODULES}
@@ -287,10 +297,7 @@ EDITS = {
 
 @pytest.mark.parametrize("edit", list(EDITS))
 def test_a_copy_of_the_built_tree_runs_after_any_edit(tmp_path, edit):
-    if not _accel.compiled():
-        if CI_BUILDS:
-            pytest.fail(f"the installed build does not load: {_accel.check_build(str(PACKAGE))}")
-        pytest.skip("this tree has no compiled build matching its sources (run `make setup`)")
+    _need_a_matching_build()
     change, stale = EDITS[edit]
     copy = _copy_tree(tmp_path)
     change(copy)
@@ -342,10 +349,7 @@ def _first_line(proc: subprocess.Popen, timeout: float) -> str:
 
 
 def test_the_gateway_cli_with_worker_processes_runs_an_edited_copy_and_says_so_once(tmp_path):
-    if not _accel.compiled():
-        if CI_BUILDS:
-            pytest.fail(f"the installed build does not load: {_accel.check_build(str(PACKAGE))}")
-        pytest.skip("this tree has no compiled build matching its sources (run `make setup`)")
+    _need_a_matching_build()
     copy = _copy_tree(tmp_path)
     _append(copy / "proxy" / "app.py", "# edited\n")
     upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
