@@ -94,6 +94,7 @@ PURE_ENV = "CARBONPLANE_PURE"
 REPORTED_ENV = "CARBONPLANE_STALE_BUILD_REPORTED"  # set to the package folder once warned about
 BUILD_RECORD = "_accel_build.json"  # beside this file; written by setup.py, never committed
 REBUILD = "make setup"
+MAX_NAMED = 6  # files named in the warning; a pull that changed more says "N more"
 
 
 def source_path(module: str) -> str:
@@ -159,6 +160,8 @@ def check_build(root: str, package: str = "carbonplane", accelerated=ACCELERATED
     try:
         with open(os.path.join(root, BUILD_RECORD), encoding="utf-8") as f:
             record = json.load(f)
+        if record["format"] != 1:
+            raise ValueError(f"format {record['format']!r}")
         built, recorded = set(record["built"]), dict(record["sources"])
     except (OSError, ValueError, KeyError, TypeError):
         return False, [f"{package}/{BUILD_RECORD} (missing or unreadable)"]
@@ -173,8 +176,8 @@ def check_build(root: str, package: str = "carbonplane", accelerated=ACCELERATED
         elif current[name] != recorded[name]:
             reasons.append(f"{where}/{name}")
     for module in sorted(present - built):
-        reasons.append(f"{os.path.basename(compiled_file(root, package, module))} (left from "
-                       f"an older build)")  # fmt: skip
+        copy = os.path.relpath(compiled_file(root, package, module), root).replace(os.sep, "/")
+        reasons.append(f"{where}/{copy} (left from another build)")
     wanted = set(accelerated) if built & set(accelerated) else set()  # all Cython ones, or none
     for module in sorted((built | wanted) - present):
         reasons.append(f"{module} (not compiled)")
@@ -207,8 +210,11 @@ class AllOrNothing:
                     self.root, self.package, tuple(self.accelerated), tuple(self.c_modules))
                 if self.reasons and os.environ.get(REPORTED_ENV) != self.root:
                     os.environ[REPORTED_ENV] = self.root  # for the processes this one starts
+                    named = self.reasons[:MAX_NAMED] + (
+                        [f"{len(self.reasons) - MAX_NAMED} more"]
+                        if len(self.reasons) > MAX_NAMED else [])  # fmt: skip
                     self.warn(f"{self.package}: compiled modules do not match their sources "
-                              f"({', '.join(self.reasons)}); running pure Python, all of it. "
+                              f"({', '.join(named)}); running pure Python, all of it. "
                               f"Rebuild with `{REBUILD}`.")  # fmt: skip
         return self.compiled
 

@@ -125,6 +125,24 @@ def test_one_edited_module_turns_every_module_pure_even_when_older_than_the_buil
     assert "typed.py" not in line  # names the changed file only
 
 
+def test_the_warning_names_six_files_and_counts_the_rest(probe):
+    many = [f"m{i}" for i in range(9)]
+    for name in many:
+        (probe.root / f"{name}.py").write_text("")
+        (probe.root / f"{name}{SUFFIX}").write_bytes(b"not an extension module")
+    accelerated = PROBE_ACCELERATED + tuple(f"accel_probe.{name}" for name in many)
+    sources = _accel.source_files(str(probe.root), "accel_probe", accelerated, PROBE_C)
+    record = _accel.build_record(accelerated + PROBE_C, sources)
+    (probe.root / _accel.BUILD_RECORD).write_text(record)
+    for name in many:
+        (probe.root / f"{name}.py").write_text("EDITED = True\n")
+    finder = _accel.AllOrNothing("accel_probe", str(probe.root), accelerated, PROBE_C,
+                                 warn=probe.warnings.append)  # fmt: skip
+    assert load(finder, "accel_probe.m8").EDITED
+    (line,) = probe.warnings
+    assert "accel_probe/m5.py, 3 more)" in line and "m6.py" not in line, line
+
+
 def test_the_processes_started_after_the_warning_do_not_repeat_it(probe):
     (probe.root / "typed.py").write_text("VALUE = 'edited'\n")
     assert load(probe.finder(), "accel_probe.typed").VALUE == "edited"
@@ -169,12 +187,16 @@ def test_a_stale_c_module_is_not_loaded_and_takes_the_others_with_it(probe):
     (lambda p: (p.root / _accel.BUILD_RECORD).unlink(),
      "_accel_build.json (missing or unreadable)"),
     (lambda p: (p.root / _accel.BUILD_RECORD).write_text("{"), "(missing or unreadable)"),
-    (lambda p: p.record(("accel_probe.typed", "accel_probe._fast")), "(left from an older build)"),
+    (lambda p: (p.root / _accel.BUILD_RECORD).write_text('{"format": 2}'),
+     "(missing or unreadable)"),
+    (lambda p: p.record(("accel_probe.typed", "accel_probe._fast")),
+     f"accel_probe/sub/plain{SUFFIX} (left from another build)"),
     (lambda p: (p.root / f"typed{SUFFIX}").unlink(), "accel_probe.typed (not compiled)"),
     (lambda p: ((p.root / f"typed{SUFFIX}").unlink(),
                 p.record(PROBE_C + ("accel_probe.sub.plain",))),
      "accel_probe.typed (not compiled)"),
-], ids=["no-record", "bad-record", "leftover-copy", "copy-deleted", "partial-cython-build"])
+], ids=["no-record", "bad-record", "other-format", "leftover-copy", "copy-deleted",
+        "partial-cython-build"])
 def test_compiled_copies_that_are_not_one_build_run_pure(probe, break_build, named):
     break_build(probe)
     assert load(probe.finder(), "accel_probe.sub.plain").VALUE == "plain source"
