@@ -263,6 +263,8 @@ class Agent:
         """Validate and apply one snapshot; the ACK or NACK to send."""
         version = body.get("version") if isinstance(body, dict) else None
         if self.current_config is not None and version == self.current_config.version:
+            self.rejected = None  # back to what it holds (content-addressed versions)
+            self._notify("rejected")
             return {"type": "ack", "version": version}
         try:
             cfg = MeshConfig.from_snapshot(body, self.accept_kinds)
