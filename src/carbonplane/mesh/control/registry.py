@@ -87,6 +87,7 @@ class Registry:
         self._unflushed = False
         self._flushed_at = 0.0
         self._load()
+        self._last_health = self._health(self.clock())
 
     def _load(self) -> None:
         try:
@@ -149,10 +150,13 @@ class Registry:
             del self._entries[p]
         if gone or (self._unflushed and now - self._flushed_at >= self.flush_interval):
             self._save()
-        health = tuple(sorted((p, self.healthy(e, now)) for p, e in self._entries.items()))
-        changed = bool(gone) or health != getattr(self, "_last_health", health)
+        health = self._health(now)
+        changed = bool(gone) or health != self._last_health
         self._last_health = health
         return changed
+
+    def _health(self, now: float) -> tuple:
+        return tuple(sorted((p, self.healthy(e, now)) for p, e in self._entries.items()))
 
     # -- reading ------------------------------------------------------------------------------
 
