@@ -138,14 +138,16 @@ def status(data: Path = DATA_OPTION,
         return
     from rich.table import Table
 
-    table = Table("PROXY", "SERVICE", "STATE", "VERSION", "IDENTITY", "CERT EXPIRY", "LAST SEEN",
-                  "DETAIL")
+    table = Table("PROXY", "SERVICE", "STATE", "VERSION", "CONNECTED", "CERT EXPIRY",
+                  "LAST SEEN", "IDENTITY", "DETAIL")
     for p in answer["proxies"]:
         table.add_row(p["proxy_id"], p["service"] or "-", p["state"], p["config_version"] or "-",
-                      p["identity"], p["cert_expiry"] or "-", p["last_seen"] or "-", p["detail"])
-    console.print(f"control plane config {answer['version']} (policy {answer['policy_version']})"
-                  + (f"; policy error: {answer['policy_error']}" if answer["policy_error"] else ""))
-    console.print(table)
+                      "yes" if p["connected"] else "no", p["cert_expiry"] or "-",
+                      p["last_seen"] or "-", p["identity"], p["detail"])
+    out = console()
+    out.print(f"control plane config {answer['version']} (policy {answer['policy_version']})"
+              + (f"; policy error: {answer['policy_error']}" if answer["policy_error"] else ""))
+    out.print(table)
 
 
 @app.command("apply")

@@ -148,3 +148,18 @@ def test_a_bad_policy_file_on_disk_keeps_the_last_good_version(control):
     assert status["version"] == before["version"]
     (control.config / "20-bad.yaml").unlink()
     wait_until(lambda: control.status()["policy_error"] is None, 10, what="error cleared")
+
+
+def test_a_garbage_csr_is_refused_and_does_not_use_up_the_token(control, tmp_path):
+    tokens = tokens_for(control.data, ["orders"])
+    token = tokens["orders"].read_text().strip()
+    for csr in ("not a csr", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n"
+                             "-----END CERTIFICATE REQUEST-----\n"):
+        answer = answer_of(raw_tls(control, wire.encode(
+            {"op": "bootstrap", "token": token, "csr": csr})))
+        assert answer["error"] == "identity_rejected", answer
+
+    async def run():
+        agent = await agent_for(control, tmp_path, "orders", tokens["orders"]).start()
+        await agent.stop()
+    asyncio.run(run())

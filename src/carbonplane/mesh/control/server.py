@@ -252,6 +252,10 @@ class ControlPlane:
         except (asyncio.TimeoutError, ConnectionError, ssl.SSLError):
             writer.close()
             return
+        except Exception as exc:  # a bug must cost one request, never the server
+            print(f"mesh control: internal error: {type(exc).__name__}: {exc}", file=sys.stderr,
+                  flush=True)
+            answer = wire.refusal("internal_error", f"{type(exc).__name__}")
         try:
             writer.write(wire.encode(answer))
             await writer.drain()
