@@ -86,6 +86,12 @@ def test_foreign_ca_refused_and_renew_keeps_identity(control, tmp_path):
 
     async def run():
         agent = await agent_for(control, tmp_path, "orders", tokens["orders"]).start()
+        try:
+            await checks(agent)
+        finally:
+            await agent.stop()
+
+    async def checks(agent):
         old = agent.certificate
         await agent.renew()
         new = agent.certificate
@@ -121,5 +127,4 @@ def test_foreign_ca_refused_and_renew_keeps_identity(control, tmp_path):
                 "op": "register", "proxy_id": "p1", "service": "payments",
                 "namespace": "default", "address": "127.0.0.1:9000"})
         assert info.value.code == "identity_mismatch"
-        await agent.stop()
     asyncio.run(run())

@@ -134,3 +134,20 @@ def test_sync_states():
     assert st.state("v3") == (STALE, "rejected v3: unsupported kind X")
     st.sent = "v4"
     assert st.state("v5")[0] == STALE
+
+
+def test_public_names_and_no_gateway_or_engine_imports():
+    import subprocess
+    import sys
+
+    import carbonplane.mesh.agent as agent
+    import carbonplane.mesh.control as control
+    assert sorted(agent.__all__) == ["ALL_KINDS", "Agent", "ConfigRejected", "MeshConfig"]
+    assert sorted(control.__all__) == sorted([
+        "ControlPlane", "ControlPlaneError", "ControlUnavailable", "NOT_SENT", "ProtocolError",
+        "Registration", "Registry", "RequestRefused", "STALE", "SYNCED"])
+    code = ("import sys, carbonplane.mesh.control, carbonplane.mesh.agent, carbonplane.cli.mesh;"
+            "bad = [m for m in sys.modules if m.startswith(('carbonplane.gateway', "
+            "'carbonplane.proxy'))]; print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr

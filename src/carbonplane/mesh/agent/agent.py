@@ -247,9 +247,12 @@ class Agent:
             answer = wire.check_answer(await asyncio.wait_for(wire.read_frame(reader),
                                                               client.TIMEOUT))
             self.connected, self.last_error = True, None
-            heartbeat = asyncio.get_running_loop().create_task(
-                self._heartbeats(writer, float(answer.get("heartbeat_interval", 10.0))))
-            while (m := await wire.read_frame(reader)) is not None:
+            interval = float(answer.get("heartbeat_interval", 10.0))
+            heartbeat = asyncio.get_running_loop().create_task(self._heartbeats(writer, interval))
+            silence = max(3 * interval, 5.0)  # each heartbeat is answered with a pong
+            while (m := await asyncio.wait_for(wire.read_frame(reader), silence)) is not None:
+                if m.get("type") == "pong":
+                    continue
                 if m.get("type") != "snapshot":
                     raise wire.ProtocolError(f"unexpected message type {m.get('type')!r}")
                 writer.write(wire.encode(self._apply(m.get("snapshot"))))

@@ -63,13 +63,16 @@ async def request(address: str, ctx: ssl.SSLContext, trust_domain: str,
     """Send one request, return its answer (``RequestRefused`` if refused)."""
     reader, writer = await connect(address, ctx, trust_domain)
     try:
-        writer.write(wire.encode(message))
-        await writer.drain()
         try:
+            writer.write(wire.encode(message))
+            await writer.drain()
             answer = await asyncio.wait_for(wire.read_frame(reader), TIMEOUT)
         except (ConnectionError, ssl.SSLError, asyncio.TimeoutError) as exc:
             # a client certificate the server refuses surfaces here, after the TLS 1.3 handshake
             raise ControlUnavailable(address, f"{type(exc).__name__}: {exc}") from None
+        if answer is None:  # e.g. the server refused our client certificate after the handshake
+            raise ControlUnavailable(address, "the connection closed without an answer (a client "
+                                              "certificate the control plane does not trust?)")
         return wire.check_answer(answer)
     finally:
         writer.close()

@@ -52,6 +52,7 @@ from carbonplane.mesh.policy import PolicyError
 CONTROL_NAMESPACE, CONTROL_SERVICE = "mesh-system", "control"
 ADMIN_TOKEN_FILE, TRUST_BUNDLE_FILE, CONTROL_FILE = "admin.token", "trust-bundle.pem", "control.json"
 REQUEST_TIMEOUT = 10.0
+_PONG = wire.encode({"type": "pong"})
 
 
 @dataclass(frozen=True)
@@ -354,25 +355,28 @@ class ControlPlane:
             writer.close()
             return
         state = self.tracker.get(pid, str(peer))
-        state.connected, state.last_seen = True, time.time()
+        watcher = _Watcher(writer)
+        state.connected, state.last_seen, state.stream = True, time.time(), watcher
         if self.registry.seen(pid):
             self._dirty.set()
         writer.write(wire.encode({"ok": True, "heartbeat_interval": self.registry.ttl / 3}))
-        watcher = _Watcher(writer)
         self._watchers.add(watcher)
         sender = self._spawn(self._send_loop(watcher, state))
+        silence = max(self.registry.ttl, 5.0)  # three missed heartbeats: a dead peer
         try:
-            while (m := await wire.read_frame(reader)) is not None:
-                self._on_proxy_message(state, m)
-        except (wire.ProtocolError, ConnectionError, ssl.SSLError):
+            while (m := await asyncio.wait_for(wire.read_frame(reader), silence)) is not None:
+                if self._on_proxy_message(state, m):
+                    writer.write(_PONG)  # lets the proxy notice a control plane gone silent
+        except (wire.ProtocolError, ConnectionError, ssl.SSLError, asyncio.TimeoutError):
             pass
         finally:
             self._watchers.discard(watcher)
-            state.connected = False
+            if state.stream is watcher:  # a newer stream of the same proxy may have replaced it
+                state.connected = False
             sender.cancel()
             writer.close()
 
-    def _on_proxy_message(self, state, m: dict) -> None:
+    def _on_proxy_message(self, state, m: dict) -> bool:
         kind, version = m.get("type"), m.get("version")
         state.last_seen = time.time()
         if kind == "ack" and isinstance(version, str):
@@ -385,6 +389,7 @@ class ControlPlane:
             raise wire.ProtocolError(f"unexpected watch message type {kind!r}")
         if self.registry.seen(state.proxy_id):
             self._dirty.set()
+        return kind == "heartbeat"
 
     async def _send_loop(self, watcher: _Watcher, state) -> None:
         sent_here = None  # every new stream starts with the current snapshot

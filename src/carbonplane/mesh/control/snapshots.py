@@ -113,6 +113,7 @@ class ProxyState:
     nack_reason: str | None = None
     last_seen: float = 0.0
     reported: dict[str, Any] = field(default_factory=dict)
+    stream: Any = None  # the watch stream currently serving this proxy
 
     def state(self, current: str) -> tuple[str, str]:
         """(SYNCED | STALE | NOT SENT, detail)."""
