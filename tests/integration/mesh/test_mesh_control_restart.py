@@ -45,6 +45,7 @@ def test_sigkill_and_restart_loses_no_registration(tmp_path):
         assert {a.service: (a.config_version, a.certificate.serial_number)
                 for a in agents} == held
         assert all(a.reconnects >= 1 and a.current_config is not None for a in agents)
+        assert {a.health()["state"] for a in agents} == {"DEGRADED"}
         # the registry survived on disk; the same port is reused so the agents find it again
         await asyncio.to_thread(control.start, control.address)
         after = await status_until(control, synced(3), 20, "3 SYNCED after restart")

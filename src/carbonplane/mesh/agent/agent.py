@@ -90,7 +90,9 @@ class Agent:
         return self.tls.credentials.certificate
 
     def health(self) -> dict[str, Any]:
-        return {"state": "SERVING" if self.tls and self.current_config else "STARTING",
+        state = ("STARTING" if not (self.tls and self.current_config)
+                 else "SERVING" if self.connected else "DEGRADED")  # DEGRADED: last good config
+        return {"state": state,
                 "control_connected": self.connected, "config_version": self.config_version,
                 "cert_not_after": self.certificate.not_valid_after_utc.isoformat()
                 if self.tls else None,
