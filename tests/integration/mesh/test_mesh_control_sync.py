@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from carbonplane.mesh.agent import ALL_KINDS
+from carbonplane.mesh.agent import ALL_KINDS, client
 
 from controlkit import (
     DESTINATION_RULE, STRICT, ControlProcess, agent_for, allow_policy, cli, status_until,
@@ -59,7 +59,9 @@ def test_policy_change_reaches_fifty_agents_within_one_second(control, tmp_path)
                             address=f"127.0.0.1:{20000 + i}") for i, s in enumerate(services)]
         await asyncio.gather(*(a.start() for a in agents))
         await status_until(control, all_synced(AGENTS), 60, "50 agents SYNCED")
-        for round_ in range(3):
+        admin_token = (control.data / "admin.token").read_text().strip()
+        root = (control.data / "trust-bundle.pem").read_bytes()
+        for round_ in range(5):  # three found by the poller, two pushed by a reload request
             applied.clear()
             text = allow_policy(f"round-{round_}", "cluster.local/ns/default/sa/svc-00")
             new = tmp_path / "staged.yaml"
@@ -69,11 +71,14 @@ def test_policy_change_reaches_fifty_agents_within_one_second(control, tmp_path)
             target["policy"] = expected
             cpu0, agents_cpu0 = control_cpu(control), time.process_time()
             t0 = time.monotonic()
-            os.replace(new, control.config / "20-allow.yaml")  # the poller finds it
+            os.replace(new, control.config / "20-allow.yaml")  # the poller finds it, or:
+            if round_ >= 3:  # what `mesh apply` does after copying the file
+                await client.admin(control.address, root, "cluster.local", admin_token, "reload")
             await asyncio.gather(*(a.wait_for(
                 lambda a: a.current_config.policy.version == expected, 5) for a in agents))
             lat = sorted(applied[s] - t0 for s in services)
-            results.append((statistics.median(lat), lat[-1], control_cpu(control) - cpu0,
+            results.append(("poll" if round_ < 3 else "reload", statistics.median(lat), lat[-1],
+                            control_cpu(control) - cpu0,
                             time.process_time() - agents_cpu0))
             status = await status_until(control, all_synced(AGENTS), 10, "SYNCED after change")
             assert status["policy_version"] == expected
@@ -82,10 +87,10 @@ def test_policy_change_reaches_fifty_agents_within_one_second(control, tmp_path)
 
     asyncio.run(run())
     report = {"agents": AGENTS, "rounds": [
-        {"median_s": round(m, 4), "max_s": round(x, 4), "control_cpu_s": round(c, 3),
-         "agents_cpu_s": round(a, 3)} for m, x, c, a in results]}
+        {"via": v, "median_s": round(m, 4), "max_s": round(x, 4), "control_cpu_s": round(c, 3),
+         "agents_cpu_s": round(a, 3)} for v, m, x, c, a in results]}
     print("\nMESH-SYNC", json.dumps(report))
-    for median, worst, _, _ in results:
+    for _, median, worst, _, _ in results:
         assert worst < 1.0, report
 
 
