@@ -5,9 +5,7 @@ ends with every agent on a certificate from the new root and the old root pruned
 from __future__ import annotations
 
 import asyncio
-import os
 
-import pytest
 from cryptography import x509
 
 from carbonplane.mesh.identity import fingerprint

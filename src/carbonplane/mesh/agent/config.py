@@ -22,6 +22,7 @@ from typing import Any
 from cryptography import x509
 
 from carbonplane.mesh.control.snapshots import content_version
+from carbonplane.mesh.control.wire import ControlPlaneError
 from carbonplane.mesh.policy import PolicyBundle, PolicyError, load_texts
 
 SUPPORTED_FORMATS = (1,)
@@ -29,7 +30,7 @@ ALL_KINDS = frozenset({"PeerAuthentication", "AuthorizationPolicy", "Destination
                        "VirtualService"})
 
 
-class ConfigRejected(ValueError):
+class ConfigRejected(ControlPlaneError, ValueError):
     """A snapshot this agent cannot apply; ``reason`` goes back in the NACK."""
 
     def __init__(self, reason: str) -> None:

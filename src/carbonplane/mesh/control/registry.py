@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from carbonplane.mesh.control.wire import ControlPlaneError
 from carbonplane.mesh.identity import files
 from carbonplane.mesh.identity.errors import CAStateError
 
@@ -48,7 +49,7 @@ class Registration:
     last_seen: float = field(default=0.0)
 
 
-class RegistrationError(ValueError):
+class RegistrationError(ControlPlaneError, ValueError):
     """A registration the registry refuses (``code`` for the wire, message for people)."""
 
     def __init__(self, code: str, message: str) -> None:

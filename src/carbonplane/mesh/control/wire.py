@@ -15,7 +15,9 @@ Errors (under ``carbonplane.errors.CarbonplaneError``)::
     ControlPlaneError            the control plane or its protocol failed
     ├── ProtocolError            a malformed frame or an unexpected message
     ├── RequestRefused           the control plane answered ok=false (``code``, ``message``)
-    └── ControlUnavailable       it cannot be reached or the TLS handshake failed (``address``)
+    ├── ControlUnavailable       it cannot be reached or the TLS handshake failed (``address``)
+    ├── RegistrationError        (``registry``) a registration the registry refuses (``code``)
+    └── ConfigRejected           (``agent.config``) a snapshot an agent cannot apply (``reason``)
 """
 
 from __future__ import annotations
