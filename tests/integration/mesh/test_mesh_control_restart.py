@@ -44,6 +44,12 @@ def test_sigkill_and_restart_loses_no_registration(tmp_path):
                 for a in agents} == held
         assert all(a.reconnects >= 1 and a.current_config is not None for a in agents)
         assert {a.health()["state"] for a in agents} == {"DEGRADED"}
+        # an agent restarted while the control plane is down comes up from its data directory
+        await agents[0].stop()
+        agents[0] = await agent_for(control, tmp_path, "orders", None, address="127.0.0.1:21000",
+                                    labels={"app": "orders"}).start()
+        assert (agents[0].config_version, agents[0].certificate.serial_number) == held["orders"]
+        assert agents[0].health()["state"] == "DEGRADED"
         # the registry survived on disk; the same port is reused so the agents find it again
         await asyncio.to_thread(control.start, control.address)
         after = await status_until(control, synced(3), 20, "3 SYNCED after restart")
