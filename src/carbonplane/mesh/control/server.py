@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from carbonplane.mesh.control import snapshots, wire
-from carbonplane.mesh.control.registry import Registry, RegistrationError, check_fields
+from carbonplane.mesh.control.registry import (
+    PROXY_ID, Registry, RegistrationError, check_fields)
 from carbonplane.mesh.control.snapshots import PolicySource, ProxyTracker
 from carbonplane.mesh.identity import (
     CertificateAuthority, Credentials, JoinTokens, build_csr, generate_key, peer_identity,
@@ -278,8 +279,10 @@ class ControlPlane:
         if op == "renew":
             csr = wire.text_field(msg, "csr")
             issued = await asyncio.to_thread(self.ca.issue, csr.encode(), peer)
-            if isinstance(msg.get("proxy_id"), str):
-                self.cert_expiry[msg["proxy_id"]] = issued.not_after.isoformat()
+            reg = self.registry.get(msg.get("proxy_id")) if isinstance(
+                msg.get("proxy_id"), str) else None
+            if reg is not None and reg.identity == str(peer):  # only its own proxy's row
+                self.cert_expiry[reg.proxy_id] = issued.not_after.isoformat()
             return self._issued_answer(issued)
         return self._register(msg, peer)
 
@@ -289,8 +292,8 @@ class ControlPlane:
             issued = await asyncio.to_thread(self.tokens.redeem, token, csr.encode())
         except TokenRejectedError as exc:
             return wire.refusal("token_rejected", str(exc))
-        if isinstance(msg.get("proxy_id"), str):
-            self.cert_expiry[msg["proxy_id"]] = issued.not_after.isoformat()
+        if isinstance(msg.get("proxy_id"), str) and PROXY_ID.fullmatch(msg["proxy_id"]):
+            self.cert_expiry[msg["proxy_id"]] = issued.not_after.isoformat()  # one per token
         return self._issued_answer(issued)
 
     @staticmethod
