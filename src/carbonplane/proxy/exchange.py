@@ -10,7 +10,7 @@ The upstream call runs the layers ``proxy/stack.py`` flattened into ``Upstream``
 layer's picker per attempt (``pick``, exactly one ``release``), the retries layer's rules on a
 failure (``layers/retries.py``: another target after a failed connect, one re-send after a stale
 keep-alive), the pool per target, and the timeouts layer's deadlines (connect here, read/write in
-``pool.py``).
+``layers/pool.py``).
 
 Failure -> status: no target 503, connect/reset/invalid response 502, any timeout 504, all with
 Kong's JSON bodies. After the response head went to the client a failure can only abort the

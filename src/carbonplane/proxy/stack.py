@@ -3,7 +3,7 @@
 A ``Stack`` is built once per configuration (per Kong service; per destination of the mesh's
 sidecar) and folded into the engine's flat ``Upstream``: the per-request path then reads a few
 attributes of it, never walks a list of layers. The layers, in the order a request meets them
-(``proxy/layers/``; the pool and the timers run in ``exchange.py`` and ``pool.py``)::
+(``proxy/layers/``; the pool and the timers run in ``exchange.py`` and ``layers/pool.py``)::
 
     balance   pick a target per attempt; learn from each outcome (passive health, latency)
     retries   another target after a failed connect; one re-send after a stale keep-alive

@@ -7,8 +7,8 @@
 
 A timeout that ends a request answers 504. Invariant: every deadline is a number > 0, checked by
 ``check`` once per configuration (``Upstream`` calls it); the timers themselves are armed by the
-exchange (connect) and the upstream connection (read, write) from the ``Upstream``'s fields, so
-the per-request path reads three floats and calls nothing here.
+exchange (connect) and the upstream connection (``pool.py``: read, write) from the
+``Upstream``'s fields, so the per-request path reads three floats and calls nothing here.
 """
 
 from __future__ import annotations
