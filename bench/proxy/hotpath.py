@@ -32,7 +32,7 @@ import yaml
 from carbonplane.proxy.app import Client, FixedTarget, RequestContext, Upstream
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.downstream import ClientConnection
-from carbonplane.proxy.pool import UpstreamConnection
+from carbonplane.proxy.layers.pool import UpstreamConnection
 from carbonplane.proxy.server import ProxyServer
 from carbonplane.proxy.supervisor import tune_gc
 from carbonplane.proxy.static import StaticApp

@@ -62,7 +62,7 @@ ACCELERATED = (
     "carbonplane.proxy.config",
     "carbonplane.proxy.timers",
     "carbonplane.proxy.writes",
-    "carbonplane.proxy.pool",
+    "carbonplane.proxy.layers.pool",
     "carbonplane.proxy.downstream",
     "carbonplane.proxy.exchange",
     "carbonplane.http.headparser",

@@ -2,7 +2,7 @@
 
 Built once per config version (and per worker), never changed afterwards:
 
-- per service an engine ``Upstream`` (``pickers.compile_upstream``: timeouts ms -> s, retries,
+- per service an engine ``Upstream`` (``balancing.compile_upstream``: timeouts ms -> s, retries,
   TLS, a ``BalancedPicker`` when the service host names an upstream entity, else a fixed
   address); balancers keep health and load across versions (``previous=``);
 - per route a ``RoutePlan``: its service's Upstream and its ``FilterChain`` of plugin handlers
@@ -36,14 +36,19 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from carbonplane.gateway.balancer import Balancer, TargetState
+from carbonplane.gateway.balancing import (
+    SetBalancerCookie,
+    build_balancers,
+    compile_upstream,
+    uses_cookie,
+)
 from carbonplane.gateway.chains import PluginChains
 from carbonplane.gateway.model import GatewayConfig
-from carbonplane.gateway.pickers import SetBalancerCookie, build_balancers, compile_upstream
 from carbonplane.gateway.plugins.authn import GATEWAY_CONFIG
 from carbonplane.gateway.plugins.base import PluginServices
 from carbonplane.gateway.router import https_required_response
 from carbonplane.proxy.app import FilterChain, LocalResponse, RequestContext, RouteDecision, Upstream
+from carbonplane.proxy.layers.balance import Balancer, TargetState
 
 NO_ROUTE = "no Route matched with those values"
 NO_SERVICE = "no Service found with those values"
@@ -82,7 +87,8 @@ class GatewayApp:
         self._finalizer = weakref.finalize(self, self.chains.close)
         try:
             self.balancers = build_balancers(config, previous.balancers if previous else None)
-            self.upstreams = {s["id"]: compile_upstream(s, self.balancers, on_health_change)
+            self.upstreams = {s["id"]: compile_upstream(s, config, self.balancers,
+                                                        on_health_change)
                               for s in config.services}
             self.plans = {r["id"]: self._plan(r) for r in config.routes}
         except BaseException:
@@ -100,9 +106,8 @@ class GatewayApp:
         if upstream is None:
             return None
         extra = ()
-        balancer = self.balancers.get(self.config.get("services", service_id)["host"])
-        if balancer is not None and "cookie" in (balancer.upstream["hash_on"],
-                                                 balancer.upstream["hash_fallback"]):
+        entity = self.config.upstream_named(self.config.get("services", service_id)["host"])
+        if entity is not None and uses_cookie(entity):
             extra = (SetBalancerCookie(),)
         chain = self.chains.for_route(route["id"], service_id, extra)
         return RoutePlan(upstream, chain, bool(route["strip_path"]),

@@ -41,7 +41,7 @@ from carbonplane.errors import AdminAPIError, ConfigError
 from carbonplane.gateway.admin import AdminAPI, check_admin_listen
 from carbonplane.gateway.admin.guard import AdminGuard
 from carbonplane.gateway.adminserver import AdminServer, Response
-from carbonplane.gateway.balancer import Balancer
+from carbonplane.gateway.balancing import balancer_for
 from carbonplane.gateway.model import GatewayConfig
 from carbonplane.gateway.plugins.counters import default_counter_path
 from carbonplane.gateway.runtime import (
@@ -204,7 +204,7 @@ class GatewayNode:
 
     def _upstream_health(self, upstream: Mapping[str, Any]) -> list[dict[str, Any]]:
         reports = read_health_reports(self.dir, self.pids())
-        fallback = Balancer(upstream, self.admin.config.targets_of(upstream["id"])).health_report()
+        fallback = balancer_for(upstream, self.admin.config.targets_of(upstream["id"])).health_report()
         return merge_health(upstream, reports, fallback)
 
     def _set_target_health(self, upstream: Mapping, target: Mapping, healthy: bool) -> None:

@@ -35,14 +35,14 @@ from typing import Any
 
 from carbonplane.errors import ConfigError
 from carbonplane.gateway.app import GatewayApp
-from carbonplane.gateway.balancer import Balancer, TargetState
 from carbonplane.gateway.config import load_config_data
-from carbonplane.gateway.healthcheck import ActiveHealthChecker
 from carbonplane.gateway.model import GatewayConfig
 from carbonplane.gateway.plugins import PluginServices, load_bundled
 from carbonplane.gateway.services import process_services
 from carbonplane.http.model import Limits
 from carbonplane.proxy.config import ProxyConfig
+from carbonplane.proxy.layers.balance import Balancer, TargetState
+from carbonplane.proxy.layers.probes import ActiveHealthChecker
 
 FACTORY = "carbonplane.gateway.runtime:worker_config"
 HEALTH_FILE = "health-{pid}.json"

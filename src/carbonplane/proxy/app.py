@@ -36,8 +36,9 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
-from carbonplane.errors import ConfigError
 from carbonplane.http.model import Headers, RequestHead, ResponseHead
+from carbonplane.proxy.layers import retries as retries_layer
+from carbonplane.proxy.layers import timeouts
 
 FAILURE_CONNECT = "connect"  # could not connect (refused, unreachable, TLS failure)
 FAILURE_TIMEOUT = "timeout"  # connect/read/write timeout
@@ -78,14 +79,12 @@ class FixedTarget:
 
 
 class Upstream:
-    """Where and how to send: compiled once per service. Timeouts in seconds.
+    """Where and how to send: the layers of ``proxy/stack.py`` flattened, once per service.
 
-    ``retries``: further attempts after a failed connect (Kong's service ``retries``, default 5);
-    a request is also re-sent on a fresh connection when a *reused* idle connection turned out
-    dead and the request is idempotent with no body. Nothing is retried once response bytes
-    arrived, nor a non-idempotent request once any of it was written.
-    ``ssl``: an ``ssl.SSLContext`` for https upstreams (``server_hostname`` for SNI/verification).
-    ``host_header(target)`` gives the Host to send when the decision leaves it to the target.
+    ``picker`` (balance layer), ``retries`` (retries layer: further attempts after a failed
+    connect), ``connect_timeout``/``read_timeout``/``write_timeout`` in seconds (timeouts layer),
+    ``ssl`` and ``server_hostname`` (TLS to https upstreams); ``host_header(target)`` gives the
+    Host to send when the decision leaves it to the target. Values are checked by the layers.
     """
 
     __slots__ = (
@@ -106,12 +105,8 @@ class Upstream:
         server_hostname: str | None = None,
         host_header: Callable[[Target], bytes] | None = None,
     ) -> None:
-        for field, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout),
-                             ("write_timeout", write_timeout)):  # fmt: skip
-            if not value > 0:
-                raise ConfigError(f"{field} must be > 0 seconds, got {value!r}", where=name)
-        if retries < 0:
-            raise ConfigError(f"retries must be >= 0, got {retries!r}", where=name)
+        timeouts.check(connect_timeout, read_timeout, write_timeout, where=name)
+        retries_layer.check(retries, where=name)
         self.name = name
         self.picker = picker
         self.connect_timeout = connect_timeout

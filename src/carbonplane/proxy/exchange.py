@@ -6,12 +6,11 @@ connection; dialling with the connect timeout) -> SENDING (head written, body st
 RESPONDING (upstream head relayed) -> DONE. Any state may jump to DONE with a local response
 (filter verdict, 502/503/504) or an abort (client gone).
 
-Retry rule (Kong's ``retries``, nginx's ``proxy_next_upstream error`` without its read-timeout
-retries): a failed *connect* is retried on a freshly picked target up to ``Upstream.retries``
-times; a request written to a *reused* idle connection that dies before any response byte is
-re-sent once, on a new connection, only when it is idempotent and has no body (the keep-alive
-close race; it does not count as a try). No retry once response bytes arrived, and never a
-non-idempotent request once written.
+The upstream call runs the layers ``proxy/stack.py`` flattened into ``Upstream``: the balance
+layer's picker per attempt (``pick``, exactly one ``release``), the retries layer's rules on a
+failure (``layers/retries.py``: another target after a failed connect, one re-send after a stale
+keep-alive), the pool per target, and the timeouts layer's deadlines (connect here, read/write in
+``layers/pool.py``).
 
 Failure -> status: no target 503, connect/reset/invalid response 502, any timeout 504, all with
 Kong's JSON bodies. After the response head went to the client a failure can only abort the
@@ -48,12 +47,12 @@ from carbonplane.proxy.app import (
     RequestContext,
     RouteDecision,
 )
+from carbonplane.proxy.layers.retries import resend_fresh, retry_connect
 
 log = logging.getLogger("carbonplane.proxy")
 
 FILTERING, CONNECTING, SENDING, RESPONDING, DONE, BUFFERING = range(6)
 HIGH_WATER = 256 * 1024
-IDEMPOTENT = frozenset((b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"))
 MESSAGES = {
     502: "An invalid response was received from the upstream server",
     503: "failure to get a peer from the ring-balancer",
@@ -199,10 +198,9 @@ class Exchange:
 
     def _retry_or_fail(self, failure: str, reason: str) -> None:
         self.ctx.error = reason
-        if self.ctx.tries <= self.upstream.retries:
+        if retry_connect(self.ctx.tries, self.upstream.retries):
             return self._try_target()
-        self.respond(LocalResponse.error(504 if failure == FAILURE_TIMEOUT else 502,
-                                         MESSAGES[504 if failure == FAILURE_TIMEOUT else 502]))
+        self._failed(failure)
 
     def _attach(self, up, reused: bool) -> None:
         self.up = up
@@ -368,12 +366,16 @@ class Exchange:
             self.conn.abort()
             return self._done()
         req = ctx.request
-        if (self.reused and failure == FAILURE_RESET and not self.fresh_only
-                and req.method in IDEMPOTENT and req.framing == FRAMING_NONE):
+        if resend_fresh(self.reused, failure == FAILURE_RESET, self.fresh_only, req.method,
+                        req.framing):
             self.fresh_only = True  # a stale keep-alive connection: re-send once, on a new one
             ctx.tries -= 1  # the target did not fail; the idle connection had died
             return self._try_target()
         ctx.error = reason
+        self._failed(failure)
+
+    def _failed(self, failure: str) -> None:
+        """Answer a failed upstream call: 504 after a timeout, else 502 (Kong's bodies)."""
         status = 504 if failure == FAILURE_TIMEOUT else 502
         self.respond(LocalResponse.error(status, MESSAGES[status]))
 

@@ -20,7 +20,7 @@ import socket
 from carbonplane.http.headparser import ResponseHeadParser
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.downstream import ClientConnection
-from carbonplane.proxy.pool import UpstreamPool
+from carbonplane.proxy.layers.pool import UpstreamPool
 from carbonplane.proxy.writes import WriteBatch
 
 

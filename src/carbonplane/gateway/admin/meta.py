@@ -35,7 +35,7 @@ import carbonplane
 from carbonplane.errors import AdminAPIError, GatewayConfigError
 from carbonplane.gateway.admin.bodies import content_type, load_json, multipart_field
 from carbonplane.gateway.admin.store import not_found, schema_violation
-from carbonplane.gateway.balancer import Balancer
+from carbonplane.gateway.balancing import balancer_for
 from carbonplane.gateway.config import load_config_data, load_config_text
 from carbonplane.gateway.entities import (ENTITY_ORDER, ENTITY_TYPES, plugin_spec,
                                           registered_plugins, resolve_kind, validate_entity)
@@ -267,7 +267,7 @@ def _health(api: AdminAPI, upstream: Mapping) -> list[dict]:
     if api.hooks.upstream_health is not None:
         return api.hooks.upstream_health(upstream)
     # No running balancer in this process: report the state a fresh balancer starts with.
-    return Balancer(upstream, api.config.targets_of(upstream["id"])).health_report()
+    return balancer_for(upstream, api.config.targets_of(upstream["id"])).health_report()
 
 
 def set_health(api: AdminAPI, method: str, upstream: Mapping, target: Mapping | None,

@@ -1,4 +1,4 @@
-# Typed declarations for the compiled build of pool.py (see carbonplane/_accel.py).
+# Typed declarations for the compiled build of layers/pool.py (see carbonplane/_accel.py).
 from carbonplane.http.reader cimport ResponseReader
 from carbonplane.proxy.timers cimport Deadline
 from carbonplane.proxy.writes cimport WriteBatch

@@ -1,4 +1,5 @@
-"""Upstream connections and their per-address keep-alive pools (one pool per worker and address).
+"""The pool layer: upstream connections and their per-address keep-alive pools (one pool per
+worker and address). The one layer with per-request work: compiled as typed classes (pool.pxd).
 
 An ``UpstreamConnection`` is an ``asyncio.Protocol`` with a ``ResponseReader``. While it serves
 a request it has an *owner* (the request's ``Exchange``) and relays events to it:

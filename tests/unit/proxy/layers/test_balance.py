@@ -1,6 +1,8 @@
-"""Target selection and health: shares follow weights, least-connections follows load,
-consistent hashing is sticky and moves few keys, unhealthy targets are skipped, and the health
-state machines flip exactly at their thresholds."""
+"""The balance layer: shares follow weights, least-connections follows load, consistent hashing
+is sticky and moves few keys, unhealthy targets are skipped, and health survives a reload.
+
+Upstreams and targets are written as Kong entities and translated by the gateway's
+``balancer_for`` (the defaults of every field come from Kong's schema)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from collections import Counter
 
 import pytest
 
-from carbonplane.gateway.balancer import Balancer, hash_value
+from carbonplane.gateway.balancing import balancer_for as Balancer
 from carbonplane.gateway.entities import validate_entity
-from carbonplane.gateway.health import ActiveSchedule, HealthPolicy, TargetHealth
+from carbonplane.http.model import RequestHead
+from carbonplane.proxy.app import Client, RequestContext
+from carbonplane.proxy.layers import balance
 
 UPSTREAM_ID = "4a2f0c63-3b5e-4f4e-9a43-6b7f4b2b9f10"
 
@@ -149,86 +153,58 @@ def test_host_header_for_targets(scheme, host_header, address, expected):
     assert b.host_header(b.targets[0], scheme) == expected
 
 
-HASH_CASES = [
-    ({"hash_on": "consumer"}, {"consumer_id": "c1"}, ("c1", None)),
-    ({"hash_on": "ip"}, {"client_ip": "10.1.1.1"}, ("10.1.1.1", None)),
-    ({"hash_on": "path"}, {"path": "/a/b"}, ("/a/b", None)),
-    ({"hash_on": "header", "hash_on_header": "X-User"}, {"headers": {"x-user": "bob"}}, ("bob", None)),
-    ({"hash_on": "query_arg", "hash_on_query_arg": "tenant"}, {"query": {"tenant": ["t1", "t2"]}},
-     ("t1,t2", None)),
-    ({"hash_on": "uri_capture", "hash_on_uri_capture": "id"}, {"uri_captures": {"id": "42"}}, ("42", None)),
-    ({"hash_on": "consumer", "hash_fallback": "ip"}, {"client_ip": "10.2.2.2"}, ("10.2.2.2", None)),
-    ({"hash_on": "header", "hash_on_header": "x-a", "hash_fallback": "header",
-      "hash_fallback_header": "x-b"}, {"headers": {"X-B": "fb"}}, ("fb", None)),
-    ({"hash_on": "cookie", "hash_on_cookie": "sticky"}, {"cookies": {"sticky": "s1"}}, ("s1", None)),
-    ({"hash_on": "cookie", "hash_on_cookie": "sticky", "hash_on_cookie_path": "/app"}, {},
-     ("new", "sticky=new; Path=/app")),
-    ({}, {"client_ip": "10.0.0.1"}, (None, None)),
-]
-
-
-@pytest.mark.parametrize("fields,request_info,expected", HASH_CASES)
-def test_hash_value_follows_hash_on_and_fallback(fields, request_info, expected):
-    assert hash_value(upstream(**fields), new_cookie=lambda: "new", **request_info) == expected
-
-
-# -- the health state machine ----------------------------------------------------------------
-
-def policy(**hc):
-    return HealthPolicy(upstream(healthchecks=hc)["healthchecks"])
-
-
-ACTIVE = {"active": {"healthy": {"interval": 5, "successes": 2},
-                     "unhealthy": {"interval": 1, "http_failures": 2, "tcp_failures": 1, "timeouts": 3}}}
-
-
-@pytest.mark.parametrize("results,expected_states", [
-    # (kind, value) steps -> health after each step
-    ([("status", 500), ("status", 500)], [True, False]),
-    ([("status", 500), ("status", 200), ("status", 500)], [True, True, True]),  # success resets
-    ([("status", 418), ("status", 418)], [True, True]),                          # neither list
-    ([("tcp", True)], [False]),
-    ([("timeout", True), ("timeout", True), ("status", 500), ("timeout", True)], [True, True, True, False]),
-    ([("tcp", True), ("status", 200), ("status", 302)], [False, False, True]),
-    ([("tcp", True), ("status", 200), ("status", 500), ("status", 200)], [False, False, False, False]),
-])
-def test_active_transitions(results, expected_states):
-    p = policy(**ACTIVE)
-    h = TargetHealth()
-    states = []
-    for kind, value in results:
-        if kind == "status":
-            h.on_active(p, status=value)
-        elif kind == "tcp":
-            h.on_active(p, tcp_failure=True)
-        else:
-            h.on_active(p, timeout=True)
-        states.append(h.healthy)
-    assert states == expected_states
-
-
-def test_zero_thresholds_never_flip():
-    p = policy()
-    h = TargetHealth()
-    for _ in range(100):
-        h.on_passive(p, status=500)
-        h.on_active(p, tcp_failure=True)
-    assert h.healthy and not p.enabled
-
-
-def test_active_schedule_uses_the_interval_of_the_current_state():
-    p = policy(**ACTIVE)
-    health = {"a:1": TargetHealth(), "b:1": TargetHealth(healthy=False)}
-    s = ActiveSchedule(p)
-    assert s.due(health, 100.0) == ["a:1", "b:1"]
-    assert s.due(health, 100.5) == []
-    assert s.next_due(health, 100.5) == pytest.approx(0.5)
-    assert s.due(health, 101.0) == ["b:1"]
-    assert s.due(health, 105.0) == ["a:1", "b:1"]
-    assert ActiveSchedule(policy()).next_due(health, 0.0) is None
-
 
 def test_ring_never_exceeds_slots():
     b = Balancer(upstream(hash_on="ip", slots=10), targets(("a:1", 100), ("b:1", 100), ("c:1", 100)))
     assert len(b._ring) <= 10
     assert {b.select(f"10.0.0.{i}").address for i in range(200)} == {"a:1", "b:1", "c:1"}
+
+
+def test_unknown_algorithm_is_refused_naming_the_balancer():
+    with pytest.raises(ValueError, match="'pool.internal': unknown algorithm 'random'"):
+        balance.Balancer("pool.internal", "random", [], Balancer(upstream(), []).policy)
+
+
+# -- the engine's picker over a balancer ------------------------------------------------------
+
+def context():
+    head = RequestHead(b"GET", b"/x", b"/x", b"", b"1.1", [], b"gw")
+    return RequestContext(head, Client("10.0.0.9", 5000, False, b"http", 8000), "10.0.0.9",
+                          b"rid", 0.0, 0)
+
+
+def test_picker_avoids_tried_targets_and_feeds_passive_health():
+    b = Balancer(upstream(**PASSIVE_3_FAILURES), targets(("a:1", 100), ("b:1", 100)))
+    flips = []
+    picker = balance.BalancedPicker(b, "http", on_health_change=lambda bal, t: flips.append(t))
+    ctx = context()
+    first = picker.pick(ctx)
+    picker.release(ctx, first, 0, "connect")  # a failed connect: a TCP failure, remembered
+    assert ctx.vars[balance.TRIED] == {first.address}
+    second = picker.pick(ctx)
+    assert second.address != first.address  # the retry goes elsewhere
+    picker.release(ctx, second, 200, None)
+    picker.release(ctx, picker.pick(context()), 0, None)  # no answer: nothing learnt
+    assert [t.active for t in b.targets] == [0, 0]
+    assert flips == []
+    third = picker.pick(ctx2 := context())
+    picker.release(ctx2, third, 0, "connect" if third is first else "timeout")
+    assert flips and not flips[0].health.healthy  # tcp_failures 2 or timeouts 1 reached
+    assert picker.host_header(first) == first.address.encode()
+
+
+def test_picker_asks_for_a_hash_key_only_when_hashing():
+    asked = []
+
+    def key(ctx):
+        asked.append(ctx)
+        return "k"
+
+    hashing = Balancer(upstream(algorithm="consistent-hashing", hash_on="ip"),
+                       targets(("a:1", 100), ("b:1", 100)))
+    plain = Balancer(upstream(), targets(("a:1", 100)))
+    ctx = context()
+    picks_of_key = {balance.BalancedPicker(hashing, "http", key).pick(ctx).address for _ in range(20)}
+    assert len(picks_of_key) == 1 and len(asked) == 20
+    balance.BalancedPicker(plain, "http", key).pick(ctx)
+    assert len(asked) == 20

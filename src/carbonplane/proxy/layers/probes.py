@@ -1,4 +1,4 @@
-"""Active health checks: probing the targets of balanced upstreams from a worker's event loop.
+"""The active half of the health layer: probing balanced targets from a worker's event loop.
 
 Kong's ``healthchecks.active`` (lua-resty-healthcheck): every ``healthy.interval`` seconds a
 healthy target is probed, every ``unhealthy.interval`` seconds an unhealthy one (0: never). A
@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable, Mapping
 
-from carbonplane.gateway.balancer import Balancer, TargetState
-from carbonplane.gateway.health import ActiveSchedule
+from carbonplane.proxy.layers.balance import Balancer, TargetState
+from carbonplane.proxy.layers.health import ActiveSchedule
+from carbonplane.proxy.stack import tls_context
 
-log = logging.getLogger("carbonplane.gateway.health")
+log = logging.getLogger("carbonplane.proxy.health")
 MAX_IDLE_S = 1.0  # re-check the schedule at least this often (a reload may add probes)
-_PROBE_TLS = ssl.create_default_context()
-_PROBE_TLS_NOVERIFY = ssl.create_default_context()
-_PROBE_TLS_NOVERIFY.check_hostname = False
-_PROBE_TLS_NOVERIFY.verify_mode = ssl.CERT_NONE
 
 
 class ActiveHealthChecker:
@@ -99,7 +95,7 @@ async def _probe_once(balancer: Balancer, target: TargetState, probe: Mapping) -
     kind = probe.get("type") or "http"
     tls = None
     if kind == "https":
-        tls = _PROBE_TLS if probe.get("https_verify_certificate", True) else _PROBE_TLS_NOVERIFY
+        tls = tls_context(bool(probe.get("https_verify_certificate", True)))
     server_hostname = (probe.get("https_sni") or target.host) if tls else None
     reader, writer = await asyncio.open_connection(target.host, target.port, ssl=tls,
                                                    server_hostname=server_hostname)

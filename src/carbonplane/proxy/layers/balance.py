@@ -1,6 +1,8 @@
-"""Target selection for an upstream entity (sans-IO): round-robin, least-connections,
-consistent-hashing and latency, with health state (Kong's ``kong/runloop/balancer/``).
+"""The balance layer: picks a target per attempt and learns from each attempt's outcome (sans-IO
+selection; ``BalancedPicker`` is the engine's picker over it).
 
+Algorithms (Kong's ``kong/runloop/balancer/``; the gateway translates its upstream entities into
+the arguments of ``Balancer``):
 - round-robin: smooth weighted round-robin (each target's share equals its weight, picks are
   interleaved rather than bunched). Kong walks a pre-shuffled wheel; the shares are the same.
 - least-connections: the target with the fewest in-flight requests per unit of weight
@@ -9,19 +11,21 @@ consistent-hashing and latency, with health state (Kong's ``kong/runloop/balance
   density), scaled down so that the ring never exceeds ``slots`` points; a point is the CRC32 of
   ``"host:port n"``, a key (CRC32 of the hash value) maps to the next point clockwise, skipping
   unhealthy or excluded targets. A target's points do not depend on the other targets (below the
-  ``slots`` cap), so adding one moves only the keys it takes over. Kong hashes with other
-  functions; placements differ from Kong's, the properties don't.
-  With no hash value at all (``hash_on``/``hash_fallback`` yield nothing) it falls back to
-  round-robin.
+  ``slots`` cap), so adding one moves only the keys it takes over. With no hash key it falls
+  back to round-robin.
 - latency: peak-EWMA of response times (decay 10 s) with power-of-two-choices (Kong's
   ``latency.lua``, a port of Finagle's PeakEwma).
 
-Weight 0 targets never receive traffic. Unhealthy targets are skipped; when the healthy share of
-weight falls below ``healthchecks.threshold`` percent, or no target is eligible, ``select``
-returns None and the engine answers 503 (Kong: "failure to get a peer from the ring-balancer").
-``hash_value`` computes Kong's ``hash_on``/``hash_fallback`` input for a request.
-Health and in-flight counts survive a config reload when the new Balancer is built with
-``previous=`` the old one.
+Weight 0 targets never receive traffic. Unhealthy targets are skipped (``health.py``); when the
+healthy share of weight falls below the policy's ``threshold`` percent, or no target is eligible,
+``select`` returns None and the engine answers 503. Health and in-flight counts survive a config
+reload when the new Balancer is built with ``previous=`` the old one.
+
+``BalancedPicker`` keeps the engine's picker contract (``pick`` / exactly one ``release`` per
+pick): a retry avoids the targets this request already tried while another one is eligible;
+``release`` feeds passive health (connect failure or reset -> a TCP failure, timeout -> a
+timeout, otherwise the HTTP status) and the latency EWMA, and reports health flips to
+``on_health_change``. The hash key of a request comes from the personality (``hash_key(ctx)``).
 """
 
 from __future__ import annotations
@@ -29,33 +33,48 @@ from __future__ import annotations
 import bisect
 import math
 import random
-import uuid
 import zlib
-from collections.abc import Callable, Container, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Container, Sequence
+from typing import Any, NamedTuple
 
-from carbonplane.gateway.health import HEALTHCHECKS_OFF, HEALTHY, UNHEALTHY, HealthPolicy, TargetHealth
-from carbonplane.gateway.typedefs import split_host_port
+from carbonplane.proxy.app import FAILURE_TIMEOUT, RequestContext
+from carbonplane.proxy.layers.health import (
+    HEALTHCHECKS_OFF,
+    HEALTHY,
+    UNHEALTHY,
+    HealthPolicy,
+    TargetHealth,
+)
 
-NO_PEER_BODY = b'{"message":"failure to get a peer from the ring-balancer"}'
+TRIED = "balancer_tried"  # ctx.vars key: addresses this request already failed on
+ALGORITHMS = ("round-robin", "least-connections", "consistent-hashing", "latency")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _EWMA_DECAY_S = 10.0
 _POINTS_PER_WEIGHT = 1.6  # ketama's 160 points per target of default weight 100
+
+
+class TargetSpec(NamedTuple):
+    """A target as configured: ``host:port`` address, weight, and an id reported beside it."""
+
+    address: str
+    host: str
+    port: int
+    weight: int
+    id: str | None = None
 
 
 class TargetState:
     """A target as the balancer tracks it: address, weight, health and load."""
 
     __slots__ = ("address", "host", "port", "weight", "health", "active", "current", "ewma",
-                 "ewma_at", "entity")
+                 "ewma_at", "id")
 
-    def __init__(self, entity: Mapping[str, Any]) -> None:
-        self.entity = entity
-        self.address: str = entity["target"]
-        host, port = split_host_port(self.address) or (self.address, 8000)
-        self.host: str = host
-        self.port: int = port if port is not None else 8000
-        self.weight: int = entity["weight"]
+    def __init__(self, spec: TargetSpec) -> None:
+        self.address = spec.address
+        self.host = spec.host
+        self.port = spec.port
+        self.weight = spec.weight
+        self.id = spec.id
         self.health = TargetHealth()
         self.active = 0          # in-flight requests (least-connections, latency)
         self.current = 0         # smooth weighted round-robin credit
@@ -69,13 +88,18 @@ class TargetState:
 class Balancer:
     """Selects targets of one upstream. Not thread-safe; one per worker (event loop)."""
 
-    def __init__(self, upstream: Mapping[str, Any], targets: Sequence[Mapping[str, Any]], *,
+    def __init__(self, name: str, algorithm: str, targets: Sequence[TargetSpec],
+                 policy: HealthPolicy, *, slots: int = 10000, host_header: str | None = None,
                  previous: Balancer | None = None, rng: random.Random | None = None) -> None:
-        self.upstream = upstream
-        self.algorithm: str = upstream["algorithm"]
-        self.policy = HealthPolicy(upstream["healthchecks"])
+        if algorithm not in ALGORITHMS:
+            raise ValueError(f"balancer {name!r}: unknown algorithm {algorithm!r}, "
+                             f"expected one of {', '.join(ALGORITHMS)}")
+        self.name = name
+        self.algorithm = algorithm
+        self.policy = policy
+        self.host_header_override = host_header
         self._rng = rng or random.Random()
-        self.targets: list[TargetState] = [TargetState(t) for t in targets if t["weight"] > 0]
+        self.targets: list[TargetState] = [TargetState(t) for t in targets if t.weight > 0]
         self.by_address = {t.address: t for t in self.targets}
         if previous is not None:
             for t in self.targets:
@@ -86,7 +110,7 @@ class Balancer:
         self._ring: list[int] = []
         self._ring_owner: list[TargetState] = []
         if self.algorithm == "consistent-hashing":
-            self._build_ring(upstream["slots"])
+            self._build_ring(slots)
 
     # -- health --------------------------------------------------------------------------
     def eligible(self, t: TargetState) -> bool:
@@ -114,7 +138,7 @@ class Balancer:
                 return HEALTHCHECKS_OFF
             return HEALTHY if t.health.healthy else UNHEALTHY
         return [{"target": t.address, "weight": t.weight, "health": state(t),
-                 "id": t.entity["id"]} for t in self.targets]
+                 "id": t.id} for t in self.targets]
 
     # -- selection -----------------------------------------------------------------------
     def select(self, hash_key: str | None = None, *, exclude: Container[str] = (),
@@ -212,7 +236,7 @@ class Balancer:
     def host_header(self, target: TargetState, scheme: str = "http") -> str:
         """Host header for a request to ``target``: the upstream's ``host_header`` or the
         target's host, with the port unless it is the scheme's default (Kong's rule)."""
-        host = self.upstream.get("host_header") or target.host
+        host = self.host_header_override or target.host
         if ":" in host:
             host = f"[{host}]"
         return host if _DEFAULT_PORTS.get(scheme) == target.port else f"{host}:{target.port}"
@@ -222,51 +246,51 @@ def _latency_cost(t: TargetState) -> float:
     return (t.ewma or 1.0) * (t.active + 1) / t.weight
 
 
-def hash_value(upstream: Mapping[str, Any], *, consumer_id: str | None = None,
-               client_ip: str | None = None, headers: Mapping[str, str] | None = None,
-               cookies: Mapping[str, str] | None = None, path: str | None = None,
-               query: Mapping[str, Any] | None = None, uri_captures: Mapping[Any, Any] | None = None,
-               new_cookie: Callable[[], str] = lambda: str(uuid.uuid4()),
-               ) -> tuple[str | None, str | None]:
-    """Kong's hash input for a request: (value or None, Set-Cookie header value or None).
+class BalancedPicker:
+    """The engine's ``TargetPicker`` over a ``Balancer``; see the module docstring."""
 
-    ``hash_on`` first, then ``hash_fallback`` when it yields nothing. With ``cookie`` and no such
-    cookie in the request a fresh value is generated and returned as a cookie to set."""
-    for which in ("hash_on", "hash_fallback"):
-        kind = upstream[which]
-        if kind == "none":
-            return None, None
-        if kind == "cookie":
-            name = upstream["hash_on_cookie"]
-            value = (cookies or {}).get(name)
-            if value:
-                return value, None
-            value = new_cookie()
-            return value, f"{name}={value}; Path={upstream.get('hash_on_cookie_path') or '/'}"
-        value = _hash_source(upstream, which, kind, consumer_id, client_ip, headers, path, query,
-                             uri_captures)
-        if value:
-            return value, None
-    return None, None
+    __slots__ = ("balancer", "scheme", "hash_key", "on_health_change")
 
+    def __init__(self, balancer: Balancer, scheme: str,
+                 hash_key: Callable[[RequestContext], str | None] | None = None,
+                 on_health_change: Callable[[Balancer, TargetState], None] | None = None) -> None:
+        self.balancer = balancer
+        self.scheme = scheme
+        self.hash_key = hash_key if balancer.algorithm == "consistent-hashing" else None
+        self.on_health_change = on_health_change
 
-def _hash_source(upstream: Mapping[str, Any], which: str, kind: str, consumer_id: str | None,
-                 client_ip: str | None, headers: Mapping[str, str] | None, path: str | None,
-                 query: Mapping[str, Any] | None, captures: Mapping[Any, Any] | None) -> str | None:
-    if kind == "consumer":
-        return consumer_id
-    if kind == "ip":
-        return client_ip
-    if kind == "path":
-        return path
-    if kind == "header":
-        name = upstream[f"{which}_header"].lower()
-        value = {k.lower(): v for k, v in (headers or {}).items()}.get(name)
-        return ",".join(value) if isinstance(value, (list, tuple)) else value
-    if kind == "query_arg":
-        value = (query or {}).get(upstream[f"{which}_query_arg"])
-        return ",".join(value) if isinstance(value, (list, tuple)) else value
-    if kind == "uri_capture":
-        value = (captures or {}).get(upstream[f"{which}_uri_capture"])
-        return value if isinstance(value, str) else None
-    return None
+    def pick(self, ctx: RequestContext) -> TargetState | None:
+        key = self.hash_key(ctx) if self.hash_key is not None else None
+        tried = ctx.vars.get(TRIED)
+        balancer = self.balancer
+        if tried:
+            target = balancer.select(key, exclude=tried)
+            if target is not None:
+                return target
+        return balancer.select(key)
+
+    def release(self, ctx: RequestContext, target: TargetState, status: int,
+                failure: str | None) -> None:
+        balancer = self.balancer
+        latency = None
+        if balancer.algorithm == "latency" and ctx.upstream_answered:
+            latency = (ctx.upstream_answered - ctx.upstream_started) * 1000.0
+        balancer.release(target, latency_ms=latency, now=ctx.upstream_answered)
+        if failure is not None:
+            ctx.vars.setdefault(TRIED, set()).add(target.address)
+            if failure == FAILURE_TIMEOUT:
+                flipped = balancer.report_passive(target, timeout=True)
+            else:
+                flipped = balancer.report_passive(target, tcp_failure=True)
+        elif status:
+            flipped = balancer.report_passive(target, status=status)
+        else:
+            return  # the request ended without an answer from this target: nothing learnt
+        if flipped and self.on_health_change is not None:
+            self.on_health_change(balancer, target)
+
+    def host_header(self, target: TargetState) -> bytes:
+        return self.balancer.host_header(target, self.scheme).encode("idna")
+
+    def __repr__(self) -> str:
+        return f"BalancedPicker({self.balancer.name!r}, {self.balancer.algorithm})"
