@@ -1,8 +1,8 @@
 """Only the optional compiled modules live here; everything else is in pyproject.toml.
 
 - ``carbonplane.http._speedups`` (C): the common cases of the HTTP rules;
-- ``carbonplane.gateway.plugins._counters`` (C): the host counter store's check-and-count step;
-- ``carbonplane.gateway.plugins._records`` (C): Kong's log record for file-log;
+- ``carbonplane.gateway.plugins._native.counters`` (C): the rate-limit counter table's step;
+- ``carbonplane.gateway.plugins._native.records`` (C): Kong's log record line for file-log;
 - the modules in ``carbonplane._accel.ACCELERATED``, compiled from their ``.py`` by Cython.
 
 Both are optional: where a C compiler, the Python headers or Cython are missing, or
@@ -16,8 +16,8 @@ import sys
 
 from setuptools import Extension, setup
 
-C_MODULES = ("carbonplane.http._speedups", "carbonplane.gateway.plugins._counters",
-             "carbonplane.gateway.plugins._records")  # hand-written C: scripts/setup.sh hashes them
+C_MODULES = ("carbonplane.http._speedups", "carbonplane.gateway.plugins._native.counters",
+             "carbonplane.gateway.plugins._native.records")  # hand-written C: scripts/setup.sh hashes them
 COMPILE = os.environ.get("CARBONPLANE_NO_COMPILE", "") in ("", "0")
 extensions = []
 if COMPILE:

@@ -64,7 +64,7 @@ install_project() {
   local want
   # the compiled modules' sources too: an edited one is rebuilt (until then _accel.py runs its .py)
   want="$(cat pyproject.toml setup.py src/carbonplane/http/_speedups.c \
-    src/carbonplane/gateway/plugins/_counters.c src/carbonplane/gateway/plugins/_records.c \
+    $(find src/carbonplane/gateway/plugins/_native -name '*.[ch]' | sort) \
     src/carbonplane/_accel.py \
     $(find src -name '*.pxd' | sort) \
     $(python3 -c 'import runpy; a = runpy.run_path("src/carbonplane/_accel.py")
