@@ -62,11 +62,11 @@ ACCELERATED = (
     "carbonplane.gateway.plugins.file_log.handler",
     "carbonplane.gateway.plugins.jwt.handler",
     "carbonplane.gateway.plugins.jwt.tokens",
-    "carbonplane.gateway.plugins.jwt.fast",  # typed (fast.pxd)
+    "carbonplane.gateway.plugins.jwt.remembered",
     "carbonplane.gateway.plugins.prometheus.handler",
     "carbonplane.gateway.plugins.prometheus.store",
     "carbonplane.gateway.plugins.rate_limiting.handler",
-    "carbonplane.gateway.plugins.rate_limiting.fast",  # typed (fast.pxd)
+    "carbonplane.gateway.plugins.rate_limiting.strategy",
     "carbonplane.gateway.plugins.rate_limiting.windows",
 )
 PURE_ENV = "CARBONPLANE_PURE"
