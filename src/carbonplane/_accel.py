@@ -53,7 +53,7 @@ ACCELERATED = (
     "carbonplane.http.hop",
     "carbonplane.http.forwarded",
     "carbonplane.gateway.app",
-    # the plugins' per-request code: plain Python mode
+    # the plugins' per-request code: plain Python mode, two strategy classes typed
     "carbonplane.gateway.plugins.base",
     "carbonplane.gateway.plugins.authn",
     "carbonplane.gateway.plugins.counters",
@@ -62,11 +62,11 @@ ACCELERATED = (
     "carbonplane.gateway.plugins.file_log.handler",
     "carbonplane.gateway.plugins.jwt.handler",
     "carbonplane.gateway.plugins.jwt.tokens",
-    "carbonplane.gateway.plugins.jwt.remembered",
+    "carbonplane.gateway.plugins.jwt.remembered",  # typed (remembered.pxd: no engine types)
     "carbonplane.gateway.plugins.prometheus.handler",
     "carbonplane.gateway.plugins.prometheus.store",
     "carbonplane.gateway.plugins.rate_limiting.handler",
-    "carbonplane.gateway.plugins.rate_limiting.strategy",
+    "carbonplane.gateway.plugins.rate_limiting.strategy",  # typed (strategy.pxd: no engine types)
     "carbonplane.gateway.plugins.rate_limiting.windows",
 )
 PURE_ENV = "CARBONPLANE_PURE"

@@ -151,8 +151,11 @@ class Limits:
             return None
         if self.hide:
             return LocalResponse.error(self.error_code, self.error_message)
-        stop = max(i for i, usage in enumerate(usages) if limits[i] - usage <= 0)
-        remainders = [max(0, limits[i] - usage - (i == stop)) for i, usage in enumerate(usages)]
+        stop = 0  # the last exhausted period
+        for i in range(len(usages)):
+            if limits[i] - usages[i] <= 0:
+                stop = i
+        remainders = [max(0, limits[i] - usages[i] - (i == stop)) for i in range(len(usages))]
         headers, reset = self.headers(remainders, windows, now_ms)
         headers.append((b"retry-after", b"%d" % reset))
         return LocalResponse.error(self.error_code, self.error_message, headers)
