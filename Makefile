@@ -2,7 +2,7 @@
 #
 #   make setup       system packages, .venv and the editable install (skipped when up to date)
 #   make run         setup, then the end-to-end demo
-#   make test        setup, Kafka and Redis up, then every test suite
+#   make test        setup, Kafka and Redis up, then every test suite (and a pure-Python pass)
 #   make bench       setup, Kafka up, then the benchmarks (python -m bench)
 #   make kafka-up / kafka-down / redis-up / redis-down
 #   make schemas     regenerate the event schemas from the typed events
@@ -23,11 +23,18 @@ run: setup
 # Further suites are added as prerequisites of `test`, each one failing the target on its own.
 test: test-python test-node
 
-# pytest exit code 5 means it collected no test: that is a broken suite, not a pass.
+# Two pytest runs: every test (on the compiled modules when built), then the pure-Python pass:
+# the engine, gateway and HTTP tests again with CARBONPLANE_PURE=1, so the .py sources the compiled
+# copies are built from stay tested. Both always run; either failing fails the target. pytest exit
+# code 5 means it collected no test: that is a broken suite, not a pass.
+PURE_TESTS := tests/unit/gateway tests/unit/http tests/integration/proxy
 test-python: setup kafka-up redis-up
 	@$(VENV)/bin/pytest -q; rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; the suite is broken" >&2; exit 1; fi; \
-	exit $$rc
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; the suite is broken" >&2; rc=1; fi; \
+	echo "make test: pure-Python pass (CARBONPLANE_PURE=1) over $(PURE_TESTS)"; \
+	CARBONPLANE_PURE=1 $(VENV)/bin/pytest -q -p no:cacheprovider $(PURE_TESTS); pure=$$?; \
+	if [ $$pure -eq 5 ]; then echo "make test: the pure pass collected no tests; the suite is broken" >&2; pure=1; fi; \
+	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$pure
 
 test-node: setup kafka-up ; @scripts/node-test.sh
 

@@ -7,10 +7,11 @@
 #   is missing, with one `apt-get update` first; that needs root (CI and these machines run as root).
 # - java (17+) and mvn must already exist: Kafka is run from Maven Central jars (scripts/kafka.sh).
 # - .venv is created with python3 (>= 3.11) when missing; `pip install -e '.[test]'` runs only when
-#   the stamp .venv/.carbonplane-setup differs from the hash of pyproject.toml, setup.py, the C
-#   extensions' sources and the sources (.py, .pxd) of the Cython-compiled modules (_accel.py),
-#   or the package is not importable, so a changed dependency list or compiled module is picked up
-#   on the next run. gcc (build-essential) builds the optional compiled modules; without it the
+#   the stamp .venv/.carbonplane-setup differs from the hash of CARBONPLANE_NO_COMPILE's setting,
+#   pyproject.toml, setup.py, _accel.py and the compiled modules' sources (_accel.source_files:
+#   .py, .pxd, .c), or the package is not importable, or (when compiling) a compiled copy does not
+#   match the build record, so a changed dependency list or compiled module is picked up on the
+#   next run. gcc (build-essential) builds the optional compiled modules; without it the
 #   install still succeeds and the pure-Python code runs alone.
 set -euo pipefail
 
@@ -61,16 +62,18 @@ create_venv() {
 }
 
 install_project() {
-  local want
-  # the compiled modules' sources too: an edited one is rebuilt (until then _accel.py runs its .py)
-  want="$(cat pyproject.toml setup.py src/carbonplane/http/_speedups.c \
-    $(find src/carbonplane/gateway/plugins/_native -name '*.[ch]' | sort) \
-    src/carbonplane/_accel.py \
-    $(find src -name '*.pxd' | sort) \
-    $(python3 -c 'import runpy; a = runpy.run_path("src/carbonplane/_accel.py")
-print(" ".join(a["source_path"](m) for m in a["ACCELERATED"]))') | sha256sum | cut -d' ' -f1)"
-  if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] && "$VENV/bin/python" -c 'import carbonplane' 2>/dev/null; then
-    return 0
+  local want compile=1
+  [[ "${CARBONPLANE_NO_COMPILE:-}" == "" || "${CARBONPLANE_NO_COMPILE:-}" == 0 ]] || compile=0
+  # the compiled modules' sources too (the list is _accel.py's): an edited one is rebuilt, and
+  # until then `import carbonplane` runs all of it pure
+  want="$( { echo "compile=$compile"; cat pyproject.toml setup.py src/carbonplane/_accel.py
+    python3 -c 'import json, runpy; a = runpy.run_path("src/carbonplane/_accel.py")
+print(json.dumps(a["source_files"]("src/carbonplane"), sort_keys=True))'; } | sha256sum | cut -d' ' -f1)"
+  if [[ -f "$STAMP" && "$(cat "$STAMP")" == "$want" ]] && "$VENV/bin/python" -c '
+import sys
+from carbonplane import _accel as a
+sys.exit(bool(a.check_build(a.install().root)[1]) if '"$compile"' else 0)' 2>/dev/null; then
+    return 0  # importable and, when compiling, no compiled copy out of date
   fi
   say "installing carbonplane and its test dependencies into .venv"
   { "$VENV/bin/python" -m pip install -q --upgrade pip && "$VENV/bin/python" -m pip install -q -e '.[test]'; } \

@@ -23,7 +23,7 @@ import typer
 from typer.core import TyperGroup
 
 from carbonplane import __version__
-from carbonplane.cli import audit, demo, events, gateway, schemas, topics
+from carbonplane.cli import audit, demo, events, gateway, mesh, schemas, topics
 from carbonplane.errors import CarbonplaneError, ConfigError
 
 
@@ -81,4 +81,5 @@ register_group(events.app, "events")
 register_group(audit.app, "audit")
 register_group(schemas.app, "schemas")
 register_group(gateway.app, "gateway")
+register_group(mesh.app, "mesh")
 register_command(demo.demo, "demo")

@@ -9,6 +9,11 @@ What exists now:
   in their own YAML (a documented subset, errors with file:line), compiled once per version into
   an immutable bundle with decision functions; see ``docs/mesh-policy.md``.
 
-The sidecar and the control plane are not built yet. The mesh never imports
+- ``control``: the control plane (``carbonplane mesh control``): CA service, join-token
+  bootstrap, persisted service registry, versioned config push with ACK/NACK, proxy status.
+- ``agent``: the sidecar's client of the control plane: bootstrap, renewal, registration, config
+  watch, keeping the last good config and certificate while the control plane is away.
+
+The sidecar's data plane is not built yet. The mesh never imports
 ``carbonplane.gateway`` (and the gateway never imports the mesh).
 """

@@ -102,7 +102,7 @@ def load_csr(csr: x509.CertificateSigningRequest | bytes | str) -> x509.Certific
         if data.lstrip().startswith(b"-----BEGIN"):
             return x509.load_pem_x509_csr(data)
         return x509.load_der_x509_csr(data)
-    except ValueError as exc:
+    except (ValueError, x509.InvalidVersion) as exc:  # InvalidVersion: a version other than v1
         raise CSRRejectedError(f"the CSR does not parse as PEM or DER: {exc}") from None
 
 
