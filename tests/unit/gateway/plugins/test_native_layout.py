@@ -35,3 +35,15 @@ def test_the_native_modules_agree_on_a_table_written_by_python(tmp_path, native_
     assert native.take(cells, 0) == (False, [3, 3])
     python.close()
     native.close()
+
+
+def test_the_build_record_hashes_the_generated_header():
+    """An edited layout.h makes the compiled build stale like an edited .c does."""
+    import os
+
+    from carbonplane import _accel
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(layout.__file__))))
+    sources = _accel.source_files(root)
+    assert "gateway/plugins/_native/layout.h" in sources
+    assert "gateway/plugins/_native/counters.c" in sources and "gateway/plugins/_native/records.c" in sources
