@@ -12,6 +12,7 @@ Invariants:
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from collections.abc import Callable
@@ -94,3 +95,41 @@ def unique_name(request) -> Callable[[str], str]:
         return f"{prefix}-{test}-{uuid.uuid4().hex[:12]}"
 
     return make
+
+
+def native_plugins_problem() -> str | None:
+    """Why the gateway plugins' native (C) modules cannot be used here, or None."""
+    try:
+        from carbonplane.gateway.plugins import counters, log_serializer
+    except ImportError as exc:  # pragma: no cover - a broken install
+        return f"carbonplane.gateway.plugins does not import: {exc}"
+    if not counters.NATIVE_BUILT or "native" not in log_serializer.LINE_IMPLS:
+        return ("the plugins' C modules (gateway/plugins/_native) are not built in this install; "
+                "run make setup with a C compiler (not CARBONPLANE_NO_COMPILE)")
+    return None
+
+
+def require_native_plugins() -> None:
+    """Skip (fail in CI, where they must be built) a test of the plugins' native version."""
+    problem = native_plugins_problem()
+    if problem is not None:
+        if os.environ.get("CARBONPLANE_PURE", "") not in ("", "0"):
+            pytest.skip("CARBONPLANE_PURE=1 runs the Python versions only")
+        if os.environ.get("CI"):
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+@pytest.fixture(params=("python", "native"))
+def impl(request) -> str:
+    """Which implementation of a plugin's hot algorithm a differential test runs: "python" (the
+    specification) or "native" (its one C version). Every such test takes this fixture."""
+    if request.param == "native":
+        require_native_plugins()
+    return request.param
+
+
+@pytest.fixture
+def native_plugins() -> None:
+    """For a test of the plugins' native version alone: skipped (failed in CI) where unbuilt."""
+    require_native_plugins()

@@ -93,7 +93,7 @@ def main() -> None:
     host = HostCounters.open(path)
     print(f"host shared memory   {bench_store(host):7.2f} us/request")
     host.close()
-    print(f"in-process dict      {bench_store(LocalCounters()):7.2f} us/request")
+    print(f"in-process table     {bench_store(LocalCounters()):7.2f} us/request")
     print(f"unix socket service  {bench_unix_service():7.2f} us/request (round trip only)")
     if args.redis:
         print(f"redis (Lua script)   {bench_redis():7.2f} us/request")

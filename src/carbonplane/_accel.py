@@ -69,7 +69,7 @@ ACCELERATED = (
     "carbonplane.http.hop",
     "carbonplane.http.forwarded",
     "carbonplane.gateway.app",
-    # the plugins' per-request code: plain Python mode
+    # the plugins' per-request code: plain Python mode, two strategy classes typed
     "carbonplane.gateway.plugins.base",
     "carbonplane.gateway.plugins.authn",
     "carbonplane.gateway.plugins.counters",
@@ -78,17 +78,17 @@ ACCELERATED = (
     "carbonplane.gateway.plugins.file_log.handler",
     "carbonplane.gateway.plugins.jwt.handler",
     "carbonplane.gateway.plugins.jwt.tokens",
-    "carbonplane.gateway.plugins.jwt.fast",  # typed (fast.pxd)
+    "carbonplane.gateway.plugins.jwt.remembered",  # typed (remembered.pxd: no engine types)
     "carbonplane.gateway.plugins.prometheus.handler",
     "carbonplane.gateway.plugins.prometheus.store",
     "carbonplane.gateway.plugins.rate_limiting.handler",
-    "carbonplane.gateway.plugins.rate_limiting.fast",  # typed (fast.pxd)
+    "carbonplane.gateway.plugins.rate_limiting.strategy",  # typed (strategy.pxd: no engine types)
     "carbonplane.gateway.plugins.rate_limiting.windows",
 )
 C_MODULES = (  # hand-written C, each imported under ``try`` by the module it speeds up
     "carbonplane.http._speedups",
-    "carbonplane.gateway.plugins._counters",
-    "carbonplane.gateway.plugins._records",
+    "carbonplane.gateway.plugins._native.counters",
+    "carbonplane.gateway.plugins._native.records",
 )
 PURE_ENV = "CARBONPLANE_PURE"
 REPORTED_ENV = "CARBONPLANE_STALE_BUILD_REPORTED"  # set to the package folder once warned about
@@ -121,7 +121,14 @@ def source_files(root: str, package: str = "carbonplane", accelerated=ACCELERATE
     for module in accelerated:
         base = _relative(package, module)
         names += [base + ".py", base + ".pxd"]
-    names += [_relative(package, module) + ".c" for module in c_modules]
+    for module in c_modules:  # each .c and the headers beside it (plugins/_native/layout.h)
+        base = _relative(package, module)
+        folder = os.path.dirname(base)
+        try:
+            headers = sorted(n for n in os.listdir(os.path.join(root, folder)) if n.endswith(".h"))
+        except OSError:
+            headers = []
+        names += [base + ".c", *(f"{folder}/{n}" if folder else n for n in headers)]
     digests = {}
     for name in names:
         try:

@@ -21,10 +21,12 @@ Fields, as Kong's:
 - ``correlation_id`` when the correlation-id plugin ran.
 
 Entities are frozen mappings shared by every request of a config version; their JSON-ready
-copies are cached by identity. ``serialize`` returns the record as a dict (http-log batches,
-tests); ``encode_record`` writes the same JSON bytes, key for key, without the dict: the record is
-a precompiled ``msgspec`` Struct whose keys are encoded once, and route, service and consumer are
-spliced in as JSON encoded once per entity object (``msgspec.Raw``).
+copies are cached by identity. The record exists twice: ``serialize`` (a dict; ``encode`` makes
+its JSON) is the specification, and ``_native/records.c`` writes the same line byte for byte from
+the record's values (``_native_line`` passes them in its argument order; it declines a repeated
+header name or a wider str, and the specification's line is written then). ``append_line`` /
+``encode_line`` (file-log's line) use the native version where it is built; ``LINE_IMPLS``
+names both for the tests. Adding a field touches ``serialize`` and ``records.c``.
 """
 
 from __future__ import annotations
@@ -38,13 +40,12 @@ import msgspec
 from carbonplane.gateway.schema import thaw
 from carbonplane.proxy.app import RequestContext
 
-try:  # built at install time where a C compiler exists (setup.py); optional
-    from carbonplane.gateway.plugins._records import header_json as _fast_json
-    from carbonplane.gateway.plugins._records import log_line as _fast_line
-except ImportError:  # pragma: no cover - depends on the install
-    _fast_json = _fast_line = None
+from carbonplane.gateway.plugins._native.layout import WORKSPACE_ID  # Kong's default workspace
 
-WORKSPACE_ID = "00000000-0000-0000-0000-000000000000"  # Kong's default workspace has a uuid
+try:  # built at install time where a C compiler exists (setup.py); optional
+    from carbonplane.gateway.plugins._native.records import log_line as _log_line
+except ImportError:  # pragma: no cover - depends on the install
+    _log_line = None
 REDACTED = ("authorization", "proxy-authorization")
 CORRELATION_VAR = "correlation_id"
 _ENCODER = msgspec.json.Encoder()
@@ -217,108 +218,10 @@ def encode(record: Mapping[str, Any]) -> bytes:
     return _ENCODER.encode(record)
 
 
-# -- the same record, encoded without building it as a dict (file-log's hot path) ------------
-# Field order = key order of ``serialize``; UNSET fields are left out, as absent keys are.
+# -- the record as one line, written by C (``_native/records.c``) where it is built -------
 
-class _Request(msgspec.Struct):
-    id: str
-    uri: str
-    url: str
-    querystring: msgspec.Raw
-    method: str
-    headers: Any  # a dict or its JSON (msgspec.Raw)
-    size: int
-
-
-class _Response(msgspec.Struct):
-    status: int
-    headers: Any
-    size: int
-
-
-class _Latencies(msgspec.Struct):
-    kong: int
-    proxy: int
-    request: int
-    receive: int
-
-
-class _Entity(msgspec.Struct):
-    id: Any
-    consumer_id: Any
-
-
-class _Record(msgspec.Struct, kw_only=True):
-    request: _Request
-    upstream_uri: str
-    upstream_status: str
-    response: _Response
-    latencies: _Latencies
-    tries: list
-    client_ip: str
-    started_at: int
-    source: str
-    workspace: str = WORKSPACE_ID
-    workspace_name: str = "default"
-    route: msgspec.Raw
-    service: msgspec.Raw
-    consumer: Any = msgspec.UNSET
-    authenticated_entity: Any = msgspec.UNSET
-    correlation_id: Any = msgspec.UNSET
-
-
-_NO_TRIES: list = []
 _EMPTY = msgspec.Raw(b"{}")
-_CACHE_LIMIT = 512  # distinct header sets / query strings remembered (cleared when full)
-
-
-class _HeadersCache:
-    """(JSON of ``header_map``, ``head_size``) of a header list: from ``_records.header_json``
-    (C) where it is built and no name repeats; otherwise remembered per distinct header list.
-    Clients and upstreams
-    repeat the same headers, but a response carrying per-request values (rate-limit counts,
-    request ids) never repeats: when fewer than half of a sample of ``SAMPLE`` lookups hit,
-    the next ``BYPASS`` lists are serialized directly, without hashing or storing them."""
-
-    SAMPLE = 256
-    BYPASS = 4096
-    __slots__ = ("entries", "redact", "lookups", "hits", "bypass")
-
-    def __init__(self, redact: bool) -> None:
-        self.entries: dict[tuple, tuple[msgspec.Raw, int]] = {}
-        self.redact = redact
-        self.lookups = self.hits = self.bypass = 0
-
-    def get(self, headers: list[tuple[bytes, bytes]], first: int) -> tuple[Any, int]:
-        if _fast_json is not None:  # C: cheaper than looking the list up (no repeated name)
-            found = _fast_json(headers, self.redact)
-            if found is not None:
-                return msgspec.Raw(found[0]), found[1] + first + 2
-        if self.bypass:
-            self.bypass -= 1
-            return header_map(headers, self.redact), head_size(first, headers)
-        key = (first, *headers)
-        try:
-            found = self.entries.get(key)
-        except TypeError:  # a filter left an unhashable (list) header pair: do not remember it
-            return header_map(headers, self.redact), head_size(first, headers)
-        self.lookups += 1
-        if found is not None:
-            self.hits += 1
-            return found
-        if self.lookups >= self.SAMPLE:
-            if self.hits * 2 < self.lookups:
-                self.bypass = self.BYPASS
-            self.lookups = self.hits = 0
-        found = (msgspec.Raw(_ENCODER.encode(header_map(headers, self.redact))), head_size(first, headers))
-        if len(self.entries) >= _CACHE_LIMIT:
-            self.entries.clear()
-        self.entries[key] = found
-        return found
-
-
-_request_parts = _HeadersCache(redact=True)
-_response_parts = _HeadersCache(redact=False)
+_CACHE_LIMIT = 512  # distinct query strings remembered (cleared when full)
 _queries: dict[bytes, msgspec.Raw] = {}
 
 
@@ -332,6 +235,8 @@ def _query_part(query: bytes) -> msgspec.Raw:
             _queries.clear()
         _queries[query] = found
     return found
+
+
 _url_prefixes: dict[tuple[bytes, bytes, int], str] = {}
 
 
@@ -347,61 +252,6 @@ def _url_prefix(scheme: bytes, host: bytes, port: int) -> str:
         _url_prefixes[key] = found
     return found
 
-
-def encode_record(ctx: RequestContext) -> bytes:
-    """``encode(serialize(ctx))``, byte for byte, at a fraction of the cost."""
-    req = ctx.request
-    resp = ctx.response
-    client = ctx.client
-    uri = req.target.decode("latin-1")
-    upstream = ctx.source == "upstream"
-    if resp is not None:
-        status = resp.status
-        headers, size = _response_parts.get(resp.headers, 17)
-        response = _Response(status, headers, size + ctx.response_bytes)
-    else:
-        status = 0
-        response = _Response(0, _EMPTY, 0)
-    started = ctx.started
-    finished = ctx.finished or started
-    up_started = ctx.upstream_started
-    answered = ctx.upstream_answered
-    shared = ctx.vars
-    headers, size = _request_parts.get(req.headers, len(req.method) + len(req.target) + 11)
-    record = _Record(
-        request=_Request(
-            ctx.request_id.decode("latin-1"), uri,
-            _url_prefix(client.scheme, req.host, client.server_port) + uri,
-            _query_part(req.query), req.method.decode("latin-1"), headers, size + ctx.request_bytes),
-        upstream_uri=ctx.upstream_target.decode("latin-1") if ctx.decision is not None else "",
-        upstream_status=str(status) if upstream else "",
-        response=response,
-        latencies=_Latencies(
-            round(((up_started if up_started > 0.0 else finished) - started) * 1000),
-            round((answered - up_started) * 1000) if answered > 0.0 else -1,
-            round((finished - started) * 1000), 0),
-        tries=_tries(ctx) if ctx.tries > 0 else _NO_TRIES,
-        client_ip=ctx.client_ip,
-        started_at=ctx.started_ms,
-        source="upstream" if upstream else "kong",
-        route=_raw_entity(shared.get("route")),
-        service=_raw_entity(shared.get("service")),
-    )
-    consumer = shared.get("consumer")
-    if consumer is not None:
-        record.consumer = _raw_entity(consumer)
-    credential = shared.get("credential")
-    if credential is not None:
-        record.authenticated_entity = _Entity(
-            credential.get("id"),
-            (credential.get("consumer") or {}).get("id") or (consumer or {}).get("id"))
-    correlation = shared.get(CORRELATION_VAR)
-    if correlation is not None:
-        record.correlation_id = correlation
-    return _ENCODER.encode(record)
-
-
-# -- the record as one line, written by C (``_records.log_line``) where it is built ---------
 
 _raw_tries: dict[int, tuple[Any, msgspec.Raw]] = {}
 _raw_auth: dict[tuple[int, int], tuple[Any, Any, msgspec.Raw]] = {}
@@ -430,15 +280,15 @@ def _auth_part(credential: Any, consumer: Any) -> msgspec.Raw:
     if found is None or found[0] is not credential or found[1] is not consumer:
         if len(_raw_auth) > 10_000:
             _raw_auth.clear()
-        entity = _Entity(credential.get("id"),
-                         (credential.get("consumer") or {}).get("id") or (consumer or {}).get("id"))
+        entity = {"id": credential.get("id"), "consumer_id": (credential.get("consumer") or {})
+                  .get("id") or (consumer or {}).get("id")}
         found = _raw_auth[key] = (credential, consumer, msgspec.Raw(_ENCODER.encode(entity)))
     return found[2]
 
 
-def _c_line(ctx: RequestContext, out: bytearray | None) -> Any:
-    """The record line from ``_records.log_line`` (arguments in its order): the bytes (``out``
-    None) or how many bytes it appended to ``out``; None where it declines."""
+def _native_line(ctx: RequestContext, out: bytearray | None) -> Any:
+    """The record line from ``_native.records.log_line`` (arguments in its order): the bytes
+    (``out`` None) or how many bytes it appended to ``out``; None where it declines."""
     req = ctx.request
     resp = ctx.response
     client = ctx.client
@@ -450,7 +300,7 @@ def _c_line(ctx: RequestContext, out: bytearray | None) -> Any:
     shared = ctx.vars
     consumer = shared.get("consumer")
     credential = shared.get("credential")
-    return _fast_line(
+    return _log_line(
         ctx.request_id, req.target, _url_prefix(client.scheme, req.host, client.server_port),
         _query_part(req.query), req.method, req.headers, len(req.method) + len(req.target) + 11,
         ctx.request_bytes, ctx.upstream_target if ctx.decision is not None else b"", upstream,
@@ -466,22 +316,29 @@ def _c_line(ctx: RequestContext, out: bytearray | None) -> Any:
         shared.get(CORRELATION_VAR), out)
 
 
-def encode_line(ctx: RequestContext) -> bytes:
-    """``encode_record(ctx) + b"\\n"``: file-log's line, written in C (``_records.c``) where
-    it can be."""
-    if _fast_line is not None:
-        line = _c_line(ctx, None)
-        if line is not None:
-            return line
-    return encode_record(ctx) + b"\n"
-
-
-def append_line(out: bytearray, ctx: RequestContext) -> int:
-    """Append ``encode_line(ctx)`` to ``out`` (file-log's batch); returns its length."""
-    if _fast_line is not None:
-        added = _c_line(ctx, out)
-        if added is not None:
-            return added
-    line = encode_record(ctx) + b"\n"
+def append_line_python(out: bytearray, ctx: RequestContext) -> int:
+    """Append the specification's line (``encode(serialize(ctx))`` and a newline) to ``out``;
+    returns its length."""
+    line = _ENCODER.encode(serialize(ctx)) + b"\n"
     out += line
     return len(line)
+
+
+def append_line_native(out: bytearray, ctx: RequestContext) -> int:
+    """``append_line_python``'s bytes, written by ``_native/records.c`` (the specification's
+    line where it declines)."""
+    added = _native_line(ctx, out)
+    return added if added is not None else append_line_python(out, ctx)
+
+
+LINE_IMPLS = {"python": append_line_python}
+if _log_line is not None:
+    LINE_IMPLS["native"] = append_line_native
+append_line = LINE_IMPLS["native" if _log_line is not None else "python"]
+
+
+def encode_line(ctx: RequestContext) -> bytes:
+    """file-log's line for one request: ``encode(serialize(ctx)) + b"\\n"``."""
+    out = bytearray()
+    append_line(out, ctx)
+    return bytes(out)

@@ -1,7 +1,8 @@
 """One contract, three rate-limit counter stores: in-process (``LocalCounters``), host-wide shared
-memory (``HostCounters``) and cluster-wide Redis (``RedisCounters`` on the real Redis at
-127.0.0.1:6379). Exactness under concurrency: threads and coroutines on every store, and real
-processes hammering one ``HostCounters`` file."""
+memory (``HostCounters``), each with its Python specification and its native step, and
+cluster-wide Redis (``RedisCounters`` on the real Redis at 127.0.0.1:6379). Exactness under
+concurrency: threads and coroutines on every store, and real processes hammering one
+``HostCounters`` file."""
 
 from __future__ import annotations
 
@@ -19,21 +20,25 @@ from carbonplane.gateway.plugins import counters
 from carbonplane.gateway.plugins.counters import HostCounters, LocalCounters
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 
-STORES = ("local", "host", "redis")
+STORES = ("local-python", "local-native", "host-python", "host-native", "redis")
 
 
 @pytest.fixture(params=STORES)
 def store_kind(request):
     if request.param == "redis":
         request.getfixturevalue("redis_url")  # fails with how to start Redis when it is down
+    if request.param.endswith("-native"):
+        request.getfixturevalue("native_plugins")
     return request.param
 
 
-def open_store(kind: str, tmp_path):
+def open_store(kind: str, tmp_path, impl: str | None = None):
+    kind, _, named = kind.partition("-")
+    impl = impl or named or None
     if kind == "local":
-        return LocalCounters()
+        return LocalCounters(impl=impl)
     if kind == "host":
-        return HostCounters.open(str(tmp_path / "host.counters"))
+        return HostCounters.open(str(tmp_path / "host.counters"), impl=impl)
     return RedisCounters(lambda: client_for({"host": "127.0.0.1", "port": 6379, "database": 0, "timeout": 2000}))
 
 
@@ -85,8 +90,8 @@ def test_sliding_estimate_weighs_the_previous_window(store_kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["local", "host"])
-def test_expired_counters_start_again_from_zero(kind, tmp_path):
-    store, key, now = open_store(kind, tmp_path), names(), 1_000_000
+def test_expired_counters_start_again_from_zero(kind, impl, tmp_path):
+    store, key, now = open_store(kind, tmp_path, impl), names(), 1_000_000
     assert asyncio.run(take(store, [cell(key, 1, now, 1000)], now)) == (True, [0])
     assert asyncio.run(take(store, [cell(key, 1, now, 1000)], now + 999)) == (False, [1])
     assert asyncio.run(take(store, [cell(key, 1, now + 1000, 1000)], now + 1000)) == (True, [0])
@@ -104,9 +109,9 @@ def test_redis_counters_expire_with_their_window(redis_url):
     assert 25_000 < ttl <= 30_000
 
 
-def test_threads_on_local_and_host_stores_admit_exactly_the_limit(tmp_path):
+def test_threads_on_local_and_host_stores_admit_exactly_the_limit(impl, tmp_path):
     for kind in ("local", "host"):
-        store, key, now = open_store(kind, tmp_path), names(), int(time.time() * 1000)
+        store, key, now = open_store(kind, tmp_path, impl), names(), int(time.time() * 1000)
         admitted = []
 
         def hammer():
@@ -187,18 +192,6 @@ def test_a_store_opened_before_fork_stays_exact_in_the_children(tmp_path):
     assert admitted == 1500
 
 
-def _three_paths(tmp_path, slots=64):
-    """The C step (where built), the int64-view path and the struct path (hosts that are not
-    little-endian), each on its own file."""
-    c_step = HostCounters.open(str(tmp_path / "c.counters"), slots=slots)
-    native = HostCounters.open(str(tmp_path / "a.counters"), slots=slots)
-    native._c_take = None
-    portable = HostCounters.open(str(tmp_path / "b.counters"), slots=slots)
-    portable._q = None
-    portable._c_take = None
-    return c_step, native, portable
-
-
 def _steps():
     """(step, now, cells) every 250 ms over 20 s: a fixed 1 s window (limit 3) and a sliding 4 s
     one (limit 7, the previous window weighted 0.5), so windows expire and requests are refused."""
@@ -209,61 +202,69 @@ def _steps():
                            b"m:%d" % (now // 4000 - 1), 0.5)]
 
 
-def test_c_native_and_portable_host_paths_count_alike(tmp_path):
-    """The three paths agree, fixed and sliding windows, across expiry and refusals."""
-    stores = _three_paths(tmp_path)
+@pytest.mark.parametrize("kind", ["local", "host"])
+def test_python_and_native_steps_count_alike(kind, tmp_path, native_plugins):
+    """The specification and the C step agree, fixed and sliding windows, across expiry and
+    refusals, each on a table of its own."""
+    for impl in ("python", "native"):
+        (tmp_path / impl).mkdir()
+    stores = [open_store(kind, tmp_path / impl, impl) for impl in ("python", "native")]
     try:
-        if counters._c_take is None and os.environ.get("CI"):
-            pytest.fail("the C counter step (_counters) was not built; see the pip log")
         for step, now, cells in _steps():
             results = [store.take(cells, now) for store in stores]
-            assert results[0] == results[1] == results[2], (step, results)
+            assert results[0] == results[1], (step, results)
         assert len({store.live_counters(1_020_000) for store in stores}) == 1
     finally:
         for store in stores:
             store.close()
 
 
-def test_local_counters_count_alike_in_c_and_in_python():
-    c_step, python = LocalCounters(), LocalCounters()
-    python._c_take = None
-    if counters._c_local_take is None and os.environ.get("CI"):
-        pytest.fail("the C counter step (_counters) was not built; see the pip log")
-    for step, now, cells in _steps():
-        assert c_step.take(cells, now) == python.take(cells, now), step
-    assert c_step._counts == python._counts and c_step._sweep_at == python._sweep_at > 0
-    if counters._c_local_take is not None:
-        with pytest.raises(TypeError, match="a cell is"):
-            c_step.take([(b"x", 1)], 0)
-
-
-def test_a_full_probe_window_refuses_on_every_path_and_counts_nothing(tmp_path):
-    stores = _three_paths(tmp_path, slots=16)  # 16 slots + 15 of overflow: names collide
+def test_a_full_probe_window_refuses_and_counts_nothing(impl, tmp_path):
+    store = HostCounters.open(str(tmp_path / "full.counters"), slots=16, impl=impl)  # names collide
     now = 5_000_000
     try:
-        for store in stores:
-            for i in range(40):  # fill every probe window with live counters
-                try:
-                    store.take([(b"fill:%d" % i, now + 60_000, 10, None, 0.0)], now)
-                except counters.CounterStoreFull:
-                    pass
-            live = store.live_counters(now)
-            found = [store._find_at(*store._locate(b"fill:%d" % i)) for i in range(40)]
-            with pytest.raises(counters.CounterStoreFull, match="is full around slot"):
-                for i in range(40, 400):  # some new name lands in a full window
-                    store.take([(b"fill:%d" % i, now + 60_000, 10, None, 0.0)], now)
-            assert store.live_counters(now) >= live
-            assert sum(f >= 0 for f in found) == live  # nothing partial: a name is all or none
+        for i in range(40):  # fill every probe window with live counters
+            try:
+                store.take([(b"fill:%d" % i, now + 60_000, 10, None, 0.0)], now)
+            except counters.CounterStoreFull:
+                pass
+        live = store.live_counters(now)
+        found = [store._find_at(*store._locate(b"fill:%d" % i)) for i in range(40)]
+        with pytest.raises(counters.CounterStoreFull, match="is full around slot"):
+            for i in range(40, 400):  # some new name lands in a full window
+                store.take([(b"fill:%d" % i, now + 60_000, 10, None, 0.0)], now)
+        assert store.live_counters(now) >= live
+        assert sum(f >= 0 for f in found) == live  # nothing partial: a name is all or none
     finally:
-        for store in stores:
-            store.close()
+        store.close()
 
 
-def test_the_c_step_rejects_malformed_calls_without_touching_the_store(tmp_path):
-    if counters._c_take is None:
-        pytest.skip("the C counter step is not built in this install")
-    store = HostCounters.open(str(tmp_path / "bad.counters"), slots=64)
-    take = counters._c_take
+def test_an_expired_counter_rewritten_by_a_take_is_not_given_to_a_new_one(impl, tmp_path):
+    """A take that renews an expired counter and creates a new one in the same probe window
+    must not put both in one slot."""
+    store = LocalCounters(slots=16, impl=impl)
+    names_ = [b"w:%d" % i for i in range(2000)]
+    by_window: dict[int, list[bytes]] = {}
+    for name in names_:
+        by_window.setdefault(store._locate(name)[1], []).append(name)
+    old, new = next(v for v in by_window.values() if len(v) >= 2)[:2]
+    assert store.take([(old, 1_000, 5, None, 0.0)], 0) == (True, [0])  # lives until 1 000
+    assert store.take([(new, 9_000, 5, None, 0.0), (old, 9_000, 5, None, 0.0)], 2_000) == (True, [0, 0])
+    assert store.take([(new, 9_000, 5, None, 0.0), (old, 9_000, 5, None, 0.0)], 3_000) == (True, [1, 1])
+    assert store.live_counters(3_000) == 2
+
+
+def test_an_unknown_impl_or_a_missing_native_step_is_refused():
+    with pytest.raises(ValueError, match="impl must be one of"):
+        LocalCounters(impl="fast")
+    if not counters.NATIVE_BUILT:
+        with pytest.raises(ValueError, match="not built"):
+            LocalCounters(impl="native")
+
+
+def test_the_c_step_rejects_malformed_calls_without_touching_the_store(tmp_path, native_plugins):
+    from carbonplane.gateway.plugins._native.counters import take
+    store = HostCounters.open(str(tmp_path / "bad.counters"), slots=64, impl="native")
     args = (store._mm, store._lock_fd, store._values)
     try:
         with pytest.raises(TypeError, match="a cell is"):

@@ -12,8 +12,8 @@ from traffickit import handler, problems, request, respond
 from carbonplane.gateway.plugins import log_serializer
 from carbonplane.gateway.plugins.file_log import writer as writer_module
 from carbonplane.gateway.plugins.file_log.writer import AppendWriter
-from carbonplane.gateway.plugins.log_serializer import (append_line, encode, encode_line, encode_record,
-                                                      query_map, serialize)
+from carbonplane.gateway.plugins.log_serializer import (LINE_IMPLS, encode, encode_line, query_map,
+                                                      serialize)
 from carbonplane.gateway.schema import freeze
 from carbonplane.proxy.app import FixedTarget, RouteDecision, Upstream
 
@@ -75,7 +75,7 @@ def test_record_of_a_gateway_made_response():
     assert record["tries"] == [] and record["route"] is None and "consumer" not in record
 
 
-def test_encode_record_writes_the_bytes_of_the_serialized_record():
+def test_each_line_impl_writes_the_bytes_of_the_serialized_record(impl):
     gateway_made = request("GET", "/nowhere?a=1", {"Authorization": "Basic x"})
     respond(gateway_made, 404)
     no_response = request("GET", "/p")
@@ -83,11 +83,15 @@ def test_encode_record_writes_the_bytes_of_the_serialized_record():
     tagged.vars["correlation_id"] = "abc"
     tagged.response.headers.append([b"x-listed", b"1"])  # an unhashable pair is still encoded
     for ctx in (finished_request(), finished_request(), gateway_made, no_response, tagged):
-        assert encode_record(ctx) == encode(serialize(ctx))
+        out = bytearray()
+        LINE_IMPLS[impl](out, ctx)
+        assert bytes(out) == encode(serialize(ctx)) + b"\n"
     for i in range(600):  # responses that never repeat (per-request header values)
         ctx = finished_request()
         ctx.response.headers.append((b"x-ratelimit-remaining-second", b"%d" % i))
-        assert encode_record(ctx) == encode(serialize(ctx))
+        out = bytearray()
+        LINE_IMPLS[impl](out, ctx)
+        assert bytes(out) == encode(serialize(ctx)) + b"\n"
 
 
 def _single_valued(**kw):
@@ -118,36 +122,30 @@ def _line_cases():
     return [plain, gateway_made, no_response, tagged, odd, one_try, no_consumer, anonymous]
 
 
-def test_encode_line_is_the_record_and_a_newline_and_c_writes_the_common_cases(monkeypatch):
-    for ctx in [*_line_cases(), finished_request()]:
-        expected = encode(serialize(ctx)) + b"\n"
-        assert encode_line(ctx) == expected
-        assert encode_record(ctx) + b"\n" == expected
-    if log_serializer._fast_line is not None:  # C answers the single-valued cases itself
-        batch = bytearray(b"before\n")
-        for ctx in _line_cases():
-            line = encode(serialize(ctx)) + b"\n"
-            assert log_serializer._c_line(ctx, None) == line
-            assert log_serializer._c_line(ctx, batch) == len(line)  # appended in place
-            assert batch.endswith(line)
-        assert batch.startswith(b"before\n")
-        assert log_serializer._c_line(finished_request(), None) is None  # repeated: Python
-        repeated = finished_request()
-        assert append_line(batch, repeated) == len(encode(serialize(repeated))) + 1
-        assert batch.endswith(encode(serialize(repeated)) + b"\n")
-        wide = _single_valued()
-        wide.vars["correlation_id"] = "\u20ac"  # not latin-1: Python writes it
-        assert log_serializer._c_line(wide, None) is None
-        assert encode_line(wide) == encode(serialize(wide)) + b"\n"
-        as_bytes = _single_valued()
-        as_bytes.vars["correlation_id"] = b"abc"  # msgspec writes bytes as base64: Python
-        assert log_serializer._c_line(as_bytes, batch) is None
-    monkeypatch.setattr(log_serializer, "_fast_line", None)
-    batch = bytearray()
+def test_lines_are_the_record_and_a_newline_appended_in_place(impl):
+    append_line = LINE_IMPLS[impl]
+    batch = bytearray(b"before\n")
     for ctx in [*_line_cases(), finished_request()]:
         line = encode(serialize(ctx)) + b"\n"
         assert encode_line(ctx) == line
         assert append_line(batch, ctx) == len(line) and batch.endswith(line)
+    assert batch.startswith(b"before\n")
+    wide = _single_valued()
+    wide.vars["correlation_id"] = "\u20ac"  # not latin-1: the native version declines it
+    as_bytes = _single_valued()
+    as_bytes.vars["correlation_id"] = b"abc"  # msgspec writes bytes as base64
+    for ctx in (wide, as_bytes):
+        assert append_line(batch, ctx) == len(encode(serialize(ctx))) + 1
+        assert batch.endswith(encode(serialize(ctx)) + b"\n")
+
+
+def test_the_native_line_writes_the_single_valued_cases_itself(native_plugins):
+    for ctx in _line_cases():
+        line = encode(serialize(ctx)) + b"\n"
+        assert log_serializer._native_line(ctx, None) == line
+        batch = bytearray(b"x")
+        assert log_serializer._native_line(ctx, batch) == len(line) and batch == b"x" + line
+    assert log_serializer._native_line(finished_request(), None) is None  # repeated names
 
 
 def test_query_map_decodes_like_kong():

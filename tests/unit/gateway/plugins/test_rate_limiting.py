@@ -293,28 +293,34 @@ def test_redis_unreachable_follows_fault_tolerance():
     assert verdict.status == 500
 
 
-# -- the typed common case (fast.py) against the handler's own steps --------------------------
+# -- one strategy per config; the counter step's two implementations give one answer ------------
+
+def test_the_config_is_compiled_into_one_strategy():
+    from carbonplane.gateway.plugins.rate_limiting.strategy import LocalPolicy, RedisPolicy
+
+    assert type(limiter({"minute": 5}).strategy) is LocalPolicy
+    redis = limiter({"minute": 5, "policy": "redis", "redis": {"host": "127.0.0.1", "port": 1}})
+    assert type(redis.strategy) is RedisPolicy
+    assert "on_request" not in vars(redis) and "on_request" not in vars(limiter({"second": 1}))
+
 
 @pytest.mark.parametrize("conf", [
     {"second": 3, "minute": 7},
     {"minute": 5, "hour": 5, "day": 100, "limit_by": "header", "header_name": "x-key"},
     {"second": 2, "month": 4, "year": 9, "error_code": 503, "error_message": "slow down"},
+    {"second": 2, "minute": 6, "algorithm": "sliding"},
 ])
-def test_fixed_windows_fast_path_answers_as_the_handler_does(conf):
-    from carbonplane.gateway.plugins.rate_limiting.fast import FixedWindows
-    from carbonplane.gateway.plugins.rate_limiting.handler import Handler
-
-    fast, plain = limiter(conf), limiter(conf)
-    assert isinstance(fast.on_request.__self__, FixedWindows)
-    plain.on_request = Handler.on_request.__get__(plain)  # the handler's generic steps
+def test_the_handler_answers_alike_on_the_python_and_native_counter_steps(conf, native_plugins):
+    python = limiter(conf, counters=LocalCounters(impl="python"))
+    native = limiter(conf, counters=LocalCounters(impl="native"))
     clients = ["203.0.113.7", "198.51.100.1"]
     refused = 0
     for step in range(60):
         now = T0 + step * 370  # crosses second and (with the offset) minute boundaries
-        fast.clock_ms = plain.clock_ms = lambda now=now: now
+        python.clock_ms = native.clock_ms = lambda now=now: now
         kw = {"headers": {"X-Key": f"k{step % 3}"}} if "header_name" in conf else {}
         client = clients[step % 2]
-        (v1, h1), (v2, h2) = [hit(h, client_ip=client, **kw) for h in (fast, plain)]
+        (v1, h1), (v2, h2) = [hit(h, client_ip=client, **kw) for h in (python, native)]
         assert (v1 is None) == (v2 is None), step
         refused += v1 is not None
         if v1 is not None:

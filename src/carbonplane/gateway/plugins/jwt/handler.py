@@ -21,8 +21,8 @@ Access phase, in Kong's order; every failure is a 401 with Kong's message and a
 Cost: a token whose signature was verified is remembered (bounded, per config version, keyed
 by the whole token) so a client re-sending it skips steps 2-4; the time-dependent checks of
 step 5 run on every request. Failed tokens are never remembered. A remembered token sent as
-``Authorization: Bearer`` with no claim or only ``exp`` to check is answered by the typed
-``fast.CachedTokens``; everything else takes the steps above.
+``Authorization: Bearer`` with no claim or only ``exp`` to check is answered by
+``remembered.RememberedTokens`` (built once per config); everything else takes the steps above.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ import msgspec
 
 from carbonplane.gateway.plugins.authn import (Anonymous, AuthHandler, Identity, authenticate,
                                                gateway_config_of, index_of)
-from carbonplane.gateway.plugins.jwt.fast import CachedTokens, plain_bearer
+from carbonplane.gateway.plugins.jwt.remembered import RememberedTokens, plain_bearer
 from carbonplane.gateway.plugins.jwt.tokens import Verifier, make_verifier, parse_token
 from carbonplane.gateway.plugins.reqparts import cookie_values, parse_query
 from carbonplane.proxy.app import LocalResponse
@@ -119,11 +119,17 @@ class Handler(AuthHandler):
                         else b'Bearer error="invalid_token"')
         self.credentials: dict[str, Credential] = {}
         self.verified: dict[bytes, tuple[Credential, dict]] = {}
-        # a remembered token in the common configuration: the typed fast path (fast.py)
-        fast = CachedTokens(self, self.on_request)
-        self.on_request = fast.on_request  # type: ignore[method-assign]
+        self.remembered = RememberedTokens.for_handler(self)
 
-    # -- access (on_request: AuthHandler) -----------------------------------------------
+    # -- access -------------------------------------------------------------------------
+    def on_request(self, ctx: Any) -> LocalResponse | None:
+        """A remembered token in the common form is answered at once; else AuthHandler's steps
+        (preflight, anonymous, ``authenticate``)."""
+        remembered = self.remembered
+        if remembered is not None and remembered.answer(ctx):
+            return None
+        return AuthHandler.on_request(self, ctx)
+
     def authenticate(self, ctx: Any) -> LocalResponse | None:
         token = self.find_token(ctx)
         if type(token) is not bytes:

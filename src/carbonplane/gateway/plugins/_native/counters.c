@@ -1,29 +1,23 @@
-/* The host counter store's check-and-count step (counters.HostCounters.take) in C.
- *
- * Same file layout, lock and contract as counters.py, which stays the specification (its
- * Python paths run where this module is not built, and tests compare them with this one):
+/* The counter table's check-and-count step (counters.CounterTable.take) in C: the native
+ * version of counters.py's ``_take_locked``, which is the specification (it runs where this
+ * module is not built, and tests/.../test_rate_limit_counters.py runs every case on both).
  *   take(mm, lock_fd, values, cells, located, locate, now_ms) -> (admitted, usages) | None
- * - mm: the writable mapping; values: byte offset of the value region;
+ * - mm: the writable table; values: byte offset of the value region; layout in layout.h;
+ * - lock_fd: the file to flock, or -1 for a table of this process only (anonymous memory);
  * - cells: (name, expires_ms, limit, prev_name | None, prev_weight) per window;
- * - located: the store's cache name -> (digest, probe window offset); locate(name) fills it;
+ * - located: the table's cache name -> (digest, probe window offset); locate(name) fills it;
  * - None: a new counter found no free slot (the caller raises CounterStoreFull); nothing was
  *   counted then.
- * local_take(counts, cells, now_ms) -> (admitted, usages) is LocalCounters.take's step on its dict
- * (name -> [expires_ms, count]). It runs no Python code (the collector is paused while it
- * allocates, so no finalizer can run), which makes it atomic under the GIL without a lock.
- * Every name is located before the lock is taken. Under the lock (flock LOCK_EX on lock_fd)
- * no Python code runs and the GIL is never released, so the step is atomic for the threads of
- * this process as well as across processes; the result objects are built after the unlock. */
+ * Every name is located before the lock is taken. Under the lock no Python code runs and the
+ * GIL is never released, so the step is atomic for the threads of this process as well as
+ * across processes; the result objects are built after the unlock. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/file.h>
 
-#define HEADER_SIZE 64
-#define KEY_SIZE 16
-#define PROBE 16
-#define MAX_CELLS 16
+#include "layout.h"
 
 typedef struct {
     const char *key;      /* 16-byte digest */
@@ -70,13 +64,13 @@ static Py_ssize_t find_key(const char *keys, const char *key, Py_ssize_t first) 
 }
 
 static void read_value(const char *values, Py_ssize_t slot, long long *expires, long long *count) {
-    memcpy(expires, values + slot * 16, 8);
-    memcpy(count, values + slot * 16 + 8, 8);
+    memcpy(expires, values + slot * VALUE_SIZE, 8);
+    memcpy(count, values + slot * VALUE_SIZE + 8, 8);
 }
 
 static void write_value(char *values, Py_ssize_t slot, long long expires, long long count) {
-    memcpy(values + slot * 16, &expires, 8);
-    memcpy(values + slot * 16 + 8, &count, 8);
+    memcpy(values + slot * VALUE_SIZE, &expires, 8);
+    memcpy(values + slot * VALUE_SIZE + 8, &count, 8);
 }
 
 /* Under the lock: 1 admitted, 0 refused, -1 full (nothing written). */
@@ -112,8 +106,8 @@ static int take_locked(char *buf, Py_ssize_t values_at, cell_t *cells, Py_ssize_
             long long expires, count;
             read_value(values, s, &expires, &count);
             if (expires > now) continue;
-            int taken = 0;
-            for (Py_ssize_t j = 0; j < i; j++) taken |= fresh[j] == s;
+            int taken = 0; /* given to another new counter, or rewritten by this take */
+            for (Py_ssize_t j = 0; j < n; j++) taken |= (j < i && fresh[j] == s) || cells[j].at == s;
             if (!taken) fresh[i] = s;
         }
         if (fresh[i] < 0) return -1;
@@ -133,6 +127,7 @@ static int take_locked(char *buf, Py_ssize_t values_at, cell_t *cells, Py_ssize_
 }
 
 static int lock_fd(int fd, int op) {
+    if (fd < 0) return 0; /* a table of this process only: the GIL is the lock */
     while (flock(fd, op) != 0) {
         if (errno != EINTR) {
             PyErr_SetFromErrno(PyExc_OSError);
@@ -201,7 +196,7 @@ static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         if (cells[i].prev_key != NULL && cells[i].prev_slot + PROBE > last)
             last = cells[i].prev_slot + PROBE;
         if (cells[i].slot < 0 || (cells[i].prev_key != NULL && cells[i].prev_slot < 0) ||
-            HEADER_SIZE + last * KEY_SIZE > values_at || last * 16 > limit) {
+            HEADER_SIZE + last * KEY_SIZE > values_at || last * VALUE_SIZE > limit) {
             PyBuffer_Release(&view);
             PyErr_SetString(PyExc_ValueError, "a probe window lies outside the store");
             goto done;
@@ -236,142 +231,15 @@ done:
     return result;
 }
 
-/* counts[name] as (expires, count) when it is a 2-list of ints: 1; absent: 0; -1 error */
-static int local_entry(PyObject *counts, PyObject *name, PyObject **entry, long long *expires,
-                       long long *count) {
-    *entry = PyDict_GetItemWithError(counts, name);
-    if (*entry == NULL) return PyErr_Occurred() ? -1 : 0;
-    if (!PyList_CheckExact(*entry) || PyList_GET_SIZE(*entry) != 2) {
-        PyErr_SetString(PyExc_TypeError, "a local counter is [expires_ms, count]");
-        return -1;
-    }
-    *expires = PyLong_AsLongLong(PyList_GET_ITEM(*entry, 0));
-    *count = PyLong_AsLongLong(PyList_GET_ITEM(*entry, 1));
-    return PyErr_Occurred() ? -1 : 1;
-}
-
-static int set_int(PyObject *list, Py_ssize_t i, long long v) {
-    PyObject *o = PyLong_FromLongLong(v);
-    if (o == NULL) return -1;
-    return PyList_SetItem(list, i, o); /* steals o */
-}
-
-static PyObject *local_take_step(PyObject *const *args, Py_ssize_t nargs);
-
-static PyObject *local_take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    int was_enabled = PyGC_Disable(); /* allocations below cannot run a finalizer */
-    PyObject *result = local_take_step(args, nargs);
-    if (was_enabled) PyGC_Enable();
-    return result;
-}
-
-static PyObject *local_take_step(PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3 || !PyDict_CheckExact(args[0]) ||
-        (!PyList_CheckExact(args[1]) && !PyTuple_CheckExact(args[1]))) {
-        PyErr_SetString(PyExc_TypeError, "local_take(counts: dict, cells: list | tuple, now_ms)");
-        return NULL;
-    }
-    PyObject *counts = args[0], *cells = args[1];
-    long long now = PyLong_AsLongLong(args[2]);
-    if (now == -1 && PyErr_Occurred()) return NULL;
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(cells);
-    if (n > MAX_CELLS) {
-        PyErr_Format(PyExc_ValueError, "at most %d windows per take", MAX_CELLS);
-        return NULL;
-    }
-    long long usage[MAX_CELLS];
-    int admitted = 1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *cell = PySequence_Fast_GET_ITEM(cells, i), *entry;
-        if (!PyTuple_CheckExact(cell) || PyTuple_GET_SIZE(cell) != 5) {
-            PyErr_SetString(PyExc_TypeError, "a cell is (name, expires_ms, limit, prev_name, prev_weight)");
-            return NULL;
-        }
-        long long expires, count, limit = PyLong_AsLongLong(PyTuple_GET_ITEM(cell, 2));
-        double weight = PyFloat_AsDouble(PyTuple_GET_ITEM(cell, 4));
-        if (PyErr_Occurred()) return NULL;
-        int found = local_entry(counts, PyTuple_GET_ITEM(cell, 0), &entry, &expires, &count);
-        if (found < 0) return NULL;
-        usage[i] = found && expires > now ? count : 0;
-        PyObject *prev = PyTuple_GET_ITEM(cell, 3);
-        if (prev != Py_None && weight > 0.0) {
-            found = local_entry(counts, prev, &entry, &expires, &count);
-            if (found < 0) return NULL;
-            if (found && expires > now) usage[i] += (long long)((double)count * weight);
-        }
-        if (usage[i] >= limit) admitted = 0;
-    }
-    for (Py_ssize_t i = 0; admitted && i < n; i++) {
-        PyObject *cell = PySequence_Fast_GET_ITEM(cells, i), *entry;
-        long long expires, count;
-        PyObject *name = PyTuple_GET_ITEM(cell, 0), *new_expires = PyTuple_GET_ITEM(cell, 1);
-        int found = local_entry(counts, name, &entry, &expires, &count);
-        if (found < 0) return NULL;
-        if (found && expires > now) {
-            Py_INCREF(new_expires);
-            if (PyList_SetItem(entry, 0, new_expires) < 0 || set_int(entry, 1, count + 1) < 0)
-                return NULL;
-        } else {
-            PyObject *fresh = Py_BuildValue("[Oi]", new_expires, 1);
-            if (fresh == NULL) return NULL;
-            int r = PyDict_SetItem(counts, name, fresh);
-            Py_DECREF(fresh);
-            if (r < 0) return NULL;
-        }
-    }
-    PyObject *usages = PyList_New(n);
-    if (usages == NULL) return NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (set_int(usages, i, usage[i]) < 0) {
-            Py_DECREF(usages);
-            return NULL;
-        }
-    }
-    PyObject *result = PyTuple_Pack(2, admitted ? Py_True : Py_False, usages);
-    Py_DECREF(usages);
-    return result;
-}
-
-/* LocalCounters._sweep: drop the counters whose expires_ms <= now_ms; atomic like local_take */
-static PyObject *local_sweep(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2 || !PyDict_CheckExact(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "local_sweep(counts: dict, now_ms)");
-        return NULL;
-    }
-    long long now = PyLong_AsLongLong(args[1]);
-    if (now == -1 && PyErr_Occurred()) return NULL;
-    int was_enabled = PyGC_Disable();
-    PyObject *expired = PyList_New(0), *key, *value, *result = NULL;
-    Py_ssize_t pos = 0;
-    if (expired == NULL) goto done;
-    while (PyDict_Next(args[0], &pos, &key, &value)) {
-        if (!PyList_CheckExact(value) || PyList_GET_SIZE(value) != 2) continue;
-        long long expires = PyLong_AsLongLong(PyList_GET_ITEM(value, 0));
-        if (expires == -1 && PyErr_Occurred()) goto done;
-        if (expires <= now && PyList_Append(expired, key) < 0) goto done;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(expired); i++)
-        if (PyDict_DelItem(args[0], PyList_GET_ITEM(expired, i)) < 0) goto done;
-    result = PyLong_FromSsize_t(PyList_GET_SIZE(expired));
-done:
-    Py_XDECREF(expired);
-    if (was_enabled) PyGC_Enable();
-    return result;
-}
-
 static PyMethodDef methods[] = {
     {"take", (PyCFunction)(void (*)(void))take, METH_FASTCALL,
-     "Check-and-count one request's windows under the store's lock (see counters.py)."},
-    {"local_take", (PyCFunction)(void (*)(void))local_take, METH_FASTCALL,
-     "LocalCounters.take's step on its dict, atomic under the GIL (see counters.py)."},
-    {"local_sweep", (PyCFunction)(void (*)(void))local_sweep, METH_FASTCALL,
-     "LocalCounters._sweep in one atomic step: drop the expired counters, return how many."},
+     "Check-and-count one request's windows under the table's lock (see counters.py)."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "carbonplane.gateway.plugins._counters",
-    "The host counter store's check-and-count step in C.", -1, methods,
+    PyModuleDef_HEAD_INIT, "carbonplane.gateway.plugins._native.counters",
+    "The counter table's check-and-count step in C (see counters.py).", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__counters(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit_counters(void) { return PyModule_Create(&module); }

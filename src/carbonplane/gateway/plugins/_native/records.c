@@ -1,25 +1,23 @@
-/* Kong's log record in C, for file-log (optional: log_serializer.py is the specification).
- *
- * header_json(headers, redact) -> (json, size) | None
- *
- *   log_serializer.header_map encoded as msgspec encodes it, when no name repeats: a JSON object
- *   of latin-1 decoded names and values in order (``redact``: the values of authorization and
- *   proxy-authorization are "REDACTED"), and the bytes of the "name: value\r\n" lines. None for
- *   a repeated name, a pair that is not a 2-tuple of bytes or headers that are not a list (the
- *   Python code builds lists for repeated names).
+/* Kong's log record line in C, for file-log: the native version of log_serializer.py's
+ * ``encode(serialize(ctx)) + b"\n"``, which is the specification (tests compare both on the
+ * same requests, through the ``impl`` fixture).
  *
  * log_line(..., out) -> bytes | int | None
  *
- *   log_serializer.encode_record's JSON (Kong's log record) plus "\n", from the record's values
- *   (see log_serializer._c_line for the arguments); returned as bytes when ``out`` is None, else
- *   appended to the bytearray ``out`` (the number of bytes appended is returned). Texts come as
- *   latin-1 bytes or 1-byte str, JSON parts already encoded (querystring, tries, entities) as
- *   bytes-like objects. None for what it does not write (a repeated header name, a wider str)
- *   and the caller builds the record in Python; tests compare both on the same requests.
+ *   The record's JSON plus "\n", from the record's values (see log_serializer._native_line for
+ *   the arguments); returned as bytes when ``out`` is None, else appended to the bytearray
+ *   ``out`` (the number of bytes appended is returned). Texts come as latin-1 bytes or 1-byte
+ *   str, JSON parts already encoded (querystring, tries, entities) as bytes-like objects. Header
+ *   maps are written as msgspec encodes ``header_map``'s dict (authorization and
+ *   proxy-authorization of the request "REDACTED"). None for what it does not write (a repeated
+ *   header name, a pair that is not a 2-tuple of bytes, a wider str): the caller then writes
+ *   the specification's line. Layout constants (the workspace id) come from layout.h.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+
+#include "layout.h"
 
 static int pair_of(PyObject *item, PyObject **name, PyObject **value) {
     if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 2) return 0;
@@ -217,32 +215,6 @@ static int w_headers(writer_t *w, PyObject *headers, int redact, Py_ssize_t *siz
     return W_LIT(w, "}");
 }
 
-/* header_json: w_headers on a writer of its own */
-static PyObject *header_json(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "header_json(headers, redact)");
-        return NULL;
-    }
-    int redact = PyObject_IsTrue(args[1]);
-    if (redact < 0) return NULL;
-    writer_t w;
-    w.start = w.at = PyMem_Malloc(1024);
-    if (w.start == NULL) return PyErr_NoMemory();
-    w.end = w.start + 1024;
-    Py_ssize_t size;
-    int ok = 1;
-    PyObject *result = NULL;
-    if (w_headers(&w, args[0], redact, &size, &ok) == 0) {
-        if (!ok) {
-            result = Py_NewRef(Py_None);
-        } else {
-            result = Py_BuildValue("(y#n)", w.start, (Py_ssize_t)(w.at - w.start), size);
-        }
-    }
-    PyMem_Free(w.start);
-    return result;
-}
-
 enum {
     A_ID, A_URI, A_URL, A_QUERY, A_METHOD, A_REQ_HEADERS, A_REQ_FIRST, A_REQ_BODY, A_UP_URI,
     A_UPSTREAM, A_STATUS, A_RESP_HEADERS, A_RESP_BODY, A_KONG, A_PROXY, A_REQUEST, A_TRIES,
@@ -313,7 +285,7 @@ static int write_record(writer_t *w, PyObject *const *a, int *ok) {
     STEP(w_int(w, a[A_STARTED]));
     if (upstream) STEP(W_LIT(w, ",\"source\":\"upstream\""));
     else STEP(W_LIT(w, ",\"source\":\"kong\""));
-    STEP(W_LIT(w, ",\"workspace\":\"00000000-0000-0000-0000-000000000000\",\"workspace_name\":\"default\",\"route\":"));
+    STEP(W_LIT(w, ",\"workspace\":\"" WORKSPACE_ID "\",\"workspace_name\":\"default\",\"route\":"));
     STEP(w_buffer(w, a[A_ROUTE]));
     STEP(W_LIT(w, ",\"service\":"));
     STEP(w_buffer(w, a[A_SERVICE]));
@@ -390,17 +362,15 @@ static PyObject *log_line(PyObject *self, PyObject *const *args, Py_ssize_t narg
 static PyMethodDef methods[] = {
     {"log_line", (PyCFunction)(void (*)(void))log_line, METH_FASTCALL,
      "log_line(..., out) -> bytes, int or None: Kong's log record and a newline (see the module source)"},
-    {"header_json", (PyCFunction)(void (*)(void))header_json, METH_FASTCALL,
-     "header_json(headers, redact) -> (json, size) or None (see the module source)"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "carbonplane.gateway.plugins._records",
+    PyModuleDef_HEAD_INIT, "carbonplane.gateway.plugins._native.records",
     "Kong's log record in C; log_serializer.py stays the specification.", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__records(void) {
+PyMODINIT_FUNC PyInit_records(void) {
     init_plain();
     return PyModule_Create(&module);
 }
