@@ -232,7 +232,9 @@ def sidecar(
                       trust_domain=trust_domain)
     except ValueError as exc:
         raise ConfigError(str(exc), where="carbonplane mesh sidecar") from None
-    sys.exit(asyncio.run(_run_sidecar(car)))
+    import uvloop  # the engine's loop, as the gateway runs it
+
+    sys.exit(uvloop.run(_run_sidecar(car)))
 
 
 async def _run_sidecar(car) -> int:
