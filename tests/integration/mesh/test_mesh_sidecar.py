@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import socket
 import ssl
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ import pytest
 from carbonplane.mesh.identity import CertificateAuthority, Credentials
 from controlkit import STRICT, ControlProcess, agent_for, tokens_for
 from meshidkit import Clock, creds_for
-from sidecarkit import Workload, events_env, wait_for
+from sidecarkit import APP, Proc, Workload, events_env, wait_for
 
 TD = "cluster.local"
 LEGACY_PERMISSIVE = """\
@@ -244,3 +245,23 @@ def test_sidecars_keep_serving_while_the_control_plane_is_down(mesh):
         raise AssertionError([w.status() for w in mesh.workloads], mesh.control.stderr[-5:],
                              mesh.frontend.sidecar.stderr[-5:]) from None
     assert mesh.frontend.call("orders", "x")["status"] == 200
+
+
+def test_app_lost_and_back_are_health_events_and_readiness(mesh):
+    legacy = mesh.legacy
+    assert legacy.admin_get("/healthz/ready")[0] == 200
+    kinds = lambda: legacy.status()["events"]["by_kind"].get("ServiceHealthEvent", 0)  # noqa: E731
+    before = kinds()
+    legacy.app.stop()
+    wait_for(lambda: legacy.admin_get("/healthz/ready")[0] == 503, 10, "not ready without app")
+    assert legacy.status()["app_up"] is False and kinds() == before + 1
+    assert mesh.orders.call("legacy", "x")["status"] == 502  # the sidecar answers, the app is gone
+    legacy.app = Proc([sys.executable, APP, "legacy", str(legacy.app_port),
+                       f"127.0.0.1:{legacy.outbound_port}"])
+    assert legacy.app.line().startswith("app ")
+    wait_for(lambda: legacy.admin_get("/healthz/ready")[0] == 200, 10, "ready again")
+    assert kinds() == before + 2
+    assert mesh.orders.call("legacy", "x")["status"] == 200
+    produced = wait_for(lambda: (e := legacy.status()["events"])["produced"] == e["emitted"]
+                        and e, 10, "events produced to the log")
+    assert produced["failed"] == 0 and produced["dropped"] == 0
