@@ -15,8 +15,8 @@ Pools and renewal: ``Upstream`` objects are cached per (endpoint, client context
 certificate is a new context, so new requests get new Upstreams and thus new pools (the engine
 keys pools by the context); ``retire_pools`` then closes the idle connections of pools made
 with an older context and forgets them, so no connection is reused past its context's swap
-(requests in flight on old connections finish; those connections are closed when released,
-as their pool is no longer listed).
+(requests in flight on old connections finish; those connections then sit in their forgotten
+pool, which nothing acquires from, until the keep-alive timeout closes them).
 """
 
 from __future__ import annotations
