@@ -12,13 +12,15 @@ The load generator is open-loop (a request is *scheduled* every 1/rate s whateve
 ones are doing, on up to 256 keep-alive connections) and measures latency from the scheduled
 time, so a stalled proxy shows as latency rather than as a slower request rate (no coordinated
 omission). 500 req/s for 10 s, 3 runs, medians (``--quick``: 1 run of 3 s). Reported: p50, p90,
-p99 of each path, the mesh's added latency per percentile, and each sidecar's CPU per request
-(user + kernel microseconds from /proc) and RSS at the end. A run with any error fails.
+p99 of each path, the mesh's added latency per percentile, each sidecar's CPU per request
+(user + kernel microseconds from /proc) and RSS at the end, and how many mTLS connections the
+server sidecar accepted for how many requests (keep-alive reuse). A run with any error fails.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import signal
 import statistics
@@ -26,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -138,7 +141,8 @@ def _start_sidecar(tmp: Path, name: str, app_port: int, control: str, token: Pat
     line = proc.stdout.readline().split()
     if not line or line[0] != "mesh":
         raise RuntimeError(f"sidecar {name} did not start: {line}")
-    ports = {"inbound": int(line[4].rsplit(":", 1)[1]), "outbound": int(line[6].rsplit(":", 1)[1])}
+    ports = {"inbound": int(line[4].rsplit(":", 1)[1]), "outbound": int(line[6].rsplit(":", 1)[1]),
+             "admin": line[8]}
     return proc, ports
 
 
@@ -166,7 +170,7 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         procs.append(app)
         wait_listening(app_port, app, "app")
         root = data / "trust-bundle.pem"
-        server, _ = _start_sidecar(tmp, "server", app_port, address, tmp / "server.token", root)
+        server, sports = _start_sidecar(tmp, "server", app_port, address, tmp / "server.token", root)
         procs.append(server)
         client, cports = _start_sidecar(tmp, "client", 1, address, tmp / "client.token", root)
         procs.append(client)
@@ -196,6 +200,12 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         results["sidecar_cpu_us_per_request"] = {k: statistics.median(v) for k, v in cpu.items()}
         results["sidecar_rss_mib"] = {"client": _rss_kib(client.pid) / 1024,
                                       "server": _rss_kib(server.pid) / 1024}
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP_PROXY
+        with direct.open(f"http://{sports['admin']}/config_dump", timeout=10) as resp:
+            inbound = json.loads(resp.read())["inbound"]
+        results["server_inbound"] = inbound  # mTLS connections accepted vs requests allowed
+        log(f"server sidecar: {inbound['accepted']} mTLS connections for {inbound['allowed']} "
+            "requests")
         a = results["added_ms"]
         log(f"added by the mesh: p50 {a['p50_ms']:.2f} ms  p90 {a['p90_ms']:.2f} ms  "
             f"p99 {a['p99_ms']:.2f} ms")
