@@ -90,7 +90,7 @@ class Sidecar:
             if pool.ssl is not None and pool.ssl is not current_ctx:
                 pool.close()
                 del server.pools[key]
-        server._pool_cache = {}
+        server.swap(server.config)  # the same config: forgets the (target, upstream) -> pool cache
 
     # -- lifecycle --------------------------------------------------------------------------
 
