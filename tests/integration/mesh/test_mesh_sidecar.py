@@ -227,6 +227,28 @@ def test_a_policy_change_reaches_every_sidecar_and_takes_effect(mesh):
     assert mesh.frontend.call("orders", "x")["status"] == 200
 
 
+def test_port_level_disable_serves_plaintext_and_refuses_tls(mesh):
+    legacy = mesh.legacy
+    (mesh.config / "10-legacy.yaml").write_text(LEGACY_PERMISSIVE + f"""\
+  portLevelMtls:
+    {legacy.app_port}: {{mode: DISABLE}}
+""")
+    try:
+        wait_for(lambda: legacy.status()["mtls_mode"] == "DISABLE", 10, "DISABLE in effect")
+        assert raw_get(legacy.inbound_port).startswith(b"HTTP/1.1 200")
+        bundle = (mesh.data / "trust-bundle.pem").read_bytes()
+        ctx = client_ctx(creds_for(CertificateAuthority(mesh.data), "orders"), bundle)
+        assert refused(legacy.inbound_port, ctx)
+        # the mesh always calls with mTLS, so a DISABLE port is not served through it: a new
+        # connection is refused (502), one accepted before the change gets 403 per request
+        for _ in range(3):
+            assert mesh.orders.call("legacy", "x")["status"] in (403, 502)
+    finally:
+        (mesh.config / "10-legacy.yaml").write_text(LEGACY_PERMISSIVE)
+    wait_for(lambda: legacy.status()["mtls_mode"] == "PERMISSIVE", 10, "PERMISSIVE again")
+    assert mesh.orders.call("legacy", "x")["status"] == 200
+
+
 def test_sidecars_keep_serving_while_the_control_plane_is_down(mesh):
     mesh.control.kill()
     try:

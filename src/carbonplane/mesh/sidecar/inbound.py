@@ -11,6 +11,8 @@ policy gives the app's port (PeerAuthentication):
 TLS uses the agent's server context *as it is at accept time* (renewal swaps it in place: new
 connections get the new certificate, established ones keep theirs). The client's SPIFFE id is
 checked inside the handshake (``tlscheck``); a failed handshake becomes a TLS_ERROR event.
+The mode is checked again per request (a policy change does not wait for connections to close):
+plaintext on a port now STRICT, or TLS on a port now DISABLE, is denied like an authz denial.
 
 ``InboundApp.route`` authorizes every request (``authz`` with the principal, source ip, port,
 method, path, host and headers): a denial answers Envoy's 403 ``RBAC: access denied`` and emits
@@ -53,8 +55,11 @@ class InboundApp:
         tls = ctx.client.tls
         identity = getattr(tls, "mesh_identity", None) if tls is not None else None
         bundle = sc.agent.current_config.policy
-        if identity is None and sc.mode() == "STRICT":  # the mode became STRICT after accept
+        mode = sc.mode()  # it may have changed since this connection was accepted
+        if identity is None and mode == "STRICT":
             return self._deny(ctx, None, "plaintext request on a STRICT port")
+        if tls is not None and mode == "DISABLE":
+            return self._deny(ctx, identity, "TLS request on a DISABLE port")
         headers = {}
         for name, value in req.headers:
             headers[name.decode("latin-1")] = value.decode("latin-1")
