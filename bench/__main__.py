@@ -1,4 +1,4 @@
-"""``python -m bench [events|router|gateway|reload ...] [--json]``: run the benchmarks (all by default)."""
+"""``python -m bench [events|router|gateway|reload|mesh ...] [--json]``: run the benchmarks (all by default)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sys
 
 SUITES = {"events": "bench.events", "locallog": "bench.local_log", "router": "bench.router",
-          "gateway": "bench.gateway", "reload": "bench.reload"}
+          "gateway": "bench.gateway", "reload": "bench.reload", "mesh": "bench.mesh"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ The parts in this package:
 - ``carbonplane.gateway``  (B) a Kong-compatible API gateway;
 - ``carbonplane.proxy`` and ``carbonplane.http``: the HTTP/1.1 data-plane engine it runs on;
 - ``carbonplane.mesh``     (A) the service mesh as far as it is built: workload identity and its
-  certificate authority, and Istio's policy resources (no sidecar yet);
+  certificate authority, Istio's policy resources, the control plane and the sidecar;
 - ``carbonplane.cli``      the ``carbonplane`` command; ``errors`` the one exception tree.
 
 Importing it installs the guard of the optional compiled modules (``_accel.py``): they load all

@@ -9,6 +9,9 @@
 - ``apply [FILE...]``: copy policy files into the control plane's config directory (after checking
   the result compiles) and make it reload now.
 - ``ca rotate [--overlap SECONDS]``: a new signing root; the old one stays trusted for the overlap.
+- ``sidecar --service NAME --app HOST:PORT --control HOST:PORT --token-file F --root-file F ...``:
+  one workload's sidecar (inbound mTLS + authorization, outbound by Host / HTTP_PROXY); prints
+  ``mesh sidecar: NAME inbound H:P outbound H:P admin H:P ...`` once serving.
 
 Operator commands reach the running control plane at the address it wrote to
 ``<data>/control.json``, over TLS pinned to ``<data>/trust-bundle.pem``, authenticated by the
@@ -191,3 +194,61 @@ def rotate(overlap: float = typer.Option(172800.0, "--overlap", min=0.0,
     answer = _admin(data, "rotate", overlap=overlap)
     typer.echo(f"new root {answer['root']}; old root trusted until "
                f"{', '.join(answer['old_trusted_until'])}; config {answer['version']}")
+
+
+@app.command("sidecar")
+def sidecar(
+    service: str = typer.Option(..., "--service", help="This workload's service (account) name."),
+    namespace: str = typer.Option("default", "--namespace"),
+    app_addr: str = typer.Option(..., "--app", help="HOST:PORT of the app behind this sidecar."),
+    control_addr: str = typer.Option(..., "--control", help="HOST:PORT of the control plane."),
+    token_file: Path = typer.Option(None, "--token-file",
+                                    help="Join token (needed only before the first start)."),
+    root_file: Path = typer.Option(..., "--root-file", help="Mesh trust bundle to pin."),
+    inbound: str = typer.Option("127.0.0.1:15006", "--inbound", help="Inbound HOST:PORT."),
+    outbound: str = typer.Option("127.0.0.1:15001", "--outbound",
+                                 help="Outbound HOST:PORT (loopback; the app's HTTP_PROXY)."),
+    admin: str = typer.Option("127.0.0.1:15000", "--admin",
+                              help="Admin HOST:PORT (/healthz/ready, /config_dump)."),
+    data: Path = typer.Option(Path("sidecar-data"), "--data",
+                              help="Sidecar data directory (key, certificate, last config)."),
+    label: list[str] = typer.Option(None, "--label", help="Workload label KEY=VALUE (repeat); "
+                                    "default app=<service>."),
+    trust_domain: str = typer.Option("cluster.local", "--trust-domain"),
+) -> None:
+    """Run one workload's sidecar until SIGINT/SIGTERM."""
+    from carbonplane.mesh.sidecar import Sidecar
+
+    labels = {}
+    for item in label or ():
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{item!r} is not KEY=VALUE", where="--label")
+        labels[key] = value
+    try:
+        car = Sidecar(service=service, namespace=namespace, app=app_addr, control=control_addr,
+                      token_file=token_file, root_file=root_file, data_dir=data,
+                      inbound=inbound, outbound=outbound, admin=admin, labels=labels or None,
+                      trust_domain=trust_domain)
+    except ValueError as exc:
+        raise ConfigError(str(exc), where="carbonplane mesh sidecar") from None
+    import uvloop  # the engine's loop, as the gateway runs it
+
+    sys.exit(uvloop.run(_run_sidecar(car)))
+
+
+async def _run_sidecar(car) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await car.start()
+    ports = car.ports
+    print(f"mesh sidecar: {car.service} inbound {car.inbound_addr[0]}:{ports['inbound']} "
+          f"outbound {car.outbound_addr[0]}:{ports['outbound']} "
+          f"admin {car.admin_addr[0]}:{ports['admin']} identity {car.agent.identity} "
+          f"config {car.agent.config_version}", flush=True)
+    await stop.wait()
+    await car.stop()
+    car.events.close()
+    return 0

@@ -14,6 +14,9 @@ What exists now:
 - ``agent``: the sidecar's client of the control plane: bootstrap, renewal, registration, config
   watch, keeping the last good config and certificate while the control plane is away.
 
-The sidecar's data plane is not built yet. The mesh never imports
-``carbonplane.gateway`` (and the gateway never imports the mesh).
+- ``sidecar``: the data plane (``carbonplane mesh sidecar``) on the proxy engine: inbound mTLS
+  (STRICT / PERMISSIVE / DISABLE) with authorization and XFCC in front of an app, outbound by Host
+  or ``HTTP_PROXY`` verifying the server's SPIFFE id, admin status, Security/ServiceHealth events.
+
+The mesh never imports ``carbonplane.gateway`` (and the gateway never imports the mesh).
 """

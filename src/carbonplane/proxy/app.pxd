@@ -17,7 +17,7 @@ cdef class RouteDecision:
     cdef public bint buffer_request
 
 cdef class Client:
-    cdef public object peer_ip, peer_port, scheme, server_port, forwarded_base
+    cdef public object peer_ip, peer_port, scheme, server_port, forwarded_base, tls
     cdef public bint trusted
 
 cdef class RequestContext:

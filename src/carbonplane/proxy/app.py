@@ -272,9 +272,13 @@ class LocalResponse:
 
 
 class Client:
-    """One client connection as the app sees it (shared by its requests)."""
+    """One client connection as the app sees it (shared by its requests).
 
-    __slots__ = ("peer_ip", "peer_port", "trusted", "scheme", "server_port", "forwarded_base")
+    ``tls``: the connection's ``ssl.SSLObject`` when it arrived over TLS (its peer certificate,
+    cipher, version; the mesh sidecar reads the client's SPIFFE identity from it), else None."""
+
+    __slots__ = ("peer_ip", "peer_port", "trusted", "scheme", "server_port", "forwarded_base",
+                 "tls")
 
     def __init__(self, peer_ip: str, peer_port: int, trusted: bool, scheme: bytes,
                  server_port: int) -> None:  # fmt: skip
@@ -284,6 +288,7 @@ class Client:
         self.scheme = scheme
         self.server_port = server_port
         self.forwarded_base: bytes | None = None
+        self.tls: Any = None
 
     def __repr__(self) -> str:
         return f"Client({self.peer_ip}:{self.peer_port}, trusted={self.trusted})"

@@ -92,9 +92,11 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         sockname = transport.get_extra_info("sockname")
         local_port = sockname[1] if isinstance(sockname, tuple) else 0
         self.port_bytes = b"%d" % local_port
-        scheme = b"https" if transport.get_extra_info("sslcontext") is not None else b"http"
+        tls = transport.get_extra_info("ssl_object")
+        scheme = b"https" if tls is not None else b"http"
         trusted = self.settings.forwarding.trusts(ip)
         self.client = Client(ip, port, trusted, scheme, local_port)
+        self.client.tls = tls
         if len(server.connections) > self.config.max_connections:
             self.closing = True
             self._write_error(503, "too many connections", close=True)

@@ -64,6 +64,17 @@ class ProxyServer:
         self._servers.append(server)
         return sock.getsockname()[1]
 
+    async def adopt(self, sock: socket.socket, *, ssl=None,
+                    ssl_handshake_timeout: float | None = None) -> None:
+        """Serve one already-accepted connection (plaintext, or TLS with ``ssl`` handshaken
+        first). For listeners that decide per connection, e.g. the mesh sidecar's inbound port:
+        a context picked at accept time (swapped in place on renewal), TLS or plaintext by the
+        first byte. Raises what the handshake raises (``ssl.SSLError``, ``OSError``)."""
+        await self.loop.connect_accepted_socket(
+            lambda: ClientConnection(self), sock, ssl=ssl,
+            ssl_handshake_timeout=ssl_handshake_timeout if ssl is not None else None,
+        )
+
     @property
     def ports(self) -> list[int]:
         return [s.sockets[0].getsockname()[1] for s in self._servers if s.sockets]
