@@ -13,6 +13,10 @@ connections get the new certificate, established ones keep theirs). The client's
 checked inside the handshake (``tlscheck``); a failed handshake becomes a TLS_ERROR event.
 The mode is checked again per request (a policy change does not wait for connections to close):
 plaintext on a port now STRICT, or TLS on a port now DISABLE, is denied like an authz denial.
+So is the trust bundle: a request on a connection whose client certificate was signed by a root
+that has since left the bundle (a CA rotation's prune) is denied, though the connection was
+accepted while that root was trusted (it stays open until the client or the keep-alive timeout
+closes it; nothing on it reaches the app).
 
 ``InboundApp.route`` authorizes every request (``authz`` with the principal, source ip, port,
 method, path, host and headers): a denial answers Envoy's 403 ``RBAC: access denied`` and emits
@@ -60,6 +64,10 @@ class InboundApp:
             return self._deny(ctx, None, "plaintext request on a STRICT port")
         if tls is not None and mode == "DISABLE":
             return self._deny(ctx, identity, "TLS request on a DISABLE port")
+        if identity is not None and tls.mesh_root is not None and \
+                tls.mesh_root not in sc.contexts.trusted_roots():
+            return self._deny(ctx, identity, f"client certificate root {tls.mesh_root[:16]} is "
+                                             "no longer trusted (CA rotated and pruned)")
         headers = {}
         for name, value in req.headers:
             headers[name.decode("latin-1")] = value.decode("latin-1")

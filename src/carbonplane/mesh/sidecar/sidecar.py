@@ -22,12 +22,14 @@ import logging
 import socket
 import time
 
+from cryptography import x509
+
 from carbonplane.mesh.agent import Agent
-from carbonplane.mesh.identity import parse_workload
+from carbonplane.mesh.identity import fingerprint, parse_workload
 from carbonplane.mesh.sidecar.events import EventSink
 from carbonplane.mesh.sidecar.inbound import InboundApp, InboundListener
 from carbonplane.mesh.sidecar.outbound import OutboundApp
-from carbonplane.mesh.sidecar.tlscheck import Expectations, SidecarContexts
+from carbonplane.mesh.sidecar.tlscheck import Expectations, SidecarContexts, root_of
 from carbonplane.proxy import ProxyConfig, ProxyServer, listening_socket
 
 log = logging.getLogger("carbonplane.mesh.sidecar")
@@ -175,7 +177,7 @@ class Sidecar:
             "config_version": agent.config_version,
             "policy_version": agent.current_config.policy.version if agent.current_config else None,
             "cert_not_after": health["cert_not_after"], "cert_serial":
-                f"{agent.certificate.serial_number:x}",
+                f"{agent.certificate.serial_number:x}", **self._trust(),
             "mtls_mode": self.mode(), "app": f"{self.app_host}:{self.app_port}",
             "app_up": self.app_up, "ports": self.ports,
             "inbound": {"accepted": self.listener.accepted,
@@ -184,6 +186,16 @@ class Sidecar:
                         "allowed": self.inbound_app.allowed, "denied": self.inbound_app.denied},
             "events": self.events.stats(),
         }
+
+    def _trust(self) -> dict:
+        """The certificate's issuer, the root it chains to, and the roots trusted (fingerprints)."""
+        creds = self.agent.tls.credentials
+        chain = x509.load_pem_x509_certificates(creds.chain_pem)
+        anchors = x509.load_pem_x509_certificates(creds.bundle_pem)
+        top = chain[-1]  # the leaf, or the last intermediate it carries
+        root = root_of(top, [(fingerprint(a), a) for a in anchors])
+        return {"cert_issuer": chain[0].issuer.rfc4514_string(), "cert_root": root,
+                "trust_roots": [fingerprint(a) for a in anchors]}
 
     def ready(self) -> bool:
         return self.agent.health()["state"] in ("SERVING", "DEGRADED") and bool(self.app_up)
@@ -212,3 +224,4 @@ class Sidecar:
             pass
         finally:
             writer.close()
+
