@@ -3,9 +3,12 @@
 Reads what Kong's DB-less mode reads (``kong/db/schema/others/declarative_config.lua``):
 top-level ``_format_version`` (required: "3.0", or "1.1"/"2.1" migrated like Kong: route paths
 that look like regexes get the ``~`` prefix), ``_transform`` (default true: hash plain
-basic-auth passwords), ``_comment``, and entity lists ``services``, ``routes``, ``upstreams``,
+basic-auth passwords), ``_comment`` (a string) and ``_ignore`` (an array of anything), and entity
+lists ``services``, ``routes``, ``upstreams``,
 ``targets``, ``consumers``, ``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``,
-``basicauth_credentials``. Entities may nest: routes and plugins under services, plugins under
+``basicauth_credentials``. Every entity record, top-level or nested, may also carry ``_comment``
+and ``_ignore`` (Kong adds both to each entity of the declarative schema); they are checked for
+their type and dropped. Entities may nest: routes and plugins under services, plugins under
 routes and consumers, credentials under consumers, targets under upstreams. A top-level
 reference (``service: trino``) may be a name, an id or ``{"id": ...}`` / ``{"name": ...}``.
 
@@ -35,7 +38,8 @@ from carbonplane.gateway.schema import ENTITY, Path, format_path, is_uuid
 from carbonplane.gateway.source import SourceError, line_of, read_source
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
-_META_KEYS = ("_format_version", "_transform", "_comment")
+_META_KEYS = ("_format_version", "_transform", "_comment", "_ignore")
+_EXTRA_KEYS = ("_comment", "_ignore")  # on any entity, as Kong's declarative schema allows
 _ID_NAMESPACE = uuid.UUID("6f1c3d0e-54b2-4a8e-9c1d-2f0a7b3e8c51")
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9._~/%-]*$")
 _LABELS = {"services": "service", "routes": "route", "upstreams": "upstream", "targets": "target",
@@ -132,7 +136,16 @@ def _read_meta(load: _Load, data: Any) -> bool:
     transform = data.get("_transform", True)
     if not isinstance(transform, bool):
         load.add(("_transform",), "expected a boolean")
+    _check_extras(load, data, ())
     return transform is not False
+
+
+def _check_extras(load: _Load, data: Mapping, path: Path, label: str | None = None) -> None:
+    """``_comment`` must be a string and ``_ignore`` an array (of anything), as in Kong."""
+    if "_comment" in data and not isinstance(data["_comment"], str):
+        load.add(path + ("_comment",), "expected a string", label=label)
+    if "_ignore" in data and not isinstance(data["_ignore"], list):
+        load.add(path + ("_ignore",), "expected an array", label=label)
 
 
 def _migrate_paths(data: dict[str, Any]) -> dict[str, Any]:
@@ -163,8 +176,9 @@ def _flatten_list(load: _Load, kind: str, items: Any, src: Path,
             load.add(path, "expected a record")
             continue
         etype = ENTITY_TYPES[kind]
-        data = {k: v for k, v in raw.items() if k not in etype.children}
+        data = {k: v for k, v in raw.items() if k not in etype.children and k not in _EXTRA_KEYS}
         item = _Item(kind, path, data, parent)
+        _check_extras(load, raw, path, item.label)
         if parent is not None and parent[0] in data:
             load.add(path + (parent[0],), f"must not be set: this {_LABELS[kind]} is nested under "
                      f"{format_path(parent[2].src)} and belongs to it", label=item.label)

@@ -278,3 +278,64 @@ def test_loading_does_not_modify_the_callers_data():
     snapshot = json.dumps(data)
     load_config_data(data)
     assert json.dumps(data) == snapshot
+
+
+def test_comment_and_ignore_are_accepted_on_every_entity_and_dropped():
+    """Kong's declarative schema adds ``_comment`` (string) and ``_ignore`` (array of anything) to
+    every entity, nested or not, and to the top level; widely copied kong.yml files use them."""
+    plain = textwrap.dedent("""\
+        _format_version: "3.0"
+        services:
+          - name: a
+            host: a.internal
+            routes:
+              - name: r
+                paths: [/a]
+                plugins: [{name: demo-auth}]
+        consumers:
+          - username: alice
+            keyauth_credentials: [{key: k1}]
+        upstreams:
+          - name: pool.internal
+            targets: [{target: 10.0.0.1}]
+        """)
+    annotated = textwrap.dedent("""\
+        _format_version: "3.0"
+        _comment: the whole file
+        _ignore: [{anything: [1, 2]}, plain]
+        services:
+          - name: a
+            host: a.internal
+            _comment: the service
+            _ignore: [{note: kept out of the config}]
+            routes:
+              - name: r
+                paths: [/a]
+                _comment: the route
+                plugins: [{name: demo-auth, _comment: a plugin, _ignore: [x]}]
+        consumers:
+          - username: alice
+            _ignore: [{old_key: k0}]
+            keyauth_credentials: [{key: k1, _comment: the credential}]
+        upstreams:
+          - name: pool.internal
+            _comment: the upstream
+            targets: [{target: 10.0.0.1, _ignore: []}]
+        """)
+    first = load_config_text(plain, now=1_700_000_000)
+    second = load_config_text(annotated, now=1_700_000_000)
+    assert second.canonical() == first.canonical()
+    assert second.hash == first.hash
+    assert "_comment" not in json.dumps(second.canonical())
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("_comment: [not, text]\n", "kong.yml:2: _comment: expected a string"),
+    ("_ignore: not a list\n", "kong.yml:2: _ignore: expected an array"),
+    ("services:\n  - {name: a, host: h, _comment: 5}\n",
+     "kong.yml:3: services[0]._comment: expected a string (service 'a')"),
+    ("services:\n  - name: a\n    host: h\n    routes: [{name: r, paths: [/a], _ignore: {k: v}}]\n",
+     "kong.yml:5: services[0].routes[0]._ignore: expected an array (route 'r')"),
+])
+def test_comment_and_ignore_of_the_wrong_type_are_refused(text, expected):
+    assert expected in problems('_format_version: "3.0"\n' + text)
