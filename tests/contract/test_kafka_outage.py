@@ -18,10 +18,6 @@ own data dir and free loopback ports, so it can be killed and restarted at will.
 
 from __future__ import annotations
 
-import base64
-import os
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -30,101 +26,27 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka.admin import AdminClient
 
 from carbonplane.events.backends.base import Delivery
 from carbonplane.events.backends.kafka import KafkaAdmin, KafkaProducerBackend, KafkaReader
 from carbonplane.events.catalog import DAY_MS, TopicSpec
 from carbonplane.events.config import EventsConfig
 
+from bench.kafka_throwaway import ThrowawayKafka, kafka_lib
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 BASE_TS = int(time.time() * 1000) - 3_600_000  # within the topics' retention
 HANDBACK_BOUND_S = 10.0  # broker answers -> new records go straight to Kafka, under 200 records/s
 
 
-class ThrowawayKafka:
-    """A single-node KRaft broker+controller on free loopback ports, data under ``workdir``."""
-
-    def __init__(self, lib: Path, workdir: Path) -> None:
-        self.lib, self.workdir = lib, workdir
-        self.port, self.controller_port = _free_port(), _free_port()
-        self.bootstrap = f"127.0.0.1:{self.port}"
-        self.props, self.log = workdir / "server.properties", workdir / "kafka.out"
-        self.process: subprocess.Popen | None = None
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.props.write_text(textwrap.dedent(f"""\
-            process.roles=broker,controller
-            node.id=1
-            controller.quorum.voters=1@127.0.0.1:{self.controller_port}
-            listeners=PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}
-            advertised.listeners=PLAINTEXT://127.0.0.1:{self.port}
-            controller.listener.names=CONTROLLER
-            inter.broker.listener.name=PLAINTEXT
-            listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-            log.dirs={workdir / "data"}
-            auto.create.topics.enable=false
-            offsets.topic.replication.factor=1
-            offsets.topic.num.partitions=1
-            transaction.state.log.replication.factor=1
-            transaction.state.log.min.isr=1
-            transaction.state.log.num.partitions=1
-            share.coordinator.state.topic.replication.factor=1
-            share.coordinator.state.topic.min.isr=1
-            group.initial.rebalance.delay.ms=0
-            """))
-        (workdir / "log4j2.properties").write_text(
-            "status = warn\nappender.console.type = Console\nappender.console.name = out\n"
-            "appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = [%d] %p %m (%c)%n\n"
-            "rootLogger.level = WARN\nrootLogger.appenderRef.console.ref = out\n")
-        cluster_id = "-"
-        while cluster_id.startswith("-"):  # as Kafka's own Uuid: a leading '-' would parse as an option
-            cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
-        subprocess.run([*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)],
-                       check=True, capture_output=True, timeout=120)
-
-    def _java(self) -> list[str]:
-        return ["java", "-Xms128m", "-Xmx384m", f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.properties'}",
-                "-cp", f"{self.lib}/*"]
-
-    def start(self, timeout: float = 120.0) -> None:
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen([*self._java(), "kafka.Kafka", str(self.props)], stdout=out,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:  # no readiness notification exists: ask until it answers
-            if self.process.poll() is not None:
-                pytest.fail(f"the throwaway broker exited with {self.process.returncode}: {self.log.read_text()[-3000:]}")
-            try:
-                if admin.list_topics(timeout=1).brokers:
-                    return
-            except Exception:  # KafkaException until the listener is up
-                pass
-        pytest.fail(f"the throwaway broker did not answer on {self.bootstrap} in {timeout} s: {self.log.read_text()[-3000:]}")
-
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown, as in a crash."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(30)
-        self.process = None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def broker(tmp_path):
-    libs = sorted((ROOT / ".cache" / "kafka").glob("*/lib"))
-    if not libs:
-        pytest.fail("no Kafka jars in .cache/kafka/<version>/lib: run `make kafka-up` once to fetch them")
-    kafka = ThrowawayKafka(libs[-1], tmp_path / "kafka")
-    kafka.start()
+    try:
+        kafka = ThrowawayKafka(kafka_lib(), tmp_path / "kafka")
+        kafka.start()
+    except RuntimeError as exc:  # no jars, or the broker did not come up: say so, never skip
+        pytest.fail(str(exc))
     yield kafka
     kafka.kill()
 
