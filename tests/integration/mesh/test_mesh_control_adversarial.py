@@ -15,17 +15,7 @@ from carbonplane.mesh.agent import client
 from carbonplane.mesh.control import ControlUnavailable, RequestRefused, wire
 from carbonplane.mesh.identity import MeshServer, MeshTLS
 
-from controlkit import STRICT, ControlProcess, agent_for, cli, tokens_for
-
-
-@pytest.fixture
-def control(tmp_path):
-    config = tmp_path / "policy"
-    config.mkdir()
-    (config / "10-strict.yaml").write_text(STRICT)
-    proc = ControlProcess(config, tmp_path / "data").start()
-    yield proc
-    proc.stop()
+from controlkit import STRICT, agent_for, cli, tokens_for
 
 
 def raw_tls(control, payload: bytes) -> bytes:

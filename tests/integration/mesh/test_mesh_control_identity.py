@@ -13,19 +13,9 @@ from carbonplane.mesh.identity import (
     CertificateAuthority, Credentials, MeshTLS, build_csr, generate_key, spiffe_id_of,
     workload_id)
 
-from controlkit import STRICT, ControlProcess, agent_for, cli, mode, tokens_for
+from controlkit import agent_for, cli, mode, tokens_for
 
 from cryptography.hazmat.primitives.serialization import Encoding
-
-
-@pytest.fixture
-def control(tmp_path):
-    config = tmp_path / "policy"
-    config.mkdir()
-    (config / "10-strict.yaml").write_text(STRICT)
-    proc = ControlProcess(config, tmp_path / "data").start()
-    yield proc
-    proc.stop()
 
 
 def csr_pem(key, service: str) -> str:

@@ -10,25 +10,14 @@ import os
 import statistics
 import time
 
-import pytest
 
 from carbonplane.mesh.agent import ALL_KINDS, client
 
 from controlkit import (
-    DESTINATION_RULE, STRICT, ControlProcess, agent_for, allow_policy, cli, status_until,
+    DESTINATION_RULE, STRICT, agent_for, allow_policy, cli, status_until,
     tokens_for)
 
 AGENTS = 50
-
-
-@pytest.fixture
-def control(tmp_path):
-    config = tmp_path / "policy"
-    config.mkdir()
-    (config / "10-strict.yaml").write_text(STRICT)
-    proc = ControlProcess(config, tmp_path / "data").start()
-    yield proc
-    proc.stop()
 
 
 def control_cpu(control) -> float:

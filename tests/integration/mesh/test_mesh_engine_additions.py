@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 from carbonplane.mesh.identity import CertificateAuthority, client_context, peer_identity, server_context
 from carbonplane.proxy import LocalResponse, ProxyConfig, ProxyServer, listening_socket
