@@ -112,3 +112,25 @@ class ThrowawayKafka:
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(30)
         self.process = None
+
+
+def read_seqs(cfg, topic: str, batch: int = 2000) -> dict[int, list[int]]:
+    """Per partition of ``topic``, the ``seq`` header of every record in offset order (how the
+    outage tests and the spool benchmark check that nothing was lost, doubled or reordered)."""
+    from carbonplane.events.backends.kafka import KafkaReader
+
+    reader = KafkaReader(cfg)
+    try:
+        out = {}
+        for partition in reader.partitions(topic):
+            high, offset, seqs = reader.watermarks(topic, partition)[1], 0, []
+            while offset < high:
+                records = reader.read(topic, partition, offset, max_records=batch, timeout=10)
+                if not records:
+                    raise RuntimeError(f"{topic}[{partition}] stopped at {offset} of {high}")
+                seqs += [int(dict(r.headers)["seq"]) for r in records]
+                offset = records[-1].offset + 1
+            out[partition] = seqs
+        return out
+    finally:
+        reader.close()

@@ -35,8 +35,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench.kafka_throwaway import ThrowawayKafka, kafka_lib
-from carbonplane.events.backends.kafka import KafkaAdmin, KafkaProducerBackend, KafkaReader
+from bench.kafka_throwaway import ThrowawayKafka, kafka_lib, read_seqs
+from carbonplane.events.backends.kafka import KafkaAdmin, KafkaProducerBackend
 from carbonplane.events.catalog import DAY_MS, TopicSpec
 from carbonplane.events.config import EventsConfig
 
@@ -58,26 +58,9 @@ def _record(seq: int) -> tuple[bytes, bytes, list[tuple[str, bytes]], int]:
     return b'{"seq": %d, "pad": "%s"}' % (seq, b"x" * 200), b"key-%d" % (seq % 12), [("seq", b"%d" % seq)], BASE_TS + seq
 
 
-def _read_back(cfg: EventsConfig, topic: str) -> dict[int, list[int]]:
-    reader = KafkaReader(cfg)
-    try:
-        out = {}
-        for partition in reader.partitions(topic):
-            high, offset, seqs = reader.watermarks(topic, partition)[1], 0, []
-            while offset < high:
-                batch = reader.read(topic, partition, offset, max_records=2000, timeout=10)
-                if not batch:
-                    raise RuntimeError(f"{topic}[{partition}] stopped at {offset} of {high}")
-                seqs += [int(dict(r.headers)["seq"]) for r in batch]
-                offset = batch[-1].offset + 1
-            out[partition] = seqs
-        return out
-    finally:
-        reader.close()
-
 
 def _check(cfg: EventsConfig, topic: str, produced: int) -> None:
-    per_partition = _read_back(cfg, topic)
+    per_partition = read_seqs(cfg, topic)
     everything = [s for seqs in per_partition.values() for s in seqs]
     if sorted(everything) != list(range(produced)):
         missing = set(range(produced)) - set(everything)

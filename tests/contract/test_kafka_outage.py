@@ -28,11 +28,11 @@ from pathlib import Path
 import pytest
 
 from carbonplane.events.backends.base import Delivery
-from carbonplane.events.backends.kafka import KafkaAdmin, KafkaProducerBackend, KafkaReader
+from carbonplane.events.backends.kafka import KafkaAdmin, KafkaProducerBackend
 from carbonplane.events.catalog import DAY_MS, TopicSpec
 from carbonplane.events.config import EventsConfig
 
-from bench.kafka_throwaway import ThrowawayKafka, kafka_lib
+from bench.kafka_throwaway import ThrowawayKafka, kafka_lib, read_seqs
 
 pytestmark = pytest.mark.slow
 
@@ -63,23 +63,6 @@ def _create_topic(cfg: EventsConfig, name: str) -> None:
 def _record(seq: int) -> tuple[bytes, bytes, list[tuple[str, bytes]], int]:
     return b'{"seq": %d}' % seq, b"key-%d" % (seq % 11), [("seq", b"%d" % seq)], BASE_TS + seq
 
-
-def _topic_seqs(cfg: EventsConfig, topic: str) -> dict[int, list[int]]:
-    """Per partition, the ``seq`` header of every record in offset order."""
-    reader = KafkaReader(cfg)
-    try:
-        out = {}
-        for partition in reader.partitions(topic):
-            high, offset, seqs = reader.watermarks(topic, partition)[1], 0, []
-            while offset < high:
-                batch = reader.read(topic, partition, offset, max_records=1000, timeout=10)
-                assert batch, f"{topic}[{partition}] stopped at {offset} of {high}"
-                seqs += [int(dict(r.headers)["seq"]) for r in batch]
-                offset = batch[-1].offset + 1
-            out[partition] = seqs
-        return out
-    finally:
-        reader.close()
 
 
 def test_a_broker_crash_loses_nothing_and_the_spool_drains_itself(broker, tmp_path):
@@ -117,7 +100,7 @@ def test_a_broker_crash_loses_nothing_and_the_spool_drains_itself(broker, tmp_pa
     finally:
         producer.close(10)
 
-    per_partition = _topic_seqs(cfg, topic)
+    per_partition = read_seqs(cfg, topic)
     everything = [s for seqs in per_partition.values() for s in seqs]
     assert set(everything) == set(range(500))  # every record arrived at least once
     assert len(everything) == 500  # no record was in flight at the crash: none should repeat
@@ -157,7 +140,7 @@ def test_a_later_process_delivers_what_an_earlier_one_spooled(broker, tmp_path):
         assert b.spool_status()["drained"] == 250
     finally:
         b.close(10)
-    per_partition = _topic_seqs(cfg, topic)
+    per_partition = read_seqs(cfg, topic)
     everything = sorted(s for seqs in per_partition.values() for s in seqs)
     assert everything == list(range(250))
     assert all(seqs == sorted(seqs) for seqs in per_partition.values())
@@ -186,7 +169,7 @@ def test_a_crash_with_records_in_flight_delivers_each_at_least_once(broker, tmp_
         assert producer.wait_drained(120), producer.spool_status()
     finally:
         producer.close(10)
-    everything = [s for seqs in _topic_seqs(cfg, topic).values() for s in seqs]
+    everything = [s for seqs in read_seqs(cfg, topic).values() for s in seqs]
     assert set(everything) == set(range(3000))  # at least once; a record in flight at the crash may repeat
 
 
@@ -233,7 +216,7 @@ def test_under_sustained_load_the_producer_returns_to_direct_delivery_promptly(b
     direct = [s for s, d in outcomes.items() if d.ok]
     assert len(outcomes) == seq and len(spooled) >= 500 and len(direct) >= 200  # ~2 s at 200/s after the return
     assert max(spooled) < max(direct)
-    per_partition = _topic_seqs(cfg, topic)
+    per_partition = read_seqs(cfg, topic)
     everything = [s for seqs in per_partition.values() for s in seqs]
     assert sorted(everything) == list(range(seq))  # each exactly once: nothing was in flight at the crash
     for partition, seqs in per_partition.items():
