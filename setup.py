@@ -31,15 +31,23 @@ class build_ext_recorded(build_ext):  # noqa: N801 (a setuptools command name)
 
     def run(self):
         super().run()
-        built = [ext.name for ext in self.extensions if os.path.exists(
-            os.path.join(self.build_lib, self.get_ext_filename(self.get_ext_fullname(ext.name))))]
+        built = [
+            ext.name
+            for ext in self.extensions
+            if os.path.exists(
+                os.path.join(self.build_lib, self.get_ext_filename(self.get_ext_fullname(ext.name)))
+            )
+        ]
         folders = [os.path.join(self.build_lib, "carbonplane")]
         if self.inplace:
             folders.append(os.path.join("src", "carbonplane"))
         for folder in folders:
             # a wheel ships the .py files, not the .pxd/.c: record what lies beside the copies
-            sources = {name: digest for name, digest in SOURCES.items()
-                       if folder.startswith("src") or os.path.exists(os.path.join(folder, name))}
+            sources = {
+                name: digest
+                for name, digest in SOURCES.items()
+                if folder.startswith("src") or os.path.exists(os.path.join(folder, name))
+            }
             os.makedirs(folder, exist_ok=True)
             with open(os.path.join(folder, ACCEL["BUILD_RECORD"]), "w", encoding="utf-8") as f:
                 f.write(ACCEL["build_record"](built, sources))
@@ -48,21 +56,36 @@ class build_ext_recorded(build_ext):  # noqa: N801 (a setuptools command name)
 extensions = []
 if COMPILE:
     for name in ACCEL["C_MODULES"]:
-        extensions.append(Extension(name, [ACCEL["c_source_path"](name)], optional=True,
-                                    extra_compile_args=["-O2"]))
+        extensions.append(
+            Extension(
+                name, [ACCEL["c_source_path"](name)], optional=True, extra_compile_args=["-O2"]
+            )
+        )
     try:
         from Cython.Build import cythonize
     except ImportError:  # a build without Cython: the .py files run
         cythonize = None
     if cythonize is not None:
-        compiled = [Extension(name, [ACCEL["source_path"](name)], optional=True,
-                              extra_compile_args=["-O2"]) for name in ACCEL["ACCELERATED"]]
+        compiled = [
+            Extension(name, [ACCEL["source_path"](name)], optional=True, extra_compile_args=["-O2"])
+            for name in ACCEL["ACCELERATED"]
+        ]
         try:
-            extensions += cythonize(compiled, quiet=True, compiler_directives={
-                "language_level": 3, "annotation_typing": False, "binding": True})
+            extensions += cythonize(
+                compiled,
+                quiet=True,
+                compiler_directives={
+                    "language_level": 3,
+                    "annotation_typing": False,
+                    "binding": True,
+                },
+            )
         except Exception as exc:  # a module Cython refuses: the install goes on, pure Python
             # (tests/unit/test_accel.py fails in CI when a listed module is not compiled)
-            print(f"warning: Cython could not compile the accelerated modules ({exc}); "
-                  "the pure-Python modules will run", file=sys.stderr)
+            print(
+                f"warning: Cython could not compile the accelerated modules ({exc}); "
+                "the pure-Python modules will run",
+                file=sys.stderr,
+            )
 
 setup(ext_modules=extensions, cmdclass={"build_ext": build_ext_recorded})

@@ -7,15 +7,25 @@ import importlib
 import json
 import sys
 
-SUITES = {"events": "bench.events", "locallog": "bench.local_log", "router": "bench.router",
-          "gateway": "bench.gateway", "reload": "bench.reload", "mesh": "bench.mesh"}
+SUITES = {
+    "events": "bench.events",
+    "locallog": "bench.local_log",
+    "router": "bench.router",
+    "gateway": "bench.gateway",
+    "reload": "bench.reload",
+    "mesh": "bench.mesh",
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    ap.add_argument("suites", nargs="*", help=f"which benchmarks: {', '.join(SUITES)} (default: all)")
+    ap.add_argument(
+        "suites", nargs="*", help=f"which benchmarks: {', '.join(SUITES)} (default: all)"
+    )
     ap.add_argument("--json", action="store_true", help="print one JSON object with every figure")
-    ap.add_argument("--quick", action="store_true", help="fewer, shorter runs (a smoke check, not a result)")
+    ap.add_argument(
+        "--quick", action="store_true", help="fewer, shorter runs (a smoke check, not a result)"
+    )
     args = ap.parse_args(argv)
     unknown = [s for s in args.suites if s not in SUITES]
     if unknown:

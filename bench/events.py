@@ -43,7 +43,9 @@ TOPIC = "data-ingestion"
 def _ours(cfg: EventsConfig, n: int, backend_factory: Callable | None = None) -> float:
     from prometheus_client import CollectorRegistry
 
-    producer = EventProducer(source_service="bench", config=cfg, metrics=ProducerMetrics(CollectorRegistry()))
+    producer = EventProducer(
+        source_service="bench", config=cfg, metrics=ProducerMetrics(CollectorRegistry())
+    )
     keys = [f"commodity_prices_{i % 64}" for i in range(64)]
     produce = producer.produce_data_ingestion_event
     t0 = time.perf_counter()
@@ -93,7 +95,9 @@ def _raw_kafka(cfg: EventsConfig, n: int, prepared: list[tuple[bytes, bytes, lis
     remaining = producer.flush(120)
     elapsed = time.perf_counter() - t0
     if remaining or delivered != [n, 0]:
-        raise RuntimeError(f"raw run lost events: remaining={remaining} delivered/failed={delivered}")
+        raise RuntimeError(
+            f"raw run lost events: remaining={remaining} delivered/failed={delivered}"
+        )
     return n / elapsed
 
 
@@ -153,25 +157,38 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
     open_admin(kcfg).apply_topics(TOPICS)
     ours, raw, raw64 = [], [], []
     distinct, repeated = _prepared(n_kafka), _prepared(64)
-    _raw_kafka(kcfg, min(n_kafka, 20_000), repeated)  # warm-up: connections, metadata, JIT of the broker
+    _raw_kafka(
+        kcfg, min(n_kafka, 20_000), repeated
+    )  # warm-up: connections, metadata, JIT of the broker
     for r in range(rounds):
         raw.append(_raw_kafka(kcfg, n_kafka, distinct))
         ours.append(_ours(kcfg, n_kafka))
         raw64.append(_raw_kafka(kcfg, n_kafka, repeated))
-        log(f"kafka round {r + 1}/{rounds}: ours {ours[-1]:,.0f} ev/s, raw confluent-kafka {raw[-1]:,.0f} ev/s "
-            f"(repeating 64 records: {raw64[-1]:,.0f} ev/s)")
+        log(
+            f"kafka round {r + 1}/{rounds}: ours {ours[-1]:,.0f} ev/s, raw confluent-kafka {raw[-1]:,.0f} ev/s "
+            f"(repeating 64 records: {raw64[-1]:,.0f} ev/s)"
+        )
     result["kafka"] = {
         "events_per_round": n_kafka,
-        "ours_eps": ours, "raw_eps": raw, "raw_repeating64_eps": raw64,
-        "ours_eps_median": _median(ours), "raw_eps_median": _median(raw),
+        "ours_eps": ours,
+        "raw_eps": raw,
+        "raw_repeating64_eps": raw64,
+        "ours_eps_median": _median(ours),
+        "raw_eps_median": _median(raw),
         "raw_repeating64_eps_median": _median(raw64),
-        "ratio": _median(ours) / _median(raw), "ratio_vs_repeating64": _median(ours) / _median(raw64),
+        "ratio": _median(ours) / _median(raw),
+        "ratio_vs_repeating64": _median(ours) / _median(raw64),
         "target_ratio": 0.75,
     }
-    del distinct, repeated  # 200,000 sealed records: the collector should not walk them in the local rounds
-    log(f"kafka: ours {_median(ours):,.0f} ev/s / raw {_median(raw):,.0f} ev/s = {result['kafka']['ratio']:.2f} "
+    del (
+        distinct,
+        repeated,
+    )  # 200,000 sealed records: the collector should not walk them in the local rounds
+    log(
+        f"kafka: ours {_median(ours):,.0f} ev/s / raw {_median(raw):,.0f} ev/s = {result['kafka']['ratio']:.2f} "
         f"(target >= 0.75); against raw repeating 64 records ({_median(raw64):,.0f} ev/s): "
-        f"{result['kafka']['ratio_vs_repeating64']:.2f}")
+        f"{result['kafka']['ratio_vs_repeating64']:.2f}"
+    )
 
     lib, raw_local, reads = [], [], []
     for r in range(rounds):
@@ -182,13 +199,21 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
             reads.append(rps)
         with tempfile.TemporaryDirectory(prefix="cp-bench-") as home:
             lib.append(_ours(EventsConfig.from_env(env={"CARBONPLANE_HOME": home}), n_local))
-        log(f"local round {r + 1}/{rounds}: appends {raw_local[-1]:,.0f}/s raw, {lib[-1]:,.0f}/s via the library, reads {reads[-1]:,.0f}/s")
+        log(
+            f"local round {r + 1}/{rounds}: appends {raw_local[-1]:,.0f}/s raw, {lib[-1]:,.0f}/s via the library, reads {reads[-1]:,.0f}/s"
+        )
     result["local"] = {
         "events_per_round": n_local,
-        "appends_per_s": raw_local, "library_appends_per_s": lib, "reads_per_s": reads,
-        "appends_per_s_median": _median(raw_local), "library_appends_per_s_median": _median(lib),
-        "reads_per_s_median": _median(reads), "target_appends_per_s": 150_000,
+        "appends_per_s": raw_local,
+        "library_appends_per_s": lib,
+        "reads_per_s": reads,
+        "appends_per_s_median": _median(raw_local),
+        "library_appends_per_s_median": _median(lib),
+        "reads_per_s_median": _median(reads),
+        "target_appends_per_s": 150_000,
     }
-    log(f"local: {_median(raw_local):,.0f} appends/s (durable), {_median(lib):,.0f}/s via the library, "
-        f"{_median(reads):,.0f} reads/s (target >= 150,000 appends/s)")
+    log(
+        f"local: {_median(raw_local):,.0f} appends/s (durable), {_median(lib):,.0f}/s via the library, "
+        f"{_median(reads):,.0f} reads/s (target >= 150,000 appends/s)"
+    )
     return result

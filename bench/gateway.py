@@ -92,28 +92,50 @@ http {{
 
 def start_nginx(tmp: Path, name: str, server: str, port: int) -> subprocess.Popen:
     conf = nginx_conf(tmp, name, server)
-    proc = subprocess.Popen([NGINX, "-c", str(conf), "-p", str(tmp)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)  # its own group
+    proc = subprocess.Popen(
+        [NGINX, "-c", str(conf), "-p", str(tmp)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # its own group
     wait_listening(port, proc, f"nginx ({name})")
     return proc
 
 
 def gateway_config(tmp: Path, upstream_port: int, plugins: bool) -> Path:
-    service = {"name": "bench", "url": f"http://127.0.0.1:{upstream_port}/",
-               "routes": [{"name": "bench", "paths": ["/"]}]}
+    service = {
+        "name": "bench",
+        "url": f"http://127.0.0.1:{upstream_port}/",
+        "routes": [{"name": "bench", "paths": ["/"]}],
+    }
     doc: dict = {"_format_version": "3.0", "services": [service]}
     if plugins:
         service["plugins"] = [
-            {"name": "rate-limiting", "config": {"second": 10_000_000, "minute": 1_000_000_000,
-                                                 "policy": "local", "limit_by": "ip"}},
-            {"name": "cors", "config": {"origins": ["https://254carbon.com",
-                                                   r"https://.*\.254carbon\.com"]}},
+            {
+                "name": "rate-limiting",
+                "config": {
+                    "second": 10_000_000,
+                    "minute": 1_000_000_000,
+                    "policy": "local",
+                    "limit_by": "ip",
+                },
+            },
+            {
+                "name": "cors",
+                "config": {"origins": ["https://254carbon.com", r"https://.*\.254carbon\.com"]},
+            },
             {"name": "jwt", "config": {"claims_to_verify": ["exp"]}},
         ]
-        doc["plugins"] = [{"name": "prometheus"},
-                          {"name": "file-log", "config": {"path": str(tmp / "access.log")}}]
-        doc["consumers"] = [{"username": "bench", "jwt_secrets": [
-            {"key": JWT_KEY, "secret": JWT_SECRET, "algorithm": "HS256"}]}]
+        doc["plugins"] = [
+            {"name": "prometheus"},
+            {"name": "file-log", "config": {"path": str(tmp / "access.log")}},
+        ]
+        doc["consumers"] = [
+            {
+                "username": "bench",
+                "jwt_secrets": [{"key": JWT_KEY, "secret": JWT_SECRET, "algorithm": "HS256"}],
+            }
+        ]
     path = tmp / ("plugins.yml" if plugins else "bare.yml")
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -121,12 +143,24 @@ def gateway_config(tmp: Path, upstream_port: int, plugins: bool) -> Path:
 
 def start_gateway(config: Path, port: int, admin_port: int) -> subprocess.Popen:
     exe = REPO / ".venv" / "bin" / "carbonplane"
-    proc = subprocess.Popen([str(exe) if exe.exists() else "carbonplane", "gateway", "start",
-                             "--config", str(config), "--workers", "1",
-                             "--proxy-listen", f"127.0.0.1:{port}",
-                             "--admin-listen", f"127.0.0.1:{admin_port}"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)  # master and workers: one process group
+    proc = subprocess.Popen(
+        [
+            str(exe) if exe.exists() else "carbonplane",
+            "gateway",
+            "start",
+            "--config",
+            str(config),
+            "--workers",
+            "1",
+            "--proxy-listen",
+            f"127.0.0.1:{port}",
+            "--admin-listen",
+            f"127.0.0.1:{admin_port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # master and workers: one process group
     wait_listening(admin_port, proc, "gateway")  # the admin API starts after the workers
     return proc
 
@@ -161,30 +195,48 @@ def parse_wrk(out: str) -> dict:
     if not rps:
         raise RuntimeError(f"wrk output has no Requests/sec:\n{out}")
     errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    return {"rps": float(rps.group(1)), "p50_ms": latency("50"), "p99_ms": latency("99"),
-            "non_2xx": int(errors.group(1)) if errors else 0,
-            "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0}
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    return {
+        "rps": float(rps.group(1)),
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": sum(map(int, socket_errors.groups())) if socket_errors else 0,
+    }
 
 
 def wrk(port: int, seconds: int, headers: list[str]) -> dict:
-    args = [WRK, f"-t{WRK_THREADS}", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency",
-            "--timeout", "5s"]
+    args = [
+        WRK,
+        f"-t{WRK_THREADS}",
+        f"-c{WRK_CONNECTIONS}",
+        f"-d{seconds}s",
+        "--latency",
+        "--timeout",
+        "5s",
+    ]
     for h in headers:
         args += ["-H", h]
-    out = subprocess.run([*args, f"http://127.0.0.1:{port}/bench"], capture_output=True,
-                         text=True, timeout=seconds + 60)
+    out = subprocess.run(
+        [*args, f"http://127.0.0.1:{port}/bench"],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed ({out.returncode}): {out.stderr}")
     result = parse_wrk(out.stdout)
     if result["non_2xx"] or result["socket_errors"]:
-        raise RuntimeError(f"wrk saw {result['non_2xx']} non-2xx answers and "
-                           f"{result['socket_errors']} socket errors on port {port}:\n{out.stdout}")
+        raise RuntimeError(
+            f"wrk saw {result['non_2xx']} non-2xx answers and "
+            f"{result['socket_errors']} socket errors on port {port}:\n{out.stdout}"
+        )
     return result
 
 
-def measure(port: int, runs: int, seconds: int, headers: list[str],
-            pid: int | None = None) -> dict:
+def measure(port: int, runs: int, seconds: int, headers: list[str], pid: int | None = None) -> dict:
     """wrk ``runs`` times; with ``pid`` (a server started in its own session), also the CPU its
     processes spent per request (user and kernel microseconds: where a proxy's time goes,
     independent of the load generator)."""
@@ -199,55 +251,80 @@ def measure(port: int, runs: int, seconds: int, headers: list[str],
             sample["user_us"] = (after[0] - before[0]) / requests * 1e6
             sample["sys_us"] = (after[1] - before[1]) / requests * 1e6
         samples.append(sample)
-    result = {"runs": samples,
-              "rps": statistics.median(s["rps"] for s in samples),
-              "p50_ms": statistics.median(s["p50_ms"] for s in samples),
-              "p99_ms": statistics.median(s["p99_ms"] for s in samples)}
+    result = {
+        "runs": samples,
+        "rps": statistics.median(s["rps"] for s in samples),
+        "p50_ms": statistics.median(s["p50_ms"] for s in samples),
+        "p99_ms": statistics.median(s["p99_ms"] for s in samples),
+    }
     if pid is not None:
-        result["cpu_us_per_request"] = {"user": statistics.median(s["user_us"] for s in samples),
-                                        "sys": statistics.median(s["sys_us"] for s in samples)}
+        result["cpu_us_per_request"] = {
+            "user": statistics.median(s["user_us"] for s in samples),
+            "sys": statistics.median(s["sys_us"] for s in samples),
+        }
     return result
 
 
 def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
     for tool in (NGINX, WRK):
         if not os.path.exists(tool):
-            raise RuntimeError(f"{tool} is missing: install nginx and wrk (apt-get install nginx wrk)")
+            raise RuntimeError(
+                f"{tool} is missing: install nginx and wrk (apt-get install nginx wrk)"
+            )
     runs, seconds = (1, 3) if quick else (3, 10)
     tmp = Path(tempfile.mkdtemp(prefix="carbonplane-bench-gw-"))
     procs: list[subprocess.Popen] = []
-    results: dict = {"wrk": {"threads": WRK_THREADS, "connections": WRK_CONNECTIONS,
-                             "seconds": seconds, "runs": runs}}
+    results: dict = {
+        "wrk": {
+            "threads": WRK_THREADS,
+            "connections": WRK_CONNECTIONS,
+            "seconds": seconds,
+            "runs": runs,
+        }
+    }
     try:
         up_port, nginx_port = free_port(), free_port()
-        procs.append(start_nginx(tmp, "upstream", f"server {{ listen 127.0.0.1:{up_port}; "
-                                 f"location / {{ default_type text/plain; return 200 '{BODY}'; }} }}",
-                                 up_port))
+        procs.append(
+            start_nginx(
+                tmp,
+                "upstream",
+                f"server {{ listen 127.0.0.1:{up_port}; "
+                f"location / {{ default_type text/plain; return 200 '{BODY}'; }} }}",
+                up_port,
+            )
+        )
         results["upstream"] = measure(up_port, runs, seconds, [], procs[0].pid)
         log(_line("upstream (nginx, 1 worker)", results["upstream"]))
-        proxy = (f"upstream backend {{ server 127.0.0.1:{up_port}; keepalive 64; }} "
-                 f"server {{ listen 127.0.0.1:{nginx_port}; location / {{ proxy_pass http://backend; "
-                 f"proxy_http_version 1.1; proxy_set_header Connection \"\"; }} }}")
+        proxy = (
+            f"upstream backend {{ server 127.0.0.1:{up_port}; keepalive 64; }} "
+            f"server {{ listen 127.0.0.1:{nginx_port}; location / {{ proxy_pass http://backend; "
+            f'proxy_http_version 1.1; proxy_set_header Connection ""; }} }}'
+        )
         nginx_proxy = start_nginx(tmp, "proxy", proxy, nginx_port)
         procs.append(nginx_proxy)
         results["nginx_proxy"] = measure(nginx_port, runs, seconds, [], nginx_proxy.pid)
         stop(nginx_proxy, signal.SIGQUIT)
         log(_line("nginx reverse proxy (1 worker)", results["nginx_proxy"]))
         plugin_headers = [f"Authorization: Bearer {bench_token()}", f"Origin: {ORIGIN}"]
-        for key, plugins, label in (("gateway_bare", False, "gateway, 1 worker, no plugins"),
-                                    ("gateway_plugins", True, "gateway, 1 worker, 5 plugins")):
+        for key, plugins, label in (
+            ("gateway_bare", False, "gateway, 1 worker, no plugins"),
+            ("gateway_plugins", True, "gateway, 1 worker, 5 plugins"),
+        ):
             port, admin_port = free_port(), free_port()
             gw = start_gateway(gateway_config(tmp, up_port, plugins), port, admin_port)
             try:
-                results[key] = measure(port, runs, seconds, plugin_headers if plugins else [],
-                                       gw.pid)
+                results[key] = measure(
+                    port, runs, seconds, plugin_headers if plugins else [], gw.pid
+                )
             finally:
                 stop(gw)
             base = results["nginx_proxy"]
             results[key]["rps_vs_nginx"] = results[key]["rps"] / base["rps"]
             results[key]["p99_vs_nginx"] = results[key]["p99_ms"] / base["p99_ms"]
-            log(_line(label, results[key]) + f"  = {results[key]['rps_vs_nginx']:.2f}x nginx req/s,"
-                f" p99 {results[key]['p99_vs_nginx']:.2f}x nginx")
+            log(
+                _line(label, results[key]) + f"  = {results[key]['rps_vs_nginx']:.2f}x nginx req/s,"
+                f" p99 {results[key]['p99_vs_nginx']:.2f}x nginx"
+            )
     finally:
         for proc in procs:
             stop(proc, signal.SIGQUIT)
@@ -260,8 +337,10 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
 def _line(label: str, r: dict) -> str:
     cpu = r.get("cpu_us_per_request")
     used = f"  cpu/req {cpu['user']:.1f}+{cpu['sys']:.1f} us" if cpu else ""
-    return (f"{label:34s} {r['rps']:>10,.0f} req/s  p50 {r['p50_ms']:.2f} ms  "
-            f"p99 {r['p99_ms']:.2f} ms{used}")
+    return (
+        f"{label:34s} {r['rps']:>10,.0f} req/s  p50 {r['p50_ms']:.2f} ms  "
+        f"p99 {r['p99_ms']:.2f} ms{used}"
+    )
 
 
 if __name__ == "__main__":

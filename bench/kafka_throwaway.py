@@ -30,8 +30,10 @@ def kafka_lib() -> Path:
         return lib
     libs = sorted((ROOT / ".cache" / "kafka").glob("*/lib"))
     if not libs:
-        raise RuntimeError("no Kafka jars in .cache/kafka/<version>/lib: run `make kafka-up` once to fetch "
-                           "them, or set KAFKA_LIB to a directory holding them")
+        raise RuntimeError(
+            "no Kafka jars in .cache/kafka/<version>/lib: run `make kafka-up` once to fetch "
+            "them, or set KAFKA_LIB to a directory holding them"
+        )
     return libs[-1]
 
 
@@ -51,7 +53,8 @@ class ThrowawayKafka:
         self.props, self.log = workdir / "server.properties", workdir / "kafka.out"
         self.process: subprocess.Popen | None = None
         workdir.mkdir(parents=True, exist_ok=True)
-        self.props.write_text(textwrap.dedent(f"""\
+        self.props.write_text(
+            textwrap.dedent(f"""\
             process.roles=broker,controller
             node.id=1
             controller.quorum.voters=1@127.0.0.1:{self.controller_port}
@@ -70,41 +73,72 @@ class ThrowawayKafka:
             share.coordinator.state.topic.replication.factor=1
             share.coordinator.state.topic.min.isr=1
             group.initial.rebalance.delay.ms=0
-            """))
+            """)
+        )
         (workdir / "log4j2.properties").write_text(
             "status = warn\nappender.console.type = Console\nappender.console.name = out\n"
             "appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = [%d] %p %m (%c)%n\n"
-            "rootLogger.level = WARN\nrootLogger.appenderRef.console.ref = out\n")
+            "rootLogger.level = WARN\nrootLogger.appenderRef.console.ref = out\n"
+        )
         cluster_id = "-"
-        while cluster_id.startswith("-"):  # as Kafka's own Uuid: a leading '-' would parse as an option
+        while cluster_id.startswith(
+            "-"
+        ):  # as Kafka's own Uuid: a leading '-' would parse as an option
             cluster_id = base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode()
-        subprocess.run([*self._java(), "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self.props)],
-                       check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                *self._java(),
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.props),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
 
     def _java(self) -> list[str]:
-        return ["java", "-Xms128m", "-Xmx384m", f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.properties'}",
-                "-cp", f"{self.lib}/*"]
+        return [
+            "java",
+            "-Xms128m",
+            "-Xmx384m",
+            f"-Dlog4j2.configurationFile={self.workdir / 'log4j2.properties'}",
+            "-cp",
+            f"{self.lib}/*",
+        ]
 
     def start(self, timeout: float = 120.0) -> None:
         from confluent_kafka.admin import AdminClient
 
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen([*self._java(), "kafka.Kafka", str(self.props)], stdout=out,
-                                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            self.process = subprocess.Popen(
+                [*self._java(), "kafka.Kafka", str(self.props)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "log_level": 0})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:  # no readiness notification exists: ask until it answers
             if self.process.poll() is not None:
-                raise RuntimeError(f"the throwaway broker exited with {self.process.returncode}: "
-                                   f"{self.log.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"the throwaway broker exited with {self.process.returncode}: "
+                    f"{self.log.read_text()[-3000:]}"
+                )
             try:
                 if admin.list_topics(timeout=1).brokers:
                     return
             except Exception:  # KafkaException until the listener is up
                 pass
         self.kill()
-        raise RuntimeError(f"the throwaway broker did not answer on {self.bootstrap} in {timeout} s: "
-                           f"{self.log.read_text()[-3000:]}")
+        raise RuntimeError(
+            f"the throwaway broker did not answer on {self.bootstrap} in {timeout} s: "
+            f"{self.log.read_text()[-3000:]}"
+        )
 
     def kill(self) -> None:
         """SIGKILL: no clean shutdown, as in a crash."""

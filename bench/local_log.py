@@ -40,9 +40,16 @@ def _round(processes: int, per_process: int) -> tuple[float, float]:
     with tempfile.TemporaryDirectory(prefix="cp-bench-locallog-") as home:
         path = Path(home) / "log.db"
         LocalLog(path).close()
-        children = [subprocess.Popen([sys.executable, "-m", "bench.local_log", str(path), str(per_process)],
-                                     cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                    for _ in range(processes)]
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-m", "bench.local_log", str(path), str(per_process)],
+                cwd=ROOT,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(processes)
+        ]
         try:
             for child in children:
                 if child.stdout.readline().strip() != "ready":
@@ -69,22 +76,38 @@ def _round(processes: int, per_process: int) -> tuple[float, float]:
 def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
     rounds = 2 if quick else 5
     per_process = 10_000 if quick else 100_000
-    result: dict = {"machine": machine_info(), "sqlite": sqlite3.sqlite_version, "rounds": rounds, "events_per_process": per_process, "processes": {}}
+    result: dict = {
+        "machine": machine_info(),
+        "sqlite": sqlite3.sqlite_version,
+        "rounds": rounds,
+        "events_per_process": per_process,
+        "processes": {},
+    }
     samples: dict[int, list[tuple[float, float]]] = {n: [] for n in PROCESS_COUNTS}
     for r in range(rounds):  # the counts alternate within a round, so machine noise hits each alike
         for n in PROCESS_COUNTS:
             samples[n].append(_round(n, per_process))
-        log(f"locallog round {r + 1}/{rounds}: " + ", ".join(
-            f"{n} process{'es' if n > 1 else ''} {samples[n][-1][0]:,.0f} ev/s ({samples[n][-1][1]:.1f} us CPU/ev)"
-            for n in PROCESS_COUNTS))
+        log(
+            f"locallog round {r + 1}/{rounds}: "
+            + ", ".join(
+                f"{n} process{'es' if n > 1 else ''} {samples[n][-1][0]:,.0f} ev/s ({samples[n][-1][1]:.1f} us CPU/ev)"
+                for n in PROCESS_COUNTS
+            )
+        )
     base = statistics.median(eps for eps, _ in samples[1])
     for n in PROCESS_COUNTS:
         eps = statistics.median(e for e, _ in samples[n])
         cpu = statistics.median(c for _, c in samples[n])
-        result["processes"][str(n)] = {"eps": [e for e, _ in samples[n]], "eps_median": eps,
-                                       "cpu_us_per_event_median": cpu, "ratio_to_one_process": eps / base}
-        log(f"locallog: {n} producer process{'es' if n > 1 else ''}: {eps:,.0f} events/s in total "
-            f"(x{eps / base:.2f} of one process), {cpu:.1f} us CPU per event")
+        result["processes"][str(n)] = {
+            "eps": [e for e, _ in samples[n]],
+            "eps_median": eps,
+            "cpu_us_per_event_median": cpu,
+            "ratio_to_one_process": eps / base,
+        }
+        log(
+            f"locallog: {n} producer process{'es' if n > 1 else ''}: {eps:,.0f} events/s in total "
+            f"(x{eps / base:.2f} of one process), {cpu:.1f} us CPU per event"
+        )
     return result
 
 

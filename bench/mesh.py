@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -103,7 +102,8 @@ async def fixed_rate(port: int, host: bytes, rate: int, seconds: float) -> dict:
             errors.append("over the connection limit")
             continue
         t = asyncio.get_running_loop().create_task(
-            _one(port, host, idle, scheduled, latencies, errors))
+            _one(port, host, idle, scheduled, latencies, errors)
+        )
         tasks.add(t)
         t.add_done_callback(tasks.discard)
     if tasks:
@@ -117,8 +117,12 @@ async def fixed_rate(port: int, host: bytes, rate: int, seconds: float) -> dict:
     def pct(p: float) -> float:
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000
 
-    return {"requests": len(latencies), "p50_ms": pct(0.50), "p90_ms": pct(0.90),
-            "p99_ms": pct(0.99)}
+    return {
+        "requests": len(latencies),
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+    }
 
 
 def _rss_kib(pid: int) -> int:
@@ -129,20 +133,47 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-def _start_sidecar(tmp: Path, name: str, app_port: int, control: str, token: Path,
-                   root: Path) -> tuple[subprocess.Popen, dict]:
+def _start_sidecar(
+    tmp: Path, name: str, app_port: int, control: str, token: Path, root: Path
+) -> tuple[subprocess.Popen, dict]:
     proc = subprocess.Popen(
-        [str(EXE), "mesh", "sidecar", "--service", name, "--app", f"127.0.0.1:{app_port}",
-         "--control", control, "--token-file", str(token), "--root-file", str(root),
-         "--inbound", "127.0.0.1:0", "--outbound", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-         "--data", str(tmp / f"sidecar-{name}")],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
-        env={**__import__("os").environ, "CARBONPLANE_HOME": str(tmp / "home")})
+        [
+            str(EXE),
+            "mesh",
+            "sidecar",
+            "--service",
+            name,
+            "--app",
+            f"127.0.0.1:{app_port}",
+            "--control",
+            control,
+            "--token-file",
+            str(token),
+            "--root-file",
+            str(root),
+            "--inbound",
+            "127.0.0.1:0",
+            "--outbound",
+            "127.0.0.1:0",
+            "--admin",
+            "127.0.0.1:0",
+            "--data",
+            str(tmp / f"sidecar-{name}"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        env={**__import__("os").environ, "CARBONPLANE_HOME": str(tmp / "home")},
+    )
     line = proc.stdout.readline().split()
     if not line or line[0] != "mesh":
         raise RuntimeError(f"sidecar {name} did not start: {line}")
-    ports = {"inbound": int(line[4].rsplit(":", 1)[1]), "outbound": int(line[6].rsplit(":", 1)[1]),
-             "admin": line[8]}
+    ports = {
+        "inbound": int(line[4].rsplit(":", 1)[1]),
+        "outbound": int(line[6].rsplit(":", 1)[1]),
+        "admin": line[8],
+    }
     return proc, ports
 
 
@@ -157,9 +188,22 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         config, data = tmp / "policy", tmp / "data"
         config.mkdir()
         (config / "00-mesh.yaml").write_text(POLICY)
-        control = subprocess.Popen([str(EXE), "mesh", "control", "--config", str(config),
-                                    "--data", str(data), "--listen", "127.0.0.1:0"],
-                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        control = subprocess.Popen(
+            [
+                str(EXE),
+                "mesh",
+                "control",
+                "--config",
+                str(config),
+                "--data",
+                str(data),
+                "--listen",
+                "127.0.0.1:0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         procs.append(control)
         address = control.stdout.readline().split()[4].rstrip(",")
         tokens = JoinTokens(data, CertificateAuthority(data))
@@ -170,7 +214,9 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         procs.append(app)
         wait_listening(app_port, app, "app")
         root = data / "trust-bundle.pem"
-        server, sports = _start_sidecar(tmp, "server", app_port, address, tmp / "server.token", root)
+        server, sports = _start_sidecar(
+            tmp, "server", app_port, address, tmp / "server.token", root
+        )
         procs.append(server)
         client, cports = _start_sidecar(tmp, "client", 1, address, tmp / "client.token", root)
         procs.append(client)
@@ -182,36 +228,50 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         cpu = {"client": [], "server": []}
         for _ in range(runs):
             samples["direct"].append(asyncio.run(fixed_rate(app_port, b"app", RATE, seconds)))
-            before = {k: group_cpu_seconds(p.pid) for k, p in (("client", client),
-                                                                ("server", server))}
+            before = {
+                k: group_cpu_seconds(p.pid) for k, p in (("client", client), ("server", server))
+            }
             sample = asyncio.run(fixed_rate(out, b"server", RATE, seconds))
             samples["mesh"].append(sample)
             for k, p in (("client", client), ("server", server)):
                 u, s = group_cpu_seconds(p.pid)
                 cpu[k].append(((u - before[k][0]) + (s - before[k][1])) / sample["requests"] * 1e6)
         for path in ("direct", "mesh"):
-            results[path] = {q: statistics.median(s[q] for s in samples[path])
-                             for q in ("p50_ms", "p90_ms", "p99_ms")}
+            results[path] = {
+                q: statistics.median(s[q] for s in samples[path])
+                for q in ("p50_ms", "p90_ms", "p99_ms")
+            }
             results[path]["samples"] = samples[path]
-            log(f"{path:7s} p50 {results[path]['p50_ms']:.2f} ms  p90 {results[path]['p90_ms']:.2f}"
-                f" ms  p99 {results[path]['p99_ms']:.2f} ms")
-        results["added_ms"] = {q: results["mesh"][q] - results["direct"][q]
-                               for q in ("p50_ms", "p90_ms", "p99_ms")}
+            log(
+                f"{path:7s} p50 {results[path]['p50_ms']:.2f} ms  p90 {results[path]['p90_ms']:.2f}"
+                f" ms  p99 {results[path]['p99_ms']:.2f} ms"
+            )
+        results["added_ms"] = {
+            q: results["mesh"][q] - results["direct"][q] for q in ("p50_ms", "p90_ms", "p99_ms")
+        }
         results["sidecar_cpu_us_per_request"] = {k: statistics.median(v) for k, v in cpu.items()}
-        results["sidecar_rss_mib"] = {"client": _rss_kib(client.pid) / 1024,
-                                      "server": _rss_kib(server.pid) / 1024}
+        results["sidecar_rss_mib"] = {
+            "client": _rss_kib(client.pid) / 1024,
+            "server": _rss_kib(server.pid) / 1024,
+        }
         direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no HTTP_PROXY
         with direct.open(f"http://{sports['admin']}/config_dump", timeout=10) as resp:
             inbound = json.loads(resp.read())["inbound"]
         results["server_inbound"] = inbound  # mTLS connections accepted vs requests allowed
-        log(f"server sidecar: {inbound['accepted']} mTLS connections for {inbound['allowed']} "
-            "requests")
+        log(
+            f"server sidecar: {inbound['accepted']} mTLS connections for {inbound['allowed']} "
+            "requests"
+        )
         a = results["added_ms"]
-        log(f"added by the mesh: p50 {a['p50_ms']:.2f} ms  p90 {a['p90_ms']:.2f} ms  "
-            f"p99 {a['p99_ms']:.2f} ms")
+        log(
+            f"added by the mesh: p50 {a['p50_ms']:.2f} ms  p90 {a['p90_ms']:.2f} ms  "
+            f"p99 {a['p99_ms']:.2f} ms"
+        )
         c, r = results["sidecar_cpu_us_per_request"], results["sidecar_rss_mib"]
-        log(f"sidecar CPU per request: client {c['client']:.0f} us, server {c['server']:.0f} us;"
-            f" RSS client {r['client']:.0f} MiB, server {r['server']:.0f} MiB")
+        log(
+            f"sidecar CPU per request: client {c['client']:.0f} us, server {c['server']:.0f} us;"
+            f" RSS client {r['client']:.0f} MiB, server {r['server']:.0f} MiB"
+        )
     finally:
         for proc in reversed(procs):
             stop(proc)

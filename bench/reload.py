@@ -47,22 +47,52 @@ WRK_ARGS = ["-t1", "-c16", "--latency", "--timeout", "30s"]
 
 def config(upstream_port: int, version: int, routes: int, consumers: int) -> dict:
     url = f"http://127.0.0.1:{upstream_port}/"
-    services = [{"name": "api", "url": url, "routes": [
-        {"name": "api", "paths": ["/api"]},
-        {"name": "marker", "paths": [f"/marker-{version}"]}]}]
+    services = [
+        {
+            "name": "api",
+            "url": url,
+            "routes": [
+                {"name": "api", "paths": ["/api"]},
+                {"name": "marker", "paths": [f"/marker-{version}"]},
+            ],
+        }
+    ]
     for s in range(0, routes, 100):
-        services.append({"name": f"svc-{s}", "url": url, "routes": [
-            {"name": f"r{i}", "paths": [f"~/r{i}/(?<id>\\d+)$" if (i + 1) % REGEX_EVERY == 0
-                                        else f"/p{i}/"]}
-            for i in range(s, min(s + 100, routes))]})
-    return {"_format_version": "3.0", "services": services, "consumers": [
-        {"username": f"user-{i}-v{version}", "keyauth_credentials": [{"key": f"key-{i}-{version}"}]}
-        for i in range(consumers)]}
+        services.append(
+            {
+                "name": f"svc-{s}",
+                "url": url,
+                "routes": [
+                    {
+                        "name": f"r{i}",
+                        "paths": [
+                            f"~/r{i}/(?<id>\\d+)$" if (i + 1) % REGEX_EVERY == 0 else f"/p{i}/"
+                        ],
+                    }
+                    for i in range(s, min(s + 100, routes))
+                ],
+            }
+        )
+    return {
+        "_format_version": "3.0",
+        "services": services,
+        "consumers": [
+            {
+                "username": f"user-{i}-v{version}",
+                "keyauth_credentials": [{"key": f"key-{i}-{version}"}],
+            }
+            for i in range(consumers)
+        ],
+    }
 
 
 def admin(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, dict]:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method=method,
-                                 headers={"content-type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=body,
+        method=method,
+        headers={"content-type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=300) as resp:
             return resp.status, json.loads(resp.read() or b"{}")
@@ -89,15 +119,20 @@ def parse_totals(out: str) -> dict:
     if not (done and maxlat and rps):
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     scale = {"us": 1e-3, "ms": 1.0, "s": 1000.0}[maxlat.group(2)]
+
     def pct(p: str) -> float:
         m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
         return float(m.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1000.0}[m.group(2)] if m else -1.0
 
-    return {"requests": int(done.group(1)), "rps": float(rps.group(1)),
-            "p50_ms": pct("50"), "p99_ms": pct("99"),
-            "max_latency_ms": float(maxlat.group(1)) * scale,
-            "non_2xx": int(errors.group(1)) if errors else 0,
-            "socket_errors": sum(map(int, sock.groups())) if sock else 0}
+    return {
+        "requests": int(done.group(1)),
+        "rps": float(rps.group(1)),
+        "p50_ms": pct("50"),
+        "p99_ms": pct("99"),
+        "max_latency_ms": float(maxlat.group(1)) * scale,
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": sum(map(int, sock.groups())) if sock else 0,
+    }
 
 
 def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
@@ -105,22 +140,44 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
     idle_runs, load_s = (2, 20) if quick else (IDLE_RELOADS, LOAD_SECONDS)
     tmp = Path(tempfile.mkdtemp(prefix="carbonplane-bench-reload-"))
     procs: list[subprocess.Popen] = []
-    out: dict = {"routes": size, "consumers": size, "regex_routes": size // REGEX_EVERY,
-                 "workers": 2}
+    out: dict = {
+        "routes": size,
+        "consumers": size,
+        "regex_routes": size // REGEX_EVERY,
+        "workers": 2,
+    }
     try:
         up_port, port, admin_port = free_port(), free_port(), free_port()
-        procs.append(start_nginx(tmp, "upstream", f"server {{ listen 127.0.0.1:{up_port}; "
-                                 "location / { default_type text/plain; return 200 'ok'; } }",
-                                 up_port))
+        procs.append(
+            start_nginx(
+                tmp,
+                "upstream",
+                f"server {{ listen 127.0.0.1:{up_port}; "
+                "location / { default_type text/plain; return 200 'ok'; } }",
+                up_port,
+            )
+        )
         path = tmp / "kong.yml"
         path.write_text(yaml.safe_dump(config(up_port, 0, size, size), sort_keys=False))
         exe = REPO / ".venv" / "bin" / "carbonplane"
-        gw = subprocess.Popen([str(exe) if exe.exists() else "carbonplane", "gateway", "start",
-                               "--config", str(path), "--workers", "2",
-                               "--proxy-listen", f"127.0.0.1:{port}",
-                               "--admin-listen", f"127.0.0.1:{admin_port}"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # master and workers: one process group
+        gw = subprocess.Popen(
+            [
+                str(exe) if exe.exists() else "carbonplane",
+                "gateway",
+                "start",
+                "--config",
+                str(path),
+                "--workers",
+                "2",
+                "--proxy-listen",
+                f"127.0.0.1:{port}",
+                "--admin-listen",
+                f"127.0.0.1:{admin_port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # master and workers: one process group
         procs.append(gw)
         t0 = time.perf_counter()
         wait_listening(admin_port, gw, "gateway", timeout=300)
@@ -130,15 +187,29 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         log(f"gateway up in {out['start_s']:.1f} s with {size:,} routes + {size:,} consumers")
 
         idle = [reload_once(admin_port, bodies[n % 2], gw.pid) for n in range(idle_runs)]
-        out["idle"] = {"runs": [{"wall_s": w, "cpu_s": c} for w, c in idle],
-                       "wall_s": statistics.median(w for w, _ in idle),
-                       "cpu_s": statistics.median(c for _, c in idle)}
-        log(f"idle reload: median {out['idle']['wall_s']:.2f} s wall, "
-            f"{out['idle']['cpu_s']:.2f} s CPU (master + 2 workers), {idle_runs} runs")
+        out["idle"] = {
+            "runs": [{"wall_s": w, "cpu_s": c} for w, c in idle],
+            "wall_s": statistics.median(w for w, _ in idle),
+            "cpu_s": statistics.median(c for _, c in idle),
+        }
+        log(
+            f"idle reload: median {out['idle']['wall_s']:.2f} s wall, "
+            f"{out['idle']['cpu_s']:.2f} s CPU (master + 2 workers), {idle_runs} runs"
+        )
 
-        wrk = subprocess.Popen([WRK, *WRK_ARGS, f"-d{load_s}s", "-s", str(_paths_script(tmp, size)),
-                                f"http://127.0.0.1:{port}/api/x"], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+        wrk = subprocess.Popen(
+            [
+                WRK,
+                *WRK_ARGS,
+                f"-d{load_s}s",
+                "-s",
+                str(_paths_script(tmp, size)),
+                f"http://127.0.0.1:{port}/api/x",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         procs.append(wrk)
         started, walls = time.monotonic(), []
         time.sleep(2)
@@ -149,17 +220,23 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         if wrk.returncode != 0:
             raise RuntimeError(f"wrk failed: {err}")
         totals = parse_totals(text)
-        out["under_load"] = {"reloads": len(walls), "runs_wall_s": walls,
-                             "wall_s": statistics.median(walls), "wrk": totals,
-                             "wrk_args": [*WRK_ARGS, f"-d{load_s}s"]}
+        out["under_load"] = {
+            "reloads": len(walls),
+            "runs_wall_s": walls,
+            "wall_s": statistics.median(walls),
+            "wrk": totals,
+            "wrk_args": [*WRK_ARGS, f"-d{load_s}s"],
+        }
         server = admin(admin_port, "GET", "/status")[1]["server"]
         out["worker_restarts"] = server["worker_restarts"]
-        log(f"under load: {len(walls)} reloads, median {out['under_load']['wall_s']:.2f} s; wrk "
+        log(
+            f"under load: {len(walls)} reloads, median {out['under_load']['wall_s']:.2f} s; wrk "
             f"{totals['requests']:,} requests, {totals['non_2xx']} non-2xx, "
             f"{totals['socket_errors']} socket errors, {totals['rps']:,.0f} req/s, p50 "
             f"{totals['p50_ms']:.1f} ms, p99 {totals['p99_ms']:.1f} ms, max "
             f"{totals['max_latency_ms']:.0f} ms; worker restarts "
-            f"{out['worker_restarts']}")
+            f"{out['worker_restarts']}"
+        )
         if totals["non_2xx"] or totals["socket_errors"] or out["worker_restarts"]:
             raise RuntimeError(f"reloads dropped requests or restarted workers: {out}")
     finally:
@@ -174,7 +251,9 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
 def _paths_script(tmp: Path, size: int) -> Path:
     """wrk alternates a prefix route and the last regex route."""
     script = tmp / "paths.lua"
-    script.write_text("local n = 0\nrequest = function()\n  n = n + 1\n"
-                      f'  if n % 2 == 0 then return wrk.format("GET", "/r{size - 1}/42") end\n'
-                      '  return wrk.format("GET", "/api/x")\nend\n')
+    script.write_text(
+        "local n = 0\nrequest = function()\n  n = n + 1\n"
+        f'  if n % 2 == 0 then return wrk.format("GET", "/r{size - 1}/42") end\n'
+        '  return wrk.format("GET", "/api/x")\nend\n'
+    )
     return script

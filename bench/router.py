@@ -14,10 +14,23 @@ from pathlib import Path
 from carbonplane.gateway.config import load_config_file
 
 PLATFORM = Path(__file__).resolve().parent.parent / "platforms" / "254carbon" / "kong.yml"
-PATHS = ["/api/datahub/entities", "/datahub/x", "/api/trino/v1/statement", "/trino-ui/q", "/api/superset/chart",
-         "/superset/welcome", "/api/dolphinscheduler/projects", "/api/s3/bucket", "/api/mlflow/runs",
-         "/api/iceberg/v1/config", "/api/services/status", "/api/grafana/d", "/api/prometheus/query",
-         "/api/schema/subjects", "/nomatch/at/all"]
+PATHS = [
+    "/api/datahub/entities",
+    "/datahub/x",
+    "/api/trino/v1/statement",
+    "/trino-ui/q",
+    "/api/superset/chart",
+    "/superset/welcome",
+    "/api/dolphinscheduler/projects",
+    "/api/s3/bucket",
+    "/api/mlflow/runs",
+    "/api/iceberg/v1/config",
+    "/api/services/status",
+    "/api/grafana/d",
+    "/api/prometheus/query",
+    "/api/schema/subjects",
+    "/nomatch/at/all",
+]
 
 
 def run(quick: bool = False, log: Callable[..., None] = print) -> dict:

@@ -50,13 +50,22 @@ def _cpu() -> float:
 
 
 def _cfg(broker: ThrowawayKafka, home: Path) -> EventsConfig:
-    return EventsConfig.from_env({}, bootstrap_servers=broker.bootstrap, home=home, spool_dir=home / "spool",
-                                 overrides={"message.timeout.ms": 5000})
+    return EventsConfig.from_env(
+        {},
+        bootstrap_servers=broker.bootstrap,
+        home=home,
+        spool_dir=home / "spool",
+        overrides={"message.timeout.ms": 5000},
+    )
 
 
 def _record(seq: int) -> tuple[bytes, bytes, list[tuple[str, bytes]], int]:
-    return b'{"seq": %d, "pad": "%s"}' % (seq, b"x" * 200), b"key-%d" % (seq % 12), [("seq", b"%d" % seq)], BASE_TS + seq
-
+    return (
+        b'{"seq": %d, "pad": "%s"}' % (seq, b"x" * 200),
+        b"key-%d" % (seq % 12),
+        [("seq", b"%d" % seq)],
+        BASE_TS + seq,
+    )
 
 
 def _check(cfg: EventsConfig, topic: str, produced: int) -> None:
@@ -64,18 +73,29 @@ def _check(cfg: EventsConfig, topic: str, produced: int) -> None:
     everything = [s for seqs in per_partition.values() for s in seqs]
     if sorted(everything) != list(range(produced)):
         missing = set(range(produced)) - set(everything)
-        raise RuntimeError(f"{topic}: {len(everything)} records for {produced} produced; missing {sorted(missing)[:5]}, "
-                           f"duplicated {len(everything) - len(set(everything))}")
+        raise RuntimeError(
+            f"{topic}: {len(everything)} records for {produced} produced; missing {sorted(missing)[:5]}, "
+            f"duplicated {len(everything) - len(set(everything))}"
+        )
     for partition, seqs in per_partition.items():
         if seqs != sorted(seqs):
             raise RuntimeError(f"{topic}[{partition}] out of production order")
 
 
-def one_run(broker: ThrowawayKafka, home: Path, name: str, rate: float, outage: float, after: float,
-            cap: float) -> dict:
+def one_run(
+    broker: ThrowawayKafka,
+    home: Path,
+    name: str,
+    rate: float,
+    outage: float,
+    after: float,
+    cap: float,
+) -> dict:
     """One outage at ``rate`` events/s; see the module docstring. The broker is up on entry and exit."""
     cfg = _cfg(broker, home)
-    KafkaAdmin(cfg).apply_topics([TopicSpec(name, "data", PARTITIONS, DAY_MS, "delete", "DataIngestionEvent", "k")])
+    KafkaAdmin(cfg).apply_topics(
+        [TopicSpec(name, "data", PARTITIONS, DAY_MS, "delete", "DataIngestionEvent", "k")]
+    )
     broker.kill()
     producer = KafkaProducerBackend(cfg, "bench-spool", metadata_timeout=1.0)
     failed: list[str] = []
@@ -90,7 +110,9 @@ def one_run(broker: ThrowawayKafka, home: Path, name: str, rate: float, outage: 
             failed.append(d.error or "?")
 
     up_at: list[float] = []
-    restarter = threading.Thread(target=lambda: (broker.start(), up_at.append(time.monotonic())), daemon=True)
+    restarter = threading.Thread(
+        target=lambda: (broker.start(), up_at.append(time.monotonic())), daemon=True
+    )
     period, seq, cpu0 = 1.0 / rate, 0, _cpu()
     t0 = time.monotonic()
     direct_at = peak = backlog_at_up = None
@@ -123,12 +145,19 @@ def one_run(broker: ThrowawayKafka, home: Path, name: str, rate: float, outage: 
         producer.close(10)
     cpu = _cpu() - cpu0
     if pending or not drained_ok or failed:
-        raise RuntimeError(f"run {name}: pending={pending} drained={drained_ok} failed={failed[:3]}")
+        raise RuntimeError(
+            f"run {name}: pending={pending} drained={drained_ok} failed={failed[:3]}"
+        )
     _check(cfg, name, seq)
     to_direct = None if direct_at is None else direct_at - up_at[0]
     return {
-        "rate": rate, "produced": seq, "spooled": counts["spooled"], "direct": counts["ok"],
-        "backlog_at_up": backlog_at_up, "peak_backlog": peak, "drained": drained,
+        "rate": rate,
+        "produced": seq,
+        "spooled": counts["spooled"],
+        "direct": counts["ok"],
+        "backlog_at_up": backlog_at_up,
+        "peak_backlog": peak,
+        "drained": drained,
         "time_to_direct_s": None if to_direct is None else round(to_direct, 3),
         "drain_rate": None if not to_direct else round(drained / to_direct),
         "cpu_us_per_event": round(cpu / seq * 1e6, 1),
@@ -138,7 +167,9 @@ def one_run(broker: ThrowawayKafka, home: Path, name: str, rate: float, outage: 
 def drain_only(broker: ThrowawayKafka, home: Path, name: str, n: int) -> dict:
     """Spool ``n`` records during an outage, restart, time the drainer alone."""
     cfg = _cfg(broker, home)
-    KafkaAdmin(cfg).apply_topics([TopicSpec(name, "data", PARTITIONS, DAY_MS, "delete", "DataIngestionEvent", "k")])
+    KafkaAdmin(cfg).apply_topics(
+        [TopicSpec(name, "data", PARTITIONS, DAY_MS, "delete", "DataIngestionEvent", "k")]
+    )
     broker.kill()
     producer = KafkaProducerBackend(cfg, "bench-drain", metadata_timeout=1.0)
     try:
@@ -156,23 +187,42 @@ def drain_only(broker: ThrowawayKafka, home: Path, name: str, n: int) -> dict:
     finally:
         producer.close(10)
     _check(cfg, name, n)
-    return {"records": n, "seconds": round(elapsed, 3), "drain_rate": round(n / elapsed),
-            "cpu_us_per_record": round(cpu / n * 1e6, 1)}
+    return {
+        "records": n,
+        "seconds": round(elapsed, 3),
+        "drain_rate": round(n / elapsed),
+        "cpu_us_per_record": round(cpu / n * 1e6, 1),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m bench.spool_drain", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.spool_drain", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--rates", default="200,400", help="arrival rates, events/s, comma-separated")
     ap.add_argument("--runs", type=int, default=3, help="runs per rate (median reported)")
-    ap.add_argument("--outage", type=float, default=10.0, help="seconds of production before the restart begins")
-    ap.add_argument("--after", type=float, default=3.0, help="seconds of production after the return to direct")
-    ap.add_argument("--cap", type=float, default=60.0, help="give up waiting for the return after this many s")
-    ap.add_argument("--drain-only", type=int, default=20_000, help="records for the drain-only figure (0: skip)")
+    ap.add_argument(
+        "--outage", type=float, default=10.0, help="seconds of production before the restart begins"
+    )
+    ap.add_argument(
+        "--after", type=float, default=3.0, help="seconds of production after the return to direct"
+    )
+    ap.add_argument(
+        "--cap", type=float, default=60.0, help="give up waiting for the return after this many s"
+    )
+    ap.add_argument(
+        "--drain-only", type=int, default=20_000, help="records for the drain-only figure (0: skip)"
+    )
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--verbose", action="store_true", help="show the producer's log (INFO and up)")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(relativeCreated)8.0f %(message)s")
-    if not args.verbose:  # the outage is deliberate: its warnings and librdkafka's connect failures are noise here
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.ERROR,
+        format="%(relativeCreated)8.0f %(message)s",
+    )
+    if (
+        not args.verbose
+    ):  # the outage is deliberate: its warnings and librdkafka's connect failures are noise here
         logging.getLogger("carbonplane.events.kafka").setLevel(logging.CRITICAL)
     rates = [float(r) for r in args.rates.split(",") if r]
     out: dict = {"runs": [], "summary": {}}
@@ -184,22 +234,41 @@ def main(argv: list[str] | None = None) -> int:
                 runs = []
                 for i in range(args.runs):
                     home = Path(tmp) / f"r{int(rate)}-{i}"
-                    r = one_run(broker, home, f"spool-bench-{int(rate)}-{i}", rate, args.outage, args.after, args.cap)
+                    r = one_run(
+                        broker,
+                        home,
+                        f"spool-bench-{int(rate)}-{i}",
+                        rate,
+                        args.outage,
+                        args.after,
+                        args.cap,
+                    )
                     runs.append(r)
                     print(json.dumps(r), file=sys.stderr if args.json else sys.stdout, flush=True)
                 out["runs"] += runs
-                returned = [r["time_to_direct_s"] for r in runs if r["time_to_direct_s"] is not None]
+                returned = [
+                    r["time_to_direct_s"] for r in runs if r["time_to_direct_s"] is not None
+                ]
                 out["summary"][f"{int(rate)}/s"] = {
                     "returned": f"{len(returned)}/{len(runs)}",
                     "median_time_to_direct_s": statistics.median(returned) if returned else None,
                     "max_time_to_direct_s": max(returned) if returned else None,
-                    "median_drain_rate": statistics.median([r["drain_rate"] for r in runs if r["drain_rate"]] or [0]),
-                    "median_cpu_us_per_event": statistics.median(r["cpu_us_per_event"] for r in runs),
+                    "median_drain_rate": statistics.median(
+                        [r["drain_rate"] for r in runs if r["drain_rate"]] or [0]
+                    ),
+                    "median_cpu_us_per_event": statistics.median(
+                        r["cpu_us_per_event"] for r in runs
+                    ),
                 }
             if args.drain_only:
-                d = [drain_only(broker, Path(tmp) / f"d{i}", f"spool-drain-{i}", args.drain_only) for i in range(args.runs)]
+                d = [
+                    drain_only(broker, Path(tmp) / f"d{i}", f"spool-drain-{i}", args.drain_only)
+                    for i in range(args.runs)
+                ]
                 out["drain_only"] = d
-                out["summary"]["drain_only_median_rate"] = statistics.median(r["drain_rate"] for r in d)
+                out["summary"]["drain_only_median_rate"] = statistics.median(
+                    r["drain_rate"] for r in d
+                )
                 for r in d:
                     print(json.dumps(r), file=sys.stderr if args.json else sys.stdout, flush=True)
         finally:

@@ -24,7 +24,12 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 PROBE_TIMEOUT_S = 10.0
 
 # Variables that choose or redirect the event backend; a test starts without them.
-_BACKEND_ENV = ("KAFKA_BOOTSTRAP_SERVERS", "CARBONPLANE_EVENTS_BACKEND", "CARBONPLANE_SPOOL", "CARBONPLANE_SPOOL_DIR")
+_BACKEND_ENV = (
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "CARBONPLANE_EVENTS_BACKEND",
+    "CARBONPLANE_SPOOL",
+    "CARBONPLANE_SPOOL_DIR",
+)
 
 
 def _kafka_problem() -> str | None:
@@ -43,7 +48,9 @@ def _redis_problem() -> str | None:
     """None when Redis answers PING within the probe timeout, else why not."""
     import redis
 
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=PROBE_TIMEOUT_S, socket_timeout=PROBE_TIMEOUT_S)
+    client = redis.Redis.from_url(
+        REDIS_URL, socket_connect_timeout=PROBE_TIMEOUT_S, socket_timeout=PROBE_TIMEOUT_S
+    )
     try:
         client.ping()
     except redis.RedisError as exc:
@@ -58,7 +65,10 @@ def kafka_bootstrap() -> str:
     """The bootstrap address of the real broker, checked to answer; fails the test if it does not."""
     problem = _kafka_problem()
     if problem:
-        pytest.fail(f"Kafka is not reachable on {KAFKA_BOOTSTRAP}: start it with `make kafka-up` ({problem})", pytrace=False)
+        pytest.fail(
+            f"Kafka is not reachable on {KAFKA_BOOTSTRAP}: start it with `make kafka-up` ({problem})",
+            pytrace=False,
+        )
     return KAFKA_BOOTSTRAP
 
 
@@ -67,7 +77,10 @@ def redis_url() -> str:
     """The URL of the real Redis, checked to answer PING; fails the test if it does not."""
     problem = _redis_problem()
     if problem:
-        pytest.fail(f"Redis is not reachable on 127.0.0.1:6379: start it with `make redis-up` ({problem})", pytrace=False)
+        pytest.fail(
+            f"Redis is not reachable on 127.0.0.1:6379: start it with `make redis-up` ({problem})",
+            pytrace=False,
+        )
     return REDIS_URL
 
 
@@ -104,8 +117,10 @@ def native_plugins_problem() -> str | None:
     except ImportError as exc:  # pragma: no cover - a broken install
         return f"carbonplane.gateway.plugins does not import: {exc}"
     if not counters.NATIVE_BUILT or "native" not in log_serializer.LINE_IMPLS:
-        return ("the plugins' C modules (gateway/plugins/_native) are not built in this install; "
-                "run make setup with a C compiler (not CARBONPLANE_NO_COMPILE)")
+        return (
+            "the plugins' C modules (gateway/plugins/_native) are not built in this install; "
+            "run make setup with a C compiler (not CARBONPLANE_NO_COMPILE)"
+        )
     return None
 
 

@@ -53,8 +53,13 @@ def test_kafka_carries_a_record_end_to_end(kafka_bootstrap, unique_name):
         producer = Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all"})
         producer.produce(topic, key=b"k", value=b"hello", headers=[("h", b"v")])
         assert producer.flush(30) == 0, "the record was not acknowledged within 30 s"
-        consumer = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": unique_name("grp"),
-                             "enable.auto.commit": False})
+        consumer = Consumer(
+            {
+                "bootstrap.servers": kafka_bootstrap,
+                "group.id": unique_name("grp"),
+                "enable.auto.commit": False,
+            }
+        )
         try:
             consumer.assign([TopicPartition(topic, 0, 0)])
             msg = consumer.poll(30)
@@ -81,10 +86,14 @@ def test_kafka_does_not_auto_create_topics(kafka_bootstrap, unique_name):
 
 @pytest.mark.kafka
 def test_kafka_up_is_idempotent_when_running(kafka_bootstrap):
-    done = subprocess.run([str(ROOT / "scripts" / "kafka.sh"), "up"], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "kafka.sh"), "up"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "already up" in done.stdout or "already answers" in done.stdout, done.stdout
-    status = subprocess.run([str(ROOT / "scripts" / "kafka.sh"), "status"], capture_output=True, text=True, timeout=30)
+    status = subprocess.run(
+        [str(ROOT / "scripts" / "kafka.sh"), "status"], capture_output=True, text=True, timeout=30
+    )
     assert (status.returncode, status.stdout.split()[0]) == (0, "up"), status.stdout
 
 

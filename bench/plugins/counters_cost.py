@@ -24,8 +24,22 @@ N = 50_000
 
 def _cells(i: int, now_ms: int):
     ident = f"10.0.{i % 200}.{i % 250}"
-    return [(f"ratelimit:r:s:{ident}:{now_ms // 1000}:second".encode(), now_ms + 1000, 10**9, None, 0.0),
-            (f"ratelimit:r:s:{ident}:{now_ms // 60000}:minute".encode(), now_ms + 60000, 10**9, None, 0.0)]
+    return [
+        (
+            f"ratelimit:r:s:{ident}:{now_ms // 1000}:second".encode(),
+            now_ms + 1000,
+            10**9,
+            None,
+            0.0,
+        ),
+        (
+            f"ratelimit:r:s:{ident}:{now_ms // 60000}:minute".encode(),
+            now_ms + 60000,
+            10**9,
+            None,
+            0.0,
+        ),
+    ]
 
 
 def bench_store(store) -> float:

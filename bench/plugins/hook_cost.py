@@ -28,27 +28,43 @@ from carbonplane.http import Limits, RequestHeadParser
 from carbonplane.http.model import ResponseHead
 from carbonplane.proxy.app import Client, RequestContext
 
-SERVICE = freeze({"id": "0f6c1ad2-6d7e-4b36-9a43-1d7f4e0b9c01", "name": "datahub-gms", "host": "datahub"})
-ROUTE = freeze({"id": "7c2b8e4a-5f1d-4c3e-8a9b-2e6f0d1c3b42", "name": "datahub-api", "paths": ["/api/datahub"]})
-HEAD = (b"GET /api/datahub/entities?urn=abc HTTP/1.1\r\nHost: gw.254carbon.com\r\n"
-        b"User-Agent: bench\r\nAccept: application/json\r\nOrigin: https://portal.254carbon.com\r\n"
-        b"Authorization: Bearer x\r\n\r\n")
+SERVICE = freeze(
+    {"id": "0f6c1ad2-6d7e-4b36-9a43-1d7f4e0b9c01", "name": "datahub-gms", "host": "datahub"}
+)
+ROUTE = freeze(
+    {"id": "7c2b8e4a-5f1d-4c3e-8a9b-2e6f0d1c3b42", "name": "datahub-api", "paths": ["/api/datahub"]}
+)
+HEAD = (
+    b"GET /api/datahub/entities?urn=abc HTTP/1.1\r\nHost: gw.254carbon.com\r\n"
+    b"User-Agent: bench\r\nAccept: application/json\r\nOrigin: https://portal.254carbon.com\r\n"
+    b"Authorization: Bearer x\r\n\r\n"
+)
 _PARSER = RequestHeadParser(Limits())
 
 
 def _context(i: int) -> RequestContext:
     head = _PARSER.parse(HEAD)
     ip = f"10.0.{i % 250}.{i % 200}"
-    ctx = RequestContext(head, Client(ip, 40000 + i % 1000, False, b"http", 8000), ip,
-                         b"bench-%d" % i, time.monotonic(), int(time.time() * 1000))
+    ctx = RequestContext(
+        head,
+        Client(ip, 40000 + i % 1000, False, b"http", 8000),
+        ip,
+        b"bench-%d" % i,
+        time.monotonic(),
+        int(time.time() * 1000),
+    )
     ctx.vars["service"], ctx.vars["route"] = SERVICE, ROUTE
     ctx.upstream_target = head.path + head.query
     return ctx
 
 
 def _respond(ctx: RequestContext) -> None:
-    ctx.response = ResponseHead(200, b"OK", b"1.1", [(b"content-type", b"application/json"),
-                                                       (b"content-length", b"120"), (b"server", b"x")])
+    ctx.response = ResponseHead(
+        200,
+        b"OK",
+        b"1.1",
+        [(b"content-type", b"application/json"), (b"content-length", b"120"), (b"server", b"x")],
+    )
     ctx.source = "upstream"
     ctx.response_bytes = 120
     ctx.upstream_started = ctx.started + 0.0002
@@ -106,15 +122,42 @@ def cases(tmp: str, receiver_port: int) -> list[tuple[str, dict, PluginServices,
         producer.flush()
 
     return [
-        ("rate-limiting (local)", {"second": 10**9, "minute": 10**9, "limit_by": "ip"},
-         PluginServices(counters=HostCounters.open(os.path.join(tmp, "c"))), _nothing),
-        ("cors", {"origins": ["https://254carbon.com", r"https://.*\.254carbon\.com"],
-                  "credentials": True, "exposed_headers": ["X-Request-Id"]}, PluginServices(), _nothing),
-        ("prometheus", {"status_code_metrics": True, "latency_metrics": True, "bandwidth_metrics": True},
-         runtime, _nothing),
+        (
+            "rate-limiting (local)",
+            {"second": 10**9, "minute": 10**9, "limit_by": "ip"},
+            PluginServices(counters=HostCounters.open(os.path.join(tmp, "c"))),
+            _nothing,
+        ),
+        (
+            "cors",
+            {
+                "origins": ["https://254carbon.com", r"https://.*\.254carbon\.com"],
+                "credentials": True,
+                "exposed_headers": ["X-Request-Id"],
+            },
+            PluginServices(),
+            _nothing,
+        ),
+        (
+            "prometheus",
+            {"status_code_metrics": True, "latency_metrics": True, "bandwidth_metrics": True},
+            runtime,
+            _nothing,
+        ),
         ("file-log", {"path": os.path.join(tmp, "access.log")}, PluginServices(), file_settle),
-        ("http-log", {"http_endpoint": f"http://127.0.0.1:{receiver_port}/",
-                      "queue": {"max_batch_size": 100, "max_coalescing_delay": 0.05, "max_entries": 100000}}, PluginServices(), http_settle),
+        (
+            "http-log",
+            {
+                "http_endpoint": f"http://127.0.0.1:{receiver_port}/",
+                "queue": {
+                    "max_batch_size": 100,
+                    "max_coalescing_delay": 0.05,
+                    "max_entries": 100000,
+                },
+            },
+            PluginServices(),
+            http_settle,
+        ),
         ("event-log", {}, PluginServices(producer=lambda: producer), event_settle),
         ("correlation-id", {}, PluginServices(), _nothing),
         ("request-termination", {"trigger": "X-Never"}, PluginServices(), _nothing),
@@ -131,6 +174,7 @@ async def _receiver() -> tuple[Any, int]:
                 writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
+
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     return server, server.sockets[0].getsockname()[1]
 

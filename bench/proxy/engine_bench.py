@@ -79,8 +79,12 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 15.0) -> 
 
 
 def start(cmd: list[str], cpu: int, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(["taskset", "-c", str(cpu), *cmd], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        ["taskset", "-c", str(cpu), *cmd],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     wait_listening(port, proc)
     return proc
 
@@ -100,18 +104,36 @@ _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 def wrk(port: int, duration: int, connections: int) -> dict:
     out = subprocess.run(
-        ["taskset", "-c", "0", "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
-         f"http://127.0.0.1:{port}/bench"], capture_output=True, text=True,
-        timeout=duration + 30, check=True,
-    ).stdout  # fmt: skip
+        [
+            "taskset",
+            "-c",
+            "0",
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--latency",
+            f"http://127.0.0.1:{port}/bench",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 30,
+        check=True,
+    ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    lat = {p: float(v) * _UNITS[u] for p, v, u in
-           re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}  # fmt: skip
+    lat = {
+        p: float(v) * _UNITS[u]
+        for p, v, u in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+    }
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"],
-            "non_2xx": int(errors.group(1)) if errors else 0,
-            "socket_errors": socket_errors.group(1) if socket_errors else None}  # fmt: skip
+    return {
+        "rps": rps,
+        "p50_ms": lat["50"],
+        "p99_ms": lat["99"],
+        "non_2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else None,
+    }
 
 
 def one_run(port: int, proc: subprocess.Popen | None, args) -> dict:
@@ -124,14 +146,19 @@ def one_run(port: int, proc: subprocess.Popen | None, args) -> dict:
 
 
 def summarise(label: str, runs: list[dict], args) -> dict:
-    summary = {key: statistics.median(r[key] for r in runs)
-               for key in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request") if key in runs[0]}
+    summary = {
+        key: statistics.median(r[key] for r in runs)
+        for key in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request")
+        if key in runs[0]
+    }
     summary["runs"] = runs
     if not args.json:
         cpu = summary.get("cpu_us_per_request")
-        print(f"{label:<10} {summary['rps']:>10.0f} req/s  p50 {summary['p50_ms']:.3f} ms"
-              f"  p99 {summary['p99_ms']:.3f} ms"
-              + (f"  cpu {cpu:.1f} us/request" if cpu else ""), flush=True)  # fmt: skip
+        print(
+            f"{label:<10} {summary['rps']:>10.0f} req/s  p50 {summary['p50_ms']:.3f} ms"
+            f"  p99 {summary['p99_ms']:.3f} ms" + (f"  cpu {cpu:.1f} us/request" if cpu else ""),
+            flush=True,
+        )
     return summary
 
 
@@ -146,9 +173,12 @@ def main() -> int:
     if not shutil.which("nginx") or not shutil.which("wrk"):
         print("needs nginx and wrk on PATH (apt-get install nginx-light wrk)", file=sys.stderr)
         return 2
-    results: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-                     "connections": args.connections, "duration_s": args.duration,
-                     "runs": args.runs}  # fmt: skip
+    results: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "runs": args.runs,
+    }
     with tempfile.TemporaryDirectory(prefix="cp-bench-") as tmp:
         up_port, nginx_port, engine_port = free_port(), free_port(), free_port()
         conf = Path(tmp, "up.conf")
@@ -162,9 +192,21 @@ def main() -> int:
                 procs["nginx"] = start(["nginx", "-p", tmp, "-c", str(pconf)], 1, nginx_port)
                 targets["nginx"] = (nginx_port, procs["nginx"])
             if args.only in (None, "engine"):
-                procs["engine"] = start([str(PYTHON), "-m", "carbonplane.proxy", "--workers", "0",
-                                         "--listen", f"127.0.0.1:{engine_port}",
-                                         "--route", f"/=127.0.0.1:{up_port}"], 1, engine_port)
+                procs["engine"] = start(
+                    [
+                        str(PYTHON),
+                        "-m",
+                        "carbonplane.proxy",
+                        "--workers",
+                        "0",
+                        "--listen",
+                        f"127.0.0.1:{engine_port}",
+                        "--route",
+                        f"/=127.0.0.1:{up_port}",
+                    ],
+                    1,
+                    engine_port,
+                )
                 targets["engine"] = (engine_port, procs["engine"])
             if args.only not in (None, "upstream"):
                 del targets["upstream"]
@@ -183,12 +225,15 @@ def main() -> int:
     if "nginx" in results and "engine" in results:
         results["ratio_rps"] = results["engine"]["rps"] / results["nginx"]["rps"]
         results["ratio_p99"] = results["engine"]["p99_ms"] / results["nginx"]["p99_ms"]
-        results["ratio_cpu_efficiency"] = (results["nginx"]["cpu_us_per_request"]
-                                           / results["engine"]["cpu_us_per_request"])  # fmt: skip
+        results["ratio_cpu_efficiency"] = (
+            results["nginx"]["cpu_us_per_request"] / results["engine"]["cpu_us_per_request"]
+        )
         if not args.json:
-            print(f"engine/nginx: req/s x{results['ratio_rps']:.2f}, "
-                  f"p99 x{results['ratio_p99']:.2f}, "
-                  f"requests per CPU-second x{results['ratio_cpu_efficiency']:.2f}")
+            print(
+                f"engine/nginx: req/s x{results['ratio_rps']:.2f}, "
+                f"p99 x{results['ratio_p99']:.2f}, "
+                f"requests per CPU-second x{results['ratio_cpu_efficiency']:.2f}"
+            )
     if args.json:
         print(json.dumps(results, indent=2))
     return 0

@@ -68,7 +68,9 @@ class _ClientSide(asyncio.Protocol):
 
     async def _connect(self) -> None:
         loop = asyncio.get_running_loop()
-        _, self.up = await loop.create_connection(lambda: _UpstreamSide(self), *self.upstream_address)
+        _, self.up = await loop.create_connection(
+            lambda: _UpstreamSide(self), *self.upstream_address
+        )
         for head in self.waiting or ():
             self.up.transport.write(head)
         self.waiting = None
@@ -104,7 +106,9 @@ def serve_floor(port: int, upstream_port: int) -> None:
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _ClientSide(("127.0.0.1", upstream_port)), "127.0.0.1", port)
+        server = await loop.create_server(
+            lambda: _ClientSide(("127.0.0.1", upstream_port)), "127.0.0.1", port
+        )
         await server.serve_forever()
 
     uvloop.install()
@@ -115,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--serve", nargs=2, type=int, metavar=("PORT", "UPSTREAM_PORT"), help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--serve", nargs=2, type=int, metavar=("PORT", "UPSTREAM_PORT"), help=argparse.SUPPRESS
+    )
     args = ap.parse_args(argv)
     if args.serve:
         serve_floor(*args.serve)
@@ -124,14 +130,30 @@ def main(argv: list[str] | None = None) -> int:
     from bench import gateway as G
 
     tmp = Path(tempfile.mkdtemp(prefix="cp-floor-"))
-    procs = [G.start_nginx(tmp, "upstream", f"server {{ listen 127.0.0.1:{UPSTREAM_PORT}; "
-                                             "location / { return 200 'ok'; } }", UPSTREAM_PORT)]
+    procs = [
+        G.start_nginx(
+            tmp,
+            "upstream",
+            f"server {{ listen 127.0.0.1:{UPSTREAM_PORT}; location / {{ return 200 'ok'; }} }}",
+            UPSTREAM_PORT,
+        )
+    ]
     try:
-        procs.append(G.start_nginx(tmp, "proxy", (
-            f"upstream u {{ server 127.0.0.1:{UPSTREAM_PORT}; keepalive 64; }} server {{ listen "
-            f"127.0.0.1:{NGINX_PORT}; location / {{ proxy_pass http://u; proxy_http_version 1.1; "
-            'proxy_set_header Connection ""; } }'), NGINX_PORT))
-        floor = subprocess.Popen([sys.executable, __file__, "--serve", str(FLOOR_PORT), str(UPSTREAM_PORT)])
+        procs.append(
+            G.start_nginx(
+                tmp,
+                "proxy",
+                (
+                    f"upstream u {{ server 127.0.0.1:{UPSTREAM_PORT}; keepalive 64; }} server {{ listen "
+                    f"127.0.0.1:{NGINX_PORT}; location / {{ proxy_pass http://u; proxy_http_version 1.1; "
+                    'proxy_set_header Connection ""; } }'
+                ),
+                NGINX_PORT,
+            )
+        )
+        floor = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(FLOOR_PORT), str(UPSTREAM_PORT)]
+        )
         procs.append(floor)
         G.wait_listening(FLOOR_PORT, floor, "floor proxy")
         samples: dict[str, list[dict]] = {"nginx": [], "floor": []}
@@ -142,9 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         rps = {k: statistics.median(s["rps"] for s in v) for k, v in samples.items()}
         p99 = {k: statistics.median(s["p99_ms"] for s in v) for k, v in samples.items()}
         for name in samples:
-            print(f"{name:6s} {rps[name]:9,.0f} req/s  p99 {p99[name]:.2f} ms  runs: "
-                  + " ".join(f"{s['rps']:,.0f}" for s in samples[name]))
-        print(f"floor / nginx = {rps['floor'] / rps['nginx']:.2f} req/s, p99 {p99['floor'] / p99['nginx']:.2f}x")
+            print(
+                f"{name:6s} {rps[name]:9,.0f} req/s  p99 {p99[name]:.2f} ms  runs: "
+                + " ".join(f"{s['rps']:,.0f}" for s in samples[name])
+            )
+        print(
+            f"floor / nginx = {rps['floor'] / rps['nginx']:.2f} req/s, p99 {p99['floor'] / p99['nginx']:.2f}x"
+        )
     finally:
         for proc in reversed(procs):
             G.stop(proc)

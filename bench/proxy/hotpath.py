@@ -34,13 +34,15 @@ from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.downstream import ClientConnection
 from carbonplane.proxy.layers.pool import UpstreamConnection
 from carbonplane.proxy.server import ProxyServer
-from carbonplane.proxy.supervisor import tune_gc
 from carbonplane.proxy.static import StaticApp
+from carbonplane.proxy.supervisor import tune_gc
 
 PLUGINS = ("rate-limiting", "cors", "jwt", "prometheus", "file-log")
 REQUEST = b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"
-RESPONSE = (b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 16:00:00 GMT\r\n"
-            b"Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok")
+RESPONSE = (
+    b"HTTP/1.1 200 OK\r\nServer: nginx/1.22.1\r\nDate: Fri, 27 Nov 2026 16:00:00 GMT\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
+)
 
 
 class FakeTransport(asyncio.Transport):
@@ -85,21 +87,26 @@ def gateway_setup(kind: str, tmp: Path, only: str | None = None) -> tuple[ProxyC
         if only != "jwt":
             del doc["consumers"]
         path.write_text(yaml.safe_dump(doc))
-    payload = encode_payload(load_config_file(path), runtime={"workers": 1},
-                             proxy={"keepalive_requests": 10**9,
-                                    "upstream_keepalive_requests": 10**9})  # fmt: skip
+    payload = encode_payload(
+        load_config_file(path),
+        runtime={"workers": 1},
+        proxy={"keepalive_requests": 10**9, "upstream_keepalive_requests": 10**9},
+    )
     request = REQUEST
     if kind == "plugins":
-        request = REQUEST[:-2] + (b"Authorization: Bearer %s\r\nOrigin: %s\r\n\r\n"
-                                  % (bench_token().encode(), ORIGIN.encode()))  # fmt: skip
+        request = REQUEST[:-2] + (
+            b"Authorization: Bearer %s\r\nOrigin: %s\r\n\r\n"
+            % (bench_token().encode(), ORIGIN.encode())
+        )
     return worker_config(payload, 1), request
 
 
 def pool_of(server: ProxyServer, request: bytes):
     """The pool the app sends ``request`` to (routed once, as the engine would)."""
     head = server.config.compiled.head_parser.parse(request)
-    ctx = RequestContext(head, Client("127.0.0.1", 50000, False, b"http", 8000), "127.0.0.1",
-                         b"-", 0.0, 0)  # fmt: skip
+    ctx = RequestContext(
+        head, Client("127.0.0.1", 50000, False, b"http", 8000), "127.0.0.1", b"-", 0.0, 0
+    )
     decision = server.config.app.route(ctx)
     return server.pool_for(decision.upstream.picker.pick(ctx), decision.upstream)
 
@@ -108,8 +115,11 @@ async def run(n: int, profile: bool, gateway: str | None, only: str | None = Non
     request = REQUEST
     if gateway is None:
         upstream = Upstream("bench", FixedTarget("127.0.0.1", 8080))
-        config = ProxyConfig(app=StaticApp({"/": upstream}), keepalive_requests=10**9,
-                             upstream_keepalive_requests=10**9)  # fmt: skip
+        config = ProxyConfig(
+            app=StaticApp({"/": upstream}),
+            keepalive_requests=10**9,
+            upstream_keepalive_requests=10**9,
+        )
     else:
         tmp = tempfile.TemporaryDirectory()
         config, request = gateway_setup(gateway, Path(tmp.name), only)
@@ -154,8 +164,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--gateway", choices=("bare", "plugins"))
-    parser.add_argument("--only", choices=PLUGINS,
-                        help="with --gateway plugins: just this one of the five plugins")
+    parser.add_argument(
+        "--only", choices=PLUGINS, help="with --gateway plugins: just this one of the five plugins"
+    )
     args = parser.parse_args()
     if args.only and args.gateway != "plugins":
         parser.error("--only needs --gateway plugins")

@@ -109,14 +109,16 @@ def c_source_path(module: str) -> str:
 
 def _relative(package: str, module: str) -> str:
     """``carbonplane.proxy.app`` -> ``proxy/app`` (inside the package's folder)."""
-    return "/".join(module.split(".")[len(package.split(".")):])
+    return "/".join(module.split(".")[len(package.split(".")) :])
 
 
-def source_files(root: str, package: str = "carbonplane", accelerated=ACCELERATED,
-                 c_modules=C_MODULES) -> dict[str, str]:  # fmt: skip
+def source_files(
+    root: str, package: str = "carbonplane", accelerated=ACCELERATED, c_modules=C_MODULES
+) -> dict[str, str]:
     """SHA-256 of every existing build source under the package folder ``root``, by path relative
     to it (``proxy/app.py``, ``proxy/app.pxd``, ``http/_speedups.c``)."""
     import hashlib  # here, not at the top: `import carbonplane` stays cheap
+
     names = []
     for module in accelerated:
         base = _relative(package, module)
@@ -142,8 +144,13 @@ def source_files(root: str, package: str = "carbonplane", accelerated=ACCELERATE
 def build_record(built, sources: dict[str, str]) -> str:
     """The text setup.py writes to ``BUILD_RECORD`` after a build (read by ``check_build``)."""
     import json
-    return json.dumps({"format": 1, "built": sorted(built), "sources": sources}, indent=1,
-                      sort_keys=True) + "\n"  # fmt: skip
+
+    return (
+        json.dumps(
+            {"format": 1, "built": sorted(built), "sources": sources}, indent=1, sort_keys=True
+        )
+        + "\n"
+    )
 
 
 def compiled_file(root: str, package: str, module: str) -> str | None:
@@ -155,8 +162,9 @@ def compiled_file(root: str, package: str, module: str) -> str | None:
     return None
 
 
-def check_build(root: str, package: str = "carbonplane", accelerated=ACCELERATED,
-                c_modules=C_MODULES) -> tuple[bool, list[str]]:  # fmt: skip
+def check_build(
+    root: str, package: str = "carbonplane", accelerated=ACCELERATED, c_modules=C_MODULES
+) -> tuple[bool, list[str]]:
     """(use the compiled copies?, why not: the stale or missing files, for the warning).
 
     ``(False, [])`` when nothing is compiled: a pure install, nothing to say."""
@@ -164,6 +172,7 @@ def check_build(root: str, package: str = "carbonplane", accelerated=ACCELERATED
     if not present:
         return False, []
     import json
+
     try:
         with open(os.path.join(root, BUILD_RECORD), encoding="utf-8") as f:
             record = json.load(f)
@@ -198,8 +207,15 @@ class AllOrNothing:
     accelerated module loads from its ``.py``, a C module raises ``ImportError``. The mode is
     decided at the first guarded import (``pure``, or ``check_build``) and never changes."""
 
-    def __init__(self, package: str, root: str, accelerated=ACCELERATED, c_modules=C_MODULES,
-                 pure: bool = False, warn=None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        package: str,
+        root: str,
+        accelerated=ACCELERATED,
+        c_modules=C_MODULES,
+        pure: bool = False,
+        warn=None,
+    ) -> None:
         self.package, self.root = package, root
         self.accelerated, self.c_modules = frozenset(accelerated), frozenset(c_modules)
         self.pure = pure
@@ -214,15 +230,20 @@ class AllOrNothing:
                 self.compiled = False
             else:
                 self.compiled, self.reasons = check_build(
-                    self.root, self.package, tuple(self.accelerated), tuple(self.c_modules))
+                    self.root, self.package, tuple(self.accelerated), tuple(self.c_modules)
+                )
                 if self.reasons and os.environ.get(REPORTED_ENV) != self.root:
                     os.environ[REPORTED_ENV] = self.root  # for the processes this one starts
                     named = self.reasons[:MAX_NAMED] + (
                         [f"{len(self.reasons) - MAX_NAMED} more"]
-                        if len(self.reasons) > MAX_NAMED else [])  # fmt: skip
-                    self.warn(f"{self.package}: compiled modules do not match their sources "
-                              f"({', '.join(named)}); running pure Python, all of it. "
-                              f"Rebuild with `{REBUILD}`.")  # fmt: skip
+                        if len(self.reasons) > MAX_NAMED
+                        else []
+                    )
+                    self.warn(
+                        f"{self.package}: compiled modules do not match their sources "
+                        f"({', '.join(named)}); running pure Python, all of it. "
+                        f"Rebuild with `{REBUILD}`."
+                    )
         return self.compiled
 
     def find_spec(self, name, path, target=None):
@@ -231,8 +252,9 @@ class AllOrNothing:
         if self.decide():
             return None
         if name in self.c_modules:
-            raise ModuleNotFoundError(f"{name}: compiled modules are off (running pure Python)",
-                                      name=name)  # fmt: skip
+            raise ModuleNotFoundError(
+                f"{name}: compiled modules are off (running pure Python)", name=name
+            )
         source = os.path.join(self.root, *_relative(self.package, name).split("/")) + ".py"
         return importlib.util.spec_from_file_location(name, source)
 

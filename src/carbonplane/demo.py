@@ -53,7 +53,9 @@ def run_demo(cfg: EventsConfig | None = None) -> DemoReport:
         producer.flush(30)
         deliveries = [f.result(30) for f in futures]
         try:
-            producer.produce_data_quality_event("prices", "completeness", "nulls", "PASS", 0.9, 11, 10)
+            producer.produce_data_quality_event(
+                "prices", "completeness", "nulls", "PASS", 0.9, 11, 10
+            )
             rejected = "(accepted?)"
         except EventValidationError as exc:
             rejected = str(exc)
@@ -63,17 +65,30 @@ def run_demo(cfg: EventsConfig | None = None) -> DemoReport:
     try:
         for event, d in zip(events, deliveries):
             rec = reader.read(d.topic, d.partition, d.offset, max_records=1, timeout=10)[0]
-            rows.append(DemoRow(type(event).__name__, d.topic, d.partition, d.offset, (rec.key or b"").decode(),
-                                dict(rec.headers).get("ce_type", b"").decode(), _same_event(rec.value, event)))
+            rows.append(
+                DemoRow(
+                    type(event).__name__,
+                    d.topic,
+                    d.partition,
+                    d.offset,
+                    (rec.key or b"").decode(),
+                    dict(rec.headers).get("ce_type", b"").decode(),
+                    _same_event(rec.value, event),
+                )
+            )
     finally:
         reader.close()
     where = cfg.bootstrap_servers if cfg.backend == "kafka" else str(cfg.log_path)
-    return DemoReport(cfg.backend, where or "", rows, rejected, stats, time.perf_counter() - started)
+    return DemoReport(
+        cfg.backend, where or "", rows, rejected, stats, time.perf_counter() - started
+    )
 
 
 def _same_event(value: bytes, sent: T.Event) -> bool:
     """Whether ``value`` decodes to ``sent``, with the envelope fields the producer filled in (it fills
     them on its own copy: ``sent`` keeps an empty eventId, a zero timestamp, an empty source)."""
     back = T.decode_event(value)
-    generated = {f: getattr(back, f) for f in ("event_id", "timestamp", "source") if not getattr(sent, f)}
+    generated = {
+        f: getattr(back, f) for f in ("event_id", "timestamp", "source") if not getattr(sent, f)
+    }
     return back == msgspec.structs.replace(sent, **generated)

@@ -37,8 +37,15 @@ def admin(cfg):
 @pytest.fixture
 def make_topic(admin, unique_name):
     def make(partitions: int = 3, retention_days: int = 7, cleanup: str = "delete") -> TopicSpec:
-        spec = TopicSpec(unique_name("kb"), "data", partitions, retention_days * DAY_MS, cleanup,
-                         "DataIngestionEvent", "datasetName")
+        spec = TopicSpec(
+            unique_name("kb"),
+            "data",
+            partitions,
+            retention_days * DAY_MS,
+            cleanup,
+            "DataIngestionEvent",
+            "datasetName",
+        )
         admin.apply_topics([spec])
         admin.created.append(spec.name)
         return spec
@@ -66,20 +73,34 @@ def _produce_all(producer, topic, records) -> list[Delivery]:
         producer.produce(topic, value, key, headers, lambda d, i=i: slots.__setitem__(i, d), ts)
     assert producer.flush(30) == 0
     assert len(producer) == 0
-    assert all(d is not None and d.ok for d in slots), [d for d in slots if d is None or not d.ok][:3]
+    assert all(d is not None and d.ok for d in slots), [d for d in slots if d is None or not d.ok][
+        :3
+    ]
     return slots  # type: ignore[return-value]
 
 
 def test_round_trip_keeps_key_value_headers_and_timestamp(producer, reader, make_topic):
     topic = make_topic(partitions=3).name
     now = int(time.time() * 1000)
-    sent = [(b"dataset-%d" % i, b'{"n": %d}' % i, [("ce_id", b"id-%d" % i), ("empty", b"")], now - 1000 * i)
-            for i in range(20)]
+    sent = [
+        (
+            b"dataset-%d" % i,
+            b'{"n": %d}' % i,
+            [("ce_id", b"id-%d" % i), ("empty", b"")],
+            now - 1000 * i,
+        )
+        for i in range(20)
+    ]
     deliveries = _produce_all(producer, topic, sent)
     for (key, value, headers, ts), d in zip(sent, deliveries):
         assert d.topic == topic and d.offset >= 0 and d.latency_s > 0
         [record] = reader.read(topic, d.partition, d.offset, max_records=1, timeout=10)
-        assert (record.key, record.value, record.headers, record.timestamp_ms) == (key, value, headers, ts)
+        assert (record.key, record.value, record.headers, record.timestamp_ms) == (
+            key,
+            value,
+            headers,
+            ts,
+        )
         assert (record.partition, record.offset) == (d.partition, d.offset)
 
 
@@ -89,7 +110,11 @@ def test_keys_land_on_the_java_murmur2_partition(producer, make_topic):
     keys = [b"21"] + [f"dataset-{i}".encode() for i in range(300)] + ["ünïcode-ключ".encode()]
     deliveries = _produce_all(producer, topic, [(k, b"{}", None, 0) for k in keys])
     assert deliveries[0].partition == (-973932308 & 0x7FFFFFFF) % 12
-    wrong = [(k, d.partition, partition_for(k, 12)) for k, d in zip(keys, deliveries) if d.partition != partition_for(k, 12)]
+    wrong = [
+        (k, d.partition, partition_for(k, 12))
+        for k, d in zip(keys, deliveries)
+        if d.partition != partition_for(k, 12)
+    ]
     assert not wrong, wrong[:5]
     assert len({d.partition for d in deliveries}) == 12
 
@@ -111,33 +136,52 @@ def test_record_larger_than_the_broker_accepts_is_refused(producer, make_topic):
 
 
 def test_apply_creates_then_reports_unchanged_then_updates(admin, unique_name):
-    spec = TopicSpec(unique_name("apply"), "audit", 3, 7 * DAY_MS, "delete", "AuditUserActionEvent", "userId")
+    spec = TopicSpec(
+        unique_name("apply"), "audit", 3, 7 * DAY_MS, "delete", "AuditUserActionEvent", "userId"
+    )
     admin.created.append(spec.name)
 
     [first] = admin.apply_topics([spec])
     assert first.action == "created"
-    assert first.details["partitions"] == (None, "3") and first.details["retention.ms"] == (None, str(7 * DAY_MS))
+    assert first.details["partitions"] == (None, "3") and first.details["retention.ms"] == (
+        None,
+        str(7 * DAY_MS),
+    )
     live = admin.describe_topics()[spec.name]
     assert (live.partitions, live.replication_factor) == (3, 1)
-    assert live.config == {"retention.ms": str(7 * DAY_MS), "cleanup.policy": "delete", "compression.type": "lz4",
-                           "min.insync.replicas": "1"}
+    assert live.config == {
+        "retention.ms": str(7 * DAY_MS),
+        "cleanup.policy": "delete",
+        "compression.type": "lz4",
+        "min.insync.replicas": "1",
+    }
 
     assert [c.action for c in admin.apply_topics([spec])] == ["unchanged"]
 
-    longer = TopicSpec(spec.name, "audit", 3, 30 * DAY_MS, "compact", "AuditUserActionEvent", "userId")
+    longer = TopicSpec(
+        spec.name, "audit", 3, 30 * DAY_MS, "compact", "AuditUserActionEvent", "userId"
+    )
     [dry] = admin.apply_topics([longer], dry_run=True)
     assert dry.action == "updated"
     assert admin.describe_topics()[spec.name].config["retention.ms"] == str(7 * DAY_MS)
     [changed] = admin.apply_topics([longer])
     assert changed.action == "updated"
-    assert changed.details == {"retention.ms": (str(7 * DAY_MS), str(30 * DAY_MS)), "cleanup.policy": ("delete", "compact")}
+    assert changed.details == {
+        "retention.ms": (str(7 * DAY_MS), str(30 * DAY_MS)),
+        "cleanup.policy": ("delete", "compact"),
+    }
     live = admin.describe_topics()[spec.name]
-    assert live.config["retention.ms"] == str(30 * DAY_MS) and live.config["cleanup.policy"] == "compact"
+    assert (
+        live.config["retention.ms"] == str(30 * DAY_MS)
+        and live.config["cleanup.policy"] == "compact"
+    )
     assert [c.action for c in admin.apply_topics([longer])] == ["unchanged"]
 
 
 def test_partitions_grow_but_never_shrink(admin, unique_name):
-    spec = TopicSpec(unique_name("grow"), "data", 2, DAY_MS, "delete", "DataIngestionEvent", "datasetName")
+    spec = TopicSpec(
+        unique_name("grow"), "data", 2, DAY_MS, "delete", "DataIngestionEvent", "datasetName"
+    )
     admin.created.append(spec.name)
     admin.apply_topics([spec])
     bigger = TopicSpec(spec.name, "data", 4, DAY_MS, "delete", "DataIngestionEvent", "datasetName")
@@ -146,7 +190,10 @@ def test_partitions_grow_but_never_shrink(admin, unique_name):
     assert admin.describe_topics()[spec.name].partitions == 4
     [smaller] = admin.apply_topics([spec])
     assert smaller.action == "unchanged"
-    assert smaller.details["partitions"][0] == "4" and "not applied" in smaller.details["partitions"][1]
+    assert (
+        smaller.details["partitions"][0] == "4"
+        and "not applied" in smaller.details["partitions"][1]
+    )
     assert admin.describe_topics()[spec.name].partitions == 4
 
 

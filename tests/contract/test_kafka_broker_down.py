@@ -36,22 +36,35 @@ def dead_address() -> str:
     with socket.socket() as s:
         s.settimeout(1)
         if s.connect_ex(("127.0.0.1", 1)) == 0:
-            pytest.fail("something listens on 127.0.0.1:1; these tests need a port that refuses connections")
+            pytest.fail(
+                "something listens on 127.0.0.1:1; these tests need a port that refuses connections"
+            )
     return "127.0.0.1:1"
 
 
 def _down_cfg(address, home, **extra) -> EventsConfig:
     spool_dir = extra.pop("spool_dir", None)
-    return EventsConfig.from_env({}, bootstrap_servers=address, home=home, spool_dir=spool_dir, overrides=extra)
+    return EventsConfig.from_env(
+        {}, bootstrap_servers=address, home=home, spool_dir=spool_dir, overrides=extra
+    )
 
 
 def test_without_spool_every_event_gets_a_failure_callback(dead_address, cp_home, caplog):
-    backend = KafkaProducerBackend(_down_cfg(dead_address, cp_home, **{"message.timeout.ms": 1500}), "down",
-                                   metadata_timeout=0.5)
+    backend = KafkaProducerBackend(
+        _down_cfg(dead_address, cp_home, **{"message.timeout.ms": 1500}),
+        "down",
+        metadata_timeout=0.5,
+    )
     deliveries: list[Delivery] = []
     with caplog.at_level(logging.WARNING, logger="carbonplane.events.kafka"):
         for i in range(200):
-            backend.produce("data-ingestion", b'{"n": %d}' % i, b"k%d" % i, [("ce_id", b"%d" % i)], deliveries.append)
+            backend.produce(
+                "data-ingestion",
+                b'{"n": %d}' % i,
+                b"k%d" % i,
+                [("ce_id", b"%d" % i)],
+                deliveries.append,
+            )
         assert len(backend) == 200
         assert backend.flush(15) == 0
         backend.close(1)
@@ -90,18 +103,25 @@ def test_full_queue_blocks_then_raises(dead_address, cp_home):
 
 
 def test_spool_keeps_events_while_down_and_the_next_process_delivers_them(
-        dead_address, cp_home, kafka_bootstrap, unique_name, tmp_path):
+    dead_address, cp_home, kafka_bootstrap, unique_name, tmp_path
+):
     topic = unique_name("spool")
     good = EventsConfig.from_env({}, bootstrap_servers=kafka_bootstrap, home=cp_home)
     admin = KafkaAdmin(good)
-    admin.apply_topics([TopicSpec(topic, "data", 3, DAY_MS, "delete", "DataIngestionEvent", "datasetName")])
+    admin.apply_topics(
+        [TopicSpec(topic, "data", 3, DAY_MS, "delete", "DataIngestionEvent", "datasetName")]
+    )
     spool_dir = tmp_path / "spool"
     try:
         _spool_in_another_process(dead_address, spool_dir, topic, count=300)
         assert len(Spool(spool_dir)) == 300
 
-        drainer = KafkaProducerBackend(EventsConfig.from_env({}, bootstrap_servers=kafka_bootstrap, home=cp_home,
-                                                             spool_dir=spool_dir), "drain")
+        drainer = KafkaProducerBackend(
+            EventsConfig.from_env(
+                {}, bootstrap_servers=kafka_bootstrap, home=cp_home, spool_dir=spool_dir
+            ),
+            "drain",
+        )
         try:
             assert drainer.wait_drained(60), drainer.spool_status()
             status = drainer.spool_status()
@@ -117,8 +137,14 @@ def test_spool_keeps_events_while_down_and_the_next_process_delivers_them(
     for seq, r in by_seq.items():
         assert r.key == b"key-%d" % (seq % 7) and r.value == b'{"seq": %d}' % seq
         assert r.timestamp_ms == BASE_TS + seq
-    for partition in {r.partition for r in records}:  # spool order is production order, per partition
-        seqs = [int(dict(r.headers)["seq"]) for r in sorted(records, key=lambda r: r.offset) if r.partition == partition]
+    for partition in {
+        r.partition for r in records
+    }:  # spool order is production order, per partition
+        seqs = [
+            int(dict(r.headers)["seq"])
+            for r in sorted(records, key=lambda r: r.offset)
+            if r.partition == partition
+        ]
         assert seqs == sorted(seqs)
 
 
@@ -142,7 +168,9 @@ def _spool_in_another_process(address: str, spool_dir, topic: str, count: int) -
         print("spooled", len(reports), flush=True)
         os._exit(0)
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and f"spooled {count}" in done.stdout, done.stderr[-3000:]
 
 

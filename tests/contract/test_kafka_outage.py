@@ -27,12 +27,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.kafka_throwaway import ThrowawayKafka, kafka_lib, read_seqs
 from carbonplane.events.backends.base import Delivery
 from carbonplane.events.backends.kafka import KafkaAdmin, KafkaProducerBackend
 from carbonplane.events.catalog import DAY_MS, TopicSpec
 from carbonplane.events.config import EventsConfig
-
-from bench.kafka_throwaway import ThrowawayKafka, kafka_lib, read_seqs
 
 pytestmark = pytest.mark.slow
 
@@ -52,17 +51,23 @@ def broker(tmp_path):
 
 
 def _cfg(broker: ThrowawayKafka, home: Path, **overrides) -> EventsConfig:
-    return EventsConfig.from_env({}, bootstrap_servers=broker.bootstrap, home=home, spool_dir=home / "spool",
-                                 overrides={"message.timeout.ms": 5000, **overrides})
+    return EventsConfig.from_env(
+        {},
+        bootstrap_servers=broker.bootstrap,
+        home=home,
+        spool_dir=home / "spool",
+        overrides={"message.timeout.ms": 5000, **overrides},
+    )
 
 
 def _create_topic(cfg: EventsConfig, name: str) -> None:
-    KafkaAdmin(cfg).apply_topics([TopicSpec(name, "data", 3, DAY_MS, "delete", "DataIngestionEvent", "datasetName")])
+    KafkaAdmin(cfg).apply_topics(
+        [TopicSpec(name, "data", 3, DAY_MS, "delete", "DataIngestionEvent", "datasetName")]
+    )
 
 
 def _record(seq: int) -> tuple[bytes, bytes, list[tuple[str, bytes]], int]:
     return b'{"seq": %d}' % seq, b"key-%d" % (seq % 11), [("seq", b"%d" % seq)], BASE_TS + seq
-
 
 
 def test_a_broker_crash_loses_nothing_and_the_spool_drains_itself(broker, tmp_path):
@@ -75,7 +80,9 @@ def test_a_broker_crash_loses_nothing_and_the_spool_drains_itself(broker, tmp_pa
     def send(seqs: range) -> None:
         for seq in seqs:
             value, key, headers, ts = _record(seq)
-            producer.produce(topic, value, key, headers, lambda d, s=seq: outcomes.__setitem__(s, d), ts)
+            producer.produce(
+                topic, value, key, headers, lambda d, s=seq: outcomes.__setitem__(s, d), ts
+            )
             producer.poll(0)
 
     try:
@@ -159,7 +166,9 @@ def test_a_crash_with_records_in_flight_delivers_each_at_least_once(broker, tmp_
                     producer.poll(0.05)
                 broker.kill()  # whatever is queued or in flight now is caught mid-way
             value, key, headers, ts = _record(seq)
-            producer.produce(topic, value, key, headers, lambda d, s=seq: outcomes.__setitem__(s, d), ts)
+            producer.produce(
+                topic, value, key, headers, lambda d, s=seq: outcomes.__setitem__(s, d), ts
+            )
             producer.poll(0)
         assert producer.flush(30) == 0
         assert len(outcomes) == 3000
@@ -170,7 +179,9 @@ def test_a_crash_with_records_in_flight_delivers_each_at_least_once(broker, tmp_
     finally:
         producer.close(10)
     everything = [s for seqs in read_seqs(cfg, topic).values() for s in seqs]
-    assert set(everything) == set(range(3000))  # at least once; a record in flight at the crash may repeat
+    assert set(everything) == set(
+        range(3000)
+    )  # at least once; a record in flight at the crash may repeat
 
 
 def test_under_sustained_load_the_producer_returns_to_direct_delivery_promptly(broker, tmp_path):
@@ -197,14 +208,20 @@ def test_under_sustained_load_the_producer_returns_to_direct_delivery_promptly(b
             if direct_at is not None and now - direct_at >= 2.0 or up_at and now - up_at[0] >= 60:
                 break
             value, key, headers, ts = _record(seq)
-            producer.produce(topic, value, key, headers, lambda d, s=seq: outcomes.__setitem__(s, d), ts)
+            producer.produce(
+                topic, value, key, headers, lambda d, s=seq: outcomes.__setitem__(s, d), ts
+            )
             producer.poll(0)
             seq += 1
             time.sleep(max(0.0, t0 + seq / 200 - time.monotonic()))
         restart.join()
-        assert direct_at is not None, f"still routing to the spool 60 s after the broker answered: {producer.spool_status()}"
+        assert direct_at is not None, (
+            f"still routing to the spool 60 s after the broker answered: {producer.spool_status()}"
+        )
         took = direct_at - up_at[0]
-        assert took <= HANDBACK_BOUND_S, f"back to direct delivery only {took:.1f} s after the broker answered"
+        assert took <= HANDBACK_BOUND_S, (
+            f"back to direct delivery only {took:.1f} s after the broker answered"
+        )
         assert producer.flush(30) == 0 and producer.wait_drained(60), producer.spool_status()
         status = producer.spool_status()
         assert status["handbacks"] >= 1 and status["dead"] == 0 and not status["routing"]
@@ -214,10 +231,16 @@ def test_under_sustained_load_the_producer_returns_to_direct_delivery_promptly(b
     assert not failed, failed[:3]
     spooled = [s for s, d in outcomes.items() if d.spooled]
     direct = [s for s, d in outcomes.items() if d.ok]
-    assert len(outcomes) == seq and len(spooled) >= 500 and len(direct) >= 200  # ~2 s at 200/s after the return
+    assert (
+        len(outcomes) == seq and len(spooled) >= 500 and len(direct) >= 200
+    )  # ~2 s at 200/s after the return
     assert max(spooled) < max(direct)
     per_partition = read_seqs(cfg, topic)
     everything = [s for seqs in per_partition.values() for s in seqs]
-    assert sorted(everything) == list(range(seq))  # each exactly once: nothing was in flight at the crash
+    assert sorted(everything) == list(
+        range(seq)
+    )  # each exactly once: nothing was in flight at the crash
     for partition, seqs in per_partition.items():
-        assert seqs == sorted(seqs), f"partition {partition} out of production order across the hand-back"
+        assert seqs == sorted(seqs), (
+            f"partition {partition} out of production order across the hand-back"
+        )

@@ -35,36 +35,51 @@ def small_topic(kafka_bootstrap, unique_name):
 @pytest.fixture
 def producer(kafka_bootstrap, cp_home):
     cfg = EventsConfig.from_env({}, bootstrap_servers=kafka_bootstrap, home=cp_home)
-    producer = EventProducer(source_service="report-path", config=cfg, metrics=ProducerMetrics(CollectorRegistry()))
+    producer = EventProducer(
+        source_service="report-path", config=cfg, metrics=ProducerMetrics(CollectorRegistry())
+    )
     yield producer
     producer.close(5)
 
 
 def test_successes_and_a_refused_record_are_counted_once_each(producer, small_topic):
-    first = producer.produce_custom_event(small_topic, "k", {"n": 0})  # checks the topic: the wrapped path
+    first = producer.produce_custom_event(
+        small_topic, "k", {"n": 0}
+    )  # checks the topic: the wrapped path
     assert first.result(30).ok and producer.flush(5).delivered == 1
     assert producer._backend._direct == 0
 
     small = [producer.produce_custom_event(small_topic, "k", {"n": i}) for i in range(1, 6)]
-    assert producer._backend._direct == 5  # the topic is known now: futures went to librdkafka as they are
+    assert (
+        producer._backend._direct == 5
+    )  # the topic is known now: futures went to librdkafka as they are
     assert producer.flush(30).delivered == 5
     assert [f.result(0).offset for f in small] == [1, 2, 3, 4, 5]
 
-    big = producer.produce_custom_event(small_topic, "k", {"blob": os.urandom(100_000).hex()})  # ~100 KB as lz4
+    big = producer.produce_custom_event(
+        small_topic, "k", {"blob": os.urandom(100_000).hex()}
+    )  # ~100 KB as lz4
     result = producer.flush(30)
     assert result.remaining == 0 and result.delivered == 0 and result.failed == 1
     assert "MSG_SIZE_TOO_LARGE" in result.errors[0]
     with pytest.raises(DeliveryError, match="MSG_SIZE_TOO_LARGE"):
         big.result(0)
     stats = producer.get_stats()
-    assert (stats["delivered"], stats["errors"], stats["pending"], stats["produced"]) == (6, 1, 0, 7)
+    assert (stats["delivered"], stats["errors"], stats["pending"], stats["produced"]) == (
+        6,
+        1,
+        0,
+        7,
+    )
 
 
 def test_pending_counts_records_on_the_direct_path_until_reported(producer, small_topic):
     producer.produce_custom_event(small_topic, "k", {"n": 0}).result(30)
     futures = [producer.produce_custom_event(small_topic, "k", {"n": i}) for i in range(1, 201)]
     assert producer._backend._direct == 200
-    assert 0 < producer.get_stats()["pending"] <= 200  # some may be served by the producer's own polls
+    assert (
+        0 < producer.get_stats()["pending"] <= 200
+    )  # some may be served by the producer's own polls
     assert producer.flush(30).ok
     assert producer.get_stats()["pending"] == 0
     assert all(f.done() and f.result(0).ok for f in futures)

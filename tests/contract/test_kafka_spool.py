@@ -19,13 +19,27 @@ from carbonplane.events.backends.spool import DrainLock, Spool, SpooledRecord
 
 
 def _records(n: int, start: int = 0, topic: str = "data-ingestion") -> list[SpooledRecord]:
-    return [SpooledRecord(topic, b'{"n": %d}' % i, b"k%d" % i, [("ce_id", b"%d" % i), ("empty", b"")],
-                          1_700_000_000_000 + i, reason="test") for i in range(start, start + n)]
+    return [
+        SpooledRecord(
+            topic,
+            b'{"n": %d}' % i,
+            b"k%d" % i,
+            [("ce_id", b"%d" % i), ("empty", b"")],
+            1_700_000_000_000 + i,
+            reason="test",
+        )
+        for i in range(start, start + n)
+    ]
 
 
 def _python(script: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", textwrap.dedent(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kwargs,
+    )
 
 
 def test_fifo_with_every_field_kept(tmp_path):
@@ -36,7 +50,12 @@ def test_fifo_with_every_field_kept(tmp_path):
     assert [r.value for r in got] == [r.value for r in _records(10)]
     first = got[0]
     assert (first.topic, first.key, first.headers, first.timestamp_ms, first.reason) == (
-        "data-ingestion", b"k0", [("ce_id", b"0"), ("empty", b"")], 1_700_000_000_000, "test")
+        "data-ingestion",
+        b"k0",
+        [("ce_id", b"0"), ("empty", b"")],
+        1_700_000_000_000,
+        "test",
+    )
     assert first.spooled_at_ms > 0 and len(spool) == 10
     assert spool.remove([r.id for r in got[:4]]) == 4
     assert spool.remove([got[0].id]) == 0  # already gone
@@ -63,7 +82,11 @@ def test_refused_records_are_kept_aside_and_can_be_requeued(tmp_path):
     spool.bury(victim.id, "UNKNOWN_TOPIC_OR_PART: create it")
     assert len(spool) == 2 and spool.dead_count() == 1
     [(dead, error)] = spool.dead()
-    assert dead.value == victim.value and dead.headers == victim.headers and error.startswith("UNKNOWN_TOPIC")
+    assert (
+        dead.value == victim.value
+        and dead.headers == victim.headers
+        and error.startswith("UNKNOWN_TOPIC")
+    )
     assert spool.requeue_dead() == 1
     assert spool.dead_count() == 0
     assert [r.value for r in spool.peek()][-1] == victim.value
@@ -131,14 +154,17 @@ def test_several_processes_append_at_once(tmp_path):
 def test_one_drainer_per_spool_until_it_dies(tmp_path):
     directory = tmp_path / "s"
     Spool(directory).close()
-    holder = _python(f"""
+    holder = _python(
+        f"""
         import sys
         from carbonplane.events.backends.spool import DrainLock
         lock = DrainLock({str(directory)!r})
         assert lock.try_acquire()
         print("held", flush=True)
         sys.stdin.read()
-    """, stdin=subprocess.PIPE)
+    """,
+        stdin=subprocess.PIPE,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         mine = DrainLock(directory)

@@ -38,7 +38,9 @@ def topic(kafka_bootstrap, unique_name):
 @pytest.fixture
 def producer(kafka_bootstrap, cp_home):
     cfg = EventsConfig.from_env({}, bootstrap_servers=kafka_bootstrap, home=cp_home)
-    producer = EventProducer(source_service="timestamps", config=cfg, metrics=ProducerMetrics(CollectorRegistry()))
+    producer = EventProducer(
+        source_service="timestamps", config=cfg, metrics=ProducerMetrics(CollectorRegistry())
+    )
     yield producer
     producer.close(5)
 
@@ -55,18 +57,35 @@ def test_the_broker_limit_is_the_producer_limit(kafka_bootstrap, topic):
     assert int(configs["message.timestamp.after.max.ms"].value) == MAX_FUTURE_MS
 
 
-def test_the_broker_refuses_a_record_two_hours_ahead_and_the_producer_refuses_it_first(kafka_bootstrap, topic, producer):
+def test_the_broker_refuses_a_record_two_hours_ahead_and_the_producer_refuses_it_first(
+    kafka_bootstrap, topic, producer
+):
     reports = []
     raw = Producer({"bootstrap.servers": kafka_bootstrap, "message.timeout.ms": 20_000})
-    raw.produce(topic, b"{}", b"k", timestamp=_now_ms() + 2 * HOUR_MS, on_delivery=lambda err, msg: reports.append(err))
+    raw.produce(
+        topic,
+        b"{}",
+        b"k",
+        timestamp=_now_ms() + 2 * HOUR_MS,
+        on_delivery=lambda err, msg: reports.append(err),
+    )
     assert raw.flush(30) == 0
-    assert len(reports) == 1 and reports[0] is not None and reports[0].code() == KafkaError.INVALID_TIMESTAMP
+    assert (
+        len(reports) == 1
+        and reports[0] is not None
+        and reports[0].code() == KafkaError.INVALID_TIMESTAMP
+    )
 
     with pytest.raises(EventValidationError) as info:
         producer.produce_custom_event(topic, "k", {"timestamp": _now_ms() + 2 * HOUR_MS})
-    assert info.value.field == "timestamp" and "log.message.timestamp.after.max.ms" in info.value.problem
+    assert (
+        info.value.field == "timestamp"
+        and "log.message.timestamp.after.max.ms" in info.value.problem
+    )
     with pytest.raises(EventValidationError, match="INVALID_TIMESTAMP"):
-        producer.produce_data_ingestion_event("d", 1, 1, "s3://b/k", timestamp=_now_ms() + 2 * HOUR_MS)
+        producer.produce_data_ingestion_event(
+            "d", 1, 1, "s3://b/k", timestamp=_now_ms() + 2 * HOUR_MS
+        )
     assert producer.get_stats()["produced"] == 0 and producer.get_stats()["rejected"] == 2
 
 

@@ -13,7 +13,12 @@ import time
 import pytest
 
 from carbonplane.errors import (
-    BackendUnavailableError, ConfigError, DeliveryError, LogCorruptionError, LogError, UnknownTopicError,
+    BackendUnavailableError,
+    ConfigError,
+    DeliveryError,
+    LogCorruptionError,
+    LogError,
+    UnknownTopicError,
 )
 from carbonplane.events.backends.base import Delivery
 from carbonplane.events.backends.local import LocalLog
@@ -38,7 +43,9 @@ def produce_all(log: LocalLog, records: list[dict]) -> list[Delivery]:
     for i, rec in enumerate(records):
         log.produce(on_delivery=lambda d, i=i: reports.append((i, d)), **rec)
     assert log.flush(10) == 0
-    assert sorted(i for i, _ in reports) == list(range(len(records))), "exactly one report per record"
+    assert sorted(i for i, _ in reports) == list(range(len(records))), (
+        "exactly one report per record"
+    )
     return [d for _, d in sorted(reports, key=lambda r: r[0])]
 
 
@@ -52,9 +59,20 @@ def read_partition(log: LocalLog, topic: str, partition: int) -> list:
 
 def test_records_round_trip_with_key_headers_timestamp_and_tombstones(log):
     sent = [
-        dict(topic="audit-user-actions", value=b'{"n":1}', key=b"u-1", headers=CE_HEADERS, timestamp_ms=1_700_000_000_123),
+        dict(
+            topic="audit-user-actions",
+            value=b'{"n":1}',
+            key=b"u-1",
+            headers=CE_HEADERS,
+            timestamp_ms=1_700_000_000_123,
+        ),
         dict(topic="audit-user-actions", value=b"\x00\xffbinary", key=b"u-1", headers=[]),
-        dict(topic="config-changes", value=None, key=b"gateway/routes/a", headers=[("ce_id", b"gone")]),
+        dict(
+            topic="config-changes",
+            value=None,
+            key=b"gateway/routes/a",
+            headers=[("ce_id", b"gone")],
+        ),
         dict(topic="audit-user-actions", value=b"keyless", key=None, headers=None),
     ]
     before_ms = time.time_ns() // 1_000_000
@@ -73,7 +91,9 @@ def test_records_round_trip_with_key_headers_timestamp_and_tombstones(log):
 
 def test_offsets_are_dense_per_partition_and_keys_land_on_their_murmur2_partition(log):
     keys = [f"dataset-{i % 37}".encode() for i in range(3000)]
-    deliveries = produce_all(log, [dict(topic="data-ingestion", value=b"v%d" % i, key=k) for i, k in enumerate(keys)])
+    deliveries = produce_all(
+        log, [dict(topic="data-ingestion", value=b"v%d" % i, key=k) for i, k in enumerate(keys)]
+    )
     for k, d in zip(keys, deliveries):
         assert d.partition == partition_for(k, 12)
     for p in range(12):
@@ -86,15 +106,17 @@ def test_offsets_are_dense_per_partition_and_keys_land_on_their_murmur2_partitio
 
 def test_java_murmur2_vector_and_round_robin_for_keyless_records(log):
     [d] = produce_all(log, [dict(topic="data-ingestion", value=b"x", key=b"21")])
-    assert d.partition == (-973932308 & 0x7FFFFFFF) % 12  # Utils.murmur2("21".getBytes()) in Kafka's Java client
+    assert (
+        d.partition == (-973932308 & 0x7FFFFFFF) % 12
+    )  # Utils.murmur2("21".getBytes()) in Kafka's Java client
     keyless = produce_all(log, [dict(topic="security-events", value=b"%d" % i) for i in range(12)])
     assert sorted(d.partition for d in keyless) == sorted(list(range(6)) * 2)
 
 
 def test_str_key_and_value_are_stored_as_utf8(log):
-    [d] = produce_all(log, [dict(topic="audit-api-calls", value="{\"é\":1}", key="svc-é")])
+    [d] = produce_all(log, [dict(topic="audit-api-calls", value='{"é":1}', key="svc-é")])
     [rec] = log.read("audit-api-calls", d.partition, d.offset, timeout=0)
-    assert rec.key == "svc-é".encode() and rec.value == "{\"é\":1}".encode()
+    assert rec.key == "svc-é".encode() and rec.value == '{"é":1}'.encode()
     assert d.partition == partition_for("svc-é".encode(), 12)
 
 
@@ -121,7 +143,9 @@ def test_keyless_record_on_a_compacted_topic_is_reported_failed(log):
 def test_unstorable_headers_fail_only_their_record(log):
     reports: list[Delivery] = []
     log.produce("audit-api-calls", b"good", key=b"a", on_delivery=reports.append)
-    log.produce("audit-api-calls", b"bad", key=b"a", headers=[("h", object())], on_delivery=reports.append)
+    log.produce(
+        "audit-api-calls", b"bad", key=b"a", headers=[("h", object())], on_delivery=reports.append
+    )
     log.produce("audit-api-calls", b"good2", key=b"a", on_delivery=reports.append)
     assert log.flush(5) == 1
     assert [d.ok for d in reports if d.offset >= 0] == [True, True]
@@ -139,8 +163,12 @@ def test_first_open_creates_the_catalog_topics(tmp_path):
         for spec in TOPICS:
             state = topics[spec.name]
             assert state.partitions == spec.partitions and state.replication_factor == 1
-            assert state.config == {"retention.ms": str(spec.retention_ms), "cleanup.policy": spec.cleanup_policy,
-                                    "compression.type": "lz4", "min.insync.replicas": "1"}
+            assert state.config == {
+                "retention.ms": str(spec.retention_ms),
+                "cleanup.policy": spec.cleanup_policy,
+                "compression.type": "lz4",
+                "min.insync.replicas": "1",
+            }
     finally:
         with_catalog.close()
     bare = LocalLog(tmp_path / "b.db", create_catalog=False)
@@ -173,8 +201,12 @@ def test_apply_topics_is_idempotent_updates_settings_and_never_shrinks(log):
     assert updated.details == {"partitions": ("3", "5"), "retention.ms": ("60000", "120000")}
     assert log.describe_topics()["orders"].partitions == 5
     assert log.partitions("orders") == [0, 1, 2, 3, 4]
-    d = produce_all(log, [dict(topic="orders", value=b"x", key=k) for k in (b"a", b"b", b"c", b"d", b"e", b"f")])
-    assert {x.partition for x in d} == {partition_for(k, 5) for k in (b"a", b"b", b"c", b"d", b"e", b"f")}
+    d = produce_all(
+        log, [dict(topic="orders", value=b"x", key=k) for k in (b"a", b"b", b"c", b"d", b"e", b"f")]
+    )
+    assert {x.partition for x in d} == {
+        partition_for(k, 5) for k in (b"a", b"b", b"c", b"d", b"e", b"f")
+    }
 
     [shrink] = log.apply_topics([TopicSpec("orders", "data", 2, 120_000, "delete", "Custom", "id")])
     assert shrink.action == "unchanged" and "never shrink" in shrink.details["partitions"][1]
@@ -218,7 +250,9 @@ def test_read_waits_for_a_record_another_log_instance_writes(tmp_path):
     try:
         p = partition_for(b"svc", 3)
         got: list = []
-        waiting = threading.Thread(target=lambda: got.extend(reader.read("system-health", p, 0, timeout=20)))
+        waiting = threading.Thread(
+            target=lambda: got.extend(reader.read("system-health", p, 0, timeout=20))
+        )
         waiting.start()
         waiting.join(0.1)
         assert waiting.is_alive() and got == [], "the read waits while the partition is empty"
@@ -227,7 +261,9 @@ def test_read_waits_for_a_record_another_log_instance_writes(tmp_path):
         assert writer.flush(10) == 0
         waiting.join(20)
         assert [r.value for r in got] == [b"up"]
-        assert time.monotonic() - started < 5, "the read returned when the record arrived, not at its timeout"
+        assert time.monotonic() - started < 5, (
+            "the read returned when the record arrived, not at its timeout"
+        )
 
         started = time.monotonic()
         assert reader.read("system-health", p, 1, timeout=0.2) == []
@@ -239,23 +275,38 @@ def test_read_waits_for_a_record_another_log_instance_writes(tmp_path):
 
 def test_reads_outside_the_watermarks_and_offset_for_time(log):
     stamps = [1_000, 2_000, 2_000, 5_000]
-    deliveries = produce_all(log, [dict(topic="deployment-events", value=b"%d" % t, key=b"api", timestamp_ms=t) for t in stamps])
+    deliveries = produce_all(
+        log,
+        [
+            dict(topic="deployment-events", value=b"%d" % t, key=b"api", timestamp_ms=t)
+            for t in stamps
+        ],
+    )
     p = deliveries[0].partition
     assert [r.offset for r in log.read("deployment-events", p, 2, timeout=0)] == [2, 3]
     assert log.read("deployment-events", p, 4, timeout=0) == []
-    assert [r.offset for r in log.read("deployment-events", p, 0, max_records=2, timeout=0)] == [0, 1]
+    assert [r.offset for r in log.read("deployment-events", p, 0, max_records=2, timeout=0)] == [
+        0,
+        1,
+    ]
     assert log.offset_for_time("deployment-events", p, 0) == 0
     assert log.offset_for_time("deployment-events", p, 1_500) == 1
     assert log.offset_for_time("deployment-events", p, 2_000) == 1
     assert log.offset_for_time("deployment-events", p, 4_999) == 3
-    assert log.offset_for_time("deployment-events", p, 9_999) == 4 == log.watermarks("deployment-events", p)[1]
+    assert (
+        log.offset_for_time("deployment-events", p, 9_999)
+        == 4
+        == log.watermarks("deployment-events", p)[1]
+    )
 
 
 def test_full_queue_blocks_produce_then_raises_after_queue_timeout(tmp_path):
     path = tmp_path / "log.db"
     log = LocalLog(path, queue_max=3, queue_timeout=0.5)
     blocker = sqlite3.connect(path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")  # another process holding the write lock: the writer cannot commit
+    blocker.execute(
+        "BEGIN IMMEDIATE"
+    )  # another process holding the write lock: the writer cannot commit
     try:
         for i in range(3):
             log.produce("audit-api-calls", b"%d" % i, key=b"k")
@@ -267,7 +318,9 @@ def test_full_queue_blocks_produce_then_raises_after_queue_timeout(tmp_path):
 
         log.queue_timeout = 30.0
         outcome: list = []
-        blocked = threading.Thread(target=lambda: outcome.append(log.produce("audit-api-calls", b"3", key=b"k")))
+        blocked = threading.Thread(
+            target=lambda: outcome.append(log.produce("audit-api-calls", b"3", key=b"k"))
+        )
         blocked.start()
         blocked.join(0.3)
         assert blocked.is_alive(), "produce waits for room instead of raising"
@@ -276,7 +329,12 @@ def test_full_queue_blocks_produce_then_raises_after_queue_timeout(tmp_path):
         assert outcome == [None]
         assert log.flush(30) == 0
         p = partition_for(b"k", 12)
-        assert [r.value for r in log.read("audit-api-calls", p, 0, timeout=0)] == [b"0", b"1", b"2", b"3"]
+        assert [r.value for r in log.read("audit-api-calls", p, 0, timeout=0)] == [
+            b"0",
+            b"1",
+            b"2",
+            b"3",
+        ]
     finally:
         blocker.close()
         log.close(5)
@@ -284,7 +342,12 @@ def test_full_queue_blocks_produce_then_raises_after_queue_timeout(tmp_path):
 
 def test_poll_runs_callbacks_on_the_calling_thread_once(log):
     threads: list[str] = []
-    log.produce("audit-api-calls", b"x", key=b"k", on_delivery=lambda d: threads.append(threading.current_thread().name))
+    log.produce(
+        "audit-api-calls",
+        b"x",
+        key=b"k",
+        on_delivery=lambda d: threads.append(threading.current_thread().name),
+    )
     assert log.flush(10) == 0
     assert threads == [threading.current_thread().name]
     assert log.poll(0) == 0 and len(log) == 0
@@ -302,13 +365,23 @@ def test_a_closed_log_refuses_work_with_a_clear_error(tmp_path):
         log.watermarks("audit-api-calls", 0)
     again = LocalLog(tmp_path / "log.db")
     try:
-        assert again.watermarks("audit-api-calls", partition_for(b"k", 12)) == (0, 1), "close flushed the queue"
+        assert again.watermarks("audit-api-calls", partition_for(b"k", 12)) == (0, 1), (
+            "close flushed the queue"
+        )
     finally:
         again.close()
 
 
-@pytest.mark.parametrize("content", [b"this is a text file, not an event log\n" * 100, b"x", b"{}",
-                                     b"SQLite format 3\x00" + b"\xff" * 200], ids=["text", "1 byte", "2 bytes", "bad header"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"this is a text file, not an event log\n" * 100,
+        b"x",
+        b"{}",
+        b"SQLite format 3\x00" + b"\xff" * 200,
+    ],
+    ids=["text", "1 byte", "2 bytes", "bad header"],
+)
 def test_a_file_that_is_not_a_log_is_refused_naming_it_and_left_alone(tmp_path, content):
     path = tmp_path / "log.db"
     path.write_bytes(content)
@@ -327,7 +400,9 @@ def test_a_damaged_page_is_found_by_check(tmp_path):
     with sqlite3.connect(path) as conn:  # move everything into the main file
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'batches_by_offset'").fetchone()[0]
+        root = conn.execute(
+            "SELECT rootpage FROM sqlite_master WHERE name = 'batches_by_offset'"
+        ).fetchone()[0]
     conn.close()
     with open(path, "r+b") as f:  # scribble over the header of the index's root page
         f.seek((root - 1) * page_size)
@@ -339,7 +414,9 @@ def test_a_damaged_page_is_found_by_check(tmp_path):
 
 def test_large_records_round_trip_and_oversized_ones_are_refused(log):
     big = [bytes([i]) * (1 << 20) for i in range(40)]  # 40 MiB for one partition in one commit
-    deliveries = produce_all(log, [dict(topic="audit-data-access", value=v, key=b"bulk") for v in big])
+    deliveries = produce_all(
+        log, [dict(topic="audit-data-access", value=v, key=b"bulk") for v in big]
+    )
     p = deliveries[0].partition
     assert [r.value for r in read_partition(log, "audit-data-access", p)] == big
     with sqlite3.connect(log.path) as conn:

@@ -27,7 +27,9 @@ def log(tmp_path):
     opened.close(5)
 
 
-def produce(log: LocalLog, topic: str, items: list[tuple[bytes | None, bytes | None]], ts: int = 0) -> list:
+def produce(
+    log: LocalLog, topic: str, items: list[tuple[bytes | None, bytes | None]], ts: int = 0
+) -> list:
     reports: list = []
     for key, value in items:
         log.produce(topic, value, key=key, on_delivery=reports.append, timestamp_ms=ts)
@@ -35,13 +37,20 @@ def produce(log: LocalLog, topic: str, items: list[tuple[bytes | None, bytes | N
     return reports
 
 
-def contents(log: LocalLog, topic: str, partition: int = 0) -> list[tuple[int, bytes | None, bytes | None]]:
-    return [(r.offset, r.key, r.value) for r in log.read(topic, partition, 0, max_records=10_000, timeout=0)]
+def contents(
+    log: LocalLog, topic: str, partition: int = 0
+) -> list[tuple[int, bytes | None, bytes | None]]:
+    return [
+        (r.offset, r.key, r.value)
+        for r in log.read(topic, partition, 0, max_records=10_000, timeout=0)
+    ]
 
 
 def test_retention_removes_expired_records_and_moves_the_low_watermark(log):
     log.apply_topics([TopicSpec("short-lived", "data", 1, MINUTE_MS, "delete", "Custom", "id")])
-    produce(log, "short-lived", [(b"a", b"old-%d" % i) for i in range(5)], ts=now_ms() - 2 * MINUTE_MS)
+    produce(
+        log, "short-lived", [(b"a", b"old-%d" % i) for i in range(5)], ts=now_ms() - 2 * MINUTE_MS
+    )
     produce(log, "short-lived", [(b"a", b"new-%d" % i) for i in range(3)])
 
     report = log.maintain()
@@ -59,8 +68,12 @@ def test_retention_removes_expired_records_and_moves_the_low_watermark(log):
 
 
 def test_retention_leaves_keep_forever_and_compact_only_topics_alone(log):
-    log.apply_topics([TopicSpec("forever", "data", 1, -1, "delete", "Custom", "id"),
-                      TopicSpec("latest-only", "system", 1, MINUTE_MS, "compact", "Custom", "id")])
+    log.apply_topics(
+        [
+            TopicSpec("forever", "data", 1, -1, "delete", "Custom", "id"),
+            TopicSpec("latest-only", "system", 1, MINUTE_MS, "compact", "Custom", "id"),
+        ]
+    )
     produce(log, "forever", [(b"k", b"v")], ts=1)
     produce(log, "latest-only", [(b"k", b"v")], ts=1)
     assert log.maintain().expired == 0
@@ -92,7 +105,9 @@ def test_tombstones_go_once_older_than_retention(log):
     assert contents(log, "config") == [(1, b"kept", b"v1"), (2, b"gone", None)]
 
     assert log.maintain(now_ms=now_ms() + 2 * MINUTE_MS).compacted == 1
-    assert contents(log, "config") == [(1, b"kept", b"v1")], "the expired tombstone is dropped, the live value stays"
+    assert contents(log, "config") == [(1, b"kept", b"v1")], (
+        "the expired tombstone is dropped, the live value stays"
+    )
 
 
 def test_compact_and_delete_together(log):
@@ -120,7 +135,9 @@ def test_the_writer_runs_maintenance_by_itself(tmp_path):
 
 
 def test_a_large_compacted_partition_shrinks_to_its_keys(log):
-    log.apply_topics([TopicSpec("health", "system", 1, MINUTE_MS, "compact", "Custom", "serviceName")])
+    log.apply_topics(
+        [TopicSpec("health", "system", 1, MINUTE_MS, "compact", "Custom", "serviceName")]
+    )
     for round_no in range(5):
         produce(log, "health", [(b"svc-%d" % i, b"%d-%d" % (round_no, i)) for i in range(2000)])
     assert log.maintain().compacted == 8000

@@ -31,8 +31,12 @@ PIPE_DEADLINE_S = 120.0
 
 
 def _spawn(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, __file__, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _read_line(proc: subprocess.Popen, deadline: float) -> bytes:
@@ -44,7 +48,9 @@ def _read_line(proc: subprocess.Popen, deadline: float) -> bytes:
             raise AssertionError(f"child {proc.args[2:]} wrote nothing for {PIPE_DEADLINE_S}s")
     line = proc.stdout.readline()
     if not line:
-        raise AssertionError(f"child {proc.args[2:]} exited {proc.wait()}: {proc.stderr.read().decode()[-2000:]}")
+        raise AssertionError(
+            f"child {proc.args[2:]} exited {proc.wait()}: {proc.stderr.read().decode()[-2000:]}"
+        )
     return line
 
 
@@ -76,7 +82,9 @@ def test_four_processes_append_to_a_new_log_at_once(tmp_path):
         log.check(full=True)
         seen: set[tuple[int, int]] = set()
         for p, records in _all_records(log).items():
-            assert [r.offset for r in records] == list(range(len(records))), f"partition {p} has gaps"
+            assert [r.offset for r in records] == list(range(len(records))), (
+                f"partition {p} has gaps"
+            )
             assert log.watermarks(TOPIC, p) == (0, len(records))
             last_seq: dict[int, int] = {}
             for r in records:
@@ -110,16 +118,22 @@ def test_a_writer_killed_mid_batch_loses_no_acknowledged_record_and_leaves_no_co
             log.check(full=True)
             stored: list[str] = []
             for p, records in _all_records(log).items():
-                assert [r.offset for r in records] == list(range(len(records))), f"partition {p} has gaps"
+                assert [r.offset for r in records] == list(range(len(records))), (
+                    f"partition {p} has gaps"
+                )
                 stored += [r.value.decode() for r in records]
             assert len(stored) == len(set(stored)), "no record is stored twice"
             missing = acked_total - set(stored)
-            assert not missing, f"{len(missing)} acknowledged records lost, e.g. {sorted(missing)[:3]}"
+            assert not missing, (
+                f"{len(missing)} acknowledged records lost, e.g. {sorted(missing)[:3]}"
+            )
             highs = {p: log.watermarks(TOPIC, p)[1] for p in log.partitions(TOPIC)}
             reports = []
             log.produce(TOPIC, b"after-crash-%d" % round_no, key=b"k0", on_delivery=reports.append)
             assert log.flush(10) == 0
-            assert reports[0].offset == highs[reports[0].partition], "offsets continue after the crash"
+            assert reports[0].offset == highs[reports[0].partition], (
+                "offsets continue after the crash"
+            )
         finally:
             log.close()
 
@@ -140,12 +154,15 @@ def test_a_forked_child_is_told_to_open_its_own_log(tmp_path):
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert log.flush(10) == 0
-        assert [r.value for r in log.read(TOPIC, partition_for(b"k", 12), 0, timeout=0)] == [b"parent"]
+        assert [r.value for r in log.read(TOPIC, partition_for(b"k", 12), 0, timeout=0)] == [
+            b"parent"
+        ]
     finally:
         log.close()
 
 
 # -- child programs -------------------------------------------------------------------------------
+
 
 def _writer(path: str, writer_id: int, count: int) -> None:
     print("ready", flush=True)
@@ -171,8 +188,12 @@ def _crash_writer(path: str, round_no: int) -> None:
     while True:
         for _ in range(500):
             record_id = b"r%d-%d" % (round_no, seq)
-            log.produce(TOPIC, record_id, key=b"k%d" % (seq % 64),
-                        on_delivery=lambda d, rid=record_id: acknowledged(d, rid))
+            log.produce(
+                TOPIC,
+                record_id,
+                key=b"k%d" % (seq % 64),
+                on_delivery=lambda d, rid=record_id: acknowledged(d, rid),
+            )
             seq += 1
         log.poll(0)
 

@@ -45,8 +45,12 @@ CHILD_DEADLINE_S = 60.0
 
 
 def _spawn(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, *args], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, __file__, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def _posix_locks(pid: int, path: Path) -> list[str]:
@@ -66,7 +70,7 @@ def _acknowledged(ack_file: Path) -> list[str]:
     if not ack_file.exists():
         return []
     data = ack_file.read_bytes()
-    return data[:data.rfind(b"\n") + 1].decode().split()
+    return data[: data.rfind(b"\n") + 1].decode().split()
 
 
 def _stored(log: LocalLog) -> list[str]:
@@ -81,13 +85,21 @@ def _stored(log: LocalLog) -> list[str]:
 
 def test_a_producer_keeps_its_lock_while_it_writes_and_while_other_logs_open_and_close(tmp_path):
     path = tmp_path / "log.db"
-    child = subprocess.Popen([sys.executable, __file__, "lock-holder", str(path)], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "lock-holder", str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         for step in ("opened", "produced", "second log closed"):
             line = child.stdout.readline().decode().strip()
-            assert line == step, f"child said {line!r}: {child.stderr.read().decode()[-2000:] if not line else ''}"
-            assert _posix_locks(child.pid, path), f"the producer holds no lock on {path.name} once {step}"
+            assert line == step, (
+                f"child said {line!r}: {child.stderr.read().decode()[-2000:] if not line else ''}"
+            )
+            assert _posix_locks(child.pid, path), (
+                f"the producer holds no lock on {path.name} once {step}"
+            )
             child.stdin.write(b"next\n")
             child.stdin.flush()
     finally:
@@ -120,12 +132,16 @@ def test_a_forked_child_that_opens_its_own_log_holds_its_lock_and_loses_nothing(
         os.close(appending_r)
         log.close()  # the parent leaves while the child writes
     _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, ("the child, appending through its own LocalLog, "
-                                                    "held no lock on the file or could not write everything")
+    assert os.waitstatus_to_exitcode(status) == 0, (
+        "the child, appending through its own LocalLog, "
+        "held no lock on the file or could not write everything"
+    )
     stored, problem = _check(path)
     assert problem is None
     acked = set(_acknowledged(ack_file))
-    assert len(acked) == 20_000 and not acked - set(stored), f"{len(acked - set(stored))} acknowledged records lost"
+    assert len(acked) == 20_000 and not acked - set(stored), (
+        f"{len(acked - set(stored))} acknowledged records lost"
+    )
 
 
 def test_no_acknowledged_record_is_lost_with_producers_killed_and_readers_closing(tmp_path):
@@ -135,8 +151,12 @@ def test_no_acknowledged_record_is_lost_with_producers_killed_and_readers_closin
     lost_total = 0
     for round_no in range(ROUNDS):
         reader = _spawn("reader", str(path))
-        producers = [_spawn("producer", str(path), str(tmp_path / f"acks-{round_no}-{i}"), f"r{round_no}p{i}")
-                     for i in range(PRODUCERS)]
+        producers = [
+            _spawn(
+                "producer", str(path), str(tmp_path / f"acks-{round_no}-{i}"), f"r{round_no}p{i}"
+            )
+            for i in range(PRODUCERS)
+        ]
         doomed = {i: rng.uniform(0.3, 2.5) for i in range(PRODUCERS) if rng.random() < 0.6}
         failures = _run_round(producers, doomed)
         reader.send_signal(signal.SIGKILL)
@@ -146,16 +166,22 @@ def test_no_acknowledged_record_is_lost_with_producers_killed_and_readers_closin
 
         stored, problem = _check(path)
         if problem is not None:
-            outcomes.append(f"round {round_no}: killed {sorted(doomed)}, the log is damaged: {problem}")
+            outcomes.append(
+                f"round {round_no}: killed {sorted(doomed)}, the log is damaged: {problem}"
+            )
             break
         lost = acked - set(stored)
         lost_total += len(lost)
-        outcomes.append(f"round {round_no}: killed {sorted(doomed)}, {len(acked)} acknowledged so far, "
-                        f"{len(stored)} stored, {len(lost)} lost, {len(stored) - len(set(stored))} stored twice"
-                        + "".join(f"; {f}" for f in failures))
+        outcomes.append(
+            f"round {round_no}: killed {sorted(doomed)}, {len(acked)} acknowledged so far, "
+            f"{len(stored)} stored, {len(lost)} lost, {len(stored) - len(set(stored))} stored twice"
+            + "".join(f"; {f}" for f in failures)
+        )
         acked -= lost  # count each loss once
     summary = "\n".join(outcomes)
-    assert lost_total == 0 and all(o.endswith(", 0 lost, 0 stored twice") for o in outcomes), summary
+    assert lost_total == 0 and all(o.endswith(", 0 lost, 0 stored twice") for o in outcomes), (
+        summary
+    )
     assert len(outcomes) == ROUNDS, summary
 
 
@@ -194,6 +220,7 @@ def _run_round(producers: list[subprocess.Popen], doomed: dict[int, float]) -> l
 
 # -- child programs -------------------------------------------------------------------------------
 
+
 def _lock_holder(path: str) -> None:
     log = LocalLog(Path(path))
     for step in ("opened", "produced", "second log closed"):
@@ -216,7 +243,12 @@ def _forked_writer(path: Path, ack_file: Path, appending: int) -> int:
     acked: list[bytes] = []
     for seq in range(20_000):
         rid = b"child-%d" % seq
-        log.produce(TOPIC, rid, key=b"k%d" % (seq % 40), on_delivery=lambda d, rid=rid: acked.append(rid) if d.error is None else None)
+        log.produce(
+            TOPIC,
+            rid,
+            key=b"k%d" % (seq % 40),
+            on_delivery=lambda d, rid=rid: acked.append(rid) if d.error is None else None,
+        )
         if seq % 200 == 199:
             log.poll(0)
             if acked and appending >= 0:
@@ -249,8 +281,12 @@ def _producer(path: str, ack_path: str, name: str) -> None:
 
     for seq in range(PER_PRODUCER):
         rid = f"{name}-{seq}".encode()
-        log.produce(TOPIC, rid, key=b"k%d" % (seq % 40),
-                    on_delivery=lambda d, rid=rid: acked.append(rid) if d.error is None else None)
+        log.produce(
+            TOPIC,
+            rid,
+            key=b"k%d" % (seq % 40),
+            on_delivery=lambda d, rid=rid: acked.append(rid) if d.error is None else None,
+        )
         if seq % 250 == 0:
             log.poll(0)
             report()

@@ -39,7 +39,9 @@ def events_config(request, tmp_path) -> EventsConfig:
         return EventsConfig.from_env(env={"CARBONPLANE_HOME": str(tmp_path)})
     if not _kafka_up():
         pytest.fail(f"Kafka is not reachable on {BROKER}: start it with `make kafka-up`")
-    cfg = EventsConfig.from_env(env={"KAFKA_BOOTSTRAP_SERVERS": BROKER, "CARBONPLANE_HOME": str(tmp_path)})
+    cfg = EventsConfig.from_env(
+        env={"KAFKA_BOOTSTRAP_SERVERS": BROKER, "CARBONPLANE_HOME": str(tmp_path)}
+    )
     open_admin(cfg).apply_topics(TOPICS)
     return cfg
 
@@ -69,8 +71,14 @@ def test_every_event_type_round_trips(producer, events_config):
             spec = TOPICS_BY_NAME[event.TOPIC]
             rec = _read_one(reader, event.TOPIC, d.partition, d.offset)
             back = T.decode_event(rec.value)
-            assert (event.event_id, event.timestamp, event.source) == ("", 0, "")  # the caller's event is unchanged
-            event = msgspec.structs.replace(event, event_id=fut.event_id, timestamp=back.timestamp, source="contract-test")
+            assert (event.event_id, event.timestamp, event.source) == (
+                "",
+                0,
+                "",
+            )  # the caller's event is unchanged
+            event = msgspec.structs.replace(
+                event, event_id=fut.event_id, timestamp=back.timestamp, source="contract-test"
+            )
             assert back == event, f"{type(event).__name__} changed on the way"
             assert rec.key == _expected_key(event)
             assert d.partition == partition_for(rec.key, spec.partitions)
@@ -97,8 +105,12 @@ def _expected_key(event: T.Event) -> bytes:
 
 def test_report_call_shape_and_original_layout(producer, events_config):
     fut = producer.produce_data_ingestion_event(
-        dataset_name="commodity_prices", record_count=10000, size_bytes=1024000,
-        location="s3://bucket/data.parquet", status="SUCCESS")
+        dataset_name="commodity_prices",
+        record_count=10000,
+        size_bytes=1024000,
+        location="s3://bucket/data.parquet",
+        status="SUCCESS",
+    )
     d = fut.result(30)
     reader = open_reader(events_config)
     try:
@@ -117,7 +129,10 @@ def test_report_call_shape_and_original_layout(producer, events_config):
     [
         (lambda p: p.produce_data_ingestion_event("ds", -1, 10, "s3://x"), "recordCount"),
         (lambda p: p.produce_data_ingestion_event("ds", 1, 10, "s3://x", status="DONE"), "status"),
-        (lambda p: p.produce_data_quality_event("ds", "c", "n", "PASS", 0.5, 11, 10), "failedRecords"),
+        (
+            lambda p: p.produce_data_quality_event("ds", "c", "n", "PASS", 0.5, 11, 10),
+            "failedRecords",
+        ),
         (lambda p: p.produce_service_health_event("s", "ns", "FINE", 1.0, 0.0), "healthStatus"),
         (lambda p: p.produce_api_call_event("s", "/x", "GET", 700, 1.0, 1, 1), "statusCode"),
         (lambda p: p.produce_service_health_event("s", "ns", "HEALTHY", 1.0, 1.5), "errorRate"),
@@ -156,7 +171,9 @@ def test_custom_event_passes_through_and_catalog_custom_is_validated(producer, e
     assert T.msgspec.json.decode(rec.value) == {"hello": "world", "n": 1}
     assert dict(rec.headers)["ce_type"] == b"com.carbon254.custom.audit-user-actions"
     with pytest.raises(EventValidationError):
-        producer.produce_custom_event("data-ingestion", "k", {"eventType": "DataIngestionEvent", "recordCount": -5})
+        producer.produce_custom_event(
+            "data-ingestion", "k", {"eventType": "DataIngestionEvent", "recordCount": -5}
+        )
 
 
 def test_threads_producing_at_once_are_counted_exactly(events_config):
@@ -169,15 +186,17 @@ def test_threads_producing_at_once_are_counted_exactly(events_config):
     from carbonplane.events.metrics import ProducerMetrics
 
     registry = CollectorRegistry()
-    producer = EventProducer(source_service="contract-threads", config=events_config,
-                             metrics=ProducerMetrics(registry))
+    producer = EventProducer(
+        source_service="contract-threads", config=events_config, metrics=ProducerMetrics(registry)
+    )
     per_thread, futures, errors = 2_000, [[] for _ in range(4)], []
 
     def work(i: int) -> None:
         try:
             for n in range(per_thread):
-                futures[i].append(producer.produce_data_ingestion_event(
-                    f"threads_{i}_{n % 7}", n, 1, "s3://b/x"))
+                futures[i].append(
+                    producer.produce_data_ingestion_event(f"threads_{i}_{n % 7}", n, 1, "s3://b/x")
+                )
                 if n % 100 == 0:
                     producer.poll(0)
             futures[i][-1].result(60)
@@ -194,10 +213,20 @@ def test_threads_producing_at_once_are_counted_exactly(events_config):
     producer.close(5)
     assert not errors
     total = 4 * per_thread
-    assert (stats["produced"], stats["delivered"], stats["errors"], stats["pending"]) == (total, total, 0, 0)
+    assert (stats["produced"], stats["delivered"], stats["errors"], stats["pending"]) == (
+        total,
+        total,
+        0,
+        0,
+    )
     assert result.remaining == 0 and result.failed == 0
     assert all(f.done() and f.result(0).ok for fs in futures for f in fs)
     labels = {"topic": "data-ingestion", "event_type": "DataIngestionEvent"}
     assert registry.get_sample_value("carbonplane_events_produced_total", labels) == total
     assert registry.get_sample_value("carbonplane_events_delivered_total", labels) == total
-    assert registry.get_sample_value("carbonplane_event_delivery_seconds_count", {"topic": "data-ingestion"}) == total
+    assert (
+        registry.get_sample_value(
+            "carbonplane_event_delivery_seconds_count", {"topic": "data-ingestion"}
+        )
+        == total
+    )

@@ -11,11 +11,18 @@ from tools_backends import ingestion_at, log  # noqa: F401 (log: the fixture)
 
 from carbonplane.errors import ConfigError, UnknownTopicError
 from carbonplane.events.partitioner import partition_for
-from carbonplane.events.replay import ReplayWindow, replay_from_file, replay_to_file, replay_to_topic
+from carbonplane.events.replay import (
+    ReplayWindow,
+    replay_from_file,
+    replay_to_file,
+    replay_to_topic,
+)
 from carbonplane.events.tools import TailOptions, tail
 from carbonplane.events.types import decode_event
 
-BASE_MS = (time.time_ns() // 1_000_000 - 2 * 3_600_000) // 1000 * 1000  # two hours ago, whole second
+BASE_MS = (
+    (time.time_ns() // 1_000_000 - 2 * 3_600_000) // 1000 * 1000
+)  # two hours ago, whole second
 
 
 def _history(log, topic: str):
@@ -28,8 +35,16 @@ def test_time_window_to_topic_keeps_key_value_headers_and_time(log):
     log.produce(events, topic=source)
 
     result = log.cli(
-        "events", "replay", source, "--from-time", str(BASE_MS + 3000), "--to-time", str(BASE_MS + 7000),
-        "--to-topic", target, "--json",
+        "events",
+        "replay",
+        source,
+        "--from-time",
+        str(BASE_MS + 3000),
+        "--to-time",
+        str(BASE_MS + 7000),
+        "--to-topic",
+        target,
+        "--json",
     )
 
     assert result.exit_code == 0, result.output
@@ -54,7 +69,13 @@ def test_offset_window_of_one_partition_is_half_open(log):
     offsets = sorted(d.offset for d in deliveries if d.partition == p)
     assert len(offsets) >= 3, "the sample keys should put several records on one partition"
 
-    summary = replay_to_topic(log.reader, log.producer, source, ReplayWindow(from_offset=1, to_offset=3, partition=p), target)
+    summary = replay_to_topic(
+        log.reader,
+        log.producer,
+        source,
+        ReplayWindow(from_offset=1, to_offset=3, partition=p),
+        target,
+    )
 
     assert summary.total == 2
     [copy] = summary.partitions.values()
@@ -69,7 +90,9 @@ def test_to_file_and_back_round_trips(log, tmp_path):
     log.produce_raw(source, [(None, b"plain text", [], BASE_MS + 100)])
     path = tmp_path / "window.jsonl"
 
-    to_file = log.cli("events", "replay", source, "--from-offset", "0", "--to-file", str(path), "--json")
+    to_file = log.cli(
+        "events", "replay", source, "--from-offset", "0", "--to-file", str(path), "--json"
+    )
     assert to_file.exit_code == 0, to_file.output
     assert msgspec.json.decode(to_file.stdout)["copied"] == 10
     tail_json = log.cli("events", "tail", source, "--from-beginning", "--json")
@@ -90,7 +113,9 @@ def _content(record) -> tuple:
 
 def test_a_bad_file_line_sends_nothing(log, tmp_path):
     target = log.new_topic(partitions=1)
-    good = msgspec.json.encode({"topic": "x", "partition": 0, "offset": 0, "key": "k", "headers": {}, "value": {"a": 1}})
+    good = msgspec.json.encode(
+        {"topic": "x", "partition": 0, "offset": 0, "key": "k", "headers": {}, "value": {"a": 1}}
+    )
     path = tmp_path / "bad.jsonl"
     path.write_bytes(good + b"\n" + b'{"key": 5, "value": {}}\n')
 
@@ -107,8 +132,12 @@ def test_missing_target_fails_before_reading(log, tmp_path):
     source = log.new_topic(partitions=1)
     log.produce([ingestion_at(1, BASE_MS)], topic=source)
     with pytest.raises(UnknownTopicError):
-        replay_to_topic(log.reader, log.producer, source, ReplayWindow(from_offset=0), "no-such-target-topic")
-    result = log.cli("events", "replay", source, "--from-offset", "0", "--to-topic", "no-such-target-topic")
+        replay_to_topic(
+            log.reader, log.producer, source, ReplayWindow(from_offset=0), "no-such-target-topic"
+        )
+    result = log.cli(
+        "events", "replay", source, "--from-offset", "0", "--to-topic", "no-such-target-topic"
+    )
     assert result.exit_code == 1 and "no-such-target-topic" in result.stderr
 
 

@@ -15,7 +15,9 @@ from carbonplane.errors import UnknownTopicError
 from carbonplane.events.tools import TailOptions, tail
 from carbonplane.events.types import decode_event
 
-BASE_MS = (time.time_ns() // 1_000_000 - 2 * 3_600_000) // 1000 * 1000  # two hours ago, whole second
+BASE_MS = (
+    (time.time_ns() // 1_000_000 - 2 * 3_600_000) // 1000 * 1000
+)  # two hours ago, whole second
 
 
 def _jsonl(result) -> list[dict]:
@@ -52,7 +54,9 @@ def test_limit_partition_and_human_lines(log):
 
     p = deliveries[0].partition
     mine = [(d.offset, e.event_id) for d, e in zip(deliveries, events) if d.partition == p]
-    only = _jsonl(log.cli("events", "tail", topic, "--from-beginning", "--partition", str(p), "--json"))
+    only = _jsonl(
+        log.cli("events", "tail", topic, "--from-beginning", "--partition", str(p), "--json")
+    )
     assert [(line["offset"], line["value"]["eventId"]) for line in only] == mine
     assert {line["partition"] for line in only} == {p}
 
@@ -72,7 +76,9 @@ def test_follow_sees_only_records_produced_after_the_start(log):
     fresh = [ingestion_at(100 + i, BASE_MS + 100 + i) for i in range(3)]
     log.produce(fresh, topic=topic)
 
-    assert sorted(decode_event(r.value).event_id for r in records) == sorted(e.event_id for e in fresh)
+    assert sorted(decode_event(r.value).event_id for r in records) == sorted(
+        e.event_id for e in fresh
+    )
 
 
 def test_follow_waits_for_records_that_arrive_later(log):

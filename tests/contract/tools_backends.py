@@ -53,16 +53,22 @@ class ToolLog:
 
     def new_topic(self, partitions: int = 3, label: str = "t") -> str:
         name = f"tools-{label}-{uuid.uuid4().hex[:12]}"
-        spec = TopicSpec(name, "data", partitions, 7 * DAY_MS, "delete", "DataIngestionEvent", "datasetName")
+        spec = TopicSpec(
+            name, "data", partitions, 7 * DAY_MS, "delete", "DataIngestionEvent", "datasetName"
+        )
         self.admin.apply_topics([spec])
         self.created.append(name)
         return name
 
-    def produce_raw(self, topic: str, records: list[tuple[bytes | None, bytes | None, Headers, int]]) -> list[Delivery]:
+    def produce_raw(
+        self, topic: str, records: list[tuple[bytes | None, bytes | None, Headers, int]]
+    ) -> list[Delivery]:
         """Produce ``(key, value, headers, timestamp_ms)`` records in order; every one must be acknowledged."""
         return self._send([(topic, *record) for record in records])
 
-    def produce(self, events: list[Event], *, topic: str | None = None, source: str = SOURCE) -> list[Delivery]:
+    def produce(
+        self, events: list[Event], *, topic: str | None = None, source: str = SOURCE
+    ) -> list[Delivery]:
         """Seal and produce catalog events (to their own topic unless ``topic``), record time = event time."""
         sends = []
         for event in events:
@@ -70,10 +76,14 @@ class ToolLog:
             sends.append((topic or event.TOPIC, key, value, headers, event.timestamp))
         return self._send(sends)
 
-    def _send(self, sends: list[tuple[str, bytes | None, bytes | None, Headers, int]]) -> list[Delivery]:
+    def _send(
+        self, sends: list[tuple[str, bytes | None, bytes | None, Headers, int]]
+    ) -> list[Delivery]:
         slots: list[Delivery | None] = [None] * len(sends)
         for i, (topic, key, value, headers, ts) in enumerate(sends):
-            self.producer.produce(topic, value, key, headers, lambda d, i=i: slots.__setitem__(i, d), ts)  # type: ignore[arg-type]
+            self.producer.produce(
+                topic, value, key, headers, lambda d, i=i: slots.__setitem__(i, d), ts
+            )  # type: ignore[arg-type]
         left = self.producer.flush(30)
         self.producer.poll(0)
         missing = sum(1 for d in slots if d is None)
@@ -95,7 +105,11 @@ def open_tool_log(kind: str, request, home) -> Iterator[ToolLog]:  # noqa: ANN00
     if kind == "memory":
         admin = reader = producer = MemoryLog()
     else:
-        admin, reader, producer = open_admin(cfg), open_reader(cfg), open_producer_backend(cfg, "tools-contract")
+        admin, reader, producer = (
+            open_admin(cfg),
+            open_reader(cfg),
+            open_producer_backend(cfg, "tools-contract"),
+        )
     admin.apply_topics(TOPICS)
     log = ToolLog(kind, cfg, admin, reader, producer, env)
     try:

@@ -20,14 +20,26 @@ from carbonplane.gateway.source import MAX_NESTING, SourceError, read_source
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADER_VALUE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=60)
-NAMES = st.sampled_from([b"host", b"origin", b"referer", b"sec-fetch-site", b"sec-fetch-mode",
-                         b"content-type", b"kong-admin-token", b"access-control-request-method"])
+NAMES = st.sampled_from(
+    [
+        b"host",
+        b"origin",
+        b"referer",
+        b"sec-fetch-site",
+        b"sec-fetch-mode",
+        b"content-type",
+        b"kong-admin-token",
+        b"access-control-request-method",
+    ]
+)
 
 
 @FAST
-@given(st.sampled_from([b"GET", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS", b"HEAD"]),
-       st.lists(st.tuples(NAMES, HEADER_VALUE.map(lambda v: v.encode("latin-1"))), max_size=8),
-       st.sampled_from([None, "127.0.0.1", "::1", "10.0.0.5"]))
+@given(
+    st.sampled_from([b"GET", b"POST", b"PUT", b"PATCH", b"DELETE", b"OPTIONS", b"HEAD"]),
+    st.lists(st.tuples(NAMES, HEADER_VALUE.map(lambda v: v.encode("latin-1"))), max_size=8),
+    st.sampled_from([None, "127.0.0.1", "::1", "10.0.0.5"]),
+)
 def test_guard_never_raises_and_never_admits_a_foreign_origin_write(method, headers, local):
     guard = AdminGuard(hosts=("admin.internal",))
     verdict = guard.check(method, headers, local)
@@ -40,8 +52,29 @@ def test_guard_never_raises_and_never_admits_a_foreign_origin_write(method, head
         assert authority == fields.get(b"host", "").lower()
 
 
-YAML_PIECES = st.sampled_from(["a: ", "&x ", "*x", "&y ", "*y", "[", "]", "{", "}", ", ", "\n",
-                               "- ", "  ", "<<: ", "lol", "'s'", ":", "1", "*x, *x, *x, *x"])
+YAML_PIECES = st.sampled_from(
+    [
+        "a: ",
+        "&x ",
+        "*x",
+        "&y ",
+        "*y",
+        "[",
+        "]",
+        "{",
+        "}",
+        ", ",
+        "\n",
+        "- ",
+        "  ",
+        "<<: ",
+        "lol",
+        "'s'",
+        ":",
+        "1",
+        "*x, *x, *x, *x",
+    ]
+)
 
 
 @FAST
@@ -55,9 +88,13 @@ def test_read_source_raises_only_source_errors(text):
 
 
 @FAST
-@given(st.one_of(st.binary(max_size=200),
-                 st.integers(0, 3 * MAX_NESTING).map(lambda n: b"[" * n + b"]" * n),
-                 st.integers(0, 3 * MAX_NESTING).map(lambda n: b'{"a":' * n + b"1" + b"}" * n)))
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.integers(0, 3 * MAX_NESTING).map(lambda n: b"[" * n + b"]" * n),
+        st.integers(0, 3 * MAX_NESTING).map(lambda n: b'{"a":' * n + b"1" + b"}" * n),
+    )
+)
 def test_load_json_bounds_nesting(raw):
     try:
         doc = load_json(raw)

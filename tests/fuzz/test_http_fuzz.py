@@ -113,26 +113,61 @@ def test_garbage_responses(tail, splits):
 def spellings(name: str):
     """Ways a sender might spell a header name (case, underscores, stray whitespace)."""
     return st.builds(
-        lambda upper, sep, pre, post: pre + "".join(
-            c.upper() if u else c.lower() for c, u in zip(name, upper)).replace("-", sep) + post,
+        lambda upper, sep, pre, post: (
+            pre
+            + "".join(c.upper() if u else c.lower() for c, u in zip(name, upper)).replace("-", sep)
+            + post
+        ),
         st.lists(st.booleans(), min_size=len(name), max_size=len(name)),
-        st.sampled_from(["-", "_"]), st.sampled_from(["", "", " ", "\t"]),
+        st.sampled_from(["-", "_"]),
+        st.sampled_from(["", "", " ", "\t"]),
         st.sampled_from(["", "", " ", "\t"]),
     )
 
 
-FRAMING_VALUES = st.sampled_from([
-    "chunked", "Chunked", " chunked", "chunked ", "chunked, chunked", "gzip, chunked",
-    "chunked, identity", "identity", "xchunked", "chunked;q=1", "", "\tchunked",
-    "5", "0", "+5", "-1", "0x5", "5, 5", "05", " 5 ", "5\x0b", "99999999999999999999",
-])
+FRAMING_VALUES = st.sampled_from(
+    [
+        "chunked",
+        "Chunked",
+        " chunked",
+        "chunked ",
+        "chunked, chunked",
+        "gzip, chunked",
+        "chunked, identity",
+        "identity",
+        "xchunked",
+        "chunked;q=1",
+        "",
+        "\tchunked",
+        "5",
+        "0",
+        "+5",
+        "-1",
+        "0x5",
+        "5, 5",
+        "05",
+        " 5 ",
+        "5\x0b",
+        "99999999999999999999",
+    ]
+)
 HEADER = st.tuples(
-    st.one_of(spellings("Transfer-Encoding"), spellings("Content-Length"),
-              st.sampled_from(["Host", "Connection", "X-A", "Expect"])),
+    st.one_of(
+        spellings("Transfer-Encoding"),
+        spellings("Content-Length"),
+        st.sampled_from(["Host", "Connection", "X-A", "Expect"]),
+    ),
     st.one_of(FRAMING_VALUES, st.sampled_from(["a", "close", "Content-Length", "100-continue"])),
     st.sampled_from([": ", ":", ": \t", ":\r\n ", " : "]),
 )
-BODY = st.sampled_from([b"", b"hello", b"5\r\nhello\r\n0\r\n\r\n", b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"])
+BODY = st.sampled_from(
+    [
+        b"",
+        b"hello",
+        b"5\r\nhello\r\n0\r\n\r\n",
+        b"0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
+    ]
+)
 
 
 def _norm(name: bytes) -> bytes:
@@ -142,8 +177,12 @@ def _norm(name: bytes) -> bytes:
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(HEADER, min_size=1, max_size=4), BODY, st.sampled_from([b"1.1", b"1.0"]))
 def test_accepted_requests_never_carry_a_smuggling_form(headers, body, version):
-    raw = b"POST /x HTTP/%s\r\nHost: a\r\n" % version + b"".join(
-        f"{n}{sep}{v}\r\n".encode("latin-1") for n, v, sep in headers) + b"\r\n" + body
+    raw = (
+        b"POST /x HTTP/%s\r\nHost: a\r\n" % version
+        + b"".join(f"{n}{sep}{v}\r\n".encode("latin-1") for n, v, sep in headers)
+        + b"\r\n"
+        + body
+    )
     events, _ = events_of(raw)
     for head in (e for e in events if isinstance(e, RequestHead)):
         names = [_norm(n) for n, _ in head.headers]
@@ -171,12 +210,16 @@ VALUE = st.text("".join(chr(c) for c in range(0x20, 0x7F)), max_size=30).map(str
     st.booleans(),
     st.lists(st.integers(0, 4000), max_size=6),
 )
-def test_forwarded_request_parses_back_to_the_same_request(method, segments, fields, body,
-                                                           chunked, splits):
+def test_forwarded_request_parses_back_to_the_same_request(
+    method, segments, fields, body, chunked, splits
+):
     path = ("/" + "/".join(segments)).encode()
-    framing = (b"Transfer-Encoding: chunked\r\n" if chunked
-               else b"Content-Length: %d\r\n" % len(body))
-    encoded = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n" if chunked else body
+    framing = (
+        b"Transfer-Encoding: chunked\r\n" if chunked else b"Content-Length: %d\r\n" % len(body)
+    )
+    encoded = (
+        (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n" if chunked else body
+    )
     extra = b"".join(f"x-{n}: {v}\r\n".encode() for n, v in fields)
     raw = b"%s %s?q=1 HTTP/1.1\r\nHost: h\r\n%s%s\r\n%s" % (method, path, extra, framing, encoded)
     events, error = events_of(raw, splits)
@@ -185,23 +228,35 @@ def test_forwarded_request_parses_back_to_the_same_request(method, segments, fie
     received = b"".join(e for e in rest if isinstance(e, bytes))
     assert received == body and rest[-1] is END_OF_MESSAGE
     # re-serialise as the proxy does and read it again
-    out_body = (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n" \
-        if head.framing == FRAMING_CHUNKED else body
-    forwarded = request_head_bytes(head, head.path + head.query, b"up", b"", head.framing,
-                                   head.content_length) + out_body
+    out_body = (
+        (b"%x\r\n%s\r\n" % (len(body), body) if body else b"") + b"0\r\n\r\n"
+        if head.framing == FRAMING_CHUNKED
+        else body
+    )
+    forwarded = (
+        request_head_bytes(
+            head, head.path + head.query, b"up", b"", head.framing, head.content_length
+        )
+        + out_body
+    )
     again, error = events_of(forwarded)
     assert error is None
     head2 = again[0]
     assert (head2.method, head2.path, head2.query) == (head.method, head.path, head.query)
-    assert [h for h in head2.headers if h[0].startswith(b"x-")] == \
-        [h for h in head.headers if h[0].startswith(b"x-")]
+    assert [h for h in head2.headers if h[0].startswith(b"x-")] == [
+        h for h in head.headers if h[0].startswith(b"x-")
+    ]
     assert b"".join(e for e in again if isinstance(e, bytes)) == body
 
 
 # -- path normalisation -----------------------------------------------------------------------
 @FUZZ
-@given(st.lists(st.sampled_from(["a", ".", "..", "", "%2e", "%2E%2e", "b%7e", "%41", ";x", "~"]),
-                max_size=10))
+@given(
+    st.lists(
+        st.sampled_from(["a", ".", "..", "", "%2e", "%2E%2e", "b%7e", "%41", ";x", "~"]),
+        max_size=10,
+    )
+)
 def test_normalised_paths_are_stable_rooted_and_dot_free(segments):
     raw = ("/" + "/".join(segments)).encode()
     try:

@@ -22,8 +22,10 @@ UPSTREAM_BODY = b"from the upstream"
 
 async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     await reader.readuntil(b"\r\n\r\n")
-    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
-                 % (len(UPSTREAM_BODY), UPSTREAM_BODY))
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+        % (len(UPSTREAM_BODY), UPSTREAM_BODY)
+    )
     await writer.drain()
     writer.close()
 
@@ -36,19 +38,33 @@ async def one_gateway_request(folder: Path) -> str:
     server = await asyncio.start_server(upstream, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     config = folder / "kong.yml"
-    config.write_text(json.dumps({
-        "_format_version": "3.0",
-        "services": [{"name": "up", "url": f"http://127.0.0.1:{port}", "routes": [
-            {"name": "all", "paths": ["/"]}]}],
-        "plugins": [{"name": "cors"}, {"name": "rate-limiting",
-                                       "config": {"minute": 100, "policy": "local"}}]}))
+    config.write_text(
+        json.dumps(
+            {
+                "_format_version": "3.0",
+                "services": [
+                    {
+                        "name": "up",
+                        "url": f"http://127.0.0.1:{port}",
+                        "routes": [{"name": "all", "paths": ["/"]}],
+                    }
+                ],
+                "plugins": [
+                    {"name": "cors"},
+                    {"name": "rate-limiting", "config": {"minute": 100, "policy": "local"}},
+                ],
+            }
+        )
+    )
     load_bundled()
     node = GatewayNode(load_config_file(config), NodeSettings("127.0.0.1", 0, "127.0.0.1", 0, 0))
     proxy_port, _ = await node.start()
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy_port)
-        writer.write(b"GET /hello HTTP/1.1\r\nHost: gw.test\r\nOrigin: http://a.test\r\n"
-                     b"Connection: close\r\n\r\n")
+        writer.write(
+            b"GET /hello HTTP/1.1\r\nHost: gw.test\r\nOrigin: http://a.test\r\n"
+            b"Connection: close\r\n\r\n"
+        )
         answer = await asyncio.wait_for(reader.read(), 10)
         writer.close()
         return answer.decode("latin-1")
@@ -74,9 +90,18 @@ def main() -> None:
     ctx.vars["seen"] = True
     with tempfile.TemporaryDirectory() as folder:
         answer = uvloop.run(asyncio.wait_for(one_gateway_request(Path(folder)), 30))
-    print(json.dumps({"package": carbonplane.__file__, "compiled": _accel.compiled(),
-                      "modules": modules, "c_modules": c_modules, "answer": answer,
-                      "client_slots": list(getattr(Client, "__slots__", ()))}))
+    print(
+        json.dumps(
+            {
+                "package": carbonplane.__file__,
+                "compiled": _accel.compiled(),
+                "modules": modules,
+                "c_modules": c_modules,
+                "answer": answer,
+                "client_slots": list(getattr(Client, "__slots__", ())),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

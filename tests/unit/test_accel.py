@@ -63,8 +63,14 @@ class Probe:
         (self.root / _accel.BUILD_RECORD).write_text(_accel.build_record(built, sources))
 
     def finder(self, pure: bool = False, warn=None) -> _accel.AllOrNothing:
-        return _accel.AllOrNothing("accel_probe", str(self.root), PROBE_ACCELERATED, PROBE_C,
-                                   pure=pure, warn=warn or self.warnings.append)  # fmt: skip
+        return _accel.AllOrNothing(
+            "accel_probe",
+            str(self.root),
+            PROBE_ACCELERATED,
+            PROBE_C,
+            pure=pure,
+            warn=warn or self.warnings.append,
+        )
 
     def shift_mtime(self, name: str, seconds: float) -> None:
         path = self.root / name
@@ -136,8 +142,9 @@ def test_the_warning_names_six_files_and_counts_the_rest(probe):
     (probe.root / _accel.BUILD_RECORD).write_text(record)
     for name in many:
         (probe.root / f"{name}.py").write_text("EDITED = True\n")
-    finder = _accel.AllOrNothing("accel_probe", str(probe.root), accelerated, PROBE_C,
-                                 warn=probe.warnings.append)  # fmt: skip
+    finder = _accel.AllOrNothing(
+        "accel_probe", str(probe.root), accelerated, PROBE_C, warn=probe.warnings.append
+    )
     assert load(finder, "accel_probe.m8").EDITED
     (line,) = probe.warnings
     assert "accel_probe/m5.py, 3 more)" in line and "m6.py" not in line, line
@@ -160,15 +167,26 @@ def test_sources_only_touched_like_a_git_checkout_stay_compiled(probe):
     assert all(loads_compiled(load(finder, n)) for n in PROBE_ACCELERATED + PROBE_C)
 
 
-@pytest.mark.parametrize("change, named", [
-    (lambda r: (r / "typed.pxd").write_text("cdef class Thing:\n    cdef public long n\n"),
-     "accel_probe/typed.pxd"),
-    (lambda r: (r / "typed.pxd").unlink(), "accel_probe/typed.pxd (removed)"),
-    (lambda r: (r / "sub" / "plain.pxd").write_text("cdef int n\n"),
-     "accel_probe/sub/plain.pxd (new)"),
-    (lambda r: (r / "_fast.c").write_text("/* hand-written C, edited */\n"), "accel_probe/_fast.c"),
-    (lambda r: (r / "typed.py").unlink(), "accel_probe/typed.py (removed)"),
-], ids=["pxd-edited", "pxd-removed", "pxd-added", "c-edited", "py-removed"])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (
+            lambda r: (r / "typed.pxd").write_text("cdef class Thing:\n    cdef public long n\n"),
+            "accel_probe/typed.pxd",
+        ),
+        (lambda r: (r / "typed.pxd").unlink(), "accel_probe/typed.pxd (removed)"),
+        (
+            lambda r: (r / "sub" / "plain.pxd").write_text("cdef int n\n"),
+            "accel_probe/sub/plain.pxd (new)",
+        ),
+        (
+            lambda r: (r / "_fast.c").write_text("/* hand-written C, edited */\n"),
+            "accel_probe/_fast.c",
+        ),
+        (lambda r: (r / "typed.py").unlink(), "accel_probe/typed.py (removed)"),
+    ],
+    ids=["pxd-edited", "pxd-removed", "pxd-added", "c-edited", "py-removed"],
+)
 def test_any_changed_build_source_turns_everything_pure(probe, change, named):
     change(probe.root)
     plain = load(probe.finder(), "accel_probe.sub.plain")
@@ -183,20 +201,40 @@ def test_a_stale_c_module_is_not_loaded_and_takes_the_others_with_it(probe):
     assert load(finder, "accel_probe.typed").VALUE == "typed source"
 
 
-@pytest.mark.parametrize("break_build, named", [
-    (lambda p: (p.root / _accel.BUILD_RECORD).unlink(),
-     "_accel_build.json (missing or unreadable)"),
-    (lambda p: (p.root / _accel.BUILD_RECORD).write_text("{"), "(missing or unreadable)"),
-    (lambda p: (p.root / _accel.BUILD_RECORD).write_text('{"format": 2}'),
-     "(missing or unreadable)"),
-    (lambda p: p.record(("accel_probe.typed", "accel_probe._fast")),
-     f"accel_probe/sub/plain{SUFFIX} (left from another build)"),
-    (lambda p: (p.root / f"typed{SUFFIX}").unlink(), "accel_probe.typed (not compiled)"),
-    (lambda p: ((p.root / f"typed{SUFFIX}").unlink(),
-                p.record(PROBE_C + ("accel_probe.sub.plain",))),
-     "accel_probe.typed (not compiled)"),
-], ids=["no-record", "bad-record", "other-format", "leftover-copy", "copy-deleted",
-        "partial-cython-build"])
+@pytest.mark.parametrize(
+    "break_build, named",
+    [
+        (
+            lambda p: (p.root / _accel.BUILD_RECORD).unlink(),
+            "_accel_build.json (missing or unreadable)",
+        ),
+        (lambda p: (p.root / _accel.BUILD_RECORD).write_text("{"), "(missing or unreadable)"),
+        (
+            lambda p: (p.root / _accel.BUILD_RECORD).write_text('{"format": 2}'),
+            "(missing or unreadable)",
+        ),
+        (
+            lambda p: p.record(("accel_probe.typed", "accel_probe._fast")),
+            f"accel_probe/sub/plain{SUFFIX} (left from another build)",
+        ),
+        (lambda p: (p.root / f"typed{SUFFIX}").unlink(), "accel_probe.typed (not compiled)"),
+        (
+            lambda p: (
+                (p.root / f"typed{SUFFIX}").unlink(),
+                p.record(PROBE_C + ("accel_probe.sub.plain",)),
+            ),
+            "accel_probe.typed (not compiled)",
+        ),
+    ],
+    ids=[
+        "no-record",
+        "bad-record",
+        "other-format",
+        "leftover-copy",
+        "copy-deleted",
+        "partial-cython-build",
+    ],
+)
 def test_compiled_copies_that_are_not_one_build_run_pure(probe, break_build, named):
     break_build(probe)
     assert load(probe.finder(), "accel_probe.sub.plain").VALUE == "plain source"
@@ -238,12 +276,14 @@ def test_modules_not_listed_are_left_alone(probe):
 
 @pytest.mark.parametrize("name", _accel.ACCELERATED + _accel.C_MODULES)
 def test_every_listed_module_has_its_source_and_runs_as_the_guard_decided(name):
-    source = ROOT / (_accel.source_path(name) if name in _accel.ACCELERATED
-                     else _accel.c_source_path(name))  # fmt: skip
+    source = ROOT / (
+        _accel.source_path(name) if name in _accel.ACCELERATED else _accel.c_source_path(name)
+    )
     assert source.is_file(), f"{name} is listed in _accel.py but {source} does not exist"
     if CI_BUILDS:  # CI installs with Cython and gcc: a module missing here is one that failed
         assert _accel.compiled_file(str(PACKAGE), "carbonplane", name), (
-            f"{name} was not compiled; see the Cython or compiler error in the pip log")
+            f"{name} was not compiled; see the Cython or compiler error in the pip log"
+        )
     try:
         loaded = importlib.import_module(name).__file__
     except ImportError:
@@ -273,8 +313,9 @@ def _copy_tree(tmp_path: Path) -> Path:
     hand_written = {Path(_accel.c_source_path(m)).name for m in _accel.C_MODULES}
 
     def generated_c(folder, names):
-        return [n for n in names
-                if n == "__pycache__" or (n.endswith(".c") and n not in hand_written)]
+        return [
+            n for n in names if n == "__pycache__" or (n.endswith(".c") and n not in hand_written)
+        ]
 
     shutil.copytree(PACKAGE, tmp_path / "src" / "carbonplane", ignore=generated_c)
     return tmp_path / "src" / "carbonplane"
@@ -292,8 +333,11 @@ def _append(path: Path, text: str) -> None:
 
 def _add_slot(copy: Path) -> None:
     _edit(copy / "proxy" / "app.py", '__slots__ = ("peer_ip",', '__slots__ = ("edited", "peer_ip",')
-    _edit(copy / "proxy" / "app.py", "        self.request_bytes = 0\n",
-          "        self.request_bytes = 0\n        self.edited_too = 1\n")
+    _edit(
+        copy / "proxy" / "app.py",
+        "        self.request_bytes = 0\n",
+        "        self.request_bytes = 0\n        self.edited_too = 1\n",
+    )
 
 
 def _touch_all(copy: Path) -> None:
@@ -308,12 +352,18 @@ EDITS = {
     "untouched": (lambda copy: None, None),
     "touched-like-a-checkout": (_touch_all, None),
     "comment-appended-to-a-typed-module": (
-        lambda copy: _append(copy / "proxy" / "app.py", "# edited\n"), "proxy/app.py"),
+        lambda copy: _append(copy / "proxy" / "app.py", "# edited\n"),
+        "proxy/app.py",
+    ),
     "slot-and-attribute-added": (_add_slot, "proxy/app.py"),
-    "pxd-edited": (lambda copy: _append(copy / "http" / "model.pxd", "# edited\n"),
-                   "http/model.pxd"),
-    "hand-written-c-edited": (lambda copy: _append(copy / "http" / "_speedups.c", "/* edited */\n"),
-                              "http/_speedups.c"),
+    "pxd-edited": (
+        lambda copy: _append(copy / "http" / "model.pxd", "# edited\n"),
+        "http/model.pxd",
+    ),
+    "hand-written-c-edited": (
+        lambda copy: _append(copy / "http" / "_speedups.c", "/* edited */\n"),
+        "http/_speedups.c",
+    ),
 }
 
 
@@ -323,11 +373,20 @@ def test_a_copy_of_the_built_tree_runs_after_any_edit(tmp_path, edit):
     change, stale = EDITS[edit]
     copy = _copy_tree(tmp_path)
     change(copy)
-    env = {k: v for k, v in os.environ.items()
-           if k not in (_accel.PURE_ENV, _accel.REPORTED_ENV, "PYTHONPATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (_accel.PURE_ENV, _accel.REPORTED_ENV, "PYTHONPATH")
+    }
     env["PYTHONPATH"] = str(copy.parent)
-    run = subprocess.run([sys.executable, str(Path(__file__).with_name("accel_tree_run.py"))],
-                         env=env, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("accel_tree_run.py"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr[-4000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     assert out["package"] == str(copy / "__init__.py")  # the copy ran, not the checkout
@@ -377,16 +436,45 @@ def test_the_gateway_cli_with_worker_processes_runs_an_edited_copy_and_says_so_o
     upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)
     threading.Thread(target=upstream.serve_forever, daemon=True).start()
     config = tmp_path / "kong.yml"
-    config.write_text(json.dumps({"_format_version": "3.0", "services": [
-        {"name": "up", "url": f"http://127.0.0.1:{upstream.server_address[1]}",
-         "routes": [{"name": "all", "paths": ["/"]}]}]}))
-    env = {k: v for k, v in os.environ.items()
-           if k not in (_accel.PURE_ENV, _accel.REPORTED_ENV, "PYTHONPATH")}
+    config.write_text(
+        json.dumps(
+            {
+                "_format_version": "3.0",
+                "services": [
+                    {
+                        "name": "up",
+                        "url": f"http://127.0.0.1:{upstream.server_address[1]}",
+                        "routes": [{"name": "all", "paths": ["/"]}],
+                    }
+                ],
+            }
+        )
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (_accel.PURE_ENV, _accel.REPORTED_ENV, "PYTHONPATH")
+    }
     env["PYTHONPATH"] = str(copy.parent)
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("carbonplane")), "gateway",
-                             "start", "--config", str(config), "--proxy-listen", "127.0.0.1:0",
-                             "--admin-listen", "127.0.0.1:0", "--workers", "2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("carbonplane")),
+            "gateway",
+            "start",
+            "--config",
+            str(config),
+            "--proxy-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--workers",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=tmp_path,
+    )
     try:
         line = _first_line(proc, 60)
         assert line.startswith("gateway: proxy on 127.0.0.1:"), line + proc.stderr.read1().decode()

@@ -20,9 +20,19 @@ def test_demo_reads_back_all_twelve_types(cp_home):
     assert report["backend"] == "local"
     assert len(report["rows"]) == 12 and all(r["round_trip_equal"] for r in report["rows"])
     assert {r["topic"] for r in report["rows"]} == {
-        "data-ingestion", "data-quality", "data-lineage", "data-transformation", "system-health",
-        "deployment-events", "config-changes", "security-events", "audit-user-actions", "audit-api-calls",
-        "audit-data-access", "audit-admin-operations"}
+        "data-ingestion",
+        "data-quality",
+        "data-lineage",
+        "data-transformation",
+        "system-health",
+        "deployment-events",
+        "config-changes",
+        "security-events",
+        "audit-user-actions",
+        "audit-api-calls",
+        "audit-data-access",
+        "audit-admin-operations",
+    }
     assert "failedRecords" in report["rejected"]
     assert report["stats"]["delivered"] == 12 and report["stats"]["rejected"] == 1
 

@@ -37,7 +37,10 @@ def test_expected_errors_are_one_line_with_their_exit_code():
     shared = Backends.shared(MemoryLog())
     unknown = runner.invoke(app, ["events", "tail", "nope", "--from-beginning"], obj=shared)
     assert unknown.exit_code == 1
-    assert unknown.stderr == "error: unknown topic 'nope': create it first (carbonplane topics apply, or apply_topics)\n"
+    assert (
+        unknown.stderr
+        == "error: unknown topic 'nope': create it first (carbonplane topics apply, or apply_topics)\n"
+    )
     assert unknown.stdout == ""
 
     bad_time = runner.invoke(app, ["audit", "search", "--since", "last tuesday"], obj=shared)
@@ -70,12 +73,18 @@ def test_a_registered_group_runs_under_the_same_error_handling():
 
 
 def _local_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CARBONPLANE_EVENTS_BACKEND")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("KAFKA_BOOTSTRAP_SERVERS", "CARBONPLANE_EVENTS_BACKEND")
+    }
     return {**env, "CARBONPLANE_HOME": str(home)}
 
 
 def _run(home: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(SCRIPT), *args], env=_local_env(home), capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [str(SCRIPT), *args], env=_local_env(home), capture_output=True, text=True, timeout=60
+    )
 
 
 def test_the_installed_script_manages_and_reads_the_embedded_log(tmp_path):
@@ -95,27 +104,44 @@ def test_the_installed_script_manages_and_reads_the_embedded_log(tmp_path):
 
     missing = _run(tmp_path, "events", "tail", "no-such-topic", "--from-beginning")
     assert missing.returncode == 1
-    assert missing.stderr.startswith("error: unknown topic 'no-such-topic'") and "Traceback" not in missing.stderr
+    assert (
+        missing.stderr.startswith("error: unknown topic 'no-such-topic'")
+        and "Traceback" not in missing.stderr
+    )
     assert len(missing.stderr.strip().splitlines()) == 1
 
     bad_backend = subprocess.run(
-        [str(SCRIPT), "topics", "list"], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "CARBONPLANE_HOME": str(tmp_path), "CARBONPLANE_EVENTS_BACKEND": "zookeeper"},
+        [str(SCRIPT), "topics", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "CARBONPLANE_HOME": str(tmp_path),
+            "CARBONPLANE_EVENTS_BACKEND": "zookeeper",
+        },
     )
     assert bad_backend.returncode == 2
-    assert bad_backend.stderr.startswith("error: CARBONPLANE_EVENTS_BACKEND: unknown events backend 'zookeeper'")
+    assert bad_backend.stderr.startswith(
+        "error: CARBONPLANE_EVENTS_BACKEND: unknown events backend 'zookeeper'"
+    )
 
 
 def test_ctrl_c_stops_a_following_tail_with_130_and_no_traceback(tmp_path):
     applied = _run(tmp_path, "topics", "apply")
     assert applied.returncode == 0, applied.stderr
-    backend = open_producer_backend(EventsConfig.from_env(env={"CARBONPLANE_HOME": str(tmp_path)}), "test")
+    backend = open_producer_backend(
+        EventsConfig.from_env(env={"CARBONPLANE_HOME": str(tmp_path)}), "test"
+    )
     backend.produce("system-health", b'{"up":true}', b"svc")
     assert backend.close(10) == 0
 
     tail = subprocess.Popen(
         [str(SCRIPT), "events", "tail", "system-health", "--from-beginning", "--follow", "--json"],
-        env=_local_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=_local_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first = tail.stdout.readline()  # the history record: the tail is now following

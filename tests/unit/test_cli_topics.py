@@ -35,8 +35,11 @@ def test_list_on_an_empty_log_shows_every_catalog_topic_missing(log):
     first = rows[0]
     assert list(first) == ["topic", "status", "drift", "replicationFactor", "catalog", "live"]
     assert first["live"] is None and first["catalog"] == {
-        "partitions": "12", "retention.ms": "604800000", "cleanup.policy": "delete",
-        "compression.type": "lz4", "min.insync.replicas": "1",
+        "partitions": "12",
+        "retention.ms": "604800000",
+        "cleanup.policy": "delete",
+        "compression.type": "lz4",
+        "min.insync.replicas": "1",
     }
     assert "12 missing" in cli(log, "topics", "list").stdout
 
@@ -66,7 +69,9 @@ def test_drift_is_flagged_and_apply_repairs_what_it_can(log):
     log.apply_topics([replace(quality, retention_ms=3_600_000, cleanup_policy="compact")])
     health = TOPICS_BY_NAME["system-health"]
     log.apply_topics([replace(health, partitions=5)])  # more partitions than the catalog's 3
-    log.apply_topics([TopicSpec("scratch", "data", 2, 1000, "delete", "DataIngestionEvent", "datasetName")])
+    log.apply_topics(
+        [TopicSpec("scratch", "data", 2, 1000, "delete", "DataIngestionEvent", "datasetName")]
+    )
 
     rows = {r["topic"]: r for r in msgspec.json.decode(cli(log, "topics", "list", "--json").stdout)}
     assert rows["data-quality"]["status"] == "drift"
@@ -78,12 +83,21 @@ def test_drift_is_flagged_and_apply_repairs_what_it_can(log):
     table = cli(log, "topics", "list").stdout
     assert "1h != 30d" in table and "not in catalog" in table and "2 drift" in table
 
-    fixed = {t["topic"]: t for t in msgspec.json.decode(cli(log, "topics", "apply", "--json").stdout)["topics"]}
+    fixed = {
+        t["topic"]: t
+        for t in msgspec.json.decode(cli(log, "topics", "apply", "--json").stdout)["topics"]
+    }
     assert fixed["data-quality"]["action"] == "updated"
-    assert fixed["data-quality"]["changes"]["retention.ms"] == {"old": "3600000", "new": "2592000000"}
+    assert fixed["data-quality"]["changes"]["retention.ms"] == {
+        "old": "3600000",
+        "new": "2592000000",
+    }
     assert fixed["system-health"]["action"] == "unchanged"
     assert "never shrink" in fixed["system-health"]["changes"]["partitions"]["new"]
     assert "scratch" not in fixed
-    after = {r["topic"]: r["status"] for r in msgspec.json.decode(cli(log, "topics", "list", "--json").stdout)}
+    after = {
+        r["topic"]: r["status"]
+        for r in msgspec.json.decode(cli(log, "topics", "list", "--json").stdout)
+    }
     assert after["data-quality"] == "ok" and after["system-health"] == "drift"
     assert "data-quality" in cli(log, "topics", "apply", "--dry-run").stdout

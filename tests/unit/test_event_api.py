@@ -30,18 +30,58 @@ from carbonplane.events.delivery import UserCallback
 from carbonplane.events.producer import EventProducer
 
 PUBLIC = [
-    "AuditAPICallEvent", "AuditAdminOperationEvent", "AuditDataAccessEvent", "AuditUserActionEvent",
-    "ColumnLineage", "ConfigChangeEvent", "DataIngestionEvent", "DataLineageEvent", "DataQualityEvent",
-    "DataTransformationEvent", "Delivery", "DeliveryError", "DeliveryFuture", "DeploymentEvent", "Event",
-    "EventProducer", "EventValidationError", "EventsConfig", "FlushResult", "LocalLog", "MemoryLog",
-    "SecurityEvent", "ServiceHealthEvent", "TOPICS", "TopicSpec", "decode_event", "get_event_producer",
-    "serve_metrics", "topic_spec",
+    "AuditAPICallEvent",
+    "AuditAdminOperationEvent",
+    "AuditDataAccessEvent",
+    "AuditUserActionEvent",
+    "ColumnLineage",
+    "ConfigChangeEvent",
+    "DataIngestionEvent",
+    "DataLineageEvent",
+    "DataQualityEvent",
+    "DataTransformationEvent",
+    "Delivery",
+    "DeliveryError",
+    "DeliveryFuture",
+    "DeploymentEvent",
+    "Event",
+    "EventProducer",
+    "EventValidationError",
+    "EventsConfig",
+    "FlushResult",
+    "LocalLog",
+    "MemoryLog",
+    "SecurityEvent",
+    "ServiceHealthEvent",
+    "TOPICS",
+    "TopicSpec",
+    "decode_event",
+    "get_event_producer",
+    "serve_metrics",
+    "topic_spec",
 ]
 FACADE = [
-    "AuditAPICallEvent", "AuditAdminOperationEvent", "AuditDataAccessEvent", "AuditUserActionEvent",
-    "ColumnLineage", "ConfigChangeEvent", "DataIngestionEvent", "DataLineageEvent", "DataQualityEvent",
-    "DataTransformationEvent", "Delivery", "DeliveryFuture", "DeploymentEvent", "Event", "EventProducer",
-    "EventType", "FlushResult", "SecurityEvent", "ServiceHealthEvent", "Topic", "get_event_producer",
+    "AuditAPICallEvent",
+    "AuditAdminOperationEvent",
+    "AuditDataAccessEvent",
+    "AuditUserActionEvent",
+    "ColumnLineage",
+    "ConfigChangeEvent",
+    "DataIngestionEvent",
+    "DataLineageEvent",
+    "DataQualityEvent",
+    "DataTransformationEvent",
+    "Delivery",
+    "DeliveryFuture",
+    "DeploymentEvent",
+    "Event",
+    "EventProducer",
+    "EventType",
+    "FlushResult",
+    "SecurityEvent",
+    "ServiceHealthEvent",
+    "Topic",
+    "get_event_producer",
 ]
 # The original library's signatures (annotations aside): names, order and defaults.
 SIGNATURES = {
@@ -62,11 +102,16 @@ STUB = Path(methods.__file__).with_suffix(".pyi")
 
 
 def untyped(sig: inspect.Signature) -> str:
-    return str(sig.replace(parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
-                           return_annotation=inspect.Signature.empty))
+    return str(
+        sig.replace(
+            parameters=[p.replace(annotation=p.empty) for p in sig.parameters.values()],
+            return_annotation=inspect.Signature.empty,
+        )
+    )
 
 
 # -- the names -------------------------------------------------------------------------------------
+
 
 def test_the_public_names_are_pinned():
     assert sorted(carbonplane.events.__all__) == PUBLIC
@@ -75,13 +120,17 @@ def test_the_public_names_are_pinned():
 
 def test_every_public_name_is_its_home_modules_object_and_static_checkers_see_the_same():
     for name in PUBLIC:
-        home = sys.modules.get(carbonplane.events._HOME[name]) or __import__(carbonplane.events._HOME[name], fromlist=["x"])
+        home = sys.modules.get(carbonplane.events._HOME[name]) or __import__(
+            carbonplane.events._HOME[name], fromlist=["x"]
+        )
         assert getattr(carbonplane.events, name) is getattr(home, name), name
     for name in FACADE:
         if name not in ("EventType", "Topic"):
             assert getattr(event_producer, name) is getattr(carbonplane.events, name), name
     tree = ast.parse(Path(carbonplane.events.__file__).read_text())
-    block = next(n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING")
+    block = next(
+        n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"
+    )
     seen = {a.name: n.module for n in block.body for a in n.names}  # type: ignore[attr-defined]
     assert seen == carbonplane.events._HOME
 
@@ -89,7 +138,12 @@ def test_every_public_name_is_its_home_modules_object_and_static_checkers_see_th
 def test_the_docs_list_the_public_names():
     text = (Path(__file__).resolve().parents[2] / "docs" / "events.md").read_text()
     section = text.split("## Python API", 1)[1].split("\n## ", 1)[0]
-    listed = {n for line in section.splitlines() if line.startswith("| `") for n in re.findall(r"`(\w+)`", line.split("|")[1])}
+    listed = {
+        n
+        for line in section.splitlines()
+        if line.startswith("| `")
+        for n in re.findall(r"`(\w+)`", line.split("|")[1])
+    }
     types = {n for n in PUBLIC if n.endswith("Event") and n != "Event"}
     assert listed == set(PUBLIC) - types and len(types) == 12
 
@@ -105,16 +159,24 @@ def test_star_import_gives_exactly_the_public_names_and_unknown_names_fail():
 
 
 def test_importing_one_submodule_does_not_load_the_producer():
-    code = ("import sys, carbonplane.events.catalog, carbonplane.events.types; "
-            "print(sorted(m for m in ('carbonplane.events.producer', 'prometheus_client', 'carbonplane.events.backends.local') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    code = (
+        "import sys, carbonplane.events.catalog, carbonplane.events.types; "
+        "print(sorted(m for m in ('carbonplane.events.producer', 'prometheus_client', 'carbonplane.events.backends.local') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
 # -- the generated methods -------------------------------------------------------------------------
 
+
 def test_one_generated_method_per_catalog_topic_with_the_original_signature():
-    names = {n for n in dir(EventProducer) if n.startswith("produce_") and n.endswith("_event")} - {"produce_custom_event", "produce_event"}
+    names = {n for n in dir(EventProducer) if n.startswith("produce_") and n.endswith("_event")} - {
+        "produce_custom_event",
+        "produce_event",
+    }
     assert names == {t.method for t in TOPICS} == set(SIGNATURES)
     for name, expected in SIGNATURES.items():
         method = getattr(EventProducer, name)
@@ -126,11 +188,18 @@ def test_signatures_are_typed_from_the_event_fields():
     sig = inspect.signature(EventProducer.produce_service_health_event)
     p = sig.parameters
     assert p["service_name"].annotation is str and p["latency_ms"].annotation is float
-    assert p["health_status"].annotation == typing.Literal["HEALTHY", "DEGRADED", "UNHEALTHY", "UNKNOWN"]
+    assert (
+        p["health_status"].annotation
+        == typing.Literal["HEALTHY", "DEGRADED", "UNHEALTHY", "UNKNOWN"]
+    )
     assert p["message"].annotation == (str | None)
     assert sig.return_annotation is carbonplane.events.DeliveryFuture
     hints = typing.get_type_hints(EventProducer.produce_api_call_event)
-    assert hints["request_size"] is int and hints["ip_address"] is str and hints["user_id"] == (str | None)
+    assert (
+        hints["request_size"] is int
+        and hints["ip_address"] is str
+        and hints["user_id"] == (str | None)
+    )
     text = pydoc.render_doc(EventProducer.produce_data_ingestion_event, renderer=pydoc.plaintext)
     assert "dataset_name: str, record_count: int" in text and "data-ingestion" in text
 
@@ -167,39 +236,63 @@ def render_stub() -> str:
         "METHOD_DEFAULTS: dict[tuple[str, str], Any]",
         "",
         "class EnvelopeArguments(TypedDict, total=False):",
-        *(f"    {k}: {annotation(v)}" for k, v in typing.get_type_hints(methods.EnvelopeArguments).items()),
+        *(
+            f"    {k}: {annotation(v)}"
+            for k, v in typing.get_type_hints(methods.EnvelopeArguments).items()
+        ),
         "",
         "class CatalogMethods:",
     ]
     for spec in TOPICS:
-        params = list(inspect.signature(getattr(methods.CatalogMethods, spec.method)).parameters.values())
-        parts = ["self"] + [("**" if p.kind is p.VAR_KEYWORD else "") + f"{p.name}: {annotation(p.annotation)}"
-                            + ("" if p.default is p.empty else f" = {p.default!r}") for p in params[1:]]
-        out.append(f"    def {spec.method}(\n        " + ",\n        ".join(parts) + ",\n    ) -> DeliveryFuture: ...")
+        params = list(
+            inspect.signature(getattr(methods.CatalogMethods, spec.method)).parameters.values()
+        )
+        parts = ["self"] + [
+            ("**" if p.kind is p.VAR_KEYWORD else "")
+            + f"{p.name}: {annotation(p.annotation)}"
+            + ("" if p.default is p.empty else f" = {p.default!r}")
+            for p in params[1:]
+        ]
+        out.append(
+            f"    def {spec.method}(\n        "
+            + ",\n        ".join(parts)
+            + ",\n    ) -> DeliveryFuture: ..."
+        )
     return "\n".join(out) + "\n"
 
 
 def test_the_checked_in_stub_is_what_the_code_generates():
     if os.environ.get("CARBONPLANE_WRITE_STUB") == "1":
         STUB.write_text(render_stub())
-    assert STUB.read_text() == render_stub(), "regenerate: CARBONPLANE_WRITE_STUB=1 .venv/bin/pytest tests/unit/test_event_api.py"
+    assert STUB.read_text() == render_stub(), (
+        "regenerate: CARBONPLANE_WRITE_STUB=1 .venv/bin/pytest tests/unit/test_event_api.py"
+    )
 
 
 def test_the_stub_declares_the_runtime_signatures():
     """Read back independently of render_stub: the stub's parameters are the methods' parameters."""
-    cls = next(n for n in ast.parse(STUB.read_text()).body if isinstance(n, ast.ClassDef) and n.name == "CatalogMethods")
+    cls = next(
+        n
+        for n in ast.parse(STUB.read_text()).body
+        if isinstance(n, ast.ClassDef) and n.name == "CatalogMethods"
+    )
     stub = {f.name: f for f in cls.body if isinstance(f, ast.FunctionDef)}
     assert set(stub) == set(SIGNATURES)
     for name, f in stub.items():
         runtime = list(inspect.signature(getattr(EventProducer, name)).parameters.values())
         args = f.args.args
-        defaults = [None] * (len(args) - len(f.args.defaults)) + [ast.literal_eval(d) for d in f.args.defaults]
+        defaults = [None] * (len(args) - len(f.args.defaults)) + [
+            ast.literal_eval(d) for d in f.args.defaults
+        ]
         assert [a.arg for a in args] + [f.args.kwarg.arg] == [p.name for p in runtime], name
-        assert defaults[1:] == [None if p.default is p.empty else p.default for p in runtime[1:-1]], name
+        assert defaults[1:] == [
+            None if p.default is p.empty else p.default for p in runtime[1:-1]
+        ], name
         assert ast.unparse(f.returns) == "DeliveryFuture"
 
 
 # -- the generated methods' behaviour at the edges -------------------------------------------------
+
 
 @pytest.fixture
 def producer() -> EventProducer:
@@ -223,8 +316,16 @@ def test_a_missing_argument_names_the_wire_field_and_a_calling_bug_stays_a_type_
 
 def test_envelope_fields_and_on_delivery_travel_in_extra(producer):
     seen = []
-    future = producer.produce_deployment_event("api", "prod", "DEPLOY", "1.2.3", "ci", correlation_id="c-1",
-                                               event_id="d-1", on_delivery=seen.append)
+    future = producer.produce_deployment_event(
+        "api",
+        "prod",
+        "DEPLOY",
+        "1.2.3",
+        "ci",
+        correlation_id="c-1",
+        event_id="d-1",
+        on_delivery=seen.append,
+    )
     assert producer.flush(5).ok and future.result(1).ok and [d.ok for d in seen] == [True]
     assert future.event_id == "d-1"
 
@@ -233,4 +334,7 @@ def test_a_mutable_default_is_fresh_for_every_event(producer):
     first = producer.produce_security_event("AUTHN_FAILURE", "LOW", "gw")
     second = producer.produce_security_event("AUTHN_FAILURE", "LOW", "gw", details={"k": "v"})
     assert producer.flush(5).ok and first.result(1).ok and second.result(1).ok
-    assert inspect.signature(EventProducer.produce_security_event).parameters["details"].default is None
+    assert (
+        inspect.signature(EventProducer.produce_security_event).parameters["details"].default
+        is None
+    )

@@ -24,31 +24,130 @@ from carbonplane.errors import CarbonplaneError, EventValidationError
 from carbonplane.events import types as T
 
 TYPES = pytest.mark.parametrize("cls", T.EVENT_TYPES, ids=lambda c: c.__name__)
-ENVELOPE = ["eventId", "eventType", "timestamp", "source", "version", "correlationId", "causationId"]
+ENVELOPE = [
+    "eventId",
+    "eventType",
+    "timestamp",
+    "source",
+    "version",
+    "correlationId",
+    "causationId",
+]
 
 # The documented field order after the envelope (docs/events.md, "Event types").
 LAYOUT: dict[type[T.Event], list[str]] = {
-    T.DataIngestionEvent: ["datasetName", "recordCount", "sizeBytes", "format", "location", "status", "metadata"],
-    T.DataQualityEvent: ["datasetName", "checkType", "checkName", "result", "score", "failedRecords",
-                         "totalRecords", "message"],
-    T.DataLineageEvent: ["sourceDataset", "targetDataset", "transformationType", "transformationName", "query",
-                         "columns"],
-    T.DataTransformationEvent: ["jobName", "inputDatasets", "outputDatasets", "recordsIn", "recordsOut",
-                                "durationMs", "status", "engine", "errorMessage"],
-    T.ServiceHealthEvent: ["serviceName", "namespace", "healthStatus", "latencyMs", "errorRate", "message"],
-    T.DeploymentEvent: ["deploymentName", "namespace", "action", "deployedVersion", "previousVersion", "replicas",
-                        "deployedBy"],
+    T.DataIngestionEvent: [
+        "datasetName",
+        "recordCount",
+        "sizeBytes",
+        "format",
+        "location",
+        "status",
+        "metadata",
+    ],
+    T.DataQualityEvent: [
+        "datasetName",
+        "checkType",
+        "checkName",
+        "result",
+        "score",
+        "failedRecords",
+        "totalRecords",
+        "message",
+    ],
+    T.DataLineageEvent: [
+        "sourceDataset",
+        "targetDataset",
+        "transformationType",
+        "transformationName",
+        "query",
+        "columns",
+    ],
+    T.DataTransformationEvent: [
+        "jobName",
+        "inputDatasets",
+        "outputDatasets",
+        "recordsIn",
+        "recordsOut",
+        "durationMs",
+        "status",
+        "engine",
+        "errorMessage",
+    ],
+    T.ServiceHealthEvent: [
+        "serviceName",
+        "namespace",
+        "healthStatus",
+        "latencyMs",
+        "errorRate",
+        "message",
+    ],
+    T.DeploymentEvent: [
+        "deploymentName",
+        "namespace",
+        "action",
+        "deployedVersion",
+        "previousVersion",
+        "replicas",
+        "deployedBy",
+    ],
     T.ConfigChangeEvent: ["resource", "changeType", "changedBy", "configVersion", "diff", "reason"],
     T.SecurityEvent: ["category", "severity", "resource", "principal", "sourceIp", "details"],
-    T.AuditUserActionEvent: ["userId", "username", "action", "resource", "resourceType", "result", "ipAddress",
-                             "userAgent", "details"],
-    T.AuditAPICallEvent: ["service", "endpoint", "method", "statusCode", "latencyMs", "requestSizeBytes",
-                          "responseSizeBytes", "userId", "apiKeyId", "ipAddress", "errorMessage"],
-    T.AuditDataAccessEvent: ["userId", "dataset", "accessType", "result", "rowCount", "query", "ipAddress"],
-    T.AuditAdminOperationEvent: ["adminUser", "operation", "target", "result", "ipAddress", "details"],
+    T.AuditUserActionEvent: [
+        "userId",
+        "username",
+        "action",
+        "resource",
+        "resourceType",
+        "result",
+        "ipAddress",
+        "userAgent",
+        "details",
+    ],
+    T.AuditAPICallEvent: [
+        "service",
+        "endpoint",
+        "method",
+        "statusCode",
+        "latencyMs",
+        "requestSizeBytes",
+        "responseSizeBytes",
+        "userId",
+        "apiKeyId",
+        "ipAddress",
+        "errorMessage",
+    ],
+    T.AuditDataAccessEvent: [
+        "userId",
+        "dataset",
+        "accessType",
+        "result",
+        "rowCount",
+        "query",
+        "ipAddress",
+    ],
+    T.AuditAdminOperationEvent: [
+        "adminUser",
+        "operation",
+        "target",
+        "result",
+        "ipAddress",
+        "details",
+    ],
 }
-COUNTS = {"recordCount", "sizeBytes", "failedRecords", "totalRecords", "recordsIn", "recordsOut",
-          "durationMs", "replicas", "requestSizeBytes", "responseSizeBytes", "rowCount"}
+COUNTS = {
+    "recordCount",
+    "sizeBytes",
+    "failedRecords",
+    "totalRecords",
+    "recordsIn",
+    "recordsOut",
+    "durationMs",
+    "replicas",
+    "requestSizeBytes",
+    "responseSizeBytes",
+    "rowCount",
+}
 
 
 def _camel(cls: type, attr: str) -> str:
@@ -87,18 +186,24 @@ def _decode_path(cls: type[T.Event], wire: str, bad: Any) -> T.Event:
     return T.decode_event(json.dumps(payload).encode())
 
 
-def rejected(cls: type[T.Event], attr: str, bad: Any, *, decode: bool = True) -> EventValidationError:
+def rejected(
+    cls: type[T.Event], attr: str, bad: Any, *, decode: bool = True
+) -> EventValidationError:
     """Assert ``attr=bad`` is rejected on both paths, naming ``cls`` and the field; return the error."""
     wire = _camel(cls, attr)
     with pytest.raises(EventValidationError) as info:
         _produce_path(cls, **{attr: bad})
     err = info.value
-    assert (err.event_type, err.field) == (cls.__name__, wire), f"{cls.__name__}.{attr}={bad!r}: {err}"
+    assert (err.event_type, err.field) == (cls.__name__, wire), (
+        f"{cls.__name__}.{attr}={bad!r}: {err}"
+    )
     assert str(err).startswith(f"invalid {cls.__name__}.{wire}: ")
     if decode:
         with pytest.raises(EventValidationError) as info:
             _decode_path(cls, wire, bad)
-        assert (info.value.event_type, info.value.field) == (cls.__name__, wire), f"decode {wire}={bad!r}"
+        assert (info.value.event_type, info.value.field) == (cls.__name__, wire), (
+            f"decode {wire}={bad!r}"
+        )
     return err
 
 
@@ -108,6 +213,7 @@ def accepted(cls: type[T.Event], attr: str, good: Any) -> None:
 
 
 # -- the wire layout ----------------------------------------------------------------------------------
+
 
 @TYPES
 def test_full_event_encodes_envelope_first_then_documented_fields(cls):
@@ -138,10 +244,13 @@ def test_round_trip_is_lossless_with_and_without_named_type(cls):
 def test_every_type_has_its_topic_and_cloudevents_type():
     assert len(T.EVENT_TYPES) == 12 == len({t.TOPIC for t in T.EVENT_TYPES})
     assert all(t.CE_TYPE.startswith("com.carbon254.") for t in T.EVENT_TYPES)
-    assert set(T.EVENT_TYPE_BY_TOPIC.values()) == set(T.EVENT_TYPES) and set(LAYOUT) == set(T.EVENT_TYPES)
+    assert set(T.EVENT_TYPE_BY_TOPIC.values()) == set(T.EVENT_TYPES) and set(LAYOUT) == set(
+        T.EVENT_TYPES
+    )
 
 
 # -- closed sets --------------------------------------------------------------------------------------
+
 
 def test_the_thirteen_enums_are_found():
     found = [(cls.__name__, attr) for cls in T.EVENT_TYPES for attr, _ in _enums(cls)]
@@ -170,9 +279,14 @@ def test_event_type_is_fixed(cls):
 
 # -- numbers ------------------------------------------------------------------------------------------
 
+
 def _count_fields() -> list[tuple[type[T.Event], str]]:
-    return [(cls, attr) for cls in T.EVENT_TYPES for attr, _, t in _fields(cls)
-            if isinstance(t, mi.IntType) and t.ge == 0 and t.le == T.MAX_LONG]
+    return [
+        (cls, attr)
+        for cls in T.EVENT_TYPES
+        for attr, _, t in _fields(cls)
+        if isinstance(t, mi.IntType) and t.ge == 0 and t.le == T.MAX_LONG
+    ]
 
 
 def test_count_fields_are_the_documented_ones():
@@ -184,7 +298,9 @@ def test_count_fields_are_the_documented_ones():
 def test_timestamp_is_epoch_ms_that_rfc3339_can_write(cls):
     for bad in (-1, T.MAX_TIMESTAMP_MS + 1, 1.5e12, True, "1795795200123"):
         rejected(cls, "timestamp", bad)
-    accepted(cls, "timestamp", T.MAX_TIMESTAMP_MS)  # 9999-12-31T23:59:59.999Z (the producer refuses it as future)
+    accepted(
+        cls, "timestamp", T.MAX_TIMESTAMP_MS
+    )  # 9999-12-31T23:59:59.999Z (the producer refuses it as future)
 
 
 @pytest.mark.parametrize("cls,attr", _count_fields(), ids=lambda x: getattr(x, "__name__", x))
@@ -200,7 +316,9 @@ def test_counts_are_non_negative_64_bit_integers(cls, attr):
         accepted(cls, attr, T.MAX_LONG)
 
 
-@pytest.mark.parametrize("cls", [T.ServiceHealthEvent, T.AuditAPICallEvent], ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [T.ServiceHealthEvent, T.AuditAPICallEvent], ids=lambda c: c.__name__
+)
 def test_latency_is_a_non_negative_finite_number(cls):
     for bad in (-0.001, -1, "12.5", True):
         rejected(cls, "latency_ms", bad)
@@ -211,8 +329,11 @@ def test_latency_is_a_non_negative_finite_number(cls):
     accepted(cls, "latency_ms", 12)
 
 
-@pytest.mark.parametrize("cls,attr", [(T.DataQualityEvent, "score"), (T.ServiceHealthEvent, "error_rate")],
-                         ids=["score", "errorRate"])
+@pytest.mark.parametrize(
+    "cls,attr",
+    [(T.DataQualityEvent, "score"), (T.ServiceHealthEvent, "error_rate")],
+    ids=["score", "errorRate"],
+)
 def test_ratios_stay_within_zero_and_one(cls, attr):
     for bad in (-0.01, 1.0001, 2, -math.inf, "0.5", False):
         rejected(cls, attr, bad, decode=not (isinstance(bad, float) and math.isinf(bad)))
@@ -243,7 +364,9 @@ def test_failed_records_cannot_exceed_total_records():
     with pytest.raises(EventValidationError) as info:  # a consumer decoding it
         T.decode_event(json.dumps(wire).encode())
     assert (info.value.event_type, info.value.field) == ("DataQualityEvent", "failedRecords")
-    with pytest.raises(msgspec.ValidationError, match="exceeds totalRecords"):  # produce_custom_event's path
+    with pytest.raises(
+        msgspec.ValidationError, match="exceeds totalRecords"
+    ):  # produce_custom_event's path
         msgspec.convert(wire, T.DataQualityEvent)
     accepted(T.DataQualityEvent, "failed_records", 10_000)  # equal to the sample's total
 
@@ -252,11 +375,14 @@ def test_mistyped_counts_are_named_not_crashed_on():
     for attr in ("failed_records", "total_records"):
         rejected(T.DataQualityEvent, attr, "30")
         with pytest.raises(EventValidationError) as info:
-            T.encode_event(T.DataQualityEvent(**{**copy.deepcopy(FULL[T.DataQualityEvent]), attr: None}))
+            T.encode_event(
+                T.DataQualityEvent(**{**copy.deepcopy(FULL[T.DataQualityEvent]), attr: None})
+            )
         assert info.value.field == _camel(T.DataQualityEvent, attr)
 
 
 # -- presence and types -------------------------------------------------------------------------------
+
 
 @TYPES
 def test_missing_required_field_names_the_field(cls):
@@ -308,8 +434,10 @@ def test_every_field_rejects_values_of_the_wrong_type(cls):
             with pytest.raises(EventValidationError) as info:
                 _produce_path(cls, **{attr: bad})
             assert info.value.event_type == cls.__name__
-            assert info.value.field is not None and info.value.field.split("[")[0].split(".")[0] == wire, (
-                f"{attr}={bad!r} -> {info.value}")
+            assert (
+                info.value.field is not None
+                and info.value.field.split("[")[0].split(".")[0] == wire
+            ), f"{attr}={bad!r} -> {info.value}"
             checked += 1
     assert checked >= 2 * len(LAYOUT[cls])
 
@@ -332,13 +460,18 @@ def test_unknown_keyword_is_named():
 def test_nested_column_lineage_errors_carry_the_path():
     col = T.ColumnLineage(source_column="", target_column="b")
     with pytest.raises(EventValidationError) as info:
-        _produce_path(T.DataLineageEvent, columns=[T.ColumnLineage(source_column="a", target_column="b"), col])
+        _produce_path(
+            T.DataLineageEvent, columns=[T.ColumnLineage(source_column="a", target_column="b"), col]
+        )
     assert info.value.field == "columns[1].sourceColumn"
     wire = json.loads(T.encode_event(full_event(T.DataLineageEvent)))
     del wire["columns"][0]["targetColumn"]
     with pytest.raises(EventValidationError) as info:
         T.decode_event(json.dumps(wire).encode())
-    assert (info.value.event_type, info.value.field) == ("DataLineageEvent", "columns[0].targetColumn")
+    assert (info.value.event_type, info.value.field) == (
+        "DataLineageEvent",
+        "columns[0].targetColumn",
+    )
 
 
 def test_map_values_must_be_strings():
@@ -346,7 +479,10 @@ def test_map_values_must_be_strings():
     assert err.problem == "the value of key 'rows': Expected `str`, got `int`"
     with pytest.raises(EventValidationError) as info:
         _decode_path(T.SecurityEvent, "details", {"limit": None})
-    assert (info.value.field, info.value.problem) == ("details", "a value of the map: Expected `str`, got `null`")
+    assert (info.value.field, info.value.problem) == (
+        "details",
+        "a value of the map: Expected `str`, got `null`",
+    )
 
 
 def test_values_that_are_not_json_name_their_field():
@@ -355,7 +491,10 @@ def test_values_that_are_not_json_name_their_field():
     assert (info.value.event_type, info.value.field) == ("AuditAdminOperationEvent", "details")
     with pytest.raises(EventValidationError) as info:
         _produce_path(T.DeploymentEvent, replicas=complex(1, 2))
-    assert (info.value.field, info.value.problem.startswith("cannot be encoded as JSON")) == ("replicas", True)
+    assert (info.value.field, info.value.problem.startswith("cannot be encoded as JSON")) == (
+        "replicas",
+        True,
+    )
 
 
 def test_envelope_fields_are_validated_too():
@@ -366,10 +505,19 @@ def test_envelope_fields_are_validated_too():
 
 # -- decoding garbage ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("data,field", [
-    (b"{nope", None), (b"", None), (b"[1, 2]", None), (b'"DataIngestionEvent"', None),
-    (b"{}", "eventType"), (b'{"eventType": 7}', "eventType"),
-], ids=["malformed", "empty", "array", "string", "no-type", "numeric-type"])
+
+@pytest.mark.parametrize(
+    "data,field",
+    [
+        (b"{nope", None),
+        (b"", None),
+        (b"[1, 2]", None),
+        (b'"DataIngestionEvent"', None),
+        (b"{}", "eventType"),
+        (b'{"eventType": 7}', "eventType"),
+    ],
+    ids=["malformed", "empty", "array", "string", "no-type", "numeric-type"],
+)
 def test_undecodable_payloads_are_validation_errors(data, field):
     with pytest.raises(EventValidationError) as info:
         T.decode_event(data)
@@ -406,8 +554,17 @@ def test_decoder_ignores_unknown_fields_for_forward_compatibility():
     assert T.decode_event(json.dumps(wire).encode()) == full_event(T.SecurityEvent)
 
 
-@pytest.mark.parametrize("value", [b"s3://x", bytearray(b"s3://x"), memoryview(b"s3://x"), uuid.UUID(int=7),
-                                   decimal.Decimal("1.5")], ids=lambda v: type(v).__name__)
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"s3://x",
+        bytearray(b"s3://x"),
+        memoryview(b"s3://x"),
+        uuid.UUID(int=7),
+        decimal.Decimal("1.5"),
+    ],
+    ids=lambda v: type(v).__name__,
+)
 def test_objects_that_json_would_write_as_text_are_not_strings(value):
     """msgspec's JSON writes bytes as base64 text and a UUID or a Decimal as text: none may pass for a str."""
     for changes in ({"location": value}, {"metadata": {"region": value}}, {"event_id": value}):
@@ -418,5 +575,7 @@ def test_objects_that_json_would_write_as_text_are_not_strings(value):
 
 
 def test_an_int_for_a_float_field_is_written_as_a_float():
-    assert b'"latencyMs":25.0,"errorRate":0.0' in _produce_path(T.ServiceHealthEvent, latency_ms=25, error_rate=0)
+    assert b'"latencyMs":25.0,"errorRate":0.0' in _produce_path(
+        T.ServiceHealthEvent, latency_ms=25, error_rate=0
+    )
     assert b'"score":1.0' in _produce_path(T.DataQualityEvent, score=1)

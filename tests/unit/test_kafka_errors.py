@@ -29,15 +29,30 @@ from carbonplane.events.backends.kafka_errors import (
 )
 from carbonplane.events.config import EventsConfig
 
-OUTAGES = [KafkaError._MSG_TIMED_OUT, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._PURGE_QUEUE,
-           KafkaError._PURGE_INFLIGHT, KafkaError.NOT_ENOUGH_REPLICAS, KafkaError.LEADER_NOT_AVAILABLE,
-           KafkaError.REQUEST_TIMED_OUT, KafkaError._FATAL]
-PERMANENT = [KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC, KafkaError.MSG_SIZE_TOO_LARGE,
-             KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.INVALID_RECORD]
+OUTAGES = [
+    KafkaError._MSG_TIMED_OUT,
+    KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._PURGE_QUEUE,
+    KafkaError._PURGE_INFLIGHT,
+    KafkaError.NOT_ENOUGH_REPLICAS,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError._FATAL,
+]
+PERMANENT = [
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_TOPIC,
+    KafkaError.MSG_SIZE_TOO_LARGE,
+    KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    KafkaError.INVALID_RECORD,
+]
 
 
 def _cfg(tmp_path, **overrides) -> EventsConfig:
-    return EventsConfig.from_env({}, bootstrap_servers="127.0.0.1:9092", home=tmp_path, overrides=overrides)
+    return EventsConfig.from_env(
+        {}, bootstrap_servers="127.0.0.1:9092", home=tmp_path, overrides=overrides
+    )
 
 
 def _mock_cfg(tmp_path, **overrides) -> EventsConfig:
@@ -56,7 +71,11 @@ def test_refusals_are_permanent(code):
 
 def test_descriptions_say_what_to_do():
     unknown = describe(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART), "orders")
-    assert "UNKNOWN_TOPIC_OR_PART" in unknown and "'orders'" in unknown and "carbonplane topics apply" in unknown
+    assert (
+        "UNKNOWN_TOPIC_OR_PART" in unknown
+        and "'orders'" in unknown
+        and "carbonplane topics apply" in unknown
+    )
     assert is_unknown_topic(KafkaError(KafkaError._UNKNOWN_TOPIC))
     timeout = describe(KafkaError(KafkaError._MSG_TIMED_OUT), "orders", 30_000)
     assert "message.timeout.ms=30000" in timeout and "reachable" in timeout
@@ -70,7 +89,10 @@ def test_producer_settings_bound_the_delivery_timeout(tmp_path):
     assert conf["allow.auto.create.topics"] is False
     assert conf["enable.idempotence"] is True and conf["acks"] == "all"
     assert conf["compression.type"] == "lz4" and conf["partitioner"] == "murmur2_random"
-    assert message_timeout_ms(producer_config(_cfg(tmp_path, **{"message.timeout.ms": 5000}), "svc")) == 5000
+    assert (
+        message_timeout_ms(producer_config(_cfg(tmp_path, **{"message.timeout.ms": 5000}), "svc"))
+        == 5000
+    )
     aliased = producer_config(_cfg(tmp_path, **{"delivery.timeout.ms": 7000}), "svc")
     assert "message.timeout.ms" not in aliased and message_timeout_ms(aliased) == 7000
 
@@ -103,7 +125,9 @@ def test_missing_topic_fails_fast_with_the_fix(tmp_path):
 
 
 def test_full_queue_blocks_until_deliveries_free_it(tmp_path):
-    cfg = _mock_cfg(tmp_path, **{"allow.auto.create.topics": True, "queue.buffering.max.messages": 5})
+    cfg = _mock_cfg(
+        tmp_path, **{"allow.auto.create.topics": True, "queue.buffering.max.messages": 5}
+    )
     backend = KafkaProducerBackend(cfg, "unit", queue_timeout=10)
     deliveries: list[Delivery] = []
     try:

@@ -41,7 +41,9 @@ def test_a_finished_hold_releases_in_order_and_goes_direct():
         assert route.divert(_rec(seq), None, 0.0)
     assert written == [0] and len(route) == 5  # held: neither written nor reported
     assert route.finish_hold() and route.state == RELEASE and route.handbacks == 1
-    assert route.divert(_rec(6), None, 0.0)  # until the producer takes the released ones: behind them
+    assert route.divert(
+        _rec(6), None, 0.0
+    )  # until the producer takes the released ones: behind them
     assert [int(r.value) for r, _, _ in route.take_released()] == [1, 2, 3, 4, 5, 6]
     assert route.state == DIRECT and route.take_released() == [] and len(route) == 0
     assert not route.divert(_rec(7), None, 0.0)

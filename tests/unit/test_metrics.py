@@ -11,12 +11,22 @@ import pytest
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
 from carbonplane.events import metrics as M
-from carbonplane.events.metrics import FAILURE_REASONS, ProducerMetrics, default_metrics, serve_metrics
+from carbonplane.events.metrics import (
+    FAILURE_REASONS,
+    ProducerMetrics,
+    default_metrics,
+    serve_metrics,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-NAMES = ["carbonplane_events_produced_total", "carbonplane_events_delivered_total",
-         "carbonplane_events_failed_total", "carbonplane_events_spooled_total",
-         "carbonplane_event_delivery_seconds", "carbonplane_events_pending"]
+NAMES = [
+    "carbonplane_events_produced_total",
+    "carbonplane_events_delivered_total",
+    "carbonplane_events_failed_total",
+    "carbonplane_events_spooled_total",
+    "carbonplane_event_delivery_seconds",
+    "carbonplane_events_pending",
+]
 
 
 @pytest.fixture
@@ -34,13 +44,34 @@ def test_counters_move_per_topic_and_type(registry):
     m.produced("data-ingestion", "DataIngestionEvent")
     m.produced("system-health", "ServiceHealthEvent")
     m.spooled("data-ingestion")
-    assert value(registry, "carbonplane_events_produced_total",
-                 topic="data-ingestion", event_type="DataIngestionEvent") == 2
-    assert value(registry, "carbonplane_events_produced_total",
-                 topic="system-health", event_type="ServiceHealthEvent") == 1
+    assert (
+        value(
+            registry,
+            "carbonplane_events_produced_total",
+            topic="data-ingestion",
+            event_type="DataIngestionEvent",
+        )
+        == 2
+    )
+    assert (
+        value(
+            registry,
+            "carbonplane_events_produced_total",
+            topic="system-health",
+            event_type="ServiceHealthEvent",
+        )
+        == 1
+    )
     assert value(registry, "carbonplane_events_spooled_total", topic="data-ingestion") == 1
-    assert value(registry, "carbonplane_events_delivered_total",
-                 topic="data-ingestion", event_type="DataIngestionEvent") is None
+    assert (
+        value(
+            registry,
+            "carbonplane_events_delivered_total",
+            topic="data-ingestion",
+            event_type="DataIngestionEvent",
+        )
+        is None
+    )
 
 
 def test_delivery_counts_and_latency_histogram(registry):
@@ -56,19 +87,35 @@ def test_delivery_counts_and_latency_histogram(registry):
     assert value(registry, bucket, topic="audit-api-calls", le="10.0") == 3
     assert value(registry, bucket, topic="audit-api-calls", le="30.0") == 4
     assert value(registry, "carbonplane_event_delivery_seconds_count", topic="audit-api-calls") == 4
-    assert value(registry, "carbonplane_event_delivery_seconds_sum", topic="audit-api-calls") == pytest.approx(12.0064)
+    assert value(
+        registry, "carbonplane_event_delivery_seconds_sum", topic="audit-api-calls"
+    ) == pytest.approx(12.0064)
 
 
 def test_a_batch_of_latencies_lands_as_one_by_one_would(registry):
-    samples = [0.0005, 0.0001, 0.001, 0.0011, 30.0, 31.0, 0.0005, 2.5]  # bounds are inclusive ("le")
+    samples = [
+        0.0005,
+        0.0001,
+        0.001,
+        0.0011,
+        30.0,
+        31.0,
+        0.0005,
+        2.5,
+    ]  # bounds are inclusive ("le")
     batch, single = ProducerMetrics(registry), ProducerMetrics(CollectorRegistry())
     batch.delivered_many("data-quality", "DataQualityEvent", samples)
     batch.delivered_many("data-quality", "DataQualityEvent", [])
     for seconds in samples:
         single.delivered("data-quality", "DataQualityEvent", seconds)
-    (topic, counts), = batch._s.latency.items()
-    assert counts[:-1] == single._s.latency[topic][:-1]  # per bucket; then the sum, added in another order
-    assert counts[-1] == pytest.approx(single._s.latency[topic][-1]) and batch._s.delivered == single._s.delivered
+    ((topic, counts),) = batch._s.latency.items()
+    assert (
+        counts[:-1] == single._s.latency[topic][:-1]
+    )  # per bucket; then the sum, added in another order
+    assert (
+        counts[-1] == pytest.approx(single._s.latency[topic][-1])
+        and batch._s.delivered == single._s.delivered
+    )
     bucket = "carbonplane_event_delivery_seconds_bucket"
     assert value(registry, bucket, topic="data-quality", le="0.0005") == 3
     assert value(registry, bucket, topic="data-quality", le="0.001") == 4
@@ -88,12 +135,28 @@ def test_failures_by_reason_and_unknown_reason_refused(registry):
     m.failed("security-events", "SecurityEvent", "delivery")
     for reason in FAILURE_REASONS:
         expected = 2 if reason == "delivery" else 1
-        assert value(registry, "carbonplane_events_failed_total", topic="security-events",
-                     event_type="SecurityEvent", reason=reason) == expected
+        assert (
+            value(
+                registry,
+                "carbonplane_events_failed_total",
+                topic="security-events",
+                event_type="SecurityEvent",
+                reason=reason,
+            )
+            == expected
+        )
     with pytest.raises(ValueError, match="unknown failure reason 'timeout'.*backpressure"):
         m.failed("security-events", "SecurityEvent", "timeout")
-    assert value(registry, "carbonplane_events_failed_total", topic="security-events",
-                 event_type="SecurityEvent", reason="timeout") is None
+    assert (
+        value(
+            registry,
+            "carbonplane_events_failed_total",
+            topic="security-events",
+            event_type="SecurityEvent",
+            reason="timeout",
+        )
+        is None
+    )
     assert FAILURE_REASONS == {"validation", "delivery", "backpressure", "unknown_topic"}
 
 
@@ -122,12 +185,20 @@ def test_producers_on_one_registry_share_collectors_without_duplicate_errors(reg
 def test_default_instance_is_shared_on_the_default_registry():
     assert default_metrics() is default_metrics()
     assert default_metrics().registry is REGISTRY
-    before = REGISTRY.get_sample_value("carbonplane_events_produced_total",
-                                       {"topic": "metrics-test", "event_type": "E"}) or 0
+    before = (
+        REGISTRY.get_sample_value(
+            "carbonplane_events_produced_total", {"topic": "metrics-test", "event_type": "E"}
+        )
+        or 0
+    )
     ProducerMetrics().produced("metrics-test", "E")  # a second instance on REGISTRY: no ValueError
     default_metrics().produced("metrics-test", "E")
-    assert REGISTRY.get_sample_value("carbonplane_events_produced_total",
-                                     {"topic": "metrics-test", "event_type": "E"}) == before + 2
+    assert (
+        REGISTRY.get_sample_value(
+            "carbonplane_events_produced_total", {"topic": "metrics-test", "event_type": "E"}
+        )
+        == before + 2
+    )
 
 
 def test_exposition_text_names_every_metric(registry):
@@ -139,10 +210,14 @@ def test_exposition_text_names_every_metric(registry):
     m.set_pending(2)
     text = generate_latest(registry).decode()
     for name in NAMES:
-        assert f"# HELP {name.removesuffix('_total')}" in text and re.search(rf"^{name}", text, re.M), name
-    assert '# TYPE carbonplane_event_delivery_seconds histogram' in text
-    assert 'carbonplane_events_failed_total{event_type="DataQualityEvent",reason="validation",' \
-           'topic="data-quality"} 1.0' in text
+        assert f"# HELP {name.removesuffix('_total')}" in text and re.search(
+            rf"^{name}", text, re.M
+        ), name
+    assert "# TYPE carbonplane_event_delivery_seconds histogram" in text
+    assert (
+        'carbonplane_events_failed_total{event_type="DataQualityEvent",reason="validation",'
+        'topic="data-quality"} 1.0' in text
+    )
     assert "carbonplane_events_pending 2.0" in text
 
 
@@ -157,13 +232,17 @@ def test_scrape_over_http(registry):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
             assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
             body = resp.read().decode()
-        assert ('carbonplane_events_delivered_total{event_type="ConfigChangeEvent",topic="config-changes"} 1.0'
-                in body)
+        assert (
+            'carbonplane_events_delivered_total{event_type="ConfigChangeEvent",topic="config-changes"} 1.0'
+            in body
+        )
         m.produced("config-changes", "ConfigChangeEvent")  # a second scrape sees the new value
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
             body = resp.read().decode()
-        assert ('carbonplane_events_produced_total{event_type="ConfigChangeEvent",topic="config-changes"} 2.0'
-                in body)
+        assert (
+            'carbonplane_events_produced_total{event_type="ConfigChangeEvent",topic="config-changes"} 2.0'
+            in body
+        )
     finally:
         server.shutdown()
         server.server_close()
@@ -174,7 +253,9 @@ def test_serving_on_a_busy_port_says_so(registry):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        with pytest.raises(OSError, match=f"cannot serve metrics on 127.0.0.1:{port}.*another port"):
+        with pytest.raises(
+            OSError, match=f"cannot serve metrics on 127.0.0.1:{port}.*another port"
+        ):
             serve_metrics(port, registry=registry)
 
 
@@ -188,8 +269,9 @@ def test_producer_updates_metrics_on_the_default_backend(cp_home, registry):
         for event in sample_events():
             producer.produce(event)
         with pytest.raises(EventValidationError):
-            producer.produce_service_health_event(service_name="s", namespace="n", health_status="OK",
-                                                  latency_ms=1.0, error_rate=0.0)
+            producer.produce_service_health_event(
+                service_name="s", namespace="n", health_status="OK", latency_ms=1.0, error_rate=0.0
+            )
         result = producer.flush(30)
     finally:
         producer.close()
@@ -198,8 +280,16 @@ def test_producer_updates_metrics_on_the_default_backend(cp_home, registry):
     assert value(registry, "carbonplane_events_produced_total", **labels) == 1
     assert value(registry, "carbonplane_events_delivered_total", **labels) == 1
     assert value(registry, "carbonplane_event_delivery_seconds_count", topic="data-lineage") == 1
-    assert value(registry, "carbonplane_events_failed_total", topic="system-health",
-                 event_type="ServiceHealthEvent", reason="validation") == 1
+    assert (
+        value(
+            registry,
+            "carbonplane_events_failed_total",
+            topic="system-health",
+            event_type="ServiceHealthEvent",
+            reason="validation",
+        )
+        == 1
+    )
     assert value(registry, "carbonplane_events_pending") == 0
 
 

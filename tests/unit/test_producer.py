@@ -59,7 +59,14 @@ def test_stats_futures_and_callbacks():
     assert [d.ok for d in seen] == [True, False]
     assert (result.delivered, result.failed, result.remaining, result.ok) == (1, 1, 0, False)
     assert "system-health" in result.errors[0]
-    assert p.get_stats() == {"delivered": 1, "errors": 1, "produced": 2, "pending": 0, "spooled": 0, "rejected": 0}
+    assert p.get_stats() == {
+        "delivered": 1,
+        "errors": 1,
+        "produced": 2,
+        "pending": 0,
+        "spooled": 0,
+        "rejected": 0,
+    }
 
 
 def test_pending_events_are_reported_not_dropped():
@@ -75,7 +82,9 @@ def test_validation_error_names_type_and_field_and_queues_nothing():
     backend = ScriptedBackend()
     p = EventProducer(source_service="unit", backend=backend)
     with pytest.raises(EventValidationError) as info:
-        p.produce_data_transformation_event("job", ["a"], ["b"], records_in=1, records_out=1, duration_ms=-3)
+        p.produce_data_transformation_event(
+            "job", ["a"], ["b"], records_in=1, records_out=1, duration_ms=-3
+        )
     assert (info.value.event_type, info.value.field) == ("DataTransformationEvent", "durationMs")
     with pytest.raises(EventValidationError) as info:
         p.produce_admin_operation_event("root", "DROP", "db", "MAYBE")
@@ -92,8 +101,13 @@ def test_facade_import_path_and_enums():
     assert len(EventType) == 12 and len(Topic) == 12
     backend = ScriptedBackend()
     with get_event_producer("facade", backend=backend) as p:
-        p.produce_service_health_event(service_name="s", namespace="n", health_status="HEALTHY",
-                                       latency_ms=25, error_rate=0.001)
+        p.produce_service_health_event(
+            service_name="s",
+            namespace="n",
+            health_status="HEALTHY",
+            latency_ms=25,
+            error_rate=0.001,
+        )
     assert p.get_stats()["delivered"] == 1
     topic, value, key, headers = backend.sent[0]
     assert (topic, key) == (Topic.SYSTEM_HEALTH.value, b"s")
@@ -101,9 +115,20 @@ def test_facade_import_path_and_enums():
 
 
 def test_every_produce_method_exists_per_catalog_type():
-    names = ["data_ingestion", "data_quality", "data_lineage", "data_transformation", "service_health",
-             "deployment", "config_change", "security", "user_action", "api_call", "data_access",
-             "admin_operation"]
+    names = [
+        "data_ingestion",
+        "data_quality",
+        "data_lineage",
+        "data_transformation",
+        "service_health",
+        "deployment",
+        "config_change",
+        "security",
+        "user_action",
+        "api_call",
+        "data_access",
+        "admin_operation",
+    ]
     for n in names:
         assert callable(getattr(EventProducer, f"produce_{n}_event"))
 
@@ -128,9 +153,17 @@ def test_spooled_delivery_is_counted_apart_and_its_future_resolves():
 def test_lineage_column_errors_name_the_column_position():
     p = EventProducer(source_service="unit", backend=ScriptedBackend())
     with pytest.raises(EventValidationError) as info:
-        p.produce_data_lineage_event("a", "b", "COPY", "n", columns=[
-            {"sourceColumn": "x", "targetColumn": "y"}, {"targetColumn": "y"}])
-    assert (info.value.event_type, info.value.field) == ("DataLineageEvent", "columns[1].sourceColumn")
+        p.produce_data_lineage_event(
+            "a",
+            "b",
+            "COPY",
+            "n",
+            columns=[{"sourceColumn": "x", "targetColumn": "y"}, {"targetColumn": "y"}],
+        )
+    assert (info.value.event_type, info.value.field) == (
+        "DataLineageEvent",
+        "columns[1].sourceColumn",
+    )
     assert p.get_stats()["rejected"] == 1
 
 
@@ -139,9 +172,15 @@ def test_none_means_absent_in_the_produce_methods():
 
     backend = ScriptedBackend()
     p = EventProducer(source_service="unit", backend=backend)
-    p.produce_data_ingestion_event("prices", 1, 2, "s3://b/x", status=None, format=None)  # defaults apply
-    p.produce_data_quality_event("prices", "completeness", "nulls", "PASS", 0.9, 1, 10, message=None)
-    p.produce_api_call_event("gw", "/x", "GET", 200, 1.5, 10, 20, event_id="id-1", correlation_id=None)
+    p.produce_data_ingestion_event(
+        "prices", 1, 2, "s3://b/x", status=None, format=None
+    )  # defaults apply
+    p.produce_data_quality_event(
+        "prices", "completeness", "nulls", "PASS", 0.9, 1, 10, message=None
+    )
+    p.produce_api_call_event(
+        "gw", "/x", "GET", 200, 1.5, 10, 20, event_id="id-1", correlation_id=None
+    )
     p.flush(1)
     ingestion, quality, api = (msgspec.json.decode(value) for _, value, _, _ in backend.sent)
     assert (ingestion["status"], ingestion["format"]) == ("SUCCESS", "parquet")

@@ -41,11 +41,13 @@ def _wire(event: T.Event) -> dict[str, Any]:
 
 # -- the committed files are current ----------------------------------------------------------------
 
+
 def test_committed_schemas_are_current():
     stale = S.stale_schemas(SCHEMAS)
     assert not stale, (
         f"schemas/ is out of date with events/types.py: {stale}. "
-        "Run `make schemas` (python -m carbonplane.events.schemas schemas) and commit the result.")
+        "Run `make schemas` (python -m carbonplane.events.schemas schemas) and commit the result."
+    )
 
 
 def test_staleness_is_detected_and_repaired(tmp_path):
@@ -57,7 +59,10 @@ def test_staleness_is_detected_and_repaired(tmp_path):
     (tmp_path / "json" / "DataQualityEvent.schema.json").unlink()
     (tmp_path / "json" / "RetiredEvent.schema.json").write_text("{}")
     assert S.stale_schemas(tmp_path) == [
-        "avro/DeploymentEvent.avsc", "json/DataQualityEvent.schema.json", "json/RetiredEvent.schema.json"]
+        "avro/DeploymentEvent.avsc",
+        "json/DataQualityEvent.schema.json",
+        "json/RetiredEvent.schema.json",
+    ]
     changed = S.write_schemas(tmp_path)
     assert len(changed) == 3 and not (tmp_path / "json" / "RetiredEvent.schema.json").exists()
     assert S.stale_schemas(tmp_path) == [] and S.write_schemas(tmp_path) == []
@@ -77,10 +82,13 @@ def test_rendering_is_deterministic():
 def test_every_field_is_described():
     for cls in (*T.EVENT_TYPES, T.ColumnLineage):
         for name in cls.__struct_encode_fields__:
-            assert len(field_doc(cls.__name__, name)) > 10, f"{cls.__name__}.{name} has no description"
+            assert len(field_doc(cls.__name__, name)) > 10, (
+                f"{cls.__name__}.{name} has no description"
+            )
 
 
 # -- Avro -------------------------------------------------------------------------------------------
+
 
 @TYPES
 def test_avro_parses_in_fastavro_with_namespace_and_wire_order(cls):
@@ -107,7 +115,10 @@ def test_avro_types_follow_the_mapping():
     fields = {f["name"]: f for f in _avro(T.DataIngestionEvent)["fields"]}
     assert fields["status"]["type"]["symbols"] == ["SUCCESS", "FAILURE", "PARTIAL"]
     assert fields["status"]["default"] == "SUCCESS"
-    assert fields["metadata"]["type"] == {"type": "map", "values": "string"} and fields["metadata"]["default"] == {}
+    assert (
+        fields["metadata"]["type"] == {"type": "map", "values": "string"}
+        and fields["metadata"]["default"] == {}
+    )
     columns = {f["name"]: f for f in _avro(T.DataLineageEvent)["fields"]}["columns"]
     assert columns["type"]["items"]["name"] == "ColumnLineage" and columns["default"] == []
 
@@ -143,20 +154,26 @@ def test_events_round_trip_through_avro_binary(cls, build):
     back = _from_avro(fastavro.schemaless_reader(buf, schema, schema))
     assert back == payload
     # the wire value is the event with its envelope filled (sealing leaves ``event`` itself as it was)
-    filled = msgspec.structs.replace(event, event_id=payload["eventId"], timestamp=payload["timestamp"],
-                                     source=payload["source"])
+    filled = msgspec.structs.replace(
+        event, event_id=payload["eventId"], timestamp=payload["timestamp"], source=payload["source"]
+    )
     assert T.decode_event(json.dumps(back).encode()) == filled
 
 
 # -- JSON Schema ------------------------------------------------------------------------------------
+
 
 @TYPES
 def test_json_schema_is_valid_standalone_2020_12(cls):
     schema = _json_schema(cls)
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["$id"].endswith(f"/{cls.__name__}.schema.json") and schema["title"] == cls.__name__
-    assert schema["description"] and "$ref" not in schema  # the type itself is inline, not a $defs hop
+    assert (
+        schema["$id"].endswith(f"/{cls.__name__}.schema.json") and schema["title"] == cls.__name__
+    )
+    assert (
+        schema["description"] and "$ref" not in schema
+    )  # the type itself is inline, not a $defs hop
     assert list(schema["properties"]) == list(cls.__struct_encode_fields__)
     assert all(p["description"] for p in schema["properties"].values())
     assert schema["x-cloudevents-type"] == cls.CE_TYPE and schema["x-kafka-topic"] == cls.TOPIC
@@ -247,6 +264,7 @@ def test_json_schema_and_types_agree_on_numeric_bounds():
 
 # -- catalog.json and docs/events.md ----------------------------------------------------------------
 
+
 def test_catalog_json_lists_the_twelve_topics():
     doc = json.loads((SCHEMAS / "catalog.json").read_text())
     rows = doc["topics"]
@@ -254,26 +272,47 @@ def test_catalog_json_lists_the_twelve_topics():
     for row, spec in zip(rows, TOPICS):
         cls = T.EVENT_TYPES_BY_NAME[spec.event_type]
         assert (row["category"], row["partitions"], row["retention.ms"], row["cleanup.policy"]) == (
-            spec.category, spec.partitions, spec.retention_ms, spec.cleanup_policy)
-        assert (row["eventType"], row["key"], row["ce_type"]) == (spec.event_type, spec.key_field, cls.CE_TYPE)
+            spec.category,
+            spec.partitions,
+            spec.retention_ms,
+            spec.cleanup_policy,
+        )
+        assert (row["eventType"], row["key"], row["ce_type"]) == (
+            spec.event_type,
+            spec.key_field,
+            cls.CE_TYPE,
+        )
         assert (SCHEMAS / row["jsonSchema"]).is_file() and (SCHEMAS / row["avroSchema"]).is_file()
 
 
 def _doc_topic_rows() -> list[list[str]]:
     text = (REPO / "docs" / "events.md").read_text()
     section = text.split("## Topics", 1)[1].split("\n## ", 1)[0]
-    rows = [[c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-            for line in section.splitlines() if line.startswith("|")]
+    rows = [
+        [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("|")
+    ]
     return [r for r in rows[1:] if not re.fullmatch(r"-+", r[0])]  # drop header and rule
 
 
 def test_docs_topic_table_matches_the_catalog():
     rows = _doc_topic_rows()
-    assert [r[0] for r in rows] == [t.name for t in TOPICS], "docs/events.md topic names differ from catalog.py"
+    assert [r[0] for r in rows] == [t.name for t in TOPICS], (
+        "docs/events.md topic names differ from catalog.py"
+    )
     for row, spec in zip(rows, TOPICS):
         days = spec.retention_ms // 86_400_000
-        expected = [spec.name, spec.category, str(spec.partitions), f"{days} d", spec.cleanup_policy,
-                    spec.event_type, spec.key_field, T.EVENT_TYPES_BY_NAME[spec.event_type].CE_TYPE]
+        expected = [
+            spec.name,
+            spec.category,
+            str(spec.partitions),
+            f"{days} d",
+            spec.cleanup_policy,
+            spec.event_type,
+            spec.key_field,
+            T.EVENT_TYPES_BY_NAME[spec.event_type].CE_TYPE,
+        ]
         assert row == expected, f"docs/events.md row for {spec.name} differs from catalog.py"
 
 

@@ -21,7 +21,9 @@ from carbonplane.events.backends.memory import MemoryLog
 from carbonplane.events.catalog import TOPIC_BY_EVENT_TYPE, TOPICS
 from carbonplane.events.producer import EventProducer, get_event_producer
 
-TABLE = json.loads((Path(__file__).resolve().parents[1] / "shared" / "event_inputs.json").read_text())
+TABLE = json.loads(
+    (Path(__file__).resolve().parents[1] / "shared" / "event_inputs.json").read_text()
+)
 FLOATS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
@@ -29,7 +31,7 @@ def special(value: Any) -> Any:
     """The table's JSON with its special values ($float, $bytes, $nowPlusMs) made Python values."""
     if isinstance(value, dict):
         if len(value) == 1:
-            (tag, arg), = value.items()
+            ((tag, arg),) = value.items()
             if tag == "$float":
                 return FLOATS[arg]
             if tag == "$bytes":
@@ -131,7 +133,9 @@ def test_good_custom_payload_encodes_to_the_table_bytes(producer, log, case):
 def test_one_event_object_produced_twice_gets_two_ids_unless_the_caller_set_one(producer, log):
     from carbonplane.events import types as T
 
-    event = T.ServiceHealthEvent(service_name="svc", namespace="ns", health_status="HEALTHY", latency_ms=1.0, error_rate=0.0)
+    event = T.ServiceHealthEvent(
+        service_name="svc", namespace="ns", health_status="HEALTHY", latency_ms=1.0, error_rate=0.0
+    )
     first, second = producer.produce(event), producer.produce(event)
     assert producer.flush(5).ok
     ids = [json.loads(_read_back(log, f).value)["eventId"] for f in (first, second)]
@@ -141,6 +145,9 @@ def test_one_event_object_produced_twice_gets_two_ids_unless_the_caller_set_one(
     again = [producer.produce(event), producer.produce(event)]
     assert producer.flush(5).ok
     assert [json.loads(_read_back(log, f).value)["eventId"] for f in again] == ["caller-chosen"] * 2
-    by_argument = [producer.produce_service_health_event("svc", "ns", "HEALTHY", 1.0, 0.0, event_id="e-1") for _ in range(2)]
+    by_argument = [
+        producer.produce_service_health_event("svc", "ns", "HEALTHY", 1.0, 0.0, event_id="e-1")
+        for _ in range(2)
+    ]
     assert producer.flush(5).ok
     assert [dict(_read_back(log, f).headers)["ce_id"] for f in by_argument] == [b"e-1", b"e-1"]

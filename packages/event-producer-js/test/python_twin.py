@@ -49,7 +49,12 @@ def verdict(call) -> dict[str, Any]:
     try:
         call()
     except EventValidationError as exc:  # a missing method argument too (no TypeError escapes)
-        return {"ok": False, "eventType": exc.event_type, "field": exc.field, "problem": exc.problem}
+        return {
+            "ok": False,
+            "eventType": exc.event_type,
+            "field": exc.field,
+            "problem": exc.problem,
+        }
     return {"ok": True}
 
 
@@ -58,7 +63,13 @@ def cmd_seal(req: dict) -> list:
     for case in req["cases"]:
         event = msgspec.convert(case["event"], T.EVENT_TYPES_BY_NAME[case["eventType"]])
         key, value, headers = seal(event, "unused")
-        out.append({"key": key.decode(), "value": value.decode(), "headers": [[k, v.decode()] for k, v in headers]})
+        out.append(
+            {
+                "key": key.decode(),
+                "value": value.decode(),
+                "headers": [[k, v.decode()] for k, v in headers],
+            }
+        )
     return out
 
 
@@ -74,7 +85,10 @@ def cmd_call(req: dict) -> list:
 
 def cmd_payload(req: dict) -> list:
     producer = memory_producer()
-    return [verdict(lambda c=case: producer.produce_custom_event(c["topic"], "k", c["event"])) for case in req["cases"]]
+    return [
+        verdict(lambda c=case: producer.produce_custom_event(c["topic"], "k", c["event"]))
+        for case in req["cases"]
+    ]
 
 
 def cmd_floats(req: dict) -> list:
@@ -83,15 +97,22 @@ def cmd_floats(req: dict) -> list:
 
 def cmd_partition(req: dict) -> dict:
     keys = [k.encode() for k in req["keys"]]
-    return {"partitions": [partition_for(k, req["partitions"]) for k in keys], "murmur2": [murmur2(k) for k in keys]}
+    return {
+        "partitions": [partition_for(k, req["partitions"]) for k in keys],
+        "murmur2": [murmur2(k) for k in keys],
+    }
 
 
 def cmd_produce(req: dict) -> list:
     from event_producer import get_event_producer
 
     producer = get_event_producer("python-twin", bootstrap_servers=req["bootstrap"])
-    futures = [producer.produce_data_ingestion_event(dataset_name=k, record_count=1, size_bytes=1, location="s3://b/k")
-               for k in req["keys"]]
+    futures = [
+        producer.produce_data_ingestion_event(
+            dataset_name=k, record_count=1, size_bytes=1, location="s3://b/k"
+        )
+        for k in req["keys"]
+    ]
     result = producer.close(30)
     if not result.ok:
         raise SystemExit(f"python producer could not deliver: {result}")
@@ -115,16 +136,29 @@ def cmd_read(req: dict) -> list:
                 decoded = type(T.decode_event(rec.value)).__name__
             except EventValidationError as exc:
                 decoded = f"rejected: {exc}"
-            out.append({"key": rec.key.decode() if rec.key is not None else None, "value": rec.value.decode(),
-                        "headers": [[k, v.decode()] for k, v in rec.headers], "timestamp": rec.timestamp_ms,
-                        "decoded": decoded})
+            out.append(
+                {
+                    "key": rec.key.decode() if rec.key is not None else None,
+                    "value": rec.value.decode(),
+                    "headers": [[k, v.decode()] for k, v in rec.headers],
+                    "timestamp": rec.timestamp_ms,
+                    "decoded": decoded,
+                }
+            )
     finally:
         reader.close()
     return out
 
 
-COMMANDS = {"seal": cmd_seal, "call": cmd_call, "payload": cmd_payload, "floats": cmd_floats,
-            "partition": cmd_partition, "produce": cmd_produce, "read": cmd_read}
+COMMANDS = {
+    "seal": cmd_seal,
+    "call": cmd_call,
+    "payload": cmd_payload,
+    "floats": cmd_floats,
+    "partition": cmd_partition,
+    "produce": cmd_produce,
+    "read": cmd_read,
+}
 
 if __name__ == "__main__":
     request = json.load(sys.stdin)

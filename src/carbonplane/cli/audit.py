@@ -25,13 +25,25 @@ app = typer.Typer(help="Search the audit topics.", no_args_is_help=True)
 @app.command("search")
 def search(
     ctx: typer.Context,
-    user: str | None = typer.Option(None, "--user", "-u", help="userId, username or adminUser (case-insensitive)."),
-    service: str | None = typer.Option(None, "--service", "-s", help="The API's service or the producing source."),
-    since: str | None = typer.Option(None, "--since", help="From this time: RFC 3339, epoch ms, or relative (-24h)."),
+    user: str | None = typer.Option(
+        None, "--user", "-u", help="userId, username or adminUser (case-insensitive)."
+    ),
+    service: str | None = typer.Option(
+        None, "--service", "-s", help="The API's service or the producing source."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="From this time: RFC 3339, epoch ms, or relative (-24h)."
+    ),
     until: str | None = typer.Option(None, "--until", help="Before this time (exclusive)."),
-    topic: str | None = typer.Option(None, "--topic", "-t", help="One of: " + ", ".join(AUDIT_TOPICS) + "."),
-    limit: int | None = typer.Option(None, "--limit", "-n", min=1, help="Keep only the newest N matches."),
-    as_json: bool = typer.Option(False, "--json", help="One JSON object per line (the tail --json objects)."),
+    topic: str | None = typer.Option(
+        None, "--topic", "-t", help="One of: " + ", ".join(AUDIT_TOPICS) + "."
+    ),
+    limit: int | None = typer.Option(
+        None, "--limit", "-n", min=1, help="Keep only the newest N matches."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="One JSON object per line (the tail --json objects)."
+    ),
 ) -> None:
     """Find audit records by user, service and time, oldest first."""
     query = AuditQuery(
@@ -48,10 +60,18 @@ def search(
         for hit in hits:
             print_json_line(record_json(hit.record))
         return
-    table = Table("time", "topic", "user", "service", "action", "target", "result", title="audit search")
+    table = Table(
+        "time", "topic", "user", "service", "action", "target", "result", title="audit search"
+    )
     for hit in hits:
         table.add_row(
-            rfc3339_ms(hit.record.timestamp_ms), hit.record.topic, hit.user, hit.service, hit.action, hit.target, hit.result,
+            rfc3339_ms(hit.record.timestamp_ms),
+            hit.record.topic,
+            hit.user,
+            hit.service,
+            hit.action,
+            hit.target,
+            hit.result,
         )
     out = console()
     out.print(table)

@@ -37,8 +37,9 @@ import typer
 from carbonplane.cli.output import console, print_json
 from carbonplane.errors import ConfigError, GatewayConfigError
 
-app = typer.Typer(help="Run the Kong-compatible API gateway or validate its configuration.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Run the Kong-compatible API gateway or validate its configuration.", no_args_is_help=True
+)
 
 
 def parse_listen(value: str, option: str) -> tuple[str, int]:
@@ -50,19 +51,24 @@ def parse_listen(value: str, option: str) -> tuple[str, int]:
 
 def read_admin_token(env: str | None, file: Path | None) -> str | None:
     if env and file:
-        raise ConfigError("give either --admin-token-env or --admin-token-file, not both",
-                          where="--admin-token-env")
+        raise ConfigError(
+            "give either --admin-token-env or --admin-token-file, not both",
+            where="--admin-token-env",
+        )
     if env:
         token = os.environ.get(env)
         if not token:
-            raise ConfigError(f"environment variable {env} is not set or empty",
-                              where="--admin-token-env")
+            raise ConfigError(
+                f"environment variable {env} is not set or empty", where="--admin-token-env"
+            )
         return token.strip()
     if file:
         try:
             token = file.read_text().strip()
         except OSError as exc:
-            raise ConfigError(f"cannot read {file}: {exc.strerror}", where="--admin-token-file") from None
+            raise ConfigError(
+                f"cannot read {file}: {exc.strerror}", where="--admin-token-file"
+            ) from None
         if not token:
             raise ConfigError(f"{file} is empty", where="--admin-token-file")
         return token
@@ -84,22 +90,43 @@ def load_checked(path: Path):
 
 @app.command("start")
 def start(
-    config: Path = typer.Option(..., "--config", "-c", help="Kong declarative config (YAML or JSON)."),
-    proxy_listen: str = typer.Option("0.0.0.0:8000", "--proxy-listen", help="HOST:PORT of the proxy."),
-    admin_listen: str = typer.Option("127.0.0.1:8001", "--admin-listen", help="HOST:PORT of the Admin API."),
-    workers: int = typer.Option(0, "--workers", "-w", min=0,
-                                help="Worker processes (default: one per core)."),
-    in_process: bool = typer.Option(False, "--in-process",
-                                    help="Serve the proxy in this process instead of workers."),
-    admin_token_env: str = typer.Option(None, "--admin-token-env", metavar="VAR",
-                                        help="Environment variable holding the admin token."),
-    admin_token_file: Path = typer.Option(None, "--admin-token-file", metavar="FILE",
-                                          help="File holding the admin token."),
-    trusted_ips: str = typer.Option("", "--trusted-ips", metavar="CIDR,...",
-                                    help="Peers whose X-Forwarded-* headers are believed."),
-    admin_hosts: str = typer.Option("", "--admin-host", metavar="NAME,...",
-                                    help="Host names the Admin API answers to besides loopback "
-                                         "and its listen address (others get 421)."),
+    config: Path = typer.Option(
+        ..., "--config", "-c", help="Kong declarative config (YAML or JSON)."
+    ),
+    proxy_listen: str = typer.Option(
+        "0.0.0.0:8000", "--proxy-listen", help="HOST:PORT of the proxy."
+    ),
+    admin_listen: str = typer.Option(
+        "127.0.0.1:8001", "--admin-listen", help="HOST:PORT of the Admin API."
+    ),
+    workers: int = typer.Option(
+        0, "--workers", "-w", min=0, help="Worker processes (default: one per core)."
+    ),
+    in_process: bool = typer.Option(
+        False, "--in-process", help="Serve the proxy in this process instead of workers."
+    ),
+    admin_token_env: str = typer.Option(
+        None,
+        "--admin-token-env",
+        metavar="VAR",
+        help="Environment variable holding the admin token.",
+    ),
+    admin_token_file: Path = typer.Option(
+        None, "--admin-token-file", metavar="FILE", help="File holding the admin token."
+    ),
+    trusted_ips: str = typer.Option(
+        "",
+        "--trusted-ips",
+        metavar="CIDR,...",
+        help="Peers whose X-Forwarded-* headers are believed.",
+    ),
+    admin_hosts: str = typer.Option(
+        "",
+        "--admin-host",
+        metavar="NAME,...",
+        help="Host names the Admin API answers to besides loopback "
+        "and its listen address (others get 421).",
+    ),
 ) -> None:
     """Run the gateway: proxy workers and the Admin API."""
     from carbonplane.gateway.admin import check_admin_listen
@@ -111,10 +138,17 @@ def start(
     check_admin_listen(admin_host, token)
     loaded = load_checked(config)
     proxy = {"trusted_ips": [ip.strip() for ip in trusted_ips.split(",") if ip.strip()]}
-    settings = NodeSettings(proxy_host, proxy_port, admin_host, admin_port,
-                            0 if in_process else (workers or os.cpu_count() or 1), token, proxy,
-                            admin_hosts=tuple(h.strip() for h in admin_hosts.split(",") if h.strip()),
-                            config_file=str(config.resolve()))
+    settings = NodeSettings(
+        proxy_host,
+        proxy_port,
+        admin_host,
+        admin_port,
+        0 if in_process else (workers or os.cpu_count() or 1),
+        token,
+        proxy,
+        admin_hosts=tuple(h.strip() for h in admin_hosts.split(",") if h.strip()),
+        config_file=str(config.resolve()),
+    )
     import uvloop
 
     sys.exit(uvloop.run(_serve(loaded, settings)))
@@ -135,13 +169,17 @@ async def _serve(config, settings) -> int:
         task = loop.create_task(_hangup(node, started))
         hangups.add(task)
         task.add_done_callback(hangups.discard)
+
     loop.add_signal_handler(signal.SIGHUP, on_hangup)
     proxy_port, admin_port = await node.start()
     started.set()
     count = settings.workers or 1
     mode = f"{count} worker{'s' if count != 1 else ''}" if settings.workers else "in-process"
-    print(f"gateway: proxy on {settings.proxy_host}:{proxy_port} ({mode}), "
-          f"admin on {settings.admin_host}:{admin_port}", flush=True)
+    print(
+        f"gateway: proxy on {settings.proxy_host}:{proxy_port} ({mode}), "
+        f"admin on {settings.admin_host}:{admin_port}",
+        flush=True,
+    )
     await stop.wait()
     for task in list(hangups):
         task.cancel()
@@ -157,25 +195,37 @@ async def _hangup(node, started: asyncio.Event) -> None:
         new = await node.reload()
     except GatewayConfigError as exc:
         for problem in exc.problems:  # one line each, file:line first
-            typer.echo(f"gateway: SIGHUP: {path} not reloaded, the running config keeps "
-                       f"serving: {problem}", err=True)
+            typer.echo(
+                f"gateway: SIGHUP: {path} not reloaded, the running config keeps "
+                f"serving: {problem}",
+                err=True,
+            )
     except Exception as exc:  # AdminAPIError (workers cannot run it), OSError ...
         detail = getattr(exc, "body", None) or exc
-        typer.echo(f"gateway: SIGHUP: {path} not reloaded, the running config keeps serving: "
-                   f"{detail}", err=True)
+        typer.echo(
+            f"gateway: SIGHUP: {path} not reloaded, the running config keeps serving: {detail}",
+            err=True,
+        )
     else:
-        typer.echo(f"gateway: SIGHUP: reloaded {path} (configuration version {new.version})",
-                   err=True)
+        typer.echo(
+            f"gateway: SIGHUP: reloaded {path} (configuration version {new.version})", err=True
+        )
 
 
 @app.command("reload")
 def reload(
-    admin_url: str = typer.Option("http://127.0.0.1:8001", "--admin-url",
-                                  help="The running gateway's Admin API."),
-    admin_token_env: str = typer.Option(None, "--admin-token-env", metavar="VAR",
-                                        help="Environment variable holding the admin token."),
-    admin_token_file: Path = typer.Option(None, "--admin-token-file", metavar="FILE",
-                                          help="File holding the admin token."),
+    admin_url: str = typer.Option(
+        "http://127.0.0.1:8001", "--admin-url", help="The running gateway's Admin API."
+    ),
+    admin_token_env: str = typer.Option(
+        None,
+        "--admin-token-env",
+        metavar="VAR",
+        help="Environment variable holding the admin token.",
+    ),
+    admin_token_file: Path = typer.Option(
+        None, "--admin-token-file", metavar="FILE", help="File holding the admin token."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the Admin API's answer as JSON."),
 ) -> None:
     """Make a running gateway re-read the config file it was started with (as SIGHUP)."""
@@ -186,7 +236,9 @@ def reload(
     token = read_admin_token(admin_token_env, admin_token_file)
     url = urlsplit(admin_url if "://" in admin_url else f"http://{admin_url}")
     if url.scheme not in ("http", "https") or not url.hostname:
-        raise ConfigError(f"{admin_url!r} is not an http(s) URL of the Admin API", where="--admin-url")
+        raise ConfigError(
+            f"{admin_url!r} is not an http(s) URL of the Admin API", where="--admin-url"
+        )
     cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
     conn = cls(url.hostname, url.port or (443 if url.scheme == "https" else 80), timeout=300)
     headers = {"content-length": "0"}
@@ -213,10 +265,14 @@ def reload(
         return
     if not as_json:
         problems = doc.get("flattened_errors") or []
-        lines = [f"{p['where']}: {p['message']}" if p.get("where") else p["message"] for p in problems]
+        lines = [
+            f"{p['where']}: {p['message']}" if p.get("where") else p["message"] for p in problems
+        ]
         if lines:
-            typer.echo("error: the gateway's config file is invalid; the running config keeps "
-                       "serving:", err=True)
+            typer.echo(
+                "error: the gateway's config file is invalid; the running config keeps serving:",
+                err=True,
+            )
             for line in lines:
                 typer.echo(f"  {line}", err=True)
         else:

@@ -56,7 +56,13 @@ def _show_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_show_version, is_eager=True),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        help="Print the version and exit.",
+        callback=_show_version,
+        is_eager=True,
+    ),
 ) -> None:
     """Backend: the embedded log under $CARBONPLANE_HOME (default ~/.carbonplane), or Apache Kafka
     when KAFKA_BOOTSTRAP_SERVERS is set."""

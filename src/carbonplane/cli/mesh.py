@@ -39,8 +39,11 @@ app = typer.Typer(help="Run and operate the service mesh control plane.", no_arg
 ca_app = typer.Typer(help="The mesh certificate authority.", no_args_is_help=True)
 app.add_typer(ca_app, name="ca")
 
-DATA_OPTION = typer.Option(Path(os.environ.get("CARBONPLANE_MESH_DATA", "mesh-data")), "--data",
-                           help="Control plane data directory (CA, tokens, registry).")
+DATA_OPTION = typer.Option(
+    Path(os.environ.get("CARBONPLANE_MESH_DATA", "mesh-data")),
+    "--data",
+    help="Control plane data directory (CA, tokens, registry).",
+)
 
 
 def _listen(value: str) -> tuple[str, int]:
@@ -56,12 +59,15 @@ def control(
     data: Path = DATA_OPTION,
     listen: str = typer.Option("127.0.0.1:15010", "--listen", help="HOST:PORT to serve on."),
     trust_domain: str = typer.Option("cluster.local", "--trust-domain"),
-    workload_ttl: float = typer.Option(86400.0, "--workload-ttl", min=1.0,
-                                       help="Workload certificate lifetime, seconds."),
-    registration_ttl: float = typer.Option(30.0, "--registration-ttl", min=0.5,
-                                           help="Seconds without heartbeat before unhealthy."),
-    poll_interval: float = typer.Option(0.2, "--poll-interval", min=0.01,
-                                        help="Seconds between policy directory checks."),
+    workload_ttl: float = typer.Option(
+        86400.0, "--workload-ttl", min=1.0, help="Workload certificate lifetime, seconds."
+    ),
+    registration_ttl: float = typer.Option(
+        30.0, "--registration-ttl", min=0.5, help="Seconds without heartbeat before unhealthy."
+    ),
+    poll_interval: float = typer.Option(
+        0.2, "--poll-interval", min=0.01, help="Seconds between policy directory checks."
+    ),
 ) -> None:
     """Run the control plane: CA, join tokens, registry and config push."""
     from carbonplane.mesh.control import ControlPlane
@@ -71,8 +77,14 @@ def control(
     if not config.is_dir():
         raise ConfigError(f"{config} is not a directory", where="--config")
     try:
-        plane = ControlPlane(config, data, trust_domain=trust_domain, workload_ttl=workload_ttl,
-                             registration_ttl=registration_ttl, poll_interval=poll_interval)
+        plane = ControlPlane(
+            config,
+            data,
+            trust_domain=trust_domain,
+            workload_ttl=workload_ttl,
+            registration_ttl=registration_ttl,
+            poll_interval=poll_interval,
+        )
     except PolicyError as exc:
         typer.echo(f"error: the policy in {config} is invalid:\n{exc}", err=True)
         raise typer.Exit(2) from None
@@ -85,9 +97,12 @@ async def _serve(plane, host: str, port: int) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await plane.start(host, port)
-    print(f"mesh control: listening on {plane.address}, identity {plane.identity}, "
-          f"config {plane.snapshot.version} (policy {plane.policy.bundle.version}), "
-          f"data {plane.data_dir}", flush=True)
+    print(
+        f"mesh control: listening on {plane.address}, identity {plane.identity}, "
+        f"config {plane.snapshot.version} (policy {plane.policy.bundle.version}), "
+        f"data {plane.data_dir}",
+        flush=True,
+    )
     await stop.wait()
     await plane.close()
     return 0
@@ -101,11 +116,22 @@ def _admin(data: Path, action: str, **fields) -> dict:
     try:
         info = json.loads((data / CONTROL_FILE).read_text())
     except FileNotFoundError:
-        raise ConfigError(f"{data / CONTROL_FILE} does not exist: no control plane has run with "
-                          "this data directory", where="--data") from None
+        raise ConfigError(
+            f"{data / CONTROL_FILE} does not exist: no control plane has run with "
+            "this data directory",
+            where="--data",
+        ) from None
     token = files.read_private(data / ADMIN_TOKEN_FILE, "admin token").decode().strip()
-    return asyncio.run(admin(info["address"], (data / TRUST_BUNDLE_FILE).read_bytes(),
-                             info["trust_domain"], token, action, **fields))
+    return asyncio.run(
+        admin(
+            info["address"],
+            (data / TRUST_BUNDLE_FILE).read_bytes(),
+            info["trust_domain"],
+            token,
+            action,
+            **fields,
+        )
+    )
 
 
 @app.command("token")
@@ -113,7 +139,9 @@ def token(
     service: str = typer.Argument(..., help="The workload's service account name."),
     namespace: str = typer.Option("default", "--namespace", "-n"),
     ttl: float = typer.Option(86400.0, "--ttl", min=1.0, help="Token lifetime, seconds."),
-    out: Path = typer.Option(None, "--out", help="Token file (default <data>/join/NS.SERVICE.token)."),
+    out: Path = typer.Option(
+        None, "--out", help="Token file (default <data>/join/NS.SERVICE.token)."
+    ),
     data: Path = DATA_OPTION,
     trust_domain: str = typer.Option("cluster.local", "--trust-domain"),
 ) -> None:
@@ -122,8 +150,9 @@ def token(
 
     ca = CertificateAuthority(data, trust_domain=trust_domain)
     out = out or files.make_private_dir(data / "join") / f"{namespace}.{service}.token"
-    JoinTokens(data, ca).issue_token(service, namespace, ttl=dt.timedelta(seconds=ttl),
-                                     write_to=out)
+    JoinTokens(data, ca).issue_token(
+        service, namespace, ttl=dt.timedelta(seconds=ttl), write_to=out
+    )
     root = out.with_name(out.name + ".root.pem")
     files.write_atomic(root, ca.trust_bundle_pem(), files.PUBLIC)
     typer.echo(f"join token for spiffe://{trust_domain}/ns/{namespace}/sa/{service}: {out}")
@@ -131,8 +160,9 @@ def token(
 
 
 @app.command("status")
-def status(data: Path = DATA_OPTION,
-           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+def status(
+    data: Path = DATA_OPTION, as_json: bool = typer.Option(False, "--json", help="Print JSON.")
+) -> None:
     """Every proxy with its sync state, config version, identity and certificate expiry."""
     answer = _admin(data, "status")
     answer.pop("ok", None)
@@ -141,22 +171,44 @@ def status(data: Path = DATA_OPTION,
         return
     from rich.table import Table
 
-    table = Table("PROXY", "SERVICE", "STATE", "VERSION", "CONNECTED", "CERT EXPIRY",
-                  "LAST SEEN", "IDENTITY", "DETAIL")
+    table = Table(
+        "PROXY",
+        "SERVICE",
+        "STATE",
+        "VERSION",
+        "CONNECTED",
+        "CERT EXPIRY",
+        "LAST SEEN",
+        "IDENTITY",
+        "DETAIL",
+    )
     for p in answer["proxies"]:
-        table.add_row(p["proxy_id"], p["service"] or "-", p["state"], p["config_version"] or "-",
-                      "yes" if p["connected"] else "no", p["cert_expiry"] or "-",
-                      p["last_seen"] or "-", p["identity"], p["detail"])
+        table.add_row(
+            p["proxy_id"],
+            p["service"] or "-",
+            p["state"],
+            p["config_version"] or "-",
+            "yes" if p["connected"] else "no",
+            p["cert_expiry"] or "-",
+            p["last_seen"] or "-",
+            p["identity"],
+            p["detail"],
+        )
     out = console()
-    out.print(f"control plane config {answer['version']} (policy {answer['policy_version']})"
-              + (f"; policy error: {answer['policy_error']}" if answer["policy_error"] else ""))
+    out.print(
+        f"control plane config {answer['version']} (policy {answer['policy_version']})"
+        + (f"; policy error: {answer['policy_error']}" if answer["policy_error"] else "")
+    )
     out.print(table)
 
 
 @app.command("apply")
-def apply(files_: list[Path] = typer.Argument(None, metavar="[FILE]...",
-                                              help="Policy files to copy into the config dir."),
-          data: Path = DATA_OPTION) -> None:
+def apply(
+    files_: list[Path] = typer.Argument(
+        None, metavar="[FILE]...", help="Policy files to copy into the config dir."
+    ),
+    data: Path = DATA_OPTION,
+) -> None:
     """Copy policy files into the config directory (if the result compiles) and reload now."""
     from carbonplane.mesh.control.server import CONTROL_FILE
     from carbonplane.mesh.policy import PolicyError, load_bundle
@@ -182,18 +234,25 @@ def apply(files_: list[Path] = typer.Argument(None, metavar="[FILE]...",
     if not answer.get("ok", False):
         typer.echo(f"error: {answer.get('message')}", err=True)
         raise typer.Exit(2)
-    typer.echo(f"config {answer['version']} (policy {answer['policy_version']}), "
-               f"{'changed' if answer['changed'] else 'unchanged'}")
+    typer.echo(
+        f"config {answer['version']} (policy {answer['policy_version']}), "
+        f"{'changed' if answer['changed'] else 'unchanged'}"
+    )
 
 
 @ca_app.command("rotate")
-def rotate(overlap: float = typer.Option(172800.0, "--overlap", min=0.0,
-                                         help="Seconds the old root stays trusted."),
-           data: Path = DATA_OPTION) -> None:
+def rotate(
+    overlap: float = typer.Option(
+        172800.0, "--overlap", min=0.0, help="Seconds the old root stays trusted."
+    ),
+    data: Path = DATA_OPTION,
+) -> None:
     """Make a new root the signer; push the two-root bundle; prune the old after the overlap."""
     answer = _admin(data, "rotate", overlap=overlap)
-    typer.echo(f"new root {answer['root']}; old root trusted until "
-               f"{', '.join(answer['old_trusted_until'])}; config {answer['version']}")
+    typer.echo(
+        f"new root {answer['root']}; old root trusted until "
+        f"{', '.join(answer['old_trusted_until'])}; config {answer['version']}"
+    )
 
 
 @app.command("sidecar")
@@ -202,18 +261,25 @@ def sidecar(
     namespace: str = typer.Option("default", "--namespace"),
     app_addr: str = typer.Option(..., "--app", help="HOST:PORT of the app behind this sidecar."),
     control_addr: str = typer.Option(..., "--control", help="HOST:PORT of the control plane."),
-    token_file: Path = typer.Option(None, "--token-file",
-                                    help="Join token (needed only before the first start)."),
+    token_file: Path = typer.Option(
+        None, "--token-file", help="Join token (needed only before the first start)."
+    ),
     root_file: Path = typer.Option(..., "--root-file", help="Mesh trust bundle to pin."),
     inbound: str = typer.Option("127.0.0.1:15006", "--inbound", help="Inbound HOST:PORT."),
-    outbound: str = typer.Option("127.0.0.1:15001", "--outbound",
-                                 help="Outbound HOST:PORT (loopback; the app's HTTP_PROXY)."),
-    admin: str = typer.Option("127.0.0.1:15000", "--admin",
-                              help="Admin HOST:PORT (/healthz/ready, /config_dump)."),
-    data: Path = typer.Option(Path("sidecar-data"), "--data",
-                              help="Sidecar data directory (key, certificate, last config)."),
-    label: list[str] = typer.Option(None, "--label", help="Workload label KEY=VALUE (repeat); "
-                                    "default app=<service>."),
+    outbound: str = typer.Option(
+        "127.0.0.1:15001", "--outbound", help="Outbound HOST:PORT (loopback; the app's HTTP_PROXY)."
+    ),
+    admin: str = typer.Option(
+        "127.0.0.1:15000", "--admin", help="Admin HOST:PORT (/healthz/ready, /config_dump)."
+    ),
+    data: Path = typer.Option(
+        Path("sidecar-data"),
+        "--data",
+        help="Sidecar data directory (key, certificate, last config).",
+    ),
+    label: list[str] = typer.Option(
+        None, "--label", help="Workload label KEY=VALUE (repeat); default app=<service>."
+    ),
     trust_domain: str = typer.Option("cluster.local", "--trust-domain"),
 ) -> None:
     """Run one workload's sidecar until SIGINT/SIGTERM."""
@@ -226,10 +292,20 @@ def sidecar(
             raise ConfigError(f"{item!r} is not KEY=VALUE", where="--label")
         labels[key] = value
     try:
-        car = Sidecar(service=service, namespace=namespace, app=app_addr, control=control_addr,
-                      token_file=token_file, root_file=root_file, data_dir=data,
-                      inbound=inbound, outbound=outbound, admin=admin, labels=labels or None,
-                      trust_domain=trust_domain)
+        car = Sidecar(
+            service=service,
+            namespace=namespace,
+            app=app_addr,
+            control=control_addr,
+            token_file=token_file,
+            root_file=root_file,
+            data_dir=data,
+            inbound=inbound,
+            outbound=outbound,
+            admin=admin,
+            labels=labels or None,
+            trust_domain=trust_domain,
+        )
     except ValueError as exc:
         raise ConfigError(str(exc), where="carbonplane mesh sidecar") from None
     import uvloop  # the engine's loop, as the gateway runs it
@@ -244,10 +320,13 @@ async def _run_sidecar(car) -> int:
         loop.add_signal_handler(sig, stop.set)
     await car.start()
     ports = car.ports
-    print(f"mesh sidecar: {car.service} inbound {car.inbound_addr[0]}:{ports['inbound']} "
-          f"outbound {car.outbound_addr[0]}:{ports['outbound']} "
-          f"admin {car.admin_addr[0]}:{ports['admin']} identity {car.agent.identity} "
-          f"config {car.agent.config_version}", flush=True)
+    print(
+        f"mesh sidecar: {car.service} inbound {car.inbound_addr[0]}:{ports['inbound']} "
+        f"outbound {car.outbound_addr[0]}:{ports['outbound']} "
+        f"admin {car.admin_addr[0]}:{ports['admin']} identity {car.agent.identity} "
+        f"config {car.agent.config_version}",
+        flush=True,
+    )
     await stop.wait()
     await car.stop()
     car.events.close()

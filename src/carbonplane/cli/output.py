@@ -85,7 +85,9 @@ def console() -> Console:
     """A stdout console; wide enough for our tables when stdout is not a terminal."""
     out = Console(file=typer.get_text_stream("stdout"), highlight=False, soft_wrap=False)
     if not out.is_terminal:
-        out = Console(file=typer.get_text_stream("stdout"), highlight=False, width=160, color_system=None)
+        out = Console(
+            file=typer.get_text_stream("stdout"), highlight=False, width=160, color_system=None
+        )
     return out
 
 
@@ -124,4 +126,3 @@ def human_ms(value: str | int | None) -> str:
         if ms and ms % size == 0:
             return f"{ms // size}{unit}"
     return f"{ms}ms"
-

@@ -9,7 +9,9 @@ import typer
 from carbonplane.cli.output import print_json
 from carbonplane.events.schemas import stale_schemas, write_schemas
 
-app = typer.Typer(help="Generate or check the event schemas (JSON Schema and Avro).", no_args_is_help=True)
+app = typer.Typer(
+    help="Generate or check the event schemas (JSON Schema and Avro).", no_args_is_help=True
+)
 
 ROOT = typer.Option(Path("schemas"), "--root", help="The schemas folder.")
 
@@ -21,7 +23,11 @@ def generate(root: Path = ROOT, as_json: bool = typer.Option(False, "--json")) -
     if as_json:
         print_json({"root": str(root), "written": written})
     else:
-        typer.echo(f"{len(written)} schema files written under {root}" if written else f"{root} is up to date")
+        typer.echo(
+            f"{len(written)} schema files written under {root}"
+            if written
+            else f"{root} is up to date"
+        )
 
 
 @app.command("check")

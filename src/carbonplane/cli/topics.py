@@ -32,7 +32,9 @@ JSON = typer.Option(False, "--json", help="Print JSON for machines instead of a 
 @app.command("apply")
 def apply(
     ctx: typer.Context,
-    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would change; change nothing."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Report what would change; change nothing."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Create or update the 12 catalog topics; print what changed."""
@@ -42,7 +44,12 @@ def apply(
         print_json({"dryRun": dry_run, "topics": [_change_json(c) for c in changes]})
         return
     out = console()
-    table = Table("topic", "action", "changes", title="topics apply" + (" (dry run: nothing changed)" if dry_run else ""))
+    table = Table(
+        "topic",
+        "action",
+        "changes",
+        title="topics apply" + (" (dry run: nothing changed)" if dry_run else ""),
+    )
     for c in changes:
         style = {"created": "green", "updated": "yellow"}.get(c.action, "dim")
         table.add_row(c.topic, Text(c.action, style=style), _details_text(c))
@@ -54,13 +61,19 @@ def apply(
 
 
 def _change_json(c: TopicChange) -> dict:
-    return {"topic": c.topic, "action": c.action, "changes": {k: {"old": old, "new": new} for k, (old, new) in c.details.items()}}
+    return {
+        "topic": c.topic,
+        "action": c.action,
+        "changes": {k: {"old": old, "new": new} for k, (old, new) in c.details.items()},
+    }
 
 
 def _details_text(c: TopicChange) -> str:
     if c.action == "created":
         return ", ".join(f"{k}={_show(k, new)}" for k, (_old, new) in c.details.items())
-    return ", ".join(f"{k} {_show(k, old)} -> {_show(k, new)}" for k, (old, new) in c.details.items())
+    return ", ".join(
+        f"{k} {_show(k, old)} -> {_show(k, new)}" for k, (old, new) in c.details.items()
+    )
 
 
 def _show(setting: str, value: str | None) -> str:
@@ -77,13 +90,26 @@ def list_topics(ctx: typer.Context, as_json: bool = JSON) -> None:
     if as_json:
         print_json([row.to_json() for row in rows])
         return
-    table = Table("topic", *SETTINGS, "rf", "status", title="topics (live; 'live != catalog' where they differ)")
+    table = Table(
+        "topic",
+        *SETTINGS,
+        "rf",
+        "status",
+        title="topics (live; 'live != catalog' where they differ)",
+    )
     for row in rows:
-        table.add_row(row.name, *(_cell(row, s) for s in SETTINGS), str(row.replication_factor or "-"), _status(row))
+        table.add_row(
+            row.name,
+            *(_cell(row, s) for s in SETTINGS),
+            str(row.replication_factor or "-"),
+            _status(row),
+        )
     out = console()
     out.print(table)
     counts = Counter(row.status for row in rows)
-    out.print(", ".join(f"{counts[s]} {s}" for s in ("ok", "drift", "missing", "extra") if counts[s]))
+    out.print(
+        ", ".join(f"{counts[s]} {s}" for s in ("ok", "drift", "missing", "extra") if counts[s])
+    )
 
 
 def _cell(row: TopicRow, setting: str) -> Text:
@@ -91,7 +117,9 @@ def _cell(row: TopicRow, setting: str) -> Text:
         return Text(_show(setting, (row.catalog or {}).get(setting)), style="dim")
     have = _show(setting, row.live.get(setting) or None)
     if setting in row.drift:
-        return Text(f"{have} != {_show(setting, (row.catalog or {}).get(setting))}", style="bold red")
+        return Text(
+            f"{have} != {_show(setting, (row.catalog or {}).get(setting))}", style="bold red"
+        )
     return Text(have)
 
 

@@ -34,33 +34,73 @@ if TYPE_CHECKING:
     from carbonplane.events.delivery import DeliveryFuture, FlushResult
     from carbonplane.events.metrics import serve_metrics
     from carbonplane.events.producer import EventProducer, get_event_producer
-    from carbonplane.events.types import (AuditAdminOperationEvent, AuditAPICallEvent, AuditDataAccessEvent,
-                                          AuditUserActionEvent, ColumnLineage, ConfigChangeEvent, DataIngestionEvent,
-                                          DataLineageEvent, DataQualityEvent, DataTransformationEvent, DeploymentEvent,
-                                          Event, SecurityEvent, ServiceHealthEvent, decode_event)
+    from carbonplane.events.types import (
+        AuditAdminOperationEvent,
+        AuditAPICallEvent,
+        AuditDataAccessEvent,
+        AuditUserActionEvent,
+        ColumnLineage,
+        ConfigChangeEvent,
+        DataIngestionEvent,
+        DataLineageEvent,
+        DataQualityEvent,
+        DataTransformationEvent,
+        DeploymentEvent,
+        Event,
+        SecurityEvent,
+        ServiceHealthEvent,
+        decode_event,
+    )
 
-_HOME: dict[str, str] = {name: module for module, names in {  # public name -> the module defining it
-    "carbonplane.errors": "DeliveryError EventValidationError",
-    "carbonplane.events.backends.base": "Delivery",
-    "carbonplane.events.backends.local": "LocalLog",
-    "carbonplane.events.backends.memory": "MemoryLog",
-    "carbonplane.events.catalog": "TOPICS TopicSpec topic_spec",
-    "carbonplane.events.config": "EventsConfig",
-    "carbonplane.events.delivery": "DeliveryFuture FlushResult",
-    "carbonplane.events.metrics": "serve_metrics",
-    "carbonplane.events.producer": "EventProducer get_event_producer",
-    "carbonplane.events.types": "AuditAdminOperationEvent AuditAPICallEvent AuditDataAccessEvent AuditUserActionEvent "
-    "ColumnLineage ConfigChangeEvent DataIngestionEvent DataLineageEvent DataQualityEvent DataTransformationEvent "
-    "DeploymentEvent Event SecurityEvent ServiceHealthEvent decode_event",
-}.items() for name in names.split()}
+_HOME: dict[str, str] = {
+    name: module
+    for module, names in {  # public name -> the module defining it
+        "carbonplane.errors": "DeliveryError EventValidationError",
+        "carbonplane.events.backends.base": "Delivery",
+        "carbonplane.events.backends.local": "LocalLog",
+        "carbonplane.events.backends.memory": "MemoryLog",
+        "carbonplane.events.catalog": "TOPICS TopicSpec topic_spec",
+        "carbonplane.events.config": "EventsConfig",
+        "carbonplane.events.delivery": "DeliveryFuture FlushResult",
+        "carbonplane.events.metrics": "serve_metrics",
+        "carbonplane.events.producer": "EventProducer get_event_producer",
+        "carbonplane.events.types": "AuditAdminOperationEvent AuditAPICallEvent AuditDataAccessEvent AuditUserActionEvent "
+        "ColumnLineage ConfigChangeEvent DataIngestionEvent DataLineageEvent DataQualityEvent DataTransformationEvent "
+        "DeploymentEvent Event SecurityEvent ServiceHealthEvent decode_event",
+    }.items()
+    for name in names.split()
+}
 
 __all__ = [
-    "AuditAPICallEvent", "AuditAdminOperationEvent", "AuditDataAccessEvent", "AuditUserActionEvent",
-    "ColumnLineage", "ConfigChangeEvent", "DataIngestionEvent", "DataLineageEvent", "DataQualityEvent",
-    "DataTransformationEvent", "Delivery", "DeliveryError", "DeliveryFuture", "DeploymentEvent", "Event",
-    "EventProducer", "EventValidationError", "EventsConfig", "FlushResult", "LocalLog", "MemoryLog",
-    "SecurityEvent", "ServiceHealthEvent", "TOPICS", "TopicSpec", "decode_event", "get_event_producer",
-    "serve_metrics", "topic_spec",
+    "AuditAPICallEvent",
+    "AuditAdminOperationEvent",
+    "AuditDataAccessEvent",
+    "AuditUserActionEvent",
+    "ColumnLineage",
+    "ConfigChangeEvent",
+    "DataIngestionEvent",
+    "DataLineageEvent",
+    "DataQualityEvent",
+    "DataTransformationEvent",
+    "Delivery",
+    "DeliveryError",
+    "DeliveryFuture",
+    "DeploymentEvent",
+    "Event",
+    "EventProducer",
+    "EventValidationError",
+    "EventsConfig",
+    "FlushResult",
+    "LocalLog",
+    "MemoryLog",
+    "SecurityEvent",
+    "ServiceHealthEvent",
+    "TOPICS",
+    "TopicSpec",
+    "decode_event",
+    "get_event_producer",
+    "serve_metrics",
+    "topic_spec",
 ]
 
 

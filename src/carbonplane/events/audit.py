@@ -47,10 +47,16 @@ class AuditQuery:
     def check(self) -> None:
         unknown = [t for t in self.topics if t not in AUDIT_TOPICS]
         if unknown:
-            raise UnknownTopicError(unknown[0], "audit search reads the audit topics: " + ", ".join(AUDIT_TOPICS))
+            raise UnknownTopicError(
+                unknown[0], "audit search reads the audit topics: " + ", ".join(AUDIT_TOPICS)
+            )
         if self.limit is not None and self.limit <= 0:
             raise ConfigError(f"{self.limit} is not a positive number of results", where="--limit")
-        if self.since_ms is not None and self.until_ms is not None and self.until_ms <= self.since_ms:
+        if (
+            self.since_ms is not None
+            and self.until_ms is not None
+            and self.until_ms <= self.since_ms
+        ):
             raise ConfigError("--until must be later than --since", where="--until")
 
 
@@ -81,7 +87,12 @@ class AuditHit:
 
     @property
     def target(self) -> str:
-        return str(self.event.get("resource") or self.event.get("target") or self.event.get("dataset") or "")
+        return str(
+            self.event.get("resource")
+            or self.event.get("target")
+            or self.event.get("dataset")
+            or ""
+        )
 
     @property
     def result(self) -> str:
@@ -97,7 +108,9 @@ def audit_search(reader: LogReader, query: AuditQuery) -> list[AuditHit]:
     for record, event in _candidates(reader, query):
         if not _matches(event, query):
             continue
-        hit = AuditHit((record.timestamp_ms, record.topic, record.partition, record.offset), record, event)
+        hit = AuditHit(
+            (record.timestamp_ms, record.topic, record.partition, record.offset), record, event
+        )
         if query.limit is None:
             kept.append(hit)
         elif len(kept) < query.limit:
@@ -115,7 +128,11 @@ def _plan(reader: LogReader, query: AuditQuery) -> list[tuple[str, PartitionRang
             low, high = reader.watermarks(topic, p)
             if high <= low:
                 continue
-            start = low if query.since_ms is None else max(low, reader.offset_for_time(topic, p, query.since_ms))
+            start = (
+                low
+                if query.since_ms is None
+                else max(low, reader.offset_for_time(topic, p, query.since_ms))
+            )
             if start < high:
                 plan.append((topic, PartitionRange(p, start, high)))
     return plan

@@ -53,27 +53,59 @@ class EventsConfig:
     def from_env(cls, env: Mapping[str, str] | None = None, **given: Any) -> "EventsConfig":
         env = os.environ if env is None else env
         home = Path(given.pop("home", None) or carbonplane_home(env))
-        bootstrap = given.pop("bootstrap_servers", None) or env.get("KAFKA_BOOTSTRAP_SERVERS") or None
-        backend = given.pop("backend", None) or env.get("CARBONPLANE_EVENTS_BACKEND") or ("kafka" if bootstrap else "local")
+        bootstrap = (
+            given.pop("bootstrap_servers", None) or env.get("KAFKA_BOOTSTRAP_SERVERS") or None
+        )
+        backend = (
+            given.pop("backend", None)
+            or env.get("CARBONPLANE_EVENTS_BACKEND")
+            or ("kafka" if bootstrap else "local")
+        )
         backend = backend.strip().lower()
         if backend not in ("local", "kafka"):
-            raise ConfigError(f"unknown events backend {backend!r} (expected local or kafka)", where="CARBONPLANE_EVENTS_BACKEND")
+            raise ConfigError(
+                f"unknown events backend {backend!r} (expected local or kafka)",
+                where="CARBONPLANE_EVENTS_BACKEND",
+            )
         if backend == "kafka" and not bootstrap:
-            raise ConfigError("the kafka backend needs KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:9092)", where="KAFKA_BOOTSTRAP_SERVERS")
-        protocol = (given.pop("security_protocol", None) or env.get("KAFKA_SECURITY_PROTOCOL") or "PLAINTEXT").strip().upper()
+            raise ConfigError(
+                "the kafka backend needs KAFKA_BOOTSTRAP_SERVERS (e.g. 127.0.0.1:9092)",
+                where="KAFKA_BOOTSTRAP_SERVERS",
+            )
+        protocol = (
+            (
+                given.pop("security_protocol", None)
+                or env.get("KAFKA_SECURITY_PROTOCOL")
+                or "PLAINTEXT"
+            )
+            .strip()
+            .upper()
+        )
         if protocol not in SECURITY_PROTOCOLS:
-            raise ConfigError(f"{protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}", where="KAFKA_SECURITY_PROTOCOL")
+            raise ConfigError(
+                f"{protocol!r} is not one of {', '.join(SECURITY_PROTOCOLS)}",
+                where="KAFKA_SECURITY_PROTOCOL",
+            )
         ssl = {key: env[var] for var, key in _SSL_ENV.items() if env.get(var)}
         ssl.update(given.pop("ssl", None) or {})
         spool: Path | None = given.pop("spool_dir", None)
         if spool is None and env.get("CARBONPLANE_SPOOL_DIR"):
             spool = Path(env["CARBONPLANE_SPOOL_DIR"])
-        elif spool is None and env.get("CARBONPLANE_SPOOL", "").lower() in ("1", "true", "yes", "on"):
+        elif spool is None and env.get("CARBONPLANE_SPOOL", "").lower() in (
+            "1",
+            "true",
+            "yes",
+            "on",
+        ):
             spool = home / "spool"
         overrides = dict(given.pop("overrides", None) or {})
         if given:
-            raise ConfigError(f"unknown option(s): {', '.join(sorted(given))}", where="EventsConfig")
-        return cls(backend, home, bootstrap, protocol, ssl, Path(spool) if spool else None, overrides)
+            raise ConfigError(
+                f"unknown option(s): {', '.join(sorted(given))}", where="EventsConfig"
+            )
+        return cls(
+            backend, home, bootstrap, protocol, ssl, Path(spool) if spool else None, overrides
+        )
 
     @property
     def log_path(self) -> Path:
@@ -99,7 +131,10 @@ class EventsConfig:
 
     def librdkafka_common(self) -> dict[str, Any]:
         """Connection settings shared by admin and consumer clients."""
-        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "security.protocol": self.security_protocol}
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+        }
         if self.security_protocol in ("SSL", "SASL_SSL"):
             conf.update(self.ssl)
         return conf

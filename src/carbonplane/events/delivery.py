@@ -101,7 +101,9 @@ class DeliveryFuture(ReportSink):
 
     __slots__ = ("_owner", "_flow", "_callback", "_outcome", "_event_id")
 
-    def __init__(self, owner: Any, flow: Flow, callback: UserCallback | None, event_id: bytes = b"") -> None:
+    def __init__(
+        self, owner: Any, flow: Flow, callback: UserCallback | None, event_id: bytes = b""
+    ) -> None:
         # owner: the EventProducer (its ``poll``, ``_tally``, ``_account_failure`` and ``_report_failure``)
         self._owner = owner
         self._flow = flow
@@ -149,7 +151,11 @@ class DeliveryFuture(ReportSink):
         if type(outcome) is tuple:
             partition, offset, latency_s = outcome
         else:
-            partition, offset, latency_s = outcome.partition(), outcome.offset(), outcome.latency() or 0.0
+            partition, offset, latency_s = (
+                outcome.partition(),
+                outcome.offset(),
+                outcome.latency() or 0.0,
+            )
         delivery = self._outcome = Delivery(self._flow.topic, partition, offset, None, latency_s)
         return delivery
 

@@ -25,9 +25,16 @@ from typing import Any
 
 import msgspec
 
-from carbonplane.events.catalog import TOPICS_BY_NAME
 from carbonplane.errors import ConfigError, EventValidationError
-from carbonplane.events.types import _ENCODER, _PACKER, EVENT_TYPES, Event, checked_event, event_checker
+from carbonplane.events.catalog import TOPICS_BY_NAME
+from carbonplane.events.types import (
+    _ENCODER,
+    _PACKER,
+    EVENT_TYPES,
+    Event,
+    checked_event,
+    event_checker,
+)
 
 Headers = list[tuple[str, bytes]]
 
@@ -36,11 +43,17 @@ MAX_FUTURE_MS = 3_600_000  # Kafka 4.x broker default of log.message.timestamp.a
 JSON_CONTENT_TYPE = b"application/json"
 
 
-_IDS_PER_CHUNK = 512  # one getrandom() call per 512 ids: a syscall per event cost more than the rest of seal()
+_IDS_PER_CHUNK = (
+    512  # one getrandom() call per 512 ids: a syscall per event cost more than the rest of seal()
+)
 # Where each character of the 36-character text comes from among the 32 hex digits of 16 random bytes.
 _DASHES = (8, 13, 18, 23)
-_TEXT_FROM_HEX = tuple((pos, pos - sum(pos > d for d in _DASHES)) for pos in range(36) if pos not in _DASHES)
-_VARIANT_DIGIT = bytes.maketrans(b"0123456789abcdef", b"89ab89ab89ab89ab")  # RFC 4122 variant: 0b10xx
+_TEXT_FROM_HEX = tuple(
+    (pos, pos - sum(pos > d for d in _DASHES)) for pos in range(36) if pos not in _DASHES
+)
+_VARIANT_DIGIT = bytes.maketrans(
+    b"0123456789abcdef", b"89ab89ab89ab89ab"
+)  # RFC 4122 variant: 0b10xx
 _ready_ids: list[str] = []
 
 
@@ -140,7 +153,9 @@ def seal(event: Event, source: str) -> tuple[bytes, bytes, Headers]:
     return key, value, headers
 
 
-def seal_record(event: Event, source: str, future_ms: int | None = MAX_FUTURE_MS) -> tuple[bytes, bytes, Headers, int]:
+def seal_record(
+    event: Event, source: str, future_ms: int | None = MAX_FUTURE_MS
+) -> tuple[bytes, bytes, Headers, int]:
     """Validate ``event``, fill the envelope's generated fields on a validated copy, and return
     ``(key, value, headers, timestamp_ms)``; ``event`` itself is left as it was. A timestamp more
     than ``future_ms`` ahead of this clock is refused (the producer's check; None: no check).
@@ -168,23 +183,37 @@ def seal_record(event: Event, source: str, future_ms: int | None = MAX_FUTURE_MS
     elif not src.strip():
         raise EventValidationError(type(event).__name__, "source", EMPTY_SOURCE)
     value = _ENCODER.encode(copy)
-    key = (getattr(copy, key_attr) if key_attr else f"{copy.source_dataset}->{copy.target_dataset}").encode()  # type: ignore[attr-defined]
+    key = (
+        getattr(copy, key_attr) if key_attr else f"{copy.source_dataset}->{copy.target_dataset}"
+    ).encode()  # type: ignore[attr-defined]
     time_header = _time_header
     if time_header[0] != ts:
         time_header = _new_time_header(ts)
-    return key, value, [
-        _SPEC_HEADER, ("ce_id", event_id.encode()), _SOURCE_HEADERS.get(src) or _source_header(src), type_header,
-        time_header[1], _CONTENT_TYPE_HEADER,
-    ], ts
+    return (
+        key,
+        value,
+        [
+            _SPEC_HEADER,
+            ("ce_id", event_id.encode()),
+            _SOURCE_HEADERS.get(src) or _source_header(src),
+            type_header,
+            time_header[1],
+            _CONTENT_TYPE_HEADER,
+        ],
+        ts,
+    )
 
 
-EMPTY_SOURCE = "must not be empty or blank (it is the CloudEvents source, a non-empty URI-reference)"
+EMPTY_SOURCE = (
+    "must not be empty or blank (it is the CloudEvents source, a non-empty URI-reference)"
+)
 
 
 def future_timestamp(event_type: str, ts: int) -> EventValidationError:
     """The error for a timestamp Kafka would refuse as too far ahead of the broker's clock."""
     return EventValidationError(
-        event_type, "timestamp",
+        event_type,
+        "timestamp",
         f"{ts} ({rfc3339_ms(ts)}) is more than {MAX_FUTURE_MS} ms (1 hour) ahead of this clock: Kafka brokers "
         "refuse such records with INVALID_TIMESTAMP (log.message.timestamp.after.max.ms, 3600000 by default "
         "since Kafka 4.0); give the time the event happened, in epoch milliseconds",
@@ -198,7 +227,9 @@ def check_source(source: object, where: str = "source_service") -> str:
     return source
 
 
-_SEAL_INFO: dict[type, tuple[Any, str, tuple[str, bytes]]] = {}  # cls -> (decoder, key attribute, ce_type header)
+_SEAL_INFO: dict[
+    type, tuple[Any, str, tuple[str, bytes]]
+] = {}  # cls -> (decoder, key attribute, ce_type header)
 _SOURCE_HEADERS: dict[str, tuple[str, bytes]] = {}
 _time_header: tuple[int, tuple[str, bytes]] = (-1, ("ce_time", b""))
 
@@ -220,7 +251,9 @@ def _new_time_header(ts: int) -> tuple[int, tuple[str, bytes]]:
 
 def _source_header(source: str) -> tuple[str, bytes]:
     header = ("ce_source", source.encode())
-    if len(_SOURCE_HEADERS) < 1024:  # sources are service names: few; never let the cache grow unbounded
+    if (
+        len(_SOURCE_HEADERS) < 1024
+    ):  # sources are service names: few; never let the cache grow unbounded
         _SOURCE_HEADERS[source] = header
     return header
 

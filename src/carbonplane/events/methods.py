@@ -72,7 +72,9 @@ class CatalogMethods:
 _REQUIRED = object()  # the runtime default of a required parameter: not given
 
 
-def _missing(producer: Any, cls: type[T.Event], names: tuple[str, ...], values: tuple[Any, ...]) -> None:
+def _missing(
+    producer: Any, cls: type[T.Event], names: tuple[str, ...], values: tuple[Any, ...]
+) -> None:
     """Raise (and count) the EventValidationError for the first required argument not given."""
     name = next(n for n, v in zip(names, values) if v is _REQUIRED)
     field = _fields(cls)[FIELD_OF_PARAMETER.get(name, name)][0]
@@ -90,12 +92,22 @@ def _columns(columns: Any) -> Any:
 
 
 def _column(c: Mapping[str, Any], index: int) -> T.ColumnLineage:
-    fields = {("source_column" if k in ("sourceColumn", "source_column") else
-               "target_column" if k in ("targetColumn", "target_column") else k): v for k, v in c.items()}
+    fields = {
+        (
+            "source_column"
+            if k in ("sourceColumn", "source_column")
+            else "target_column"
+            if k in ("targetColumn", "target_column")
+            else k
+        ): v
+        for k, v in c.items()
+    }
     try:
         return T.build_event(T.ColumnLineage, **fields)  # type: ignore[arg-type]
     except EventValidationError as exc:
-        raise EventValidationError("DataLineageEvent", f"columns[{index}].{exc.field}", exc.problem) from None
+        raise EventValidationError(
+            "DataLineageEvent", f"columns[{index}].{exc.field}", exc.problem
+        ) from None
 
 
 # Parameters whose argument is converted before the event is built: (converter, annotation).
@@ -118,10 +130,19 @@ def _fields(cls: type[msgspec.Struct]) -> dict[str, tuple[str, Any, Any]]:
     """``{field: (wire name, default, type as callers see it)}``; the default is NODEFAULT (required),
     UNSET (optional), a value or a msgspec factory ({} or []). Unlike ``msgspec.structs.fields``,
     which evaluates every annotation string anew, each distinct string is evaluated once."""
-    strings = {k: v for klass in reversed(cls.__mro__) for k, v in vars(klass).get("__annotations__", {}).items()}
+    strings = {
+        k: v
+        for klass in reversed(cls.__mro__)
+        for k, v in vars(klass).get("__annotations__", {}).items()
+    }
     names = cls.__struct_fields__
-    defaults = (msgspec.NODEFAULT,) * (len(names) - len(cls.__struct_defaults__)) + cls.__struct_defaults__
-    return {n: (wire, d, _resolve(strings[n])) for n, wire, d in zip(names, cls.__struct_encode_fields__, defaults)}
+    defaults = (msgspec.NODEFAULT,) * (
+        len(names) - len(cls.__struct_defaults__)
+    ) + cls.__struct_defaults__
+    return {
+        n: (wire, d, _resolve(strings[n]))
+        for n, wire, d in zip(names, cls.__struct_encode_fields__, defaults)
+    }
 
 
 @functools.cache
@@ -133,13 +154,27 @@ def _generate(spec: TopicSpec) -> Callable[..., DeliveryFuture]:
     """Compile ``spec.method`` for the event type of ``spec``."""
     cls = T.EVENT_TYPES_BY_NAME[spec.event_type]
     info = _fields(cls)
-    env: dict[str, Any] = {"_cls": cls, "_REQUIRED": _REQUIRED, "_missing": _missing, "_UNSET": msgspec.UNSET,
-                           "_EventValidationError": EventValidationError, "_topic": cls.TOPIC, "_name": cls.__name__}
-    heads, fields, required, params = [], [], [], [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+    env: dict[str, Any] = {
+        "_cls": cls,
+        "_REQUIRED": _REQUIRED,
+        "_missing": _missing,
+        "_UNSET": msgspec.UNSET,
+        "_EventValidationError": EventValidationError,
+        "_topic": cls.TOPIC,
+        "_name": cls.__name__,
+    }
+    heads, fields, required, params = (
+        [],
+        [],
+        [],
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)],
+    )
     for name in spec.parameters:
         field = FIELD_OF_PARAMETER.get(name, name)
         if field not in info:
-            raise TypeError(f"catalog: {spec.method} parameter {name!r} is not a field of {cls.__name__}")
+            raise TypeError(
+                f"catalog: {spec.method} parameter {name!r} is not a field of {cls.__name__}"
+            )
         _, field_default, annotation = info[field]
         value = name
         converter = CONVERTED.get((cls.__name__, name))
@@ -153,21 +188,43 @@ def _generate(spec: TopicSpec) -> Callable[..., DeliveryFuture]:
             required.append(name)
         elif field_default is msgspec.UNSET:  # optional: None means absent
             default, value = None, f"_UNSET if {name} is None else {value}"
-        elif hasattr(field_default, "factory"):  # a mutable default ({} or []), made fresh per event
+        elif hasattr(
+            field_default, "factory"
+        ):  # a mutable default ({} or []), made fresh per event
             default, value = None, f"{field_default.factory()!r} if {name} is None else {value}"
         else:
             default = field_default
         annotation = Union[annotation, None] if default is None else annotation
         env[f"_default_{name}"] = default
-        heads.append(f"{name}=_REQUIRED" if default is inspect.Parameter.empty else f"{name}=_default_{name}")
+        heads.append(
+            f"{name}=_REQUIRED" if default is inspect.Parameter.empty else f"{name}=_default_{name}"
+        )
         fields.append(f"{field}={value}")
-        params.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default,
-                                        annotation=annotation))
-    missing = sorted(set(info) - {FIELD_OF_PARAMETER.get(n, n) for n in spec.parameters} - set(T.Event.__struct_fields__))
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                default=default,
+                annotation=annotation,
+            )
+        )
+    missing = sorted(
+        set(info)
+        - {FIELD_OF_PARAMETER.get(n, n) for n in spec.parameters}
+        - set(T.Event.__struct_fields__)
+    )
     if missing:
-        raise TypeError(f"catalog: {spec.method} has no parameter for {cls.__name__} field(s) {', '.join(missing)}")
-    check = (f"    if {' or '.join(f'{n} is _REQUIRED' for n in required)}:\n"
-             f"        _missing(self, _cls, {tuple(required)!r}, ({', '.join(required)},))\n") if required else ""
+        raise TypeError(
+            f"catalog: {spec.method} has no parameter for {cls.__name__} field(s) {', '.join(missing)}"
+        )
+    check = (
+        (
+            f"    if {' or '.join(f'{n} is _REQUIRED' for n in required)}:\n"
+            f"        _missing(self, _cls, {tuple(required)!r}, ({', '.join(required)},))\n"
+        )
+        if required
+        else ""
+    )
     source = (
         f"def {spec.method}(self, {', '.join(heads)}, **extra):\n{check}"
         f"    try:\n"
@@ -179,15 +236,20 @@ def _generate(spec: TopicSpec) -> Callable[..., DeliveryFuture]:
     )
     exec(compile(source, f"<generated {__name__}.{spec.method}>", "exec"), env)  # noqa: S102
     method = env[spec.method]
-    params.append(inspect.Parameter("extra", inspect.Parameter.VAR_KEYWORD,
-                                    annotation=typing.Unpack[EnvelopeArguments]))  # type: ignore[misc]
+    params.append(
+        inspect.Parameter(
+            "extra", inspect.Parameter.VAR_KEYWORD, annotation=typing.Unpack[EnvelopeArguments]
+        )
+    )  # type: ignore[misc]
     method.__signature__ = inspect.Signature(params, return_annotation=DeliveryFuture)
     method.__annotations__ = {p.name: p.annotation for p in params[1:]} | {"return": DeliveryFuture}
     method.__module__, method.__qualname__ = __name__, f"{CatalogMethods.__name__}.{spec.method}"
-    method.__doc__ = (f"Validate and queue one {cls.__name__} on {spec.name} (record key: {spec.key_field}); "
-                      f"returns its DeliveryFuture.\n\n{cls.__doc__}\n\n``**extra``: envelope fields (event_id, "
-                      "timestamp, source, correlation_id, causation_id) and on_delivery. Raises EventValidationError "
-                      "naming the field; nothing is sent.")
+    method.__doc__ = (
+        f"Validate and queue one {cls.__name__} on {spec.name} (record key: {spec.key_field}); "
+        f"returns its DeliveryFuture.\n\n{cls.__doc__}\n\n``**extra``: envelope fields (event_id, "
+        "timestamp, source, correlation_id, causation_id) and on_delivery. Raises EventValidationError "
+        "naming the field; nothing is sent."
+    )
     return method
 
 

@@ -27,14 +27,35 @@ from collections.abc import Iterator
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
-FAILURE_REASONS: frozenset[str] = frozenset({"validation", "delivery", "backpressure", "unknown_topic"})
+FAILURE_REASONS: frozenset[str] = frozenset(
+    {"validation", "delivery", "backpressure", "unknown_topic"}
+)
 
 # 0.5 ms (an embedded-log append) .. 30 s (a broker outage riding on retries).
 DELIVERY_BUCKETS: tuple[float, ...] = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
 )
 
 
@@ -47,7 +68,9 @@ class _Store(Collector):
         self.delivered: dict[tuple[str, str], int] = {}
         self.failed: dict[tuple[str, str, str], int] = {}
         self.spooled: dict[str, int] = {}
-        self.latency: dict[str, list[float]] = {}  # topic -> per-bucket counts (+Inf last), then sum
+        self.latency: dict[
+            str, list[float]
+        ] = {}  # topic -> per-bucket counts (+Inf last), then sum
         self.pending = 0
 
     def collect(self) -> Iterator[Metric]:
@@ -56,30 +79,43 @@ class _Store(Collector):
             failed, spooled = dict(self.failed), dict(self.spooled)
             latency = {t: list(v) for t, v in self.latency.items()}
             pending = self.pending
-        fam = CounterMetricFamily("carbonplane_events_produced", "Events accepted (validated) by the producer library.",
-                                  labels=("topic", "event_type"))
+        fam = CounterMetricFamily(
+            "carbonplane_events_produced",
+            "Events accepted (validated) by the producer library.",
+            labels=("topic", "event_type"),
+        )
         for labels, n in produced.items():
             fam.add_metric(labels, n)
         yield fam
-        fam = CounterMetricFamily("carbonplane_events_delivered",
-                                  "Events acknowledged by the backend (broker or local log).", labels=("topic", "event_type"))
+        fam = CounterMetricFamily(
+            "carbonplane_events_delivered",
+            "Events acknowledged by the backend (broker or local log).",
+            labels=("topic", "event_type"),
+        )
         for labels, n in delivered.items():
             fam.add_metric(labels, n)
         yield fam
         fam = CounterMetricFamily(
             "carbonplane_events_failed",
             "Events that will not be delivered, by reason: validation, delivery, backpressure, unknown_topic.",
-            labels=("topic", "event_type", "reason"))
+            labels=("topic", "event_type", "reason"),
+        )
         for labels, n in failed.items():
             fam.add_metric(labels, n)
         yield fam
-        fam = CounterMetricFamily("carbonplane_events_spooled",
-                                  "Events written to the disk spool while the backend was unreachable.", labels=("topic",))
+        fam = CounterMetricFamily(
+            "carbonplane_events_spooled",
+            "Events written to the disk spool while the backend was unreachable.",
+            labels=("topic",),
+        )
         for topic, n in spooled.items():
             fam.add_metric((topic,), n)
         yield fam
-        hist = HistogramMetricFamily("carbonplane_event_delivery_seconds",
-                                     "Seconds from produce() to the backend's acknowledgement.", labels=("topic",))
+        hist = HistogramMetricFamily(
+            "carbonplane_event_delivery_seconds",
+            "Seconds from produce() to the backend's acknowledgement.",
+            labels=("topic",),
+        )
         for topic, counts in latency.items():
             buckets, running = [], 0.0
             for bound, n in zip((*DELIVERY_BUCKETS, float("inf")), counts):
@@ -87,8 +123,11 @@ class _Store(Collector):
                 buckets.append(("+Inf" if bound == float("inf") else repr(bound), running))
             hist.add_metric((topic,), buckets, counts[-1])
         yield hist
-        yield GaugeMetricFamily("carbonplane_events_pending",
-                                "Events handed to the backend and not yet acknowledged or failed.", value=pending)
+        yield GaugeMetricFamily(
+            "carbonplane_events_pending",
+            "Events handed to the backend and not yet acknowledged or failed.",
+            value=pending,
+        )
 
 
 _lock = threading.RLock()
@@ -151,7 +190,8 @@ class ProducerMetrics:
         if reason not in FAILURE_REASONS:
             raise ValueError(
                 f"unknown failure reason {reason!r} for carbonplane_events_failed_total; "
-                f"use one of {sorted(FAILURE_REASONS)}")
+                f"use one of {sorted(FAILURE_REASONS)}"
+            )
         s, key = self._s, (topic, event_type, reason)
         with s.lock:
             s.failed[key] = s.failed.get(key, 0) + 1
@@ -186,8 +226,9 @@ def default_metrics() -> ProducerMetrics:
     return _default
 
 
-def serve_metrics(port: int, addr: str = "127.0.0.1",
-                  registry: CollectorRegistry = REGISTRY) -> WSGIServer:
+def serve_metrics(
+    port: int, addr: str = "127.0.0.1", registry: CollectorRegistry = REGISTRY
+) -> WSGIServer:
     """Serve ``/metrics`` on ``addr:port`` from a daemon thread; ``port=0`` picks a free port.
 
     Returns the server: ``server.server_address[1]`` is the bound port; ``server.shutdown()`` then
@@ -196,6 +237,9 @@ def serve_metrics(port: int, addr: str = "127.0.0.1",
     try:
         server, _thread = start_http_server(port, addr=addr, registry=registry)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot serve metrics on {addr}:{port}: {exc.strerror}; "
-                                 "choose another port or stop the process using it") from None
+        raise OSError(
+            exc.errno,
+            f"cannot serve metrics on {addr}:{port}: {exc.strerror}; "
+            "choose another port or stop the process using it",
+        ) from None
     return server

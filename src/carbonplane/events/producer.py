@@ -27,7 +27,7 @@ from typing import Any
 
 import msgspec
 
-from carbonplane.errors import DeliveryError, EventValidationError
+from carbonplane.errors import EventValidationError
 from carbonplane.events import types as T
 from carbonplane.events.backends.base import Delivery, ProducerBackend
 from carbonplane.events.backends.factory import open_producer_backend
@@ -67,7 +67,9 @@ class EventProducer(CatalogMethods):
         metrics: ProducerMetrics | None = None,
     ) -> None:
         self.source_service = check_source(source_service)
-        self.schema_registry_url = schema_registry_url  # accepted for compatibility; JSON is the wire format
+        self.schema_registry_url = (
+            schema_registry_url  # accepted for compatibility; JSON is the wire format
+        )
         if config is None:
             ssl = {
                 k: v
@@ -88,7 +90,11 @@ class EventProducer(CatalogMethods):
             )
         self.config = config
         self.bootstrap_servers = config.bootstrap_servers
-        self._backend = backend if backend is not None else open_producer_backend(config, f"{source_service}-producer")
+        self._backend = (
+            backend
+            if backend is not None
+            else open_producer_backend(config, f"{source_service}-producer")
+        )
         self._metrics = metrics if metrics is not None else default_metrics()
         self._tally = Tally()
         self._last_error_log = 0.0
@@ -109,7 +115,12 @@ class EventProducer(CatalogMethods):
         return self._send(event.TOPIC, type(event).__name__, key, value, headers, ts, on_delivery)
 
     def produce_custom_event(
-        self, topic: str, key: str | None, event: Mapping[str, Any], *, on_delivery: UserCallback | None = None
+        self,
+        topic: str,
+        key: str | None,
+        event: Mapping[str, Any],
+        *,
+        on_delivery: UserCallback | None = None,
     ) -> DeliveryFuture:
         """Send ``event`` as given (JSON). A payload whose ``eventType`` is a catalog type is validated
         as that type first; anything else goes out as a custom CloudEvent."""
@@ -133,8 +144,15 @@ class EventProducer(CatalogMethods):
             raise
         if ts is None:
             ts = time.time_ns() // 1_000_000
-        headers = ce_headers(event_id or new_event_id(), source or self.source_service, f"com.carbon254.custom.{topic}", ts)
-        return self._send(topic, str(etype or "custom"), _key_bytes(key), value, headers, ts, on_delivery)
+        headers = ce_headers(
+            event_id or new_event_id(),
+            source or self.source_service,
+            f"com.carbon254.custom.{topic}",
+            ts,
+        )
+        return self._send(
+            topic, str(etype or "custom"), _key_bytes(key), value, headers, ts, on_delivery
+        )
 
     produce_event = produce  # alias for readers of the typed API
 
@@ -161,9 +179,13 @@ class EventProducer(CatalogMethods):
         delivered, failed, spooled, errors = self._tally.take_since_flush()
         self._metrics.set_pending(remaining)
         if remaining:
-            log.warning("%d events were not delivered within %.1f s (still queued)", remaining, timeout)
+            log.warning(
+                "%d events were not delivered within %.1f s (still queued)", remaining, timeout
+            )
         if failed:
-            log.error("%d events failed delivery since the last flush: %s", failed, "; ".join(errors[:3]))
+            log.error(
+                "%d events failed delivery since the last flush: %s", failed, "; ".join(errors[:3])
+            )
         return FlushResult(remaining, delivered, failed, spooled, errors)
 
     def close(self, timeout: float = 10.0) -> FlushResult:
@@ -211,7 +233,9 @@ class EventProducer(CatalogMethods):
                 if None not in msgspec.structs.astuple(event):
                     raise
                 sealed = None
-            if sealed is None:  # outside the handler, so that a missing field is reported as missing
+            if (
+                sealed is None
+            ):  # outside the handler, so that a missing field is reported as missing
                 event = _replaced(event, None)
                 sealed = seal_record(event, self.source_service)
             key, value, headers, ts = sealed
@@ -220,8 +244,16 @@ class EventProducer(CatalogMethods):
             raise
         return self._send(event.TOPIC, type(event).__name__, key, value, headers, ts, on_delivery)
 
-    def _send(self, topic: str, etype: str, key: bytes | None, value: bytes, headers: list, ts: int,
-              on_delivery: UserCallback | None) -> DeliveryFuture:
+    def _send(
+        self,
+        topic: str,
+        etype: str,
+        key: bytes | None,
+        value: bytes,
+        headers: list,
+        ts: int,
+        on_delivery: UserCallback | None,
+    ) -> DeliveryFuture:
         tally = self._tally
         flow = tally.flow(topic, etype)
         future = DeliveryFuture(self, flow, on_delivery, headers[1][1])
@@ -277,8 +309,13 @@ def _replaced(event: T.Event, changes: dict[str, Any] | None) -> T.Event:
     try:
         if changes is not None:
             return msgspec.structs.replace(event, **changes)
-        return type(event)(**{name: value for name in event.__struct_fields__
-                              if (value := getattr(event, name)) is not None})
+        return type(event)(
+            **{
+                name: value
+                for name in event.__struct_fields__
+                if (value := getattr(event, name)) is not None
+            }
+        )
     except TypeError as exc:
         raise T.validation_error(type(event).__name__, exc) from None
 

@@ -48,17 +48,23 @@ class ReplayWindow:
 
     def check(self) -> None:
         if (self.from_time_ms is None) == (self.from_offset is None):
-            raise ConfigError("give exactly one start: --from-time or --from-offset", where="replay")
+            raise ConfigError(
+                "give exactly one start: --from-time or --from-offset", where="replay"
+            )
         if self.to_time_ms is not None and self.to_offset is not None:
             raise ConfigError("give at most one end: --to-time or --to-offset", where="replay")
         for name in ("from_offset", "to_offset"):
             value = getattr(self, name)
             if value is not None and value < 0:
-                raise ConfigError(f"{value} is negative; offsets start at 0", where="--" + name.replace("_", "-"))
+                raise ConfigError(
+                    f"{value} is negative; offsets start at 0", where="--" + name.replace("_", "-")
+                )
 
     def admits(self, record: Record) -> bool:
         ts = record.timestamp_ms
-        return (self.from_time_ms is None or ts >= self.from_time_ms) and (self.to_time_ms is None or ts < self.to_time_ms)
+        return (self.from_time_ms is None or ts >= self.from_time_ms) and (
+            self.to_time_ms is None or ts < self.to_time_ms
+        )
 
 
 @dataclass
@@ -82,7 +88,9 @@ class ReplaySummary:
     source: str
     target: str
     partitions: dict[int, PartitionCopy] = field(default_factory=dict)  # by source partition
-    target_partitions: dict[int, int] = field(default_factory=dict)  # records acknowledged per target partition
+    target_partitions: dict[int, int] = field(
+        default_factory=dict
+    )  # records acknowledged per target partition
 
     @property
     def total(self) -> int:
@@ -97,7 +105,12 @@ class ReplaySummary:
             "target": self.target,
             "copied": self.total,
             "partitions": [
-                {"partition": c.partition, "count": c.count, "firstOffset": c.first_offset, "lastOffset": c.last_offset}
+                {
+                    "partition": c.partition,
+                    "count": c.count,
+                    "firstOffset": c.first_offset,
+                    "lastOffset": c.last_offset,
+                }
                 for c in sorted(self.partitions.values(), key=lambda c: c.partition)
             ],
             "targetPartitions": {str(p): n for p, n in sorted(self.target_partitions.items())},
@@ -135,8 +148,15 @@ def select(reader: LogReader, topic: str, window: ReplayWindow) -> Iterator[Reco
 class TopicSink:
     """Produces records to ``target`` and, on ``finish``, waits for every acknowledgement."""
 
-    def __init__(self, producer: ProducerBackend, target: str, summary: ReplaySummary, timeout_s: float) -> None:
-        self.producer, self.target, self.summary, self.timeout_s = producer, target, summary, timeout_s
+    def __init__(
+        self, producer: ProducerBackend, target: str, summary: ReplaySummary, timeout_s: float
+    ) -> None:
+        self.producer, self.target, self.summary, self.timeout_s = (
+            producer,
+            target,
+            summary,
+            timeout_s,
+        )
         self.sent = 0
         self.acked = 0
         self.failures: list[str] = []
@@ -146,9 +166,13 @@ class TopicSink:
             self.failures.append(d.error)
             return
         self.acked += 1
-        self.summary.target_partitions[d.partition] = self.summary.target_partitions.get(d.partition, 0) + 1
+        self.summary.target_partitions[d.partition] = (
+            self.summary.target_partitions.get(d.partition, 0) + 1
+        )
 
-    def write(self, key: bytes | None, value: bytes | None, headers: Headers, timestamp_ms: int = 0) -> None:
+    def write(
+        self, key: bytes | None, value: bytes | None, headers: Headers, timestamp_ms: int = 0
+    ) -> None:
         self.producer.produce(self.target, value, key, headers, self._on_delivery, timestamp_ms)  # type: ignore[arg-type]
         self.sent += 1
         if self.sent % POLL_EVERY == 0:
@@ -158,7 +182,10 @@ class TopicSink:
         left = self.producer.flush(self.timeout_s)
         self.producer.poll(0)
         if self.failures:
-            raise DeliveryError(self.target, f"{len(self.failures)} of {self.sent} records failed (first: {self.failures[0]})")
+            raise DeliveryError(
+                self.target,
+                f"{len(self.failures)} of {self.sent} records failed (first: {self.failures[0]})",
+            )
         if left or self.acked != self.sent:
             raise DeliveryError(
                 self.target,
@@ -168,8 +195,13 @@ class TopicSink:
 
 
 def replay_to_topic(
-    reader: LogReader, producer: ProducerBackend, topic: str, window: ReplayWindow, target: str,
-    *, timeout_s: float = 60.0,
+    reader: LogReader,
+    producer: ProducerBackend,
+    topic: str,
+    window: ReplayWindow,
+    target: str,
+    *,
+    timeout_s: float = 60.0,
 ) -> ReplaySummary:
     """Copy the window of ``topic`` to ``target`` (which must exist); returns once all are acknowledged."""
     reader.partitions(target)  # fail fast (UnknownTopicError) before reading anything
@@ -182,7 +214,9 @@ def replay_to_topic(
     return summary
 
 
-def replay_to_file(reader: LogReader, topic: str, window: ReplayWindow, path: Path) -> ReplaySummary:
+def replay_to_file(
+    reader: LogReader, topic: str, window: ReplayWindow, path: Path
+) -> ReplaySummary:
     """Write the window of ``topic`` to ``path`` as JSON lines (``record_json``), atomically."""
     summary = ReplaySummary(topic, str(path))
     partial = path.with_name(path.name + ".partial")
@@ -197,7 +231,9 @@ def replay_to_file(reader: LogReader, topic: str, window: ReplayWindow, path: Pa
         os.replace(partial, path)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write the replay file: {exc.strerror or exc}", where=str(path)) from None
+        raise ConfigError(
+            f"cannot write the replay file: {exc.strerror or exc}", where=str(path)
+        ) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -240,13 +276,23 @@ def read_file(path: Path) -> Iterator[tuple[int, FileRecord]]:
                 try:
                     yield number, decoder.decode(line)
                 except msgspec.DecodeError as exc:
-                    raise ConfigError(f"not a replay record ({exc}); lines must be `events tail --json` objects", where=f"{path}:{number}") from None
+                    raise ConfigError(
+                        f"not a replay record ({exc}); lines must be `events tail --json` objects",
+                        where=f"{path}:{number}",
+                    ) from None
     except OSError as exc:
-        raise ConfigError(f"cannot read the replay file: {exc.strerror or exc}", where=str(path)) from None
+        raise ConfigError(
+            f"cannot read the replay file: {exc.strerror or exc}", where=str(path)
+        ) from None
 
 
 def replay_from_file(
-    path: Path, producer: ProducerBackend, target: str, *, reader: LogReader | None = None, timeout_s: float = 60.0,
+    path: Path,
+    producer: ProducerBackend,
+    target: str,
+    *,
+    reader: LogReader | None = None,
+    timeout_s: float = 60.0,
 ) -> ReplaySummary:
     """Produce every record of a replay file to ``target``; the whole file is checked first."""
     for _ in read_file(path):

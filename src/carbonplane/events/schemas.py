@@ -36,7 +36,13 @@ from msgspec import inspect as mi
 
 from carbonplane.events.catalog import TOPIC_BY_EVENT_TYPE, TOPICS
 from carbonplane.events.field_docs import field_doc
-from carbonplane.events.types import EVENT_TYPES, EVENT_TYPES_BY_NAME, MAX_FLOAT, SCHEMA_VERSION, Event
+from carbonplane.events.types import (
+    EVENT_TYPES,
+    EVENT_TYPES_BY_NAME,
+    MAX_FLOAT,
+    SCHEMA_VERSION,
+    Event,
+)
 
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_BASE_URI = f"https://schemas.carbon254.com/events/{SCHEMA_VERSION}/"
@@ -46,6 +52,7 @@ GENERATED_GLOBS = ("json/*.schema.json", "avro/*.avsc")
 
 
 # -- JSON Schema ------------------------------------------------------------------------------------
+
 
 def json_schema(cls: type[Event]) -> dict[str, Any]:
     """The standalone JSON Schema of ``cls``'s wire payload."""
@@ -60,7 +67,9 @@ def json_schema(cls: type[Event]) -> dict[str, Any]:
         **body,
     }
     if defs:
-        schema["$defs"] = {name: _described(_struct_named(cls, name), d) for name, d in defs.items()}
+        schema["$defs"] = {
+            name: _described(_struct_named(cls, name), d) for name, d in defs.items()
+        }
     schema["x-kafka-topic"] = spec.name
     schema["x-kafka-key"] = spec.key_field
     schema["x-cloudevents-type"] = cls.CE_TYPE
@@ -80,7 +89,9 @@ def _described(cls: type, body: dict[str, Any]) -> dict[str, Any]:
             prop = {"const": values[0], **prop}
         elif values is not None:
             prop["enum"] = list(values)
-        if prop.get("maximum") == MAX_FLOAT:  # the Python bound that keeps infinity out; JSON numbers are finite
+        if (
+            prop.get("maximum") == MAX_FLOAT
+        ):  # the Python bound that keeps infinity out; JSON numbers are finite
             del prop["maximum"]
         props[f.encode_name] = {"description": field_doc(cls.__name__, f.encode_name), **prop}
     out = {"title": cls.__name__, "description": _doc(cls), "type": "object", "properties": props}
@@ -90,6 +101,7 @@ def _described(cls: type, body: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- Avro -------------------------------------------------------------------------------------------
+
 
 def avro_schema(cls: type[Event]) -> dict[str, Any]:
     """The Avro record schema of ``cls`` (loads with ``fastavro.parse_schema``)."""
@@ -112,7 +124,13 @@ def _avro_record(cls: type, namespace: str, defined: set[str]) -> dict[str, Any]
                 field["default"] = default
         field["doc"] = field_doc(cls.__name__, f.encode_name)
         fields.append(field)
-    return {"type": "record", "name": cls.__name__, "namespace": namespace, "doc": _doc(cls), "fields": fields}
+    return {
+        "type": "record",
+        "name": cls.__name__,
+        "namespace": namespace,
+        "doc": _doc(cls),
+        "fields": fields,
+    }
 
 
 def _avro_type(t: mi.Type, owner: type, f: mi.Field, namespace: str, defined: set[str]) -> Any:
@@ -131,7 +149,11 @@ def _avro_type(t: mi.Type, owner: type, f: mi.Field, namespace: str, defined: se
         values = _literal_values(owner, f.name) or t.values
         if len(values) == 1:
             return "string"
-        return {"type": "enum", "name": _enum_name(owner.__name__, f.encode_name), "symbols": list(values)}
+        return {
+            "type": "enum",
+            "name": _enum_name(owner.__name__, f.encode_name),
+            "symbols": list(values),
+        }
     if isinstance(t, mi.DictType):
         return {"type": "map", "values": _avro_type(t.value_type, owner, f, namespace, defined)}
     if isinstance(t, mi.ListType):
@@ -140,7 +162,9 @@ def _avro_type(t: mi.Type, owner: type, f: mi.Field, namespace: str, defined: se
         if t.cls.__name__ in defined:
             return t.cls.__name__
         return _avro_record(t.cls, namespace, defined)
-    raise TypeError(f"{owner.__name__}.{f.encode_name}: no Avro mapping for {t!r}; extend schemas._avro_type")
+    raise TypeError(
+        f"{owner.__name__}.{f.encode_name}: no Avro mapping for {t!r}; extend schemas._avro_type"
+    )
 
 
 def _enum_name(owner: str, field: str) -> str:
@@ -158,6 +182,7 @@ def _words(pascal: str) -> list[str]:
 
 # -- shared introspection ---------------------------------------------------------------------------
 
+
 def _fields(cls: type) -> tuple[mi.Field, ...]:
     info = mi.type_info(cls)
     assert isinstance(info, mi.StructType)
@@ -166,7 +191,9 @@ def _fields(cls: type) -> tuple[mi.Field, ...]:
 
 def _optional(f: mi.Field) -> bool:
     """Optional = may be absent from the wire (``X | UnsetType = UNSET``)."""
-    return not f.required and f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT
+    return (
+        not f.required and f.default is msgspec.NODEFAULT and f.default_factory is msgspec.NODEFAULT
+    )
 
 
 def _default(f: mi.Field) -> Any:
@@ -201,18 +228,27 @@ def _doc(cls: type) -> str:
 
 # -- the catalog and the files ----------------------------------------------------------------------
 
+
 def catalog_document() -> dict[str, Any]:
     """The 12 topics as data: settings, event type, record key, CloudEvents type, schema files."""
     topics = []
     for t in TOPICS:
         cls = EVENT_TYPES_BY_NAME[t.event_type]
-        topics.append({
-            "name": t.name, "category": t.category, "partitions": t.partitions,
-            "retention.ms": t.retention_ms, "cleanup.policy": t.cleanup_policy,
-            "compression.type": t.compression, "eventType": t.event_type, "key": t.key_field,
-            "ce_type": cls.CE_TYPE, "jsonSchema": f"json/{t.event_type}.schema.json",
-            "avroSchema": f"avro/{t.event_type}.avsc",
-        })
+        topics.append(
+            {
+                "name": t.name,
+                "category": t.category,
+                "partitions": t.partitions,
+                "retention.ms": t.retention_ms,
+                "cleanup.policy": t.cleanup_policy,
+                "compression.type": t.compression,
+                "eventType": t.event_type,
+                "key": t.key_field,
+                "ce_type": cls.CE_TYPE,
+                "jsonSchema": f"json/{t.event_type}.schema.json",
+                "avroSchema": f"avro/{t.event_type}.avsc",
+            }
+        )
     return {"schemaVersion": SCHEMA_VERSION, "topics": topics}
 
 
@@ -254,8 +290,11 @@ def _extra_files(root: Path, rendered: dict[str, str]) -> list[str]:
 def stale_schemas(root: Path) -> list[str]:
     """Relative paths under ``root`` that are missing, differ from the rendering, or are extra."""
     rendered = render_schemas()
-    stale = [rel for rel, text in rendered.items()
-             if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != text]
+    stale = [
+        rel
+        for rel, text in rendered.items()
+        if not (root / rel).is_file() or (root / rel).read_text(encoding="utf-8") != text
+    ]
     return sorted(stale + _extra_files(root, rendered))
 
 

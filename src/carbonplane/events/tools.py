@@ -120,11 +120,15 @@ def resolve_partitions(reader: LogReader, topic: str, partition: int | None) -> 
     if partition is None:
         return parts
     if partition not in parts:
-        raise UnknownTopicError(topic, f"it has no partition {partition} (partitions {parts[0]}..{parts[-1]})")
+        raise UnknownTopicError(
+            topic, f"it has no partition {partition} (partitions {parts[0]}..{parts[-1]})"
+        )
     return [partition]
 
 
-def scan_range(reader: LogReader, topic: str, r: PartitionRange, batch: int = BATCH) -> Iterator[Record]:
+def scan_range(
+    reader: LogReader, topic: str, r: PartitionRange, batch: int = BATCH
+) -> Iterator[Record]:
     """Every record of ``topic``/``r.partition`` with an offset in ``[r.start, r.end)``, in order.
 
     Offsets may have gaps (compaction). A read that comes back empty before ``r.end`` is checked
@@ -133,7 +137,9 @@ def scan_range(reader: LogReader, topic: str, r: PartitionRange, batch: int = BA
     removed by compaction)."""
     offset, empty_reads = r.start, 0
     while offset < r.end:
-        records = reader.read(topic, r.partition, offset, max_records=batch, timeout=HISTORY_READ_TIMEOUT_S)
+        records = reader.read(
+            topic, r.partition, offset, max_records=batch, timeout=HISTORY_READ_TIMEOUT_S
+        )
         if not records:
             low, high = reader.watermarks(topic, r.partition)
             if low > offset:
@@ -167,7 +173,9 @@ def merge_by_time(reader: LogReader, topic: str, ranges: list[PartitionRange]) -
         if following is None:
             heapq.heappop(heap)
         else:
-            heapq.heapreplace(heap, (following.timestamp_ms, following.partition, following.offset, i, following))
+            heapq.heapreplace(
+                heap, (following.timestamp_ms, following.partition, following.offset, i, following)
+            )
 
 
 # -- tail -----------------------------------------------------------------------------------------
@@ -182,7 +190,13 @@ class TailOptions:
     poll_timeout: float = 0.5  # longest wait for new records before checking the other partitions
 
 
-def tail(reader: LogReader, topic: str, options: TailOptions | None = None, *, stop: threading.Event | None = None) -> Iterator[Record]:
+def tail(
+    reader: LogReader,
+    topic: str,
+    options: TailOptions | None = None,
+    *,
+    stop: threading.Event | None = None,
+) -> Iterator[Record]:
     """Records of ``topic``: history first (when ``from_beginning``), then new ones (when following).
 
     The topic's current end is taken when ``tail`` is called, not at the first ``next()``: a record
@@ -195,7 +209,13 @@ def tail(reader: LogReader, topic: str, options: TailOptions | None = None, *, s
     return _tail(reader, topic, opts, marks, stop)
 
 
-def _tail(reader: LogReader, topic: str, opts: TailOptions, marks: dict[int, tuple[int, int]], stop: threading.Event | None) -> Iterator[Record]:
+def _tail(
+    reader: LogReader,
+    topic: str,
+    opts: TailOptions,
+    marks: dict[int, tuple[int, int]],
+    stop: threading.Event | None,
+) -> Iterator[Record]:
     if opts.limit is not None and opts.limit <= 0:
         return
     follow = (not opts.from_beginning) if opts.follow is None else opts.follow
@@ -217,7 +237,13 @@ def _tail(reader: LogReader, topic: str, opts: TailOptions, marks: dict[int, tup
             return
 
 
-def _follow(reader: LogReader, topic: str, positions: dict[int, int], wait_s: float, stop: threading.Event | None) -> Iterator[Record]:
+def _follow(
+    reader: LogReader,
+    topic: str,
+    positions: dict[int, int],
+    wait_s: float,
+    stop: threading.Event | None,
+) -> Iterator[Record]:
     """New records from ``positions`` on, batch by batch; waits on the backend when all are idle."""
     parts = sorted(positions)
     turn = 0
@@ -236,7 +262,9 @@ def _follow(reader: LogReader, topic: str, positions: dict[int, int], wait_s: fl
         yield from fresh
 
 
-def _take(reader: LogReader, topic: str, p: int, positions: dict[int, int], wait_s: float) -> list[Record]:
+def _take(
+    reader: LogReader, topic: str, p: int, positions: dict[int, int], wait_s: float
+) -> list[Record]:
     records = reader.read(topic, p, positions[p], max_records=BATCH, timeout=wait_s)
     if records:
         positions[p] = records[-1].offset + 1
@@ -245,7 +273,13 @@ def _take(reader: LogReader, topic: str, p: int, positions: dict[int, int], wait
 
 # -- topics: catalog beside live --------------------------------------------------------------------
 
-SETTINGS = ("partitions", "retention.ms", "cleanup.policy", "compression.type", "min.insync.replicas")
+SETTINGS = (
+    "partitions",
+    "retention.ms",
+    "cleanup.policy",
+    "compression.type",
+    "min.insync.replicas",
+)
 
 
 @dataclass
@@ -261,8 +295,12 @@ class TopicRow:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "topic": self.name, "status": self.status, "drift": self.drift,
-            "replicationFactor": self.replication_factor, "catalog": self.catalog, "live": self.live,
+            "topic": self.name,
+            "status": self.status,
+            "drift": self.drift,
+            "replicationFactor": self.replication_factor,
+            "catalog": self.catalog,
+            "live": self.live,
         }
 
 
@@ -283,13 +321,22 @@ def topic_report(admin: LogAdmin, catalog: tuple[TopicSpec, ...] = TOPICS) -> li
             rows.append(TopicRow(spec.name, "missing", catalog_settings(spec, 1), None))
             continue
         want = catalog_settings(spec, state.replication_factor)
-        have = {"partitions": str(state.partitions), **{k: state.config.get(k, "") for k in SETTINGS[1:]}}
+        have = {
+            "partitions": str(state.partitions),
+            **{k: state.config.get(k, "") for k in SETTINGS[1:]},
+        }
         drift = [k for k in SETTINGS if have[k] != want[k]]
-        rows.append(TopicRow(spec.name, "drift" if drift else "ok", want, have, state.replication_factor, drift))
+        rows.append(
+            TopicRow(
+                spec.name, "drift" if drift else "ok", want, have, state.replication_factor, drift
+            )
+        )
     in_catalog = {spec.name for spec in catalog}
     for name in sorted(set(live) - in_catalog):
         state = live[name]
-        have = {"partitions": str(state.partitions), **{k: state.config.get(k, "") for k in SETTINGS[1:]}}
+        have = {
+            "partitions": str(state.partitions),
+            **{k: state.config.get(k, "") for k in SETTINGS[1:]},
+        }
         rows.append(TopicRow(name, "extra", None, have, state.replication_factor))
     return rows
-

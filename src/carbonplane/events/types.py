@@ -112,7 +112,8 @@ class DataQualityEvent(Event, kw_only=True, rename="camel"):
         # and a negative total is reported as totalRecords' own error, not as this one.
         if type(failed) is int and type(total) is int and 0 <= total < failed:
             raise EventValidationError(
-                "DataQualityEvent", "failedRecords",
+                "DataQualityEvent",
+                "failedRecords",
                 f"failedRecords ({self.failed_records}) exceeds totalRecords ({self.total_records})",
             )
 
@@ -209,8 +210,13 @@ class SecurityEvent(Event, kw_only=True, rename="camel"):
 
     event_type: Literal["SecurityEvent"] = "SecurityEvent"
     category: Literal[
-        "AUTHN_FAILURE", "AUTHZ_DENIED", "RATE_LIMITED", "CERT_ISSUED", "CERT_EXPIRING",
-        "POLICY_VIOLATION", "TLS_ERROR",
+        "AUTHN_FAILURE",
+        "AUTHZ_DENIED",
+        "RATE_LIMITED",
+        "CERT_ISSUED",
+        "CERT_EXPIRING",
+        "POLICY_VIOLATION",
+        "TLS_ERROR",
     ]
     severity: Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
     resource: Name
@@ -292,20 +298,35 @@ class AuditAdminOperationEvent(Event, kw_only=True, rename="camel"):
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (
-    DataIngestionEvent, DataQualityEvent, DataLineageEvent, DataTransformationEvent,
-    ServiceHealthEvent, DeploymentEvent, ConfigChangeEvent, SecurityEvent,
-    AuditUserActionEvent, AuditAPICallEvent, AuditDataAccessEvent, AuditAdminOperationEvent,
+    DataIngestionEvent,
+    DataQualityEvent,
+    DataLineageEvent,
+    DataTransformationEvent,
+    ServiceHealthEvent,
+    DeploymentEvent,
+    ConfigChangeEvent,
+    SecurityEvent,
+    AuditUserActionEvent,
+    AuditAPICallEvent,
+    AuditDataAccessEvent,
+    AuditAdminOperationEvent,
 )
 EVENT_TYPES_BY_NAME: dict[str, type[Event]] = {t.__name__: t for t in EVENT_TYPES}
 EVENT_TYPE_BY_TOPIC: dict[str, type[Event]] = {t.TOPIC: t for t in EVENT_TYPES}
 
 _ENCODER = msgspec.json.Encoder()
-_PACKER = msgspec.msgpack.Encoder(uuid_format="bytes", decimal_format="number")  # no UUID or Decimal passes as text
+_PACKER = msgspec.msgpack.Encoder(
+    uuid_format="bytes", decimal_format="number"
+)  # no UUID or Decimal passes as text
 _DECODERS = {t: msgspec.json.Decoder(t) for t in EVENT_TYPES}
 _CHECKERS = {t: msgspec.msgpack.Decoder(t) for t in EVENT_TYPES}  # validation on the produce path
 _AT = re.compile(r"^(?P<problem>.*?)(?: - at (?P<key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.S)
 _JSON_LIKE = (str, int, float, list, tuple, dict, type(None))
-_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}  # as JavaScript (the Node twin) prints them
+_NON_FINITE = {
+    "nan": "NaN",
+    "inf": "Infinity",
+    "-inf": "-Infinity",
+}  # as JavaScript (the Node twin) prints them
 
 
 def validation_error(event_type: str, exc: Exception) -> EventValidationError:
@@ -359,7 +380,9 @@ def checked_event(event: Event) -> Event:
     try:
         return checker.decode(packed)
     except msgspec.ValidationError as exc:
-        raise _explain(validation_error(cls.__name__, exc), lambda field: getattr(event, _snake(field), None)) from None
+        raise _explain(
+            validation_error(cls.__name__, exc), lambda field: getattr(event, _snake(field), None)
+        ) from None
 
 
 def encode_event(event: Event) -> bytes:
@@ -376,11 +399,15 @@ def _unencodable(event: Event, exc: Exception) -> EventValidationError:
         try:
             _PACKER.encode(value)
         except (TypeError, ValueError, OverflowError) as inner:
-            return EventValidationError(type(event).__name__, encode_name, f"cannot be encoded as JSON: {inner}")
+            return EventValidationError(
+                type(event).__name__, encode_name, f"cannot be encoded as JSON: {inner}"
+            )
     return EventValidationError(type(event).__name__, None, f"cannot be encoded as JSON: {exc}")
 
 
-def payload_error(event_type: str, payload: Mapping[str, Any], exc: Exception) -> EventValidationError:
+def payload_error(
+    event_type: str, payload: Mapping[str, Any], exc: Exception
+) -> EventValidationError:
     """The EventValidationError for a whole camelCase payload that failed to convert to its type."""
     return _explain(validation_error(event_type, exc), payload.get)
 
@@ -392,16 +419,26 @@ def _explain(err: EventValidationError, value_of: Callable[[str], Any]) -> Event
         return err
     value = value_of(err.field)
     if isinstance(value, float) and not math.isfinite(value):
-        return EventValidationError(err.event_type, err.field,
-                                    f"{_NON_FINITE[repr(value)]} is not a valid number (must be finite)")
-    if not isinstance(value, _JSON_LIKE) and "got `" in err.problem:  # say "UUID", not how it was packed
-        return EventValidationError(err.event_type, err.field,
-                                    re.sub(r"got `[^`]*`", f"got `{type(value).__name__}`", err.problem, count=1))
+        return EventValidationError(
+            err.event_type,
+            err.field,
+            f"{_NON_FINITE[repr(value)]} is not a valid number (must be finite)",
+        )
+    if (
+        not isinstance(value, _JSON_LIKE) and "got `" in err.problem
+    ):  # say "UUID", not how it was packed
+        return EventValidationError(
+            err.event_type,
+            err.field,
+            re.sub(r"got `[^`]*`", f"got `{type(value).__name__}`", err.problem, count=1),
+        )
     if isinstance(value, dict) and err.problem.startswith("a value of the map: "):
         key = next((k for k, v in value.items() if not isinstance(v, str)), None)
         if key is not None:
             detail = err.problem.removeprefix("a value of the map: ")
-            return EventValidationError(err.event_type, err.field, f"the value of key {key!r}: {detail}")
+            return EventValidationError(
+                err.event_type, err.field, f"the value of key {key!r}: {detail}"
+            )
     return err
 
 

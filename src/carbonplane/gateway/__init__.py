@@ -14,7 +14,16 @@ from carbonplane.gateway.router import RouteMatch, Router
 from carbonplane.proxy.layers.balance import Balancer
 
 __all__ = [
-    "AdminAPI", "Balancer", "GatewayConfig", "RouteMatch", "Router", "check_admin_listen",
-    "compile_config", "hash_value", "load_config_data", "load_config_file", "load_config_text",
+    "AdminAPI",
+    "Balancer",
+    "GatewayConfig",
+    "RouteMatch",
+    "Router",
+    "check_admin_listen",
+    "compile_config",
+    "hash_value",
+    "load_config_data",
+    "load_config_file",
+    "load_config_text",
     "register_plugin_schema",
 ]

@@ -50,11 +50,20 @@ HEAD, BODY, BUSY, IDLE, LINGER = range(5)
 class AdminServer:
     """Serve ``handler`` on one or more listening sockets."""
 
-    def __init__(self, handler: Handler, *, guard: AdminGuard | None = None,
-                 max_body: int = 16 * 1024 * 1024, max_connections: int = 64,
-                 header_timeout: float = 10.0, body_timeout: float = 10.0,
-                 min_body_rate: int = 64 * 1024, idle_timeout: float = 60.0,
-                 linger: float = 2.0, max_linger_bytes: int = 1024 * 1024) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        guard: AdminGuard | None = None,
+        max_body: int = 16 * 1024 * 1024,
+        max_connections: int = 64,
+        header_timeout: float = 10.0,
+        body_timeout: float = 10.0,
+        min_body_rate: int = 64 * 1024,
+        idle_timeout: float = 60.0,
+        linger: float = 2.0,
+        max_linger_bytes: int = 1024 * 1024,
+    ) -> None:
         self.handler = handler
         self.guard = guard if guard is not None else AdminGuard()
         # the body limit is enforced here, after the guard: an unauthenticated head gets 401
@@ -214,8 +223,9 @@ class _AdminConnection(asyncio.Protocol):
         return True
 
     def _too_large(self) -> Response:
-        return refusal(413, f"request body exceeds the Admin API's limit of {self.server.max_body} "
-                            "bytes")
+        return refusal(
+            413, f"request body exceeds the Admin API's limit of {self.server.max_body} bytes"
+        )
 
     def _refuse(self, response: Response) -> None:
         status, headers, body = response
@@ -225,15 +235,20 @@ class _AdminConnection(asyncio.Protocol):
         target = (head.path + head.query).decode("latin-1")
         try:
             status, headers, payload = await self.server.handler(
-                head.method.decode("latin-1"), target, head.headers, body)
+                head.method.decode("latin-1"), target, head.headers, body
+            )
         except Exception:
             log.exception("Admin API request %s %s failed", head.method, target)
-            status, headers, payload = 500, [(b"content-type", b"application/json")], \
-                b'{"message":"An unexpected error occurred"}'
+            status, headers, payload = (
+                500,
+                [(b"content-type", b"application/json")],
+                b'{"message":"An unexpected error occurred"}',
+            )
         if self.closed:
             return
-        self._write(status, headers, payload, close=not head.keep_alive,
-                    head_only=head.method == b"HEAD")
+        self._write(
+            status, headers, payload, close=not head.keep_alive, head_only=head.method == b"HEAD"
+        )
         if not self.closed and self.phase == BUSY:
             self.phase = IDLE
             self._arm(self.server.idle_timeout, self.expire)
@@ -241,8 +256,15 @@ class _AdminConnection(asyncio.Protocol):
                 self.transport.resume_reading()
                 self._pump()
 
-    def _write(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes, *,
-               close: bool, head_only: bool) -> None:
+    def _write(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        *,
+        close: bool,
+        head_only: bool,
+    ) -> None:
         out = [status_line(status), b"server: carbonplane\r\ndate: ", http_date(), b"\r\n"]
         for name, value in headers:
             if name.lower() not in _DROP:

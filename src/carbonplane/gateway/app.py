@@ -47,7 +47,13 @@ from carbonplane.gateway.model import GatewayConfig
 from carbonplane.gateway.plugins.authn import GATEWAY_CONFIG
 from carbonplane.gateway.plugins.base import PluginServices
 from carbonplane.gateway.router import https_required_response
-from carbonplane.proxy.app import FilterChain, LocalResponse, RequestContext, RouteDecision, Upstream
+from carbonplane.proxy.app import (
+    FilterChain,
+    LocalResponse,
+    RequestContext,
+    RouteDecision,
+    Upstream,
+)
 from carbonplane.proxy.layers.balance import Balancer, TargetState
 
 NO_ROUTE = "no Route matched with those values"
@@ -62,8 +68,9 @@ class RoutePlan:
 
     __slots__ = ("upstream", "filters", "strip", "buffer_request")
 
-    def __init__(self, upstream: Upstream, filters: FilterChain, strip: bool,
-                 buffer_request: bool = True) -> None:
+    def __init__(
+        self, upstream: Upstream, filters: FilterChain, strip: bool, buffer_request: bool = True
+    ) -> None:
         self.upstream = upstream
         self.filters = filters
         self.strip = strip
@@ -73,9 +80,14 @@ class RoutePlan:
 class GatewayApp:
     """The gateway's ``ProxyApp`` for one config version; see the module docstring."""
 
-    def __init__(self, config: GatewayConfig, services: PluginServices | None = None, *,
-                 previous: GatewayApp | None = None,
-                 on_health_change: Callable[[Balancer, TargetState], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        services: PluginServices | None = None,
+        *,
+        previous: GatewayApp | None = None,
+        on_health_change: Callable[[Balancer, TargetState], None] | None = None,
+    ) -> None:
         self.config = config
         self.version = config.version
         self.router = config.router
@@ -87,9 +99,10 @@ class GatewayApp:
         self._finalizer = weakref.finalize(self, self.chains.close)
         try:
             self.balancers = build_balancers(config, previous.balancers if previous else None)
-            self.upstreams = {s["id"]: compile_upstream(s, config, self.balancers,
-                                                        on_health_change)
-                              for s in config.services}
+            self.upstreams = {
+                s["id"]: compile_upstream(s, config, self.balancers, on_health_change)
+                for s in config.services
+            }
             self.plans = {r["id"]: self._plan(r) for r in config.routes}
         except BaseException:
             self.close()
@@ -110,8 +123,9 @@ class GatewayApp:
         if entity is not None and uses_cookie(entity):
             extra = (SetBalancerCookie(),)
         chain = self.chains.for_route(route["id"], service_id, extra)
-        return RoutePlan(upstream, chain, bool(route["strip_path"]),
-                         route.get("request_buffering") is not False)
+        return RoutePlan(
+            upstream, chain, bool(route["strip_path"]), route.get("request_buffering") is not False
+        )
 
     # -- the seam -----------------------------------------------------------------------
     def route(self, ctx: RequestContext) -> RouteDecision | LocalResponse:
@@ -143,8 +157,13 @@ class GatewayApp:
         scheme = "https" if ctx.client.scheme == b"https" else "http"
         host = req.host.decode("latin-1") if req.host else None
         target = (req.path + req.query if req.query else req.path).decode("latin-1")
-        match = self.router.match(req.method.decode("latin-1"), host, target,
-                                  req.headers if self._header_routing else None, scheme=scheme)
+        match = self.router.match(
+            req.method.decode("latin-1"),
+            host,
+            target,
+            req.headers if self._header_routing else None,
+            scheme=scheme,
+        )
         if match is None:
             return self.no_route
         if match.https_redirect_status is not None and not _forwarded_https(ctx):
@@ -156,11 +175,14 @@ class GatewayApp:
         up_host = match.upstream_host
         matched = match.matched_path
         decision = RouteDecision(
-            plan.upstream, match.upstream_path.encode("latin-1"),
-            up_host.encode("latin-1") if up_host is not None else None, plan.filters,
-            match.route, matched.encode("latin-1") if plan.strip and matched else None,
+            plan.upstream,
+            match.upstream_path.encode("latin-1"),
+            up_host.encode("latin-1") if up_host is not None else None,
+            plan.filters,
+            match.route,
+            matched.encode("latin-1") if plan.strip and matched else None,
             plan.buffer_request,
-        )  # fmt: skip
+        )
         cacheable = not self._header_routing and match.https_redirect_status is None
         return decision, match.route, match.service, match.uri_captures, cacheable
 
@@ -178,8 +200,10 @@ class GatewayApp:
         return {name: b.health_report() for name, b in self.balancers.items()}
 
     def __repr__(self) -> str:
-        return (f"GatewayApp(version={self.version}, routes={len(self.plans)}, "
-                f"plugins={len(self.chains.handlers)})")
+        return (
+            f"GatewayApp(version={self.version}, routes={len(self.plans)}, "
+            f"plugins={len(self.chains.handlers)})"
+        )
 
 
 def _forwarded_https(ctx: RequestContext) -> bool:

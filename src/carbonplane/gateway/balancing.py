@@ -27,7 +27,7 @@ from urllib.parse import parse_qs
 from carbonplane.gateway.model import GatewayConfig
 from carbonplane.gateway.typedefs import split_host_port
 from carbonplane.proxy.app import Filter, FixedTarget, RequestContext, Upstream
-from carbonplane.proxy.layers.balance import Balancer, BalancedPicker, TargetSpec, TargetState
+from carbonplane.proxy.layers.balance import BalancedPicker, Balancer, TargetSpec, TargetState
 from carbonplane.proxy.layers.health import HealthPolicy
 from carbonplane.proxy.stack import Stack, tls_context
 
@@ -39,16 +39,29 @@ def target_spec(entity: Mapping[str, Any]) -> TargetSpec:
     """A Kong target entity as the balance layer's target (port 8000 when none is given)."""
     address = entity["target"]
     host, port = split_host_port(address) or (address, 8000)
-    return TargetSpec(address, host, port if port is not None else 8000, entity["weight"],
-                      entity.get("id"))
+    return TargetSpec(
+        address, host, port if port is not None else 8000, entity["weight"], entity.get("id")
+    )
 
 
-def balancer_for(upstream: Mapping[str, Any], targets: Sequence[Mapping[str, Any]], *,
-                 previous: Balancer | None = None, rng: Any = None) -> Balancer:
+def balancer_for(
+    upstream: Mapping[str, Any],
+    targets: Sequence[Mapping[str, Any]],
+    *,
+    previous: Balancer | None = None,
+    rng: Any = None,
+) -> Balancer:
     """The balance layer for one Kong upstream entity and its target entities."""
-    return Balancer(upstream["name"], upstream["algorithm"], [target_spec(t) for t in targets],
-                    HealthPolicy(upstream["healthchecks"]), slots=upstream["slots"],
-                    host_header=upstream.get("host_header"), previous=previous, rng=rng)
+    return Balancer(
+        upstream["name"],
+        upstream["algorithm"],
+        [target_spec(t) for t in targets],
+        HealthPolicy(upstream["healthchecks"]),
+        slots=upstream["slots"],
+        host_header=upstream.get("host_header"),
+        previous=previous,
+        rng=rng,
+    )
 
 
 class KongHashKey:
@@ -69,18 +82,24 @@ class KongHashKey:
             headers = {}
             for name, value in request.headers:
                 key = name.decode("latin-1")
-                headers[key] = (headers[key] + "," if key in headers else "") + value.decode("latin-1")
+                headers[key] = (headers[key] + "," if key in headers else "") + value.decode(
+                    "latin-1"
+                )
         if "cookie" in needs:
             cookies = parse_cookies(request.get_all(b"cookie"))
         if "query_arg" in needs:
             query = parse_qs(request.query[1:].decode("latin-1"), keep_blank_values=True)
             query = {k: v[0] if len(v) == 1 else v for k, v in query.items()}
         value, set_cookie = hash_value(
-            self.upstream, consumer_id=consumer.get("id") if consumer else None,
-            client_ip=ctx.client_ip, headers=headers, cookies=cookies,
-            path=request.path.decode("latin-1"), query=query,
+            self.upstream,
+            consumer_id=consumer.get("id") if consumer else None,
+            client_ip=ctx.client_ip,
+            headers=headers,
+            cookies=cookies,
+            path=request.path.decode("latin-1"),
+            query=query,
             uri_captures=ctx.vars.get("uri_captures"),
-        )  # fmt: skip
+        )
         if set_cookie is not None:
             ctx.vars[SET_COOKIE] = set_cookie
         return value
@@ -107,12 +126,15 @@ class SetBalancerCookie(Filter):
             ctx.response.headers.append((b"set-cookie", cookie.encode("latin-1")))
 
 
-def build_balancers(config: GatewayConfig, previous: Mapping[str, Balancer] | None = None
-                    ) -> dict[str, Balancer]:
+def build_balancers(
+    config: GatewayConfig, previous: Mapping[str, Balancer] | None = None
+) -> dict[str, Balancer]:
     """One Balancer per upstream entity (by name), keeping health and load of ``previous``."""
     previous = previous or {}
-    return {u["name"]: balancer_for(u, config.targets_of(u["id"]), previous=previous.get(u["name"]))
-            for u in config.upstreams}
+    return {
+        u["name"]: balancer_for(u, config.targets_of(u["id"]), previous=previous.get(u["name"]))
+        for u in config.upstreams
+    }
 
 
 def uses_cookie(upstream: Mapping[str, Any]) -> bool:
@@ -120,10 +142,12 @@ def uses_cookie(upstream: Mapping[str, Any]) -> bool:
     return "cookie" in (upstream["hash_on"], upstream["hash_fallback"])
 
 
-def compile_upstream(service: Mapping[str, Any], config: GatewayConfig,
-                     balancers: Mapping[str, Balancer],
-                     on_health_change: Callable[[Balancer, TargetState], None] | None = None
-                     ) -> Upstream:
+def compile_upstream(
+    service: Mapping[str, Any],
+    config: GatewayConfig,
+    balancers: Mapping[str, Balancer],
+    on_health_change: Callable[[Balancer, TargetState], None] | None = None,
+) -> Upstream:
     """The engine's ``Upstream`` for one service: the gateway's stack (module docstring)."""
     name = service.get("name") or service["id"]
     scheme = service["protocol"]
@@ -136,20 +160,29 @@ def compile_upstream(service: Mapping[str, Any], config: GatewayConfig,
     else:  # balance: the service's one host and port
         stack.balance(FixedTarget(service["host"], service["port"]))
     stack.retries(service["retries"])  # Kong's service retries
-    stack.timeouts(service["connect_timeout"] / 1000.0,  # Kong's are milliseconds
-                   service["read_timeout"] / 1000.0, service["write_timeout"] / 1000.0)
+    stack.timeouts(
+        service["connect_timeout"] / 1000.0,  # Kong's are milliseconds
+        service["read_timeout"] / 1000.0,
+        service["write_timeout"] / 1000.0,
+    )
     if scheme == "https":  # tls: SNI of the upstream's host_header or the service host
         sni = (balancer.host_header_override if balancer is not None else None) or service["host"]
         stack.tls(tls_context(bool(service.get("tls_verify"))), sni)
     return stack.build()
 
 
-def hash_value(upstream: Mapping[str, Any], *, consumer_id: str | None = None,
-               client_ip: str | None = None, headers: Mapping[str, str] | None = None,
-               cookies: Mapping[str, str] | None = None, path: str | None = None,
-               query: Mapping[str, Any] | None = None, uri_captures: Mapping[Any, Any] | None = None,
-               new_cookie: Callable[[], str] = lambda: str(uuid.uuid4()),
-               ) -> tuple[str | None, str | None]:
+def hash_value(
+    upstream: Mapping[str, Any],
+    *,
+    consumer_id: str | None = None,
+    client_ip: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    cookies: Mapping[str, str] | None = None,
+    path: str | None = None,
+    query: Mapping[str, Any] | None = None,
+    uri_captures: Mapping[Any, Any] | None = None,
+    new_cookie: Callable[[], str] = lambda: str(uuid.uuid4()),
+) -> tuple[str | None, str | None]:
     """Kong's hash input for a request: (value or None, Set-Cookie header value or None).
 
     ``hash_on`` first, then ``hash_fallback`` when it yields nothing. With ``cookie`` and no such
@@ -165,16 +198,25 @@ def hash_value(upstream: Mapping[str, Any], *, consumer_id: str | None = None,
                 return value, None
             value = new_cookie()
             return value, f"{name}={value}; Path={upstream.get('hash_on_cookie_path') or '/'}"
-        value = _hash_source(upstream, which, kind, consumer_id, client_ip, headers, path, query,
-                             uri_captures)
+        value = _hash_source(
+            upstream, which, kind, consumer_id, client_ip, headers, path, query, uri_captures
+        )
         if value:
             return value, None
     return None, None
 
 
-def _hash_source(upstream: Mapping[str, Any], which: str, kind: str, consumer_id: str | None,
-                 client_ip: str | None, headers: Mapping[str, str] | None, path: str | None,
-                 query: Mapping[str, Any] | None, captures: Mapping[Any, Any] | None) -> str | None:
+def _hash_source(
+    upstream: Mapping[str, Any],
+    which: str,
+    kind: str,
+    consumer_id: str | None,
+    client_ip: str | None,
+    headers: Mapping[str, str] | None,
+    path: str | None,
+    query: Mapping[str, Any] | None,
+    captures: Mapping[Any, Any] | None,
+) -> str | None:
     if kind == "consumer":
         return consumer_id
     if kind == "ip":

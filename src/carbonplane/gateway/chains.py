@@ -38,8 +38,13 @@ def overrides(obj: Any, hook: str) -> bool:
 class _ConsumerScopedBase(Filter):
     __slots__ = ("name", "priority", "default", "by_consumer", "key")
 
-    def __init__(self, name: str, priority: int, default: PluginHandler | None,
-                 by_consumer: Mapping[str, PluginHandler | None]) -> None:
+    def __init__(
+        self,
+        name: str,
+        priority: int,
+        default: PluginHandler | None,
+        by_consumer: Mapping[str, PluginHandler | None],
+    ) -> None:
         self.name = name
         self.priority = priority
         self.default = default
@@ -93,22 +98,33 @@ def _on_log(self, ctx):
         chosen.on_log(ctx)
 
 
-_IMPLEMENTATIONS = {"on_request": _on_request, "on_request_body": _on_request_body,
-                    "on_response_head": _on_response_head,
-                    "on_response_body": _on_response_body, "on_log": _on_log}
+_IMPLEMENTATIONS = {
+    "on_request": _on_request,
+    "on_request_body": _on_request_body,
+    "on_response_head": _on_response_head,
+    "on_response_body": _on_response_body,
+    "on_log": _on_log,
+}
 _CLASSES: dict[frozenset[str], type] = {}
 
 
-def consumer_scoped(name: str, priority: int, default: PluginHandler | None,
-                    by_consumer: Mapping[str, PluginHandler | None]) -> Filter:
+def consumer_scoped(
+    name: str,
+    priority: int,
+    default: PluginHandler | None,
+    by_consumer: Mapping[str, PluginHandler | None],
+) -> Filter:
     """A filter dispatching to the instance chosen for the request's consumer."""
     handlers = [h for h in (default, *by_consumer.values()) if h is not None]
     # on_request always: the choice must be made when the access phase reaches this plugin
     hooks = frozenset({"on_request"} | {h for h in HOOKS for x in handlers if overrides(x, h)})
     cls = _CLASSES.get(hooks)
     if cls is None:
-        cls = type("ConsumerScoped", (_ConsumerScopedBase,),
-                   {"__slots__": (), **{h: _IMPLEMENTATIONS[h] for h in hooks}})
+        cls = type(
+            "ConsumerScoped",
+            (_ConsumerScopedBase,),
+            {"__slots__": (), **{h: _IMPLEMENTATIONS[h] for h in hooks}},
+        )
         _CLASSES[hooks] = cls
     return cls(name, priority, default, by_consumer)
 
@@ -130,8 +146,9 @@ class PluginChains:
             raise
         self.global_chain = self.chain(RoutePlugins(base=self.index.global_plugins()))
 
-    def for_route(self, route_id: str | None, service_id: str | None,
-                  extra: Sequence[Filter] = ()) -> FilterChain:
+    def for_route(
+        self, route_id: str | None, service_id: str | None, extra: Sequence[Filter] = ()
+    ) -> FilterChain:
         return self.chain(self.index.for_route(route_id, service_id), extra)
 
     def chain(self, plan: RoutePlugins, extra: Sequence[Filter] = ()) -> FilterChain:
@@ -143,8 +160,10 @@ class PluginChains:
             if not variants:
                 slots.append((default_h.PRIORITY, name, default_h))
                 continue
-            by_consumer = {cid: self.handlers[p["id"]] if p is not None else None
-                           for cid, p in variants.items()}
+            by_consumer = {
+                cid: self.handlers[p["id"]] if p is not None else None
+                for cid, p in variants.items()
+            }
             priority = plugin_def(name).priority
             slots.append((priority, name, consumer_scoped(name, priority, default_h, by_consumer)))
         slots.sort(key=lambda s: (-s[0], s[1]))
@@ -168,7 +187,9 @@ class PluginChains:
 def build_handler(plugin: Mapping[str, Any], services: PluginServices) -> PluginHandler:
     defn = plugin_def(plugin["name"])
     if defn is None:
-        raise ConfigError(f"plugin '{plugin['name']}' has a schema but no handler is installed; "
-                          "install the plugin package or remove the plugin",
-                          where=f"plugins[{plugin['id']}]")
+        raise ConfigError(
+            f"plugin '{plugin['name']}' has a schema but no handler is installed; "
+            "install the plugin package or remove the plugin",
+            where=f"plugins[{plugin['id']}]",
+        )
     return defn.handler(plugin["config"], plugin, services)

@@ -42,9 +42,18 @@ _META_KEYS = ("_format_version", "_transform", "_comment", "_ignore")
 _EXTRA_KEYS = ("_comment", "_ignore")  # on any entity, as Kong's declarative schema allows
 _ID_NAMESPACE = uuid.UUID("6f1c3d0e-54b2-4a8e-9c1d-2f0a7b3e8c51")
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9._~/%-]*$")
-_LABELS = {"services": "service", "routes": "route", "upstreams": "upstream", "targets": "target",
-           "consumers": "consumer", "plugins": "plugin", "keyauth_credentials": "key-auth",
-           "jwt_secrets": "jwt", "acls": "acl", "basicauth_credentials": "basic-auth"}
+_LABELS = {
+    "services": "service",
+    "routes": "route",
+    "upstreams": "upstream",
+    "targets": "target",
+    "consumers": "consumer",
+    "plugins": "plugin",
+    "keyauth_credentials": "key-auth",
+    "jwt_secrets": "jwt",
+    "acls": "acl",
+    "basicauth_credentials": "basic-auth",
+}
 
 
 @dataclass
@@ -73,37 +82,57 @@ class _Load:
 
     def where(self, path: Path) -> str:
         line = line_of(self.marks, path) if self.marks else None
-        return f"{self.source}:{line}: {format_path(path)}" if line else f"{self.source}: {format_path(path)}"
+        return (
+            f"{self.source}:{line}: {format_path(path)}"
+            if line
+            else f"{self.source}: {format_path(path)}"
+        )
 
     def add(self, path: Path, message: str, code: str = "schema", label: str | None = None) -> None:
         msg = f"{message} ({label})" if label else message
         self.problems.append(ConfigProblem("config", None, (), msg, code, self.where(path)))
 
 
-def load_config_file(path: str | FsPath, *, now: float | None = None, version: int = 1) -> GatewayConfig:
+def load_config_file(
+    path: str | FsPath, *, now: float | None = None, version: int = 1
+) -> GatewayConfig:
     """Load a declarative file (YAML or JSON). Raises GatewayConfigError naming file:line."""
     p = FsPath(path)
     try:
         text = p.read_bytes()
     except OSError as exc:
-        raise GatewayConfigError([ConfigProblem("config", None, (), f"cannot read config: "
-                                                f"{exc.strerror}", where=str(p))], str(p)) from None
+        raise GatewayConfigError(
+            [
+                ConfigProblem(
+                    "config", None, (), f"cannot read config: {exc.strerror}", where=str(p)
+                )
+            ],
+            str(p),
+        ) from None
     return load_config_text(text, source=p.name, now=now, version=version)
 
 
-def load_config_text(text: str | bytes, *, source: str = "<config>", now: float | None = None,
-                     version: int = 1) -> GatewayConfig:
+def load_config_text(
+    text: str | bytes, *, source: str = "<config>", now: float | None = None, version: int = 1
+) -> GatewayConfig:
     try:
         data, marks = read_source(text)
     except SourceError as exc:
         where = f"{source}:{exc.line}" if exc.line else source
-        raise GatewayConfigError([ConfigProblem("config", None, (), str(exc), where=where)],
-                                 source) from None
+        raise GatewayConfigError(
+            [ConfigProblem("config", None, (), str(exc), where=where)], source
+        ) from None
     return load_config_data(data, source=source, marks=marks, now=now, version=version)
 
 
-def load_config_data(data: Any, *, source: str = "<config>", marks: dict[Path, int] | None = None,
-                     now: float | None = None, version: int = 1) -> GatewayConfig:
+def load_config_data(
+    data: Any,
+    *,
+    source: str = "<config>",
+    marks: dict[Path, int] | None = None,
+    now: float | None = None,
+    version: int = 1,
+) -> GatewayConfig:
     """Load already-parsed declarative data (e.g. a JSON body of ``POST /config``)."""
     load = _Load(source, marks or {})
     now = time.time() if now is None else now
@@ -130,7 +159,7 @@ def _read_meta(load: _Load, data: Any) -> bool:
             load.add((str(key),), "unknown field")
     fmt = data.get("_format_version")
     if fmt is None:
-        load.add(("_format_version",), "required field missing (use \"3.0\")")
+        load.add(("_format_version",), 'required field missing (use "3.0")')
     elif str(fmt) not in FORMAT_VERSIONS:
         load.add(("_format_version",), f"expected one of: {', '.join(FORMAT_VERSIONS)}")
     transform = data.get("_transform", True)
@@ -150,21 +179,26 @@ def _check_extras(load: _Load, data: Mapping, path: Path, label: str | None = No
 
 def _migrate_paths(data: dict[str, Any]) -> dict[str, Any]:
     """Kong's 2.x -> 3.0 migration: regex-looking route paths get the ``~`` prefix."""
+
     def listed(value: Any) -> list:
         return value if isinstance(value, list) else []
+
     routes = list(listed(data.get("routes")))
     for svc in listed(data.get("services")):
         if isinstance(svc, dict):
             routes.extend(listed(svc.get("routes")))
     for route in routes:
         if isinstance(route, dict) and isinstance(route.get("paths"), list):
-            route["paths"] = [p if not isinstance(p, str) or _PLAIN_PATH.match(p) else "~" + p
-                              for p in route["paths"]]
+            route["paths"] = [
+                p if not isinstance(p, str) or _PLAIN_PATH.match(p) else "~" + p
+                for p in route["paths"]
+            ]
     return data
 
 
-def _flatten_list(load: _Load, kind: str, items: Any, src: Path,
-                  parent: tuple[str, str, _Item] | None) -> None:
+def _flatten_list(
+    load: _Load, kind: str, items: Any, src: Path, parent: tuple[str, str, _Item] | None
+) -> None:
     if items is None:
         return
     if not isinstance(items, list):
@@ -180,8 +214,12 @@ def _flatten_list(load: _Load, kind: str, items: Any, src: Path,
         item = _Item(kind, path, data, parent)
         _check_extras(load, raw, path, item.label)
         if parent is not None and parent[0] in data:
-            load.add(path + (parent[0],), f"must not be set: this {_LABELS[kind]} is nested under "
-                     f"{format_path(parent[2].src)} and belongs to it", label=item.label)
+            load.add(
+                path + (parent[0],),
+                f"must not be set: this {_LABELS[kind]} is nested under "
+                f"{format_path(parent[2].src)} and belongs to it",
+                label=item.label,
+            )
         load.items.append(item)
         for key, (child_kind, fk) in etype.children.items():
             _flatten_list(load, child_kind, raw.get(key), path + (key,), (fk, kind, item))
@@ -242,23 +280,31 @@ def _resolve_and_validate(load: _Load, now: float, transform: bool) -> None:
         if entity is not None and not problems:
             entity = fill_auto(item.kind, entity, now, entity_id=item.id, touch=False)
             if item.kind == "basicauth_credentials" and transform:
-                entity["password"] = hash_basicauth_password(entity["password"], entity["consumer"]["id"])
+                entity["password"] = hash_basicauth_password(
+                    entity["password"], entity["consumer"]["id"]
+                )
             item.entity = entity
 
 
-def _resolve_ref(load: _Load, item: _Item, fk: str, ref_kind: str, value: Any,
-                 known: dict[str, _Item]) -> Any:
+def _resolve_ref(
+    load: _Load, item: _Item, fk: str, ref_kind: str, value: Any, known: dict[str, _Item]
+) -> Any:
     ref = value
     if isinstance(value, Mapping) and len(value) == 1 and ("id" in value or "name" in value):
         ref = value.get("id", value.get("name"))
     if isinstance(ref, str) and ref in known:
         return {"id": known[ref].id}
     if isinstance(ref, str):
-        load.add(item.src + (fk,), f"'{ref}' does not name or identify a {_LABELS[ref_kind]} "
-                 f"declared in this config", "foreign", item.label)
+        load.add(
+            item.src + (fk,),
+            f"'{ref}' does not name or identify a {_LABELS[ref_kind]} declared in this config",
+            "foreign",
+            item.label,
+        )
     else:
-        load.add(item.src + (fk,), f"expected the name or id of a {_LABELS[ref_kind]}",
-                 label=item.label)
+        load.add(
+            item.src + (fk,), f"expected the name or id of a {_LABELS[ref_kind]}", label=item.label
+        )
     return None
 
 

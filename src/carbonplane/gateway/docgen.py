@@ -66,7 +66,9 @@ def _rows(rec: Record, prefix: str = "") -> list[str]:
         if name in ("id", "created_at", "updated_at") and not prefix:
             continue
         desc = fld.description.replace("|", "\\|")
-        rows.append(f"| `{prefix}{name}` | {_type(fld)} | {_default(fld)} | {_rules(fld)} | {desc} |")
+        rows.append(
+            f"| `{prefix}{name}` | {_type(fld)} | {_default(fld)} | {_rules(fld)} | {desc} |"
+        )
         if fld.type == "record" and fld.record is not None:
             rows.extend(_rows(fld.record, f"{prefix}{name}."))
     return rows
@@ -82,12 +84,20 @@ def entity_reference() -> str:
             where = f"`/{etype.parent[0]}/{{{etype.parent[1]}}}/{etype.nested_admin_name}`"
             if kind != "targets":
                 where += f", `/{etype.admin_name}`"
-        parts += [f"### `{kind}`", "",
-                  f"Admin API: {where}. Every entity also has `id` (UUID, generated when absent) "
-                  "and `created_at`" + (" / `updated_at`" if etype.has_updated_at else "")
-                  + (" (seconds with milliseconds)" if etype.ms_timestamps else " (epoch seconds)") + ".",
-                  "", "| field | type | default | rules | description |", "|---|---|---|---|---|",
-                  *_rows(etype.schema), ""]
+        parts += [
+            f"### `{kind}`",
+            "",
+            f"Admin API: {where}. Every entity also has `id` (UUID, generated when absent) "
+            "and `created_at`"
+            + (" / `updated_at`" if etype.has_updated_at else "")
+            + (" (seconds with milliseconds)" if etype.ms_timestamps else " (epoch seconds)")
+            + ".",
+            "",
+            "| field | type | default | rules | description |",
+            "|---|---|---|---|---|",
+            *_rows(etype.schema),
+            "",
+        ]
     parts.append(END)
     return "\n".join(parts)
 

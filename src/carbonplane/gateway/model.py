@@ -61,8 +61,13 @@ class GatewayConfig:
 
     __slots__ = ("version", "hash", "router", "_lists", "_by_id", "_by_key", "_seq", "next_seq")
 
-    def __init__(self, lists: dict[str, tuple[Entity, ...]], seq: dict[str, int], version: int,
-                 router: Router) -> None:
+    def __init__(
+        self,
+        lists: dict[str, tuple[Entity, ...]],
+        seq: dict[str, int],
+        version: int,
+        router: Router,
+    ) -> None:
         self.version = version
         self.router = router
         self._lists = lists
@@ -157,21 +162,31 @@ def _drop_nulls(value: Any) -> Any:
 
 def _config_hash(canonical: dict[str, Any]) -> str:
     """md5 of the config without timestamps (a reload of the same file keeps its hash)."""
+
     def strip(value: Any) -> Any:
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in ("created_at", "updated_at")}
         if isinstance(value, list):
             return [strip(v) for v in value]
         return value
+
     text = json.dumps(strip(canonical), sort_keys=True, separators=(",", ":"))
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def compile_config(entities: Mapping[str, Sequence[Mapping[str, Any]]], *, version: int = 1,
-                   seq: Mapping[str, int] | None = None) -> GatewayConfig:
+def compile_config(
+    entities: Mapping[str, Sequence[Mapping[str, Any]]],
+    *,
+    version: int = 1,
+    seq: Mapping[str, int] | None = None,
+) -> GatewayConfig:
     """Check cross-entity rules and build the immutable config; raise GatewayConfigError."""
-    lists = {kind: tuple(e if isinstance(e, MappingProxyType) else freeze(e)
-                         for e in entities.get(kind) or ()) for kind in ENTITY_ORDER}
+    lists = {
+        kind: tuple(
+            e if isinstance(e, MappingProxyType) else freeze(e) for e in entities.get(kind) or ()
+        )
+        for kind in ENTITY_ORDER
+    }
     problems = _check_ids_and_uniques(lists) + _check_references(lists)
     if problems:
         raise GatewayConfigError(problems)
@@ -182,8 +197,9 @@ def compile_config(entities: Mapping[str, Sequence[Mapping[str, Any]]], *, versi
             if e["id"] not in seq_map:
                 counter += 1
                 seq_map[e["id"]] = counter
-    lists = {kind: tuple(sorted(items, key=lambda e: seq_map[e["id"]]))
-             for kind, items in lists.items()}
+    lists = {
+        kind: tuple(sorted(items, key=lambda e: seq_map[e["id"]])) for kind, items in lists.items()
+    }
     services = {s["id"]: s for s in lists["services"]}
     upstreams = {u["name"]: u for u in lists["upstreams"]}
     router = Router(lists["routes"], services, upstreams)
@@ -199,23 +215,39 @@ def _check_ids_and_uniques(lists: dict[str, tuple[Entity, ...]]) -> list[ConfigP
         seen_cache: dict[tuple, int] = {}
         for i, e in enumerate(items):
             if e["id"] in seen_ids:
-                problems.append(ConfigProblem(kind, i, ("id",), f"uniqueness violation: '{kind}' "
-                                f"entity with primary key set to '{e['id']}' already declared",
-                                "unique"))
+                problems.append(
+                    ConfigProblem(
+                        kind,
+                        i,
+                        ("id",),
+                        f"uniqueness violation: '{kind}' "
+                        f"entity with primary key set to '{e['id']}' already declared",
+                        "unique",
+                    )
+                )
             seen_ids[e["id"]] = i
             for f in etype.unique:
                 value = e.get(f)
                 if value is None:
                     continue
                 if value in seen[f]:
-                    problems.append(ConfigProblem(kind, i, (f,), f"uniqueness violation: '{kind}' "
-                                    f"entity with {f} set to '{value}' already declared", "unique"))
+                    problems.append(
+                        ConfigProblem(
+                            kind,
+                            i,
+                            (f,),
+                            f"uniqueness violation: '{kind}' "
+                            f"entity with {f} set to '{value}' already declared",
+                            "unique",
+                        )
+                    )
                 seen[f][value] = i
             if etype.cache_key:
                 key = tuple(_ref_id(e.get(f)) for f in etype.cache_key)
                 if key in seen_cache:
-                    problems.append(ConfigProblem(kind, i, (), _cache_key_message(kind, e),
-                                                  "cache_key"))
+                    problems.append(
+                        ConfigProblem(kind, i, (), _cache_key_message(kind, e), "cache_key")
+                    )
                 seen_cache[key] = i
     return problems
 
@@ -242,7 +274,14 @@ def _check_references(lists: dict[str, tuple[Entity, ...]]) -> list[ConfigProble
             for i, e in enumerate(items):
                 ref = e.get(field)
                 if ref is not None and ref["id"] not in ids[ref_kind]:
-                    problems.append(ConfigProblem(
-                        kind, i, (field,), f"the foreign key '{{id=\"{ref['id']}\"}}' does not "
-                        f"reference an existing '{ref_kind}' entity.", "foreign"))
+                    problems.append(
+                        ConfigProblem(
+                            kind,
+                            i,
+                            (field,),
+                            f"the foreign key '{{id=\"{ref['id']}\"}}' does not "
+                            f"reference an existing '{ref_kind}' entity.",
+                            "foreign",
+                        )
+                    )
     return problems

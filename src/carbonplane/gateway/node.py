@@ -73,29 +73,43 @@ class NodeSettings:
 class GatewayNode:
     """See the module docstring. ``start``/``stop`` inside a running event loop."""
 
-    def __init__(self, config: GatewayConfig, settings: NodeSettings,
-                 metrics: Callable[[], tuple[str, bytes] | None] | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        settings: NodeSettings,
+        metrics: Callable[[], tuple[str, bytes] | None] | None = None,
+    ) -> None:
         check_admin_listen(settings.admin_host, settings.admin_token)
         self.settings = settings
         self.dir = tempfile.mkdtemp(prefix="carbonplane-gateway-")
         self.counters = default_counter_path(f"gateway-{os.getpid()}-{secrets.token_hex(4)}")
-        self.runtime = {"dir": self.dir, "workers": max(settings.workers, 1),
-                        "counters": self.counters}
+        self.runtime = {
+            "dir": self.dir,
+            "workers": max(settings.workers, 1),
+            "counters": self.counters,
+        }
         self.health: list[list[Any]] = []
-        self.admin = AdminAPI(config, token=settings.admin_token,
-                              on_config_change=self._config_changed,
-                              metrics=metrics or self._metrics,
-                              status=self._status, upstream_health=self._upstream_health,
-                              set_target_health=self._set_target_health,
-                              node_info={"proxy_listen": [f"{settings.proxy_host}:{settings.proxy_port}"],
-                                         "admin_listen": [f"{settings.admin_host}:{settings.admin_port}"],
-                                         "nginx_worker_processes": settings.workers})
+        self.admin = AdminAPI(
+            config,
+            token=settings.admin_token,
+            on_config_change=self._config_changed,
+            metrics=metrics or self._metrics,
+            status=self._status,
+            upstream_health=self._upstream_health,
+            set_target_health=self._set_target_health,
+            node_info={
+                "proxy_listen": [f"{settings.proxy_host}:{settings.proxy_port}"],
+                "admin_listen": [f"{settings.admin_host}:{settings.admin_port}"],
+                "nginx_worker_processes": settings.workers,
+            },
+        )
         self.admin.hooks = dataclasses.replace(self.admin.hooks, reload=self.reload_file)
         self.published = config  # the config every worker runs
         self.supervisor = None
         self.server = None
         self.admin_server = AdminServer(
-            self._admin_request, guard=AdminGuard(settings.admin_token, settings.admin_hosts))
+            self._admin_request, guard=AdminGuard(settings.admin_token, settings.admin_hosts)
+        )
         self._lock = asyncio.Lock()
         self.proxy_port = 0
         self.admin_port = 0
@@ -110,10 +124,17 @@ class GatewayNode:
                 from carbonplane.proxy.supervisor import Supervisor
 
                 def launch() -> Any:
-                    sup = Supervisor(s.proxy_host, s.proxy_port, FACTORY, payload,
-                                     workers=s.workers, drain=s.drain)
+                    sup = Supervisor(
+                        s.proxy_host,
+                        s.proxy_port,
+                        FACTORY,
+                        payload,
+                        workers=s.workers,
+                        drain=s.drain,
+                    )
                     sup.start()
                     return sup
+
                 self.supervisor = await asyncio.to_thread(launch)
                 self.proxy_port = self.supervisor.port
             else:
@@ -142,15 +163,20 @@ class GatewayNode:
             os.unlink(self.counters)
 
     # -- admin requests -----------------------------------------------------------------
-    async def _admin_request(self, method: str, target: str, headers: list, body: bytes) -> Response:
+    async def _admin_request(
+        self, method: str, target: str, headers: list, body: bytes
+    ) -> Response:
         async with self._lock:
             if self.supervisor is not None:
-                return await asyncio.to_thread(self.admin.handle, method, target, None, headers, body)
+                return await asyncio.to_thread(
+                    self.admin.handle, method, target, None, headers, body
+                )
             return self.admin.handle(method, target, None, headers, body)
 
     def _payload(self, config: GatewayConfig) -> bytes:
-        return encode_payload(config, proxy=self.settings.proxy, runtime=self.runtime,
-                              health=self.health)
+        return encode_payload(
+            config, proxy=self.settings.proxy, runtime=self.runtime, health=self.health
+        )
 
     def _publish(self, config: GatewayConfig) -> None:
         """Run ``config`` on every worker; raise ConfigError when it cannot be built."""
@@ -170,9 +196,14 @@ class GatewayNode:
         except ConfigError as exc:
             # the change did not happen: the workers are back on `previous` (Supervisor.apply)
             self.admin.store.current = previous
-            raise AdminAPIError(400, {"code": 14, "name": "invalid declarative configuration",
-                                      "message": f"the gateway cannot run this configuration: {exc}"}
-                                ) from None
+            raise AdminAPIError(
+                400,
+                {
+                    "code": 14,
+                    "name": "invalid declarative configuration",
+                    "message": f"the gateway cannot run this configuration: {exc}",
+                },
+            ) from None
 
     # -- reload from the start file ------------------------------------------------------
     async def reload(self) -> GatewayConfig:
@@ -190,8 +221,13 @@ class GatewayNode:
 
         path = self.settings.config_file
         if path is None:
-            raise AdminAPIError(400, {"message": "this gateway was not started from a config "
-                                                 "file: there is nothing to re-read"})
+            raise AdminAPIError(
+                400,
+                {
+                    "message": "this gateway was not started from a config "
+                    "file: there is nothing to re-read"
+                },
+            )
         new = load_config_file(path, version=self.admin.config.version + 1)
         self.admin.store.replace(new)  # publishes through _config_changed
         return new
@@ -204,7 +240,9 @@ class GatewayNode:
 
     def _upstream_health(self, upstream: Mapping[str, Any]) -> list[dict[str, Any]]:
         reports = read_health_reports(self.dir, self.pids())
-        fallback = balancer_for(upstream, self.admin.config.targets_of(upstream["id"])).health_report()
+        fallback = balancer_for(
+            upstream, self.admin.config.targets_of(upstream["id"])
+        ).health_report()
         return merge_health(upstream, reports, fallback)
 
     def _set_target_health(self, upstream: Mapping, target: Mapping, healthy: bool) -> None:
@@ -222,19 +260,29 @@ class GatewayNode:
     def _metrics(self) -> tuple[str, bytes] | None:
         """The host's Prometheus text: every worker's published counts added up."""
         try:
-            from carbonplane.gateway.plugins.prometheus import metrics_directory, render_host_metrics
+            from carbonplane.gateway.plugins.prometheus import (
+                metrics_directory,
+                render_host_metrics,
+            )
         except ImportError:  # the prometheus plugin is not installed: no /metrics, as Kong
             return None
         connections = None
         if self.server is not None:
             server = self.server
             connections = lambda: {"active": len(server.connections)}  # noqa: E731
-        return render_host_metrics(metrics_directory(self.dir), node_id=self.admin.node.node_id,
-                                   upstream_health=self._health_rows, connections=connections)
+        return render_host_metrics(
+            metrics_directory(self.dir),
+            node_id=self.admin.node.node_id,
+            upstream_health=self._health_rows,
+            connections=connections,
+        )
 
     def _status(self) -> dict[str, Any]:
-        server: dict[str, Any] = {"workers": len(self.pids()), "worker_pids": self.pids(),
-                                  "published_config_version": self.published.version}
+        server: dict[str, Any] = {
+            "workers": len(self.pids()),
+            "worker_pids": self.pids(),
+            "published_config_version": self.published.version,
+        }
         if self.server is not None:
             server["connections_active"] = len(self.server.connections)
             server["total_requests"] = self.server.requests

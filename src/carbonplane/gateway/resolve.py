@@ -72,15 +72,25 @@ class PluginIndex:
             if scope[2] is not None:
                 self.consumer_scoped.setdefault(plugin["name"], []).append(plugin)
 
-    def lookup(self, name: str, route_id: str | None, service_id: str | None,
-               consumer_id: str | None) -> Plugin | None:
+    def lookup(
+        self, name: str, route_id: str | None, service_id: str | None, consumer_id: str | None
+    ) -> Plugin | None:
         """The instance of ``name`` that runs for this route, service and consumer, if any."""
         for has_route, has_service, has_consumer in LEVELS:
-            if (has_route and route_id is None or has_service and service_id is None
-                    or has_consumer and consumer_id is None):
+            if (
+                has_route
+                and route_id is None
+                or has_service
+                and service_id is None
+                or has_consumer
+                and consumer_id is None
+            ):
                 continue
-            scope = (route_id if has_route else None, service_id if has_service else None,
-                     consumer_id if has_consumer else None)
+            scope = (
+                route_id if has_route else None,
+                service_id if has_service else None,
+                consumer_id if has_consumer else None,
+            )
             found = self._by_scope.get(scope)
             if found is not None and name in found:
                 return found[name]
@@ -126,8 +136,9 @@ class RoutePlugins:
         return self.base.get(name)
 
 
-def resolve(plugins: Iterable[Plugin], route_id: str | None, service_id: str | None,
-            consumer_id: str | None) -> dict[str, Plugin]:
+def resolve(
+    plugins: Iterable[Plugin], route_id: str | None, service_id: str | None, consumer_id: str | None
+) -> dict[str, Plugin]:
     """Every plugin instance that runs for the given scope, by plugin name (Kong's rule)."""
     index = PluginIndex(plugins)
     out = {}

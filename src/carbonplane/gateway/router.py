@@ -37,8 +37,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from carbonplane.gateway.typedefs import (normalize_route_path, normalize_route_regex, pcre_to_python,
-                                         split_host_port)
+from carbonplane.gateway.typedefs import (
+    normalize_route_path,
+    normalize_route_regex,
+    pcre_to_python,
+    split_host_port,
+)
 
 NO_ROUTE_BODY = b'{"message":"no Route matched with those values"}'
 NO_SERVICE_BODY = b'{"message":"no Service found with those values"}'
@@ -58,13 +62,30 @@ class RouteMatch:
     the route is https-only and the request came over plain http.
     """
 
-    __slots__ = ("route", "service", "upstream", "upstream_path", "upstream_host",
-                 "upstream_scheme", "upstream_port", "matched_path", "uri_captures",
-                 "https_redirect_status")
+    __slots__ = (
+        "route",
+        "service",
+        "upstream",
+        "upstream_path",
+        "upstream_host",
+        "upstream_scheme",
+        "upstream_port",
+        "matched_path",
+        "uri_captures",
+        "https_redirect_status",
+    )
 
-    def __init__(self, route: Mapping, service: Mapping | None, upstream: Mapping | None,
-                 upstream_path: str, upstream_host: str | None, matched_path: str | None,
-                 uri_captures: dict | None, https_redirect_status: int | None) -> None:
+    def __init__(
+        self,
+        route: Mapping,
+        service: Mapping | None,
+        upstream: Mapping | None,
+        upstream_path: str,
+        upstream_host: str | None,
+        matched_path: str | None,
+        uri_captures: dict | None,
+        https_redirect_status: int | None,
+    ) -> None:
         self.route = route
         self.service = service
         self.upstream = upstream
@@ -82,19 +103,45 @@ class RouteMatch:
 
 
 class _Matcher:
-    __slots__ = ("route", "service", "upstream", "sort_key", "methods", "hosts_exact",
-                 "hosts_other", "headers", "prefixes", "regexes", "snis", "strip", "v1",
-                 "preserve_host", "https_only", "redirect_status", "base", "service_host")
+    __slots__ = (
+        "route",
+        "service",
+        "upstream",
+        "sort_key",
+        "methods",
+        "hosts_exact",
+        "hosts_other",
+        "headers",
+        "prefixes",
+        "regexes",
+        "snis",
+        "strip",
+        "v1",
+        "preserve_host",
+        "https_only",
+        "redirect_status",
+        "base",
+        "service_host",
+    )
 
-    def __init__(self, route: Mapping, service: Mapping | None, upstream: Mapping | None,
-                 paths: Sequence[str], order: int) -> None:
+    def __init__(
+        self,
+        route: Mapping,
+        service: Mapping | None,
+        upstream: Mapping | None,
+        paths: Sequence[str],
+        order: int,
+    ) -> None:
         self.route, self.service, self.upstream = route, service, upstream
         self.methods = frozenset(route["methods"]) if route.get("methods") else None
         self._compile_hosts(route.get("hosts") or ())
         self.headers = _compile_headers(route.get("headers") or {})
         self.prefixes = tuple(normalize_route_path(p) for p in paths if not p.startswith("~"))
-        self.regexes = tuple(re.compile(pcre_to_python(normalize_route_regex(p[1:])))
-                             for p in paths if p.startswith("~"))
+        self.regexes = tuple(
+            re.compile(pcre_to_python(normalize_route_regex(p[1:])))
+            for p in paths
+            if p.startswith("~")
+        )
         self.snis = frozenset(s.lower().rstrip(".") for s in route.get("snis") or ()) or None
         self.strip = bool(route["strip_path"])
         self.v1 = route.get("path_handling") == "v1"
@@ -155,7 +202,9 @@ def _compile_headers(headers: Mapping[str, Sequence[str]]) -> tuple | None:
     out = []
     for name, values in headers.items():
         plain = frozenset(v.lower() for v in values if not v.startswith("~*"))
-        regexes = tuple(re.compile(pcre_to_python(v[2:]), re.I) for v in values if v.startswith("~*"))
+        regexes = tuple(
+            re.compile(pcre_to_python(v[2:]), re.I) for v in values if v.startswith("~*")
+        )
         out.append((name.lower(), plain, regexes))
     return tuple(out) or None
 
@@ -181,8 +230,12 @@ class Router:
 
     __slots__ = ("_key_len", "_buckets", "_fallback", "header_names", "matchers", "_uses_hosts")
 
-    def __init__(self, routes: Iterable[Mapping], services: Mapping[str, Mapping],
-                 upstreams_by_name: Mapping[str, Mapping] | None = None) -> None:
+    def __init__(
+        self,
+        routes: Iterable[Mapping],
+        services: Mapping[str, Mapping],
+        upstreams_by_name: Mapping[str, Mapping] | None = None,
+    ) -> None:
         upstreams_by_name = upstreams_by_name or {}
         matchers: list[_Matcher] = []
         for order, route in enumerate(routes):
@@ -216,8 +269,11 @@ class Router:
                 best = (cost, k)
         self._key_len = best[1] if best else 0
         k = self._key_len
-        wild_positions = [i for i, m in enumerate(matchers) if not k or not m.prefixes
-                          or min(map(len, m.prefixes)) < k]
+        wild_positions = [
+            i
+            for i, m in enumerate(matchers)
+            if not k or not m.prefixes or min(map(len, m.prefixes)) < k
+        ]
         members: dict[str, list[int]] = {}
         wild_set = set(wild_positions)
         for i, m in enumerate(matchers):
@@ -225,15 +281,25 @@ class Router:
                 for key in {p[:k] for p in m.prefixes}:
                     members.setdefault(key, []).append(i)
         # both lists are in priority order; merging keeps it
-        self._buckets = {key: tuple(matchers[i] for i in heapq.merge(wild_positions, own))
-                         for key, own in members.items()}
+        self._buckets = {
+            key: tuple(matchers[i] for i in heapq.merge(wild_positions, own))
+            for key, own in members.items()
+        }
         self._fallback = tuple(matchers[i] for i in wild_positions)
 
     def __len__(self) -> int:
         return len(self.matchers)
 
-    def match(self, method: str, host: str | None, path: str, headers: Any = None, *,
-              scheme: str = "http", sni: str | None = None) -> RouteMatch | None:
+    def match(
+        self,
+        method: str,
+        host: str | None,
+        path: str,
+        headers: Any = None,
+        *,
+        scheme: str = "http",
+        sni: str | None = None,
+    ) -> RouteMatch | None:
         """Route one request. ``path`` is the normalised request target (query allowed);
         ``headers`` a mapping (lower-case names -> value or list of values) or (name, value)
         pairs, consulted only when some route matches on headers. None means 404."""
@@ -272,14 +338,25 @@ class Router:
                     header_values = _collect_headers(headers, self.header_names)
                 if not _headers_match(m.headers, header_values):
                     continue
-            if m.snis is not None and scheme == "https" and (sni or "").lower().rstrip(".") not in m.snis:
+            if (
+                m.snis is not None
+                and scheme == "https"
+                and (sni or "").lower().rstrip(".") not in m.snis
+            ):
                 continue
             return _decide(m, path, query, matched, captures, host, scheme)
         return None
 
 
-def _decide(m: _Matcher, path: str, query: str, matched: str | None, captures: dict | None,
-            host: str | None, scheme: str) -> RouteMatch:
+def _decide(
+    m: _Matcher,
+    path: str,
+    query: str,
+    matched: str | None,
+    captures: dict | None,
+    host: str | None,
+    scheme: str,
+) -> RouteMatch:
     if m.preserve_host:
         upstream_host = host
     elif m.upstream is not None:
@@ -288,8 +365,9 @@ def _decide(m: _Matcher, path: str, query: str, matched: str | None, captures: d
         upstream_host = m.service_host
     upstream_path = upstream_uri(m.base, path, matched if m.strip else None, m.strip, m.v1) + query
     redirect = m.redirect_status if m.https_only and scheme != "https" else None
-    return RouteMatch(m.route, m.service, m.upstream, upstream_path, upstream_host, matched,
-                      captures, redirect)
+    return RouteMatch(
+        m.route, m.service, m.upstream, upstream_path, upstream_host, matched, captures, redirect
+    )
 
 
 def upstream_uri(base: str, path: str, prefix: str | None, strip: bool, v1: bool = False) -> str:
@@ -298,7 +376,7 @@ def upstream_uri(base: str, path: str, prefix: str | None, strip: bool, v1: bool
     ``prefix`` is the matched part removed by ``strip_path`` (None when not stripping or when the
     route has no paths). v0: Kong's ``get_upstream_uri_v0``; v1: the traditional router's rule.
     """
-    postfix = _sanitize(path[len(prefix):]) if prefix is not None else path[1:]
+    postfix = _sanitize(path[len(prefix) :]) if prefix is not None else path[1:]
     if v1:
         if not strip:
             return base + path[1:]
@@ -382,13 +460,17 @@ def _headers_match(rules: tuple, values: dict[str, list[str]]) -> bool:
     return True
 
 
-def https_required_response(match: RouteMatch, host: str | None, request_uri: str
-                            ) -> tuple[int, tuple[tuple[bytes, bytes], ...], bytes]:
+def https_required_response(
+    match: RouteMatch, host: str | None, request_uri: str
+) -> tuple[int, tuple[tuple[bytes, bytes], ...], bytes]:
     """Kong's answer to plain http on an https-only route: 426 with Upgrade headers, or a
     redirect to the https URL with the configured status."""
     status = match.https_redirect_status or 426
     if status == 426:
-        return 426, JSON_HEADERS + ((b"connection", b"Upgrade"),
-                                    (b"upgrade", b"TLS/1.2, HTTP/1.1")), HTTPS_REQUIRED_BODY
+        return (
+            426,
+            JSON_HEADERS + ((b"connection", b"Upgrade"), (b"upgrade", b"TLS/1.2, HTTP/1.1")),
+            HTTPS_REQUIRED_BODY,
+        )
     location = f"https://{host or ''}{request_uri}".encode("latin-1")
     return status, ((b"location", location),), b""

@@ -48,11 +48,20 @@ FACTORY = "carbonplane.gateway.runtime:worker_config"
 HEALTH_FILE = "health-{pid}.json"
 
 
-def encode_payload(config: GatewayConfig, *, proxy: Mapping[str, Any] | None = None,
-                   runtime: Mapping[str, Any] | None = None,
-                   health: list[list[Any]] | None = None) -> bytes:
-    doc = {"version": config.version, "config": config.canonical(), "proxy": dict(proxy or {}),
-           "runtime": dict(runtime or {}), "health": list(health or ())}
+def encode_payload(
+    config: GatewayConfig,
+    *,
+    proxy: Mapping[str, Any] | None = None,
+    runtime: Mapping[str, Any] | None = None,
+    health: list[list[Any]] | None = None,
+) -> bytes:
+    doc = {
+        "version": config.version,
+        "config": config.canonical(),
+        "proxy": dict(proxy or {}),
+        "runtime": dict(runtime or {}),
+        "health": list(health or ()),
+    }
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
@@ -89,8 +98,9 @@ def prepare(payload: bytes, version: int = 0) -> Prepared:
         raise ConfigError(f"gateway payload is not JSON: {exc}", where="gateway payload") from None
     try:
         load_bundled()
-        return Prepared(doc, load_config_data(doc["config"], source="gateway config",
-                                              version=doc["version"]))
+        return Prepared(
+            doc, load_config_data(doc["config"], source="gateway config", version=doc["version"])
+        )
     except Exception as exc:  # GatewayConfigError, a payload without "config"
         raise ConfigError(f"{type(exc).__name__}: {exc}", where="gateway config") from None
 
@@ -110,8 +120,12 @@ def worker_config(payload: bytes | Prepared, version: int = 0) -> ProxyConfig:
 worker_config.prepare = prepare  # type: ignore[attr-defined]  # the engine's off-loop phase
 
 
-def check_config(config: GatewayConfig, *, proxy: Mapping[str, Any] | None = None,
-                 runtime: Mapping[str, Any] | None = None) -> None:
+def check_config(
+    config: GatewayConfig,
+    *,
+    proxy: Mapping[str, Any] | None = None,
+    runtime: Mapping[str, Any] | None = None,
+) -> None:
     """The master's check before a publish, from the already compiled ``config``: build the app
     (plugin handlers accept their configs) and the proxy settings once, keep nothing. It is what
     ``worker_config`` checks minus re-reading the payload, which the Admin API compiled already
@@ -139,8 +153,9 @@ def _build(doc: Mapping[str, Any], config: GatewayConfig, version: int) -> Proxy
         finally:
             app.close()
     state = WorkerState.current(runtime)
-    app = GatewayApp(config, state.services, previous=state.app,
-                     on_health_change=state.health_changed)
+    app = GatewayApp(
+        config, state.services, previous=state.app, on_health_change=state.health_changed
+    )
     try:
         built = proxy_config(app, version, doc.get("proxy") or {})
     except BaseException:
@@ -203,8 +218,11 @@ class WorkerState:
         self._report_pending = False
         if self.app is None:
             return
-        report = {"pid": os.getpid(), "version": self.app.version,
-                  "upstreams": self.app.health_report()}
+        report = {
+            "pid": os.getpid(),
+            "version": self.app.version,
+            "upstreams": self.app.health_report(),
+        }
         path = os.path.join(self.dir, HEALTH_FILE.format(pid=os.getpid()))
         temp = path + ".tmp"
         try:
@@ -227,8 +245,9 @@ def read_health_reports(directory: str, pids: list[int]) -> list[dict[str, Any]]
     return out
 
 
-def merge_health(upstream: Mapping[str, Any], reports: list[dict[str, Any]],
-                 fallback: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def merge_health(
+    upstream: Mapping[str, Any], reports: list[dict[str, Any]], fallback: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Kong's health rows for one upstream from every worker's report: a target is UNHEALTHY
     when any worker stopped sending it traffic; ``workers`` shows each worker's view."""
     rows: dict[str, dict[str, Any]] = {}

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field as dc_field
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from types import MappingProxyType
 from typing import Any
 
@@ -103,7 +104,9 @@ def record(*fields: tuple[str, Field], checks: Sequence[Callable] = ()) -> Recor
 # -- validation ------------------------------------------------------------------------------
 
 
-def validate(rec: Record, value: Any, path: Path = ()) -> tuple[dict[str, Any] | None, list[Problem]]:
+def validate(
+    rec: Record, value: Any, path: Path = ()
+) -> tuple[dict[str, Any] | None, list[Problem]]:
     """Validate ``value`` against ``rec``; return (normalised dict or None, problems)."""
     problems: list[Problem] = []
     out = _validate_record(rec, value, path, problems)
@@ -125,7 +128,9 @@ def _validate_record(rec: Record, value: Any, path: Path, problems: list[Problem
     if len(problems) == before:
         for check in rec.checks:
             for where, message in check(out):
-                problems.append((path + ((ENTITY,) if where == ENTITY else tuple(where.split("."))), message))
+                problems.append(
+                    (path + ((ENTITY,) if where == ENTITY else tuple(where.split("."))), message)
+                )
     return out
 
 
@@ -241,7 +246,7 @@ def _validate_foreign(raw: Any, path: Path, problems: list[Problem]) -> dict | N
             return {"id": raw["id"]}
         problems.append((path + ("id",), "expected a valid UUID"))
         return None
-    problems.append((path, "expected a reference {\"id\": \"<uuid>\"}"))
+    problems.append((path, 'expected a reference {"id": "<uuid>"}'))
     return None
 
 

@@ -34,8 +34,11 @@ EVENT_SOURCE = "api-gateway"  # the ``source`` of the events the gateway's plugi
 
 
 def _no_producer_while_validating() -> Any:
-    raise ConfigError("plugin handlers must not open the event producer while they are built; "
-                      "open it on first use", where="plugin services")
+    raise ConfigError(
+        "plugin handlers must not open the event producer while they are built; "
+        "open it on first use",
+        where="plugin services",
+    )
 
 
 def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginServices:
@@ -47,9 +50,14 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
     workers = int(runtime.get("workers") or 1)
     extra = {"runtime": dict(runtime)}
     if not live:
-        return PluginServices(worker_id=0, workers=workers, registry=CollectorRegistry(),
-                              counters=LocalCounters(), producer=_no_producer_while_validating,
-                              extra=extra)
+        return PluginServices(
+            worker_id=0,
+            workers=workers,
+            registry=CollectorRegistry(),
+            counters=LocalCounters(),
+            producer=_no_producer_while_validating,
+            extra=extra,
+        )
     path = runtime.get("counters")
     # one worker: a process-local table is just as exact and ~10x cheaper than the shared one
     counters = HostCounters.open(path) if path and workers > 1 else LocalCounters()
@@ -64,5 +72,11 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
             producer_box.append(made)
         return producer_box[0]
 
-    return PluginServices(worker_id=0, workers=workers, registry=CollectorRegistry(),
-                          counters=counters, producer=producer, extra=extra)
+    return PluginServices(
+        worker_id=0,
+        workers=workers,
+        registry=CollectorRegistry(),
+        counters=counters,
+        producer=producer,
+        extra=extra,
+    )

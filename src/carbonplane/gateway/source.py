@@ -58,7 +58,7 @@ def read_source(text: str | bytes) -> tuple[Any, dict[Path, int]]:
     try:
         node = loader.get_single_node()
         if node is None:
-            raise SourceError("config is empty; it needs at least `_format_version: \"3.0\"`", 1)
+            raise SourceError('config is empty; it needs at least `_format_version: "3.0"`', 1)
         marks: dict[Path, int] = {(): node.start_mark.line + 1}
         check_shape(node)
         _check_duplicates(node, ())
@@ -89,8 +89,13 @@ def _yaml_message(text: str, exc: yaml.MarkedYAMLError) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {list: "a list", str: "a string", int: "a number", float: "a number",
-            bool: "a boolean"}.get(type(value), type(value).__name__)
+    return {
+        list: "a list",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+    }.get(type(value), type(value).__name__)
 
 
 def _scalar_key(node: yaml.Node) -> Any:
@@ -130,7 +135,9 @@ def check_shape(root: yaml.Node) -> None:
             if id(kid) in on_path:
                 raise yaml.MarkedYAMLError(
                     problem=f"recursive alias: the node at line {kid.start_mark.line + 1} "
-                            "contains itself", problem_mark=node.start_mark)
+                    "contains itself",
+                    problem_mark=node.start_mark,
+                )
             if id(kid) not in size:
                 stack.append((kid, False))
     if height[id(root)] > MAX_NESTING:
@@ -138,15 +145,18 @@ def check_shape(root: yaml.Node) -> None:
         while depth <= MAX_NESTING:
             node = max(_children(node), key=lambda k: height[id(k)])
             depth += 1
-        raise yaml.MarkedYAMLError(problem=f"nested deeper than {MAX_NESTING} levels",
-                                   problem_mark=node.start_mark)
+        raise yaml.MarkedYAMLError(
+            problem=f"nested deeper than {MAX_NESTING} levels", problem_mark=node.start_mark
+        )
     extra = size[id(root)] - len(size)
     if extra > ALIAS_BUDGET:
         count, mark, anchor = _largest_alias(root, size)
         raise yaml.MarkedYAMLError(
             problem=f"YAML aliases would add {extra} nodes to this document (limit "
-                    f"{ALIAS_BUDGET}); the alias here expands the anchor at line "
-                    f"{anchor.start_mark.line + 1} to {count} nodes", problem_mark=mark)
+            f"{ALIAS_BUDGET}); the alias here expands the anchor at line "
+            f"{anchor.start_mark.line + 1} to {count} nodes",
+            problem_mark=mark,
+        )
 
 
 def _largest_alias(root: yaml.Node, size: dict[int, int]) -> tuple[int, yaml.Mark, yaml.Node]:
@@ -179,7 +189,8 @@ def _check_duplicates(node: yaml.Node, path: Path) -> None:
                 if key in seen:
                     raise yaml.MarkedYAMLError(
                         problem=f"duplicate key {key!r} (first at line {seen[key]})",
-                        problem_mark=key_node.start_mark)
+                        problem_mark=key_node.start_mark,
+                    )
                 seen[key] = key_node.start_mark.line + 1
             _check_duplicates(value_node, path + (key,))
     elif isinstance(node, yaml.SequenceNode):

@@ -32,8 +32,10 @@ _PCRE_NAMED_GROUP = re.compile(r"\(\?<(?![=!])")
 
 def check_name(value: str) -> str | None:
     if not _NAME_RE.match(value):
-        return (f"invalid value '{value}': the only accepted ascii characters are alphanumerics "
-                "or ., -, _, and ~")
+        return (
+            f"invalid value '{value}': the only accepted ascii characters are alphanumerics "
+            "or ., -, _, and ~"
+        )
     return None
 
 
@@ -58,7 +60,7 @@ def split_host_port(value: str) -> tuple[str, int | None] | None:
         end = value.find("]")
         if end < 0:
             return None
-        host, rest = value[1:end], value[end + 1:]
+        host, rest = value[1:end], value[end + 1 :]
         if not rest:
             return host, None
         if not rest.startswith(":"):
@@ -122,10 +124,12 @@ def check_path(value: str) -> str | None:
     if "//" in value:
         return "must not have empty segments"
     if not _PATH_CHARS_RE.match(value):
-        return f"invalid path: '{value}' (characters outside of the reserved list of RFC 3986 found)"
+        return (
+            f"invalid path: '{value}' (characters outside of the reserved list of RFC 3986 found)"
+        )
     bad = _BAD_PCT_RE.search(value)
     if bad:
-        return f"invalid url-encoded value: '{value[bad.start():bad.start() + 3]}'"
+        return f"invalid url-encoded value: '{value[bad.start() : bad.start() + 3]}'"
     return None
 
 
@@ -144,6 +148,7 @@ def _decode_unreserved(path: str, escape_meta: bool) -> str:
         if ch in _UNRESERVED:
             return re.escape(ch) if escape_meta else ch
         return "%" + m.group(1).upper()
+
     return _PCT.sub(repl, path)
 
 
@@ -179,7 +184,7 @@ def check_router_path(value: str) -> str | None:
         return "must not have empty segments"
     bad = _BAD_PCT_RE.search(value)
     if bad:
-        return f"invalid url-encoded value: '{value[bad.start():bad.start() + 3]}'"
+        return f"invalid url-encoded value: '{value[bad.start() : bad.start() + 3]}'"
     if value.startswith("~"):
         try:
             re.compile(pcre_to_python(value[1:]))
@@ -204,8 +209,10 @@ def check_method(value: str) -> str | None:
 
 def check_tag(value: str) -> str | None:
     if not value or "," in value or "/" in value or not value.isprintable():
-        return (f"invalid tag '{value}': expected printable ascii (except `,` and `/`) or "
-                "valid utf-8 sequences")
+        return (
+            f"invalid tag '{value}': expected printable ascii (except `,` and `/`) or "
+            "valid utf-8 sequences"
+        )
     return None
 
 
@@ -256,8 +263,12 @@ def foreign(reference: str, description: str = "", **kw: Any) -> Field:
 
 
 def uuid() -> Field:
-    return Field("string", "Unique identifier (UUID); generated when absent.", auto=True,
-                 check=lambda v: None if is_uuid(v) else "expected a valid UUID")
+    return Field(
+        "string",
+        "Unique identifier (UUID); generated when absent.",
+        auto=True,
+        check=lambda v: None if is_uuid(v) else "expected a valid UUID",
+    )
 
 
 def timestamp_s(description: str) -> Field:
@@ -285,10 +296,14 @@ def timeout(description: str) -> Field:
 
 
 def tags() -> Field:
-    return Field("set", "Optional labels for grouping and filtering (`?tags=a,b`).",
-                 elements=Field("string", check=check_tag))
+    return Field(
+        "set",
+        "Optional labels for grouping and filtering (`?tags=a,b`).",
+        elements=Field("string", check=check_tag),
+    )
 
 
 def http_statuses(default: list[int], description: str) -> Field:
-    return Field("array", description, default=default,
-                 elements=Field("integer", between=(100, 999)))
+    return Field(
+        "array", description, default=default, elements=Field("integer", between=(100, 999))
+    )

@@ -137,13 +137,20 @@ class Forwarding:
         incoming = head.get_all(b"x-forwarded-for")
         xff = b", ".join(incoming) + b", " + peer if incoming else peer
         lines = [
-            b"x-forwarded-for: ", xff,
-            b"\r\nx-forwarded-proto: ", head.get(b"x-forwarded-proto") or scheme,
-            b"\r\nx-forwarded-host: ", head.get(b"x-forwarded-host") or host_without_port(head.host),
-            b"\r\nx-forwarded-port: ", head.get(b"x-forwarded-port") or port,
-            b"\r\nx-forwarded-path: ", head.get(b"x-forwarded-path") or head.path,
-            b"\r\nx-real-ip: ", client_ip.encode("ascii"), b"\r\n",
-        ]  # fmt: skip
+            b"x-forwarded-for: ",
+            xff,
+            b"\r\nx-forwarded-proto: ",
+            head.get(b"x-forwarded-proto") or scheme,
+            b"\r\nx-forwarded-host: ",
+            head.get(b"x-forwarded-host") or host_without_port(head.host),
+            b"\r\nx-forwarded-port: ",
+            head.get(b"x-forwarded-port") or port,
+            b"\r\nx-forwarded-path: ",
+            head.get(b"x-forwarded-path") or head.path,
+            b"\r\nx-real-ip: ",
+            client_ip.encode("ascii"),
+            b"\r\n",
+        ]
         prefix = head.get(b"x-forwarded-prefix") or prefix
         if prefix:
             lines += (b"x-forwarded-prefix: ", prefix, b"\r\n")
@@ -153,14 +160,21 @@ class Forwarding:
     def untrusted_base(peer_ip: str, scheme: bytes, port: bytes) -> bytes:
         """The lines that are the same for every request of an untrusted connection."""
         peer = peer_ip.encode("ascii")
-        return (b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-port: %s\r\n"
-                b"x-real-ip: %s\r\n" % (peer, scheme, port, peer))  # fmt: skip
+        return (
+            b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-port: %s\r\n"
+            b"x-real-ip: %s\r\n" % (peer, scheme, port, peer)
+        )
 
     @staticmethod
     def untrusted_fields(base: bytes, head: RequestHead, prefix: bytes | None) -> bytes:
         """``base`` (see ``untrusted_base``) plus this request's host, path and prefix lines."""
         if prefix:
-            return b"%sx-forwarded-host: %s\r\nx-forwarded-path: %s\r\nx-forwarded-prefix: %s\r\n" % (
-                base, host_without_port(head.host), head.path, prefix)  # fmt: skip
+            return (
+                b"%sx-forwarded-host: %s\r\nx-forwarded-path: %s\r\nx-forwarded-prefix: %s\r\n"
+                % (base, host_without_port(head.host), head.path, prefix)
+            )
         return b"%sx-forwarded-host: %s\r\nx-forwarded-path: %s\r\n" % (
-            base, host_without_port(head.host), head.path)  # fmt: skip
+            base,
+            host_without_port(head.host),
+            head.path,
+        )

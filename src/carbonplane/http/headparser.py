@@ -185,8 +185,12 @@ class RequestHeadParser:
         hosts = special.pop(b"host", None)
         if authority is not None:
             host = rules.check_host([authority], version)
-        elif hosts is not None and len(hosts) == 1 and 1 not in hosts[0].translate(_HOST_FLAGS) \
-                and hosts[0][:1] != b":":  # fmt: skip
+        elif (
+            hosts is not None
+            and len(hosts) == 1
+            and 1 not in hosts[0].translate(_HOST_FLAGS)
+            and hosts[0][:1] != b":"
+        ):
             host = hosts[0]  # the common case, checked inline
         else:
             host = rules.check_host(hosts or _EMPTY, version)
@@ -244,8 +248,16 @@ class ResponseHeadParser:
             fast = _fast_response(raw, request_method, self.limits.max_headers)
             if fast is not None:
                 status, reason, version, headers, framing, length, keep_alive, connection = fast
-                return ResponseHead(status, reason, version, headers, framing, length, keep_alive,
-                                    rules.COMMON_CONNECTION[connection] if connection else _NO_TOKENS)
+                return ResponseHead(
+                    status,
+                    reason,
+                    version,
+                    headers,
+                    framing,
+                    length,
+                    keep_alive,
+                    rules.COMMON_CONNECTION[connection] if connection else _NO_TOKENS,
+                )
         return self.parse_py(raw, request_method)
 
     def parse_py(self, raw: bytes, request_method: bytes) -> ResponseHead:

@@ -260,8 +260,15 @@ class RequestReader(_MessageReader):
         Otherwise return None and the events come from ``next_event`` as usual. Parse errors
         raise as ``next_event`` would (the reader is then unusable)."""
         end = data.find(b"\r\n\r\n") + 4
-        if (end != len(data) or end == 3 or self._pos != len(self._buf) or self._state != _HEAD
-                or self.eof or end > self.limits.max_head_bytes or data[:2] == b"\r\n"):  # fmt: skip
+        if (
+            end != len(data)
+            or end == 3
+            or self._pos != len(self._buf)
+            or self._state != _HEAD
+            or self.eof
+            or end > self.limits.max_head_bytes
+            or data[:2] == b"\r\n"
+        ):
             self.feed(data)
             return None
         self._buf = data

@@ -105,9 +105,7 @@ def parse_content_length(values: list[bytes], *, status: int = 400) -> int:
         raise HttpError(status, f"{len(values)} Content-Length fields; exactly one is allowed")
     value = values[0]
     if not value or len(value) > MAX_CONTENT_LENGTH_DIGITS or not value.isdigit():
-        raise HttpError(
-            status, f"invalid Content-Length {value[:32]!r}: must be 1-18 ASCII digits"
-        )
+        raise HttpError(status, f"invalid Content-Length {value[:32]!r}: must be 1-18 ASCII digits")
     return int(value)
 
 

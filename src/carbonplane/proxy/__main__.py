@@ -18,8 +18,11 @@ from carbonplane.proxy.static import parse_address
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m carbonplane.proxy", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m carbonplane.proxy",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--listen", default="127.0.0.1:8000", help="HOST:PORT (port 0: any)")
     parser.add_argument("--route", action="append", default=[], metavar="PREFIX=HOST:PORT")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (0: in-process)")
@@ -31,15 +34,21 @@ def main(argv: list[str] | None = None) -> int:
         routes = dict(r.split("=", 1) for r in args.route) if args.route else {}
         if not routes:
             raise ConfigError("give at least one --route PREFIX=HOST:PORT", where="--route")
-        payload = json.dumps({"routes": routes, "proxy": json.loads(args.proxy),
-                              "upstream": json.loads(args.upstream)}).encode()
+        payload = json.dumps(
+            {
+                "routes": routes,
+                "proxy": json.loads(args.proxy),
+                "upstream": json.loads(args.upstream),
+            }
+        ).encode()
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     from carbonplane.proxy.supervisor import run_forever
 
-    return run_forever(host, port, "carbonplane.proxy.static:config_from_json", payload,
-                       workers=args.workers)
+    return run_forever(
+        host, port, "carbonplane.proxy.static:config_from_json", payload, workers=args.workers
+    )
 
 
 if __name__ == "__main__":

@@ -88,9 +88,16 @@ class Upstream:
     """
 
     __slots__ = (
-        "name", "picker", "connect_timeout", "read_timeout", "write_timeout", "retries",
-        "ssl", "server_hostname", "host_header",
-    )  # fmt: skip
+        "name",
+        "picker",
+        "connect_timeout",
+        "read_timeout",
+        "write_timeout",
+        "retries",
+        "ssl",
+        "server_hostname",
+        "host_header",
+    )
 
     def __init__(
         self,
@@ -167,8 +174,15 @@ class Filter:
 class FilterChain:
     """Filters in execution order, with each hook's overriding methods precomputed."""
 
-    __slots__ = ("filters", "request", "request_body", "request_body_reframes", "response_head",
-                 "response_body", "log")  # fmt: skip
+    __slots__ = (
+        "filters",
+        "request",
+        "request_body",
+        "request_body_reframes",
+        "response_head",
+        "response_body",
+        "log",
+    )
 
     def __init__(self, filters: Sequence[Filter] = ()) -> None:
         self.filters = tuple(filters)
@@ -176,8 +190,9 @@ class FilterChain:
         self.request_body = self._hooks("on_request_body")
         self.request_body_reframes = any(
             not getattr(f, "request_body_keeps_length", False)
-            for f in self.filters if hasattr(f, "on_request_body")
-        )  # fmt: skip
+            for f in self.filters
+            if hasattr(f, "on_request_body")
+        )
         self.response_head = self._hooks("on_response_head")
         self.response_body = self._hooks("on_response_body")
         self.log = self._hooks("on_log")
@@ -185,9 +200,8 @@ class FilterChain:
     def _hooks(self, name: str) -> tuple:
         base = getattr(Filter, name, None)
         return tuple(
-            getattr(f, name) for f in self.filters
-            if getattr(type(f), name, base) is not base
-        )  # fmt: skip
+            getattr(f, name) for f in self.filters if getattr(type(f), name, base) is not base
+        )
 
     def __len__(self) -> int:
         return len(self.filters)
@@ -251,8 +265,14 @@ class LocalResponse:
         self.filters = filters
 
     @classmethod
-    def error(cls, status: int, message: str, headers: Headers | None = None, *,
-              filters: FilterChain | None = None) -> LocalResponse:  # fmt: skip
+    def error(
+        cls,
+        status: int,
+        message: str,
+        headers: Headers | None = None,
+        *,
+        filters: FilterChain | None = None,
+    ) -> LocalResponse:
         return cls(status, None, headers, message=message, filters=filters)
 
     def render(self, request_id: bytes | None) -> tuple[Headers, bytes]:
@@ -277,11 +297,19 @@ class Client:
     ``tls``: the connection's ``ssl.SSLObject`` when it arrived over TLS (its peer certificate,
     cipher, version; the mesh sidecar reads the client's SPIFFE identity from it), else None."""
 
-    __slots__ = ("peer_ip", "peer_port", "trusted", "scheme", "server_port", "forwarded_base",
-                 "tls")
+    __slots__ = (
+        "peer_ip",
+        "peer_port",
+        "trusted",
+        "scheme",
+        "server_port",
+        "forwarded_base",
+        "tls",
+    )
 
-    def __init__(self, peer_ip: str, peer_port: int, trusted: bool, scheme: bytes,
-                 server_port: int) -> None:  # fmt: skip
+    def __init__(
+        self, peer_ip: str, peer_port: int, trusted: bool, scheme: bytes, server_port: int
+    ) -> None:
         self.peer_ip = peer_ip
         self.peer_port = peer_port
         self.trusted = trusted
@@ -302,8 +330,15 @@ class RequestContext:
     ``on_request``, and ``response`` in ``on_response_head``. ``vars`` is theirs to share.
     """
 
-    def __init__(self, request: RequestHead, client: Client, client_ip: str, request_id: bytes,
-                 started: float, started_ms: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        request: RequestHead,
+        client: Client,
+        client_ip: str,
+        request_id: bytes,
+        started: float,
+        started_ms: int,
+    ) -> None:
         self.request = request
         self.client = client
         self.client_ip = client_ip

@@ -59,7 +59,7 @@ class FrameBuffer:
             end = HEADER.size + size
             if len(self._buf) < end:
                 break
-            out.append(pickle.loads(memoryview(self._buf)[HEADER.size:end]))
+            out.append(pickle.loads(memoryview(self._buf)[HEADER.size : end]))
             del self._buf[:end]
         return out
 

@@ -73,22 +73,34 @@ class ProxyConfig:
         object.__setattr__(self, "compiled", CompiledSettings(self))
 
     def _check(self) -> None:
-        for name in ("client_header_timeout", "client_body_timeout", "keepalive_timeout",
-                     "send_timeout", "upstream_keepalive_timeout"):  # fmt: skip
+        for name in (
+            "client_header_timeout",
+            "client_body_timeout",
+            "keepalive_timeout",
+            "send_timeout",
+            "upstream_keepalive_timeout",
+        ):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"must be > 0 seconds, got {getattr(self, name)!r}", where=name)
         if not self.client_body_min_rate >= 0:
-            raise ConfigError(f"must be >= 0 bytes/s (0: off), got {self.client_body_min_rate!r}",
-                              where="client_body_min_rate")
-        for name in ("keepalive_requests", "max_connections", "upstream_keepalive_requests",
-                     "request_buffer_bytes"):
+            raise ConfigError(
+                f"must be >= 0 bytes/s (0: off), got {self.client_body_min_rate!r}",
+                where="client_body_min_rate",
+            )
+        for name in (
+            "keepalive_requests",
+            "max_connections",
+            "upstream_keepalive_requests",
+            "request_buffer_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"must be >= 1, got {getattr(self, name)!r}", where=name)
         if self.upstream_keepalive_pool < 0:
             raise ConfigError("must be >= 0", where="upstream_keepalive_pool")
         if self.escaped_slash not in ESCAPED_SLASH_ACTIONS:
             raise ConfigError(
-                f"{self.escaped_slash!r} is not one of {ESCAPED_SLASH_ACTIONS}", where="escaped_slash"
+                f"{self.escaped_slash!r} is not one of {ESCAPED_SLASH_ACTIONS}",
+                where="escaped_slash",
             )
         for name in ("request_id_header", "latency_header_prefix"):
             value = getattr(self, name)
@@ -104,11 +116,20 @@ class CompiledSettings:
     """Derived, per-config objects: the head parser, forwarding policy, pre-serialised lines."""
 
     __slots__ = (
-        "head_parser", "forwarding", "via_line", "server_line", "request_id_name",
-        "request_id_prefix", "upstream_latency_name", "proxy_latency_name", "upstream_template",
-        "response_template", "request_drop", "response_drop",
+        "head_parser",
+        "forwarding",
+        "via_line",
+        "server_line",
+        "request_id_name",
+        "request_id_prefix",
+        "upstream_latency_name",
+        "proxy_latency_name",
+        "upstream_template",
+        "response_template",
+        "request_drop",
+        "response_drop",
         "response_drop_reframed",
-    )  # fmt: skip
+    )
 
     def __init__(self, config: ProxyConfig) -> None:
         self.head_parser = RequestHeadParser(config.limits, config.escaped_slash)
@@ -143,8 +164,10 @@ class CompiledSettings:
         self.upstream_template = via + (b"%s: %%s\r\n" % rid if rid else b"")
         latency = b""
         if self.upstream_latency_name is not None:
-            latency = b"%s: %%d\r\n%s: %%d\r\n" % (self.upstream_latency_name,
-                                                     self.proxy_latency_name)  # fmt: skip
+            latency = b"%s: %%d\r\n%s: %%d\r\n" % (
+                self.upstream_latency_name,
+                self.proxy_latency_name,
+            )
         self.response_template = via + latency + (b"%s: %%s\r\n" % rid if rid else b"")
 
     def response_lines(self, ctx: RequestContext) -> bytes:

@@ -49,17 +49,36 @@ from carbonplane.proxy.writes import flush_output
 
 log = logging.getLogger("carbonplane.proxy")
 
-_LOCAL_DROP = frozenset((b"content-length", b"transfer-encoding", b"connection", b"server",
-                         b"date"))  # fmt: skip
+_LOCAL_DROP = frozenset(
+    (b"content-length", b"transfer-encoding", b"connection", b"server", b"date")
+)
 PAUSE_PENDING, PAUSE_UPSTREAM, PAUSE_BACKLOG = 1, 2, 4
 
 
 class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downstream.pxd)
     __slots__ = (
-        "server", "loop", "transport", "config", "settings", "reader", "client", "exchange",
-        "deadline", "paused", "served", "closing", "draining", "head_started", "pumping",
-        "port_bytes", "outbuf", "batch", "clock", "body_since", "body_since_bytes",
-    )  # fmt: skip
+        "server",
+        "loop",
+        "transport",
+        "config",
+        "settings",
+        "reader",
+        "client",
+        "exchange",
+        "deadline",
+        "paused",
+        "served",
+        "closing",
+        "draining",
+        "head_started",
+        "pumping",
+        "port_bytes",
+        "outbuf",
+        "batch",
+        "clock",
+        "body_since",
+        "body_since_bytes",
+    )
 
     def __init__(self, server) -> None:
         self.server = server
@@ -203,8 +222,9 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         when = self.loop.time() + timeout
         rate = config.client_body_min_rate
         if rate > 0.0:
-            floor = (self.body_since + timeout
-                     + (ex.ctx.request_bytes - self.body_since_bytes) / rate)  # fmt: skip
+            floor = (
+                self.body_since + timeout + (ex.ctx.request_bytes - self.body_since_bytes) / rate
+            )
             if floor < when:
                 return floor
         return when
@@ -226,8 +246,11 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         settings = self.settings
         client = self.client
         server = self.server
-        client_ip = (settings.forwarding.client_ip(client.peer_ip, True, head)
-                     if client.trusted else client.peer_ip)  # fmt: skip
+        client_ip = (
+            settings.forwarding.client_ip(client.peer_ip, True, head)
+            if client.trusted
+            else client.peer_ip
+        )
         server.requests += 1
         rid = b"%s%08x" % (settings.request_id_prefix, server.requests & 0xFFFFFFFF)
         if client.trusted and settings.request_id_name is not None:
@@ -273,10 +296,12 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             base = client.forwarded_base
             if base is None:
                 base = client.forwarded_base = forwarding.untrusted_base(
-                    client.peer_ip, client.scheme, self.port_bytes)
+                    client.peer_ip, client.scheme, self.port_bytes
+                )
             return forwarding.untrusted_fields(base, ctx.request, prefix)
-        return forwarding.fields(ctx.request, client.peer_ip, ctx.client_ip, True, client.scheme,
-                                 self.port_bytes, prefix)  # fmt: skip
+        return forwarding.fields(
+            ctx.request, client.peer_ip, ctx.client_ip, True, client.scheme, self.port_bytes, prefix
+        )
 
     def upstream_extra(self, ctx: RequestContext) -> bytes:
         """Via and request-id lines for the upstream request (template compiled per config)."""
@@ -288,22 +313,30 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
     def response_extra(self, ctx: RequestContext, framing: int, reframe: bool):
         """(extra response header lines, close?) for a relayed upstream response."""
         req = ctx.request
-        close = (not req.keep_alive or self.draining or not self.exchange.request_done
-                 or self.served + 1 >= self.config.keepalive_requests)  # fmt: skip
+        close = (
+            not req.keep_alive
+            or self.draining
+            or not self.exchange.request_done
+            or self.served + 1 >= self.config.keepalive_requests
+        )
         if req.version == b"1.0":
             if reframe or framing == FRAMING_CHUNKED or framing == FRAMING_CLOSE:
                 close = True  # HTTP/1.0 has no chunked: the body ends when we close
             extra = self.settings.response_lines(ctx)
-            return extra + (b"connection: close\r\n" if close else b"connection: keep-alive\r\n"), close
+            return extra + (
+                b"connection: close\r\n" if close else b"connection: keep-alive\r\n"
+            ), close
         extra = self.settings.response_lines(ctx)
         return (extra + b"connection: close\r\n" if close else extra), close
 
-    def respond_local(self, ctx: RequestContext, local: LocalResponse, chain: FilterChain,
-                      close: bool) -> None:  # fmt: skip
+    def respond_local(
+        self, ctx: RequestContext, local: LocalResponse, chain: FilterChain, close: bool
+    ) -> None:
         """Write a proxy-made response (after the chain's response-head hooks)."""
         headers, body = local.render(ctx.request_id)
-        ctx.response = ResponseHead(local.status, b"", b"1.1", list(headers), FRAMING_LENGTH,
-                                    len(body))  # fmt: skip
+        ctx.response = ResponseHead(
+            local.status, b"", b"1.1", list(headers), FRAMING_LENGTH, len(body)
+        )
         ctx.source = "proxy"
         for hook in chain.response_head:
             try:
@@ -313,12 +346,21 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         head = ctx.response
         req = ctx.request
         close = close or self.closing or self.draining or not req.keep_alive
-        self._write_response(head.status, head.reason, head.headers, body, close,
-                             ctx.request_id, req.method == b"HEAD", req.version)  # fmt: skip
+        self._write_response(
+            head.status,
+            head.reason,
+            head.headers,
+            body,
+            close,
+            ctx.request_id,
+            req.method == b"HEAD",
+            req.version,
+        )
         ctx.response_bytes = len(body)
 
-    def _write_response(self, status, reason, headers, body, close, request_id, head_only,
-                        version) -> None:  # fmt: skip
+    def _write_response(
+        self, status, reason, headers, body, close, request_id, head_only, version
+    ) -> None:
         settings = self.settings
         out = [status_line(status, reason), settings.server_line, b"date: ", http_date(), b"\r\n"]
         for name, value in headers:
@@ -358,8 +400,13 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         self.served += 1
         if self.paused & (PAUSE_PENDING | PAUSE_UPSTREAM):
             self.pause_for(PAUSE_PENDING | PAUSE_UPSTREAM, False)
-        if (close or self.closing or self.draining or self.transport.is_closing()
-                or self.served >= self.config.keepalive_requests):  # fmt: skip
+        if (
+            close
+            or self.closing
+            or self.draining
+            or self.transport.is_closing()
+            or self.served >= self.config.keepalive_requests
+        ):
             self.closing = True
             self.deadline.cancel()
             self.close_transport()

@@ -62,10 +62,29 @@ MESSAGES = {
 
 class Exchange:
     __slots__ = (
-        "state", "target", "pool", "up", "reused", "pending", "pending_size", "out_chunked",
-        "close_client", "task", "up_paused", "relays_whole", "fresh_only", "conn", "loop", "ctx",
-        "upstream", "chain", "request_done", "chunked_request", "out", "buffering",
-    )  # fmt: skip
+        "state",
+        "target",
+        "pool",
+        "up",
+        "reused",
+        "pending",
+        "pending_size",
+        "out_chunked",
+        "close_client",
+        "task",
+        "up_paused",
+        "relays_whole",
+        "fresh_only",
+        "conn",
+        "loop",
+        "ctx",
+        "upstream",
+        "chain",
+        "request_done",
+        "chunked_request",
+        "out",
+        "buffering",
+    )
 
     def __init__(self, conn, ctx: RequestContext, decision: RouteDecision) -> None:
         self.state = FILTERING
@@ -89,7 +108,8 @@ class Exchange:
         self.request_done = framing == FRAMING_NONE
         # a request-body filter may change the length: such bodies go upstream chunked
         self.chunked_request = framing == FRAMING_CHUNKED or (
-            framing != FRAMING_NONE and self.chain.request_body_reframes)
+            framing != FRAMING_NONE and self.chain.request_body_reframes
+        )
         self.out: list[bytes] = []
         self.buffering = decision.buffer_request and not self.request_done
         # no response-body filter: a one-read response may be relayed in one step
@@ -155,9 +175,13 @@ class Exchange:
             self._try_target()
 
     def _too_large(self, limit: int) -> None:
-        self.respond(LocalResponse.error(
-            413, f"Request body larger than the route's request buffer ({limit} bytes); "
-            "send less, or turn request_buffering off for this route"))
+        self.respond(
+            LocalResponse.error(
+                413,
+                f"Request body larger than the route's request buffer ({limit} bytes); "
+                "send less, or turn request_buffering off for this route",
+            )
+        )
 
     def _try_target(self) -> None:
         ctx = self.ctx
@@ -212,10 +236,15 @@ class Exchange:
         if host is None:
             host = self.upstream.host_header(self.target)
         head = request_head_bytes(
-            req, ctx.upstream_target, host, self.conn.forwarded(ctx),
-            FRAMING_CHUNKED if self.chunked_request else req.framing, req.content_length,
-            self.conn.upstream_extra(ctx), self.conn.settings.request_drop,
-        )  # fmt: skip
+            req,
+            ctx.upstream_target,
+            host,
+            self.conn.forwarded(ctx),
+            FRAMING_CHUNKED if self.chunked_request else req.framing,
+            req.content_length,
+            self.conn.upstream_extra(ctx),
+            self.conn.settings.request_drop,
+        )
         if self.pending:
             head = b"".join([head, *self.pending])
             self.pending = None
@@ -238,8 +267,9 @@ class Exchange:
         if self.chain.request_body:
             tail = self._filter_body(b"", True)
             if tail:
-                self._send_body(b"%x\r\n%b\r\n" % (len(tail), tail) if self.chunked_request
-                                else tail)
+                self._send_body(
+                    b"%x\r\n%b\r\n" % (len(tail), tail) if self.chunked_request else tail
+                )
             if self.state == DONE:
                 return
         if self.chunked_request:
@@ -304,8 +334,12 @@ class Exchange:
         framing = head.framing
         extra, close = self.conn.response_extra(ctx, framing, reframe)
         self.close_client = close
-        self.out_chunked = not close and (reframe and framing != FRAMING_NONE
-                                          or framing == FRAMING_CHUNKED or framing == FRAMING_CLOSE)
+        self.out_chunked = not close and (
+            reframe
+            and framing != FRAMING_NONE
+            or framing == FRAMING_CHUNKED
+            or framing == FRAMING_CLOSE
+        )
         if self.out_chunked:
             extra += b"transfer-encoding: chunked\r\n"
         settings = self.conn.settings
@@ -366,8 +400,9 @@ class Exchange:
             self.conn.abort()
             return self._done()
         req = ctx.request
-        if resend_fresh(self.reused, failure == FAILURE_RESET, self.fresh_only, req.method,
-                        req.framing):
+        if resend_fresh(
+            self.reused, failure == FAILURE_RESET, self.fresh_only, req.method, req.framing
+        ):
             self.fresh_only = True  # a stale keep-alive connection: re-send once, on a new one
             ctx.tries -= 1  # the target did not fail; the idle connection had died
             return self._try_target()

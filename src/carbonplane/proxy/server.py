@@ -24,8 +24,9 @@ from carbonplane.proxy.layers.pool import UpstreamPool
 from carbonplane.proxy.writes import WriteBatch
 
 
-def listening_socket(host: str, port: int, *, reuse_port: bool = True,
-                     backlog: int = 2048) -> socket.socket:  # fmt: skip
+def listening_socket(
+    host: str, port: int, *, reuse_port: bool = True, backlog: int = 2048
+) -> socket.socket:
     """A bound, listening, non-blocking TCP socket (IPv6 when ``host`` contains ':')."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -53,8 +54,15 @@ class ProxyServer:
         self._servers: list[asyncio.AbstractServer] = []
         self._drained: asyncio.Event | None = None
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0, *, sock: socket.socket | None = None,
-                    ssl=None, reuse_port: bool = True) -> int:  # fmt: skip
+    async def start(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        sock: socket.socket | None = None,
+        ssl=None,
+        reuse_port: bool = True,
+    ) -> int:
         """Listen (on ``sock`` or a new ``SO_REUSEPORT`` socket); returns the bound port."""
         if sock is None:
             sock = listening_socket(host, port, reuse_port=reuse_port)
@@ -64,14 +72,17 @@ class ProxyServer:
         self._servers.append(server)
         return sock.getsockname()[1]
 
-    async def adopt(self, sock: socket.socket, *, ssl=None,
-                    ssl_handshake_timeout: float | None = None) -> None:
+    async def adopt(
+        self, sock: socket.socket, *, ssl=None, ssl_handshake_timeout: float | None = None
+    ) -> None:
         """Serve one already-accepted connection (plaintext, or TLS with ``ssl`` handshaken
         first). For listeners that decide per connection, e.g. the mesh sidecar's inbound port:
         a context picked at accept time (swapped in place on renewal), TLS or plaintext by the
         first byte. Raises what the handshake raises (``ssl.SSLError``, ``OSError``)."""
         await self.loop.connect_accepted_socket(
-            lambda: ClientConnection(self), sock, ssl=ssl,
+            lambda: ClientConnection(self),
+            sock,
+            ssl=ssl,
             ssl_handshake_timeout=ssl_handshake_timeout if ssl is not None else None,
         )
 
@@ -102,18 +113,27 @@ class ProxyServer:
         return pool
 
     def _pool_by_address(self, target, upstream) -> UpstreamPool:
-        key = (target.host, target.port, id(upstream.ssl) if upstream.ssl is not None else 0,
-               upstream.server_hostname)  # fmt: skip
+        key = (
+            target.host,
+            target.port,
+            id(upstream.ssl) if upstream.ssl is not None else 0,
+            upstream.server_hostname,
+        )
         pool = self.pools.get(key)
         if pool is None:
             config = self.config
             pool = UpstreamPool(
-                self.loop, self.response_parser, target.host, target.port, ssl=upstream.ssl,
+                self.loop,
+                self.response_parser,
+                target.host,
+                target.port,
+                ssl=upstream.ssl,
                 server_hostname=upstream.server_hostname,
                 max_idle=config.upstream_keepalive_pool,
                 max_requests=config.upstream_keepalive_requests,
-                idle_timeout=config.upstream_keepalive_timeout, batch=self.batch,
-            )  # fmt: skip
+                idle_timeout=config.upstream_keepalive_timeout,
+                batch=self.batch,
+            )
             self.pools[key] = pool
         return pool
 

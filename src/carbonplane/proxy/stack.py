@@ -59,16 +59,18 @@ class Stack:
         self._fields.update(fields)
         return self
 
-    def balance(self, picker: TargetPicker,
-                host_header: Callable[[Target], bytes] | None = None) -> Stack:
+    def balance(
+        self, picker: TargetPicker, host_header: Callable[[Target], bytes] | None = None
+    ) -> Stack:
         return self._push("balance", picker=picker, host_header=host_header)
 
     def retries(self, retries: int) -> Stack:
         return self._push("retries", retries=retries)
 
     def timeouts(self, connect: float, read: float, write: float) -> Stack:
-        return self._push("timeouts", connect_timeout=connect, read_timeout=read,
-                          write_timeout=write)
+        return self._push(
+            "timeouts", connect_timeout=connect, read_timeout=read, write_timeout=write
+        )
 
     def tls(self, context: Any, server_hostname: str | None) -> Stack:
         return self._push("tls", ssl=context, server_hostname=server_hostname)

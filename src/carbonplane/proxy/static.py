@@ -47,9 +47,14 @@ def parse_address(text: str, where: str, *, any_port: bool = False) -> tuple[str
 class StaticApp:
     """Route by longest path prefix; see the module docstring."""
 
-    def __init__(self, routes: Mapping[str, str | Upstream], *, filters: FilterChain = EMPTY_CHAIN,
-                 upstream_options: Mapping[str, Any] | None = None,
-                 buffer_request: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        routes: Mapping[str, str | Upstream],
+        *,
+        filters: FilterChain = EMPTY_CHAIN,
+        upstream_options: Mapping[str, Any] | None = None,
+        buffer_request: bool = False,
+    ) -> None:
         table = []
         for prefix, dest in routes.items():
             if not prefix.startswith("/"):
@@ -68,8 +73,13 @@ class StaticApp:
         path = request.path
         for prefix, upstream in self.table:
             if path.startswith(prefix):
-                return RouteDecision(upstream, path + request.query, None, self.filters,
-                                     buffer_request=self.buffer_request)
+                return RouteDecision(
+                    upstream,
+                    path + request.query,
+                    None,
+                    self.filters,
+                    buffer_request=self.buffer_request,
+                )
         return LocalResponse.error(404, NO_ROUTE, filters=self.filters)
 
 

@@ -73,8 +73,9 @@ def load_factory(path: str) -> Callable[[bytes, int], ProxyConfig]:
         raise ConfigError(f"cannot load config factory {path!r}: {exc}", where="factory") from None
 
 
-def worker_main(host: str, port: int, factory: str, payload: bytes, version: int,
-                sock: socket.socket) -> None:  # fmt: skip
+def worker_main(
+    host: str, port: int, factory: str, payload: bytes, version: int, sock: socket.socket
+) -> None:
     """Entry point of a worker process."""
     import uvloop
 
@@ -185,8 +186,16 @@ class _Worker:
 class Supervisor:
     """Run ``workers`` worker processes on ``host:port``; see the module docstring."""
 
-    def __init__(self, host: str, port: int, factory: str, payload: bytes, *,
-                 workers: int | None = None, drain: float = 10.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        factory: str,
+        payload: bytes,
+        *,
+        workers: int | None = None,
+        drain: float = 10.0,
+    ) -> None:
         self.host = host
         self.factory = factory
         self.payload = payload
@@ -226,9 +235,11 @@ class Supervisor:
         """A new worker on the latest payload (call with ``_changed`` held)."""
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         process = _SPAWN.Process(
-            target=worker_main, name="carbonplane-proxy-worker", daemon=True,
+            target=worker_main,
+            name="carbonplane-proxy-worker",
+            daemon=True,
             args=(self.host, self.port, self.factory, self.payload, self.version, child),
-        )  # fmt: skip
+        )
         process.start()
         child.close()
         parent.settimeout(SEND_TIMEOUT)
@@ -314,20 +325,27 @@ class Supervisor:
 
     def wait_applied(self, version: int, timeout: float = 10.0) -> None:
         """Block until every live worker runs ``version`` (or raise ConfigError)."""
+
         def settled() -> bool:
-            return self._stopping or all(w.applied >= version or (w.error and w.error[0] == version)
-                                         for w in self._workers)  # fmt: skip
+            return self._stopping or all(
+                w.applied >= version or (w.error and w.error[0] == version) for w in self._workers
+            )
+
         with self._changed:
             if not self._changed.wait_for(settled, timeout):
-                raise ConfigError(f"config version {version} not applied by every worker "
-                                  f"within {timeout} s", where="supervisor")  # fmt: skip
+                raise ConfigError(
+                    f"config version {version} not applied by every worker within {timeout} s",
+                    where="supervisor",
+                )
             if self._stopping:
-                raise ConfigError(f"config version {version}: the workers are stopping",
-                                  where="supervisor")
+                raise ConfigError(
+                    f"config version {version}: the workers are stopping", where="supervisor"
+                )
             errors = [w.error[1] for w in self._workers if w.error and w.error[0] == version]
         if errors:
-            raise ConfigError(f"workers rejected config version {version}: {errors[0]}",
-                              where="supervisor")  # fmt: skip
+            raise ConfigError(
+                f"workers rejected config version {version}: {errors[0]}", where="supervisor"
+            )
 
     # -- monitor thread -----------------------------------------------------------------
     def _watch(self) -> None:

@@ -22,8 +22,14 @@ from carbonplane.gateway.adminserver import AdminServer
 class RunningAdmin:
     """``with RunningAdmin(token=..., hosts=..., **server_options) as admin: admin.port``."""
 
-    def __init__(self, *, token: str | None = None, hosts: tuple[str, ...] = (),
-                 listen: str = "127.0.0.1", **options: Any):
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        hosts: tuple[str, ...] = (),
+        listen: str = "127.0.0.1",
+        **options: Any,
+    ):
         self.listen = listen
         self.api = AdminAPI(token=token)
         self.server = AdminServer(self._handle, guard=AdminGuard(token, hosts), **options)
@@ -62,12 +68,23 @@ def connect(port: int, timeout: float = 5.0, address: str = "127.0.0.1") -> sock
     return socket.create_connection((address, port), timeout=timeout)
 
 
-def request(port: int, method: str, path: str, *, headers: dict[str, str] | None = None,
-            body: bytes = b"", host: str | None = None, address: str = "127.0.0.1"
-            ) -> tuple[int, dict[str, str], Any]:
+def request(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes = b"",
+    host: str | None = None,
+    address: str = "127.0.0.1",
+) -> tuple[int, dict[str, str], Any]:
     """One request on a fresh connection; headers exactly as given (plus Host, Content-Length)."""
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {host or f'127.0.0.1:{port}'}",
-             f"Content-Length: {len(body)}", "Connection: close"]
+    lines = [
+        f"{method} {path} HTTP/1.1",
+        f"Host: {host or f'127.0.0.1:{port}'}",
+        f"Content-Length: {len(body)}",
+        "Connection: close",
+    ]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     with connect(port, address=address) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)

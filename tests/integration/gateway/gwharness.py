@@ -124,12 +124,19 @@ class StandIn:
                 delay = float(target.split("/__sleep/")[1].split("/")[0].split("?")[0])
             if delay:
                 await asyncio.sleep(delay)
-            doc = {"name": self.name, "port": self.port, "method": method, "target": target,
-                   "headers": headers, "body": body.decode("latin-1")}
+            doc = {
+                "name": self.name,
+                "port": self.port,
+                "method": method,
+                "target": target,
+                "headers": headers,
+                "body": body.decode("latin-1"),
+            }
             out = json.dumps(doc).encode()
-            writer.write(b"HTTP/1.1 %d X\r\ncontent-type: application/json\r\n"
-                         b"x-powered-by: stand-in\r\ncontent-length: %d\r\n\r\n%s"
-                         % (status, len(out), out))
+            writer.write(
+                b"HTTP/1.1 %d X\r\ncontent-type: application/json\r\n"
+                b"x-powered-by: stand-in\r\ncontent-length: %d\r\n\r\n%s" % (status, len(out), out)
+            )
             await writer.drain()
         finally:
             self.active -= 1
@@ -161,17 +168,26 @@ def self_signed_tls(directory: Path, host: str = "localhost") -> ssl.SSLContext:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert_path, key_path)
     return ctx
@@ -191,9 +207,16 @@ def write_config(path: Path, doc: dict[str, Any]) -> Path:
     return path
 
 
-def http(port: int, method: str, path: str, *, headers: dict | None = None, body: bytes | None = None,
-         conn: httpclient.HTTPConnection | None = None, timeout: float = 10.0
-         ) -> tuple[int, dict[str, str], Any]:
+def http(
+    port: int,
+    method: str,
+    path: str,
+    *,
+    headers: dict | None = None,
+    body: bytes | None = None,
+    conn: httpclient.HTTPConnection | None = None,
+    timeout: float = 10.0,
+) -> tuple[int, dict[str, str], Any]:
     """One request; returns (status, lower-case headers, JSON body or raw bytes)."""
     own = conn is None
     conn = conn or httpclient.HTTPConnection("127.0.0.1", port, timeout=timeout)
@@ -233,18 +256,36 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, what: s
 class GatewayProcess:
     """``carbonplane gateway start`` as a subprocess on free loopback ports."""
 
-    def __init__(self, config: Path, *, workers: int = 2, extra: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
-        self.args = [CARBONPLANE, "gateway", "start", "--config", str(config),
-                     "--proxy-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0",
-                     "--workers", str(workers), *(extra or [])]
+    def __init__(
+        self,
+        config: Path,
+        *,
+        workers: int = 2,
+        extra: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.args = [
+            CARBONPLANE,
+            "gateway",
+            "start",
+            "--config",
+            str(config),
+            "--proxy-listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+            "--workers",
+            str(workers),
+            *(extra or []),
+        ]
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
         self.proxy_port = self.admin_port = 0
 
     def start(self) -> GatewayProcess:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     env=self.env, cwd=REPO)
+        self.proc = subprocess.Popen(
+            self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, cwd=REPO
+        )
         line = _read_line(self.proc, START_TIMEOUT_S)
         if not line.startswith("gateway: proxy on"):
             self.stop()
@@ -298,8 +339,9 @@ def _read_line(proc: subprocess.Popen, timeout: float) -> str:
 class InProcessGateway:
     """A ``GatewayNode`` (proxy in-process) on a background event loop."""
 
-    def __init__(self, config_path: Path, *, token: str | None = None,
-                 proxy: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, config_path: Path, *, token: str | None = None, proxy: dict[str, Any] | None = None
+    ) -> None:
         from carbonplane.gateway.config import load_config_file
         from carbonplane.gateway.node import NodeSettings
         from carbonplane.gateway.plugins import load_bundled
@@ -321,13 +363,17 @@ class InProcessGateway:
             self.node = GatewayNode(self.config, self.settings)
             return await self.node.start()
 
-        self.proxy_port, self.admin_port = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(30)
+        self.proxy_port, self.admin_port = asyncio.run_coroutine_threadsafe(
+            boot(), self.loop
+        ).result(30)
         return self
 
     def call(self, fn, *args):
         """Run ``fn(*args)`` on the gateway's loop (to read its state safely)."""
+
         async def run():
             return fn(*args)
+
         return asyncio.run_coroutine_threadsafe(run(), self.loop).result(10)
 
     def stop(self) -> None:
@@ -344,16 +390,15 @@ class InProcessGateway:
         self.stop()
 
 
-
-
 class LoadLoop:
     """Keep-alive clients hammering the proxy from a background thread until ``stop()``.
 
     Every response is checked: status must be 200 (anything else, or a broken connection, is a
     failure, with its description kept). ``bodies`` counts the stand-in names that answered."""
 
-    def __init__(self, port: int, paths: list[str], connections: int = 8,
-                 max_seconds: float = 60.0) -> None:
+    def __init__(
+        self, port: int, paths: list[str], connections: int = 8, max_seconds: float = 60.0
+    ) -> None:
         self.port = port
         self.paths = paths
         self.connections = connections

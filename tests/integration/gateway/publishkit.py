@@ -19,7 +19,9 @@ from carbonplane.proxy.static import StaticApp
 FACTORY = "publishkit:config"
 
 
-def payload(routes: dict[str, str], *, pad: int = 0, reject: bool = False, die: bool = False) -> bytes:
+def payload(
+    routes: dict[str, str], *, pad: int = 0, reject: bool = False, die: bool = False
+) -> bytes:
     return json.dumps({"routes": routes, "pad": "x" * pad, "reject": reject, "die": die}).encode()
 
 

@@ -19,9 +19,16 @@ def upstream():
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory, upstream):
-    doc = {"_format_version": "3.0", "services": [
-        {"name": "svc", "url": f"http://{upstream.address}/", "routes": [
-            {"name": "first", "paths": ["/first"]}]}]}
+    doc = {
+        "_format_version": "3.0",
+        "services": [
+            {
+                "name": "svc",
+                "url": f"http://{upstream.address}/",
+                "routes": [{"name": "first", "paths": ["/first"]}],
+            }
+        ],
+    }
     config = write_config(tmp_path_factory.mktemp("admin") / "kong.yml", doc)
     with GatewayProcess(config, workers=2) as process:
         yield process
@@ -43,8 +50,21 @@ def test_collections_have_kongs_shape(gw):
     assert status == 200 and headers["content-type"].startswith("application/json")
     assert doc["next"] is None
     (svc,) = doc["data"]
-    for field in ("id", "name", "host", "port", "protocol", "path", "retries", "connect_timeout",
-                  "read_timeout", "write_timeout", "created_at", "updated_at", "enabled"):
+    for field in (
+        "id",
+        "name",
+        "host",
+        "port",
+        "protocol",
+        "path",
+        "retries",
+        "connect_timeout",
+        "read_timeout",
+        "write_timeout",
+        "created_at",
+        "updated_at",
+        "enabled",
+    ):
         assert field in svc, field
     assert svc["retries"] == 5 and svc["read_timeout"] == 60000
     _, _, routes = admin(gw.admin_port, "GET", "/routes")
@@ -58,9 +78,13 @@ def test_collections_have_kongs_shape(gw):
 
 def test_crud_status_codes(gw):
     port = gw.admin_port
-    status, _, created = admin(port, "POST", "/services", {"name": "crud", "url": "http://127.0.0.1:9/"})
+    status, _, created = admin(
+        port, "POST", "/services", {"name": "crud", "url": "http://127.0.0.1:9/"}
+    )
     assert status == 201 and created["name"] == "crud" and created["port"] == 9
-    assert admin(port, "POST", "/services", {"name": "crud", "url": "http://127.0.0.1:9/"})[0] == 409
+    assert (
+        admin(port, "POST", "/services", {"name": "crud", "url": "http://127.0.0.1:9/"})[0] == 409
+    )
     status, _, err = admin(port, "POST", "/services", {"name": "bad", "host": "x", "portz": 1})
     assert status == 400 and err["name"] == "schema violation" and "portz" in err["fields"]
     assert admin(port, "GET", "/services/nope")[0] == 404
@@ -75,8 +99,13 @@ def test_crud_status_codes(gw):
 def test_a_route_added_over_http_is_served_by_every_worker(gw, upstream):
     port = gw.admin_port
     form = urllib.parse.urlencode([("name", "added"), ("paths[]", "/added")]).encode()
-    status, _, route = http(port, "POST", "/services/svc/routes", body=form,
-                            headers={"content-type": "application/x-www-form-urlencoded"})
+    status, _, route = http(
+        port,
+        "POST",
+        "/services/svc/routes",
+        body=form,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert status == 201 and route["paths"] == ["/added"]
     assert len(workers_serving(gw.proxy_port, "/added/x")) == 2
     assert admin(port, "DELETE", "/routes/added")[0] == 204
@@ -91,9 +120,13 @@ def test_a_plugin_added_over_http_applies_on_every_worker(gw):
     try:
         workers_serving(gw.proxy_port, "/first/x", want=401)
         assert admin(port, "POST", "/consumers", {"username": "alice"})[0] == 201
-        assert admin(port, "POST", "/consumers/alice/key-auth", {"key": "alice-secret-key"})[0] == 201
+        assert (
+            admin(port, "POST", "/consumers/alice/key-auth", {"key": "alice-secret-key"})[0] == 201
+        )
         for _ in range(8):
-            status, _, doc = http(gw.proxy_port, "GET", "/first/x", headers={"apikey": "alice-secret-key"})
+            status, _, doc = http(
+                gw.proxy_port, "GET", "/first/x", headers={"apikey": "alice-secret-key"}
+            )
             assert status == 200
             assert ["x-consumer-username", "alice"] in doc["headers"]
         _, _, plugins = admin(port, "GET", "/plugins")
@@ -133,11 +166,21 @@ def test_config_endpoints_and_status(gw):
     assert status == 200
     current = yaml.safe_load(doc["config"])
     assert current["_format_version"] == "3.0" and current["services"][0]["name"] == "svc"
-    unchanged = http(port, "POST", "/config?check_hash=1", body=doc["config"].encode(),
-                     headers={"content-type": "text/yaml"})
+    unchanged = http(
+        port,
+        "POST",
+        "/config?check_hash=1",
+        body=doc["config"].encode(),
+        headers={"content-type": "text/yaml"},
+    )
     assert unchanged[0] == 304
-    bad = http(port, "POST", "/config", body=b'_format_version: "3.0"\nservices: [{name: x}]\n',
-               headers={"content-type": "text/yaml"})
+    bad = http(
+        port,
+        "POST",
+        "/config",
+        body=b'_format_version: "3.0"\nservices: [{name: x}]\n',
+        headers={"content-type": "text/yaml"},
+    )
     assert bad[0] == 400 and bad[2]["name"] == "invalid declarative configuration"
     _, _, after = admin(port, "GET", "/status")
     assert after["configuration_hash"] == before["configuration_hash"]
@@ -146,11 +189,17 @@ def test_config_endpoints_and_status(gw):
 
 def test_manual_health_reaches_every_worker(tmp_path):
     a, b = StandIn("a").start(), StandIn("b").start()
-    doc = {"_format_version": "3.0",
-           "services": [{"name": "pool", "host": "pool.internal", "routes": [{"paths": ["/"]}]}],
-           "upstreams": [{"name": "pool.internal",
-                          "healthchecks": {"passive": {"unhealthy": {"http_failures": 3}}},
-                          "targets": [{"target": a.address}, {"target": b.address}]}]}
+    doc = {
+        "_format_version": "3.0",
+        "services": [{"name": "pool", "host": "pool.internal", "routes": [{"paths": ["/"]}]}],
+        "upstreams": [
+            {
+                "name": "pool.internal",
+                "healthchecks": {"passive": {"unhealthy": {"http_failures": 3}}},
+                "targets": [{"target": a.address}, {"target": b.address}],
+            }
+        ],
+    }
     try:
         with GatewayProcess(write_config(tmp_path / "pool.yml", doc), workers=2) as gw:
             path = f"/upstreams/pool.internal/targets/{a.address}/unhealthy"
@@ -161,8 +210,12 @@ def test_manual_health_reaches_every_worker(tmp_path):
             def a_unhealthy_everywhere():
                 _, _, health = admin(gw.admin_port, "GET", "/upstreams/pool.internal/health")
                 row = next(r for r in health["data"] if r["target"] == a.address)
-                return row["health"] == "UNHEALTHY" and len(row["workers"]) == 2 and \
-                    set(row["workers"].values()) == {"UNHEALTHY"}
+                return (
+                    row["health"] == "UNHEALTHY"
+                    and len(row["workers"]) == 2
+                    and set(row["workers"].values()) == {"UNHEALTHY"}
+                )
+
             wait_until(a_unhealthy_everywhere, what="both workers reporting a UNHEALTHY")
     finally:
         a.stop()

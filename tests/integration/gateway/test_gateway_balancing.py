@@ -10,16 +10,26 @@ import pytest
 from gwharness import InProcessGateway, StandIn, admin, http, wait_until, write_config
 
 
-
 def balanced_config(tmp_path, stand_ins, *, weights=None, retries=0, **upstream):
     weights = weights or [100] * len(stand_ins)
     doc = {
         "_format_version": "3.0",
-        "services": [{"name": "pool", "host": "pool.internal", "port": 80, "retries": retries,
-                      "routes": [{"name": "pool", "paths": ["/"]}]}],
-        "upstreams": [{"name": "pool.internal", **upstream,
-                       "targets": [{"target": s.address, "weight": w}
-                                   for s, w in zip(stand_ins, weights)]}],
+        "services": [
+            {
+                "name": "pool",
+                "host": "pool.internal",
+                "port": 80,
+                "retries": retries,
+                "routes": [{"name": "pool", "paths": ["/"]}],
+            }
+        ],
+        "upstreams": [
+            {
+                "name": "pool.internal",
+                **upstream,
+                "targets": [{"target": s.address, "weight": w} for s, w in zip(stand_ins, weights)],
+            }
+        ],
     }
     return write_config(tmp_path / "balanced.yml", doc)
 
@@ -62,15 +72,20 @@ def test_least_connections_avoids_the_busy_target(tmp_path, three):
 
 
 def test_consistent_hashing_keeps_keys_on_targets_and_moves_few_on_removal(tmp_path, three):
-    config = balanced_config(tmp_path, three, algorithm="consistent-hashing", hash_on="header",
-                             hash_on_header="x-user")
-    users = [f"user-{i}" for i in range(300)]  # enough keys that every target owns some, whatever its ring share
+    config = balanced_config(
+        tmp_path, three, algorithm="consistent-hashing", hash_on="header", hash_on_header="x-user"
+    )
+    users = [
+        f"user-{i}" for i in range(300)
+    ]  # enough keys that every target owns some, whatever its ring share
     with InProcessGateway(config) as gw:
         placed = {u: names(gw.proxy_port, 1, headers={"X-User": u})[0] for u in users}
         for u in users[:10]:
             assert set(names(gw.proxy_port, 3, headers={"X-User": u})) == {placed[u]}
         assert len(set(placed.values())) == 3
-        status, _, _ = admin(gw.admin_port, "DELETE", f"/upstreams/pool.internal/targets/{three[2].address}")
+        status, _, _ = admin(
+            gw.admin_port, "DELETE", f"/upstreams/pool.internal/targets/{three[2].address}"
+        )
         assert status == 204
         moved = {u: names(gw.proxy_port, 1, headers={"X-User": u})[0] for u in users}
     for u in users:
@@ -107,9 +122,12 @@ def test_a_refused_connection_is_retried_on_another_target_and_counted(tmp_path,
 
 def test_active_checks_take_a_target_out_and_bring_it_back(tmp_path, three):
     a, b, _ = three
-    active = {"http_path": "/health", "timeout": 1,
-              "healthy": {"interval": 0.05, "successes": 1},
-              "unhealthy": {"interval": 0.05, "http_failures": 1}}
+    active = {
+        "http_path": "/health",
+        "timeout": 1,
+        "healthy": {"interval": 0.05, "successes": 1},
+        "unhealthy": {"interval": 0.05, "http_failures": 1},
+    }
     config = balanced_config(tmp_path, [a, b], healthchecks={"active": active})
     with InProcessGateway(config) as gw:
         wait_until(lambda: a.health_probes and b.health_probes, what="probes of both targets")
@@ -140,7 +158,12 @@ def test_no_healthy_target_is_503(tmp_path, three):
     config = balanced_config(tmp_path, [a, b], healthchecks={"passive": passive})
     with InProcessGateway(config) as gw:
         for s in (a, b):
-            assert admin(gw.admin_port, "PUT", f"/upstreams/pool.internal/targets/{s.address}/unhealthy")[0] == 204
+            assert (
+                admin(
+                    gw.admin_port, "PUT", f"/upstreams/pool.internal/targets/{s.address}/unhealthy"
+                )[0]
+                == 204
+            )
         status, _, doc = http(gw.proxy_port, "GET", "/x")
     assert status == 503
     assert doc["message"] == "failure to get a peer from the ring-balancer"

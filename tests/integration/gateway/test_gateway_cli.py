@@ -26,8 +26,9 @@ services:
 
 
 def run(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
-    return subprocess.run([CARBONPLANE, "gateway", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [CARBONPLANE, "gateway", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
+    )
 
 
 def free_port() -> int:
@@ -49,8 +50,15 @@ def test_start_with_a_bad_config_exits_at_once_naming_file_line_and_field(tmp_pa
     bad.write_text(BAD)
     proxy, adm = free_port(), free_port()
     started = time.monotonic()
-    result = run("start", "--config", str(bad), "--proxy-listen", f"127.0.0.1:{proxy}",
-                 "--admin-listen", f"127.0.0.1:{adm}")
+    result = run(
+        "start",
+        "--config",
+        str(bad),
+        "--proxy-listen",
+        f"127.0.0.1:{proxy}",
+        "--admin-listen",
+        f"127.0.0.1:{adm}",
+    )
     assert result.returncode == 2
     assert time.monotonic() - started < 20
     assert "kong.yml:7: services[0].routes[0].pathz: unknown field (route 'r')" in result.stderr
@@ -78,8 +86,15 @@ def test_validate_reports_problems_and_counts(tmp_path):
 def test_non_loopback_admin_without_token_is_refused(tmp_path):
     config = write_config(tmp_path / "kong.yml", {"_format_version": "3.0"})
     proxy = free_port()
-    result = run("start", "--config", str(config), "--proxy-listen", f"127.0.0.1:{proxy}",
-                 "--admin-listen", "0.0.0.0:0")
+    result = run(
+        "start",
+        "--config",
+        str(config),
+        "--proxy-listen",
+        f"127.0.0.1:{proxy}",
+        "--admin-listen",
+        "0.0.0.0:0",
+    )
     assert result.returncode == 2
     assert "refusing to serve the Admin API on 0.0.0.0 without an admin token" in result.stderr
     assert refused(proxy)
@@ -89,8 +104,15 @@ def test_a_short_token_is_refused_beyond_loopback(tmp_path):
     config = write_config(tmp_path / "kong.yml", {"_format_version": "3.0"})
     token = tmp_path / "token"
     token.write_text("short\n")
-    result = run("start", "--config", str(config), "--admin-listen", "0.0.0.0:0",
-                 "--admin-token-file", str(token))
+    result = run(
+        "start",
+        "--config",
+        str(config),
+        "--admin-listen",
+        "0.0.0.0:0",
+        "--admin-token-file",
+        str(token),
+    )
     assert result.returncode == 2 and "at least 16 characters" in result.stderr
 
 
@@ -98,8 +120,12 @@ def test_a_short_token_is_refused_beyond_loopback(tmp_path):
 def test_with_a_token_every_admin_request_needs_it(tmp_path, how):
     up = StandIn("svc").start()
     token = "s3cret-admin-token-0123456789"
-    doc = {"_format_version": "3.0", "services": [
-        {"name": "svc", "url": f"http://{up.address}/", "routes": [{"paths": ["/svc"]}]}]}
+    doc = {
+        "_format_version": "3.0",
+        "services": [
+            {"name": "svc", "url": f"http://{up.address}/", "routes": [{"paths": ["/svc"]}]}
+        ],
+    }
     config = write_config(tmp_path / "kong.yml", doc)
     if how == "env":
         extra, env = ["--admin-token-env", "GW_ADMIN_TOKEN"], {"GW_ADMIN_TOKEN": token}
@@ -110,7 +136,9 @@ def test_with_a_token_every_admin_request_needs_it(tmp_path, how):
         with GatewayProcess(config, workers=1, extra=extra, env=env) as gw:
             status, _, body = admin(gw.admin_port, "GET", "/services")
             assert status == 401 and "Kong-Admin-Token" in body["message"]
-            assert admin(gw.admin_port, "GET", "/services", token="wrong-token-wrong-token")[0] == 401
+            assert (
+                admin(gw.admin_port, "GET", "/services", token="wrong-token-wrong-token")[0] == 401
+            )
             assert admin(gw.admin_port, "POST", "/services", {"name": "x", "host": "h"})[0] == 401
             assert admin(gw.admin_port, "GET", "/services", token=token)[0] == 200
             assert http(gw.proxy_port, "GET", "/svc/x")[0] == 200  # the proxy needs no token
@@ -136,10 +164,16 @@ def test_sigterm_stops_the_gateway_cleanly(tmp_path):
 
 def test_in_process_mode_serves_and_stops(tmp_path):
     up = StandIn("svc").start()
-    doc = {"_format_version": "3.0", "services": [
-        {"name": "svc", "url": f"http://{up.address}/", "routes": [{"paths": ["/svc"]}]}]}
+    doc = {
+        "_format_version": "3.0",
+        "services": [
+            {"name": "svc", "url": f"http://{up.address}/", "routes": [{"paths": ["/svc"]}]}
+        ],
+    }
     try:
-        gw = GatewayProcess(write_config(tmp_path / "kong.yml", doc), extra=["--in-process"]).start()
+        gw = GatewayProcess(
+            write_config(tmp_path / "kong.yml", doc), extra=["--in-process"]
+        ).start()
         assert http(gw.proxy_port, "GET", "/svc/x")[2]["target"] == "/x"
         assert admin(gw.admin_port, "GET", "/status")[2]["server"]["total_requests"] == 1
         assert gw.stop() == 0

@@ -38,8 +38,11 @@ def platform(tmp_path_factory, signing_key):
             assert plugin["config"]["path"] == "/dev/stdout"
             plugin["config"]["path"] = str(log_path)
     (secret,) = doc["consumers"][0]["jwt_secrets"]
-    secret["rsa_public_key"] = signing_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    secret["rsa_public_key"] = (
+        signing_key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     with GatewayProcess(write_config(tmp / "kong.yml", doc), workers=2) as gw:
         yield gw, stand_ins, log_path
     for s in stand_ins.values():
@@ -48,8 +51,9 @@ def platform(tmp_path_factory, signing_key):
 
 def token(key, lifetime: int = 600, alg: str = "RS256", **claims) -> str:
     now = int(time.time())
-    return jwt.encode({"iss": "portal-service", "exp": now + lifetime, "nbf": now - 5, **claims},
-                      key, alg)
+    return jwt.encode(
+        {"iss": "portal-service", "exp": now + lifetime, "nbf": now - 5, **claims}, key, alg
+    )
 
 
 def test_rate_limits_per_service_are_exact_across_workers(platform):
@@ -62,7 +66,9 @@ def test_rate_limits_per_service_are_exact_across_workers(platform):
     statuses = [a[0] for a in answers]
     assert statuses[:50] == [200] * 50 and statuses[50] == 429, statuses
     _, headers, _ = answers[0]
-    assert headers["x-ratelimit-limit-minute"] == "50" and headers["x-ratelimit-limit-hour"] == "1000"
+    assert (
+        headers["x-ratelimit-limit-minute"] == "50" and headers["x-ratelimit-limit-hour"] == "1000"
+    )
     status, headers, body = answers[50]
     assert body["message"] == "API rate limit exceeded" and int(headers["retry-after"]) >= 1
     # another service has its own counters and limits
@@ -76,14 +82,24 @@ def test_cors_allows_only_254carbon_origins(platform):
     assert headers["access-control-allow-origin"] == ORIGIN
     assert headers["access-control-allow-credentials"] == "true"
     assert "X-Request-Id" in headers["access-control-expose-headers"]
-    _, headers, _ = http(gw.proxy_port, "GET", "/api/datahub/x", headers={"Origin": "https://254carbon.com"})
+    _, headers, _ = http(
+        gw.proxy_port, "GET", "/api/datahub/x", headers={"Origin": "https://254carbon.com"}
+    )
     assert headers["access-control-allow-origin"] == "https://254carbon.com"
-    for evil in ("https://evil.com", "https://254carbon.com.evil.com", "http://portal.254carbon.com",
-                 "https://a.b.254carbon.com.evil.org"):
+    for evil in (
+        "https://evil.com",
+        "https://254carbon.com.evil.com",
+        "http://portal.254carbon.com",
+        "https://a.b.254carbon.com.evil.org",
+    ):
         _, headers, _ = http(gw.proxy_port, "GET", "/api/datahub/x", headers={"Origin": evil})
         assert "access-control-allow-origin" not in headers, evil
-    status, headers, _ = http(gw.proxy_port, "OPTIONS", "/api/mlflow/x", headers={
-        "Origin": ORIGIN, "Access-Control-Request-Method": "POST"})
+    status, headers, _ = http(
+        gw.proxy_port,
+        "OPTIONS",
+        "/api/mlflow/x",
+        headers={"Origin": ORIGIN, "Access-Control-Request-Method": "POST"},
+    )
     assert status == 200  # answered by cors before jwt asks for a token
     assert headers["access-control-allow-methods"] == "GET,POST,PUT,DELETE,PATCH,OPTIONS"
     assert headers["access-control-max-age"] == "3600"
@@ -102,21 +118,41 @@ def test_security_headers_on_every_response(platform):
 
 def test_jwt_guards_the_secured_routes(platform, signing_key):
     gw, _, _ = platform
-    for path in ("/api/mlflow/x", "/api/iceberg/v1/config", "/api/services/x",
-                 "/api/prometheus/api/v1/query", "/api/schema/subjects"):
+    for path in (
+        "/api/mlflow/x",
+        "/api/iceberg/v1/config",
+        "/api/services/x",
+        "/api/prometheus/api/v1/query",
+        "/api/schema/subjects",
+    ):
         status, headers, _ = http(gw.proxy_port, "GET", path)
         assert status == 401 and headers["www-authenticate"].startswith("Bearer"), path
     good = token(signing_key)
-    status, _, doc = http(gw.proxy_port, "GET", "/api/mlflow/x", headers={"Authorization": f"Bearer {good}"})
+    status, _, doc = http(
+        gw.proxy_port, "GET", "/api/mlflow/x", headers={"Authorization": f"Bearer {good}"}
+    )
     assert status == 200
     assert header(doc, "x-consumer-username") == "portal-service"
     assert header(doc, "x-consumer-custom-id") == "portal-services"
     assert http(gw.proxy_port, "GET", f"/api/schema/subjects?jwt={good}")[0] == 200
     too_long = token(signing_key, lifetime=2 * 86400)
-    assert http(gw.proxy_port, "GET", "/api/mlflow/x", headers={"Authorization": f"Bearer {too_long}"})[0] == 401
-    forged = jwt.encode({"iss": "portal-service", "exp": int(time.time()) + 60},
-                        "a-guessed-secret-of-thirty-two-bytes", "HS256")
-    assert http(gw.proxy_port, "GET", "/api/mlflow/x", headers={"Authorization": f"Bearer {forged}"})[0] == 401
+    assert (
+        http(
+            gw.proxy_port, "GET", "/api/mlflow/x", headers={"Authorization": f"Bearer {too_long}"}
+        )[0]
+        == 401
+    )
+    forged = jwt.encode(
+        {"iss": "portal-service", "exp": int(time.time()) + 60},
+        "a-guessed-secret-of-thirty-two-bytes",
+        "HS256",
+    )
+    assert (
+        http(gw.proxy_port, "GET", "/api/mlflow/x", headers={"Authorization": f"Bearer {forged}"})[
+            0
+        ]
+        == 401
+    )
     assert http(gw.proxy_port, "GET", "/api/trino/v1/info")[0] in (200, 429)  # not a secured route
 
 
@@ -128,9 +164,15 @@ def test_prometheus_counts_and_file_log_records(platform, signing_key):
 
     def counted():
         text = http(gw.admin_port, "GET", "/metrics")[2].decode()
-        lines = [line for line in text.splitlines() if line.startswith("kong_http_requests_total{")
-                 and 'service="iceberg-rest"' in line and 'code="200"' in line]
+        lines = [
+            line
+            for line in text.splitlines()
+            if line.startswith("kong_http_requests_total{")
+            and 'service="iceberg-rest"' in line
+            and 'code="200"' in line
+        ]
         return lines and float(lines[0].rsplit(" ", 1)[1]) >= 3
+
     wait_until(counted, timeout=15, what="iceberg requests in /metrics")
 
     def logged():
@@ -139,6 +181,7 @@ def test_prometheus_counts_and_file_log_records(platform, signing_key):
         records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line]
         found = [r for r in records if r["request"]["uri"].startswith("/api/iceberg/v1/namespaces")]
         return found if len(found) >= 3 else None
+
     record = wait_until(logged, timeout=15, what="file-log records")[0]
     assert record["response"]["status"] == 200
     assert record["service"]["name"] == "iceberg-rest" and record["route"]["name"] == "iceberg-api"

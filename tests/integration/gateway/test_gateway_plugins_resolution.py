@@ -20,12 +20,26 @@ def add_header(name: str, value: str) -> dict:
 def resolution_config(up: StandIn) -> dict:
     return {
         "_format_version": "3.0",
-        "services": [{"name": "svc", "url": f"http://{up.address}/", "routes": [
-            {"name": "open", "paths": ["/open"]},
-            {"name": "locked", "paths": ["/locked"], "plugins": [
-                {"name": "key-auth"},
-                {"name": "request-transformer", "config": add_header("x-tier", "route")}]},
-        ]}],
+        "services": [
+            {
+                "name": "svc",
+                "url": f"http://{up.address}/",
+                "routes": [
+                    {"name": "open", "paths": ["/open"]},
+                    {
+                        "name": "locked",
+                        "paths": ["/locked"],
+                        "plugins": [
+                            {"name": "key-auth"},
+                            {
+                                "name": "request-transformer",
+                                "config": add_header("x-tier", "route"),
+                            },
+                        ],
+                    },
+                ],
+            }
+        ],
         "consumers": [
             {"username": "alice", "keyauth_credentials": [{"key": "alice-key-0123456789"}]},
             {"username": "bob", "keyauth_credentials": [{"key": "bob-key-0123456789"}]},
@@ -34,16 +48,30 @@ def resolution_config(up: StandIn) -> dict:
             {"name": "request-transformer", "config": add_header("x-tier", "global")},
             {"name": "response-transformer", "config": add_header("x-gateway", "carbonplane")},
             # consumer-scoped, with a route: level 2 beats the route-level instance (level 6)
-            {"name": "request-transformer", "consumer": "alice", "route": "locked",
-             "config": add_header("x-tier", "alice-on-locked")},
+            {
+                "name": "request-transformer",
+                "consumer": "alice",
+                "route": "locked",
+                "config": add_header("x-tier", "alice-on-locked"),
+            },
             # consumer-only (level 5): beats route (6) and global (8)
-            {"name": "request-transformer", "consumer": "bob", "config": add_header("x-tier", "bob")},
+            {
+                "name": "request-transformer",
+                "consumer": "bob",
+                "config": add_header("x-tier", "bob"),
+            },
             # a body hook (on_request_body) chosen per consumer: alice may send 1 KiB at most
-            {"name": "request-size-limiting", "consumer": "alice",
-             "config": {"allowed_payload_size": 1, "size_unit": "kilobytes"}},
+            {
+                "name": "request-size-limiting",
+                "consumer": "alice",
+                "config": {"allowed_payload_size": 1, "size_unit": "kilobytes"},
+            },
             # runs before any auth plugin (priority 100001): a consumer is never known yet
-            {"name": "correlation-id", "consumer": "alice",
-             "config": {"header_name": "x-alice-correlation"}},
+            {
+                "name": "correlation-id",
+                "consumer": "alice",
+                "config": {"header_name": "x-alice-correlation"},
+            },
         ],
     }
 
@@ -57,7 +85,9 @@ def gw(tmp_path):
 
 
 def tier(gw, path: str, key: str | None = None) -> tuple[int, str | None, dict]:
-    status, headers, doc = http(gw.proxy_port, "GET", path, headers={"apikey": key} if key else None)
+    status, headers, doc = http(
+        gw.proxy_port, "GET", path, headers={"apikey": key} if key else None
+    )
     return status, header(doc, "x-tier") if status == 200 else None, doc
 
 
@@ -91,17 +121,27 @@ def test_a_reload_closes_the_previous_versions_handlers_once_unused(gw):
     http(gw.proxy_port, "GET", "/open/x")  # a request on the new version; its connection closes
     gw.call(gc.collect)
     wait_until(lambda: old_ref() is None, what="the previous app to be released")
-    assert sorted(closed) == sorted(["correlation-id", "key-auth", "request-size-limiting",
-                                     "request-transformer", "request-transformer",
-                                     "request-transformer", "request-transformer",
-                                     "response-transformer"])
+    assert sorted(closed) == sorted(
+        [
+            "correlation-id",
+            "key-auth",
+            "request-size-limiting",
+            "request-transformer",
+            "request-transformer",
+            "request-transformer",
+            "request-transformer",
+            "response-transformer",
+        ]
+    )
     assert tier(gw, "/open/x")[:2] == (200, "global")  # the new version's handlers serve
 
 
 def post_chunked(port: int, path: str, key: str, size: int) -> int:
     """POST ``size`` bytes in 512-byte chunks (Transfer-Encoding: chunked); the status."""
-    head = (f"POST {path} HTTP/1.1\r\nHost: gw\r\napikey: {key}\r\n"
-            "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n").encode()
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: gw\r\napikey: {key}\r\n"
+        "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+    ).encode()
     body = b"".join(b"200\r\n" + b"x" * 512 + b"\r\n" for _ in range(size // 512)) + b"0\r\n\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(head)

@@ -14,10 +14,20 @@ RELOADS = 6
 
 
 def config_for(up: StandIn, version: int) -> dict:
-    return {"_format_version": "3.0", "_comment": f"version {version}", "services": [
-        {"name": "api", "url": f"http://{up.address}/", "routes": [
-            {"name": "api", "paths": ["/api"]},
-            {"name": f"only-in-{version % 2}", "paths": [f"/only-{version % 2}"]}]}]}
+    return {
+        "_format_version": "3.0",
+        "_comment": f"version {version}",
+        "services": [
+            {
+                "name": "api",
+                "url": f"http://{up.address}/",
+                "routes": [
+                    {"name": "api", "paths": ["/api"]},
+                    {"name": f"only-in-{version % 2}", "paths": [f"/only-{version % 2}"]},
+                ],
+            }
+        ],
+    }
 
 
 @pytest.fixture
@@ -41,8 +51,13 @@ def test_reloads_under_load_drop_nothing(tmp_path, pair):
             up = b if version % 2 else a
             wait_until(lambda: a.active + b.active > 0, what="a request in flight")
             body = json.dumps(config_for(up, version)).encode()
-            status, _, doc = http(gw.admin_port, "POST", "/config", body=body,
-                                  headers={"content-type": "application/json"})
+            status, _, doc = http(
+                gw.admin_port,
+                "POST",
+                "/config",
+                body=body,
+                headers={"content-type": "application/json"},
+            )
             assert status == 201, doc
             # POST /config returns once every worker runs the new config
             only = f"/only-{version % 2}/x"
@@ -51,8 +66,10 @@ def test_reloads_under_load_drop_nothing(tmp_path, pair):
                 assert http(gw.proxy_port, "GET", only)[2]["name"] == up.name
                 assert http(gw.proxy_port, "GET", gone)[0] == 404
             served = load.names.get(up.name, 0)
-            wait_until(lambda: load.names.get(up.name, 0) >= served + 30,
-                       what=f"load served by config version {version}")
+            wait_until(
+                lambda: load.names.get(up.name, 0) >= served + 30,
+                what=f"load served by config version {version}",
+            )
         load.stop()
     assert load.failures == [], load.failures[:5]
     assert load.names.get("a", 0) > 0 and load.names.get("b", 0) > 0
@@ -63,8 +80,16 @@ def test_a_restarted_worker_runs_the_latest_config(tmp_path, pair):
     config = write_config(tmp_path / "kong.yml", config_for(a, 0))
     with GatewayProcess(config, workers=2) as gw:
         body = json.dumps(config_for(b, 1)).encode()
-        assert http(gw.admin_port, "POST", "/config", body=body,
-                    headers={"content-type": "application/json"})[0] == 201
+        assert (
+            http(
+                gw.admin_port,
+                "POST",
+                "/config",
+                body=body,
+                headers={"content-type": "application/json"},
+            )[0]
+            == 201
+        )
         _, _, status = http(gw.admin_port, "GET", "/status")
         victim = status["server"]["worker_pids"][0]
         os.kill(victim, signal.SIGKILL)  # a worker this test's gateway started
@@ -73,6 +98,7 @@ def test_a_restarted_worker_runs_the_latest_config(tmp_path, pair):
             server = http(gw.admin_port, "GET", "/status")[2]["server"]
             pids = server["worker_pids"]
             return server["worker_restarts"] == 1 and len(pids) == 2 and victim not in pids
+
         wait_until(replaced, what="the killed worker to be replaced")
         seen = set()
         for _ in range(24):  # fresh connections reach both workers, the new one included

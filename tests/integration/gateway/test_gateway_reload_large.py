@@ -17,20 +17,44 @@ CONSUMERS = 1000
 RELOADS = 4
 
 
-def large_config(up: StandIn, version: int, routes: int = ROUTES, consumers: int = CONSUMERS) -> dict:
+def large_config(
+    up: StandIn, version: int, routes: int = ROUTES, consumers: int = CONSUMERS
+) -> dict:
     """``routes`` routes in services of 100 (every other one a regex), ``consumers`` consumers
     with a key each, and ``/marker-{version}`` to tell which version answers."""
-    services = [{"name": "api", "url": f"http://{up.address}/", "routes": [
-        {"name": "api", "paths": ["/api"]},
-        {"name": "marker", "paths": [f"/marker-{version}"]},
-        {"name": "secure", "paths": ["/secure"], "plugins": [{"name": "key-auth"}]}]}]
+    services = [
+        {
+            "name": "api",
+            "url": f"http://{up.address}/",
+            "routes": [
+                {"name": "api", "paths": ["/api"]},
+                {"name": "marker", "paths": [f"/marker-{version}"]},
+                {"name": "secure", "paths": ["/secure"], "plugins": [{"name": "key-auth"}]},
+            ],
+        }
+    ]
     for s in range(0, routes, 100):
-        services.append({"name": f"svc-{s}", "url": f"http://{up.address}/", "routes": [
-            {"name": f"r{i}", "paths": [f"~/r{i}/(?<id>\\d+)$" if i % 2 else f"/p{i}/"]}
-            for i in range(s, min(s + 100, routes))]})
-    return {"_format_version": "3.0", "services": services, "consumers": [
-        {"username": f"user-{i}-v{version}", "keyauth_credentials": [{"key": f"key-{i}-{version}"}]}
-        for i in range(consumers)]}
+        services.append(
+            {
+                "name": f"svc-{s}",
+                "url": f"http://{up.address}/",
+                "routes": [
+                    {"name": f"r{i}", "paths": [f"~/r{i}/(?<id>\\d+)$" if i % 2 else f"/p{i}/"]}
+                    for i in range(s, min(s + 100, routes))
+                ],
+            }
+        )
+    return {
+        "_format_version": "3.0",
+        "services": services,
+        "consumers": [
+            {
+                "username": f"user-{i}-v{version}",
+                "keyauth_credentials": [{"key": f"key-{i}-{version}"}],
+            }
+            for i in range(consumers)
+        ],
+    }
 
 
 def test_large_reloads_under_load_fail_no_request_and_restart_no_worker(tmp_path):
@@ -47,8 +71,14 @@ def test_large_reloads_under_load_fail_no_request_and_restart_no_worker(tmp_path
                 up = b if version % 2 else a
                 body = json.dumps(large_config(up, version)).encode()
                 t0 = time.monotonic()
-                status, _, doc = http(gw.admin_port, "POST", "/config", body=body, timeout=60,
-                                      headers={"content-type": "application/json"})
+                status, _, doc = http(
+                    gw.admin_port,
+                    "POST",
+                    "/config",
+                    body=body,
+                    timeout=60,
+                    headers={"content-type": "application/json"},
+                )
                 assert status == 201, doc
                 print(f"reload {version}: {time.monotonic() - t0:.2f} s")
                 for _ in range(8):  # fresh connections: both workers run it already
@@ -57,8 +87,11 @@ def test_large_reloads_under_load_fail_no_request_and_restart_no_worker(tmp_path
                     key = {"apikey": f"key-{CONSUMERS - 1}-{version}"}
                     assert http(gw.proxy_port, "GET", "/secure", headers=key)[0] == 200
                 served = load.names.get(up.name, 0)
-                wait_until(lambda: load.names.get(up.name, 0) >= served + 50, timeout=30,
-                           what=f"load served by config version {version}")
+                wait_until(
+                    lambda: load.names.get(up.name, 0) >= served + 50,
+                    timeout=30,
+                    what=f"load served by config version {version}",
+                )
             load.stop()
             after = http(gw.admin_port, "GET", "/status")[2]
         assert load.failures == [], (len(load.failures), load.failures[:5])

@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gwharness import (REPO, GatewayProcess, InProcessGateway, StandIn, header, http,
-                       self_signed_tls, write_config)
+from gwharness import (
+    REPO,
+    GatewayProcess,
+    InProcessGateway,
+    StandIn,
+    header,
+    http,
+    self_signed_tls,
+    write_config,
+)
 
 PLATFORM = REPO / "platforms" / "254carbon" / "kong.yml"
 
@@ -79,18 +87,31 @@ def test_platform_routing_table_through_cli_gateway(tmp_path, platform_stand_ins
 PATHS = {
     "_format_version": "3.0",
     "services": [
-        {"name": "svc", "url": "http://127.0.0.1:1/base", "routes": [
-            {"name": "strip", "paths": ["/strip"]},
-            {"name": "keep", "paths": ["/keep"], "strip_path": False},
-            {"name": "host", "paths": ["/host"], "preserve_host": True},
-            {"name": "users", "paths": ["~/users/(?<id>\\d+)$"]},
-            {"name": "secure", "paths": ["/secure"], "protocols": ["https"]},
-            {"name": "by-header", "paths": ["/h"], "headers": {"x-tenant": ["blue"]}},
-        ]},
-        {"name": "slow", "url": "http://127.0.0.1:1/", "read_timeout": 300, "retries": 0,
-         "routes": [{"name": "slow", "paths": ["/slow"]}]},
-        {"name": "down", "url": "http://127.0.0.1:1/", "retries": 2,
-         "routes": [{"name": "down", "paths": ["/down"]}]},
+        {
+            "name": "svc",
+            "url": "http://127.0.0.1:1/base",
+            "routes": [
+                {"name": "strip", "paths": ["/strip"]},
+                {"name": "keep", "paths": ["/keep"], "strip_path": False},
+                {"name": "host", "paths": ["/host"], "preserve_host": True},
+                {"name": "users", "paths": ["~/users/(?<id>\\d+)$"]},
+                {"name": "secure", "paths": ["/secure"], "protocols": ["https"]},
+                {"name": "by-header", "paths": ["/h"], "headers": {"x-tenant": ["blue"]}},
+            ],
+        },
+        {
+            "name": "slow",
+            "url": "http://127.0.0.1:1/",
+            "read_timeout": 300,
+            "retries": 0,
+            "routes": [{"name": "slow", "paths": ["/slow"]}],
+        },
+        {
+            "name": "down",
+            "url": "http://127.0.0.1:1/",
+            "retries": 2,
+            "routes": [{"name": "down", "paths": ["/down"]}],
+        },
     ],
 }
 
@@ -185,8 +206,16 @@ def test_upstream_errors_are_relayed_not_replaced(paths_gateway):
 
 def test_https_only_route_trusts_forwarded_proto_only_from_trusted_peers(tmp_path):
     up = StandIn("svc").start()
-    doc = {"_format_version": "3.0", "services": [{"name": "svc", "url": f"http://{up.address}/",
-           "routes": [{"name": "secure", "paths": ["/secure"], "protocols": ["https"]}]}]}
+    doc = {
+        "_format_version": "3.0",
+        "services": [
+            {
+                "name": "svc",
+                "url": f"http://{up.address}/",
+                "routes": [{"name": "secure", "paths": ["/secure"], "protocols": ["https"]}],
+            }
+        ],
+    }
     config = write_config(tmp_path / "secure.yml", doc)
     try:
         with InProcessGateway(config, proxy={"trusted_ips": ["127.0.0.1/32"]}) as gw:
@@ -195,17 +224,29 @@ def test_https_only_route_trusts_forwarded_proto_only_from_trusted_peers(tmp_pat
             # the same request without the header must not ride on the first one's decision
             assert http(gw.proxy_port, "GET", "/secure/x")[0] == 426
         with InProcessGateway(config) as gw:  # no trusted peers: the header is ignored
-            assert http(gw.proxy_port, "GET", "/secure/x", headers={"X-Forwarded-Proto": "https"})[0] == 426
+            assert (
+                http(gw.proxy_port, "GET", "/secure/x", headers={"X-Forwarded-Proto": "https"})[0]
+                == 426
+            )
     finally:
         up.stop()
 
 
 def test_https_upstream_with_and_without_certificate_verification(tmp_path):
     up = StandIn("tls", tls=self_signed_tls(tmp_path)).start()
-    doc = {"_format_version": "3.0", "services": [
-        {"name": "plain", "url": f"https://{up.address}/", "routes": [{"paths": ["/tls"]}]},
-        {"name": "verified", "url": f"https://{up.address}/", "tls_verify": True, "retries": 0,
-         "routes": [{"paths": ["/verified"]}]}]}
+    doc = {
+        "_format_version": "3.0",
+        "services": [
+            {"name": "plain", "url": f"https://{up.address}/", "routes": [{"paths": ["/tls"]}]},
+            {
+                "name": "verified",
+                "url": f"https://{up.address}/",
+                "tls_verify": True,
+                "retries": 0,
+                "routes": [{"paths": ["/verified"]}],
+            },
+        ],
+    }
     try:
         with InProcessGateway(write_config(tmp_path / "tls.yml", doc)) as gw:
             status, _, body = http(gw.proxy_port, "GET", "/tls/x")

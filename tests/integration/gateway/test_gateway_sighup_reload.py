@@ -15,7 +15,16 @@ import threading
 import time
 
 import pytest
-from gwharness import CARBONPLANE, REPO, GatewayProcess, LoadLoop, StandIn, http, wait_until, write_config
+from gwharness import (
+    CARBONPLANE,
+    REPO,
+    GatewayProcess,
+    LoadLoop,
+    StandIn,
+    http,
+    wait_until,
+    write_config,
+)
 from test_gateway_reload_large import large_config
 
 INVALID = """_format_version: "3.0"
@@ -40,8 +49,11 @@ class StderrLines:
             self.lines.append(raw.decode(errors="replace").rstrip())
 
     def wait_for(self, text: str, after: int = 0, timeout: float = 60.0) -> str:
-        return wait_until(lambda: next((ln for ln in self.lines[after:] if text in ln), None),
-                          timeout=timeout, what=f"stderr line with {text!r}")
+        return wait_until(
+            lambda: next((ln for ln in self.lines[after:] if text in ln), None),
+            timeout=timeout,
+            what=f"stderr line with {text!r}",
+        )
 
 
 @pytest.fixture
@@ -78,8 +90,9 @@ def test_sighup_reloads_the_file_and_survives_bad_files_and_stray_signals(tmp_pa
         err = StderrLines(gw.proc)
         start = status(gw.admin_port)
         pids = sorted(start["server"]["worker_pids"])
-        load = LoadLoop(gw.proxy_port, ["/api/x", "/r7/12", "/p8/z"], connections=8,
-                        max_seconds=90).start()
+        load = LoadLoop(
+            gw.proxy_port, ["/api/x", "/r7/12", "/p8/z"], connections=8, max_seconds=90
+        ).start()
         wait_until(lambda: load.ok >= 50, what="load flowing")
 
         write_config(path, small(b, 1))
@@ -98,7 +111,9 @@ def test_sighup_reloads_the_file_and_survives_bad_files_and_stray_signals(tmp_pa
             assert f"kong.yml:{line}" in report, report
             serves(gw.proxy_port, 1, "b")  # the previous config keeps serving ...
             assert admin_config_has(gw.admin_port, "/marker-1")  # ... and is what the API shows
-            assert status(gw.admin_port)["configuration_version"] == start["configuration_version"] + 1
+            assert (
+                status(gw.admin_port)["configuration_version"] == start["configuration_version"] + 1
+            )
 
         for pid in pids:  # stray signals to workers this test's gateway started
             os.kill(pid, signal.SIGHUP)
@@ -125,16 +140,23 @@ def test_sighup_reloads_the_file_and_survives_bad_files_and_stray_signals(tmp_pa
 
 
 def cli_reload(admin_port: int, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([CARBONPLANE, "gateway", "reload", "--admin-url",
-                           f"http://127.0.0.1:{admin_port}", *args], capture_output=True,
-                          text=True, timeout=120, cwd=REPO, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [CARBONPLANE, "gateway", "reload", "--admin-url", f"http://127.0.0.1:{admin_port}", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_cli_reload_rereads_the_start_file_through_the_admin_api(tmp_path, pair):
     a, b = pair
     path = write_config(tmp_path / "kong.yml", small(a, 0))
     env = {"RELOAD_TOKEN": TOKEN}
-    with GatewayProcess(path, workers=2, extra=["--admin-token-env", "RELOAD_TOKEN"], env=env) as gw:
+    with GatewayProcess(
+        path, workers=2, extra=["--admin-token-env", "RELOAD_TOKEN"], env=env
+    ) as gw:
         StderrLines(gw.proc)
         write_config(path, small(b, 1))
         refused = cli_reload(gw.admin_port)  # no token
@@ -155,7 +177,9 @@ def test_cli_reload_rereads_the_start_file_through_the_admin_api(tmp_path, pair)
 
         json_out = cli_reload(gw.admin_port, "--json", "--admin-token-env", "RELOAD_TOKEN", env=env)
         assert json_out.returncode == 2
-        assert json.loads(json_out.stdout)["flattened_errors"][0]["where"].endswith("kong.yml:5: services[0].routez")
+        assert json.loads(json_out.stdout)["flattened_errors"][0]["where"].endswith(
+            "kong.yml:5: services[0].routez"
+        )
     gone = cli_reload(gw.admin_port)
     assert gone.returncode == 1 and "cannot reach the Admin API" in gone.stderr, gone
 
@@ -169,17 +193,26 @@ def test_post_config_racing_sighup_leaves_api_and_workers_agreeing(tmp_path, pai
             write_config(path, small(a, 100 + round_))
             body = json.dumps(small(b, 200 + round_)).encode()
             mark = len(err.lines)
-            poster = threading.Thread(target=http, args=(gw.admin_port, "POST", "/config"),
-                                      kwargs={"body": body, "timeout": 60,
-                                              "headers": {"content-type": "application/json"}})
+            poster = threading.Thread(
+                target=http,
+                args=(gw.admin_port, "POST", "/config"),
+                kwargs={
+                    "body": body,
+                    "timeout": 60,
+                    "headers": {"content-type": "application/json"},
+                },
+            )
             poster.start()
             time.sleep(0.01 * round_)
             os.kill(gw.proc.pid, signal.SIGHUP)
             poster.join(60)
             err.wait_for("SIGHUP: reloaded", mark)
             # whichever came last is what the Admin API shows and what every worker runs
-            shown = 100 + round_ if admin_config_has(gw.admin_port, f"/marker-{100 + round_}") \
+            shown = (
+                100 + round_
+                if admin_config_has(gw.admin_port, f"/marker-{100 + round_}")
                 else 200 + round_
+            )
             assert admin_config_has(gw.admin_port, f"/marker-{shown}")
             serves(gw.proxy_port, shown, "a" if shown < 200 else "b")
         assert status(gw.admin_port)["server"]["worker_restarts"] == 0
@@ -214,8 +247,12 @@ def test_sigterm_during_a_sighup_reload_stops_promptly(tmp_path, pair):
         os.kill(gw.proc.pid, signal.SIGHUP)
         # a worker compiles in a thread of its own: once one appears the master is waiting for
         # the workers' acknowledgements
-        wait_until(lambda: any(len(os.listdir(f"/proc/{pid}/task")) > threads[pid] for pid in pids),
-                   timeout=60, interval=0.005, what="a worker compiling the re-read file")
+        wait_until(
+            lambda: any(len(os.listdir(f"/proc/{pid}/task")) > threads[pid] for pid in pids),
+            timeout=60,
+            interval=0.005,
+            what="a worker compiling the re-read file",
+        )
         started = time.monotonic()
         gw.proc.send_signal(signal.SIGTERM)
         assert gw.proc.wait(60) == 0, err.lines[-5:]

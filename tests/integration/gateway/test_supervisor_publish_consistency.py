@@ -29,8 +29,9 @@ def up():
 
 @pytest.fixture
 def sup(up):
-    supervisor = Supervisor("127.0.0.1", 0, FACTORY, payload({"/v0": up.address}), workers=2,
-                            drain=1)
+    supervisor = Supervisor(
+        "127.0.0.1", 0, FACTORY, payload({"/v0": up.address}), workers=2, drain=1
+    )
     supervisor.start()
     yield supervisor
     supervisor.stop(drain=1)
@@ -70,7 +71,7 @@ def test_a_config_that_kills_workers_is_rolled_back_and_they_come_back(sup, up):
     sup.apply(payload({"/v1": up.address}))
     with pytest.raises(ConfigError):
         sup.apply(payload({"/v2": up.address}, die=True), timeout=5)
-    assert b"/v1" in sup.payload and b"die\": false" in sup.payload
+    assert b"/v1" in sup.payload and b'die": false' in sup.payload
     wait_until(lambda: settled(sup), timeout=60, what="workers back on the previous config")
     assert sup.restarts >= 2
     runs(sup, "/v1", ("/v2",))
@@ -83,8 +84,11 @@ def test_a_worker_killed_during_a_publish_is_replaced_on_the_new_config(sup, up)
         timer.start()
         sup.apply(payload({f"/v{n}": up.address}, pad=8_000_000), timeout=60)
         timer.join()
-        wait_until(lambda: victim not in sup.pids and settled(sup), timeout=60,
-                   what="the killed worker replaced")
+        wait_until(
+            lambda: victim not in sup.pids and settled(sup),
+            timeout=60,
+            what="the killed worker replaced",
+        )
         runs(sup, f"/v{n}", (f"/v{n - 1}",))
     assert sup.restarts == 3
 
@@ -127,7 +131,7 @@ def test_frames_written_a_byte_at_a_time_arrive_whole_and_in_order():
         i = 0
         while i < len(data):
             step = 1 + i % 7  # pieces of 1-7 bytes: every header and body split
-            left.sendall(data[i:i + step])
+            left.sendall(data[i : i + step])
             i += step
         left.close()
 

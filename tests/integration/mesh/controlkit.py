@@ -63,9 +63,22 @@ class ControlProcess:
 
     def start(self, listen: str = "127.0.0.1:0", timeout: float = 30) -> "ControlProcess":
         self.proc = subprocess.Popen(
-            [CLI, "mesh", "control", "--config", str(self.config), "--data", str(self.data),
-             "--listen", listen, *self.extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+            [
+                CLI,
+                "mesh",
+                "control",
+                "--config",
+                str(self.config),
+                "--data",
+                str(self.data),
+                "--listen",
+                listen,
+                *self.extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True).start()
         line = _read_line(self.proc, timeout)
         assert line.startswith("mesh control: listening on "), (line, self.stderr)
@@ -120,8 +133,16 @@ def tokens_for(data: Path, services: list[str], namespace: str = "default") -> d
 
 def agent_for(control: ControlProcess, tmp: Path, service: str, token: Path, **kw) -> Agent:
     root = control.data / "trust-bundle.pem"
-    return Agent(control.address, token, root, tmp / "agents" / f"{service}-{kw.pop('n', 0)}",
-                 service, backoff_base=0.05, backoff_cap=0.5, **kw)
+    return Agent(
+        control.address,
+        token,
+        root,
+        tmp / "agents" / f"{service}-{kw.pop('n', 0)}",
+        service,
+        backoff_base=0.05,
+        backoff_cap=0.5,
+        **kw,
+    )
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):

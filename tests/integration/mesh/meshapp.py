@@ -45,8 +45,14 @@ class Handler(BaseHTTPRequestHandler):
             except OSError as exc:
                 status, body = 599, repr(exc)
             return self._send(200, {"status": status, "body": body})
-        self._send(200, {"service": NAME, "path": self.path,
-                         "xfcc": self.headers.get_all("x-forwarded-client-cert")})
+        self._send(
+            200,
+            {
+                "service": NAME,
+                "path": self.path,
+                "xfcc": self.headers.get_all("x-forwarded-client-cert"),
+            },
+        )
 
 
 ThreadingHTTPServer.daemon_threads = True

@@ -10,8 +10,15 @@ import ssl
 from cryptography import x509
 
 from carbonplane.mesh.identity import (
-    CertificateAuthority, Credentials, MeshServer, MeshTLS, build_csr, generate_key, peer_identity,
-    workload_id)
+    CertificateAuthority,
+    Credentials,
+    MeshServer,
+    MeshTLS,
+    build_csr,
+    generate_key,
+    peer_identity,
+    workload_id,
+)
 
 
 class Clock:
@@ -27,8 +34,12 @@ class Clock:
         self.now += dt.timedelta(**kw)
 
 
-def creds_for(ca: CertificateAuthority, service: str, namespace: str = "default",
-              ttl: dt.timedelta | None = None) -> Credentials:
+def creds_for(
+    ca: CertificateAuthority,
+    service: str,
+    namespace: str = "default",
+    ttl: dt.timedelta | None = None,
+) -> Credentials:
     """A workload's key (generated here, never sent) and the certificate the CA signs for it."""
     ident = workload_id(ca.trust_domain, namespace, service)
     key = generate_key()
@@ -48,8 +59,7 @@ async def start_echo(holder: MeshTLS, trust_domain: str | None = None) -> MeshSe
 
 async def exchange(port: int, ctx: ssl.SSLContext, line: bytes = b"ping\n"):
     """Connect with ``ctx``, send ``line``; return (server identity, answer, server cert)."""
-    reader, writer = await asyncio.wait_for(
-        asyncio.open_connection("127.0.0.1", port, ssl=ctx), 10)
+    reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port, ssl=ctx), 10)
     try:
         sslobj = writer.get_extra_info("ssl_object")
         server_id = peer_identity(sslobj)
@@ -67,7 +77,8 @@ async def refused(port: int, ctx: ssl.SSLContext) -> str:
     text ("eof" when the server closed after the client's side of the handshake completed)."""
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port, ssl=ctx), 10)
+            asyncio.open_connection("127.0.0.1", port, ssl=ctx), 10
+        )
     except (ssl.SSLError, ConnectionError) as exc:
         return f"client: {exc!r}"
     try:

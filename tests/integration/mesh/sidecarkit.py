@@ -29,8 +29,9 @@ class Proc:
     def __init__(self, args: list[str], env: dict | None = None) -> None:
         self.args = args
         self.stderr: list[str] = []
-        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
+        self.proc = subprocess.Popen(
+            args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
         threading.Thread(target=self._drain, daemon=True).start()
 
     def _drain(self) -> None:
@@ -56,17 +57,36 @@ class Workload:
     def __init__(self, name: str, control, token: Path, tmp: Path, env: dict) -> None:
         self.name = name
         self.app_port, self.outbound_port = free_port(), free_port()
-        self.app = Proc([sys.executable, APP, name, str(self.app_port),
-                         f"127.0.0.1:{self.outbound_port}"])
+        self.app = Proc(
+            [sys.executable, APP, name, str(self.app_port), f"127.0.0.1:{self.outbound_port}"]
+        )
         assert self.app.line().startswith("app "), self.app.stderr
-        self.sidecar = Proc([CLI, "mesh", "sidecar", "--service", name,
-                             "--app", f"127.0.0.1:{self.app_port}", "--control", control.address,
-                             "--token-file", str(token),
-                             "--root-file", str(control.data / "trust-bundle.pem"),
-                             "--inbound", "127.0.0.1:0",
-                             "--outbound", f"127.0.0.1:{self.outbound_port}",
-                             "--admin", "127.0.0.1:0", "--data", str(tmp / f"sidecar-{name}")],
-                            env=env)
+        self.sidecar = Proc(
+            [
+                CLI,
+                "mesh",
+                "sidecar",
+                "--service",
+                name,
+                "--app",
+                f"127.0.0.1:{self.app_port}",
+                "--control",
+                control.address,
+                "--token-file",
+                str(token),
+                "--root-file",
+                str(control.data / "trust-bundle.pem"),
+                "--inbound",
+                "127.0.0.1:0",
+                "--outbound",
+                f"127.0.0.1:{self.outbound_port}",
+                "--admin",
+                "127.0.0.1:0",
+                "--data",
+                str(tmp / f"sidecar-{name}"),
+            ],
+            env=env,
+        )
         line = self.sidecar.line(60)
         assert line.startswith("mesh sidecar: "), (line, self.sidecar.stderr)
         words = line.split()
@@ -76,8 +96,9 @@ class Workload:
 
     def call(self, service: str, path: str = "hello", headers: dict | None = None) -> dict:
         """The app calls ``service`` through its own sidecar: {"status", "body"}."""
-        req = urllib.request.Request(f"http://127.0.0.1:{self.app_port}/call/{service}/{path}",
-                                     headers=headers or {})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.app_port}/call/{service}/{path}", headers=headers or {}
+        )
         with DIRECT.open(req, timeout=20) as resp:
             return json.loads(resp.read())
 

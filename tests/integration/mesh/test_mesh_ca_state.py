@@ -16,11 +16,16 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import NameOID
+from meshidkit import Clock, creds_for, exchange, start_echo
 
 from carbonplane.mesh.identity import (
-    CAStateError, CertificateAuthority, MeshTLS, SuppliedRoot, client_context)
+    CAStateError,
+    CertificateAuthority,
+    MeshTLS,
+    SuppliedRoot,
+    client_context,
+)
 from carbonplane.mesh.identity.certificates import build_root, cert_pem, generate_key, key_pem
-from meshidkit import Clock, creds_for, exchange, start_echo
 
 
 def mode(path) -> int:
@@ -93,8 +98,7 @@ def _write_pair(tmp_path, name, key, cert, key_mode=0o600):
 
 
 def test_supplied_root_is_imported_and_signs(tmp_path):
-    key, cert = build_root("cluster.local", dt.datetime.now(dt.timezone.utc),
-                           dt.timedelta(days=30))
+    key, cert = build_root("cluster.local", dt.datetime.now(dt.timezone.utc), dt.timedelta(days=30))
     cpath, kpath = _write_pair(tmp_path, "org", key, cert)
     ca = CertificateAuthority(tmp_path / "data", supplied=SuppliedRoot(cpath, kpath))
     assert ca.trust_bundle() == (cert,)
@@ -122,9 +126,16 @@ def test_supplied_root_with_loose_key_or_mismatch_or_non_ca_is_refused(tmp_path)
     os.chmod(other, 0o600)
     with pytest.raises(CAStateError, match="do not match"):
         CertificateAuthority(tmp_path / "d2", supplied=SuppliedRoot(cpath, other))
-    leafish = (x509.CertificateBuilder().subject_name(cert.subject).issuer_name(cert.subject)
-               .public_key(key.public_key()).serial_number(7).not_valid_before(now)
-               .not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    leafish = (
+        x509.CertificateBuilder()
+        .subject_name(cert.subject)
+        .issuer_name(cert.subject)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     lpath, lkey = _write_pair(tmp_path, "leafish", key, leafish)
     with pytest.raises(CAStateError, match="not a CA certificate"):
         CertificateAuthority(tmp_path / "d3", supplied=SuppliedRoot(lpath, lkey))
@@ -133,14 +144,18 @@ def test_supplied_root_with_loose_key_or_mismatch_or_non_ca_is_refused(tmp_path)
 def _intermediate(org_key, org_cert, now):
     key = generate_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mesh intermediate")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(org_cert.subject)
-            .public_key(key.public_key()).serial_number(11)
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=10))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .sign(org_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(org_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(11)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=10))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(org_key, hashes.SHA256())
+    )
     return key, cert
 
 
@@ -148,14 +163,20 @@ def test_supplied_intermediate_chains_to_the_organisations_root_over_real_tls(tm
     now = dt.datetime.now(dt.timezone.utc)
     org_key = generate_key()  # the organisation's root allows one intermediate (pathlen 1)
     org_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "example org root")])
-    org_cert = (x509.CertificateBuilder().subject_name(org_name)
-                .issuer_name(org_name).public_key(org_key.public_key())
-                .serial_number(5).not_valid_before(now - dt.timedelta(minutes=5))
-                .not_valid_after(now + dt.timedelta(days=30))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(org_key.public_key()),
-                               critical=False)
-                .sign(org_key, hashes.SHA256()))
+    org_cert = (
+        x509.CertificateBuilder()
+        .subject_name(org_name)
+        .issuer_name(org_name)
+        .public_key(org_key.public_key())
+        .serial_number(5)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=1), critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(org_key.public_key()), critical=False
+        )
+        .sign(org_key, hashes.SHA256())
+    )
     ikey, icert = _intermediate(org_key, org_cert, now)
     cpath, kpath = _write_pair(tmp_path, "inter", ikey, icert)
     chain = tmp_path / "chain.pem"
@@ -186,8 +207,10 @@ def test_rotation_state_survives_restart_and_prune_drops_the_old_root(tmp_path):
     new = ca.rotate(overlap=dt.timedelta(hours=1))
     again = CertificateAuthority(tmp_path, clock=clock)
     assert again.active.id == new.id
-    assert {c.serial_number for c in again.trust_bundle()} == {old.cert.serial_number,
-                                                              new.cert.serial_number}
+    assert {c.serial_number for c in again.trust_bundle()} == {
+        old.cert.serial_number,
+        new.cert.serial_number,
+    }
     [kept_old] = [r for r in again.roots if r.id == old.id]
     assert kept_old.trusted_until == clock.now + dt.timedelta(hours=1)
     clock.advance(minutes=61)

@@ -10,12 +10,11 @@ import ssl
 import struct
 
 import pytest
+from controlkit import STRICT, agent_for, cli, tokens_for
 
 from carbonplane.mesh.agent import client
 from carbonplane.mesh.control import ControlUnavailable, RequestRefused, wire
 from carbonplane.mesh.identity import MeshServer, MeshTLS
-
-from controlkit import STRICT, agent_for, cli, tokens_for
 
 
 def raw_tls(control, payload: bytes) -> bytes:
@@ -36,18 +35,25 @@ def raw_tls(control, payload: bytes) -> bytes:
 
 def answer_of(raw: bytes) -> dict:
     import json
+
     (size,) = struct.unpack(">I", raw[:4])
-    return json.loads(raw[4:4 + size])
+    return json.loads(raw[4 : 4 + size])
 
 
 def test_garbage_is_answered_and_the_server_keeps_serving(control):
     assert answer_of(raw_tls(control, struct.pack(">I", 5) + b"nope!"))["error"] == "bad_request"
     assert answer_of(raw_tls(control, struct.pack(">I", 2**31)))["error"] == "bad_request"
     assert answer_of(raw_tls(control, wire.encode({"op": "launch"})))["error"] == "bad_request"
-    assert answer_of(raw_tls(control, wire.encode({"op": "bootstrap", "token": 5})))[
-        "error"] == "bad_request"
-    refused = answer_of(raw_tls(control, wire.encode({
-        "op": "bootstrap", "token": "cpjt.000000000000." + "A" * 43, "csr": "x"})))
+    assert (
+        answer_of(raw_tls(control, wire.encode({"op": "bootstrap", "token": 5})))["error"]
+        == "bad_request"
+    )
+    refused = answer_of(
+        raw_tls(
+            control,
+            wire.encode({"op": "bootstrap", "token": "cpjt.000000000000." + "A" * 43, "csr": "x"}),
+        )
+    )
     assert refused["error"] == "token_rejected" and "unknown" in refused["message"]
     with socket.create_connection(client.split_address(control.address), timeout=5) as s:
         s.sendall(b"GET / HTTP/1.1\r\n\r\n")  # not even TLS
@@ -61,6 +67,7 @@ def test_admin_needs_the_token(control, tmp_path):
         with pytest.raises(RequestRefused) as info:
             await client.admin(control.address, root, "cluster.local", "wrong", "status")
         assert info.value.code == "unauthenticated"
+
     asyncio.run(run())
     res = cli("mesh", "status", "--data", str(tmp_path / "nowhere"))
     assert res.returncode == 2 and "control.json does not exist" in res.stderr
@@ -74,12 +81,20 @@ def test_no_watch_or_registration_for_someone_elses_proxy(control, tmp_path):
         payments = await agent_for(control, tmp_path, "payments", tokens["payments"]).start()
         await orders.wait_for(lambda a: a.connected, 10)
         with pytest.raises(RequestRefused) as info:  # payments takes over orders' entry
-            await client.request(control.address, payments.tls.client, "cluster.local", {
-                "op": "register", "proxy_id": orders.proxy_id, "service": "payments",
-                "namespace": "default", "address": "127.0.0.1:1"})
+            await client.request(
+                control.address,
+                payments.tls.client,
+                "cluster.local",
+                {
+                    "op": "register",
+                    "proxy_id": orders.proxy_id,
+                    "service": "payments",
+                    "namespace": "default",
+                    "address": "127.0.0.1:1",
+                },
+            )
         assert info.value.code == "identity_mismatch"
-        reader, writer = await client.connect(control.address, payments.tls.client,
-                                              "cluster.local")
+        reader, writer = await client.connect(control.address, payments.tls.client, "cluster.local")
         writer.write(wire.encode({"op": "watch", "proxy_id": orders.proxy_id}))
         with pytest.raises(RequestRefused) as info:
             wire.check_answer(await wire.read_frame(reader))
@@ -87,6 +102,7 @@ def test_no_watch_or_registration_for_someone_elses_proxy(control, tmp_path):
         writer.close()
         await orders.stop()
         await payments.stop()
+
     asyncio.run(run())
 
 
@@ -100,6 +116,7 @@ def test_agent_refuses_an_impostor_control_plane(control, tmp_path):
 
         async def handler(reader, writer, peer):
             seen.append(await wire.read_frame(reader))
+
         # a mesh workload with a valid certificate posing as the control plane
         server = MeshTLS(thief.tls.credentials)
         server._pair = (_optional(server.server), server.client)
@@ -110,6 +127,7 @@ def test_agent_refuses_an_impostor_control_plane(control, tmp_path):
             await victim.start()
         await fake.close()
         assert seen == []  # the token never left the victim
+
     asyncio.run(run())
 
 
@@ -122,18 +140,30 @@ def test_control_refuses_to_start_on_invalid_policy(tmp_path):
     config = tmp_path / "policy"
     config.mkdir()
     (config / "10-bad.yaml").write_text(STRICT.replace("mode: STRICT", "mode: STRICTEST"))
-    res = cli("mesh", "control", "--config", str(config), "--data", str(tmp_path / "d"),
-              "--listen", "127.0.0.1:0", timeout=60)
+    res = cli(
+        "mesh",
+        "control",
+        "--config",
+        str(config),
+        "--data",
+        str(tmp_path / "d"),
+        "--listen",
+        "127.0.0.1:0",
+        timeout=60,
+    )
     assert res.returncode == 2 and "10-bad.yaml:5" in res.stderr, res.stderr
 
 
 def test_a_bad_policy_file_on_disk_keeps_the_last_good_version(control):
     from controlkit import wait_until
+
     before = control.status()
-    (control.config / "20-bad.yaml").write_text(STRICT.replace("mtls:", "mtlz:").replace(
-        "name: default", "name: other"))
-    status = wait_until(lambda: (s := control.status())["policy_error"] and s, 10,
-                        what="policy error in status")
+    (control.config / "20-bad.yaml").write_text(
+        STRICT.replace("mtls:", "mtlz:").replace("name: default", "name: other")
+    )
+    status = wait_until(
+        lambda: (s := control.status())["policy_error"] and s, 10, what="policy error in status"
+    )
     assert "20-bad.yaml:" in status["policy_error"]
     assert status["version"] == before["version"]
     (control.config / "20-bad.yaml").unlink()
@@ -143,13 +173,17 @@ def test_a_bad_policy_file_on_disk_keeps_the_last_good_version(control):
 def test_a_garbage_csr_is_refused_and_does_not_use_up_the_token(control, tmp_path):
     tokens = tokens_for(control.data, ["orders"])
     token = tokens["orders"].read_text().strip()
-    for csr in ("not a csr", "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n"
-                             "-----END CERTIFICATE REQUEST-----\n"):
-        answer = answer_of(raw_tls(control, wire.encode(
-            {"op": "bootstrap", "token": token, "csr": csr})))
+    for csr in (
+        "not a csr",
+        "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+    ):
+        answer = answer_of(
+            raw_tls(control, wire.encode({"op": "bootstrap", "token": token, "csr": csr}))
+        )
         assert answer["error"] == "identity_rejected", answer
 
     async def run():
         agent = await agent_for(control, tmp_path, "orders", tokens["orders"]).start()
         await agent.stop()
+
     asyncio.run(run())

@@ -6,21 +6,28 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from controlkit import agent_for, cli, mode, tokens_for
+from cryptography.hazmat.primitives.serialization import Encoding
 
 from carbonplane.mesh.agent import client
 from carbonplane.mesh.control import ControlUnavailable, RequestRefused
 from carbonplane.mesh.identity import (
-    CertificateAuthority, Credentials, MeshTLS, build_csr, generate_key, spiffe_id_of,
-    workload_id)
-
-from controlkit import agent_for, cli, mode, tokens_for
-
-from cryptography.hazmat.primitives.serialization import Encoding
+    CertificateAuthority,
+    Credentials,
+    MeshTLS,
+    build_csr,
+    generate_key,
+    spiffe_id_of,
+    workload_id,
+)
 
 
 def csr_pem(key, service: str) -> str:
-    return build_csr(key, workload_id("cluster.local", "default", service)).public_bytes(
-        Encoding.PEM).decode()
+    return (
+        build_csr(key, workload_id("cluster.local", "default", service))
+        .public_bytes(Encoding.PEM)
+        .decode()
+    )
 
 
 def test_token_cli_writes_private_token_and_root(control, tmp_path):
@@ -37,6 +44,7 @@ def test_token_cli_writes_private_token_and_root(control, tmp_path):
         await agent.start()
         await agent.stop()
         return agent
+
     agent = asyncio.run(run())
     assert spiffe_id_of(agent.certificate) == workload_id("cluster.local", "default", "orders")
     assert mode(agent.data_dir / "credentials.json") == 0o600
@@ -50,9 +58,16 @@ def test_token_decides_identity_once(control, tmp_path):
         ctx = client.bootstrap_context(root)
         # orders' token with a CSR for payments: refused, and nothing is redeemed
         with pytest.raises(RequestRefused) as info:
-            await client.request(control.address, ctx, "cluster.local", {
-                "op": "bootstrap", "token": tokens["orders"].read_text().strip(),
-                "csr": csr_pem(generate_key(), "payments")})
+            await client.request(
+                control.address,
+                ctx,
+                "cluster.local",
+                {
+                    "op": "bootstrap",
+                    "token": tokens["orders"].read_text().strip(),
+                    "csr": csr_pem(generate_key(), "payments"),
+                },
+            )
         assert info.value.code == "identity_rejected"
         # an agent calling itself payments with orders' token: refused too
         with pytest.raises(RequestRefused):
@@ -68,6 +83,7 @@ def test_token_decides_identity_once(control, tmp_path):
         await again.start()
         assert again.certificate.serial_number == first.certificate.serial_number
         await again.stop()
+
     asyncio.run(run())
 
 
@@ -95,26 +111,47 @@ def test_foreign_ca_refused_and_renew_keeps_identity(control, tmp_path):
         forged = Credentials.from_issued(key, other.issue(build_csr(key, ident), ident))
         forged = forged.with_bundle(agent.tls.credentials.bundle_pem)
         with pytest.raises(ControlUnavailable):
-            await client.request(control.address, MeshTLS(forged).client, "cluster.local",
-                                 {"op": "renew", "csr": csr_pem(generate_key(), "orders")})
+            await client.request(
+                control.address,
+                MeshTLS(forged).client,
+                "cluster.local",
+                {"op": "renew", "csr": csr_pem(generate_key(), "orders")},
+            )
 
         # renew without any client certificate: refused
         with pytest.raises(RequestRefused) as info:
-            await client.request(control.address, client.bootstrap_context(
-                agent.tls.credentials.bundle_pem), "cluster.local",
-                {"op": "renew", "csr": csr_pem(generate_key(), "orders")})
+            await client.request(
+                control.address,
+                client.bootstrap_context(agent.tls.credentials.bundle_pem),
+                "cluster.local",
+                {"op": "renew", "csr": csr_pem(generate_key(), "orders")},
+            )
         assert info.value.code == "unauthenticated"
 
         # orders' certificate asking for payments: the CSR may only repeat the caller's identity
         with pytest.raises(RequestRefused) as info:
-            await client.request(control.address, agent.tls.client, "cluster.local",
-                                 {"op": "renew", "csr": csr_pem(generate_key(), "payments")})
+            await client.request(
+                control.address,
+                agent.tls.client,
+                "cluster.local",
+                {"op": "renew", "csr": csr_pem(generate_key(), "payments")},
+            )
         assert info.value.code == "identity_rejected"
 
         # orders registering as payments: refused
         with pytest.raises(RequestRefused) as info:
-            await client.request(control.address, agent.tls.client, "cluster.local", {
-                "op": "register", "proxy_id": "p1", "service": "payments",
-                "namespace": "default", "address": "127.0.0.1:9000"})
+            await client.request(
+                control.address,
+                agent.tls.client,
+                "cluster.local",
+                {
+                    "op": "register",
+                    "proxy_id": "p1",
+                    "service": "payments",
+                    "namespace": "default",
+                    "address": "127.0.0.1:9000",
+                },
+            )
         assert info.value.code == "identity_mismatch"
+
     asyncio.run(run())

@@ -10,12 +10,17 @@ import os
 import statistics
 import time
 
+from controlkit import (
+    DESTINATION_RULE,
+    STRICT,
+    agent_for,
+    allow_policy,
+    cli,
+    status_until,
+    tokens_for,
+)
 
 from carbonplane.mesh.agent import ALL_KINDS, client
-
-from controlkit import (
-    DESTINATION_RULE, STRICT, agent_for, allow_policy, cli, status_until,
-    tokens_for)
 
 AGENTS = 50
 
@@ -27,8 +32,12 @@ def control_cpu(control) -> float:
 
 
 def all_synced(n):
-    return lambda s: len(s["proxies"]) == n and all(
-        p["state"] == "SYNCED" and p["config_version"] == s["version"] for p in s["proxies"])
+    return lambda s: (
+        len(s["proxies"]) == n
+        and all(
+            p["state"] == "SYNCED" and p["config_version"] == s["version"] for p in s["proxies"]
+        )
+    )
 
 
 def test_policy_change_reaches_fifty_agents_within_one_second(control, tmp_path):
@@ -44,8 +53,17 @@ def test_policy_change_reaches_fifty_agents_within_one_second(control, tmp_path)
             if event == "config" and agent.current_config.policy.version == target["policy"]:
                 applied.setdefault(agent.service, time.monotonic())
 
-        agents = [agent_for(control, tmp_path, s, tokens[s], on_change=on_change,
-                            address=f"127.0.0.1:{20000 + i}") for i, s in enumerate(services)]
+        agents = [
+            agent_for(
+                control,
+                tmp_path,
+                s,
+                tokens[s],
+                on_change=on_change,
+                address=f"127.0.0.1:{20000 + i}",
+            )
+            for i, s in enumerate(services)
+        ]
         await asyncio.gather(*(a.start() for a in agents))
         await status_until(control, all_synced(AGENTS), 60, "50 agents SYNCED")
         admin_token = (control.data / "admin.token").read_text().strip()
@@ -56,6 +74,7 @@ def test_policy_change_reaches_fifty_agents_within_one_second(control, tmp_path)
             new = tmp_path / "staged.yaml"
             new.write_text(text)
             from carbonplane.mesh.policy import load_texts
+
             expected = load_texts([("10-strict.yaml", STRICT), ("20-allow.yaml", text)]).version
             target["policy"] = expected
             cpu0, agents_cpu0 = control_cpu(control), time.process_time()
@@ -63,21 +82,41 @@ def test_policy_change_reaches_fifty_agents_within_one_second(control, tmp_path)
             os.replace(new, control.config / "20-allow.yaml")  # the poller finds it, or:
             if round_ >= 3:  # what `mesh apply` does after copying the file
                 await client.admin(control.address, root, "cluster.local", admin_token, "reload")
-            await asyncio.gather(*(a.wait_for(
-                lambda a: a.current_config.policy.version == expected, 5) for a in agents))
+            await asyncio.gather(
+                *(
+                    a.wait_for(lambda a: a.current_config.policy.version == expected, 5)
+                    for a in agents
+                )
+            )
             lat = sorted(applied[s] - t0 for s in services)
-            results.append(("poll" if round_ < 3 else "reload", statistics.median(lat), lat[-1],
-                            control_cpu(control) - cpu0,
-                            time.process_time() - agents_cpu0))
+            results.append(
+                (
+                    "poll" if round_ < 3 else "reload",
+                    statistics.median(lat),
+                    lat[-1],
+                    control_cpu(control) - cpu0,
+                    time.process_time() - agents_cpu0,
+                )
+            )
             status = await status_until(control, all_synced(AGENTS), 10, "SYNCED after change")
             assert status["policy_version"] == expected
         for a in agents:
             await a.stop()
 
     asyncio.run(run())
-    report = {"agents": AGENTS, "rounds": [
-        {"via": v, "median_s": round(m, 4), "max_s": round(x, 4), "control_cpu_s": round(c, 3),
-         "agents_cpu_s": round(a, 3)} for v, m, x, c, a in results]}
+    report = {
+        "agents": AGENTS,
+        "rounds": [
+            {
+                "via": v,
+                "median_s": round(m, 4),
+                "max_s": round(x, 4),
+                "control_cpu_s": round(c, 3),
+                "agents_cpu_s": round(a, 3),
+            }
+            for v, m, x, c, a in results
+        ],
+    }
     print("\nMESH-SYNC", json.dumps(report))
     for _, median, worst, _, _ in results:
         assert worst < 1.0, report
@@ -88,8 +127,13 @@ def test_rejected_snapshot_shows_stale_with_reason(control, tmp_path):
 
     async def run():
         modern = await agent_for(control, tmp_path, "orders", tokens["orders"]).start()
-        legacy = await agent_for(control, tmp_path, "legacy", tokens["legacy"],
-                                 accept_kinds=ALL_KINDS - {"DestinationRule"}).start()
+        legacy = await agent_for(
+            control,
+            tmp_path,
+            "legacy",
+            tokens["legacy"],
+            accept_kinds=ALL_KINDS - {"DestinationRule"},
+        ).start()
         status = await status_until(control, all_synced(2), 20, "both SYNCED")
         good = status["version"]
         assert legacy.config_version == good
@@ -98,9 +142,15 @@ def test_rejected_snapshot_shows_stale_with_reason(control, tmp_path):
         res = await asyncio.to_thread(cli, "mesh", "apply", str(dr), "--data", str(control.data))
         assert res.returncode == 0, res.stderr
         status = await status_until(
-            control, lambda s: s["version"] != good and {p["service"]: p["state"] for p in
-                                                         s["proxies"]} == {
-                "default/orders": "SYNCED", "default/legacy": "STALE"}, 10, "legacy STALE")
+            control,
+            lambda s: (
+                s["version"] != good
+                and {p["service"]: p["state"] for p in s["proxies"]}
+                == {"default/orders": "SYNCED", "default/legacy": "STALE"}
+            ),
+            10,
+            "legacy STALE",
+        )
         row = next(p for p in status["proxies"] if p["service"] == "default/legacy")
         assert row["rejected_version"] == status["version"]
         assert "unsupported kind DestinationRule" in row["rejected_reason"]
@@ -109,8 +159,9 @@ def test_rejected_snapshot_shows_stale_with_reason(control, tmp_path):
         assert legacy.rejected[0] == status["version"]
         # an invalid file is refused by `mesh apply` before anything changes
         bad = tmp_path / "40-bad.yaml"
-        bad.write_text(DESTINATION_RULE.replace("host:", "hosst:").replace("name: orders",
-                                                                           "name: other"))
+        bad.write_text(
+            DESTINATION_RULE.replace("host:", "hosst:").replace("name: orders", "name: other")
+        )
         res = await asyncio.to_thread(cli, "mesh", "apply", str(bad), "--data", str(control.data))
         assert res.returncode == 2 and "40-bad.yaml:" in res.stderr
         assert not (control.config / "40-bad.yaml").exists()
@@ -120,4 +171,5 @@ def test_rejected_snapshot_shows_stale_with_reason(control, tmp_path):
         assert legacy.rejected is None
         await modern.stop()
         await legacy.stop()
+
     asyncio.run(run())

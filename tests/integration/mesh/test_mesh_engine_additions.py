@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import asyncio
 
-from carbonplane.mesh.identity import CertificateAuthority, client_context, peer_identity, server_context
-from carbonplane.proxy import LocalResponse, ProxyConfig, ProxyServer, listening_socket
 from meshidkit import creds_for
+
+from carbonplane.mesh.identity import (
+    CertificateAuthority,
+    client_context,
+    peer_identity,
+    server_context,
+)
+from carbonplane.proxy import LocalResponse, ProxyConfig, ProxyServer, listening_socket
 
 
 class WhoApp:
@@ -21,8 +27,9 @@ class WhoApp:
 
 
 async def _get(port: int, ssl_ctx=None) -> bytes:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ssl_ctx,
-                                                   server_hostname="x" if ssl_ctx else None)
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", port, ssl=ssl_ctx, server_hostname="x" if ssl_ctx else None
+    )
     writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
     data = await reader.read()
     writer.close()
@@ -37,7 +44,8 @@ def test_client_tls_carries_the_peer_certificate_and_adopt_serves_both(tmp_path)
         server = ProxyServer(ProxyConfig(app=WhoApp()))
         tls_port = await server.start("127.0.0.1", 0, ssl=server_context(server_creds))
         assert await _get(tls_port, client_context(client_creds)) == (
-            b"spiffe://cluster.local/ns/default/sa/frontend https")
+            b"spiffe://cluster.local/ns/default/sa/frontend https"
+        )
         # adopt: the caller accepts and chooses per connection
         lsock = listening_socket("127.0.0.1", 0, reuse_port=False)
         port = lsock.getsockname()[1]
@@ -53,7 +61,8 @@ def test_client_tls_carries_the_peer_certificate_and_adopt_serves_both(tmp_path)
         await acceptor
         acceptor = loop.create_task(accept(1, server_context(server_creds)))
         assert await _get(port, client_context(client_creds)) == (
-            b"spiffe://cluster.local/ns/default/sa/frontend https")
+            b"spiffe://cluster.local/ns/default/sa/frontend https"
+        )
         await acceptor
         lsock.close()
         await server.close(1)

@@ -11,12 +11,21 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509.oid import ExtendedKeyUsageOID
+from meshidkit import Clock, creds_for, exchange, refused, start_echo
 
 from carbonplane.mesh.identity import (
-    CertificateAuthority, Credentials, MeshTLS, PeerIdentityError, build_csr, client_context,
-    generate_key, key_pem, peer_identity, workload_id)
+    CertificateAuthority,
+    Credentials,
+    MeshTLS,
+    PeerIdentityError,
+    build_csr,
+    client_context,
+    generate_key,
+    key_pem,
+    peer_identity,
+    workload_id,
+)
 from carbonplane.mesh.identity.certificates import cert_pem, random_serial
-from meshidkit import Clock, creds_for, exchange, refused, start_echo
 
 
 def run(coro):
@@ -132,17 +141,31 @@ def _forged_two_uri_cert(ca: CertificateAuthority) -> Credentials:
     key = generate_key()
     root = ca.active
     now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(x509.Name([])).issuer_name(root.cert.subject)
-            .public_key(key.public_key()).serial_number(random_serial())
-            .not_valid_before(now - dt.timedelta(minutes=1))
-            .not_valid_after(now + dt.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([
-                x509.UniformResourceIdentifier("spiffe://cluster.local/ns/default/sa/billing"),
-                x509.UniformResourceIdentifier("spiffe://cluster.local/ns/default/sa/admin")]),
-                critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH,
-                                                  ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(root.key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(root.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(random_serial())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [
+                    x509.UniformResourceIdentifier("spiffe://cluster.local/ns/default/sa/billing"),
+                    x509.UniformResourceIdentifier("spiffe://cluster.local/ns/default/sa/admin"),
+                ]
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
+            ),
+            critical=False,
+        )
+        .sign(root.key, hashes.SHA256())
+    )
     return Credentials(key_pem(key), cert_pem(cert), ca.trust_bundle_pem())
 
 
@@ -169,8 +192,9 @@ def test_peer_identity_checks_the_expected_identity_and_trust_domain(ca):
     async def go():
         server = await start_echo(MeshTLS(a))
         try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", server.port,
-                                                           ssl=client_context(b))
+            reader, writer = await asyncio.open_connection(
+                "127.0.0.1", server.port, ssl=client_context(b)
+            )
             sslobj = writer.get_extra_info("ssl_object")
             ok = peer_identity(sslobj, expected=workload_id("cluster.local", "default", "orders"))
             with pytest.raises(PeerIdentityError, match="not the expected"):
@@ -190,21 +214,23 @@ def test_peer_identity_checks_the_expected_identity_and_trust_domain(ca):
 def test_old_root_is_trusted_during_the_overlap_and_refused_after(tmp_path):
     clock = Clock()
     ca = CertificateAuthority(tmp_path / "ca", clock=clock)
-    old_client = creds_for(ca, "billing")          # issued by the first root
+    old_client = creds_for(ca, "billing")  # issued by the first root
     old_root = ca.active.fingerprint
     ca.rotate(overlap=dt.timedelta(hours=2))
     assert ca.active.fingerprint != old_root and len(ca.trust_bundle()) == 2
     # the control plane pushes the two-root bundle to workloads still holding old certificates
     old_client = old_client.with_bundle(ca.trust_bundle_pem())
-    server_during = creds_for(ca, "orders")        # issued by the new root, bundle of both
+    server_during = creds_for(ca, "orders")  # issued by the new root, bundle of both
     new_client = creds_for(ca, "billing")
     assert new_client.certificate.issuer == ca.active.cert.subject
 
     async def during():
         server = await start_echo(MeshTLS(server_during))
         try:
-            return [(await exchange(server.port, client_context(c)))[1]
-                    for c in (old_client, new_client)]
+            return [
+                (await exchange(server.port, client_context(c)))[1]
+                for c in (old_client, new_client)
+            ]
         finally:
             await server.close()
 
@@ -239,12 +265,13 @@ def test_swapping_the_certificate_keeps_open_connections_and_serves_new_ones_wit
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port, ssl=client)
             old_serial = x509.load_der_x509_certificate(
-                writer.get_extra_info("ssl_object").getpeercert(True)).serial_number
+                writer.get_extra_info("ssl_object").getpeercert(True)
+            ).serial_number
             writer.write(b"one\n")
             assert (await reader.readline()).endswith(b"one\n")
-            holder.update(creds_for(ca, "orders"))        # renewal
+            holder.update(creds_for(ca, "orders"))  # renewal
             _, answer, cert = await exchange(server.port, client)
-            writer.write(b"two\n")                         # the old connection still works
+            writer.write(b"two\n")  # the old connection still works
             old_answer = await reader.readline()
             writer.close()
             return old_serial, cert.serial_number, answer, old_answer, holder.generation
@@ -284,7 +311,7 @@ def test_a_client_that_never_handshakes_is_dropped_after_the_handshake_timeout(c
         server = await MeshServer(holder, never, handshake_timeout=0.5).start()
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)  # plain TCP
-            eof = await asyncio.wait_for(reader.read(), 5)   # the server hangs up on its own
+            eof = await asyncio.wait_for(reader.read(), 5)  # the server hangs up on its own
             writer.close()
             return eof, server.rejected, server.last_error
         finally:
@@ -297,9 +324,10 @@ def test_a_client_that_never_handshakes_is_dropped_after_the_handshake_timeout(c
 
 def test_a_workload_that_joins_with_a_token_is_seen_as_the_tokens_identity(ca, tmp_path):
     from carbonplane.mesh.identity import JoinTokens
+
     tokens = JoinTokens(tmp_path / "cp", ca)
     token = tokens.issue_token("billing", "shop")
-    key = generate_key()                       # stays with the workload
+    key = generate_key()  # stays with the workload
     joined = Credentials.from_issued(key, tokens.redeem(token, build_csr(key)))
 
     async def go():

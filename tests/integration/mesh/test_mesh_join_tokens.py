@@ -9,11 +9,19 @@ import stat
 import threading
 
 import pytest
+from meshidkit import Clock
 
 from carbonplane.mesh.identity import (
-    CAStateError, CertificateAuthority, CSRRejectedError, JoinTokens, TokenRejectedError, build_csr,
-    generate_key, spiffe_id_of, workload_id)
-from meshidkit import Clock
+    CAStateError,
+    CertificateAuthority,
+    CSRRejectedError,
+    JoinTokens,
+    TokenRejectedError,
+    build_csr,
+    generate_key,
+    spiffe_id_of,
+    workload_id,
+)
 
 
 @pytest.fixture
@@ -45,10 +53,13 @@ def test_a_token_for_a_cannot_obtain_bs_identity(store):
         store.redeem(token, build_csr(generate_key(), mine))
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),       # wrong secret
-    lambda t: "cpjt.000000000000." + t.split(".")[2],          # wrong id
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # wrong secret
+        lambda t: "cpjt.000000000000." + t.split(".")[2],  # wrong id
+    ],
+)
 def test_a_forged_token_is_unknown(store, mangle):
     token = store.issue_token("orders")
     with pytest.raises(TokenRejectedError) as err:
@@ -57,8 +68,10 @@ def test_a_forged_token_is_unknown(store, mangle):
     assert store.redeem(token, build_csr(generate_key())).identity.service == "orders"
 
 
-@pytest.mark.parametrize("bad", ["", "cpjt", "cpjt.abc.def", "x" * 5000, None, b"cpjt.",
-                                 "cpjt.0123456789ab." + "a" * 42 + "!"])
+@pytest.mark.parametrize(
+    "bad",
+    ["", "cpjt", "cpjt.abc.def", "x" * 5000, None, b"cpjt.", "cpjt.0123456789ab." + "a" * 42 + "!"],
+)
 def test_a_malformed_token_is_refused_without_echoing_it(store, bad):
     with pytest.raises(TokenRejectedError) as err:
         store.redeem(bad, build_csr(generate_key()))
@@ -68,8 +81,9 @@ def test_a_malformed_token_is_refused_without_echoing_it(store, bad):
 
 def test_an_expired_token_is_refused(tmp_path):
     clock = Clock()
-    store = JoinTokens(tmp_path, CertificateAuthority(tmp_path, clock=clock),
-                       token_ttl=dt.timedelta(minutes=10))
+    store = JoinTokens(
+        tmp_path, CertificateAuthority(tmp_path, clock=clock), token_ttl=dt.timedelta(minutes=10)
+    )
     token = store.issue_token("orders")
     clock.advance(minutes=10)
     with pytest.raises(TokenRejectedError) as err:
@@ -142,6 +156,7 @@ def test_a_token_store_readable_by_others_is_refused(tmp_path, store):
 
 def test_bad_service_names_are_refused_when_issuing(store):
     from carbonplane.mesh.identity import SpiffeIdError
+
     for service in ("", "a/b", "..", "a b", "ä"):
         with pytest.raises(SpiffeIdError):
             store.issue_token(service)

@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import pytest
-
-from carbonplane.mesh.identity import CertificateAuthority, Credentials
 from controlkit import STRICT, ControlProcess, agent_for, tokens_for
 from meshidkit import Clock, creds_for
 from sidecarkit import APP, Proc, Workload, events_env, wait_for
+
+from carbonplane.mesh.identity import CertificateAuthority, Credentials
 
 TD = "cluster.local"
 LEGACY_PERMISSIVE = """\
@@ -77,8 +77,9 @@ def mesh(tmp_path_factory):
             setattr(m, name, w)
         # every sidecar sees all three registered before the tests start
         for w in m.workloads:
-            wait_for(lambda w=w: w.call("legacy", "up")["status"] == 200, 20,
-                     f"{w.name} reaching legacy")
+            wait_for(
+                lambda w=w: w.call("legacy", "up")["status"] == 200, 20, f"{w.name} reaching legacy"
+            )
         yield m
     finally:
         for w in m.workloads:
@@ -119,7 +120,9 @@ def refused(port: int, ctx: ssl.SSLContext | None) -> bool:
 
 
 def test_apps_call_each_other_through_the_mesh_with_the_callers_identity(mesh):
-    forged = "By=spiffe://cluster.local/ns/default/sa/x;URI=spiffe://cluster.local/ns/default/sa/admin"
+    forged = (
+        "By=spiffe://cluster.local/ns/default/sa/x;URI=spiffe://cluster.local/ns/default/sa/admin"
+    )
     r = mesh.frontend.call("orders", "hello?x=1", headers={"x-forge-xfcc": forged})
     assert r["status"] == 200, r
     seen = json.loads(r["body"])
@@ -139,8 +142,11 @@ def test_authorization_policy_denies_a_valid_identity_with_envoys_403(mesh):
     assert r == {"status": 403, "body": "RBAC: access denied"}
     status = mesh.orders.status()
     assert status["inbound"]["denied"] == before + 1
-    wait_for(lambda: mesh.orders.status()["events"]["by_kind"].get("AUTHZ_DENIED"), 5,
-             "an AUTHZ_DENIED event")
+    wait_for(
+        lambda: mesh.orders.status()["events"]["by_kind"].get("AUTHZ_DENIED"),
+        5,
+        "an AUTHZ_DENIED event",
+    )
 
 
 def test_strict_refuses_plaintext_another_ca_and_an_expired_certificate(mesh, tmp_path):
@@ -159,11 +165,20 @@ def test_strict_refuses_plaintext_another_ca_and_an_expired_certificate(mesh, tm
     expired = creds_for(old_ca, "frontend", ttl=dt.timedelta(hours=1))
     assert expired.certificate.not_valid_after_utc < dt.datetime.now(dt.timezone.utc)
     assert refused(port, client_ctx(expired, bundle))
-    after = wait_for(lambda: (s := mesh.orders.status()["inbound"])["tls_failures"]
-                     >= failures["tls_failures"] + 2 and s, 5, "two TLS failures counted")
+    after = wait_for(
+        lambda: (
+            (s := mesh.orders.status()["inbound"])["tls_failures"] >= failures["tls_failures"] + 2
+            and s
+        ),
+        5,
+        "two TLS failures counted",
+    )
     assert after["refused_plaintext"] == failures["refused_plaintext"] + 1
-    wait_for(lambda: mesh.orders.status()["events"]["by_kind"].get("TLS_ERROR", 0) >= 3, 5,
-             "TLS_ERROR events")
+    wait_for(
+        lambda: mesh.orders.status()["events"]["by_kind"].get("TLS_ERROR", 0) >= 3,
+        5,
+        "TLS_ERROR events",
+    )
 
 
 def test_permissive_accepts_plaintext_and_mtls_on_one_port(mesh):
@@ -188,14 +203,22 @@ def test_unknown_service_is_404_with_a_clear_body(mesh):
 def test_a_server_with_the_wrong_identity_gets_503_never_the_request(mesh):
     """ghost registers the address of orders' inbound: calling ghost reaches a server whose
     certificate says orders, so the sidecar refuses it after the handshake."""
+
     async def scenario():
-        agent = agent_for(mesh.control, mesh.tmp, "ghost", mesh.tokens["ghost"],
-                          address=f"127.0.0.1:{mesh.orders.inbound_port}")
+        agent = agent_for(
+            mesh.control,
+            mesh.tmp,
+            "ghost",
+            mesh.tokens["ghost"],
+            address=f"127.0.0.1:{mesh.orders.inbound_port}",
+        )
         await agent.start()
         try:
+
             def ghost_known():
                 r = mesh.frontend.call("ghost", "x")
                 return r if r["status"] != 404 else None
+
             r = await asyncio.to_thread(wait_for, ghost_known, 10, "ghost in the registry")
             return r
         finally:
@@ -206,8 +229,11 @@ def test_a_server_with_the_wrong_identity_gets_503_never_the_request(mesh):
     assert r["status"] == 503, r
     assert "orders" not in r["body"]  # orders never answered
     assert mesh.orders.status()["inbound"]["allowed"] == before
-    wait_for(lambda: mesh.frontend.status()["events"]["by_kind"].get("TLS_ERROR"), 5,
-             "a TLS_ERROR event on the caller")
+    wait_for(
+        lambda: mesh.frontend.status()["events"]["by_kind"].get("TLS_ERROR"),
+        5,
+        "a TLS_ERROR event on the caller",
+    )
 
 
 def test_a_policy_change_reaches_every_sidecar_and_takes_effect(mesh):
@@ -216,12 +242,19 @@ def test_a_policy_change_reaches_every_sidecar_and_takes_effect(mesh):
     start = time.monotonic()
 
     def synced():
-        rows = [r for r in mesh.control.status()["proxies"] if r["service"] != "ghost"
-                and r["connected"]]
+        rows = [
+            r
+            for r in mesh.control.status()["proxies"]
+            if r["service"] != "ghost" and r["connected"]
+        ]
         versions = {w.status()["config_version"] for w in mesh.workloads}
-        return (len(rows) == 3 and all(r["state"] == "SYNCED" for r in rows)
-                and versions == {rows[0]["config_version"]}
-                and mesh.legacy.call("orders", "x")["status"] == 200)
+        return (
+            len(rows) == 3
+            and all(r["state"] == "SYNCED" for r in rows)
+            and versions == {rows[0]["config_version"]}
+            and mesh.legacy.call("orders", "x")["status"] == 200
+        )
+
     wait_for(synced, 10, "SYNCED with the new policy", interval=0.1)
     assert time.monotonic() - start < 10
     assert mesh.frontend.call("orders", "x")["status"] == 200
@@ -229,10 +262,13 @@ def test_a_policy_change_reaches_every_sidecar_and_takes_effect(mesh):
 
 def test_port_level_disable_serves_plaintext_and_refuses_tls(mesh):
     legacy = mesh.legacy
-    (mesh.config / "10-legacy.yaml").write_text(LEGACY_PERMISSIVE + f"""\
+    (mesh.config / "10-legacy.yaml").write_text(
+        LEGACY_PERMISSIVE
+        + f"""\
   portLevelMtls:
     {legacy.app_port}: {{mode: DISABLE}}
-""")
+"""
+    )
     try:
         wait_for(lambda: legacy.status()["mtls_mode"] == "DISABLE", 10, "DISABLE in effect")
         assert raw_get(legacy.inbound_port).startswith(b"HTTP/1.1 200")
@@ -252,8 +288,11 @@ def test_port_level_disable_serves_plaintext_and_refuses_tls(mesh):
 def test_sidecars_keep_serving_while_the_control_plane_is_down(mesh):
     mesh.control.kill()
     try:
-        wait_for(lambda: all(w.status()["state"] == "DEGRADED" for w in mesh.workloads), 20,
-                 "sidecars DEGRADED")
+        wait_for(
+            lambda: all(w.status()["state"] == "DEGRADED" for w in mesh.workloads),
+            20,
+            "sidecars DEGRADED",
+        )
         for _ in range(5):
             assert mesh.frontend.call("orders", "x")["status"] == 200
             assert mesh.orders.call("legacy", "x")["status"] == 200
@@ -261,11 +300,17 @@ def test_sidecars_keep_serving_while_the_control_plane_is_down(mesh):
     finally:
         mesh.control.start(listen=mesh.control.address)
     try:
-        wait_for(lambda: all(w.status()["state"] == "SERVING" for w in mesh.workloads), 30,
-                 "sidecars SERVING again")
+        wait_for(
+            lambda: all(w.status()["state"] == "SERVING" for w in mesh.workloads),
+            30,
+            "sidecars SERVING again",
+        )
     except AssertionError:
-        raise AssertionError([w.status() for w in mesh.workloads], mesh.control.stderr[-5:],
-                             mesh.frontend.sidecar.stderr[-5:]) from None
+        raise AssertionError(
+            [w.status() for w in mesh.workloads],
+            mesh.control.stderr[-5:],
+            mesh.frontend.sidecar.stderr[-5:],
+        ) from None
     assert mesh.frontend.call("orders", "x")["status"] == 200
 
 
@@ -278,12 +323,16 @@ def test_app_lost_and_back_are_health_events_and_readiness(mesh):
     wait_for(lambda: legacy.admin_get("/healthz/ready")[0] == 503, 10, "not ready without app")
     assert legacy.status()["app_up"] is False and kinds() == before + 1
     assert mesh.orders.call("legacy", "x")["status"] == 502  # the sidecar answers, the app is gone
-    legacy.app = Proc([sys.executable, APP, "legacy", str(legacy.app_port),
-                       f"127.0.0.1:{legacy.outbound_port}"])
+    legacy.app = Proc(
+        [sys.executable, APP, "legacy", str(legacy.app_port), f"127.0.0.1:{legacy.outbound_port}"]
+    )
     assert legacy.app.line().startswith("app ")
     wait_for(lambda: legacy.admin_get("/healthz/ready")[0] == 200, 10, "ready again")
     assert kinds() == before + 2
     assert mesh.orders.call("legacy", "x")["status"] == 200
-    produced = wait_for(lambda: (e := legacy.status()["events"])["produced"] == e["emitted"]
-                        and e, 10, "events produced to the log")
+    produced = wait_for(
+        lambda: (e := legacy.status()["events"])["produced"] == e["emitted"] and e,
+        10,
+        "events produced to the log",
+    )
     assert produced["failed"] == 0 and produced["dropped"] == 0

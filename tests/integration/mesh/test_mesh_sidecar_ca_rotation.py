@@ -26,7 +26,12 @@ from controlkit import STRICT, ControlProcess, cli, tokens_for
 from sidecarkit import Workload, events_env, wait_for
 
 from carbonplane.mesh.identity import (
-    CertificateAuthority, build_csr, generate_key, key_pem, workload_id)
+    CertificateAuthority,
+    build_csr,
+    generate_key,
+    key_pem,
+    workload_id,
+)
 
 SERVICES = ("web", "api", "orders")
 RING = {"web": "api", "api": "orders", "orders": "web"}
@@ -70,8 +75,14 @@ class Peer:
                     return "closed"
                 self.buf += chunk
             head, _, rest = self.buf.partition(b"\r\n\r\n")
-            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                           if line.lower().startswith(b"content-length:")), 0)
+            length = next(
+                (
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
             while len(rest) < length:
                 chunk = self.sock.recv(65536)
                 if not chunk:
@@ -148,8 +159,11 @@ def test_every_request_succeeds_while_the_ca_rotates(tmp_path):
         assert new_root != old_root
         # during the overlap the old root is still trusted everywhere: its certificate gets in
         api_in = workloads["api"].inbound_port
-        wait_for(lambda: all(len(w.status()["trust_roots"]) == 2 for w in workloads.values()),
-                 5, "the two-root bundle at every sidecar")
+        wait_for(
+            lambda: all(len(w.status()["trust_roots"]) == 2 for w in workloads.values()),
+            5,
+            "the two-root bundle at every sidecar",
+        )
         assert one_get(api_in, old_cert, old_key) == 200
         live = Peer(api_in, old_cert, old_key)  # kept open across the prune
         assert live.get("/before-prune") == 200
@@ -165,8 +179,12 @@ def test_every_request_succeeds_while_the_ca_rotates(tmp_path):
 
         wait_for(pruned, OVERLAP + 10, "the old root pruned", interval=0.2)
         pruned_at = time.monotonic()
-        wait_for(lambda: all(w.status()["trust_roots"] == [new_root] for w in workloads.values()),
-                 10, "the one-root bundle at every sidecar", interval=0.1)
+        wait_for(
+            lambda: all(w.status()["trust_roots"] == [new_root] for w in workloads.values()),
+            10,
+            "the one-root bundle at every sidecar",
+            interval=0.1,
+        )
         bundle_everywhere_at = time.monotonic()
         # a connection made with the old root during the overlap outlives the prune, but nothing
         # on it reaches the app any more
@@ -181,9 +199,11 @@ def test_every_request_succeeds_while_the_ca_rotates(tmp_path):
 
         failures = [r for r in results if r[3] != 200]
         assert not failures, (len(failures), len(results), failures[:3])
-        phases = {"before": [r for r in results if r[0] < rotated_at],
-                  "overlap": [r for r in results if rotated_at <= r[0] < pruned_at],
-                  "after": [r for r in results if r[0] >= pruned_at]}
+        phases = {
+            "before": [r for r in results if r[0] < rotated_at],
+            "overlap": [r for r in results if rotated_at <= r[0] < pruned_at],
+            "after": [r for r in results if r[0] >= pruned_at],
+        }
         for name, rs in phases.items():
             for s in SERVICES:  # every caller kept calling in every phase
                 assert any(r[2] == s for r in rs), (name, s, len(rs))
@@ -206,7 +226,8 @@ def test_every_request_succeeds_while_the_ca_rotates(tmp_path):
 
         status = control.status()
         assert len(status["proxies"]) == 3 and all(
-            p["state"] == "SYNCED" and p["connected"] for p in status["proxies"]), status
+            p["state"] == "SYNCED" and p["connected"] for p in status["proxies"]
+        ), status
         assert status["trust_roots"] == [new_root]
         assert not any(p.name.startswith(f"root-{old_root[:16]}") for p in (data / "ca").iterdir())
 
@@ -214,23 +235,38 @@ def test_every_request_succeeds_while_the_ca_rotates(tmp_path):
             return sum(1 for r in results if r[0] <= b and r[0] + r[1] >= a)
 
         elapsed = time.monotonic() - started
-        summary = {name: {"requests": len(rs),
-                          "p50_ms": round(pct([r[1] for r in rs], 0.5), 1),
-                          "p99_ms": round(pct([r[1] for r in rs], 0.99), 1),
-                          "max_ms": round(max((r[1] for r in rs), default=0) * 1000, 1)}
-                   for name, rs in phases.items()}
-        print("MESH-CA-ROTATION " + json.dumps({
-            "requests": len(results), "failures": len(failures), "phases": summary,
-            "overlap_s": OVERLAP, "prune_after_rotate_s": round(pruned_at - rotated_at, 2),
-            "bundle_everywhere_after_prune_s": round(bundle_everywhere_at - pruned_at, 2),
-            "old_root_live_connection_after_prune": live_after,
-            "in_flight_across_rotate_cli": spanning(rotated_at, rotate_done),
-            "in_flight_across_prune_window": spanning(seen_two[0], pruned_at),
-            "prune_window_s": round(pruned_at - seen_two[0], 2),
-            "cert_issued_events": {s: st["events"]["by_kind"].get("CERT_ISSUED", 0)
-                                     for s, st in statuses.items()},
-            "test_seconds": round(elapsed, 1),
-            "median_latency_ms": round(statistics.median(r[1] for r in results) * 1000, 1)}))
+        summary = {
+            name: {
+                "requests": len(rs),
+                "p50_ms": round(pct([r[1] for r in rs], 0.5), 1),
+                "p99_ms": round(pct([r[1] for r in rs], 0.99), 1),
+                "max_ms": round(max((r[1] for r in rs), default=0) * 1000, 1),
+            }
+            for name, rs in phases.items()
+        }
+        print(
+            "MESH-CA-ROTATION "
+            + json.dumps(
+                {
+                    "requests": len(results),
+                    "failures": len(failures),
+                    "phases": summary,
+                    "overlap_s": OVERLAP,
+                    "prune_after_rotate_s": round(pruned_at - rotated_at, 2),
+                    "bundle_everywhere_after_prune_s": round(bundle_everywhere_at - pruned_at, 2),
+                    "old_root_live_connection_after_prune": live_after,
+                    "in_flight_across_rotate_cli": spanning(rotated_at, rotate_done),
+                    "in_flight_across_prune_window": spanning(seen_two[0], pruned_at),
+                    "prune_window_s": round(pruned_at - seen_two[0], 2),
+                    "cert_issued_events": {
+                        s: st["events"]["by_kind"].get("CERT_ISSUED", 0)
+                        for s, st in statuses.items()
+                    },
+                    "test_seconds": round(elapsed, 1),
+                    "median_latency_ms": round(statistics.median(r[1] for r in results) * 1000, 1),
+                }
+            )
+        )
     finally:
         stop.set()
         for w in workloads.values():

@@ -57,8 +57,9 @@ def test_every_request_succeeds_while_certificates_rotate(tmp_path):
         # both sides renewed several times during the run
         assert len(serials["web"]) >= 3 and len(serials["api"]) >= 3, serials
         # the server saw the caller's successive certificates (new connections after each swap)
-        hashes = {re.search(r"Hash=([0-9a-f]+)", json.loads(b)["xfcc"][0]).group(1)
-                  for _, b in results}
+        hashes = {
+            re.search(r"Hash=([0-9a-f]+)", json.loads(b)["xfcc"][0]).group(1) for _, b in results
+        }
         assert len(hashes) >= 3, hashes
         issued = web.status()["events"]["by_kind"].get("CERT_ISSUED", 0)
         assert issued >= 2, web.status()["events"]

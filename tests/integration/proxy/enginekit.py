@@ -86,14 +86,16 @@ class StandIn:
     async def wait_requests(self, count: int, timeout: float = 10.0) -> None:
         """Return once ``count`` requests have arrived (their heads and bodies read)."""
         async with self._arrived:
-            await asyncio.wait_for(self._arrived.wait_for(lambda: len(self.requests) >= count),
-                                   timeout)  # fmt: skip
+            await asyncio.wait_for(
+                self._arrived.wait_for(lambda: len(self.requests) >= count), timeout
+            )
 
     async def start(self, ssl=None) -> StandIn:
         """Listen on a free loopback port (TLS with ``ssl``, a server SSLContext)."""
         self._arrived = asyncio.Condition()
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=1 << 20,
-                                                  ssl=ssl)
+        self._server = await asyncio.start_server(
+            self._serve, "127.0.0.1", 0, limit=1 << 20, ssl=ssl
+        )
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -123,7 +125,9 @@ class StandIn:
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head[:-4].split(b"\r\n")
         method, target, _version = lines[0].split(b" ")
-        headers = [(n.strip().lower(), v.strip()) for n, _, v in (l.partition(b":") for l in lines[1:])]
+        headers = [
+            (n.strip().lower(), v.strip()) for n, _, v in (l.partition(b":") for l in lines[1:])
+        ]
         received = Received(method, target, headers)
         digest = hashlib.sha256()
 
@@ -181,14 +185,24 @@ class StandIn:
             writer.write(b"HTTP/1.1 %d X\r\n%s\r\n%s" % (code, length, b"" if head_only else body))
             return True
         close = kind == b"close"
-        body = json.dumps({
-            "method": rec.method.decode(), "target": rec.target.decode(), "size": rec.size,
-            "sha256": rec.sha256, "headers": [[n.decode(), v.decode("latin-1")] for n, v in rec.headers],
-        }).encode()  # fmt: skip
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                     b"Keep-Alive: timeout=60\r\nConnection: %s\r\nX-Hop: secret\r\n\r\n%s"
-                     % (len(body), b"close, X-Hop" if close else b"keep-alive, X-Hop",
-                        b"" if head_only else body))  # fmt: skip
+        body = json.dumps(
+            {
+                "method": rec.method.decode(),
+                "target": rec.target.decode(),
+                "size": rec.size,
+                "sha256": rec.sha256,
+                "headers": [[n.decode(), v.decode("latin-1")] for n, v in rec.headers],
+            }
+        ).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+            b"Keep-Alive: timeout=60\r\nConnection: %s\r\nX-Hop: secret\r\n\r\n%s"
+            % (
+                len(body),
+                b"close, X-Hop" if close else b"keep-alive, X-Hop",
+                b"" if head_only else body,
+            )
+        )
         await writer.drain()
         return not close
 
@@ -246,7 +260,11 @@ async def read_until_closed(reader: asyncio.StreamReader, timeout: float = 10.0)
 
 
 def get(path: bytes = b"/echo", *extra: bytes, host: bytes = b"proxy.test") -> bytes:
-    return b"GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (path, host, b"".join(e + b"\r\n" for e in extra))
+    return b"GET %s HTTP/1.1\r\nHost: %s\r\n%s\r\n" % (
+        path,
+        host,
+        b"".join(e + b"\r\n" for e in extra),
+    )
 
 
 @contextlib.asynccontextmanager
@@ -255,8 +273,9 @@ async def proxy(upstream_port: int | None = None, *, app=None, upstream_options=
     if app is None:
         options = {"connect_timeout": 5, "read_timeout": 10, "write_timeout": 10, "retries": 0}
         options.update(upstream_options or {})
-        app = StaticApp({"/": Upstream("stand-in", FixedTarget("127.0.0.1", upstream_port),
-                                       **options)})  # fmt: skip
+        app = StaticApp(
+            {"/": Upstream("stand-in", FixedTarget("127.0.0.1", upstream_port), **options)}
+        )
     server = ProxyServer(ProxyConfig(app=app, **config))
     port = await server.start("127.0.0.1", 0)
     try:

@@ -6,9 +6,9 @@ import asyncio
 import socket
 
 import pytest
+from enginekit import connect, exchange, get, proxy, read_response, run, stand_in
 
 from carbonplane.proxy import FixedTarget, StaticApp, Upstream
-from enginekit import connect, exchange, get, proxy, read_response, run, stand_in
 
 
 def closed_port() -> int:
@@ -48,7 +48,10 @@ def test_connection_refused_is_502_after_every_retry():
         async with proxy(app=app_for(picker, retries=3)) as (_, port):
             response = await exchange(port, get(b"/x"))
         assert response.status == 502
-        assert response.json()["message"] == "An invalid response was received from the upstream server"
+        assert (
+            response.json()["message"]
+            == "An invalid response was received from the upstream server"
+        )
         assert picker.picks == [dead] * 4  # the first try and 3 retries
         assert picker.released == [(dead, 0, "connect")] * 4
 
@@ -169,7 +172,9 @@ def test_invalid_upstream_response_is_502():
     async def scenario():
         async def bad(reader, writer):
             await reader.readuntil(b"\r\n\r\n")
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok")
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\nok"
+            )
             await writer.drain()
 
         server = await asyncio.start_server(bad, "127.0.0.1", 0)

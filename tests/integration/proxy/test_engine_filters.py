@@ -6,9 +6,18 @@ import asyncio
 import hashlib
 import json
 
-from carbonplane.proxy import (Filter, FilterChain, FixedTarget, LocalResponse, ProxyConfig,
-                               RouteDecision, StaticApp, Upstream)
 from enginekit import connect, exchange, get, proxy, read_response, read_until_closed, run, stand_in
+
+from carbonplane.proxy import (
+    Filter,
+    FilterChain,
+    FixedTarget,
+    LocalResponse,
+    ProxyConfig,
+    RouteDecision,
+    StaticApp,
+    Upstream,
+)
 
 
 class OneRoute:
@@ -18,8 +27,14 @@ class OneRoute:
         self.host = host
 
     def route(self, ctx):
-        return RouteDecision(self.upstream, ctx.request.path + ctx.request.query, self.host,
-                             self.chain, route="r1", prefix=b"/api")
+        return RouteDecision(
+            self.upstream,
+            ctx.request.path + ctx.request.query,
+            self.host,
+            self.chain,
+            route="r1",
+            prefix=b"/api",
+        )
 
 
 class Recorder(Filter):
@@ -33,8 +48,17 @@ class Recorder(Filter):
         ctx.response.headers.append((b"x-seen-status", b"%d" % ctx.response.status))
 
     def on_log(self, ctx):
-        self.logged.append((ctx.status, ctx.source, ctx.request_bytes, ctx.response_bytes,
-                            ctx.tries, ctx.decision.route if ctx.decision else None, ctx.error))
+        self.logged.append(
+            (
+                ctx.status,
+                ctx.source,
+                ctx.request_bytes,
+                ctx.response_bytes,
+                ctx.tries,
+                ctx.decision.route if ctx.decision else None,
+                ctx.error,
+            )
+        )
         if len(self.logged) == 2:
             self.two_logged.set()
 
@@ -59,7 +83,10 @@ def test_local_verdict_short_circuits_and_later_hooks_still_run():
             assert allowed.status == 200 and allowed.get(b"x-seen-status") == b"200"
             assert len(up.requests) == 1 and up.requests[0].get(b"x-forwarded-prefix") == b"/api"
             assert recorder.logged[0][:2] == (401, "proxy")
-            assert recorder.logged[1][:2] == (200, "upstream") and recorder.logged[1][4:6] == (1, "r1")
+            assert recorder.logged[1][:2] == (200, "upstream") and recorder.logged[1][4:6] == (
+                1,
+                "r1",
+            )
 
     run(scenario())
 
@@ -69,13 +96,21 @@ def test_async_verdict_holds_the_body_until_it_resolves():
         def on_request(self, ctx):
             async def check():
                 await asyncio.sleep(0.05)
-                return None if ctx.request.get(b"x-ok") else LocalResponse.error(429, "API rate limit exceeded")
+                return (
+                    None
+                    if ctx.request.get(b"x-ok")
+                    else LocalResponse.error(429, "API rate limit exceeded")
+                )
+
             return check()
 
     async def scenario():
         async with stand_in() as up, proxy(app=OneRoute(up.port, Slow())) as (_, port):
-            ok = await exchange(port, b"POST /echo HTTP/1.1\r\nHost: a\r\nX-Ok: 1\r\n"
-                                b"Content-Length: 11\r\n\r\nhello world")
+            ok = await exchange(
+                port,
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nX-Ok: 1\r\n"
+                b"Content-Length: 11\r\n\r\nhello world",
+            )
             limited = await exchange(port, get(b"/echo"))
             assert ok.status == 200 and ok.json()["size"] == 11
             assert limited.status == 429 and len(up.requests) == 1
@@ -95,7 +130,9 @@ def test_body_filters_reframe_both_directions():
 
     async def scenario():
         async with stand_in() as up, proxy(app=OneRoute(up.port, Upper())) as (_, port):
-            posted = await exchange(port, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+            posted = await exchange(
+                port, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+            )
             assert up.requests[0].get(b"transfer-encoding") == b"chunked"
             assert posted.body.endswith(b"}!") and posted.get(b"content-length") is None
             assert json.loads(posted.body[:-1])["sha256"] == hashlib.sha256(b"HELLO").hexdigest()
@@ -115,8 +152,10 @@ def test_request_body_verdict_refuses_mid_stream_and_closes():
     async def scenario():
         async with stand_in() as up, proxy(app=OneRoute(up.port, Limit())) as (_, port):
             reader, writer = await connect(port)
-            writer.write(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         b"8\r\n12345678\r\n8\r\n12345678\r\n")
+            writer.write(
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                b"8\r\n12345678\r\n8\r\n12345678\r\n"
+            )
             data = await read_until_closed(reader)
             assert data.startswith(b"HTTP/1.1 413 ") and b"connection: close" in data
 
@@ -178,7 +217,9 @@ def test_length_keeping_body_observer_leaves_content_length_framing_alone():
 
     async def scenario():
         async with stand_in() as up, proxy(app=OneRoute(up.port, Count())) as (_, port):
-            response = await exchange(port, b"PUT /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello")
+            response = await exchange(
+                port, b"PUT /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+            )
             assert response.json()["size"] == 5
             assert up.requests[0].get(b"content-length") == b"5"
             assert up.requests[0].get(b"transfer-encoding") is None

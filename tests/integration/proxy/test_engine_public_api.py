@@ -5,12 +5,29 @@ from carbonplane.proxy import Filter, FilterChain
 
 
 def test_all_is_pinned():
-    assert sorted(proxy.__all__) == sorted([
-        "EMPTY_CHAIN", "FAILURE_CONNECT", "FAILURE_RESET", "FAILURE_TIMEOUT", "Client", "Filter",
-        "FilterChain", "FixedTarget", "LocalResponse", "ProxyApp", "ProxyConfig", "ProxyServer",
-        "RequestContext", "RouteDecision", "StaticApp", "Target", "TargetPicker", "Upstream",
-        "listening_socket",
-    ])
+    assert sorted(proxy.__all__) == sorted(
+        [
+            "EMPTY_CHAIN",
+            "FAILURE_CONNECT",
+            "FAILURE_RESET",
+            "FAILURE_TIMEOUT",
+            "Client",
+            "Filter",
+            "FilterChain",
+            "FixedTarget",
+            "LocalResponse",
+            "ProxyApp",
+            "ProxyConfig",
+            "ProxyServer",
+            "RequestContext",
+            "RouteDecision",
+            "StaticApp",
+            "Target",
+            "TargetPicker",
+            "Upstream",
+            "listening_socket",
+        ]
+    )
     for name in proxy.__all__:
         assert hasattr(proxy, name), name
 

@@ -26,6 +26,7 @@ def test_client_keep_alive_and_upstream_pool_reuse_one_connection_each():
 def test_pool_serves_concurrent_clients_and_reuses_idle_connections():
     async def scenario():
         async with stand_in() as up, proxy(up.port) as (_, port):
+
             async def client(n):
                 reader, writer = await connect(port)
                 for i in range(10):
@@ -55,14 +56,35 @@ def test_pipelined_requests_are_answered_in_order():
 def test_hop_by_hop_headers_are_stripped_both_ways_and_forwarded_headers_set():
     async def scenario():
         async with stand_in() as up, proxy(up.port) as (_, port):
-            response = await exchange(port, get(
-                b"/echo", b"Connection: keep-alive, X-Private", b"X-Private: p", b"Keep-Alive: 5",
-                b"TE: trailers", b"Upgrade: h2c", b"Proxy-Authorization: Basic eA==",
-                b"Proxy: http://evil", b"X-Forwarded-For: 6.6.6.6", b"X-Real-IP: 6.6.6.6",
-                b"X-Kept: yes", host=b"api.example:8000"))
+            response = await exchange(
+                port,
+                get(
+                    b"/echo",
+                    b"Connection: keep-alive, X-Private",
+                    b"X-Private: p",
+                    b"Keep-Alive: 5",
+                    b"TE: trailers",
+                    b"Upgrade: h2c",
+                    b"Proxy-Authorization: Basic eA==",
+                    b"Proxy: http://evil",
+                    b"X-Forwarded-For: 6.6.6.6",
+                    b"X-Real-IP: 6.6.6.6",
+                    b"X-Kept: yes",
+                    host=b"api.example:8000",
+                ),
+            )
             seen = up.requests[-1]
-            assert seen.names().isdisjoint({b"connection", b"x-private", b"keep-alive", b"te",
-                                            b"upgrade", b"proxy-authorization", b"proxy"})
+            assert seen.names().isdisjoint(
+                {
+                    b"connection",
+                    b"x-private",
+                    b"keep-alive",
+                    b"te",
+                    b"upgrade",
+                    b"proxy-authorization",
+                    b"proxy",
+                }
+            )
             assert seen.get(b"x-kept") == b"yes"
             assert seen.get(b"x-forwarded-for") == b"127.0.0.1"
             assert seen.get(b"x-real-ip") == b"127.0.0.1"
@@ -122,7 +144,9 @@ def test_http10_upstream_body_until_close_is_relayed_chunked():
             reader, writer = await connect(port)
             writer.write(get(b"/http10"))
             response = await read_response(reader)
-            assert response.body == b"until-close" and response.get(b"transfer-encoding") == b"chunked"
+            assert (
+                response.body == b"until-close" and response.get(b"transfer-encoding") == b"chunked"
+            )
             writer.write(get(b"/echo"))  # the client connection stays usable
             assert (await read_response(reader)).status == 200
             writer.close()
@@ -152,8 +176,10 @@ def test_expect_100_continue_is_answered_by_the_proxy():
     async def scenario():
         async with stand_in() as up, proxy(up.port) as (_, port):
             reader, writer = await connect(port)
-            writer.write(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
-                         b"Expect: 100-continue\r\n\r\n")
+            writer.write(
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                b"Expect: 100-continue\r\n\r\n"
+            )
             interim = await reader.readuntil(b"\r\n\r\n")
             assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
             writer.write(b"hello")
@@ -169,12 +195,20 @@ def test_request_bodies_both_framings_arrive_intact():
     async def scenario():
         body = bytes(range(256)) * 1000
         async with stand_in() as up, proxy(up.port) as (_, port):
-            cl = await exchange(port, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s"
-                                % (len(body), body))
-            chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 7000]), body[i:i + 7000])
-                              for i in range(0, len(body), 7000))
-            te = await exchange(port, b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
-                                b"\r\n\r\n%s0\r\n\r\n" % chunks)
+            cl = await exchange(
+                port,
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s"
+                % (len(body), body),
+            )
+            chunks = b"".join(
+                b"%x\r\n%s\r\n" % (len(body[i : i + 7000]), body[i : i + 7000])
+                for i in range(0, len(body), 7000)
+            )
+            te = await exchange(
+                port,
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked"
+                b"\r\n\r\n%s0\r\n\r\n" % chunks,
+            )
             digest = hashlib.sha256(body).hexdigest()
             assert cl.json()["sha256"] == te.json()["sha256"] == digest
             assert up.requests[0].get(b"content-length") == b"%d" % len(body)
@@ -215,8 +249,9 @@ def test_request_id_is_the_proxys_unless_a_trusted_peer_sent_one():
             async with proxy(up.port) as (_, port):
                 response = await exchange(port, get(b"/echo", b"X-Request-Id: forged"))
                 seen = up.requests[-1]
-                assert [v for n, v in seen.headers if n == b"x-request-id"] == \
-                    [response.get(b"x-request-id")] and b"forged" not in response.raw_head
+                assert [v for n, v in seen.headers if n == b"x-request-id"] == [
+                    response.get(b"x-request-id")
+                ] and b"forged" not in response.raw_head
             async with proxy(up.port, trusted_ips=("127.0.0.1",)) as (_, port):
                 response = await exchange(port, get(b"/echo", b"X-Request-Id: lb-1234"))
                 assert up.requests[-1].get(b"x-request-id") == b"lb-1234"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from carbonplane.http import Limits
 from enginekit import connect, exchange, get, proxy, read_response, read_until_closed, run, stand_in
+
+from carbonplane.http import Limits
 
 
 def test_slowloris_head_is_cut_by_the_header_timeout_while_others_are_served():
@@ -86,11 +87,20 @@ def test_oversized_head_is_431_and_oversized_body_413():
         async with stand_in() as up, proxy(up.port, limits=limits) as (_, port):
             big = await exchange(port, get(b"/echo", b"X-Big: " + b"a" * 3000))
             assert big.status == 431
-            declared = await exchange(port, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n")
+            declared = await exchange(
+                port, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n"
+            )
             assert declared.status == 413
             reader, writer = await connect(port)
-            writer.write(b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-                         + b"200\r\n" + b"x" * 512 + b"\r\n" + b"300\r\n" + b"x" * 768 + b"\r\n")
+            writer.write(
+                b"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + b"200\r\n"
+                + b"x" * 512
+                + b"\r\n"
+                + b"300\r\n"
+                + b"x" * 768
+                + b"\r\n"
+            )
             data = await read_until_closed(reader)
             assert data.startswith(b"HTTP/1.1 413 ")
             assert all(r.size <= 1000 for r in up.requests)

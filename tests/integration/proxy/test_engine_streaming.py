@@ -14,7 +14,6 @@ import os
 import sys
 
 import pytest
-
 from enginekit import connect, read_response, run, stand_in
 
 MB = 1 << 20
@@ -32,9 +31,17 @@ def memory_kb(pid: int, field: str) -> int:
 
 async def start_proxy(upstream_port: int):
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "carbonplane.proxy", "--workers", "0", "--listen", "127.0.0.1:0",
-        "--route", f"/=127.0.0.1:{upstream_port}", stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable,
+        "-m",
+        "carbonplane.proxy",
+        "--workers",
+        "0",
+        "--listen",
+        "127.0.0.1:0",
+        "--route",
+        f"/=127.0.0.1:{upstream_port}",
+        stdout=asyncio.subprocess.PIPE,
+    )
     line = await asyncio.wait_for(proc.stdout.readline(), 20)
     assert line.startswith(b"listening on "), line
     return proc, int(line.split()[2])
@@ -93,7 +100,8 @@ def test_50mb_bodies_stream_both_ways_in_bounded_memory():
                 peak = memory_kb(proc.pid, "VmHWM") * 1024
                 print(f"proxy memory: baseline {baseline / MB:.1f} MB, peak {peak / MB:.1f} MB")
                 assert peak - baseline < GROWTH_LIMIT, (
-                    f"proxy memory grew by {(peak - baseline) / MB:.1f} MB for 50 MB bodies")
+                    f"proxy memory grew by {(peak - baseline) / MB:.1f} MB for 50 MB bodies"
+                )
             finally:
                 proc.terminate()
                 await proc.wait()

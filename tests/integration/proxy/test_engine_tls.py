@@ -10,9 +10,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from enginekit import StandIn, get, proxy, read_response, run
 
 from carbonplane.proxy import FixedTarget, StaticApp, Upstream
-from enginekit import StandIn, get, proxy, read_response, run
 
 
 def make_ca_and_server(tmp_path):
@@ -20,26 +20,39 @@ def make_ca_and_server(tmp_path):
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(1)
-          .not_valid_before(now - datetime.timedelta(days=1))
-          .not_valid_after(now + datetime.timedelta(days=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
     key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(2)
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     paths = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
     paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return paths
 
 
@@ -58,10 +71,20 @@ def test_https_upstream_is_verified_and_used(tmp_path):
 
     async def scenario():
         up = await StandIn().start(ssl=server_context(cert, key))
-        trusted = Upstream("secure", FixedTarget("127.0.0.1", up.port), ssl=client_context(ca),
-                           server_hostname="localhost", retries=0)
-        untrusted = Upstream("wrong-ca", FixedTarget("127.0.0.1", up.port),
-                             ssl=ssl.create_default_context(), server_hostname="localhost", retries=0)
+        trusted = Upstream(
+            "secure",
+            FixedTarget("127.0.0.1", up.port),
+            ssl=client_context(ca),
+            server_hostname="localhost",
+            retries=0,
+        )
+        untrusted = Upstream(
+            "wrong-ca",
+            FixedTarget("127.0.0.1", up.port),
+            ssl=ssl.create_default_context(),
+            server_hostname="localhost",
+            retries=0,
+        )
         app = StaticApp({"/": trusted, "/untrusted": untrusted})
         async with proxy(app=app) as (_, port):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -84,7 +107,8 @@ def test_tls_listener_sets_forwarded_proto_https(tmp_path):
         async with proxy(up.port) as (server, _):
             port = await server.start("127.0.0.1", 0, ssl=server_context(cert, key))
             reader, writer = await asyncio.open_connection(
-                "127.0.0.1", port, ssl=client_context(ca), server_hostname="localhost")
+                "127.0.0.1", port, ssl=client_context(ca), server_hostname="localhost"
+            )
             writer.write(get(b"/echo"))
             response = await read_response(reader)
             writer.close()

@@ -8,17 +8,18 @@ import os
 import signal
 
 import pytest
+from enginekit import exchange, get, run, stand_in
 
 from carbonplane.errors import ConfigError
 from carbonplane.proxy.supervisor import Supervisor
-from enginekit import connect, exchange, get, read_response, run, stand_in
 
 FACTORY = "carbonplane.proxy.static:config_from_json"
 
 
 def payload(port: int) -> bytes:
-    return json.dumps({"routes": {"/": f"127.0.0.1:{port}"},
-                       "upstream": {"read_timeout": 10}}).encode()
+    return json.dumps(
+        {"routes": {"/": f"127.0.0.1:{port}"}, "upstream": {"read_timeout": 10}}
+    ).encode()
 
 
 def worker_of(response) -> bytes:
@@ -64,8 +65,9 @@ def test_config_change_reaches_every_worker_without_dropping_in_flight_requests(
             sup = supervisor_factory(old.port)
             loop = asyncio.get_running_loop()
             port = await loop.run_in_executor(None, sup.start)
-            in_flight = [asyncio.ensure_future(exchange(port, get(b"/slow/400?i=%d" % i)))
-                         for i in range(6)]
+            in_flight = [
+                asyncio.ensure_future(exchange(port, get(b"/slow/400?i=%d" % i))) for i in range(6)
+            ]
             await old.wait_requests(6)  # all six are at the upstream, waiting for their answers
             version = await loop.run_in_executor(None, sup.publish, payload(new.port))
             await loop.run_in_executor(None, sup.wait_applied, version)
@@ -102,8 +104,11 @@ def test_a_killed_worker_is_replaced_with_the_latest_config(supervisor_factory):
             await loop.run_in_executor(None, sup.wait_applied, version)
             victim = sup.pids[0]
             os.kill(victim, signal.SIGKILL)
-            replaced = await loop.run_in_executor(None, sup.wait_until, lambda s: (
-                s.restarts == 1 and len(s.pids) == 2 and victim not in s.pids))
+            replaced = await loop.run_in_executor(
+                None,
+                sup.wait_until,
+                lambda s: s.restarts == 1 and len(s.pids) == 2 and victim not in s.pids,
+            )
             assert replaced and sup.restarts == 1 and victim not in sup.pids and len(sup.pids) == 2
             old.requests.clear()
             responses = await spread(port)

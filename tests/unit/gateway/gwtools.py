@@ -13,8 +13,9 @@ from carbonplane.gateway.model import GatewayConfig
 DEFAULT_SERVICE = {"name": "svc", "host": "upstream.internal", "port": 8080}
 
 
-def config_with_routes(routes: list[dict[str, Any]], services: list[dict[str, Any]] | None = None,
-                       **extra: Any) -> GatewayConfig:
+def config_with_routes(
+    routes: list[dict[str, Any]], services: list[dict[str, Any]] | None = None, **extra: Any
+) -> GatewayConfig:
     """A config whose routes (named r0, r1, ... unless named) point at service ``svc``."""
     named = []
     for i, route in enumerate(routes):
@@ -22,13 +23,18 @@ def config_with_routes(routes: list[dict[str, Any]], services: list[dict[str, An
         if r["service"] is None:
             del r["service"]
         named.append(r)
-    data = {"_format_version": "3.0", "services": services or [DEFAULT_SERVICE], "routes": named,
-            **extra}
+    data = {
+        "_format_version": "3.0",
+        "services": services or [DEFAULT_SERVICE],
+        "routes": named,
+        **extra,
+    }
     return load_config_data(data, now=1_700_000_000)
 
 
-def matched(cfg: GatewayConfig, method: str, host: str | None, path: str,
-            headers: Any = None, **kw: Any) -> str | None:
+def matched(
+    cfg: GatewayConfig, method: str, host: str | None, path: str, headers: Any = None, **kw: Any
+) -> str | None:
     """The name of the route that serves the request, or None."""
     m = cfg.router.match(method, host, path, headers, **kw)
     return None if m is None else m.route["name"]
@@ -40,9 +46,17 @@ class AdminClient:
     def __init__(self, api: AdminAPI) -> None:
         self.api = api
 
-    def call(self, method: str, path: str, *, json_body: Any = None, form: str | None = None,
-             raw: bytes | None = None, headers: dict[str, str] | None = None,
-             query: dict[str, Any] | None = None) -> tuple[int, Any, dict[str, str]]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        form: str | None = None,
+        raw: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, Any] | None = None,
+    ) -> tuple[int, Any, dict[str, str]]:
         hdrs = dict(headers or {})
         body = b""
         if json_body is not None:

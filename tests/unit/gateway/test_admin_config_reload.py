@@ -22,6 +22,7 @@ def api_reading(path, token=None) -> AdminAPI:
         new = load_config_file(path, version=api.config.version + 1)
         api.store.replace(new)
         return new
+
     api.hooks = dataclasses.replace(api.hooks, reload=reload)
     return api
 

@@ -30,7 +30,8 @@ def problems(text: str, source: str = "kong.yml") -> list[str]:
 
 
 def test_nested_kong_example_loads():
-    cfg = load_config_text(textwrap.dedent("""\
+    cfg = load_config_text(
+        textwrap.dedent("""\
         _format_version: "3.0"
         _transform: true
         _comment: the Kong docs' example, with a consumer and an upstream
@@ -56,29 +57,39 @@ def test_nested_kong_example_loads():
         upstreams:
           - name: pool.internal
             targets: [{target: 10.0.0.1}, {target: "10.0.0.2:9000", weight: 50}]
-        """))
+        """)
+    )
     svc = cfg.get("services", "my-service")
     assert (svc["protocol"], svc["host"], svc["port"]) == ("https", "example.com", 443)
     route = cfg.get("routes", "my-route")
     assert route["service"]["id"] == svc["id"]
-    scopes = sorted((bool(p["service"]), bool(p["route"]), bool(p["consumer"]), p["config"]["header"])
-                    for p in cfg.plugins)
-    assert scopes == [(False, False, True, "x-key"), (False, True, False, "x-route-key"),
-                      (True, False, False, "x-key")]
+    scopes = sorted(
+        (bool(p["service"]), bool(p["route"]), bool(p["consumer"]), p["config"]["header"])
+        for p in cfg.plugins
+    )
+    assert scopes == [
+        (False, False, True, "x-key"),
+        (False, True, False, "x-route-key"),
+        (True, False, False, "x-key"),
+    ]
     alice = cfg.get("consumers", "alice")
     assert cfg.get("keyauth_credentials", "alice-key")["consumer"]["id"] == alice["id"]
     assert [a["group"] for a in cfg.entities("acls")] == ["admins"]
     assert cfg.get("jwt_secrets", "alice-iss")["algorithm"] == "HS256"
     assert [x["target"] for x in cfg.targets_of(cfg.upstream_named("pool.internal")["id"])] == [
-        "10.0.0.1:8000", "10.0.0.2:9000"]
+        "10.0.0.1:8000",
+        "10.0.0.2:9000",
+    ]
 
 
 def test_unknown_field_names_file_line_entity_and_path():
-    text = "\n".join(['_format_version: "3.0"', "services:"]
-                     + [f"  - name: s{i}\n    host: h{i}.internal" for i in range(2)]
-                     + ["  - name: trino", "    host: trino.internal", "    routes:"]
-                     + ["      # padding to move the error down"] * 12
-                     + ["      - name: trino-api", "        pathz: [/api/trino]"])
+    text = "\n".join(
+        ['_format_version: "3.0"', "services:"]
+        + [f"  - name: s{i}\n    host: h{i}.internal" for i in range(2)]
+        + ["  - name: trino", "    host: trino.internal", "    routes:"]
+        + ["      # padding to move the error down"] * 12
+        + ["      - name: trino-api", "        pathz: [/api/trino]"]
+    )
     assert text.splitlines()[22] == "        pathz: [/api/trino]"
     got = problems(text)
     assert got[0] == "kong.yml:23: services[2].routes[0].pathz: unknown field (route 'trino-api')"
@@ -103,35 +114,63 @@ def test_every_problem_is_reported_at_once():
     ]
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("services: []\n", "kong.yml:1: _format_version: required field missing (use \"3.0\")"),
-    ('_format_version: "4.0"\n', "kong.yml:1: _format_version: expected one of: 1.1, 2.1, 3.0"),
-    ('_format_version: "3.0"\nservicez: []\n', "kong.yml:2: servicez: unknown field"),
-    ('_format_version: "3.0"\n_transform: "yes"\n', "kong.yml:2: _transform: expected a boolean"),
-    ('_format_version: "3.0"\nservices: {name: a}\n', "kong.yml:2: services: expected an array"),
-    ('_format_version: "3.0"\nservices: [a]\n', "kong.yml:2: services[0]: expected a record"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("services: []\n", 'kong.yml:1: _format_version: required field missing (use "3.0")'),
+        ('_format_version: "4.0"\n', "kong.yml:1: _format_version: expected one of: 1.1, 2.1, 3.0"),
+        ('_format_version: "3.0"\nservicez: []\n', "kong.yml:2: servicez: unknown field"),
+        (
+            '_format_version: "3.0"\n_transform: "yes"\n',
+            "kong.yml:2: _transform: expected a boolean",
+        ),
+        (
+            '_format_version: "3.0"\nservices: {name: a}\n',
+            "kong.yml:2: services: expected an array",
+        ),
+        ('_format_version: "3.0"\nservices: [a]\n', "kong.yml:2: services[0]: expected a record"),
+    ],
+)
 def test_top_level_problems(text, expected):
     assert problems(text) == [expected]
 
 
-@pytest.mark.parametrize("text,expected", [
-    ('_format_version: "3.0"\nservices:\n  - name: [unclosed\n', "kong.yml:4: could not parse YAML"),
-    ('_format_version: "3.0"\nservices:\n  - name: a\n    name: b\n    host: h\n',
-     "kong.yml:4: could not parse YAML: duplicate key 'name' (first at line 3)"),
-    ("- just\n- a list\n", "kong.yml:1: config must be a mapping at the top level, not a list"),
-    ("", "kong.yml:1: config is empty"),
-    ('{"_format_version": "3.0", "services": [}', "kong.yml:1: could not parse JSON"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            '_format_version: "3.0"\nservices:\n  - name: [unclosed\n',
+            "kong.yml:4: could not parse YAML",
+        ),
+        (
+            '_format_version: "3.0"\nservices:\n  - name: a\n    name: b\n    host: h\n',
+            "kong.yml:4: could not parse YAML: duplicate key 'name' (first at line 3)",
+        ),
+        ("- just\n- a list\n", "kong.yml:1: config must be a mapping at the top level, not a list"),
+        ("", "kong.yml:1: config is empty"),
+        ('{"_format_version": "3.0", "services": [}', "kong.yml:1: could not parse JSON"),
+    ],
+)
 def test_unparseable_text_names_the_line(text, expected):
     assert problems(text)[0].startswith(expected)
 
 
 def test_json_file_loads(tmp_path):
     path = tmp_path / "kong.json"
-    path.write_text(json.dumps({"_format_version": "3.0",
-                                "services": [{"name": "a", "url": "http://a.internal:81/x",
-                                              "routes": [{"name": "r", "paths": ["/a"]}]}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "_format_version": "3.0",
+                "services": [
+                    {
+                        "name": "a",
+                        "url": "http://a.internal:81/x",
+                        "routes": [{"name": "r", "paths": ["/a"]}],
+                    }
+                ],
+            }
+        )
+    )
     cfg = load_config_file(path)
     assert cfg.router.match("GET", "h", "/a/b").upstream_path == "/x/b"
 
@@ -142,7 +181,8 @@ def test_missing_file_is_a_config_error(tmp_path):
 
 
 def test_top_level_references_by_name_id_or_object():
-    cfg = load_config_text(textwrap.dedent("""\
+    cfg = load_config_text(
+        textwrap.dedent("""\
         _format_version: "3.0"
         services:
           - {name: a, id: 0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11, host: a.internal}
@@ -153,7 +193,8 @@ def test_top_level_references_by_name_id_or_object():
           - {name: by-id-object, service: {id: 0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11}, paths: [/4]}
         plugins:
           - {name: demo-auth, route: by-name}
-        """))
+        """)
+    )
     assert {r["service"]["id"] for r in cfg.routes} == {"0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11"}
     assert cfg.plugins[0]["route"]["id"] == cfg.get("routes", "by-name")["id"]
 
@@ -179,29 +220,49 @@ def test_reference_problems():
     ]
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("services:\n  - {name: a, host: h}\n  - {name: a, host: h}\n",
-     "kong.yml:4: services[1].name: uniqueness violation: 'services' entity with name set to 'a' already "
-     "declared (service 'a')"),
-    ("consumers:\n  - {username: u}\n  - {username: u}\n",
-     "kong.yml:4: consumers[1].username: uniqueness violation: 'consumers' entity with username set to 'u' "
-     "already declared (consumer 'u')"),
-    ("consumers:\n  - {username: u, keyauth_credentials: [{key: k}]}\n"
-     "  - {username: v, keyauth_credentials: [{key: k}]}\n",
-     "kong.yml:4: consumers[1].keyauth_credentials[0].key: uniqueness violation: 'keyauth_credentials' "
-     "entity with key set to 'k' already declared (key-auth 'k')"),
-    ("upstreams:\n  - name: p\n    targets: [{target: 'h:1'}, {target: 'h:1'}]\n",
-     "kong.yml:4: upstreams[0].targets[1]: target 'h:1' is declared more than once for upstream"),
-    ("services:\n  - {name: a, host: h, plugins: [{name: demo-auth}, {name: demo-auth}]}\n",
-     "kong.yml:3: services[0].plugins[1]: plugin 'demo-auth' is configured more than once on service"),
-    ("plugins:\n  - {name: demo-auth}\n  - {name: demo-auth}\n",
-     "kong.yml:4: plugins[1]: plugin 'demo-auth' is configured more than once on the global scope"),
-    ("services:\n  - {id: 0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11, host: h}\n"
-     "  - {id: 0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11, host: h}\n",
-     "kong.yml:4: services[1].id: uniqueness violation: 'services' entity with primary key set to "
-     "'0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11' already declared"),
-    ("services:\n  - {id: not-a-uuid, host: h}\n", "kong.yml:3: services[0].id: expected a valid UUID"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        (
+            "services:\n  - {name: a, host: h}\n  - {name: a, host: h}\n",
+            "kong.yml:4: services[1].name: uniqueness violation: 'services' entity with name set to 'a' already "
+            "declared (service 'a')",
+        ),
+        (
+            "consumers:\n  - {username: u}\n  - {username: u}\n",
+            "kong.yml:4: consumers[1].username: uniqueness violation: 'consumers' entity with username set to 'u' "
+            "already declared (consumer 'u')",
+        ),
+        (
+            "consumers:\n  - {username: u, keyauth_credentials: [{key: k}]}\n"
+            "  - {username: v, keyauth_credentials: [{key: k}]}\n",
+            "kong.yml:4: consumers[1].keyauth_credentials[0].key: uniqueness violation: 'keyauth_credentials' "
+            "entity with key set to 'k' already declared (key-auth 'k')",
+        ),
+        (
+            "upstreams:\n  - name: p\n    targets: [{target: 'h:1'}, {target: 'h:1'}]\n",
+            "kong.yml:4: upstreams[0].targets[1]: target 'h:1' is declared more than once for upstream",
+        ),
+        (
+            "services:\n  - {name: a, host: h, plugins: [{name: demo-auth}, {name: demo-auth}]}\n",
+            "kong.yml:3: services[0].plugins[1]: plugin 'demo-auth' is configured more than once on service",
+        ),
+        (
+            "plugins:\n  - {name: demo-auth}\n  - {name: demo-auth}\n",
+            "kong.yml:4: plugins[1]: plugin 'demo-auth' is configured more than once on the global scope",
+        ),
+        (
+            "services:\n  - {id: 0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11, host: h}\n"
+            "  - {id: 0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11, host: h}\n",
+            "kong.yml:4: services[1].id: uniqueness violation: 'services' entity with primary key set to "
+            "'0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11' already declared",
+        ),
+        (
+            "services:\n  - {id: not-a-uuid, host: h}\n",
+            "kong.yml:3: services[0].id: expected a valid UUID",
+        ),
+    ],
+)
 def test_uniqueness_and_ids(text, expected):
     assert problems('_format_version: "3.0"\n' + text)[0].startswith(expected)
 
@@ -219,7 +280,8 @@ def test_ids_and_hash_are_stable_across_reloads():
 
 
 def test_canonical_form_round_trips():
-    cfg = load_config_text(textwrap.dedent("""\
+    cfg = load_config_text(
+        textwrap.dedent("""\
         _format_version: "3.0"
         services:
           - name: a
@@ -236,7 +298,9 @@ def test_canonical_form_round_trips():
             targets: [{target: 10.0.0.1}]
         plugins:
           - {name: demo-auth, service: a, config: {header: x-k}}
-        """), now=1_700_000_000)
+        """),
+        now=1_700_000_000,
+    )
     canonical = cfg.canonical()
     again = load_config_data(json.loads(json.dumps(canonical)), now=1_900_000_000)
     assert again.canonical() == canonical
@@ -244,23 +308,31 @@ def test_canonical_form_round_trips():
 
 
 def test_transform_hashes_basic_auth_passwords_once():
-    text = ('_format_version: "3.0"\n_transform: {t}\nconsumers:\n'
-            '  - {{username: alice, id: 0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11, '
-            'basicauth_credentials: [{{username: alice, password: pw}}]}}\n')
-    hashed = load_config_text(text.format(t="true")).entities("basicauth_credentials")[0]["password"]
+    text = (
+        '_format_version: "3.0"\n_transform: {t}\nconsumers:\n'
+        "  - {{username: alice, id: 0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11, "
+        "basicauth_credentials: [{{username: alice, password: pw}}]}}\n"
+    )
+    hashed = load_config_text(text.format(t="true")).entities("basicauth_credentials")[0][
+        "password"
+    ]
     assert hashed == hashlib.sha1(b"pw0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11").hexdigest()
-    plain = load_config_text(text.format(t="false")).entities("basicauth_credentials")[0]["password"]
+    plain = load_config_text(text.format(t="false")).entities("basicauth_credentials")[0][
+        "password"
+    ]
     assert plain == "pw"
 
 
 def test_format_2_1_regex_paths_are_migrated():
-    cfg = load_config_text(textwrap.dedent("""\
+    cfg = load_config_text(
+        textwrap.dedent("""\
         _format_version: "2.1"
         services:
           - name: a
             host: h
             routes: [{name: r, paths: ["/users/\\\\d+$", /plain]}]
-        """))
+        """)
+    )
     assert list(cfg.get("routes", "r")["paths"]) == ["~/users/\\d+$", "/plain"]
 
 
@@ -273,8 +345,10 @@ def test_error_report_lists_everything_and_is_a_config_error():
 
 
 def test_loading_does_not_modify_the_callers_data():
-    data = {"_format_version": "2.1",
-            "services": [{"name": "a", "host": "h", "routes": [{"paths": ["/users/\\d+$"]}]}]}
+    data = {
+        "_format_version": "2.1",
+        "services": [{"name": "a", "host": "h", "routes": [{"paths": ["/users/\\d+$"]}]}],
+    }
     snapshot = json.dumps(data)
     load_config_data(data)
     assert json.dumps(data) == snapshot
@@ -329,13 +403,20 @@ def test_comment_and_ignore_are_accepted_on_every_entity_and_dropped():
     assert "_comment" not in json.dumps(second.canonical())
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("_comment: [not, text]\n", "kong.yml:2: _comment: expected a string"),
-    ("_ignore: not a list\n", "kong.yml:2: _ignore: expected an array"),
-    ("services:\n  - {name: a, host: h, _comment: 5}\n",
-     "kong.yml:3: services[0]._comment: expected a string (service 'a')"),
-    ("services:\n  - name: a\n    host: h\n    routes: [{name: r, paths: [/a], _ignore: {k: v}}]\n",
-     "kong.yml:5: services[0].routes[0]._ignore: expected an array (route 'r')"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("_comment: [not, text]\n", "kong.yml:2: _comment: expected a string"),
+        ("_ignore: not a list\n", "kong.yml:2: _ignore: expected an array"),
+        (
+            "services:\n  - {name: a, host: h, _comment: 5}\n",
+            "kong.yml:3: services[0]._comment: expected a string (service 'a')",
+        ),
+        (
+            "services:\n  - name: a\n    host: h\n    routes: [{name: r, paths: [/a], _ignore: {k: v}}]\n",
+            "kong.yml:5: services[0].routes[0]._ignore: expected an array (route 'r')",
+        ),
+    ],
+)
 def test_comment_and_ignore_of_the_wrong_type_are_refused(text, expected):
     assert expected in problems('_format_version: "3.0"\n' + text)

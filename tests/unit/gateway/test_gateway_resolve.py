@@ -55,8 +55,13 @@ def test_every_pair_of_levels_orders_by_specificity():
 
 
 def test_instances_for_other_scopes_do_not_fit():
-    plugins = [plugin("p", R2), plugin("p", None, S2), plugin("p", None, None, C2),
-               plugin("p", R, S2), plugin("q", R, None, C2)]
+    plugins = [
+        plugin("p", R2),
+        plugin("p", None, S2),
+        plugin("p", None, None, C2),
+        plugin("p", R, S2),
+        plugin("q", R, None, C2),
+    ]
     assert resolve(plugins, R, S, C) == {}
     assert resolve(plugins, R, S, None) == {}
 
@@ -68,7 +73,9 @@ def test_no_consumer_known_skips_consumer_levels():
 
 def test_route_and_service_levels_beat_a_consumer_only_instance():
     """Level 4 (route+service) ranks above level 5 (consumer): Kong's order, not intuition."""
-    got = resolve([plugin("p", None, None, C, tag="consumer"), plugin("p", R, S, tag="rs")], R, S, C)
+    got = resolve(
+        [plugin("p", None, None, C, tag="consumer"), plugin("p", R, S, tag="rs")], R, S, C
+    )
     assert got["p"]["id"] == "rs"
 
 
@@ -78,19 +85,25 @@ def test_disabled_instances_never_run_and_do_not_shadow():
 
 
 def test_plugins_of_different_names_resolve_independently():
-    plugins = [plugin("cors", None, S), plugin("jwt", R), plugin("prometheus"),
-               plugin("rate-limiting", None, None, C)]
+    plugins = [
+        plugin("cors", None, S),
+        plugin("jwt", R),
+        plugin("prometheus"),
+        plugin("rate-limiting", None, None, C),
+    ]
     got = resolve(plugins, R, S, None)
     assert sorted(got) == ["cors", "jwt", "prometheus"]
     assert sorted(resolve(plugins, R, S, C)) == ["cors", "jwt", "prometheus", "rate-limiting"]
 
 
 def test_route_plugins_precompute_base_and_consumer_variants():
-    plugins = [plugin("rate-limiting", None, S, tag="service"),
-               plugin("rate-limiting", None, None, C, tag="consumer-1"),
-               plugin("rate-limiting", R, None, C2, tag="route+consumer-2"),
-               plugin("rate-limiting", R2, None, C, tag="other route"),
-               plugin("acl", None, None, C, tag="acl-consumer-1")]
+    plugins = [
+        plugin("rate-limiting", None, S, tag="service"),
+        plugin("rate-limiting", None, None, C, tag="consumer-1"),
+        plugin("rate-limiting", R, None, C2, tag="route+consumer-2"),
+        plugin("rate-limiting", R2, None, C, tag="other route"),
+        plugin("acl", None, None, C, tag="acl-consumer-1"),
+    ]
     rp = PluginIndex(plugins).for_route(R, S)
     assert rp.base["rate-limiting"]["id"] == "service"
     assert "acl" not in rp.base

@@ -16,15 +16,22 @@ from carbonplane.http import (
 )
 
 
-def read_requests(raw: bytes, limits: Limits | None = None, *, escaped_slash: str = "reject",
-                  step: int | None = None, eof: bool = False) -> list:
+def read_requests(
+    raw: bytes,
+    limits: Limits | None = None,
+    *,
+    escaped_slash: str = "reject",
+    step: int | None = None,
+    eof: bool = False,
+) -> list:
     """All events of ``raw`` fed whole (or ``step`` bytes at a time); bodies joined per message."""
     reader = RequestReader(RequestHeadParser(limits or Limits(), escaped_slash))
     return _drain(reader, raw, step, eof)
 
 
-def read_responses(raw: bytes, method: bytes = b"GET", *, step: int | None = None,
-                   eof: bool = False) -> list:
+def read_responses(
+    raw: bytes, method: bytes = b"GET", *, step: int | None = None, eof: bool = False
+) -> list:
     reader = ResponseReader(ResponseHeadParser(Limits()))
     reader.expect(method)
     return _drain(reader, raw, step, eof)

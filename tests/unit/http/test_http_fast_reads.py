@@ -25,10 +25,30 @@ from carbonplane.http import (
     ResponseReader,
 )
 
-HEAD_ATTRS = ("method", "target", "path", "query", "version", "headers", "host", "framing",
-              "content_length", "keep_alive", "connection_tokens", "expect_continue")  # fmt: skip
-RESPONSE_ATTRS = ("status", "reason", "version", "headers", "framing", "content_length",
-                  "keep_alive", "connection_tokens")  # fmt: skip
+HEAD_ATTRS = (
+    "method",
+    "target",
+    "path",
+    "query",
+    "version",
+    "headers",
+    "host",
+    "framing",
+    "content_length",
+    "keep_alive",
+    "connection_tokens",
+    "expect_continue",
+)
+RESPONSE_ATTRS = (
+    "status",
+    "reason",
+    "version",
+    "headers",
+    "framing",
+    "content_length",
+    "keep_alive",
+    "connection_tokens",
+)
 
 GET = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
 REQUESTS = [

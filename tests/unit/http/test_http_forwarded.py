@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from rawhttp import read_requests
 
 from carbonplane.errors import ConfigError
 from carbonplane.http import Forwarding
 
-from rawhttp import read_requests
-
-RAW = (b"GET /p HTTP/1.1\r\nHost: api.example:8000\r\nX-Forwarded-For: 1.1.1.1, 10.0.0.7\r\n"
-       b"X-Forwarded-Proto: https\r\nX-Forwarded-Host: public.example\r\nX-Forwarded-Port: 443\r\n"
-       b"X-Real-IP: 9.9.9.9\r\n\r\n")
+RAW = (
+    b"GET /p HTTP/1.1\r\nHost: api.example:8000\r\nX-Forwarded-For: 1.1.1.1, 10.0.0.7\r\n"
+    b"X-Forwarded-Proto: https\r\nX-Forwarded-Host: public.example\r\nX-Forwarded-Port: 443\r\n"
+    b"X-Real-IP: 9.9.9.9\r\n\r\n"
+)
 
 
 def fields(fw: Forwarding, peer: str, prefix: bytes | None = None) -> dict[bytes, bytes]:
@@ -24,9 +25,14 @@ def fields(fw: Forwarding, peer: str, prefix: bytes | None = None) -> dict[bytes
 
 def test_untrusted_peer_gets_everything_overwritten():
     f = fields(Forwarding(), "203.0.113.5")
-    assert f == {b"x-forwarded-for": b"203.0.113.5", b"x-forwarded-proto": b"http",
-                 b"x-forwarded-host": b"api.example", b"x-forwarded-port": b"8000",
-                 b"x-forwarded-path": b"/p", b"x-real-ip": b"203.0.113.5"}
+    assert f == {
+        b"x-forwarded-for": b"203.0.113.5",
+        b"x-forwarded-proto": b"http",
+        b"x-forwarded-host": b"api.example",
+        b"x-forwarded-port": b"8000",
+        b"x-forwarded-path": b"/p",
+        b"x-real-ip": b"203.0.113.5",
+    }
 
 
 def test_trusted_peer_values_are_kept_and_xff_appended():

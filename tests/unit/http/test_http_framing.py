@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rawhttp import read_requests, rejected
 
 from carbonplane.http import (
     END_OF_MESSAGE,
@@ -14,8 +15,6 @@ from carbonplane.http import (
     RequestHeadParser,
     RequestReader,
 )
-
-from rawhttp import read_requests, rejected
 
 HEAD = b"POST /upload HTTP/1.1\r\nHost: api.example\r\n"
 
@@ -52,8 +51,8 @@ SMUGGLING = {
     "chunk_size_empty": HEAD + b"Transfer-Encoding: chunked\r\n\r\n\r\nhello\r\n0\r\n\r\n",
     "chunk_ext_lf": HEAD + b"Transfer-Encoding: chunked\r\n\r\n5;a\nb\r\nhello\r\n0\r\n\r\n",
     "chunk_ext_bad": HEAD + b"Transfer-Encoding: chunked\r\n\r\n5;=x\r\nhello\r\n0\r\n\r\n",
-    "chunk_ext_unterminated_quote":
-        HEAD + b'Transfer-Encoding: chunked\r\n\r\n5;a="b\r\nhello\r\n0\r\n\r\n',
+    "chunk_ext_unterminated_quote": HEAD
+    + b'Transfer-Encoding: chunked\r\n\r\n5;a="b\r\nhello\r\n0\r\n\r\n',
     "chunk_data_no_crlf": HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhelloX\r\n0\r\n\r\n",
     "chunk_data_lf_only": HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\n0\r\n\r\n",
     "chunk_line_lf_only": HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
@@ -76,7 +75,9 @@ def test_te_with_earlier_coding_is_not_implemented():
 
 
 def test_content_length_body_is_framed_exactly():
-    events = read_requests(HEAD + b"Content-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    events = read_requests(
+        HEAD + b"Content-Length: 5\r\n\r\nhelloGET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    )
     head, body, end, head2, end2 = events
     assert isinstance(head, RequestHead) and head.framing == FRAMING_LENGTH
     assert head.content_length == 5 and body == b"hello" and end is END_OF_MESSAGE
@@ -95,10 +96,12 @@ def test_zero_content_length_has_no_body():
 
 @pytest.mark.parametrize("step", [None, 1, 3, 7])
 def test_chunked_body_decodes_with_extensions_and_trailers(step):
-    raw = (HEAD + b"Transfer-Encoding: Chunked\r\n\r\n"
-           b"5;name=val;q=\"a \\\" b\"\r\nhello\r\n"
-           b"6 ; ext\r\n world\r\n"
-           b"0\r\nX-Checksum: abc\r\n\r\n")
+    raw = (
+        HEAD + b"Transfer-Encoding: Chunked\r\n\r\n"
+        b'5;name=val;q="a \\" b"\r\nhello\r\n'
+        b"6 ; ext\r\n world\r\n"
+        b"0\r\nX-Checksum: abc\r\n\r\n"
+    )
     head, body, end = read_requests(raw, step=step)
     assert head.framing == FRAMING_CHUNKED and body == b"hello world" and end is END_OF_MESSAGE
 
@@ -124,7 +127,14 @@ def test_chunked_size_line_limit():
 def test_the_chunks_of_one_read_are_one_body_event():
     body = bytes(range(65, 91)) * 8
     chunks = b"".join(b"1\r\n%c\r\n" % c for c in body) + b"3;ext=1\r\nxyz\r\n"
-    raw = HEAD + b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\nT: 1\r\n\r\n" + HEAD + b"\r\n"
+    raw = (
+        HEAD
+        + b"Transfer-Encoding: chunked\r\n\r\n"
+        + chunks
+        + b"0\r\nT: 1\r\n\r\n"
+        + HEAD
+        + b"\r\n"
+    )
     reader = RequestReader(RequestHeadParser(Limits()))
     reader.feed(raw)
     events = [reader.next_event() for _ in range(5)]

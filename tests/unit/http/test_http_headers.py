@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from rawhttp import read_requests, rejected
 
 from carbonplane.errors import HttpError
-from carbonplane.http import END_OF_MESSAGE, Limits, RequestHead
-from carbonplane.http import rules
-
-from rawhttp import read_requests, rejected
+from carbonplane.http import END_OF_MESSAGE, Limits, RequestHead, rules
 
 
 def req(*lines: bytes, start: bytes = b"GET /x HTTP/1.1") -> bytes:
@@ -81,14 +79,21 @@ def test_head_too_large_is_431_even_when_incomplete():
 
 
 def test_head_too_large_complete_is_431():
-    assert rejected(req(b"Host: a", b"X-Big: " + b"a" * 5000),
-                    limits=Limits(max_head_bytes=4096)) == 431
+    assert (
+        rejected(req(b"Host: a", b"X-Big: " + b"a" * 5000), limits=Limits(max_head_bytes=4096))
+        == 431
+    )
 
 
 def test_headers_keep_order_duplicates_and_lowercase_names():
     head = read_requests(req(b"Host: a", b"X-A: 1", b"Cookie: c=1", b"x-a: 2", b"Cookie: d=2"))[0]
-    assert head.headers == [(b"host", b"a"), (b"x-a", b"1"), (b"cookie", b"c=1"), (b"x-a", b"2"),
-                            (b"cookie", b"d=2")]
+    assert head.headers == [
+        (b"host", b"a"),
+        (b"x-a", b"1"),
+        (b"cookie", b"c=1"),
+        (b"x-a", b"2"),
+        (b"cookie", b"d=2"),
+    ]
     assert head.get_all(b"x-a") == [b"1", b"2"] and head.get(b"cookie") == b"c=1"
 
 
@@ -110,7 +115,9 @@ def test_http10_without_host_is_accepted():
 
 
 def test_absolute_form_authority_replaces_host():
-    head = read_requests(req(b"Host: ignored", start=b"GET http://api.example:81/a/./b?q=1 HTTP/1.1"))[0]
+    head = read_requests(
+        req(b"Host: ignored", start=b"GET http://api.example:81/a/./b?q=1 HTTP/1.1")
+    )[0]
     assert head.host == b"api.example:81" and head.path == b"/a/b" and head.query == b"?q=1"
 
 
@@ -124,7 +131,9 @@ def test_leading_empty_lines_are_ignored():
     assert isinstance(head, RequestHead) and head.path == b"/x"
 
 
-@pytest.mark.parametrize("value", [b"", b" 1", b"1 ", b"+1", b"-1", b"1,1", b"0x10", b"1" * 19, b"\xd9\xa1"])
+@pytest.mark.parametrize(
+    "value", [b"", b" 1", b"1 ", b"+1", b"-1", b"1,1", b"0x10", b"1" * 19, b"\xd9\xa1"]
+)
 def test_content_length_rule_on_values(value):
     with pytest.raises(HttpError) as info:
         rules.parse_content_length([value])
@@ -147,14 +156,18 @@ def test_header_name_rule(name):
         rules.check_header_name(name)
 
 
-@pytest.mark.parametrize("first", [
-    b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
-    b"GET /a HTTP/1.0\r\n\r\n",
-    b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n",
-    b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
-])
+@pytest.mark.parametrize(
+    "first",
+    [
+        b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+        b"GET /a HTTP/1.0\r\n\r\n",
+        b"GET /a HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n",
+        b"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",
+    ],
+)
 def test_a_shared_parser_serves_the_next_head_whatever_the_previous_one_was(first):
     from carbonplane.http import RequestHeadParser
+
     parser = RequestHeadParser()  # one per worker: shared by every connection
     parser.parse(first)
     head = parser.parse(b"GET /b HTTP/1.1\r\nHost: b\r\n\r\n")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from rawhttp import read_requests
 
 from carbonplane.errors import HttpError
 from carbonplane.http import normalize_path, split_target
-
-from rawhttp import read_requests
 
 CASES = [
     (b"/", b"/"),

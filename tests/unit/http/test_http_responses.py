@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from rawhttp import read_responses
 
 from carbonplane.errors import HttpError
 from carbonplane.http import (
@@ -14,8 +15,6 @@ from carbonplane.http import (
     FRAMING_NONE,
     ResponseHead,
 )
-
-from rawhttp import read_responses
 
 
 def test_content_length_response():
@@ -49,8 +48,10 @@ def test_head_response_has_no_body_but_keeps_length():
 
 
 def test_interim_responses_are_skipped():
-    raw = (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
-           b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n")
+    raw = (
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+        b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"
+    )
     head, end = read_responses(raw)
     assert head.status == 201
 

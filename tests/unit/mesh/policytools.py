@@ -12,8 +12,10 @@ from carbonplane.mesh.policy.fields import dotted
 
 def bundle(*texts: str, root: str = "istio-system") -> PolicyBundle:
     """Load dedented texts as files a.yaml, b.yaml, ... in that order."""
-    return load_texts([(f"{chr(97 + i)}.yaml", textwrap.dedent(t)) for i, t in enumerate(texts)],
-                      root_namespace=root)
+    return load_texts(
+        [(f"{chr(97 + i)}.yaml", textwrap.dedent(t)) for i, t in enumerate(texts)],
+        root_namespace=root,
+    )
 
 
 def issues(*texts: str, root: str = "istio-system") -> list[tuple[int | None, str, str]]:
@@ -27,5 +29,7 @@ def authz(spec: str, *, name: str = "p", namespace: str = "foo") -> str:
     """An AuthorizationPolicy document whose spec is ``spec`` (YAML, indented by 2 in the doc).
     Line 7 of the text is the first line of the spec."""
     body = textwrap.indent(textwrap.dedent(spec).strip("\n"), "  ")
-    return (f"apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n"
-            f"  name: {name}\n  namespace: {namespace}\nspec:\n{body}\n")
+    return (
+        f"apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n"
+        f"  name: {name}\n  namespace: {namespace}\nspec:\n{body}\n"
+    )

@@ -5,15 +5,21 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from carbonplane.mesh.identity import (
-    CertificateAuthority, CSRRejectedError, IdentityError, build_csr, generate_key, workload_id)
+    CertificateAuthority,
+    CSRRejectedError,
+    IdentityError,
+    build_csr,
+    generate_key,
+    workload_id,
+)
 
 ORDERS = workload_id("cluster.local", "default", "orders")
 
@@ -50,21 +56,25 @@ def test_workload_certificate_profile(ca, clock):
     assert set(eku) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
     bc = cert.extensions.get_extension_for_class(x509.BasicConstraints)
     assert bc.critical and not bc.value.ca
-    assert 0 < cert.serial_number < 2 ** 159
+    assert 0 < cert.serial_number < 2**159
     assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
     cert.verify_directly_issued_by(ca.active.cert)
 
 
 def test_serials_are_random(ca):
-    serials = {ca.issue(build_csr(generate_key()), ORDERS).certificate.serial_number
-               for _ in range(20)}
+    serials = {
+        ca.issue(build_csr(generate_key()), ORDERS).certificate.serial_number for _ in range(20)
+    }
     assert len(serials) == 20 and max(serials).bit_length() > 150
 
 
 def test_rsa_keys_get_key_encipherment(ca):
     key = rsa.generate_private_key(65537, 2048)
-    ku = ca.issue(build_csr(key, ORDERS), ORDERS).certificate.extensions.get_extension_for_class(
-        x509.KeyUsage).value
+    ku = (
+        ca.issue(build_csr(key, ORDERS), ORDERS)
+        .certificate.extensions.get_extension_for_class(x509.KeyUsage)
+        .value
+    )
     assert ku.digital_signature and ku.key_encipherment
 
 
@@ -101,22 +111,57 @@ def _san(*names):
     return (x509.SubjectAlternativeName(list(names)), False)
 
 
-@pytest.mark.parametrize("make,problem", [
-    (lambda k: build_csr(k, workload_id("cluster.local", "default", "payments")),
-     "asks for identity 'spiffe://cluster.local/ns/default/sa/payments'"),
-    (lambda k: build_csr(k, workload_id("cluster.local", "other", "orders")), "may only obtain"),
-    (lambda k: _csr(k, extensions=[_san(x509.UniformResourceIdentifier(str(ORDERS)),
-                                        x509.UniformResourceIdentifier(str(ORDERS)))]),
-     "exactly one URI"),
-    (lambda k: _csr(k, extensions=[_san(x509.UniformResourceIdentifier(str(ORDERS)),
-                                        x509.DNSName("orders.default.svc"))]), "exactly one URI"),
-    (lambda k: _csr(k, extensions=[_san(x509.DNSName("orders"))]), "exactly one URI"),
-    (lambda k: _csr(k, [x509.NameAttribute(NameOID.COMMON_NAME, "orders")]), "subject"),
-    (lambda k: _csr(k, extensions=[(x509.BasicConstraints(ca=True, path_length=None), True)]),
-     "extension 2.5.29.19"),
-    (lambda k: _csr(k, extensions=[(x509.ExtendedKeyUsage(
-        [ExtendedKeyUsageOID.CODE_SIGNING]), False)]), "CA sets every extension"),
-])
+@pytest.mark.parametrize(
+    "make,problem",
+    [
+        (
+            lambda k: build_csr(k, workload_id("cluster.local", "default", "payments")),
+            "asks for identity 'spiffe://cluster.local/ns/default/sa/payments'",
+        ),
+        (
+            lambda k: build_csr(k, workload_id("cluster.local", "other", "orders")),
+            "may only obtain",
+        ),
+        (
+            lambda k: _csr(
+                k,
+                extensions=[
+                    _san(
+                        x509.UniformResourceIdentifier(str(ORDERS)),
+                        x509.UniformResourceIdentifier(str(ORDERS)),
+                    )
+                ],
+            ),
+            "exactly one URI",
+        ),
+        (
+            lambda k: _csr(
+                k,
+                extensions=[
+                    _san(
+                        x509.UniformResourceIdentifier(str(ORDERS)),
+                        x509.DNSName("orders.default.svc"),
+                    )
+                ],
+            ),
+            "exactly one URI",
+        ),
+        (lambda k: _csr(k, extensions=[_san(x509.DNSName("orders"))]), "exactly one URI"),
+        (lambda k: _csr(k, [x509.NameAttribute(NameOID.COMMON_NAME, "orders")]), "subject"),
+        (
+            lambda k: _csr(
+                k, extensions=[(x509.BasicConstraints(ca=True, path_length=None), True)]
+            ),
+            "extension 2.5.29.19",
+        ),
+        (
+            lambda k: _csr(
+                k, extensions=[(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), False)]
+            ),
+            "CA sets every extension",
+        ),
+    ],
+)
 def test_csrs_asking_for_anything_else_are_refused(ca, make, problem):
     with pytest.raises(CSRRejectedError, match=problem.replace("(", r"\(")):
         ca.issue(make(generate_key()), ORDERS)
@@ -129,11 +174,14 @@ def test_a_csr_with_a_broken_signature_is_refused(ca):
         ca.issue(bytes(der), ORDERS)
 
 
-@pytest.mark.parametrize("key,problem", [
-    (lambda: rsa.generate_private_key(65537, 1024), "1024 bits"),
-    (lambda: ec.generate_private_key(ec.SECP521R1()), "secp521r1"),
-    (lambda: ed25519.Ed25519PrivateKey.generate(), "key type"),
-])
+@pytest.mark.parametrize(
+    "key,problem",
+    [
+        (lambda: rsa.generate_private_key(65537, 1024), "1024 bits"),
+        (lambda: ec.generate_private_key(ec.SECP521R1()), "secp521r1"),
+        (lambda: ed25519.Ed25519PrivateKey.generate(), "key type"),
+    ],
+)
 def test_weak_or_unsupported_keys_are_refused(ca, key, problem):
     k = key()
     algo = None if isinstance(k, ed25519.Ed25519PrivateKey) else hashes.SHA256()
@@ -158,7 +206,6 @@ def test_pem_csrs_are_accepted_and_the_identity_must_be_in_the_trust_domain(ca):
         ca.issue(pem, "spiffe://cluster.local/ns/default/sa/orders")
 
 
-
 @pytest.mark.parametrize("data", ["-----BEGIN CERTIFICATE REQUEST-----\nä\n", 42, None])
 def test_a_csr_that_is_neither_pem_text_nor_der_bytes_is_refused(ca, data):
     with pytest.raises(CSRRejectedError, match="not PEM text or DER bytes"):
@@ -173,11 +220,17 @@ def test_a_der_csr_is_accepted(ca):
 _VALID_DER = build_csr(generate_key(), ORDERS).public_bytes(serialization.Encoding.DER)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.one_of(st.binary(max_size=600),
-                 st.tuples(st.integers(0, len(_VALID_DER) - 1), st.integers(1, 255)).map(
-                     lambda m: _VALID_DER[:m[0]] + bytes([_VALID_DER[m[0]] ^ m[1]])
-                     + _VALID_DER[m[0] + 1:])))
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.one_of(
+        st.binary(max_size=600),
+        st.tuples(st.integers(0, len(_VALID_DER) - 1), st.integers(1, 255)).map(
+            lambda m: _VALID_DER[: m[0]] + bytes([_VALID_DER[m[0]] ^ m[1]]) + _VALID_DER[m[0] + 1 :]
+        ),
+    )
+)
 def test_garbage_and_mutated_csrs_raise_only_csr_rejected(ca, data):
     try:
         issued = ca.issue(data, ORDERS)

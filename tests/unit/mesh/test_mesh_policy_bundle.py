@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from policytools import authz, bundle
 
 from carbonplane.mesh.policy import PolicyError, Request, load_bundle, load_texts
 from carbonplane.mesh.policy.match import StringMatcher
-from policytools import authz, bundle
 
 PLATFORM = Path(__file__).resolve().parents[3] / "platforms" / "254carbon" / "mesh"
 A = authz("rules: [{to: [{operation: {paths: ['/a*']}}]}]", name="a")
@@ -20,9 +20,10 @@ B = authz("action: DENY\nrules: [{to: [{operation: {paths: ['/b']}}]}]", name="b
 
 
 def test_version_depends_on_content_not_formatting():
-    reformatted = A.replace("rules: [{to: [{operation: {paths: ['/a*']}}]}]",
-                            "# a comment\n  rules:\n  - to:\n    - operation:\n        paths:\n"
-                            "        - \"/a*\"")
+    reformatted = A.replace(
+        "rules: [{to: [{operation: {paths: ['/a*']}}]}]",
+        '# a comment\n  rules:\n  - to:\n    - operation:\n        paths:\n        - "/a*"',
+    )
     assert bundle(A, B).version == bundle(reformatted, B).version
     assert len(bundle(A).version) == 16
     assert bundle(A, B).version != bundle(A.replace("/a*", "/c*"), B).version
@@ -31,9 +32,12 @@ def test_version_depends_on_content_not_formatting():
 
 def test_port_keys_hash_alike_whatever_their_yaml_type():
     def pa(keys: str) -> str:
-        return ("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: "
-                "{name: p, namespace: foo}\nspec:\n  selector: {matchLabels: {app: a}}\n"
-                f"  portLevelMtls: {{{keys}}}\n")
+        return (
+            "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: "
+            "{name: p, namespace: foo}\nspec:\n  selector: {matchLabels: {app: a}}\n"
+            f"  portLevelMtls: {{{keys}}}\n"
+        )
+
     mixed = bundle(pa("8080: {mode: STRICT}, '9090': {mode: DISABLE}"))
     assert mixed.version == bundle(pa("'8080': {mode: STRICT}, 9090: {mode: DISABLE}")).version
     assert mixed.mtls_mode("foo", {"app": "a"}, 9090) == "DISABLE"
@@ -92,8 +96,14 @@ def test_many_hostile_documents_are_all_reported_and_bounded():
     doc = authz("rules: [{from: [{source: {principalz: [x]}}]}]")
     started = time.perf_counter()
     with pytest.raises(PolicyError) as info:
-        load_texts([("many.yaml", "---\n".join(doc.replace("name: p", f"name: p{i}")
-                                               for i in range(5000)))])
+        load_texts(
+            [
+                (
+                    "many.yaml",
+                    "---\n".join(doc.replace("name: p", f"name: p{i}") for i in range(5000)),
+                )
+            ]
+        )
     assert len(info.value.issues) == 5000
     assert str(info.value).count("\n") == PolicyError.SHOWN + 1  # the message stays short
     assert time.perf_counter() - started < 20.0
@@ -123,21 +133,29 @@ def _reference(pattern: str, value: str) -> bool:
     return value == pattern
 
 
-@given(patterns=st.lists(st.one_of(ALPHA, ALPHA.map(lambda s: s + "*"),
-                                   ALPHA.map(lambda s: "*" + s)), max_size=4), value=ALPHA)
+@given(
+    patterns=st.lists(
+        st.one_of(ALPHA, ALPHA.map(lambda s: s + "*"), ALPHA.map(lambda s: "*" + s)), max_size=4
+    ),
+    value=ALPHA,
+)
 def test_string_matcher_is_istios_rule(patterns, value):
     expected = any(_reference(p, value) for p in patterns)
     assert StringMatcher(patterns).matches(value) is expected
 
 
-POLICY = st.tuples(st.sampled_from(["ALLOW", "DENY", "AUDIT"]),
-                   st.sampled_from(["none", "all", "/x", "/y"]))
+POLICY = st.tuples(
+    st.sampled_from(["ALLOW", "DENY", "AUDIT"]), st.sampled_from(["none", "all", "/x", "/y"])
+)
 
 
 def _spec(action: str, rules: str) -> str:
-    body = {"none": "", "all": "\nrules: [{}]",
-            "/x": "\nrules: [{to: [{operation: {paths: ['/x']}}]}]",
-            "/y": "\nrules: [{to: [{operation: {paths: ['/y']}}]}]"}[rules]
+    body = {
+        "none": "",
+        "all": "\nrules: [{}]",
+        "/x": "\nrules: [{to: [{operation: {paths: ['/x']}}]}]",
+        "/y": "\nrules: [{to: [{operation: {paths: ['/y']}}]}]",
+    }[rules]
     return f"action: {action}{body}"
 
 
@@ -173,36 +191,132 @@ def test_platform_directory_loads():
     assert len(load_bundle(PLATFORM).resources) == 37
 
 
-_KEYS = ["selector", "matchLabels", "app", "action", "rules", "from", "to", "when", "source",
-         "operation", "principals", "notPrincipals", "namespaces", "ipBlocks", "paths", "ports",
-         "methods", "hosts", "key", "values", "notValues", "mtls", "mode", "portLevelMtls",
-         "host", "trafficPolicy", "loadBalancer", "simple", "consistentHash", "httpCookie",
-         "connectionPool", "tcp", "http", "outlierDetection", "tls", "portLevelSettings",
-         "port", "number", "subsets", "name", "labels", "hosts", "route", "destination",
-         "weight", "match", "uri", "prefix", "exact", "regex", "headers", "timeout", "retries",
-         "attempts", "retryOn", "fault", "delay", "abort", "percentage", "value", "8080"]
-_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(-2, 70000), st.floats(allow_nan=True),
-                    st.sampled_from(["STRICT", "ALLOW", "DENY", "10s", "*", "/a*", "GET",
-                                     "10.0.0.0/8", "", "request.headers[x]", "source.ip"]))
-_DATA = st.recursive(_LEAVES, lambda kids: st.one_of(
-    st.lists(kids, max_size=3), st.dictionaries(st.sampled_from(_KEYS), kids, max_size=4)),
-    max_leaves=25)
+_KEYS = [
+    "selector",
+    "matchLabels",
+    "app",
+    "action",
+    "rules",
+    "from",
+    "to",
+    "when",
+    "source",
+    "operation",
+    "principals",
+    "notPrincipals",
+    "namespaces",
+    "ipBlocks",
+    "paths",
+    "ports",
+    "methods",
+    "hosts",
+    "key",
+    "values",
+    "notValues",
+    "mtls",
+    "mode",
+    "portLevelMtls",
+    "host",
+    "trafficPolicy",
+    "loadBalancer",
+    "simple",
+    "consistentHash",
+    "httpCookie",
+    "connectionPool",
+    "tcp",
+    "http",
+    "outlierDetection",
+    "tls",
+    "portLevelSettings",
+    "port",
+    "number",
+    "subsets",
+    "name",
+    "labels",
+    "hosts",
+    "route",
+    "destination",
+    "weight",
+    "match",
+    "uri",
+    "prefix",
+    "exact",
+    "regex",
+    "headers",
+    "timeout",
+    "retries",
+    "attempts",
+    "retryOn",
+    "fault",
+    "delay",
+    "abort",
+    "percentage",
+    "value",
+    "8080",
+]
+_LEAVES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 70000),
+    st.floats(allow_nan=True),
+    st.sampled_from(
+        [
+            "STRICT",
+            "ALLOW",
+            "DENY",
+            "10s",
+            "*",
+            "/a*",
+            "GET",
+            "10.0.0.0/8",
+            "",
+            "request.headers[x]",
+            "source.ip",
+        ]
+    ),
+)
+_DATA = st.recursive(
+    _LEAVES,
+    lambda kids: st.one_of(
+        st.lists(kids, max_size=3), st.dictionaries(st.sampled_from(_KEYS), kids, max_size=4)
+    ),
+    max_leaves=25,
+)
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(kind=st.sampled_from(["PeerAuthentication", "AuthorizationPolicy", "DestinationRule",
-                             "VirtualService"]), spec=_DATA)
+@given(
+    kind=st.sampled_from(
+        ["PeerAuthentication", "AuthorizationPolicy", "DestinationRule", "VirtualService"]
+    ),
+    spec=_DATA,
+)
 def test_parsers_never_fail_other_than_policy_error(kind, spec):
     import json
-    api = "security.istio.io/v1" if kind in ("PeerAuthentication", "AuthorizationPolicy") \
+
+    api = (
+        "security.istio.io/v1"
+        if kind in ("PeerAuthentication", "AuthorizationPolicy")
         else "networking.istio.io/v1"
-    text = json.dumps({"apiVersion": api, "kind": kind,
-                       "metadata": {"name": "x", "namespace": "foo"}, "spec": spec})
+    )
+    text = json.dumps(
+        {
+            "apiVersion": api,
+            "kind": kind,
+            "metadata": {"name": "x", "namespace": "foo"},
+            "spec": spec,
+        }
+    )
     try:
         b = load_texts([("fuzz.json", text)])
     except PolicyError as exc:
         assert all(i.file == "fuzz.json" for i in exc.issues)
     else:
-        b.decide("foo", {"app": "a"}, Request(principal="cluster.local/ns/foo/sa/a",
-                                              source_ip="10.0.0.1", port=8080, path="/a"))
+        b.decide(
+            "foo",
+            {"app": "a"},
+            Request(
+                principal="cluster.local/ns/foo/sa/a", source_ip="10.0.0.1", port=8080, path="/a"
+            ),
+        )
         b.mtls_mode("foo", {"app": "a"}, 8080)

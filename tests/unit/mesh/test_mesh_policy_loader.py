@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from policytools import authz, bundle, issues
 
 from carbonplane.mesh.policy import PolicyError, load_bundle, load_texts
 from carbonplane.mesh.policy.yamldocs import MAX_FILE_BYTES, MAX_NESTING
-from policytools import authz, bundle, issues
 
 PA = """\
 apiVersion: security.istio.io/v1beta1
@@ -35,29 +35,43 @@ def test_every_accepted_api_version_loads():
     docs = []
     for i, api in enumerate(("security.istio.io/v1beta1", "security.istio.io/v1")):
         docs.append(PA.format(name=f"p{i}", ns="x").replace("security.istio.io/v1beta1", api))
-    for i, api in enumerate(("networking.istio.io/v1alpha3", "networking.istio.io/v1beta1",
-                             "networking.istio.io/v1")):
-        docs.append(f"apiVersion: {api}\nkind: DestinationRule\nmetadata: {{name: d{i}}}\n"
-                    f"spec: {{host: a.b.svc.cluster.local}}\n")
+    for i, api in enumerate(
+        ("networking.istio.io/v1alpha3", "networking.istio.io/v1beta1", "networking.istio.io/v1")
+    ):
+        docs.append(
+            f"apiVersion: {api}\nkind: DestinationRule\nmetadata: {{name: d{i}}}\n"
+            f"spec: {{host: a.b.svc.cluster.local}}\n"
+        )
     b = bundle("---\n".join(docs))
     assert len(b.resources) == 5
     assert b.get("DestinationRule", "default", "d0") is not None  # no namespace -> default
 
 
 def test_envelope_problems_have_lines():
-    text = ("apiVersion: networking.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n"
-            "  name: Bad_Name\n  namespace: x\n  uid: 123\nspec: {}\nstatus: {}\n")
+    text = (
+        "apiVersion: networking.istio.io/v1\nkind: PeerAuthentication\nmetadata:\n"
+        "  name: Bad_Name\n  namespace: x\n  uid: 123\nspec: {}\nstatus: {}\n"
+    )
     found = issues(text)
-    assert (1, "apiVersion", "PeerAuthentication is served as security.istio.io/v1beta1 or "
-            "security.istio.io/v1, not 'networking.istio.io/v1'") in found
+    assert (
+        1,
+        "apiVersion",
+        "PeerAuthentication is served as security.istio.io/v1beta1 or "
+        "security.istio.io/v1, not 'networking.istio.io/v1'",
+    ) in found
     assert any(line == 4 and path == "metadata.name" for line, path, _ in found)
     assert (6, "metadata.uid", "unknown field 'uid'") in found
     assert any(line == 8 and "unsupported" in msg for line, path, msg in found)
 
 
-@pytest.mark.parametrize("kind, word", [("RequestAuthentication", "unsupported"),
-                                        ("Gateway", "unsupported"),
-                                        ("ConfigMap", "not an Istio policy kind")])
+@pytest.mark.parametrize(
+    "kind, word",
+    [
+        ("RequestAuthentication", "unsupported"),
+        ("Gateway", "unsupported"),
+        ("ConfigMap", "not an Istio policy kind"),
+    ],
+)
 def test_other_kinds_are_reported(kind, word):
     text = f"apiVersion: v1\nkind: {kind}\nmetadata: {{name: x}}\n"
     [(line, path, msg)] = issues(text)
@@ -65,8 +79,9 @@ def test_other_kinds_are_reported(kind, word):
 
 
 def test_dry_run_annotation_is_refused():
-    text = authz("rules: [{}]").replace("  namespace: foo\n", "  namespace: foo\n  annotations:\n"
-                                        "    istio.io/dry-run: \"true\"\n")
+    text = authz("rules: [{}]").replace(
+        "  namespace: foo\n", '  namespace: foo\n  annotations:\n    istio.io/dry-run: "true"\n'
+    )
     [(line, path, msg)] = issues(text)
     assert line == 7 and path == "metadata.annotations.istio.io/dry-run"
     assert "dry-run" in msg
@@ -132,8 +147,9 @@ def test_syntax_error_names_file_and_line():
     with pytest.raises(PolicyError) as info:
         load_texts([("bad.yaml", "a: 1\nb: [1, 2\nc: 3\n")])
     [issue] = info.value.issues
-    assert issue.file == "bad.yaml" and issue.line is not None and "could not parse" in \
-        issue.message
+    assert (
+        issue.file == "bad.yaml" and issue.line is not None and "could not parse" in issue.message
+    )
     assert str(issue).startswith("bad.yaml:")
 
 

@@ -25,50 +25,111 @@ def base():
 
 def test_loads_every_kind(base):
     kinds = [r.kind for r in base.resources]
-    assert (kinds.count("PeerAuthentication"), kinds.count("AuthorizationPolicy"),
-            kinds.count("DestinationRule"), kinds.count("VirtualService")) == (9, 6, 13, 9)
+    assert (
+        kinds.count("PeerAuthentication"),
+        kinds.count("AuthorizationPolicy"),
+        kinds.count("DestinationRule"),
+        kinds.count("VirtualService"),
+    ) == (9, 6, 13, 9)
     assert base.get("AuthorizationPolicy", DP, "allow-all") is None
 
 
-@pytest.mark.parametrize("labels, request_, allowed, by", [
-    # datahub-gms
-    ({"app": "datahub-gms"}, Request(principal=sa("datahub-frontend"), method="DELETE",
-                                     port=8080, path="/entities"), True, "datahub-gms-policy"),
-    ({"app": "datahub-gms"}, Request(principal=sa("datahub-mae-consumer"), method="DELETE",
-                                     port=8080), False, None),
-    ({"app": "datahub-gms"}, Request(principal=sa("superset-web"), method="GET", port=8080),
-     False, None),
-    ({"app": "datahub-gms"}, Request(method="GET", port=8080, path="/entities"), False, None),
-    ({"app": "datahub-gms"}, Request(principal=sa("prometheus", "monitoring"), method="GET",
-                                     port=8080, path="/metrics"), True, "datahub-gms-policy"),
-    # postgres: identities over mTLS, private networks on the plaintext port
-    ({"app": "postgres-shared"}, Request(principal=sa("superset-web"), port=5433), True,
-     "postgres-access-policy"),
-    ({"app": "postgres-shared"}, Request(source_ip="10.42.0.7", port=5432), True,
-     "postgres-access-policy"),
-    ({"app": "postgres-shared"}, Request(source_ip="203.0.113.9", port=5432), False, None),
-    ({"app": "postgres-shared"}, Request(principal=sa("portal-services"), port=5433), False,
-     None),
-    # kafka: both former `source:` entries count (the original's YAML kept only the last)
-    ({"app": "kafka"}, Request(principal=sa("datahub-gms"), port=9094), True,
-     "kafka-access-policy"),
-    ({"app": "kafka"}, Request(principal=sa("flink-taskmanager"), port=9094), True,
-     "kafka-access-policy"),
-    ({"app": "kafka"}, Request(principal=sa("mlflow"), port=9094), False, None),
-    # minio
-    ({"app": "minio"}, Request(principal=sa("anything"), port=9000), True,
-     "minio-access-policy"),
-    ({"app": "minio"}, Request(principal=sa("x", "kong"), method="PUT", port=9000), False, None),
-    # trino
-    ({"app": "trino-coordinator"}, Request(principal=sa("superset-web"), method="POST",
-                                           port=8080, path="/v1/statement"), True,
-     "trino-access-policy"),
-    ({"app": "trino-coordinator"}, Request(principal=sa("superset-web"), method="DELETE",
-                                           port=8080), False, None),
-    # no ALLOW policy selects these: allowed (the original's allow-all is gone, not inverted)
-    ({"app": "portal-services"}, Request(method="GET", port=8080), True, None),
-    ({"app": "superset-web"}, Request(principal=sa("x", "kong"), method="POST"), True, None),
-])
+@pytest.mark.parametrize(
+    "labels, request_, allowed, by",
+    [
+        # datahub-gms
+        (
+            {"app": "datahub-gms"},
+            Request(principal=sa("datahub-frontend"), method="DELETE", port=8080, path="/entities"),
+            True,
+            "datahub-gms-policy",
+        ),
+        (
+            {"app": "datahub-gms"},
+            Request(principal=sa("datahub-mae-consumer"), method="DELETE", port=8080),
+            False,
+            None,
+        ),
+        (
+            {"app": "datahub-gms"},
+            Request(principal=sa("superset-web"), method="GET", port=8080),
+            False,
+            None,
+        ),
+        ({"app": "datahub-gms"}, Request(method="GET", port=8080, path="/entities"), False, None),
+        (
+            {"app": "datahub-gms"},
+            Request(
+                principal=sa("prometheus", "monitoring"), method="GET", port=8080, path="/metrics"
+            ),
+            True,
+            "datahub-gms-policy",
+        ),
+        # postgres: identities over mTLS, private networks on the plaintext port
+        (
+            {"app": "postgres-shared"},
+            Request(principal=sa("superset-web"), port=5433),
+            True,
+            "postgres-access-policy",
+        ),
+        (
+            {"app": "postgres-shared"},
+            Request(source_ip="10.42.0.7", port=5432),
+            True,
+            "postgres-access-policy",
+        ),
+        ({"app": "postgres-shared"}, Request(source_ip="203.0.113.9", port=5432), False, None),
+        (
+            {"app": "postgres-shared"},
+            Request(principal=sa("portal-services"), port=5433),
+            False,
+            None,
+        ),
+        # kafka: both former `source:` entries count (the original's YAML kept only the last)
+        (
+            {"app": "kafka"},
+            Request(principal=sa("datahub-gms"), port=9094),
+            True,
+            "kafka-access-policy",
+        ),
+        (
+            {"app": "kafka"},
+            Request(principal=sa("flink-taskmanager"), port=9094),
+            True,
+            "kafka-access-policy",
+        ),
+        ({"app": "kafka"}, Request(principal=sa("mlflow"), port=9094), False, None),
+        # minio
+        (
+            {"app": "minio"},
+            Request(principal=sa("anything"), port=9000),
+            True,
+            "minio-access-policy",
+        ),
+        (
+            {"app": "minio"},
+            Request(principal=sa("x", "kong"), method="PUT", port=9000),
+            False,
+            None,
+        ),
+        # trino
+        (
+            {"app": "trino-coordinator"},
+            Request(principal=sa("superset-web"), method="POST", port=8080, path="/v1/statement"),
+            True,
+            "trino-access-policy",
+        ),
+        (
+            {"app": "trino-coordinator"},
+            Request(principal=sa("superset-web"), method="DELETE", port=8080),
+            False,
+            None,
+        ),
+        # no ALLOW policy selects these: allowed (the original's allow-all is gone, not inverted)
+        ({"app": "portal-services"}, Request(method="GET", port=8080), True, None),
+        ({"app": "superset-web"}, Request(principal=sa("x", "kong"), method="POST"), True, None),
+    ],
+)
 def test_authorization(base, labels, request_, allowed, by):
     d = base.decide(DP, labels, request_)
     assert d.allowed is allowed
@@ -76,10 +137,10 @@ def test_authorization(base, labels, request_, allowed, by):
 
 
 def test_vault(base):
-    assert base.decide("vault-prod", {"app": "vault"},
-                       Request(principal=sa("datahub-gms"))).allowed
-    assert not base.decide("vault-prod", {"app": "vault"},
-                           Request(principal=sa("x", "kong"))).allowed
+    assert base.decide("vault-prod", {"app": "vault"}, Request(principal=sa("datahub-gms"))).allowed
+    assert not base.decide(
+        "vault-prod", {"app": "vault"}, Request(principal=sa("x", "kong"))
+    ).allowed
 
 
 STAGE1 = [
@@ -115,8 +176,9 @@ def test_stage3_namespace_switch_is_one_line():
     pa_file = [t for name, t in texts if name.endswith("10-peer-authentication.yaml")][0]
     marked = [line for line in pa_file.splitlines() if "stage 3" in line]
     assert len(marked) == 1 and "mode: PERMISSIVE" in marked[0]
-    switched = [(n, t.replace(marked[0], marked[0].replace("PERMISSIVE", "STRICT")))
-                for n, t in texts]
+    switched = [
+        (n, t.replace(marked[0], marked[0].replace("PERMISSIVE", "STRICT"))) for n, t in texts
+    ]
     b = load_texts(switched + [(str(STAGE2), STAGE2.read_text())])
     assert b.mtls_mode(DP, {"app": "some-new-service"}, 80) == "STRICT"
     assert b.mtls_mode(DP, {"app": "postgres-shared"}, 5432) == "DISABLE"

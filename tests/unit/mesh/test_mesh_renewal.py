@@ -54,18 +54,25 @@ def test_a_short_test_ttl_scales_the_same_way():
 
 def test_renew_at_cert_reads_the_certificate_validity(tmp_path):
     from carbonplane.mesh.identity import CertificateAuthority, build_csr, generate_key, workload_id
+
     ca = CertificateAuthority(tmp_path)
     wid = workload_id(ca.trust_domain, "default", "orders")
     cert = ca.issue(build_csr(generate_key(), wid), wid).certificate
     at = RenewalSchedule(jitter=0.0).renew_at_cert(cert)
-    assert at - cert.not_valid_before_utc == (cert.not_valid_after_utc
-                                              - cert.not_valid_before_utc) / 2
+    assert (
+        at - cert.not_valid_before_utc == (cert.not_valid_after_utc - cert.not_valid_before_utc) / 2
+    )
 
 
-@pytest.mark.parametrize("kw,problem", [
-    ({"ratio": 0.0}, "between 0 and 1"), ({"ratio": 1.0}, "between 0 and 1"),
-    ({"jitter": -0.1}, "jitter"), ({"ratio": 0.9, "jitter": 0.2}, "inside the certificate"),
-])
+@pytest.mark.parametrize(
+    "kw,problem",
+    [
+        ({"ratio": 0.0}, "between 0 and 1"),
+        ({"ratio": 1.0}, "between 0 and 1"),
+        ({"jitter": -0.1}, "jitter"),
+        ({"ratio": 0.9, "jitter": 0.2}, "inside the certificate"),
+    ],
+)
 def test_bad_parameters_are_refused(kw, problem):
     with pytest.raises(ValueError, match=problem):
         RenewalSchedule(**kw)

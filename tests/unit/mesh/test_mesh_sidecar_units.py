@@ -36,8 +36,14 @@ class Recorder:
 def test_events_are_produced_off_the_caller():
     rec = Recorder()
     sink = EventSink("mesh-sidecar-t", producer_factory=lambda: rec)
-    sink.security("AUTHZ_DENIED", "MEDIUM", "default/orders", principal="cluster.local/ns/a/sa/b",
-                  source_ip="127.0.0.1", path="/x")
+    sink.security(
+        "AUTHZ_DENIED",
+        "MEDIUM",
+        "default/orders",
+        principal="cluster.local/ns/a/sa/b",
+        source_ip="127.0.0.1",
+        path="/x",
+    )
     sink.health("orders", "default", "UNHEALTHY", "app lost")
     _until(lambda: sink.produced == 2)
     assert [type(e).__name__ for e in rec.events] == ["SecurityEvent", "ServiceHealthEvent"]
@@ -73,8 +79,10 @@ def test_a_full_queue_drops_and_counts_without_blocking():
 def test_an_invalid_event_is_counted_not_raised():
     from carbonplane.events import EventProducer, MemoryLog
 
-    sink = EventSink("mesh-sidecar-t", producer_factory=lambda: EventProducer(
-        "mesh-sidecar-t", backend=MemoryLog()))
+    sink = EventSink(
+        "mesh-sidecar-t",
+        producer_factory=lambda: EventProducer("mesh-sidecar-t", backend=MemoryLog()),
+    )
     sink.security("NOT_A_CATEGORY", "HIGH", "default/orders")  # refused when produced
     _until(lambda: sink.failed == 1)
     assert sink.produced == 0

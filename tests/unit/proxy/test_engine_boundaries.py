@@ -28,8 +28,9 @@ def test_no_engine_module_imports_a_personality():
     sources = sorted(PROXY.rglob("*.py"))
     assert PROXY / "stack.py" in sources and PROXY / "layers" / "balance.py" in sources
     offenders = {
-        str(path.relative_to(PROXY)): sorted(m for m in imported_modules(path)
-                                             if m.startswith(FORBIDDEN))
+        str(path.relative_to(PROXY)): sorted(
+            m for m in imported_modules(path) if m.startswith(FORBIDDEN)
+        )
         for path in sources
     }
     assert {k: v for k, v in offenders.items() if v} == {}

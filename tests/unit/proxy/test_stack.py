@@ -18,12 +18,14 @@ def test_layers_fold_into_the_upstream_fields():
     picker = FixedTarget("10.0.0.1", 8080)
     context = ssl.create_default_context()
     host_header = lambda target: b"api.internal"  # noqa: E731
-    up = (Stack("billing")
-          .balance(picker, host_header)
-          .retries(2)
-          .timeouts(1.5, 30, 45)
-          .tls(context, "api.internal")
-          .build())  # fmt: skip
+    up = (
+        Stack("billing")
+        .balance(picker, host_header)
+        .retries(2)
+        .timeouts(1.5, 30, 45)
+        .tls(context, "api.internal")
+        .build()
+    )
     assert isinstance(up, Upstream)
     assert up.name == "billing" and up.picker is picker and up.host_header is host_header
     assert (up.retries, up.connect_timeout, up.read_timeout, up.write_timeout) == (2, 1.5, 30, 45)
@@ -53,10 +55,13 @@ def test_a_layer_pushed_twice_is_refused():
     assert stack.layers == ["balance", "timeouts"]
 
 
-@pytest.mark.parametrize("push,message", [
-    (lambda s: s.retries(-1), "retries must be an integer >= 0"),
-    (lambda s: s.timeouts(1, 0, 1), "read_timeout must be > 0"),
-])
+@pytest.mark.parametrize(
+    "push,message",
+    [
+        (lambda s: s.retries(-1), "retries must be an integer >= 0"),
+        (lambda s: s.timeouts(1, 0, 1), "read_timeout must be > 0"),
+    ],
+)
 def test_bad_values_are_refused_at_build_naming_the_stack(push, message):
     stack = push(Stack("svc-a").balance(FixedTarget("10.0.0.1", 80)))
     with pytest.raises(ConfigError, match=message) as err:

@@ -16,4 +16,12 @@ from carbonplane.events.backends.base import (
     TopicState,
 )
 
-__all__ = ["Delivery", "LogAdmin", "LogReader", "ProducerBackend", "Record", "TopicChange", "TopicState"]
+__all__ = [
+    "Delivery",
+    "LogAdmin",
+    "LogReader",
+    "ProducerBackend",
+    "Record",
+    "TopicChange",
+    "TopicState",
+]

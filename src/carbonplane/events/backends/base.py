@@ -148,7 +148,9 @@ class ProducerBackend(ABC):
         """Records queued and not yet acknowledged."""
         return 0
 
-    def accept_reports(self, successes: Callable[[], int]) -> Callable[[ReportSink, object, object], None] | None:
+    def accept_reports(
+        self, successes: Callable[[], int]
+    ) -> Callable[[ReportSink, object, object], None] | None:
         """Opt in to ``ReportSink``s: the caller promises that every ReportSink it passes to ``produce``
         counts its successful reports in ``successes()``. Returns the handler the sinks pass failures to,
         or None when this backend does not take such sinks (the default: it reports through ``acked``
@@ -162,7 +164,9 @@ class LogAdmin(ABC):
         """Every existing topic (internal ones excluded), by name."""
 
     @abstractmethod
-    def apply_topics(self, specs: Iterable[TopicSpec], *, dry_run: bool = False) -> list[TopicChange]:
+    def apply_topics(
+        self, specs: Iterable[TopicSpec], *, dry_run: bool = False
+    ) -> list[TopicChange]:
         """Create missing topics and bring settings in line with ``specs``; idempotent.
         Partition counts only grow (Kafka cannot shrink them): a smaller spec is reported, not applied."""
 
@@ -181,7 +185,9 @@ class LogReader(ABC):
         """The first offset whose timestamp is >= ``timestamp_ms`` (``high`` if none)."""
 
     @abstractmethod
-    def read(self, topic: str, partition: int, offset: int, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+    def read(
+        self, topic: str, partition: int, offset: int, max_records: int = 500, timeout: float = 1.0
+    ) -> list[Record]:
         """Up to ``max_records`` records from ``offset`` on; empty when none arrive in ``timeout``."""
 
     @abstractmethod

@@ -39,7 +39,14 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from carbonplane.errors import BackendUnavailableError, DeliveryError, UnknownTopicError
-from carbonplane.events.backends.base import AckSink, Delivery, DeliveryCallback, Headers, ProducerBackend, ReportSink
+from carbonplane.events.backends.base import (
+    AckSink,
+    Delivery,
+    DeliveryCallback,
+    Headers,
+    ProducerBackend,
+    ReportSink,
+)
 from carbonplane.events.backends.kafka_admin import KafkaAdmin
 from carbonplane.events.backends.kafka_errors import (
     UNKNOWN_TOPIC_HINT,
@@ -65,13 +72,21 @@ class KafkaProducerBackend(ProducerBackend):
 
     name = "kafka"
 
-    def __init__(self, cfg: EventsConfig, client_id: str, *, queue_timeout: float = 30.0,
-                 metadata_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        cfg: EventsConfig,
+        client_id: str,
+        *,
+        queue_timeout: float = 30.0,
+        metadata_timeout: float = 5.0,
+    ) -> None:
         self.cfg = cfg
         self.queue_timeout = queue_timeout
         self.metadata_timeout = metadata_timeout
         self.conf = producer_config(cfg, client_id)
-        if cfg.spool_dir is not None:  # unless overridden, reconnect quickly after an outage (kafka_spool)
+        if (
+            cfg.spool_dir is not None
+        ):  # unless overridden, reconnect quickly after an outage (kafka_spool)
             self.conf = {**RECONNECT, **self.conf}
         self.timeout_ms = message_timeout_ms(self.conf)
         self._producer: Producer = Producer({**self.conf, "error_cb": self._on_error})
@@ -81,7 +96,9 @@ class KafkaProducerBackend(ProducerBackend):
         self._purge_queued = False  # error_cb saw all brokers down: spool what waits in the queue
         self._fatal: str | None = None
         self._closed = False
-        self._queued = 0  # records in librdkafka awaiting their report (its own length counts requests too)
+        self._queued = (
+            0  # records in librdkafka awaiting their report (its own length counts requests too)
+        )
         # Records handed to librdkafka with a ReportSink's own ``report`` as callback (accept_reports):
         # their successes are counted by the sinks' owner, in ``self._successes()``.
         self._successes: Callable[[], int] | None = None
@@ -89,32 +106,60 @@ class KafkaProducerBackend(ProducerBackend):
         self.spool: Spool | None = None
         self._writer: SpoolWriter | None = None
         self._drainer: SpoolDrainer | None = None
-        self._route: SpoolRoute | None = None  # with a spool: new records go to Kafka, the spool, or a hold
+        self._route: SpoolRoute | None = (
+            None  # with a spool: new records go to Kafka, the spool, or a hold
+        )
         if cfg.spool_dir is not None:
             self._open_spool(cfg)
         atexit.register(self._close_at_exit)  # an unclosed producer still reports what it holds
 
     # -- ProducerBackend ---------------------------------------------------------------------------
 
-    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None,
-                on_delivery: DeliveryCallback | None = None, timestamp_ms: int = 0) -> None:
-        if not self._closed and self._writer is None and not self._fatal and topic in self._known_topics:
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        on_delivery: DeliveryCallback | None = None,
+        timestamp_ms: int = 0,
+    ) -> None:
+        if (
+            not self._closed
+            and self._writer is None
+            and not self._fatal
+            and topic in self._known_topics
+        ):
             try:  # the common case, inline: an open producer, no spool, a topic known to exist
                 if self._successes is not None and isinstance(on_delivery, ReportSink):
-                    self._producer.produce(topic, value, key, headers=headers, timestamp=timestamp_ms,
-                                           on_delivery=on_delivery.report)  # no wrapper per record
+                    self._producer.produce(
+                        topic,
+                        value,
+                        key,
+                        headers=headers,
+                        timestamp=timestamp_ms,
+                        on_delivery=on_delivery.report,
+                    )  # no wrapper per record
                     self._direct += 1
                     return
-                self._producer.produce(topic, value, key, headers=headers, timestamp=timestamp_ms,
-                                       on_delivery=partial(self._on_ack, topic, on_delivery)
-                                       if isinstance(on_delivery, AckSink)  # successes skip the Delivery
-                                       else partial(self._on_delivery, topic, on_delivery))
+                self._producer.produce(
+                    topic,
+                    value,
+                    key,
+                    headers=headers,
+                    timestamp=timestamp_ms,
+                    on_delivery=partial(self._on_ack, topic, on_delivery)
+                    if isinstance(on_delivery, AckSink)  # successes skip the Delivery
+                    else partial(self._on_delivery, topic, on_delivery),
+                )
                 self._queued += 1
                 return
             except (BufferError, KafkaException):
                 pass  # the full path below blocks on a full queue and explains refusals
         if self._closed:
-            raise BackendUnavailableError("this Kafka producer is closed; open a new one to produce")
+            raise BackendUnavailableError(
+                "this Kafka producer is closed; open a new one to produce"
+            )
         if self._writer is not None:
             self._produce_with_spool(topic, value, key, headers, on_delivery, timestamp_ms)
             return
@@ -122,9 +167,13 @@ class KafkaProducerBackend(ProducerBackend):
             raise BackendUnavailableError(self._fatal)
         if topic not in self._known_topics and time.monotonic() >= self._skip_checks_until:
             self._check_topic(topic)
-        self._enqueue(topic, value, key, headers, timestamp_ms, partial(self._on_delivery, topic, on_delivery))
+        self._enqueue(
+            topic, value, key, headers, timestamp_ms, partial(self._on_delivery, topic, on_delivery)
+        )
 
-    def accept_reports(self, successes: Callable[[], int]) -> Callable[[ReportSink, Any, Any], None]:
+    def accept_reports(
+        self, successes: Callable[[], int]
+    ) -> Callable[[ReportSink, Any, Any], None]:
         """ReportSinks are handed to librdkafka as they are (see ``base.ReportSink``)."""
         self._successes = successes
         return self._on_failed_report
@@ -133,7 +182,9 @@ class KafkaProducerBackend(ProducerBackend):
         if self._closed:
             return 0
         # topic checks, skipped while the broker was unreachable, resume on a direct success
-        before = self._successes() if self._skip_checks_until and self._successes is not None else None
+        before = (
+            self._successes() if self._skip_checks_until and self._successes is not None else None
+        )
         served = self._producer.poll(timeout)
         if before is not None and self._successes() != before:
             self._skip_checks_until = 0.0
@@ -182,8 +233,12 @@ class KafkaProducerBackend(ProducerBackend):
     def _close_at_exit(self) -> None:
         if not self._closed:
             left = self.close(1.0)
-            log.warning("a Kafka producer was still open at exit and was closed; %d records were not yet "
-                        "acknowledged (%s)", left, "spooled" if self._writer is not None else "reported failed")
+            log.warning(
+                "a Kafka producer was still open at exit and was closed; %d records were not yet "
+                "acknowledged (%s)",
+                left,
+                "spooled" if self._writer is not None else "reported failed",
+            )
 
     def __len__(self) -> int:
         if self._closed:
@@ -194,7 +249,11 @@ class KafkaProducerBackend(ProducerBackend):
 
     def _in_librdkafka(self) -> int:
         """Records handed to librdkafka whose report has not been served yet."""
-        direct = self._direct - self._direct_failed - self._successes() if self._successes is not None else 0
+        direct = (
+            self._direct - self._direct_failed - self._successes()
+            if self._successes is not None
+            else 0
+        )
         return max(0, self._queued + direct)
 
     # -- the spool ---------------------------------------------------------------------------------
@@ -231,25 +290,45 @@ class KafkaProducerBackend(ProducerBackend):
         self.spool = Spool(cfg.spool_dir)
         self._writer = SpoolWriter(self.spool, on_written=self._wake_drainer)
         self._route = SpoolRoute(self._writer.hand_over)
-        self._drainer = SpoolDrainer(self.spool, self.conf, route=self._route, settle=self._writer.wait_written)
+        self._drainer = SpoolDrainer(
+            self.spool, self.conf, route=self._route, settle=self._writer.wait_written
+        )
         if not self.spool.is_empty():  # an earlier process left records: new ones queue behind them
             self._route.to_spool("queued behind records spooled earlier")
         self._drainer.start()
 
-    def _produce_with_spool(self, topic: str, value: bytes, key: bytes | None, headers: Headers | None,
-                            on_delivery: DeliveryCallback | None, timestamp_ms: int) -> None:
-        record = SpooledRecord(topic, value, key, headers or [], timestamp_ms or time.time_ns() // 1_000_000)
+    def _produce_with_spool(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: Headers | None,
+        on_delivery: DeliveryCallback | None,
+        timestamp_ms: int,
+    ) -> None:
+        record = SpooledRecord(
+            topic, value, key, headers or [], timestamp_ms or time.time_ns() // 1_000_000
+        )
         started = time.monotonic()
         assert self._route is not None
         self._release_held()  # records held during a hand-back go to Kafka before this one
-        if (not self._route.routing and topic not in self._known_topics
-                and time.monotonic() >= self._skip_checks_until):
+        if (
+            not self._route.routing
+            and topic not in self._known_topics
+            and time.monotonic() >= self._skip_checks_until
+        ):
             self._check_topic(topic)  # raises for a missing topic; marks the broker down on timeout
         if self._route.divert(record, on_delivery, started):
             return
-        self._enqueue(topic, value, key, headers, record.timestamp_ms,
-                      partial(self._on_delivery_spooling, record, on_delivery, started),
-                      divert=(record, on_delivery, started))
+        self._enqueue(
+            topic,
+            value,
+            key,
+            headers,
+            record.timestamp_ms,
+            partial(self._on_delivery_spooling, record, on_delivery, started),
+            divert=(record, on_delivery, started),
+        )
 
     def _release_held(self) -> None:
         """On the caller's thread: enqueue, in order, the records a finished hand-back released."""
@@ -257,9 +336,15 @@ class KafkaProducerBackend(ProducerBackend):
         for record, on_delivery, started in self._route.take_released():
             if self._route.divert(record, on_delivery, started):
                 continue  # the broker went away meanwhile: the rest follow into the spool, in order
-            self._enqueue(record.topic, record.value, record.key, record.headers or None, record.timestamp_ms,
-                          partial(self._on_delivery_spooling, record, on_delivery, started),
-                          divert=(record, on_delivery, started))
+            self._enqueue(
+                record.topic,
+                record.value,
+                record.key,
+                record.headers or None,
+                record.timestamp_ms,
+                partial(self._on_delivery_spooling, record, on_delivery, started),
+                divert=(record, on_delivery, started),
+            )
 
     def _serve_spool(self) -> int:
         """On the caller's thread: spool what an outage left queued, release what a hand-back held,
@@ -273,7 +358,9 @@ class KafkaProducerBackend(ProducerBackend):
         reports = self._writer.take_reports()
         for callback, delivery in reports:
             if delivery.spooled:
-                self._failures.warn("delivery deferred (spooled)", delivery.topic, delivery.error or "")
+                self._failures.warn(
+                    "delivery deferred (spooled)", delivery.topic, delivery.error or ""
+                )
             else:
                 self._failures.warn("delivery failed", delivery.topic, delivery.error or "")
             if callback is not None:
@@ -285,8 +372,11 @@ class KafkaProducerBackend(ProducerBackend):
         if self._route is None or self._drainer is None:
             return
         if self._route.to_spool(f"broker unreachable: {reason}"):
-            log.warning("Kafka unreachable (%s): new records go to the spool %s until it answers",
-                        reason, self.spool.path if self.spool is not None else "?")
+            log.warning(
+                "Kafka unreachable (%s): new records go to the spool %s until it answers",
+                reason,
+                self.spool.path if self.spool is not None else "?",
+            )
         self._drainer.wake()
 
     def _wake_drainer(self) -> None:
@@ -297,10 +387,14 @@ class KafkaProducerBackend(ProducerBackend):
 
     def _check_topic(self, topic: str) -> None:
         try:
-            meta = self._producer.list_topics(topic, timeout=self.metadata_timeout).topics.get(topic)
+            meta = self._producer.list_topics(topic, timeout=self.metadata_timeout).topics.get(
+                topic
+            )
         except KafkaException as exc:
             err = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
-            self._mark_unreachable(f"no metadata within {self.metadata_timeout} s ({err.str() if err else exc})")
+            self._mark_unreachable(
+                f"no metadata within {self.metadata_timeout} s ({err.str() if err else exc})"
+            )
             return
         if meta is not None and meta.error is None:
             self._known_topics.add(topic)
@@ -310,14 +404,23 @@ class KafkaProducerBackend(ProducerBackend):
             raise DeliveryError(topic, describe(meta.error, topic))
         # else transient (leader election after creation): librdkafka waits for the leader
 
-    def _enqueue(self, topic: str, value: bytes, key: bytes | None, headers: Headers | None, timestamp_ms: int,
-                 callback: Any, divert: tuple[SpooledRecord, DeliveryCallback | None, float] | None = None) -> None:
+    def _enqueue(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: Headers | None,
+        timestamp_ms: int,
+        callback: Any,
+        divert: tuple[SpooledRecord, DeliveryCallback | None, float] | None = None,
+    ) -> None:
         """produce(), blocking (and polling) while librdkafka's queue is full, up to queue_timeout."""
         deadline = None
         while True:
             try:
-                self._producer.produce(topic, value, key, headers=headers, timestamp=timestamp_ms,
-                                       on_delivery=callback)
+                self._producer.produce(
+                    topic, value, key, headers=headers, timestamp=timestamp_ms, on_delivery=callback
+                )
                 self._queued += 1
                 return
             except BufferError:
@@ -330,7 +433,8 @@ class KafkaProducerBackend(ProducerBackend):
                 raise BackendUnavailableError(
                     f"the Kafka producer's local queue stayed full for {self.queue_timeout:g} s "
                     f"({self._in_librdkafka()} records waiting for {self.cfg.bootstrap_servers}): the broker is "
-                    f"slow or unreachable; this record to {topic!r} was not queued")
+                    f"slow or unreachable; this record to {topic!r} was not queued"
+                )
             self.poll(0.05)
             if divert is not None and self._route is not None and self._route.divert(*divert):
                 return
@@ -339,12 +443,18 @@ class KafkaProducerBackend(ProducerBackend):
         if is_unknown_topic(err):
             return UnknownTopicError(topic, UNKNOWN_TOPIC_HINT)
         if err.fatal() or err.code() == KafkaError._FATAL:
-            return BackendUnavailableError(f"the Kafka producer is unusable: {describe(err, topic)}")
+            return BackendUnavailableError(
+                f"the Kafka producer is unusable: {describe(err, topic)}"
+            )
         return DeliveryError(topic, describe(err, topic))
 
-    def _on_delivery(self, topic: str, callback: DeliveryCallback | None, err: KafkaError | None, msg: Message) -> None:
+    def _on_delivery(
+        self, topic: str, callback: DeliveryCallback | None, err: KafkaError | None, msg: Message
+    ) -> None:
         self._queued -= 1
-        if err is None and callback is not None:  # the common case, inline: this runs once per record
+        if (
+            err is None and callback is not None
+        ):  # the common case, inline: this runs once per record
             self._skip_checks_until = 0.0
             callback(Delivery(topic, msg.partition(), msg.offset(), None, msg.latency() or 0.0))
             return
@@ -364,7 +474,9 @@ class KafkaProducerBackend(ProducerBackend):
         self._direct_failed += 1
         self._report(sink.topic, sink, err, msg)
 
-    def _report(self, topic: str, callback: DeliveryCallback | None, err: KafkaError | None, msg: Message) -> None:
+    def _report(
+        self, topic: str, callback: DeliveryCallback | None, err: KafkaError | None, msg: Message
+    ) -> None:
         if err is None:
             self._skip_checks_until = 0.0
             if callback is not None:
@@ -374,11 +486,24 @@ class KafkaProducerBackend(ProducerBackend):
         self._failures.warn("delivery failed", topic, reason)
         if callback is not None:
             partition = msg.partition()
-            callback(Delivery(topic, partition if partition is not None and partition >= 0 else -1, -1, reason,
-                              msg.latency() or 0.0))
+            callback(
+                Delivery(
+                    topic,
+                    partition if partition is not None and partition >= 0 else -1,
+                    -1,
+                    reason,
+                    msg.latency() or 0.0,
+                )
+            )
 
-    def _on_delivery_spooling(self, record: SpooledRecord, callback: DeliveryCallback | None, started: float,
-                              err: KafkaError | None, msg: Message) -> None:
+    def _on_delivery_spooling(
+        self,
+        record: SpooledRecord,
+        callback: DeliveryCallback | None,
+        started: float,
+        err: KafkaError | None,
+        msg: Message,
+    ) -> None:
         self._queued -= 1
         if err is None or is_permanent(err):
             self._report(record.topic, callback, err, msg)

@@ -52,7 +52,9 @@ class KafkaAdmin(LogAdmin):
     def describe_topics(self) -> dict[str, TopicState]:
         return self._describe(self._metadata())
 
-    def apply_topics(self, specs: Iterable[TopicSpec], *, dry_run: bool = False) -> list[TopicChange]:
+    def apply_topics(
+        self, specs: Iterable[TopicSpec], *, dry_run: bool = False
+    ) -> list[TopicChange]:
         specs = list(specs)
         meta = self._metadata()
         brokers = max(1, len(meta.brokers))
@@ -67,12 +69,16 @@ class KafkaAdmin(LogAdmin):
         names = list(names)
         if not names:
             return
-        for name, future in self._admin.delete_topics(names, operation_timeout=self.timeout).items():
+        for name, future in self._admin.delete_topics(
+            names, operation_timeout=self.timeout
+        ).items():
             try:
                 future.result()
             except KafkaException as exc:
                 if "UNKNOWN_TOPIC" not in exc.args[0].name():
-                    raise BackendUnavailableError(f"deleting topic {name!r} failed: {exc.args[0].str()}") from None
+                    raise BackendUnavailableError(
+                        f"deleting topic {name!r} failed: {exc.args[0].str()}"
+                    ) from None
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -83,10 +89,13 @@ class KafkaAdmin(LogAdmin):
             raise BackendUnavailableError(
                 f"Kafka at {self.cfg.bootstrap_servers} did not answer within {self.timeout:g} s "
                 f"({exc.args[0].str() if exc.args else exc}); start it (`make kafka-up`) or fix "
-                "KAFKA_BOOTSTRAP_SERVERS") from None
+                "KAFKA_BOOTSTRAP_SERVERS"
+            ) from None
 
     def _describe(self, meta: ClusterMetadata) -> dict[str, TopicState]:
-        names = sorted(n for n, t in meta.topics.items() if not n.startswith("__") and t.error is None)
+        names = sorted(
+            n for n, t in meta.topics.items() if not n.startswith("__") and t.error is None
+        )
         configs = self._configs(names)
         states = {}
         for name in names:
@@ -112,10 +121,18 @@ class KafkaAdmin(LogAdmin):
     def _create(self, specs: list[TopicSpec], brokers: int, dry_run: bool) -> list[TopicChange]:
         if not specs:
             return []
-        new = [NewTopic(s.name, num_partitions=s.partitions, replication_factor=s.replication_factor(brokers),
-                        config=s.kafka_config(brokers)) for s in specs]
-        futures = self._admin.create_topics(new, validate_only=dry_run, operation_timeout=self.timeout,
-                                            request_timeout=self.timeout)
+        new = [
+            NewTopic(
+                s.name,
+                num_partitions=s.partitions,
+                replication_factor=s.replication_factor(brokers),
+                config=s.kafka_config(brokers),
+            )
+            for s in specs
+        ]
+        futures = self._admin.create_topics(
+            new, validate_only=dry_run, operation_timeout=self.timeout, request_timeout=self.timeout
+        )
         self._await(futures, "creating")
         if not dry_run:
             self._await_leaders({s.name: s.partitions for s in specs})
@@ -129,30 +146,55 @@ class KafkaAdmin(LogAdmin):
             changes.append(TopicChange(s.name, "created", details))
         return changes
 
-    def _update(self, specs: list[TopicSpec], live: dict[str, TopicState], dry_run: bool) -> list[TopicChange]:
+    def _update(
+        self, specs: list[TopicSpec], live: dict[str, TopicState], dry_run: bool
+    ) -> list[TopicChange]:
         changes, alters, grows = [], [], []
         for s in specs:
             state = live[s.name]
             want = s.kafka_config(state.replication_factor)  # min.insync.replicas <= the live rf
-            diff = {k: (state.config.get(k), v) for k, v in want.items() if state.config.get(k) != v}
+            diff = {
+                k: (state.config.get(k), v) for k, v in want.items() if state.config.get(k) != v
+            }
             details: dict[str, tuple[str | None, str]] = dict(diff)
             if diff:
-                alters.append(ConfigResource(ResourceType.TOPIC, s.name, incremental_configs=[
-                    ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET) for k, (_, v) in diff.items()]))
+                alters.append(
+                    ConfigResource(
+                        ResourceType.TOPIC,
+                        s.name,
+                        incremental_configs=[
+                            ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                            for k, (_, v) in diff.items()
+                        ],
+                    )
+                )
             if s.partitions > state.partitions:
                 grows.append(NewPartitions(s.name, s.partitions))
                 details["partitions"] = (str(state.partitions), str(s.partitions))
             elif s.partitions < state.partitions:
-                details["partitions"] = (str(state.partitions),
-                                         f"{s.partitions} (not applied: Kafka cannot reduce partitions)")
+                details["partitions"] = (
+                    str(state.partitions),
+                    f"{s.partitions} (not applied: Kafka cannot reduce partitions)",
+                )
             changed = bool(diff) or s.partitions > state.partitions
             changes.append(TopicChange(s.name, "updated" if changed else "unchanged", details))
         if alters:
-            self._await(self._admin.incremental_alter_configs(alters, validate_only=dry_run,
-                                                              request_timeout=self.timeout), "updating")
+            self._await(
+                self._admin.incremental_alter_configs(
+                    alters, validate_only=dry_run, request_timeout=self.timeout
+                ),
+                "updating",
+            )
         if grows:
-            self._await(self._admin.create_partitions(grows, validate_only=dry_run, operation_timeout=self.timeout,
-                                                      request_timeout=self.timeout), "adding partitions to")
+            self._await(
+                self._admin.create_partitions(
+                    grows,
+                    validate_only=dry_run,
+                    operation_timeout=self.timeout,
+                    request_timeout=self.timeout,
+                ),
+                "adding partitions to",
+            )
             if not dry_run:
                 self._await_leaders({g.topic: g.new_total_count for g in grows})
         return changes
@@ -165,9 +207,13 @@ class KafkaAdmin(LogAdmin):
             except KafkaException as exc:
                 err = exc.args[0]
                 if err.name() in ("_TIMED_OUT", "_TRANSPORT", "REQUEST_TIMED_OUT"):
-                    raise BackendUnavailableError(f"{doing} topic {name!r} timed out: {err.str()}") from None
-                raise ConfigError(f"the broker refused {doing} the topic: {err.name()}: {err.str()}",
-                                  where=f"topic {name!r}") from None
+                    raise BackendUnavailableError(
+                        f"{doing} topic {name!r} timed out: {err.str()}"
+                    ) from None
+                raise ConfigError(
+                    f"the broker refused {doing} the topic: {err.name()}: {err.str()}",
+                    where=f"topic {name!r}",
+                ) from None
 
     def _await_leaders(self, partitions: dict[str, int]) -> None:
         """Wait until each topic shows its partition count with a leader for every partition.
@@ -179,11 +225,16 @@ class KafkaAdmin(LogAdmin):
             meta = self._metadata()
             for name, count in list(waiting.items()):
                 topic = meta.topics.get(name)
-                if (topic is not None and topic.error is None and len(topic.partitions) >= count
-                        and all(p.leader >= 0 for p in topic.partitions.values())):
+                if (
+                    topic is not None
+                    and topic.error is None
+                    and len(topic.partitions) >= count
+                    and all(p.leader >= 0 for p in topic.partitions.values())
+                ):
                     del waiting[name]
             if waiting and time.monotonic() >= deadline:
                 raise BackendUnavailableError(
-                    f"topics {sorted(waiting)} have no leader for every partition after {self.timeout:g} s")
+                    f"topics {sorted(waiting)} have no leader for every partition after {self.timeout:g} s"
+                )
             if waiting:
                 time.sleep(0.05)

@@ -41,7 +41,9 @@ _PERMANENT = _UNKNOWN_TOPIC | {
     KafkaError.POLICY_VIOLATION,
     KafkaError._INVALID_ARG,
 }
-_TIMEOUTS = frozenset({KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT})
+_TIMEOUTS = frozenset(
+    {KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT}
+)
 
 
 def producer_config(cfg: EventsConfig, client_id: str) -> dict[str, Any]:
@@ -56,7 +58,9 @@ def producer_config(cfg: EventsConfig, client_id: str) -> dict[str, Any]:
 
 
 def message_timeout_ms(conf: dict[str, Any]) -> int:
-    return int(conf.get("delivery.timeout.ms", conf.get("message.timeout.ms", DEFAULT_MESSAGE_TIMEOUT_MS)))
+    return int(
+        conf.get("delivery.timeout.ms", conf.get("message.timeout.ms", DEFAULT_MESSAGE_TIMEOUT_MS))
+    )
 
 
 def is_unknown_topic(err: KafkaError) -> bool:
@@ -77,9 +81,13 @@ def describe(err: KafkaError, topic: str, timeout_ms: int | None = None) -> str:
     if code in _TIMEOUTS and timeout_ms:
         return f"{text} (not acknowledged within message.timeout.ms={timeout_ms}; is the broker reachable?)"
     if code in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
-        return f"{text} (the broker is unreachable; check KAFKA_BOOTSTRAP_SERVERS and that Kafka runs)"
+        return (
+            f"{text} (the broker is unreachable; check KAFKA_BOOTSTRAP_SERVERS and that Kafka runs)"
+        )
     if code in (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT):
-        return f"{text} (taken back unacknowledged: the broker was unreachable or the producer closed)"
+        return (
+            f"{text} (taken back unacknowledged: the broker was unreachable or the producer closed)"
+        )
     if code in (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE):
         return f"{text} (the record exceeds message.max.bytes; send less per event)"
     return text

@@ -21,7 +21,12 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from carbonplane.errors import BackendUnavailableError, UnknownTopicError
 from carbonplane.events.backends.base import LogReader, Record
-from carbonplane.events.backends.kafka_errors import UNKNOWN_TOPIC_HINT, is_unknown_topic, librdkafka_log, log
+from carbonplane.events.backends.kafka_errors import (
+    UNKNOWN_TOPIC_HINT,
+    is_unknown_topic,
+    librdkafka_log,
+    log,
+)
 from carbonplane.events.config import EventsConfig
 
 
@@ -31,8 +36,11 @@ class KafkaReader(LogReader):
     def __init__(self, cfg: EventsConfig, *, timeout: float = 10.0) -> None:
         self.cfg = cfg
         self.timeout = timeout
-        self._common = {**cfg.librdkafka_common(), "logger": librdkafka_log,
-                        "error_cb": lambda err: log.debug("kafka reader: %s", err)}
+        self._common = {
+            **cfg.librdkafka_common(),
+            "logger": librdkafka_log,
+            "error_cb": lambda err: log.debug("kafka reader: %s", err),
+        }
         self._consumer: Consumer | None = None
         self._position: tuple[str, int, int] | None = None  # where the last read stopped
         self._groups: dict[str, Consumer] = {}
@@ -42,32 +50,41 @@ class KafkaReader(LogReader):
             meta = self._reader().list_topics(topic, timeout=self.timeout).topics.get(topic)
         except KafkaException as exc:
             raise self._unreachable(exc) from None
-        if meta is None or not meta.partitions or (meta.error is not None and is_unknown_topic(meta.error)):
+        if (
+            meta is None
+            or not meta.partitions
+            or (meta.error is not None and is_unknown_topic(meta.error))
+        ):
             raise UnknownTopicError(topic, UNKNOWN_TOPIC_HINT)
         return sorted(meta.partitions)
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         try:
-            marks = self._reader().get_watermark_offsets(TopicPartition(topic, partition), timeout=self.timeout,
-                                                         cached=False)
+            marks = self._reader().get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=self.timeout, cached=False
+            )
         except KafkaException as exc:
             raise self._failed(topic, exc.args[0]) from None
         if marks is None:
-            raise BackendUnavailableError(f"no watermarks for {topic}[{partition}] within {self.timeout:g} s")
+            raise BackendUnavailableError(
+                f"no watermarks for {topic}[{partition}] within {self.timeout:g} s"
+            )
         return marks
 
     def offset_for_time(self, topic: str, partition: int, timestamp_ms: int) -> int:
         try:
-            [tp] = self._reader().offsets_for_times([TopicPartition(topic, partition, timestamp_ms)],
-                                                    timeout=self.timeout)
+            [tp] = self._reader().offsets_for_times(
+                [TopicPartition(topic, partition, timestamp_ms)], timeout=self.timeout
+            )
         except KafkaException as exc:
             raise self._failed(topic, exc.args[0]) from None
         if tp.error is not None:
             raise self._failed(topic, tp.error)
         return tp.offset if tp.offset >= 0 else self.watermarks(topic, partition)[1]
 
-    def read(self, topic: str, partition: int, offset: int, max_records: int = 500,
-             timeout: float = 1.0) -> list[Record]:
+    def read(
+        self, topic: str, partition: int, offset: int, max_records: int = 500, timeout: float = 1.0
+    ) -> list[Record]:
         consumer = self._reader()
         if self._position != (topic, partition, offset):
             consumer.assign([TopicPartition(topic, partition, offset)])
@@ -94,17 +111,24 @@ class KafkaReader(LogReader):
 
     def commit(self, group: str, topic: str, partition: int, offset: int) -> None:
         try:
-            result = self._group(group).commit(offsets=[TopicPartition(topic, partition, offset)],
-                                               asynchronous=False)
+            result = self._group(group).commit(
+                offsets=[TopicPartition(topic, partition, offset)], asynchronous=False
+            )
         except KafkaException as exc:
-            raise self._failed(topic, exc.args[0], f"committing offset {offset} for group {group!r}") from None
+            raise self._failed(
+                topic, exc.args[0], f"committing offset {offset} for group {group!r}"
+            ) from None
         for tp in result or []:
             if tp.error is not None:
-                raise self._failed(topic, tp.error, f"committing offset {offset} for group {group!r}")
+                raise self._failed(
+                    topic, tp.error, f"committing offset {offset} for group {group!r}"
+                )
 
     def committed(self, group: str, topic: str, partition: int) -> int | None:
         try:
-            [tp] = self._group(group).committed([TopicPartition(topic, partition)], timeout=self.timeout)
+            [tp] = self._group(group).committed(
+                [TopicPartition(topic, partition)], timeout=self.timeout
+            )
         except KafkaException as exc:
             raise self._failed(topic, exc.args[0], f"reading group {group!r}'s offset") from None
         if tp.error is not None:
@@ -121,21 +145,25 @@ class KafkaReader(LogReader):
 
     def _reader(self) -> Consumer:
         if self._consumer is None:
-            self._consumer = Consumer({
-                **self._common,
-                "group.id": f"carbonplane-reader-{os.getpid()}-{id(self):x}",  # required; never joined
-                "enable.auto.commit": False,
-                "enable.auto.offset.store": False,
-                "auto.offset.reset": "earliest",  # an offset below the low watermark reads from it
-                # a fetch the broker parks for up to 500 ms (the default) also delays every offset
-                # lookup queued behind it; tools scan many partitions, so answer quickly instead
-                "fetch.wait.max.ms": 10,
-            })
+            self._consumer = Consumer(
+                {
+                    **self._common,
+                    "group.id": f"carbonplane-reader-{os.getpid()}-{id(self):x}",  # required; never joined
+                    "enable.auto.commit": False,
+                    "enable.auto.offset.store": False,
+                    "auto.offset.reset": "earliest",  # an offset below the low watermark reads from it
+                    # a fetch the broker parks for up to 500 ms (the default) also delays every offset
+                    # lookup queued behind it; tools scan many partitions, so answer quickly instead
+                    "fetch.wait.max.ms": 10,
+                }
+            )
         return self._consumer
 
     def _group(self, group: str) -> Consumer:
         if group not in self._groups:
-            self._groups[group] = Consumer({**self._common, "group.id": group, "enable.auto.commit": False})
+            self._groups[group] = Consumer(
+                {**self._common, "group.id": group, "enable.auto.commit": False}
+            )
         return self._groups[group]
 
     def _caught_up(self, consumer: Consumer, topic: str, partition: int, next_offset: int) -> bool:
@@ -150,12 +178,15 @@ class KafkaReader(LogReader):
         return BackendUnavailableError(
             f"Kafka at {self.cfg.bootstrap_servers} did not answer within {self.timeout:g} s "
             f"({err.str() if isinstance(err, KafkaError) else err}); start it (`make kafka-up`) or fix "
-            "KAFKA_BOOTSTRAP_SERVERS")
+            "KAFKA_BOOTSTRAP_SERVERS"
+        )
 
     def _failed(self, topic: str, err: KafkaError, doing: str = "reading") -> Exception:
         if is_unknown_topic(err):
             return UnknownTopicError(topic, UNKNOWN_TOPIC_HINT)
-        return BackendUnavailableError(f"{doing} {topic!r} on Kafka failed: {err.name()}: {err.str()}")
+        return BackendUnavailableError(
+            f"{doing} {topic!r} on Kafka failed: {err.name()}: {err.str()}"
+        )
 
 
 def _record(msg: Message) -> Record:

@@ -34,15 +34,21 @@ from carbonplane.events.backends.spool import SpooledRecord
 
 log = logging.getLogger("carbonplane.events.kafka")
 
-Held = tuple[SpooledRecord, DeliveryCallback | None, float]  # record, caller's callback, produce() time
+Held = tuple[
+    SpooledRecord, DeliveryCallback | None, float
+]  # record, caller's callback, produce() time
 DIRECT, SPOOL, HOLD, RELEASE = "direct", "spool", "hold", "release"
 
 
 class SpoolRoute:
     """The producer's routing state; see the module docstring."""
 
-    def __init__(self, hand_over: Callable[[SpooledRecord, DeliveryCallback | None, float], None],
-                 *, max_held: int = 100_000) -> None:
+    def __init__(
+        self,
+        hand_over: Callable[[SpooledRecord, DeliveryCallback | None, float], None],
+        *,
+        max_held: int = 100_000,
+    ) -> None:
         self._hand_over = hand_over  # SpoolWriter.hand_over
         self._lock = threading.Lock()
         self.state = DIRECT
@@ -62,7 +68,9 @@ class SpoolRoute:
         """Records held or released whose report has not been given (they are in neither queue)."""
         return len(self._held) + len(self._released)
 
-    def divert(self, record: SpooledRecord, callback: DeliveryCallback | None, started: float) -> bool:
+    def divert(
+        self, record: SpooledRecord, callback: DeliveryCallback | None, started: float
+    ) -> bool:
         """Producer's thread: take the record unless the state is DIRECT."""
         if self.state == DIRECT:
             return False

@@ -33,7 +33,12 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from carbonplane.events.backends.base import Delivery, DeliveryCallback
-from carbonplane.events.backends.kafka_errors import describe, is_permanent, is_unknown_topic, message_timeout_ms
+from carbonplane.events.backends.kafka_errors import (
+    describe,
+    is_permanent,
+    is_unknown_topic,
+    message_timeout_ms,
+)
 from carbonplane.events.backends.kafka_route import RELEASE, SpoolRoute
 from carbonplane.events.backends.spool import DrainLock, Spool, SpooledRecord
 
@@ -43,7 +48,9 @@ log = logging.getLogger("carbonplane.events.kafka")
 # backoff grows to 10 s): the drainer starts sooner, and the hand-back finds its producer connected.
 RECONNECT = {"reconnect.backoff.ms": 100, "reconnect.backoff.max.ms": 1000}
 
-Handoff = tuple[SpooledRecord, DeliveryCallback | None, float]  # record, caller's callback, produce() time
+Handoff = tuple[
+    SpooledRecord, DeliveryCallback | None, float
+]  # record, caller's callback, produce() time
 Report = tuple[DeliveryCallback | None, Delivery]
 
 
@@ -60,10 +67,14 @@ class SpoolWriter:
         self._writing = False
         self._stopping = False
         self.written = 0
-        self._thread = threading.Thread(target=self._run, name="carbonplane-spool-writer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="carbonplane-spool-writer", daemon=True
+        )
         self._thread.start()
 
-    def hand_over(self, record: SpooledRecord, callback: DeliveryCallback | None, started: float) -> None:
+    def hand_over(
+        self, record: SpooledRecord, callback: DeliveryCallback | None, started: float
+    ) -> None:
         with self._cond:
             self._pending.append((record, callback, started))
             self._unreported += 1
@@ -124,16 +135,38 @@ class SpoolWriter:
     def _write(self, batch: list[Handoff]) -> list[Report]:
         try:
             self.spool.append([record for record, _, _ in batch])
-        except Exception as exc:  # disk full, permissions, corrupt file: every record is reported failed
-            log.error("could not store %d records in the spool %s: %s", len(batch), self.spool.path, exc)
+        except (
+            Exception
+        ) as exc:  # disk full, permissions, corrupt file: every record is reported failed
+            log.error(
+                "could not store %d records in the spool %s: %s", len(batch), self.spool.path, exc
+            )
             return [
-                (cb, Delivery(r.topic, -1, -1, f"{r.reason}; the spool {self.spool.path} could not store it: {exc}"))
+                (
+                    cb,
+                    Delivery(
+                        r.topic,
+                        -1,
+                        -1,
+                        f"{r.reason}; the spool {self.spool.path} could not store it: {exc}",
+                    ),
+                )
                 for r, cb, _ in batch
             ]
         self.written += len(batch)
         now = time.monotonic()
         return [
-            (cb, Delivery(r.topic, -1, -1, f"spooled to {self.spool.path}: {r.reason}", now - t0, spooled=True))
+            (
+                cb,
+                Delivery(
+                    r.topic,
+                    -1,
+                    -1,
+                    f"spooled to {self.spool.path}: {r.reason}",
+                    now - t0,
+                    spooled=True,
+                ),
+            )
             for r, cb, t0 in batch
         ]
 
@@ -155,7 +188,11 @@ class SpoolDrainer:
         probe_timeout: float = 2.0,
     ) -> None:
         self.spool = spool
-        self.conf = {**RECONNECT, **conf, "client.id": f"{conf.get('client.id', 'carbonplane')}-spool"}
+        self.conf = {
+            **RECONNECT,
+            **conf,
+            "client.id": f"{conf.get('client.id', 'carbonplane')}-spool",
+        }
         self.conf["error_cb"] = self._on_error
         self.timeout_s = message_timeout_ms(conf) / 1000.0
         self._route = route  # the producer's routing: the drainer hands it back to Kafka
@@ -167,13 +204,17 @@ class SpoolDrainer:
         self.drained = 0
         self.buried = 0
         self.broker_up: bool | None = None  # unknown until the first probe
-        self._acked_last = False  # the last batch was acknowledged: the broker answers, no probe needed
+        self._acked_last = (
+            False  # the last batch was acknowledged: the broker answers, no probe needed
+        )
         self._producer: Producer | None = None
         self._verified: set[str] = set()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._progress = threading.Condition()  # notified after every drained batch
-        self._thread = threading.Thread(target=self._run, name="carbonplane-spool-drainer", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="carbonplane-spool-drainer", daemon=True
+        )
 
     def start(self) -> None:
         self._thread.start()
@@ -211,10 +252,14 @@ class SpoolDrainer:
                     self._acked_last = False
                     self._sleep(self.IDLE_CHECK)
                     continue
-                if self._route.state == RELEASE:  # handed back; the producer's thread takes it from here
+                if (
+                    self._route.state == RELEASE
+                ):  # handed back; the producer's thread takes it from here
                     self._sleep(self.IDLE_CHECK)
                     continue
-                if not self._acked_last and not self._probe():  # after an acknowledged batch: no probe
+                if (
+                    not self._acked_last and not self._probe()
+                ):  # after an acknowledged batch: no probe
                     self._sleep(backoff)
                     backoff = min(2 * backoff, self.MAX_BACKOFF)
                     continue
@@ -234,7 +279,10 @@ class SpoolDrainer:
                     if self._route.routing and len(self.spool) <= self.handback_backlog:
                         self._hand_back()
         except Exception:  # a drainer that dies silently would strand the spool: say so loudly
-            log.exception("the spool drainer stopped; spooled records stay in %s until the next start", self.spool.path)
+            log.exception(
+                "the spool drainer stopped; spooled records stay in %s until the next start",
+                self.spool.path,
+            )
         finally:
             self._close_producer()
 
@@ -248,18 +296,28 @@ class SpoolDrainer:
         rounds = 0
         while ok and not self.spool.is_empty():
             rounds += 1
-            if (rounds > 3 or self._stop.is_set() or time.monotonic() >= deadline
-                    or not self.lock.try_acquire()):
+            if (
+                rounds > 3
+                or self._stop.is_set()
+                or time.monotonic() >= deadline
+                or not self.lock.try_acquire()
+            ):
                 ok = False  # the tail keeps growing (other processes) or cannot be re-sent here
                 break
             ok = self._drain_batch()
             self._notify_progress()
         if ok and self._route.finish_hold():
-            log.info("the spool %s is drained: producing directly to Kafka again (%d re-sent so far)",
-                     self.spool.path, self.drained)
+            log.info(
+                "the spool %s is drained: producing directly to Kafka again (%d re-sent so far)",
+                self.spool.path,
+                self.drained,
+            )
         else:
-            self._route.abort_hold("closing" if self._stop.is_set() else
-                                   "the spool's tail was not re-sent and acknowledged in time")
+            self._route.abort_hold(
+                "closing"
+                if self._stop.is_set()
+                else "the spool's tail was not re-sent and acknowledged in time"
+            )
 
     def _sleep(self, seconds: float) -> None:
         self._wake.wait(seconds)
@@ -272,8 +330,12 @@ class SpoolDrainer:
             producer.list_topics(timeout=self.probe_timeout)
         except KafkaException as exc:
             if self.broker_up is not False:
-                log.warning("broker unreachable (%s); %d records wait in the spool %s",
-                            exc.args[0].str() if exc.args else exc, len(self.spool), self.spool.path)
+                log.warning(
+                    "broker unreachable (%s); %d records wait in the spool %s",
+                    exc.args[0].str() if exc.args else exc,
+                    len(self.spool),
+                    self.spool.path,
+                )
             self.broker_up = False
             return False
         if self.broker_up is False:
@@ -296,7 +358,11 @@ class SpoolDrainer:
         for r in sendable:
             self._send(producer, r, partial(_record_outcome, outcomes, r.id))
         deadline = time.monotonic() + self.timeout_s + 5.0
-        while len(outcomes) < len(sendable) and not self._stop.is_set() and time.monotonic() < deadline:
+        while (
+            len(outcomes) < len(sendable)
+            and not self._stop.is_set()
+            and time.monotonic() < deadline
+        ):
             producer.poll(0.1)
         acked = [rid for rid, err in outcomes.items() if err is None]
         self.drained += self.spool.remove(acked)
@@ -310,7 +376,10 @@ class SpoolDrainer:
         if acked and self.spool.is_empty():
             log.info("spool %s drained (%d records re-sent so far)", self.spool.path, self.drained)
         if outage is not None:
-            log.warning("re-sending spooled records failed (%s); retrying", describe(outage, "spool", int(self.timeout_s * 1000)))
+            log.warning(
+                "re-sending spooled records failed (%s); retrying",
+                describe(outage, "spool", int(self.timeout_s * 1000)),
+            )
             self.broker_up, self._acked_last = False, False
             return False
         self._acked_last = len(outcomes) == len(sendable)  # else some are unanswered: not a success
@@ -319,8 +388,14 @@ class SpoolDrainer:
     def _send(self, producer: Producer, r: SpooledRecord, on_delivery: Callable[..., None]) -> None:
         while True:
             try:
-                producer.produce(r.topic, r.value, r.key, headers=r.headers or None,
-                                 timestamp=r.timestamp_ms, on_delivery=on_delivery)
+                producer.produce(
+                    r.topic,
+                    r.value,
+                    r.key,
+                    headers=r.headers or None,
+                    timestamp=r.timestamp_ms,
+                    on_delivery=on_delivery,
+                )
                 return
             except BufferError:
                 producer.poll(0.1)
@@ -330,7 +405,11 @@ class SpoolDrainer:
         missing: dict[str, str] = {}
         for topic in topics - self._verified:
             try:
-                meta = self._ensure_producer().list_topics(topic, timeout=self.probe_timeout).topics.get(topic)
+                meta = (
+                    self._ensure_producer()
+                    .list_topics(topic, timeout=self.probe_timeout)
+                    .topics.get(topic)
+                )
             except KafkaException:
                 continue  # the send will tell
             if meta is not None and meta.error is not None and is_unknown_topic(meta.error):
@@ -342,8 +421,12 @@ class SpoolDrainer:
     def _bury(self, r: SpooledRecord, error: str) -> None:
         self.spool.bury(r.id, error)
         self.buried += 1
-        log.error("spooled record %d for %r cannot be delivered and was moved to the spool's dead table: %s",
-                  r.id, r.topic, error)
+        log.error(
+            "spooled record %d for %r cannot be delivered and was moved to the spool's dead table: %s",
+            r.id,
+            r.topic,
+            error,
+        )
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
@@ -360,5 +443,7 @@ class SpoolDrainer:
         log.debug("spool drainer: %s", err)
 
 
-def _record_outcome(outcomes: dict[int, KafkaError | None], record_id: int, err: KafkaError | None, _msg: Any) -> None:
+def _record_outcome(
+    outcomes: dict[int, KafkaError | None], record_id: int, err: KafkaError | None, _msg: Any
+) -> None:
     outcomes[record_id] = err

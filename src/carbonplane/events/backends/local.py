@@ -35,10 +35,22 @@ from pathlib import Path
 from carbonplane.errors import BackendUnavailableError, DeliveryError, LogError
 from carbonplane.events.backends import local_store as store
 from carbonplane.events.backends.base import (
-    Delivery, DeliveryCallback, Headers, LogAdmin, LogReader, ProducerBackend, Record, TopicChange, TopicState,
+    Delivery,
+    DeliveryCallback,
+    Headers,
+    LogAdmin,
+    LogReader,
+    ProducerBackend,
+    Record,
+    TopicChange,
+    TopicState,
 )
 from carbonplane.events.backends.local_lifetime import OPEN_LOGS
-from carbonplane.events.backends.local_maintain import MaintenanceReport, last_maintenance_ms, maintain
+from carbonplane.events.backends.local_maintain import (
+    MaintenanceReport,
+    last_maintenance_ms,
+    maintain,
+)
 from carbonplane.events.backends.local_topics import apply_specs, describe
 from carbonplane.events.backends.local_writer import AppendQueue, LogWriter
 from carbonplane.events.catalog import TOPICS, TopicSpec
@@ -56,7 +68,12 @@ class _Route:
     __slots__ = ("name", "id", "partitions", "compact", "groups", "by_key", "rr")
 
     def __init__(self, row: store.TopicRow, previous: _Route | None) -> None:
-        self.name, self.id, self.partitions, self.compact = row.name, row.id, row.partitions, row.compact
+        self.name, self.id, self.partitions, self.compact = (
+            row.name,
+            row.id,
+            row.partitions,
+            row.compact,
+        )
         self.groups = [(row.id, p) for p in range(row.partitions)]
         same = previous is not None and previous.partitions == row.partitions
         self.by_key: dict[bytes, int] = previous.by_key if same else {}
@@ -86,14 +103,33 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
 
     name = "local"
 
-    def __init__(self, path: Path, *, queue_max: int = 100_000, queue_timeout: float = 30.0,
-                 linger_ms: float = 5.0, create_catalog: bool = True, delivery_timeout: float = 300.0,
-                 maintain_every_s: float = 60.0, busy_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        queue_max: int = 100_000,
+        queue_timeout: float = 30.0,
+        linger_ms: float = 5.0,
+        create_catalog: bool = True,
+        delivery_timeout: float = 300.0,
+        maintain_every_s: float = 60.0,
+        busy_timeout: float = 30.0,
+    ) -> None:
         if queue_max < 1 or queue_timeout < 0 or linger_ms < 0:
-            raise LogError(f"LocalLog({path}): queue_max must be >= 1 and queue_timeout, linger_ms >= 0")
+            raise LogError(
+                f"LocalLog({path}): queue_max must be >= 1 and queue_timeout, linger_ms >= 0"
+            )
         self.path = Path(path).expanduser()
-        self.queue_max, self.queue_timeout, self.linger_s = queue_max, queue_timeout, linger_ms / 1000
-        self.delivery_timeout, self.maintain_every_s, self.busy_timeout = delivery_timeout, maintain_every_s, busy_timeout
+        self.queue_max, self.queue_timeout, self.linger_s = (
+            queue_max,
+            queue_timeout,
+            linger_ms / 1000,
+        )
+        self.delivery_timeout, self.maintain_every_s, self.busy_timeout = (
+            delivery_timeout,
+            maintain_every_s,
+            busy_timeout,
+        )
         self._lock = threading.RLock()  # guards self._conn (reads and admin from any thread)
         self._conn = store.connect(self.path, busy_timeout)
         try:
@@ -133,8 +169,15 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
 
     # -- producing ------------------------------------------------------------------------------
 
-    def produce(self, topic: str, value: bytes, key: bytes | None = None, headers: Headers | None = None,
-                on_delivery: DeliveryCallback | None = None, timestamp_ms: int = 0) -> None:
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        on_delivery: DeliveryCallback | None = None,
+        timestamp_ms: int = 0,
+    ) -> None:
         route = self._routes.get(topic)
         if route is None:
             route = self._route(topic)
@@ -152,27 +195,48 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
             if value.__class__ is not bytes:
                 value = _as_bytes(value, "value")
             if len(value) > store.MAX_RECORD_BYTES:
-                raise DeliveryError(topic, f"a value of {len(value)} bytes exceeds the local log's limit of "
-                                    f"{store.MAX_RECORD_BYTES} bytes per record: store large data elsewhere, send a reference")
+                raise DeliveryError(
+                    topic,
+                    f"a value of {len(value)} bytes exceeds the local log's limit of "
+                    f"{store.MAX_RECORD_BYTES} bytes per record: store large data elsewhere, send a reference",
+                )
         q = self._q
         if len(q.records) + q.inflight >= self.queue_max:
             self._wait_for_room()
-        q.records.append((route.groups[partition], int(timestamp_ms) if timestamp_ms else time.time_ns() // 1_000_000,
-                          key, value, headers, on_delivery, time.monotonic(), topic))
+        q.records.append(
+            (
+                route.groups[partition],
+                int(timestamp_ms) if timestamp_ms else time.time_ns() // 1_000_000,
+                key,
+                value,
+                headers,
+                on_delivery,
+                time.monotonic(),
+                topic,
+            )
+        )
         if not q.wake.is_set():
             q.wake.set()
 
     def _route(self, topic: str) -> _Route:
         if self._closed:
-            raise BackendUnavailableError(f"the local event log {self.path} is closed; open a new LocalLog")
+            raise BackendUnavailableError(
+                f"the local event log {self.path} is closed; open a new LocalLog"
+            )
         with self._lock:
             row = store.topic_or_raise(store.load_topics(self._conn), topic)
             route = self._known[topic] = _Route(row, self._known.get(topic))
             self._routes[topic] = route
             if self._writer is None:
                 self._writer = LogWriter(
-                    store.connect(self.path, WRITER_BUSY_TIMEOUT_S), self._q, self.path, linger_s=self.linger_s,
-                    delivery_timeout_s=self.delivery_timeout, tick=self._tick, tick_every_s=min(5.0, self.maintain_every_s))
+                    store.connect(self.path, WRITER_BUSY_TIMEOUT_S),
+                    self._q,
+                    self.path,
+                    linger_s=self.linger_s,
+                    delivery_timeout_s=self.delivery_timeout,
+                    tick=self._tick,
+                    tick_every_s=min(5.0, self.maintain_every_s),
+                )
                 self._writer.start()
         return route
 
@@ -184,8 +248,10 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
             maintain(conn, now_ms)
 
     def _reject_keyless(self, route: _Route, on_delivery: DeliveryCallback | None) -> None:
-        error = (f"topic {route.name!r} is compacted (cleanup.policy compact) and, as on Kafka, needs a key "
-                 "on every record: give the record a key")
+        error = (
+            f"topic {route.name!r} is compacted (cleanup.policy compact) and, as on Kafka, needs a key "
+            "on every record: give the record a key"
+        )
         if on_delivery is not None:
             self._q.reports.append((on_delivery, Delivery(route.name, -1, -1, error)))
         self._q.failed += 1
@@ -200,7 +266,8 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
                     raise BackendUnavailableError(
                         f"the local event log's queue stayed full ({self.queue_max} records) for {self.queue_timeout}s: "
                         f"{self.path} is locked by another process or its disk is stalled; check the disk, "
-                        "or raise queue_max / queue_timeout")
+                        "or raise queue_max / queue_timeout"
+                    )
                 q.progress.wait(remaining)
 
     def poll(self, timeout: float = 0.0) -> int:
@@ -282,7 +349,9 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         """The reading/admin connection, locked for this thread; LogError once closed."""
         with self._lock:
             if self._closed_db:
-                raise LogError(f"the event log {self.path} is closed; open a new LocalLog to use it")
+                raise LogError(
+                    f"the event log {self.path} is closed; open a new LocalLog to use it"
+                )
             try:
                 yield self._conn
             except sqlite3.DatabaseError as exc:
@@ -301,7 +370,9 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         with self._db() as conn:
             return describe(conn)
 
-    def apply_topics(self, specs: Iterable[TopicSpec], *, dry_run: bool = False) -> list[TopicChange]:
+    def apply_topics(
+        self, specs: Iterable[TopicSpec], *, dry_run: bool = False
+    ) -> list[TopicChange]:
         with self._db() as conn:
             changes = apply_specs(conn, specs, dry_run=dry_run)
         self._routes.clear()
@@ -334,14 +405,18 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
             row = self._row(conn, topic, partition)
             return store.offset_for_time(conn, row, partition, timestamp_ms)
 
-    def read(self, topic: str, partition: int, offset: int, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+    def read(
+        self, topic: str, partition: int, offset: int, max_records: int = 500, timeout: float = 1.0
+    ) -> list[Record]:
         deadline = time.monotonic() + timeout
         with self._db() as conn:
             row = self._row(conn, topic, partition)
         while True:
             with self._db() as conn:
                 version = conn.execute("PRAGMA data_version").fetchone()[0]
-                records = store.read_records(conn, row, partition, offset, max_records, self._last_batch)
+                records = store.read_records(
+                    conn, row, partition, offset, max_records, self._last_batch
+                )
             if records or time.monotonic() >= deadline:
                 return records
             self._await_commit(version, deadline)
@@ -358,7 +433,9 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
 
     def commit(self, group: str, topic: str, partition: int, offset: int) -> None:
         if not group or offset < 0:
-            raise LogError(f"commit needs a group name and an offset >= 0 (got {group!r}, {offset})")
+            raise LogError(
+                f"commit needs a group name and an offset >= 0 (got {group!r}, {offset})"
+            )
         with self._db() as conn:
             row = self._row(conn, topic, partition)
             store.commit_offset(conn, group, row.id, partition, offset)

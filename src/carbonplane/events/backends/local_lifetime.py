@@ -84,5 +84,6 @@ def _forget_open_logs() -> None:
     OPEN_LOGS.clear()
 
 
-os.register_at_fork(before=_quiesce_open_logs, after_in_parent=_resume_open_logs,
-                    after_in_child=_forget_open_logs)
+os.register_at_fork(
+    before=_quiesce_open_logs, after_in_parent=_resume_open_logs, after_in_child=_forget_open_logs
+)

@@ -42,7 +42,9 @@ from carbonplane.events.backends.base import Headers, Record
 SCHEMA_VERSION = 1
 QUICK_CHECK_MAX_BYTES = 16 << 20  # open() runs PRAGMA quick_check on logs up to this size
 BATCH_RECORDS = 2_000  # records per batch row; bounds what one read decodes
-MAX_BATCH_BYTES = 16 << 20  # a batch row larger than this is split (a lone larger record is kept whole)
+MAX_BATCH_BYTES = (
+    16 << 20
+)  # a batch row larger than this is split (a lone larger record is kept whole)
 MAX_RECORD_BYTES = 64 << 20  # produce() refuses larger values
 
 _SCHEMA = (
@@ -66,9 +68,13 @@ _SCHEMA = (
         PRIMARY KEY (group_id, topic_id, part)) WITHOUT ROWID""",
 )
 
-Entry = tuple[int, int, bytes | None, bytes | None, Headers | None]  # offset, ts, key, value, headers
+Entry = tuple[
+    int, int, bytes | None, bytes | None, Headers | None
+]  # offset, ts, key, value, headers
 _encode = msgspec.msgpack.Encoder().encode
-_decode_typed = msgspec.msgpack.Decoder(list[tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]]).decode
+_decode_typed = msgspec.msgpack.Decoder(
+    list[tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]]
+).decode
 _decode_any = msgspec.msgpack.Decoder().decode
 
 
@@ -126,17 +132,25 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # events may carry audit data
     except OSError as exc:
-        raise LogError(f"cannot create the event log's folder {path.parent}: {exc.strerror}") from exc
+        raise LogError(
+            f"cannot create the event log's folder {path.parent}: {exc.strerror}"
+        ) from exc
     try:
-        conn = sqlite3.connect(str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(
+            str(path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+        )
     except sqlite3.Error as exc:
-        raise LogError(f"cannot open event log {path}: {exc}; check the folder's permissions") from exc
+        raise LogError(
+            f"cannot open event log {path}: {exc}; check the folder's permissions"
+        ) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         _refuse_foreign_file(conn, path)
         mode = _enable_wal(conn, time.monotonic() + busy_timeout_s)
         if mode.lower() != "wal":
-            raise LogError(f"event log {path} cannot use WAL mode (got {mode!r}); put it on a local file system")
+            raise LogError(
+                f"event log {path} cannot use WAL mode (got {mode!r}); put it on a local file system"
+            )
         conn.execute("PRAGMA synchronous=FULL")
     except BaseException as exc:
         conn.close()  # through SQLite: leaves the locks of this process's other connections alone
@@ -212,8 +226,10 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         if row is None:
             conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
         elif int(row[0]) > SCHEMA_VERSION:
-            raise LogError(f"event log {path} has schema version {row[0]}, newer than this carbonplane "
-                           f"understands ({SCHEMA_VERSION}): upgrade carbonplane")
+            raise LogError(
+                f"event log {path} has schema version {row[0]}, newer than this carbonplane "
+                f"understands ({SCHEMA_VERSION}): upgrade carbonplane"
+            )
 
 
 def integrity_problems(conn: sqlite3.Connection, *, full: bool) -> list[str]:
@@ -228,12 +244,15 @@ def integrity_problems(conn: sqlite3.Connection, *, full: bool) -> list[str]:
            GROUP BY p.topic_id, p.part"""
     ):
         if last >= nxt or first < low:
-            problems.append(f"topic id {tid} partition {part}: stored offsets {first}..{last} "
-                            f"outside its watermarks [{low}, {nxt})")
+            problems.append(
+                f"topic id {tid} partition {part}: stored offsets {first}..{last} "
+                f"outside its watermarks [{low}, {nxt})"
+            )
     return problems
 
 
 # -- topics ---------------------------------------------------------------------------------------
+
 
 def load_topics(conn: sqlite3.Connection) -> dict[str, TopicRow]:
     rows = conn.execute(
@@ -245,28 +264,39 @@ def load_topics(conn: sqlite3.Connection) -> dict[str, TopicRow]:
 def topic_or_raise(topics: dict[str, TopicRow], name: str) -> TopicRow:
     row = topics.get(name)
     if row is None:
-        raise UnknownTopicError(name, "it does not exist in the local event log; create it with "
-                                "`carbonplane topics apply` (or LocalLog.apply_topics)")
+        raise UnknownTopicError(
+            name,
+            "it does not exist in the local event log; create it with "
+            "`carbonplane topics apply` (or LocalLog.apply_topics)",
+        )
     return row
 
 
 def check_partition(topic: TopicRow, partition: int) -> None:
     if not 0 <= partition < topic.partitions:
-        raise UnknownTopicError(topic.name, f"partition {partition} does not exist; the topic has "
-                                f"{topic.partitions} (0..{topic.partitions - 1})")
+        raise UnknownTopicError(
+            topic.name,
+            f"partition {partition} does not exist; the topic has "
+            f"{topic.partitions} (0..{topic.partitions - 1})",
+        )
 
 
 def next_offsets(conn: sqlite3.Connection) -> dict[tuple[int, int], int]:
-    return {(t, p): n for t, p, n in conn.execute("SELECT topic_id, part, next_offset FROM partitions")}
+    return {
+        (t, p): n for t, p, n in conn.execute("SELECT topic_id, part, next_offset FROM partitions")
+    }
 
 
 def watermarks(conn: sqlite3.Connection, topic_id: int, partition: int) -> tuple[int, int]:
-    row = conn.execute("SELECT low_offset, next_offset FROM partitions WHERE topic_id = ? AND part = ?",
-                       (topic_id, partition)).fetchone()
+    row = conn.execute(
+        "SELECT low_offset, next_offset FROM partitions WHERE topic_id = ? AND part = ?",
+        (topic_id, partition),
+    ).fetchone()
     return (row[0], row[1]) if row else (0, 0)
 
 
 # -- records --------------------------------------------------------------------------------------
+
 
 def encode_batch(entries: list[Entry]) -> bytes:
     return _encode(entries)
@@ -286,14 +316,21 @@ def _normalise_headers(headers: object) -> Headers | None:
     return [(str(k), v.encode() if isinstance(v, str) else v) for k, v in pairs]  # type: ignore[union-attr]
 
 
-def insert_batches(conn: sqlite3.Connection, rows: list[tuple[int, int, int, int, int, int, bytes]],
-                   advanced: list[tuple[int, int, int]]) -> None:
+def insert_batches(
+    conn: sqlite3.Connection,
+    rows: list[tuple[int, int, int, int, int, int, bytes]],
+    advanced: list[tuple[int, int, int]],
+) -> None:
     """Store batch rows ``(topic_id, part, base, last, max_ts, count, payload)`` and move each
     ``(next_offset, topic_id, part)`` forward; call inside ``write_txn``."""
     conn.executemany(
         "INSERT INTO batches (topic_id, part, base_offset, last_offset, max_ts, count, payload) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-    conn.executemany("UPDATE partitions SET next_offset = ? WHERE topic_id = ? AND part = ?", advanced)
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.executemany(
+        "UPDATE partitions SET next_offset = ? WHERE topic_id = ? AND part = ?", advanced
+    )
 
 
 class LastBatch:
@@ -308,24 +345,37 @@ class LastBatch:
 
     def entries_of(self, conn: sqlite3.Connection, key: tuple[int, ...]) -> list[Entry]:
         if key != self.key:  # key: (batch id, topic id, partition, last offset, count)
-            payload = conn.execute("SELECT payload FROM batches WHERE id = ?", (key[0],)).fetchone()[0]
+            payload = conn.execute(
+                "SELECT payload FROM batches WHERE id = ?", (key[0],)
+            ).fetchone()[0]
             self.key, self.entries = key, decode_batch(payload)
         return self.entries
 
 
-def read_records(conn: sqlite3.Connection, topic: TopicRow, partition: int, offset: int, max_records: int,
-                 last: LastBatch) -> list[Record]:
+def read_records(
+    conn: sqlite3.Connection,
+    topic: TopicRow,
+    partition: int,
+    offset: int,
+    max_records: int,
+    last: LastBatch,
+) -> list[Record]:
     out: list[Record] = []
     name = topic.name
     cur = conn.execute(
         "SELECT id, last_offset, count FROM batches WHERE topic_id = ? AND part = ? AND last_offset >= ? "
-        "ORDER BY last_offset", (topic.id, partition, offset))
+        "ORDER BY last_offset",
+        (topic.id, partition, offset),
+    )
     try:
         for batch_id, last_offset, count in cur:
             entries = last.entries_of(conn, (batch_id, topic.id, partition, last_offset, count))
             if entries[0][0] < offset:  # only the first batch can start before ``offset``
                 entries = [e for e in entries if e[0] >= offset]
-            out += [Record(name, partition, o, ts, k, v, h or []) for o, ts, k, v, h in entries[:max_records - len(out)]]
+            out += [
+                Record(name, partition, o, ts, k, v, h or [])
+                for o, ts, k, v, h in entries[: max_records - len(out)]
+            ]
             if len(out) >= max_records:
                 break
     finally:
@@ -333,10 +383,13 @@ def read_records(conn: sqlite3.Connection, topic: TopicRow, partition: int, offs
     return out
 
 
-def offset_for_time(conn: sqlite3.Connection, topic: TopicRow, partition: int, timestamp_ms: int) -> int:
+def offset_for_time(
+    conn: sqlite3.Connection, topic: TopicRow, partition: int, timestamp_ms: int
+) -> int:
     row = conn.execute(
         "SELECT payload FROM batches WHERE topic_id = ? AND part = ? AND max_ts >= ? ORDER BY last_offset LIMIT 1",
-        (topic.id, partition, timestamp_ms)).fetchone()
+        (topic.id, partition, timestamp_ms),
+    ).fetchone()
     if row is not None:
         for o, ts, _k, _v, _h in decode_batch(row[0]):
             if ts >= timestamp_ms:
@@ -346,13 +399,22 @@ def offset_for_time(conn: sqlite3.Connection, topic: TopicRow, partition: int, t
 
 # -- consumer groups ------------------------------------------------------------------------------
 
-def commit_offset(conn: sqlite3.Connection, group: str, topic_id: int, partition: int, offset: int) -> None:
+
+def commit_offset(
+    conn: sqlite3.Connection, group: str, topic_id: int, partition: int, offset: int
+) -> None:
     with write_txn(conn):
-        conn.execute("INSERT OR REPLACE INTO group_offsets VALUES (?, ?, ?, ?, ?)",
-                     (group, topic_id, partition, offset, time.time_ns() // 1_000_000))
+        conn.execute(
+            "INSERT OR REPLACE INTO group_offsets VALUES (?, ?, ?, ?, ?)",
+            (group, topic_id, partition, offset, time.time_ns() // 1_000_000),
+        )
 
 
-def committed_offset(conn: sqlite3.Connection, group: str, topic_id: int, partition: int) -> int | None:
-    row = conn.execute("SELECT next_offset FROM group_offsets WHERE group_id = ? AND topic_id = ? AND part = ?",
-                       (group, topic_id, partition)).fetchone()
+def committed_offset(
+    conn: sqlite3.Connection, group: str, topic_id: int, partition: int
+) -> int | None:
+    row = conn.execute(
+        "SELECT next_offset FROM group_offsets WHERE group_id = ? AND topic_id = ? AND part = ?",
+        (group, topic_id, partition),
+    ).fetchone()
     return row[0] if row else None

@@ -29,7 +29,12 @@ from pathlib import Path
 
 from carbonplane.events.backends.base import AckSink, Delivery
 from carbonplane.events.backends.local_store import (
-    BATCH_RECORDS, MAX_BATCH_BYTES, encode_batch, insert_batches, is_busy, next_offsets,
+    BATCH_RECORDS,
+    MAX_BATCH_BYTES,
+    encode_batch,
+    insert_batches,
+    is_busy,
+    next_offsets,
 )
 
 log = logging.getLogger("carbonplane.events.local")
@@ -46,7 +51,9 @@ class AppendQueue:
         self.records: deque[tuple] = deque()
         self.inflight = 0  # taken by the writer, not yet committed or failed
         # (callback, Delivery), or (AckSink, (partition, offset, latency_s)) for a success
-        self.reports: deque[tuple[Callable[[Delivery], None], Delivery | tuple[int, int, float]]] = deque()
+        self.reports: deque[
+            tuple[Callable[[Delivery], None], Delivery | tuple[int, int, float]]
+        ] = deque()
         self.wake = threading.Event()  # records arrived
         self.hurry = threading.Event()  # stop lingering: a flush or close waits
         self.progress = threading.Condition()  # notified after every commit or failure
@@ -63,8 +70,17 @@ class AppendQueue:
 class LogWriter(threading.Thread):
     """Commits queued records in batches; runs ``tick`` (maintenance, route refresh) between them."""
 
-    def __init__(self, conn: sqlite3.Connection, queue: AppendQueue, path: Path, *, linger_s: float,
-                 delivery_timeout_s: float, tick: Callable[[sqlite3.Connection], None], tick_every_s: float) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        queue: AppendQueue,
+        path: Path,
+        *,
+        linger_s: float,
+        delivery_timeout_s: float,
+        tick: Callable[[sqlite3.Connection], None],
+        tick_every_s: float,
+    ) -> None:
         super().__init__(name=f"carbonplane-log-writer:{path.name}", daemon=True)
         self.conn, self.q, self.path = conn, queue, path
         self.linger_s, self.delivery_timeout_s = linger_s, delivery_timeout_s
@@ -82,7 +98,9 @@ class LogWriter(threading.Thread):
             self._loop()
         except BaseException as exc:  # never leave callers waiting on a dead writer
             log.exception("event log writer for %s stopped", self.path)
-            self._fail(self._current + self._take(len(self.q.records)), f"the log writer stopped: {exc!r}")
+            self._fail(
+                self._current + self._take(len(self.q.records)), f"the log writer stopped: {exc!r}"
+            )
         finally:
             with self.sqlite_lock:
                 self.conn.close()
@@ -90,7 +108,10 @@ class LogWriter(threading.Thread):
 
     def fail_queued(self) -> None:
         """Report every record still queued as not written (the log is closing)."""
-        self._fail(self._take(len(self.q.records)), "the event log was closed before this record was written")
+        self._fail(
+            self._take(len(self.q.records)),
+            "the event log was closed before this record was written",
+        )
 
     def _loop(self) -> None:
         q = self.q
@@ -200,29 +221,54 @@ class LogWriter(threading.Thread):
         """Append batch rows for ``recs`` (one partition, offsets from ``nxt``) to ``rows``: at most
         BATCH_RECORDS records each, split further while a payload exceeds MAX_BATCH_BYTES.
         Returns the partition's next offset."""
-        pending = [recs[i:i + BATCH_RECORDS] for i in range(0, len(recs), BATCH_RECORDS)][::-1]  # popped in order
+        pending = [recs[i : i + BATCH_RECORDS] for i in range(0, len(recs), BATCH_RECORDS)][
+            ::-1
+        ]  # popped in order
         while pending:
             chunk = pending.pop()
-            entries = [(o, r[TS], r[KEY], r[VALUE], r[HEADERS]) for o, r in zip(range(nxt, nxt + len(chunk)), chunk)]
+            entries = [
+                (o, r[TS], r[KEY], r[VALUE], r[HEADERS])
+                for o, r in zip(range(nxt, nxt + len(chunk)), chunk)
+            ]
             payload = encode_batch(entries)
             if len(payload) > MAX_BATCH_BYTES and len(chunk) > 1:
                 half = len(chunk) // 2
                 pending += [chunk[half:], chunk[:half]]
                 continue
-            rows.append((key[0], key[1], nxt, nxt + len(chunk) - 1, max([e[1] for e in entries]), len(chunk), payload))
+            rows.append(
+                (
+                    key[0],
+                    key[1],
+                    nxt,
+                    nxt + len(chunk) - 1,
+                    max([e[1] for e in entries]),
+                    len(chunk),
+                    payload,
+                )
+            )
             nxt += len(chunk)
         return nxt
 
-    def _ack(self, groups: dict[tuple[int, int], list[tuple]], bases: dict[tuple[int, int], int]) -> None:
+    def _ack(
+        self, groups: dict[tuple[int, int], list[tuple]], bases: dict[tuple[int, int], int]
+    ) -> None:
         q, now, n = self.q, time.monotonic(), 0
         reports = q.reports
         for key, recs in groups.items():
             offset, part = bases[key], key[1]
             for rec in recs:
                 cb = rec[CALLBACK]
-                if cb is not None:  # an AckSink takes a success without a Delivery (poll calls acked)
-                    reports.append((cb, (part, offset, now - rec[QUEUED_AT]) if isinstance(cb, AckSink)
-                                    else Delivery(rec[TOPIC], part, offset, None, now - rec[QUEUED_AT])))
+                if (
+                    cb is not None
+                ):  # an AckSink takes a success without a Delivery (poll calls acked)
+                    reports.append(
+                        (
+                            cb,
+                            (part, offset, now - rec[QUEUED_AT])
+                            if isinstance(cb, AckSink)
+                            else Delivery(rec[TOPIC], part, offset, None, now - rec[QUEUED_AT]),
+                        )
+                    )
                 offset += 1
             n += len(recs)
         q.delivered += n
@@ -234,7 +280,12 @@ class LogWriter(threading.Thread):
         q, now = self.q, time.monotonic()
         for rec in batch:
             if rec[CALLBACK] is not None:
-                q.reports.append((rec[CALLBACK], Delivery(rec[TOPIC], rec[GROUP][1], -1, error, now - rec[QUEUED_AT])))
+                q.reports.append(
+                    (
+                        rec[CALLBACK],
+                        Delivery(rec[TOPIC], rec[GROUP][1], -1, error, now - rec[QUEUED_AT]),
+                    )
+                )
         q.failed += len(batch)
         q.failed_since_flush += len(batch)
         log.error("%d record(s) not written to %s: %s", len(batch), self.path, error)
@@ -255,13 +306,22 @@ class LogWriter(threading.Thread):
             except (TypeError, ValueError, OverflowError) as exc:
                 bad.append((rec, exc))
         for rec, exc in bad:
-            self._fail_one(rec, f"record cannot be stored ({exc}): headers must be (str, bytes) pairs")
+            self._fail_one(
+                rec, f"record cannot be stored ({exc}): headers must be (str, bytes) pairs"
+            )
         return good
 
     def _fail_one(self, rec: tuple, error: str) -> None:
         q = self.q
         if rec[CALLBACK] is not None:
-            q.reports.append((rec[CALLBACK], Delivery(rec[TOPIC], rec[GROUP][1], -1, error, time.monotonic() - rec[QUEUED_AT])))
+            q.reports.append(
+                (
+                    rec[CALLBACK],
+                    Delivery(
+                        rec[TOPIC], rec[GROUP][1], -1, error, time.monotonic() - rec[QUEUED_AT]
+                    ),
+                )
+            )
         q.failed += 1
         q.failed_since_flush += 1
         q.inflight -= 1

@@ -115,10 +115,13 @@ class MemoryLog(ProducerBackend, LogAdmin, LogReader):
     def describe_topics(self) -> dict[str, TopicState]:
         with self._lock:
             return {
-                t.name: TopicState(t.name, len(t.partitions), 1, dict(t.config)) for t in self._topics.values()
+                t.name: TopicState(t.name, len(t.partitions), 1, dict(t.config))
+                for t in self._topics.values()
             }
 
-    def apply_topics(self, specs: Iterable[TopicSpec], *, dry_run: bool = False) -> list[TopicChange]:
+    def apply_topics(
+        self, specs: Iterable[TopicSpec], *, dry_run: bool = False
+    ) -> list[TopicChange]:
         changes = []
         with self._lock:
             for spec in specs:
@@ -140,7 +143,10 @@ class MemoryLog(ProducerBackend, LogAdmin, LogReader):
             details["partitions"] = (str(have), str(spec.partitions))
         action = "updated" if details else "unchanged"
         if spec.partitions < have:  # reported, never applied: partitions only grow
-            details["partitions"] = (str(have), f"{have} (asked {spec.partitions}: partitions never shrink)")
+            details["partitions"] = (
+                str(have),
+                f"{have} (asked {spec.partitions}: partitions never shrink)",
+            )
         if action == "unchanged":
             return TopicChange(spec.name, action, details)
         if not dry_run:
@@ -163,7 +169,9 @@ class MemoryLog(ProducerBackend, LogAdmin, LogReader):
             log = self._partition(topic, partition)
             return next((r.offset for r in log if r.timestamp_ms >= timestamp_ms), len(log))
 
-    def read(self, topic: str, partition: int, offset: int, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
+    def read(
+        self, topic: str, partition: int, offset: int, max_records: int = 500, timeout: float = 1.0
+    ) -> list[Record]:
         deadline = time.monotonic() + timeout
         with self._lock:
             log = self._partition(topic, partition)
@@ -187,11 +195,15 @@ class MemoryLog(ProducerBackend, LogAdmin, LogReader):
     def _topic(self, topic: str) -> _Topic:
         t = self._topics.get(topic)
         if t is None:
-            raise UnknownTopicError(topic, "create it first (carbonplane topics apply, or apply_topics)")
+            raise UnknownTopicError(
+                topic, "create it first (carbonplane topics apply, or apply_topics)"
+            )
         return t
 
     def _partition(self, topic: str, partition: int) -> list[Record]:
         t = self._topic(topic)
         if not 0 <= partition < len(t.partitions):
-            raise UnknownTopicError(topic, f"it has no partition {partition} (partitions 0..{len(t.partitions) - 1})")
+            raise UnknownTopicError(
+                topic, f"it has no partition {partition} (partitions 0..{len(t.partitions) - 1})"
+            )
         return t.partitions[partition]

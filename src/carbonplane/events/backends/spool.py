@@ -86,7 +86,9 @@ class Spool:
         self.path = self.directory / "spool.db"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            self._db = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
@@ -103,7 +105,15 @@ class Spool:
             return
         now = time.time_ns() // 1_000_000
         rows = [
-            (r.topic, r.key, r.value, _headers_encoder.encode(r.headers or []), r.timestamp_ms, now, r.reason)
+            (
+                r.topic,
+                r.key,
+                r.value,
+                _headers_encoder.encode(r.headers or []),
+                r.timestamp_ms,
+                now,
+                r.reason,
+            )
             for r in records
         ]
         with self._lock, self._transaction():
@@ -117,7 +127,8 @@ class Spool:
         """The oldest ``limit`` records with ``id > after_id``, in spool order (not removed)."""
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM records WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+                f"SELECT {_COLUMNS} FROM records WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
             ).fetchall()
         return [_record(row) for row in rows]
 
@@ -145,7 +156,9 @@ class Spool:
     def dead(self, limit: int = 1000) -> list[tuple[SpooledRecord, str]]:
         """Buried records with the error that buried them, oldest first."""
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS}, error FROM dead ORDER BY id LIMIT ?", (limit,)).fetchall()
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS}, error FROM dead ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
         return [(_record(row[:-1]), row[-1]) for row in rows]
 
     def requeue_dead(self) -> int:
@@ -196,7 +209,9 @@ class _Txn:
 
 def _record(row: tuple) -> SpooledRecord:
     rid, topic, key, value, headers, ts, spooled_at, reason = row
-    return SpooledRecord(topic, value, key, list(_headers_decoder.decode(headers)), ts, reason, rid, spooled_at)
+    return SpooledRecord(
+        topic, value, key, list(_headers_decoder.decode(headers)), ts, reason, rid, spooled_at
+    )
 
 
 class DrainLock:

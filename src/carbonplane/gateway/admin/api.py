@@ -54,32 +54,44 @@ MAX_PAGE = 1000
 
 def check_admin_listen(host: str, token: str | None) -> None:
     """Refuse an Admin API listener beyond loopback without a token (>= 16 characters)."""
-    loopback = host in ("localhost", "::1", "[::1]") or host.startswith("127.") or host.startswith("unix:")
+    loopback = (
+        host in ("localhost", "::1", "[::1]") or host.startswith("127.") or host.startswith("unix:")
+    )
     if loopback:
         return
     if not token:
-        raise ConfigError(f"refusing to serve the Admin API on {host or '0.0.0.0'} without an admin "
-                          "token: anyone who reaches it controls the gateway. Listen on 127.0.0.1 "
-                          "or set an admin token (sent as the Kong-Admin-Token header)",
-                          where="--admin-listen")
+        raise ConfigError(
+            f"refusing to serve the Admin API on {host or '0.0.0.0'} without an admin "
+            "token: anyone who reaches it controls the gateway. Listen on 127.0.0.1 "
+            "or set an admin token (sent as the Kong-Admin-Token header)",
+            where="--admin-listen",
+        )
     if len(token) < 16:
-        raise ConfigError("the admin token must be at least 16 characters when the Admin API "
-                          f"listens on {host}", where="admin token")
+        raise ConfigError(
+            f"the admin token must be at least 16 characters when the Admin API listens on {host}",
+            where="admin token",
+        )
 
 
 class AdminAPI:
     """Kong-shaped Admin API over a ``ConfigStore``; every method is synchronous and pure."""
 
-    def __init__(self, config: GatewayConfig | None = None, *, token: str | None = None,
-                 on_config_change: Callable[[GatewayConfig], None] | None = None,
-                 metrics: Callable[[], tuple[str, bytes] | None] | None = None,
-                 status: Callable[[], dict] | None = None,
-                 upstream_health: Callable[[Mapping], list[dict]] | None = None,
-                 set_target_health: Callable[[Mapping, Mapping, bool], None] | None = None,
-                 node_info: Mapping[str, Any] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.store = ConfigStore(config or compile_config({}), clock=clock,
-                                 on_change=on_config_change)
+    def __init__(
+        self,
+        config: GatewayConfig | None = None,
+        *,
+        token: str | None = None,
+        on_config_change: Callable[[GatewayConfig], None] | None = None,
+        metrics: Callable[[], tuple[str, bytes] | None] | None = None,
+        status: Callable[[], dict] | None = None,
+        upstream_health: Callable[[Mapping], list[dict]] | None = None,
+        set_target_health: Callable[[Mapping, Mapping, bool], None] | None = None,
+        node_info: Mapping[str, Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = ConfigStore(
+            config or compile_config({}), clock=clock, on_change=on_config_change
+        )
         self._token = token.encode() if token else None
         self.hooks = meta.Hooks(metrics, status, upstream_health, set_target_health)
         self.node = meta.NodeInfo(dict(node_info or {}))
@@ -97,14 +109,25 @@ class AdminAPI:
         self.store.on_change = callback
 
     # -- entry point ----------------------------------------------------------------------
-    def handle(self, method: str, path: str, query: Mapping[str, Any] | None, headers: Any,
-               body: bytes = b"") -> Response:
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, Any] | None,
+        headers: Any,
+        body: bytes = b"",
+    ) -> Response:
         hdrs = normalize_headers(headers)
         if self._token is not None:
             given = hdrs.get(TOKEN_HEADER, "").encode()
             if not hmac.compare_digest(given, self._token):
-                return respond(401, {"message": "Unauthorized: send the admin token in the "
-                                                "Kong-Admin-Token header"})
+                return respond(
+                    401,
+                    {
+                        "message": "Unauthorized: send the admin token in the "
+                        "Kong-Admin-Token header"
+                    },
+                )
         q = parse_query(query)
         if "?" in path:
             path, raw_query = path.split("?", 1)
@@ -163,19 +186,38 @@ class AdminAPI:
         return None
 
     # -- handlers -------------------------------------------------------------------------
-    def _collection(self, method: str, kind: str, parent: tuple[str, Mapping] | None,
-                    q: dict, hdrs: dict, body: bytes, base: str) -> Response:
+    def _collection(
+        self,
+        method: str,
+        kind: str,
+        parent: tuple[str, Mapping] | None,
+        q: dict,
+        hdrs: dict,
+        body: bytes,
+        base: str,
+    ) -> Response:
         if method == "GET":
-            items = (self.config.children(kind, parent[0], parent[1]["id"]) if parent
-                     else self.config.entities(kind))
+            items = (
+                self.config.children(kind, parent[0], parent[1]["id"])
+                if parent
+                else self.config.entities(kind)
+            )
             return respond(200, self.page(kind, items, q, base))
         if method == "POST":
             created = self.store.create(kind, self._body(kind, body, hdrs), parent=parent)
             return respond(201, thaw(created))
         raise method_not_allowed()
 
-    def _entity(self, method: str, kind: str, key: str, entity: Mapping | None,
-                parent: tuple[str, Mapping] | None, hdrs: dict, body: bytes) -> Response:
+    def _entity(
+        self,
+        method: str,
+        kind: str,
+        key: str,
+        entity: Mapping | None,
+        parent: tuple[str, Mapping] | None,
+        hdrs: dict,
+        body: bytes,
+    ) -> Response:
         if method == "GET":
             if entity is None:
                 raise not_found()
@@ -183,12 +225,15 @@ class AdminAPI:
         if method == "PATCH":
             if entity is None:
                 raise not_found()
-            return respond(200, thaw(self.store.update(kind, entity, self._body(kind, body, hdrs),
-                                                       parent=parent)))
+            return respond(
+                200,
+                thaw(self.store.update(kind, entity, self._body(kind, body, hdrs), parent=parent)),
+            )
         if method == "PUT":
             data = self._body(kind, body, hdrs)
-            return respond(200, thaw(self.store.upsert(kind, key, data, parent=parent,
-                                                       existing=entity)))
+            return respond(
+                200, thaw(self.store.upsert(kind, key, data, parent=parent, existing=entity))
+            )
         if method == "DELETE":
             if entity is not None:
                 self.store.delete(kind, entity)
@@ -198,7 +243,9 @@ class AdminAPI:
     def _route_service(self, method: str, route: Mapping) -> Response:
         if method != "GET":
             raise method_not_allowed()
-        service = self.config.get("services", route["service"]["id"]) if route.get("service") else None
+        service = (
+            self.config.get("services", route["service"]["id"]) if route.get("service") else None
+        )
         if service is None:
             raise not_found()
         return respond(200, thaw(service))
@@ -214,14 +261,17 @@ class AdminAPI:
         token = q.get("offset", [None])[-1]
         if token:
             after = _decode_offset(token)
-            start = next((i for i, e in enumerate(items) if self.config.seq(kind, e["id"]) >= after),
-                         len(items))
-        chunk = items[start:start + size]
+            start = next(
+                (i for i, e in enumerate(items) if self.config.seq(kind, e["id"]) >= after),
+                len(items),
+            )
+        chunk = items[start : start + size]
         out: dict[str, Any] = {"data": [thaw(e) for e in chunk], "next": None}
         if start + size < len(items):
             offset = _encode_offset(self.config.seq(kind, items[start + size]["id"]))
-            extra = "".join(f"&{k}={quote(v[-1], safe='')}" for k, v in q.items()
-                            if k in ("size", "tags"))
+            extra = "".join(
+                f"&{k}={quote(v[-1], safe='')}" for k, v in q.items() if k in ("size", "tags")
+            )
             out["offset"] = offset
             out["next"] = f"{base}?offset={quote(offset, safe='')}{extra}"
         return out
@@ -239,8 +289,12 @@ def body_schema(kind: str, body: bytes, hdrs: Mapping[str, str]) -> Record:
     spec = plugin_spec(names[-1]) if names else None
     if spec is None:
         return schema
-    return Record(tuple((n, Field("record", f.description, record=spec.config) if n == "config" else f)
-                        for n, f in schema.fields))
+    return Record(
+        tuple(
+            (n, Field("record", f.description, record=spec.config) if n == "config" else f)
+            for n, f in schema.fields
+        )
+    )
 
 
 def respond(status: int, payload: Any) -> Response:
@@ -255,8 +309,14 @@ def method_not_allowed() -> AdminAPIError:
 def _page_size(q: dict) -> int:
     raw = q.get("size", ["100"])[-1]
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
-        raise AdminAPIError(400, {"code": 9, "name": "invalid size",
-                                  "message": f"size must be an integer between 1 and {MAX_PAGE}"})
+        raise AdminAPIError(
+            400,
+            {
+                "code": 9,
+                "name": "invalid size",
+                "message": f"size must be an integer between 1 and {MAX_PAGE}",
+            },
+        )
     return int(raw)
 
 
@@ -271,17 +331,29 @@ def _decode_offset(token: str) -> int:
             return value[0]
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         pass
-    raise AdminAPIError(400, {"code": 7, "name": "invalid offset",
-                              "message": f"'{token}' is not a valid offset: bad base64 encoding"})
+    raise AdminAPIError(
+        400,
+        {
+            "code": 7,
+            "name": "invalid offset",
+            "message": f"'{token}' is not a valid offset: bad base64 encoding",
+        },
+    )
 
 
 def _filter_tags(items: tuple[Mapping, ...], tags: str | None) -> tuple[Mapping, ...]:
     if not tags:
         return items
     if "," in tags and "/" in tags:
-        raise AdminAPIError(400, {"code": 11, "name": "invalid options",
-                                  "message": "invalid option (tags: invalid filter syntax)",
-                                  "options": {"tags": "invalid filter syntax"}})
+        raise AdminAPIError(
+            400,
+            {
+                "code": 11,
+                "name": "invalid options",
+                "message": "invalid option (tags: invalid filter syntax)",
+                "options": {"tags": "invalid filter syntax"},
+            },
+        )
     if "/" in tags:
         wanted = set(tags.split("/"))
         return tuple(e for e in items if wanted & set(e.get("tags") or ()))

@@ -18,8 +18,8 @@ from __future__ import annotations
 import email.policy
 import json
 import re
-from email.parser import BytesParser
 from collections.abc import Mapping
+from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -60,8 +60,11 @@ def parse_body(body: bytes, headers: Mapping[str, str], schema: Record | None) -
         except UnicodeDecodeError:
             raise BodyError(400, "form body is not UTF-8") from None
         return coerce_form(pairs, schema)
-    raise BodyError(415, f"Unsupported Content-Type '{ctype}': send application/json or "
-                         "application/x-www-form-urlencoded")
+    raise BodyError(
+        415,
+        f"Unsupported Content-Type '{ctype}': send application/json or "
+        "application/x-www-form-urlencoded",
+    )
 
 
 def load_json(text: bytes | str) -> Any:
@@ -90,7 +93,9 @@ def nesting(doc: Any, limit: int) -> int:
             deepest = max(deepest, depth)
             if depth > limit:
                 return depth
-            stack.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
+            stack.extend(
+                (v, depth + 1) for v in (node.values() if isinstance(node, dict) else node)
+            )
     return deepest
 
 
@@ -99,7 +104,8 @@ def multipart_field(body: bytes, content_type_value: str, name: str) -> bytes:
     if "boundary=" not in content_type_value.lower():
         raise BodyError(400, "multipart/form-data body without a boundary parameter")
     message = BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type_value.encode("latin-1") + b"\r\n\r\n" + body)
+        b"Content-Type: " + content_type_value.encode("latin-1") + b"\r\n\r\n" + body
+    )
     if not message.is_multipart():
         raise BodyError(400, "malformed multipart/form-data body")
     for part in message.iter_parts():
@@ -182,7 +188,9 @@ def _coerce(fld: Field | None, sub: Any) -> Any:
         if fld.type == "record" and fld.record is not None:
             return _coerce_record(fld.record, sub)
         if fld.type == "foreign":
-            return {k: _scalar(None, _values(v)[-1]) if _values(v) else None for k, v in sub.items()}
+            return {
+                k: _scalar(None, _values(v)[-1]) if _values(v) else None for k, v in sub.items()
+            }
         if fld.type == "map":
             return {k: _coerce(fld.values, v) for k, v in sub.items()}
         return _coerce_record(None, sub)
@@ -212,4 +220,3 @@ def _scalar(fld: Field | None, value: str) -> Any:
     if kind == "boolean" and value.lower() in ("true", "false"):
         return value.lower() == "true"
     return value
-

@@ -36,8 +36,9 @@ from urllib.parse import urlsplit
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 LOOPBACK_NAMES = frozenset(("localhost", "127.0.0.1", "[::1]"))
 SAFE_METHODS = frozenset((b"GET", b"HEAD", b"OPTIONS"))
-SIMPLE_TYPES = frozenset(("", "text/plain", "application/x-www-form-urlencoded",
-                          "multipart/form-data"))
+SIMPLE_TYPES = frozenset(
+    ("", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data")
+)
 BROWSER_MARKERS = (b"origin", b"referer", b"sec-fetch-site", b"sec-fetch-mode", b"sec-fetch-dest")
 _JSON = (b"content-type", b"application/json; charset=utf-8")
 
@@ -52,7 +53,7 @@ def host_name(value: str) -> str:
     value = value.strip().lower()
     if value.startswith("["):
         end = value.find("]")
-        return value[:end + 1] if end > 0 else value
+        return value[: end + 1] if end > 0 else value
     return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
 
 
@@ -73,29 +74,37 @@ class AdminGuard:
         self.token = token.encode() if token else None
         self.hosts = frozenset(host_name(h) for h in hosts if h.strip())
 
-    def check(self, method: bytes, headers: Sequence[tuple[bytes, bytes]],
-              local_host: str | None = None) -> Response | None:
+    def check(
+        self, method: bytes, headers: Sequence[tuple[bytes, bytes]], local_host: str | None = None
+    ) -> Response | None:
         fields: dict[bytes, str] = {}
         for name, value in headers:
             fields.setdefault(name.lower(), value.decode("latin-1"))
         host = fields.get(b"host")
         if host is not None and not self.host_allowed(host, local_host):
-            return refusal(421, f"Host {host!r} is not a name this Admin API answers to: use "
-                                "localhost, 127.0.0.1, [::1], its listen address, or a name given "
-                                "with --admin-host (requests for other names are refused to defeat "
-                                "DNS rebinding)")
+            return refusal(
+                421,
+                f"Host {host!r} is not a name this Admin API answers to: use "
+                "localhost, 127.0.0.1, [::1], its listen address, or a name given "
+                "with --admin-host (requests for other names are refused to defeat "
+                "DNS rebinding)",
+            )
         if method == b"OPTIONS" and b"access-control-request-method" in fields:
             return refusal(403, "the Admin API does not answer cross-origin (CORS) requests")
         if method not in SAFE_METHODS:
             why = cross_origin_write(fields, host)
             if why is not None:
-                return refusal(403, f"cross-origin write refused: {why}; the Admin API accepts "
-                                    "changes only from non-browser clients or its own origin")
+                return refusal(
+                    403,
+                    f"cross-origin write refused: {why}; the Admin API accepts "
+                    "changes only from non-browser clients or its own origin",
+                )
         if self.token is not None:
             given = fields.get(b"kong-admin-token", "").encode("latin-1")
             if not hmac.compare_digest(given, self.token):
-                return refusal(401, "Unauthorized: send the admin token in the "
-                                    "Kong-Admin-Token header")
+                return refusal(
+                    401, "Unauthorized: send the admin token in the Kong-Admin-Token header"
+                )
         return None
 
     def host_allowed(self, host: str, local_host: str | None) -> bool:
@@ -116,8 +125,10 @@ def cross_origin_write(fields: dict[bytes, str], host: str | None) -> str | None
         return f"Sec-Fetch-Site is {site!r}"
     ctype = fields.get(b"content-type", "").split(";")[0].strip().lower()
     if ctype in SIMPLE_TYPES and not same_origin and any(m in fields for m in BROWSER_MARKERS):
-        return (f"a browser request with Content-Type {ctype or '(none)'!r} and no same-origin "
-                "Origin header")
+        return (
+            f"a browser request with Content-Type {ctype or '(none)'!r} and no same-origin "
+            "Origin header"
+        )
     return None
 
 

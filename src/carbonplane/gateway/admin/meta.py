@@ -21,7 +21,6 @@ metrics, schemas, enabled plugins, tags, endpoint list and upstream health.
 
 from __future__ import annotations
 
-import json
 import resource
 import socket
 import uuid
@@ -37,25 +36,51 @@ from carbonplane.gateway.admin.bodies import content_type, load_json, multipart_
 from carbonplane.gateway.admin.store import not_found, schema_violation
 from carbonplane.gateway.balancing import balancer_for
 from carbonplane.gateway.config import load_config_data, load_config_text
-from carbonplane.gateway.entities import (ENTITY_ORDER, ENTITY_TYPES, plugin_spec,
-                                          registered_plugins, resolve_kind, validate_entity)
+from carbonplane.gateway.entities import (
+    ENTITY_ORDER,
+    ENTITY_TYPES,
+    plugin_spec,
+    registered_plugins,
+    resolve_kind,
+    validate_entity,
+)
 from carbonplane.gateway.schema import describe_record
 
 if TYPE_CHECKING:
     from carbonplane.gateway.admin.api import AdminAPI, Response
 
 ENDPOINTS = (
-    "/", "/status", "/config", "/config/reload", "/metrics", "/endpoints", "/schemas/{entity}",
-    "/schemas/{entity}/validate", "/schemas/plugins/{name}", "/plugins/enabled",
-    "/plugins/schema/{name}", "/tags/{tag}",
-    *(p for kind in ENTITY_ORDER if kind != "targets" for p in (
-        f"/{ENTITY_TYPES[kind].admin_name}", f"/{ENTITY_TYPES[kind].admin_name}/{{id}}")),
-    "/services/{services}/routes", "/services/{services}/plugins", "/routes/{routes}/service",
-    "/routes/{routes}/plugins", "/consumers/{consumers}/plugins",
-    "/consumers/{consumers}/key-auth", "/consumers/{consumers}/jwt",
-    "/consumers/{consumers}/acls", "/consumers/{consumers}/basic-auth",
-    "/upstreams/{upstreams}/targets", "/upstreams/{upstreams}/targets/all",
-    "/upstreams/{upstreams}/targets/{targets}", "/upstreams/{upstreams}/health",
+    "/",
+    "/status",
+    "/config",
+    "/config/reload",
+    "/metrics",
+    "/endpoints",
+    "/schemas/{entity}",
+    "/schemas/{entity}/validate",
+    "/schemas/plugins/{name}",
+    "/plugins/enabled",
+    "/plugins/schema/{name}",
+    "/tags/{tag}",
+    *(
+        p
+        for kind in ENTITY_ORDER
+        if kind != "targets"
+        for p in (f"/{ENTITY_TYPES[kind].admin_name}", f"/{ENTITY_TYPES[kind].admin_name}/{{id}}")
+    ),
+    "/services/{services}/routes",
+    "/services/{services}/plugins",
+    "/routes/{routes}/service",
+    "/routes/{routes}/plugins",
+    "/consumers/{consumers}/plugins",
+    "/consumers/{consumers}/key-auth",
+    "/consumers/{consumers}/jwt",
+    "/consumers/{consumers}/acls",
+    "/consumers/{consumers}/basic-auth",
+    "/upstreams/{upstreams}/targets",
+    "/upstreams/{upstreams}/targets/all",
+    "/upstreams/{upstreams}/targets/{targets}",
+    "/upstreams/{upstreams}/health",
     "/upstreams/{upstreams}/targets/{targets}/healthy",
     "/upstreams/{upstreams}/targets/{targets}/unhealthy",
 )
@@ -77,8 +102,9 @@ class NodeInfo:
     hostname: str = field(default_factory=socket.gethostname)
 
 
-def dispatch(api: AdminAPI, method: str, segs: list[str], q: dict, hdrs: dict,
-             body: bytes) -> Response | None:
+def dispatch(
+    api: AdminAPI, method: str, segs: list[str], q: dict, hdrs: dict, body: bytes
+) -> Response | None:
     from carbonplane.gateway.admin.api import method_not_allowed, respond
 
     n = len(segs)
@@ -145,8 +171,11 @@ def root(api: AdminAPI) -> dict[str, Any]:
             "available_on_server": {name: {"version": carbonplane.__version__} for name in plugins},
             "enabled_in_cluster": sorted({p["name"] for p in api.config.plugins}),
         },
-        "configuration": {"database": "off", "router_flavor": "traditional_compatible",
-                          **api.node.configuration},
+        "configuration": {
+            "database": "off",
+            "router_flavor": "traditional_compatible",
+            **api.node.configuration,
+        },
     }
 
 
@@ -175,13 +204,15 @@ def post_config(api: AdminAPI, q: dict, hdrs: dict, body: bytes) -> Response:
     except GatewayConfigError as exc:
         problems = [str(p) for p in exc.problems]
         payload: dict[str, Any] = {
-            "code": 14, "name": "invalid declarative configuration",
+            "code": 14,
+            "name": "invalid declarative configuration",
             "message": f"declarative config is invalid: {'; '.join(problems)}",
             "fields": {p.where or p.kind: p.message for p in exc.problems},
         }
         if q.get("flatten_errors", ["0"])[-1] in ("1", "true"):
-            payload["flattened_errors"] = [{"where": p.where, "message": p.message}
-                                           for p in exc.problems]
+            payload["flattened_errors"] = [
+                {"where": p.where, "message": p.message} for p in exc.problems
+            ]
         return respond(400, payload)
     if q.get("check_hash", ["0"])[-1] in ("1", "true") and new.hash == api.config.hash:
         return 304, [], b""
@@ -193,19 +224,36 @@ def reload_config(api: AdminAPI) -> Response:
     from carbonplane.gateway.admin.api import respond
 
     if api.hooks.reload is None:
-        raise AdminAPIError(400, {"message": "this Admin API is not connected to a gateway "
-                                             "started from a config file: nothing to re-read"})
+        raise AdminAPIError(
+            400,
+            {
+                "message": "this Admin API is not connected to a gateway "
+                "started from a config file: nothing to re-read"
+            },
+        )
     try:
         new = api.hooks.reload()
     except GatewayConfigError as exc:
         problems = [str(p) for p in exc.problems]
-        return respond(400, {"code": 14, "name": "invalid declarative configuration",
-                             "message": f"declarative config is invalid: {'; '.join(problems)}",
-                             "flattened_errors": [{"where": p.where, "message": p.message}
-                                                  for p in exc.problems]})
-    return respond(200, {"message": "configuration reloaded",
-                         "configuration_version": new.version,
-                         "configuration_hash": new.hash})
+        return respond(
+            400,
+            {
+                "code": 14,
+                "name": "invalid declarative configuration",
+                "message": f"declarative config is invalid: {'; '.join(problems)}",
+                "flattened_errors": [
+                    {"where": p.where, "message": p.message} for p in exc.problems
+                ],
+            },
+        )
+    return respond(
+        200,
+        {
+            "message": "configuration reloaded",
+            "configuration_version": new.version,
+            "configuration_hash": new.hash,
+        },
+    )
 
 
 def _config_payload(body: bytes, hdrs: dict) -> Any:
@@ -215,7 +263,11 @@ def _config_payload(body: bytes, hdrs: dict) -> Any:
             data = load_json(body or b"{}")
         except ValueError:
             return body  # let the loader report where the text is broken
-        if isinstance(data, dict) and isinstance(data.get("config"), str) and "_format_version" not in data:
+        if (
+            isinstance(data, dict)
+            and isinstance(data.get("config"), str)
+            and "_format_version" not in data
+        ):
             return data["config"]
         return data
     if ctype == "application/x-www-form-urlencoded":
@@ -253,13 +305,20 @@ def _plugin_schema(name: str) -> dict[str, Any]:
     spec = plugin_spec(name)
     if spec is None:
         raise AdminAPIError(404, {"message": f"No plugin named '{name}'"})
-    return {"fields": [{"config": {"type": "record", "required": True,
-                                   "fields": describe_record(spec.config)}}]}
+    return {
+        "fields": [
+            {"config": {"type": "record", "required": True, "fields": describe_record(spec.config)}}
+        ]
+    }
 
 
 def _tagged(api: AdminAPI, tag: str, q: dict) -> dict[str, Any]:
-    rows = [{"entity_name": kind, "entity_id": e["id"], "tag": tag}
-            for kind in ENTITY_ORDER for e in api.config.entities(kind) if tag in (e.get("tags") or ())]
+    rows = [
+        {"entity_name": kind, "entity_id": e["id"], "tag": tag}
+        for kind in ENTITY_ORDER
+        for e in api.config.entities(kind)
+        if tag in (e.get("tags") or ())
+    ]
     return {"data": rows, "next": None}
 
 
@@ -270,14 +329,20 @@ def _health(api: AdminAPI, upstream: Mapping) -> list[dict]:
     return balancer_for(upstream, api.config.targets_of(upstream["id"])).health_report()
 
 
-def set_health(api: AdminAPI, method: str, upstream: Mapping, target: Mapping | None,
-               healthy: bool) -> Response:
+def set_health(
+    api: AdminAPI, method: str, upstream: Mapping, target: Mapping | None, healthy: bool
+) -> Response:
     if method not in ("PUT", "POST"):
         raise AdminAPIError(405, {"message": "Method not allowed"})
     if target is None:
         raise not_found()
     if api.hooks.set_target_health is None:
-        raise AdminAPIError(503, {"message": "health checks run in the gateway workers; this "
-                                             "Admin API is not connected to them"})
+        raise AdminAPIError(
+            503,
+            {
+                "message": "health checks run in the gateway workers; this "
+                "Admin API is not connected to them"
+            },
+        )
     api.hooks.set_target_health(upstream, target, healthy)
     return 204, [], b""

@@ -36,41 +36,66 @@ def not_found() -> AdminAPIError:
 
 
 def schema_violation(problems: list[Problem]) -> AdminAPIError:
-    return AdminAPIError(400, {"code": 2, "name": "schema violation",
-                               "message": violation_message(problems),
-                               "fields": nest_problems(problems)})
+    return AdminAPIError(
+        400,
+        {
+            "code": 2,
+            "name": "schema violation",
+            "message": violation_message(problems),
+            "fields": nest_problems(problems),
+        },
+    )
 
 
 def lua_table(values: Mapping[str, Any]) -> str:
     """Kong prints keys in its messages as Lua tables: ``{name="x",service={id="..."}}``."""
+
     def show(v: Any) -> str:
         if v is None:
             return "null"
         if isinstance(v, Mapping):
             return lua_table(v)
         return f'"{v}"' if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else str(v)
+
     return "{" + ",".join(f"{k}={show(v)}" for k, v in sorted(values.items())) + "}"
 
 
 def unique_violation(fields: dict[str, Any]) -> AdminAPIError:
-    return AdminAPIError(409, {"code": 5, "name": "unique constraint violation",
-                               "message": f"UNIQUE violation detected on '{lua_table(fields)}'",
-                               "fields": fields})
+    return AdminAPIError(
+        409,
+        {
+            "code": 5,
+            "name": "unique constraint violation",
+            "message": f"UNIQUE violation detected on '{lua_table(fields)}'",
+            "fields": fields,
+        },
+    )
 
 
 def foreign_violation(field: str, ref: Any, ref_kind: str) -> AdminAPIError:
     key = ref if isinstance(ref, Mapping) else {"id": ref}
-    return AdminAPIError(400, {"code": 4, "name": "foreign key violation",
-                               "message": f"the foreign key '{lua_table(key)}' does not reference "
-                                          f"an existing '{ref_kind}' entity.",
-                               "fields": {field: key}})
+    return AdminAPIError(
+        400,
+        {
+            "code": 4,
+            "name": "foreign key violation",
+            "message": f"the foreign key '{lua_table(key)}' does not reference "
+            f"an existing '{ref_kind}' entity.",
+            "fields": {field: key},
+        },
+    )
 
 
 class ConfigStore:
     """The current config and the mutations that replace it."""
 
-    def __init__(self, config: GatewayConfig, *, clock: Callable[[], float] = time.time,
-                 on_change: Callable[[GatewayConfig], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_change: Callable[[GatewayConfig], None] | None = None,
+    ) -> None:
         self.current = config
         self.clock = clock
         self.on_change = on_change
@@ -84,31 +109,59 @@ class ConfigStore:
             self.on_change(config)
 
     # -- mutations ----------------------------------------------------------------------------
-    def create(self, kind: str, body: dict[str, Any], *, parent: tuple[str, Mapping] | None = None,
-               entity_id: str | None = None) -> Mapping[str, Any]:
+    def create(
+        self,
+        kind: str,
+        body: dict[str, Any],
+        *,
+        parent: tuple[str, Mapping] | None = None,
+        entity_id: str | None = None,
+    ) -> Mapping[str, Any]:
         body = self._with_parent(body, parent)
         entity = self._validated(kind, body, password_written="password" in body)
         entity = fill_auto(kind, entity, self.clock(), entity_id=entity_id)
         if entity["id"] in self._ids(kind):
-            raise AdminAPIError(400, {"code": 3, "name": "primary key violation",
-                                      "message": f"primary key violation on key "
-                                                 f"'{lua_table({'id': entity['id']})}'",
-                                      "fields": {"id": entity["id"]}})
+            raise AdminAPIError(
+                400,
+                {
+                    "code": 3,
+                    "name": "primary key violation",
+                    "message": f"primary key violation on key '{lua_table({'id': entity['id']})}'",
+                    "fields": {"id": entity["id"]},
+                },
+            )
         return self._commit(kind, entity, replacing=None)
 
-    def update(self, kind: str, existing: Mapping[str, Any], body: dict[str, Any], *,
-               parent: tuple[str, Mapping] | None = None) -> Mapping[str, Any]:
+    def update(
+        self,
+        kind: str,
+        existing: Mapping[str, Any],
+        body: dict[str, Any],
+        *,
+        parent: tuple[str, Mapping] | None = None,
+    ) -> Mapping[str, Any]:
         body = self._with_parent(body, parent)
         merged = _merge(kind, thaw(existing), body)
         merged["id"] = existing["id"]
         entity = self._validated(kind, merged, password_written="password" in body)
-        entity = fill_auto(kind, entity, self.clock(), entity_id=existing["id"],
-                           created_at=existing.get("created_at"))
+        entity = fill_auto(
+            kind,
+            entity,
+            self.clock(),
+            entity_id=existing["id"],
+            created_at=existing.get("created_at"),
+        )
         return self._commit(kind, entity, replacing=existing)
 
-    def upsert(self, kind: str, key: str, body: dict[str, Any], *,
-               parent: tuple[str, Mapping] | None = None,
-               existing: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    def upsert(
+        self,
+        kind: str,
+        key: str,
+        body: dict[str, Any],
+        *,
+        parent: tuple[str, Mapping] | None = None,
+        existing: Mapping[str, Any] | None = None,
+    ) -> Mapping[str, Any]:
         body = dict(body)
         endpoint_key = ENTITY_TYPES[kind].endpoint_key or ("group" if kind == "acls" else None)
         if existing is None and not is_uuid(key) and endpoint_key:
@@ -126,27 +179,35 @@ class ConfigStore:
     def delete(self, kind: str, entity: Mapping[str, Any]) -> None:
         doomed: dict[str, set[str]] = {k: set() for k in ENTITY_ORDER}
         self._cascade(kind, entity["id"], doomed)
-        lists = {k: [e for e in self.current.entities(k) if e["id"] not in doomed[k]]
-                 for k in ENTITY_ORDER}
+        lists = {
+            k: [e for e in self.current.entities(k) if e["id"] not in doomed[k]]
+            for k in ENTITY_ORDER
+        }
         self._compile(lists)
 
     # -- helpers ------------------------------------------------------------------------------
     def _ids(self, kind: str) -> set[str]:
         return {e["id"] for e in self.current.entities(kind)}
 
-    def _with_parent(self, body: dict[str, Any], parent: tuple[str, Mapping] | None) -> dict[str, Any]:
+    def _with_parent(
+        self, body: dict[str, Any], parent: tuple[str, Mapping] | None
+    ) -> dict[str, Any]:
         if parent is None:
             return dict(body)
         fk, parent_entity = parent
         return {**body, fk: {"id": parent_entity["id"]}}
 
-    def _validated(self, kind: str, body: dict[str, Any], *, password_written: bool) -> dict[str, Any]:
+    def _validated(
+        self, kind: str, body: dict[str, Any], *, password_written: bool
+    ) -> dict[str, Any]:
         body = self._resolve_refs(kind, body)
         entity, problems = validate_entity(kind, body)
         if problems or entity is None:
             raise schema_violation(problems)
         if kind == "basicauth_credentials" and password_written:
-            entity["password"] = hash_basicauth_password(entity["password"], entity["consumer"]["id"])
+            entity["password"] = hash_basicauth_password(
+                entity["password"], entity["consumer"]["id"]
+            )
         return entity
 
     def _resolve_refs(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -162,7 +223,9 @@ class ConfigStore:
                 continue  # the schema reports the malformed reference
             found = self.current.get(ref_kind, key)
             if found is None:
-                raise foreign_violation(fk, ref if isinstance(ref, Mapping) else {"id": ref}, ref_kind)
+                raise foreign_violation(
+                    fk, ref if isinstance(ref, Mapping) else {"id": ref}, ref_kind
+                )
             out[fk] = {"id": found["id"]}
         return out
 
@@ -183,20 +246,27 @@ class ConfigStore:
         except GatewayConfigError as exc:
             first = exc.problems[0]
             if first.code == "foreign":
-                raise AdminAPIError(400, {"code": 4, "name": "foreign key violation",
-                                          "message": first.message}) from None
+                raise AdminAPIError(
+                    400, {"code": 4, "name": "foreign key violation", "message": first.message}
+                ) from None
             if first.code in ("unique", "cache_key"):
-                raise AdminAPIError(409, {"code": 5, "name": "unique constraint violation",
-                                          "message": first.message}) from None
-            raise AdminAPIError(400, {"code": 2, "name": "schema violation",
-                                      "message": str(first)}) from None
+                raise AdminAPIError(
+                    409,
+                    {"code": 5, "name": "unique constraint violation", "message": first.message},
+                ) from None
+            raise AdminAPIError(
+                400, {"code": 2, "name": "schema violation", "message": str(first)}
+            ) from None
         self._publish(new)
         return new
 
     def _check_unique(self, kind: str, entity: Mapping, replacing: Mapping | None) -> None:
         etype = ENTITY_TYPES[kind]
-        others = [e for e in self.current.entities(kind)
-                  if replacing is None or e["id"] != replacing["id"]]
+        others = [
+            e
+            for e in self.current.entities(kind)
+            if replacing is None or e["id"] != replacing["id"]
+        ]
         for f in etype.unique:
             value = entity.get(f)
             if value is not None and any(e.get(f) == value for e in others):
@@ -216,10 +286,16 @@ class ConfigStore:
                     continue
                 children = self.current.children(child_kind, fk, entity_id)
                 if children and (child_kind, fk) in RESTRICTED:
-                    raise AdminAPIError(400, {
-                        "code": 4, "name": "foreign key violation",
-                        "message": f"an existing '{child_kind}' entity references this "
-                                   f"'{kind}' entity", "fields": {"@referenced_by": child_kind}})
+                    raise AdminAPIError(
+                        400,
+                        {
+                            "code": 4,
+                            "name": "foreign key violation",
+                            "message": f"an existing '{child_kind}' entity references this "
+                            f"'{kind}' entity",
+                            "fields": {"@referenced_by": child_kind},
+                        },
+                    )
                 for child in children:
                     self._cascade(child_kind, child["id"], doomed)
 
@@ -236,8 +312,12 @@ def _merge(kind: str, current: dict[str, Any], body: Mapping[str, Any]) -> dict[
     out = dict(current)
     for key, value in body.items():
         fld = schema.get(key)
-        if fld is not None and fld.type == "record" and isinstance(value, Mapping) \
-                and isinstance(out.get(key), dict):
+        if (
+            fld is not None
+            and fld.type == "record"
+            and isinstance(value, Mapping)
+            and isinstance(out.get(key), dict)
+        ):
             out[key] = _deep_merge(out[key], value)
         else:
             out[key] = value

@@ -19,15 +19,30 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from carbonplane.gateway.entities.consumers import (ACL, BASICAUTH_CREDENTIAL, CONSUMER,
-                                                    JWT_SECRET, KEYAUTH_CREDENTIAL)
-from carbonplane.gateway.entities.plugins import (PLUGIN, PluginSpec, plugin_spec,
-                                                  register_plugin_schema, registered_plugins,
-                                                  unregister_plugin_schema, validate_plugin)
+from carbonplane.gateway.entities.consumers import (
+    ACL,
+    BASICAUTH_CREDENTIAL,
+    CONSUMER,
+    JWT_SECRET,
+    KEYAUTH_CREDENTIAL,
+)
+from carbonplane.gateway.entities.plugins import (
+    PLUGIN,
+    PluginSpec,
+    plugin_spec,
+    register_plugin_schema,
+    registered_plugins,
+    unregister_plugin_schema,
+    validate_plugin,
+)
 from carbonplane.gateway.entities.routes import ROUTE
 from carbonplane.gateway.entities.services import SERVICE, expand_url
-from carbonplane.gateway.entities.upstreams import (TARGET, UPSTREAM, default_algorithm,
-                                                    normalize_target)
+from carbonplane.gateway.entities.upstreams import (
+    TARGET,
+    UPSTREAM,
+    default_algorithm,
+    normalize_target,
+)
 from carbonplane.gateway.schema import Problem, Record, validate
 
 
@@ -39,16 +54,19 @@ class EntityType:
     endpoint_key: str | None = None
     unique: tuple[str, ...] = ()
     cache_key: tuple[str, ...] = ()
-    parent: tuple[str, str] | None = None          # (parent kind, fk field) for nesting
-    nested_admin_name: str | None = None           # e.g. "key-auth" under /consumers/{c}/
+    parent: tuple[str, str] | None = None  # (parent kind, fk field) for nesting
+    nested_admin_name: str | None = None  # e.g. "key-auth" under /consumers/{c}/
     children: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (kind, fk)
     ms_timestamps: bool = False
-    generated: tuple[str, ...] = ()                # fields filled with random values when absent
+    generated: tuple[str, ...] = ()  # fields filled with random values when absent
 
     @property
     def foreign_keys(self) -> dict[str, str]:
-        return {n: f.reference for n, f in self.schema.fields
-                if f.type == "foreign" and f.reference not in (None, "certificates")}
+        return {
+            n: f.reference
+            for n, f in self.schema.fields
+            if f.type == "foreign" and f.reference not in (None, "certificates")
+        }
 
     @property
     def has_updated_at(self) -> bool:
@@ -62,31 +80,99 @@ _CRED_CHILDREN = {
     "basicauth_credentials": ("basicauth_credentials", "consumer"),
 }
 
-ENTITY_TYPES: dict[str, EntityType] = {e.name: e for e in (
-    EntityType("services", SERVICE, "services", "name", unique=("name",),
-               children={"routes": ("routes", "service"), "plugins": ("plugins", "service")}),
-    EntityType("routes", ROUTE, "routes", "name", unique=("name",),
-               children={"plugins": ("plugins", "route")}),
-    EntityType("upstreams", UPSTREAM, "upstreams", "name", unique=("name",),
-               children={"targets": ("targets", "upstream")}),
-    EntityType("targets", TARGET, "targets", "target", cache_key=("upstream", "target"),
-               parent=("upstreams", "upstream"), nested_admin_name="targets", ms_timestamps=True),
-    EntityType("consumers", CONSUMER, "consumers", "username", unique=("username", "custom_id"),
-               children={"plugins": ("plugins", "consumer"), **_CRED_CHILDREN}),
-    EntityType("keyauth_credentials", KEYAUTH_CREDENTIAL, "key-auths", "key", unique=("key",),
-               parent=("consumers", "consumer"), nested_admin_name="key-auth",
-               generated=("key",)),
-    EntityType("jwt_secrets", JWT_SECRET, "jwts", "key", unique=("key",),
-               parent=("consumers", "consumer"), nested_admin_name="jwt",
-               generated=("key", "secret")),
-    EntityType("acls", ACL, "acls", None, cache_key=("consumer", "group"),
-               parent=("consumers", "consumer"), nested_admin_name="acls"),
-    EntityType("basicauth_credentials", BASICAUTH_CREDENTIAL, "basic-auths", "username",
-               unique=("username",), parent=("consumers", "consumer"),
-               nested_admin_name="basic-auth"),
-    EntityType("plugins", PLUGIN, "plugins", "instance_name", unique=("instance_name",),
-               cache_key=("name", "route", "service", "consumer")),
-)}
+ENTITY_TYPES: dict[str, EntityType] = {
+    e.name: e
+    for e in (
+        EntityType(
+            "services",
+            SERVICE,
+            "services",
+            "name",
+            unique=("name",),
+            children={"routes": ("routes", "service"), "plugins": ("plugins", "service")},
+        ),
+        EntityType(
+            "routes",
+            ROUTE,
+            "routes",
+            "name",
+            unique=("name",),
+            children={"plugins": ("plugins", "route")},
+        ),
+        EntityType(
+            "upstreams",
+            UPSTREAM,
+            "upstreams",
+            "name",
+            unique=("name",),
+            children={"targets": ("targets", "upstream")},
+        ),
+        EntityType(
+            "targets",
+            TARGET,
+            "targets",
+            "target",
+            cache_key=("upstream", "target"),
+            parent=("upstreams", "upstream"),
+            nested_admin_name="targets",
+            ms_timestamps=True,
+        ),
+        EntityType(
+            "consumers",
+            CONSUMER,
+            "consumers",
+            "username",
+            unique=("username", "custom_id"),
+            children={"plugins": ("plugins", "consumer"), **_CRED_CHILDREN},
+        ),
+        EntityType(
+            "keyauth_credentials",
+            KEYAUTH_CREDENTIAL,
+            "key-auths",
+            "key",
+            unique=("key",),
+            parent=("consumers", "consumer"),
+            nested_admin_name="key-auth",
+            generated=("key",),
+        ),
+        EntityType(
+            "jwt_secrets",
+            JWT_SECRET,
+            "jwts",
+            "key",
+            unique=("key",),
+            parent=("consumers", "consumer"),
+            nested_admin_name="jwt",
+            generated=("key", "secret"),
+        ),
+        EntityType(
+            "acls",
+            ACL,
+            "acls",
+            None,
+            cache_key=("consumer", "group"),
+            parent=("consumers", "consumer"),
+            nested_admin_name="acls",
+        ),
+        EntityType(
+            "basicauth_credentials",
+            BASICAUTH_CREDENTIAL,
+            "basic-auths",
+            "username",
+            unique=("username",),
+            parent=("consumers", "consumer"),
+            nested_admin_name="basic-auth",
+        ),
+        EntityType(
+            "plugins",
+            PLUGIN,
+            "plugins",
+            "instance_name",
+            unique=("instance_name",),
+            cache_key=("name", "route", "service", "consumer"),
+        ),
+    )
+}
 
 ENTITY_ORDER: tuple[str, ...] = tuple(ENTITY_TYPES)
 CREDENTIAL_TYPES: tuple[str, ...] = tuple(_CRED_CHILDREN)
@@ -115,8 +201,15 @@ def validate_entity(kind: str, data: Any) -> tuple[dict[str, Any] | None, list[P
     return out, problems + more
 
 
-def fill_auto(kind: str, entity: dict[str, Any], now: float, *, entity_id: str | None = None,
-              created_at: float | None = None, touch: bool = True) -> dict[str, Any]:
+def fill_auto(
+    kind: str,
+    entity: dict[str, Any],
+    now: float,
+    *,
+    entity_id: str | None = None,
+    created_at: float | None = None,
+    touch: bool = True,
+) -> dict[str, Any]:
     """Add id, created_at/updated_at and generated keys (Kong: ``utils.random_string()``).
 
     ``touch`` sets ``updated_at`` to ``now`` (a write); without it a given value is kept (a
@@ -156,7 +249,18 @@ def nested_kind(parent: str, segment: str) -> tuple[str, str] | None:
 
 
 __all__ = [
-    "ENTITY_TYPES", "ENTITY_ORDER", "CREDENTIAL_TYPES", "EntityType", "PluginSpec",
-    "validate_entity", "fill_auto", "preprocess", "resolve_kind", "nested_kind",
-    "register_plugin_schema", "unregister_plugin_schema", "plugin_spec", "registered_plugins",
+    "ENTITY_TYPES",
+    "ENTITY_ORDER",
+    "CREDENTIAL_TYPES",
+    "EntityType",
+    "PluginSpec",
+    "validate_entity",
+    "fill_auto",
+    "preprocess",
+    "resolve_kind",
+    "nested_kind",
+    "register_plugin_schema",
+    "unregister_plugin_schema",
+    "plugin_spec",
+    "registered_plugins",
 ]

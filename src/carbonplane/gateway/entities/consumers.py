@@ -18,8 +18,21 @@ from typing import Any
 from carbonplane.gateway import typedefs as t
 from carbonplane.gateway.schema import ENTITY, record
 
-JWT_ALGORITHMS = ("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512",
-                  "PS256", "PS384", "PS512", "EdDSA")
+JWT_ALGORITHMS = (
+    "HS256",
+    "HS384",
+    "HS512",
+    "RS256",
+    "RS384",
+    "RS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "EdDSA",
+)
 
 
 def _consumer_checks(c: dict[str, Any]) -> list[tuple[str, str]]:
@@ -32,8 +45,10 @@ CONSUMER = record(
     ("id", t.uuid()),
     ("created_at", t.timestamp_s("Unix epoch seconds when the consumer was created.")),
     ("updated_at", t.timestamp_s("Unix epoch seconds of the last change.")),
-    ("username", t.string("Unique user name; usable instead of the id in Admin API paths.",
-                          unique=True)),
+    (
+        "username",
+        t.string("Unique user name; usable instead of the id in Admin API paths.", unique=True),
+    ),
     ("custom_id", t.string("Unique id from an external user store.", unique=True)),
     ("tags", t.tags()),
     checks=[_consumer_checks],
@@ -67,12 +82,25 @@ JWT_SECRET = record(
     ("id", t.uuid()),
     ("created_at", t.timestamp_s("Unix epoch seconds when the secret was created.")),
     ("consumer", _consumer_fk()),
-    ("key", t.string("Value of the token claim (iss by default) naming this credential; "
-                     "generated when absent.", unique=True, auto=True)),
+    (
+        "key",
+        t.string(
+            "Value of the token claim (iss by default) naming this credential; "
+            "generated when absent.",
+            unique=True,
+            auto=True,
+        ),
+    ),
     ("secret", t.string("HMAC secret; generated when absent.", auto=True)),
     ("rsa_public_key", t.string("PEM public key for RS/ES/PS/EdDSA algorithms.")),
-    ("algorithm", t.string("The only algorithm tokens for this credential may use.",
-                           default="HS256", one_of=JWT_ALGORITHMS)),
+    (
+        "algorithm",
+        t.string(
+            "The only algorithm tokens for this credential may use.",
+            default="HS256",
+            one_of=JWT_ALGORITHMS,
+        ),
+    ),
     ("tags", t.tags()),
     checks=[_jwt_checks],
 )
@@ -81,8 +109,10 @@ ACL = record(
     ("id", t.uuid()),
     ("created_at", t.timestamp_s("Unix epoch seconds when the group was granted.")),
     ("consumer", _consumer_fk()),
-    ("group", t.string("Group name used by the acl plugin's allow/deny lists.", required=True,
-                       len_min=1)),
+    (
+        "group",
+        t.string("Group name used by the acl plugin's allow/deny lists.", required=True, len_min=1),
+    ),
     ("tags", t.tags()),
 )
 
@@ -90,8 +120,10 @@ BASICAUTH_CREDENTIAL = record(
     ("id", t.uuid()),
     ("created_at", t.timestamp_s("Unix epoch seconds when the credential was created.")),
     ("consumer", _consumer_fk()),
-    ("username", t.string("Unique user name for HTTP Basic authentication.", required=True,
-                          unique=True)),
+    (
+        "username",
+        t.string("Unique user name for HTTP Basic authentication.", required=True, unique=True),
+    ),
     ("password", t.string("Password; stored hashed.", required=True)),
     ("tags", t.tags()),
 )

@@ -12,12 +12,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from carbonplane.errors import GatewayError
 from carbonplane.gateway import typedefs as t
 from carbonplane.gateway.schema import Field, Problem, Record, record, validate
-from carbonplane.errors import GatewayError
 
-PLUGIN_PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp",
-                    "ws", "wss")
+PLUGIN_PROTOCOLS = (
+    "grpc",
+    "grpcs",
+    "http",
+    "https",
+    "tcp",
+    "tls",
+    "tls_passthrough",
+    "udp",
+    "ws",
+    "wss",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +45,15 @@ class PluginSpec:
 _REGISTRY: dict[str, PluginSpec] = {}
 
 
-def register_plugin_schema(name: str, schema: Record, *, no_consumer: bool = False,
-                           no_route: bool = False, no_service: bool = False,
-                           description: str = "") -> PluginSpec:
+def register_plugin_schema(
+    name: str,
+    schema: Record,
+    *,
+    no_consumer: bool = False,
+    no_route: bool = False,
+    no_service: bool = False,
+    description: str = "",
+) -> PluginSpec:
     """Install a plugin's config schema. Re-registering the same name replaces it."""
     if not isinstance(schema, Record):
         raise GatewayError(f"plugin {name!r}: schema must be a carbonplane.gateway.schema.Record")
@@ -80,10 +96,19 @@ PLUGIN = record(
     ("route", t.foreign("routes", "Run only for requests matched by this route.")),
     ("service", t.foreign("services", "Run only for requests proxied to this service.")),
     ("consumer", t.foreign("consumers", "Run only for requests authenticated as this consumer.")),
-    ("config", Field("record", "Plugin configuration, validated by the plugin's schema.",
-                     record=None)),
-    ("protocols", t.set_of(t.string(one_of=PLUGIN_PROTOCOLS), "Protocols the plugin runs on.",
-                           default=["grpc", "grpcs", "http", "https"], required=True)),
+    (
+        "config",
+        Field("record", "Plugin configuration, validated by the plugin's schema.", record=None),
+    ),
+    (
+        "protocols",
+        t.set_of(
+            t.string(one_of=PLUGIN_PROTOCOLS),
+            "Protocols the plugin runs on.",
+            default=["grpc", "grpcs", "http", "https"],
+            required=True,
+        ),
+    ),
     ("enabled", t.boolean("Whether the plugin runs.", default=True)),
     ("tags", t.tags()),
 )
@@ -102,15 +127,27 @@ def validate_plugin(data: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
     spec = plugin_spec(data.get("name")) if isinstance(data.get("name"), str) else None
     if spec is None:
         if isinstance(data.get("name"), str):
-            problems.append((("name",), f"plugin '{data['name']}' not enabled; add it to the "
-                             "'plugins' configuration property"))
+            problems.append(
+                (
+                    ("name",),
+                    f"plugin '{data['name']}' not enabled; add it to the "
+                    "'plugins' configuration property",
+                )
+            )
         return out, problems
     config, config_problems = validate(spec.config, data.get("config") or {}, ("config",))
     problems.extend(config_problems)
-    for scope, forbidden in (("consumer", spec.no_consumer), ("route", spec.no_route),
-                             ("service", spec.no_service)):
+    for scope, forbidden in (
+        ("consumer", spec.no_consumer),
+        ("route", spec.no_route),
+        ("service", spec.no_service),
+    ):
         if forbidden and out.get(scope) is not None:
-            problems.append(((scope,), f"value must be null (the {spec.name} plugin cannot be "
-                             f"scoped to a {scope})"))
+            problems.append(
+                (
+                    (scope,),
+                    f"value must be null (the {spec.name} plugin cannot be scoped to a {scope})",
+                )
+            )
     out = {**{n: out.get(n) for n, _ in PLUGIN.fields}, "config": config}
     return out, problems

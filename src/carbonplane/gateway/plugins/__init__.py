@@ -5,9 +5,24 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from carbonplane.gateway.plugins.base import PluginDef, PluginHandler, PluginServices, installed, plugin_def, register
+from carbonplane.gateway.plugins.base import (
+    PluginDef,
+    PluginHandler,
+    PluginServices,
+    installed,
+    plugin_def,
+    register,
+)
 
-__all__ = ["PluginDef", "PluginHandler", "PluginServices", "installed", "load_bundled", "plugin_def", "register"]
+__all__ = [
+    "PluginDef",
+    "PluginHandler",
+    "PluginServices",
+    "installed",
+    "load_bundled",
+    "plugin_def",
+    "register",
+]
 
 
 def load_bundled() -> dict[str, PluginDef]:

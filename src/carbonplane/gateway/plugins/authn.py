@@ -48,8 +48,13 @@ ANONYMOUS = b"x-anonymous-consumer"
 CONSUMER_GROUPS = b"x-consumer-groups"
 AUTHENTICATED_GROUPS = b"x-authenticated-groups"
 
-IDENTITY_NAMES = (CONSUMER_ID, CONSUMER_CUSTOM_ID, CONSUMER_USERNAME, CREDENTIAL_IDENTIFIER,
-                  ANONYMOUS)
+IDENTITY_NAMES = (
+    CONSUMER_ID,
+    CONSUMER_CUSTOM_ID,
+    CONSUMER_USERNAME,
+    CREDENTIAL_IDENTIFIER,
+    ANONYMOUS,
+)
 
 
 def spellings(names: tuple[bytes, ...]) -> frozenset[bytes]:
@@ -79,7 +84,9 @@ def gateway_config_of(services: Any, plugin: str) -> Any:
         raise ConfigError(
             f"the {plugin} plugin needs the compiled gateway config to find consumers and "
             f"credentials; build its handler with PluginServices.extra[{GATEWAY_CONFIG!r}] set "
-            "(carbonplane.gateway.plugins.authn.with_gateway_config)", where=plugin)
+            "(carbonplane.gateway.plugins.authn.with_gateway_config)",
+            where=plugin,
+        )
     return config
 
 
@@ -146,19 +153,27 @@ class Identity:
 
     __slots__ = ("consumer", "credential", "headers")
 
-    def __init__(self, consumer: Mapping[str, Any] | None, credential: Mapping[str, Any] | None,
-                 credential_identifier: str | None) -> None:
+    def __init__(
+        self,
+        consumer: Mapping[str, Any] | None,
+        credential: Mapping[str, Any] | None,
+        credential_identifier: str | None,
+    ) -> None:
         self.consumer = consumer
         self.credential = credential
         self.headers = identity_headers(consumer, credential_identifier, credential is None)
 
 
-def identity_headers(consumer: Mapping[str, Any] | None, credential_identifier: str | None,
-                     anonymous: bool) -> tuple[tuple[bytes, bytes], ...]:
+def identity_headers(
+    consumer: Mapping[str, Any] | None, credential_identifier: str | None, anonymous: bool
+) -> tuple[tuple[bytes, bytes], ...]:
     out = []
     if consumer is not None:
-        for name, field in ((CONSUMER_ID, "id"), (CONSUMER_CUSTOM_ID, "custom_id"),
-                            (CONSUMER_USERNAME, "username")):
+        for name, field in (
+            (CONSUMER_ID, "id"),
+            (CONSUMER_CUSTOM_ID, "custom_id"),
+            (CONSUMER_USERNAME, "username"),
+        ):
             value = consumer.get(field)
             if value:
                 out.append((name, header_value(value)))
@@ -215,8 +230,12 @@ class Anonymous:
         consumer = index.consumer(ref)
         self.identity = Identity(consumer, None, None) if consumer is not None else None
         if ref and consumer is None:
-            log.error("%s plugin: anonymous consumer %r not found (no consumer has that id or "
-                      "username); failed authentications will answer 500", plugin, ref)
+            log.error(
+                "%s plugin: anonymous consumer %r not found (no consumer has that id or "
+                "username); failed authentications will answer 500",
+                plugin,
+                ref,
+            )
 
     def apply(self, ctx: Any) -> LocalResponse | None:
         if self.identity is None:

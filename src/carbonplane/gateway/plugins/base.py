@@ -69,7 +69,9 @@ class PluginHandler(Filter):
     PRIORITY = 0
     VERSION = "1.0.0"
 
-    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any], services: PluginServices) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], plugin: Mapping[str, Any], services: PluginServices
+    ) -> None:
         self.config = config
         self.plugin = plugin  # the plugin entity (id, name, route, service, consumer, ...)
         self.services = services
@@ -99,8 +101,14 @@ _PLUGINS: dict[str, PluginDef] = {}
 
 def register(defn: PluginDef) -> PluginDef:
     """Install a plugin: its schema becomes valid in configs and the Admin API."""
-    register_plugin_schema(defn.name, defn.config, no_consumer=defn.no_consumer, no_route=defn.no_route,
-                           no_service=defn.no_service, description=defn.description)
+    register_plugin_schema(
+        defn.name,
+        defn.config,
+        no_consumer=defn.no_consumer,
+        no_route=defn.no_route,
+        no_service=defn.no_service,
+        description=defn.description,
+    )
     _PLUGINS[defn.name] = defn
     return defn
 

@@ -54,7 +54,13 @@ import threading
 from collections.abc import Sequence
 
 from carbonplane.errors import RateLimitStoreError
-from carbonplane.gateway.plugins._native.layout import HEADER_SIZE, KEY_SIZE, MAGIC, PROBE, VALUE_SIZE
+from carbonplane.gateway.plugins._native.layout import (
+    HEADER_SIZE,
+    KEY_SIZE,
+    MAGIC,
+    PROBE,
+    VALUE_SIZE,
+)
 
 try:  # built at install time where a C compiler exists (setup.py); optional
     from carbonplane.gateway.plugins._native.counters import take as _native_take
@@ -103,16 +109,19 @@ def _impl(impl: str | None) -> str:
     if impl not in IMPLS:
         raise ValueError(f"counter table impl must be one of {IMPLS}, got {impl!r}")
     if impl == "native" and not NATIVE_BUILT:
-        raise ValueError("counter table impl 'native': _native/counters.c is not built in this "
-                         "install (or the host is not little-endian); rebuild with make setup")
+        raise ValueError(
+            "counter table impl 'native': _native/counters.c is not built in this "
+            "install (or the host is not little-endian); rebuild with make setup"
+        )
     return impl
 
 
 class CounterTable:
     """The table in ``mm`` (see the module docstring); ``lock_fd`` -1: this process's only."""
 
-    def __init__(self, name: str, mm: mmap.mmap, slots: int, lock_fd: int,
-                 impl: str | None) -> None:
+    def __init__(
+        self, name: str, mm: mmap.mmap, slots: int, lock_fd: int, impl: str | None
+    ) -> None:
         self.name = name
         self.impl = _impl(impl)
         self._mm = mm
@@ -135,8 +144,9 @@ class CounterTable:
         """Admit-and-count one request atomically; see the module docstring."""
         native = self._native
         if native is not None:  # atomic for this process's threads too: no thread lock
-            result = native(self._mm, self._lock_fd, self._values, cells, self._located,
-                            self._locate, now_ms)
+            result = native(
+                self._mm, self._lock_fd, self._values, cells, self._located, self._locate, now_ms
+            )
             if result is None:
                 raise self._full(cells, now_ms)
             return result
@@ -200,7 +210,7 @@ class CounterTable:
                 VALUE.pack_into(mm, values + at, cell[1], count + 1 if old_expires > now_ms else 1)
             else:
                 slot = fresh.pop(0)
-                mm[HEADER_SIZE + slot * KEY_SIZE:HEADER_SIZE + (slot + 1) * KEY_SIZE] = current[0]
+                mm[HEADER_SIZE + slot * KEY_SIZE : HEADER_SIZE + (slot + 1) * KEY_SIZE] = current[0]
                 VALUE.pack_into(mm, self._values + slot * VALUE_SIZE, cell[1], 1)
         return admitted, usages
 
@@ -215,14 +225,18 @@ class CounterTable:
     def _free_slot(self, key: bytes, now_ms: int, taken: list[int]) -> int:
         first = int.from_bytes(key[:8], "little") & self._mask
         for slot in range(first, first + PROBE):
-            if slot not in taken and VALUE.unpack_from(self._mm, self._values + slot * VALUE_SIZE)[0] <= now_ms:
+            if (
+                slot not in taken
+                and VALUE.unpack_from(self._mm, self._values + slot * VALUE_SIZE)[0] <= now_ms
+            ):
                 return slot
         raise self._store_full(first)
 
     def _store_full(self, first: int) -> CounterStoreFull:
         return CounterStoreFull(
             f"rate-limit counter store {self.name} is full around slot {first} ({self.slots} "
-            "slots, all live); give it more slots or shorten the windows")
+            "slots, all live); give it more slots or shorten the windows"
+        )
 
     def _full(self, cells: Sequence[Cell], now_ms: int) -> CounterStoreFull:
         """The error for a C ``take`` that found no free slot: the first new name's window."""
@@ -251,8 +265,9 @@ class CounterTable:
 class HostCounters(CounterTable):
     """The table in a file shared by the processes of the host: ``HostCounters.open(path)``."""
 
-    def __init__(self, path: str, fd: int, mm: mmap.mmap, slots: int,
-                 impl: str | None = None) -> None:
+    def __init__(
+        self, path: str, fd: int, mm: mmap.mmap, slots: int, impl: str | None = None
+    ) -> None:
         super().__init__(path, mm, slots, fd, impl)
         self.path = path
         self._fd = fd
@@ -260,8 +275,9 @@ class HostCounters(CounterTable):
         self._forks = _forks
 
     @classmethod
-    def open(cls, path: str | None = None, slots: int = DEFAULT_SLOTS,
-             impl: str | None = None) -> HostCounters:
+    def open(
+        cls, path: str | None = None, slots: int = DEFAULT_SLOTS, impl: str | None = None
+    ) -> HostCounters:
         """Open (creating and initialising when new) the store at ``path``. ``slots`` must be a
         power of two; an existing store keeps the size it was created with. ``impl``: which
         check-and-count step runs ("python" | "native"; default native where built)."""
@@ -291,7 +307,8 @@ class HostCounters(CounterTable):
         if magic != MAGIC or probe != PROBE:
             raise RateLimitStoreError(
                 f"{path} is not a carbonplane counter store (or one of another version); "
-                "remove it or configure another path")
+                "remove it or configure another path"
+            )
         return existing
 
     def take(self, cells: Sequence[Cell], now_ms: int) -> tuple[bool, list[int]]:

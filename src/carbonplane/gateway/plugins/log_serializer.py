@@ -37,10 +37,9 @@ from urllib.parse import unquote_plus
 
 import msgspec
 
+from carbonplane.gateway.plugins._native.layout import WORKSPACE_ID  # Kong's default workspace
 from carbonplane.gateway.schema import thaw
 from carbonplane.proxy.app import RequestContext
-
-from carbonplane.gateway.plugins._native.layout import WORKSPACE_ID  # Kong's default workspace
 
 try:  # built at install time where a C compiler exists (setup.py); optional
     from carbonplane.gateway.plugins._native.records import log_line as _log_line
@@ -180,7 +179,8 @@ def serialize(ctx: RequestContext) -> dict[str, Any]:
             "querystring": query_map(req.query),
             "method": req.method.decode("latin-1"),
             "headers": header_map(req.headers, redact=True),
-            "size": head_size(len(req.method) + len(req.target) + 11, req.headers) + ctx.request_bytes,
+            "size": head_size(len(req.method) + len(req.target) + 11, req.headers)
+            + ctx.request_bytes,
         },
         "upstream_uri": ctx.upstream_target.decode("latin-1") if ctx.decision is not None else "",
         "upstream_status": str(status) if ctx.source == "upstream" else "",
@@ -205,7 +205,8 @@ def serialize(ctx: RequestContext) -> dict[str, Any]:
     if credential is not None:
         record["authenticated_entity"] = {
             "id": credential.get("id"),
-            "consumer_id": (credential.get("consumer") or {}).get("id") or (consumer or {}).get("id"),
+            "consumer_id": (credential.get("consumer") or {}).get("id")
+            or (consumer or {}).get("id"),
         }
     correlation = shared.get(CORRELATION_VAR)
     if correlation is not None:
@@ -280,8 +281,11 @@ def _auth_part(credential: Any, consumer: Any) -> msgspec.Raw:
     if found is None or found[0] is not credential or found[1] is not consumer:
         if len(_raw_auth) > 10_000:
             _raw_auth.clear()
-        entity = {"id": credential.get("id"), "consumer_id": (credential.get("consumer") or {})
-                  .get("id") or (consumer or {}).get("id")}
+        entity = {
+            "id": credential.get("id"),
+            "consumer_id": (credential.get("consumer") or {}).get("id")
+            or (consumer or {}).get("id"),
+        }
         found = _raw_auth[key] = (credential, consumer, msgspec.Raw(_ENCODER.encode(entity)))
     return found[2]
 
@@ -301,19 +305,32 @@ def _native_line(ctx: RequestContext, out: bytearray | None) -> Any:
     consumer = shared.get("consumer")
     credential = shared.get("credential")
     return _log_line(
-        ctx.request_id, req.target, _url_prefix(client.scheme, req.host, client.server_port),
-        _query_part(req.query), req.method, req.headers, len(req.method) + len(req.target) + 11,
-        ctx.request_bytes, ctx.upstream_target if ctx.decision is not None else b"", upstream,
-        resp.status if resp is not None else 0, resp.headers if resp is not None else None,
+        ctx.request_id,
+        req.target,
+        _url_prefix(client.scheme, req.host, client.server_port),
+        _query_part(req.query),
+        req.method,
+        req.headers,
+        len(req.method) + len(req.target) + 11,
+        ctx.request_bytes,
+        ctx.upstream_target if ctx.decision is not None else b"",
+        upstream,
+        resp.status if resp is not None else 0,
+        resp.headers if resp is not None else None,
         ctx.response_bytes,
         round(((up_started if up_started > 0.0 else finished) - started) * 1000),
         round((answered - up_started) * 1000) if answered > 0.0 else -1,
         round((finished - started) * 1000),
-        _tries_part(ctx), ctx.client_ip, ctx.started_ms,
-        _raw_entity(shared.get("route")), _raw_entity(shared.get("service")),
+        _tries_part(ctx),
+        ctx.client_ip,
+        ctx.started_ms,
+        _raw_entity(shared.get("route")),
+        _raw_entity(shared.get("service")),
         _raw_entity(consumer) if consumer is not None else None,
         _auth_part(credential, consumer) if credential is not None else None,
-        shared.get(CORRELATION_VAR), out)
+        shared.get(CORRELATION_VAR),
+        out,
+    )
 
 
 def append_line_python(out: bytearray, ctx: RequestContext) -> int:

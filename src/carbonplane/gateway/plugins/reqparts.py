@@ -57,7 +57,9 @@ def encode_query(params: list[Param]) -> bytes:
     parts = []
     for name, value in params:
         key = quote(name, safe="-_.~", errors="surrogateescape")
-        parts.append(key if value is None else f"{key}={quote(value, safe='-_.~', errors='surrogateescape')}")
+        parts.append(
+            key if value is None else f"{key}={quote(value, safe='-_.~', errors='surrogateescape')}"
+        )
     return "&".join(parts).encode("ascii")
 
 

@@ -35,8 +35,15 @@ from carbonplane.mesh.agent import client
 from carbonplane.mesh.agent.config import ALL_KINDS, ConfigRejected, MeshConfig
 from carbonplane.mesh.control import wire
 from carbonplane.mesh.identity import (
-    Credentials, MeshTLS, RenewalSchedule, build_csr, generate_key, key_pem, workload_id)
-from carbonplane.mesh.identity import files
+    Credentials,
+    MeshTLS,
+    RenewalSchedule,
+    build_csr,
+    files,
+    generate_key,
+    key_pem,
+    workload_id,
+)
 from carbonplane.mesh.identity.certificates import spiffe_id_of
 from carbonplane.mesh.identity.errors import IdentityError
 
@@ -48,14 +55,25 @@ _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mesh-agent-write
 class Agent:
     """A workload's link to the control plane; see the module docstring."""
 
-    def __init__(self, control_addr: str, token_file: str | Path | None, root_file: str | Path,
-                 data_dir: str | Path, service: str, *, namespace: str = "default",
-                 address: str = "127.0.0.1:0", labels: dict[str, str] | None = None,
-                 trust_domain: str = "cluster.local",
-                 on_change: Callable[[str, "Agent"], Any] | None = None,
-                 accept_kinds=ALL_KINDS, renewal: RenewalSchedule | None = None,
-                 backoff_base: float = 0.2, backoff_cap: float = 10.0,
-                 proxy_id: str | None = None) -> None:
+    def __init__(
+        self,
+        control_addr: str,
+        token_file: str | Path | None,
+        root_file: str | Path,
+        data_dir: str | Path,
+        service: str,
+        *,
+        namespace: str = "default",
+        address: str = "127.0.0.1:0",
+        labels: dict[str, str] | None = None,
+        trust_domain: str = "cluster.local",
+        on_change: Callable[[str, "Agent"], Any] | None = None,
+        accept_kinds=ALL_KINDS,
+        renewal: RenewalSchedule | None = None,
+        backoff_base: float = 0.2,
+        backoff_cap: float = 10.0,
+        proxy_id: str | None = None,
+    ) -> None:
         self.control_addr = control_addr
         self.token_file = Path(token_file) if token_file else None
         self.root_file = Path(root_file)
@@ -90,14 +108,23 @@ class Agent:
         return self.tls.credentials.certificate
 
     def health(self) -> dict[str, Any]:
-        state = ("STARTING" if not (self.tls and self.current_config)
-                 else "SERVING" if self.connected else "DEGRADED")  # DEGRADED: last good config
-        return {"state": state,
-                "control_connected": self.connected, "config_version": self.config_version,
-                "cert_not_after": self.certificate.not_valid_after_utc.isoformat()
-                if self.tls else None,
-                "rejected": list(self.rejected) if self.rejected else None,
-                "last_error": self.last_error}
+        state = (
+            "STARTING"
+            if not (self.tls and self.current_config)
+            else "SERVING"
+            if self.connected
+            else "DEGRADED"
+        )  # DEGRADED: last good config
+        return {
+            "state": state,
+            "control_connected": self.connected,
+            "config_version": self.config_version,
+            "cert_not_after": self.certificate.not_valid_after_utc.isoformat()
+            if self.tls
+            else None,
+            "rejected": list(self.rejected) if self.rejected else None,
+            "last_error": self.last_error,
+        }
 
     async def start(self) -> "Agent":
         creds = self._load_credentials()
@@ -105,8 +132,10 @@ class Agent:
             creds = await self.bootstrap()
         self.tls = MeshTLS(creds)
         self._load_config()
-        self._tasks = [asyncio.get_running_loop().create_task(c)
-                       for c in (self._control_loop(), self._renew_loop())]
+        self._tasks = [
+            asyncio.get_running_loop().create_task(c)
+            for c in (self._control_loop(), self._renew_loop())
+        ]
         return self
 
     async def stop(self) -> None:
@@ -117,10 +146,12 @@ class Agent:
 
     async def wait_for(self, predicate: Callable[["Agent"], bool], timeout: float) -> None:
         """Return once ``predicate(self)`` holds (checked after every change); TimeoutError else."""
+
         async def waiter():
             while not predicate(self):
                 self._changed.clear()
                 await self._changed.wait()
+
         await asyncio.wait_for(waiter(), timeout)
 
     # -- credentials --------------------------------------------------------------------------
@@ -141,16 +172,26 @@ class Agent:
         creds = Credentials(*(data[k].encode() for k in ("key", "chain", "bundle")))
         cert = creds.certificate
         if spiffe_id_of(cert) != self.identity:
-            raise IdentityError(f"{path} holds a certificate of {spiffe_id_of(cert)}, not "
-                                f"{self.identity}; use another data directory")
+            raise IdentityError(
+                f"{path} holds a certificate of {spiffe_id_of(cert)}, not "
+                f"{self.identity}; use another data directory"
+            )
         if cert.not_valid_after_utc <= dt.datetime.now(dt.timezone.utc):
             return None  # expired while down: only a new token helps
         return creds
 
     def _save_credentials(self, creds: Credentials) -> None:
-        files.write_atomic(self.data_dir / CREDENTIALS, json.dumps(
-            {"key": creds.key_pem.decode(), "chain": creds.chain_pem.decode(),
-             "bundle": creds.bundle_pem.decode()}).encode(), files.PRIVATE)
+        files.write_atomic(
+            self.data_dir / CREDENTIALS,
+            json.dumps(
+                {
+                    "key": creds.key_pem.decode(),
+                    "chain": creds.chain_pem.decode(),
+                    "bundle": creds.bundle_pem.decode(),
+                }
+            ).encode(),
+            files.PRIVATE,
+        )
 
     def _credentials_from(self, key, answer: dict) -> Credentials:
         creds = Credentials(key_pem(key), answer["chain"].encode(), answer["trust_bundle"].encode())
@@ -162,15 +203,24 @@ class Agent:
     async def bootstrap(self) -> Credentials:
         """Exchange the join token for a first certificate (the key is generated here)."""
         if self.token_file is None:
-            raise IdentityError(f"{self.data_dir / CREDENTIALS} holds no usable certificate and "
-                                "no join token file was given; issue one with "
-                                f"`carbonplane mesh token {self.service}`")
+            raise IdentityError(
+                f"{self.data_dir / CREDENTIALS} holds no usable certificate and "
+                "no join token file was given; issue one with "
+                f"`carbonplane mesh token {self.service}`"
+            )
         token = self.token_file.read_text().strip()
         key = generate_key()
         answer = await client.request(
-            self.control_addr, client.bootstrap_context(self.root_file.read_bytes()),
-            self.trust_domain, {"op": "bootstrap", "token": token, "proxy_id": self.proxy_id,
-                                "csr": _csr_pem(key, self.identity)})
+            self.control_addr,
+            client.bootstrap_context(self.root_file.read_bytes()),
+            self.trust_domain,
+            {
+                "op": "bootstrap",
+                "token": token,
+                "proxy_id": self.proxy_id,
+                "csr": _csr_pem(key, self.identity),
+            },
+        )
         creds = self._credentials_from(key, answer)
         self._save_credentials(creds)
         return creds
@@ -178,9 +228,12 @@ class Agent:
     async def renew(self) -> None:
         """A new key and certificate for the same identity, swapped into ``tls`` in place."""
         key = generate_key()
-        answer = await client.request(self.control_addr, self.tls.client, self.trust_domain,
-                                      {"op": "renew", "proxy_id": self.proxy_id,
-                                       "csr": _csr_pem(key, self.identity)})
+        answer = await client.request(
+            self.control_addr,
+            self.tls.client,
+            self.trust_domain,
+            {"op": "renew", "proxy_id": self.proxy_id, "csr": _csr_pem(key, self.identity)},
+        )
         creds = self._credentials_from(key, answer)
         self._received_at = dt.datetime.now(dt.timezone.utc)
         if self.current_config is not None:  # the snapshot's bundle is at least as new
@@ -195,8 +248,9 @@ class Agent:
             cert = self.certificate
             # from when this agent got it, not not_before (backdated for clock skew): with short
             # test TTLs the backdating would otherwise make every certificate due at once
-            at = self.renewal.renew_at(max(cert.not_valid_before_utc, self._received_at),
-                                       cert.not_valid_after_utc)
+            at = self.renewal.renew_at(
+                max(cert.not_valid_before_utc, self._received_at), cert.not_valid_after_utc
+            )
             await asyncio.sleep(self.renewal.seconds_until(at))
             try:
                 await self.renew()
@@ -212,14 +266,16 @@ class Agent:
         path = self.data_dir / CONFIG
         if path.exists():
             try:
-                self.current_config = MeshConfig.from_snapshot(json.loads(path.read_bytes()),
-                                                               self.accept_kinds)
+                self.current_config = MeshConfig.from_snapshot(
+                    json.loads(path.read_bytes()), self.accept_kinds
+                )
             except (ValueError, ConfigRejected) as exc:
                 self.last_error = f"{path} not loaded: {exc}"
 
     def _backoff(self, attempt: int) -> float:
         return min(self.backoff_cap, self.backoff_base * 2 ** min(attempt, 30)) * random.uniform(
-            0.5, 1.0)
+            0.5, 1.0
+        )
 
     async def _control_loop(self) -> None:
         attempt = 0
@@ -237,17 +293,30 @@ class Agent:
             self.reconnects += 1
 
     async def _session(self) -> None:
-        await client.request(self.control_addr, self.tls.client, self.trust_domain,
-                             {"op": "register", "proxy_id": self.proxy_id, "service": self.service,
-                              "namespace": self.namespace, "address": self.address,
-                              "labels": self.labels})
+        await client.request(
+            self.control_addr,
+            self.tls.client,
+            self.trust_domain,
+            {
+                "op": "register",
+                "proxy_id": self.proxy_id,
+                "service": self.service,
+                "namespace": self.namespace,
+                "address": self.address,
+                "labels": self.labels,
+            },
+        )
         reader, writer = await client.connect(self.control_addr, self.tls.client, self.trust_domain)
         heartbeat = None
         try:
-            writer.write(wire.encode({"op": "watch", "proxy_id": self.proxy_id,
-                                      "version": self.config_version}))
-            answer = wire.check_answer(await asyncio.wait_for(wire.read_frame(reader),
-                                                              client.TIMEOUT))
+            writer.write(
+                wire.encode(
+                    {"op": "watch", "proxy_id": self.proxy_id, "version": self.config_version}
+                )
+            )
+            answer = wire.check_answer(
+                await asyncio.wait_for(wire.read_frame(reader), client.TIMEOUT)
+            )
             self.connected, self.last_error = True, None
             interval = float(answer.get("heartbeat_interval", 10.0))
             heartbeat = asyncio.get_running_loop().create_task(self._heartbeats(writer, interval))
@@ -294,8 +363,16 @@ class Agent:
     async def _heartbeats(self, writer: asyncio.StreamWriter, interval: float) -> None:
         while True:
             h = self.health()
-            writer.write(wire.encode({"type": "heartbeat", "config_version": h["config_version"],
-                                      "cert_not_after": h["cert_not_after"], "health": h["state"]}))
+            writer.write(
+                wire.encode(
+                    {
+                        "type": "heartbeat",
+                        "config_version": h["config_version"],
+                        "cert_not_after": h["cert_not_after"],
+                        "health": h["state"],
+                    }
+                )
+            )
             await asyncio.sleep(interval)
 
     def _notify(self, event: str) -> None:
@@ -306,4 +383,5 @@ class Agent:
 
 def _csr_pem(key, identity) -> str:
     from cryptography.hazmat.primitives.serialization import Encoding
+
     return build_csr(key, identity).public_bytes(Encoding.PEM).decode("ascii")

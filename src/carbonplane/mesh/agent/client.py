@@ -40,26 +40,32 @@ def split_address(address: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def connect(address: str, ctx: ssl.SSLContext, trust_domain: str
-                  ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+async def connect(
+    address: str, ctx: ssl.SSLContext, trust_domain: str
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     """Open TLS to the control plane and check it is the control plane."""
     host, port = split_address(address)
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=ctx, limit=wire.MAX_FRAME), TIMEOUT)
+            asyncio.open_connection(host, port, ssl=ctx, limit=wire.MAX_FRAME), TIMEOUT
+        )
     except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
         raise ControlUnavailable(address, f"{type(exc).__name__}: {exc}") from None
     try:
-        peer_identity(writer.get_extra_info("ssl_object"), trust_domain=trust_domain,
-                      expected=workload_id(trust_domain, CONTROL_NAMESPACE, CONTROL_SERVICE))
+        peer_identity(
+            writer.get_extra_info("ssl_object"),
+            trust_domain=trust_domain,
+            expected=workload_id(trust_domain, CONTROL_NAMESPACE, CONTROL_SERVICE),
+        )
     except PeerIdentityError as exc:
         writer.close()
         raise ControlUnavailable(address, f"the server is not the control plane: {exc}") from None
     return reader, writer
 
 
-async def request(address: str, ctx: ssl.SSLContext, trust_domain: str,
-                  message: dict[str, Any]) -> dict[str, Any]:
+async def request(
+    address: str, ctx: ssl.SSLContext, trust_domain: str, message: dict[str, Any]
+) -> dict[str, Any]:
     """Send one request, return its answer (``RequestRefused`` if refused)."""
     reader, writer = await connect(address, ctx, trust_domain)
     try:
@@ -71,15 +77,23 @@ async def request(address: str, ctx: ssl.SSLContext, trust_domain: str,
             # a client certificate the server refuses surfaces here, after the TLS 1.3 handshake
             raise ControlUnavailable(address, f"{type(exc).__name__}: {exc}") from None
         if answer is None:  # e.g. the server refused our client certificate after the handshake
-            raise ControlUnavailable(address, "the connection closed without an answer (a client "
-                                              "certificate the control plane does not trust?)")
+            raise ControlUnavailable(
+                address,
+                "the connection closed without an answer (a client "
+                "certificate the control plane does not trust?)",
+            )
         return wire.check_answer(answer)
     finally:
         writer.close()
 
 
-async def admin(address: str, root_pem: bytes, trust_domain: str, token: str, action: str,
-                **fields: Any) -> dict[str, Any]:
+async def admin(
+    address: str, root_pem: bytes, trust_domain: str, token: str, action: str, **fields: Any
+) -> dict[str, Any]:
     """An admin request (status, reload, rotate) authenticated by the admin token."""
-    return await request(address, bootstrap_context(root_pem), trust_domain,
-                         {"op": "admin", "token": token, "action": action, **fields})
+    return await request(
+        address,
+        bootstrap_context(root_pem),
+        trust_domain,
+        {"op": "admin", "token": token, "action": action, **fields},
+    )

@@ -26,8 +26,9 @@ from carbonplane.mesh.control.wire import ControlPlaneError
 from carbonplane.mesh.policy import PolicyBundle, PolicyError, load_texts
 
 SUPPORTED_FORMATS = (1,)
-ALL_KINDS = frozenset({"PeerAuthentication", "AuthorizationPolicy", "DestinationRule",
-                       "VirtualService"})
+ALL_KINDS = frozenset(
+    {"PeerAuthentication", "AuthorizationPolicy", "DestinationRule", "VirtualService"}
+)
 
 
 class ConfigRejected(ControlPlaneError, ValueError):
@@ -56,18 +57,25 @@ class MeshConfig:
             raise ConfigRejected("the snapshot is not an object")
         version = body.get("version")
         if body.get("format") not in SUPPORTED_FORMATS:
-            raise ConfigRejected(f"snapshot format {body.get('format')!r} is not supported by "
-                                 f"this agent (supported: {list(SUPPORTED_FORMATS)})")
+            raise ConfigRejected(
+                f"snapshot format {body.get('format')!r} is not supported by "
+                f"this agent (supported: {list(SUPPORTED_FORMATS)})"
+            )
         if not isinstance(version, str) or content_version(body) != version:
-            raise ConfigRejected(f"snapshot version {version!r} does not match its content "
-                                 "(damaged or altered in transit)")
+            raise ConfigRejected(
+                f"snapshot version {version!r} does not match its content "
+                "(damaged or altered in transit)"
+            )
         policy = body.get("policy")
         if not isinstance(policy, dict) or not isinstance(policy.get("files"), list):
             raise ConfigRejected("snapshot field 'policy.files' is missing")
         texts = []
         for entry in policy["files"]:
-            if not (isinstance(entry, list) and len(entry) == 2
-                    and all(isinstance(x, str) for x in entry)):
+            if not (
+                isinstance(entry, list)
+                and len(entry) == 2
+                and all(isinstance(x, str) for x in entry)
+            ):
                 raise ConfigRejected("snapshot field 'policy.files' holds a non-[name, text] entry")
             texts.append((entry[0], entry[1]))
         try:
@@ -77,22 +85,28 @@ class MeshConfig:
         unsupported = sorted({r.kind for r in bundle.resources} - set(accept_kinds))
         if unsupported:
             where = next(r.where for r in bundle.resources if r.kind in unsupported)
-            raise ConfigRejected(f"unsupported kind {', '.join(unsupported)} (first at {where}); "
-                                 f"this agent applies {', '.join(sorted(accept_kinds))}")
+            raise ConfigRejected(
+                f"unsupported kind {', '.join(unsupported)} (first at {where}); "
+                f"this agent applies {', '.join(sorted(accept_kinds))}"
+            )
         if bundle.version != policy.get("version"):
-            raise ConfigRejected(f"policy compiles to {bundle.version}, not the announced "
-                                 f"{policy.get('version')!r}")
+            raise ConfigRejected(
+                f"policy compiles to {bundle.version}, not the announced {policy.get('version')!r}"
+            )
         registry = body.get("registry")
         if not isinstance(registry, dict) or not all(
-                isinstance(k, str) and isinstance(v, list) and all(isinstance(e, dict) for e in v)
-                for k, v in registry.items()):
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(e, dict) for e in v)
+            for k, v in registry.items()
+        ):
             raise ConfigRejected("snapshot field 'registry' is not {service: [endpoint]}")
         pem = body.get("trust_bundle")
         try:
             if not isinstance(pem, str) or not x509.load_pem_x509_certificates(pem.encode()):
                 raise ValueError("empty")
         except ValueError as exc:
-            raise ConfigRejected(f"snapshot field 'trust_bundle' is not PEM certificates: {exc}"
-                                 ) from None
-        return cls(version, bundle, {k: tuple(v) for k, v in registry.items()},
-                   pem.encode("ascii"), body)
+            raise ConfigRejected(
+                f"snapshot field 'trust_bundle' is not PEM certificates: {exc}"
+            ) from None
+        return cls(
+            version, bundle, {k: tuple(v) for k, v in registry.items()}, pem.encode("ascii"), body
+        )

@@ -13,7 +13,21 @@ from carbonplane.mesh.control.registry import Registration, Registry
 from carbonplane.mesh.control.server import ControlPlane
 from carbonplane.mesh.control.snapshots import NOT_SENT, STALE, SYNCED
 from carbonplane.mesh.control.wire import (
-    ControlPlaneError, ControlUnavailable, ProtocolError, RequestRefused)
+    ControlPlaneError,
+    ControlUnavailable,
+    ProtocolError,
+    RequestRefused,
+)
 
-__all__ = ["ControlPlane", "ControlPlaneError", "ControlUnavailable", "NOT_SENT", "ProtocolError",
-           "Registration", "Registry", "RequestRefused", "STALE", "SYNCED"]
+__all__ = [
+    "ControlPlane",
+    "ControlPlaneError",
+    "ControlUnavailable",
+    "NOT_SENT",
+    "ProtocolError",
+    "Registration",
+    "Registry",
+    "RequestRefused",
+    "STALE",
+    "SYNCED",
+]

@@ -60,15 +60,25 @@ class RegistrationError(ControlPlaneError, ValueError):
 def check_fields(proxy_id: object, address: object, labels: object) -> dict[str, str]:
     """Validate what a proxy claims; returns the labels as a plain dict."""
     if not isinstance(proxy_id, str) or not PROXY_ID.fullmatch(proxy_id):
-        raise RegistrationError("bad_request", "proxy_id must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-    if not isinstance(address, str) or not ADDRESS.fullmatch(address) or int(
-            address.rpartition(":")[2]) > 65535:
+        raise RegistrationError(
+            "bad_request", "proxy_id must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+        )
+    if (
+        not isinstance(address, str)
+        or not ADDRESS.fullmatch(address)
+        or int(address.rpartition(":")[2]) > 65535
+    ):
         raise RegistrationError("bad_request", f"address {address!r} is not HOST:PORT")
     if labels is None:
         return {}
-    if not isinstance(labels, dict) or len(labels) > 64 or not all(
+    if (
+        not isinstance(labels, dict)
+        or len(labels) > 64
+        or not all(
             isinstance(k, str) and isinstance(v, str) and len(k) <= 253 and len(v) <= 253
-            for k, v in labels.items()):
+            for k, v in labels.items()
+        )
+    ):
         raise RegistrationError("bad_request", "labels must be at most 64 string pairs")
     return dict(labels)
 
@@ -76,9 +86,15 @@ def check_fields(proxy_id: object, address: object, labels: object) -> dict[str,
 class Registry:
     """Registrations persisted under ``data_dir``; not thread-safe (one event loop owns it)."""
 
-    def __init__(self, data_dir: str | Path, *, ttl: float = DEFAULT_TTL,
-                 forget_after: float = DEFAULT_FORGET_AFTER, flush_interval: float = 5.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        *,
+        ttl: float = DEFAULT_TTL,
+        forget_after: float = DEFAULT_FORGET_AFTER,
+        flush_interval: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.path = Path(files.make_private_dir(data_dir)) / "registry.json"
         self.ttl = ttl
         self.forget_after = forget_after
@@ -98,8 +114,11 @@ class Registry:
                 return
             raise
         except ValueError as exc:
-            raise CAStateError(self.path, f"the registry is not valid JSON ({exc}); restore it "
-                                          "from a backup or delete it (proxies re-register)") from None
+            raise CAStateError(
+                self.path,
+                f"the registry is not valid JSON ({exc}); restore it "
+                "from a backup or delete it (proxies re-register)",
+            ) from None
         if not isinstance(data, dict) or data.get("format") != 1:
             raise CAStateError(self.path, "the registry has an unknown format")
         for pid, e in data.get("entries", {}).items():
@@ -107,25 +126,48 @@ class Registry:
 
     def _save(self) -> None:
         data = {"format": 1, "entries": {pid: asdict(r) for pid, r in self._entries.items()}}
-        files.write_atomic(self.path, json.dumps(data, indent=1, sort_keys=True).encode(),
-                           files.PRIVATE)
+        files.write_atomic(
+            self.path, json.dumps(data, indent=1, sort_keys=True).encode(), files.PRIVATE
+        )
         self._unflushed = False
         self._flushed_at = self.clock()
 
     # -- changes ------------------------------------------------------------------------------
 
-    def register(self, proxy_id: str, service: str, namespace: str, address: str,
-                 labels: dict[str, str], identity: str) -> tuple[Registration, bool]:
+    def register(
+        self,
+        proxy_id: str,
+        service: str,
+        namespace: str,
+        address: str,
+        labels: dict[str, str],
+        identity: str,
+    ) -> tuple[Registration, bool]:
         """Add or update a proxy's entry (persisted); returns it and whether endpoints changed."""
         now = self.clock()
         old = self._entries.get(proxy_id)
         if old is not None and old.identity != identity:
-            raise RegistrationError("identity_mismatch", f"proxy id {proxy_id} is registered to "
-                                    f"{old.identity}; a proxy of {identity} must use another id")
-        new = Registration(proxy_id, service, namespace, address, labels, identity,
-                           old.registered if old else now, now)
-        changed = old is None or (old.service, old.namespace, old.address, old.labels) != (
-            service, namespace, address, labels) or not self.healthy(old, now)
+            raise RegistrationError(
+                "identity_mismatch",
+                f"proxy id {proxy_id} is registered to "
+                f"{old.identity}; a proxy of {identity} must use another id",
+            )
+        new = Registration(
+            proxy_id,
+            service,
+            namespace,
+            address,
+            labels,
+            identity,
+            old.registered if old else now,
+            now,
+        )
+        changed = (
+            old is None
+            or (old.service, old.namespace, old.address, old.labels)
+            != (service, namespace, address, labels)
+            or not self.healthy(old, now)
+        )
         self._entries[proxy_id] = new
         self._save()
         return new, changed
@@ -176,6 +218,12 @@ class Registry:
         out: dict[str, list[dict]] = {}
         for e in self.entries():
             out.setdefault(f"{e.namespace}/{e.service}", []).append(
-                {"proxy_id": e.proxy_id, "address": e.address, "identity": e.identity,
-                 "labels": e.labels, "healthy": self.healthy(e, now)})
+                {
+                    "proxy_id": e.proxy_id,
+                    "address": e.address,
+                    "identity": e.identity,
+                    "labels": e.labels,
+                    "healthy": self.healthy(e, now),
+                }
+            )
         return out

@@ -40,18 +40,28 @@ from pathlib import Path
 from typing import Any
 
 from carbonplane.mesh.control import snapshots, wire
-from carbonplane.mesh.control.registry import (
-    PROXY_ID, Registry, RegistrationError, check_fields)
+from carbonplane.mesh.control.registry import PROXY_ID, RegistrationError, Registry, check_fields
 from carbonplane.mesh.control.snapshots import PolicySource, ProxyTracker
 from carbonplane.mesh.identity import (
-    CertificateAuthority, Credentials, JoinTokens, build_csr, generate_key, peer_identity,
-    server_context, workload_id)
-from carbonplane.mesh.identity import files
+    CertificateAuthority,
+    Credentials,
+    JoinTokens,
+    build_csr,
+    files,
+    generate_key,
+    peer_identity,
+    server_context,
+    workload_id,
+)
 from carbonplane.mesh.identity.errors import IdentityError, TokenRejectedError
 from carbonplane.mesh.policy import PolicyError
 
 CONTROL_NAMESPACE, CONTROL_SERVICE = "mesh-system", "control"
-ADMIN_TOKEN_FILE, TRUST_BUNDLE_FILE, CONTROL_FILE = "admin.token", "trust-bundle.pem", "control.json"
+ADMIN_TOKEN_FILE, TRUST_BUNDLE_FILE, CONTROL_FILE = (
+    "admin.token",
+    "trust-bundle.pem",
+    "control.json",
+)
 REQUEST_TIMEOUT = 10.0
 _PONG = wire.encode({"type": "pong"})
 
@@ -79,16 +89,27 @@ def ensure_admin_token(data_dir: Path) -> str:
 class ControlPlane:
     """Serve the mesh control plane for ``config_dir`` (policy) and ``data_dir`` (state)."""
 
-    def __init__(self, config_dir: str | Path, data_dir: str | Path, *,
-                 trust_domain: str = "cluster.local", workload_ttl: float = 86400.0,
-                 registration_ttl: float = 30.0, poll_interval: float = 0.2,
-                 root_namespace: str = "istio-system") -> None:
+    def __init__(
+        self,
+        config_dir: str | Path,
+        data_dir: str | Path,
+        *,
+        trust_domain: str = "cluster.local",
+        workload_ttl: float = 86400.0,
+        registration_ttl: float = 30.0,
+        poll_interval: float = 0.2,
+        root_namespace: str = "istio-system",
+    ) -> None:
         self.data_dir = files.make_private_dir(data_dir)
         self.config_dir = Path(config_dir)
         self.policy = PolicySource(config_dir, root_namespace)
         ttl = dt.timedelta(seconds=workload_ttl)
-        self.ca = CertificateAuthority(self.data_dir, trust_domain=trust_domain, workload_ttl=ttl,
-                                       max_ttl=max(ttl, dt.timedelta(hours=48)))
+        self.ca = CertificateAuthority(
+            self.data_dir,
+            trust_domain=trust_domain,
+            workload_ttl=ttl,
+            max_ttl=max(ttl, dt.timedelta(hours=48)),
+        )
         self.tokens = JoinTokens(self.data_dir, self.ca)
         self.registry = Registry(self.data_dir, ttl=registration_ttl)
         self.tracker = ProxyTracker()
@@ -115,12 +136,24 @@ class ControlPlane:
         self._sock.setblocking(False)
         h, p = self._sock.getsockname()[:2]
         self.address = f"{h}:{p}"
-        files.write_atomic(self.data_dir / CONTROL_FILE, json.dumps(
-            {"address": self.address, "trust_domain": self.ca.trust_domain,
-             "config_dir": str(self.config_dir.resolve()),
-             "identity": str(self.identity)}).encode(), files.PUBLIC)
-        for coro in (self._accept_loop(), self._build_loop(), self._poll_loop(),
-                     self._maintenance_loop()):
+        files.write_atomic(
+            self.data_dir / CONTROL_FILE,
+            json.dumps(
+                {
+                    "address": self.address,
+                    "trust_domain": self.ca.trust_domain,
+                    "config_dir": str(self.config_dir.resolve()),
+                    "identity": str(self.identity),
+                }
+            ).encode(),
+            files.PUBLIC,
+        )
+        for coro in (
+            self._accept_loop(),
+            self._build_loop(),
+            self._poll_loop(),
+            self._maintenance_loop(),
+        ):
             self._spawn(coro)
         return self
 
@@ -184,15 +217,26 @@ class ControlPlane:
             changed = self.policy.reload()
         except (PolicyError, OSError, UnicodeDecodeError) as exc:
             self.policy.error = str(exc)
-            print(f"mesh control: policy not applied, keeping {self.policy.bundle.version}: {exc}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"mesh control: policy not applied, keeping {self.policy.bundle.version}: {exc}",
+                file=sys.stderr,
+                flush=True,
+            )
             return {"ok": False, "error": "policy_invalid", "message": str(exc)}
         if changed:
             self._publish()
-            print(f"mesh control: policy {self.policy.bundle.version} -> config "
-                  f"{self.snapshot.version}", file=sys.stderr, flush=True)
-        return {"ok": True, "policy_version": self.policy.bundle.version,
-                "version": self.snapshot.version, "changed": changed}
+            print(
+                f"mesh control: policy {self.policy.bundle.version} -> config "
+                f"{self.snapshot.version}",
+                file=sys.stderr,
+                flush=True,
+            )
+        return {
+            "ok": True,
+            "policy_version": self.policy.bundle.version,
+            "version": self.snapshot.version,
+            "changed": changed,
+        }
 
     async def _maintenance_loop(self) -> None:
         while True:
@@ -212,9 +256,14 @@ class ControlPlane:
         root = self.ca.rotate(dt.timedelta(seconds=overlap))
         self._refresh_context()  # keep serving the old-root cert until the prune; trust both
         self._publish()
-        return {"ok": True, "root": root.fingerprint, "version": self.snapshot.version,
-                "old_trusted_until": [r.trusted_until.isoformat() for r in self.ca.roots
-                                      if r.trusted_until]}
+        return {
+            "ok": True,
+            "root": root.fingerprint,
+            "version": self.snapshot.version,
+            "old_trusted_until": [
+                r.trusted_until.isoformat() for r in self.ca.roots if r.trusted_until
+            ],
+        }
 
     # -- connections --------------------------------------------------------------------------
 
@@ -230,7 +279,8 @@ class ControlPlane:
         protocol = asyncio.StreamReaderProtocol(reader)
         try:
             transport, _ = await loop.connect_accepted_socket(
-                lambda: protocol, conn, ssl=self._ctx, ssl_handshake_timeout=REQUEST_TIMEOUT)
+                lambda: protocol, conn, ssl=self._ctx, ssl_handshake_timeout=REQUEST_TIMEOUT
+            )
         except (OSError, ssl.SSLError, asyncio.TimeoutError):
             conn.close()
             return
@@ -255,8 +305,11 @@ class ControlPlane:
             writer.close()
             return
         except Exception as exc:  # a bug must cost one request, never the server
-            print(f"mesh control: internal error: {type(exc).__name__}: {exc}", file=sys.stderr,
-                  flush=True)
+            print(
+                f"mesh control: internal error: {type(exc).__name__}: {exc}",
+                file=sys.stderr,
+                flush=True,
+            )
             answer = wire.refusal("internal_error", f"{type(exc).__name__}")
         try:
             writer.write(wire.encode(answer))
@@ -279,8 +332,11 @@ class ControlPlane:
         if op == "renew":
             csr = wire.text_field(msg, "csr")
             issued = await asyncio.to_thread(self.ca.issue, csr.encode(), peer)
-            reg = self.registry.get(msg.get("proxy_id")) if isinstance(
-                msg.get("proxy_id"), str) else None
+            reg = (
+                self.registry.get(msg.get("proxy_id"))
+                if isinstance(msg.get("proxy_id"), str)
+                else None
+            )
             if reg is not None and reg.identity == str(peer):  # only its own proxy's row
                 self.cert_expiry[reg.proxy_id] = issued.not_after.isoformat()
             return self._issued_answer(issued)
@@ -298,34 +354,45 @@ class ControlPlane:
 
     @staticmethod
     def _issued_answer(issued) -> dict[str, Any]:
-        return {"ok": True, "identity": str(issued.identity),
-                "chain": issued.chain_pem.decode("ascii"),
-                "trust_bundle": issued.bundle_pem.decode("ascii"),
-                "not_after": issued.not_after.isoformat()}
+        return {
+            "ok": True,
+            "identity": str(issued.identity),
+            "chain": issued.chain_pem.decode("ascii"),
+            "trust_bundle": issued.bundle_pem.decode("ascii"),
+            "not_after": issued.not_after.isoformat(),
+        }
 
     def _register(self, msg: dict, peer) -> dict[str, Any]:
-        service, namespace = wire.text_field(msg, "service", 63), wire.text_field(msg, "namespace", 63)
+        service, namespace = (
+            wire.text_field(msg, "service", 63),
+            wire.text_field(msg, "namespace", 63),
+        )
         claimed = workload_id(self.ca.trust_domain, namespace, service)
         if claimed != peer:
-            return wire.refusal("identity_mismatch", f"the client certificate is {peer}; it "
-                                f"cannot register {namespace}/{service} ({claimed})")
+            return wire.refusal(
+                "identity_mismatch",
+                f"the client certificate is {peer}; it "
+                f"cannot register {namespace}/{service} ({claimed})",
+            )
         try:
             labels = check_fields(msg.get("proxy_id"), msg.get("address"), msg.get("labels"))
-            _, changed = self.registry.register(msg["proxy_id"], service, namespace,
-                                                msg["address"], labels, str(peer))
+            _, changed = self.registry.register(
+                msg["proxy_id"], service, namespace, msg["address"], labels, str(peer)
+            )
         except RegistrationError as exc:
             return wire.refusal(exc.code, str(exc))
         if changed:
             self._dirty.set()
-        return {"ok": True, "ttl": self.registry.ttl,
-                "heartbeat_interval": self.registry.ttl / 3}
+        return {"ok": True, "ttl": self.registry.ttl, "heartbeat_interval": self.registry.ttl / 3}
 
     def _admin(self, msg: dict) -> dict[str, Any]:
         token = msg.get("token")
-        if not isinstance(token, str) or not hmac.compare_digest(token.encode(),
-                                                                 self.admin_token.encode()):
-            return wire.refusal("unauthenticated", "wrong admin token (see "
-                                f"{self.data_dir / ADMIN_TOKEN_FILE})")
+        if not isinstance(token, str) or not hmac.compare_digest(
+            token.encode(), self.admin_token.encode()
+        ):
+            return wire.refusal(
+                "unauthenticated", f"wrong admin token (see {self.data_dir / ADMIN_TOKEN_FILE})"
+            )
         action = msg.get("action")
         if action == "status":
             return self.status()
@@ -340,11 +407,16 @@ class ControlPlane:
 
     def status(self) -> dict[str, Any]:
         current = self.snapshot.version
-        return {"ok": True, "version": current, "policy_version": self.policy.bundle.version,
-                "policy_error": self.policy.error, "identity": str(self.identity),
-                "trust_roots": [r.fingerprint for r in self.ca.roots],
-                "active_root": self.ca.active.fingerprint,
-                "proxies": self.tracker.status(current, self.registry.entries(), self.cert_expiry)}
+        return {
+            "ok": True,
+            "version": current,
+            "policy_version": self.policy.bundle.version,
+            "policy_error": self.policy.error,
+            "identity": str(self.identity),
+            "trust_roots": [r.fingerprint for r in self.ca.roots],
+            "active_root": self.ca.active.fingerprint,
+            "proxies": self.tracker.status(current, self.registry.entries(), self.cert_expiry),
+        }
 
     # -- watch --------------------------------------------------------------------------------
 
@@ -352,8 +424,14 @@ class ControlPlane:
         pid = msg.get("proxy_id")
         reg = self.registry.get(pid) if isinstance(pid, str) else None
         if peer is None or reg is None or reg.identity != str(peer):
-            writer.write(wire.encode(wire.refusal(
-                "not_registered", f"proxy {pid!r} is not registered to {peer}; register first")))
+            writer.write(
+                wire.encode(
+                    wire.refusal(
+                        "not_registered",
+                        f"proxy {pid!r} is not registered to {peer}; register first",
+                    )
+                )
+            )
             await writer.drain()
             writer.close()
             return

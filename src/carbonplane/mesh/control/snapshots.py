@@ -42,17 +42,25 @@ SYNCED, STALE, NOT_SENT = "SYNCED", "STALE", "NOT SENT"
 
 def content_version(body: dict[str, Any]) -> str:
     """The version of a snapshot body (every key but ``version``)."""
-    canon = json.dumps({k: v for k, v in body.items() if k != "version"}, sort_keys=True,
-                       separators=(",", ":"))
+    canon = json.dumps(
+        {k: v for k, v in body.items() if k != "version"}, sort_keys=True, separators=(",", ":")
+    )
     return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
-def build(policy: "PolicySource", registry: dict[str, list[dict]], trust_bundle_pem: bytes
-          ) -> dict[str, Any]:
-    body = {"format": FORMAT,
-            "policy": {"version": policy.bundle.version, "root_namespace": policy.root_namespace,
-                       "files": [list(t) for t in policy.texts]},
-            "registry": registry, "trust_bundle": trust_bundle_pem.decode("ascii")}
+def build(
+    policy: "PolicySource", registry: dict[str, list[dict]], trust_bundle_pem: bytes
+) -> dict[str, Any]:
+    body = {
+        "format": FORMAT,
+        "policy": {
+            "version": policy.bundle.version,
+            "root_namespace": policy.root_namespace,
+            "files": [list(t) for t in policy.texts],
+        },
+        "registry": registry,
+        "trust_bundle": trust_bundle_pem.decode("ascii"),
+    }
     body["version"] = content_version(body)
     return body
 
@@ -72,9 +80,14 @@ class PolicySource:
         self.reload()  # a PolicyError here propagates: a control plane never starts on bad policy
 
     def _paths(self) -> list[Path]:
-        return sorted((f for f in self.directory.iterdir() if f.is_file()
-                       and f.suffix in SUFFIXES and not f.name.startswith(".")),
-                      key=lambda f: f.name)
+        return sorted(
+            (
+                f
+                for f in self.directory.iterdir()
+                if f.is_file() and f.suffix in SUFFIXES and not f.name.startswith(".")
+            ),
+            key=lambda f: f.name,
+        )
 
     def signature(self) -> tuple:
         out = []
@@ -149,15 +162,23 @@ class ProxyTracker:
             st = self.proxies.get(pid) or ProxyState(pid, reg.identity if reg else "")
             state, detail = st.state(current)
             last_seen = max(st.last_seen, reg.last_seen if reg else 0.0)
-            rows.append({
-                "proxy_id": pid, "identity": st.identity or (reg.identity if reg else ""),
-                "service": f"{reg.namespace}/{reg.service}" if reg else None,
-                "address": reg.address if reg else None, "state": state, "detail": detail,
-                "connected": st.connected, "config_version": st.acked,
-                "rejected_version": st.nacked, "rejected_reason": st.nack_reason,
-                "cert_expiry": st.reported.get("cert_not_after") or cert_expiry.get(pid),
-                "health": st.reported.get("health"),
-                "last_seen": _iso(last_seen) if last_seen else None})
+            rows.append(
+                {
+                    "proxy_id": pid,
+                    "identity": st.identity or (reg.identity if reg else ""),
+                    "service": f"{reg.namespace}/{reg.service}" if reg else None,
+                    "address": reg.address if reg else None,
+                    "state": state,
+                    "detail": detail,
+                    "connected": st.connected,
+                    "config_version": st.acked,
+                    "rejected_version": st.nacked,
+                    "rejected_reason": st.nack_reason,
+                    "cert_expiry": st.reported.get("cert_not_after") or cert_expiry.get(pid),
+                    "health": st.reported.get("health"),
+                    "last_seen": _iso(last_seen) if last_seen else None,
+                }
+            )
         return rows
 
 

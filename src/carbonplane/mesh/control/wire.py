@@ -107,6 +107,7 @@ def text_field(message: dict[str, Any], name: str, limit: int = 64 * 1024) -> st
     """A required string field of a request, or ``ProtocolError`` naming it."""
     value = message.get(name)
     if not isinstance(value, str) or not value or len(value) > limit:
-        raise ProtocolError(f"field {name!r} must be a non-empty string of at most {limit} "
-                            "characters")
+        raise ProtocolError(
+            f"field {name!r} must be a non-empty string of at most {limit} characters"
+        )
     return value

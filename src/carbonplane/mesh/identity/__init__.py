@@ -16,26 +16,78 @@ This package imports neither the proxy engine nor the gateway.
 """
 
 from carbonplane.mesh.identity.authority import (
-    DEFAULT_MAX_TTL, DEFAULT_WORKLOAD_TTL, CertificateAuthority, IssuedCertificate, Root,
-    SuppliedRoot)
+    DEFAULT_MAX_TTL,
+    DEFAULT_WORKLOAD_TTL,
+    CertificateAuthority,
+    IssuedCertificate,
+    Root,
+    SuppliedRoot,
+)
 from carbonplane.mesh.identity.certificates import (
-    build_csr, fingerprint, generate_key, key_pem, spiffe_id_of)
+    build_csr,
+    fingerprint,
+    generate_key,
+    key_pem,
+    spiffe_id_of,
+)
 from carbonplane.mesh.identity.errors import (
-    CAStateError, CSRRejectedError, IdentityError, PeerIdentityError, SpiffeIdError,
-    TokenRejectedError)
+    CAStateError,
+    CSRRejectedError,
+    IdentityError,
+    PeerIdentityError,
+    SpiffeIdError,
+    TokenRejectedError,
+)
 from carbonplane.mesh.identity.renewal import RenewalSchedule
 from carbonplane.mesh.identity.spiffe import (
-    DEFAULT_TRUST_DOMAIN, SpiffeId, WorkloadId, parse, parse_workload, workload_id)
+    DEFAULT_TRUST_DOMAIN,
+    SpiffeId,
+    WorkloadId,
+    parse,
+    parse_workload,
+    workload_id,
+)
 from carbonplane.mesh.identity.tls import (
-    Credentials, MeshServer, MeshTLS, client_context, peer_identity, server_context)
+    Credentials,
+    MeshServer,
+    MeshTLS,
+    client_context,
+    peer_identity,
+    server_context,
+)
 from carbonplane.mesh.identity.tokens import JoinTokens, write_token_file
 
 __all__ = [
-    "CAStateError", "CSRRejectedError", "CertificateAuthority", "Credentials",
-    "DEFAULT_MAX_TTL", "DEFAULT_TRUST_DOMAIN", "DEFAULT_WORKLOAD_TTL", "IdentityError",
-    "IssuedCertificate", "JoinTokens", "MeshTLS", "PeerIdentityError", "RenewalSchedule", "Root",
-    "SpiffeId", "SpiffeIdError", "SuppliedRoot", "TokenRejectedError", "WorkloadId", "MeshServer",
-    "build_csr", "client_context", "fingerprint", "generate_key", "key_pem", "parse",
-    "parse_workload", "peer_identity", "server_context", "spiffe_id_of", "workload_id",
+    "CAStateError",
+    "CSRRejectedError",
+    "CertificateAuthority",
+    "Credentials",
+    "DEFAULT_MAX_TTL",
+    "DEFAULT_TRUST_DOMAIN",
+    "DEFAULT_WORKLOAD_TTL",
+    "IdentityError",
+    "IssuedCertificate",
+    "JoinTokens",
+    "MeshTLS",
+    "PeerIdentityError",
+    "RenewalSchedule",
+    "Root",
+    "SpiffeId",
+    "SpiffeIdError",
+    "SuppliedRoot",
+    "TokenRejectedError",
+    "WorkloadId",
+    "MeshServer",
+    "build_csr",
+    "client_context",
+    "fingerprint",
+    "generate_key",
+    "key_pem",
+    "parse",
+    "parse_workload",
+    "peer_identity",
+    "server_context",
+    "spiffe_id_of",
+    "workload_id",
     "write_token_file",
 ]

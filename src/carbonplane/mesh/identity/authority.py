@@ -59,14 +59,21 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from carbonplane.mesh.identity import files
 from carbonplane.mesh.identity.certificates import (
-    PrivateKey, build_root, build_workload_cert, cert_pem, check_csr, fingerprint, keys_match)
+    PrivateKey,
+    build_root,
+    build_workload_cert,
+    cert_pem,
+    check_csr,
+    fingerprint,
+    keys_match,
+)
 from carbonplane.mesh.identity.errors import CAStateError, IdentityError
 from carbonplane.mesh.identity.spiffe import DEFAULT_TRUST_DOMAIN, WorkloadId, validate_trust_domain
 
-DEFAULT_WORKLOAD_TTL = dt.timedelta(hours=24)   # Istio SECRET_TTL
-DEFAULT_MAX_TTL = dt.timedelta(hours=48)        # Istio MAX_WORKLOAD_CERT_TTL
+DEFAULT_WORKLOAD_TTL = dt.timedelta(hours=24)  # Istio SECRET_TTL
+DEFAULT_MAX_TTL = dt.timedelta(hours=48)  # Istio MAX_WORKLOAD_CERT_TTL
 DEFAULT_ROOT_VALIDITY = dt.timedelta(days=3650)  # Istio's self-signed root: 10 years
-CLOCK_SKEW = dt.timedelta(minutes=1)            # not_before is backdated by this much
+CLOCK_SKEW = dt.timedelta(minutes=1)  # not_before is backdated by this much
 STATE_FORMAT = 1
 _ROOT_FILE = re.compile(r"^(root-[0-9a-f]{16}\.(crt|key|chain\.pem)|\.tmp-.*)$")
 
@@ -147,48 +154,66 @@ def _load_key(path: Path) -> PrivateKey:
     try:
         return serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:
-        raise CAStateError(path, f"the CA private key does not load (unencrypted PEM expected): "
-                                 f"{exc}") from None
+        raise CAStateError(
+            path, f"the CA private key does not load (unencrypted PEM expected): {exc}"
+        ) from None
 
 
-def _check_signing_pair(cert: x509.Certificate, key: PrivateKey, chain: list[x509.Certificate],
-                        where: Path) -> None:
+def _check_signing_pair(
+    cert: x509.Certificate, key: PrivateKey, chain: list[x509.Certificate], where: Path
+) -> None:
     """The key matches, the certificate may sign, and the chain links up to a self-signed root."""
     if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
         raise CAStateError(where, f"the CA key is {type(key).__name__}; ECDSA or RSA is required")
     if not keys_match(cert, key):
-        raise CAStateError(where, "the CA certificate and private key do not match (the key is "
-                                  "not the certificate's); supply the key that belongs to it")
+        raise CAStateError(
+            where,
+            "the CA certificate and private key do not match (the key is "
+            "not the certificate's); supply the key that belongs to it",
+        )
     try:
         bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
     except x509.ExtensionNotFound:
         bc = None
     if bc is None or not bc.ca:
-        raise CAStateError(where, "the certificate is not a CA certificate (BasicConstraints "
-                                  "CA=true is required)")
+        raise CAStateError(
+            where, "the certificate is not a CA certificate (BasicConstraints CA=true is required)"
+        )
     links = [cert, *chain]
     for child, parent in zip(links, links[1:]):
         try:
             child.verify_directly_issued_by(parent)
         except Exception:
-            raise CAStateError(where, f"the chain is broken: {child.subject.rfc4514_string()!r} "
-                                      f"is not signed by {parent.subject.rfc4514_string()!r}") from None
+            raise CAStateError(
+                where,
+                f"the chain is broken: {child.subject.rfc4514_string()!r} "
+                f"is not signed by {parent.subject.rfc4514_string()!r}",
+            ) from None
     top = links[-1]
     try:
         top.verify_directly_issued_by(top)
     except Exception:
-        raise CAStateError(where, "the chain does not end with a self-signed root; for an "
-                                  "intermediate, supply the chain up to the organisation's root") from None
+        raise CAStateError(
+            where,
+            "the chain does not end with a self-signed root; for an "
+            "intermediate, supply the chain up to the organisation's root",
+        ) from None
 
 
 class CertificateAuthority:
     """The mesh CA over ``data_dir``; see the module docstring. Thread-safe."""
 
-    def __init__(self, data_dir: str | os.PathLike, *, trust_domain: str = DEFAULT_TRUST_DOMAIN,
-                 supplied: SuppliedRoot | None = None, clock: Clock = utcnow,
-                 workload_ttl: dt.timedelta = DEFAULT_WORKLOAD_TTL,
-                 max_ttl: dt.timedelta = DEFAULT_MAX_TTL,
-                 root_validity: dt.timedelta = DEFAULT_ROOT_VALIDITY) -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike,
+        *,
+        trust_domain: str = DEFAULT_TRUST_DOMAIN,
+        supplied: SuppliedRoot | None = None,
+        clock: Clock = utcnow,
+        workload_ttl: dt.timedelta = DEFAULT_WORKLOAD_TTL,
+        max_ttl: dt.timedelta = DEFAULT_MAX_TTL,
+        root_validity: dt.timedelta = DEFAULT_ROOT_VALIDITY,
+    ) -> None:
         self.trust_domain = validate_trust_domain(trust_domain)
         if not dt.timedelta(0) < workload_ttl <= max_ttl:
             raise IdentityError(f"workload_ttl {workload_ttl} must be > 0 and <= max_ttl {max_ttl}")
@@ -205,9 +230,12 @@ class CertificateAuthority:
                 if supplied is not None:
                     fp = fingerprint(_load_pem_certs(Path(supplied.cert), "CA certificate")[0])
                     if fp not in {r.fingerprint for r in self._roots}:
-                        raise CAStateError(self._state_path, "the data directory already holds "
-                                           "another CA root; to switch to the supplied one, "
-                                           "rotate to it (CertificateAuthority.rotate(supplied=...))")
+                        raise CAStateError(
+                            self._state_path,
+                            "the data directory already holds "
+                            "another CA root; to switch to the supplied one, "
+                            "rotate to it (CertificateAuthority.rotate(supplied=...))",
+                        )
             else:
                 root = self._new_root(supplied, trusted_until=None)
                 self._roots, self._active = [root], root.id
@@ -219,8 +247,11 @@ class CertificateAuthority:
         """This object's lock plus an exclusive ``flock`` on ``ca.lock``: processes sharing the
         data directory (a control plane, a CLI) never load, rotate or prune at the same time."""
         with self._lock:
-            fd = os.open(self.dir / "ca.lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
-                         files.PRIVATE)
+            fd = os.open(
+                self.dir / "ca.lock",
+                os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
+                files.PRIVATE,
+            )
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
@@ -252,8 +283,9 @@ class CertificateAuthority:
 
     # -- issuing ------------------------------------------------------------------------------
 
-    def issue(self, csr, identity: WorkloadId, ttl: dt.timedelta | None = None
-              ) -> IssuedCertificate:
+    def issue(
+        self, csr, identity: WorkloadId, ttl: dt.timedelta | None = None
+    ) -> IssuedCertificate:
         """Sign ``csr`` for ``identity`` (decided by the caller, never by the CSR).
 
         ``CSRRejectedError`` if the CSR is invalid or asks for anything else; the certificate
@@ -262,8 +294,9 @@ class CertificateAuthority:
         if not isinstance(identity, WorkloadId):
             raise TypeError(f"identity must be a WorkloadId, not {type(identity).__name__}")
         if identity.trust_domain != self.trust_domain:
-            raise IdentityError(f"identity {identity} is not in this CA's trust domain "
-                                f"{self.trust_domain!r}")
+            raise IdentityError(
+                f"identity {identity} is not in this CA's trust domain {self.trust_domain!r}"
+            )
         ttl = self.workload_ttl if ttl is None else ttl
         if not dt.timedelta(0) < ttl <= self.max_ttl:
             raise IdentityError(f"certificate TTL {ttl} must be > 0 and <= {self.max_ttl}")
@@ -273,17 +306,25 @@ class CertificateAuthority:
             now = self.clock()
             signer_end = min(c.not_valid_after_utc for c in (root.cert, *root.chain))
             if now >= signer_end:
-                raise CAStateError(self.dir, f"the signing CA certificate expired at {signer_end}; "
-                                             "rotate the CA")
-            cert = build_workload_cert(public_key, identity, root.cert, root.key,
-                                       now - CLOCK_SKEW, min(now + ttl, signer_end))
+                raise CAStateError(
+                    self.dir, f"the signing CA certificate expired at {signer_end}; rotate the CA"
+                )
+            cert = build_workload_cert(
+                public_key,
+                identity,
+                root.cert,
+                root.key,
+                now - CLOCK_SKEW,
+                min(now + ttl, signer_end),
+            )
             chain = (root.cert, *root.chain[:-1]) if root.chain else ()
             return IssuedCertificate(identity, cert, chain, self.trust_bundle(now))
 
     # -- rotation -----------------------------------------------------------------------------
 
-    def rotate(self, overlap: dt.timedelta | None = None, *, supplied: SuppliedRoot | None = None
-               ) -> Root:
+    def rotate(
+        self, overlap: dt.timedelta | None = None, *, supplied: SuppliedRoot | None = None
+    ) -> Root:
         """Make a new root (generated, or ``supplied``) the signer; keep the old one trusted for
         ``overlap`` (default ``max_ttl``). Returns the new root."""
         overlap = self.max_ttl if overlap is None else overlap
@@ -294,12 +335,17 @@ class CertificateAuthority:
             now = self.clock()
             new = self._new_root(supplied, trusted_until=None)
             if new.fingerprint in {r.fingerprint for r in self._roots}:
-                raise CAStateError(Path(supplied.cert) if supplied else self.dir,
-                                   "this root is already in the CA; rotate to a new one")
+                raise CAStateError(
+                    Path(supplied.cert) if supplied else self.dir,
+                    "this root is already in the CA; rotate to a new one",
+                )
             old = self.active
             kept = [r for r in self._roots if r.id != old.id]
-            self._roots = [*kept, Root(old.id, old.cert, old.key, old.chain, old.added,
-                                       now + overlap), new]
+            self._roots = [
+                *kept,
+                Root(old.id, old.cert, old.key, old.chain, old.added, now + overlap),
+                new,
+            ]
             self._active = new.id
             self._save_state()
             return new
@@ -328,24 +374,37 @@ class CertificateAuthority:
             certs = _load_pem_certs(cert_path, "CA certificate")
             cert = certs[0]
             key = _load_key(Path(supplied.key))
-            chain = certs[1:] + (_load_pem_certs(Path(supplied.chain), "CA chain")
-                                 if supplied.chain else [])
+            chain = certs[1:] + (
+                _load_pem_certs(Path(supplied.chain), "CA chain") if supplied.chain else []
+            )
             _check_signing_pair(cert, key, chain, cert_path)
         rid = fingerprint(cert)[:16]
         files.write_atomic(self.dir / f"root-{rid}.key", _key_bytes(key), files.PRIVATE)
         if chain:
-            files.write_atomic(self.dir / f"root-{rid}.chain.pem",
-                               b"".join(cert_pem(c) for c in chain), files.PUBLIC)
+            files.write_atomic(
+                self.dir / f"root-{rid}.chain.pem",
+                b"".join(cert_pem(c) for c in chain),
+                files.PUBLIC,
+            )
         files.write_atomic(self.dir / f"root-{rid}.crt", cert_pem(cert), files.PUBLIC)
         return Root(rid, cert, key, tuple(chain), now, trusted_until)
 
     def _save_state(self) -> None:
-        state = {"format": STATE_FORMAT, "trust_domain": self.trust_domain,
-                 "active": self._active, "roots": [
-                     {"id": r.id, "fingerprint": r.fingerprint, "chain": bool(r.chain),
-                      "added": r.added.isoformat(),
-                      "trusted_until": r.trusted_until.isoformat() if r.trusted_until else None}
-                     for r in self._roots]}
+        state = {
+            "format": STATE_FORMAT,
+            "trust_domain": self.trust_domain,
+            "active": self._active,
+            "roots": [
+                {
+                    "id": r.id,
+                    "fingerprint": r.fingerprint,
+                    "chain": bool(r.chain),
+                    "added": r.added.isoformat(),
+                    "trusted_until": r.trusted_until.isoformat() if r.trusted_until else None,
+                }
+                for r in self._roots
+            ],
+        }
         files.write_atomic(self._state_path, json.dumps(state, indent=2).encode(), files.PRIVATE)
 
     def _load_state(self) -> tuple[list[Root], str]:
@@ -355,8 +414,11 @@ class CertificateAuthority:
             if state.get("format") != STATE_FORMAT:
                 raise CAStateError(path, f"unknown state format {state.get('format')!r}")
             if state["trust_domain"] != self.trust_domain:
-                raise CAStateError(path, f"this CA serves trust domain {state['trust_domain']!r}, "
-                                         f"not {self.trust_domain!r}")
+                raise CAStateError(
+                    path,
+                    f"this CA serves trust domain {state['trust_domain']!r}, "
+                    f"not {self.trust_domain!r}",
+                )
             roots = []
             for entry in state["roots"]:
                 rid = entry["id"]
@@ -365,20 +427,36 @@ class CertificateAuthority:
                 cert_path = self.dir / f"root-{rid}.crt"
                 cert = _load_pem_certs(cert_path, "CA certificate")[0]
                 key = _load_key(self.dir / f"root-{rid}.key")
-                chain = (_load_pem_certs(self.dir / f"root-{rid}.chain.pem", "CA chain")
-                         if entry["chain"] else [])
+                chain = (
+                    _load_pem_certs(self.dir / f"root-{rid}.chain.pem", "CA chain")
+                    if entry["chain"]
+                    else []
+                )
                 if fingerprint(cert) != entry["fingerprint"]:
-                    raise CAStateError(cert_path, "the certificate's fingerprint is not the one "
-                                                  "state.json records; the file was replaced")
+                    raise CAStateError(
+                        cert_path,
+                        "the certificate's fingerprint is not the one "
+                        "state.json records; the file was replaced",
+                    )
                 _check_signing_pair(cert, key, chain, cert_path)
                 until = entry["trusted_until"]
-                roots.append(Root(rid, cert, key, tuple(chain),
-                                  dt.datetime.fromisoformat(entry["added"]),
-                                  dt.datetime.fromisoformat(until) if until else None))
+                roots.append(
+                    Root(
+                        rid,
+                        cert,
+                        key,
+                        tuple(chain),
+                        dt.datetime.fromisoformat(entry["added"]),
+                        dt.datetime.fromisoformat(until) if until else None,
+                    )
+                )
             active = state["active"]
         except (KeyError, TypeError, ValueError) as exc:
-            raise CAStateError(path, f"the CA state is unreadable ({type(exc).__name__}: {exc}); "
-                                     "restore it from a backup") from None
+            raise CAStateError(
+                path,
+                f"the CA state is unreadable ({type(exc).__name__}: {exc}); "
+                "restore it from a backup",
+            ) from None
         if active not in {r.id for r in roots}:
             raise CAStateError(path, f"the active root {active!r} is not among the roots")
         return roots, active
@@ -387,11 +465,13 @@ class CertificateAuthority:
         """Delete root files that state.json does not name (left by a killed rotation)."""
         keep = {r.id for r in self._roots}
         for p in self.dir.iterdir():
-            if _ROOT_FILE.match(p.name) and (p.name.startswith(".tmp-")
-                                             or p.name[5:21] not in keep):
+            if _ROOT_FILE.match(p.name) and (
+                p.name.startswith(".tmp-") or p.name[5:21] not in keep
+            ):
                 p.unlink(missing_ok=True)
 
 
 def _key_bytes(key: PrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

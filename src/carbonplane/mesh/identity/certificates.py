@@ -54,20 +54,23 @@ def random_serial() -> int:
             return serial
 
 
-def build_csr(key: PrivateKey, identity: WorkloadId | str | None = None
-              ) -> x509.CertificateSigningRequest:
+def build_csr(
+    key: PrivateKey, identity: WorkloadId | str | None = None
+) -> x509.CertificateSigningRequest:
     """A CSR with an empty subject and, if ``identity`` is given, that one URI SAN."""
     builder = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
     if identity is not None:
         builder = builder.add_extension(
             x509.SubjectAlternativeName([x509.UniformResourceIdentifier(str(identity))]),
-            critical=True)
+            critical=True,
+        )
     return builder.sign(key, hashes.SHA256())
 
 
 def key_pem(key: PrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 def cert_pem(cert: x509.Certificate) -> bytes:
@@ -80,8 +83,9 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 
 def _spki(public_key) -> bytes:
-    return public_key.public_bytes(serialization.Encoding.DER,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+    return public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def keys_match(cert: x509.Certificate, key: PrivateKey) -> bool:
@@ -114,8 +118,9 @@ def check_csr(csr: x509.CertificateSigningRequest | bytes | str, allowed: Worklo
     except CSRRejectedError:
         raise
     except Exception as exc:  # a field cryptography cannot decode (bad extension, key, name)
-        raise CSRRejectedError(f"the CSR has a field that does not decode: "
-                               f"{type(exc).__name__}: {exc}") from None
+        raise CSRRejectedError(
+            f"the CSR has a field that does not decode: {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def _check_csr(csr: x509.CertificateSigningRequest, allowed: WorkloadId):
@@ -124,94 +129,147 @@ def _check_csr(csr: x509.CertificateSigningRequest, allowed: WorkloadId):
     except Exception as exc:  # unsupported algorithm in the CSR
         raise CSRRejectedError(f"the CSR's signature cannot be checked: {exc}") from None
     if not valid:
-        raise CSRRejectedError("the CSR's signature is invalid (it was not signed by the key it "
-                               "carries)")
+        raise CSRRejectedError(
+            "the CSR's signature is invalid (it was not signed by the key it carries)"
+        )
     key = csr.public_key()
     if isinstance(key, ec.EllipticCurvePublicKey):
         if not isinstance(key.curve, _EC_CURVES):
-            raise CSRRejectedError(f"the CSR's EC curve {key.curve.name} is not accepted; use "
-                                   "P-256 (secp256r1) or P-384")
+            raise CSRRejectedError(
+                f"the CSR's EC curve {key.curve.name} is not accepted; use "
+                "P-256 (secp256r1) or P-384"
+            )
     elif isinstance(key, rsa.RSAPublicKey):
         if key.key_size < MIN_RSA_BITS:
-            raise CSRRejectedError(f"the CSR's RSA key has {key.key_size} bits; at least "
-                                   f"{MIN_RSA_BITS} are required")
+            raise CSRRejectedError(
+                f"the CSR's RSA key has {key.key_size} bits; at least {MIN_RSA_BITS} are required"
+            )
     else:
-        raise CSRRejectedError(f"the CSR's key type {type(key).__name__} is not accepted; use "
-                               "ECDSA P-256")
+        raise CSRRejectedError(
+            f"the CSR's key type {type(key).__name__} is not accepted; use ECDSA P-256"
+        )
     if len(csr.subject) != 0:
-        raise CSRRejectedError(f"the CSR asks for subject {csr.subject.rfc4514_string()!r}; leave "
-                               "the subject empty (the identity is the URI SAN the control "
-                               "plane assigns)")
+        raise CSRRejectedError(
+            f"the CSR asks for subject {csr.subject.rfc4514_string()!r}; leave "
+            "the subject empty (the identity is the URI SAN the control "
+            "plane assigns)"
+        )
     for ext in csr.extensions:
         if not isinstance(ext.value, x509.SubjectAlternativeName):
-            raise CSRRejectedError(f"the CSR requests extension {ext.oid.dotted_string} "
-                                   f"({getattr(ext.oid, '_name', 'unknown')}); the CA sets every "
-                                   "extension itself, remove it")
+            raise CSRRejectedError(
+                f"the CSR requests extension {ext.oid.dotted_string} "
+                f"({getattr(ext.oid, '_name', 'unknown')}); the CA sets every "
+                "extension itself, remove it"
+            )
         names = list(ext.value)
         uris = ext.value.get_values_for_type(x509.UniformResourceIdentifier)
         if len(names) != 1 or len(uris) != 1:
-            raise CSRRejectedError(f"the CSR's SAN must be exactly one URI ({allowed}); it has "
-                                   f"{', '.join(repr(str(n.value)) for n in names) or 'none'}")
+            raise CSRRejectedError(
+                f"the CSR's SAN must be exactly one URI ({allowed}); it has "
+                f"{', '.join(repr(str(n.value)) for n in names) or 'none'}"
+            )
         if uris[0] != str(allowed):
-            raise CSRRejectedError(f"the CSR asks for identity {uris[0]!r}, but this caller may "
-                                   f"only obtain {str(allowed)!r}")
+            raise CSRRejectedError(
+                f"the CSR asks for identity {uris[0]!r}, but this caller may "
+                f"only obtain {str(allowed)!r}"
+            )
     return key
 
 
 def key_usage_for(public_key) -> x509.KeyUsage:
     is_rsa = isinstance(public_key, rsa.RSAPublicKey)
-    return x509.KeyUsage(digital_signature=True, key_encipherment=is_rsa, content_commitment=False,
-                         data_encipherment=False, key_agreement=False, key_cert_sign=False,
-                         crl_sign=False, encipher_only=False, decipher_only=False)
+    return x509.KeyUsage(
+        digital_signature=True,
+        key_encipherment=is_rsa,
+        content_commitment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
-def build_workload_cert(public_key, identity: WorkloadId, issuer: x509.Certificate,
-                        issuer_key: PrivateKey, not_before: dt.datetime,
-                        not_after: dt.datetime) -> x509.Certificate:
+def build_workload_cert(
+    public_key,
+    identity: WorkloadId,
+    issuer: x509.Certificate,
+    issuer_key: PrivateKey,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+) -> x509.Certificate:
     """Sign a workload certificate per the profile above (the caller checked the CSR)."""
     ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    return (x509.CertificateBuilder()
-            .subject_name(x509.Name([]))
-            .issuer_name(issuer.subject)
-            .public_key(public_key)
-            .serial_number(random_serial())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.UniformResourceIdentifier(str(identity))]), critical=True)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(key_usage_for(public_key), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH,
-                                                  ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
-                           critical=False)
-            .sign(issuer_key, hashes.SHA256()))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([]))
+        .issuer_name(issuer.subject)
+        .public_key(public_key)
+        .serial_number(random_serial())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(str(identity))]),
+            critical=True,
+        )
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(key_usage_for(public_key), critical=True)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+        .sign(issuer_key, hashes.SHA256())
+    )
 
 
-def build_root(trust_domain: str, now: dt.datetime, validity: dt.timedelta
-               ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+def build_root(
+    trust_domain: str, now: dt.datetime, validity: dt.timedelta
+) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     """A new self-signed mesh root (ECDSA P-256) valid from ``now`` for ``validity``."""
     key = generate_key()
-    name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "carbonplane mesh"),
-        x509.NameAttribute(NameOID.COMMON_NAME,
-                           f"carbonplane mesh root {trust_domain[:32]} {secrets.token_hex(4)}"),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "carbonplane mesh"),
+            x509.NameAttribute(
+                NameOID.COMMON_NAME,
+                f"carbonplane mesh root {trust_domain[:32]} {secrets.token_hex(4)}",
+            ),
+        ]
+    )
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
-    cert = (x509.CertificateBuilder()
-            .subject_name(name).issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(random_serial())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + validity)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=False, key_encipherment=False,
-                                         content_commitment=False, data_encipherment=False,
-                                         key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                         encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(ski, critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(random_serial())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + validity)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                key_encipherment=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
@@ -226,11 +284,13 @@ def spiffe_id_of(cert: x509.Certificate, *, trust_domain: str | None = None) -> 
         raise PeerIdentityError(f"the peer certificate's extensions do not decode: {exc}") from None
     uris = san.get_values_for_type(x509.UniformResourceIdentifier)
     if len(uris) != 1:
-        raise PeerIdentityError(f"the peer certificate has {len(uris)} URI SANs; an X.509-SVID "
-                                "has exactly one")
+        raise PeerIdentityError(
+            f"the peer certificate has {len(uris)} URI SANs; an X.509-SVID has exactly one"
+        )
     try:
         parse(uris[0])
         return parse_workload(uris[0], trust_domain=trust_domain)
     except SpiffeIdError as exc:
-        raise PeerIdentityError(f"the peer certificate's URI SAN is not a mesh identity: "
-                                f"{exc}") from None
+        raise PeerIdentityError(
+            f"the peer certificate's URI SAN is not a mesh identity: {exc}"
+        ) from None

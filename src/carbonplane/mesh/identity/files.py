@@ -72,8 +72,11 @@ def check_private(path: str | os.PathLike, what: str = "private key") -> None:
     if not stat.S_ISREG(st.st_mode):
         raise CAStateError(path, f"the {what} is not a regular file")
     if stat.S_IMODE(st.st_mode) & ~PRIVATE:
-        raise CAStateError(path, f"the {what} file has mode {stat.S_IMODE(st.st_mode):04o}, looser "
-                                 f"than 0600; only its owner may read it (fix: chmod 600 {path})")
+        raise CAStateError(
+            path,
+            f"the {what} file has mode {stat.S_IMODE(st.st_mode):04o}, looser "
+            f"than 0600; only its owner may read it (fix: chmod 600 {path})",
+        )
 
 
 def read_private(path: str | os.PathLike, what: str = "private key") -> bytes:

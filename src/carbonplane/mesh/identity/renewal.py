@@ -23,7 +23,7 @@ from typing import Callable
 
 from cryptography import x509
 
-GRACE_PERIOD_RATIO = 0.5         # Istio SECRET_GRACE_PERIOD_RATIO
+GRACE_PERIOD_RATIO = 0.5  # Istio SECRET_GRACE_PERIOD_RATIO
 GRACE_PERIOD_RATIO_JITTER = 0.01  # Istio SECRET_GRACE_PERIOD_RATIO_JITTER (1.24)
 
 
@@ -44,16 +44,20 @@ class RenewalSchedule:
         if not 0.0 < self.ratio < 1.0:
             raise ValueError(f"renewal ratio {self.ratio} must be between 0 and 1 (exclusive)")
         if not 0.0 <= self.jitter < min(self.ratio, 1.0 - self.ratio):
-            raise ValueError(f"renewal jitter {self.jitter} must be >= 0 and below "
-                             f"{min(self.ratio, 1.0 - self.ratio)} so renewal stays inside the "
-                             "certificate's life")
+            raise ValueError(
+                f"renewal jitter {self.jitter} must be >= 0 and below "
+                f"{min(self.ratio, 1.0 - self.ratio)} so renewal stays inside the "
+                "certificate's life"
+            )
 
     def renew_at(self, not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
         """A jittered instant at ``ratio`` of the way from ``not_before`` to ``not_after``."""
         lifetime = not_after - not_before
         if lifetime <= dt.timedelta(0):
-            raise ValueError(f"certificate validity is empty: not_before {not_before} is not "
-                             f"before not_after {not_after}")
+            raise ValueError(
+                f"certificate validity is empty: not_before {not_before} is not "
+                f"before not_after {not_after}"
+            )
         fraction = self.ratio + self.rng.uniform(-self.jitter, self.jitter)
         return not_before + lifetime * fraction
 

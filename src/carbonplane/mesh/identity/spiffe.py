@@ -35,8 +35,13 @@ _TD_CHARS = frozenset(string.ascii_lowercase + string.digits + ".-_")
 _SEGMENT_CHARS = frozenset(string.ascii_letters + string.digits + ".-_")
 
 __all__ = [
-    "DEFAULT_TRUST_DOMAIN", "SpiffeId", "WorkloadId", "parse", "parse_workload",
-    "validate_trust_domain", "workload_id",
+    "DEFAULT_TRUST_DOMAIN",
+    "SpiffeId",
+    "WorkloadId",
+    "parse",
+    "parse_workload",
+    "validate_trust_domain",
+    "workload_id",
 ]
 
 
@@ -88,8 +93,11 @@ def _check_segment(value: str, segment: str, where: str) -> None:
         raise SpiffeIdError(value, f"{where} is {segment!r}; relative segments are not allowed")
     bad = [c for c in segment if c not in _SEGMENT_CHARS]
     if bad:
-        raise SpiffeIdError(value, f"{where} {segment!r} contains {bad[0]!r}; path segments may "
-                                   "only contain letters, digits, '.', '-' and '_'")
+        raise SpiffeIdError(
+            value,
+            f"{where} {segment!r} contains {bad[0]!r}; path segments may "
+            "only contain letters, digits, '.', '-' and '_'",
+        )
 
 
 def validate_trust_domain(trust_domain: object, *, value: object = None) -> str:
@@ -100,7 +108,9 @@ def validate_trust_domain(trust_domain: object, *, value: object = None) -> str:
     if not trust_domain:
         raise SpiffeIdError(shown, "the trust domain is empty")
     if _utf8_len(trust_domain) > MAX_TRUST_DOMAIN_BYTES:
-        raise SpiffeIdError(shown, f"the trust domain is longer than {MAX_TRUST_DOMAIN_BYTES} bytes")
+        raise SpiffeIdError(
+            shown, f"the trust domain is longer than {MAX_TRUST_DOMAIN_BYTES} bytes"
+        )
     for c in trust_domain:
         if c in _TD_CHARS:
             continue
@@ -111,10 +121,13 @@ def validate_trust_domain(trust_domain: object, *, value: object = None) -> str:
         if c == "%":
             raise SpiffeIdError(shown, "the trust domain is percent-encoded; it is not allowed")
         if c in string.ascii_uppercase:
-            raise SpiffeIdError(shown, f"the trust domain has an uppercase letter {c!r}; "
-                                       "trust domains are lowercase")
-        raise SpiffeIdError(shown, f"the trust domain contains {c!r}; only a-z, 0-9, '.', '-' "
-                                   "and '_' are allowed")
+            raise SpiffeIdError(
+                shown,
+                f"the trust domain has an uppercase letter {c!r}; trust domains are lowercase",
+            )
+        raise SpiffeIdError(
+            shown, f"the trust domain contains {c!r}; only a-z, 0-9, '.', '-' and '_' are allowed"
+        )
     return trust_domain
 
 
@@ -129,7 +142,7 @@ def parse(value: object) -> SpiffeId:
         if head.lower() == "spiffe" and head != "spiffe":
             raise SpiffeIdError(value, "the scheme must be lowercase 'spiffe://'")
         raise SpiffeIdError(value, "it does not start with 'spiffe://'")
-    rest = value[len(SCHEME):]
+    rest = value[len(SCHEME) :]
     if "?" in rest:
         raise SpiffeIdError(value, "it has a query ('?'); SPIFFE ids have none")
     if "#" in rest:
@@ -151,11 +164,15 @@ def parse_workload(value: object, *, trust_domain: str | None = None) -> Workloa
     sid = parse(value)
     seg = sid.segments
     if len(seg) != 4 or seg[0] != "ns" or seg[2] != "sa":
-        raise SpiffeIdError(value, "a mesh workload id has the path /ns/<namespace>/sa/<service>, "
-                                   f"not {sid.path or '(none)'}")
+        raise SpiffeIdError(
+            value,
+            "a mesh workload id has the path /ns/<namespace>/sa/<service>, "
+            f"not {sid.path or '(none)'}",
+        )
     if trust_domain is not None and sid.trust_domain != trust_domain:
-        raise SpiffeIdError(value, f"trust domain {sid.trust_domain!r} is not this mesh's "
-                                   f"{trust_domain!r}")
+        raise SpiffeIdError(
+            value, f"trust domain {sid.trust_domain!r} is not this mesh's {trust_domain!r}"
+        )
     return WorkloadId(sid.trust_domain, seg[1], seg[3])
 
 

@@ -91,8 +91,12 @@ def client_context(creds: Credentials) -> ssl.SSLContext:
     return _base(1, creds)
 
 
-def peer_identity(ssl_object: ssl.SSLObject | ssl.SSLSocket, *, trust_domain: str | None = None,
-                  expected: WorkloadId | None = None) -> WorkloadId:
+def peer_identity(
+    ssl_object: ssl.SSLObject | ssl.SSLSocket,
+    *,
+    trust_domain: str | None = None,
+    expected: WorkloadId | None = None,
+) -> WorkloadId:
     """The SPIFFE id of the peer's verified certificate.
 
     Raises ``PeerIdentityError`` if there is no peer certificate, it does not carry exactly one
@@ -152,8 +156,14 @@ class MeshServer:
     ``WorkloadId``; a failed handshake or identity check closes the connection and is counted in
     ``rejected`` (with the last error in ``last_error``)."""
 
-    def __init__(self, holder: MeshTLS, handler, *, trust_domain: str | None = None,
-                 handshake_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        holder: MeshTLS,
+        handler,
+        *,
+        trust_domain: str | None = None,
+        handshake_timeout: float = 10.0,
+    ) -> None:
         self.holder = holder
         self.handler = handler
         self.trust_domain = trust_domain
@@ -190,16 +200,20 @@ class MeshServer:
         protocol = asyncio.StreamReaderProtocol(reader)
         try:
             transport, _ = await loop.connect_accepted_socket(
-                lambda: protocol, conn, ssl=self.holder.server,
-                ssl_handshake_timeout=self.handshake_timeout)
+                lambda: protocol,
+                conn,
+                ssl=self.holder.server,
+                ssl_handshake_timeout=self.handshake_timeout,
+            )
         except (OSError, ssl.SSLError, asyncio.TimeoutError) as exc:
             self._reject(exc)
             conn.close()
             return
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
         try:
-            peer = peer_identity(writer.get_extra_info("ssl_object"),
-                                 trust_domain=self.trust_domain)
+            peer = peer_identity(
+                writer.get_extra_info("ssl_object"), trust_domain=self.trust_domain
+            )
         except PeerIdentityError as exc:
             self._reject(exc)
             writer.close()
@@ -222,8 +236,12 @@ class MeshServer:
             self._sock.close()
 
 
-def credentials_from_files(key: str | os.PathLike, chain: str | os.PathLike,
-                           bundle: str | os.PathLike) -> Credentials:
+def credentials_from_files(
+    key: str | os.PathLike, chain: str | os.PathLike, bundle: str | os.PathLike
+) -> Credentials:
     """Credentials from PEM files; the key file must be private (0600 or stricter)."""
-    return Credentials(files.read_private(key, "workload private key"), Path(chain).read_bytes(),
-                       Path(bundle).read_bytes())
+    return Credentials(
+        files.read_private(key, "workload private key"),
+        Path(chain).read_bytes(),
+        Path(bundle).read_bytes(),
+    )

@@ -76,8 +76,13 @@ def write_token_file(path: str | os.PathLike, token: str) -> Path:
 class JoinTokens:
     """Single-use join tokens over ``<data_dir>/tokens``, redeemed against ``ca``."""
 
-    def __init__(self, data_dir: str | os.PathLike, ca: CertificateAuthority, *,
-                 token_ttl: dt.timedelta = DEFAULT_TOKEN_TTL) -> None:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike,
+        ca: CertificateAuthority,
+        *,
+        token_ttl: dt.timedelta = DEFAULT_TOKEN_TTL,
+    ) -> None:
         if token_ttl <= dt.timedelta(0):
             raise ValueError(f"token_ttl {token_ttl} must be positive")
         self.ca = ca
@@ -93,9 +98,14 @@ class JoinTokens:
 
     # -- public -------------------------------------------------------------------------------
 
-    def issue_token(self, service: str, namespace: str = "default", *,
-                    ttl: dt.timedelta | None = None, write_to: str | os.PathLike | None = None
-                    ) -> str:
+    def issue_token(
+        self,
+        service: str,
+        namespace: str = "default",
+        *,
+        ttl: dt.timedelta | None = None,
+        write_to: str | os.PathLike | None = None,
+    ) -> str:
         """A new single-use token for ``spiffe://<td>/ns/<namespace>/sa/<service>``."""
         identity = workload_id(self.ca.trust_domain, namespace, service)
         ttl = self.token_ttl if ttl is None else ttl
@@ -108,9 +118,14 @@ class JoinTokens:
             while tid in tokens:
                 tid = secrets.token_hex(6)
             now = self.ca.clock()
-            tokens[tid] = {"namespace": identity.namespace, "service": identity.service,
-                           "sha256": _digest(secret), "issued": now.isoformat(),
-                           "expires": (now + ttl).isoformat(), "redeemed": None}
+            tokens[tid] = {
+                "namespace": identity.namespace,
+                "service": identity.service,
+                "sha256": _digest(secret),
+                "issued": now.isoformat(),
+                "expires": (now + ttl).isoformat(),
+                "redeemed": None,
+            }
             self._save(tokens, now)
         token = f"{PREFIX}.{tid}.{secret}"
         if write_to is not None:
@@ -121,8 +136,9 @@ class JoinTokens:
         """Exchange ``token`` and a CSR for the token's identity's certificate, once."""
         m = _TOKEN.fullmatch(token.strip()) if isinstance(token, str) else None
         if m is None:
-            raise TokenRejectedError("malformed", f"a join token looks like {PREFIX}.<12 hex>."
-                                                  "<43 base64url characters>")
+            raise TokenRejectedError(
+                "malformed", f"a join token looks like {PREFIX}.<12 hex>.<43 base64url characters>"
+            )
         tid, secret = m.groups()
         with self._locked():
             tokens = self._load()
@@ -133,11 +149,14 @@ class JoinTokens:
                 raise TokenRejectedError("unknown", f"no token {tid} with this secret was issued")
             now = self.ca.clock()
             if entry["redeemed"] is not None:
-                raise TokenRejectedError("redeemed", f"token {tid} was already redeemed at "
-                                                     f"{entry['redeemed']}; issue a new one")
+                raise TokenRejectedError(
+                    "redeemed",
+                    f"token {tid} was already redeemed at {entry['redeemed']}; issue a new one",
+                )
             if now >= dt.datetime.fromisoformat(entry["expires"]):
-                raise TokenRejectedError("expired", f"token {tid} expired at {entry['expires']}; "
-                                                    "issue a new one")
+                raise TokenRejectedError(
+                    "expired", f"token {tid} expired at {entry['expires']}; issue a new one"
+                )
             identity = workload_id(self.ca.trust_domain, entry["namespace"], entry["service"])
             check_csr(csr, identity)
             issued = self.ca.issue(csr, identity)
@@ -150,19 +169,28 @@ class JoinTokens:
         with self._locked():
             tokens = self._load()
         td = self.ca.trust_domain
-        return sorted((TokenInfo(tid, workload_id(td, e["namespace"], e["service"]),
-                                 dt.datetime.fromisoformat(e["issued"]),
-                                 dt.datetime.fromisoformat(e["expires"]),
-                                 dt.datetime.fromisoformat(e["redeemed"]) if e["redeemed"] else None)
-                       for tid, e in tokens.items()), key=lambda t: t.issued)
+        return sorted(
+            (
+                TokenInfo(
+                    tid,
+                    workload_id(td, e["namespace"], e["service"]),
+                    dt.datetime.fromisoformat(e["issued"]),
+                    dt.datetime.fromisoformat(e["expires"]),
+                    dt.datetime.fromisoformat(e["redeemed"]) if e["redeemed"] else None,
+                )
+                for tid, e in tokens.items()
+            ),
+            key=lambda t: t.issued,
+        )
 
     # -- persistence --------------------------------------------------------------------------
 
     @contextlib.contextmanager
     def _locked(self):
         with self._thread_lock:
-            fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0),
-                         files.PRIVATE)
+            fd = os.open(
+                self._lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), files.PRIVATE
+            )
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 yield
@@ -175,15 +203,23 @@ class JoinTokens:
         except FileNotFoundError:
             return {}
         except ValueError as exc:
-            raise CAStateError(self._path, f"the token store is not valid JSON ({exc}); restore "
-                                           "it from a backup") from None
-        if not isinstance(data, dict) or data.get("format") != 1 or not isinstance(
-                data.get("tokens"), dict):
+            raise CAStateError(
+                self._path, f"the token store is not valid JSON ({exc}); restore it from a backup"
+            ) from None
+        if (
+            not isinstance(data, dict)
+            or data.get("format") != 1
+            or not isinstance(data.get("tokens"), dict)
+        ):
             raise CAStateError(self._path, "the token store has an unknown format")
         return data["tokens"]
 
     def _save(self, tokens: dict, now: dt.datetime) -> None:
-        keep = {tid: e for tid, e in tokens.items()
-                if dt.datetime.fromisoformat(e["expires"]) + RETENTION > now}
-        files.write_atomic(self._path, json.dumps({"format": 1, "tokens": keep}, indent=1).encode(),
-                           files.PRIVATE)
+        keep = {
+            tid: e
+            for tid, e in tokens.items()
+            if dt.datetime.fromisoformat(e["expires"]) + RETENTION > now
+        }
+        files.write_atomic(
+            self._path, json.dumps({"format": 1, "tokens": keep}, indent=1).encode(), files.PRIVATE
+        )

@@ -27,8 +27,20 @@ from carbonplane.mesh.policy.peer_authn import MtlsDecision, PeerAuthenticationI
 from carbonplane.mesh.policy.resources import Resource
 
 __all__ = [
-    "DEFAULT_ROOT_NAMESPACE", "RBAC_DENIED_BODY", "RBAC_DENIED_STATUS", "AuthorizationEngine",
-    "BundleChanges", "Decision", "Issue", "MtlsDecision", "PeerAuthenticationIndex",
-    "PolicyBundle", "PolicyError", "Request", "Resource", "WorkloadAuthorizer", "load_bundle",
+    "DEFAULT_ROOT_NAMESPACE",
+    "RBAC_DENIED_BODY",
+    "RBAC_DENIED_STATUS",
+    "AuthorizationEngine",
+    "BundleChanges",
+    "Decision",
+    "Issue",
+    "MtlsDecision",
+    "PeerAuthenticationIndex",
+    "PolicyBundle",
+    "PolicyError",
+    "Request",
+    "Resource",
+    "WorkloadAuthorizer",
+    "load_bundle",
     "load_texts",
 ]

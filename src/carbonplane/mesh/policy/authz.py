@@ -26,8 +26,14 @@ from carbonplane.mesh.policy.match import ip_problem, wildcard_problem
 
 ACTIONS = ("ALLOW", "DENY", "AUDIT")
 
-_SOURCE_FIELDS = ("principals", "notPrincipals", "namespaces", "notNamespaces", "ipBlocks",
-                  "notIpBlocks")
+_SOURCE_FIELDS = (
+    "principals",
+    "notPrincipals",
+    "namespaces",
+    "notNamespaces",
+    "ipBlocks",
+    "notIpBlocks",
+)
 _SOURCE_UNSUPPORTED = {
     "requestPrincipals": "JWT request authentication is not implemented by this mesh",
     "notRequestPrincipals": "JWT request authentication is not implemented by this mesh",
@@ -38,8 +44,16 @@ _SOURCE_UNSUPPORTED = {
     "trustDomains": "trust-domain matching is not implemented; use principals prefixes",
     "notTrustDomains": "trust-domain matching is not implemented; use notPrincipals",
 }
-_OPERATION_FIELDS = ("hosts", "notHosts", "ports", "notPorts", "methods", "notMethods",
-                     "paths", "notPaths")
+_OPERATION_FIELDS = (
+    "hosts",
+    "notHosts",
+    "ports",
+    "notPorts",
+    "methods",
+    "notMethods",
+    "paths",
+    "notPaths",
+)
 
 #: ``when`` keys this mesh evaluates; ``request.headers[<name>]`` is matched separately.
 CONDITION_KEYS = ("source.ip", "source.namespace", "source.principal", "destination.port")
@@ -97,16 +111,22 @@ def _snake(name: str) -> str:
 
 
 def parse_authorization_policy(fields: Fields, spec: Any, path: Path) -> AuthorizationPolicySpec:
-    m = fields.mapping(spec, path, {"selector", "action", "rules"}, {
-        "provider": "CUSTOM actions (external authorizers) are not implemented",
-        "targetRef": "policy attachment to gateways/services is not implemented; use selector",
-        "targetRefs": "policy attachment to gateways/services is not implemented; use selector",
-    })
+    m = fields.mapping(
+        spec,
+        path,
+        {"selector", "action", "rules"},
+        {
+            "provider": "CUSTOM actions (external authorizers) are not implemented",
+            "targetRef": "policy attachment to gateways/services is not implemented; use selector",
+            "targetRefs": "policy attachment to gateways/services is not implemented; use selector",
+        },
+    )
     selector = labels_selector(fields, m, "selector", path)
     action = m.get("action", "ALLOW")
     if action == "CUSTOM":
-        fields.report(path + ("action",), "unsupported: CUSTOM (external authorization) is "
-                                          "not implemented")
+        fields.report(
+            path + ("action",), "unsupported: CUSTOM (external authorization) is not implemented"
+        )
         action = "ALLOW"
     elif action not in ACTIONS:
         fields.report(path + ("action",), f"{action!r} is not one of {', '.join(ACTIONS)}")
@@ -133,8 +153,11 @@ def _rule(fields: Fields, value: Any, path: Path) -> Rule:
             fields.report(at, "a 'to' item needs an 'operation'")
             continue
         operations.append(_operation(fields, inner["operation"], at + ("operation",)))
-    conditions = [c for at, item in fields.items(m, "when", path)
-                  if (c := _condition(fields, item, at)) is not None]
+    conditions = [
+        c
+        for at, item in fields.items(m, "when", path)
+        if (c := _condition(fields, item, at)) is not None
+    ]
     return Rule(tuple(sources), tuple(operations), tuple(conditions))
 
 
@@ -150,8 +173,11 @@ def _matchable(fields: Fields, m: dict[str, Any], key: str, path: Path) -> tuple
 def _source(fields: Fields, value: Any, path: Path) -> Source:
     m = fields.mapping(value, path, set(_SOURCE_FIELDS), _SOURCE_UNSUPPORTED)
     if not m and isinstance(value, dict) and not value:
-        fields.report(path, "an empty source matches everything; write 'rules: [{}]' to "
-                            "match every request, or name the sources")
+        fields.report(
+            path,
+            "an empty source matches everything; write 'rules: [{}]' to "
+            "match every request, or name the sources",
+        )
     out: dict[str, tuple[str, ...]] = {}
     for key in _SOURCE_FIELDS:
         if key in ("ipBlocks", "notIpBlocks"):
@@ -164,8 +190,11 @@ def _source(fields: Fields, value: Any, path: Path) -> Source:
         if key in ("principals", "notPrincipals"):
             for i, principal in enumerate(values):
                 if principal.startswith("spiffe://"):
-                    fields.report(path + (key, i), "principals are written without "
-                                  f"'spiffe://' (Istio's form): {principal[9:]!r}")
+                    fields.report(
+                        path + (key, i),
+                        "principals are written without "
+                        f"'spiffe://' (Istio's form): {principal[9:]!r}",
+                    )
         out[_snake(key)] = values
     return Source(**out)
 
@@ -182,11 +211,15 @@ def _operation(fields: Fields, value: Any, path: Path) -> Operation:
         values = _matchable(fields, m, key, path)
         for i, item in enumerate(values):
             if key in ("methods", "notMethods") and item != item.upper():
-                fields.report(path + (key, i), f"methods are case-sensitive: write "
-                                               f"{item.upper()!r}")
+                fields.report(
+                    path + (key, i), f"methods are case-sensitive: write {item.upper()!r}"
+                )
             if key in ("paths", "notPaths") and ("{*}" in item or "{**}" in item):
-                fields.report(path + (key, i), "unsupported: path templates ({*}, {**}) are "
-                                               "not implemented; use a prefix 'abc*'")
+                fields.report(
+                    path + (key, i),
+                    "unsupported: path templates ({*}, {**}) are "
+                    "not implemented; use a prefix 'abc*'",
+                )
         out[_snake(key)] = values
     return Operation(**out)
 
@@ -213,8 +246,11 @@ def _condition(fields: Fields, value: Any, path: Path) -> Condition | None:
     if (hm := _HEADER_KEY.match(key)) is not None:
         header = hm.group(1).lower()
     elif key not in CONDITION_KEYS:
-        fields.report(path + ("key",), f"unsupported condition key {key!r}; supported: "
-                      f"{', '.join(CONDITION_KEYS)}, request.headers[<name>]")
+        fields.report(
+            path + ("key",),
+            f"unsupported condition key {key!r}; supported: "
+            f"{', '.join(CONDITION_KEYS)}, request.headers[<name>]",
+        )
         return None
     if not values and not not_values:
         fields.report(path, "a condition needs 'values' or 'notValues'")
@@ -224,8 +260,11 @@ def _condition(fields: Fields, value: Any, path: Path) -> Condition | None:
             if key == "source.ip":
                 problem = ip_problem(item)
             elif key == "destination.port":
-                problem = None if item.isdigit() and 1 <= int(item) <= 65535 else \
-                    "must be a port number from 1 to 65535"
+                problem = (
+                    None
+                    if item.isdigit() and 1 <= int(item) <= 65535
+                    else "must be a port number from 1 to 65535"
+                )
             else:
                 problem = wildcard_problem(item)
             if problem:

@@ -32,7 +32,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from carbonplane.mesh.policy.authz import AuthorizationPolicySpec, Condition, Operation, Rule, Source
+from carbonplane.mesh.policy.authz import (
+    AuthorizationPolicySpec,
+    Condition,
+    Operation,
+    Rule,
+    Source,
+)
 from carbonplane.mesh.policy.fields import selector_matches
 from carbonplane.mesh.policy.match import IpMatcher, StringMatcher, parse_ip
 
@@ -46,12 +52,29 @@ class Request:
     without ``spiffe://`` (None without mTLS); ``headers`` maps lower-case names to values;
     ``path`` may carry a query string, which matching ignores (as Istio does)."""
 
-    __slots__ = ("principal", "source_namespace", "source_ip", "port", "method", "path",
-                 "host", "host_no_port", "headers")
+    __slots__ = (
+        "principal",
+        "source_namespace",
+        "source_ip",
+        "port",
+        "method",
+        "path",
+        "host",
+        "host_no_port",
+        "headers",
+    )
 
-    def __init__(self, *, principal: str | None = None, source_ip: str | None = None,
-                 port: int = 0, method: str = "", path: str = "", host: str = "",
-                 headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        principal: str | None = None,
+        source_ip: str | None = None,
+        port: int = 0,
+        method: str = "",
+        path: str = "",
+        host: str = "",
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         if principal and principal.startswith("spiffe://"):
             principal = principal[9:]
         self.principal = principal or None
@@ -92,8 +115,9 @@ class Decision:
 Check = Callable[[Request], bool]
 
 
-def _strings(values: tuple[str, ...], get: Callable[[Request], str | None], negate: bool,
-             fold: bool = False) -> Check:
+def _strings(
+    values: tuple[str, ...], get: Callable[[Request], str | None], negate: bool, fold: bool = False
+) -> Check:
     matcher = StringMatcher(values, fold=fold)
     if negate:
         return lambda r: not matcher.matches(get(r))
@@ -146,6 +170,7 @@ def _host_check(values: tuple[str, ...], negate: bool) -> Check:
 
     def hit(r: Request) -> bool:
         return matcher.matches(r.host) or matcher.matches(r.host_no_port)
+
     return (lambda r: not hit(r)) if negate else hit
 
 
@@ -170,8 +195,10 @@ def _condition_value(c: Condition) -> Callable[[Request], Any]:
     if c.header is not None:
         name = c.header
         return lambda r: r.headers.get(name)
-    return {"source.principal": lambda r: r.principal,
-            "source.namespace": lambda r: r.source_namespace}[c.key]
+    return {
+        "source.principal": lambda r: r.principal,
+        "source.namespace": lambda r: r.source_namespace,
+    }[c.key]
 
 
 def _compile_condition(c: Condition) -> Check:
@@ -216,8 +243,13 @@ class WorkloadAuthorizer:
         self.policies = tuple(p.name for p in policies)
 
         def flat(action: str) -> tuple[tuple[str, int, Check], ...]:
-            return tuple((p.name, i, check) for p in policies if p.action == action
-                         for i, check in enumerate(p.rules))
+            return tuple(
+                (p.name, i, check)
+                for p in policies
+                if p.action == action
+                for i, check in enumerate(p.rules)
+            )
+
         self.deny, self.allow, self.audit = flat("DENY"), flat("ALLOW"), flat("AUDIT")
         self.has_allow = any(p.action == "ALLOW" for p in policies)
 
@@ -239,23 +271,33 @@ class AuthorizationEngine:
 
     CACHE_LIMIT = 4096
 
-    def __init__(self, policies: list[tuple[str, str, AuthorizationPolicySpec]],
-                 root_namespace: str) -> None:
+    def __init__(
+        self, policies: list[tuple[str, str, AuthorizationPolicySpec]], root_namespace: str
+    ) -> None:
         """``policies``: (namespace, name, spec) in bundle order."""
         self.root_namespace = root_namespace
         self._compiled = tuple(
-            CompiledPolicy(f"{ns}/{name}", ns, spec.selector, spec.action,
-                           tuple(compile_rule(r) for r in spec.rules))
-            for ns, name, spec in policies)
+            CompiledPolicy(
+                f"{ns}/{name}",
+                ns,
+                spec.selector,
+                spec.action,
+                tuple(compile_rule(r) for r in spec.rules),
+            )
+            for ns, name, spec in policies
+        )
         self._cache: dict[tuple[str, frozenset[tuple[str, str]]], WorkloadAuthorizer] = {}
 
     def for_workload(self, namespace: str, labels: Mapping[str, str]) -> WorkloadAuthorizer:
         key = (namespace, frozenset(labels.items()))
         found = self._cache.get(key)
         if found is None:
-            applies = [p for p in self._compiled
-                       if p.namespace in (namespace, self.root_namespace)
-                       and (p.selector is None or selector_matches(p.selector, labels))]
+            applies = [
+                p
+                for p in self._compiled
+                if p.namespace in (namespace, self.root_namespace)
+                and (p.selector is None or selector_matches(p.selector, labels))
+            ]
             found = WorkloadAuthorizer(applies)
             if len(self._cache) >= self.CACHE_LIMIT:
                 self._cache.clear()

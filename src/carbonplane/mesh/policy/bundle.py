@@ -53,12 +53,12 @@ class BundleChanges:
 class PolicyBundle:
     """One immutable, compiled policy configuration."""
 
-    def __init__(self, resources: Iterable[Resource],
-                 root_namespace: str = DEFAULT_ROOT_NAMESPACE) -> None:
+    def __init__(
+        self, resources: Iterable[Resource], root_namespace: str = DEFAULT_ROOT_NAMESPACE
+    ) -> None:
         self.root_namespace = root_namespace
         self.resources: tuple[Resource, ...] = tuple(resources)
-        self._by_key: Mapping[Key, Resource] = MappingProxyType(
-            {r.key: r for r in self.resources})
+        self._by_key: Mapping[Key, Resource] = MappingProxyType({r.key: r for r in self.resources})
         h = hashlib.sha256(root_namespace.encode())
         for r in self.resources:
             h.update("\0".join((*r.key, r.digest)).encode() + b"\n")
@@ -67,8 +67,8 @@ class PolicyBundle:
 
         def of(kind: str) -> list[tuple[str, str, Any]]:
             return [(r.namespace, r.name, r.spec) for r in self.resources if r.kind == kind]
-        self.peer_authentication = PeerAuthenticationIndex(of("PeerAuthentication"),
-                                                           root_namespace)
+
+        self.peer_authentication = PeerAuthenticationIndex(of("PeerAuthentication"), root_namespace)
         self.authorization = AuthorizationEngine(of("AuthorizationPolicy"), root_namespace)
         self.destination_rules = tuple(r for r in self.resources if r.kind == "DestinationRule")
         self.virtual_services = tuple(r for r in self.resources if r.kind == "VirtualService")
@@ -91,8 +91,11 @@ class PolicyBundle:
         added = tuple(k for k in new if k not in old)
         removed = tuple(k for k in old if k not in new)
         changed = tuple(k for k in new if k in old and new[k].digest != old[k].digest)
-        reordered = (not (added or removed or changed) and older is not None
-                     and [r.key for r in older.resources] != [r.key for r in self.resources])
+        reordered = (
+            not (added or removed or changed)
+            and older is not None
+            and [r.key for r in older.resources] != [r.key for r in self.resources]
+        )
         return BundleChanges(added, removed, changed, reordered)
 
 
@@ -100,9 +103,16 @@ def _files(paths: Iterable[str | FsPath], issues: list[Issue]) -> list[FsPath]:
     out: list[FsPath] = []
     for p in map(FsPath, paths):
         if p.is_dir():
-            out.extend(sorted((f for f in p.iterdir() if f.is_file()
-                               and f.suffix in SUFFIXES and not f.name.startswith(".")),
-                              key=lambda f: f.name))
+            out.extend(
+                sorted(
+                    (
+                        f
+                        for f in p.iterdir()
+                        if f.is_file() and f.suffix in SUFFIXES and not f.name.startswith(".")
+                    ),
+                    key=lambda f: f.name,
+                )
+            )
         elif p.is_file():
             out.append(p)
         else:
@@ -110,8 +120,9 @@ def _files(paths: Iterable[str | FsPath], issues: list[Issue]) -> list[FsPath]:
     return out
 
 
-def load_bundle(paths: str | FsPath | Iterable[str | FsPath], *,
-                root_namespace: str = DEFAULT_ROOT_NAMESPACE) -> PolicyBundle:
+def load_bundle(
+    paths: str | FsPath | Iterable[str | FsPath], *, root_namespace: str = DEFAULT_ROOT_NAMESPACE
+) -> PolicyBundle:
     """Load files/directories into a bundle, or raise ``PolicyError`` listing every problem."""
     if isinstance(paths, (str, FsPath)):
         paths = [paths]
@@ -125,9 +136,12 @@ def load_bundle(paths: str | FsPath | Iterable[str | FsPath], *,
     return load_texts(texts, root_namespace=root_namespace, issues=issues)
 
 
-def load_texts(texts: Iterable[tuple[str, str | bytes]], *,
-               root_namespace: str = DEFAULT_ROOT_NAMESPACE,
-               issues: list[Issue] | None = None) -> PolicyBundle:
+def load_texts(
+    texts: Iterable[tuple[str, str | bytes]],
+    *,
+    root_namespace: str = DEFAULT_ROOT_NAMESPACE,
+    issues: list[Issue] | None = None,
+) -> PolicyBundle:
     """Build a bundle from (file name, text) pairs, in the order given."""
     issues = issues if issues is not None else []
     resources: list[Resource] = []
@@ -140,9 +154,15 @@ def load_texts(texts: Iterable[tuple[str, str | bytes]], *,
             if res is None:
                 continue
             if res.key in first:
-                issues.append(Issue(res.file, res.line, ("metadata", "name"),
-                                    f"{res.kind} {res.namespace}/{res.name} is already "
-                                    f"defined at {first[res.key].where}"))
+                issues.append(
+                    Issue(
+                        res.file,
+                        res.line,
+                        ("metadata", "name"),
+                        f"{res.kind} {res.namespace}/{res.name} is already "
+                        f"defined at {first[res.key].where}",
+                    )
+                )
                 continue
             first[res.key] = res
             resources.append(res)

@@ -105,13 +105,21 @@ _POLICY_UNSUPPORTED = {
 
 
 def parse_destination_rule(fields: Fields, spec: Any, path: Path) -> DestinationRuleSpec:
-    m = fields.mapping(spec, path, {"host", "trafficPolicy", "subsets"}, {
-        "exportTo": "visibility scoping is not implemented; rules are visible mesh-wide",
-        "workloadSelector": "per-client rules are not implemented",
-    })
+    m = fields.mapping(
+        spec,
+        path,
+        {"host", "trafficPolicy", "subsets"},
+        {
+            "exportTo": "visibility scoping is not implemented; rules are visible mesh-wide",
+            "workloadSelector": "per-client rules are not implemented",
+        },
+    )
     host = fields.text(m, "host", path, required=True) or ""
-    policy = _policy(fields, m.get("trafficPolicy"), path + ("trafficPolicy",), True) \
-        if m.get("trafficPolicy") is not None else None
+    policy = (
+        _policy(fields, m.get("trafficPolicy"), path + ("trafficPolicy",), True)
+        if m.get("trafficPolicy") is not None
+        else None
+    )
     subsets, names = [], set()
     for at, item in fields.items(m, "subsets", path):
         s = fields.mapping(item, at, {"name", "labels", "trafficPolicy"})
@@ -121,11 +129,15 @@ def parse_destination_rule(fields: Fields, spec: Any, path: Path) -> Destination
         names.add(name)
         labels = s.get("labels") or {}
         if not isinstance(labels, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
             fields.report(at + ("labels",), "must be a mapping of string labels")
             labels = {}
-        sub_policy = _policy(fields, s["trafficPolicy"], at + ("trafficPolicy",), True) \
-            if s.get("trafficPolicy") is not None else None
+        sub_policy = (
+            _policy(fields, s["trafficPolicy"], at + ("trafficPolicy",), True)
+            if s.get("trafficPolicy") is not None
+            else None
+        )
         subsets.append(Subset(name, tuple(sorted(labels.items())), sub_policy))
     return DestinationRuleSpec(host, policy, tuple(subsets))
 
@@ -136,7 +148,7 @@ def _policy(fields: Fields, value: Any, path: Path, top: bool) -> TrafficPolicy:
         known.add("portLevelSettings")
     m = fields.mapping(value, path, known, _POLICY_UNSUPPORTED if top else None)
     ports: list[tuple[int, TrafficPolicy]] = []
-    for at, item in (fields.items(m, "portLevelSettings", path) if top else []):
+    for at, item in fields.items(m, "portLevelSettings", path) if top else []:
         if isinstance(item, dict):
             selector = fields.mapping(item.get("port"), at + ("port",), {"number"})
             number = fields.integer(selector, "number", at + ("port",), 1, 65535, required=True)
@@ -146,87 +158,177 @@ def _policy(fields: Fields, value: Any, path: Path, top: bool) -> TrafficPolicy:
                 ports.append((number, settings))
         else:
             fields.report(at, "must be a mapping")
-    lb = _load_balancer(fields, m["loadBalancer"], path + ("loadBalancer",)) \
-        if m.get("loadBalancer") is not None else None
-    pool = _pool(fields, m["connectionPool"], path + ("connectionPool",)) \
-        if m.get("connectionPool") is not None else None
-    outlier = _outlier(fields, m["outlierDetection"], path + ("outlierDetection",)) \
-        if m.get("outlierDetection") is not None else None
+    lb = (
+        _load_balancer(fields, m["loadBalancer"], path + ("loadBalancer",))
+        if m.get("loadBalancer") is not None
+        else None
+    )
+    pool = (
+        _pool(fields, m["connectionPool"], path + ("connectionPool",))
+        if m.get("connectionPool") is not None
+        else None
+    )
+    outlier = (
+        _outlier(fields, m["outlierDetection"], path + ("outlierDetection",))
+        if m.get("outlierDetection") is not None
+        else None
+    )
     tls_mode = None
     if m.get("tls") is not None:
         at = path + ("tls",)
-        tls = fields.mapping(m["tls"], at, {"mode"}, {
-            k: "operator-supplied certificates are not implemented; the mesh uses ISTIO_MUTUAL"
-            for k in ("clientCertificate", "privateKey", "caCertificates", "credentialName",
-                      "subjectAltNames", "sni", "insecureSkipVerify", "caCrl")})
+        tls = fields.mapping(
+            m["tls"],
+            at,
+            {"mode"},
+            {
+                k: "operator-supplied certificates are not implemented; the mesh uses ISTIO_MUTUAL"
+                for k in (
+                    "clientCertificate",
+                    "privateKey",
+                    "caCertificates",
+                    "credentialName",
+                    "subjectAltNames",
+                    "sni",
+                    "insecureSkipVerify",
+                    "caCrl",
+                )
+            },
+        )
         if tls.get("mode") in ("SIMPLE", "MUTUAL"):
-            fields.report(at + ("mode",), f"unsupported: {tls['mode']} (operator-supplied "
-                                          "certificates); use ISTIO_MUTUAL or DISABLE")
+            fields.report(
+                at + ("mode",),
+                f"unsupported: {tls['mode']} (operator-supplied "
+                "certificates); use ISTIO_MUTUAL or DISABLE",
+            )
         else:
             tls_mode = fields.text(tls, "mode", at, choices=TLS_MODES)
     return TrafficPolicy(lb, pool, outlier, tls_mode, tuple(ports))
 
 
 def _load_balancer(fields: Fields, value: Any, path: Path) -> LoadBalancer:
-    m = fields.mapping(value, path, {"simple", "consistentHash"}, {
-        "localityLbSetting": "there is one locality; locality failover is not implemented",
-        "zoneAwareLbSetting": "there is one locality; zone-aware balancing is not implemented",
-        "warmupDurationSecs": "slow start is not implemented",
-        "warmup": "slow start is not implemented",
-    })
+    m = fields.mapping(
+        value,
+        path,
+        {"simple", "consistentHash"},
+        {
+            "localityLbSetting": "there is one locality; locality failover is not implemented",
+            "zoneAwareLbSetting": "there is one locality; zone-aware balancing is not implemented",
+            "warmupDurationSecs": "slow start is not implemented",
+            "warmup": "slow start is not implemented",
+        },
+    )
     simple = fields.text(m, "simple", path, choices=SIMPLE_LB)
     if "simple" in m and "consistentHash" in m:
         fields.report(path, "set one of 'simple' or 'consistentHash'")
     if m.get("consistentHash") is None:
         return LoadBalancer(simple=simple)
     at = path + ("consistentHash",)
-    h = fields.mapping(m["consistentHash"], at, {
-        "httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName", "ringHash",
-        "maglev", "minimumRingSize"})
-    keys = [k for k in ("httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName")
-            if h.get(k) not in (None, False)]
+    h = fields.mapping(
+        m["consistentHash"],
+        at,
+        {
+            "httpHeaderName",
+            "httpCookie",
+            "useSourceIp",
+            "httpQueryParameterName",
+            "ringHash",
+            "maglev",
+            "minimumRingSize",
+        },
+    )
+    keys = [
+        k
+        for k in ("httpHeaderName", "httpCookie", "useSourceIp", "httpQueryParameterName")
+        if h.get(k) not in (None, False)
+    ]
     if len(keys) != 1:
-        fields.report(at, "set exactly one hash key: httpHeaderName, httpCookie, useSourceIp "
-                          "or httpQueryParameterName")
+        fields.report(
+            at,
+            "set exactly one hash key: httpHeaderName, httpCookie, useSourceIp "
+            "or httpQueryParameterName",
+        )
     cookie = None
     if h.get("httpCookie") is not None:
-        c = fields.mapping(h["httpCookie"], at + ("httpCookie",), {"name", "path", "ttl"},
-                           {"attributes": "cookie attributes are not implemented"})
-        cookie = HashCookie(fields.text(c, "name", at + ("httpCookie",), required=True) or "",
-                            fields.text(c, "path", at + ("httpCookie",)),
-                            fields.duration(c, "ttl", at + ("httpCookie",)))
+        c = fields.mapping(
+            h["httpCookie"],
+            at + ("httpCookie",),
+            {"name", "path", "ttl"},
+            {"attributes": "cookie attributes are not implemented"},
+        )
+        cookie = HashCookie(
+            fields.text(c, "name", at + ("httpCookie",), required=True) or "",
+            fields.text(c, "path", at + ("httpCookie",)),
+            fields.duration(c, "ttl", at + ("httpCookie",)),
+        )
     ring = fields.integer(h, "minimumRingSize", at, 1, 2**23)
     if h.get("ringHash") is not None:
-        ring = fields.integer(fields.mapping(h["ringHash"], at + ("ringHash",),
-                                             {"minimumRingSize"}),
-                              "minimumRingSize", at + ("ringHash",), 1, 2**23)
+        ring = fields.integer(
+            fields.mapping(h["ringHash"], at + ("ringHash",), {"minimumRingSize"}),
+            "minimumRingSize",
+            at + ("ringHash",),
+            1,
+            2**23,
+        )
     maglev = None
     if h.get("maglev") is not None:
-        maglev = fields.integer(fields.mapping(h["maglev"], at + ("maglev",), {"tableSize"}),
-                                "tableSize", at + ("maglev",), 1, 5_000_011)
-    return LoadBalancer(simple, fields.text(h, "httpHeaderName", at), cookie,
-                        bool(fields.flag(h, "useSourceIp", at)),
-                        fields.text(h, "httpQueryParameterName", at), ring, maglev)
+        maglev = fields.integer(
+            fields.mapping(h["maglev"], at + ("maglev",), {"tableSize"}),
+            "tableSize",
+            at + ("maglev",),
+            1,
+            5_000_011,
+        )
+    return LoadBalancer(
+        simple,
+        fields.text(h, "httpHeaderName", at),
+        cookie,
+        bool(fields.flag(h, "useSourceIp", at)),
+        fields.text(h, "httpQueryParameterName", at),
+        ring,
+        maglev,
+    )
 
 
 def _pool(fields: Fields, value: Any, path: Path) -> ConnectionPool:
     m = fields.mapping(value, path, {"tcp", "http"})
     at_t, at_h = path + ("tcp",), path + ("http",)
-    tcp = fields.mapping(m.get("tcp"), at_t, {
-        "maxConnections", "connectTimeout", "tcpKeepalive", "idleTimeout",
-        "maxConnectionDuration"})
-    http = fields.mapping(m.get("http"), at_h, {
-        "http1MaxPendingRequests", "http2MaxRequests", "maxRequestsPerConnection", "maxRetries",
-        "idleTimeout", "h2UpgradePolicy", "maxConcurrentStreams"}, {
-        "useClientProtocol": "upstream HTTP/2 is not implemented; requests go out as HTTP/1.1",
-        "http2KeepAlive": "upstream HTTP/2 is not implemented"})
-    ka = fields.mapping(tcp.get("tcpKeepalive"), at_t + ("tcpKeepalive",),
-                        {"time", "interval", "probes"})
+    tcp = fields.mapping(
+        m.get("tcp"),
+        at_t,
+        {
+            "maxConnections",
+            "connectTimeout",
+            "tcpKeepalive",
+            "idleTimeout",
+            "maxConnectionDuration",
+        },
+    )
+    http = fields.mapping(
+        m.get("http"),
+        at_h,
+        {
+            "http1MaxPendingRequests",
+            "http2MaxRequests",
+            "maxRequestsPerConnection",
+            "maxRetries",
+            "idleTimeout",
+            "h2UpgradePolicy",
+            "maxConcurrentStreams",
+        },
+        {
+            "useClientProtocol": "upstream HTTP/2 is not implemented; requests go out as HTTP/1.1",
+            "http2KeepAlive": "upstream HTTP/2 is not implemented",
+        },
+    )
+    ka = fields.mapping(
+        tcp.get("tcpKeepalive"), at_t + ("tcpKeepalive",), {"time", "interval", "probes"}
+    )
     at_k = at_t + ("tcpKeepalive",)
     return ConnectionPool(
         fields.integer(tcp, "maxConnections", at_t, 1, INT32),
         fields.duration(tcp, "connectTimeout", at_t, minimum=0.001),
-        fields.duration(ka, "time", at_k), fields.duration(ka, "interval", at_k),
+        fields.duration(ka, "time", at_k),
+        fields.duration(ka, "interval", at_k),
         fields.integer(ka, "probes", at_k, 1, 2**32 - 1),
         fields.duration(tcp, "idleTimeout", at_t),
         fields.duration(tcp, "maxConnectionDuration", at_t, minimum=0.001),
@@ -235,19 +337,33 @@ def _pool(fields: Fields, value: Any, path: Path) -> ConnectionPool:
         fields.integer(http, "maxRequestsPerConnection", at_h, 0, 2**29),
         fields.integer(http, "maxRetries", at_h, 0, INT32),
         fields.duration(http, "idleTimeout", at_h),
-        fields.text(http, "h2UpgradePolicy", at_h, choices=("DEFAULT", "DO_NOT_UPGRADE",
-                                                             "UPGRADE")),
-        fields.integer(http, "maxConcurrentStreams", at_h, 1, INT32))
+        fields.text(
+            http, "h2UpgradePolicy", at_h, choices=("DEFAULT", "DO_NOT_UPGRADE", "UPGRADE")
+        ),
+        fields.integer(http, "maxConcurrentStreams", at_h, 1, INT32),
+    )
 
 
 def _outlier(fields: Fields, value: Any, path: Path) -> OutlierDetection:
-    m = fields.mapping(value, path, {
-        "consecutive5xxErrors", "consecutiveGatewayErrors", "interval", "baseEjectionTime",
-        "maxEjectionPercent", "minHealthPercent", "splitExternalLocalOriginErrors",
-        "consecutiveLocalOriginFailures"}, {
-        "consecutiveErrors": "deprecated by Istio; use consecutive5xxErrors or "
-                             "consecutiveGatewayErrors",
-        "outlierDetectionHttpErrorCodes": "custom error codes are not implemented"})
+    m = fields.mapping(
+        value,
+        path,
+        {
+            "consecutive5xxErrors",
+            "consecutiveGatewayErrors",
+            "interval",
+            "baseEjectionTime",
+            "maxEjectionPercent",
+            "minHealthPercent",
+            "splitExternalLocalOriginErrors",
+            "consecutiveLocalOriginFailures",
+        },
+        {
+            "consecutiveErrors": "deprecated by Istio; use consecutive5xxErrors or "
+            "consecutiveGatewayErrors",
+            "outlierDetectionHttpErrorCodes": "custom error codes are not implemented",
+        },
+    )
     return OutlierDetection(
         fields.integer(m, "consecutive5xxErrors", path, 0, 2**32 - 1),
         fields.integer(m, "consecutiveGatewayErrors", path, 0, 2**32 - 1),
@@ -256,4 +372,5 @@ def _outlier(fields: Fields, value: Any, path: Path) -> OutlierDetection:
         fields.integer(m, "maxEjectionPercent", path, 0, 100),
         fields.integer(m, "minHealthPercent", path, 0, 100),
         fields.flag(m, "splitExternalLocalOriginErrors", path),
-        fields.integer(m, "consecutiveLocalOriginFailures", path, 0, 2**32 - 1))
+        fields.integer(m, "consecutiveLocalOriginFailures", path, 0, 2**32 - 1),
+    )

@@ -44,8 +44,11 @@ class Issue:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {dotted(self.path)}: {self.message}" if self.path else \
-            f"{where}: {self.message}"
+        return (
+            f"{where}: {dotted(self.path)}: {self.message}"
+            if self.path
+            else f"{where}: {self.message}"
+        )
 
 
 class PolicyError(ConfigError):
@@ -67,9 +70,15 @@ _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6,
 
 
 def _kind(value: Any) -> str:
-    return {list: "a list", dict: "a mapping", str: "a string", int: "a number",
-            float: "a number", bool: "a boolean", type(None): "empty"}.get(
-        type(value), type(value).__name__)
+    return {
+        list: "a list",
+        dict: "a mapping",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "empty",
+    }.get(type(value), type(value).__name__)
 
 
 class Fields:
@@ -90,8 +99,13 @@ class Fields:
     def report(self, path: Path, message: str) -> None:
         self.issues.append(Issue(self.file, self.line(path), path, message))
 
-    def mapping(self, value: Any, path: Path, known: set[str] | frozenset[str],
-                unsupported: Mapping[str, str] | None = None) -> dict[str, Any]:
+    def mapping(
+        self,
+        value: Any,
+        path: Path,
+        known: set[str] | frozenset[str],
+        unsupported: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         """``value`` as a mapping restricted to ``known`` keys; every other key is reported."""
         if value is None:
             return {}
@@ -119,8 +133,15 @@ class Fields:
             return []
         return [(path + (key, i), item) for i, item in enumerate(value)]
 
-    def text(self, m: Mapping[str, Any], key: str, path: Path, *, required: bool = False,
-             choices: tuple[str, ...] | None = None) -> str | None:
+    def text(
+        self,
+        m: Mapping[str, Any],
+        key: str,
+        path: Path,
+        *,
+        required: bool = False,
+        choices: tuple[str, ...] | None = None,
+    ) -> str | None:
         value = m.get(key)
         if value is None:
             if required:
@@ -144,8 +165,16 @@ class Fields:
                 self.report(at, f"must be a non-empty string, not {item!r}{quote}")
         return tuple(out)
 
-    def integer(self, m: Mapping[str, Any], key: str, path: Path, lo: int, hi: int,
-                *, required: bool = False) -> int | None:
+    def integer(
+        self,
+        m: Mapping[str, Any],
+        key: str,
+        path: Path,
+        lo: int,
+        hi: int,
+        *,
+        required: bool = False,
+    ) -> int | None:
         value = m.get(key)
         if value is None:
             if required:
@@ -156,13 +185,13 @@ class Fields:
             return None
         return value
 
-    def number(self, m: Mapping[str, Any], key: str, path: Path, lo: float,
-               hi: float) -> float | None:
+    def number(
+        self, m: Mapping[str, Any], key: str, path: Path, lo: float, hi: float
+    ) -> float | None:
         value = m.get(key)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) \
-                or not lo <= value <= hi:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
             self.report(path + (key,), f"must be a number from {lo:g} to {hi:g}, not {value!r}")
             return None
         return float(value)
@@ -176,8 +205,9 @@ class Fields:
             return None
         return value
 
-    def duration(self, m: Mapping[str, Any], key: str, path: Path, *,
-                 minimum: float = 0.0) -> float | None:
+    def duration(
+        self, m: Mapping[str, Any], key: str, path: Path, *, minimum: float = 0.0
+    ) -> float | None:
         """A duration such as ``10s``, ``1.5s``, ``300ms``, ``1h30m``, in seconds."""
         value = m.get(key)
         if value is None:
@@ -185,8 +215,10 @@ class Fields:
         seconds = parse_duration(value)
         if seconds is None or seconds < minimum:
             low = f" of at least {minimum:g}s" if minimum else ""
-            self.report(path + (key,), f"must be a duration{low} such as '10s', '300ms' or "
-                                       f"'1h', not {value!r}")
+            self.report(
+                path + (key,),
+                f"must be a duration{low} such as '10s', '300ms' or '1h', not {value!r}",
+            )
             return None
         return seconds
 
@@ -210,8 +242,9 @@ def parse_duration(value: Any) -> float | None:
     return total if pos == len(value) else None
 
 
-def labels_selector(fields: Fields, spec: Mapping[str, Any], key: str,
-                    path: Path) -> tuple[tuple[str, str], ...] | None:
+def labels_selector(
+    fields: Fields, spec: Mapping[str, Any], key: str, path: Path
+) -> tuple[tuple[str, str], ...] | None:
     """A ``WorkloadSelector`` (``{matchLabels: {k: v}}``) as sorted pairs; None when absent."""
     if key not in spec:
         return None
@@ -224,13 +257,17 @@ def labels_selector(fields: Fields, spec: Mapping[str, Any], key: str,
     pairs = []
     for k, v in (labels or {}).items():
         if not isinstance(k, str) or not isinstance(v, str):
-            fields.report(at + ("matchLabels", str(k)),
-                          f"labels are strings (quote {v!r} in the YAML)")
+            fields.report(
+                at + ("matchLabels", str(k)), f"labels are strings (quote {v!r} in the YAML)"
+            )
         else:
             pairs.append((k, v))
     if not pairs:
-        fields.report(at, "selector has no matchLabels; remove the selector to select every "
-                          "workload of the namespace")
+        fields.report(
+            at,
+            "selector has no matchLabels; remove the selector to select every "
+            "workload of the namespace",
+        )
         return None
     return tuple(sorted(pairs))
 

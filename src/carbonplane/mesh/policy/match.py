@@ -57,9 +57,12 @@ class StringMatcher:
             return False
         if self.fold:
             value = value.lower()
-        return (self.presence or value in self.exact
-                or (bool(self.prefixes) and value.startswith(self.prefixes))
-                or (bool(self.suffixes) and value.endswith(self.suffixes)))
+        return (
+            self.presence
+            or value in self.exact
+            or (bool(self.prefixes) and value.startswith(self.prefixes))
+            or (bool(self.suffixes) and value.endswith(self.suffixes))
+        )
 
 
 class IpMatcher:
@@ -69,7 +72,8 @@ class IpMatcher:
 
     def __init__(self, blocks: Iterable[str]) -> None:
         self.networks: tuple[Network, ...] = tuple(
-            ipaddress.ip_network(b, strict=False) for b in blocks)
+            ipaddress.ip_network(b, strict=False) for b in blocks
+        )
 
     def matches(self, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> bool:
         if address is None:

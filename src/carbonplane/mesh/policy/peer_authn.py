@@ -46,28 +46,35 @@ def _mode(fields: Fields, value: Any, path: Path) -> str:
     return fields.text(m, "mode", path, choices=MODES) or "UNSET"
 
 
-def parse_peer_authentication(fields: Fields, spec: Any, path: Path, *, namespace: str,
-                              root_namespace: str) -> PeerAuthenticationSpec:
+def parse_peer_authentication(
+    fields: Fields, spec: Any, path: Path, *, namespace: str, root_namespace: str
+) -> PeerAuthenticationSpec:
     m = fields.mapping(spec, path, {"selector", "mtls", "portLevelMtls"})
     selector = labels_selector(fields, m, "selector", path)
     if selector is not None and namespace == root_namespace:
-        fields.report(path + ("selector",), f"a workload selector in the root namespace "
-                      f"{root_namespace!r} is ignored by Istio; put this policy in the "
-                      "workload's namespace")
+        fields.report(
+            path + ("selector",),
+            f"a workload selector in the root namespace "
+            f"{root_namespace!r} is ignored by Istio; put this policy in the "
+            "workload's namespace",
+        )
     mode = _mode(fields, m.get("mtls"), path + ("mtls",)) if "mtls" in m else "UNSET"
     ports: list[tuple[int, str]] = []
     levels = m.get("portLevelMtls")
     if levels is not None:
         at = path + ("portLevelMtls",)
         if selector is None and "selector" not in m:
-            fields.report(at, "portLevelMtls requires a selector (Istio applies it only to "
-                              "selected workloads)")
+            fields.report(
+                at,
+                "portLevelMtls requires a selector (Istio applies it only to selected workloads)",
+            )
         if not isinstance(levels, dict):
             fields.report(at, "must be a mapping of port number to {mode: ...}")
             levels = {}
         for key, value in levels.items():
-            port = int(key) if isinstance(key, int) or (isinstance(key, str) and key.isdigit()) \
-                else -1
+            port = (
+                int(key) if isinstance(key, int) or (isinstance(key, str) and key.isdigit()) else -1
+            )
             if isinstance(key, bool) or not 1 <= port <= 65535:
                 fields.report(at + (str(key),), f"port must be from 1 to 65535, not {key!r}")
                 continue
@@ -78,22 +85,29 @@ def parse_peer_authentication(fields: Fields, spec: Any, path: Path, *, namespac
 class PeerAuthenticationIndex:
     """Every PeerAuthentication of a bundle, by namespace, in load order (oldest first)."""
 
-    def __init__(self, policies: list[tuple[str, str, PeerAuthenticationSpec]],
-                 root_namespace: str) -> None:
+    def __init__(
+        self, policies: list[tuple[str, str, PeerAuthenticationSpec]], root_namespace: str
+    ) -> None:
         self.root_namespace = root_namespace
         self._by_ns: dict[str, list[tuple[str, PeerAuthenticationSpec]]] = {}
         for ns, name, spec in policies:
             self._by_ns.setdefault(ns, []).append((f"{ns}/{name}", spec))
 
     def _namespace_wide(self, namespace: str) -> tuple[str, PeerAuthenticationSpec] | None:
-        return next(((n, s) for n, s in self._by_ns.get(namespace, ()) if s.selector is None),
-                    None)
+        return next(((n, s) for n, s in self._by_ns.get(namespace, ()) if s.selector is None), None)
 
-    def workload_policy(self, namespace: str,
-                        labels: Mapping[str, str]) -> tuple[str, PeerAuthenticationSpec] | None:
+    def workload_policy(
+        self, namespace: str, labels: Mapping[str, str]
+    ) -> tuple[str, PeerAuthenticationSpec] | None:
         """The oldest policy of ``namespace`` whose selector matches ``labels``."""
-        return next(((n, s) for n, s in self._by_ns.get(namespace, ())
-                     if s.selector is not None and selector_matches(s.selector, labels)), None)
+        return next(
+            (
+                (n, s)
+                for n, s in self._by_ns.get(namespace, ())
+                if s.selector is not None and selector_matches(s.selector, labels)
+            ),
+            None,
+        )
 
     def resolve(self, namespace: str, labels: Mapping[str, str], port: int) -> MtlsDecision:
         workload = self.workload_policy(namespace, labels)

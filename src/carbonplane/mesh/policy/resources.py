@@ -32,13 +32,29 @@ from carbonplane.mesh.policy.virtual_service import parse_virtual_service
 from carbonplane.mesh.policy.yamldocs import Document
 
 SECURITY = ("security.istio.io/v1beta1", "security.istio.io/v1")
-NETWORKING = ("networking.istio.io/v1alpha3", "networking.istio.io/v1beta1",
-              "networking.istio.io/v1")
-KINDS = {"PeerAuthentication": SECURITY, "AuthorizationPolicy": SECURITY,
-         "DestinationRule": NETWORKING, "VirtualService": NETWORKING}
-UNSUPPORTED_KINDS = ("RequestAuthentication", "Gateway", "ServiceEntry", "Sidecar",
-                     "EnvoyFilter", "WorkloadEntry", "WorkloadGroup", "ProxyConfig",
-                     "Telemetry", "WasmPlugin")
+NETWORKING = (
+    "networking.istio.io/v1alpha3",
+    "networking.istio.io/v1beta1",
+    "networking.istio.io/v1",
+)
+KINDS = {
+    "PeerAuthentication": SECURITY,
+    "AuthorizationPolicy": SECURITY,
+    "DestinationRule": NETWORKING,
+    "VirtualService": NETWORKING,
+}
+UNSUPPORTED_KINDS = (
+    "RequestAuthentication",
+    "Gateway",
+    "ServiceEntry",
+    "Sidecar",
+    "EnvoyFilter",
+    "WorkloadEntry",
+    "WorkloadGroup",
+    "ProxyConfig",
+    "Telemetry",
+    "WasmPlugin",
+)
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -93,13 +109,18 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def parse_resource(doc: Document, order: int, root_namespace: str,
-                   issues: list[Issue]) -> Resource | None:
+def parse_resource(
+    doc: Document, order: int, root_namespace: str, issues: list[Issue]
+) -> Resource | None:
     """Parse one document; append its problems to ``issues``; None when it cannot be used."""
     fields = Fields(doc.file, doc.marks, issues)
     before = len(issues)
-    top = fields.mapping(doc.data, (), {"apiVersion", "kind", "metadata", "spec"},
-                         {"status": "status belongs to a cluster's copy; remove it"})
+    top = fields.mapping(
+        doc.data,
+        (),
+        {"apiVersion", "kind", "metadata", "spec"},
+        {"status": "status belongs to a cluster's copy; remove it"},
+    )
     if not isinstance(doc.data, dict):
         return None
     kind = fields.text(top, "kind", (), required=True)
@@ -110,34 +131,42 @@ def parse_resource(doc: Document, order: int, root_namespace: str,
         if kind in UNSUPPORTED_KINDS:
             fields.report(("kind",), f"unsupported: {kind} is not implemented by this mesh")
         else:
-            fields.report(("kind",), f"{kind!r} is not an Istio policy kind this mesh reads "
-                                     f"({', '.join(KINDS)})")
+            fields.report(
+                ("kind",),
+                f"{kind!r} is not an Istio policy kind this mesh reads ({', '.join(KINDS)})",
+            )
         return None
     if api not in KINDS[kind]:
-        fields.report(("apiVersion",), f"{kind} is served as {' or '.join(KINDS[kind])}, "
-                                       f"not {api!r}")
-    meta = fields.mapping(top.get("metadata"), ("metadata",),
-                          {"name", "namespace", "labels", "annotations"})
+        fields.report(
+            ("apiVersion",), f"{kind} is served as {' or '.join(KINDS[kind])}, not {api!r}"
+        )
+    meta = fields.mapping(
+        top.get("metadata"), ("metadata",), {"name", "namespace", "labels", "annotations"}
+    )
     name = fields.text(meta, "name", ("metadata",), required=True) or ""
     if name and (len(name) > 253 or not _SUBDOMAIN.match(name)):
-        fields.report(("metadata", "name"), f"{name!r} is not a valid name (lower-case "
-                                            "letters, digits, '-' and '.')")
+        fields.report(
+            ("metadata", "name"),
+            f"{name!r} is not a valid name (lower-case letters, digits, '-' and '.')",
+        )
     namespace = fields.text(meta, "namespace", ("metadata",)) or "default"
     if len(namespace) > 63 or not _LABEL.match(namespace):
         fields.report(("metadata", "namespace"), f"{namespace!r} is not a valid namespace")
     labels = _strings_map(fields, meta.get("labels"), ("metadata", "labels"))
     annotations = _strings_map(fields, meta.get("annotations"), ("metadata", "annotations"))
     if any(k == "istio.io/dry-run" for k, _ in annotations):
-        fields.report(("metadata", "annotations", "istio.io/dry-run"),
-                      "unsupported: dry-run policies are not implemented (the policy would "
-                      "be enforced)")
+        fields.report(
+            ("metadata", "annotations", "istio.io/dry-run"),
+            "unsupported: dry-run policies are not implemented (the policy would be enforced)",
+        )
     spec_value = top.get("spec")
     if spec_value is None:
         spec_value = {}
     path = ("spec",)
     if kind == "PeerAuthentication":
-        spec = parse_peer_authentication(fields, spec_value, path, namespace=namespace,
-                                         root_namespace=root_namespace)
+        spec = parse_peer_authentication(
+            fields, spec_value, path, namespace=namespace, root_namespace=root_namespace
+        )
     elif kind == "AuthorizationPolicy":
         spec = parse_authorization_policy(fields, spec_value, path)
     elif kind == "DestinationRule":
@@ -146,10 +175,23 @@ def parse_resource(doc: Document, order: int, root_namespace: str,
         spec = parse_virtual_service(fields, spec_value, path)
     if len(issues) > before:
         return None
-    canonical = json.dumps(_canonical({"apiVersion": api, "kind": kind, "name": name,
-                                       "namespace": namespace, "labels": labels,
-                                       "annotations": annotations, "spec": spec_value}),
-                           sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        _canonical(
+            {
+                "apiVersion": api,
+                "kind": kind,
+                "name": name,
+                "namespace": namespace,
+                "labels": labels,
+                "annotations": annotations,
+                "spec": spec_value,
+            }
+        ),
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
     digest = hashlib.sha256(canonical.encode()).hexdigest()
-    return Resource(kind, namespace, name, api, spec, doc.file, doc.line, order, digest,
-                    labels, annotations)
+    return Resource(
+        kind, namespace, name, api, spec, doc.file, doc.line, order, digest, labels, annotations
+    )

@@ -24,11 +24,26 @@ from typing import Any
 
 from carbonplane.mesh.policy.fields import Fields, Path
 
-RETRY_ON = frozenset({
-    "5xx", "gateway-error", "reset", "reset-before-request", "connect-failure",
-    "envoy-ratelimited", "retriable-4xx", "refused-stream", "retriable-status-codes",
-    "retriable-headers", "http3-post-connect-failure", "cancelled", "deadline-exceeded",
-    "internal", "resource-exhausted", "unavailable"})
+RETRY_ON = frozenset(
+    {
+        "5xx",
+        "gateway-error",
+        "reset",
+        "reset-before-request",
+        "connect-failure",
+        "envoy-ratelimited",
+        "retriable-4xx",
+        "refused-stream",
+        "retriable-status-codes",
+        "retriable-headers",
+        "http3-post-connect-failure",
+        "cancelled",
+        "deadline-exceeded",
+        "internal",
+        "resource-exhausted",
+        "unavailable",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -38,8 +53,7 @@ class StringMatch:
 
     def matches(self, text: str, *, ignore_case: bool = False) -> bool:
         if self.kind == "regex":
-            return re.fullmatch(self.value, text, re.IGNORECASE if ignore_case else 0) \
-                is not None
+            return re.fullmatch(self.value, text, re.IGNORECASE if ignore_case else 0) is not None
         value, text = (self.value.lower(), text.lower()) if ignore_case else (self.value, text)
         return text == value if self.kind == "exact" else text.startswith(value)
 
@@ -100,25 +114,52 @@ class VirtualServiceSpec:
     http: tuple[HttpRoute, ...]
 
 
-_ROUTE_UNSUPPORTED = {k: f"{k} is not implemented" for k in (
-    "redirect", "directResponse", "delegate", "rewrite", "mirror", "mirrors", "mirrorPercent",
-    "mirrorPercentage", "corsPolicy", "headers")}
-_MATCH_UNSUPPORTED = {k: f"matching on {k} is not implemented" for k in (
-    "scheme", "queryParams", "withoutHeaders", "sourceLabels", "sourceNamespace", "gateways",
-    "statPrefix")}
+_ROUTE_UNSUPPORTED = {
+    k: f"{k} is not implemented"
+    for k in (
+        "redirect",
+        "directResponse",
+        "delegate",
+        "rewrite",
+        "mirror",
+        "mirrors",
+        "mirrorPercent",
+        "mirrorPercentage",
+        "corsPolicy",
+        "headers",
+    )
+}
+_MATCH_UNSUPPORTED = {
+    k: f"matching on {k} is not implemented"
+    for k in (
+        "scheme",
+        "queryParams",
+        "withoutHeaders",
+        "sourceLabels",
+        "sourceNamespace",
+        "gateways",
+        "statPrefix",
+    )
+}
 
 
 def parse_virtual_service(fields: Fields, spec: Any, path: Path) -> VirtualServiceSpec:
-    m = fields.mapping(spec, path, {"hosts", "http"}, {
-        "gateways": "gateways are not implemented; routes apply to sidecars (mesh)",
-        "exportTo": "visibility scoping is not implemented; routes are visible mesh-wide",
-        "tls": "TLS passthrough routes are not implemented",
-        "tcp": "TCP routes are not implemented",
-    })
+    m = fields.mapping(
+        spec,
+        path,
+        {"hosts", "http"},
+        {
+            "gateways": "gateways are not implemented; routes apply to sidecars (mesh)",
+            "exportTo": "visibility scoping is not implemented; routes are visible mesh-wide",
+            "tls": "TLS passthrough routes are not implemented",
+            "tcp": "TCP routes are not implemented",
+        },
+    )
     hosts = fields.texts(m, "hosts", path)
     if not hosts:
-        fields.report(path + ("hosts",) if "hosts" in m else path, "'hosts' needs at least one "
-                      "host")
+        fields.report(
+            path + ("hosts",) if "hosts" in m else path, "'hosts' needs at least one host"
+        )
     routes = tuple(_route(fields, item, at) for at, item in fields.items(m, "http", path))
     return VirtualServiceSpec(hosts, routes)
 
@@ -143,10 +184,17 @@ def _string_match(fields: Fields, value: Any, path: Path) -> StringMatch | None:
 
 
 def _match(fields: Fields, value: Any, path: Path) -> HttpMatch:
-    m = fields.mapping(value, path, {"name", "uri", "method", "authority", "headers", "port",
-                                     "ignoreUriCase"}, _MATCH_UNSUPPORTED)
-    parts = {k: _string_match(fields, m[k], path + (k,))
-             for k in ("uri", "method", "authority") if m.get(k) is not None}
+    m = fields.mapping(
+        value,
+        path,
+        {"name", "uri", "method", "authority", "headers", "port", "ignoreUriCase"},
+        _MATCH_UNSUPPORTED,
+    )
+    parts = {
+        k: _string_match(fields, m[k], path + (k,))
+        for k in ("uri", "method", "authority")
+        if m.get(k) is not None
+    }
     headers = []
     raw = m.get("headers")
     if raw is not None:
@@ -157,43 +205,68 @@ def _match(fields: Fields, value: Any, path: Path) -> HttpMatch:
                 sm = _string_match(fields, hm, path + ("headers", str(name)))
                 if sm is not None:
                     headers.append((str(name).lower(), sm))
-    return HttpMatch(fields.text(m, "name", path), parts.get("uri"), parts.get("method"),
-                     parts.get("authority"), tuple(headers),
-                     fields.integer(m, "port", path, 1, 65535),
-                     bool(fields.flag(m, "ignoreUriCase", path)))
+    return HttpMatch(
+        fields.text(m, "name", path),
+        parts.get("uri"),
+        parts.get("method"),
+        parts.get("authority"),
+        tuple(headers),
+        fields.integer(m, "port", path, 1, 65535),
+        bool(fields.flag(m, "ignoreUriCase", path)),
+    )
 
 
 def _destination(fields: Fields, value: Any, path: Path) -> RouteDestination | None:
-    m = fields.mapping(value, path, {"destination", "weight"}, {
-        "headers": "header manipulation is not implemented"})
+    m = fields.mapping(
+        value,
+        path,
+        {"destination", "weight"},
+        {"headers": "header manipulation is not implemented"},
+    )
     at = path + ("destination",)
     d = fields.mapping(m.get("destination"), at, {"host", "subset", "port"})
     host = fields.text(d, "host", at, required=True)
     port = None
     if d.get("port") is not None:
-        port = fields.integer(fields.mapping(d["port"], at + ("port",), {"number"}), "number",
-                              at + ("port",), 1, 65535, required=True)
+        port = fields.integer(
+            fields.mapping(d["port"], at + ("port",), {"number"}),
+            "number",
+            at + ("port",),
+            1,
+            65535,
+            required=True,
+        )
     weight = fields.integer(m, "weight", path, 0, 2**31 - 1)
     return RouteDestination(host, fields.text(d, "subset", at), port, weight) if host else None
 
 
 def _retries(fields: Fields, value: Any, path: Path) -> Retries:
-    m = fields.mapping(value, path, {"attempts", "perTryTimeout", "retryOn", "backoff",
-                                     "retryIgnorePreviousHosts"}, {
-        "retryRemoteLocalities": "there is one locality"})
+    m = fields.mapping(
+        value,
+        path,
+        {"attempts", "perTryTimeout", "retryOn", "backoff", "retryIgnorePreviousHosts"},
+        {"retryRemoteLocalities": "there is one locality"},
+    )
     attempts = fields.integer(m, "attempts", path, 0, 2**31 - 1, required=True) or 0
     retry_on: list[str] = []
     text = fields.text(m, "retryOn", path)
-    for part in (text.split(",") if text else []):
+    for part in text.split(",") if text else []:
         part = part.strip()
         if part in RETRY_ON or (part.isdigit() and 100 <= int(part) <= 599):
             retry_on.append(part)
         else:
-            fields.report(path + ("retryOn",), f"unknown retry condition {part!r}; known: "
-                          f"{', '.join(sorted(RETRY_ON))} or a status code")
-    return Retries(attempts, fields.duration(m, "perTryTimeout", path, minimum=0.001),
-                   tuple(retry_on), fields.duration(m, "backoff", path, minimum=0.001),
-                   fields.flag(m, "retryIgnorePreviousHosts", path))
+            fields.report(
+                path + ("retryOn",),
+                f"unknown retry condition {part!r}; known: "
+                f"{', '.join(sorted(RETRY_ON))} or a status code",
+            )
+    return Retries(
+        attempts,
+        fields.duration(m, "perTryTimeout", path, minimum=0.001),
+        tuple(retry_on),
+        fields.duration(m, "backoff", path, minimum=0.001),
+        fields.flag(m, "retryIgnorePreviousHosts", path),
+    )
 
 
 def _fault(fields: Fields, value: Any, path: Path) -> Fault:
@@ -201,37 +274,61 @@ def _fault(fields: Fields, value: Any, path: Path) -> Fault:
     delay = delay_pct = status = abort_pct = None
     if m.get("delay") is not None:
         at = path + ("delay",)
-        d = fields.mapping(m["delay"], at, {"fixedDelay", "percentage"}, {
-            "exponentialDelay": "not implemented (Istio does not either)",
-            "percent": "deprecated; use percentage: {value: N}"})
+        d = fields.mapping(
+            m["delay"],
+            at,
+            {"fixedDelay", "percentage"},
+            {
+                "exponentialDelay": "not implemented (Istio does not either)",
+                "percent": "deprecated; use percentage: {value: N}",
+            },
+        )
         delay = fields.duration(d, "fixedDelay", at, minimum=0.001)
         if delay is None and "fixedDelay" not in d:
             fields.report(at, "'fixedDelay' is required")
         delay_pct = fields.percentage(d, "percentage", at)
     if m.get("abort") is not None:
         at = path + ("abort",)
-        a = fields.mapping(m["abort"], at, {"httpStatus", "percentage"}, {
-            "grpcStatus": "gRPC is not implemented", "http2Error": "HTTP/2 is not implemented"})
+        a = fields.mapping(
+            m["abort"],
+            at,
+            {"httpStatus", "percentage"},
+            {"grpcStatus": "gRPC is not implemented", "http2Error": "HTTP/2 is not implemented"},
+        )
         status = fields.integer(a, "httpStatus", at, 200, 599, required=True)
         abort_pct = fields.percentage(a, "percentage", at)
     return Fault(delay, delay_pct, status, abort_pct)
 
 
 def _route(fields: Fields, value: Any, path: Path) -> HttpRoute:
-    m = fields.mapping(value, path, {"name", "match", "route", "timeout", "retries", "fault"},
-                       _ROUTE_UNSUPPORTED)
+    m = fields.mapping(
+        value, path, {"name", "match", "route", "timeout", "retries", "fault"}, _ROUTE_UNSUPPORTED
+    )
     matches = tuple(_match(fields, item, at) for at, item in fields.items(m, "match", path))
-    dests = [d for at, item in fields.items(m, "route", path)
-             if (d := _destination(fields, item, at)) is not None]
+    dests = [
+        d
+        for at, item in fields.items(m, "route", path)
+        if (d := _destination(fields, item, at)) is not None
+    ]
     if not m.get("route"):
-        fields.report(path + ("route",) if "route" in m else path,
-                      "an HTTP route needs 'route' destinations")
+        fields.report(
+            path + ("route",) if "route" in m else path, "an HTTP route needs 'route' destinations"
+        )
     if len(dests) > 1 and any(d.weight is None for d in dests):
         fields.report(path + ("route",), "with several destinations every one needs a weight")
     if dests and all(d.weight == 0 for d in dests):
         fields.report(path + ("route",), "all weights are 0: no destination would get traffic")
-    retries = _retries(fields, m["retries"], path + ("retries",)) \
-        if m.get("retries") is not None else None
+    retries = (
+        _retries(fields, m["retries"], path + ("retries",))
+        if m.get("retries") is not None
+        else None
+    )
     fault = _fault(fields, m["fault"], path + ("fault",)) if m.get("fault") is not None else None
-    return HttpRoute(fields.text(m, "name", path), matches, tuple(dests),
-                     fields.duration(m, "timeout", path), retries, fault)
+    return HttpRoute(
+        fields.text(m, "name", path),
+        matches,
+        tuple(dests),
+        fields.duration(m, "timeout", path),
+        retries,
+        fault,
+    )

@@ -61,8 +61,14 @@ def read_documents(text: str | bytes, file: str) -> tuple[list[Document], list[I
     """Parse every document of ``text``; return (documents, issues). On a syntax error or a
     refused shape the file contributes no documents and one issue naming the line."""
     if len(text) > MAX_FILE_BYTES:
-        return [], [Issue(file, None, (), f"file is {len(text)} bytes; the limit is "
-                                          f"{MAX_FILE_BYTES} (split it)")]
+        return [], [
+            Issue(
+                file,
+                None,
+                (),
+                f"file is {len(text)} bytes; the limit is {MAX_FILE_BYTES} (split it)",
+            )
+        ]
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
@@ -103,9 +109,11 @@ def _check_shape(root: yaml.Node) -> None:
     while stack:
         node, depth, site = stack.pop()
         if id(node) in seen:
-            raise _Refused(f"YAML aliases (*name) are not accepted in policy files; write the "
-                           f"value of the anchor at line {node.start_mark.line + 1} out",
-                           site.line + 1)
+            raise _Refused(
+                f"YAML aliases (*name) are not accepted in policy files; write the "
+                f"value of the anchor at line {node.start_mark.line + 1} out",
+                site.line + 1,
+            )
         seen.add(id(node))
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and depth > MAX_NESTING:
             raise _Refused(f"nested deeper than {MAX_NESTING} levels", node.start_mark.line + 1)
@@ -114,12 +122,16 @@ def _check_shape(root: yaml.Node) -> None:
             first: dict[Any, int] = {}
             for key, value in node.value:
                 if key.tag == "tag:yaml.org,2002:merge":
-                    raise _Refused("YAML merge keys (<<) are not accepted in policy files",
-                                   key.start_mark.line + 1)
+                    raise _Refused(
+                        "YAML merge keys (<<) are not accepted in policy files",
+                        key.start_mark.line + 1,
+                    )
                 if isinstance(key, yaml.ScalarNode):
                     if key.value in first:
-                        raise _Refused(f"duplicate key {key.value!r} (first at line "
-                                       f"{first[key.value]})", key.start_mark.line + 1)
+                        raise _Refused(
+                            f"duplicate key {key.value!r} (first at line {first[key.value]})",
+                            key.start_mark.line + 1,
+                        )
                     first[key.value] = key.start_mark.line + 1
                 kids += [(key, depth + 1, key.start_mark), (value, depth + 1, key.start_mark)]
         elif isinstance(node, yaml.SequenceNode):

@@ -18,8 +18,13 @@ log = logging.getLogger("carbonplane.mesh.sidecar.events")
 
 
 class EventSink:
-    def __init__(self, source: str, *, capacity: int = 10000,
-                 producer_factory: Callable[[], Any] | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        *,
+        capacity: int = 10000,
+        producer_factory: Callable[[], Any] | None = None,
+    ) -> None:
         self.source = source
         self._queue: queue.Queue = queue.Queue(capacity)
         self._factory = producer_factory
@@ -38,13 +43,25 @@ class EventSink:
         except queue.Full:
             self.dropped += 1
 
-    def security(self, category: str, severity: str, resource: str, *, principal: str | None = None,
-                 source_ip: str | None = None, **details: str) -> None:
+    def security(
+        self,
+        category: str,
+        severity: str,
+        resource: str,
+        *,
+        principal: str | None = None,
+        source_ip: str | None = None,
+        **details: str,
+    ) -> None:
         try:
             from carbonplane.events import SecurityEvent
-            fields: dict[str, Any] = {"category": category, "severity": severity,
-                                      "resource": resource,
-                                      "details": {k: str(v) for k, v in details.items()}}
+
+            fields: dict[str, Any] = {
+                "category": category,
+                "severity": severity,
+                "resource": resource,
+                "details": {k: str(v) for k, v in details.items()},
+            }
             if principal:
                 fields["principal"] = principal
             if source_ip:
@@ -56,9 +73,17 @@ class EventSink:
     def health(self, service: str, namespace: str, status: str, message: str) -> None:
         try:
             from carbonplane.events import ServiceHealthEvent
-            self.emit(ServiceHealthEvent(service_name=service, namespace=namespace,
-                                         health_status=status, latency_ms=0.0, error_rate=0.0,
-                                         message=message))
+
+            self.emit(
+                ServiceHealthEvent(
+                    service_name=service,
+                    namespace=namespace,
+                    health_status=status,
+                    latency_ms=0.0,
+                    error_rate=0.0,
+                    message=message,
+                )
+            )
         except Exception as exc:
             self._failure(exc)
 
@@ -67,8 +92,9 @@ class EventSink:
         now = time.monotonic()
         if now - self._last_log > 60:
             self._last_log = now
-            log.warning("mesh sidecar: an event could not be produced (%d so far): %s",
-                        self.failed, exc)
+            log.warning(
+                "mesh sidecar: an event could not be produced (%d so far): %s", self.failed, exc
+            )
 
     def _run(self) -> None:
         producer = None
@@ -82,6 +108,7 @@ class EventSink:
                         producer = self._factory()
                     else:
                         from carbonplane.events import get_event_producer
+
                         producer = get_event_producer(self.source)
                 producer.produce(event)
                 self.produced += 1
@@ -101,5 +128,10 @@ class EventSink:
         self._thread.join(timeout)
 
     def stats(self) -> dict:
-        return {"emitted": self.emitted, "produced": self.produced, "dropped": self.dropped,
-                "failed": self.failed, "by_kind": dict(self.by_kind)}
+        return {
+            "emitted": self.emitted,
+            "produced": self.produced,
+            "dropped": self.dropped,
+            "failed": self.failed,
+            "by_kind": dict(self.by_kind),
+        }

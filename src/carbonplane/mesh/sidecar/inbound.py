@@ -49,8 +49,13 @@ class InboundApp:
     def __init__(self, sidecar, app_host: str, app_port: int) -> None:
         self.sidecar = sidecar
         self.app_port = app_port
-        self.upstream = Upstream("app", FixedTarget(app_host, app_port), connect_timeout=5.0,
-                                 read_timeout=60.0, retries=1)
+        self.upstream = Upstream(
+            "app",
+            FixedTarget(app_host, app_port),
+            connect_timeout=5.0,
+            read_timeout=60.0,
+            retries=1,
+        )
         self.denied = self.allowed = 0
 
     def route(self, ctx):
@@ -64,18 +69,29 @@ class InboundApp:
             return self._deny(ctx, None, "plaintext request on a STRICT port")
         if tls is not None and mode == "DISABLE":
             return self._deny(ctx, identity, "TLS request on a DISABLE port")
-        if identity is not None and tls.mesh_root is not None and \
-                tls.mesh_root not in sc.contexts.trusted_roots():
-            return self._deny(ctx, identity, f"client certificate root {tls.mesh_root[:16]} is "
-                                             "no longer trusted (CA rotated and pruned)")
+        if (
+            identity is not None
+            and tls.mesh_root is not None
+            and tls.mesh_root not in sc.contexts.trusted_roots()
+        ):
+            return self._deny(
+                ctx,
+                identity,
+                f"client certificate root {tls.mesh_root[:16]} is "
+                "no longer trusted (CA rotated and pruned)",
+            )
         headers = {}
         for name, value in req.headers:
             headers[name.decode("latin-1")] = value.decode("latin-1")
-        request = Request(principal=identity.principal if identity is not None else None,
-                          source_ip=ctx.client.peer_ip, port=self.app_port,
-                          method=req.method.decode("latin-1"),
-                          path=req.target.decode("latin-1"),
-                          host=req.host.decode("latin-1"), headers=headers)
+        request = Request(
+            principal=identity.principal if identity is not None else None,
+            source_ip=ctx.client.peer_ip,
+            port=self.app_port,
+            method=req.method.decode("latin-1"),
+            path=req.target.decode("latin-1"),
+            host=req.host.decode("latin-1"),
+            headers=headers,
+        )
         decision = bundle.decide(sc.namespace, sc.labels, request)
         if not decision.allowed:
             return self._deny(ctx, identity, f"policy {decision.policy_name}")
@@ -84,20 +100,31 @@ class InboundApp:
         if any(name == XFCC for name, _ in hdrs):
             hdrs[:] = [h for h in hdrs if h[0] != XFCC]
         if identity is not None:
-            hdrs.append((XFCC, b"By=%s;Hash=%s;URI=%s" % (
-                sc.identity_uri, tls.cert_hash.encode(), str(identity).encode())))
+            hdrs.append(
+                (
+                    XFCC,
+                    b"By=%s;Hash=%s;URI=%s"
+                    % (sc.identity_uri, tls.cert_hash.encode(), str(identity).encode()),
+                )
+            )
         return RouteDecision(self.upstream, req.target, req.host)
 
     def _deny(self, ctx, identity, why: str):
         self.denied += 1
         req = ctx.request
         self.sidecar.events.security(
-            "AUTHZ_DENIED", "MEDIUM", self.sidecar.resource,
+            "AUTHZ_DENIED",
+            "MEDIUM",
+            self.sidecar.resource,
             principal=str(identity) if identity is not None else None,
-            source_ip=ctx.client.peer_ip, method=req.method.decode("latin-1"),
-            path=req.path.decode("latin-1"), reason=why)
-        return LocalResponse(RBAC_DENIED_STATUS, RBAC_DENIED_BODY,
-                             [(b"content-type", b"text/plain")])
+            source_ip=ctx.client.peer_ip,
+            method=req.method.decode("latin-1"),
+            path=req.path.decode("latin-1"),
+            reason=why,
+        )
+        return LocalResponse(
+            RBAC_DENIED_STATUS, RBAC_DENIED_BODY, [(b"content-type", b"text/plain")]
+        )
 
 
 class InboundListener:
@@ -164,8 +191,13 @@ class InboundListener:
             is_tls = first == TLS_HANDSHAKE
             if mode == "STRICT" and not is_tls:
                 self.refused_plaintext += 1
-                sc.events.security("TLS_ERROR", "MEDIUM", sc.resource, source_ip=peer,
-                                   reason="plaintext connection to a STRICT port")
+                sc.events.security(
+                    "TLS_ERROR",
+                    "MEDIUM",
+                    sc.resource,
+                    source_ip=peer,
+                    reason="plaintext connection to a STRICT port",
+                )
                 conn.close()
                 return
             if mode == "DISABLE" and is_tls:
@@ -180,8 +212,13 @@ class InboundListener:
             raise
         except (ssl.SSLError, OSError, asyncio.TimeoutError) as exc:
             self.tls_failures += 1
-            sc.events.security("TLS_ERROR", "HIGH", sc.resource, source_ip=peer,
-                               reason=str(exc)[:300] or type(exc).__name__)
+            sc.events.security(
+                "TLS_ERROR",
+                "HIGH",
+                sc.resource,
+                source_ip=peer,
+                reason=str(exc)[:300] or type(exc).__name__,
+            )
             try:
                 conn.close()
             except OSError:

@@ -25,7 +25,14 @@ import itertools
 
 from carbonplane.http.model import ResponseHead
 from carbonplane.mesh.sidecar.tlscheck import IDENTITY_MISMATCH
-from carbonplane.proxy import Filter, FilterChain, FixedTarget, LocalResponse, RouteDecision, Upstream
+from carbonplane.proxy import (
+    Filter,
+    FilterChain,
+    FixedTarget,
+    LocalResponse,
+    RouteDecision,
+    Upstream,
+)
 
 
 class IdentityFilter(Filter):
@@ -42,15 +49,20 @@ class IdentityFilter(Filter):
             ctx.vars["mesh_identity_failed"] = err
             head = ctx.response
             ctx.response = ResponseHead(
-                503, b"", head.version,
+                503,
+                b"",
+                head.version,
                 list(head.headers) + [(b"x-mesh-error", b"upstream identity check failed")],
-                head.framing, head.content_length)
+                head.framing,
+                head.content_length,
+            )
 
     def on_log(self, ctx) -> None:
         err = ctx.vars.get("mesh_identity_failed")
         if err:
-            self.sidecar.events.security("TLS_ERROR", "HIGH", self.sidecar.resource,
-                                         reason=err[:300])
+            self.sidecar.events.security(
+                "TLS_ERROR", "HIGH", self.sidecar.resource, reason=err[:300]
+            )
 
 
 def _text(status: int, message: str) -> LocalResponse:
@@ -87,16 +99,22 @@ class OutboundApp:
             return _text(503, "mesh outbound: no mesh configuration received yet")
         key = f"{namespace}/{service}"
         if key not in config.registry:
-            return _text(404, f"mesh outbound: unknown service {service!r} in namespace "
-                              f"{namespace!r} (not in the mesh registry)")
+            return _text(
+                404,
+                f"mesh outbound: unknown service {service!r} in namespace "
+                f"{namespace!r} (not in the mesh registry)",
+            )
         endpoints = config.endpoints(service, namespace)
         if not endpoints:
             return _text(503, f"mesh outbound: service {key} has no healthy endpoint")
         ep = endpoints[next(self._rr) % len(endpoints)]
         upstream = self._upstream(ep)
         if upstream is None:
-            return _text(503, f"mesh outbound: endpoint {ep.get('address')!r} of {key} is "
-                              "malformed in the registry")
+            return _text(
+                503,
+                f"mesh outbound: endpoint {ep.get('address')!r} of {key} is "
+                "malformed in the registry",
+            )
         target = req.path + req.query if req.query else req.path  # query keeps its "?"
         return RouteDecision(upstream, target, req.host, self.chain)
 
@@ -116,8 +134,14 @@ class OutboundApp:
             except (KeyError, ValueError):
                 return None
             sni = sc.expectations.name_for(identity)
-            upstream = Upstream(f"mesh:{identity}", FixedTarget(host.strip("[]"), int(port)),
-                                connect_timeout=5.0, read_timeout=60.0, retries=1, ssl=ctx,
-                                server_hostname=sni)
+            upstream = Upstream(
+                f"mesh:{identity}",
+                FixedTarget(host.strip("[]"), int(port)),
+                connect_timeout=5.0,
+                read_timeout=60.0,
+                retries=1,
+                ssl=ctx,
+                server_hostname=sni,
+            )
             self._upstreams[key] = upstream
         return upstream

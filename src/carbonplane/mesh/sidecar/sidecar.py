@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import socket
 import time
 
 from cryptography import x509
@@ -43,12 +42,25 @@ def split_addr(value: str, what: str) -> tuple[str, int]:
 
 
 class Sidecar:
-    def __init__(self, *, service: str, namespace: str, app: str, control: str, token_file,
-                 root_file, data_dir, inbound: str = "127.0.0.1:0",
-                 outbound: str = "127.0.0.1:0", admin: str = "127.0.0.1:0",
-                 labels: dict[str, str] | None = None, trust_domain: str = "cluster.local",
-                 probe_interval: float = 1.0, events: EventSink | None = None,
-                 agent_options: dict | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        service: str,
+        namespace: str,
+        app: str,
+        control: str,
+        token_file,
+        root_file,
+        data_dir,
+        inbound: str = "127.0.0.1:0",
+        outbound: str = "127.0.0.1:0",
+        admin: str = "127.0.0.1:0",
+        labels: dict[str, str] | None = None,
+        trust_domain: str = "cluster.local",
+        probe_interval: float = 1.0,
+        events: EventSink | None = None,
+        agent_options: dict | None = None,
+    ) -> None:
         self.service, self.namespace = service, namespace
         self.labels = dict(labels or {"app": service})
         self.app_host, self.app_port = split_addr(app, "--app")
@@ -101,10 +113,19 @@ class Sidecar:
         in_sock = listening_socket(*self.inbound_addr, reuse_port=False)
         self.ports["inbound"] = in_sock.getsockname()[1]
         address = f"{self.inbound_addr[0]}:{self.ports['inbound']}"
-        self.agent = Agent(self.control, self.token_file, self.root_file, self.data_dir,
-                           self.service, namespace=self.namespace, address=address,
-                           labels=self.labels, trust_domain=self.trust_domain,
-                           on_change=self._on_change, **self.agent_options)
+        self.agent = Agent(
+            self.control,
+            self.token_file,
+            self.root_file,
+            self.data_dir,
+            self.service,
+            namespace=self.namespace,
+            address=address,
+            labels=self.labels,
+            trust_domain=self.trust_domain,
+            on_change=self._on_change,
+            **self.agent_options,
+        )
         await self.agent.start()
         self.contexts = SidecarContexts(self.agent.tls, self.trust_domain, self.expectations)
         await self.agent.wait_for(lambda a: a.current_config is not None, config_timeout)
@@ -114,15 +135,20 @@ class Sidecar:
         self.listener.start()
         self.outbound_app = OutboundApp(self)
         self.outbound_server = ProxyServer(
-            ProxyConfig(app=self.outbound_app, via=None, upstream_keepalive_timeout=30.0), loop)
-        self.ports["outbound"] = await self.outbound_server.start(*self.outbound_addr,
-                                                                   reuse_port=False)
+            ProxyConfig(app=self.outbound_app, via=None, upstream_keepalive_timeout=30.0), loop
+        )
+        self.ports["outbound"] = await self.outbound_server.start(
+            *self.outbound_addr, reuse_port=False
+        )
         admin = await asyncio.start_server(self._admin, *self.admin_addr)
         self._admin_server = admin
         self.ports["admin"] = admin.sockets[0].getsockname()[1]
-        self.events.health(self.service, self.namespace, "HEALTHY",
-                           f"sidecar started (inbound {address}, config "
-                           f"{self.agent.config_version})")
+        self.events.health(
+            self.service,
+            self.namespace,
+            "HEALTHY",
+            f"sidecar started (inbound {address}, config {self.agent.config_version})",
+        )
         self._tasks.append(loop.create_task(self._probe_app()))
         return self
 
@@ -138,10 +164,14 @@ class Sidecar:
     def _on_change(self, event: str, agent) -> None:
         if event == "certificate":
             cert = agent.certificate
-            self.events.security("CERT_ISSUED", "LOW", self.resource,
-                                 principal=str(agent.identity),
-                                 serial=f"{cert.serial_number:x}",
-                                 not_after=cert.not_valid_after_utc.isoformat())
+            self.events.security(
+                "CERT_ISSUED",
+                "LOW",
+                self.resource,
+                principal=str(agent.identity),
+                serial=f"{cert.serial_number:x}",
+                not_after=cert.not_valid_after_utc.isoformat(),
+            )
 
     # -- app health -------------------------------------------------------------------------
 
@@ -149,18 +179,22 @@ class Sidecar:
         while True:
             try:
                 _, writer = await asyncio.wait_for(
-                    asyncio.open_connection(self.app_host, self.app_port), 2.0)
+                    asyncio.open_connection(self.app_host, self.app_port), 2.0
+                )
                 writer.close()
                 up = True
             except (OSError, asyncio.TimeoutError):
                 up = False
             if up != self.app_up:
                 if self.app_up is not None or not up:
-                    self.events.health(self.service, self.namespace,
-                                       "HEALTHY" if up else "UNHEALTHY",
-                                       "app back" if up else
-                                       f"app lost: {self.app_host}:{self.app_port} refuses "
-                                       "connections")
+                    self.events.health(
+                        self.service,
+                        self.namespace,
+                        "HEALTHY" if up else "UNHEALTHY",
+                        "app back"
+                        if up
+                        else f"app lost: {self.app_host}:{self.app_port} refuses connections",
+                    )
                 self.app_up = up
             await asyncio.sleep(self.probe_interval)
 
@@ -170,20 +204,29 @@ class Sidecar:
         agent = self.agent
         health = agent.health()
         return {
-            "service": self.service, "namespace": self.namespace,
-            "identity": str(agent.identity), "state": health["state"],
+            "service": self.service,
+            "namespace": self.namespace,
+            "identity": str(agent.identity),
+            "state": health["state"],
             "control_connected": health["control_connected"],
-            "control_error": health["last_error"], "reconnects": agent.reconnects,
+            "control_error": health["last_error"],
+            "reconnects": agent.reconnects,
             "config_version": agent.config_version,
             "policy_version": agent.current_config.policy.version if agent.current_config else None,
-            "cert_not_after": health["cert_not_after"], "cert_serial":
-                f"{agent.certificate.serial_number:x}", **self._trust(),
-            "mtls_mode": self.mode(), "app": f"{self.app_host}:{self.app_port}",
-            "app_up": self.app_up, "ports": self.ports,
-            "inbound": {"accepted": self.listener.accepted,
-                        "refused_plaintext": self.listener.refused_plaintext,
-                        "tls_failures": self.listener.tls_failures,
-                        "allowed": self.inbound_app.allowed, "denied": self.inbound_app.denied},
+            "cert_not_after": health["cert_not_after"],
+            "cert_serial": f"{agent.certificate.serial_number:x}",
+            **self._trust(),
+            "mtls_mode": self.mode(),
+            "app": f"{self.app_host}:{self.app_port}",
+            "app_up": self.app_up,
+            "ports": self.ports,
+            "inbound": {
+                "accepted": self.listener.accepted,
+                "refused_plaintext": self.listener.refused_plaintext,
+                "tls_failures": self.listener.tls_failures,
+                "allowed": self.inbound_app.allowed,
+                "denied": self.inbound_app.denied,
+            },
             "events": self.events.stats(),
         }
 
@@ -194,8 +237,11 @@ class Sidecar:
         anchors = x509.load_pem_x509_certificates(creds.bundle_pem)
         top = chain[-1]  # the leaf, or the last intermediate it carries
         root = root_of(top, [(fingerprint(a), a) for a in anchors])
-        return {"cert_issuer": chain[0].issuer.rfc4514_string(), "cert_root": root,
-                "trust_roots": [fingerprint(a) for a in anchors]}
+        return {
+            "cert_issuer": chain[0].issuer.rfc4514_string(),
+            "cert_root": root,
+            "trust_roots": [fingerprint(a) for a in anchors],
+        }
 
     def ready(self) -> bool:
         return self.agent.health()["state"] in ("SERVING", "DEGRADED") and bool(self.app_up)
@@ -217,11 +263,12 @@ class Sidecar:
             else:
                 status, ctype = 404, b"text/plain"
                 body = b"unknown admin path; try /healthz/ready or /config_dump\n"
-            writer.write(b"HTTP/1.1 %d X\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
-                         b"connection: close\r\n\r\n%s" % (status, ctype, len(body), body))
+            writer.write(
+                b"HTTP/1.1 %d X\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+                b"connection: close\r\n\r\n%s" % (status, ctype, len(body), body)
+            )
             await writer.drain()
         except (OSError, asyncio.TimeoutError):
             pass
         finally:
             writer.close()
-

@@ -25,8 +25,14 @@ import ssl
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 
-from carbonplane.mesh.identity import (PeerIdentityError, WorkloadId, client_context,
-                                       fingerprint, peer_identity, server_context)
+from carbonplane.mesh.identity import (
+    PeerIdentityError,
+    WorkloadId,
+    client_context,
+    fingerprint,
+    peer_identity,
+    server_context,
+)
 
 IDENTITY_MISMATCH = "mesh identity check failed"
 
@@ -79,8 +85,9 @@ def _inbound_class(trust_domain: str) -> type:
                 raise MeshIdentityError(f"{IDENTITY_MISMATCH}: client {exc}") from None
             der = self.getpeercert(binary_form=True)
             self.cert_hash = hashlib.sha256(der).hexdigest()
-            self.mesh_root = root_of(x509.load_der_x509_certificate(der),
-                                     getattr(self.context, "mesh_anchors", ()))
+            self.mesh_root = root_of(
+                x509.load_der_x509_certificate(der), getattr(self.context, "mesh_anchors", ())
+            )
 
     return InboundSSLObject
 
@@ -94,10 +101,12 @@ def _outbound_class(trust_domain: str, expectations: Expectations) -> type:
             expected = expectations.get(self.server_hostname)
             if expected is None:
                 raise MeshIdentityError(
-                    f"{IDENTITY_MISMATCH}: no expected identity for {self.server_hostname!r}")
+                    f"{IDENTITY_MISMATCH}: no expected identity for {self.server_hostname!r}"
+                )
             try:
-                self.mesh_identity = peer_identity(self, trust_domain=trust_domain,
-                                                   expected=expected)
+                self.mesh_identity = peer_identity(
+                    self, trust_domain=trust_domain, expected=expected
+                )
             except PeerIdentityError as exc:
                 raise MeshIdentityError(f"{IDENTITY_MISMATCH}: server {exc}") from None
 
@@ -126,8 +135,9 @@ class SidecarContexts:
             server, client = server_context(creds), client_context(creds)
             server.sslobject_class = self.inbound
             client.sslobject_class = self.outbound
-            anchors = tuple((fingerprint(a), a)
-                            for a in x509.load_pem_x509_certificates(creds.bundle_pem))
+            anchors = tuple(
+                (fingerprint(a), a) for a in x509.load_pem_x509_certificates(creds.bundle_pem)
+            )
             server.mesh_anchors = anchors  # read by the inbound handshake check (mesh_root)
             self._trusted = frozenset(fp for fp, _ in anchors)
             self._pair, self._source = (server, client), source

@@ -66,8 +66,18 @@ class TargetSpec(NamedTuple):
 class TargetState:
     """A target as the balancer tracks it: address, weight, health and load."""
 
-    __slots__ = ("address", "host", "port", "weight", "health", "active", "current", "ewma",
-                 "ewma_at", "id")
+    __slots__ = (
+        "address",
+        "host",
+        "port",
+        "weight",
+        "health",
+        "active",
+        "current",
+        "ewma",
+        "ewma_at",
+        "id",
+    )
 
     def __init__(self, spec: TargetSpec) -> None:
         self.address = spec.address
@@ -76,24 +86,37 @@ class TargetState:
         self.weight = spec.weight
         self.id = spec.id
         self.health = TargetHealth()
-        self.active = 0          # in-flight requests (least-connections, latency)
-        self.current = 0         # smooth weighted round-robin credit
-        self.ewma = 0.0          # latency (ms)
+        self.active = 0  # in-flight requests (least-connections, latency)
+        self.current = 0  # smooth weighted round-robin credit
+        self.ewma = 0.0  # latency (ms)
         self.ewma_at = 0.0
 
     def __repr__(self) -> str:
-        return f"TargetState({self.address}, w={self.weight}, {self.health!r}, active={self.active})"
+        return (
+            f"TargetState({self.address}, w={self.weight}, {self.health!r}, active={self.active})"
+        )
 
 
 class Balancer:
     """Selects targets of one upstream. Not thread-safe; one per worker (event loop)."""
 
-    def __init__(self, name: str, algorithm: str, targets: Sequence[TargetSpec],
-                 policy: HealthPolicy, *, slots: int = 10000, host_header: str | None = None,
-                 previous: Balancer | None = None, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        algorithm: str,
+        targets: Sequence[TargetSpec],
+        policy: HealthPolicy,
+        *,
+        slots: int = 10000,
+        host_header: str | None = None,
+        previous: Balancer | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
         if algorithm not in ALGORITHMS:
-            raise ValueError(f"balancer {name!r}: unknown algorithm {algorithm!r}, "
-                             f"expected one of {', '.join(ALGORITHMS)}")
+            raise ValueError(
+                f"balancer {name!r}: unknown algorithm {algorithm!r}, "
+                f"expected one of {', '.join(ALGORITHMS)}"
+            )
         self.name = name
         self.algorithm = algorithm
         self.policy = policy
@@ -105,7 +128,12 @@ class Balancer:
             for t in self.targets:
                 old = previous.by_address.get(t.address)
                 if old is not None:
-                    t.health, t.active, t.ewma, t.ewma_at = old.health, old.active, old.ewma, old.ewma_at
+                    t.health, t.active, t.ewma, t.ewma_at = (
+                        old.health,
+                        old.active,
+                        old.ewma,
+                        old.ewma_at,
+                    )
         self._rr_start = 0
         self._ring: list[int] = []
         self._ring_owner: list[TargetState] = []
@@ -133,16 +161,21 @@ class Balancer:
 
     def health_report(self) -> list[dict[str, Any]]:
         """Per target, Kong's ``GET /upstreams/{u}/health`` row."""
+
         def state(t: TargetState) -> str:
             if not self.policy.enabled:
                 return HEALTHCHECKS_OFF
             return HEALTHY if t.health.healthy else UNHEALTHY
-        return [{"target": t.address, "weight": t.weight, "health": state(t),
-                 "id": t.id} for t in self.targets]
+
+        return [
+            {"target": t.address, "weight": t.weight, "health": state(t), "id": t.id}
+            for t in self.targets
+        ]
 
     # -- selection -----------------------------------------------------------------------
-    def select(self, hash_key: str | None = None, *, exclude: Container[str] = (),
-               now: float = 0.0) -> TargetState | None:
+    def select(
+        self, hash_key: str | None = None, *, exclude: Container[str] = (), now: float = 0.0
+    ) -> TargetState | None:
         """Pick a target (``exclude`` holds addresses already tried for this request).
 
         Call ``release`` when the request to the returned target ends."""
@@ -160,8 +193,9 @@ class Balancer:
             picked.active += 1
         return picked
 
-    def release(self, target: TargetState, *, latency_ms: float | None = None,
-                now: float = 0.0) -> None:
+    def release(
+        self, target: TargetState, *, latency_ms: float | None = None, now: float = 0.0
+    ) -> None:
         target.active = max(0, target.active - 1)
         if latency_ms is not None:
             if target.ewma_at == 0.0 or latency_ms > target.ewma:
@@ -251,9 +285,13 @@ class BalancedPicker:
 
     __slots__ = ("balancer", "scheme", "hash_key", "on_health_change")
 
-    def __init__(self, balancer: Balancer, scheme: str,
-                 hash_key: Callable[[RequestContext], str | None] | None = None,
-                 on_health_change: Callable[[Balancer, TargetState], None] | None = None) -> None:
+    def __init__(
+        self,
+        balancer: Balancer,
+        scheme: str,
+        hash_key: Callable[[RequestContext], str | None] | None = None,
+        on_health_change: Callable[[Balancer, TargetState], None] | None = None,
+    ) -> None:
         self.balancer = balancer
         self.scheme = scheme
         self.hash_key = hash_key if balancer.algorithm == "consistent-hashing" else None
@@ -269,8 +307,9 @@ class BalancedPicker:
                 return target
         return balancer.select(key)
 
-    def release(self, ctx: RequestContext, target: TargetState, status: int,
-                failure: str | None) -> None:
+    def release(
+        self, ctx: RequestContext, target: TargetState, status: int, failure: str | None
+    ) -> None:
         balancer = self.balancer
         latency = None
         if balancer.algorithm == "latency" and ctx.upstream_answered:

@@ -26,8 +26,14 @@ HEALTHY, UNHEALTHY, HEALTHCHECKS_OFF = "HEALTHY", "UNHEALTHY", "HEALTHCHECKS_OFF
 class _Rules:
     """Thresholds and status sets for one source of results (active or passive)."""
 
-    __slots__ = ("ok_statuses", "bad_statuses", "successes", "http_failures", "tcp_failures",
-                 "timeouts")
+    __slots__ = (
+        "ok_statuses",
+        "bad_statuses",
+        "successes",
+        "http_failures",
+        "tcp_failures",
+        "timeouts",
+    )
 
     def __init__(self, conf: Mapping[str, Any]) -> None:
         healthy, unhealthy = conf["healthy"], conf["unhealthy"]
@@ -46,8 +52,14 @@ class _Rules:
 class HealthPolicy:
     """The compiled ``healthchecks`` record of an upstream."""
 
-    __slots__ = ("active", "passive", "threshold", "healthy_interval", "unhealthy_interval",
-                 "probe")
+    __slots__ = (
+        "active",
+        "passive",
+        "threshold",
+        "healthy_interval",
+        "unhealthy_interval",
+        "probe",
+    )
 
     def __init__(self, healthchecks: Mapping[str, Any]) -> None:
         active = healthchecks["active"]
@@ -56,14 +68,27 @@ class HealthPolicy:
         self.threshold = healthchecks.get("threshold") or 0
         self.healthy_interval = active["healthy"]["interval"] or 0
         self.unhealthy_interval = active["unhealthy"]["interval"] or 0
-        self.probe = {k: active.get(k) for k in ("type", "timeout", "http_path", "headers",
-                                                  "https_sni", "https_verify_certificate",
-                                                  "concurrency")}
+        self.probe = {
+            k: active.get(k)
+            for k in (
+                "type",
+                "timeout",
+                "http_path",
+                "headers",
+                "https_sni",
+                "https_verify_certificate",
+                "concurrency",
+            )
+        }
 
     @property
     def enabled(self) -> bool:
-        return bool(self.healthy_interval or self.unhealthy_interval or self.passive.enabled
-                    or self.active.enabled)
+        return bool(
+            self.healthy_interval
+            or self.unhealthy_interval
+            or self.passive.enabled
+            or self.active.enabled
+        )
 
 
 class TargetHealth:
@@ -81,8 +106,14 @@ class TargetHealth:
         self.successes = self.http_failures = self.tcp_failures = self.timeouts = 0
         return changed
 
-    def record(self, rules: _Rules, *, status: int | None = None, tcp_failure: bool = False,
-               timeout: bool = False) -> bool:
+    def record(
+        self,
+        rules: _Rules,
+        *,
+        status: int | None = None,
+        tcp_failure: bool = False,
+        timeout: bool = False,
+    ) -> bool:
         """Count one result; return True when the state flipped."""
         if tcp_failure:
             return self._failure(rules, "tcp_failures", rules.tcp_failures)
@@ -118,8 +149,10 @@ class TargetHealth:
         return self._flip(healthy)
 
     def __repr__(self) -> str:
-        return (f"TargetHealth({HEALTHY if self.healthy else UNHEALTHY}, s={self.successes}, "
-                f"http={self.http_failures}, tcp={self.tcp_failures}, to={self.timeouts})")
+        return (
+            f"TargetHealth({HEALTHY if self.healthy else UNHEALTHY}, s={self.successes}, "
+            f"http={self.http_failures}, tcp={self.tcp_failures}, to={self.timeouts})"
+        )
 
 
 class ActiveSchedule:
@@ -146,6 +179,9 @@ class ActiveSchedule:
 
     def next_due(self, targets: Mapping[str, TargetHealth], now: float) -> float | None:
         """Seconds until the next probe is due, or None when no probe is scheduled."""
-        waits = [max(0.0, self._last.get(a, float("-inf")) + self.interval_for(h) - now)
-                 for a, h in targets.items() if self.interval_for(h)]
+        waits = [
+            max(0.0, self._last.get(a, float("-inf")) + self.interval_for(h) - now)
+            for a, h in targets.items()
+            if self.interval_for(h)
+        ]
         return min(waits) if waits else None

@@ -30,9 +30,22 @@ from carbonplane.proxy.writes import WriteBatch, flush_output
 
 class UpstreamConnection:  # an asyncio protocol (duck-typed: compiled, see pool.pxd)
     __slots__ = (
-        "pool", "loop", "transport", "reader", "owner", "deadline", "requests", "closed",
-        "read_timeout", "write_timeout", "writing_paused", "reusable", "outbuf", "batch", "clock",
-    )  # fmt: skip
+        "pool",
+        "loop",
+        "transport",
+        "reader",
+        "owner",
+        "deadline",
+        "requests",
+        "closed",
+        "read_timeout",
+        "write_timeout",
+        "writing_paused",
+        "reusable",
+        "outbuf",
+        "batch",
+        "clock",
+    )
 
     def __init__(self, pool: UpstreamPool) -> None:
         self.pool = pool
@@ -52,8 +65,9 @@ class UpstreamConnection:  # an asyncio protocol (duck-typed: compiled, see pool
         self.batch = pool.batch
 
     # -- driven by the Exchange ---------------------------------------------------------
-    def send(self, owner, data: bytes, method: bytes, read_timeout: float,
-             write_timeout: float) -> None:  # fmt: skip
+    def send(
+        self, owner, data: bytes, method: bytes, read_timeout: float, write_timeout: float
+    ) -> None:
         """Start a request on this connection: ``data`` is its serialised head (+ body start)."""
         self.owner = owner
         self.reusable = False
@@ -133,8 +147,12 @@ class UpstreamConnection:  # an asyncio protocol (duck-typed: compiled, see pool
     def _ended(self, keep_alive: bool) -> None:
         """A response was read to its end: may this connection serve another request?"""
         self.deadline.clear()
-        self.reusable = (keep_alive and not self.closed and self.reader.buffered == 0
-                         and self.requests < self.pool.max_requests)  # fmt: skip
+        self.reusable = (
+            keep_alive
+            and not self.closed
+            and self.reader.buffered == 0
+            and self.requests < self.pool.max_requests
+        )
 
     def eof_received(self) -> bool:
         owner = self.owner
@@ -179,14 +197,33 @@ class UpstreamPool:
     """Keep-alive connections to one address (``host``, ``port``, TLS settings)."""
 
     __slots__ = (
-        "host", "port", "ssl", "server_hostname", "loop", "parser", "idle", "max_idle",
-        "max_requests", "idle_timeout", "batch",
-    )  # fmt: skip
+        "host",
+        "port",
+        "ssl",
+        "server_hostname",
+        "loop",
+        "parser",
+        "idle",
+        "max_idle",
+        "max_requests",
+        "idle_timeout",
+        "batch",
+    )
 
-    def __init__(self, loop, parser, host: str, port: int, *, ssl=None,
-                 server_hostname: str | None = None, max_idle: int = 512,
-                 max_requests: int = 10000, idle_timeout: float = 60.0,
-                 batch: WriteBatch | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        loop,
+        parser,
+        host: str,
+        port: int,
+        *,
+        ssl=None,
+        server_hostname: str | None = None,
+        max_idle: int = 512,
+        max_requests: int = 10000,
+        idle_timeout: float = 60.0,
+        batch: WriteBatch | None = None,
+    ) -> None:
         self.loop = loop
         self.batch = batch if batch is not None else WriteBatch(loop)
         self.parser = parser

@@ -71,13 +71,16 @@ class ActiveHealthChecker:
             except asyncio.TimeoutError:
                 pass
 
-    async def _probe(self, balancer: Balancer, target: TargetState, limit: asyncio.Semaphore) -> None:
+    async def _probe(
+        self, balancer: Balancer, target: TargetState, limit: asyncio.Semaphore
+    ) -> None:
         probe = balancer.policy.probe
         async with limit:
             self.probes += 1
             try:
-                result = await asyncio.wait_for(_probe_once(balancer, target, probe),
-                                                float(probe.get("timeout") or 1))
+                result = await asyncio.wait_for(
+                    _probe_once(balancer, target, probe), float(probe.get("timeout") or 1)
+                )
             except asyncio.TimeoutError:
                 result = {"timeout": True}
             except OSError:
@@ -97,8 +100,9 @@ async def _probe_once(balancer: Balancer, target: TargetState, probe: Mapping) -
     if kind == "https":
         tls = tls_context(bool(probe.get("https_verify_certificate", True)))
     server_hostname = (probe.get("https_sni") or target.host) if tls else None
-    reader, writer = await asyncio.open_connection(target.host, target.port, ssl=tls,
-                                                   server_hostname=server_hostname)
+    reader, writer = await asyncio.open_connection(
+        target.host, target.port, ssl=tls, server_hostname=server_hostname
+    )
     try:
         if kind == "tcp":  # connected: count as the first status the policy calls healthy
             return {"status": min(balancer.policy.active.ok_statuses, default=200)}
@@ -116,8 +120,12 @@ async def _probe_once(balancer: Balancer, target: TargetState, probe: Mapping) -
 def _probe_request(balancer: Balancer, target: TargetState, probe: Mapping) -> bytes:
     path = probe.get("http_path") or "/"
     host = balancer.host_header(target, "https" if probe.get("type") == "https" else "http")
-    lines = [f"GET {path} HTTP/1.1", f"Host: {host}", "Connection: close",
-             "User-Agent: carbonplane-healthcheck"]
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}",
+        "Connection: close",
+        "User-Agent: carbonplane-healthcheck",
+    ]
     for name, values in (probe.get("headers") or {}).items():
         for value in values if isinstance(values, (list, tuple)) else (values,):
             lines.append(f"{name}: {value}")

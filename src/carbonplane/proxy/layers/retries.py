@@ -37,5 +37,4 @@ def resend_fresh(reused: bool, broken: bool, resent: bool, method: bytes, framin
     """An attempt on a ``reused`` connection failed before any response byte (``broken``: reset
     or closed, not a timeout): re-send the request once on a new connection? (``resent``: it
     already was.)"""
-    return (reused and broken and not resent and method in IDEMPOTENT
-            and framing == FRAMING_NONE)
+    return reused and broken and not resent and method in IDEMPOTENT and framing == FRAMING_NONE

@@ -20,7 +20,10 @@ DEFAULT_S = 60.0
 
 def check(connect: float, read: float, write: float, where: str | None = None) -> None:
     """Refuse a deadline that is not a number > 0, naming the field and ``where``."""
-    for field, value in (("connect_timeout", connect), ("read_timeout", read),
-                         ("write_timeout", write)):  # fmt: skip
+    for field, value in (
+        ("connect_timeout", connect),
+        ("read_timeout", read),
+        ("write_timeout", write),
+    ):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ConfigError(f"{field} must be > 0 seconds, got {value!r}", where=where)

@@ -17,6 +17,7 @@ from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstr
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.server import ProxyServer
 
+
 class OneRoute:
     """A ProxyApp: every request goes to the upstream through ``chain``, path unchanged."""
 
@@ -31,13 +32,20 @@ class OneRoute:
 
 class ChainProxy:
     def __init__(self, upstream_port: int, handlers: list, **settings: Any) -> None:
-        self.upstream = Upstream("stand-in", FixedTarget("127.0.0.1", upstream_port),
-                                 connect_timeout=5, read_timeout=10, write_timeout=10, retries=0)
+        self.upstream = Upstream(
+            "stand-in",
+            FixedTarget("127.0.0.1", upstream_port),
+            connect_timeout=5,
+            read_timeout=10,
+            write_timeout=10,
+            retries=0,
+        )
         self.settings = settings
         self.handlers = handlers
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="chain-proxy",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="chain-proxy", daemon=True
+        )
         self.server: ProxyServer | None = None
         self.port = 0
 

@@ -10,11 +10,20 @@ from .proxykit import ChainProxy, gateway, handler, seen_header, stand_in_upstre
 
 upstream = pytest.fixture(stand_in_upstream)
 
-GW = gateway([
-    {"username": "ops", "acls": [{"group": "ops"}, {"group": "oncall"}],
-     "keyauth_credentials": [{"key": "ops-key"}]},
-    {"username": "dev", "acls": [{"group": "dev"}], "keyauth_credentials": [{"key": "dev-key"}]},
-])
+GW = gateway(
+    [
+        {
+            "username": "ops",
+            "acls": [{"group": "ops"}, {"group": "oncall"}],
+            "keyauth_credentials": [{"key": "ops-key"}],
+        },
+        {
+            "username": "dev",
+            "acls": [{"group": "dev"}],
+            "keyauth_credentials": [{"key": "dev-key"}],
+        },
+    ]
+)
 
 
 def chain(**acl):
@@ -24,23 +33,29 @@ def chain(**acl):
 
 def test_allow_list_and_groups_header(upstream):
     with ChainProxy(upstream.port, chain(allow=["ops"])) as proxy:
-        status, _, doc = http(proxy.port, "GET", "/", headers={"apikey": "ops-key",
-                                                               "X-Consumer-Groups": "admins"})
+        status, _, doc = http(
+            proxy.port, "GET", "/", headers={"apikey": "ops-key", "X-Consumer-Groups": "admins"}
+        )
         assert status == 200
         assert seen_header(doc, "x-consumer-groups") == ["ops, oncall"]
         before = upstream.requests
-        status, _, body = http(proxy.port, "GET", "/", headers={"apikey": "dev-key",
-                                                               "X-Consumer-Groups": "ops"})
+        status, _, body = http(
+            proxy.port, "GET", "/", headers={"apikey": "dev-key", "X-Consumer-Groups": "ops"}
+        )
         assert (status, body["message"]) == (403, "You cannot consume this service")
         assert upstream.requests == before
 
 
 def test_deny_list_hidden_groups_and_spoofing(upstream):
     with ChainProxy(upstream.port, chain(deny=["dev"], hide_groups_header=True)) as proxy:
-        status, _, doc = http(proxy.port, "GET", "/", headers={"apikey": "ops-key",
-                                                               "x_consumer_groups": "admins"})
+        status, _, doc = http(
+            proxy.port, "GET", "/", headers={"apikey": "ops-key", "x_consumer_groups": "admins"}
+        )
         assert status == 200
-        assert seen_header(doc, "x-consumer-groups") == [] and seen_header(doc, "x_consumer_groups") == []
+        assert (
+            seen_header(doc, "x-consumer-groups") == []
+            and seen_header(doc, "x_consumer_groups") == []
+        )
         assert http(proxy.port, "GET", "/", headers={"apikey": "dev-key"})[0] == 403
 
 

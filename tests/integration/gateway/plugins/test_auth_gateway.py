@@ -35,27 +35,50 @@ def token(iss: str, secret: str = SECRET, **claims) -> str:
 def gateway(upstream, tmp_path):
     doc = {
         "_format_version": "3.0",
-        "services": [{
-            "name": "trino", "url": f"http://{upstream.address}",
-            "routes": [
-                {"name": "public", "paths": ["/public"]},
-                {"name": "secured", "paths": ["/api/trino"],
-                 "plugins": [{"name": "jwt"}, {"name": "acl", "config": {"allow": ["analysts"]}},
-                             {"name": "request-transformer",
-                              "config": {"add": {"headers": ["X-Platform:254carbon"]}}}]},
-                {"name": "keyed", "paths": ["/api/keyed"],
-                 "plugins": [{"name": "key-auth", "config": {"hide_credentials": True}}]},
-            ],
-        }],
+        "services": [
+            {
+                "name": "trino",
+                "url": f"http://{upstream.address}",
+                "routes": [
+                    {"name": "public", "paths": ["/public"]},
+                    {
+                        "name": "secured",
+                        "paths": ["/api/trino"],
+                        "plugins": [
+                            {"name": "jwt"},
+                            {"name": "acl", "config": {"allow": ["analysts"]}},
+                            {
+                                "name": "request-transformer",
+                                "config": {"add": {"headers": ["X-Platform:254carbon"]}},
+                            },
+                        ],
+                    },
+                    {
+                        "name": "keyed",
+                        "paths": ["/api/keyed"],
+                        "plugins": [{"name": "key-auth", "config": {"hide_credentials": True}}],
+                    },
+                ],
+            }
+        ],
         "consumers": [
-            {"username": "ana", "acls": [{"group": "analysts"}],
-             "jwt_secrets": [{"key": "ana-app", "secret": SECRET}],
-             "keyauth_credentials": [{"key": "ana-key"}]},
+            {
+                "username": "ana",
+                "acls": [{"group": "analysts"}],
+                "jwt_secrets": [{"key": "ana-app", "secret": SECRET}],
+                "keyauth_credentials": [{"key": "ana-key"}],
+            },
             {"username": "bot", "jwt_secrets": [{"key": "bot-app", "secret": SECRET}]},
         ],
-        "plugins": [{"name": "response-transformer", "config": {
-            "add": {"headers": ["X-Content-Type-Options:nosniff", "X-Frame-Options:DENY"]},
-            "remove": {"headers": ["X-Powered-By"]}}}],
+        "plugins": [
+            {
+                "name": "response-transformer",
+                "config": {
+                    "add": {"headers": ["X-Content-Type-Options:nosniff", "X-Frame-Options:DENY"]},
+                    "remove": {"headers": ["X-Powered-By"]},
+                },
+            }
+        ],
     }
     with InProcessGateway(write_config(tmp_path / "kong.yml", doc)) as gw:
         yield gw
@@ -68,15 +91,23 @@ def test_public_route_gets_security_headers(gateway):
 
 
 def test_secured_route_jwt_then_acl_then_transformer(gateway):
-    status, hdrs, doc = http(gateway.proxy_port, "GET", "/api/trino/v1/statement",
-                             headers={"Authorization": f"Bearer {token('ana-app')}"})
+    status, hdrs, doc = http(
+        gateway.proxy_port,
+        "GET",
+        "/api/trino/v1/statement",
+        headers={"Authorization": f"Bearer {token('ana-app')}"},
+    )
     assert status == 200 and doc["target"] == "/v1/statement"
     assert seen_header(doc, "x-consumer-username") == ["ana"]
     assert seen_header(doc, "x-consumer-groups") == ["analysts"]
     assert seen_header(doc, "x-platform") == ["254carbon"]
     assert hdrs["x-content-type-options"] == "nosniff"
-    status, hdrs, body = http(gateway.proxy_port, "GET", "/api/trino/v1/statement",
-                              headers={"Authorization": f"Bearer {token('bot-app')}"})
+    status, hdrs, body = http(
+        gateway.proxy_port,
+        "GET",
+        "/api/trino/v1/statement",
+        headers={"Authorization": f"Bearer {token('bot-app')}"},
+    )
     assert (status, body["message"]) == (403, "You cannot consume this service")
     assert hdrs["x-frame-options"] == "DENY"  # global response headers on refusals too
     status, _, body = http(gateway.proxy_port, "GET", "/api/trino/x")

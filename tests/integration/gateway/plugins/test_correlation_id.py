@@ -25,11 +25,17 @@ def test_generated_id_goes_upstream_and_back(upstream):
             assert header(doc, "kong-request-id") == headers["kong-request-id"]
             ids.append(headers["kong-request-id"])
     worker = {i.split("#")[0] for i in ids}
-    assert len(worker) == 1 and [int(i.split("#")[1]) for i in ids] == sorted(int(i.split("#")[1]) for i in ids)
+    assert len(worker) == 1 and [int(i.split("#")[1]) for i in ids] == sorted(
+        int(i.split("#")[1]) for i in ids
+    )
 
 
 def test_client_id_is_kept(upstream):
-    with RigProxy(upstream.port, [build("correlation-id", {"header_name": "X-Correlation-ID"})]) as proxy:
-        status, headers, doc = http(proxy.port, "GET", "/api/datahub/x", headers={"X-Correlation-ID": "abc-123"})
+    with RigProxy(
+        upstream.port, [build("correlation-id", {"header_name": "X-Correlation-ID"})]
+    ) as proxy:
+        status, headers, doc = http(
+            proxy.port, "GET", "/api/datahub/x", headers={"X-Correlation-ID": "abc-123"}
+        )
     assert status == 200 and header(doc, "x-correlation-id") == "abc-123"
     assert "x-correlation-id" not in headers  # echo_downstream is off

@@ -8,9 +8,14 @@ from gwharness import StandIn, http
 
 from .traffic_rig import RigProxy, build
 
-CONF = {"origins": ["https://254carbon.com", r"https://.*\.254carbon\.com"],
-        "methods": ["GET", "POST", "OPTIONS"], "headers": ["Authorization", "Content-Type"],
-        "exposed_headers": ["X-Request-Id"], "credentials": True, "max_age": 3600}
+CONF = {
+    "origins": ["https://254carbon.com", r"https://.*\.254carbon\.com"],
+    "methods": ["GET", "POST", "OPTIONS"],
+    "headers": ["Authorization", "Content-Type"],
+    "exposed_headers": ["X-Request-Id"],
+    "credentials": True,
+    "max_age": 3600,
+}
 
 
 @pytest.fixture
@@ -22,9 +27,16 @@ def upstream():
 
 def test_preflight_is_answered_by_the_gateway(upstream):
     with RigProxy(upstream.port, [build("cors", CONF)]) as proxy:
-        status, headers, body = http(proxy.port, "OPTIONS", "/api/datahub/entities", headers={
-            "Origin": "https://portal.254carbon.com", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization"})
+        status, headers, body = http(
+            proxy.port,
+            "OPTIONS",
+            "/api/datahub/entities",
+            headers={
+                "Origin": "https://portal.254carbon.com",
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization",
+            },
+        )
     assert status == 200 and body == b"" and headers["content-length"] == "0"
     assert headers["access-control-allow-origin"] == "https://portal.254carbon.com"
     assert headers["access-control-allow-credentials"] == "true"
@@ -36,20 +48,29 @@ def test_preflight_is_answered_by_the_gateway(upstream):
 
 def test_simple_request_gets_cors_headers_and_foreign_origins_do_not(upstream):
     with RigProxy(upstream.port, [build("cors", CONF)]) as proxy:
-        status, headers, doc = http(proxy.port, "GET", "/api/datahub/entities",
-                                    headers={"Origin": "https://254carbon.com"})
+        status, headers, doc = http(
+            proxy.port, "GET", "/api/datahub/entities", headers={"Origin": "https://254carbon.com"}
+        )
         assert status == 200 and doc["name"] == "cors"
         assert headers["access-control-allow-origin"] == "https://254carbon.com"
         assert headers["access-control-expose-headers"] == "X-Request-Id"
         assert headers["vary"] == "Origin"
-        status, headers, _ = http(proxy.port, "GET", "/api/datahub/entities",
-                                  headers={"Origin": "https://254carbon.com.evil.example"})
+        status, headers, _ = http(
+            proxy.port,
+            "GET",
+            "/api/datahub/entities",
+            headers={"Origin": "https://254carbon.com.evil.example"},
+        )
         assert status == 200 and "access-control-allow-origin" not in headers
 
 
 def test_preflight_continue_reaches_the_upstream(upstream):
     with RigProxy(upstream.port, [build("cors", {**CONF, "preflight_continue": True})]) as proxy:
-        status, headers, doc = http(proxy.port, "OPTIONS", "/api/datahub/x", headers={
-            "Origin": "https://254carbon.com", "Access-Control-Request-Method": "GET"})
+        status, headers, doc = http(
+            proxy.port,
+            "OPTIONS",
+            "/api/datahub/x",
+            headers={"Origin": "https://254carbon.com", "Access-Control-Request-Method": "GET"},
+        )
     assert status == 200 and doc["method"] == "OPTIONS" and upstream.requests == 1
     assert "access-control-allow-origin" not in headers

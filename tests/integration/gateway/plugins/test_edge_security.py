@@ -41,8 +41,10 @@ def b64(data: bytes) -> str:
 
 
 def token() -> str:
-    data = (f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}."
-            f"{b64(json.dumps({'iss': 'app', 'exp': int(time.time()) + 300}).encode())}")
+    data = (
+        f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}."
+        f"{b64(json.dumps({'iss': 'app', 'exp': int(time.time()) + 300}).encode())}"
+    )
     return f"{data}.{b64(hmac.digest(SECRET.encode(), data.encode(), hashlib.sha256))}"
 
 
@@ -57,53 +59,86 @@ def upstream():
 def gateway(upstream, tmp_path):
     doc = {
         "_format_version": "3.0",
-        "services": [{
-            "name": "svc", "url": f"http://{upstream.address}",
-            "routes": [
-                {"name": "open", "paths": ["/open"],
-                 "plugins": [{"name": "key-auth", "config": {"anonymous": "guest"}},
-                             {"name": "request-transformer",
-                              "config": {"add": {"headers": ["X-Platform:edge"]}}}]},
-                {"name": "jwt", "paths": ["/jwt"], "plugins": [{"name": "jwt"}]},
-                {"name": "buffered", "paths": ["/buffered"]},
-                {"name": "streamed", "paths": ["/streamed"], "request_buffering": False},
-            ],
-        }],
-        "consumers": [{"username": "guest"},
-                      {"username": "ana", "keyauth_credentials": [{"key": "ana-key"}],
-                       "jwt_secrets": [{"key": "app", "secret": SECRET}]}],
+        "services": [
+            {
+                "name": "svc",
+                "url": f"http://{upstream.address}",
+                "routes": [
+                    {
+                        "name": "open",
+                        "paths": ["/open"],
+                        "plugins": [
+                            {"name": "key-auth", "config": {"anonymous": "guest"}},
+                            {
+                                "name": "request-transformer",
+                                "config": {"add": {"headers": ["X-Platform:edge"]}},
+                            },
+                        ],
+                    },
+                    {"name": "jwt", "paths": ["/jwt"], "plugins": [{"name": "jwt"}]},
+                    {"name": "buffered", "paths": ["/buffered"]},
+                    {"name": "streamed", "paths": ["/streamed"], "request_buffering": False},
+                ],
+            }
+        ],
+        "consumers": [
+            {"username": "guest"},
+            {
+                "username": "ana",
+                "keyauth_credentials": [{"key": "ana-key"}],
+                "jwt_secrets": [{"key": "app", "secret": SECRET}],
+            },
+        ],
     }
     with InProcessGateway(write_config(tmp_path / "kong.yml", doc)) as gw:
         yield gw
 
 
 def test_connection_cannot_remove_what_the_auth_and_transformer_plugins_set(gateway):
-    status, _, doc = http(gateway.proxy_port, "GET", "/open", headers={
-        "Connection": "X-Anonymous-Consumer, X-Consumer-Username, X-Platform, X-Own",
-        "X-Own": "client's own field"})
+    status, _, doc = http(
+        gateway.proxy_port,
+        "GET",
+        "/open",
+        headers={
+            "Connection": "X-Anonymous-Consumer, X-Consumer-Username, X-Platform, X-Own",
+            "X-Own": "client's own field",
+        },
+    )
     assert status == 200
     assert header(doc, "x-anonymous-consumer") == "true"  # still marked anonymous
     assert header(doc, "x-consumer-username") == "guest"
     assert header(doc, "x-platform") == "edge"
     assert header(doc, "x-own") is None  # the client may drop its own fields
-    status, _, doc = http(gateway.proxy_port, "GET", "/open", headers={
-        "apikey": "ana-key", "Connection": "X-Consumer-Username, X-Credential-Identifier"})
+    status, _, doc = http(
+        gateway.proxy_port,
+        "GET",
+        "/open",
+        headers={"apikey": "ana-key", "Connection": "X-Consumer-Username, X-Credential-Identifier"},
+    )
     assert status == 200 and header(doc, "x-consumer-username") == "ana"
     assert header(doc, "x-credential-identifier") is not None
     assert header(doc, "x-anonymous-consumer") is None
 
 
-@pytest.mark.parametrize("respell", [
-    lambda t: t + "=", lambda t: t + "==",
-    lambda t: t.replace(".", "=.", 1),  # the header segment padded
-    lambda t: t.replace(".", "==.", 2).replace("==.", ".", 1),  # the claims segment padded
-])
+@pytest.mark.parametrize(
+    "respell",
+    [
+        lambda t: t + "=",
+        lambda t: t + "==",
+        lambda t: t.replace(".", "=.", 1),  # the header segment padded
+        lambda t: t.replace(".", "==.", 2).replace("==.", ".", 1),  # the claims segment padded
+    ],
+)
 def test_a_jwt_with_padding_is_refused(gateway, upstream, respell):
     good = token()
-    assert http(gateway.proxy_port, "GET", "/jwt", headers={"Authorization": f"Bearer {good}"})[0] == 200
+    assert (
+        http(gateway.proxy_port, "GET", "/jwt", headers={"Authorization": f"Bearer {good}"})[0]
+        == 200
+    )
     before = upstream.requests
-    status, _, body = http(gateway.proxy_port, "GET", "/jwt",
-                           headers={"Authorization": f"Bearer {respell(good)}"})
+    status, _, body = http(
+        gateway.proxy_port, "GET", "/jwt", headers={"Authorization": f"Bearer {respell(good)}"}
+    )
     assert status == 401 and body["message"].startswith("Bad token; "), body
     assert upstream.requests == before
 

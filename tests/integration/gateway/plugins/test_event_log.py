@@ -29,7 +29,9 @@ def read_all(reader) -> list:
     for partition in reader.partitions(TOPIC):
         low, high = reader.watermarks(TOPIC, partition)
         if high > low:
-            events += [decode_event(r.value) for r in reader.read(TOPIC, partition, low, 1000, timeout=1.0)]
+            events += [
+                decode_event(r.value) for r in reader.read(TOPIC, partition, low, 1000, timeout=1.0)
+            ]
     return events
 
 
@@ -53,7 +55,11 @@ def test_requests_become_audit_events_in_the_local_log(upstream, cp_home):
     assert [e.status_code for e in events] == [200, 503, 200]
     first = events[0]
     assert (first.service, first.method, first.ip_address, first.source) == (
-        "datahub-gms", "POST", "127.0.0.1", "api-gateway")
+        "datahub-gms",
+        "POST",
+        "127.0.0.1",
+        "api-gateway",
+    )
     assert first.request_size_bytes > 2 and first.response_size_bytes > 0 and first.latency_ms >= 0
     assert events[1].error_message == "upstream answered 503"
     assert all("secret" not in repr(e) for e in events)
@@ -62,10 +68,17 @@ def test_requests_become_audit_events_in_the_local_log(upstream, cp_home):
 def test_a_gateway_process_produces_audit_events(upstream, cp_home, tmp_path):
     from gwharness import GatewayProcess, write_config
 
-    doc = {"_format_version": "3.0",
-           "services": [{"name": "datahub-gms", "url": f"http://{upstream.address}/",
-                         "routes": [{"name": "datahub-api", "paths": ["/api/datahub"]}]}],
-           "plugins": [{"name": "event-log"}]}
+    doc = {
+        "_format_version": "3.0",
+        "services": [
+            {
+                "name": "datahub-gms",
+                "url": f"http://{upstream.address}/",
+                "routes": [{"name": "datahub-api", "paths": ["/api/datahub"]}],
+            }
+        ],
+        "plugins": [{"name": "event-log"}],
+    }
     path = write_config(tmp_path / "kong.yml", doc)
     with GatewayProcess(path, workers=1, env={"CARBONPLANE_HOME": str(cp_home)}) as gw:
         for _ in range(3):
@@ -73,8 +86,12 @@ def test_a_gateway_process_produces_audit_events(upstream, cp_home, tmp_path):
         reader = open_reader(EventsConfig.from_env())
         try:
             from gwharness import wait_until
-            events = wait_until(lambda: (lambda e: e if len(e) >= 3 else None)(read_all(reader)),
-                                timeout=15, what="3 audit events from the gateway process")
+
+            events = wait_until(
+                lambda: (lambda e: e if len(e) >= 3 else None)(read_all(reader)),
+                timeout=15,
+                what="3 audit events from the gateway process",
+            )
         finally:
             reader.close()
     assert {e.service for e in events} == {"datahub-gms"}

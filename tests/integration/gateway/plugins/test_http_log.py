@@ -23,14 +23,21 @@ def upstream():
 
 def test_http_log_batches_reach_a_real_receiver(upstream):
     with LogReceiver() as receiver:
-        log = build("http-log", {"http_endpoint": f"http://127.0.0.1:{receiver.port}/loki/api/v1/push",
-                                 "queue": {"max_batch_size": 5, "max_coalescing_delay": 0.2}})
+        log = build(
+            "http-log",
+            {
+                "http_endpoint": f"http://127.0.0.1:{receiver.port}/loki/api/v1/push",
+                "queue": {"max_batch_size": 5, "max_coalescing_delay": 0.2},
+            },
+        )
         with RigProxy(upstream.port, [log]) as proxy:
             for i in range(7):
                 assert http(proxy.port, "GET", f"/api/datahub/{i}")[0] == 200
             requests = receiver.wait_for(2)
     line, headers, body = requests[0]
-    assert line == "POST /loki/api/v1/push HTTP/1.1" and headers["content-type"] == "application/json"
+    assert (
+        line == "POST /loki/api/v1/push HTTP/1.1" and headers["content-type"] == "application/json"
+    )
     batches = [json.loads(b) for _, _, b in requests]
     assert [len(b) for b in batches] == [5, 2]
     uris = [r["request"]["uri"] for batch in batches for r in batch]
@@ -64,8 +71,14 @@ class _SilentEndpoint:
 
 def test_a_hanging_log_endpoint_never_slows_requests(upstream):
     silent = _SilentEndpoint()
-    log = build("http-log", {"http_endpoint": f"http://127.0.0.1:{silent.port}/", "timeout": 30000,
-                             "queue": {"max_coalescing_delay": 0}})
+    log = build(
+        "http-log",
+        {
+            "http_endpoint": f"http://127.0.0.1:{silent.port}/",
+            "timeout": 30000,
+            "queue": {"max_coalescing_delay": 0},
+        },
+    )
     try:
         with RigProxy(upstream.port, [log]) as proxy:
             assert http(proxy.port, "GET", "/api/datahub/warm")[0] == 200

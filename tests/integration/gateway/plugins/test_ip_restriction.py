@@ -25,8 +25,9 @@ def test_allow_and_deny_on_the_peer_address(upstream):
 def test_forwarded_headers_from_an_untrusted_peer_do_not_count(upstream):
     chain = [handler("ip-restriction", {"allow": ["10.0.0.0/8"], "status": 401, "message": "no"})]
     with ChainProxy(upstream.port, chain) as p:
-        status, _, body = http(p.port, "GET", "/", headers={"X-Real-IP": "10.1.1.1",
-                                                            "X-Forwarded-For": "10.1.1.1"})
+        status, _, body = http(
+            p.port, "GET", "/", headers={"X-Real-IP": "10.1.1.1", "X-Forwarded-For": "10.1.1.1"}
+        )
         assert (status, body["message"]) == (401, "no")
 
 

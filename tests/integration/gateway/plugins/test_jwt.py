@@ -27,18 +27,32 @@ EC = ec.generate_private_key(ec.SECP256R1())
 
 
 def pem(key) -> str:
-    return key.public_key().public_bytes(serialization.Encoding.PEM,
-                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
-GW = gateway([
-    {"username": "analyst", "custom_id": "emp-7", "acls": [{"group": "analysts"}],
-     "jwt_secrets": [{"key": "hs-app", "secret": SECRET.decode()},
-                     {"key": "rs-app", "algorithm": "RS256", "rsa_public_key": pem(RSA)},
-                     {"key": "es-app", "algorithm": "ES256", "rsa_public_key": pem(EC)}]},
-    {"username": "intern", "acls": [{"group": "interns"}],
-     "jwt_secrets": [{"key": "intern-app", "secret": "intern-secret-0123456789abcdef"}]},
-])
+GW = gateway(
+    [
+        {
+            "username": "analyst",
+            "custom_id": "emp-7",
+            "acls": [{"group": "analysts"}],
+            "jwt_secrets": [
+                {"key": "hs-app", "secret": SECRET.decode()},
+                {"key": "rs-app", "algorithm": "RS256", "rsa_public_key": pem(RSA)},
+                {"key": "es-app", "algorithm": "ES256", "rsa_public_key": pem(EC)},
+            ],
+        },
+        {
+            "username": "intern",
+            "acls": [{"group": "interns"}],
+            "jwt_secrets": [{"key": "intern-app", "secret": "intern-secret-0123456789abcdef"}],
+        },
+    ]
+)
 
 
 def b64(data: bytes) -> str:
@@ -66,18 +80,27 @@ def claims(iss: str, **extra) -> dict:
 
 @pytest.fixture
 def proxy(upstream):
-    with ChainProxy(upstream.port, [handler("jwt", {}, GW),
-                                    handler("acl", {"deny": ["interns"]}, GW)]) as p:
+    with ChainProxy(
+        upstream.port, [handler("jwt", {}, GW), handler("acl", {"deny": ["interns"]}, GW)]
+    ) as p:
         yield p
 
 
-@pytest.mark.parametrize("alg,iss,key", [("HS256", "hs-app", SECRET), ("RS256", "rs-app", RSA),
-                                         ("ES256", "es-app", EC)])
+@pytest.mark.parametrize(
+    "alg,iss,key", [("HS256", "hs-app", SECRET), ("RS256", "rs-app", RSA), ("ES256", "es-app", EC)]
+)
 def test_valid_tokens_reach_the_upstream_with_consumer_headers(proxy, upstream, alg, iss, key):
     token = sign(claims(iss), alg, key)
-    status, _, doc = http(proxy.port, "GET", "/data", headers={
-        "Authorization": f"Bearer {token}", "X-Consumer-Username": "admin",
-        "X_Consumer_ID": "forged"})
+    status, _, doc = http(
+        proxy.port,
+        "GET",
+        "/data",
+        headers={
+            "Authorization": f"Bearer {token}",
+            "X-Consumer-Username": "admin",
+            "X_Consumer_ID": "forged",
+        },
+    )
     assert status == 200
     assert seen_header(doc, "x-consumer-username") == ["analyst"]
     assert seen_header(doc, "x-consumer-custom-id") == ["emp-7"]
@@ -96,8 +119,15 @@ ATTACKS = {
     "alg none": sign(claims("hs-app"), "none", header={"alg": "none", "typ": "JWT"}),
     "algorithm switch": sign(claims("rs-app"), "HS256", SECRET),
     "RS/HS key confusion": sign(claims("rs-app"), "HS256", pem(RSA).encode()),
-    "tampered claims": (lambda t: t.split(".")[0] + "." + b64(json.dumps(claims("hs-app", admin=True)).encode())
-                        + "." + t.split(".")[2])(sign(claims("hs-app"))),
+    "tampered claims": (
+        lambda t: (
+            t.split(".")[0]
+            + "."
+            + b64(json.dumps(claims("hs-app", admin=True)).encode())
+            + "."
+            + t.split(".")[2]
+        )
+    )(sign(claims("hs-app"))),
     "wrong secret": sign(claims("hs-app"), "HS256", b"guess"),
     "expired": sign({"iss": "hs-app", "exp": int(time.time()) - 5}),
     "no exp": sign({"iss": "hs-app"}),
@@ -121,9 +151,13 @@ def test_attacks_are_refused_with_401_before_the_upstream(proxy, upstream, attac
 
 
 def test_kong_messages_and_bodies_on_the_wire(proxy):
-    _, _, body = http(proxy.port, "GET", "/", headers={"Authorization": f"Bearer {ATTACKS['expired']}"})
+    _, _, body = http(
+        proxy.port, "GET", "/", headers={"Authorization": f"Bearer {ATTACKS['expired']}"}
+    )
     assert body == {"exp": "token expired"}
-    _, _, body = http(proxy.port, "GET", "/", headers={"Authorization": f"Bearer {ATTACKS['alg none']}"})
+    _, _, body = http(
+        proxy.port, "GET", "/", headers={"Authorization": f"Bearer {ATTACKS['alg none']}"}
+    )
     assert body["message"] == "Bad token; invalid alg" and body["request_id"]
     _, _, body = http(proxy.port, "GET", "/")
     assert body["message"] == "Unauthorized"
@@ -145,14 +179,18 @@ def test_keep_alive_connection_survives_refusals(proxy):
     try:
         for i in range(20):
             token = good if i % 2 else "x.y.z"
-            status, _, _ = http(proxy.port, "GET", "/", conn=conn,
-                                headers={"Authorization": f"Bearer {token}"})
+            status, _, _ = http(
+                proxy.port, "GET", "/", conn=conn, headers={"Authorization": f"Bearer {token}"}
+            )
             assert status == (200 if i % 2 else 401)
     finally:
         conn.close()
 
 
 def test_header_with_raw_bytes_is_not_a_server_error(proxy):
-    out = raw_exchange(proxy.port, b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe.\x80.\x81\r\n"
-                                   b"Connection: close\r\n\r\n")
+    out = raw_exchange(
+        proxy.port,
+        b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \xff\xfe.\x80.\x81\r\n"
+        b"Connection: close\r\n\r\n",
+    )
     assert out.startswith(b"HTTP/1.1 401 ")

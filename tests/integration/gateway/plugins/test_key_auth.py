@@ -10,13 +10,19 @@ from .proxykit import ChainProxy, gateway, handler, seen_header, stand_in_upstre
 
 upstream = pytest.fixture(stand_in_upstream)
 
-GW = gateway([{"username": "reporter", "keyauth_credentials": [{"key": "k-reporter-1"}]},
-              {"username": "anonymous-reader"}])
+GW = gateway(
+    [
+        {"username": "reporter", "keyauth_credentials": [{"key": "k-reporter-1"}]},
+        {"username": "anonymous-reader"},
+    ]
+)
 
 
 @pytest.fixture
 def proxy(upstream):
-    with ChainProxy(upstream.port, [handler("key-auth", {"key_names": ["apikey", "x-api-key"]}, GW)]) as p:
+    with ChainProxy(
+        upstream.port, [handler("key-auth", {"key_names": ["apikey", "x-api-key"]}, GW)]
+    ) as p:
         yield p
 
 
@@ -30,9 +36,11 @@ def test_key_in_header_and_query(proxy):
 
 def test_refusals(proxy, upstream):
     before = upstream.requests
-    for headers, path, message in (({}, "/", "No API key found in request"),
-                                   ({"apikey": "wrong"}, "/", "Unauthorized"),
-                                   ({}, "/?apikey=a&apikey=b", "Duplicate API key found")):
+    for headers, path, message in (
+        ({}, "/", "No API key found in request"),
+        ({"apikey": "wrong"}, "/", "Unauthorized"),
+        ({}, "/?apikey=a&apikey=b", "Duplicate API key found"),
+    ):
         status, hdrs, body = http(proxy.port, "GET", path, headers=headers)
         assert (status, body["message"]) == (401, message)
         assert hdrs["www-authenticate"] == "Key"
@@ -42,8 +50,9 @@ def test_refusals(proxy, upstream):
 def test_hide_credentials(upstream):
     chain = [handler("key-auth", {"key_names": ["apikey"], "hide_credentials": True}, GW)]
     with ChainProxy(upstream.port, chain) as proxy:
-        status, _, doc = http(proxy.port, "GET", "/r?a=1&apikey=k-reporter-1&b=2",
-                              headers={"apikey": "k-reporter-1"})
+        status, _, doc = http(
+            proxy.port, "GET", "/r?a=1&apikey=k-reporter-1&b=2", headers={"apikey": "k-reporter-1"}
+        )
         assert status == 200
         assert doc["target"] == "/r?a=1&b=2"
         assert seen_header(doc, "apikey") == []
@@ -53,8 +62,9 @@ def test_hide_credentials(upstream):
 def test_anonymous_fallback(upstream):
     chain = [handler("key-auth", {"anonymous": "anonymous-reader"}, GW)]
     with ChainProxy(upstream.port, chain) as proxy:
-        status, _, doc = http(proxy.port, "GET", "/r", headers={"apikey": "wrong",
-                                                               "X-Anonymous-Consumer": "false"})
+        status, _, doc = http(
+            proxy.port, "GET", "/r", headers={"apikey": "wrong", "X-Anonymous-Consumer": "false"}
+        )
         assert status == 200
         assert seen_header(doc, "x-anonymous-consumer") == ["true"]
         assert seen_header(doc, "x-consumer-username") == ["anonymous-reader"]

@@ -33,8 +33,11 @@ def value(text: str, name: str, **labels: str) -> float | None:
 
 def test_traffic_shows_up_in_the_host_text(upstream, tmp_path):
     services = PluginServices(extra={"runtime": {"dir": str(tmp_path)}})
-    metrics = build("prometheus", {"status_code_metrics": True, "latency_metrics": True,
-                                   "bandwidth_metrics": True}, services=services)
+    metrics = build(
+        "prometheus",
+        {"status_code_metrics": True, "latency_metrics": True, "bandwidth_metrics": True},
+        services=services,
+    )
     limiter = build("rate-limiting", {"minute": 5, "limit_by": "ip"}, services=services)
     with RigProxy(upstream.port, [metrics, limiter]) as proxy:
         statuses = [http(proxy.port, "GET", "/api/datahub/x")[0] for _ in range(7)]
@@ -43,17 +46,30 @@ def test_traffic_shows_up_in_the_host_text(upstream, tmp_path):
         def published():
             snaps = load_snapshots(metrics_directory(str(tmp_path)))
             return snaps and sum(s["total_requests"] for s in snaps) == 7
+
         wait_until(published, timeout=10, what="the worker's snapshot of 7 requests")
         proxy.run(asyncio.sleep(0))
     content_type, body = metrics_hook(str(tmp_path), node_id="node-1")()
     text = body.decode()
     assert content_type.startswith("text/plain; version=0.0.4")
-    labels = {"service": "datahub-gms", "route": "datahub-api", "workspace": "default", "consumer": ""}
+    labels = {
+        "service": "datahub-gms",
+        "route": "datahub-api",
+        "workspace": "default",
+        "consumer": "",
+    }
     assert value(text, "kong_http_requests_total", code="200", source="service", **labels) == 5
     assert value(text, "kong_http_requests_total", code="429", source="kong", **labels) == 2
-    assert value(text, "kong_upstream_latency_ms_count", service="datahub-gms", route="datahub-api") == 5
-    assert value(text, "kong_kong_latency_ms_count", service="datahub-gms", route="datahub-api") == 7
+    assert (
+        value(text, "kong_upstream_latency_ms_count", service="datahub-gms", route="datahub-api")
+        == 5
+    )
+    assert (
+        value(text, "kong_kong_latency_ms_count", service="datahub-gms", route="datahub-api") == 7
+    )
     # Kong names this counter without _total; prometheus_client's parser adds it when reading
-    assert 'kong_bandwidth_bytes{service="datahub-gms",route="datahub-api",direction="egress"' in text
+    assert (
+        'kong_bandwidth_bytes{service="datahub-gms",route="datahub-api",direction="egress"' in text
+    )
     assert value(text, "kong_bandwidth_bytes_total", direction="egress", **labels) > 0
     assert value(text, "kong_nginx_requests_total", node_id="node-1") == 7

@@ -39,7 +39,9 @@ def open_store(kind: str, tmp_path, impl: str | None = None):
         return LocalCounters(impl=impl)
     if kind == "host":
         return HostCounters.open(str(tmp_path / "host.counters"), impl=impl)
-    return RedisCounters(lambda: client_for({"host": "127.0.0.1", "port": 6379, "database": 0, "timeout": 2000}))
+    return RedisCounters(
+        lambda: client_for({"host": "127.0.0.1", "port": 6379, "database": 0, "timeout": 2000})
+    )
 
 
 async def take(store, cells, now_ms):
@@ -47,7 +49,14 @@ async def take(store, cells, now_ms):
     return await result if inspect.isawaitable(result) else result
 
 
-def cell(name: str, limit: int, now_ms: int, ttl_ms: int = 60_000, prev: str | None = None, weight: float = 0.0):
+def cell(
+    name: str,
+    limit: int,
+    now_ms: int,
+    ttl_ms: int = 60_000,
+    prev: str | None = None,
+    weight: float = 0.0,
+):
     return (name.encode(), now_ms + ttl_ms, limit, prev.encode() if prev else None, weight)
 
 
@@ -59,6 +68,7 @@ def test_exactly_limit_admitted_with_usages_before_each_hit(store_kind, tmp_path
     async def scenario():
         store, key, now = open_store(store_kind, tmp_path), names(), int(time.time() * 1000)
         return [await take(store, [cell(key, 3, now)], now) for _ in range(5)]
+
     results = asyncio.run(scenario())
     assert results == [(True, [0]), (True, [1]), (True, [2]), (False, [3]), (False, [3])]
 
@@ -70,8 +80,11 @@ def test_all_windows_or_none_are_counted(store_kind, tmp_path):
         out = []
         for _ in range(3):
             out.append(await take(store, [cell(second, 1, now, 1000), cell(minute, 5, now)], now))
-        out.append(await take(store, [cell(f"{key}:second-next", 1, now, 1000), cell(minute, 5, now)], now))
+        out.append(
+            await take(store, [cell(f"{key}:second-next", 1, now, 1000), cell(minute, 5, now)], now)
+        )
         return out
+
     results = asyncio.run(scenario())
     assert results == [(True, [0, 0]), (False, [1, 1]), (False, [1, 1]), (True, [0, 1])]
 
@@ -81,9 +94,12 @@ def test_sliding_estimate_weighs_the_previous_window(store_kind, tmp_path):
         store, key, now = open_store(store_kind, tmp_path), names(), int(time.time() * 1000)
         for _ in range(10):
             assert (await take(store, [cell(f"{key}:w1", 100, now)], now))[0]
-        results = [await take(store, [cell(f"{key}:w2", 10, now, prev=f"{key}:w1", weight=0.5)], now)
-                   for _ in range(6)]
+        results = [
+            await take(store, [cell(f"{key}:w2", 10, now, prev=f"{key}:w1", weight=0.5)], now)
+            for _ in range(6)
+        ]
         return results
+
     results = asyncio.run(scenario())
     assert [r[0] for r in results] == [True] * 5 + [False]
     assert [r[1][0] for r in results] == [5, 6, 7, 8, 9, 10]
@@ -104,6 +120,7 @@ def test_redis_counters_expire_with_their_window(redis_url):
         store, key, now = open_store("redis", None), names(), int(time.time() * 1000)
         await take(store, [cell(key, 5, now, ttl_ms=30_000)], now)
         return key
+
     key = asyncio.run(scenario())
     ttl = redis.Redis.from_url(redis_url).pttl(key)
     assert 25_000 < ttl <= 30_000
@@ -117,6 +134,7 @@ def test_threads_on_local_and_host_stores_admit_exactly_the_limit(impl, tmp_path
         def hammer():
             for _ in range(100):
                 admitted.append(store.take([cell(key, 150, now)], now)[0])
+
         threads = [threading.Thread(target=hammer) for _ in range(8)]
         for t in threads:
             t.start()
@@ -129,15 +147,18 @@ def test_concurrent_redis_clients_admit_exactly_the_limit(redis_url):
     async def scenario():
         key, now = names(), int(time.time() * 1000)
         import redis.asyncio as aioredis
+
         clients = [aioredis.Redis(host="127.0.0.1", port=6379) for _ in range(4)]
         stores = [RedisCounters(c) for c in clients]
 
         async def hammer(store):
             return [(await store.take([cell(key, 120, now)], now))[0] for _ in range(100)]
+
         results = await asyncio.gather(*(hammer(s) for s in stores for _ in range(2)))
         for c in clients:
             await c.aclose()
         return [x for r in results for x in r]
+
     admitted = asyncio.run(scenario())
     assert len(admitted) == 800 and sum(admitted) == 120
 
@@ -145,7 +166,9 @@ def test_concurrent_redis_clients_admit_exactly_the_limit(redis_url):
 def _process_hammer(path: str, key: str, now: int, limit: int, n: int, start, out) -> None:
     store = HostCounters.open(path)
     start.wait(30)
-    admitted = sum(store.take([(key.encode(), now + 60_000, limit, None, 0.0)], now)[0] for _ in range(n))
+    admitted = sum(
+        store.take([(key.encode(), now + 60_000, limit, None, 0.0)], now)[0] for _ in range(n)
+    )
     out.put((os.getpid(), admitted))
 
 
@@ -154,8 +177,10 @@ def test_processes_sharing_one_host_store_admit_exactly_the_limit(tmp_path):
     path, key, now = str(tmp_path / "shared.counters"), names(), int(time.time() * 1000)
     HostCounters.open(path).close()
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_process_hammer, args=(path, key, now, 3000, 2000, start, out))
-             for _ in range(4)]
+    procs = [
+        ctx.Process(target=_process_hammer, args=(path, key, now, 3000, 2000, start, out))
+        for _ in range(4)
+    ]
     for p in procs:
         p.start()
     start.set()
@@ -171,7 +196,9 @@ _inherited: HostCounters | None = None
 
 def _forked_hammer(key: str, now: int, n: int, start, out) -> None:
     start.wait(30)
-    admitted = sum(_inherited.take([(key.encode(), now + 60_000, 1500, None, 0.0)], now)[0] for _ in range(n))
+    admitted = sum(
+        _inherited.take([(key.encode(), now + 60_000, 1500, None, 0.0)], now)[0] for _ in range(n)
+    )
     out.put(admitted)
 
 
@@ -182,7 +209,9 @@ def test_a_store_opened_before_fork_stays_exact_in_the_children(tmp_path):
     ctx = multiprocessing.get_context("fork")
     key, now = names(), int(time.time() * 1000)
     start, out = ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_forked_hammer, args=(key, now, 1000, start, out)) for _ in range(3)]
+    procs = [
+        ctx.Process(target=_forked_hammer, args=(key, now, 1000, start, out)) for _ in range(3)
+    ]
     for p in procs:
         p.start()
     start.set()
@@ -197,9 +226,20 @@ def _steps():
     one (limit 7, the previous window weighted 0.5), so windows expire and requests are refused."""
     for step in range(80):
         now = 1_000_000 + step * 250
-        yield step, now, [(b"s:%d" % (now // 1000), now // 1000 * 1000 + 1000, 3, None, 0.0),
-                          (b"m:%d" % (now // 4000), now // 4000 * 4000 + 8000, 7,
-                           b"m:%d" % (now // 4000 - 1), 0.5)]
+        yield (
+            step,
+            now,
+            [
+                (b"s:%d" % (now // 1000), now // 1000 * 1000 + 1000, 3, None, 0.0),
+                (
+                    b"m:%d" % (now // 4000),
+                    now // 4000 * 4000 + 8000,
+                    7,
+                    b"m:%d" % (now // 4000 - 1),
+                    0.5,
+                ),
+            ],
+        )
 
 
 @pytest.mark.parametrize("kind", ["local", "host"])
@@ -249,8 +289,14 @@ def test_an_expired_counter_rewritten_by_a_take_is_not_given_to_a_new_one(impl, 
         by_window.setdefault(store._locate(name)[1], []).append(name)
     old, new = next(v for v in by_window.values() if len(v) >= 2)[:2]
     assert store.take([(old, 1_000, 5, None, 0.0)], 0) == (True, [0])  # lives until 1 000
-    assert store.take([(new, 9_000, 5, None, 0.0), (old, 9_000, 5, None, 0.0)], 2_000) == (True, [0, 0])
-    assert store.take([(new, 9_000, 5, None, 0.0), (old, 9_000, 5, None, 0.0)], 3_000) == (True, [1, 1])
+    assert store.take([(new, 9_000, 5, None, 0.0), (old, 9_000, 5, None, 0.0)], 2_000) == (
+        True,
+        [0, 0],
+    )
+    assert store.take([(new, 9_000, 5, None, 0.0), (old, 9_000, 5, None, 0.0)], 3_000) == (
+        True,
+        [1, 1],
+    )
     assert store.live_counters(3_000) == 2
 
 
@@ -264,6 +310,7 @@ def test_an_unknown_impl_or_a_missing_native_step_is_refused():
 
 def test_the_c_step_rejects_malformed_calls_without_touching_the_store(tmp_path, native_plugins):
     from carbonplane.gateway.plugins._native.counters import take
+
     store = HostCounters.open(str(tmp_path / "bad.counters"), slots=64, impl="native")
     args = (store._mm, store._lock_fd, store._values)
     try:
@@ -276,6 +323,9 @@ def test_the_c_step_rejects_malformed_calls_without_touching_the_store(tmp_path,
         with pytest.raises(ValueError, match="at most"):
             take(*args, [(b"x", 9, 1, None, 0.0)] * 17, store._located, store._locate, 0)
         assert store.live_counters(0) == 0
-        assert take(*args, [(b"x", 9, 1, None, 0.0)], store._located, store._locate, 0) == (True, [0])
+        assert take(*args, [(b"x", 9, 1, None, 0.0)], store._located, store._locate, 0) == (
+            True,
+            [0],
+        )
     finally:
         store.close()

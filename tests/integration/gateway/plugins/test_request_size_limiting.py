@@ -18,7 +18,9 @@ upstream = pytest.fixture(stand_in_upstream)
 
 @pytest.fixture
 def proxy(upstream):
-    chain = [handler("request-size-limiting", {"allowed_payload_size": 1, "size_unit": "kilobytes"})]
+    chain = [
+        handler("request-size-limiting", {"allowed_payload_size": 1, "size_unit": "kilobytes"})
+    ]
     with ChainProxy(upstream.port, chain) as p:
         yield p
 
@@ -38,8 +40,10 @@ def test_declared_size_over_the_limit_is_413_without_reading_the_body(proxy, ups
 
 def test_expect_continue_gets_417_and_no_continue(proxy, upstream):
     before = upstream.requests
-    out = raw_exchange(proxy.port, b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n"
-                                   b"Expect: 100-continue\r\n\r\n")
+    out = raw_exchange(
+        proxy.port,
+        b"PUT /up HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\nExpect: 100-continue\r\n\r\n",
+    )
     assert out.startswith(b"HTTP/1.1 417 ") and b"100 Continue" not in out
     assert upstream.requests == before
 

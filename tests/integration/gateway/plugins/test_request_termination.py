@@ -24,7 +24,12 @@ def test_default_termination(upstream):
 
 
 def test_custom_body_and_trigger(upstream):
-    conf = {"status_code": 418, "body": "maintenance", "content_type": "text/plain", "trigger": "X-Drain"}
+    conf = {
+        "status_code": 418,
+        "body": "maintenance",
+        "content_type": "text/plain",
+        "trigger": "X-Drain",
+    }
     with RigProxy(upstream.port, [build("request-termination", conf)]) as proxy:
         status, _, doc = http(proxy.port, "GET", "/api/datahub/x")
         assert status == 200 and doc["name"] == "rt"

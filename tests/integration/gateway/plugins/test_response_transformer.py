@@ -13,9 +13,16 @@ from .proxykit import ChainProxy, handler, stand_in_upstream
 
 upstream = pytest.fixture(stand_in_upstream)
 
-SECURITY = {"add": {"headers": ["X-Content-Type-Options:nosniff", "X-Frame-Options:DENY",
-                                "Strict-Transport-Security:max-age=31536000; includeSubDomains"]},
-            "remove": {"headers": ["Server", "X-Powered-By"]}}
+SECURITY = {
+    "add": {
+        "headers": [
+            "X-Content-Type-Options:nosniff",
+            "X-Frame-Options:DENY",
+            "Strict-Transport-Security:max-age=31536000; includeSubDomains",
+        ]
+    },
+    "remove": {"headers": ["Server", "X-Powered-By"]},
+}
 
 
 def test_security_headers_on_proxied_responses(upstream):
@@ -29,16 +36,21 @@ def test_security_headers_on_proxied_responses(upstream):
 
 
 def test_security_headers_on_refusals_made_by_other_plugins(upstream):
-    chain = [handler("ip-restriction", {"deny": ["127.0.0.1"]}),
-             handler("response-transformer", SECURITY)]
+    chain = [
+        handler("ip-restriction", {"deny": ["127.0.0.1"]}),
+        handler("response-transformer", SECURITY),
+    ]
     with ChainProxy(upstream.port, chain) as p:
         status, hdrs, _ = http(p.port, "GET", "/")
     assert status == 403 and hdrs["x-frame-options"] == "DENY"
 
 
 def test_json_body_rewritten_and_reframed(upstream):
-    config = {"remove": {"json": ["headers"]}, "rename": {"json": ["name:upstream"]},
-              "add": {"json": ["gateway:true"], "json_types": ["boolean"]}}
+    config = {
+        "remove": {"json": ["headers"]},
+        "rename": {"json": ["name:upstream"]},
+        "add": {"json": ["gateway:true"], "json_types": ["boolean"]},
+    }
     with ChainProxy(upstream.port, [handler("response-transformer", config)]) as p:
         status, hdrs, doc = http(p.port, "GET", "/j")  # keep-alive: the new body is chunked
     assert status == 200
@@ -47,8 +59,7 @@ def test_json_body_rewritten_and_reframed(upstream):
 
 
 def test_non_json_bodies_untouched(upstream):
-    config = {"remove": {"json": ["target"]},
-              "replace": {"headers": ["Content-Type:text/plain"]}}
+    config = {"remove": {"json": ["target"]}, "replace": {"headers": ["Content-Type:text/plain"]}}
     with ChainProxy(upstream.port, [handler("response-transformer", config)]) as p:
         status, hdrs, raw = http(p.port, "GET", "/t")
     assert status == 200 and hdrs["content-type"] == "text/plain"

@@ -23,14 +23,32 @@ from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstr
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.server import ProxyServer
 
-SERVICE = freeze({"id": "0f6c1ad2-6d7e-4b36-9a43-1d7f4e0b9c01", "name": "datahub-gms",
-                  "host": "127.0.0.1", "port": 0, "protocol": "http"})
-ROUTE = freeze({"id": "7c2b8e4a-5f1d-4c3e-8a9b-2e6f0d1c3b42", "name": "datahub-api",
-                "paths": ["/api/datahub"], "service": {"id": SERVICE["id"]}})
+SERVICE = freeze(
+    {
+        "id": "0f6c1ad2-6d7e-4b36-9a43-1d7f4e0b9c01",
+        "name": "datahub-gms",
+        "host": "127.0.0.1",
+        "port": 0,
+        "protocol": "http",
+    }
+)
+ROUTE = freeze(
+    {
+        "id": "7c2b8e4a-5f1d-4c3e-8a9b-2e6f0d1c3b42",
+        "name": "datahub-api",
+        "paths": ["/api/datahub"],
+        "service": {"id": SERVICE["id"]},
+    }
+)
 
 
-def build(name: str, config: dict | None = None, *, services: PluginServices | None = None,
-          plugin: dict | None = None) -> Any:
+def build(
+    name: str,
+    config: dict | None = None,
+    *,
+    services: PluginServices | None = None,
+    plugin: dict | None = None,
+) -> Any:
     """A handler of plugin ``name`` from its validated config, as the gateway builds it."""
     importlib.import_module(f"carbonplane.gateway.plugins.{name.replace('-', '_')}")
     row, problems = validate_plugin({"name": name, "config": config or {}})
@@ -57,8 +75,14 @@ class RigProxy:
     """The engine on a background loop; see the module docstring."""
 
     def __init__(self, upstream_port: int, handlers: list, **settings: Any) -> None:
-        self.upstream = Upstream("stand-in", FixedTarget("127.0.0.1", upstream_port),
-                                 connect_timeout=5, read_timeout=10, write_timeout=10, retries=0)
+        self.upstream = Upstream(
+            "stand-in",
+            FixedTarget("127.0.0.1", upstream_port),
+            connect_timeout=5,
+            read_timeout=10,
+            write_timeout=10,
+            retries=0,
+        )
         chain = FilterChain(sorted(handlers, key=lambda h: (-h.PRIORITY, h.NAME)))
         self.config = ProxyConfig(app=RigApp(self.upstream, chain), **settings)
         self.loop = asyncio.new_event_loop()
@@ -100,7 +124,9 @@ class LogReceiver:
         self.requests: list[tuple[str, dict[str, str], bytes]] = []
         self.changed = threading.Condition()
         self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="log-receiver", daemon=True)
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="log-receiver", daemon=True
+        )
         self.port = 0
 
     def start(self) -> LogReceiver:
@@ -131,8 +157,9 @@ class LogReceiver:
     def wait_for(self, n: int, timeout: float = 15.0) -> list[tuple[str, dict[str, str], bytes]]:
         with self.changed:
             if not self.changed.wait_for(lambda: len(self.requests) >= n, timeout):
-                raise AssertionError(f"the log receiver got {len(self.requests)} of {n} requests "
-                                     f"within {timeout} s")
+                raise AssertionError(
+                    f"the log receiver got {len(self.requests)} of {n} requests within {timeout} s"
+                )
             return list(self.requests)
 
     def stop(self) -> None:

@@ -24,8 +24,14 @@ load_bundled()
 _PARSER = RequestHeadParser(Limits())
 
 
-def request(method: str = "GET", target: str = "/", headers: dict | list | None = None, *,
-            client_ip: str = "203.0.113.7", body_framing: str | None = None) -> RequestContext:
+def request(
+    method: str = "GET",
+    target: str = "/",
+    headers: dict | list | None = None,
+    *,
+    client_ip: str = "203.0.113.7",
+    body_framing: str | None = None,
+) -> RequestContext:
     """A context for ``method target`` as the engine makes it (head parsed by the real parser).
     ``body_framing``: None, ``"length:N"`` or ``"chunked"``."""
     items = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
@@ -112,14 +118,19 @@ def raw_signature(data: bytes, key: Any, alg: str) -> bytes:
 
 
 def public_pem(private: Any) -> str:
-    return private.public_key().public_bytes(serialization.Encoding.PEM,
-                                             serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-EC_KEYS = {"ES256": ec.generate_private_key(ec.SECP256R1()),
-           "ES384": ec.generate_private_key(ec.SECP384R1()),
-           "ES512": ec.generate_private_key(ec.SECP521R1())}
+EC_KEYS = {
+    "ES256": ec.generate_private_key(ec.SECP256R1()),
+    "ES384": ec.generate_private_key(ec.SECP384R1()),
+    "ES512": ec.generate_private_key(ec.SECP521R1()),
+}
 ED_KEY = ed25519.Ed25519PrivateKey.generate()
 
 

@@ -7,13 +7,22 @@ from reqkit import gateway, handler, problems_of, refusal, request, upstream_hea
 
 from carbonplane.gateway.plugins import plugin_def
 
-GW = gateway([
-    {"username": "alice", "acls": [{"group": "analysts"}, {"group": "admins"}],
-     "keyauth_credentials": [{"key": "alice-key"}]},
-    {"username": "bob", "acls": [{"group": "interns"}], "keyauth_credentials": [{"key": "bob-key"}]},
-    {"username": "carol", "keyauth_credentials": [{"key": "carol-key"}]},
-    {"username": "guest"},
-])
+GW = gateway(
+    [
+        {
+            "username": "alice",
+            "acls": [{"group": "analysts"}, {"group": "admins"}],
+            "keyauth_credentials": [{"key": "alice-key"}],
+        },
+        {
+            "username": "bob",
+            "acls": [{"group": "interns"}],
+            "keyauth_credentials": [{"key": "bob-key"}],
+        },
+        {"username": "carol", "keyauth_credentials": [{"key": "carol-key"}]},
+        {"username": "guest"},
+    ]
+)
 
 
 def acl(**config):
@@ -91,8 +100,10 @@ def test_runs_after_authentication_plugins():
 
 def test_config_schema():
     assert problems_of("acl", {}) == [
-        "config.@entity: at least one of these fields must be non-empty: 'config.allow', 'config.deny'"]
+        "config.@entity: at least one of these fields must be non-empty: 'config.allow', 'config.deny'"
+    ]
     assert problems_of("acl", {"allow": ["a"], "deny": ["b"]}) == [
-        "config.@entity: only one of these fields must be non-empty: 'config.allow', 'config.deny'"]
+        "config.@entity: only one of these fields must be non-empty: 'config.allow', 'config.deny'"
+    ]
     assert problems_of("acl", {"allow": []}) != []
     assert problems_of("acl", {"whitelist": ["a"]})[0] == "config.whitelist: unknown field"

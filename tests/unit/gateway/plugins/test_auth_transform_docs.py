@@ -12,8 +12,15 @@ import pytest
 from carbonplane.gateway.plugins import load_bundled, plugin_def
 
 DOCS = Path(__file__).resolve().parents[4] / "docs" / "plugins"
-PLUGINS = ["jwt", "key-auth", "acl", "ip-restriction", "request-size-limiting",
-           "request-transformer", "response-transformer"]
+PLUGINS = [
+    "jwt",
+    "key-auth",
+    "acl",
+    "ip-restriction",
+    "request-size-limiting",
+    "request-transformer",
+    "response-transformer",
+]
 
 load_bundled()
 
@@ -34,8 +41,11 @@ def test_every_config_field_is_documented(name):
     for field in field_names(plugin_def(name).config):
         top, _, leaf = field.rpartition(".")
         # a nested field may share a table row: `remove.headers` / `.querystring` / `.body`
-        documented = f"`{field}`" in text or top and any(
-            f"`{top}." in line and f"`.{leaf}`" in line for line in text.splitlines())
+        documented = (
+            f"`{field}`" in text
+            or top
+            and any(f"`{top}." in line and f"`.{leaf}`" in line for line in text.splitlines())
+        )
         assert documented, f"docs/plugins/{name}.md does not document `{field}`"
 
 

@@ -30,7 +30,11 @@ def response_value(ctx, name: bytes = b"kong-request-id") -> list[bytes]:
 
 def test_defaults_are_kongs():
     conf = config("correlation-id", {})
-    assert conf == {"header_name": "Kong-Request-ID", "generator": "uuid#counter", "echo_downstream": False}
+    assert conf == {
+        "header_name": "Kong-Request-ID",
+        "generator": "uuid#counter",
+        "echo_downstream": False,
+    }
 
 
 def test_uuid_counter_counts_per_worker():
@@ -52,7 +56,9 @@ def test_tracker_generator():
 
 
 def test_existing_id_is_kept_and_logged():
-    ctx = through(handler("correlation-id", {"header_name": "X-Correlation"}), {"X-Correlation": "abc"})
+    ctx = through(
+        handler("correlation-id", {"header_name": "X-Correlation"}), {"X-Correlation": "abc"}
+    )
     assert upstream_value(ctx, b"x-correlation") == [b"abc"]
     assert serialize(ctx)["correlation_id"] == "abc"
 

@@ -38,9 +38,16 @@ def read_events(log: MemoryLog) -> list:
 def test_fields_of_a_proxied_request():
     fields = event_fields("route_path", finished_request())
     assert fields == {
-        "service": "trino", "endpoint": "/api/trino", "method": "POST", "status_code": 200,
-        "latency_ms": 60.0, "request_size": fields["request_size"], "response_size": fields["response_size"],
-        "ip_address": "203.0.113.7", "user_id": "ana", "api_key_id": "k-1",
+        "service": "trino",
+        "endpoint": "/api/trino",
+        "method": "POST",
+        "status_code": 200,
+        "latency_ms": 60.0,
+        "request_size": fields["request_size"],
+        "response_size": fields["response_size"],
+        "ip_address": "203.0.113.7",
+        "user_id": "ana",
+        "api_key_id": "k-1",
     }
     assert fields["request_size"] > 5 and fields["response_size"] > 42
 
@@ -82,7 +89,13 @@ def test_events_reach_the_log():
     assert len(events) == 5
     e = events[0]
     assert (e.service, e.endpoint, e.method, e.status_code, e.user_id, e.api_key_id) == (
-        "trino", "/api/trino", "POST", 200, "ana", "k-1")
+        "trino",
+        "/api/trino",
+        "POST",
+        200,
+        "ana",
+        "k-1",
+    )
     assert e.source == "api-gateway" and type(e).__name__ == "AuditAPICallEvent"
 
 
@@ -104,8 +117,9 @@ def test_a_blocked_producer_drops_and_counts_instead_of_blocking(tmp_path):
     log = memory_log()
     blocked = _Blocked(EventProducer(source_service="api-gateway", backend=log))
     registry = CollectorRegistry()
-    services = PluginServices(producer=lambda: blocked, registry=registry,
-                              extra={"runtime": {"dir": str(tmp_path)}})
+    services = PluginServices(
+        producer=lambda: blocked, registry=registry, extra={"runtime": {"dir": str(tmp_path)}}
+    )
     h = handler("event-log", {"queue_size": 3}, services=services)
     h.on_log(finished_request())
     h.drain._wake.set()
@@ -118,7 +132,10 @@ def test_a_blocked_producer_drops_and_counts_instead_of_blocking(tmp_path):
     blocked.producer.flush()
     assert len(read_events(log)) == 4 and h.drain.produced == 4
     text = generate_latest(registry).decode()
-    assert "carbonplane_event_log_dropped_total 2.0" in text and "carbonplane_event_log_produced_total 4.0" in text
+    assert (
+        "carbonplane_event_log_dropped_total 2.0" in text
+        and "carbonplane_event_log_produced_total 4.0" in text
+    )
     h.on_log(finished_request())  # refresh the host counters
     assert "carbonplane_event_log_dropped_total 2" in render_metrics(h.metrics)
 

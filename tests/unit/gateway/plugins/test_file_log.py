@@ -12,37 +12,80 @@ from traffickit import handler, problems, request, respond
 from carbonplane.gateway.plugins import log_serializer
 from carbonplane.gateway.plugins.file_log import writer as writer_module
 from carbonplane.gateway.plugins.file_log.writer import AppendWriter
-from carbonplane.gateway.plugins.log_serializer import (LINE_IMPLS, encode, encode_line, query_map,
-                                                      serialize)
+from carbonplane.gateway.plugins.log_serializer import (
+    LINE_IMPLS,
+    encode,
+    encode_line,
+    query_map,
+    serialize,
+)
 from carbonplane.gateway.schema import freeze
 from carbonplane.proxy.app import FixedTarget, RouteDecision, Upstream
 
-SERVICE = freeze({"id": "5b1f0f4a-3c41-4b64-9d2a-8e2f0c0e8a11", "name": "trino", "host": "trino.local", "port": 8080})
-ROUTE = freeze({"id": "9a3c6f1e-2b7d-4e55-a0f4-1c2d3e4f5a6b", "name": "trino-api", "paths": ["/api/trino"]})
+SERVICE = freeze(
+    {
+        "id": "5b1f0f4a-3c41-4b64-9d2a-8e2f0c0e8a11",
+        "name": "trino",
+        "host": "trino.local",
+        "port": 8080,
+    }
+)
+ROUTE = freeze(
+    {"id": "9a3c6f1e-2b7d-4e55-a0f4-1c2d3e4f5a6b", "name": "trino-api", "paths": ["/api/trino"]}
+)
 
 
 def finished_request(**kw):
     """A request that went upstream and got a 200 with a 42-byte body."""
-    ctx = request("POST", "/api/trino/v1/statement?catalog=hive&x=1&x=2&flag",
-                  {"Authorization": "Bearer secret", "X-Trace": "a", "x-trace": "b", "Content-Length": "5"}, **kw)
+    ctx = request(
+        "POST",
+        "/api/trino/v1/statement?catalog=hive&x=1&x=2&flag",
+        {"Authorization": "Bearer secret", "X-Trace": "a", "x-trace": "b", "Content-Length": "5"},
+        **kw,
+    )
     target = FixedTarget("127.0.0.1", 18080)
-    ctx.decision = RouteDecision(Upstream("trino", target), b"/v1/statement?catalog=hive&x=1&x=2&flag")
+    ctx.decision = RouteDecision(
+        Upstream("trino", target), b"/v1/statement?catalog=hive&x=1&x=2&flag"
+    )
     ctx.upstream_target = ctx.decision.target
-    ctx.vars.update(route=ROUTE, service=SERVICE, consumer=freeze({"id": "c-1", "username": "ana"}),
-                    credential=freeze({"id": "k-1", "consumer": {"id": "c-1"}}))
+    ctx.vars.update(
+        route=ROUTE,
+        service=SERVICE,
+        consumer=freeze({"id": "c-1", "username": "ana"}),
+        credential=freeze({"id": "k-1", "consumer": {"id": "c-1"}}),
+    )
     ctx.request_bytes = 5
     ctx.tries, ctx.target = 2, target
     ctx.upstream_started, ctx.upstream_answered = ctx.started + 0.003, ctx.started + 0.050
     ctx.finished = ctx.started + 0.060
-    respond(ctx, 200, [("Content-Type", "application/json"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")], body_size=42)
+    respond(
+        ctx,
+        200,
+        [("Content-Type", "application/json"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")],
+        body_size=42,
+    )
     return ctx
 
 
 def test_record_has_kongs_fields():
     record = serialize(finished_request())
-    assert set(record) >= {"request", "upstream_uri", "upstream_status", "response", "latencies", "tries",
-                           "authenticated_entity", "route", "service", "consumer", "client_ip",
-                           "started_at", "source", "workspace", "workspace_name"}
+    assert set(record) >= {
+        "request",
+        "upstream_uri",
+        "upstream_status",
+        "response",
+        "latencies",
+        "tries",
+        "authenticated_entity",
+        "route",
+        "service",
+        "consumer",
+        "client_ip",
+        "started_at",
+        "source",
+        "workspace",
+        "workspace_name",
+    }
     req = record["request"]
     assert req["id"] == "req-1" and req["method"] == "POST"
     assert req["uri"] == "/api/trino/v1/statement?catalog=hive&x=1&x=2&flag"
@@ -56,7 +99,10 @@ def test_record_has_kongs_fields():
     assert record["response"]["status"] == 200 and record["response"]["size"] > 42
     assert record["response"]["headers"]["set-cookie"] == ["a=1", "b=2"]
     assert record["latencies"] == {"kong": 3, "proxy": 47, "request": 60, "receive": 0}
-    assert record["tries"] == [{"state": "failed"}, {"balancer_latency": 0, "ip": "127.0.0.1", "port": 18080}]
+    assert record["tries"] == [
+        {"state": "failed"},
+        {"balancer_latency": 0, "ip": "127.0.0.1", "port": 18080},
+    ]
     assert record["service"]["name"] == "trino" and record["route"]["name"] == "trino-api"
     assert record["consumer"] == {"id": "c-1", "username": "ana"}
     assert record["authenticated_entity"] == {"id": "k-1", "consumer_id": "c-1"}
@@ -70,7 +116,11 @@ def test_record_of_a_gateway_made_response():
     respond(ctx, 404)
     ctx.source = "proxy"
     record = serialize(ctx)
-    assert record["source"] == "kong" and record["upstream_status"] == "" and record["upstream_uri"] == ""
+    assert (
+        record["source"] == "kong"
+        and record["upstream_status"] == ""
+        and record["upstream_uri"] == ""
+    )
     assert record["latencies"] == {"kong": 2, "proxy": -1, "request": 2, "receive": 0}
     assert record["tries"] == [] and record["route"] is None and "consumer" not in record
 
@@ -108,10 +158,10 @@ def _line_cases():
     respond(gateway_made, 404)
     no_response = request("GET", "/p")
     tagged = _single_valued()
-    tagged.vars["correlation_id"] = "abc\u00e9\"\n"
+    tagged.vars["correlation_id"] = 'abc\u00e9"\n'
     odd = _single_valued()
     odd.request.headers.append((b"x-\xe9\x01", b'"quoted" \\ \xff\t'))
-    odd.request.target = b"/api/trino/caf\xe9?q=\"1\""
+    odd.request.target = b'/api/trino/caf\xe9?q="1"'
     odd.response.headers.append((b"x-ratelimit-remaining-second", b"41"))
     one_try = _single_valued()
     one_try.tries = 1
@@ -165,7 +215,8 @@ def test_lines_are_appended_as_json(tmp_path):
 
 
 def test_a_batch_is_written_whole_and_in_order_even_when_the_kernel_writes_short(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     """Lines added inside a loop wait for one batch (one write); a short write (the kernel took
     part of the batch) is completed before the batch counts as written."""
     real_write, calls = os.write, []
@@ -173,6 +224,7 @@ def test_a_batch_is_written_whole_and_in_order_even_when_the_kernel_writes_short
     def short_write(fd, data):
         calls.append(len(data))
         return real_write(fd, bytes(data)[: max(1, len(data) // 3)])
+
     monkeypatch.setattr(writer_module.os, "write", short_write)
     writer = AppendWriter(str(tmp_path / "big.log"), reopen=False)
 
@@ -182,6 +234,7 @@ def test_a_batch_is_written_whole_and_in_order_even_when_the_kernel_writes_short
         line = b'{"n": 100}\n'
         writer.batch += line  # in place, as file-log's C writer appends
         writer.added()
+
     asyncio.run(burst())
     assert writer.flush(5.0)
     lines = (tmp_path / "big.log").read_text().splitlines()

@@ -14,11 +14,22 @@ def ipr(**config):
     return handler("ip-restriction", config)
 
 
-@pytest.mark.parametrize("ip,admitted", [
-    ("10.1.2.3", True), ("172.31.255.255", True), ("172.32.0.1", False), ("192.168.0.1", True),
-    ("8.8.8.8", False), ("::ffff:10.9.9.9", True), ("::ffff:8.8.8.8", False),
-    ("2001:db8::1", True), ("2001:db8:ffff::1", True), ("2001:db9::1", False), ("fe80::1%eth0", False),
-])
+@pytest.mark.parametrize(
+    "ip,admitted",
+    [
+        ("10.1.2.3", True),
+        ("172.31.255.255", True),
+        ("172.32.0.1", False),
+        ("192.168.0.1", True),
+        ("8.8.8.8", False),
+        ("::ffff:10.9.9.9", True),
+        ("::ffff:8.8.8.8", False),
+        ("2001:db8::1", True),
+        ("2001:db8:ffff::1", True),
+        ("2001:db9::1", False),
+        ("fe80::1%eth0", False),
+    ],
+)
 def test_allow_list_ipv4_ipv6_and_mapped(ip, admitted):
     h = ipr(allow=RFC1918 + ["2001:db8::/32"])
     verdict = h.on_request(request(client_ip=ip))
@@ -48,15 +59,19 @@ def test_non_strict_cidr_and_whole_space():
 
 
 def test_custom_status_and_message():
-    status, body, _ = refusal(ipr(deny=["0.0.0.0/0"], status=451, message="Go away").on_request(
-        request(client_ip="1.1.1.1")))
+    status, body, _ = refusal(
+        ipr(deny=["0.0.0.0/0"], status=451, message="Go away").on_request(
+            request(client_ip="1.1.1.1")
+        )
+    )
     assert (status, body["message"]) == (451, "Go away")
 
 
 def test_checks_the_resolved_client_ip_not_forwarded_headers():
     h = ipr(allow=["10.0.0.0/8"])
-    ctx = request(client_ip="8.8.8.8", headers={"X-Forwarded-For": "10.0.0.1",
-                                                "X-Real-IP": "10.0.0.1"})
+    ctx = request(
+        client_ip="8.8.8.8", headers={"X-Forwarded-For": "10.0.0.1", "X-Real-IP": "10.0.0.1"}
+    )
     assert refusal(h.on_request(ctx))[0] == 403
 
 
@@ -74,9 +89,12 @@ def test_verdicts_are_remembered_and_bounded():
 
 def test_config_schema():
     assert problems_of("ip-restriction", {}) == [
-        "config.@entity: at least one of these fields must be non-empty: 'config.allow', 'config.deny'"]
+        "config.@entity: at least one of these fields must be non-empty: 'config.allow', 'config.deny'"
+    ]
     assert problems_of("ip-restriction", {"allow": ["10.0.0.0/33", "abc"]}) == [
         "config.allow.0: invalid ip or cidr range: '10.0.0.0/33'",
-        "config.allow.1: invalid ip or cidr range: 'abc'"]
+        "config.allow.1: invalid ip or cidr range: 'abc'",
+    ]
     assert problems_of("ip-restriction", {"deny": ["1.2.3.4"], "status": 99}) == [
-        "config.status: value should be between 100 and 599"]
+        "config.status: value should be between 100 and 599"
+    ]

@@ -8,35 +8,76 @@ import base64
 import time
 
 import pytest
-from hypothesis import given, settings, strategies as st
-from reqkit import (ED_KEY, EC_KEYS, RSA_KEY, b64url, gateway, handler, private_key_for,
-                    problems_of, public_pem, refusal, request, sign, upstream_headers)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reqkit import (
+    EC_KEYS,
+    ED_KEY,
+    RSA_KEY,
+    b64url,
+    gateway,
+    handler,
+    private_key_for,
+    problems_of,
+    public_pem,
+    refusal,
+    request,
+    sign,
+    upstream_headers,
+)
 
 from carbonplane.errors import ConfigError
 from carbonplane.gateway.plugins.jwt import handler as jwt_handler
 
 SECRET = b"correct horse battery staple 0123"
-ASYMMETRIC = ["RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512",
-              "EdDSA"]
+ASYMMETRIC = [
+    "RS256",
+    "RS384",
+    "RS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "EdDSA",
+]
 
 
 def credentials() -> list[dict]:
-    out = [{"key": "hs-issuer", "secret": SECRET.decode(), "algorithm": "HS256"},
-           {"key": "hs384", "secret": SECRET.decode(), "algorithm": "HS384"},
-           {"key": "hs512", "secret": SECRET.decode(), "algorithm": "HS512"}]
+    out = [
+        {"key": "hs-issuer", "secret": SECRET.decode(), "algorithm": "HS256"},
+        {"key": "hs384", "secret": SECRET.decode(), "algorithm": "HS384"},
+        {"key": "hs512", "secret": SECRET.decode(), "algorithm": "HS512"},
+    ]
     for alg in ASYMMETRIC:
-        out.append({"key": f"{alg.lower()}-issuer", "algorithm": alg,
-                    "rsa_public_key": public_pem(private_key_for(alg))})
+        out.append(
+            {
+                "key": f"{alg.lower()}-issuer",
+                "algorithm": alg,
+                "rsa_public_key": public_pem(private_key_for(alg)),
+            }
+        )
     return out
 
 
-GW = gateway([
-    {"username": "alice", "custom_id": "a-1", "jwt_secrets": credentials()},
-    {"username": "guest"},
-    {"custom_id": "only-custom", "jwt_secrets": [
-        {"key": "b64-issuer", "secret": base64.b64encode(b"\x00binary\xffsecret").decode()},
-        {"key": "mismatched-key", "algorithm": "ES256", "rsa_public_key": public_pem(RSA_KEY)}]},
-])
+GW = gateway(
+    [
+        {"username": "alice", "custom_id": "a-1", "jwt_secrets": credentials()},
+        {"username": "guest"},
+        {
+            "custom_id": "only-custom",
+            "jwt_secrets": [
+                {"key": "b64-issuer", "secret": base64.b64encode(b"\x00binary\xffsecret").decode()},
+                {
+                    "key": "mismatched-key",
+                    "algorithm": "ES256",
+                    "rsa_public_key": public_pem(RSA_KEY),
+                },
+            ],
+        },
+    ]
+)
 ALICE = GW.get("consumers", "alice")
 
 
@@ -60,9 +101,11 @@ def token(iss: str = "hs-issuer", alg: str = "HS256", key=SECRET, **claims) -> s
 # -- success -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("alg,iss", [("HS256", "hs-issuer"), ("HS384", "hs384"),
-                                     ("HS512", "hs512")] + [(a, f"{a.lower()}-issuer")
-                                                            for a in ASYMMETRIC])
+@pytest.mark.parametrize(
+    "alg,iss",
+    [("HS256", "hs-issuer"), ("HS384", "hs384"), ("HS512", "hs512")]
+    + [(a, f"{a.lower()}-issuer") for a in ASYMMETRIC],
+)
 def test_every_supported_algorithm_authenticates(alg, iss):
     key = SECRET if alg.startswith("HS") else private_key_for(alg)
     ctx = request(headers=bearer(token(iss, alg, key)))
@@ -102,8 +145,10 @@ def test_encoded_query_parameters_still_carry_the_token(target):
     assert jwt().on_request(ctx) is None and ctx.vars["consumer"]["id"] == ALICE["id"]
 
 
-@pytest.mark.parametrize("value", ["Bearer {tok}", "Bearer  {tok}", "Bearer\t{tok}", " Bearer {tok}",
-                                   "Basic x, Bearer {tok}"])
+@pytest.mark.parametrize(
+    "value",
+    ["Bearer {tok}", "Bearer  {tok}", "Bearer\t{tok}", " Bearer {tok}", "Basic x, Bearer {tok}"],
+)
 def test_bearer_spellings_yield_the_same_token(value):
     tok = token()
     ctx = request(headers={"Authorization": value.format(tok=tok)})
@@ -152,26 +197,40 @@ def test_multiple_and_unrecognizable_tokens():
 
 
 def header_only(header: dict) -> str:
-    return (b64url(str(header).replace("'", '"').encode()) + b"." + b64url(b'{"iss":"hs-issuer"}')
-            + b"." + b64url(b"sig")).decode()
+    return (
+        b64url(str(header).replace("'", '"').encode())
+        + b"."
+        + b64url(b'{"iss":"hs-issuer"}')
+        + b"."
+        + b64url(b"sig")
+    ).decode()
 
 
-@pytest.mark.parametrize("bad,reason", [
-    ("abc", "invalid JSON"),
-    ("abc.def", "invalid JSON"),
-    ("!!!.???.***", "invalid JSON"),
-    (b64url(b"not json").decode() + ".e30.c2ln", "invalid JSON"),
-    (b64url(b"[1,2]").decode() + ".e30.c2ln", "invalid JSON"),
-    (header_only({"typ": "JWT"}), "invalid alg"),
-    (header_only({"alg": "none"}), "invalid alg"),
-    (header_only({"alg": "None"}), "invalid alg"),
-    (header_only({"alg": 256}), "invalid alg"),
-    (header_only({"alg": "HS256 "}), "invalid alg"),
-    (b64url(b'{"alg":"HS256"}').decode() + "." + b64url(b"[]").decode() + ".c2ln", "invalid claims"),
-    (b64url(b'{"alg":"HS256"}').decode() + "." + b64url(b"42").decode() + ".c2ln", "invalid claims"),
-    (header_only({"alg": "HS256"}) + ".extra.parts", "invalid signature"),
-    (header_only({"alg": "HS256"})[:-4] + "c2l=x", "invalid signature"),
-])
+@pytest.mark.parametrize(
+    "bad,reason",
+    [
+        ("abc", "invalid JSON"),
+        ("abc.def", "invalid JSON"),
+        ("!!!.???.***", "invalid JSON"),
+        (b64url(b"not json").decode() + ".e30.c2ln", "invalid JSON"),
+        (b64url(b"[1,2]").decode() + ".e30.c2ln", "invalid JSON"),
+        (header_only({"typ": "JWT"}), "invalid alg"),
+        (header_only({"alg": "none"}), "invalid alg"),
+        (header_only({"alg": "None"}), "invalid alg"),
+        (header_only({"alg": 256}), "invalid alg"),
+        (header_only({"alg": "HS256 "}), "invalid alg"),
+        (
+            b64url(b'{"alg":"HS256"}').decode() + "." + b64url(b"[]").decode() + ".c2ln",
+            "invalid claims",
+        ),
+        (
+            b64url(b'{"alg":"HS256"}').decode() + "." + b64url(b"42").decode() + ".c2ln",
+            "invalid claims",
+        ),
+        (header_only({"alg": "HS256"}) + ".extra.parts", "invalid signature"),
+        (header_only({"alg": "HS256"})[:-4] + "c2l=x", "invalid signature"),
+    ],
+)
 def test_malformed_tokens_are_401_bad_token(bad, reason):
     status, body, headers = refusal(jwt().on_request(request(headers=bearer(bad))))
     assert (status, body["message"]) == (401, f"Bad token; {reason}")
@@ -187,13 +246,18 @@ def _flip_unused_bits(tok: str) -> str:
     return tok[:-1] + _ALPHABET[last | 1]
 
 
-@pytest.mark.parametrize("respell,reason", [
-    (lambda t: t + "=", "invalid signature"), (lambda t: t + "==", "invalid signature"),
-    (lambda t: t + "===", "invalid signature"), (_flip_unused_bits, "invalid signature"),
-    (lambda t: t.replace(".", "=.", 1), "invalid JSON"),
-    (lambda t: t.replace(".", "==.", 2).replace("==.", ".", 1), "invalid JSON"),
-    (lambda t: t[:-2] + "+/", "invalid signature"),  # base64, not base64url
-])
+@pytest.mark.parametrize(
+    "respell,reason",
+    [
+        (lambda t: t + "=", "invalid signature"),
+        (lambda t: t + "==", "invalid signature"),
+        (lambda t: t + "===", "invalid signature"),
+        (_flip_unused_bits, "invalid signature"),
+        (lambda t: t.replace(".", "=.", 1), "invalid JSON"),
+        (lambda t: t.replace(".", "==.", 2).replace("==.", ".", 1), "invalid JSON"),
+        (lambda t: t[:-2] + "+/", "invalid signature"),  # base64, not base64url
+    ],
+)
 def test_a_signed_token_has_exactly_one_spelling(respell, reason):
     good = token()
     assert len(good.rsplit(".", 1)[1]) % 4 == 3  # 32 bytes: two unused bits in the last char
@@ -212,8 +276,9 @@ def test_garbage_tokens_never_raise(garbage):
 
 
 def test_key_claim_problems():
-    _, body, _ = refusal(jwt().on_request(request(headers=bearer(sign({"exp": future()}, SECRET,
-                                                                       "HS256")))))
+    _, body, _ = refusal(
+        jwt().on_request(request(headers=bearer(sign({"exp": future()}, SECRET, "HS256"))))
+    )
     assert body["message"] == "No mandatory 'iss' in claims"
     for iss in ("", 42, ["hs-issuer"]):
         _, body, _ = refusal(jwt().on_request(request(headers=bearer(token(iss)))))
@@ -230,8 +295,9 @@ def test_algorithm_is_pinned_by_the_credential():
     for alg in ("HS384", "HS512"):
         _, body, _ = refusal(jwt().on_request(request(headers=bearer(token(alg=alg)))))
         assert body["message"] == "Invalid algorithm"
-    _, body, _ = refusal(jwt().on_request(request(headers=bearer(
-        token("rs256-issuer", "PS256", RSA_KEY)))))
+    _, body, _ = refusal(
+        jwt().on_request(request(headers=bearer(token("rs256-issuer", "PS256", RSA_KEY))))
+    )
     assert body["message"] == "Invalid algorithm"
 
 
@@ -252,24 +318,33 @@ def test_rs_hs_key_confusion_is_rejected():
     hs = sign(claims, pem, "HS256").split(".")
     head = b64url(b'{"alg":"RS256","typ":"JWT"}').decode()
     import hmac
+
     mac = hmac.digest(pem, f"{head}.{hs[1]}".encode(), "sha256")
-    _, body, _ = refusal(jwt().on_request(request(headers=bearer(f"{head}.{hs[1]}.{b64url(mac).decode()}"))))
+    _, body, _ = refusal(
+        jwt().on_request(request(headers=bearer(f"{head}.{hs[1]}.{b64url(mac).decode()}")))
+    )
     assert body["message"] == "Invalid signature"
 
 
 def test_tampered_claims_and_wrong_keys_fail_the_signature():
     good = token().split(".")
     evil = b64url(b'{"iss":"hs-issuer","exp":9999999999,"admin":true}').decode()
-    for bad in (f"{good[0]}.{evil}.{good[2]}", token(key=b"wrong secret"),
-                token("es256-issuer", "ES256", EC_KEYS["ES256"])[:-6] + "AAAAAA",
-                token("eddsa-issuer", "EdDSA", ED_KEY)[:-4] + "AAAA"):
+    for bad in (
+        f"{good[0]}.{evil}.{good[2]}",
+        token(key=b"wrong secret"),
+        token("es256-issuer", "ES256", EC_KEYS["ES256"])[:-6] + "AAAAAA",
+        token("eddsa-issuer", "EdDSA", ED_KEY)[:-4] + "AAAA",
+    ):
         _, body, _ = refusal(jwt().on_request(request(headers=bearer(bad))))
         assert body["message"] == "Invalid signature"
 
 
 def test_a_key_of_the_wrong_family_is_an_invalid_key():
-    _, body, _ = refusal(jwt().on_request(request(headers=bearer(
-        token("mismatched-key", "ES256", EC_KEYS["ES256"])))))
+    _, body, _ = refusal(
+        jwt().on_request(
+            request(headers=bearer(token("mismatched-key", "ES256", EC_KEYS["ES256"])))
+        )
+    )
     assert body["message"] == "Invalid key/secret"
 
 
@@ -278,22 +353,37 @@ def test_ecdsa_signature_of_wrong_length_or_der_form_fails():
     head, claims, _ = tok.split(".")
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
+
     der = EC_KEYS["ES256"].sign(f"{head}.{claims}".encode(), ec.ECDSA(hashes.SHA256()))
-    _, body, _ = refusal(jwt().on_request(request(headers=bearer(f"{head}.{claims}.{b64url(der).decode()}"))))
+    _, body, _ = refusal(
+        jwt().on_request(request(headers=bearer(f"{head}.{claims}.{b64url(der).decode()}")))
+    )
     assert body["message"] == "Invalid signature"
 
 
 def test_client_identity_headers_are_replaced_including_underscore_spellings():
-    ctx = request(headers={**bearer(token()), "X-Consumer-ID": "admin", "X_Consumer_Username": "root",
-                           "x-consumer_custom-id": "0", "X-Anonymous-Consumer": "false",
-                           "X-Credential-Identifier": "forged", "X-Consumer-Groups": "admins",
-                           "X-Other": "kept"})
+    ctx = request(
+        headers={
+            **bearer(token()),
+            "X-Consumer-ID": "admin",
+            "X_Consumer_Username": "root",
+            "x-consumer_custom-id": "0",
+            "X-Anonymous-Consumer": "false",
+            "X-Credential-Identifier": "forged",
+            "X-Consumer-Groups": "admins",
+            "X-Other": "kept",
+        }
+    )
     assert jwt().on_request(ctx) is None
     up = upstream_headers(ctx)
     assert up["x-consumer-id"] == [ALICE["id"]]
     assert up["x-credential-identifier"] == ["hs-issuer"]
-    for spoof in ("x_consumer_username", "x-consumer_custom-id", "x-anonymous-consumer",
-                  "x-consumer-groups"):
+    for spoof in (
+        "x_consumer_username",
+        "x-consumer_custom-id",
+        "x-anonymous-consumer",
+        "x-consumer-groups",
+    ):
         assert spoof not in up
     assert up["x-other"] == ["kept"]
 
@@ -302,12 +392,14 @@ def test_client_identity_headers_are_replaced_including_underscore_spellings():
 
 
 def test_exp_is_checked_by_default_with_kongs_body():
-    status, body, headers = refusal(jwt().on_request(request(headers=bearer(
-        token(exp=int(time.time()) - 1)))))
+    status, body, headers = refusal(
+        jwt().on_request(request(headers=bearer(token(exp=int(time.time()) - 1))))
+    )
     assert (status, body) == (401, {"exp": "token expired"})
     assert headers["content-type"].startswith("application/json")
-    _, body, _ = refusal(jwt().on_request(request(headers=bearer(
-        sign({"iss": "hs-issuer"}, SECRET, "HS256")))))
+    _, body, _ = refusal(
+        jwt().on_request(request(headers=bearer(sign({"iss": "hs-issuer"}, SECRET, "HS256"))))
+    )
     assert body == {"exp": "must be a number"}
 
 
@@ -320,8 +412,7 @@ def test_nbf_and_maximum_expiration():
     h = jwt(claims_to_verify=["exp", "nbf"])
     _, body, _ = refusal(h.on_request(request(headers=bearer(token(nbf=future(60))))))
     assert body == {"nbf": "token not valid yet"}
-    _, body, _ = refusal(h.on_request(request(headers=bearer(token(nbf="yesterday",
-                                                                   exp=1)))))
+    _, body, _ = refusal(h.on_request(request(headers=bearer(token(nbf="yesterday", exp=1)))))
     assert body == {"exp": "token expired", "nbf": "must be a number"}
     assert h.on_request(request(headers=bearer(token(nbf=int(time.time()) - 5)))) is None
     capped = jwt(maximum_expiration=600)
@@ -387,13 +478,16 @@ def test_config_schema_defaults_and_checks():
     h = jwt()
     assert h.params == ("jwt",) and h.headers == (b"authorization",) and h.check_exp
     assert problems_of("jwt", {"maximum_expiration": 60, "claims_to_verify": ["nbf"]}) == [
-        "config.claims_to_verify: expected to contain: exp (maximum_expiration is set)"]
+        "config.claims_to_verify: expected to contain: exp (maximum_expiration is set)"
+    ]
     assert problems_of("jwt", {"claims_to_verify": ["iat"]}) == [
-        "config.claims_to_verify.0: expected one of: exp, nbf"]
+        "config.claims_to_verify.0: expected one of: exp, nbf"
+    ]
     assert problems_of("jwt", {"realm": 'a"b'})[0].startswith("config.realm: must be printable")
     assert problems_of("jwt", {"algorithm": "HS256"}) == ["config.algorithm: unknown field"]
     assert problems_of("jwt", {"maximum_expiration": -1}) == [
-        "config.maximum_expiration: value should be between 0 and 31536000"]
+        "config.maximum_expiration: value should be between 0 and 31536000"
+    ]
 
 
 def test_handler_needs_the_gateway_config():
@@ -403,15 +497,27 @@ def test_handler_needs_the_gateway_config():
 
 # -- remembered tokens (remembered.py) against the handler's own steps --------------------------
 
+
 def _outcome(verdict, ctx):
-    return (refusal(verdict) if verdict is not None else None, upstream_headers(ctx),
-            {k: v for k, v in ctx.vars.items()})
+    return (
+        refusal(verdict) if verdict is not None else None,
+        upstream_headers(ctx),
+        {k: v for k, v in ctx.vars.items()},
+    )
 
 
-@pytest.mark.parametrize("config,answers", [
-    ({}, True), ({"claims_to_verify": ["exp"]}, True), ({"uri_param_names": []}, True),
-    ({"run_on_preflight": False}, True), ({"cookie_names": ["jwt"]}, False),
-    ({"claims_to_verify": ["exp", "nbf"]}, False), ({"anonymous": "guest"}, False)])
+@pytest.mark.parametrize(
+    "config,answers",
+    [
+        ({}, True),
+        ({"claims_to_verify": ["exp"]}, True),
+        ({"uri_param_names": []}, True),
+        ({"run_on_preflight": False}, True),
+        ({"cookie_names": ["jwt"]}, False),
+        ({"claims_to_verify": ["exp", "nbf"]}, False),
+        ({"anonymous": "guest"}, False),
+    ],
+)
 def test_remembered_tokens_get_the_same_answer_as_the_handlers_steps(config, answers):
     from carbonplane.gateway.plugins.authn import AuthHandler
     from carbonplane.gateway.plugins.jwt.remembered import RememberedTokens
@@ -421,12 +527,21 @@ def test_remembered_tokens_get_the_same_answer_as_the_handlers_steps(config, ans
     assert "on_request" not in vars(fast)
     good, old = token(nbf=int(time.time()) - 10), token(exp=int(time.time()) - 5)
     spoof = {"X-Consumer-ID": "mallory", "X-Credential-Identifier": "x"}
-    cases = [("GET", "/", {**bearer(good), **spoof}), ("GET", "/", bearer(good)),  # remembered
-             ("GET", "/?jwt=" + good, {}), ("GET", "/?a=1", bearer(good)),
-             ("OPTIONS", "/", bearer(good)), ("GET", "/", {"Authorization": f"bearer  {good}"}),
-             ("GET", "/", bearer(old)), ("GET", "/", bearer(old)), ("GET", "/", {}),
-             ("GET", "/", {"Cookie": f"jwt={good}"}), ("GET", "/", bearer(good + "x")),
-             ("GET", "/", bearer(good + "=")), ("GET", "/", bearer(good + "=="))]
+    cases = [
+        ("GET", "/", {**bearer(good), **spoof}),
+        ("GET", "/", bearer(good)),  # remembered
+        ("GET", "/?jwt=" + good, {}),
+        ("GET", "/?a=1", bearer(good)),
+        ("OPTIONS", "/", bearer(good)),
+        ("GET", "/", {"Authorization": f"bearer  {good}"}),
+        ("GET", "/", bearer(old)),
+        ("GET", "/", bearer(old)),
+        ("GET", "/", {}),
+        ("GET", "/", {"Cookie": f"jwt={good}"}),
+        ("GET", "/", bearer(good + "x")),
+        ("GET", "/", bearer(good + "=")),
+        ("GET", "/", bearer(good + "==")),
+    ]
     answered = 0
     for method, target, headers in cases:
         results = []
@@ -434,8 +549,13 @@ def test_remembered_tokens_get_the_same_answer_as_the_handlers_steps(config, ans
             probe = request(method, target, headers)
             if fast.remembered.answer(probe):  # what the handler would answer on that path
                 answered += 1
-                assert _outcome(None, probe) == _outcome(fast.on_request(ctx := request(method, target, headers)), ctx)
-        for h, step in ((fast, fast.on_request), (plain, lambda c: AuthHandler.on_request(plain, c))):
+                assert _outcome(None, probe) == _outcome(
+                    fast.on_request(ctx := request(method, target, headers)), ctx
+                )
+        for h, step in (
+            (fast, fast.on_request),
+            (plain, lambda c: AuthHandler.on_request(plain, c)),
+        ):
             ctx = request(method, target, headers)
             results.append(_outcome(step(ctx), ctx))
         assert results[0] == results[1], (config, method, target, headers)

@@ -8,11 +8,16 @@ from reqkit import gateway, handler, problems_of, refusal, request, upstream_hea
 
 from carbonplane.gateway.plugins.authn import hash_key
 
-GW = gateway([
-    {"username": "alice", "keyauth_credentials": [{"key": "alice-key-1"}, {"key": "clé-ünïcode"}]},
-    {"custom_id": "svc-9", "keyauth_credentials": [{"key": "svc-key"}]},
-    {"username": "guest"},
-])
+GW = gateway(
+    [
+        {
+            "username": "alice",
+            "keyauth_credentials": [{"key": "alice-key-1"}, {"key": "clé-ünïcode"}],
+        },
+        {"custom_id": "svc-9", "keyauth_credentials": [{"key": "svc-key"}]},
+        {"username": "guest"},
+    ]
+)
 ALICE = GW.get("consumers", "alice")
 
 
@@ -46,9 +51,13 @@ def test_key_names_in_order_and_location_switches():
     h = key_auth(key_names=["x-api-key", "api-key"])
     assert h.on_request(request(headers={"API-Key": "alice-key-1"})) is None
     assert h.on_request(request(target="/?x-api-key=svc-key")) is None
-    _, body, _ = refusal(key_auth(key_in_query=False).on_request(request(target="/?apikey=svc-key")))
+    _, body, _ = refusal(
+        key_auth(key_in_query=False).on_request(request(target="/?apikey=svc-key"))
+    )
     assert body["message"] == "No API key found in request"
-    _, body, _ = refusal(key_auth(key_in_header=False).on_request(request(headers={"apikey": "svc-key"})))
+    _, body, _ = refusal(
+        key_auth(key_in_header=False).on_request(request(headers={"apikey": "svc-key"}))
+    )
     assert body["message"] == "No API key found in request"
 
 
@@ -56,19 +65,27 @@ def test_refusals_use_kong_3_wording_and_a_key_challenge():
     status, body, headers = refusal(key_auth().on_request(request()))
     assert (status, body["message"]) == (401, "No API key found in request")
     assert headers["www-authenticate"] == "Key"
-    status, body, headers = refusal(key_auth(realm="data").on_request(request(headers={"apikey": "nope"})))
+    status, body, headers = refusal(
+        key_auth(realm="data").on_request(request(headers={"apikey": "nope"}))
+    )
     assert (status, body["message"]) == (401, "Unauthorized")
     assert headers["www-authenticate"] == 'Key realm="data"'
-    for empty in (request(headers={"apikey": ""}), request(target="/?apikey"),
-                  request(target="/?apikey=")):
+    for empty in (
+        request(headers={"apikey": ""}),
+        request(target="/?apikey"),
+        request(target="/?apikey="),
+    ):
         assert refusal(key_auth().on_request(empty))[1]["message"] == "No API key found in request"
 
 
-@pytest.mark.parametrize("ctx", [
-    lambda: request(headers=[("apikey", "alice-key-1"), ("apikey", "svc-key")]),
-    lambda: request(target="/?apikey=alice-key-1&apikey=svc-key"),
-    lambda: request(target="/?apikey=alice-key-1&api%6Bey=alice-key-1"),
-])
+@pytest.mark.parametrize(
+    "ctx",
+    [
+        lambda: request(headers=[("apikey", "alice-key-1"), ("apikey", "svc-key")]),
+        lambda: request(target="/?apikey=alice-key-1&apikey=svc-key"),
+        lambda: request(target="/?apikey=alice-key-1&api%6Bey=alice-key-1"),
+    ],
+)
 def test_duplicate_keys_are_refused(ctx):
     status, body, _ = refusal(key_auth().on_request(ctx()))
     assert (status, body["message"]) == (401, "Duplicate API key found")
@@ -91,8 +108,14 @@ def test_hidden_even_when_the_key_is_wrong():
 
 
 def test_spoofed_identity_headers_are_replaced():
-    ctx = request(headers={"apikey": "svc-key", "X-Consumer-Username": "alice",
-                           "X_Consumer_ID": ALICE["id"], "X-Anonymous-Consumer": "true"})
+    ctx = request(
+        headers={
+            "apikey": "svc-key",
+            "X-Consumer-Username": "alice",
+            "X_Consumer_ID": ALICE["id"],
+            "X-Anonymous-Consumer": "true",
+        }
+    )
     assert key_auth().on_request(ctx) is None
     up = upstream_headers(ctx)
     assert "x-consumer-username" not in up and "x_consumer_id" not in up
@@ -126,7 +149,11 @@ def test_config_schema():
     h = key_auth()
     assert h.names == (("apikey", b"apikey"),) and h.in_header and h.in_query and not h.hide
     assert problems_of("key-auth", {"key_in_body": True})[0].startswith(
-        "config.key_in_body: not supported")
+        "config.key_in_body: not supported"
+    )
     assert problems_of("key-auth", {"key_names": ["bad name"]}) == [
-        "config.key_names.0: bad header name 'bad name', allowed characters are A-Z, a-z, 0-9, '_', and '-'"]
-    assert problems_of("key-auth", {"key_names": []}) == ["config.key_names: length must be at least 1"]
+        "config.key_names.0: bad header name 'bad name', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
+    ]
+    assert problems_of("key-auth", {"key_names": []}) == [
+        "config.key_names: length must be at least 1"
+    ]

@@ -15,7 +15,8 @@ from carbonplane.gateway.plugins import log_serializer
 from carbonplane.gateway.plugins.log_serializer import LINE_IMPLS, encode, serialize
 
 names = st.binary(min_size=1, max_size=6).map(lambda b: b.lower()) | st.sampled_from(
-    [b"host", b"connection", b"authorization", b"proxy-authorization", b"x-a"])
+    [b"host", b"connection", b"authorization", b"proxy-authorization", b"x-a"]
+)
 header_lists = st.lists(st.tuples(names, st.binary(max_size=8)), max_size=12)
 
 
@@ -40,16 +41,25 @@ def test_every_byte_value_is_encoded_as_msgspec_encodes_its_latin1_text(impl):
 
 
 def test_credentials_are_redacted_in_the_request_only(impl):
-    line = _check(impl, _with_headers([(b"authorization", b"Bearer x"),
-                                       (b"proxy-authorization", b"Basic y"), (b"a", b"1")]))
-    assert b'"headers":{"authorization":"REDACTED","proxy-authorization":"REDACTED","a":"1"}' in line
+    line = _check(
+        impl,
+        _with_headers(
+            [(b"authorization", b"Bearer x"), (b"proxy-authorization", b"Basic y"), (b"a", b"1")]
+        ),
+    )
+    assert (
+        b'"headers":{"authorization":"REDACTED","proxy-authorization":"REDACTED","a":"1"}' in line
+    )
     assert b'"authorization":"Bearer x"' in line  # the response's headers are not redacted
 
 
-@pytest.mark.parametrize("headers", [
-    [(b"a", b"1"), (b"a", b"2")],  # repeated: the record has a list
-    [(b"a", b"1"), (b"b", b"2"), (b"A", b"3")],
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"a", b"1"), (b"a", b"2")],  # repeated: the record has a list
+        [(b"a", b"1"), (b"b", b"2"), (b"A", b"3")],
+    ],
+)
 def test_repeated_names_give_the_specifications_line(impl, headers):
     line = _check(impl, _with_headers(headers))
     assert b'"a":["1",' in line or b'"A":"3"' in line
@@ -65,7 +75,9 @@ def test_the_native_version_declines_what_it_does_not_write(native_plugins):
     assert log_serializer._native_line(single, None) == encode(serialize(single)) + b"\n"
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(headers=header_lists)
 def test_generated_header_lists(impl, headers):
     _check(impl, _with_headers(headers))

@@ -12,7 +12,8 @@ def test_the_checked_in_header_is_what_layout_py_generates():
     with open(layout.HEADER_PATH, encoding="ascii") as f:
         assert f.read() == layout.header_text(), (
             "gateway/plugins/_native/layout.h differs from layout.py: regenerate it with "
-            "python -m carbonplane.gateway.plugins._native.layout")
+            "python -m carbonplane.gateway.plugins._native.layout"
+        )
 
 
 def test_the_python_code_reads_the_same_constants():
@@ -20,7 +21,8 @@ def test_the_python_code_reads_the_same_constants():
     assert log_serializer.WORKSPACE_ID == layout.WORKSPACE_ID
     table = counters.LocalCounters(slots=16, impl="python")
     assert len(table._mm) == layout.HEADER_SIZE + (16 + layout.PROBE - 1) * (
-        layout.KEY_SIZE + layout.VALUE_SIZE)
+        layout.KEY_SIZE + layout.VALUE_SIZE
+    )
     assert table._mm[:8] == layout.MAGIC
 
 
@@ -46,4 +48,7 @@ def test_the_build_record_hashes_the_generated_header():
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(layout.__file__))))
     sources = _accel.source_files(root)
     assert "gateway/plugins/_native/layout.h" in sources
-    assert "gateway/plugins/_native/counters.c" in sources and "gateway/plugins/_native/records.c" in sources
+    assert (
+        "gateway/plugins/_native/counters.c" in sources
+        and "gateway/plugins/_native/records.c" in sources
+    )

@@ -44,8 +44,17 @@ def not_found():
 
 def test_every_family_is_off_by_default():
     conf = config("prometheus", {})
-    assert not any(conf[k] for k in ("per_consumer", "status_code_metrics", "latency_metrics",
-                                     "bandwidth_metrics", "upstream_health_metrics", "ai_metrics"))
+    assert not any(
+        conf[k]
+        for k in (
+            "per_consumer",
+            "status_code_metrics",
+            "latency_metrics",
+            "bandwidth_metrics",
+            "upstream_health_metrics",
+            "ai_metrics",
+        )
+    )
     h = fresh({})
     h.on_log(finished_request())
     m = h.metrics
@@ -58,11 +67,23 @@ def test_status_codes_with_kongs_labels():
     h.on_log(finished_request())
     h.on_log(not_found())
     got = samples(render_metrics(h.metrics))
-    labels = (("code", "200"), ("consumer", ""), ("route", "trino-api"), ("service", "trino"),
-              ("source", "service"), ("workspace", "default"))
+    labels = (
+        ("code", "200"),
+        ("consumer", ""),
+        ("route", "trino-api"),
+        ("service", "trino"),
+        ("source", "service"),
+        ("workspace", "default"),
+    )
     assert got[("kong_http_requests_total", labels)] == 2
-    no_route = (("code", "404"), ("consumer", ""), ("route", ""), ("service", ""), ("source", "kong"),
-                ("workspace", "default"))
+    no_route = (
+        ("code", "404"),
+        ("consumer", ""),
+        ("route", ""),
+        ("service", ""),
+        ("source", "kong"),
+        ("workspace", "default"),
+    )
     assert got[("kong_http_requests_total", no_route)] == 1
 
 
@@ -70,7 +91,10 @@ def test_per_consumer_labels_with_the_username():
     h = fresh({"status_code_metrics": True, "bandwidth_metrics": True, "per_consumer": True})
     h.on_log(finished_request())
     text = render_metrics(h.metrics)
-    assert 'consumer="ana"' in text and 'kong_bandwidth_bytes{service="trino",route="trino-api",direction="ingress"' in text
+    assert (
+        'consumer="ana"' in text
+        and 'kong_bandwidth_bytes{service="trino",route="trino-api",direction="ingress"' in text
+    )
 
 
 def test_service_and_route_fall_back_to_host_and_id():
@@ -89,13 +113,25 @@ def test_latency_histograms_use_kongs_buckets():
     base = (("route", "trino-api"), ("service", "trino"), ("workspace", "default"))
 
     def bucket(name, le):
-        found = [v for (n, labels), v in got.items() if n == f"{name}_bucket"
-                 and float(dict(labels)["le"]) == float(le) and set(base) <= set(labels)]
+        found = [
+            v
+            for (n, labels), v in got.items()
+            if n == f"{name}_bucket"
+            and float(dict(labels)["le"]) == float(le)
+            and set(base) <= set(labels)
+        ]
         assert len(found) == 1
         return found[0]
+
     assert bucket("kong_kong_latency_ms", "2.0") == 0 and bucket("kong_kong_latency_ms", "5.0") == 1
-    assert bucket("kong_upstream_latency_ms", "25.0") == 0 and bucket("kong_upstream_latency_ms", "50.0") == 1
-    assert bucket("kong_request_latency_ms", "50.0") == 0 and bucket("kong_request_latency_ms", "80.0") == 1
+    assert (
+        bucket("kong_upstream_latency_ms", "25.0") == 0
+        and bucket("kong_upstream_latency_ms", "50.0") == 1
+    )
+    assert (
+        bucket("kong_request_latency_ms", "50.0") == 0
+        and bucket("kong_request_latency_ms", "80.0") == 1
+    )
     assert bucket("kong_request_latency_ms", "+Inf") == 1
     assert abs(got[("kong_request_latency_ms_sum", base)] - 60) < 1
 
@@ -123,12 +159,25 @@ def test_host_totals_add_up_worker_snapshots(tmp_path):
     assert len(load_snapshots(str(tmp_path / "prometheus"))) == 3
     _, body = render_host_metrics(str(tmp_path / "prometheus"), node_id="n1")
     got = samples(body.decode())
-    labels = (("code", "200"), ("consumer", ""), ("route", "trino-api"), ("service", "trino"),
-              ("source", "service"), ("workspace", "default"))
+    labels = (
+        ("code", "200"),
+        ("consumer", ""),
+        ("route", "trino-api"),
+        ("service", "trino"),
+        ("source", "service"),
+        ("workspace", "default"),
+    )
     assert got[("kong_http_requests_total", labels)] == 6
     assert got[("kong_nginx_requests_total", (("node_id", "n1"), ("subsystem", "http")))] == 6
-    assert got[("kong_request_latency_ms_count", (("route", "trino-api"), ("service", "trino"),
-                                                  ("workspace", "default")))] == 6
+    assert (
+        got[
+            (
+                "kong_request_latency_ms_count",
+                (("route", "trino-api"), ("service", "trino"), ("workspace", "default")),
+            )
+        ]
+        == 6
+    )
     assert got[("kong_datastore_reachable", ())] == 1
 
 
@@ -138,7 +187,12 @@ def test_upstream_health_only_when_enabled():
     assert "kong_upstream_target_health" not in render_metrics(off.metrics, upstream_health=rows)
     on = fresh({"upstream_health_metrics": True})
     got = samples(render_metrics(merge([on.metrics.snapshot()]), upstream_health=rows))
-    base = (("address", "10.0.0.1:8080"), ("subsystem", "http"), ("target", "10.0.0.1:8080"), ("upstream", "trino-up"))
+    base = (
+        ("address", "10.0.0.1:8080"),
+        ("subsystem", "http"),
+        ("target", "10.0.0.1:8080"),
+        ("upstream", "trino-up"),
+    )
     assert got[("kong_upstream_target_health", tuple(sorted((*base, ("state", "healthy")))))] == 1
     assert got[("kong_upstream_target_health", tuple(sorted((*base, ("state", "unhealthy")))))] == 0
 
@@ -159,11 +213,17 @@ def test_services_share_one_store_per_process(tmp_path):
 
 def test_le_labels_use_kongs_padding():
     from carbonplane.gateway.plugins.prometheus.exposition import bucket_format
-    from carbonplane.gateway.plugins.prometheus.store import KONG_LATENCY_BUCKETS, UPSTREAM_LATENCY_BUCKETS
+    from carbonplane.gateway.plugins.prometheus.store import (
+        KONG_LATENCY_BUCKETS,
+        UPSTREAM_LATENCY_BUCKETS,
+    )
+
     assert bucket_format(KONG_LATENCY_BUCKETS) % 1 == "0001.0"
     assert bucket_format(UPSTREAM_LATENCY_BUCKETS) % 25 == "00025.0"
     h = fresh({"latency_metrics": True})
     h.on_log(finished_request())
     text = render_metrics(h.metrics)
-    assert f'kong_upstream_latency_ms_bucket{{service="{SERVICE["name"]}",route="{ROUTE["name"]}",' \
-           'workspace="default",le="00025.0"} 0' in text
+    assert (
+        f'kong_upstream_latency_ms_bucket{{service="{SERVICE["name"]}",route="{ROUTE["name"]}",'
+        'workspace="default",le="00025.0"} 0' in text
+    )

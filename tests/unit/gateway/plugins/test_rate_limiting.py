@@ -18,8 +18,12 @@ T0 = calendar.timegm((2026, 3, 14, 15, 9, 26)) * 1000 + 500  # 15:09:26.5 UTC
 
 
 def limiter(conf: dict, *, now_ms: int = T0, counters=None, plugin: dict | None = None):
-    h = handler("rate-limiting", conf, plugin=plugin,
-                services=PluginServices(counters=counters if counters is not None else LocalCounters()))
+    h = handler(
+        "rate-limiting",
+        conf,
+        plugin=plugin,
+        services=PluginServices(counters=counters if counters is not None else LocalCounters()),
+    )
     h.clock_ms = lambda: now_ms
     return h
 
@@ -37,8 +41,10 @@ def hit(h, **kw):
 
 # -- schema ---------------------------------------------------------------------------------
 
+
 def test_config_defaults_are_kongs():
     from traffickit import config
+
     conf = config("rate-limiting", {"minute": 5})
     assert conf["limit_by"] == "consumer" and conf["policy"] == "local"
     assert conf["fault_tolerant"] is True and conf["hide_client_headers"] is False
@@ -47,18 +53,31 @@ def test_config_defaults_are_kongs():
     assert conf["redis"]["timeout"] == 2000 and conf["algorithm"] == "fixed"
 
 
-@pytest.mark.parametrize("conf, where, message", [
-    ({}, "config.@entity", "at least one of these fields must be non-empty: 'config.second', "
-     "'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'"),
-    ({"second": 10, "minute": 5}, "config.@entity",
-     "The limit for minute(5.0) cannot be lower than the limit for second(10.0)"),
-    ({"minute": 0}, "config.minute", "value must be greater than 0"),
-    ({"minute": 5, "policy": "redis"}, "config.redis.host", "required field missing"),
-    ({"minute": 5, "limit_by": "header"}, "config.header_name", "required field missing"),
-    ({"minute": 5, "limit_by": "path"}, "config.path", "required field missing"),
-    ({"minute": 5, "limit_by": "user"}, "config.limit_by",
-     "expected one of: consumer, credential, ip, service, header, path"),
-])
+@pytest.mark.parametrize(
+    "conf, where, message",
+    [
+        (
+            {},
+            "config.@entity",
+            "at least one of these fields must be non-empty: 'config.second', "
+            "'config.minute', 'config.hour', 'config.day', 'config.month', 'config.year'",
+        ),
+        (
+            {"second": 10, "minute": 5},
+            "config.@entity",
+            "The limit for minute(5.0) cannot be lower than the limit for second(10.0)",
+        ),
+        ({"minute": 0}, "config.minute", "value must be greater than 0"),
+        ({"minute": 5, "policy": "redis"}, "config.redis.host", "required field missing"),
+        ({"minute": 5, "limit_by": "header"}, "config.header_name", "required field missing"),
+        ({"minute": 5, "limit_by": "path"}, "config.path", "required field missing"),
+        (
+            {"minute": 5, "limit_by": "user"},
+            "config.limit_by",
+            "expected one of: consumer, credential, ip, service, header, path",
+        ),
+    ],
+)
 def test_invalid_configs_name_the_field(conf, where, message):
     assert problems("rate-limiting", conf)[where] == message
 
@@ -69,19 +88,32 @@ def test_cluster_policy_is_refused_with_the_alternatives():
 
 
 def test_sync_rate_other_than_synchronous_is_refused():
-    assert "only -1" in problems("rate-limiting", {"minute": 5, "sync_rate": 10})["config.sync_rate"]
+    assert (
+        "only -1" in problems("rate-limiting", {"minute": 5, "sync_rate": 10})["config.sync_rate"]
+    )
 
 
 def test_legacy_redis_fields_override_the_record():
-    from carbonplane.gateway.plugins.rate_limiting.schema import redis_settings
     from traffickit import config
-    conf = config("rate-limiting", {"minute": 5, "policy": "redis", "redis_host": "10.0.0.9",
-                                    "redis_database": 2, "redis": {"port": 6380}})
+
+    from carbonplane.gateway.plugins.rate_limiting.schema import redis_settings
+
+    conf = config(
+        "rate-limiting",
+        {
+            "minute": 5,
+            "policy": "redis",
+            "redis_host": "10.0.0.9",
+            "redis_database": 2,
+            "redis": {"port": 6380},
+        },
+    )
     settings = redis_settings(conf)
     assert (settings["host"], settings["port"], settings["database"]) == ("10.0.0.9", 6380, 2)
 
 
 # -- admission and headers ------------------------------------------------------------------
+
 
 def test_exactly_limit_requests_pass_then_429_with_kongs_body_and_headers():
     h = limiter({"minute": 3, "limit_by": "ip"})
@@ -96,7 +128,9 @@ def test_exactly_limit_requests_pass_then_429_with_kongs_body_and_headers():
     assert isinstance(verdict, LocalResponse) and verdict.status == 429
     assert body_json(verdict) == {"message": "API rate limit exceeded", "request_id": "req-1"}
     assert header(headers, "X-RateLimit-Remaining-Minute") == "0"
-    assert header(headers, "RateLimit-Limit") == "3" and header(headers, "RateLimit-Remaining") == "0"
+    assert (
+        header(headers, "RateLimit-Limit") == "3" and header(headers, "RateLimit-Remaining") == "0"
+    )
     assert header(headers, "RateLimit-Reset") == "34"  # 60 - floor(26.5)
     assert header(headers, "Retry-After") == "34"
 
@@ -138,8 +172,13 @@ def test_a_blocked_request_is_not_counted():
 def test_hide_client_headers_sends_none_even_on_429():
     h = limiter({"minute": 1, "limit_by": "ip", "hide_client_headers": True})
     verdict, headers = hit(h)
-    assert verdict is None and header(headers, "X-RateLimit-Limit-Minute") == "999"  # upstream's, untouched
-    assert header(headers, "X-RateLimit-Remaining-Minute") is None and header(headers, "RateLimit-Limit") is None
+    assert (
+        verdict is None and header(headers, "X-RateLimit-Limit-Minute") == "999"
+    )  # upstream's, untouched
+    assert (
+        header(headers, "X-RateLimit-Remaining-Minute") is None
+        and header(headers, "RateLimit-Limit") is None
+    )
     verdict, headers = hit(h)
     assert verdict.status == 429 and header(headers, "Retry-After") is None
 
@@ -152,6 +191,7 @@ def test_custom_error_code_and_message():
 
 
 # -- identifiers ----------------------------------------------------------------------------
+
 
 def _admitted_after_exhausting(h, first: dict, second: dict) -> bool:
     assert hit(h, **first)[0] is None
@@ -166,7 +206,9 @@ def test_limit_by_ip_uses_the_engine_client_ip():
 
 def test_limit_by_header_falls_back_to_ip_when_absent():
     h = limiter({"minute": 1, "limit_by": "header", "header_name": "X-Tenant"})
-    assert _admitted_after_exhausting(h, {"headers": {"X-Tenant": "a"}}, {"headers": {"X-Tenant": "b"}})
+    assert _admitted_after_exhausting(
+        h, {"headers": {"X-Tenant": "a"}}, {"headers": {"X-Tenant": "b"}}
+    )
     assert hit(h, headers={"x-tenant": "a"}, client_ip="10.9.9.9")[0].status == 429
     assert hit(h, client_ip="10.9.9.9")[0] is None  # no header: counted by IP
     assert hit(h, client_ip="10.9.9.9")[0].status == 429
@@ -216,12 +258,18 @@ def test_counters_are_scoped_by_the_plugins_route_and_service():
 
 # -- windows --------------------------------------------------------------------------------
 
+
 def test_fixed_windows_are_utc_calendar_aligned():
     clock = WindowClock(("second", "minute", "hour", "day", "month", "year"), sliding=False)
     starts = [w.start_ms // 1000 for w in clock.windows(T0)]
-    assert starts == [T0 // 1000, calendar.timegm((2026, 3, 14, 15, 9, 0)),
-                      calendar.timegm((2026, 3, 14, 15, 0, 0)), calendar.timegm((2026, 3, 14, 0, 0, 0)),
-                      calendar.timegm((2026, 3, 1, 0, 0, 0)), calendar.timegm((2026, 1, 1, 0, 0, 0))]
+    assert starts == [
+        T0 // 1000,
+        calendar.timegm((2026, 3, 14, 15, 9, 0)),
+        calendar.timegm((2026, 3, 14, 15, 0, 0)),
+        calendar.timegm((2026, 3, 14, 0, 0, 0)),
+        calendar.timegm((2026, 3, 1, 0, 0, 0)),
+        calendar.timegm((2026, 1, 1, 0, 0, 0)),
+    ]
     month = clock.windows(T0)[4]
     assert month.end_ms // 1000 == calendar.timegm((2026, 4, 1, 0, 0, 0))
     assert reset_seconds(month, T0, False) == calendar.timegm((2026, 4, 1, 0, 0, 0)) - T0 // 1000
@@ -251,7 +299,9 @@ def test_sliding_fixed_comparison_at_the_window_edge():
     minute0 = calendar.timegm((2026, 3, 14, 15, 9, 0)) * 1000
     passed = {}
     for algorithm in ("fixed", "sliding"):
-        h = limiter({"minute": 10, "limit_by": "ip", "algorithm": algorithm}, now_ms=minute0 + 59_500)
+        h = limiter(
+            {"minute": 10, "limit_by": "ip", "algorithm": algorithm}, now_ms=minute0 + 59_500
+        )
         n = sum(hit(h)[0] is None for _ in range(10))
         h.clock_ms = lambda: minute0 + 60_500
         passed[algorithm] = n + sum(hit(h)[0] is None for _ in range(10))
@@ -260,6 +310,7 @@ def test_sliding_fixed_comparison_at_the_window_edge():
 
 
 # -- store failures -------------------------------------------------------------------------
+
 
 def _full_store(tmp_path) -> HostCounters:
     store = HostCounters.open(str(tmp_path / "full.counters"), slots=16)
@@ -280,20 +331,27 @@ def test_full_store_with_fault_tolerance_lets_requests_through(tmp_path):
 
 
 def test_full_store_without_fault_tolerance_answers_500(tmp_path):
-    h = limiter({"minute": 1, "limit_by": "ip", "fault_tolerant": False}, counters=_full_store(tmp_path))
+    h = limiter(
+        {"minute": 1, "limit_by": "ip", "fault_tolerant": False}, counters=_full_store(tmp_path)
+    )
     verdict, _ = hit(h)
     assert verdict.status == 500 and body_json(verdict)["message"] == "An unexpected error occurred"
 
 
 def test_redis_unreachable_follows_fault_tolerance():
-    conf = {"minute": 1, "limit_by": "ip", "policy": "redis",
-            "redis": {"host": "127.0.0.1", "port": 1, "timeout": 500}}
+    conf = {
+        "minute": 1,
+        "limit_by": "ip",
+        "policy": "redis",
+        "redis": {"host": "127.0.0.1", "port": 1, "timeout": 500},
+    }
     assert hit(limiter(conf))[0] is None
     verdict, _ = hit(limiter({**conf, "fault_tolerant": False}))
     assert verdict.status == 500
 
 
 # -- one strategy per config; the counter step's two implementations give one answer ------------
+
 
 def test_the_config_is_compiled_into_one_strategy():
     from carbonplane.gateway.plugins.rate_limiting.strategy import LocalPolicy, RedisPolicy
@@ -304,12 +362,15 @@ def test_the_config_is_compiled_into_one_strategy():
     assert "on_request" not in vars(redis) and "on_request" not in vars(limiter({"second": 1}))
 
 
-@pytest.mark.parametrize("conf", [
-    {"second": 3, "minute": 7},
-    {"minute": 5, "hour": 5, "day": 100, "limit_by": "header", "header_name": "x-key"},
-    {"second": 2, "month": 4, "year": 9, "error_code": 503, "error_message": "slow down"},
-    {"second": 2, "minute": 6, "algorithm": "sliding"},
-])
+@pytest.mark.parametrize(
+    "conf",
+    [
+        {"second": 3, "minute": 7},
+        {"minute": 5, "hour": 5, "day": 100, "limit_by": "header", "header_name": "x-key"},
+        {"second": 2, "month": 4, "year": 9, "error_code": 503, "error_message": "slow down"},
+        {"second": 2, "minute": 6, "algorithm": "sliding"},
+    ],
+)
 def test_the_handler_answers_alike_on_the_python_and_native_counter_steps(conf, native_plugins):
     python = limiter(conf, counters=LocalCounters(impl="python"))
     native = limiter(conf, counters=LocalCounters(impl="native"))

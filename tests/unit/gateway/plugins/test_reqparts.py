@@ -4,15 +4,28 @@ line, cookies, and header values that cannot break the header block."""
 
 from __future__ import annotations
 
-from carbonplane.gateway.plugins.reqparts import (cookie_values, encode_query, parse_query,
-                                                  safe_header_value, split_target, with_path,
-                                                  with_query, without_params)
+from carbonplane.gateway.plugins.reqparts import (
+    cookie_values,
+    encode_query,
+    parse_query,
+    safe_header_value,
+    split_target,
+    with_path,
+    with_query,
+    without_params,
+)
 
 
 def test_parse_query_decodes_like_kong():
     assert parse_query(b"") == [] and parse_query(b"?") == []
     assert parse_query(b"?a=1&b&c=&d=x+y&e=%41%2F&&a=2") == [
-        ("a", "1"), ("b", None), ("c", ""), ("d", "x y"), ("e", "A/"), ("a", "2")]
+        ("a", "1"),
+        ("b", None),
+        ("c", ""),
+        ("d", "x y"),
+        ("e", "A/"),
+        ("a", "2"),
+    ]
     assert parse_query(b"k=%FF") == [("k", "\udcff")]  # undecodable bytes survive
 
 
@@ -23,7 +36,10 @@ def test_without_params_keeps_the_rest_verbatim():
 
 
 def test_encodings_are_request_line_safe():
-    assert encode_query([("a b", "c&d"), ("flag", None), ("x", "\r\n")]) == b"a%20b=c%26d&flag&x=%0D%0A"
+    assert (
+        encode_query([("a b", "c&d"), ("flag", None), ("x", "\r\n")])
+        == b"a%20b=c%26d&flag&x=%0D%0A"
+    )
     assert with_query(b"/p?old=1", [("n", "1")]) == b"/p?n=1"
     assert with_query(b"/p?old=1", []) == b"/p"
     assert with_path(b"/old?q=1", "/new path/\r\n") == b"/new%20path/%0D%0A?q=1"

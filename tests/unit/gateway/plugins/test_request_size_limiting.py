@@ -11,14 +11,23 @@ def rsl(**config):
     return handler("request-size-limiting", config)
 
 
-@pytest.mark.parametrize("size,unit,length,refused", [
-    (128, "megabytes", 128 * 1048576, False), (128, "megabytes", 128 * 1048576 + 1, True),
-    (10, "kilobytes", 10240, False), (10, "kilobytes", 10241, True),
-    (5, "bytes", 5, False), (5, "bytes", 6, True), (0, "bytes", 0, False), (0, "bytes", 1, True),
-])
+@pytest.mark.parametrize(
+    "size,unit,length,refused",
+    [
+        (128, "megabytes", 128 * 1048576, False),
+        (128, "megabytes", 128 * 1048576 + 1, True),
+        (10, "kilobytes", 10240, False),
+        (10, "kilobytes", 10241, True),
+        (5, "bytes", 5, False),
+        (5, "bytes", 6, True),
+        (0, "bytes", 0, False),
+        (0, "bytes", 1, True),
+    ],
+)
 def test_declared_content_length(size, unit, length, refused):
     verdict = rsl(allowed_payload_size=size, size_unit=unit).on_request(
-        request("POST", body_framing=f"length:{length}"))
+        request("POST", body_framing=f"length:{length}")
+    )
     if refused:
         status, body, _ = refusal(verdict)
         assert (status, body["message"]) == (413, "Request size limit exceeded")
@@ -55,13 +64,18 @@ def test_chunked_bodies_are_counted_while_streaming():
 
 def test_length_framed_bodies_pass_the_body_hook_untouched():
     ctx = request("POST", body_framing="length:4")
-    assert rsl(allowed_payload_size=1, size_unit="bytes").on_request_body(ctx, b"abcd", True) == b"abcd"
+    assert (
+        rsl(allowed_payload_size=1, size_unit="bytes").on_request_body(ctx, b"abcd", True)
+        == b"abcd"
+    )
 
 
 def test_config_schema():
     h = rsl()
     assert h.limit == 128 * 1048576 and not h.require_length
     assert problems_of("request-size-limiting", {"size_unit": "gigabytes"}) == [
-        "config.size_unit: expected one of: megabytes, kilobytes, bytes"]
+        "config.size_unit: expected one of: megabytes, kilobytes, bytes"
+    ]
     assert problems_of("request-size-limiting", {"allowed_payload_size": -1}) == [
-        "config.allowed_payload_size: value should be between 0 and 1099511627776"]
+        "config.allowed_payload_size: value should be between 0 and 1099511627776"
+    ]

@@ -14,21 +14,32 @@ def test_defaults_answer_503_with_kongs_message():
     assert config("request-termination", {})["status_code"] == 503
     verdict = handler("request-termination", {}).on_request(request())
     assert verdict.status == 503
-    assert body_json(verdict) == {"message": "The upstream server is currently unavailable", "request_id": "req-1"}
+    assert body_json(verdict) == {
+        "message": "The upstream server is currently unavailable",
+        "request_id": "req-1",
+    }
 
 
 def test_status_and_message():
-    verdict = handler("request-termination", {"status_code": 403, "message": "closed for maintenance"}).on_request(request())
+    verdict = handler(
+        "request-termination", {"status_code": 403, "message": "closed for maintenance"}
+    ).on_request(request())
     assert verdict.status == 403 and body_json(verdict)["message"] == "closed for maintenance"
     unknown = handler("request-termination", {"status_code": 299}).on_request(request())
     assert body_json(unknown)["message"] == "The upstream server responded with 299"
 
 
 def test_raw_body_with_content_type():
-    verdict = handler("request-termination", {"status_code": 200, "body": "<h1>down</h1>",
-                                              "content_type": "text/html"}).on_request(request())
+    verdict = handler(
+        "request-termination",
+        {"status_code": 200, "body": "<h1>down</h1>", "content_type": "text/html"},
+    ).on_request(request())
     headers, body = verdict.render(b"id")
-    assert (verdict.status, body, headers) == (200, b"<h1>down</h1>", [(b"content-type", b"text/html")])
+    assert (verdict.status, body, headers) == (
+        200,
+        b"<h1>down</h1>",
+        [(b"content-type", b"text/html")],
+    )
 
 
 def test_trigger_by_header_or_query_argument():
@@ -48,16 +59,27 @@ def test_echo_describes_the_request():
     assert verdict.status == 200 and doc["message"] is None  # no message, no default text for 200
     assert doc["request"]["method"] == "GET" and doc["request"]["path"] == "/api/x"
     assert doc["request"]["query"] == {"a": "1"} and doc["request"]["headers"]["x-probe"] == "yes"
-    assert doc["request"]["host"] == "gw.test" and doc["matched_route"] == {"id": "r1", "name": "api"}
+    assert doc["request"]["host"] == "gw.test" and doc["matched_route"] == {
+        "id": "r1",
+        "name": "api",
+    }
     assert doc["kong"]["worker_pid"] > 0
 
 
 def test_config_checks():
-    assert problems("request-termination", {"message": "a", "body": "b"})["config.@entity"] == \
-        "message cannot be used with content_type or body"
-    assert problems("request-termination", {"content_type": "text/plain"})["config.@entity"] == \
-        "content_type requires a body"
-    assert problems("request-termination", {"echo": True, "body": "x"})["config.@entity"] == \
-        "echo cannot be used with content_type and body"
-    assert problems("request-termination", {"status_code": 600})["config.status_code"] == \
-        "value should be between 100 and 599"
+    assert (
+        problems("request-termination", {"message": "a", "body": "b"})["config.@entity"]
+        == "message cannot be used with content_type or body"
+    )
+    assert (
+        problems("request-termination", {"content_type": "text/plain"})["config.@entity"]
+        == "content_type requires a body"
+    )
+    assert (
+        problems("request-termination", {"echo": True, "body": "x"})["config.@entity"]
+        == "echo cannot be used with content_type and body"
+    )
+    assert (
+        problems("request-termination", {"status_code": 600})["config.status_code"]
+        == "value should be between 100 and 599"
+    )

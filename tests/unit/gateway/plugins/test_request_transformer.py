@@ -27,13 +27,23 @@ def run(config: dict, ctx=None, **kw):
 
 
 def test_header_operations_in_kong_order():
-    ctx = run({"remove": {"headers": ["X-Drop", "X-Renamed-Away:ignored"]},
-               "rename": {"headers": ["X-Old:X-New", "X-Missing:X-Never"]},
-               "replace": {"headers": ["X-Keep:replaced", "X-Absent:never"]},
-               "add": {"headers": ["X-Keep:not-added", "X-Platform:254carbon"]},
-               "append": {"headers": ["X-Keep:appended", "X-Multi:one"]}},
-              headers=[("X-Drop", "1"), ("X-Renamed-Away", "2"), ("X-Old", "v"), ("X-New", "lost"),
-                       ("X-Keep", "a"), ("X-Keep", "b")])
+    ctx = run(
+        {
+            "remove": {"headers": ["X-Drop", "X-Renamed-Away:ignored"]},
+            "rename": {"headers": ["X-Old:X-New", "X-Missing:X-Never"]},
+            "replace": {"headers": ["X-Keep:replaced", "X-Absent:never"]},
+            "add": {"headers": ["X-Keep:not-added", "X-Platform:254carbon"]},
+            "append": {"headers": ["X-Keep:appended", "X-Multi:one"]},
+        },
+        headers=[
+            ("X-Drop", "1"),
+            ("X-Renamed-Away", "2"),
+            ("X-Old", "v"),
+            ("X-New", "lost"),
+            ("X-Keep", "a"),
+            ("X-Keep", "b"),
+        ],
+    )
     up = upstream_headers(ctx)
     assert "x-drop" not in up and "x-renamed-away" not in up and "x-old" not in up
     assert up["x-new"] == ["v"]
@@ -43,8 +53,13 @@ def test_header_operations_in_kong_order():
 
 
 def test_host_can_only_be_replaced():
-    ctx = run({"replace": {"headers": ["Host:internal.svc"]}, "add": {"headers": ["host:nope"]},
-               "remove": {"headers": ["host"]}})
+    ctx = run(
+        {
+            "replace": {"headers": ["Host:internal.svc"]},
+            "add": {"headers": ["host:nope"]},
+            "remove": {"headers": ["host"]},
+        }
+    )
     assert ctx.upstream_host == b"internal.svc"
     assert upstream_headers(ctx)["host"] == ["gw.test"]  # the client's, never sent upstream
 
@@ -59,10 +74,16 @@ def test_origin_platform_headers():
 
 
 def test_query_operations_are_sorted_like_kongs_set_query():
-    ctx = run({"remove": {"querystring": ["secret"]}, "rename": {"querystring": ["old:new"]},
-               "replace": {"querystring": ["page:1"]}, "add": {"querystring": ["z:last", "a:x y"]},
-               "append": {"querystring": ["tag:c"]}},
-              target="/s?tag=a&secret=1&old=o&page=9&tag=b&flag")
+    ctx = run(
+        {
+            "remove": {"querystring": ["secret"]},
+            "rename": {"querystring": ["old:new"]},
+            "replace": {"querystring": ["page:1"]},
+            "add": {"querystring": ["z:last", "a:x y"]},
+            "append": {"querystring": ["tag:c"]},
+        },
+        target="/s?tag=a&secret=1&old=o&page=9&tag=b&flag",
+    )
     assert ctx.upstream_target == b"/s?a=x%20y&flag&new=o&page=1&tag=a&tag=b&tag=c&z=last"
 
 
@@ -79,11 +100,19 @@ def test_query_starts_from_what_goes_upstream():
 
 
 def test_method_and_uri():
-    ctx = run({"http_method": "POST", "replace": {"uri": "/v2/items/$(uri_captures.id)"}},
-              target="/items/7?x=1")
+    ctx = run(
+        {"http_method": "POST", "replace": {"uri": "/v2/items/$(uri_captures.id)"}},
+        target="/items/7?x=1",
+    )
     ctx2 = request(target="/items/7?x=1")
     ctx2.vars["uri_captures"] = {0: "/items/7", 1: "7", "id": "7"}
-    run({"http_method": "POST", "replace": {"uri": "/v2/items/$(uri_captures.id)/$(uri_captures[1])"}}, ctx2)
+    run(
+        {
+            "http_method": "POST",
+            "replace": {"uri": "/v2/items/$(uri_captures.id)/$(uri_captures[1])"},
+        },
+        ctx2,
+    )
     assert ctx.request.method == b"POST"
     assert ctx.upstream_target == b"/v2/items/?x=1"
     assert ctx2.upstream_target == b"/v2/items/7/7?x=1"
@@ -101,11 +130,23 @@ def test_template_sources_and_forms():
     ctx = request(target="/p?region=eu&blank=", headers={"X-User-Id": "u1", "X-Team": "data"})
     ctx.vars["uri_captures"] = {1: "first", "name": "named"}
     ctx.vars["tenant"] = "t9"
-    run({"add": {"headers": [
-        "A:$(headers.x_user_id)", 'B:$(headers["X-Team"])', "C:$(query_params.region)",
-        "D:$(query_params['region'])-$(uri_captures[1])-$(uri_captures.name)",
-        "E:$(shared.tenant)", "F:$('$(not a template)')", "G:$(headers.absent)",
-        "H:prefix-$(query_params.blank)"]}}, ctx)
+    run(
+        {
+            "add": {
+                "headers": [
+                    "A:$(headers.x_user_id)",
+                    'B:$(headers["X-Team"])',
+                    "C:$(query_params.region)",
+                    "D:$(query_params['region'])-$(uri_captures[1])-$(uri_captures.name)",
+                    "E:$(shared.tenant)",
+                    "F:$('$(not a template)')",
+                    "G:$(headers.absent)",
+                    "H:prefix-$(query_params.blank)",
+                ]
+            }
+        },
+        ctx,
+    )
     up = upstream_headers(ctx)
     assert up["a"] == ["u1"] and up["b"] == ["data"] and up["c"] == ["eu"]
     assert up["d"] == ["eu-first-named"] and up["e"] == ["t9"]
@@ -115,18 +156,22 @@ def test_template_sources_and_forms():
 
 
 def test_template_cannot_inject_header_lines():
-    ctx = run({"add": {"headers": ["X-Echo:$(query_params.v)"]}},
-              target="/p?v=a%0D%0AX-Injected:%201")
+    ctx = run(
+        {"add": {"headers": ["X-Echo:$(query_params.v)"]}}, target="/p?v=a%0D%0AX-Injected:%201"
+    )
     up = upstream_headers(ctx)
     assert "x-echo" not in up and "x-injected" not in up
 
 
-@pytest.mark.parametrize("entry,problem", [
-    ("X-A:$(os.execute('id'))", "unsupported template expression"),
-    ("X-A:$(headers.a .. 'b')", "unsupported template expression"),
-    ("X-A:$(headers.a", "unterminated template"),
-    ("X-A:$(type(1))", "unsupported template expression"),
-])
+@pytest.mark.parametrize(
+    "entry,problem",
+    [
+        ("X-A:$(os.execute('id'))", "unsupported template expression"),
+        ("X-A:$(headers.a .. 'b')", "unsupported template expression"),
+        ("X-A:$(headers.a", "unterminated template"),
+        ("X-A:$(type(1))", "unsupported template expression"),
+    ],
+)
 def test_lua_templates_are_refused_at_validation(entry, problem):
     problems = problems_of("request-transformer", {"add": {"headers": [entry]}})
     assert len(problems) == 1 and problem in problems[0], problems
@@ -134,17 +179,24 @@ def test_lua_templates_are_refused_at_validation(entry, problem):
 
 def test_schema_checks():
     assert problems_of("request-transformer", {"add": {"headers": ["no-colon"]}}) == [
-        "config.add.headers.0: invalid value: no-colon"]
+        "config.add.headers.0: invalid value: no-colon"
+    ]
     assert problems_of("request-transformer", {"remove": {"headers": ["bad header"]}}) == [
-        "config.remove.headers.0: 'bad header' is not a valid header"]
+        "config.remove.headers.0: 'bad header' is not a valid header"
+    ]
     assert problems_of("request-transformer", {"rename": {"headers": ["a:b c"]}}) == [
-        "config.rename.headers.0: 'b c' is not a valid header"]
-    assert "control character" in problems_of(
-        "request-transformer", {"add": {"headers": ["X-A:1\r\nX-B: 2"]}})[0]
+        "config.rename.headers.0: 'b c' is not a valid header"
+    ]
+    assert (
+        "control character"
+        in problems_of("request-transformer", {"add": {"headers": ["X-A:1\r\nX-B: 2"]}})[0]
+    )
     assert problems_of("request-transformer", {"http_method": "post"}) == [
-        "config.http_method: invalid value: post"]
+        "config.http_method: invalid value: post"
+    ]
     assert problems_of("request-transformer", {"replace": {"json": []}}) == [
-        "config.replace.json: unknown field"]
+        "config.replace.json: unknown field"
+    ]
 
 
 def test_static_templates_render_without_a_request():
@@ -163,30 +215,48 @@ def body_run(config: dict, content_type: str, chunks: list[bytes]) -> bytes:
     return b"".join(out)
 
 
-BODY_OPS = {"remove": {"body": ["password"]}, "rename": {"body": ["user:username"]},
-            "replace": {"body": ["role:viewer", "absent:x"]}, "add": {"body": ["source:gateway"]},
-            "append": {"body": ["tags:new", "fresh:one"]}}
+BODY_OPS = {
+    "remove": {"body": ["password"]},
+    "rename": {"body": ["user:username"]},
+    "replace": {"body": ["role:viewer", "absent:x"]},
+    "add": {"body": ["source:gateway"]},
+    "append": {"body": ["tags:new", "fresh:one"]},
+}
 
 
 def test_json_body_operations():
     doc = {"user": "al", "password": "p", "role": "admin", "tags": ["a"], "n": 1}
     raw = json.dumps(doc).encode()
     out = json.loads(body_run(BODY_OPS, "application/json; charset=utf-8", [raw[:10], raw[10:]]))
-    assert out == {"username": "al", "role": "viewer", "tags": ["a", "new"], "n": 1,
-                   "source": "gateway", "fresh": ["one"]}
+    assert out == {
+        "username": "al",
+        "role": "viewer",
+        "tags": ["a", "new"],
+        "n": 1,
+        "source": "gateway",
+        "fresh": ["one"],
+    }
     out = json.loads(body_run({"append": {"body": ["n:2"]}}, "application/json", [raw]))
     assert out["n"] == [1, "2"]
 
 
 def test_form_body_operations():
-    out = body_run(BODY_OPS, "application/x-www-form-urlencoded",
-                   [b"user=al&password=p&role=admin&tags=a&x=%26"])
+    out = body_run(
+        BODY_OPS,
+        "application/x-www-form-urlencoded",
+        [b"user=al&password=p&role=admin&tags=a&x=%26"],
+    )
     assert out == b"fresh=one&role=viewer&source=gateway&tags=a&tags=new&username=al&x=%26"
 
 
-@pytest.mark.parametrize("content_type,raw", [("text/plain", b'{"password":"p"}'),
-                                              ("application/json", b"{not json"),
-                                              ("application/json", b"[1,2]")])
+@pytest.mark.parametrize(
+    "content_type,raw",
+    [
+        ("text/plain", b'{"password":"p"}'),
+        ("application/json", b"{not json"),
+        ("application/json", b"[1,2]"),
+    ],
+)
 def test_other_bodies_pass_unchanged(content_type, raw):
     assert body_run(BODY_OPS, content_type, [raw]) == raw
 

@@ -21,22 +21,35 @@ from carbonplane.proxy.app import Client, LocalResponse, RequestContext
 _PARSER = RequestHeadParser(Limits())
 
 
-def request(method: str = "GET", target: str = "/", headers: dict | list | None = None, *,
-            client_ip: str = "203.0.113.7", started_ms: int | None = None) -> RequestContext:
+def request(
+    method: str = "GET",
+    target: str = "/",
+    headers: dict | list | None = None,
+    *,
+    client_ip: str = "203.0.113.7",
+    started_ms: int | None = None,
+) -> RequestContext:
     """A context for ``method target`` with its head parsed by the engine's parser."""
     items = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
     lines = [f"{method} {target} HTTP/1.1", "Host: gw.test", *(f"{k}: {v}" for k, v in items)]
     head = _PARSER.parse(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
     client = Client(client_ip, 40000, False, b"http", 8000)
     now = time.monotonic()
-    ctx = RequestContext(head, client, client_ip, b"req-1", now,
-                         started_ms if started_ms is not None else int(time.time() * 1000))
+    ctx = RequestContext(
+        head,
+        client,
+        client_ip,
+        b"req-1",
+        now,
+        started_ms if started_ms is not None else int(time.time() * 1000),
+    )
     ctx.upstream_target = head.path + head.query
     return ctx
 
 
-def respond(ctx: RequestContext, status: int = 200, headers: list | None = None,
-            body_size: int = 0) -> RequestContext:
+def respond(
+    ctx: RequestContext, status: int = 200, headers: list | None = None, body_size: int = 0
+) -> RequestContext:
     """Give ``ctx`` an upstream response head (as the engine does when it arrives)."""
     hdrs = [(k.lower().encode(), v.encode()) for k, v in (headers or [])]
     ctx.response = ResponseHead(status, b"OK", b"1.1", hdrs)
@@ -74,12 +87,14 @@ def problems(name: str, conf: dict) -> dict[str, str]:
     return {".".join(str(p) for p in path): message for path, message in found}
 
 
-def handler(name: str, conf: dict, *, plugin: dict | None = None,
-            services: PluginServices | None = None) -> Any:
+def handler(
+    name: str, conf: dict, *, plugin: dict | None = None, services: PluginServices | None = None
+) -> Any:
     """A handler of plugin ``name`` built as the gateway builds it."""
     entity = {"id": "6d0e6bd5-45d9-4f42-9b6a-6f1b3c1f4b0a", "name": name, **(plugin or {})}
-    return plugin_def(name).handler(freeze(config(name, conf)), freeze(entity),
-                                    services or PluginServices())
+    return plugin_def(name).handler(
+        freeze(config(name, conf)), freeze(entity), services or PluginServices()
+    )
 
 
 def run(verdict: Any) -> Any:

@@ -29,8 +29,9 @@ def upstream(**fields):
 def targets(*specs):
     out = []
     for i, (address, weight) in enumerate(specs):
-        t, problems = validate_entity("targets", {"target": address, "weight": weight,
-                                                  "upstream": {"id": UPSTREAM_ID}})
+        t, problems = validate_entity(
+            "targets", {"target": address, "weight": weight, "upstream": {"id": UPSTREAM_ID}}
+        )
         assert problems == []
         out.append({**t, "id": f"00000000-0000-4000-8000-{i:012d}"})
     return out
@@ -45,8 +46,11 @@ def picks(balancer, n, **kw):
     return out
 
 
-PASSIVE_3_FAILURES = {"healthchecks": {"passive": {"unhealthy": {"http_failures": 3, "tcp_failures": 2,
-                                                                  "timeouts": 1}}}}
+PASSIVE_3_FAILURES = {
+    "healthchecks": {
+        "passive": {"unhealthy": {"http_failures": 3, "tcp_failures": 2, "timeouts": 1}}
+    }
+}
 
 
 def test_round_robin_shares_follow_weights_and_interleave():
@@ -65,7 +69,9 @@ def test_retry_excludes_tried_targets():
 
 
 def test_least_connections_prefers_idle_targets_per_weight():
-    b = Balancer(upstream(algorithm="least-connections"), targets(("a:1", 100), ("b:1", 100), ("c:1", 200)))
+    b = Balancer(
+        upstream(algorithm="least-connections"), targets(("a:1", 100), ("b:1", 100), ("c:1", 200))
+    )
     held = [b.select() for _ in range(4)]
     assert Counter(t.address for t in held) == {"a:1": 1, "b:1": 1, "c:1": 2}
     for t in held:
@@ -99,8 +105,11 @@ def test_consistent_hashing_skips_unhealthy_targets_and_falls_back_without_key()
 
 
 def test_latency_picks_the_faster_of_two():
-    b = Balancer(upstream(algorithm="latency"), targets(("fast:1", 100), ("slow:1", 100)),
-                 rng=random.Random(7))
+    b = Balancer(
+        upstream(algorithm="latency"),
+        targets(("fast:1", 100), ("slow:1", 100)),
+        rng=random.Random(7),
+    )
     b.release(b.by_address["fast:1"], latency_ms=5, now=1.0)
     b.release(b.by_address["slow:1"], latency_ms=500, now=1.0)
     assert picks(b, 50) == {"fast:1": 50}
@@ -129,33 +138,46 @@ def test_no_eligible_target_or_below_threshold_means_no_peer():
 
 def test_health_is_off_without_checks_and_survives_reload():
     plain = Balancer(upstream(), targets(("a:1", 100)))
-    assert plain.health_report() == [{"target": "a:1", "weight": 100, "health": "HEALTHCHECKS_OFF",
-                                      "id": "00000000-0000-4000-8000-000000000000"}]
+    assert plain.health_report() == [
+        {
+            "target": "a:1",
+            "weight": 100,
+            "health": "HEALTHCHECKS_OFF",
+            "id": "00000000-0000-4000-8000-000000000000",
+        }
+    ]
     plain.report_passive(plain.by_address["a:1"], status=500)
     assert plain.select().address == "a:1"
     checked = Balancer(upstream(**PASSIVE_3_FAILURES), targets(("a:1", 100), ("b:1", 100)))
     checked.report_passive(checked.by_address["a:1"], timeout=True)
-    reloaded = Balancer(upstream(**PASSIVE_3_FAILURES), targets(("a:1", 100), ("b:1", 100), ("c:1", 100)),
-                        previous=checked)
+    reloaded = Balancer(
+        upstream(**PASSIVE_3_FAILURES),
+        targets(("a:1", 100), ("b:1", 100), ("c:1", 100)),
+        previous=checked,
+    )
     assert [r["health"] for r in reloaded.health_report()] == ["UNHEALTHY", "HEALTHY", "HEALTHY"]
 
 
-@pytest.mark.parametrize("scheme,host_header,address,expected", [
-    ("http", None, "10.0.0.1:80", "10.0.0.1"),
-    ("http", None, "10.0.0.1:8000", "10.0.0.1:8000"),
-    ("https", None, "backend.internal:443", "backend.internal"),
-    ("http", "api.internal", "10.0.0.1:8000", "api.internal:8000"),
-    ("http", None, "[::1]:80", "[::1]"),
-])
+@pytest.mark.parametrize(
+    "scheme,host_header,address,expected",
+    [
+        ("http", None, "10.0.0.1:80", "10.0.0.1"),
+        ("http", None, "10.0.0.1:8000", "10.0.0.1:8000"),
+        ("https", None, "backend.internal:443", "backend.internal"),
+        ("http", "api.internal", "10.0.0.1:8000", "api.internal:8000"),
+        ("http", None, "[::1]:80", "[::1]"),
+    ],
+)
 def test_host_header_for_targets(scheme, host_header, address, expected):
     fields = {"host_header": host_header} if host_header else {}
     b = Balancer(upstream(**fields), targets((address, 100)))
     assert b.host_header(b.targets[0], scheme) == expected
 
 
-
 def test_ring_never_exceeds_slots():
-    b = Balancer(upstream(hash_on="ip", slots=10), targets(("a:1", 100), ("b:1", 100), ("c:1", 100)))
+    b = Balancer(
+        upstream(hash_on="ip", slots=10), targets(("a:1", 100), ("b:1", 100), ("c:1", 100))
+    )
     assert len(b._ring) <= 10
     assert {b.select(f"10.0.0.{i}").address for i in range(200)} == {"a:1", "b:1", "c:1"}
 
@@ -167,10 +189,12 @@ def test_unknown_algorithm_is_refused_naming_the_balancer():
 
 # -- the engine's picker over a balancer ------------------------------------------------------
 
+
 def context():
     head = RequestHead(b"GET", b"/x", b"/x", b"", b"1.1", [], b"gw")
-    return RequestContext(head, Client("10.0.0.9", 5000, False, b"http", 8000), "10.0.0.9",
-                          b"rid", 0.0, 0)
+    return RequestContext(
+        head, Client("10.0.0.9", 5000, False, b"http", 8000), "10.0.0.9", b"rid", 0.0, 0
+    )
 
 
 def test_picker_avoids_tried_targets_and_feeds_passive_health():
@@ -200,11 +224,14 @@ def test_picker_asks_for_a_hash_key_only_when_hashing():
         asked.append(ctx)
         return "k"
 
-    hashing = Balancer(upstream(algorithm="consistent-hashing", hash_on="ip"),
-                       targets(("a:1", 100), ("b:1", 100)))
+    hashing = Balancer(
+        upstream(algorithm="consistent-hashing", hash_on="ip"), targets(("a:1", 100), ("b:1", 100))
+    )
     plain = Balancer(upstream(), targets(("a:1", 100)))
     ctx = context()
-    picks_of_key = {balance.BalancedPicker(hashing, "http", key).pick(ctx).address for _ in range(20)}
+    picks_of_key = {
+        balance.BalancedPicker(hashing, "http", key).pick(ctx).address for _ in range(20)
+    }
     assert len(picks_of_key) == 1 and len(asked) == 20
     balance.BalancedPicker(plain, "http", key).pick(ctx)
     assert len(asked) == 20

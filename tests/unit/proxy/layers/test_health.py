@@ -19,20 +19,33 @@ def policy(**hc):
     return HealthPolicy(upstream(healthchecks=hc)["healthchecks"])
 
 
-ACTIVE = {"active": {"healthy": {"interval": 5, "successes": 2},
-                     "unhealthy": {"interval": 1, "http_failures": 2, "tcp_failures": 1, "timeouts": 3}}}
+ACTIVE = {
+    "active": {
+        "healthy": {"interval": 5, "successes": 2},
+        "unhealthy": {"interval": 1, "http_failures": 2, "tcp_failures": 1, "timeouts": 3},
+    }
+}
 
 
-@pytest.mark.parametrize("results,expected_states", [
-    # (kind, value) steps -> health after each step
-    ([("status", 500), ("status", 500)], [True, False]),
-    ([("status", 500), ("status", 200), ("status", 500)], [True, True, True]),  # success resets
-    ([("status", 418), ("status", 418)], [True, True]),                          # neither list
-    ([("tcp", True)], [False]),
-    ([("timeout", True), ("timeout", True), ("status", 500), ("timeout", True)], [True, True, True, False]),
-    ([("tcp", True), ("status", 200), ("status", 302)], [False, False, True]),
-    ([("tcp", True), ("status", 200), ("status", 500), ("status", 200)], [False, False, False, False]),
-])
+@pytest.mark.parametrize(
+    "results,expected_states",
+    [
+        # (kind, value) steps -> health after each step
+        ([("status", 500), ("status", 500)], [True, False]),
+        ([("status", 500), ("status", 200), ("status", 500)], [True, True, True]),  # success resets
+        ([("status", 418), ("status", 418)], [True, True]),  # neither list
+        ([("tcp", True)], [False]),
+        (
+            [("timeout", True), ("timeout", True), ("status", 500), ("timeout", True)],
+            [True, True, True, False],
+        ),
+        ([("tcp", True), ("status", 200), ("status", 302)], [False, False, True]),
+        (
+            [("tcp", True), ("status", 200), ("status", 500), ("status", 200)],
+            [False, False, False, False],
+        ),
+    ],
+)
 def test_active_transitions(results, expected_states):
     p = policy(**ACTIVE)
     h = TargetHealth()
@@ -67,4 +80,3 @@ def test_active_schedule_uses_the_interval_of_the_current_state():
     assert s.due(health, 101.0) == ["b:1"]
     assert s.due(health, 105.0) == ["a:1", "b:1"]
     assert ActiveSchedule(policy()).next_due(health, 0.0) is None
-

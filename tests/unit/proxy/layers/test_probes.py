@@ -15,16 +15,29 @@ from carbonplane.proxy.layers.probes import ActiveHealthChecker
 
 def policy(interval=0.05, timeout=0.5, **unhealthy):
     rules = {"http_failures": 2, "tcp_failures": 1, "timeouts": 1, **unhealthy}
-    return HealthPolicy({
-        "active": {"type": "http", "timeout": timeout, "http_path": "/healthz",
-                   "headers": {"x-probe": ["yes"]}, "concurrency": 2,
-                   "healthy": {"interval": interval, "successes": 2, "http_statuses": [200]},
-                   "unhealthy": {"interval": interval, "http_statuses": [500], **rules}},
-        "passive": {"healthy": {"successes": 0, "http_statuses": []},
-                    "unhealthy": {"http_failures": 0, "tcp_failures": 0, "timeouts": 0,
-                                  "http_statuses": []}},
-        "threshold": 0,
-    })
+    return HealthPolicy(
+        {
+            "active": {
+                "type": "http",
+                "timeout": timeout,
+                "http_path": "/healthz",
+                "headers": {"x-probe": ["yes"]},
+                "concurrency": 2,
+                "healthy": {"interval": interval, "successes": 2, "http_statuses": [200]},
+                "unhealthy": {"interval": interval, "http_statuses": [500], **rules},
+            },
+            "passive": {
+                "healthy": {"successes": 0, "http_statuses": []},
+                "unhealthy": {
+                    "http_failures": 0,
+                    "tcp_failures": 0,
+                    "timeouts": 0,
+                    "http_statuses": [],
+                },
+            },
+            "threshold": 0,
+        }
+    )
 
 
 def balancer(port, pol):

@@ -11,9 +11,16 @@ from carbonplane.http.model import FRAMING_CHUNKED, FRAMING_LENGTH, FRAMING_NONE
 from carbonplane.proxy.layers import retries
 
 
-@pytest.mark.parametrize("tries,count,expected", [
-    (1, 0, False), (1, 1, True), (2, 1, False), (5, 5, True), (6, 5, False),
-])
+@pytest.mark.parametrize(
+    "tries,count,expected",
+    [
+        (1, 0, False),
+        (1, 1, True),
+        (2, 1, False),
+        (5, 5, True),
+        (6, 5, False),
+    ],
+)
 def test_a_failed_connect_is_retried_while_tries_do_not_exceed_retries(tries, count, expected):
     assert retries.retry_connect(tries, count) is expected
 
@@ -23,16 +30,19 @@ def test_an_idempotent_bodiless_request_on_a_broken_reused_connection_is_resent(
     assert retries.resend_fresh(True, True, False, method, FRAMING_NONE)
 
 
-@pytest.mark.parametrize("reused,broken,resent,method,framing", [
-    (False, True, False, b"GET", FRAMING_NONE),      # a fresh connection failed: a real failure
-    (True, False, False, b"GET", FRAMING_NONE),      # a timeout, not a broken idle connection
-    (True, True, True, b"GET", FRAMING_NONE),        # only once
-    (True, True, False, b"POST", FRAMING_NONE),      # not idempotent
-    (True, True, False, b"PATCH", FRAMING_NONE),
-    (True, True, False, b"PUT", FRAMING_LENGTH),     # a body was (partly) sent
-    (True, True, False, b"GET", FRAMING_CHUNKED),
-    (True, True, False, b"get", FRAMING_NONE),       # methods are case-sensitive
-])
+@pytest.mark.parametrize(
+    "reused,broken,resent,method,framing",
+    [
+        (False, True, False, b"GET", FRAMING_NONE),  # a fresh connection failed: a real failure
+        (True, False, False, b"GET", FRAMING_NONE),  # a timeout, not a broken idle connection
+        (True, True, True, b"GET", FRAMING_NONE),  # only once
+        (True, True, False, b"POST", FRAMING_NONE),  # not idempotent
+        (True, True, False, b"PATCH", FRAMING_NONE),
+        (True, True, False, b"PUT", FRAMING_LENGTH),  # a body was (partly) sent
+        (True, True, False, b"GET", FRAMING_CHUNKED),
+        (True, True, False, b"get", FRAMING_NONE),  # methods are case-sensitive
+    ],
+)
 def test_no_resend_otherwise(reused, broken, resent, method, framing):
     assert not retries.resend_fresh(reused, broken, resent, method, framing)
 

@@ -27,21 +27,23 @@ HEADER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "layout.h
 
 def header_text() -> str:
     """The C header with these constants (what ``layout.h`` must contain)."""
-    return "\n".join([
-        "/* Generated from layout.py by `python -m carbonplane.gateway.plugins._native.layout`:",
-        " * edit layout.py, not this file (a test compares them). */",
-        "#ifndef CARBONPLANE_PLUGINS_LAYOUT_H",
-        "#define CARBONPLANE_PLUGINS_LAYOUT_H",
-        f'#define COUNTERS_MAGIC "{MAGIC.decode("ascii")}"',
-        f"#define HEADER_SIZE {HEADER_SIZE}",
-        f"#define KEY_SIZE {KEY_SIZE}",
-        f"#define VALUE_SIZE {VALUE_SIZE}",
-        f"#define PROBE {PROBE}",
-        f"#define MAX_CELLS {MAX_CELLS}",
-        f'#define WORKSPACE_ID "{WORKSPACE_ID}"',
-        "#endif",
-        "",
-    ])
+    return "\n".join(
+        [
+            "/* Generated from layout.py by `python -m carbonplane.gateway.plugins._native.layout`:",
+            " * edit layout.py, not this file (a test compares them). */",
+            "#ifndef CARBONPLANE_PLUGINS_LAYOUT_H",
+            "#define CARBONPLANE_PLUGINS_LAYOUT_H",
+            f'#define COUNTERS_MAGIC "{MAGIC.decode("ascii")}"',
+            f"#define HEADER_SIZE {HEADER_SIZE}",
+            f"#define KEY_SIZE {KEY_SIZE}",
+            f"#define VALUE_SIZE {VALUE_SIZE}",
+            f"#define PROBE {PROBE}",
+            f"#define MAX_CELLS {MAX_CELLS}",
+            f'#define WORKSPACE_ID "{WORKSPACE_ID}"',
+            "#endif",
+            "",
+        ]
+    )
 
 
 if __name__ == "__main__":

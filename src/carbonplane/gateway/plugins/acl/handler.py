@@ -21,9 +21,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway.plugins.authn import (AUTHENTICATED_GROUPS, CONSUMER_GROUPS,
-                                               SPOOFABLE_GROUPS, gateway_config_of,
-                                               header_value, index_of, replace_header)
+from carbonplane.gateway.plugins.authn import (
+    AUTHENTICATED_GROUPS,
+    CONSUMER_GROUPS,
+    SPOOFABLE_GROUPS,
+    gateway_config_of,
+    header_value,
+    index_of,
+    replace_header,
+)
 from carbonplane.gateway.plugins.base import PluginHandler
 from carbonplane.proxy.app import LocalResponse
 

@@ -4,7 +4,12 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.correlation_id.handler import Handler
 from carbonplane.gateway.plugins.correlation_id.schema import CONFIG
 
-PLUGIN = register(PluginDef(
-    name="correlation-id", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    description="Correlate requests and responses with a unique id in a header.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="correlation-id",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        description="Correlate requests and responses with a unique id in a header.",
+    )
+)

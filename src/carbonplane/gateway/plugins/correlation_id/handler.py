@@ -59,12 +59,17 @@ def _uuid_counter(ctx: RequestContext) -> str:
 def _tracker(ctx: RequestContext) -> str:
     worker = _WORKER.current()
     client = ctx.client
-    return (f"{client.peer_ip}-{client.server_port}-{worker.pid}-{client.peer_port}-"
-            f"{next(worker.counter)}-{time.time():.3f}")
+    return (
+        f"{client.peer_ip}-{client.server_port}-{worker.pid}-{client.peer_port}-"
+        f"{next(worker.counter)}-{time.time():.3f}"
+    )
 
 
 GENERATE: dict[str, Callable[[RequestContext], str]] = {
-    "uuid": _uuid, "uuid#counter": _uuid_counter, "tracker": _tracker}
+    "uuid": _uuid,
+    "uuid#counter": _uuid_counter,
+    "tracker": _tracker,
+}
 
 
 class Handler(PluginHandler):
@@ -72,8 +77,9 @@ class Handler(PluginHandler):
     PRIORITY = 100001
     VERSION = "3.9.0"
 
-    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any],
-                 services: PluginServices) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], plugin: Mapping[str, Any], services: PluginServices
+    ) -> None:
         super().__init__(config, plugin, services)
         self.header = config["header_name"].lower().encode()
         self.generate = GENERATE[config["generator"]]

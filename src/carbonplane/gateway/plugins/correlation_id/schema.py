@@ -10,11 +10,26 @@ from carbonplane.gateway.schema import record
 GENERATORS = ("uuid", "uuid#counter", "tracker")
 
 CONFIG = record(
-    ("header_name", t.string("Header carrying the correlation id.", default="Kong-Request-ID",
-                             check=t.check_header_name)),
-    ("generator", t.string("How a missing id is made: 'uuid', 'uuid#counter' (a per-worker "
-                           "uuid and a counter) or 'tracker' (connection and time fields).",
-                           default="uuid#counter", one_of=GENERATORS, required=True)),
-    ("echo_downstream", t.boolean("Also send the id back to the client.", default=False,
-                                  required=True)),
+    (
+        "header_name",
+        t.string(
+            "Header carrying the correlation id.",
+            default="Kong-Request-ID",
+            check=t.check_header_name,
+        ),
+    ),
+    (
+        "generator",
+        t.string(
+            "How a missing id is made: 'uuid', 'uuid#counter' (a per-worker "
+            "uuid and a counter) or 'tracker' (connection and time fields).",
+            default="uuid#counter",
+            one_of=GENERATORS,
+            required=True,
+        ),
+    ),
+    (
+        "echo_downstream",
+        t.boolean("Also send the id back to the client.", default=False, required=True),
+    ),
 )

@@ -4,7 +4,13 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.cors.handler import Handler
 from carbonplane.gateway.plugins.cors.schema import CONFIG
 
-PLUGIN = register(PluginDef(
-    name="cors", config=CONFIG, handler=Handler, priority=Handler.PRIORITY, no_consumer=True,
-    description="Allow browsers on other origins to call the API (CORS), answering preflights.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="cors",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        no_consumer=True,
+        description="Allow browsers on other origins to call the API (CORS), answering preflights.",
+    )
+)

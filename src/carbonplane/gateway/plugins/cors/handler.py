@@ -90,12 +90,15 @@ class Handler(PluginHandler):
     PRIORITY = 2000
     VERSION = "3.9.0"
 
-    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any],
-                 services: PluginServices) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], plugin: Mapping[str, Any], services: PluginServices
+    ) -> None:
         super().__init__(config, plugin, services)
         origins = list(config.get("origins") or ())
         self.allow_all = not origins or origins == ["*"]
-        self.static = origins[0].encode() if len(origins) == 1 and _LITERAL.match(origins[0]) else None
+        self.static = (
+            origins[0].encode() if len(origins) == 1 and _LITERAL.match(origins[0]) else None
+        )
         self.star_listed = "*" in origins
         self.entries = tuple(_Entry(o) for o in origins if o != "*")
         self.credentials = bool(config["credentials"])
@@ -104,8 +107,11 @@ class Handler(PluginHandler):
         methods = config.get("methods")
         self.methods = ",".join(methods if methods is not None else METHODS).encode()
         max_age = config.get("max_age")
-        self.max_age = None if max_age is None else (
-            b"%d" % max_age if float(max_age).is_integer() else repr(max_age).encode())
+        self.max_age = (
+            None
+            if max_age is None
+            else (b"%d" % max_age if float(max_age).is_integer() else repr(max_age).encode())
+        )
         self.private_network = bool(config["private_network"])
         self.preflight_continue = bool(config["preflight_continue"])
         self.allow_origin_absent = bool(config["allow_origin_absent"])
@@ -191,8 +197,9 @@ class Handler(PluginHandler):
         edits.clear(ACAO)
         return False
 
-    def _credentials(self, edits: _Edits, allow_all: bool, origin: bytes | None,
-                     add_vary: bool) -> None:
+    def _credentials(
+        self, edits: _Edits, allow_all: bool, origin: bytes | None, add_vary: bool
+    ) -> None:
         if not self.credentials:
             return
         if not allow_all:

@@ -29,21 +29,58 @@ def _asterisk_or_regex(value: str) -> str | None:
 
 
 CONFIG = record(
-    ("origins", t.array(t.string(check=_asterisk_or_regex), "Allowed origins: '*', literal "
-                        "origins or regexes. Empty allows every origin.")),
-    ("headers", t.array(t.string(), "Value of Access-Control-Allow-Headers; empty echoes the "
-                        "preflight's Access-Control-Request-Headers.")),
+    (
+        "origins",
+        t.array(
+            t.string(check=_asterisk_or_regex),
+            "Allowed origins: '*', literal origins or regexes. Empty allows every origin.",
+        ),
+    ),
+    (
+        "headers",
+        t.array(
+            t.string(),
+            "Value of Access-Control-Allow-Headers; empty echoes the "
+            "preflight's Access-Control-Request-Headers.",
+        ),
+    ),
     ("exposed_headers", t.array(t.string(), "Value of Access-Control-Expose-Headers.")),
-    ("methods", t.array(t.string(one_of=METHODS), "Value of Access-Control-Allow-Methods.",
-                        default=list(METHODS))),
+    (
+        "methods",
+        t.array(
+            t.string(one_of=METHODS),
+            "Value of Access-Control-Allow-Methods.",
+            default=list(METHODS),
+        ),
+    ),
     ("max_age", t.number("Seconds a preflight answer may be cached (Access-Control-Max-Age).")),
-    ("credentials", t.boolean("Send Access-Control-Allow-Credentials: true.", default=False,
-                              required=True)),
-    ("private_network", t.boolean("Answer Access-Control-Request-Private-Network preflights "
-                                  "with Access-Control-Allow-Private-Network: true.",
-                                  default=False, required=True)),
-    ("preflight_continue", t.boolean("Proxy preflight requests to the upstream instead of "
-                                     "answering them.", default=False, required=True)),
-    ("allow_origin_absent", t.boolean("Add the CORS response headers also when the request has "
-                                      "no Origin header.", default=True, required=True)),
+    (
+        "credentials",
+        t.boolean("Send Access-Control-Allow-Credentials: true.", default=False, required=True),
+    ),
+    (
+        "private_network",
+        t.boolean(
+            "Answer Access-Control-Request-Private-Network preflights "
+            "with Access-Control-Allow-Private-Network: true.",
+            default=False,
+            required=True,
+        ),
+    ),
+    (
+        "preflight_continue",
+        t.boolean(
+            "Proxy preflight requests to the upstream instead of answering them.",
+            default=False,
+            required=True,
+        ),
+    ),
+    (
+        "allow_origin_absent",
+        t.boolean(
+            "Add the CORS response headers also when the request has no Origin header.",
+            default=True,
+            required=True,
+        ),
+    ),
 )

@@ -5,7 +5,12 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.event_log.handler import Handler
 from carbonplane.gateway.plugins.event_log.schema import CONFIG
 
-PLUGIN = register(PluginDef(
-    name="event-log", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    description="Produce an AuditAPICallEvent (topic audit-api-calls) for every request.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="event-log",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        description="Produce an AuditAPICallEvent (topic audit-api-calls) for every request.",
+    )
+)

@@ -32,8 +32,11 @@ CHUNK = 32
 class AuditDrain:
     """One process's queue and producer thread (see the module docstring)."""
 
-    def __init__(self, producer_factory: Callable[[], Any] | None,
-                 build: Callable[[Any, Any], dict[str, Any]]) -> None:
+    def __init__(
+        self,
+        producer_factory: Callable[[], Any] | None,
+        build: Callable[[Any, Any], dict[str, Any]],
+    ) -> None:
         self._factory = producer_factory
         self._build = build
         self._items: deque[tuple[Any, Any]] = deque()
@@ -53,7 +56,9 @@ class AuditDrain:
             return False
         items.append((settings, ctx))
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="event-log producer", daemon=True)
+            self._thread = threading.Thread(
+                target=self._run, name="event-log producer", daemon=True
+            )
             self._thread.start()
         if len(items) >= WAKE_AT:
             self._wake.set()
@@ -99,5 +104,8 @@ class AuditDrain:
             now = time.monotonic()
             if now - self._last_error >= 10.0:
                 self._last_error = now
-                log.error("event-log: could not produce an AuditAPICallEvent: %s (%d failed so "
-                          "far)", exc, self.failed)
+                log.error(
+                    "event-log: could not produce an AuditAPICallEvent: %s (%d failed so far)",
+                    exc,
+                    self.failed,
+                )

@@ -50,17 +50,24 @@ def event_fields(endpoint_mode: str, ctx: RequestContext) -> dict[str, Any]:
         "method": req.method.decode("latin-1"),
         "status_code": status or 499,
         "latency_ms": round(max(0.0, finished - ctx.started) * 1000, 3),
-        "request_size": head_size(len(req.method) + len(req.target) + 11, req.headers) + ctx.request_bytes,
-        "response_size": (head_size(17, resp.headers) + ctx.response_bytes) if resp is not None else 0,
+        "request_size": head_size(len(req.method) + len(req.target) + 11, req.headers)
+        + ctx.request_bytes,
+        "response_size": (head_size(17, resp.headers) + ctx.response_bytes)
+        if resp is not None
+        else 0,
         "ip_address": ctx.client_ip or "unknown",
     }
     if consumer:
-        fields["user_id"] = consumer.get("username") or consumer.get("custom_id") or consumer.get("id")
+        fields["user_id"] = (
+            consumer.get("username") or consumer.get("custom_id") or consumer.get("id")
+        )
     if credential and credential.get("id"):
         fields["api_key_id"] = credential["id"]
     if status >= 500 or status == 0:
         who = "upstream" if ctx.source == "upstream" else "gateway"
-        fields["error_message"] = ctx.error or (f"{who} answered {status}" if status else "no response")
+        fields["error_message"] = ctx.error or (
+            f"{who} answered {status}" if status else "no response"
+        )
     return fields
 
 
@@ -94,12 +101,18 @@ class _Collector:
 
         d = self.drain
         for name, value, text in (
-                ("carbonplane_event_log_produced", d.produced, "Audit events handed to the producer."),
-                ("carbonplane_event_log_dropped", d.dropped, "Audit events dropped: the queue was full."),
-                ("carbonplane_event_log_failed", d.failed, "Audit events that could not be produced.")):
+            ("carbonplane_event_log_produced", d.produced, "Audit events handed to the producer."),
+            (
+                "carbonplane_event_log_dropped",
+                d.dropped,
+                "Audit events dropped: the queue was full.",
+            ),
+            ("carbonplane_event_log_failed", d.failed, "Audit events that could not be produced."),
+        ):
             yield CounterMetricFamily(name, text, value=value)
-        yield GaugeMetricFamily("carbonplane_event_log_pending", "Requests waiting for the producer.",
-                                value=d.pending())
+        yield GaugeMetricFamily(
+            "carbonplane_event_log_pending", "Requests waiting for the producer.", value=d.pending()
+        )
 
 
 class Handler(PluginHandler):
@@ -107,8 +120,9 @@ class Handler(PluginHandler):
     PRIORITY = 6
     VERSION = "1.0.0"
 
-    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any],
-                 services: PluginServices) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], plugin: Mapping[str, Any], services: PluginServices
+    ) -> None:
         super().__init__(config, plugin, services)
         self.endpoint = config["endpoint"]
         self.limit = int(config["queue_size"])

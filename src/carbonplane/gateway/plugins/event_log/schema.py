@@ -15,8 +15,16 @@ from carbonplane.gateway.schema import record
 ENDPOINTS = ("route_path", "request_path", "upstream_path")
 
 CONFIG = record(
-    ("endpoint", t.string("What the event's endpoint field holds.", default="route_path",
-                          one_of=ENDPOINTS)),
-    ("queue_size", t.integer("Requests waiting to be produced; beyond, events are dropped and "
-                             "counted.", default=10000, between=(1, 1_000_000))),
+    (
+        "endpoint",
+        t.string("What the event's endpoint field holds.", default="route_path", one_of=ENDPOINTS),
+    ),
+    (
+        "queue_size",
+        t.integer(
+            "Requests waiting to be produced; beyond, events are dropped and counted.",
+            default=10000,
+            between=(1, 1_000_000),
+        ),
+    ),
 )

@@ -4,7 +4,12 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.file_log.handler import Handler
 from carbonplane.gateway.plugins.file_log.schema import CONFIG
 
-PLUGIN = register(PluginDef(
-    name="file-log", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    description="Append request and response data as JSON lines to a log file.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="file-log",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        description="Append request and response data as JSON lines to a log file.",
+    )
+)

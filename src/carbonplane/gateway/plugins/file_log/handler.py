@@ -24,8 +24,9 @@ class Handler(PluginHandler):
     PRIORITY = 9
     VERSION = "3.9.0"
 
-    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any],
-                 services: PluginServices) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], plugin: Mapping[str, Any], services: PluginServices
+    ) -> None:
         super().__init__(config, plugin, services)
         self.writer = writer_for(config["path"], bool(config["reopen"]))
 

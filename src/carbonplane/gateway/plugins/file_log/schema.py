@@ -10,8 +10,10 @@ from __future__ import annotations
 from carbonplane.gateway import typedefs as t
 from carbonplane.gateway.schema import Field, record
 
-NO_LUA = ("is not supported: carbonplane runs no Lua code; remove it (the log record is Kong's "
-          "serializer output, see docs/plugins/file-log.md)")
+NO_LUA = (
+    "is not supported: carbonplane runs no Lua code; remove it (the log record is Kong's "
+    "serializer output, see docs/plugins/file-log.md)"
+)
 
 
 def _no_lua(value: object) -> str | None:
@@ -19,10 +21,29 @@ def _no_lua(value: object) -> str | None:
 
 
 CONFIG = record(
-    ("path", t.string("File the JSON log lines are appended to (created with mode 0644).",
-                      required=True, pattern=r"[^*&%\\`]+", pattern_error="not a valid filename")),
-    ("reopen", t.boolean("Reopen the file for every write (follows log rotation).",
-                         default=False, required=True)),
-    ("custom_fields_by_lua", Field("map", "Not supported (Kong's Lua field snippets).",
-                                     keys=t.string(), values=t.string(), check=_no_lua)),
+    (
+        "path",
+        t.string(
+            "File the JSON log lines are appended to (created with mode 0644).",
+            required=True,
+            pattern=r"[^*&%\\`]+",
+            pattern_error="not a valid filename",
+        ),
+    ),
+    (
+        "reopen",
+        t.boolean(
+            "Reopen the file for every write (follows log rotation).", default=False, required=True
+        ),
+    ),
+    (
+        "custom_fields_by_lua",
+        Field(
+            "map",
+            "Not supported (Kong's Lua field snippets).",
+            keys=t.string(),
+            values=t.string(),
+            check=_no_lua,
+        ),
+    ),
 )

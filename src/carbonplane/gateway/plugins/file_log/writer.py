@@ -83,8 +83,9 @@ class AppendWriter:
         with self._idle:
             self._pending += 1
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=f"file-log {self.path}",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name=f"file-log {self.path}", daemon=True
+                )
                 self._thread.start()
         self._queue.put((batch, lines))
 
@@ -110,7 +111,7 @@ class AppendWriter:
                 self._fd = os.open(self.path, _FLAGS, FILE_MODE)
             with memoryview(batch) as view:
                 while view:  # a short write (rare for files): the rest follows
-                    view = view[os.write(self._fd, view):]
+                    view = view[os.write(self._fd, view) :]
             self.written += lines
         except OSError as exc:
             self.dropped += lines
@@ -118,8 +119,13 @@ class AppendWriter:
             now = time.monotonic()
             if now - self._last_error >= 10.0:
                 self._last_error = now
-                log.error("file-log: cannot write %d line(s) to %s: %s (dropped %d so far)",
-                          lines, self.path, exc, self.dropped)
+                log.error(
+                    "file-log: cannot write %d line(s) to %s: %s (dropped %d so far)",
+                    lines,
+                    self.path,
+                    exc,
+                    self.dropped,
+                )
             return
         if self.reopen:
             self._close_fd()

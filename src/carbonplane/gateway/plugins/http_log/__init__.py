@@ -4,7 +4,12 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.http_log.handler import Handler
 from carbonplane.gateway.plugins.http_log.schema import CONFIG
 
-PLUGIN = register(PluginDef(
-    name="http-log", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    description="Send request and response logs to an HTTP server, batched and retried.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="http-log",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        description="Send request and response logs to an HTTP server, batched and retried.",
+    )
+)

@@ -32,8 +32,9 @@ class Handler(PluginHandler):
     PRIORITY = 12
     VERSION = "3.9.0"
 
-    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any],
-                 services: PluginServices) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], plugin: Mapping[str, Any], services: PluginServices
+    ) -> None:
         super().__init__(config, plugin, services)
         self.settings = queue_settings(config)
         self.batched = int(self.settings["max_batch_size"]) > 1
@@ -54,8 +55,14 @@ class Handler(PluginHandler):
         found = _queues.get(key)
         if found is None or found[0] is not loop:
             conf = self.config
-            sender = LogSender(conf["http_endpoint"], conf["method"], conf["content_type"],
-                               conf["timeout"], conf["keepalive"], conf.get("headers"))
+            sender = LogSender(
+                conf["http_endpoint"],
+                conf["method"],
+                conf["content_type"],
+                conf["timeout"],
+                conf["keepalive"],
+                conf.get("headers"),
+            )
 
             async def send(batch: list[bytes]) -> None:
                 await sender.send(b"[" + b",".join(batch) + b"]" if self.batched else batch[0])

@@ -63,8 +63,10 @@ class LogQueue:
     def add(self, entry: bytes) -> None:
         """Queue one encoded entry (from the event loop's thread)."""
         entries = self._entries
-        while entries and (len(entries) >= self.max_entries
-                           or (self.max_bytes and self._bytes + len(entry) > self.max_bytes)):
+        while entries and (
+            len(entries) >= self.max_entries
+            or (self.max_bytes and self._bytes + len(entry) > self.max_bytes)
+        ):
             self._bytes -= len(entries.popleft())
             self.stats.dropped += 1
             self._log_drop()
@@ -75,7 +77,9 @@ class LogQueue:
         if len(entries) >= self.batch_size:
             self._full.set()
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._consume(), name=f"http-log {self.name}")
+            self._task = asyncio.get_running_loop().create_task(
+                self._consume(), name=f"http-log {self.name}"
+            )
 
     async def drained(self, timeout: float = 10.0) -> None:
         """Wait until every queued entry was delivered, lost or dropped."""
@@ -123,9 +127,14 @@ class LogQueue:
                     self.stats.failed_attempts += 1
                     if loop.time() - started + delay > self.max_retry_time:
                         self.stats.lost += len(batch)
-                        log.error("http-log %s: could not send entries, giving up after %d "
-                                  "retries. %d queue entries were lost (%s)", self.name, retries,
-                                  len(batch), exc)
+                        log.error(
+                            "http-log %s: could not send entries, giving up after %d "
+                            "retries. %d queue entries were lost (%s)",
+                            self.name,
+                            retries,
+                            len(batch),
+                            exc,
+                        )
                         return
                     log.warning("http-log %s: %s; retrying in %.3f s", self.name, exc, delay)
                 await asyncio.sleep(delay)
@@ -140,8 +149,12 @@ class LogQueue:
         now = asyncio.get_running_loop().time()
         if now - self._last_drop_log >= 10.0:
             self._last_drop_log = now
-            log.error("http-log %s: queue full (%d entries), dropping the oldest (%d dropped so "
-                      "far)", self.name, self.max_entries, self.stats.dropped)
+            log.error(
+                "http-log %s: queue full (%d entries), dropping the oldest (%d dropped so far)",
+                self.name,
+                self.max_entries,
+                self.stats.dropped,
+            )
 
     def close(self) -> None:
         if self._task is not None:

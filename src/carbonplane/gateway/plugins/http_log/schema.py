@@ -21,7 +21,11 @@ from carbonplane.gateway import typedefs as t
 from carbonplane.gateway.plugins.file_log.schema import NO_LUA
 from carbonplane.gateway.schema import Field, record
 
-FORBIDDEN_HEADERS = {"host": "Host", "content-length": "Content-Length", "content-type": "Content-Type"}
+FORBIDDEN_HEADERS = {
+    "host": "Host",
+    "content-length": "Content-Length",
+    "content-type": "Content-Type",
+}
 
 
 def _url(value: str) -> str | None:
@@ -48,41 +52,98 @@ def _no_lua(value: Any) -> str | None:
 
 
 QUEUE = record(
-    ("max_batch_size", t.integer("Entries sent in one request (1: one JSON object per request; "
-                                 "more: a JSON array).", default=1, between=(1, 1_000_000))),
-    ("max_coalescing_delay", t.number("Seconds to wait for a batch to fill before sending it.",
-                                      default=1, between=(0, 3600))),
-    ("max_entries", t.integer("Entries the queue holds; beyond, the oldest are dropped.",
-                              default=10_000, between=(1, 1_000_000))),
-    ("max_bytes", t.integer("Bytes the queued entries may take; beyond, the oldest are "
-                            "dropped.")),
-    ("max_retry_time", t.number("Seconds a failing batch is retried before it is dropped.",
-                                default=60)),
-    ("initial_retry_delay", t.number("First delay between retries, doubled each time.",
-                                     default=0.01, between=(0.001, 1_000_000))),
-    ("max_retry_delay", t.number("Longest delay between retries.", default=60,
-                                 between=(0.001, 1_000_000))),
-    ("concurrency_limit", t.integer("1: one batch in flight at a time; -1: no limit.",
-                                    default=1, one_of=(-1, 1))),
+    (
+        "max_batch_size",
+        t.integer(
+            "Entries sent in one request (1: one JSON object per request; more: a JSON array).",
+            default=1,
+            between=(1, 1_000_000),
+        ),
+    ),
+    (
+        "max_coalescing_delay",
+        t.number(
+            "Seconds to wait for a batch to fill before sending it.", default=1, between=(0, 3600)
+        ),
+    ),
+    (
+        "max_entries",
+        t.integer(
+            "Entries the queue holds; beyond, the oldest are dropped.",
+            default=10_000,
+            between=(1, 1_000_000),
+        ),
+    ),
+    ("max_bytes", t.integer("Bytes the queued entries may take; beyond, the oldest are dropped.")),
+    (
+        "max_retry_time",
+        t.number("Seconds a failing batch is retried before it is dropped.", default=60),
+    ),
+    (
+        "initial_retry_delay",
+        t.number(
+            "First delay between retries, doubled each time.",
+            default=0.01,
+            between=(0.001, 1_000_000),
+        ),
+    ),
+    (
+        "max_retry_delay",
+        t.number("Longest delay between retries.", default=60, between=(0.001, 1_000_000)),
+    ),
+    (
+        "concurrency_limit",
+        t.integer("1: one batch in flight at a time; -1: no limit.", default=1, one_of=(-1, 1)),
+    ),
 )
 
 CONFIG = record(
     ("http_endpoint", t.string("URL the log entries are sent to.", required=True, check=_url)),
-    ("method", t.string("HTTP method of the log requests.", default="POST",
-                        one_of=("POST", "PUT", "PATCH"))),
-    ("content_type", t.string("Content-Type of the log requests.", default="application/json",
-                              one_of=("application/json", "application/json; charset=utf-8"))),
+    (
+        "method",
+        t.string(
+            "HTTP method of the log requests.", default="POST", one_of=("POST", "PUT", "PATCH")
+        ),
+    ),
+    (
+        "content_type",
+        t.string(
+            "Content-Type of the log requests.",
+            default="application/json",
+            one_of=("application/json", "application/json; charset=utf-8"),
+        ),
+    ),
     ("timeout", t.number("Connect, send and read timeout in milliseconds.", default=10000)),
-    ("keepalive", t.number("Milliseconds an idle connection to the endpoint is kept.",
-                           default=60000)),
-    ("headers", Field("map", "Headers added to every log request.", keys=t.string(check=_header_name),
-                      values=t.string())),
+    (
+        "keepalive",
+        t.number("Milliseconds an idle connection to the endpoint is kept.", default=60000),
+    ),
+    (
+        "headers",
+        Field(
+            "map",
+            "Headers added to every log request.",
+            keys=t.string(check=_header_name),
+            values=t.string(),
+        ),
+    ),
     ("queue", t.nested(QUEUE, "How entries are batched, retried and bounded.")),
-    ("retry_count", t.integer("Deprecated and ignored: retries are bounded by queue.max_retry_time.")),
+    (
+        "retry_count",
+        t.integer("Deprecated and ignored: retries are bounded by queue.max_retry_time."),
+    ),
     ("queue_size", t.integer("Deprecated: use queue.max_batch_size.")),
     ("flush_timeout", t.number("Deprecated: use queue.max_coalescing_delay.")),
-    ("custom_fields_by_lua", Field("map", "Not supported (Kong's Lua field snippets).",
-                                   keys=t.string(), values=t.string(), check=_no_lua)),
+    (
+        "custom_fields_by_lua",
+        Field(
+            "map",
+            "Not supported (Kong's Lua field snippets).",
+            keys=t.string(),
+            values=t.string(),
+            check=_no_lua,
+        ),
+    ),
 )
 
 

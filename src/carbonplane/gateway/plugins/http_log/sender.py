@@ -30,8 +30,15 @@ class LogDeliveryError(CarbonplaneError):
 class LogSender:
     """Sends batches to one endpoint; not safe for concurrent use (one per in-flight batch)."""
 
-    def __init__(self, endpoint: str, method: str, content_type: str, timeout_ms: float,
-                 keepalive_ms: float, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        method: str,
+        content_type: str,
+        timeout_ms: float,
+        keepalive_ms: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         parts = urlsplit(endpoint)
         self.https = parts.scheme == "https"
         self.host = parts.hostname or ""
@@ -41,8 +48,11 @@ class LogSender:
         self.keepalive = keepalive_ms / 1000.0
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {host_header}",
-                 f"Content-Type: {content_type}"]
+        lines = [
+            f"{method} {target} HTTP/1.1",
+            f"Host: {host_header}",
+            f"Content-Type: {content_type}",
+        ]
         if parts.username is not None:
             userinfo = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             lines.append("Authorization: Basic " + base64.b64encode(userinfo.encode()).decode())
@@ -62,7 +72,11 @@ class LogSender:
             raise
         except (OSError, asyncio.TimeoutError, HttpError, EOFError) as exc:
             self.close()
-            reason = "timeout" if isinstance(exc, asyncio.TimeoutError) else str(exc) or type(exc).__name__
+            reason = (
+                "timeout"
+                if isinstance(exc, asyncio.TimeoutError)
+                else str(exc) or type(exc).__name__
+            )
             raise LogDeliveryError(f"failed request to {self.where}: {reason}") from exc
 
     async def _exchange(self, body: bytes) -> None:
@@ -82,7 +96,9 @@ class LogSender:
             self.close()
         if status >= 300:
             text = response_body[:512].decode("utf-8", "replace")
-            raise LogDeliveryError(f"request to {self.where} returned status code {status} and body {text}")
+            raise LogDeliveryError(
+                f"request to {self.where} returned status code {status} and body {text}"
+            )
 
     async def _read_response(self, reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
         messages = ResponseReader(self._parser)

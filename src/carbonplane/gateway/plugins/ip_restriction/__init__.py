@@ -5,8 +5,13 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.ip_restriction.handler import Handler
 from carbonplane.gateway.plugins.ip_restriction.schema import CONFIG
 
-PLUGIN = register(PluginDef(
-    name="ip-restriction", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    description="Refuse or admit clients by IPv4/IPv6 address or CIDR range, using the client "
-                "IP the engine resolved through trusted proxies.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="ip-restriction",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        description="Refuse or admit clients by IPv4/IPv6 address or CIDR range, using the client "
+        "IP the engine resolved through trusted proxies.",
+    )
+)

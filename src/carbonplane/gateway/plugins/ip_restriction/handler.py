@@ -36,10 +36,14 @@ class NetworkSet:
         buckets: dict[int, dict[int, set[int]]] = {4: {}, 6: {}}
         for entry in entries or ():
             net = ipaddress.ip_network(entry.strip(), strict=False)
-            if net.version == 6 and net.network_address.ipv4_mapped is not None \
-                    and net.prefixlen >= 96:
+            if (
+                net.version == 6
+                and net.network_address.ipv4_mapped is not None
+                and net.prefixlen >= 96
+            ):
                 net = ipaddress.ip_network(
-                    f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
+                    f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}"
+                )
             bits = net.max_prefixlen - net.prefixlen
             buckets[net.version].setdefault(bits, set()).add(int(net.network_address) >> bits)
         self.v4 = tuple(sorted(buckets[4].items()))
@@ -50,7 +54,7 @@ class NetworkSet:
 
     def contains(self, address: Any) -> bool:
         value = int(address)
-        for bits, networks in (self.v4 if address.version == 4 else self.v6):
+        for bits, networks in self.v4 if address.version == 4 else self.v6:
             if value >> bits in networks:
                 return True
         return False
@@ -86,8 +90,10 @@ class Handler(PluginHandler):
         if admitted is None:
             address = client_address(ip)
             if address is None:
-                return LocalResponse.error(403, "Cannot identify the client IP address, unix "
-                                                "domain sockets are not supported.")
+                return LocalResponse.error(
+                    403,
+                    "Cannot identify the client IP address, unix domain sockets are not supported.",
+                )
             admitted = self.admits(address)
             if len(self.verdicts) >= _REMEMBERED:
                 self.verdicts.clear()

@@ -21,8 +21,12 @@ def check_ip_or_cidr(value: str) -> str | None:
 
 def _a_list(conf: dict[str, Any]) -> list[tuple[str, str]]:
     if not conf.get("allow") and not conf.get("deny"):
-        return [(ENTITY, "at least one of these fields must be non-empty: 'config.allow', "
-                         "'config.deny'")]
+        return [
+            (
+                ENTITY,
+                "at least one of these fields must be non-empty: 'config.allow', 'config.deny'",
+            )
+        ]
     return []
 
 

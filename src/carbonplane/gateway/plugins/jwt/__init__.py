@@ -5,9 +5,14 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.jwt.handler import Handler
 from carbonplane.gateway.plugins.jwt.schema import CONFIG, NO_CONSUMER
 
-PLUGIN = register(PluginDef(
-    name="jwt", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    no_consumer=NO_CONSUMER,
-    description="Verify a JWT (HS256/384/512, RS*, ES*, PS*, EdDSA) against the consumer "
-                "credential it names; the credential pins the algorithm.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="jwt",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        no_consumer=NO_CONSUMER,
+        description="Verify a JWT (HS256/384/512, RS*, ES*, PS*, EdDSA) against the consumer "
+        "credential it names; the credential pins the algorithm.",
+    )
+)

@@ -34,8 +34,14 @@ from typing import Any
 
 import msgspec
 
-from carbonplane.gateway.plugins.authn import (Anonymous, AuthHandler, Identity, authenticate,
-                                               gateway_config_of, index_of)
+from carbonplane.gateway.plugins.authn import (
+    Anonymous,
+    AuthHandler,
+    Identity,
+    authenticate,
+    gateway_config_of,
+    index_of,
+)
 from carbonplane.gateway.plugins.jwt.remembered import RememberedTokens, plain_bearer
 from carbonplane.gateway.plugins.jwt.tokens import Verifier, make_verifier, parse_token
 from carbonplane.gateway.plugins.reqparts import cookie_values, parse_query
@@ -115,8 +121,11 @@ class Handler(AuthHandler):
         self.base64 = config["secret_is_base64"]
         realm = config.get("realm")
         self.challenge = f'Bearer realm="{realm}"'.encode() if realm else b"Bearer"
-        self.invalid = (f'Bearer realm="{realm}", error="invalid_token"'.encode() if realm
-                        else b'Bearer error="invalid_token"')
+        self.invalid = (
+            f'Bearer realm="{realm}", error="invalid_token"'.encode()
+            if realm
+            else b'Bearer error="invalid_token"'
+        )
         self.credentials: dict[str, Credential] = {}
         self.verified: dict[bytes, tuple[Credential, dict]] = {}
         self.remembered = RememberedTokens.for_handler(self)
@@ -228,8 +237,13 @@ class Handler(AuthHandler):
             return None
         now = time.time()
         exp = claims.get("exp")
-        if (self.check_exp and not self.check_nbf and not self.max_exp and _is_number(exp)
-                and exp > now):
+        if (
+            self.check_exp
+            and not self.check_nbf
+            and not self.max_exp
+            and _is_number(exp)
+            and exp > now
+        ):
             return None  # the common configuration (exp only), valid: no error map to build
         errors: dict[str, str] = {}
         if self.check_nbf:
@@ -251,8 +265,7 @@ class Handler(AuthHandler):
         return LocalResponse(401, body, [_JSON_TYPE, (b"www-authenticate", self.invalid)])
 
     def refuse(self, message: str, challenge: bytes | None = None) -> LocalResponse:
-        return LocalResponse.error(401, message,
-                                   [(b"www-authenticate", challenge or self.invalid)])
+        return LocalResponse.error(401, message, [(b"www-authenticate", challenge or self.invalid)])
 
 
 def _latin1(name: str) -> bool:

@@ -24,14 +24,20 @@ _SPACE = frozenset(b" \t\n\r\x0b\x0c")  # the bytes \s matches
 def plain_bearer(value: bytes) -> bytes | None:
     """The token of a header value in the common form ``Bearer <token>`` (what the handler's
     ``\\s*[Bb]earer\\s+(.+)`` finds there), else None: the handler's regex decides."""
-    if len(value) > 7 and value.startswith(b"Bearer ") and value[7] not in _SPACE and 10 not in value:
+    if (
+        len(value) > 7
+        and value.startswith(b"Bearer ")
+        and value[7] not in _SPACE
+        and 10 not in value
+    ):
         return value[7:]
     return None
 
 
 class RememberedTokens:
-    def __init__(self, verified: dict, headers: tuple, check_exp: bool, params: bool,
-                 preflight: bool) -> None:
+    def __init__(
+        self, verified: dict, headers: tuple, check_exp: bool, params: bool, preflight: bool
+    ) -> None:
         self.verified = verified  # the handler's: token -> (credential, claims)
         self.header = headers[0]  # the first configured header, its first line (as the handler)
         self.check_exp = check_exp
@@ -41,11 +47,21 @@ class RememberedTokens:
     @classmethod
     def for_handler(cls, handler: Any) -> RememberedTokens | None:
         """The path for this handler's config, or None where it could never answer."""
-        if (handler.check_nbf or handler.max_exp or handler.cookies or handler.anonymous.ref
-                or not handler.headers):
+        if (
+            handler.check_nbf
+            or handler.max_exp
+            or handler.cookies
+            or handler.anonymous.ref
+            or not handler.headers
+        ):
             return None
-        return cls(handler.verified, handler.headers, bool(handler.check_exp),
-                   bool(handler.params), bool(handler.preflight))
+        return cls(
+            handler.verified,
+            handler.headers,
+            bool(handler.check_exp),
+            bool(handler.params),
+            bool(handler.preflight),
+        )
 
     def answer(self, ctx: Any) -> bool:
         request = ctx.request

@@ -40,8 +40,23 @@ Verifier = Callable[[bytes, bytes], bool]
 _HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 _HMAC_NAMES = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
 _CURVES = {"ES256": (ec.SECP256R1, 32), "ES384": (ec.SECP384R1, 48), "ES512": (ec.SECP521R1, 66)}
-ALGORITHMS = frozenset(("HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384",
-                        "ES512", "PS256", "PS384", "PS512", "EdDSA"))
+ALGORITHMS = frozenset(
+    (
+        "HS256",
+        "HS384",
+        "HS512",
+        "RS256",
+        "RS384",
+        "RS512",
+        "ES256",
+        "ES384",
+        "ES512",
+        "PS256",
+        "PS384",
+        "PS512",
+        "EdDSA",
+    )
+)
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*")
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # the last character of a 2- or 3-character final group carries 4 or 2 unused low bits: zero
@@ -86,7 +101,7 @@ def parse_token(token: bytes) -> ParsedToken | str:
     if second < 0:
         return "invalid JSON"
     header = _json_object(token[:first])
-    claims_raw = b64url_decode(token[first + 1:second])
+    claims_raw = b64url_decode(token[first + 1 : second])
     if header is None or claims_raw is None:
         return "invalid JSON"
     try:
@@ -98,7 +113,7 @@ def parse_token(token: bytes) -> ParsedToken | str:
         return "invalid alg"
     if type(claims) is not dict:
         return "invalid claims"
-    signature = b64url_decode(token[second + 1:])
+    signature = b64url_decode(token[second + 1 :])
     if signature is None:
         return "invalid signature"
     return ParsedToken(header, claims, token[:second], signature)
@@ -155,6 +170,7 @@ def _hmac_verifier(name: str, secret: bytes) -> Verifier:
 
     def verify(data: bytes, signature: bytes) -> bool:
         return equal(digest(secret, data, name), signature)
+
     return verify
 
 
@@ -168,6 +184,7 @@ def _rsa_verifier(public: Any, algorithm: Any, pad: Any) -> Verifier:
         except InvalidSignature:
             return False
         return True
+
     return verify
 
 
@@ -184,6 +201,7 @@ def _ecdsa_verifier(public: Any, algorithm: Any, size: int) -> Verifier:
         except InvalidSignature:
             return False
         return True
+
     return verify
 
 
@@ -194,4 +212,5 @@ def _eddsa_verifier(public: Any) -> Verifier:
         except InvalidSignature:
             return False
         return True
+
     return verify

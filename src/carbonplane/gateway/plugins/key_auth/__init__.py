@@ -5,9 +5,14 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.key_auth.handler import Handler
 from carbonplane.gateway.plugins.key_auth.schema import CONFIG, NO_CONSUMER
 
-PLUGIN = register(PluginDef(
-    name="key-auth", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    no_consumer=NO_CONSUMER,
-    description="Authenticate by API key in a header or query parameter; optionally hide it "
-                "from the upstream.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="key-auth",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        no_consumer=NO_CONSUMER,
+        description="Authenticate by API key in a header or query parameter; optionally hide it "
+        "from the upstream.",
+    )
+)

@@ -22,8 +22,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway.plugins.authn import (Anonymous, AuthHandler, Identity, authenticate,
-                                               gateway_config_of, hash_key, index_of)
+from carbonplane.gateway.plugins.authn import (
+    Anonymous,
+    AuthHandler,
+    Identity,
+    authenticate,
+    gateway_config_of,
+    hash_key,
+    index_of,
+)
 from carbonplane.gateway.plugins.reqparts import parse_query, without_params
 from carbonplane.proxy.app import LocalResponse
 
@@ -43,8 +50,9 @@ class Handler(AuthHandler):
         self.hide = config["hide_credentials"]
         self.preflight = config["run_on_preflight"]
         realm = config.get("realm")
-        self.challenge = [(b"www-authenticate",
-                           f'Key realm="{realm}"'.encode() if realm else b"Key")]
+        self.challenge = [
+            (b"www-authenticate", f'Key realm="{realm}"'.encode() if realm else b"Key")
+        ]
         self.identities: dict[str, Identity] = {}
 
     def authenticate(self, ctx: Any) -> LocalResponse | None:
@@ -60,8 +68,9 @@ class Handler(AuthHandler):
             return LocalResponse.error(401, "Unauthorized", list(self.challenge))
         identity = self.identities.get(credential["id"])
         if identity is None:
-            identity = self.identities[credential["id"]] = Identity(consumer, credential,
-                                                                    credential["id"])
+            identity = self.identities[credential["id"]] = Identity(
+                consumer, credential, credential["id"]
+            )
         authenticate(ctx, identity)
         return None
 

@@ -11,10 +11,21 @@ from carbonplane.gateway.plugins.prometheus.exposition import (
 from carbonplane.gateway.plugins.prometheus.handler import Handler, worker_metrics
 from carbonplane.gateway.plugins.prometheus.schema import CONFIG
 
-PLUGIN = register(PluginDef(
-    name="prometheus", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    description="Expose Kong-compatible Prometheus metrics for the proxied traffic.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="prometheus",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        description="Expose Kong-compatible Prometheus metrics for the proxied traffic.",
+    )
+)
 
-__all__ = ["CONTENT_TYPE", "PLUGIN", "metrics_directory", "metrics_hook", "render_host_metrics",
-           "worker_metrics"]
+__all__ = [
+    "CONTENT_TYPE",
+    "PLUGIN",
+    "metrics_directory",
+    "metrics_hook",
+    "render_host_metrics",
+    "worker_metrics",
+]

@@ -92,45 +92,88 @@ def _histogram(out: list[str], name: str, help_text: str, buckets: tuple, series
         out.append(f"{name}_sum{{{base}}} {_number(counts[-1])}")
 
 
-def render_metrics(m: WorkerMetrics, *, node_id: str = "", upstream_health: Callable[[], HealthRows] | None = None,
-                   connections: Callable[[], Mapping[str, int]] | None = None) -> str:
+def render_metrics(
+    m: WorkerMetrics,
+    *,
+    node_id: str = "",
+    upstream_health: Callable[[], HealthRows] | None = None,
+    connections: Callable[[], Mapping[str, int]] | None = None,
+) -> str:
     """The exposition text of one ``WorkerMetrics`` (a worker's or the host's merge)."""
     out: list[str] = []
-    _family(out, "kong_datastore_reachable", "gauge", "Datastore reachable from Kong, 0 is unreachable")
+    _family(
+        out, "kong_datastore_reachable", "gauge", "Datastore reachable from Kong, 0 is unreachable"
+    )
     out.append("kong_datastore_reachable 1")
     _family(out, "kong_node_info", "gauge", "Kong Node metadata information")
-    out.append(f'kong_node_info{{{_labels(("node_id", "version"), (node_id, carbonplane.__version__))}}} 1')
+    out.append(
+        f"kong_node_info{{{_labels(('node_id', 'version'), (node_id, carbonplane.__version__))}}} 1"
+    )
     _family(out, "kong_nginx_requests_total", "gauge", "Number of requests total")
-    out.append(f'kong_nginx_requests_total{{{_labels(("node_id", "subsystem"), (node_id, "http"))}}} {m.total_requests}')
+    out.append(
+        f"kong_nginx_requests_total{{{_labels(('node_id', 'subsystem'), (node_id, 'http'))}}} {m.total_requests}"
+    )
     if connections is not None:
         _family(out, "kong_nginx_connections_total", "gauge", "Number of connections by subsystem")
         for state, n in sorted(connections().items()):
             labels = _labels(("node_id", "subsystem", "state"), (node_id, "http", state))
             out.append(f"kong_nginx_connections_total{{{labels}}} {n}")
     if m.upstream_health and upstream_health is not None:
-        _family(out, "kong_upstream_target_health", "gauge", "Health status of targets of upstream. "
-                "States = healthchecks_off|healthy|unhealthy|dns_error, value is 1 when state is populated.")
+        _family(
+            out,
+            "kong_upstream_target_health",
+            "gauge",
+            "Health status of targets of upstream. "
+            "States = healthchecks_off|healthy|unhealthy|dns_error, value is 1 when state is populated.",
+        )
         names = ("upstream", "target", "address", "state", "subsystem")
         for upstream, target, address, state in upstream_health():
             for candidate in HEALTH_STATES:
                 labels = _labels(names, (upstream, target, address, candidate, "http"))
-                out.append(f"kong_upstream_target_health{{{labels}}} {1 if candidate == state else 0}")
+                out.append(
+                    f"kong_upstream_target_health{{{labels}}} {1 if candidate == state else 0}"
+                )
     if m.requests:
-        _family(out, "kong_http_requests_total", "counter", "HTTP status codes per consumer/service/route in Kong")
+        _family(
+            out,
+            "kong_http_requests_total",
+            "counter",
+            "HTTP status codes per consumer/service/route in Kong",
+        )
         names = ("service", "route", "code", "source", "workspace", "consumer")
         for key in sorted(m.requests):
             out.append(f"kong_http_requests_total{{{_labels(names, key)}}} {m.requests[key]}")
     if m.kong_latency:
-        _histogram(out, "kong_kong_latency_ms", "Latency added by Kong and enabled plugins for each "
-                   "service/route in Kong", KONG_LATENCY_BUCKETS, m.kong_latency)
+        _histogram(
+            out,
+            "kong_kong_latency_ms",
+            "Latency added by Kong and enabled plugins for each service/route in Kong",
+            KONG_LATENCY_BUCKETS,
+            m.kong_latency,
+        )
     if m.upstream_latency:
-        _histogram(out, "kong_upstream_latency_ms", "Latency added by upstream response for each "
-                   "service/route in Kong", UPSTREAM_LATENCY_BUCKETS, m.upstream_latency)
+        _histogram(
+            out,
+            "kong_upstream_latency_ms",
+            "Latency added by upstream response for each service/route in Kong",
+            UPSTREAM_LATENCY_BUCKETS,
+            m.upstream_latency,
+        )
     if m.request_latency:
-        _histogram(out, "kong_request_latency_ms", "Total latency incurred during requests for each "
-                   "service/route in Kong", UPSTREAM_LATENCY_BUCKETS, m.request_latency)
+        _histogram(
+            out,
+            "kong_request_latency_ms",
+            "Total latency incurred during requests for each service/route in Kong",
+            UPSTREAM_LATENCY_BUCKETS,
+            m.request_latency,
+        )
     if m.bandwidth:
-        _family(out, "kong_bandwidth_bytes", "counter", "Total bandwidth (ingress/egress) throughput in bytes")
+        _family(
+            out,
+            "kong_bandwidth_bytes",
+            "counter",
+            "Total bandwidth (ingress/egress) throughput in bytes",
+        )
         names = ("service", "route", "direction", "workspace", "consumer")
         for key in sorted(m.bandwidth):
             out.append(f"kong_bandwidth_bytes{{{_labels(names, key)}}} {m.bandwidth[key]}")
@@ -140,14 +183,22 @@ def render_metrics(m: WorkerMetrics, *, node_id: str = "", upstream_health: Call
     return "\n".join(out) + "\n"
 
 
-def render_host_metrics(directory: str, *, node_id: str = "",
-                        upstream_health: Callable[[], HealthRows] | None = None,
-                        connections: Callable[[], Mapping[str, int]] | None = None,
-                        extra_registries: Iterable[Any] = ()) -> tuple[str, bytes]:
+def render_host_metrics(
+    directory: str,
+    *,
+    node_id: str = "",
+    upstream_health: Callable[[], HealthRows] | None = None,
+    connections: Callable[[], Mapping[str, int]] | None = None,
+    extra_registries: Iterable[Any] = (),
+) -> tuple[str, bytes]:
     """``(content type, body)`` of ``/metrics`` for the host whose workers publish in
     ``directory`` (the shape of the Admin API's ``metrics`` hook)."""
-    text = render_metrics(merge(load_snapshots(directory)), node_id=node_id,
-                          upstream_health=upstream_health, connections=connections)
+    text = render_metrics(
+        merge(load_snapshots(directory)),
+        node_id=node_id,
+        upstream_health=upstream_health,
+        connections=connections,
+    )
     body = text.encode()
     if extra_registries:
         from prometheus_client import generate_latest

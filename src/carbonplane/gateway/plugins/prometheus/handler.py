@@ -48,8 +48,9 @@ class Handler(PluginHandler):
     PRIORITY = 13
     VERSION = "3.9.0"
 
-    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any],
-                 services: PluginServices) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], plugin: Mapping[str, Any], services: PluginServices
+    ) -> None:
         super().__init__(config, plugin, services)
         self.metrics = worker_metrics(services)
         self.status_codes = bool(config["status_code_metrics"])
@@ -101,10 +102,19 @@ class Handler(PluginHandler):
     def _latencies(m: WorkerMetrics, key: tuple, ctx: RequestContext) -> None:
         finished = ctx.finished or ctx.started
         if ctx.upstream_started > 0.0:
-            m.observe(m.kong_latency, KONG_LATENCY_BUCKETS, key, (ctx.upstream_started - ctx.started) * 1000)
+            m.observe(
+                m.kong_latency,
+                KONG_LATENCY_BUCKETS,
+                key,
+                (ctx.upstream_started - ctx.started) * 1000,
+            )
             if ctx.upstream_answered > 0.0:
-                m.observe(m.upstream_latency, UPSTREAM_LATENCY_BUCKETS, key,
-                          (ctx.upstream_answered - ctx.upstream_started) * 1000)
+                m.observe(
+                    m.upstream_latency,
+                    UPSTREAM_LATENCY_BUCKETS,
+                    key,
+                    (ctx.upstream_answered - ctx.upstream_started) * 1000,
+                )
         else:
             m.observe(m.kong_latency, KONG_LATENCY_BUCKETS, key, (finished - ctx.started) * 1000)
         m.observe(m.request_latency, UPSTREAM_LATENCY_BUCKETS, key, (finished - ctx.started) * 1000)
@@ -130,8 +140,9 @@ class _Series:
 
     __slots__ = ("service", "route", "names", "latency_key", "ingress_key", "egress_key", "_status")
 
-    def __init__(self, service: Any, route: Any, service_name: str, route_name: str,
-                 consumer: str) -> None:
+    def __init__(
+        self, service: Any, route: Any, service_name: str, route_name: str, consumer: str
+    ) -> None:
         self.service = service  # the entity objects the tuples were made for (identity check)
         self.route = route
         self.names = (service_name, route_name)
@@ -145,6 +156,11 @@ class _Series:
         if key is None:
             service, route = self.names
             key = self._status[(status, upstream)] = (
-                service, route, str(status), "service" if upstream else "kong", WORKSPACE,
-                self.ingress_key[4])
+                service,
+                route,
+                str(status),
+                "service" if upstream else "kong",
+                WORKSPACE,
+                self.ingress_key[4],
+            )
         return key

@@ -15,15 +15,28 @@ from carbonplane.gateway import typedefs as t
 from carbonplane.gateway.schema import record
 
 CONFIG = record(
-    ("per_consumer", t.boolean("Label status and bandwidth metrics with the consumer's username.",
-                               default=False)),
-    ("status_code_metrics", t.boolean("Count responses by status: kong_http_requests_total.",
-                                      default=False)),
+    (
+        "per_consumer",
+        t.boolean(
+            "Label status and bandwidth metrics with the consumer's username.", default=False
+        ),
+    ),
+    (
+        "status_code_metrics",
+        t.boolean("Count responses by status: kong_http_requests_total.", default=False),
+    ),
     ("ai_metrics", t.boolean("AI proxy metrics (nothing to record here).", default=False)),
-    ("latency_metrics", t.boolean("Latency histograms: kong_kong_latency_ms, "
-                                  "kong_upstream_latency_ms, kong_request_latency_ms.",
-                                  default=False)),
+    (
+        "latency_metrics",
+        t.boolean(
+            "Latency histograms: kong_kong_latency_ms, "
+            "kong_upstream_latency_ms, kong_request_latency_ms.",
+            default=False,
+        ),
+    ),
     ("bandwidth_metrics", t.boolean("Bytes in and out: kong_bandwidth_bytes.", default=False)),
-    ("upstream_health_metrics", t.boolean("Target health: kong_upstream_target_health.",
-                                          default=False)),
+    (
+        "upstream_health_metrics",
+        t.boolean("Target health: kong_upstream_target_health.", default=False),
+    ),
 )

@@ -26,8 +26,11 @@ from typing import Any
 
 KONG_LATENCY_BUCKETS = (1, 2, 5, 7, 10, 15, 20, 30, 50, 75, 100, 200, 500, 750, 1000, 3000, 6000)
 UPSTREAM_LATENCY_BUCKETS = (25, 50, 80, 100, 250, 400, 700, 1000, 2000, 5000, 10000, 30000, 60000)
-HISTOGRAMS = {"kong_latency": KONG_LATENCY_BUCKETS, "upstream_latency": UPSTREAM_LATENCY_BUCKETS,
-              "request_latency": UPSTREAM_LATENCY_BUCKETS}
+HISTOGRAMS = {
+    "kong_latency": KONG_LATENCY_BUCKETS,
+    "upstream_latency": UPSTREAM_LATENCY_BUCKETS,
+    "request_latency": UPSTREAM_LATENCY_BUCKETS,
+}
 COUNTERS = ("requests", "bandwidth")
 PUBLISH_INTERVAL = 1.0
 EXTRA_HELP = {

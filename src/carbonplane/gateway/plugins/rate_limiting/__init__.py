@@ -4,8 +4,13 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.rate_limiting.handler import Handler
 from carbonplane.gateway.plugins.rate_limiting.schema import CONFIG
 
-PLUGIN = register(PluginDef(
-    name="rate-limiting", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    description="Limit how many HTTP requests can be made in a period of seconds, minutes, "
-                "hours, days, months, or years.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="rate-limiting",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        description="Limit how many HTTP requests can be made in a period of seconds, minutes, "
+        "hours, days, months, or years.",
+    )
+)

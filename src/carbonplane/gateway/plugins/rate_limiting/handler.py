@@ -35,9 +35,14 @@ from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.counters import LocalCounters
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 from carbonplane.gateway.plugins.rate_limiting.schema import redis_settings
-from carbonplane.gateway.plugins.rate_limiting.strategy import (HEADERS_VAR, OWN_HEADERS, Limits,
-                                                               LocalPolicy, RedisPolicy,
-                                                               StoreFailures)
+from carbonplane.gateway.plugins.rate_limiting.strategy import (
+    HEADERS_VAR,
+    OWN_HEADERS,
+    Limits,
+    LocalPolicy,
+    RedisPolicy,
+    StoreFailures,
+)
 
 log = logging.getLogger("carbonplane.gateway.plugins.rate_limiting")
 
@@ -48,8 +53,10 @@ def _fallback_counters() -> LocalCounters:
     """Counters of this process only, when the gateway gave no host-wide store."""
     global _process_counters
     if _process_counters is None:
-        log.warning("rate-limiting: no host-wide counter store configured; policy 'local' "
-                    "counts per worker process")
+        log.warning(
+            "rate-limiting: no host-wide counter store configured; policy 'local' "
+            "counts per worker process"
+        )
         _process_counters = LocalCounters()
     return _process_counters
 
@@ -63,8 +70,9 @@ class Handler(PluginHandler):
     PRIORITY = 910
     VERSION = "3.9.0"
 
-    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any],
-                 services: PluginServices) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], plugin: Mapping[str, Any], services: PluginServices
+    ) -> None:
         super().__init__(config, plugin, services)
         limits = Limits(config, plugin)
         failures = StoreFailures(bool(config["fault_tolerant"]))

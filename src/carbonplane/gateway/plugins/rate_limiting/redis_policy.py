@@ -58,7 +58,9 @@ class RedisCounters:
     running event loop (``client_for``: asyncio connections belong to one loop)."""
 
     def __init__(self, source: Any) -> None:
-        self._source = source if callable(source) and not hasattr(source, "register_script") else None
+        self._source = (
+            source if callable(source) and not hasattr(source, "register_script") else None
+        )
         self._client = None if self._source else source
         self._scripts: dict[int, Any] = {}
 
@@ -77,10 +79,14 @@ class RedisCounters:
         try:
             reply = await self._script_for()(keys=keys, args=args)
         except (OSError, asyncio.TimeoutError) as exc:
-            raise RateLimitStoreError(f"redis rate-limit counters: {type(exc).__name__}: {exc}") from exc
+            raise RateLimitStoreError(
+                f"redis rate-limit counters: {type(exc).__name__}: {exc}"
+            ) from exc
         except Exception as exc:  # redis.exceptions.RedisError and its subclasses
             if type(exc).__module__.startswith("redis"):
-                raise RateLimitStoreError(f"redis rate-limit counters: {type(exc).__name__}: {exc}") from exc
+                raise RateLimitStoreError(
+                    f"redis rate-limit counters: {type(exc).__name__}: {exc}"
+                ) from exc
             raise
         return bool(reply[0]), [int(u) for u in reply[1:]]
 
@@ -103,12 +109,17 @@ def client_for(settings: Mapping[str, Any]) -> Any:
     if client is None:
         timeout = (settings.get("timeout") or 2000) / 1000.0
         client = aioredis.Redis(
-            host=settings["host"], port=settings.get("port") or 6379,
-            db=settings.get("database") or 0, username=settings.get("username"),
-            password=settings.get("password"), ssl=bool(settings.get("ssl")),
+            host=settings["host"],
+            port=settings.get("port") or 6379,
+            db=settings.get("database") or 0,
+            username=settings.get("username"),
+            password=settings.get("password"),
+            ssl=bool(settings.get("ssl")),
             ssl_cert_reqs="required" if settings.get("ssl_verify") else "none",
-            socket_timeout=timeout, socket_connect_timeout=timeout,
-            health_check_interval=0, retry=Retry(NoBackoff(), 0),  # fail fast, as Kong: one try
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
+            health_check_interval=0,
+            retry=Retry(NoBackoff(), 0),  # fail fast, as Kong: one try
         )
         _clients[key] = (loop, client)
     return client

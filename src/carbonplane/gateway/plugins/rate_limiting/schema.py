@@ -25,8 +25,17 @@ PERIODS = ("second", "minute", "hour", "day", "month", "year")
 LIMIT_BY = ("consumer", "credential", "ip", "service", "header", "path")
 POLICIES = ("local", "cluster", "redis")
 ALGORITHMS = ("fixed", "sliding")
-LEGACY_REDIS = ("host", "port", "username", "password", "database", "timeout", "ssl",
-                "ssl_verify", "server_name")
+LEGACY_REDIS = (
+    "host",
+    "port",
+    "username",
+    "password",
+    "database",
+    "timeout",
+    "ssl",
+    "ssl_verify",
+    "server_name",
+)
 
 
 def _positive(value: float) -> str | None:
@@ -35,8 +44,10 @@ def _positive(value: float) -> str | None:
 
 def _sync_rate(value: float) -> str | None:
     if value != -1:
-        return ("only -1 is supported: counters are updated synchronously on every request, "
-                "so limits are exact and there is nothing to sync")
+        return (
+            "only -1 is supported: counters are updated synchronously on every request, "
+            "so limits are exact and there is nothing to sync"
+        )
     return None
 
 
@@ -50,8 +61,12 @@ REDIS = record(
     ("username", t.string("Redis ACL user name (Redis 6+).")),
     ("password", t.string("Redis password (AUTH).")),
     ("database", t.integer("Redis database number.", default=0)),
-    ("timeout", t.integer("Connect, send and read timeout in milliseconds.", default=2000,
-                          between=(0, 2**31 - 2))),
+    (
+        "timeout",
+        t.integer(
+            "Connect, send and read timeout in milliseconds.", default=2000, between=(0, 2**31 - 2)
+        ),
+    ),
     ("ssl", t.boolean("Connect to Redis over TLS.", default=False)),
     ("ssl_verify", t.boolean("Verify the Redis server certificate.", default=False)),
     ("server_name", t.string("SNI server name for the TLS handshake.")),
@@ -79,14 +94,24 @@ def _checks(conf: dict[str, Any]) -> list[tuple[str, str]]:
         names = ", ".join(f"'config.{p}'" for p in PERIODS)
         problems.append((ENTITY, f"at least one of these fields must be non-empty: {names}"))
     for i, (lower, low_limit) in enumerate(given):
-        for upper, up_limit in given[i + 1:]:
+        for upper, up_limit in given[i + 1 :]:
             if up_limit < low_limit:
-                problems.append((ENTITY, f"The limit for {upper}({float(up_limit):.1f}) cannot be "
-                                 f"lower than the limit for {lower}({float(low_limit):.1f})"))
+                problems.append(
+                    (
+                        ENTITY,
+                        f"The limit for {upper}({float(up_limit):.1f}) cannot be "
+                        f"lower than the limit for {lower}({float(low_limit):.1f})",
+                    )
+                )
     if conf["policy"] == "cluster":
-        problems.append(("policy", "policy 'cluster' needs Kong's database and is not supported; "
-                         "use 'local' (exact across the workers of one host) or 'redis' "
-                         "(shared by every gateway node)"))
+        problems.append(
+            (
+                "policy",
+                "policy 'cluster' needs Kong's database and is not supported; "
+                "use 'local' (exact across the workers of one host) or 'redis' "
+                "(shared by every gateway node)",
+            )
+        )
     if conf["policy"] == "redis" and not (conf.get("redis_host") or conf["redis"].get("host")):
         problems.append(("redis.host", "required field missing"))
     if conf["limit_by"] == "header" and not conf.get("header_name"):
@@ -98,28 +123,75 @@ def _checks(conf: dict[str, Any]) -> list[tuple[str, str]]:
 
 CONFIG = record(
     *(_period(p) for p in PERIODS),
-    ("limit_by", t.string("The entity whose requests are counted; falls back to the client IP "
-                          "when it cannot be identified.", default="consumer", one_of=LIMIT_BY)),
-    ("header_name", t.string("Header whose value identifies the client (limit_by: header).",
-                             check=t.check_header_name)),
-    ("path", t.string("Path counted (limit_by: path); other paths fall back to the client IP.",
-                      check=t.check_path)),
-    ("policy", t.string("Where counters live: 'local' (shared memory of this host, exact across "
-                        "its workers) or 'redis' (one Redis for every node).",
-                        default="local", one_of=POLICIES)),
-    ("algorithm", t.string("'fixed': calendar-aligned windows as Kong; 'sliding': a sliding-"
-                           "window estimate (carbonplane extension).", default="fixed",
-                           one_of=ALGORITHMS)),
-    ("fault_tolerant", t.boolean("Proxy requests when the counters cannot be reached (logged); "
-                                 "false answers 500 instead.", default=True)),
-    ("hide_client_headers", t.boolean("Do not send the X-RateLimit-* / RateLimit-* headers.",
-                                      default=False)),
-    ("error_code", t.number("Status of the response to a limited request.", default=429,
-                            check=_positive)),
-    ("error_message", t.string("Message of the response to a limited request.",
-                               default="API rate limit exceeded")),
-    ("sync_rate", t.number("Kong's counter sync interval; only -1 (synchronous).", default=-1,
-                           check=_sync_rate)),
+    (
+        "limit_by",
+        t.string(
+            "The entity whose requests are counted; falls back to the client IP "
+            "when it cannot be identified.",
+            default="consumer",
+            one_of=LIMIT_BY,
+        ),
+    ),
+    (
+        "header_name",
+        t.string(
+            "Header whose value identifies the client (limit_by: header).",
+            check=t.check_header_name,
+        ),
+    ),
+    (
+        "path",
+        t.string(
+            "Path counted (limit_by: path); other paths fall back to the client IP.",
+            check=t.check_path,
+        ),
+    ),
+    (
+        "policy",
+        t.string(
+            "Where counters live: 'local' (shared memory of this host, exact across "
+            "its workers) or 'redis' (one Redis for every node).",
+            default="local",
+            one_of=POLICIES,
+        ),
+    ),
+    (
+        "algorithm",
+        t.string(
+            "'fixed': calendar-aligned windows as Kong; 'sliding': a sliding-"
+            "window estimate (carbonplane extension).",
+            default="fixed",
+            one_of=ALGORITHMS,
+        ),
+    ),
+    (
+        "fault_tolerant",
+        t.boolean(
+            "Proxy requests when the counters cannot be reached (logged); "
+            "false answers 500 instead.",
+            default=True,
+        ),
+    ),
+    (
+        "hide_client_headers",
+        t.boolean("Do not send the X-RateLimit-* / RateLimit-* headers.", default=False),
+    ),
+    (
+        "error_code",
+        t.number("Status of the response to a limited request.", default=429, check=_positive),
+    ),
+    (
+        "error_message",
+        t.string(
+            "Message of the response to a limited request.", default="API rate limit exceeded"
+        ),
+    ),
+    (
+        "sync_rate",
+        t.number(
+            "Kong's counter sync interval; only -1 (synchronous).", default=-1, check=_sync_rate
+        ),
+    ),
     ("redis", t.nested(REDIS, "Redis connection (policy: redis).")),
     *LEGACY_FIELDS,
     checks=[_checks],

@@ -36,8 +36,15 @@ EMPTY_UUID = "00000000-0000-0000-0000-000000000000"
 HEADERS_VAR = "rate_limit_headers"
 X_LIMIT = {p: f"x-ratelimit-limit-{p}".encode() for p in PERIODS}
 X_REMAINING = {p: f"x-ratelimit-remaining-{p}".encode() for p in PERIODS}
-OWN_HEADERS = frozenset([*X_LIMIT.values(), *X_REMAINING.values(), b"ratelimit-limit",
-                         b"ratelimit-remaining", b"ratelimit-reset"])
+OWN_HEADERS = frozenset(
+    [
+        *X_LIMIT.values(),
+        *X_REMAINING.values(),
+        b"ratelimit-limit",
+        b"ratelimit-remaining",
+        b"ratelimit-reset",
+    ]
+)
 CACHED_CLIENTS = 10_000
 _SMALL = tuple(b"%d" % i for i in range(4096))
 
@@ -53,9 +60,16 @@ def _number(value: float) -> bytes:
 
 def window_cells(base: str, periods: tuple, limits: tuple, windows: tuple, sliding: bool) -> list:
     """The counters (store cells) of one client, ``base`` being its name prefix, in ``windows``."""
-    return [(f"{base}{w.start_ms}:{period}".encode(), w.expires_ms, limit,
-             f"{base}{w.prev_start_ms}:{period}".encode() if sliding else None, w.prev_weight)
-            for period, limit, w in zip(periods, limits, windows)]
+    return [
+        (
+            f"{base}{w.start_ms}:{period}".encode(),
+            w.expires_ms,
+            limit,
+            f"{base}{w.prev_start_ms}:{period}".encode() if sliding else None,
+            w.prev_weight,
+        )
+        for period, limit, w in zip(periods, limits, windows)
+    ]
 
 
 def add_pending(shared: dict, headers: list) -> None:
@@ -81,11 +95,14 @@ def identifier(conf: Mapping[str, Any]) -> Callable[[Any], str]:
                 if entity and entity.get("id"):
                     return entity["id"]
             return ctx.client_ip
+
         return by_entity
     if limit_by == "service":
+
         def by_service(ctx: Any) -> str:
             service = ctx.vars.get("service")
             return service["id"] if service and service.get("id") else ctx.client_ip
+
         return by_service
     if limit_by == "header":
         name = conf["header_name"].lower().encode()
@@ -93,6 +110,7 @@ def identifier(conf: Mapping[str, Any]) -> Callable[[Any], str]:
         def by_header(ctx: Any) -> str:
             value = ctx.request.get(name)
             return value.decode("latin-1") if value else ctx.client_ip
+
         return by_header
     path = conf["path"].encode()
     return lambda ctx: conf["path"] if ctx.request.path == path else ctx.client_ip
@@ -125,21 +143,24 @@ class Limits:
         windows = self.clock.windows(now_ms)
         ident = self.identify(ctx)
         if self.sliding:
-            return windows, window_cells(f"{self.prefix}{ident}:", self.periods, self.limits,
-                                         windows, True)
+            return windows, window_cells(
+                f"{self.prefix}{ident}:", self.periods, self.limits, windows, True
+            )
         if windows is not self.cached_windows:
             self.cached_windows = windows
             self.cached_cells = {}
         cells = self.cached_cells.get(ident)
         if cells is None:
-            cells = window_cells(f"{self.prefix}{ident}:", self.periods, self.limits, windows,
-                                 False)
+            cells = window_cells(
+                f"{self.prefix}{ident}:", self.periods, self.limits, windows, False
+            )
             if len(self.cached_cells) < CACHED_CLIENTS:
                 self.cached_cells[ident] = cells
         return windows, cells
 
-    def verdict(self, ctx: Any, admitted: bool, usages: list, windows: tuple,
-                now_ms: int) -> LocalResponse | None:
+    def verdict(
+        self, ctx: Any, admitted: bool, usages: list, windows: tuple, now_ms: int
+    ) -> LocalResponse | None:
         """None (admitted: the headers wait in ``ctx.vars``) or the refusal. Remaining counts
         this request in every period when it is admitted, else only in the exhausted one,
         floored at 0."""
@@ -197,8 +218,12 @@ class StoreFailures:
         now = time.monotonic()
         if now - self.last_log >= 10.0:
             more = f" ({self.suppressed} more since the last report)" if self.suppressed else ""
-            log.error("rate-limiting: failed to get usage: %s%s; %s", exc, more,
-                      "proxying anyway (fault_tolerant)" if self.fault_tolerant else "answering 500")
+            log.error(
+                "rate-limiting: failed to get usage: %s%s; %s",
+                exc,
+                more,
+                "proxying anyway (fault_tolerant)" if self.fault_tolerant else "answering 500",
+            )
             self.last_log = now
             self.suppressed = 0
         else:

@@ -26,8 +26,14 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import NamedTuple
 
-SIZES_S = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "month": 2592000,
-           "year": 31536000}
+SIZES_S = {
+    "second": 1,
+    "minute": 60,
+    "hour": 3600,
+    "day": 86400,
+    "month": 2592000,
+    "year": 31536000,
+}
 
 
 class Window(NamedTuple):
@@ -44,7 +50,12 @@ def _month_bounds(now_s: int) -> tuple[int, int, int, int]:
     month_start = calendar.timegm((d.year, d.month, 1, 0, 0, 0))
     nxt = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
     month_end = calendar.timegm((*nxt, 1, 0, 0, 0))
-    return month_start, month_end, calendar.timegm((d.year, 1, 1, 0, 0, 0)), calendar.timegm((d.year + 1, 1, 1, 0, 0, 0))
+    return (
+        month_start,
+        month_end,
+        calendar.timegm((d.year, 1, 1, 0, 0, 0)),
+        calendar.timegm((d.year + 1, 1, 1, 0, 0, 0)),
+    )
 
 
 class WindowClock:
@@ -64,8 +75,10 @@ class WindowClock:
             self._cached_s = now_s
         if not self.sliding:
             return self._base
-        return tuple(w._replace(prev_weight=max(0.0, 1.0 - (now_ms - w.start_ms) / (w.end_ms - w.start_ms)))
-                     for w in self._base)
+        return tuple(
+            w._replace(prev_weight=max(0.0, 1.0 - (now_ms - w.start_ms) / (w.end_ms - w.start_ms)))
+            for w in self._base
+        )
 
     def _compute(self, now_s: int) -> tuple[Window, ...]:
         out = []
@@ -73,8 +86,15 @@ class WindowClock:
             size = SIZES_S[period]
             if self.sliding:
                 start = now_s - now_s % size
-                out.append(Window(start * 1000, (start + size) * 1000, (start + 2 * size) * 1000,
-                                  (start - size) * 1000, 0.0))
+                out.append(
+                    Window(
+                        start * 1000,
+                        (start + size) * 1000,
+                        (start + 2 * size) * 1000,
+                        (start - size) * 1000,
+                        0.0,
+                    )
+                )
                 continue
             if period in ("month", "year"):
                 start, end = self._calendar(now_s, period)

@@ -10,11 +10,24 @@ from carbonplane.gateway.schema import record
 SIZE_UNITS = {"megabytes": 1 << 20, "kilobytes": 1 << 10, "bytes": 1}
 
 CONFIG = record(
-    ("allowed_payload_size", t.integer("Largest request body allowed, in `size_unit`.",
-                                       default=128, between=(0, 2**40))),
-    ("size_unit", t.string("Unit of `allowed_payload_size`.", default="megabytes",
-                           required=True, one_of=tuple(SIZE_UNITS))),
-    ("require_content_length", t.boolean(
-        "Refuse (411) requests that are neither Content-Length framed nor chunked.",
-        default=False)),
+    (
+        "allowed_payload_size",
+        t.integer("Largest request body allowed, in `size_unit`.", default=128, between=(0, 2**40)),
+    ),
+    (
+        "size_unit",
+        t.string(
+            "Unit of `allowed_payload_size`.",
+            default="megabytes",
+            required=True,
+            one_of=tuple(SIZE_UNITS),
+        ),
+    ),
+    (
+        "require_content_length",
+        t.boolean(
+            "Refuse (411) requests that are neither Content-Length framed nor chunked.",
+            default=False,
+        ),
+    ),
 )

@@ -4,8 +4,13 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.request_termination.handler import Handler
 from carbonplane.gateway.plugins.request_termination.schema import CONFIG
 
-PLUGIN = register(PluginDef(
-    name="request-termination", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    description="Terminate requests with a given status and message or body (maintenance, "
-                "blocking, testing).",
-))
+PLUGIN = register(
+    PluginDef(
+        name="request-termination",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        description="Terminate requests with a given status and message or body (maintenance, "
+        "blocking, testing).",
+    )
+)

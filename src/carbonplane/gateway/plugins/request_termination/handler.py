@@ -25,20 +25,47 @@ from carbonplane.proxy.app import LocalResponse, RequestContext
 
 # kong.response.error's default messages (kong/pdk/response.lua).
 MESSAGES = {
-    400: "Bad request", 401: "Unauthorized", 402: "Payment required", 403: "Forbidden",
-    404: "Not found", 405: "Method not allowed", 406: "Not acceptable",
-    407: "Proxy authentication required", 408: "Request timeout", 409: "Conflict", 410: "Gone",
-    411: "Length required", 412: "Precondition failed", 413: "Payload too large",
-    414: "URI too long", 415: "Unsupported media type", 416: "Range not satisfiable",
-    417: "Expectation failed", 418: "I'm a teapot", 421: "Misdirected request",
-    422: "Unprocessable entity", 423: "Locked", 424: "Failed dependency", 425: "Too early",
-    426: "Upgrade required", 428: "Precondition required", 429: "Too many requests",
-    431: "Request header fields too large", 451: "Unavailable for legal reasons",
-    494: "Request header or cookie too large", 500: "An unexpected error occurred",
-    501: "Not implemented", 502: "An invalid response was received from the upstream server",
-    503: "The upstream server is currently unavailable", 504: "The upstream server is timing out",
-    505: "HTTP version not supported", 506: "Variant also negotiates", 507: "Insufficient storage",
-    508: "Loop detected", 510: "Not extended", 511: "Network authentication required",
+    400: "Bad request",
+    401: "Unauthorized",
+    402: "Payment required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    406: "Not acceptable",
+    407: "Proxy authentication required",
+    408: "Request timeout",
+    409: "Conflict",
+    410: "Gone",
+    411: "Length required",
+    412: "Precondition failed",
+    413: "Payload too large",
+    414: "URI too long",
+    415: "Unsupported media type",
+    416: "Range not satisfiable",
+    417: "Expectation failed",
+    418: "I'm a teapot",
+    421: "Misdirected request",
+    422: "Unprocessable entity",
+    423: "Locked",
+    424: "Failed dependency",
+    425: "Too early",
+    426: "Upgrade required",
+    428: "Precondition required",
+    429: "Too many requests",
+    431: "Request header fields too large",
+    451: "Unavailable for legal reasons",
+    494: "Request header or cookie too large",
+    500: "An unexpected error occurred",
+    501: "Not implemented",
+    502: "An invalid response was received from the upstream server",
+    503: "The upstream server is currently unavailable",
+    504: "The upstream server is timing out",
+    505: "HTTP version not supported",
+    506: "Variant also negotiates",
+    507: "Insufficient storage",
+    508: "Loop detected",
+    510: "Not extended",
+    511: "Network authentication required",
 }
 _NODE_ID = str(uuid.uuid4())
 
@@ -52,8 +79,9 @@ class Handler(PluginHandler):
     PRIORITY = 2
     VERSION = "3.9.0"
 
-    def __init__(self, config: Mapping[str, Any], plugin: Mapping[str, Any],
-                 services: PluginServices) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], plugin: Mapping[str, Any], services: PluginServices
+    ) -> None:
         super().__init__(config, plugin, services)
         self.status = int(config["status_code"])
         self.message = config.get("message") or default_message(self.status)
@@ -65,7 +93,10 @@ class Handler(PluginHandler):
         body = config.get("body")
         self.fixed = None
         if body:
-            self.fixed = (body.encode(), [(b"content-type", (config.get("content_type") or "").encode())])
+            self.fixed = (
+                body.encode(),
+                [(b"content-type", (config.get("content_type") or "").encode())],
+            )
 
     def on_request(self, ctx: RequestContext) -> LocalResponse | None:
         if self.trigger is not None and not self._triggered(ctx):
@@ -88,16 +119,26 @@ class Handler(PluginHandler):
         route, service = ctx.vars.get("route"), ctx.vars.get("service")
         doc = {
             "message": self.echo_message,
-            "kong": {"node_id": self.node_id, "worker_pid": os.getpid(), "hostname": socket.gethostname()},
+            "kong": {
+                "node_id": self.node_id,
+                "worker_pid": os.getpid(),
+                "hostname": socket.gethostname(),
+            },
             "request": {
-                "scheme": ctx.client.scheme.decode("ascii"), "host": host,
+                "scheme": ctx.client.scheme.decode("ascii"),
+                "host": host,
                 "port": int(port) if port.isdigit() else ctx.client.server_port,
-                "headers": header_map(req.headers), "query": query_map(req.query),
-                "body": None, "raw_body": None, "method": req.method.decode("latin-1"),
+                "headers": header_map(req.headers),
+                "query": query_map(req.query),
+                "body": None,
+                "raw_body": None,
+                "method": req.method.decode("latin-1"),
                 "path": req.path.decode("latin-1"),
             },
             "matched_route": thaw(route) if route is not None else None,
             "matched_service": thaw(service) if service is not None else None,
         }
         body = json.dumps(doc, separators=(",", ":")).encode()
-        return LocalResponse(self.status, body, [(b"content-type", b"application/json; charset=utf-8")])
+        return LocalResponse(
+            self.status, body, [(b"content-type", b"application/json; charset=utf-8")]
+        )

@@ -16,7 +16,9 @@ def _present(value: Any) -> bool:
 
 
 def _checks(conf: dict[str, Any]) -> list[tuple[str, str]]:
-    if _present(conf.get("message")) and (_present(conf.get("content_type")) or _present(conf.get("body"))):
+    if _present(conf.get("message")) and (
+        _present(conf.get("content_type")) or _present(conf.get("body"))
+    ):
         return [(ENTITY, "message cannot be used with content_type or body")]
     if _present(conf.get("content_type")) and not _present(conf.get("body")):
         return [(ENTITY, "content_type requires a body")]
@@ -30,9 +32,19 @@ CONFIG = record(
     ("message", t.string("Message of Kong's JSON error body.")),
     ("content_type", t.string("Content-Type of ``body``.")),
     ("body", t.string("Raw body of the response.")),
-    ("echo", t.boolean("Answer with a JSON description of the request instead.", default=False,
-                       required=True)),
-    ("trigger", t.string("Header or query argument whose presence triggers the termination; "
-                         "without it every request is terminated.", check=t.check_header_name)),
+    (
+        "echo",
+        t.boolean(
+            "Answer with a JSON description of the request instead.", default=False, required=True
+        ),
+    ),
+    (
+        "trigger",
+        t.string(
+            "Header or query argument whose presence triggers the termination; "
+            "without it every request is terminated.",
+            check=t.check_header_name,
+        ),
+    ),
     checks=[_checks],
 )

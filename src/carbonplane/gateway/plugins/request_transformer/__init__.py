@@ -6,8 +6,13 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.request_transformer.handler import Handler
 from carbonplane.gateway.plugins.request_transformer.schema import CONFIG
 
-PLUGIN = register(PluginDef(
-    name="request-transformer", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    description="Rewrite method, path, headers, query string and JSON/form bodies of requests "
-                "before they are proxied.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="request-transformer",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        description="Rewrite method, path, headers, query string and JSON/form bodies of requests "
+        "before they are proxied.",
+    )
+)

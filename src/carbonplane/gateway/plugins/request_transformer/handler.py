@@ -26,11 +26,14 @@ from typing import Any
 
 from carbonplane.gateway.plugins.base import PluginHandler
 from carbonplane.gateway.plugins.reqparts import parse_query, split_target, with_path, with_query
-from carbonplane.gateway.plugins.request_transformer.ops import (Ops, fields_to_params,
-                                                                 params_to_fields,
-                                                                 transform_form,
-                                                                 transform_headers,
-                                                                 transform_json)
+from carbonplane.gateway.plugins.request_transformer.ops import (
+    Ops,
+    fields_to_params,
+    params_to_fields,
+    transform_form,
+    transform_headers,
+    transform_json,
+)
 from carbonplane.gateway.plugins.request_transformer.templates import Env, Template
 
 log = logging.getLogger("carbonplane.gateway.plugins")
@@ -45,8 +48,9 @@ class Handler(PluginHandler):
     VERSION = "1.0.0"
 
     def __new__(cls, config: Any, plugin: Any = None, services: Any = None) -> Handler:
-        if cls is Handler and any(config[op]["body"] for op in
-                                  ("remove", "rename", "replace", "add", "append")):
+        if cls is Handler and any(
+            config[op]["body"] for op in ("remove", "rename", "replace", "add", "append")
+        ):
             cls = BodyHandler
         return super().__new__(cls)
 
@@ -59,8 +63,12 @@ class Handler(PluginHandler):
         self.uri = Template(uri) if uri else None
         method = config.get("http_method")
         self.method = method.encode("ascii") if method else None
-        self.templated = (self.headers.templated or self.query.templated
-                          or self.body.templated or (self.uri is not None and not self.uri.static))
+        self.templated = (
+            self.headers.templated
+            or self.query.templated
+            or self.body.templated
+            or (self.uri is not None and not self.uri.static)
+        )
 
     def on_request(self, ctx: Any) -> None:
         env = self.env(ctx) if self.templated else None
@@ -85,8 +93,12 @@ class Handler(PluginHandler):
         captures = ctx.vars.get("uri_captures")
         if captures is None and ctx.decision is not None:
             captures = getattr(ctx.decision.route, "uri_captures", None)
-        return Env(ctx.request.headers, lambda: parse_query(split_target(ctx.upstream_target)[1]),
-                   captures, ctx.vars)
+        return Env(
+            ctx.request.headers,
+            lambda: parse_query(split_target(ctx.upstream_target)[1]),
+            captures,
+            ctx.vars,
+        )
 
     def transform_query(self, ctx: Any, env: Env | None) -> None:
         fields = params_to_fields(parse_query(split_target(ctx.upstream_target)[1]))
@@ -119,8 +131,9 @@ class BodyHandler(Handler):
         size += len(data)
         if size > MAX_BUFFERED:
             del ctx.vars[_BODY]
-            log.warning("request-transformer: body over %d bytes passed through untransformed",
-                        MAX_BUFFERED)
+            log.warning(
+                "request-transformer: body over %d bytes passed through untransformed", MAX_BUFFERED
+            )
             return b"".join(pieces)
         held[2] = size
         if not end:

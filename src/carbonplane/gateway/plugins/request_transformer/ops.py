@@ -39,8 +39,9 @@ class Ops:
             return text.strip().lower() if lower else text
 
         self.remove = tuple(name(split_pair(e)[0]) for e in config["remove"][part])
-        self.rename = tuple((name(old), name(new)) for old, new in
-                            (split_pair(e) for e in config["rename"][part]))
+        self.rename = tuple(
+            (name(old), name(new)) for old, new in (split_pair(e) for e in config["rename"][part])
+        )
         self.replace = self._pairs(config["replace"][part], name)
         self.add = self._pairs(config["add"][part], name)
         self.append = self._pairs(config["append"][part], name)
@@ -80,8 +81,9 @@ class Ops:
         return changed
 
 
-def transform_headers(ops: Ops, headers: list[tuple[bytes, bytes]], env: Env | None
-                      ) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
+def transform_headers(
+    ops: Ops, headers: list[tuple[bytes, bytes]], env: Env | None
+) -> tuple[list[tuple[bytes, bytes]], bytes | None]:
     """(new header list, new Host or None) after the header operations."""
     host = None
     if ops.remove:
@@ -169,5 +171,6 @@ def transform_form(ops: Ops, raw: bytes, env: Env | None) -> bytes | None:
     fields = params_to_fields(pairs)
     if not ops.apply(fields, env):
         return None
-    return urlencode(fields_to_params(fields), encoding="utf-8",
-                     errors="surrogateescape").encode("ascii")
+    return urlencode(fields_to_params(fields), encoding="utf-8", errors="surrogateescape").encode(
+        "ascii"
+    )

@@ -72,8 +72,7 @@ def _operation(headers_check: Any, pair_check: Any, what: str, uri: bool = False
         ("querystring", _list(pair_check, f"Query parameters to {what}.")),
     ]
     if uri:
-        fields.append(("uri", t.string("New upstream path (templates allowed).",
-                                       check=_check_uri)))
+        fields.append(("uri", t.string("New upstream path (templates allowed).", check=_check_uri)))
     return t.nested(record(*fields), f"What to {what}.")
 
 
@@ -88,12 +87,16 @@ def _check_method(value: str) -> str | None:
 
 
 CONFIG = record(
-    ("http_method", t.string("Change the method sent upstream (uppercase letters).",
-                             check=_check_method)),
+    (
+        "http_method",
+        t.string("Change the method sent upstream (uppercase letters).", check=_check_method),
+    ),
     ("remove", _operation(_check_removed_header, None, "remove")),
     ("rename", _operation(_check_renamed_header, _check_pair, "rename (old:new)")),
-    ("replace", _operation(_check_header_pair, _check_pair, "replace when present (name:value)",
-                           uri=True)),
+    (
+        "replace",
+        _operation(_check_header_pair, _check_pair, "replace when present (name:value)", uri=True),
+    ),
     ("add", _operation(_check_header_pair, _check_pair, "add when absent (name:value)")),
     ("append", _operation(_check_header_pair, _check_pair, "append (name:value)")),
 )

@@ -23,7 +23,9 @@ from typing import Any
 
 SOURCES = ("headers", "query_params", "uri_captures", "shared")
 _DOTTED = re.compile(r"(headers|query_params|uri_captures|shared)\.([A-Za-z_][A-Za-z0-9_]*)")
-_INDEXED = re.compile(r"""(headers|query_params|uri_captures|shared)\[\s*(?:"([^"]*)"|'([^']*)'|(\d+))\s*\]""")
+_INDEXED = re.compile(
+    r"""(headers|query_params|uri_captures|shared)\[\s*(?:"([^"]*)"|'([^']*)'|(\d+))\s*\]"""
+)
 _LITERAL = re.compile(r"""'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)\"""")
 
 Lookup = tuple[str, Any, bool]  # (source, key, dotted)
@@ -88,7 +90,7 @@ def _expression(text: str, pos: int) -> tuple[str, int]:
         elif ch == ")":
             return text[pos:i], i + 1
         i += 1
-    raise TemplateError(f"unterminated template '{text[pos - 2:]}': missing ')'")
+    raise TemplateError(f"unterminated template '{text[pos - 2 :]}': missing ')'")
 
 
 def _parse(expr: str) -> str | Lookup:
@@ -102,12 +104,16 @@ def _parse(expr: str) -> str | Lookup:
     found = _INDEXED.fullmatch(expr)
     if found:
         source, dq, sq, number = found.groups()
-        return (source, int(number) if number is not None else (dq if dq is not None else sq),
-                False)
+        return (
+            source,
+            int(number) if number is not None else (dq if dq is not None else sq),
+            False,
+        )
     raise TemplateError(
         f"unsupported template expression '$({expr})': only headers, query_params, "
-        "uri_captures and shared lookups (dotted or [\"name\"]) and quoted literals are "
-        "supported, not Lua")
+        'uri_captures and shared lookups (dotted or ["name"]) and quoted literals are '
+        "supported, not Lua"
+    )
 
 
 class Env:
@@ -115,8 +121,13 @@ class Env:
 
     __slots__ = ("headers", "query", "captures", "shared", "_query_map")
 
-    def __init__(self, headers: list[tuple[bytes, bytes]], query: Callable[[], list],
-                 captures: Mapping | None, shared: Mapping) -> None:
+    def __init__(
+        self,
+        headers: list[tuple[bytes, bytes]],
+        query: Callable[[], list],
+        captures: Mapping | None,
+        shared: Mapping,
+    ) -> None:
         self.headers = headers
         self.query = query
         self.captures = captures

@@ -7,7 +7,12 @@ from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.response_transformer.handler import Handler
 from carbonplane.gateway.plugins.response_transformer.schema import CONFIG
 
-PLUGIN = register(PluginDef(
-    name="response-transformer", config=CONFIG, handler=Handler, priority=Handler.PRIORITY,
-    description="Rewrite response headers and top-level JSON body properties.",
-))
+PLUGIN = register(
+    PluginDef(
+        name="response-transformer",
+        config=CONFIG,
+        handler=Handler,
+        priority=Handler.PRIORITY,
+        description="Rewrite response headers and top-level JSON body properties.",
+    )
+)

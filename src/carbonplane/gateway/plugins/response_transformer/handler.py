@@ -40,11 +40,16 @@ class HeaderOps:
 
     def __init__(self, config: Any) -> None:
         self.remove = frozenset(_raw(e) for e in config["remove"]["headers"])
-        self.rename = tuple((_raw(o), _raw(n)) for o, n in
-                            (split_pair(e) for e in config["rename"]["headers"]))
+        self.rename = tuple(
+            (_raw(o), _raw(n)) for o, n in (split_pair(e) for e in config["rename"]["headers"])
+        )
         self.replace, self.add, self.append = (
-            tuple((_raw(n), v.strip().encode("utf-8")) for n, v in
-                  (split_pair(e) for e in config[op]["headers"])) for op in OPS[2:])
+            tuple(
+                (_raw(n), v.strip().encode("utf-8"))
+                for n, v in (split_pair(e) for e in config[op]["headers"])
+            )
+            for op in OPS[2:]
+        )
         self.empty = not (self.remove or self.rename or self.replace or self.add or self.append)
 
     def apply(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -108,8 +113,13 @@ class JsonOps:
                 doc[name] = value
         for name, value in self.append:
             current = doc.get(name)
-            doc[name] = (current + [value] if isinstance(current, list)
-                         else [value] if current is None else [current, value])
+            doc[name] = (
+                current + [value]
+                if isinstance(current, list)
+                else [value]
+                if current is None
+                else [current, value]
+            )
         return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -151,8 +161,10 @@ class JsonBodyHandler(Handler):
             held[1] += len(data)
         if held[1] > MAX_BUFFERED:
             del ctx.vars[_HELD]
-            log.warning("response-transformer: JSON body over %d bytes passed through "
-                        "untransformed", MAX_BUFFERED)
+            log.warning(
+                "response-transformer: JSON body over %d bytes passed through untransformed",
+                MAX_BUFFERED,
+            )
             return b"".join(pieces)
         if not end:
             return b""

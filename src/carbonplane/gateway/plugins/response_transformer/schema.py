@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from carbonplane.gateway import typedefs as t
+
 # "name:value" entries and header-name checks are the request transformer's
 from carbonplane.gateway.plugins.request_transformer.schema import _CTL, _PAIR, split_pair
 from carbonplane.gateway.plugins.request_transformer.schema import _header as _header_name
@@ -52,8 +53,11 @@ def cast(value: str, json_type: str) -> Any:
         return value == "true"
     if json_type == "number":
         number = float(value)
-        return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() \
+        return (
+            int(number)
+            if number.is_integer() and "." not in value and "e" not in value.lower()
             else number
+        )
     return value
 
 
@@ -80,22 +84,33 @@ def _list(check: Any, what: str) -> Any:
 
 
 def _operation(header_check: Any, json_check: Any, what: str, typed: bool) -> Any:
-    fields = [("headers", _list(header_check, f"Response headers to {what}.")),
-              ("json", _list(json_check, f"Top-level JSON body properties to {what}."))]
+    fields = [
+        ("headers", _list(header_check, f"Response headers to {what}.")),
+        ("json", _list(json_check, f"Top-level JSON body properties to {what}.")),
+    ]
     if typed:
-        fields.append(("json_types", t.array(t.string(one_of=JSON_TYPES),
-                                             "JSON type of each `json` value, by position.",
-                                             default=[], required=True)))
+        fields.append(
+            (
+                "json_types",
+                t.array(
+                    t.string(one_of=JSON_TYPES),
+                    "JSON type of each `json` value, by position.",
+                    default=[],
+                    required=True,
+                ),
+            )
+        )
     return t.nested(record(*fields), f"What to {what}.")
 
 
 CONFIG = record(
     ("remove", _operation(_check_removed_header, None, "remove", False)),
     ("rename", _operation(_check_renamed_header, _check_json_pair, "rename (old:new)", False)),
-    ("replace", _operation(_check_header_pair, _check_json_pair,
-                           "replace when present (name:value)", True)),
-    ("add", _operation(_check_header_pair, _check_json_pair, "add when absent (name:value)",
-                       True)),
+    (
+        "replace",
+        _operation(_check_header_pair, _check_json_pair, "replace when present (name:value)", True),
+    ),
+    ("add", _operation(_check_header_pair, _check_json_pair, "add when absent (name:value)", True)),
     ("append", _operation(_check_header_pair, _check_json_pair, "append (name:value)", True)),
     checks=[_typed_values],
 )
