@@ -85,8 +85,9 @@ def run_demo(cfg: EventsConfig | None = None) -> DemoReport:
 
 
 def _same_event(value: bytes, sent: T.Event) -> bool:
-    """Whether ``value`` decodes to ``sent``, with the envelope fields the producer filled in (it fills
-    them on its own copy: ``sent`` keeps an empty eventId, a zero timestamp, an empty source)."""
+    """Whether ``value`` decodes to ``sent``, with the envelope fields the producer filled in (it
+    fills them on its own copy: ``sent`` keeps an empty eventId, a zero timestamp, an empty source).
+    """
     back = T.decode_event(value)
     generated = {
         f: getattr(back, f) for f in ("event_id", "timestamp", "source") if not getattr(sent, f)

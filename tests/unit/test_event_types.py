@@ -165,7 +165,8 @@ def _fields(cls: type) -> list[tuple[str, str, mi.Type]]:
 
 
 def _enums(cls: type) -> list[tuple[str, tuple[str, ...]]]:
-    """(attribute, values in declaration order) of each closed-set field with more than one value."""
+    """(attribute, values in declaration order) of each closed-set field with more
+    than one value."""
     out = []
     for attr, _, t in _fields(cls):
         if isinstance(t, mi.LiteralType) and len(t.values) > 1:
@@ -189,7 +190,8 @@ def _decode_path(cls: type[T.Event], wire: str, bad: Any) -> T.Event:
 def rejected(
     cls: type[T.Event], attr: str, bad: Any, *, decode: bool = True
 ) -> EventValidationError:
-    """Assert ``attr=bad`` is rejected on both paths, naming ``cls`` and the field; return the error."""
+    """Assert ``attr=bad`` is rejected on both paths, naming ``cls`` and the field; return the
+    error."""
     wire = _camel(cls, attr)
     with pytest.raises(EventValidationError) as info:
         _produce_path(cls, **{attr: bad})
@@ -212,7 +214,7 @@ def accepted(cls: type[T.Event], attr: str, good: Any) -> None:
     assert getattr(T.decode_event(data), attr) == good
 
 
-# -- the wire layout ----------------------------------------------------------------------------------
+# -- the wire layout -------------------------------------------------------------------------------
 
 
 @TYPES
@@ -249,7 +251,7 @@ def test_every_type_has_its_topic_and_cloudevents_type():
     )
 
 
-# -- closed sets --------------------------------------------------------------------------------------
+# -- closed sets -----------------------------------------------------------------------------------
 
 
 def test_the_thirteen_enums_are_found():
@@ -277,7 +279,7 @@ def test_event_type_is_fixed(cls):
     assert (info.value.event_type, info.value.field) == (other.__name__, "eventType")
 
 
-# -- numbers ------------------------------------------------------------------------------------------
+# -- numbers ---------------------------------------------------------------------------------------
 
 
 def _count_fields() -> list[tuple[type[T.Event], str]]:
@@ -381,7 +383,7 @@ def test_mistyped_counts_are_named_not_crashed_on():
         assert info.value.field == _camel(T.DataQualityEvent, attr)
 
 
-# -- presence and types -------------------------------------------------------------------------------
+# -- presence and types ----------------------------------------------------------------------------
 
 
 @TYPES
@@ -503,7 +505,7 @@ def test_envelope_fields_are_validated_too():
     rejected(T.ConfigChangeEvent, "source", ["svc"])
 
 
-# -- decoding garbage ---------------------------------------------------------------------------------
+# -- decoding garbage ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -566,7 +568,8 @@ def test_decoder_ignores_unknown_fields_for_forward_compatibility():
     ids=lambda v: type(v).__name__,
 )
 def test_objects_that_json_would_write_as_text_are_not_strings(value):
-    """msgspec's JSON writes bytes as base64 text and a UUID or a Decimal as text: none may pass for a str."""
+    """msgspec's JSON writes bytes as base64 text and a UUID or a Decimal as text: none may pass for
+    a str."""
     for changes in ({"location": value}, {"metadata": {"region": value}}, {"event_id": value}):
         field = "eventId" if "event_id" in changes else next(iter(changes))
         with pytest.raises(EventValidationError) as info:

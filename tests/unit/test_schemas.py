@@ -39,7 +39,7 @@ def _wire(event: T.Event) -> dict[str, Any]:
     return json.loads(value)
 
 
-# -- the committed files are current ----------------------------------------------------------------
+# -- the committed files are current ---------------------------------------------------------------
 
 
 def test_committed_schemas_are_current():
@@ -87,7 +87,7 @@ def test_every_field_is_described():
             )
 
 
-# -- Avro -------------------------------------------------------------------------------------------
+# -- Avro ------------------------------------------------------------------------------------------
 
 
 @TYPES
@@ -153,14 +153,15 @@ def test_events_round_trip_through_avro_binary(cls, build):
     buf.seek(0)
     back = _from_avro(fastavro.schemaless_reader(buf, schema, schema))
     assert back == payload
-    # the wire value is the event with its envelope filled (sealing leaves ``event`` itself as it was)
+    # the wire value is the event with its envelope filled (sealing leaves ``event`` itself as it
+    # was)
     filled = msgspec.structs.replace(
         event, event_id=payload["eventId"], timestamp=payload["timestamp"], source=payload["source"]
     )
     assert T.decode_event(json.dumps(back).encode()) == filled
 
 
-# -- JSON Schema ------------------------------------------------------------------------------------
+# -- JSON Schema -----------------------------------------------------------------------------------
 
 
 @TYPES
@@ -262,7 +263,7 @@ def test_json_schema_and_types_agree_on_numeric_bounds():
     assert props["failedRecords"]["maximum"] == 2**63 - 1
 
 
-# -- catalog.json and docs/events.md ----------------------------------------------------------------
+# -- catalog.json and docs/events.md ---------------------------------------------------------------
 
 
 def test_catalog_json_lists_the_twelve_topics():

@@ -3,13 +3,15 @@
 Run with the repository's venv (`.venv/bin/python test/python_twin.py`), which has carbonplane.
 
 Commands (`{"command": ..., ...}`):
-- ``seal``: ``cases`` = [{eventType, event}] -> [{key, value, headers}] as ``envelope.seal`` makes them
-  (the event is a whole camelCase payload, envelope fields included, so the output is deterministic).
+- ``seal``: ``cases`` = [{eventType, event}] -> [{key, value, headers}] as ``envelope.seal`` makes
+  them (the event is a whole camelCase payload, envelope fields included, so the output is
+  deterministic).
 - ``call``: ``cases`` = [{method, args}] -> [{ok, eventType, field, problem}]: the public method
   (``produce_<snake>_event``) called with the snake_case keyword arguments, on an in-memory backend.
 - ``payload``: ``cases`` = [{topic, event}] -> the same verdicts for ``produce_custom_event``.
 - ``floats``: ``values`` -> the JSON text msgspec writes for each float.
-- ``partition``: ``keys``, ``partitions`` -> ``partition_for`` of each UTF-8 key; and ``murmur2`` of each.
+- ``partition``: ``keys``, ``partitions`` -> ``partition_for`` of each UTF-8 key; and ``murmur2`` of
+  each.
 - ``produce``: ``topic``, ``keys`` -> the partition Kafka acknowledged for a DataIngestionEvent with
   each key, produced through ``get_event_producer`` on ``bootstrap`` (the real broker).
 - ``read``: ``records`` = [{topic, partition, offset}], ``bootstrap`` -> each record as the Python

@@ -64,9 +64,12 @@ _HOME: dict[str, str] = {
         "carbonplane.events.delivery": "DeliveryFuture FlushResult",
         "carbonplane.events.metrics": "serve_metrics",
         "carbonplane.events.producer": "EventProducer get_event_producer",
-        "carbonplane.events.types": "AuditAdminOperationEvent AuditAPICallEvent AuditDataAccessEvent AuditUserActionEvent "
-        "ColumnLineage ConfigChangeEvent DataIngestionEvent DataLineageEvent DataQualityEvent DataTransformationEvent "
-        "DeploymentEvent Event SecurityEvent ServiceHealthEvent decode_event",
+        "carbonplane.events.types": (
+            "AuditAdminOperationEvent AuditAPICallEvent AuditDataAccessEvent AuditUserActionEvent "
+            "ColumnLineage ConfigChangeEvent DataIngestionEvent DataLineageEvent DataQualityEvent "
+            "DataTransformationEvent DeploymentEvent Event SecurityEvent ServiceHealthEvent "
+            "decode_event"
+        ),
     }.items()
     for name in names.split()
 }

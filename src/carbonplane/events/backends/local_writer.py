@@ -68,7 +68,8 @@ class AppendQueue:
 
 
 class LogWriter(threading.Thread):
-    """Commits queued records in batches; runs ``tick`` (maintenance, route refresh) between them."""
+    """Commits queued records in batches; runs ``tick`` (maintenance, route refresh)
+    between them."""
 
     def __init__(
         self,
