@@ -18,6 +18,7 @@ Invariants (with the backend's, in ``backends/kafka.py``):
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -49,6 +50,10 @@ class KafkaSpooling:
     _purge_queued: bool
     _queued: int
     _producer: Any
+    # the backend's librdkafka plumbing (``backends/kafka.py``)
+    _check_topic: Callable[[str], None]
+    _enqueue: Callable[..., None]
+    _report: Callable[..., None]
 
     def spool_status(self) -> dict[str, Any]:
         """The spool's state: ``backlog`` (records waiting), ``dead``, ``drained``/``buried`` by
