@@ -436,6 +436,18 @@ export type EventFieldsByType = {
   AuditAdminOperationEvent: AuditAdminOperationEventFields;
 };
 
+/** Per-event options of produce and the typed produce methods. */
+export interface ProduceOptions {
+  /**
+   * CloudEvents extension attributes, each sent as a `ce_<name>` header after the standard ones
+   * (e.g. `{traceparent: '00-...-01'}`): a name is 1-20 lowercase ASCII letters or digits and not a
+   * core attribute, a value a string of at most 4096 UTF-8 bytes; else EventValidationError.
+   */
+  extensions?: Record<string, string>;
+  /** Another topic than the type's catalog topic (it must exist: topics are never auto-created). */
+  topic?: string;
+}
+
 /**
  * Produces catalog events to Kafka. Every produce method validates first and throws
  * EventValidationError (nothing sent), or BackendUnavailableError when not connected or when
@@ -455,24 +467,24 @@ export declare class EventProducer {
   flush(timeoutMs?: number): Promise<FlushResult>;
   getStats(): ProducerStats;
 
-  produce<T extends EventType>(eventType: T, fields: EventFieldsByType[T]): Promise<DeliveryReport>;
+  produce<T extends EventType>(eventType: T, fields: EventFieldsByType[T], options?: ProduceOptions): Promise<DeliveryReport>;
   /** Send `event` to `topic` as given (validated first when its eventType is a catalog type). */
   produceCustomEvent(topic: string, key: string | null, event: Record<string, unknown>): Promise<DeliveryReport>;
 
-  produceDataIngestionEvent(fields: DataIngestionEventFields): Promise<DeliveryReport>;
-  produceDataQualityEvent(fields: DataQualityEventFields): Promise<DeliveryReport>;
-  produceDataLineageEvent(fields: DataLineageEventFields): Promise<DeliveryReport>;
-  produceDataTransformationEvent(fields: DataTransformationArguments): Promise<DeliveryReport>;
-  produceServiceHealthEvent(fields: ServiceHealthEventFields): Promise<DeliveryReport>;
-  produceDeploymentEvent(fields: DeploymentArguments): Promise<DeliveryReport>;
-  produceConfigChangeEvent(fields: ConfigChangeEventFields): Promise<DeliveryReport>;
-  produceSecurityEvent(fields: SecurityEventFields): Promise<DeliveryReport>;
-  produceUserActionEvent(fields: AuditUserActionEventFields): Promise<DeliveryReport>;
-  produceAPICallEvent(fields: APICallArguments): Promise<DeliveryReport>;
+  produceDataIngestionEvent(fields: DataIngestionEventFields, options?: ProduceOptions): Promise<DeliveryReport>;
+  produceDataQualityEvent(fields: DataQualityEventFields, options?: ProduceOptions): Promise<DeliveryReport>;
+  produceDataLineageEvent(fields: DataLineageEventFields, options?: ProduceOptions): Promise<DeliveryReport>;
+  produceDataTransformationEvent(fields: DataTransformationArguments, options?: ProduceOptions): Promise<DeliveryReport>;
+  produceServiceHealthEvent(fields: ServiceHealthEventFields, options?: ProduceOptions): Promise<DeliveryReport>;
+  produceDeploymentEvent(fields: DeploymentArguments, options?: ProduceOptions): Promise<DeliveryReport>;
+  produceConfigChangeEvent(fields: ConfigChangeEventFields, options?: ProduceOptions): Promise<DeliveryReport>;
+  produceSecurityEvent(fields: SecurityEventFields, options?: ProduceOptions): Promise<DeliveryReport>;
+  produceUserActionEvent(fields: AuditUserActionEventFields, options?: ProduceOptions): Promise<DeliveryReport>;
+  produceAPICallEvent(fields: APICallArguments, options?: ProduceOptions): Promise<DeliveryReport>;
   /** Alias of produceAPICallEvent. */
-  produceApiCallEvent(fields: APICallArguments): Promise<DeliveryReport>;
-  produceDataAccessEvent(fields: AuditDataAccessEventFields): Promise<DeliveryReport>;
-  produceAdminOperationEvent(fields: AuditAdminOperationEventFields): Promise<DeliveryReport>;
+  produceApiCallEvent(fields: APICallArguments, options?: ProduceOptions): Promise<DeliveryReport>;
+  produceDataAccessEvent(fields: AuditDataAccessEventFields, options?: ProduceOptions): Promise<DeliveryReport>;
+  produceAdminOperationEvent(fields: AuditAdminOperationEventFields, options?: ProduceOptions): Promise<DeliveryReport>;
 }
 
 /** A producer for `serviceName` (the CloudEvents source: ConfigError when empty or blank), configured from `options` and the environment. */
@@ -498,3 +510,72 @@ export declare class DeliveryError extends EventError {
   readonly reason: string;
 }
 export declare class BackendUnavailableError extends EventError {}
+
+/** Options of expressAudit and wrapHttpHandler (the Python integrations' AuditSettings, camelCase). */
+export interface HttpAuditOptions {
+  /** Names the service in every event (the record key, and the producer's source). */
+  service: string;
+  /** Namespace of the ServiceHealthEvents (default 'default'). */
+  namespace?: string;
+  /** Share of requests recorded, 0..1 (default 1). */
+  sampleRate?: number;
+  /** Paths never recorded; an entry ending in '*' is a prefix (default the health-check paths). */
+  exclude?: string[];
+  /** Addresses or CIDR networks whose X-Forwarded-For is believed (default none). */
+  trustedProxies?: string[] | string;
+  /** Calls waiting to be produced before new ones are dropped and counted (default 10,000). */
+  queueSize?: number;
+  /** Topics instead of the catalog's audit-api-calls and system-health. */
+  auditTopic?: string;
+  healthTopic?: string;
+  /** The user id of a request (default: from req.user: a string, or its id, username, sub or email). */
+  user?: (req: import('http').IncomingMessage & { user?: unknown }) => string | null | undefined;
+  /** An EventProducer of yours (flushed, not disconnected, by stop()); else one is made from producerOptions. */
+  producer?: EventProducer;
+  producerOptions?: EventProducerOptions;
+  logger?: Logger;
+}
+
+/** The integration's counters: submitted = sent + droppedError + queued + inFlight. */
+export interface HttpAuditStats {
+  submitted: number;
+  sent: number;
+  droppedQueueFull: number;
+  droppedError: number;
+  queued: number;
+  inFlight: number;
+}
+
+/** Lifecycle and counters shared by the Express middleware and the http wrapper. */
+export interface HttpAuditHooks {
+  /** ServiceHealthEvent HEALTHY "started" (and connect now). */
+  start(): void;
+  /** ServiceHealthEvent UNKNOWN "stopping", then send what is queued (up to timeoutMs, default 10 s) and close. */
+  stop(timeoutMs?: number): Promise<HttpAuditStats>;
+  /** start() when the server listens, stop() when it closes; returns the server. */
+  watch<S extends import('net').Server>(server: S): S;
+  stats(): HttpAuditStats;
+}
+
+type Next = (err?: unknown) => void;
+type Req = import('http').IncomingMessage;
+type Res = import('http').ServerResponse;
+
+/** Express middleware recording one AuditAPICallEvent per request (app.use(audit) before the routes). */
+export interface ExpressAudit extends HttpAuditHooks {
+  (req: Req, res: Res, next: Next): void;
+  /** Optional error middleware (last): records the error's name as errorMessage, then next(err). */
+  recordErrors(err: unknown, req: Req, res: Res, next: Next): void;
+}
+
+/** A node:http request listener recording one AuditAPICallEvent per request of the handler it wraps. */
+export interface AuditedHttpHandler extends HttpAuditHooks {
+  (req: Req, res: Res): void;
+}
+
+/** The Express middleware (Express itself is not required by this package). Throws ConfigError for a bad option. */
+export declare function expressAudit(options: HttpAuditOptions): ExpressAudit;
+/** Wrap a node:http request listener; a throw or rejection is answered 500, recorded and logged. */
+export declare function wrapHttpHandler(handler: (req: Req, res: Res) => unknown, options: HttpAuditOptions): AuditedHttpHandler;
+/** [traceparent, tracestate] to carry: a valid W3C version-00 traceparent, else [null, null]. */
+export declare function traceContext(traceparent: string | undefined, tracestate: string | undefined): [string | null, string | null];

@@ -16,6 +16,12 @@
  * (produceCustomEvent with a catalog eventType) are read as Python reads a payload: unknown fields
  * are ignored, null is a value (and fails for a string field).
  *
+ * Extension attributes (CloudEvents 1.0 section 3.1.4, e.g. the distributed-tracing extension's
+ * traceparent/tracestate) travel as further `ce_<name>` headers after the six above
+ * (`extensionHeaders`), as in the Python envelope: a name is 1-20 lowercase ASCII letters or digits
+ * and not a core attribute, a value a string of at most 4096 UTF-8 bytes; anything else throws
+ * EventValidationError naming `extensions['<name>']`, and nothing is sent.
+ *
  * Invariants: validation runs before anything is returned, so an invalid event never yields a
  * record; ce_id equals the value's eventId and ce_time its timestamp. ce_source is never blank
  * (CloudEvents 1.0: a non-empty URI-reference) and ce_time is always RFC 3339: the schema bounds the
@@ -149,6 +155,32 @@ function ceHeaders(eventId, source, ceType, timestampMs) {
   };
 }
 
+const EXTENSION_NAME = /^[a-z0-9]{1,20}$/;
+const CORE_ATTRIBUTES = new Set('id source specversion type datacontenttype dataschema subject time data'.split(' '));
+const MAX_EXTENSION_VALUE = 4096; // bytes of one extension's value: headers are metadata, not payload
+
+/**
+ * `{ce_<name>: value}` headers for CloudEvents extension attributes, checked as Python's
+ * `extension_headers` checks them; a bad one throws EventValidationError naming `eventType` and it.
+ */
+function extensionHeaders(eventType, extensions) {
+  const out = {};
+  if (extensions === null || extensions === undefined) return out;
+  if (typeof extensions !== 'object' || Array.isArray(extensions)) {
+    throw new EventValidationError(eventType, 'extensions', `must be an object of name -> string, got ${Array.isArray(extensions) ? 'an array' : typeof extensions}`);
+  }
+  for (const [name, value] of Object.entries(extensions)) {
+    const where = `extensions['${name}']`;
+    if (!EXTENSION_NAME.test(name)) throw new EventValidationError(eventType, where, 'an extension name is 1-20 lowercase ASCII letters or digits');
+    if (CORE_ATTRIBUTES.has(name)) throw new EventValidationError(eventType, where, 'is a CloudEvents core attribute, not an extension');
+    if (typeof value !== 'string') throw new EventValidationError(eventType, where, `must be a string, got ${value === null ? 'null' : typeof value}`);
+    const bytes = Buffer.byteLength(value);
+    if (bytes > MAX_EXTENSION_VALUE) throw new EventValidationError(eventType, where, `is ${bytes} bytes, over ${MAX_EXTENSION_VALUE}`);
+    out[`ce_${name}`] = value;
+  }
+  return out;
+}
+
 /** The error for a timestamp Kafka would refuse as too far ahead of the broker's clock. */
 function futureTimestamp(eventType, ts) {
   return new EventValidationError(eventType, 'timestamp',
@@ -222,4 +254,4 @@ function sealCustom(topic, event, source) {
   };
 }
 
-module.exports = { sealEvent, sealCustom, rfc3339Ms, ceHeaders, checkSource, MAX_FUTURE_MS, MAX_TIMESTAMP_MS };
+module.exports = { sealEvent, sealCustom, rfc3339Ms, ceHeaders, extensionHeaders, checkSource, MAX_FUTURE_MS, MAX_TIMESTAMP_MS };

@@ -5,13 +5,16 @@
  * validation; the generated schemas in `schemas/` are the single source of truth).
  *
  * Public names (pinned by a test): EventProducer, getEventProducer, EventType, Topic, TOPICS,
- * SCHEMA_VERSION, partitionFor, murmur2, and the error classes.
+ * SCHEMA_VERSION, partitionFor, murmur2, the HTTP integrations (expressAudit, wrapHttpHandler,
+ * traceContext) and the error classes. Requiring this module never loads Express.
  */
 
 const { EventProducer, getEventProducer } = require('./producer');
 const { EventType, Topic, TOPICS, SCHEMA_VERSION } = require('./catalog');
 const { partitionFor, murmur2 } = require('./partitioner');
 const errors = require('./errors');
+const { expressAudit, wrapHttpHandler } = require('./express');
+const { traceContext } = require('./http-audit');
 
 module.exports = {
   EventProducer,
@@ -22,6 +25,9 @@ module.exports = {
   SCHEMA_VERSION,
   partitionFor,
   murmur2,
+  expressAudit,
+  wrapHttpHandler,
+  traceContext,
   CarbonplaneError: errors.CarbonplaneError,
   ConfigError: errors.ConfigError,
   EventError: errors.EventError,

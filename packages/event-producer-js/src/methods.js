@@ -55,13 +55,13 @@ function installMethods(proto) {
   for (const spec of TOPICS) {
     const { eventType, method } = spec;
     Object.defineProperty(proto, method, {
-      value: { [method](fields = {}) { return this._produceCatalog(eventType, fields, argumentsToFields); } }[method],
+      value: { [method](fields = {}, options = undefined) { return this._produceCatalog(eventType, fields, argumentsToFields, options); } }[method],
       writable: true,
       configurable: true,
     });
   }
   Object.defineProperty(proto, 'produceApiCallEvent', {
-    value: function produceApiCallEvent(fields = {}) { return this.produceAPICallEvent(fields); },
+    value: function produceApiCallEvent(fields = {}, options = undefined) { return this.produceAPICallEvent(fields, options); },
     writable: true,
     configurable: true,
   });

@@ -29,7 +29,7 @@
 
 const { resolveConfig } = require('./config');
 const { TOPIC_BY_EVENT_TYPE, TOPICS_BY_NAME } = require('./catalog');
-const { sealEvent, sealCustom, checkSource } = require('./envelope');
+const { sealEvent, sealCustom, checkSource, extensionHeaders } = require('./envelope');
 const { DeliveryQueue } = require('./delivery-queue');
 const { KafkaTransport } = require('./kafka-transport');
 const { installMethods } = require('./methods');
@@ -114,9 +114,14 @@ class EventProducer {
     return { ...this._stats, pending: this._queue.pending };
   }
 
-  /** Produce one catalog event from its camelCase fields (wire names); see the module doc. */
-  produce(eventType, fields) {
-    return this._produceCatalog(eventType, fields, null);
+  /**
+   * Produce one catalog event from its camelCase fields (wire names); see the module doc.
+   * `options.extensions`: CloudEvents extension attributes (`{traceparent: ...}`), each sent as a
+   * `ce_<name>` header after the standard ones; `options.topic`: another topic than the type's
+   * catalog topic (a per-environment copy, a test's own). The typed methods take the same options.
+   */
+  produce(eventType, fields, options) {
+    return this._produceCatalog(eventType, fields, null, options);
   }
 
   /**
@@ -138,20 +143,25 @@ class EventProducer {
     return this._enqueue(topic, { ...sealed, key: recordKey });
   }
 
-  _produceCatalog(eventType, fields, toFields) {
+  _produceCatalog(eventType, fields, toFields, options) {
     const spec = TOPIC_BY_EVENT_TYPE.get(eventType);
+    const { extensions, topic } = options || {};
     let sealed;
     try {
+      if (topic !== undefined && (typeof topic !== 'string' || topic.trim() === '')) {
+        throw new EventValidationError(String(eventType), 'topic', `must be a non-empty string (or absent for the catalog topic), got ${JSON.stringify(topic)}`);
+      }
       if (!spec) {
         throw new EventValidationError(String(eventType), null,
           `not one of the ${TOPICS_BY_NAME.size} catalog event types (${[...TOPIC_BY_EVENT_TYPE.keys()].join(', ')})`);
       }
       sealed = sealEvent(spec, toFields ? toFields(eventType, fields) : fields, this.sourceService, 'arguments');
+      if (extensions) sealed.headers = { ...sealed.headers, ...extensionHeaders(eventType, extensions) };
     } catch (err) {
       if (err instanceof EventValidationError) this._stats.rejected += 1;
       throw err;
     }
-    return this._enqueue(spec.name, sealed);
+    return this._enqueue(topic ?? spec.name, sealed);
   }
 
   _enqueue(topic, sealed) {

@@ -67,8 +67,8 @@ test('the producer has one camelCase method per catalog type, plus produceApiCal
 test('the public exports are pinned', () => {
   assert.deepEqual(Object.keys(api).sort(), [
     'BackendUnavailableError', 'CarbonplaneError', 'ConfigError', 'DeliveryError', 'EventError', 'EventProducer',
-    'EventType', 'EventValidationError', 'SCHEMA_VERSION', 'TOPICS', 'Topic', 'UnknownTopicError', 'getEventProducer',
-    'murmur2', 'partitionFor',
+    'EventType', 'EventValidationError', 'SCHEMA_VERSION', 'TOPICS', 'Topic', 'UnknownTopicError', 'expressAudit',
+    'getEventProducer', 'murmur2', 'partitionFor', 'traceContext', 'wrapHttpHandler',
   ]);
   assert.equal(api.SCHEMA_VERSION, '1.0.0');
 });

@@ -3,7 +3,9 @@
 import {
   getEventProducer, EventProducer, EventType, Topic, TOPICS, partitionFor, murmur2,
   EventValidationError, DeliveryError, type DeliveryReport, type FlushResult, type ProducerStats,
+  expressAudit, wrapHttpHandler, type HttpAuditStats,
 } from '@254carbon/event-producer';
+import * as http from 'http';
 
 async function reportExample(): Promise<void> {
   const producer: EventProducer = getEventProducer('my-service');
@@ -43,5 +45,23 @@ async function misuse(producer: EventProducer): Promise<void> {
   void t;
 }
 
+async function auditExample(): Promise<void> {
+  const audit = expressAudit({ service: 'pricing-api', trustedProxies: ['10.0.0.0/8'], sampleRate: 0.5,
+    user: (req) => (typeof req.user === 'string' ? req.user : null) });
+  const server = audit.watch(http.createServer((req, res) => audit(req, res, () => res.end('ok'))).listen(0));
+  const listener = wrapHttpHandler(async (req, res) => { res.end('ok'); }, { service: 'plain', producerOptions: { lingerMs: 1 } });
+  await producerOf(listener.stats());
+  const stats: HttpAuditStats = await audit.stop(1000);
+  await producerOf(stats);
+  void server;
+  // @ts-expect-error the service is required
+  expressAudit({ sampleRate: 1 });
+  await producerOf({ submitted: 1, sent: 1, droppedQueueFull: 0, droppedError: 0, queued: 0, inFlight: 0 });
+  async function producerOf(s: HttpAuditStats): Promise<number> { return s.droppedQueueFull; }
+  await getEventProducer('s').produceServiceHealthEvent({ serviceName: 's', namespace: 'n', healthStatus: 'HEALTHY', latencyMs: 1, errorRate: 0 },
+    { extensions: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' }, topic: 'system-health-dev' });
+}
+
+void auditExample;
 void reportExample;
 void misuse;
