@@ -2,11 +2,12 @@
 /**
  * The emitter of the HTTP integrations: a bounded queue of finished requests ("calls") and the
  * drain that turns them into AuditAPICallEvents off the request path. The twin of the Python
- * integrations' `Emitter` (one thread there; here a drain scheduled with setImmediate).
+ * integrations' `Emitter` (one thread there; here a drain on a timer of DRAIN_MS, 10 ms, so the
+ * calls of that window are built and produced together, between requests rather than after each).
  *
- * What a request pays: `submit(call)`, one array push (and a setImmediate when the queue was
- * empty). Building, validating and producing the event happen in the drain, after the response
- * ended; the broker's acknowledgement is awaited by nobody on the request path.
+ * What a request pays: `submit(call)`, one array push (and a timer when the queue was empty).
+ * Building, validating and producing the event happen in the drain, after the response ended; the
+ * broker's acknowledgement is awaited by nobody on the request path.
  *
  * Invariants:
  * - `submit` never throws and never waits: with `queueSize` calls queued, the new one is dropped
@@ -26,6 +27,7 @@ const { getEventProducer } = require('./producer');
 
 const RETRY_MIN_MS = 500;
 const RETRY_MAX_MS = 30_000;
+const DRAIN_MS = 10; // calls wait this long to be produced together, off the requests' way
 const PAUSE_MS = 20; // the producer is full: look again this soon
 const LOG_EVERY_MS = 10_000;
 
@@ -116,14 +118,10 @@ class AuditEmitter {
     return this.stats();
   }
 
-  _schedule(delayMs = 0) {
+  _schedule(delayMs = DRAIN_MS) {
     this._scheduled = true;
-    if (delayMs === 0) {
-      setImmediate(() => this._run());
-    } else {
-      this._timer = setTimeout(() => { this._timer = null; this._run(); }, delayMs);
-      this._timer.unref();
-    }
+    this._timer = setTimeout(() => { this._timer = null; this._run(); }, delayMs);
+    this._timer.unref();
   }
 
   _run() {

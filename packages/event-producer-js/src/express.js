@@ -64,18 +64,19 @@ class HttpAudit {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (!this.settings.wants(path)) return null;
-    const track = { start: performance.now(), path, bytes: 0, error: null };
+    // the peer is read now: once a socket is destroyed (the client left) its address is gone
+    const track = { start: performance.now(), path, bytes: 0, error: null, peer: req.socket ? req.socket.remoteAddress : undefined };
     res[TRACK] = track;
     const { write, end } = res;
-    res.write = function auditedWrite(chunk, encoding) {
+    res.write = function auditedWrite(chunk, encoding, callback) {
       track.bytes += byteSize(chunk, encoding);
-      return write.apply(this, arguments);
+      return write.call(this, chunk, encoding, callback);
     };
-    res.end = function auditedEnd(chunk, encoding) {
+    res.end = function auditedEnd(chunk, encoding, callback) {
       if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') track.bytes += byteSize(chunk, encoding);
-      return end.apply(this, arguments);
+      return end.call(this, chunk, encoding, callback);
     };
-    res.once('close', () => this.record(req, res, track));
+    res.on('close', () => this.record(req, res, track)); // emitted once per response
     return track;
   }
 
@@ -102,7 +103,7 @@ class HttpAudit {
         requestBytes: requestBytes >= 0 ? requestBytes : 0,
         responseBytes: req.method === 'HEAD' ? 0 : track.bytes,
         user: user === null || user === undefined || user === '' ? undefined : clip(String(user)),
-        ip: this.settings.clientIp(req.socket && req.socket.remoteAddress, headers['x-forwarded-for']),
+        ip: this.settings.clientIp(track.peer, headers['x-forwarded-for']),
         traceparent,
         tracestate,
         error: error === null ? undefined : error,

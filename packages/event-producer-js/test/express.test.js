@@ -158,6 +158,7 @@ test('Express: each request becomes one AuditAPICallEvent with the route templat
     assert.ok(aborted, 'a response cut short by the client is recorded');
     assert.equal(aborted.value.errorMessage, 'connection closed before the response was complete');
     assert.equal(aborted.value.statusCode, 200);
+    assert.equal(aborted.value.ipAddress, '127.0.0.1', 'the peer of a connection already closed is still known');
 
     const missing = events.get('GET /nope/x 127.0.0.1');
     assert.equal(missing.value.statusCode, 404);
