@@ -185,6 +185,7 @@ test('node:http wrapper: a throw and a rejection are answered 500 and recorded; 
   const listener = wrapHttpHandler(async (req, res) => {
     if (req.url === '/sync-throw') throw new RangeError('sync');
     if (req.url === '/reject') { await new Promise((r) => setTimeout(r, 5)); throw new Error('async'); }
+    if (req.url === '/late-throw') { res.writeHead(200); res.write('partial'); throw new SyntaxError('after the headers'); }
     res.end('fine');
   }, { service: 'node-http-wrap', auditTopic: audits.name, producerOptions: { bootstrapServers: BOOTSTRAP, logger: silentLogger },
     logger: silentLogger });
@@ -194,11 +195,13 @@ test('node:http wrapper: a throw and a rejection are answered 500 and recorded; 
     assert.equal((await request(server, '/ok', { headers: spoof })).status, 200);
     assert.equal((await request(server, '/sync-throw')).status, 500);
     assert.equal((await request(server, '/reject')).status, 500);
-    const events = new Map((await readBack(audits.name, 3)).map((r) => [r.value.endpoint, r.value]));
+    await assert.rejects(request(server, '/late-throw'), /aborted|ECONNRESET|socket hang up/); // cut off, not hanging
+    const events = new Map((await readBack(audits.name, 4)).map((r) => [r.value.endpoint, r.value]));
     assert.equal(events.get('/ok').ipAddress, '127.0.0.1');
     assert.equal(events.get('/ok').responseSizeBytes, 4);
     assert.deepEqual([events.get('/sync-throw').statusCode, events.get('/sync-throw').errorMessage], [500, 'RangeError']);
     assert.deepEqual([events.get('/reject').statusCode, events.get('/reject').errorMessage], [500, 'Error']);
+    assert.deepEqual([events.get('/late-throw').statusCode, events.get('/late-throw').errorMessage], [200, 'SyntaxError']);
   } finally {
     await closeServer(server);
     await listener.stop();
