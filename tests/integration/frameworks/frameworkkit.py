@@ -79,3 +79,12 @@ def wait_idle(emitter: Any, timeout: float = 10.0) -> None:
 
 
 VALID_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+
+def wait_submitted(emitter: Any, n: int, timeout: float = 10.0) -> None:
+    """Until ``n`` calls were submitted: a WSGI server records at ``close()``, which it calls after
+    the client already has the response."""
+    deadline = time.monotonic() + timeout
+    while emitter.stats()["submitted"] < n and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert emitter.stats()["submitted"] == n, emitter.stats()
