@@ -1,5 +1,5 @@
-"""``python -m bench [events|router|gateway|reload|mesh ...] [--json]``: run the benchmarks (all by
-default)."""
+"""``python -m bench [events|router|gateway|reload|mesh|integrations ...] [--json]``: run the
+benchmarks (all by default)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ SUITES = {
     "gateway": "bench.gateway",
     "reload": "bench.reload",
     "mesh": "bench.mesh",
+    "integrations": "bench.integrations",
 }
 
 
