@@ -196,3 +196,46 @@ def test_importing_carbonplane_and_the_adapters_loads_no_framework():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_after_close_calls_are_dropped_and_counted_until_the_app_starts_again():
+    log = MemoryLog()
+    log.apply_topics(TOPICS)
+    emitter = Emitter(
+        AuditSettings("again"), lambda: EventProducer(source_service="again", backend=log)
+    )
+    emitter.submit(call(0))
+    emitter.close()
+    emitter.submit(call(1))  # e.g. a request finishing during shutdown
+    assert emitter.stats()["dropped_error"] == 1 and emitter.stats()["queued"] == 0
+    emitter.health("HEALTHY", "started")  # a second lifespan (a test client used twice)
+    emitter.submit(call(2))
+    emitter.close()
+    assert emitter.stats()["sent"] == 3  # call 0, the health event, call 2
+
+
+def test_the_exit_hook_sends_stopping_before_the_backend_closes(cp_home):
+    # the embedded log closes itself from an atexit hook too; ours must run first
+    code = (
+        "from carbonplane.integrations.wsgi import CarbonplaneWSGIMiddleware\n"
+        "mw = CarbonplaneWSGIMiddleware(lambda e, s: [], service='exiting')\n"
+        "import time; time.sleep(0.5)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    from carbonplane.events.backends.local import LocalLog
+    from carbonplane.events.codec import decode_event
+    from carbonplane.events.config import EventsConfig
+
+    reader = LocalLog(EventsConfig.from_env({}, home=cp_home).log_path, create_catalog=False)
+    try:
+        events = [
+            decode_event(r.value)
+            for p in reader.partitions("system-health")
+            for r in reader.read("system-health", p, 0, 10, timeout=0)
+        ]
+    finally:
+        reader.close()
+    assert [(e.service_name, e.health_status) for e in events] == [
+        ("exiting", "HEALTHY"),
+        ("exiting", "UNKNOWN"),
+    ]

@@ -16,9 +16,10 @@ Invariants:
   (``dropped_error``). ``submitted == sent + dropped_error + queued`` once the thread is idle, and
   every request that passes ``wants`` is either submitted or ``dropped_queue_full``.
 - The counts are plain integers on the request path and reach Prometheus only when scraped
-  (``EmitterCollector``, registered once in the default registry): see docs/metrics.md.
+  (``integrations/metrics.py``): see docs/metrics.md.
 - A forked child (gunicorn, uwsgi) starts its own thread and producer on its first ``submit``;
-  the parent's queue is not inherited.
+  the parent's queue is not inherited. After ``close()`` a ``submit`` is dropped and counted
+  (``dropped_error``) until a HEALTHY ``health()`` (the app starting again) reopens the emitter.
 - Client IP: ``X-Forwarded-For`` is read only when the direct peer is in ``trusted_proxies``; the
   address kept is the right-most one that is not itself a trusted proxy (the left-most entries are
   whatever the client wrote).
@@ -28,6 +29,7 @@ Invariants:
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import logging
 import os
@@ -39,6 +41,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from carbonplane.errors import ConfigError
+from carbonplane.integrations.metrics import register
 
 log = logging.getLogger("carbonplane.integrations")
 
@@ -204,15 +207,19 @@ class Emitter:
         self._thread: threading.Thread | None = None
         self._producer: Any = None
         self._stopping = False
+        self._closed = False
+        self._exit_hook = False
+        self._owner = -1  # the process that started the thread
         self.submitted = self.dropped_queue_full = self.dropped_error = self.sent = 0
-        _register(self)
+        register(self)
 
     # -- the request path ------------------------------------------------------------------------
 
     def submit(self, call: Call) -> None:
         """Queue ``call`` for the emitter's thread; never blocks, never raises."""
-        if self._pid != os.getpid():
-            self._start()
+        if self._pid != os.getpid() and not self._start():
+            self.dropped_error += 1  # closed: nobody would send it
+            return
         queue = self._queue
         if len(queue) >= self.settings.queue_size:
             self.dropped_queue_full += 1
@@ -226,8 +233,9 @@ class Emitter:
 
     def health(self, status: str, message: str) -> None:
         """Queue a ServiceHealthEvent (``status`` HEALTHY/DEGRADED/UNHEALTHY/UNKNOWN)."""
-        if self._pid != os.getpid():
-            self._start()
+        if self._pid != os.getpid() and not self._start(reopen=status == "HEALTHY"):
+            self.dropped_error += 1
+            return
         self._queue.append((status, message))
         self._wake.set()
 
@@ -236,9 +244,24 @@ class Emitter:
         thread = self._thread
         if thread is None or self._pid != os.getpid():
             return
+        self._closed = True
         self._stopping = True
         self._wake.set()
         thread.join(timeout)
+        self._pid = -1  # a later submit is dropped and counted (``_start``)
+
+    def close_at_exit(self) -> None:
+        """At interpreter exit, queue a ServiceHealthEvent UNKNOWN ("stopping") and ``close()``,
+        unless closed before. The hook is registered once the producer exists, so it runs before
+        the event backend's own exit hooks (``atexit`` runs the last registered first)."""
+        self._exit_hook = True
+        if self._producer is not None:
+            atexit.register(self._at_exit)
+
+    def _at_exit(self) -> None:
+        if not self._closed:
+            self.health("UNKNOWN", "stopping")
+            self.close()
 
     def stats(self) -> dict[str, int]:
         return {
@@ -249,10 +272,16 @@ class Emitter:
             "queued": len(self._queue),
         }
 
-    def _start(self) -> None:
+    def _start(self, reopen: bool = False) -> bool:
+        """Start the thread in this process; False once closed, unless ``reopen`` (a HEALTHY
+        "started" event: the app starts again, as a test client's second lifespan does)."""
         with self._lock:
             if self._pid == os.getpid():
-                return
+                return True
+            if self._closed and self._owner == os.getpid() and not reopen:
+                return False
+            self._owner = os.getpid()
+            self._closed = False
             self._queue.clear()  # a forked child does not resend its parent's calls
             self._stopping = False
             self._pid = os.getpid()
@@ -260,6 +289,7 @@ class Emitter:
                 target=self._run, name=f"carbonplane-audit-{self.settings.service}", daemon=True
             )
             self._thread.start()
+            return True
 
     # -- the emitter's thread --------------------------------------------------------------------
 
@@ -271,6 +301,8 @@ class Emitter:
         except Exception as exc:  # no producer: every call is dropped and counted
             log.error("carbonplane integration: no event producer (%s); events dropped", exc)
             producer = None
+        if producer is not None and self._exit_hook:
+            atexit.register(self._at_exit)
         queue, service = self._queue, self.settings.service
         audit_topic, health_topic = self.settings.audit_topic, self.settings.health_topic
         while True:
@@ -334,62 +366,3 @@ def _default_factory(service: str) -> Callable[[], Any]:
         return get_event_producer(service)
 
     return make
-
-
-# -- metrics: read at scrape time, so the request path only adds to plain integers -------------
-
-_EMITTERS: list[Any] = []  # weak references to every Emitter of the process
-_registered = False
-
-
-def _register(emitter: Emitter) -> None:
-    import weakref
-
-    global _registered
-    _EMITTERS.append(weakref.ref(emitter))
-    if not _registered:
-        _registered = True
-        try:
-            from prometheus_client import REGISTRY
-
-            REGISTRY.register(EmitterCollector())
-        except Exception as exc:  # metrics are an aid; never stop an application for them
-            log.warning("carbonplane integration metrics not registered: %s", exc)
-
-
-class EmitterCollector:
-    """Prometheus collector over every live Emitter (see docs/metrics.md)."""
-
-    def describe(self) -> list[Any]:
-        return []
-
-    def collect(self) -> Iterable[Any]:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-        calls = CounterMetricFamily(
-            "carbonplane_integration_calls",
-            "Requests recorded by the framework integrations, by outcome",
-            labels=["service", "outcome"],
-        )
-        depth = GaugeMetricFamily(
-            "carbonplane_integration_queue_depth",
-            "Calls waiting for the integration's emitter thread",
-            labels=["service"],
-        )
-        live = [e for ref in list(_EMITTERS) if (e := ref()) is not None]
-        _EMITTERS[:] = [ref for ref in _EMITTERS if ref() is not None]
-        totals: dict[str, dict[str, int]] = {}
-        for e in live:
-            t = totals.setdefault(e.settings.service, dict.fromkeys(_OUTCOMES, 0))
-            s = e.stats()
-            for outcome in _OUTCOMES:
-                t[outcome] += s[outcome]
-            depth.add_metric([e.settings.service], s["queued"])
-        for service, t in totals.items():
-            for outcome, n in t.items():
-                calls.add_metric([service, outcome], n)
-        yield calls
-        yield depth
-
-
-_OUTCOMES = ("submitted", "sent", "dropped_queue_full", "dropped_error")

@@ -16,13 +16,13 @@ Invariants: one emitter per process, shared by every instance of the middleware 
 chain once per handler). A streaming response is recorded when its content has been iterated to the
 end or closed (its bytes counted as sent). An exception from the view chain is recorded as a 500 and
 re-raised. Recording cannot fail the request. Health: ``started()`` runs when the middleware chain
-is built (ServiceHealthEvent HEALTHY) and ``stopped()`` at interpreter exit (``atexit``; UNKNOWN,
-then the emitter is flushed and closed); call them yourself from other hooks if you prefer.
+is built (ServiceHealthEvent HEALTHY) and ``stopped()`` at interpreter exit
+(``Emitter.close_at_exit``: UNKNOWN, then the emitter is flushed and closed); call them yourself
+from other hooks if you prefer. A process killed by an unhandled SIGTERM runs no exit hook.
 """
 
 from __future__ import annotations
 
-import atexit
 import threading
 from collections.abc import Iterator
 from time import perf_counter
@@ -55,7 +55,7 @@ def emitter() -> Emitter:
                 except (ConfigError, TypeError) as exc:
                     raise ImproperlyConfigured(f"settings.CARBONPLANE_AUDIT: {exc}") from None
                 made.health("HEALTHY", "started")
-                atexit.register(stopped)
+                made.close_at_exit()
                 _emitter = made
     return _emitter
 

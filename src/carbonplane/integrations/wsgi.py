@@ -17,13 +17,14 @@ recorded as a 500 and re-raised.
 
 WSGI has no lifespan: ``started()`` emits ServiceHealthEvent HEALTHY (call it once the app is
 built; the constructor does when ``announce=True``, the default) and ``stopped()`` UNKNOWN and
-closes the emitter (registered with ``atexit`` by default: ``announce=False`` to call them yourself,
-e.g. from gunicorn's ``when_ready``/``worker_exit`` hooks).
+closes the emitter (at interpreter exit by default, ``Emitter.close_at_exit``: ``announce=False``
+to call them yourself, e.g. from gunicorn's ``post_worker_init``/``worker_exit`` hooks). A process
+killed by a signal it does not handle (SIGTERM's default) runs no exit hook: turn SIGTERM into
+``sys.exit`` (the examples do) or call ``stopped()`` from the server's hook.
 """
 
 from __future__ import annotations
 
-import atexit
 from collections.abc import Iterable, Iterator
 from time import perf_counter
 from typing import Any
@@ -47,7 +48,7 @@ class CarbonplaneWSGIMiddleware:
         self.settings = self.emitter.settings
         if announce:
             self.started()
-            atexit.register(self.stopped)
+            self.emitter.close_at_exit()
 
     def started(self) -> None:
         self.emitter.health("HEALTHY", "started")
