@@ -5,7 +5,7 @@ emitter) and thin adapters, each imported only by its user, so ``import carbonpl
 package) never needs a web framework:
 
 - ``carbonplane.integrations.asgi.CarbonplaneASGIMiddleware``: FastAPI, Starlette, any ASGI app
-  (extras ``carbonplane[fastapi]``, ``carbonplane[starlette]``);
+  (extras ``carbonplane[fastapi]``, ``carbonplane[starlette]``; a bare ASGI app needs none);
 - ``carbonplane.integrations.wsgi.CarbonplaneWSGIMiddleware``: any WSGI app;
   ``carbonplane.integrations.flask.instrument``: Flask (``carbonplane[flask]``);
 - ``carbonplane.integrations.django.CarbonplaneMiddleware``: Django (``carbonplane[django]``).
