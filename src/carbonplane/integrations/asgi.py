@@ -85,12 +85,14 @@ class CarbonplaneASGIMiddleware:
             endpoint = getattr(route, "path", None) or clip(path)
             forwarded = traceparent = tracestate = None
             for name, value in scope.get("headers") or ():
-                if name == b"x-forwarded-for":
-                    forwarded = value.decode("latin-1")
-                elif name == b"traceparent":
-                    traceparent = value.decode("latin-1")
+                if name == b"x-forwarded-for":  # several lines form one list, in order
+                    text = value.decode("latin-1")
+                    forwarded = text if forwarded is None else f"{forwarded},{text}"
+                elif name == b"traceparent":  # W3C: two traceparent headers are invalid
+                    traceparent = "" if traceparent is not None else value.decode("latin-1")
                 elif name == b"tracestate":
-                    tracestate = value.decode("latin-1")
+                    text = value.decode("latin-1")
+                    tracestate = text if tracestate is None else f"{tracestate},{text}"
             client = scope.get("client")
             ip = self.settings.client_ip(client[0] if client else None, forwarded)
             if traceparent is not None:

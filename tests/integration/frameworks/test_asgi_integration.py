@@ -7,7 +7,9 @@ traceparent, a huge path, a streaming response).
 
 from __future__ import annotations
 
+import http.client
 import statistics
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi import FastAPI, HTTPException
@@ -199,8 +201,12 @@ def test_starlette_route_templates_and_adversarial_requests(serve_asgi, local_ev
         assert get(url + "/accounts/eve", {"traceparent": trace})[0] == 200
     huge = "/" + "a" * 7000
     assert get(url + huge)[0] == 404
+    # two traceparent lines are invalid (W3C), even when each alone is valid
+    assert raw_get(url, "/accounts/dup", [("traceparent", VALID_TRACEPARENT)] * 2) == 200
     serve_asgi.stop()
-    events = local_events.read("audit-api-calls", 6)
+    events = local_events.read("audit-api-calls", 7)
+    dup = events.pop()
+    assert dup[0].endpoint == "/accounts/{name}" and "ce_traceparent" not in dup[1]
     assert len(events) == 6
     for event, headers in events:
         assert event.ip_address == "127.0.0.1"  # the peer is not a trusted proxy: XFF ignored
@@ -209,6 +215,47 @@ def test_starlette_route_templates_and_adversarial_requests(serve_asgi, local_ev
     long_one = events[5][0]
     assert long_one.status_code == 404
     assert len(long_one.endpoint) == 256 and long_one.endpoint.endswith("...")
+
+
+def raw_get(url: str, target: str, headers: list[tuple[str, str]]) -> int:
+    """A GET with header lines sent exactly as listed (repeats kept); returns the status."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        conn.putrequest("GET", target)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        response.read()
+        return response.status
+    finally:
+        conn.close()
+
+
+def test_trusted_proxy_lines_are_read_as_one_list(serve_asgi, local_events):
+    async def ok(request):
+        return PlainTextResponse("ok")
+
+    emitter = Emitter(
+        AuditSettings("xff", trusted_proxies=["127.0.0.1", "192.0.2.0/24"]),
+        local_events.factory("xff"),
+    )
+    app = Starlette(
+        routes=[Route("/", ok)], middleware=[Middleware(CarbonplaneASGIMiddleware, emitter=emitter)]
+    )
+    url = serve_asgi(app)
+    # the client's own line, then one line per proxy hop: one list, in order (the last line
+    # alone would name only the trusted 192.0.2.9)
+    lines = [
+        ("x-forwarded-for", "6.6.6.6"),
+        ("x-forwarded-for", "198.51.100.4"),
+        ("x-forwarded-for", "192.0.2.9"),
+    ]
+    assert raw_get(url, "/", lines) == 200
+    serve_asgi.stop()
+    [(event, _)] = local_events.read("audit-api-calls", 1)
+    assert event.ip_address == "198.51.100.4"
 
 
 def test_any_asgi_app_and_sampling(serve_asgi, local_events):
