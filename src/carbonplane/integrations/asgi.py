@@ -6,7 +6,8 @@
 
 Keyword arguments other than ``emitter`` are ``AuditSettings``'. What this adapter reads: the
 method; the path template from ``scope["route"].path`` (Starlette and FastAPI set it when a route
-matched; the raw path, clipped, otherwise); the status of ``http.response.start``; body bytes both
+matched; under a ``Mount`` it is prefixed with the mount's part of ``root_path``, as matched; the
+raw path, clipped, when no route matched); the status of ``http.response.start``; body bytes both
 ways; ``scope["user"]`` when an authentication middleware set one that is authenticated; the peer
 from ``scope["client"]``; ``X-Forwarded-For``, ``traceparent`` and ``tracestate`` headers.
 
@@ -49,6 +50,7 @@ class CarbonplaneASGIMiddleware:
 
     async def _http(self, scope: dict, receive: Any, send: Any, path: str) -> None:
         start = perf_counter()
+        root = scope.get("root_path", "")
         state = [0, 0, 0]  # status, response body bytes, request body bytes
 
         async def counting_receive() -> dict:
@@ -75,14 +77,21 @@ class CarbonplaneASGIMiddleware:
             error = type(exc).__name__
             raise
         finally:
-            self._record(scope, path, start, state, error)
+            self._record(scope, path, root, start, state, error)
 
-    def _record(self, scope: dict, path: str, start: float, state: list, error: str | None) -> None:
+    def _record(
+        self, scope: dict, path: str, root: str, start: float, state: list, error: str | None
+    ) -> None:
         try:
             latency = (perf_counter() - start) * 1000.0
             status = state[0] or 500
-            route = scope.get("route")
-            endpoint = getattr(route, "path", None) or clip(path)
+            template = getattr(scope.get("route"), "path", None)
+            if template is None:
+                endpoint = clip(path)
+            else:  # under a Mount the route is the mounted app's: put the mount's prefix back
+                mounted = scope.get("root_path", "")
+                prefix = mounted[len(root) :] if mounted.startswith(root) else ""
+                endpoint = clip(prefix + template) if prefix else template
             forwarded = traceparent = tracestate = None
             for name, value in scope.get("headers") or ():
                 if name == b"x-forwarded-for":  # several lines form one list, in order

@@ -21,7 +21,7 @@ from starlette.authentication import AuthCredentials, AuthenticationBackend, Sim
 from starlette.middleware import Middleware
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from carbonplane.events.config import EventsConfig
 from carbonplane.events.producer import EventProducer
@@ -233,7 +233,7 @@ def raw_get(url: str, target: str, headers: list[tuple[str, str]]) -> int:
         conn.close()
 
 
-def test_trusted_proxy_lines_are_read_as_one_list(serve_asgi, local_events):
+def test_mounted_routes_and_repeated_forwarded_for_lines(serve_asgi, local_events):
     async def ok(request):
         return PlainTextResponse("ok")
 
@@ -241,10 +241,13 @@ def test_trusted_proxy_lines_are_read_as_one_list(serve_asgi, local_events):
         AuditSettings("xff", trusted_proxies=["127.0.0.1", "192.0.2.0/24"]),
         local_events.factory("xff"),
     )
+    inner = Starlette(routes=[Route("/orders/{oid}", ok)])
     app = Starlette(
-        routes=[Route("/", ok)], middleware=[Middleware(CarbonplaneASGIMiddleware, emitter=emitter)]
+        routes=[Route("/", ok), Mount("/api/v1", app=inner)],
+        middleware=[Middleware(CarbonplaneASGIMiddleware, emitter=emitter)],
     )
     url = serve_asgi(app)
+    assert get(url + "/api/v1/orders/77")[0] == 200
     # the client's own line, then one line per proxy hop: one list, in order (the last line
     # alone would name only the trusted 192.0.2.9)
     lines = [
@@ -254,8 +257,9 @@ def test_trusted_proxy_lines_are_read_as_one_list(serve_asgi, local_events):
     ]
     assert raw_get(url, "/", lines) == 200
     serve_asgi.stop()
-    [(event, _)] = local_events.read("audit-api-calls", 1)
-    assert event.ip_address == "198.51.100.4"
+    mounted, (event, _) = local_events.read("audit-api-calls", 2)
+    assert mounted[0].endpoint == "/api/v1/orders/{oid}"  # the mount's prefix put back
+    assert event.endpoint == "/" and event.ip_address == "198.51.100.4"
 
 
 def test_any_asgi_app_and_sampling(serve_asgi, local_events):
