@@ -239,3 +239,33 @@ def test_the_exit_hook_sends_stopping_before_the_backend_closes(cp_home):
         ("exiting", "HEALTHY"),
         ("exiting", "UNKNOWN"),
     ]
+
+
+def test_counts_and_bound_stay_exact_under_concurrent_submits():
+    release = threading.Event()
+    log = MemoryLog()
+    log.apply_topics(TOPICS)
+
+    def stuck_factory():
+        release.wait(10)
+        return EventProducer(source_service="busy", backend=log)
+
+    emitter = Emitter(AuditSettings("busy", queue_size=1000), stuck_factory)
+    go = threading.Barrier(8)
+
+    def hammer():
+        go.wait()
+        for i in range(5000):
+            emitter.submit(call(i))
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stats = emitter.stats()
+    assert stats["submitted"] == 1000 and stats["queued"] == 1000
+    assert stats["dropped_queue_full"] == 8 * 5000 - 1000
+    release.set()
+    emitter.close()
+    assert emitter.stats()["sent"] == 1000

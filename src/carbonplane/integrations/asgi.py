@@ -122,7 +122,7 @@ class CarbonplaneASGIMiddleware:
                 )
             )
         except Exception:  # recording never fails a request
-            self.emitter.dropped_error += 1
+            self.emitter.count_error()
 
     async def _lifespan(self, scope: dict, receive: Any, send: Any) -> None:
         emitter = self.emitter

@@ -203,6 +203,7 @@ class Emitter:
         self._queue: deque[Call | tuple[str, str]] = deque()
         self._wake = threading.Event()
         self._lock = threading.Lock()
+        self._counts = threading.Lock()
         self._pid = -1
         self._thread: threading.Thread | None = None
         self._producer: Any = None
@@ -218,23 +219,30 @@ class Emitter:
     def submit(self, call: Call) -> None:
         """Queue ``call`` for the emitter's thread; never blocks, never raises."""
         if self._pid != os.getpid() and not self._start():
-            self.dropped_error += 1  # closed: nobody would send it
+            self.count_error()  # closed: nobody would send it
             return
         queue = self._queue
-        if len(queue) >= self.settings.queue_size:
-            self.dropped_queue_full += 1
-            return
-        queue.append(call)
-        self.submitted += 1
-        if len(queue) == 1:
+        with self._counts:  # uncontended: ~0.1 us; keeps the bound and the counts exact
+            if len(queue) >= self.settings.queue_size:
+                self.dropped_queue_full += 1
+                return
+            queue.append(call)
+            self.submitted += 1
+            first = len(queue) == 1
+        if first:
             self._wake.set()
+
+    def count_error(self) -> None:
+        """Count one call lost to an error (an adapter that could not build its ``Call``)."""
+        with self._counts:
+            self.dropped_error += 1
 
     # -- lifecycle -------------------------------------------------------------------------------
 
     def health(self, status: str, message: str) -> None:
         """Queue a ServiceHealthEvent (``status`` HEALTHY/DEGRADED/UNHEALTHY/UNKNOWN)."""
         if self._pid != os.getpid() and not self._start(reopen=status == "HEALTHY"):
-            self.dropped_error += 1
+            self.count_error()
             return
         self._queue.append((status, message))
         self._wake.set()
@@ -309,7 +317,7 @@ class Emitter:
             while queue:
                 item = queue.popleft()
                 if producer is None:
-                    self.dropped_error += 1
+                    self.count_error()
                     continue
                 try:
                     if isinstance(item, Call):
@@ -345,9 +353,9 @@ class Emitter:
                             ),
                             topic=health_topic,
                         )
-                    self.sent += 1
+                    self.sent += 1  # only this thread writes ``sent``
                 except Exception as exc:
-                    self.dropped_error += 1
+                    self.count_error()
                     log.warning("carbonplane integration: event dropped: %s", exc)
             if self._stopping:
                 break

@@ -147,7 +147,7 @@ class CarbonplaneMiddleware:
                 )
             )
         except Exception:  # recording never fails a request
-            self.emitter.dropped_error += 1
+            self.emitter.count_error()
 
 
 def _user(request: Any) -> str | None:

@@ -117,7 +117,7 @@ class CarbonplaneWSGIMiddleware:
                 )
             )
         except Exception:  # recording never fails a request
-            self.emitter.dropped_error += 1
+            self.emitter.count_error()
 
 
 class _Body:
