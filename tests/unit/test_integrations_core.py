@@ -214,12 +214,13 @@ def test_after_close_calls_are_dropped_and_counted_until_the_app_starts_again():
     assert emitter.stats()["sent"] == 3  # call 0, the health event, call 2
 
 
-def test_the_exit_hook_sends_stopping_before_the_backend_closes(cp_home):
+@pytest.mark.parametrize("lifetime", [0.0, 0.5])  # exits before / after the producer exists
+def test_the_exit_hook_sends_stopping_before_the_backend_closes(cp_home, lifetime):
     # the embedded log closes itself from an atexit hook too; ours must run first
     code = (
         "from carbonplane.integrations.wsgi import CarbonplaneWSGIMiddleware\n"
         "mw = CarbonplaneWSGIMiddleware(lambda e, s: [], service='exiting')\n"
-        "import time; time.sleep(0.5)\n"
+        f"import time; time.sleep({lifetime})\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     from carbonplane.events.backends.local import LocalLog

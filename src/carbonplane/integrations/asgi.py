@@ -17,6 +17,8 @@ ended (the last body chunk sent, or the app returned or raised) and cannot fail 
 exception from the app is re-raised after a 500 is recorded. The ``lifespan`` scope is passed on
 and produces a ServiceHealthEvent HEALTHY at ``startup.complete`` and UNKNOWN ("stopping") at
 shutdown, then the emitter is closed. Not used on ``websocket`` scopes.
+
+Spec: the ASGI 3.0 HTTP connection scope and the Lifespan protocol (asgi.readthedocs.io).
 """
 
 from __future__ import annotations

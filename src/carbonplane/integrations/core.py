@@ -25,6 +25,11 @@ Invariants:
   whatever the client wrote).
 - ``traceparent`` is carried (as the CloudEvents distributed-tracing extension) only when it is a
   valid W3C Trace Context version-00 header; ``tracestate`` only beside a valid ``traceparent``.
+
+Specs: W3C Trace Context Level 1, section 3.2 (``traceparent``: version 00, lowercase hex, all-zero
+ids invalid) and 3.3 (``tracestate``); CloudEvents 1.0 distributed-tracing extension;
+``X-Forwarded-For`` is de facto (each proxy appends the address it saw; RFC 7239 section 5.2 keeps
+the same order for ``Forwarded: for=``, which is not read here).
 """
 
 from __future__ import annotations
@@ -260,11 +265,12 @@ class Emitter:
 
     def close_at_exit(self) -> None:
         """At interpreter exit, queue a ServiceHealthEvent UNKNOWN ("stopping") and ``close()``,
-        unless closed before. The hook is registered once the producer exists, so it runs before
-        the event backend's own exit hooks (``atexit`` runs the last registered first)."""
+        unless closed before. ``atexit`` runs the last registered hook first, and the event
+        backend registers its own closing hook when the producer is made: so the hook is
+        registered again right after that (it must run before the backend's), and now, for a
+        process that exits before its producer exists (the second run finds it closed)."""
         self._exit_hook = True
-        if self._producer is not None:
-            atexit.register(self._at_exit)
+        atexit.register(self._at_exit)
 
     def _at_exit(self) -> None:
         if not self._closed:

@@ -21,6 +21,8 @@ closes the emitter (at interpreter exit by default, ``Emitter.close_at_exit``: `
 to call them yourself, e.g. from gunicorn's ``post_worker_init``/``worker_exit`` hooks). A process
 killed by a signal it does not handle (SIGTERM's default) runs no exit hook: turn SIGTERM into
 ``sys.exit`` (the examples do) or call ``stopped()`` from the server's hook.
+
+Spec: PEP 3333 (the server calls the body's ``close()``; ``REMOTE_ADDR``, ``HTTP_*`` variables).
 """
 
 from __future__ import annotations
