@@ -270,3 +270,44 @@ def test_counts_and_bound_stay_exact_under_concurrent_submits():
     release.set()
     emitter.close()
     assert emitter.stats()["sent"] == 1000
+
+
+def test_a_forked_child_sends_its_own_calls_not_its_parents():
+    import multiprocessing
+
+    release = threading.Event()
+
+    def factory():
+        release.wait(10)  # the parent's thread stays stuck, its calls queued, during the fork
+        log = MemoryLog()
+        log.apply_topics(TOPICS)
+        return EventProducer(source_service="forked", backend=log)
+
+    emitter = Emitter(AuditSettings("forked"), factory)
+    for i in range(3):
+        emitter.submit(call(i))
+
+    def child(conn):
+        release.set()  # the child's own event: its new thread makes its producer at once
+        emitter.submit(call(99))
+        emitter.close()
+        conn.send(emitter.stats())
+
+    ctx = multiprocessing.get_context("fork")
+    parent_end, child_end = ctx.Pipe()
+    proc = ctx.Process(target=child, args=(child_end,))
+    proc.start()
+    assert parent_end.poll(30), "the forked child did not report"
+    child_stats = parent_end.recv()
+    proc.join(10)
+    release.set()
+    emitter.close()
+    # neither the parent's queue nor its counts came along
+    assert child_stats == {
+        "submitted": 1,
+        "sent": 1,
+        "dropped_queue_full": 0,
+        "dropped_error": 0,
+        "queued": 0,
+    }
+    assert emitter.stats()["sent"] == 3
