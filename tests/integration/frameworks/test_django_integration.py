@@ -2,10 +2,12 @@
 werkzeug's WSGI server on loopback, on the embedded log and Kafka: events read back field by field
 (``resolver_match.route`` templates, the user of ``django.contrib.auth``, sizes, trace context),
 ``CARBONPLANE_AUDIT`` mistakes refused by name, a streaming response, spoofed X-Forwarded-For, a
-malformed traceparent and a huge path.
+malformed traceparent, a huge path, and a refused broker (requests stay fast, failures counted).
 """
 
 from __future__ import annotations
+
+import statistics
 
 import django
 import pytest
@@ -32,7 +34,7 @@ from django.core.handlers.wsgi import WSGIHandler  # noqa: E402
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse  # noqa: E402
 from django.test import override_settings  # noqa: E402
 from django.urls import path  # noqa: E402
-from frameworkkit import VALID_TRACEPARENT, get, wait_submitted  # noqa: E402
+from frameworkkit import VALID_TRACEPARENT, get, wait_idle, wait_submitted  # noqa: E402
 from msgspec import UNSET  # noqa: E402
 
 import carbonplane.integrations.django as cp_django  # noqa: E402
@@ -165,3 +167,25 @@ def test_bad_settings_are_refused_by_name(audit, named, fresh_emitter):
     with override_settings(CARBONPLANE_AUDIT=audit):
         with pytest.raises(ImproperlyConfigured, match=named.replace("[", r"\[")):
             WSGIHandler()
+
+
+def test_refused_broker_keeps_django_fast_and_failures_counted(
+    serve_wsgi, cp_home, fresh_emitter, monkeypatch
+):
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")  # nothing listens there
+    with override_settings(CARBONPLANE_AUDIT={"service": "django-down"}):
+        url = serve_wsgi(WSGIHandler())
+        seconds = []
+        for i in range(40):
+            status, _, took = get(url + f"/items/{i}/")
+            assert status == 200
+            seconds.append(took)
+        assert max(seconds) < 1.0 and statistics.median(seconds) < 0.05, seconds
+        emitter = cp_django.emitter()
+        wait_submitted(emitter, 40)
+        wait_idle(emitter)
+        producer = emitter._producer
+        cp_django.stopped()  # the producer's close reports what it still held as failed
+    stats = producer.get_stats()
+    # 40 calls and the started/stopping events: none delivered, each one counted as an error
+    assert (stats["produced"], stats["delivered"], stats["errors"]) == (42, 0, 42), stats
