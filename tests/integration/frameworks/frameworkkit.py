@@ -1,4 +1,4 @@
-"""Helpers of the framework-integration tests: the backend under test, one HTTP request, waits.
+"""What the framework-integration tests share: the backend under test, one HTTP request, waits.
 
 ``Backend`` holds an events config, its audit and health topics, the emitter's producer factory and
 ``read(topic, n)`` (the records read back through the library's own reader, decoded, headers as
