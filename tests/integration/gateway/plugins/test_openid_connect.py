@@ -100,6 +100,7 @@ def test_refusals_without_a_good_token(idp, upstream):
         )
         for token, why in [
             (same_kid, "invalid signature"),
+            (forge(claims, {**header, "crit": ["x-unknown"]}, KEY1), "critical extensions"),
             (none_alg, "not a JWT"),
             (".".join(hs), "not a JWT"),
             (good[:-4] + "AAAA", "invalid signature"),

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from reqkit import problems_of
 
+from carbonplane.gateway.plugins.openid_connect import introspection
 from carbonplane.gateway.plugins.openid_connect.claims import TokenRules, token_scopes
 from carbonplane.gateway.plugins.openid_connect.fetch import ProviderError, get_json
 from carbonplane.gateway.plugins.openid_connect.introspection import INACTIVE, IntrospectionCache
@@ -267,5 +268,25 @@ def test_introspection_client_auth_and_cache_lifetimes(method):
             await asyncio.sleep(max(0.0, idp.active["exp"] - time.time()) + 0.05)
             assert cache.cached(b"good") is None  # never past the token's own exp
             assert all(len(key) == 32 for key in cache.entries)  # digests, not tokens
+
+    run(scenario())
+
+
+def test_introspection_flood_of_distinct_tokens_is_bounded(monkeypatch):
+    monkeypatch.setattr(introspection, "MAX_INFLIGHT", 4)
+
+    async def scenario():
+        async with StandInProvider() as idp:
+            idp.delay = 0.2
+            cache = IntrospectionCache("gw", "s", "client_secret_basic", 300.0, 10.0, 2.0)
+            endpoint = f"{idp.issuer}/introspect"
+            tokens = [f"made-up-{i}".encode() for i in range(10)]
+            results = await asyncio.gather(
+                *(cache.introspect(endpoint, t) for t in tokens), return_exceptions=True
+            )
+            refused = [r for r in results if isinstance(r, ProviderError)]
+            assert len(refused) == 6 and "already in flight" in str(refused[0])
+            assert idp.hits["/introspect"] == 4 == cache.calls
+            assert await cache.introspect(endpoint, b"good") is not INACTIVE  # room again
 
     run(scenario())

@@ -172,6 +172,8 @@ class Handler(AuthHandler):
     def verified(self, ctx: Any, token: bytes, parsed: Any, keyset: KeySet) -> Any:
         claims = keyset.verified.get(token)
         if claims is None:
+            if "crit" in parsed.header:  # RFC 7515 §4.1.11: no extension is understood here
+                return self.refuse(401, "invalid_token", "the token has critical extensions")
             key = keyset.key_for(parsed.header.get("kid"))
             if key is None:
                 return self.refuse(

@@ -12,7 +12,10 @@ Invariants:
   POST each per ``negative_ttl``); a failed call (provider down, non-2xx) is not cached;
 - cache keys are SHA-256 digests of the token, never the token; the cache is bounded (oldest
   entries dropped first);
-- concurrent requests with the same uncached token share one POST (single flight).
+- concurrent requests with the same uncached token share one POST (single flight), and at most
+  ``MAX_INFLIGHT`` distinct tokens wait on the provider at once: a flood of made-up tokens
+  beyond that is answered 503 without a POST, so the gateway cannot be used to hammer the
+  provider with unbounded concurrency.
 """
 
 from __future__ import annotations
@@ -22,10 +25,11 @@ import hashlib
 import time
 from collections import OrderedDict
 
-from carbonplane.gateway.plugins.openid_connect.fetch import basic_auth, post_form
+from carbonplane.gateway.plugins.openid_connect.fetch import ProviderError, basic_auth, post_form
 
 INACTIVE: dict = {}  # the cached answer for an inactive token (never mutated)
 KEPT = 10000
+MAX_INFLIGHT = 256  # distinct tokens awaiting the provider at once; beyond: 503, no POST
 
 
 class IntrospectionCache:
@@ -66,6 +70,8 @@ class IntrospectionCache:
         pending = self.inflight.get(key)
         if pending is not None:
             return await asyncio.shield(pending)
+        if len(self.inflight) >= MAX_INFLIGHT:
+            raise ProviderError(f"{MAX_INFLIGHT} introspections already in flight")
         future = asyncio.get_running_loop().create_future()
         self.inflight[key] = future
         try:
