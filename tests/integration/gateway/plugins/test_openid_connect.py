@@ -14,7 +14,7 @@ import uuid
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from gwharness import http
+from gwharness import GatewayProcess, http, write_config
 
 from .oidckit import (
     JWT_API,
@@ -205,3 +205,38 @@ def test_anonymous_fallback_only_on_401(idp, upstream):
         assert seen_header(doc, "x-consumer-username") == ["guest"]
         assert seen_header(doc, "x-anonymous-consumer") == ["true"]
         assert call(proxy.port, idp.token(JWT_API, "read"))[0] == 403
+
+
+def test_from_kong_yml_in_a_two_worker_gateway(idp, upstream, tmp_path):
+    doc = {
+        "_format_version": "3.0",
+        "consumers": [{"username": "gateway-test"}],
+        "services": [
+            {
+                "name": "api",
+                "url": f"http://127.0.0.1:{upstream.port}/",
+                "routes": [{"name": "api", "paths": ["/"]}],
+                "plugins": [
+                    {
+                        "name": "openid-connect",
+                        "config": {
+                            "issuer": idp.issuer,
+                            "client_id": ["gateway-test"],
+                            "client_secret": ["gateway-secret"],
+                            "audience_required": [JWT_API, OPAQUE_API],
+                            "consumer_claim": ["client_id"],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    jwt_token, opaque = idp.token(JWT_API), idp.token(OPAQUE_API, "read")
+    with GatewayProcess(write_config(tmp_path / "kong.yml", doc), workers=2) as gw:
+        for _ in range(6):  # new connections: both workers answer, each with its own cache
+            for token in (jwt_token, opaque):
+                status, _, doc = call(gw.proxy_port, token)
+                assert status == 200, doc
+                assert seen_header(doc, "x-consumer-username") == ["gateway-test"]
+        assert call(gw.proxy_port, None)[0] == 401
+        assert call(gw.proxy_port, idp.token(SHORT_API))[0] == 401
