@@ -79,6 +79,8 @@ ACCELERATED = (
     "carbonplane.gateway.plugins.jwt.handler",
     "carbonplane.gateway.plugins.jwt.tokens",
     "carbonplane.gateway.plugins.jwt.remembered",  # typed (remembered.pxd: no engine types)
+    "carbonplane.gateway.plugins.openid_connect.handler",
+    "carbonplane.gateway.plugins.openid_connect.claims",
     "carbonplane.gateway.plugins.prometheus.handler",
     "carbonplane.gateway.plugins.prometheus.store",
     "carbonplane.gateway.plugins.rate_limiting.handler",
