@@ -18,8 +18,10 @@ Access phase:
    ``hide_credentials``; ``ctx.vars["oidc_claims"]`` holds the claims;
 5. a 401 with ``anonymous`` set: the anonymous consumer instead; 403 and 503 stay.
 Refusals carry Kong's bodies (``Unauthorized``, ``Forbidden``) and the reason in the RFC 6750
-``error_description`` of the challenge. Verified JWTs are remembered by their key set (so a
-resent token skips the signature; a refetched set starts empty); time checks run every time.
+``error_description`` of the challenge. Cost: a JWT admitted once is remembered with the key
+set that verified it (``admitted.Admission``: its identity and upstream headers ready), so a
+resent token costs a dict lookup and its time window; a refetched key set, or the window
+closing, sends it through the steps again. Introspected tokens go through their cache.
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ from carbonplane.gateway.plugins.authn import (
     gateway_config_of,
     header_value,
     index_of,
-    replace_header,
 )
 from carbonplane.gateway.plugins.jwt.remembered import plain_bearer
 from carbonplane.gateway.plugins.jwt.tokens import parse_token
+from carbonplane.gateway.plugins.openid_connect.admitted import ADMITTED_KEPT, Admission
 from carbonplane.gateway.plugins.openid_connect.claims import TokenRules
 from carbonplane.gateway.plugins.openid_connect.fetch import ProviderError
 from carbonplane.gateway.plugins.openid_connect.introspection import INACTIVE, IntrospectionCache
@@ -100,8 +102,12 @@ class Handler(AuthHandler):
                 config["upstream_headers_claims"], config["upstream_headers_names"]
             )
         )
-        self.claim_header_names = frozenset(name for _, name in self.claim_headers)
-        self.hide = config["hide_credentials"]
+        # removed from the upstream request on success: client copies of the claim headers,
+        # and the token itself with hide_credentials
+        hidden = (_AUTHORIZATION,) if config["hide_credentials"] else ()
+        self.stripped = frozenset(name for _, name in self.claim_headers).union(hidden)
+        self.leeway = config["leeway"]
+        self.admitted: dict[bytes, Admission] = {}
         realm = config.get("realm")
         self.realm = f'realm="{realm}", ' if realm else ""
 
@@ -130,6 +136,10 @@ class Handler(AuthHandler):
         token = self.find_token(ctx)
         if token is None:
             return self.refuse(401, None, None)
+        admitted = self.admitted.get(token)
+        if admitted is not None and admitted.holds(self.provider.keys(time.monotonic())):
+            self.apply(ctx, admitted)  # the common case: a token seen before, same key set
+            return None
         if self.bearer:
             parsed = parse_token(token)
             if type(parsed) is not str and parsed.alg in self.algs:
@@ -188,7 +198,7 @@ class Handler(AuthHandler):
                 return self.refuse(401, "invalid_token", "invalid signature")
             claims = parsed.claims
             keyset.remember(token, claims)
-        return self.accept(ctx, token, claims, False)
+        return self.accept(ctx, token, claims, keyset)
 
     # -- opaque tokens -------------------------------------------------------------------
     def introspected_token(self, ctx: Any, token: bytes) -> Any:
@@ -198,7 +208,7 @@ class Handler(AuthHandler):
         claims = cache.cached(token)
         if claims is None:
             return self._introspect(ctx, token, cache)
-        return self.accept(ctx, token, claims, True)
+        return self.accept(ctx, token, claims, None)
 
     async def _introspect(self, ctx: Any, token: bytes, cache: IntrospectionCache) -> Any:
         endpoint = self.introspection_endpoint
@@ -211,13 +221,14 @@ class Handler(AuthHandler):
             claims = await cache.introspect(endpoint, token)
         except ProviderError:
             return self.unavailable()
-        return self.accept(ctx, token, claims, True)
+        return self.accept(ctx, token, claims, None)
 
     # -- the verdict ---------------------------------------------------------------------
-    def accept(self, ctx: Any, token: bytes, claims: dict, introspected: bool) -> Any:
+    def accept(self, ctx: Any, token: bytes, claims: dict, keyset: KeySet | None) -> Any:
+        """Check ``claims`` (verified with ``keyset``, or introspected when None) and admit."""
         if claims is INACTIVE:
             return self.refuse(401, "invalid_token", "the token is not active")
-        refusal = self.rules.check(claims, time.time(), introspected)
+        refusal = self.rules.check(claims, time.time(), keyset is None)
         if refusal is not None:
             return self.refuse(*refusal)
         consumer = None
@@ -225,15 +236,26 @@ class Handler(AuthHandler):
             consumer = self.consumer_of(claims)
             if consumer is None and not self.consumer_optional:
                 return LocalResponse.error(403, "Forbidden")
-        subject = claims.get("sub") or claims.get("client_id") or claims.get("jti") or "token"
-        credential = {"id": str(subject), "issuer": self.issuer}
-        authenticate(ctx, Identity(consumer, credential, str(subject)))
-        ctx.vars[CLAIMS_VAR] = claims
-        if self.claim_headers:
-            self.claims_upstream(ctx, claims)
-        if self.hide:
-            replace_header(ctx, frozenset((_AUTHORIZATION,)), None)
+        subject = str(claims.get("sub") or claims.get("client_id") or claims.get("jti") or "-")
+        credential = {"id": subject, "issuer": self.issuer}
+        identity = Identity(consumer, credential, subject)
+        admitted = Admission(keyset, claims, identity, self.claims_upstream(claims), self.leeway)
+        if keyset is not None:
+            remembered = self.admitted
+            if len(remembered) >= ADMITTED_KEPT:
+                del remembered[next(iter(remembered))]
+            remembered[token] = admitted
+        self.apply(ctx, admitted)
         return None
+
+    def apply(self, ctx: Any, admitted: Admission) -> None:
+        authenticate(ctx, admitted.identity)
+        ctx.vars[CLAIMS_VAR] = admitted.claims
+        if self.stripped:
+            request = ctx.request
+            kept = [h for h in request.headers if h[0] not in self.stripped]
+            kept.extend(admitted.headers)
+            request.headers = kept
 
     def consumer_of(self, claims: dict) -> Any:
         value: Any = claims
@@ -252,9 +274,9 @@ class Handler(AuthHandler):
                 return found
         return None
 
-    def claims_upstream(self, ctx: Any, claims: dict) -> None:
-        request = ctx.request
-        headers = [h for h in request.headers if h[0] not in self.claim_header_names]
+    def claims_upstream(self, claims: dict) -> tuple[tuple[bytes, bytes], ...]:
+        """The configured claims as upstream header lines (absent claims are left out)."""
+        lines = []
         for claim, name in self.claim_headers:
             value = claims.get(claim)
             if value is None:
@@ -265,8 +287,8 @@ class Handler(AuthHandler):
                 text = "true" if value else "false"
             else:
                 text = str(value)
-            headers.append((name, header_value(text)))
-        request.headers = headers
+            lines.append((name, header_value(text)))
+        return tuple(lines)
 
     def refuse(self, status: int, error: str | None, description: str | None) -> LocalResponse:
         challenge = f"Bearer {self.realm}".rstrip(", ")
