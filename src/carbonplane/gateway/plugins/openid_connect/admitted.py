@@ -3,14 +3,14 @@
 
 Invariants: an ``Admission`` is built only after every check passed (signature, issuer,
 audience, scopes, consumer, time); those that do not depend on time hold for as long as the
-key set that verified it is the provider's current one (``holds`` compares the set itself, so
-a refetched set - a key withdrawn upstream, say - admits nothing remembered). The time checks
-are kept as one window, [max(``nbf``, ``iat``) - leeway, ``exp`` + leeway), tested on every use.
+key set that verified it is the provider's current, fresh one (the handler compares the set
+itself, so a refetched set - a key withdrawn upstream, say - admits nothing remembered). The
+time checks are kept as one window, [max(``nbf``, ``iat``) - leeway, ``exp`` + leeway),
+tested on every use.
 """
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 ADMITTED_KEPT = 4096
@@ -34,10 +34,3 @@ class Admission:
         self.expires = exp + leeway if _number(exp) else float("-inf")
         starts = [v for v in (claims.get("nbf"), claims.get("iat")) if _number(v)]
         self.not_before = max(starts) - leeway if starts else float("-inf")
-
-    def holds(self, current_keyset: Any) -> bool:
-        """Still admissible: verified by the current key set and inside its time window."""
-        if current_keyset is None or current_keyset is not self.keyset:
-            return False
-        now = time.time()
-        return self.not_before <= now < self.expires

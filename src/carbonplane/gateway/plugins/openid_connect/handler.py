@@ -107,18 +107,35 @@ class Handler(AuthHandler):
         hidden = (_AUTHORIZATION,) if config["hide_credentials"] else ()
         self.stripped = frozenset(name for _, name in self.claim_headers).union(hidden)
         self.leeway = config["leeway"]
+        self.key_ttl = float(config["cache_ttl"])
         self.admitted: dict[bytes, Admission] = {}
         realm = config.get("realm")
         self.realm = f'realm="{realm}", ' if realm else ""
 
     # -- access -------------------------------------------------------------------------
     def on_request(self, ctx: Any) -> Any:
-        """AuthHandler's steps, with an authentication that may have to wait on the provider."""
-        if not self.preflight and ctx.request.method == b"OPTIONS":
+        """AuthHandler's steps, with an authentication that may have to wait on the provider;
+        a token admitted before, under the current key set and inside its time window, is
+        admitted again at once (the common case)."""
+        request = ctx.request
+        if not self.preflight and request.method == b"OPTIONS":
             return None
         if self.anonymous.ref and ctx.vars.get("credential") is not None:
             return None  # another auth plugin already authenticated: logical OR
-        result = self.authenticate(ctx)
+        token = self.find_token(request.headers)
+        if token is not None:
+            admitted = self.admitted.get(token)
+            if admitted is not None:
+                keyset = self.provider.keyset
+                now = time.time()
+                if (
+                    admitted.keyset is keyset
+                    and time.monotonic() - keyset.fetched_at < self.key_ttl
+                    and admitted.not_before <= now < admitted.expires
+                ):
+                    self.apply(ctx, admitted)
+                    return None
+        result = self.authenticate(ctx, token)
         if result is None or type(result) is LocalResponse:
             return self.fallback(ctx, result)
         return self._settle(ctx, result)
@@ -131,15 +148,10 @@ class Handler(AuthHandler):
             return self.anonymous.apply(ctx)
         return refusal
 
-    def authenticate(self, ctx: Any) -> Any:
+    def authenticate(self, ctx: Any, token: bytes | None) -> Any:  # type: ignore[override]
         """None (authenticated), a refusal, or an awaitable of either."""
-        token = self.find_token(ctx)
         if token is None:
             return self.refuse(401, None, None)
-        admitted = self.admitted.get(token)
-        if admitted is not None and admitted.holds(self.provider.keys(time.monotonic())):
-            self.apply(ctx, admitted)  # the common case: a token seen before, same key set
-            return None
         if self.bearer:
             parsed = parse_token(token)
             if type(parsed) is not str and parsed.alg in self.algs:
@@ -150,8 +162,8 @@ class Handler(AuthHandler):
                 )
         return self.introspected_token(ctx, token)
 
-    def find_token(self, ctx: Any) -> bytes | None:
-        for name, value in ctx.request.headers:
+    def find_token(self, headers: list) -> bytes | None:
+        for name, value in headers:
             if name == _AUTHORIZATION:
                 token = plain_bearer(value)
                 if token is not None and b" " not in token:
