@@ -2,9 +2,9 @@
 with the provider's discovered, cached JWKS; opaque tokens by RFC 7662 introspection), a
 documented subset of Kong Enterprise's plugin of that name (PRIORITY 1050)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.openid_connect.handler import Handler
 from carbonplane.gateway.plugins.openid_connect.schema import CONFIG, NO_CONSUMER
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

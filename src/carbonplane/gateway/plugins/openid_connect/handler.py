@@ -30,15 +30,6 @@ import re
 import time
 from typing import Any
 
-from carbonplane.gateway.plugins.authn import (
-    Anonymous,
-    AuthHandler,
-    Identity,
-    authenticate,
-    gateway_config_of,
-    header_value,
-    index_of,
-)
 from carbonplane.gateway.plugins.jwt.remembered import plain_bearer
 from carbonplane.gateway.plugins.jwt.tokens import parse_token
 from carbonplane.gateway.plugins.openid_connect.admitted import ADMITTED_KEPT, Admission
@@ -47,6 +38,15 @@ from carbonplane.gateway.plugins.openid_connect.fetch import ProviderError
 from carbonplane.gateway.plugins.openid_connect.introspection import INACTIVE, IntrospectionCache
 from carbonplane.gateway.plugins.openid_connect.keys import KeySet
 from carbonplane.gateway.plugins.openid_connect.provider import provider_for
+from carbonplane.gateway.plugins.pdk.authn import (
+    Anonymous,
+    AuthHandler,
+    Identity,
+    authenticate,
+    gateway_config_of,
+    header_value,
+    index_of,
+)
 from carbonplane.proxy.app import LocalResponse
 
 _BEARER = re.compile(rb"\s*[Bb]earer\s+(\S+)\s*$")
