@@ -423,6 +423,11 @@ INVALID = [
         {"username": "required field missing", "password": "required field missing"},
     ),
     (
+        "hmacauth_credentials",
+        {"consumer": {"id": "4a2f0c63-3b5e-4f4e-9a43-6b7f4b2b9f10"}},
+        {"username": "required field missing"},
+    ),
+    (
         "jwt_secrets",
         {"consumer": {"id": "4a2f0c63-3b5e-4f4e-9a43-6b7f4b2b9f10"}, "algorithm": "none"},
         {

@@ -77,6 +77,7 @@ ENDPOINTS = (
     "/consumers/{consumers}/jwt",
     "/consumers/{consumers}/acls",
     "/consumers/{consumers}/basic-auth",
+    "/consumers/{consumers}/hmac-auth",
     "/upstreams/{upstreams}/targets",
     "/upstreams/{upstreams}/targets/all",
     "/upstreams/{upstreams}/targets/{targets}",

@@ -2,9 +2,10 @@
 
 ``ENTITY_TYPES`` maps Kong's table name (``services``, ``routes``, ``upstreams``, ``targets``,
 ``consumers``, ``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``,
-``basicauth_credentials``) to an ``EntityType``: its schema, endpoint key (the field usable
-instead of the id in Admin API paths), unique fields, cache key, Admin API names, the foreign
-key that nests it under a parent and the children a declarative file may nest under it. The
+``basicauth_credentials``, ``hmacauth_credentials``) to an ``EntityType``: its schema,
+endpoint key (the field usable instead of the id in Admin API paths), unique fields, cache key,
+Admin API names, the foreign key that nests it under a parent and the children a declarative
+file may nest under it. The
 declarative loader, the Admin API, ``GET /schemas`` and the docs all read this one table.
 
 ``validate_entity(kind, data)`` applies shorthands (service ``url``, target default port,
@@ -23,6 +24,7 @@ from carbonplane.gateway.entities.consumers import (
     ACL,
     BASICAUTH_CREDENTIAL,
     CONSUMER,
+    HMACAUTH_CREDENTIAL,
     JWT_SECRET,
     KEYAUTH_CREDENTIAL,
 )
@@ -78,6 +80,7 @@ _CRED_CHILDREN = {
     "jwt_secrets": ("jwt_secrets", "consumer"),
     "acls": ("acls", "consumer"),
     "basicauth_credentials": ("basicauth_credentials", "consumer"),
+    "hmacauth_credentials": ("hmacauth_credentials", "consumer"),
 }
 
 ENTITY_TYPES: dict[str, EntityType] = {
@@ -162,6 +165,16 @@ ENTITY_TYPES: dict[str, EntityType] = {
             unique=("username",),
             parent=("consumers", "consumer"),
             nested_admin_name="basic-auth",
+        ),
+        EntityType(
+            "hmacauth_credentials",
+            HMACAUTH_CREDENTIAL,
+            "hmac-auths",
+            "username",
+            unique=("username",),
+            parent=("consumers", "consumer"),
+            nested_admin_name="hmac-auth",
+            generated=("secret",),
         ),
         EntityType(
             "plugins",

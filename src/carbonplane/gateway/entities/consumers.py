@@ -1,5 +1,5 @@
 """The ``consumers`` entity and the credentials that identify them (Kong's ``consumers.lua`` and
-the key-auth, jwt, acl and basic-auth plugins' ``daos.lua``).
+the key-auth, jwt, acl, basic-auth and hmac-auth plugins' ``daos.lua``).
 
 A consumer needs a ``username`` or a ``custom_id`` (both unique). Credentials belong to one
 consumer and are deleted with it:
@@ -8,7 +8,8 @@ consumer and are deleted with it:
   default; RS*/ES*/PS*/EdDSA need a PEM ``rsa_public_key`` (checked to parse);
 - ``acls``: one ``group`` per row, unique per consumer;
 - ``basicauth_credentials``: ``username`` unique, ``password`` stored hashed
-  (``sha1(password .. consumer_id)``, as Kong) unless ``_transform: false``.
+  (``sha1(password .. consumer_id)``, as Kong) unless ``_transform: false``;
+- ``hmacauth_credentials``: ``username`` unique, ``secret`` generated when absent.
 """
 
 from __future__ import annotations
@@ -125,5 +126,21 @@ BASICAUTH_CREDENTIAL = record(
         t.string("Unique user name for HTTP Basic authentication.", required=True, unique=True),
     ),
     ("password", t.string("Password; stored hashed.", required=True)),
+    ("tags", t.tags()),
+)
+
+HMACAUTH_CREDENTIAL = record(
+    ("id", t.uuid()),
+    ("created_at", t.timestamp_s("Unix epoch seconds when the credential was created.")),
+    ("consumer", _consumer_fk()),
+    (
+        "username",
+        t.string(
+            "Unique user name given in the `username` parameter of HMAC signatures.",
+            required=True,
+            unique=True,
+        ),
+    ),
+    ("secret", t.string("HMAC signing secret; generated when absent.", auto=True)),
     ("tags", t.tags()),
 )

@@ -1,5 +1,6 @@
 """Who a request is: consumer and credential lookups for the authentication plugins (jwt,
-key-auth) and the access-control plugin (acl), and the identity headers upstreams receive.
+key-auth, basic-auth, hmac-auth) and the access-control plugin (acl), and the identity headers
+upstreams receive.
 
 Auth plugins find credentials in the compiled ``GatewayConfig`` of the configuration version
 they were built for. The config reaches a handler through ``PluginServices.extra`` under the
@@ -9,7 +10,8 @@ needs it and does not get it fails at construction with a message saying so.
 Kong's identity contract (``kong/plugins/*/handler.lua`` ``set_consumer``), enforced here:
 - on success the upstream request carries ``X-Consumer-ID``, ``X-Consumer-Custom-ID`` and
   ``X-Consumer-Username`` (each only when the consumer has that field),
-  ``X-Credential-Identifier`` (credential id for key-auth, key for jwt) and no
+  ``X-Credential-Identifier`` (credential id for key-auth, key for jwt, username for
+  basic-auth and hmac-auth) and no
   ``X-Anonymous-Consumer``; an anonymous fallback carries the anonymous consumer's fields and
   ``X-Anonymous-Consumer: true``;
 - whatever the client sent under these names - and under ``X-Consumer-Groups`` /
@@ -106,9 +108,18 @@ def hash_key(key: str | bytes) -> bytes:
 
 
 class CredentialIndex:
-    """Consumers by id and username, credentials by key, ACL groups by consumer id."""
+    """Consumers by id and username, credentials by key or username, ACL groups by consumer
+    id."""
 
-    __slots__ = ("consumers", "usernames", "jwt_secrets", "api_keys", "groups")
+    __slots__ = (
+        "consumers",
+        "usernames",
+        "jwt_secrets",
+        "api_keys",
+        "basic_users",
+        "hmac_users",
+        "groups",
+    )
 
     def __init__(self, config: Any) -> None:
         consumers = config.entities("consumers")
@@ -116,6 +127,8 @@ class CredentialIndex:
         self.usernames = {c["username"]: c for c in consumers if c.get("username")}
         self.jwt_secrets = {s["key"]: s for s in config.entities("jwt_secrets")}
         self.api_keys = {hash_key(k["key"]): k for k in config.entities("keyauth_credentials")}
+        self.basic_users = {b["username"]: b for b in config.entities("basicauth_credentials")}
+        self.hmac_users = {h["username"]: h for h in config.entities("hmacauth_credentials")}
         groups: dict[str, list[str]] = {}
         for acl in config.entities("acls"):
             groups.setdefault(acl["consumer"]["id"], []).append(acl["group"])
