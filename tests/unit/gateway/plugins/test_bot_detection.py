@@ -72,6 +72,7 @@ def test_allow_beats_deny_and_the_list_deny_beats_the_rest():
     assert refusal(verdict(h, BROWSERS[0]))[0] == 403
     assert verdict(h, "  curl-like  ") is None
     assert refusal(verdict(h, "   curl/8 "))[0] == 403  # stripped before matching
+    assert verdict(h, "\xa0curl/8") is None  # only ASCII whitespace is stripped
 
 
 def test_no_user_agent_passes_and_two_are_a_400():

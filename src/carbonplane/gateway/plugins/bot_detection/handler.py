@@ -25,6 +25,7 @@ from carbonplane.proxy.app import LocalResponse
 USER_AGENT = b"user-agent"
 CACHE_SIZE = 10_000
 ALLOWED, DENIED = False, True
+_SPACE = " \t\r\n\v\f"  # ASCII whitespace only, as Kong's strip (not U+0085 / U+00A0)
 
 
 class Handler(PluginHandler):
@@ -50,7 +51,7 @@ class Handler(PluginHandler):
         verdicts = self.verdicts
         denied = verdicts.get(agent)
         if denied is None:
-            denied = verdicts[agent] = self.examine(agent.decode("latin-1").strip())
+            denied = verdicts[agent] = self.examine(agent.decode("latin-1").strip(_SPACE))
             if len(verdicts) > CACHE_SIZE:
                 verdicts.popitem(last=False)
         else:
