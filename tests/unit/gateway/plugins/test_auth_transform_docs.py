@@ -15,6 +15,9 @@ DOCS = Path(__file__).resolve().parents[4] / "docs" / "plugins"
 PLUGINS = [
     "jwt",
     "key-auth",
+    "basic-auth",
+    "hmac-auth",
+    "bot-detection",
     "acl",
     "ip-restriction",
     "request-size-limiting",

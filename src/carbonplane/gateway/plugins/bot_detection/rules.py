@@ -7,8 +7,9 @@ Only "does any rule match" matters, so ``SEARCHED`` holds each rule in its searc
 form: an optional prefix (one that may match empty) before a rule's core, and an optional suffix
 after it, cannot change whether a search finds a match, so they are dropped, as is all of a
 required ``(\d+)...`` tail but its first digit. Python's backtracking engine otherwise spends
-quadratic time on those prefixes (``{0,50}`` classes tried at every position): the general
-matchers took about 110 ms on a 2 KB User-Agent of spaces as written and about 2 ms reduced.
+quadratic time on those prefixes (``{0,50}`` classes tried at every position): each general
+matcher took about 110 ms on a 2 KB User-Agent of spaces as written; reduced, under 2 ms on
+8 KB.
 The unit tests check each reduced rule against Kong's on a corpus of real and hostile
 User-Agents.
 
