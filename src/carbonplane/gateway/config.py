@@ -6,11 +6,12 @@ that look like regexes get the ``~`` prefix), ``_transform`` (default true: hash
 basic-auth passwords), ``_comment`` (a string) and ``_ignore`` (an array of anything), and entity
 lists ``services``, ``routes``, ``upstreams``,
 ``targets``, ``consumers``, ``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``,
-``basicauth_credentials``, ``hmacauth_credentials``. Every entity record, top-level or nested, may also carry ``_comment``
-and ``_ignore`` (Kong adds both to each entity of the declarative schema); they are checked for
-their type and dropped. Entities may nest: routes and plugins under services, plugins under
-routes and consumers, credentials under consumers, targets under upstreams. A top-level
-reference (``service: trino``) may be a name, an id or ``{"id": ...}`` / ``{"name": ...}``.
+``basicauth_credentials``, ``hmacauth_credentials``. Every entity record, top-level or nested,
+may also carry ``_comment`` and ``_ignore`` (Kong adds both to each entity of the declarative
+schema); they are checked for their type and dropped. Entities may nest: routes and plugins
+under services, plugins under routes and consumers, credentials under consumers, targets
+under upstreams. A top-level reference (``service: trino``) may be a name, an id or
+``{"id": ...}`` / ``{"name": ...}``.
 
 Every problem is collected (not just the first) and raised together as ``GatewayConfigError``,
 each located as ``kong.yml:23: services[2].routes[0].pathz: unknown field (route 'x')``.

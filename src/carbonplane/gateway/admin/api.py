@@ -5,8 +5,9 @@ writes the response frames it.
 
 Endpoints (Kong 3.x ``kong/api/routes/*.lua``): ``GET /`` and ``GET /status``; CRUD on
 ``/services``, ``/routes``, ``/upstreams``, ``/consumers``, ``/plugins``, ``/key-auths``,
-``/jwts``, ``/acls``, ``/basic-auths``, ``/hmac-auths``; nested ``/services/{s}/routes``, ``/services/{s}/plugins``,
-``/routes/{r}/plugins``, ``/routes/{r}/service``, ``/consumers/{c}/plugins``,
+``/jwts``, ``/acls``, ``/basic-auths``, ``/hmac-auths``; nested ``/services/{s}/routes``,
+``/services/{s}/plugins``, ``/routes/{r}/plugins``, ``/routes/{r}/service``,
+``/consumers/{c}/plugins``,
 ``/consumers/{c}/{key-auth,jwt,acls,basic-auth,hmac-auth}``, ``/upstreams/{u}/targets[/all]``,
 ``/upstreams/{u}/health``, ``PUT /upstreams/{u}/targets/{t}/{healthy,unhealthy}``; ``/plugins/enabled``,
 ``/plugins/schema/{name}``, ``/schemas/{entity}``, ``/schemas/plugins/{name}``,
