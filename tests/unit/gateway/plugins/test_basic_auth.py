@@ -5,11 +5,20 @@ hide_credentials, anonymous, Kong's salted SHA-1 storage and spoofed identity he
 from __future__ import annotations
 
 import base64
+import random
+import time
 
 from reqkit import gateway, handler, problems_of, refusal, request, upstream_headers
 
 from carbonplane.gateway.config import hash_basicauth_password
-from carbonplane.gateway.plugins.basic_auth.handler import parse_basic, password_digest
+from carbonplane.gateway.plugins.basic_auth.handler import (
+    KONG_PAIR,
+    KONG_SCHEME,
+    parse_basic,
+    password_digest,
+    scheme_token,
+    split_pair,
+)
 
 GW = gateway(
     [
@@ -185,3 +194,27 @@ def test_credentials_exported_from_kong_authenticate_unchanged():
     assert h.on_request(request(headers={"Authorization": basic("imp", "from-kong")})) is None
     ctx = request(headers={"Authorization": basic("imp", kong_hash)})  # the hash is no password
     assert refusal(h.on_request(ctx))[0] == 401
+
+
+_PIECES = [b"Basic", b"basic", b"BASIC", b" ", b"\t", b"\n", b":", b"a", b"dTpw", b"=", b"\xff"]
+
+
+def test_the_linear_parsers_read_exactly_what_kongs_patterns_read():
+    rng = random.Random(11)
+    values = [b"".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 12))) for _ in range(8000)]
+    matched = pairs = 0
+    for value in values:
+        found = KONG_SCHEME.search(value)
+        assert scheme_token(value) == (found.group(1) if found else None), value
+        pair = KONG_PAIR.search(value)
+        assert split_pair(value) == (pair.groups() if pair else None), value
+        matched += found is not None
+        pairs += pair is not None
+    assert matched > 1000 and pairs > 1000
+
+
+def test_hostile_headers_parse_in_linear_time():
+    start = time.process_time()
+    for value in (b" " * 32000 + b"x", b"Basic " + base64.b64encode(b"a" * 24000)):
+        assert parse_basic(value) is None
+    assert time.process_time() - start < 0.5  # Kong's patterns in Python's re: seconds
