@@ -5,12 +5,16 @@ hide_credentials and anonymous."""
 
 from __future__ import annotations
 
+import random
+import time
+
 import pytest
 from hmackit import body_digest, http_date, signed_headers
 from reqkit import gateway, handler, problems_of, refusal, request, upstream_headers
 
 from carbonplane.gateway.plugins.hmac_auth.handler import MAX_SIGNED_BODY
-from carbonplane.gateway.plugins.hmac_auth.signature import parse_http_date, parse_params
+from carbonplane.gateway.plugins.hmac_auth.params import KONG_PATTERN, groups, parse_params
+from carbonplane.gateway.plugins.hmac_auth.signature import parse_http_date
 from carbonplane.proxy.app import LocalResponse
 
 GW = gateway(
@@ -260,3 +264,64 @@ def test_config_schema_is_kongs():
         "config.clock_skew: value must be greater than 0"
     ]
     assert problems_of("hmac-auth", {"algorithms": ["hmac-md5"]})
+
+
+_TOKENS = [
+    b'hmac username="',
+    b'Hmac  username="',
+    b"username=",
+    b'",algorithm="',
+    b'", algorithm="',
+    b'",headers="',
+    b'",\theaders="',
+    b'",signature="',
+    b'",  signature="',
+    b'"',
+    b'",',
+    b"a",
+    b"hmac-sha256",
+    b" ",
+    b",",
+    b"=",
+    b"date request-line",
+    b"c2ln",
+    b"\r",
+]
+
+
+def test_the_linear_parser_reads_exactly_what_kongs_pattern_reads():
+    rng = random.Random(71)
+    values = [
+        b'hmac username="u", algorithm="hmac-sha1", headers="date", signature="c2ln"',
+        b'x hmac username="u",algorithm="a",headers="h",signature="s"" trailing"',
+        b'hmac username="u",algorithm="a",headers="h",signature=""',
+        b'hmac username="",algorithm="a",headers="h",signature="s"',
+    ]
+    values += [
+        b"".join(rng.choice(_TOKENS) for _ in range(rng.randint(1, 16))) for _ in range(3000)
+    ]
+
+    def filler() -> bytes:
+        return b"".join(rng.choice(_TOKENS) for _ in range(rng.randint(0, 3)))
+
+    for _ in range(3000):  # a credentials skeleton, its parts sometimes missing or doubled
+        parts = [b'hmac username="', b'",algorithm="', b'", headers="', b'",signature="', b'"']
+        if rng.random() < 0.2:
+            del parts[rng.randrange(len(parts))]
+        if rng.random() < 0.3:
+            parts.insert(rng.randrange(len(parts)), rng.choice(parts))
+        values.append(filler() + b"".join(p + filler() for p in parts))
+    matched = 0
+    for value in values:
+        found = KONG_PATTERN.search(value)
+        assert groups(value) == (found.groups() if found else None), value
+        matched += found is not None
+    assert matched > 300  # the generator does produce matching values
+
+
+def test_hostile_credentials_parse_in_linear_time():
+    value = b'hmac username="' + b'",algorithm="' * 1000 + b'",headers="' * 1000
+    start = time.process_time()
+    assert parse_params(value + b'",signature' * 1000) is None
+    assert parse_params(value + b'",signature="x"') is not None
+    assert time.process_time() - start < 0.5  # Kong's pattern in Python's re: seconds

@@ -41,11 +41,11 @@ from carbonplane.gateway.plugins.authn import (
     gateway_config_of,
     index_of,
 )
+from carbonplane.gateway.plugins.hmac_auth.params import parse_params
 from carbonplane.gateway.plugins.hmac_auth.signature import (
     body_digest,
     decode_signature,
     parse_http_date,
-    parse_params,
     sign,
     signing_string,
 )
@@ -107,7 +107,7 @@ class Handler(AuthHandler):
         self.preflight = True  # Kong's hmac-auth has no run_on_preflight: always checks
         self.hide = config["hide_credentials"]
         self.skew = config["clock_skew"]
-        self.enforced = tuple(h.encode("latin-1") for h in config["enforce_headers"])
+        self.enforced = frozenset(h.encode("latin-1") for h in config["enforce_headers"])
         self.algorithms = frozenset(a.encode("ascii") for a in config["algorithms"])
         self.check_body = config["validate_request_body"]
         realm = config.get("realm")
@@ -143,7 +143,7 @@ class Handler(AuthHandler):
             request.headers = [h for h in request.headers if h[0] != used]
         if params is None or params.algorithm not in self.algorithms:
             return self.refuse(NOT_VALID)
-        if any(name not in params.headers for name in self.enforced):
+        if self.enforced and not self.enforced.issubset(params.headers):
             return self.refuse(NOT_VALID)
         try:
             credential = self.index.hmac_users.get(params.username.decode("utf-8"))

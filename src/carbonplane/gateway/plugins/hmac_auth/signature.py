@@ -1,12 +1,8 @@
-"""The hmac-auth wire format, with no I/O: the ``hmac`` credentials parameter, the signing
-string, the HMAC itself and HTTP dates (Kong's ``kong/plugins/hmac-auth/access.lua``; the
-draft-cavage "HTTP Signatures" shape Kong follows).
-
-Credentials parameter (``Authorization`` or ``Proxy-Authorization``), as Kong's pattern reads
-it: ``hmac username="u", algorithm="hmac-sha256", headers="date request-line",
-signature="<base64>"`` - the scheme's first letter in either case, the four parameters in
-this order, each value in double quotes (greedy, so a later parameter cannot be smuggled
-inside an earlier one's value without breaking the match).
+"""The hmac-auth wire format, with no I/O: the signing string, the HMAC itself and HTTP dates
+(Kong's ``kong/plugins/hmac-auth/access.lua``; the draft-cavage "HTTP Signatures" shape Kong
+follows). The credentials parameter (``Authorization`` or ``Proxy-Authorization``:
+``hmac username="u", algorithm="hmac-sha256", headers="date request-line",
+signature="<base64>"``) is read by ``params.py``.
 
 Signing string: one line per name in ``headers``, joined by ``\\n`` (no trailing newline):
 - a header present in the request: ``<name as listed>: <first value>`` (names match
@@ -39,48 +35,17 @@ DIGESTS = {
     "hmac-sha512": hashlib.sha512,
 }
 
-_PARAMS = re.compile(
-    rb'\s*[Hh]mac\s*username="(.+)",\s*algorithm="(.+)",\s*headers="(.+)",\s*signature="(.+)"'
-)
-
-
-class SignatureParams:
-    """The four parameters of an ``hmac`` credentials value."""
-
-    __slots__ = ("username", "algorithm", "headers", "signature")
-
-    def __init__(self, username: bytes, algorithm: bytes, headers: bytes, signature: bytes):
-        self.username = username
-        self.algorithm = algorithm
-        self.headers = headers.split(b" ")
-        self.signature = signature
-
-
-def parse_params(value: bytes | None) -> SignatureParams | None:
-    """The parameters of a credentials value, or None when it does not match Kong's pattern."""
-    if value is None:
-        return None
-    found = _PARAMS.search(value)
-    if found is None:
-        return None
-    return SignatureParams(*found.groups())
-
-
-def _header_value(headers: Any, name: bytes) -> bytes | None:
-    wanted = name.lower().replace(b"_", b"-")
-    for n, v in headers:
-        if n == wanted:
-            return v
-    return None
-
 
 def signing_string(
     names: list[bytes], headers: Any, method: bytes, target: bytes, version: bytes
 ) -> bytes:
-    """The bytes a client signs for ``names`` (see module doc)."""
+    """The bytes a client signs for ``names`` (see module doc). Linear in names + headers."""
+    first: dict[bytes, bytes] = {}
+    for n, v in headers:
+        first.setdefault(n, v)
     lines = []
     for name in names:
-        value = _header_value(headers, name)
+        value = first.get(name.lower().replace(b"_", b"-"))
         if value is not None:
             lines.append(name + b": " + value)
         elif name == b"@request-target":
