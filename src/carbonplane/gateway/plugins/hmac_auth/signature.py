@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import calendar
+import functools
 import hashlib
 import hmac
 import re
@@ -88,6 +89,7 @@ _RFC850 = re.compile(rb"[A-Za-z]{6,9}, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d
 _ASCTIME = re.compile(rb"[A-Za-z]{3} ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})")
 
 
+@functools.lru_cache(maxsize=1024)  # clients signing in the same second send the same Date
 def parse_http_date(value: bytes) -> int | None:
     """Epoch seconds of an HTTP date, or None when ``value`` is not one."""
     value = value.strip()
