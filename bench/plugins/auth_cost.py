@@ -24,10 +24,10 @@ import statistics
 import time
 from typing import Any
 
-from carbonplane.gateway.config import load_config_data
-from carbonplane.gateway.entities import validate_plugin
+from carbonplane.gateway.config.entities import validate_plugin
+from carbonplane.gateway.config.loader import load_config_data
 from carbonplane.gateway.plugins import PluginServices, load_bundled, plugin_def
-from carbonplane.gateway.plugins.authn import with_gateway_config
+from carbonplane.gateway.plugins.pdk.authn import with_gateway_config
 from carbonplane.http import Limits, RequestHeadParser
 from carbonplane.proxy.app import Client, RequestContext
 

@@ -10,7 +10,7 @@ import time
 
 from reqkit import gateway, handler, problems_of, refusal, request, upstream_headers
 
-from carbonplane.gateway.config import hash_basicauth_password
+from carbonplane.gateway.config.loader import hash_basicauth_password
 from carbonplane.gateway.plugins.basic_auth.handler import (
     KONG_PAIR,
     KONG_SCHEME,

@@ -1,9 +1,9 @@
 """The ``basic-auth`` plugin: authenticate requests by HTTP Basic credentials stored as a
 consumer's ``basicauth_credentials`` (Kong's basic-auth plugin; PRIORITY 1100)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.basic_auth.handler import Handler
 from carbonplane.gateway.plugins.basic_auth.schema import CONFIG, NO_CONSUMER
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

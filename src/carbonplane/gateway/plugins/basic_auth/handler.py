@@ -28,7 +28,7 @@ import hmac
 import re
 from typing import Any
 
-from carbonplane.gateway.plugins.authn import (
+from carbonplane.gateway.plugins.pdk.authn import (
     Anonymous,
     AuthHandler,
     Identity,

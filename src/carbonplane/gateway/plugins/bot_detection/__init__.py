@@ -2,9 +2,9 @@
 a ``deny`` regex, unless it matches an ``allow`` regex (Kong's bot-detection plugin;
 PRIORITY 2500)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.bot_detection.handler import Handler
 from carbonplane.gateway.plugins.bot_detection.schema import CONFIG, NO_CONSUMER
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

@@ -17,9 +17,9 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler
 from carbonplane.gateway.plugins.bot_detection.rules import is_bot
 from carbonplane.gateway.plugins.bot_detection.schema import compile_rule
+from carbonplane.gateway.plugins.pdk.base import PluginHandler
 from carbonplane.proxy.app import LocalResponse
 
 USER_AGENT = b"user-agent"

@@ -2,9 +2,9 @@
 headers, made with a consumer's ``hmacauth_credentials`` secret (Kong's hmac-auth plugin;
 PRIORITY 1030)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.hmac_auth.handler import Handler
 from carbonplane.gateway.plugins.hmac_auth.schema import CONFIG, NO_CONSUMER
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

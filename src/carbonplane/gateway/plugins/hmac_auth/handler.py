@@ -33,14 +33,6 @@ import logging
 import time
 from typing import Any
 
-from carbonplane.gateway.plugins.authn import (
-    Anonymous,
-    AuthHandler,
-    Identity,
-    authenticate,
-    gateway_config_of,
-    index_of,
-)
 from carbonplane.gateway.plugins.hmac_auth.params import parse_params
 from carbonplane.gateway.plugins.hmac_auth.signature import (
     body_digest,
@@ -48,6 +40,14 @@ from carbonplane.gateway.plugins.hmac_auth.signature import (
     parse_http_date,
     sign,
     signing_string,
+)
+from carbonplane.gateway.plugins.pdk.authn import (
+    Anonymous,
+    AuthHandler,
+    Identity,
+    authenticate,
+    gateway_config_of,
+    index_of,
 )
 from carbonplane.http import FRAMING_NONE
 from carbonplane.proxy.app import LocalResponse
