@@ -38,7 +38,9 @@ A ``take`` is given ``cells``: ``(name, expires_ms, limit, prev_name, prev_weigh
 per window. ``prev_name``/``prev_weight`` serve the sliding-window estimate
 ``count + floor(prev_count * prev_weight)``; fixed windows pass ``(None, 0.0)``. It returns
 ``(admitted, usages)`` where ``usages`` are the estimates *before* this request; nothing is
-incremented unless every window admits.
+incremented unless every window admits. ``amount`` (default 1) is what each counter grows by
+when admitted: response-ratelimiting counts what the upstream reports (``X-Kong-Limit``) with a
+limit no usage reaches, and reads usages without counting with limit 0 (nothing admits).
 """
 
 from __future__ import annotations
@@ -140,12 +142,20 @@ class CounterTable:
             raise ValueError(f"slots must be a power of two >= {PROBE}, got {slots}")
         return HEADER_SIZE + (slots + PROBE - 1) * (KEY_SIZE + VALUE_SIZE)
 
-    def take(self, cells: Sequence[Cell], now_ms: int) -> tuple[bool, list[int]]:
-        """Admit-and-count one request atomically; see the module docstring."""
+    def take(self, cells: Sequence[Cell], now_ms: int, amount: int = 1) -> tuple[bool, list[int]]:
+        """Admit-and-count one request atomically (each counter grows by ``amount``); see the
+        module docstring."""
         native = self._native
         if native is not None:  # atomic for this process's threads too: no thread lock
             result = native(
-                self._mm, self._lock_fd, self._values, cells, self._located, self._locate, now_ms
+                self._mm,
+                self._lock_fd,
+                self._values,
+                cells,
+                self._located,
+                self._locate,
+                now_ms,
+                amount,
             )
             if result is None:
                 raise self._full(cells, now_ms)
@@ -154,10 +164,10 @@ class CounterTable:
         located = [(locate(c[0]), locate(c[3]) if c[3] else None) for c in cells]
         with self._thread_lock:
             if self._lock_fd < 0:
-                return self._take_locked(cells, located, now_ms)
+                return self._take_locked(cells, located, now_ms, amount)
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
-                return self._take_locked(cells, located, now_ms)
+                return self._take_locked(cells, located, now_ms, amount)
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
@@ -172,7 +182,7 @@ class CounterTable:
             self._located[name] = found
         return found
 
-    def _take_locked(self, cells, located, now_ms: int) -> tuple[bool, list[int]]:
+    def _take_locked(self, cells, located, now_ms: int, amount: int) -> tuple[bool, list[int]]:
         """One request's check-and-count under the lock: the specification of the C step."""
         mm, unpack, values = self._mm, VALUE.unpack_from, self._values - HEADER_SIZE
         usages: list[int] = []
@@ -207,11 +217,13 @@ class CounterTable:
         for cell, (current, _), at in zip(cells, located, offsets):
             if at >= 0:
                 old_expires, count = unpack(mm, values + at)
-                VALUE.pack_into(mm, values + at, cell[1], count + 1 if old_expires > now_ms else 1)
+                VALUE.pack_into(
+                    mm, values + at, cell[1], count + amount if old_expires > now_ms else amount
+                )
             else:
                 slot = fresh.pop(0)
                 mm[HEADER_SIZE + slot * KEY_SIZE : HEADER_SIZE + (slot + 1) * KEY_SIZE] = current[0]
-                VALUE.pack_into(mm, self._values + slot * VALUE_SIZE, cell[1], 1)
+                VALUE.pack_into(mm, self._values + slot * VALUE_SIZE, cell[1], amount)
         return admitted, usages
 
     def _find_at(self, key: bytes, start: int) -> int:
@@ -311,10 +323,10 @@ class HostCounters(CounterTable):
             )
         return existing
 
-    def take(self, cells: Sequence[Cell], now_ms: int) -> tuple[bool, list[int]]:
+    def take(self, cells: Sequence[Cell], now_ms: int, amount: int = 1) -> tuple[bool, list[int]]:
         if self._forks != _forks:
             self._reopen()
-        return super().take(cells, now_ms)
+        return super().take(cells, now_ms, amount)
 
     def _reopen(self) -> None:
         """After a fork: a lock descriptor of our own (``flock`` locks belong to the open file,

@@ -1,7 +1,9 @@
 /* The counter table's check-and-count step (counters.CounterTable.take) in C: the native
  * version of counters.py's ``_take_locked``, which is the specification (it runs where this
  * module is not built, and tests/.../test_rate_limit_counters.py runs every case on both).
- *   take(mm, lock_fd, values, cells, located, locate, now_ms) -> (admitted, usages) | None
+ *   take(mm, lock_fd, values, cells, located, locate, now_ms[, amount]) -> (admitted, usages)
+ *   | None
+ * - amount: what each counter grows by when admitted (default 1);
  * - mm: the writable table; values: byte offset of the value region; layout in layout.h;
  * - lock_fd: the file to flock, or -1 for a table of this process only (anonymous memory);
  * - cells: (name, expires_ms, limit, prev_name | None, prev_weight) per window;
@@ -75,7 +77,7 @@ static void write_value(char *values, Py_ssize_t slot, long long expires, long l
 
 /* Under the lock: 1 admitted, 0 refused, -1 full (nothing written). */
 static int take_locked(char *buf, Py_ssize_t values_at, cell_t *cells, Py_ssize_t n,
-                       long long now) {
+                       long long now, long long amount) {
     const char *keys = buf + HEADER_SIZE;
     char *values = buf + values_at;
     int admitted = 1;
@@ -117,10 +119,10 @@ static int take_locked(char *buf, Py_ssize_t values_at, cell_t *cells, Py_ssize_
         if (c->at >= 0) {
             long long expires, count;
             read_value(values, c->at, &expires, &count);
-            write_value(values, c->at, c->expires, expires > now ? count + 1 : 1);
+            write_value(values, c->at, c->expires, expires > now ? count + amount : amount);
         } else {
             memcpy(buf + HEADER_SIZE + fresh[i] * KEY_SIZE, c->key, KEY_SIZE);
-            write_value(values, fresh[i], c->expires, 1);
+            write_value(values, fresh[i], c->expires, amount);
         }
     }
     return 1;
@@ -138,14 +140,15 @@ static int lock_fd(int fd, int op) {
 }
 
 static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 7) {
+    if (nargs != 7 && nargs != 8) {
         PyErr_SetString(PyExc_TypeError,
-                        "take(mm, lock_fd, values, cells, located, locate, now_ms)");
+                        "take(mm, lock_fd, values, cells, located, locate, now_ms[, amount])");
         return NULL;
     }
     int fd = (int)PyLong_AsLong(args[1]);
     Py_ssize_t values_at = PyLong_AsSsize_t(args[2]);
     long long now = PyLong_AsLongLong(args[6]);
+    long long amount = nargs == 8 ? PyLong_AsLongLong(args[7]) : 1;
     if (PyErr_Occurred()) return NULL;
     PyObject *cell_seq = args[3], *located = args[4], *locate = args[5];
     if (!PyList_Check(cell_seq) && !PyTuple_Check(cell_seq)) {
@@ -206,7 +209,7 @@ static PyObject *take(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyBuffer_Release(&view);
         goto done;
     }
-    int outcome = take_locked((char *)view.buf, values_at, cells, n, now);
+    int outcome = take_locked((char *)view.buf, values_at, cells, n, now, amount);
     int unlocked = lock_fd(fd, LOCK_UN);
     PyBuffer_Release(&view);
     if (unlocked != 0) goto done;
