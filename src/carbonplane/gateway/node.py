@@ -19,9 +19,11 @@ API and the workers never disagree once a change returns. ``reload`` re-reads th
 gateway was started with (``settings.config_file``: SIGHUP, ``POST /config/reload``) and applies
 it the same way; changes are serialised by one lock, whichever way they arrive.
 ``upstream_health`` merges the workers' health reports; ``set_target_health`` publishes a manual
-health setting to every worker; ``metrics`` renders the host's Prometheus text - the sum of the
-snapshots every worker's prometheus plugin publishes under ``<runtime dir>/prometheus`` (at
-most a second old; ``plugins/prometheus/store.py``); ``status`` reports the workers.
+health setting to every worker; ``purge_cache`` publishes proxy-cache purges to every worker
+through a journal file in the runtime directory; ``metrics`` renders the host's Prometheus
+text - the sum of the snapshots every worker's prometheus plugin publishes under
+``<runtime dir>/prometheus`` (at most a second old; ``plugins/prometheus/store.py``);
+``status`` reports the workers.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from carbonplane.gateway.adminserver import AdminServer, Response
 from carbonplane.gateway.balancing import balancer_for
 from carbonplane.gateway.model import GatewayConfig
 from carbonplane.gateway.plugins.counters import default_counter_path
+from carbonplane.gateway.plugins.proxy_cache.store import PurgeJournal
 from carbonplane.gateway.runtime import (
     FACTORY,
     WorkerState,
@@ -103,7 +106,10 @@ class GatewayNode:
                 "nginx_worker_processes": settings.workers,
             },
         )
-        self.admin.hooks = dataclasses.replace(self.admin.hooks, reload=self.reload_file)
+        self.admin.hooks = dataclasses.replace(
+            self.admin.hooks, reload=self.reload_file, purge_cache=self._purge_cache
+        )
+        self._purge_journal: PurgeJournal | None = None
         self.published = config  # the config every worker runs
         self.supervisor = None
         self.server = None
@@ -113,6 +119,12 @@ class GatewayNode:
         self._lock = asyncio.Lock()
         self.proxy_port = 0
         self.admin_port = 0
+
+    def _purge_cache(self, key: str | None) -> None:
+        """Publish a proxy-cache purge (``key`` None: everything) to every worker."""
+        if self._purge_journal is None:
+            self._purge_journal = PurgeJournal.in_dir(self.dir)
+        self._purge_journal.publish(key)
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> tuple[int, int]:

@@ -16,7 +16,8 @@ metrics, schemas, enabled plugins, tags, endpoint list and upstream health.
 - ``GET /schemas/{entity}``, ``GET /schemas/plugins/{name}``, ``GET /plugins/schema/{name}``,
   ``POST /schemas/{entity}/validate``, ``GET /plugins/enabled``, ``GET /tags/{tag}``,
   ``GET /endpoints``; ``GET /upstreams/{u}/health`` and ``PUT .../targets/{t}/healthy|unhealthy``
-  through the health hooks.
+  through the health hooks; ``DELETE /proxy-cache[/{key}]`` through the ``purge_cache`` hook
+  (``plugins/proxy_cache/api.py``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from carbonplane.gateway.entities import (
     resolve_kind,
     validate_entity,
 )
+from carbonplane.gateway.plugins.proxy_cache import api as proxy_cache_api
 from carbonplane.gateway.schema import describe_record
 
 if TYPE_CHECKING:
@@ -83,6 +85,9 @@ ENDPOINTS = (
     "/upstreams/{upstreams}/health",
     "/upstreams/{upstreams}/targets/{targets}/healthy",
     "/upstreams/{upstreams}/targets/{targets}/unhealthy",
+    "/proxy-cache",
+    "/proxy-cache/{cache_key}",
+    "/proxy-cache/{plugin_id}/caches/{cache_key}",
 )
 
 
@@ -93,6 +98,7 @@ class Hooks:
     upstream_health: Callable[[Mapping], list[dict]] | None = None
     set_target_health: Callable[[Mapping, Mapping, bool], None] | None = None
     reload: Callable[[], Any] | None = None  # re-read the start file and publish it
+    purge_cache: Callable[[str | None], None] | None = None  # proxy-cache purge, every worker
 
 
 @dataclass
@@ -152,6 +158,8 @@ def dispatch(
         if upstream is None:
             raise not_found()
         return respond(200, {"id": upstream["id"], "data": _health(api, upstream), "next": None})
+    if head == "proxy-cache":
+        return proxy_cache_api.dispatch(api, method, segs, api.hooks.purge_cache)
     return None
 
 

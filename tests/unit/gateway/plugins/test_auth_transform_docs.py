@@ -20,6 +20,8 @@ PLUGINS = [
     "request-size-limiting",
     "request-transformer",
     "response-transformer",
+    "response-ratelimiting",
+    "proxy-cache",
 ]
 
 load_bundled()
