@@ -48,6 +48,24 @@ def test_miss_then_hit_with_kongs_key_and_headers(upstream, request):
     assert int(h2["age"]) >= 1 and h2["content-type"] == "text/plain"
 
 
+def test_empty_bodies_and_head_requests_are_kept(upstream, request):
+    upstream.script("/moved", status=301, headers=[TEXT, ("Location", "/new")], body=b"")
+    h = cache(memory=unique_store(request))
+    with RigProxy(upstream.port, [h]) as proxy:
+        first = http(proxy.port, "GET", "/moved")
+        second = http(proxy.port, "GET", "/moved")
+        head1 = http(proxy.port, "HEAD", "/page")
+        head2 = http(proxy.port, "HEAD", "/page")
+        get = http(proxy.port, "GET", "/page")
+    assert (first[0], first[1]["x-cache-status"]) == (301, "Miss")
+    assert (second[0], second[1]["x-cache-status"], second[2]) == (301, "Hit", b"")
+    assert second[1]["location"] == "/new"
+    assert head1[1]["x-cache-status"] == "Miss" and head2[1]["x-cache-status"] == "Hit"
+    assert head2[2] == b""
+    # HEAD and GET are keyed apart: the GET is a miss with its body
+    assert get[1]["x-cache-status"] == "Miss" and get[2].startswith(b"/page #")
+
+
 def test_bypass_for_methods_types_and_statuses(upstream, request):
     upstream.script("/img", headers=[("Content-Type", "image/png")], body=b"png")
     upstream.script("/boom", status=500, headers=[TEXT], body=b"x")

@@ -166,3 +166,13 @@ async def _settle() -> None:
         if not handler._tasks:
             return
         await asyncio.sleep(0.01)
+
+
+def test_empty_bodies_stay_framed(upstream, tmp_path):
+    upstream.script("/empty", headers=[TEXT, ("X-Kong-Limit", "videos=1")], body=b"")
+    store = HostCounters.open(str(tmp_path / "c"))
+    h = build("response-ratelimiting", limits(), services=PluginServices(counters=store))
+    with RigProxy(upstream.port, [h]) as proxy:
+        status, headers, body = http(proxy.port, "GET", "/empty", timeout=3)
+    assert (status, body) == (200, b"")
+    assert headers["x-ratelimit-remaining-videos-minute"] == "4"

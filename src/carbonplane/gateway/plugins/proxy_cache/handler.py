@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.emptybody import keep_framed
 from carbonplane.gateway.plugins.proxy_cache.cache_key import build_cache_key, request_uri
 from carbonplane.gateway.plugins.proxy_cache.policy import Rules, directives
 from carbonplane.gateway.plugins.proxy_cache.store import PurgeJournal, all_stores, store_for
@@ -147,7 +148,11 @@ class Handler(PluginHandler):
     def on_response_head(self, ctx: Any) -> None:
         state = ctx.vars.get(STATE)
         response = ctx.response
-        if state is None or response is None:
+        if response is None:
+            return
+        if ctx.source == "upstream":
+            keep_framed(ctx)  # this plugin's body filter re-frames every response
+        if state is None:
             return
         key = state[0]
         if key is not None and ctx.source == "upstream":

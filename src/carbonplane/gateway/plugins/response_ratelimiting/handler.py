@@ -30,6 +30,7 @@ from typing import Any
 
 from carbonplane.errors import RateLimitStoreError
 from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.emptybody import keep_framed
 from carbonplane.gateway.plugins.rate_limiting.handler import _fallback_counters
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 from carbonplane.gateway.plugins.rate_limiting.schema import redis_settings
@@ -135,7 +136,10 @@ class Handler(PluginHandler):
         reported = [v for n, v in have if n == self.header]
         if reported:
             response.headers = have = [h for h in have if h[0] != self.header]
-        if state is None or ctx.source != "upstream":
+        if ctx.source != "upstream":
+            return
+        keep_framed(ctx)  # this plugin's body filter re-frames every response
+        if state is None:
             return
         increments = state[3] = parse_increments(reported, self.counters.limits)
         stop = False
