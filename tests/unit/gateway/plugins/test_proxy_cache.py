@@ -167,3 +167,19 @@ def test_admin_endpoints():
     missing = f"/proxy-cache/{'1' * 8}-1111-1111-1111-{'1' * 12}/caches/{'f' * 64}"
     assert api.handle("DELETE", missing, None, {})[0] == 404
     assert purged == [None, "f" * 64]
+
+
+def test_purges_between_config_versions_reach_the_kept_entries(tmp_path):
+    """Handlers are rebuilt per config version; the stores and the journal reader outlive
+    them, so a purge published while no handler of the new version ran yet still applies."""
+    from carbonplane.gateway.plugins import PluginServices
+
+    services = PluginServices(extra={"runtime": {"dir": str(tmp_path)}})
+    conf = {"strategy": "memory", "memory": {"dictionary_name": "versions"}}
+    old = handler(NAME, conf, services=services)
+    through(old, target="/v")
+    key = header(through(old, target="/v").headers, "x-cache-key")
+    PurgeJournal.in_dir(str(tmp_path)).publish(key)  # the Admin API, between two versions
+    new = handler(NAME, conf, services=services)
+    ctx = through(new, target="/v")
+    assert header(ctx.response.headers, "x-cache-status") == "Miss"

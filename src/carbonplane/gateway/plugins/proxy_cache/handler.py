@@ -29,7 +29,12 @@ from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.emptybody import keep_framed
 from carbonplane.gateway.plugins.proxy_cache.cache_key import build_cache_key, request_uri
 from carbonplane.gateway.plugins.proxy_cache.policy import Rules, directives
-from carbonplane.gateway.plugins.proxy_cache.store import PurgeJournal, all_stores, store_for
+from carbonplane.gateway.plugins.proxy_cache.store import (
+    PurgeJournal,
+    all_stores,
+    journal_for,
+    store_for,
+)
 from carbonplane.proxy.app import LocalResponse
 
 STATE = "proxy_cache"  # ctx.vars: [key, status text, lifetime, pieces, size, recording]
@@ -85,7 +90,7 @@ class Handler(PluginHandler):
         if journal is None:
             if self.journal_dir is None:
                 return
-            journal = self._journal = PurgeJournal.in_dir(self.journal_dir)
+            journal = self._journal = journal_for(self.journal_dir)
         journal.apply(all_stores())
 
     def _cache_headers(self, ctx: Any, status: bytes, key: str | None) -> list:

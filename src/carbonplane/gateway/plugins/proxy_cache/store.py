@@ -17,7 +17,10 @@ the bytes of bodies and headers kept (plus a fixed overhead per entry), never ab
 process, read by every worker before each lookup (one 8-byte read of a mapped page). Layout: a
 sequence number (u64) then ``RING`` slots of ``(seq u64, key 64 bytes)``; a purge writes its
 slot, then the sequence. A key of 64 ``*`` purges everything. A worker that finds more than
-``RING`` new purges flushes its caches (nothing purged is ever served).
+``RING`` new purges flushes its caches (nothing purged is ever served). A process reads the
+journal through one reader (``journal_for``) for as long as it lives, like its stores: handlers
+are rebuilt on every config change, and a purge published between two versions must still
+reach the entries the stores kept.
 """
 
 from __future__ import annotations
@@ -126,6 +129,17 @@ def _check_key(key: bytes) -> bytes:
     if len(key) != 64 or not all(c in b"0123456789abcdef" for c in key):
         raise ValueError(f"a proxy-cache key is 64 lowercase hex digits, got {key[:80]!r}")
     return key
+
+
+_journals: dict[str, PurgeJournal] = {}
+
+
+def journal_for(directory: str) -> PurgeJournal:
+    """This process's reader of the purge journal in ``directory``."""
+    found = _journals.get(directory)
+    if found is None:
+        found = _journals[directory] = PurgeJournal.in_dir(directory)
+    return found
 
 
 class PurgeJournal:
