@@ -151,6 +151,7 @@ def test_redis_unreachable_is_fault_tolerant_by_default(upstream):
     with RigProxy(upstream.port, [build("response-ratelimiting", conf)]) as proxy:
         status, headers, _ = http(proxy.port, "GET", "/videos")
         assert status == 200 and "x-ratelimit-remaining-videos-minute" not in headers
+        assert "x-kong-limit" not in headers  # removed even without counters (Kong leaves it)
     strict = build("response-ratelimiting", {**conf, "fault_tolerant": False})
     with RigProxy(upstream.port, [strict]) as proxy:
         status, _, body = http(proxy.port, "GET", "/videos")
