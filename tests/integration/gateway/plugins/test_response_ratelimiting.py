@@ -13,7 +13,7 @@ import pytest
 from gwharness import GatewayProcess, http, wait_until, write_config
 
 from carbonplane.gateway.plugins import PluginServices
-from carbonplane.gateway.plugins.counters import HostCounters
+from carbonplane.gateway.plugins.pdk.counters import HostCounters
 
 from .scripted_upstream import ScriptedUpstream
 from .traffic_rig import RigProxy, build

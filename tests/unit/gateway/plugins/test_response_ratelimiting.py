@@ -11,7 +11,7 @@ import pytest
 from traffickit import body_json, handler, header, problems, request, respond, run
 
 from carbonplane.gateway.plugins import PluginServices
-from carbonplane.gateway.plugins.counters import NATIVE_BUILT, LocalCounters
+from carbonplane.gateway.plugins.pdk.counters import NATIVE_BUILT, LocalCounters
 from carbonplane.gateway.plugins.response_ratelimiting.counting import (
     UNREACHED,
     Counters,

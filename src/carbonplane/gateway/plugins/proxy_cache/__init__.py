@@ -1,6 +1,6 @@
 """proxy-cache: Kong's reverse-proxy cache, memory strategy (per worker process)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 from carbonplane.gateway.plugins.proxy_cache.handler import Handler
 from carbonplane.gateway.plugins.proxy_cache.schema import CONFIG
 

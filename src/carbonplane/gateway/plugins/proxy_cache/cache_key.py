@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 
-from carbonplane.gateway.plugins.reqparts import parse_query
+from carbonplane.gateway.plugins.pdk.reqparts import parse_query
 
 
 def _fields(args: dict[str, list], names: Sequence[str]) -> str:

@@ -25,8 +25,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.emptybody import keep_framed
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.proxy_cache.cache_key import build_cache_key, request_uri
 from carbonplane.gateway.plugins.proxy_cache.policy import Rules, directives
 from carbonplane.gateway.plugins.proxy_cache.store import (

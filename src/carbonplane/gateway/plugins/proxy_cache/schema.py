@@ -16,9 +16,9 @@ Kong behaves as true / false).
 
 from __future__ import annotations
 
-from carbonplane.gateway import typedefs as t
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import Field, record
 from carbonplane.gateway.plugins.proxy_cache.policy import mime
-from carbonplane.gateway.schema import Field, record
 
 METHODS = ("HEAD", "GET", "POST", "PATCH", "PUT")
 STRATEGIES = ("memory",)

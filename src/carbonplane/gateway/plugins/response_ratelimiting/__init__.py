@@ -1,6 +1,6 @@
 """response-ratelimiting: Kong's per-name limits whose units the upstream reports per response."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 from carbonplane.gateway.plugins.response_ratelimiting.handler import Handler
 from carbonplane.gateway.plugins.response_ratelimiting.schema import CONFIG
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway import typedefs as t
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import ENTITY, Field, record
 from carbonplane.gateway.plugins.rate_limiting.schema import LEGACY_FIELDS, PERIODS, REDIS
-from carbonplane.gateway.schema import ENTITY, Field, record
 
 LIMIT_BY = ("consumer", "credential", "ip")
 POLICIES = ("local", "cluster", "redis")
