@@ -46,7 +46,7 @@ from carbonplane.gateway.chains import PluginChains
 from carbonplane.gateway.model import GatewayConfig
 from carbonplane.gateway.plugins.authn import GATEWAY_CONFIG
 from carbonplane.gateway.plugins.base import PluginServices
-from carbonplane.gateway.router import https_required_response
+from carbonplane.gateway.router import https_required_response, websocket_required_response
 from carbonplane.proxy.app import (
     FilterChain,
     LocalResponse,
@@ -55,6 +55,7 @@ from carbonplane.proxy.app import (
     Upstream,
 )
 from carbonplane.proxy.layers.balance import Balancer, TargetState
+from carbonplane.proxy.tunnel import is_websocket_handshake
 
 NO_ROUTE = "no Route matched with those values"
 NO_SERVICE = "no Service found with those values"
@@ -140,7 +141,10 @@ class GatewayApp:
                 if len(self._decisions) >= DECISION_CACHE:
                     self._decisions.clear()
                 self._decisions[key] = hit
-        decision, route, service, captures, _ = hit
+        decision, route, service, captures, _, websocket_only = hit
+        if websocket_only and not is_websocket_handshake(req):
+            status, headers, body = websocket_required_response()
+            return LocalResponse(status, body, list(headers), filters=self.chains.global_chain)
         vars = ctx.vars
         vars["route"] = route
         vars["service"] = service
@@ -150,9 +154,9 @@ class GatewayApp:
 
     def _decide(self, ctx: RequestContext) -> tuple | LocalResponse:
         """Match the request; a proxied decision comes back as (decision, route, service,
-        captures, cacheable): cacheable when every request with this method, Host, target and
-        scheme gets the same one (no header routes; not let through by a trusted
-        X-Forwarded-Proto)."""
+        captures, cacheable, websocket_only): cacheable when every request with this method,
+        Host, target and scheme gets the same one (no header routes; not let through by a
+        trusted X-Forwarded-Proto)."""
         req = ctx.request
         scheme = "https" if ctx.client.scheme == b"https" else "http"
         host = req.host.decode("latin-1") if req.host else None
@@ -184,7 +188,8 @@ class GatewayApp:
             plan.buffer_request,
         )
         cacheable = not self._header_routing and match.https_redirect_status is None
-        return decision, match.route, match.service, match.uri_captures, cacheable
+        captures = match.uri_captures
+        return decision, match.route, match.service, captures, cacheable, match.websocket_only
 
     # -- lifecycle ----------------------------------------------------------------------
     @property

@@ -142,6 +142,10 @@ def uses_cookie(upstream: Mapping[str, Any]) -> bool:
     return "cookie" in (upstream["hash_on"], upstream["hash_fallback"])
 
 
+# A WebSocket service is reached as HTTP/1.1 first (ws: plain TCP, wss: TLS), then tunnelled.
+_HTTP_SCHEME = {"ws": "http", "wss": "https"}
+
+
 def compile_upstream(
     service: Mapping[str, Any],
     config: GatewayConfig,
@@ -150,7 +154,7 @@ def compile_upstream(
 ) -> Upstream:
     """The engine's ``Upstream`` for one service: the gateway's stack (module docstring)."""
     name = service.get("name") or service["id"]
-    scheme = service["protocol"]
+    scheme = _HTTP_SCHEME.get(service["protocol"], service["protocol"])
     stack = Stack(name)
     balancer = balancers.get(service["host"])
     if balancer is not None:  # balance: Kong's algorithm over the upstream entity's targets

@@ -10,7 +10,10 @@ Semantics (Kong 3.x ``traditional_compatible`` router: ``kong/router/transform.l
   starting with ``~*`` being a case-insensitive regex searched in the value; ``paths`` plain
   string prefixes, or ``~`` regexes anchored at the start of the path; ``snis`` only on https
   requests. ``protocols`` do not take part in matching: an https-only route that matches a plain
-  http request answers with its ``https_redirect_status_code`` (426 by default).
+  http request answers with its ``https_redirect_status_code`` (426 by default); ``wss`` counts
+  as ``https`` and ``ws`` as ``http`` there. A ``ws``/``wss`` route matches like any other; the
+  gateway answers a request on it that is no WebSocket handshake with 426
+  (``websocket_required_response``), while http/https routes proxy handshakes too (Kong).
 - A route whose paths mix regexes and prefixes of different lengths is split into one matcher per
   group (all regexes; each prefix length), each with its own priority.
 - Priority, highest first: (1) the number of fields set among methods, hosts, headers, paths,
@@ -49,7 +52,7 @@ NO_SERVICE_BODY = b'{"message":"no Service found with those values"}'
 HTTPS_REQUIRED_BODY = b'{"message":"Please use HTTPS protocol"}'
 JSON_HEADERS = ((b"content-type", b"application/json; charset=utf-8"),)
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
 
 class RouteMatch:
@@ -73,6 +76,7 @@ class RouteMatch:
         "matched_path",
         "uri_captures",
         "https_redirect_status",
+        "websocket_only",
     )
 
     def __init__(
@@ -96,6 +100,7 @@ class RouteMatch:
         self.matched_path = matched_path
         self.uri_captures = uri_captures
         self.https_redirect_status = https_redirect_status
+        self.websocket_only = False  # a ws/wss route: a request that is no handshake gets 426
 
     def __repr__(self) -> str:
         name = self.route.get("name") or self.route.get("id")
@@ -119,6 +124,7 @@ class _Matcher:
         "v1",
         "preserve_host",
         "https_only",
+        "websocket_only",
         "redirect_status",
         "base",
         "service_host",
@@ -147,7 +153,10 @@ class _Matcher:
         self.v1 = route.get("path_handling") == "v1"
         self.preserve_host = bool(route["preserve_host"])
         protocols = route.get("protocols") or ("http", "https")
-        self.https_only = "https" in protocols and "http" not in protocols
+        plain = "http" in protocols or "ws" in protocols
+        self.https_only = ("https" in protocols or "wss" in protocols) and not plain
+        # ws/wss routes (never mixed with http/https) take WebSocket handshakes only
+        self.websocket_only = "ws" in protocols or "wss" in protocols
         self.redirect_status = route.get("https_redirect_status_code") or 426
         self.base = (service.get("path") or "/") if service is not None else "/"
         self.service_host = _service_host_header(service) if service and not upstream else None
@@ -365,9 +374,11 @@ def _decide(
         upstream_host = m.service_host
     upstream_path = upstream_uri(m.base, path, matched if m.strip else None, m.strip, m.v1) + query
     redirect = m.redirect_status if m.https_only and scheme != "https" else None
-    return RouteMatch(
+    match = RouteMatch(
         m.route, m.service, m.upstream, upstream_path, upstream_host, matched, captures, redirect
     )
+    match.websocket_only = m.websocket_only
+    return match
 
 
 def upstream_uri(base: str, path: str, prefix: str | None, strip: bool, v1: bool = False) -> str:
@@ -458,6 +469,18 @@ def _headers_match(rules: tuple, values: dict[str, list[str]]) -> bool:
         if not any(v in plain or any(rx.search(v) for rx in regexes) for v in got):
             return False
     return True
+
+
+WEBSOCKET_REQUIRED_BODY = b'{"message":"Please use WebSocket protocol"}'
+
+
+def websocket_required_response() -> tuple[int, tuple[tuple[bytes, bytes], ...], bytes]:
+    """The answer to a request that is no WebSocket handshake on a ws/wss route."""
+    return (
+        426,
+        JSON_HEADERS + ((b"connection", b"Upgrade"), (b"upgrade", b"websocket")),
+        WEBSOCKET_REQUIRED_BODY,
+    )
 
 
 def https_required_response(

@@ -196,8 +196,14 @@ INVALID = [
         "services",
         {"host": "h", "protocol": "grpc"},
         {
-            "protocol": "protocol 'grpc' is not supported: the gateway proxies HTTP/1.1; use 'http' or 'https'"
+            "protocol": "protocol 'grpc' is not supported: the gateway proxies HTTP/1.1 and "
+            "WebSocket; use 'http', 'https', 'ws' or 'wss'"
         },
+    ),
+    (
+        "services",
+        {"host": "h", "protocol": "ws", "tls_verify": True},
+        {"tls_verify": "value must be null (only allowed when 'protocol' is 'https')"},
     ),
     ("services", {"host": "h", "path": "api"}, {"path": "should start with: /"}),
     ("services", {"host": "h", "path": "/a//b"}, {"path": "must not have empty segments"}),
@@ -307,7 +313,21 @@ INVALID = [
         "routes",
         {"paths": ["/"], "protocols": ["tcp"]},
         {
-            "protocols": "protocol 'tcp' is not supported: the gateway serves HTTP/1.1 routes; use 'http' and/or 'https'"
+            "protocols": "protocol 'tcp' is not supported: the gateway serves HTTP/1.1 and "
+            "WebSocket routes; use 'http'/'https' or 'ws'/'wss'"
+        },
+    ),
+    (
+        "routes",
+        {"paths": ["/"], "protocols": ["http", "ws"]},
+        {"protocols": "these sets are mutually exclusive: ('http', 'https'), ('ws', 'wss')"},
+    ),
+    (
+        "routes",
+        {"protocols": ["ws"]},
+        {
+            "@entity": "must set one of 'methods', 'hosts', 'headers', 'paths' "
+            "when 'protocols' is 'ws'"
         },
     ),
     ("routes", {"paths": ["/"], "protocols": []}, {"protocols": "length must be at least 1"}),

@@ -16,7 +16,7 @@ from carbonplane.gateway import typedefs as t
 from carbonplane.gateway.schema import ENTITY, Field, record
 
 PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss")
-HTTP_PROTOCOLS = ("http", "https")
+HTTP_PROTOCOLS = ("http", "https", "ws", "wss")  # ws/wss: WebSocket handshakes only
 
 
 def _header_map_check(headers: dict[str, Any]) -> str | None:
@@ -35,11 +35,18 @@ def _checks(route: dict[str, Any]) -> list[tuple[str, str]]:
             (
                 "protocols",
                 f"protocol '{unsupported[0]}' is not supported: the gateway serves "
-                "HTTP/1.1 routes; use 'http' and/or 'https'",
+                "HTTP/1.1 and WebSocket routes; use 'http'/'https' or 'ws'/'wss'",
             )
         )
         return out
-    if route.get("snis") and "https" not in protocols:
+    if any(p in ("http", "https") for p in protocols) and any(
+        p in ("ws", "wss") for p in protocols
+    ):
+        out.append(
+            ("protocols", "these sets are mutually exclusive: ('http', 'https'), ('ws', 'wss')")
+        )
+        return out
+    if route.get("snis") and "https" not in protocols and "wss" not in protocols:
         out.append(
             (
                 "snis",
@@ -57,8 +64,8 @@ def _checks(route: dict[str, Any]) -> list[tuple[str, str]]:
                 )
             )
     if not any(route.get(f) for f in ("methods", "hosts", "headers", "paths", "snis")):
-        label = "https" if protocols == ["https"] else "http"
-        extra = ", 'snis'" if "https" in protocols else ""
+        label = protocols[0] if len(protocols) == 1 else "http"
+        extra = ", 'snis'" if "https" in protocols or "wss" in protocols else ""
         out.append(
             (
                 ENTITY,

@@ -15,7 +15,7 @@ from carbonplane.gateway import typedefs as t
 from carbonplane.gateway.schema import ENTITY, Problem, record
 
 PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss")
-SUPPORTED_PROTOCOLS = ("http", "https")
+SUPPORTED_PROTOCOLS = ("http", "https", "ws", "wss")  # ws: HTTP/1.1 then a tunnel; wss: TLS
 
 
 def _checks(svc: dict[str, Any]) -> list[tuple[str, str]]:
@@ -25,10 +25,10 @@ def _checks(svc: dict[str, Any]) -> list[tuple[str, str]]:
             (
                 "protocol",
                 f"protocol '{svc['protocol']}' is not supported: the gateway "
-                "proxies HTTP/1.1; use 'http' or 'https'",
+                "proxies HTTP/1.1 and WebSocket; use 'http', 'https', 'ws' or 'wss'",
             )
         )
-    if svc["protocol"] != "https":
+    if svc["protocol"] not in ("https", "wss"):
         for name in ("tls_verify", "tls_verify_depth", "ca_certificates"):
             if svc.get(name) is not None:
                 out.append((name, "value must be null (only allowed when 'protocol' is 'https')"))
