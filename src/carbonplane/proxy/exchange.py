@@ -102,7 +102,11 @@ class Exchange:
         # no response-body filter: a one-read response may be relayed in one step (a 101 never
         # is: the reader's take_rest declines it, so it reaches upstream_head)
         self.relays_whole = not self.chain.response_body
-        self.upgrading = is_websocket_handshake(ctx.request)  # tunnel.py
+        # a WebSocket handshake (tunnel.py); the C-speed token test first spares every other
+        # request the call
+        self.upgrading = b"upgrade" in ctx.request.connection_tokens and is_websocket_handshake(
+            ctx.request
+        )
         ctx.decision = decision
         ctx.upstream_target = decision.target
         ctx.upstream_host = decision.host
