@@ -7,7 +7,8 @@ import os
 import re
 import uuid
 
-from traffickit import config, handler, request, respond
+from reqkit import request, respond
+from tests.kits.plugins import config, handler
 
 from carbonplane.gateway.plugins.log_serializer import serialize
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import threading
 
 from prometheus_client import CollectorRegistry, generate_latest
+from reqkit import request, respond
 from test_file_log import finished_request
-from traffickit import handler, request, respond
+from tests.kits.plugins import handler
 
 from carbonplane.events.backends.memory import MemoryLog
 from carbonplane.events.catalog import TOPICS

@@ -4,8 +4,9 @@ added up from worker snapshots, and exposition text that Prometheus' own parser 
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
+from reqkit import request, respond
 from test_file_log import ROUTE, SERVICE, finished_request
-from traffickit import config, handler, request, respond
+from tests.kits.plugins import config, handler
 
 from carbonplane.gateway.plugins import PluginServices
 from carbonplane.gateway.plugins.prometheus import render_host_metrics

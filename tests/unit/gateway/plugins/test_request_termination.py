@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from traffickit import body_json, config, handler, problems, request
+from reqkit import body_json, request
+from tests.kits.plugins import config, handler, problem_at
 
 from carbonplane.gateway.schema import freeze
 
@@ -68,18 +69,18 @@ def test_echo_describes_the_request():
 
 def test_config_checks():
     assert (
-        problems("request-termination", {"message": "a", "body": "b"})["config.@entity"]
+        problem_at("request-termination", {"message": "a", "body": "b"}, "config.@entity")
         == "message cannot be used with content_type or body"
     )
     assert (
-        problems("request-termination", {"content_type": "text/plain"})["config.@entity"]
+        problem_at("request-termination", {"content_type": "text/plain"}, "config.@entity")
         == "content_type requires a body"
     )
     assert (
-        problems("request-termination", {"echo": True, "body": "x"})["config.@entity"]
+        problem_at("request-termination", {"echo": True, "body": "x"}, "config.@entity")
         == "echo cannot be used with content_type and body"
     )
     assert (
-        problems("request-termination", {"status_code": 600})["config.status_code"]
+        problem_at("request-termination", {"status_code": 600}, "config.status_code")
         == "value should be between 100 and 599"
     )
