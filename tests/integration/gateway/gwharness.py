@@ -1,10 +1,8 @@
 """Real-socket helpers for the gateway's integration tests.
 
-- ``StandIn``: a local upstream on 127.0.0.1 (its own thread and event loop) that answers every
-  request with JSON describing what it received (``name``, ``port``, ``method``, ``target``,
-  ``headers``, ``body``), keeps connections alive, and obeys test controls: ``status`` /
-  ``delay`` for all requests, ``.../__status/NNN`` and ``.../__sleep/SECONDS`` in a path per request, and
-  ``health_status`` for ``GET /health`` (active health checks). It counts requests.
+The upstream they send traffic to is the shared ``tests.kits.standin.StandIn`` (on its own
+thread: ``StandIn("a").start()``).
+
 - ``GatewayProcess``: ``carbonplane gateway start`` as a real subprocess on free ports, its
   ports read from the line it prints once serving.
 - ``InProcessGateway``: a ``GatewayNode`` with the proxy in-process (``workers=0``) on a
@@ -28,132 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.kits.standin import read_chunked, read_length
 
 REPO = Path(__file__).resolve().parents[3]
 CARBONPLANE = str(REPO / ".venv" / "bin" / "carbonplane")
 START_TIMEOUT_S = 60.0
-
-
-class StandIn:
-    """A local upstream; see the module docstring."""
-
-    def __init__(self, name: str = "upstream", *, tls: ssl.SSLContext | None = None) -> None:
-        self.name = name
-        self.tls = tls
-        self.status = 200
-        self.delay = 0.0
-        self.health_status = 200
-        self.requests = 0
-        self.health_probes = 0
-        self.active = 0
-        self.max_active = 0
-        self.port = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"stand-in-{name}", daemon=True)
-        self._server: asyncio.AbstractServer | None = None
-
-    def start(self) -> StandIn:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError(f"stand-in {self.name} did not start")
-        return self
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def boot() -> None:
-            self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self.tls)
-            self.port = self._server.sockets[0].getsockname()[1]
-            self._ready.set()
-
-        self._loop.run_until_complete(boot())
-        self._loop.run_forever()
-
-    def stop(self) -> None:
-        async def shutdown() -> None:
-            self._server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
-
-        if self._loop.is_running():
-            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    @property
-    def address(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                line = await reader.readline()
-                if not line:
-                    break
-                method, target, _ = line.decode("latin-1").split(" ", 2)
-                headers: list[tuple[str, str]] = []
-                while True:
-                    raw = await reader.readline()
-                    if raw in (b"\r\n", b"\n", b""):
-                        break
-                    name, _, value = raw.decode("latin-1").partition(":")
-                    headers.append((name.strip().lower(), value.strip()))
-                body = await _read_body(reader, dict(headers))
-                await self._answer(writer, method, target, headers, body)
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
-            pass
-        finally:
-            writer.close()
-
-    async def _answer(self, writer, method, target, headers, body) -> None:
-        if method == "GET" and target == "/health":
-            self.health_probes += 1
-            writer.write(b"HTTP/1.1 %d X\r\ncontent-length: 0\r\n\r\n" % self.health_status)
-            await writer.drain()
-            return
-        self.requests += 1
-        self.active += 1
-        self.max_active = max(self.max_active, self.active)
-        try:
-            status, delay = self.status, self.delay
-            if "/__status/" in target:
-                status = int(target.split("/__status/")[1][:3])
-            if "/__sleep/" in target:
-                delay = float(target.split("/__sleep/")[1].split("/")[0].split("?")[0])
-            if delay:
-                await asyncio.sleep(delay)
-            doc = {
-                "name": self.name,
-                "port": self.port,
-                "method": method,
-                "target": target,
-                "headers": headers,
-                "body": body.decode("latin-1"),
-            }
-            out = json.dumps(doc).encode()
-            writer.write(
-                b"HTTP/1.1 %d X\r\ncontent-type: application/json\r\n"
-                b"x-powered-by: stand-in\r\ncontent-length: %d\r\n\r\n%s" % (status, len(out), out)
-            )
-            await writer.drain()
-        finally:
-            self.active -= 1
-
-
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        parts = []
-        while True:
-            size = int((await reader.readline()).split(b";")[0], 16)
-            if size == 0:
-                await reader.readline()
-                return b"".join(parts)
-            parts.append(await reader.readexactly(size))
-            await reader.readline()
-    length = int(headers.get("content-length", "0") or 0)
-    return await reader.readexactly(length) if length else b""
 
 
 def self_signed_tls(directory: Path, host: str = "localhost") -> ssl.SSLContext:
@@ -193,15 +70,6 @@ def self_signed_tls(directory: Path, host: str = "localhost") -> ssl.SSLContext:
     return ctx
 
 
-def header(doc: dict, name: str) -> str | None:
-    """A header value as a stand-in saw it (last one wins)."""
-    found = None
-    for n, v in doc["headers"]:
-        if n == name:
-            found = v
-    return found
-
-
 def write_config(path: Path, doc: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
@@ -239,18 +107,6 @@ def admin(port: int, method: str, path: str, doc: Any = None, *, token: str | No
         headers["kong-admin-token"] = token
     body = json.dumps(doc).encode() if doc is not None else None
     return http(port, method, path, headers=headers, body=body)
-
-
-def wait_until(predicate, timeout: float = 10.0, interval: float = 0.02, what: str = "condition"):
-    """Poll ``predicate`` until it returns a truthy value (for state the test cannot await)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 class GatewayProcess:
@@ -461,8 +317,10 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool
         if ":" in line:
             k, _, v = line.partition(":")
             fields[k.strip().lower()] = v.strip()
+    chunks: list[bytes] = []
     if fields.get("transfer-encoding", "").lower() == "chunked":
-        body = await _read_body(reader, fields)
+        await read_chunked(reader, chunks.append)
     else:
-        body = await reader.readexactly(int(fields.get("content-length", "0")))
+        await read_length(reader, int(fields.get("content-length", "0")), chunks.append)
+    body = b"".join(chunks)
     return status, body, fields.get("connection", "").lower() == "close"

@@ -7,7 +7,9 @@ import urllib.parse
 
 import pytest
 import yaml
-from gwharness import GatewayProcess, StandIn, admin, http, wait_until, write_config
+from gwharness import GatewayProcess, admin, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from gwharness import GatewayProcess, StandIn, http, wait_until, write_config
+from gwharness import GatewayProcess, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn
 
 REQUESTS = 40
 

@@ -8,7 +8,9 @@ import os
 import signal
 
 import pytest
-from gwharness import GatewayProcess, LoadLoop, StandIn, http, wait_until, write_config
+from gwharness import GatewayProcess, LoadLoop, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn
 
 RELOADS = 6
 

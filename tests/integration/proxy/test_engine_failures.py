@@ -7,15 +7,9 @@ import socket
 
 import pytest
 from enginekit import connect, exchange, get, proxy, read_response, run, stand_in
+from tests.kits.net import free_port
 
 from carbonplane.proxy import FixedTarget, StaticApp, Upstream
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (connections are refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class CountingPicker:
@@ -43,7 +37,7 @@ def app_for(picker, **options) -> StaticApp:
 
 def test_connection_refused_is_502_after_every_retry():
     async def scenario():
-        dead = closed_port()
+        dead = free_port()  # nothing listens there: connecting is refused
         picker = CountingPicker(dead)
         async with proxy(app=app_for(picker, retries=3)) as (_, port):
             response = await exchange(port, get(b"/x"))
@@ -61,7 +55,7 @@ def test_connection_refused_is_502_after_every_retry():
 def test_retry_moves_on_to_a_live_target():
     async def scenario():
         async with stand_in() as up:
-            picker = CountingPicker(closed_port(), up.port)
+            picker = CountingPicker(free_port(), up.port)
             async with proxy(app=app_for(picker, retries=2)) as (_, port):
                 response = await exchange(port, get(b"/echo"))
             assert response.status == 200 and picker.picks[1:] == [up.port]
