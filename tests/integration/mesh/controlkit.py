@@ -145,18 +145,6 @@ def agent_for(control: ControlProcess, tmp: Path, service: str, token: Path, **k
     )
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
-    """Poll a condition held by another process (the control plane's status)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
 def mode(path: Path) -> int:
     return os.stat(path).st_mode & 0o777
 
