@@ -16,8 +16,6 @@ import asyncio
 import http.client as httpclient
 import json
 import os
-import selectors
-import signal
 import ssl
 import subprocess
 import threading
@@ -26,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.kits import procs
 from tests.kits.standin import read_chunked, read_length
 
 REPO = Path(__file__).resolve().parents[3]
@@ -142,7 +141,10 @@ class GatewayProcess:
         self.proc = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env, cwd=REPO
         )
-        line = _read_line(self.proc, START_TIMEOUT_S)
+        try:
+            line = procs.first_line(self.proc, START_TIMEOUT_S)
+        except AssertionError as exc:  # killed after printing nothing in time
+            line = str(exc)
         if not line.startswith("gateway: proxy on"):
             self.stop()
             raise AssertionError(f"gateway did not start: {line!r}\n{self.stderr()}")
@@ -159,37 +161,13 @@ class GatewayProcess:
     def stop(self, timeout: float = 30.0) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
+        return procs.stop(self.proc, timeout)
 
     def __enter__(self) -> GatewayProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def _read_line(proc: subprocess.Popen, timeout: float) -> str:
-    sel = selectors.DefaultSelector()
-    sel.register(proc.stdout, selectors.EVENT_READ)
-    deadline = time.monotonic() + timeout
-    buf = b""
-    while b"\n" not in buf:
-        left = deadline - time.monotonic()
-        if left <= 0 or not sel.select(left):
-            return buf.decode(errors="replace") or "<no output before the timeout>"
-        chunk = os.read(proc.stdout.fileno(), 4096)
-        if not chunk:
-            err = proc.stderr.read().decode(errors="replace") if proc.poll() is not None else ""
-            return (buf.decode(errors="replace") or "<exited>") + err
-        buf += chunk
-    return buf.split(b"\n", 1)[0].decode()
 
 
 class InProcessGateway:

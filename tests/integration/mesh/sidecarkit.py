@@ -11,7 +11,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from controlkit import CLI, _read_line
+from controlkit import CLI
+from tests.kits import procs
 from tests.kits.net import free_port
 
 APP = str(Path(__file__).with_name("meshapp.py"))
@@ -32,16 +33,10 @@ class Proc:
             self.stderr.append(line)
 
     def line(self, timeout: float = 30) -> str:
-        return _read_line(self.proc, timeout)
+        return procs.first_line(self.proc, timeout)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        procs.stop(self.proc)
 
 
 class Workload:
