@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway.config import load_config_data
-from carbonplane.gateway.entities import validate_plugin
+from carbonplane.gateway.config.entities import validate_plugin
+from carbonplane.gateway.config.loader import load_config_data
+from carbonplane.gateway.config.schema import freeze, violation_message
 from carbonplane.gateway.plugins import PluginServices, load_bundled, plugin_def
-from carbonplane.gateway.plugins.authn import with_gateway_config
-from carbonplane.gateway.schema import freeze, violation_message
+from carbonplane.gateway.plugins.pdk.authn import with_gateway_config
 
 load_bundled()
 

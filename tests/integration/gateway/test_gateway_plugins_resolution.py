@@ -12,7 +12,7 @@ from gwharness import InProcessGateway, admin, http, write_config
 from tests.kits.net import wait_until
 from tests.kits.standin import StandIn, header
 
-from carbonplane.gateway.runtime import WorkerState
+from carbonplane.gateway.runtime.worker import WorkerState
 
 
 def add_header(name: str, value: str) -> dict:

@@ -21,7 +21,7 @@ import socket
 import threading
 from typing import Any
 
-from carbonplane.gateway.schema import freeze
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstream
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.server import ProxyServer

@@ -16,7 +16,7 @@ from tests.kits.plugins import handler
 from tests.kits.standin import StandIn
 
 from carbonplane.gateway.plugins import PluginServices
-from carbonplane.gateway.plugins.counters import HostCounters
+from carbonplane.gateway.plugins.pdk.counters import HostCounters
 
 from .proxykit import ChainProxy
 

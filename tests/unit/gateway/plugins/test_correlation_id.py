@@ -10,7 +10,7 @@ import uuid
 from reqkit import request, respond
 from tests.kits.plugins import config, handler
 
-from carbonplane.gateway.plugins.log_serializer import serialize
+from carbonplane.gateway.plugins.pdk.log_serializer import serialize
 
 
 def through(h, headers: dict | None = None):

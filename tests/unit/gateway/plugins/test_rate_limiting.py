@@ -11,7 +11,7 @@ from reqkit import body_json, header, request, respond, run
 from tests.kits.plugins import handler, problem_at
 
 from carbonplane.gateway.plugins import PluginServices
-from carbonplane.gateway.plugins.counters import CounterStoreFull, HostCounters, LocalCounters
+from carbonplane.gateway.plugins.pdk.counters import CounterStoreFull, HostCounters, LocalCounters
 from carbonplane.gateway.plugins.rate_limiting.windows import WindowClock, reset_seconds
 from carbonplane.proxy.app import LocalResponse
 

@@ -8,7 +8,7 @@ import json
 from reqkit import body_json, request
 from tests.kits.plugins import config, handler, problem_at
 
-from carbonplane.gateway.schema import freeze
+from carbonplane.gateway.config.schema import freeze
 
 
 def test_defaults_answer_503_with_kongs_message():
