@@ -47,11 +47,12 @@ from carbonplane.proxy.app import (
     RequestContext,
     RouteDecision,
 )
+from carbonplane.proxy.bodyread import ReadBody
 from carbonplane.proxy.layers.retries import resend_fresh, retry_connect
 
 log = logging.getLogger("carbonplane.proxy")
 
-FILTERING, CONNECTING, SENDING, RESPONDING, DONE, BUFFERING = range(6)
+FILTERING, CONNECTING, SENDING, RESPONDING, DONE, BUFFERING, READING = range(7)
 HIGH_WATER = 256 * 1024
 MESSAGES = {
     502: "An invalid response was received from the upstream server",
@@ -84,6 +85,7 @@ class Exchange:
         "chunked_request",
         "out",
         "buffering",
+        "reader",
     )
 
     def __init__(self, conn, ctx: RequestContext, decision: RouteDecision) -> None:
@@ -112,6 +114,7 @@ class Exchange:
         )
         self.out: list[bytes] = []
         self.buffering = decision.buffer_request and not self.request_done
+        self.reader: ReadBody | None = None  # a filter answers from the whole body
         # no response-body filter: a one-read response may be relayed in one step
         self.relays_whole = not self.chain.response_body
         ctx.decision = decision
@@ -137,6 +140,8 @@ class Exchange:
                 continue
             if isinstance(verdict, LocalResponse):
                 return self.respond(verdict)
+            if type(verdict) is ReadBody:
+                return self._read_body(verdict)
             self.task = task = asyncio.ensure_future(verdict)
             task.add_done_callback(partial(self._filter_done, index=index))
             return
@@ -155,6 +160,18 @@ class Exchange:
             return self.respond(verdict)
         self._run_request_hooks(index)
         self.conn.pump()  # body events were held while the filter ran
+
+    def _read_body(self, reader: ReadBody) -> None:
+        """READING: the body goes to ``reader``, whose answer ends the exchange (bodyread.py)."""
+        req = self.ctx.request
+        if self.request_done:
+            return self.respond(reader.answer(self.ctx))
+        if req.framing == FRAMING_LENGTH and reader.too_large(req.content_length):
+            return self.respond(reader.refusal())
+        self.reader = reader
+        self.state = READING
+        if req.expect_continue:
+            self.conn.send_bytes(CONTINUE_LINE)
 
     @property
     def accepting_body(self) -> bool:
@@ -254,6 +271,10 @@ class Exchange:
 
     def request_body(self, data: bytes) -> None:
         self.ctx.request_bytes += len(data)
+        if self.state == READING:
+            if not self.reader.add(data):
+                self.respond(self.reader.refusal())  # the rest stays unread: close after
+            return
         if self.chain.request_body:
             data = self._filter_body(data, False)
             if not data:
@@ -264,6 +285,8 @@ class Exchange:
 
     def request_end(self) -> None:
         self.request_done = True
+        if self.state == READING:
+            return self.respond(self.reader.answer(self.ctx))
         if self.chain.request_body:
             tail = self._filter_body(b"", True)
             if tail:
