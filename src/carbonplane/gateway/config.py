@@ -6,7 +6,8 @@ that look like regexes get the ``~`` prefix), ``_transform`` (default true: hash
 basic-auth passwords), ``_comment`` (a string) and ``_ignore`` (an array of anything), and entity
 lists ``services``, ``routes``, ``upstreams``,
 ``targets``, ``consumers``, ``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``,
-``basicauth_credentials``. Every entity record, top-level or nested, may also carry ``_comment``
+``basicauth_credentials``, ``oauth2_credentials`` (``hash_secret``: the secret is stored
+hashed). Every entity record, top-level or nested, may also carry ``_comment``
 and ``_ignore`` (Kong adds both to each entity of the declarative schema); they are checked for
 their type and dropped. Entities may nest: routes and plugins under services, plugins under
 routes and consumers, credentials under consumers, targets under upstreams. A top-level
@@ -33,6 +34,7 @@ from typing import Any
 
 from carbonplane.errors import GatewayConfigError
 from carbonplane.gateway.entities import ENTITY_ORDER, ENTITY_TYPES, fill_auto, validate_entity
+from carbonplane.gateway.entities.oauth2 import store_secret
 from carbonplane.gateway.model import ConfigProblem, GatewayConfig, compile_config
 from carbonplane.gateway.schema import ENTITY, Path, format_path, is_uuid
 from carbonplane.gateway.source import SourceError, line_of, read_source
@@ -53,6 +55,7 @@ _LABELS = {
     "jwt_secrets": "jwt",
     "acls": "acl",
     "basicauth_credentials": "basic-auth",
+    "oauth2_credentials": "oauth2",
 }
 
 
@@ -283,6 +286,8 @@ def _resolve_and_validate(load: _Load, now: float, transform: bool) -> None:
                 entity["password"] = hash_basicauth_password(
                     entity["password"], entity["consumer"]["id"]
                 )
+            if item.kind == "oauth2_credentials":
+                entity = store_secret(entity)
             item.entity = entity
 
 

@@ -16,7 +16,8 @@ metrics, schemas, enabled plugins, tags, endpoint list and upstream health.
 - ``GET /schemas/{entity}``, ``GET /schemas/plugins/{name}``, ``GET /plugins/schema/{name}``,
   ``POST /schemas/{entity}/validate``, ``GET /plugins/enabled``, ``GET /tags/{tag}``,
   ``GET /endpoints``; ``GET /upstreams/{u}/health`` and ``PUT .../targets/{t}/healthy|unhealthy``
-  through the health hooks.
+  through the health hooks;
+- ``/oauth2_tokens[/{id}]``: the oauth2 plugin's issued tokens (list, get, revoke; ``tokens``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import yaml
 
 import carbonplane
 from carbonplane.errors import AdminAPIError, GatewayConfigError
+from carbonplane.gateway.admin import tokens
 from carbonplane.gateway.admin.bodies import content_type, load_json, multipart_field
 from carbonplane.gateway.admin.store import not_found, schema_violation
 from carbonplane.gateway.balancing import balancer_for
@@ -77,6 +79,9 @@ ENDPOINTS = (
     "/consumers/{consumers}/jwt",
     "/consumers/{consumers}/acls",
     "/consumers/{consumers}/basic-auth",
+    "/consumers/{consumers}/oauth2",
+    "/oauth2_tokens",
+    "/oauth2_tokens/{oauth2_tokens}",
     "/upstreams/{upstreams}/targets",
     "/upstreams/{upstreams}/targets/all",
     "/upstreams/{upstreams}/targets/{targets}",
@@ -132,6 +137,9 @@ def dispatch(
             raise not_found()
         ctype, data = got
         return 200, [(b"content-type", ctype.encode())], data
+    if head == "oauth2_tokens" and n <= 2:
+        code, doc = tokens.handle(api.config, method, segs, q)
+        return (204, [], b"") if doc is None else respond(code, doc)
     if head == "endpoints" and n == 1:
         _only(method, "GET")
         return respond(200, {"data": list(ENDPOINTS), "next": None})

@@ -25,6 +25,7 @@ from typing import Any
 from carbonplane.errors import AdminAPIError, GatewayConfigError
 from carbonplane.gateway.config import hash_basicauth_password
 from carbonplane.gateway.entities import ENTITY_ORDER, ENTITY_TYPES, fill_auto, validate_entity
+from carbonplane.gateway.entities.oauth2 import store_secret
 from carbonplane.gateway.model import GatewayConfig, compile_config
 from carbonplane.gateway.schema import Problem, is_uuid, nest_problems, thaw, violation_message
 
@@ -230,6 +231,8 @@ class ConfigStore:
         return out
 
     def _commit(self, kind: str, entity: dict[str, Any], *, replacing: Mapping | None) -> Mapping:
+        if kind == "oauth2_credentials":
+            entity = store_secret(entity)  # after fill_auto: a generated secret is hashed too
         self._check_unique(kind, entity, replacing)
         lists = {k: list(self.current.entities(k)) for k in ENTITY_ORDER}
         items = lists[kind]

@@ -2,9 +2,10 @@
 
 ``ENTITY_TYPES`` maps Kong's table name (``services``, ``routes``, ``upstreams``, ``targets``,
 ``consumers``, ``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``,
-``basicauth_credentials``) to an ``EntityType``: its schema, endpoint key (the field usable
-instead of the id in Admin API paths), unique fields, cache key, Admin API names, the foreign
-key that nests it under a parent and the children a declarative file may nest under it. The
+``basicauth_credentials``, ``oauth2_credentials``) to an ``EntityType``: its schema, endpoint
+key (the field usable instead of the id in Admin API paths), unique fields, cache key, Admin
+API names, the foreign key that nests it under a parent and the children a declarative file
+may nest under it. The
 declarative loader, the Admin API, ``GET /schemas`` and the docs all read this one table.
 
 ``validate_entity(kind, data)`` applies shorthands (service ``url``, target default port,
@@ -26,6 +27,7 @@ from carbonplane.gateway.entities.consumers import (
     JWT_SECRET,
     KEYAUTH_CREDENTIAL,
 )
+from carbonplane.gateway.entities.oauth2 import OAUTH2_CREDENTIAL
 from carbonplane.gateway.entities.plugins import (
     PLUGIN,
     PluginSpec,
@@ -78,6 +80,7 @@ _CRED_CHILDREN = {
     "jwt_secrets": ("jwt_secrets", "consumer"),
     "acls": ("acls", "consumer"),
     "basicauth_credentials": ("basicauth_credentials", "consumer"),
+    "oauth2_credentials": ("oauth2_credentials", "consumer"),
 }
 
 ENTITY_TYPES: dict[str, EntityType] = {
@@ -164,6 +167,16 @@ ENTITY_TYPES: dict[str, EntityType] = {
             nested_admin_name="basic-auth",
         ),
         EntityType(
+            "oauth2_credentials",
+            OAUTH2_CREDENTIAL,
+            "oauth2",
+            "client_id",
+            unique=("client_id",),
+            parent=("consumers", "consumer"),
+            nested_admin_name="oauth2",
+            generated=("client_id", "client_secret"),
+        ),
+        EntityType(
             "plugins",
             PLUGIN,
             "plugins",
@@ -224,7 +237,24 @@ def fill_auto(
     for name in etype.generated:
         if not out.get(name):
             out[name] = secrets.token_hex(16)
+    if kind == "plugins" and isinstance(out.get("config"), dict):
+        out["config"] = _fill_config(out)
     return out
+
+
+def _fill_config(plugin: dict[str, Any]) -> dict[str, Any]:
+    """A plugin config whose missing ``auto`` string fields (oauth2's ``provision_key``) are
+    generated, as Kong does on insert."""
+    spec = plugin_spec(plugin.get("name") or "")
+    config = plugin["config"]
+    if spec is None:
+        return config
+    missing = [
+        n for n, f in spec.config.fields if f.auto and f.type == "string" and not config.get(n)
+    ]
+    if not missing:
+        return config
+    return {**config, **{n: secrets.token_hex(16) for n in missing}}
 
 
 def resolve_kind(admin_name: str) -> str | None:
