@@ -114,7 +114,7 @@ class Exchange:
         )
         self.out: list[bytes] = []
         self.buffering = decision.buffer_request and not self.request_done
-        self.reader: ReadBody | None = None  # a filter answers from the whole body
+        self.reader = None  # a ReadBody when a filter answers from the whole body
         # no response-body filter: a one-read response may be relayed in one step
         self.relays_whole = not self.chain.response_body
         ctx.decision = decision

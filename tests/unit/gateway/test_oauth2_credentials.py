@@ -10,7 +10,7 @@ import pytest
 
 from carbonplane.errors import GatewayConfigError
 from carbonplane.gateway.admin.api import AdminAPI
-from carbonplane.gateway.config import load_config_text
+from carbonplane.gateway.config import load_config_data, load_config_text
 from carbonplane.gateway.entities.oauth2 import is_hashed, verify_client_secret
 
 GOOD = """\
@@ -104,3 +104,11 @@ def test_admin_api_creates_lists_and_hashes_credentials():
         b'{"name": "dup", "client_id": "web"}',
     )
     assert status == 409
+
+
+def test_canonical_config_round_trips_credentials_and_provision_key():
+    cfg = load(GOOD)
+    again = load_config_data(cfg.canonical(), source="GET /config")
+    assert again.entities("oauth2_credentials") == cfg.entities("oauth2_credentials")
+    key = cfg.entities("plugins")[0]["config"]["provision_key"]
+    assert again.entities("plugins")[0]["config"]["provision_key"] == key

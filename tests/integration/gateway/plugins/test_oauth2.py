@@ -256,3 +256,31 @@ def test_provision_key_is_required_for_password_grant(gateway):
         },
     )
     assert (status, doc["error"]) == (400, "invalid_provision_key")
+
+
+def test_hide_credentials_and_anonymous_fallback(upstream, tmp_path, cp_home):
+    from carbonplane.gateway.plugins.oauth2.stores import forget_stores
+
+    doc = config(upstream.address, hide_credentials=True, anonymous="guest")
+    doc["consumers"].append({"username": "guest"})
+    path = write_config(tmp_path / "kong.yml", doc)
+    try:
+        with InProcessGateway(path, proxy={"trusted_ips": ["127.0.0.1/32"]}) as gw:
+            port = gw.proxy_port
+            token = client_token(port, scope="read")["access_token"]
+            status, _, seen = call(port, token, "/api/data?x=1")
+            assert status == 200 and seen_header(seen, "authorization") == []
+            status, _, seen = http(port, "GET", f"/api/data?access_token={token}&x=1")
+            assert status == 200 and seen["target"] == "/data?x=1"
+            assert seen_header(seen, "x-credential-identifier") == ["web"]
+            status, _, seen = http(
+                port,
+                "GET",
+                "/api/data",
+                headers={"authorization": "Bearer forged", "x-authenticated-scope": "admin"},
+            )
+            assert status == 200 and seen_header(seen, "x-consumer-username") == ["guest"]
+            assert seen_header(seen, "x-anonymous-consumer") == ["true"]
+            assert seen_header(seen, "x-authenticated-scope") == []
+    finally:
+        forget_stores()
