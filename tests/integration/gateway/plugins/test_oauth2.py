@@ -284,3 +284,39 @@ def test_hide_credentials_and_anonymous_fallback(upstream, tmp_path, cp_home):
             assert seen_header(seen, "x-authenticated-scope") == []
     finally:
         forget_stores()
+
+
+def test_a_stalled_redis_fails_bearer_requests_without_blocking_the_worker(
+    upstream, tmp_path, cp_home
+):
+    import threading
+    import time
+
+    from carbonplane.gateway.plugins.oauth2.stores import forget_stores
+
+    blackhole = socket.socket()  # accepts connections (kernel backlog), never answers
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(16)
+    redis = {"host": "127.0.0.1", "port": blackhole.getsockname()[1], "timeout": 1500}
+    doc = config(upstream.address, token_store="redis", redis=redis)
+    doc["services"].append(
+        {"name": "plain", "url": f"http://{upstream.address}", "routes": [{"paths": ["/plain"]}]}
+    )
+    path = write_config(tmp_path / "kong.yml", doc)
+    try:
+        with InProcessGateway(path, proxy={"trusted_ips": ["127.0.0.1/32"]}) as gw:
+            stalled: list = []
+            waiting = threading.Thread(
+                target=lambda: stalled.append(call(gw.proxy_port, "some-token")[0])
+            )
+            started = time.monotonic()
+            waiting.start()
+            time.sleep(0.2)  # the bearer lookup is now waiting on the silent Redis
+            status, _, _ = http(gw.proxy_port, "GET", "/plain/x")
+            answered = time.monotonic() - started
+            waiting.join(10)
+            assert status == 200 and answered < 1.2  # served while the lookup waited
+            assert stalled == [500]
+    finally:
+        blackhole.close()
+        forget_stores()

@@ -109,3 +109,24 @@ def test_two_processes_race_for_one_code(store, tmp_path):
     for p in procs:
         p.join(30)
     assert results == [False, False, False, True]
+
+
+def test_redis_async_lookup_matches_the_sync_one(redis_url):
+    import asyncio
+
+    store = RedisTokenStore({"host": "127.0.0.1", "port": 6379})
+    t = token()
+    store.add_token(t)
+
+    async def lookups():
+        return (
+            await store.token_by_access_async(t["access_token"]),
+            await store.token_by_access_async("absent-" + t["access_token"]),
+        )
+
+    try:
+        assert asyncio.run(lookups()) == (t, None)
+        store.remove_token(t["id"])
+        assert asyncio.run(lookups()) == (None, None)
+    finally:
+        store.close()

@@ -74,6 +74,7 @@ class Handler(AuthHandler):
         self.anonymous = Anonymous(self.index, config.get("anonymous"), self.NAME)
         self.preflight = True  # Kong's oauth2 has no run_on_preflight
         self.store = store_for(config)
+        self.lookup_async = getattr(self.store, "token_by_access_async", None)
         self.grants = Grants(config, plugin.get("id") or "", self.by_client_id.get, self.store)
         self.header = config["auth_header_name"].lower().encode("latin-1")
         self.hide = config["hide_credentials"]
@@ -95,15 +96,30 @@ class Handler(AuthHandler):
         except TokenStoreError as exc:
             return self.store_failed(exc)
 
-    def access(self, ctx: Any) -> LocalResponse | None:
+    def access(self, ctx: Any) -> Any:
         """``AuthHandler``'s logical AND / OR, clearing the scope and user id headers whenever
-        the request goes on without this plugin's token (Kong's ``set_consumer``)."""
-        anonymous = self.anonymous.ref
-        if anonymous and ctx.vars.get("credential") is not None:
+        the request goes on without this plugin's token (Kong's ``set_consumer``). With a Redis
+        store the lookup is awaited (the worker serves other requests meanwhile)."""
+        if self.anonymous.ref and ctx.vars.get("credential") is not None:
             self.clear_token_headers(ctx)
             return None
-        refusal = self.authenticate(ctx)
-        if refusal is None or not anonymous:
+        access = self.find_token(ctx)
+        if not access:
+            doc = p.error("invalid_request", "The access token is missing")
+            return self.conclude(ctx, json_answer(401, doc, [self.challenge()]))
+        if self.lookup_async is not None:
+            return self.access_async(ctx, access)
+        return self.conclude(ctx, self.admit(ctx, self.store.token_by_access(access)))
+
+    async def access_async(self, ctx: Any, access: str) -> LocalResponse | None:
+        try:
+            token = await self.lookup_async(access)
+        except TokenStoreError as exc:
+            return self.store_failed(exc)
+        return self.conclude(ctx, self.admit(ctx, token))
+
+    def conclude(self, ctx: Any, refusal: LocalResponse | None) -> LocalResponse | None:
+        if refusal is None or not self.anonymous.ref:
             return refusal
         self.clear_token_headers(ctx)
         return self.anonymous.apply(ctx)
@@ -197,12 +213,9 @@ class Handler(AuthHandler):
             ctx.upstream_target = without_params(ctx.upstream_target, frozenset(("access_token",)))
         return values[0]
 
-    def authenticate(self, ctx: Any) -> LocalResponse | None:
-        access = self.find_token(ctx)
-        if not access:
-            doc = p.error("invalid_request", "The access token is missing")
-            return json_answer(401, doc, [self.challenge()])
-        token = self.store.token_by_access(access)
+    def admit(self, ctx: Any, token: dict[str, Any] | None) -> LocalResponse | None:
+        """None when ``token`` (the stored row, or None) lets the request in (identity
+        applied), else the refusal."""
         if token is None:
             return self.invalid()
         service_id = token.get("service_id")

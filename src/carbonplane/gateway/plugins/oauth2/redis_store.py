@@ -13,12 +13,16 @@ Atomic steps: ``take_code`` is ``DEL`` (1 for exactly one caller); ``remove_toke
 token key first and reports whether that ``DEL`` removed it; ``replace_access`` runs one Lua
 script that checks the current access token before swapping it.
 
-The client is the synchronous ``redis`` client with the configured timeout: the plugin's
-calls are one round trip each on the request's path (see docs/plugins/oauth2.md, "Cost").
+Bearer lookups (every authenticated request) go through ``token_by_access_async`` on the
+worker loop's ``redis.asyncio`` client (``rate_limiting.redis_policy.client_for``: one pool per
+process and loop, one try, the configured timeout), so a slow Redis does not block the worker.
+The token and authorize endpoints and the Admin API use the synchronous client (one or a few
+round trips, bounded by the same timeout).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Mapping
@@ -27,8 +31,16 @@ from typing import Any
 import redis
 
 from carbonplane.errors import TokenStoreError
+from carbonplane.gateway.plugins.rate_limiting.redis_policy import client_for
 
 PREFIX = "oauth2:"
+
+# KEYS[1]: the access key; ARGV[1]: the token key prefix. One round trip for a bearer lookup.
+LOOKUP_SCRIPT = """
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+return redis.call('GET', ARGV[1] .. id)
+"""
 
 REPLACE_SCRIPT = """
 local doc = redis.call('GET', KEYS[1])
@@ -71,6 +83,12 @@ class RedisTokenStore:
             decode_responses=True,
         )
         self._replace = self.client.register_script(REPLACE_SCRIPT)
+        self.conf = {
+            "host": "127.0.0.1",
+            "port": 6379,
+            **{k: v for k, v in conf.items() if v is not None},
+        }
+        self._lookups: dict[int, Any] = {}
 
     def __repr__(self) -> str:
         return f"RedisTokenStore({self.where})"
@@ -110,6 +128,20 @@ class RedisTokenStore:
     def token_by_refresh(self, refresh_token: str) -> dict[str, Any] | None:
         token = self._by("refresh:", refresh_token)
         return token if token and token.get("refresh_token") == refresh_token else None
+
+    async def token_by_access_async(self, access_token: str) -> dict[str, Any] | None:
+        """``token_by_access`` on the running loop's ``redis.asyncio`` client (one round trip,
+        the worker is not blocked)."""
+        client = client_for(self.conf)
+        script = self._lookups.get(id(client))
+        if script is None:
+            script = self._lookups[id(client)] = client.register_script(LOOKUP_SCRIPT)
+        try:
+            doc = await script(keys=[PREFIX + "access:" + access_token], args=[PREFIX + "token:"])
+        except (OSError, asyncio.TimeoutError, redis.RedisError) as exc:
+            raise TokenStoreError(f"oauth2 token store on {self.where}: {exc}") from exc
+        token = json.loads(doc) if doc else None
+        return token if token and token["access_token"] == access_token else None
 
     def token_by_id(self, token_id: str) -> dict[str, Any] | None:
         doc = self._call(self.client.get, PREFIX + "token:" + token_id)
