@@ -9,6 +9,8 @@ import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from carbonplane.gateway.entities.oauth2 import hash_client_secret, verify_client_secret
 from carbonplane.gateway.plugins.oauth2 import params as p
@@ -333,3 +335,20 @@ def test_https_check_reads_the_scheme_then_trusted_forwarded_proto():
         False,
         "Only one X-Forwarded-Proto header allowed",
     )
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.binary(max_size=300),
+    ctype=st.sampled_from([b"application/x-www-form-urlencoded", b"application/json", b""]),
+    auth=st.one_of(st.none(), st.binary(max_size=80)),
+)
+def test_garbage_requests_get_kong_errors_never_exceptions(store, body, ctype, auth):
+    g = grants(store)
+    params = p.body_params(body, ctype)
+    status, doc, _ = g.issue_token(params, auth, HTTPS, SERVICE)
+    assert status in (200, 400, 401) and ("error" in doc or "access_token" in doc)
+    status, doc, _ = g.authorize(params, HTTPS, SERVICE)
+    assert status in (200, 400)
