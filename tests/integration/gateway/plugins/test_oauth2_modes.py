@@ -1,6 +1,7 @@
 """The oauth2 plugin's settings over real sockets: ``pkce: strict``, PKCE ``plain`` refused (as
-Kong), ``global_credentials`` across services, the implicit grant, token expiry, and the
-authorize endpoint answering 405 to GET."""
+Kong), ``global_credentials`` across services, the implicit grant, token expiry, the
+authorize endpoint answering 405 to GET, and ``X-Forwarded-Proto`` believed only from trusted
+peers."""
 
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ def start(upstream, tmp_path, cp_home):
 
     running = []
 
-    def make(**plugin) -> InProcessGateway:
+    def make(trusted: bool = True, **plugin) -> InProcessGateway:
         path = write_config(
             tmp_path / f"kong{len(running)}.yml", config(upstream.address, **plugin)
         )
-        gw = InProcessGateway(path, proxy={"trusted_ips": ["127.0.0.1/32"]}).start()
+        proxy = {"trusted_ips": ["127.0.0.1/32"] if trusted else []}
+        gw = InProcessGateway(path, proxy=proxy).start()
         running.append(gw)
         return gw
 
@@ -92,3 +94,13 @@ def test_authorize_is_post_only(start):
     assert doc["error_description"] == (
         "The HTTP method GET is invalid for the authorization endpoint"
     )
+
+
+def test_forwarded_proto_from_an_untrusted_peer_is_not_https(start):
+    port = start(trusted=False).proxy_port
+    status, _, doc = post(
+        port,
+        "/api/oauth2/token",
+        {"grant_type": "client_credentials", "client_id": "web", "client_secret": "web-secret"},
+    )
+    assert (status, doc["error"]) == (400, "access_denied")
