@@ -112,3 +112,16 @@ def test_canonical_config_round_trips_credentials_and_provision_key():
     assert again.entities("oauth2_credentials") == cfg.entities("oauth2_credentials")
     key = cfg.entities("plugins")[0]["config"]["provision_key"]
     assert again.entities("plugins")[0]["config"]["provision_key"] == key
+
+
+def test_admin_tokens_name_an_unreachable_store(tmp_path, monkeypatch):
+    from carbonplane.gateway.plugins.oauth2.stores import forget_stores
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the store's folder should be")
+    monkeypatch.setenv("CARBONPLANE_HOME", str(blocker))
+    try:
+        status, _, body = AdminAPI(load(GOOD)).handle("GET", "/oauth2_tokens", None, {})
+        assert status == 500 and "oauth2 token store" in json.loads(body)["message"]
+    finally:
+        forget_stores()

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.errors import AdminAPIError
+from carbonplane.errors import AdminAPIError, TokenStoreError
 from carbonplane.gateway.plugins.oauth2.stores import stores_of
 
 MAX_PAGE = 1000
@@ -55,7 +55,15 @@ def find(stores: list, key: str) -> tuple[Any, dict[str, Any]] | None:
 
 
 def handle(config: Any, method: str, segs: list[str], q: dict) -> tuple[int, Any]:
-    """(status, JSON document or None) for a request under ``/oauth2_tokens``."""
+    """(status, JSON document or None) for a request under ``/oauth2_tokens``; a store that
+    cannot be reached is a 500 naming it."""
+    try:
+        return _handle(config, method, segs, q)
+    except TokenStoreError as exc:
+        raise AdminAPIError(500, {"message": str(exc)}) from exc
+
+
+def _handle(config: Any, method: str, segs: list[str], q: dict) -> tuple[int, Any]:
     stores = stores_of(config)
     now = time.time()
     if len(segs) == 1:
