@@ -10,8 +10,8 @@ import pytest
 
 from carbonplane.errors import GatewayConfigError
 from carbonplane.gateway.admin.api import AdminAPI
-from carbonplane.gateway.config import load_config_data, load_config_text
-from carbonplane.gateway.entities.oauth2 import is_hashed, verify_client_secret
+from carbonplane.gateway.config.entities.oauth2 import is_hashed, verify_client_secret
+from carbonplane.gateway.config.loader import load_config_data, load_config_text
 
 GOOD = """\
 _format_version: "3.0"

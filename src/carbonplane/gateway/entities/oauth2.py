@@ -22,8 +22,8 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import record
 
 PBKDF2_PREFIX = "$pbkdf2-sha512$"
 PBKDF2_ITERATIONS = 10000

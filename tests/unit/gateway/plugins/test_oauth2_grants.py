@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from carbonplane.gateway.entities.oauth2 import hash_client_secret, verify_client_secret
+from carbonplane.gateway.config.entities.oauth2 import hash_client_secret, verify_client_secret
 from carbonplane.gateway.plugins.oauth2 import params as p
 from carbonplane.gateway.plugins.oauth2.grants import Grants, requires_pkce
 from carbonplane.gateway.plugins.oauth2.store import SQLiteTokenStore

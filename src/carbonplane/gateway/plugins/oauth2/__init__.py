@@ -1,9 +1,9 @@
 """The ``oauth2`` plugin: OAuth 2.0 authorization server endpoints and access-token
 authentication (Kong's oauth2 plugin; PRIORITY 1400)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.oauth2.handler import Handler
 from carbonplane.gateway.plugins.oauth2.schema import CONFIG, NO_CONSUMER
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

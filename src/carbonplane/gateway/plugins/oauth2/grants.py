@@ -34,7 +34,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from carbonplane.gateway.entities.oauth2 import verify_client_secret
+from carbonplane.gateway.config.entities.oauth2 import verify_client_secret
 from carbonplane.gateway.plugins.oauth2 import params as p
 from carbonplane.gateway.plugins.oauth2.store import CODE_TTL, TokenStore
 

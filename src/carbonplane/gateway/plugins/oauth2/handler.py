@@ -27,7 +27,10 @@ import json
 from typing import Any
 
 from carbonplane.errors import TokenStoreError
-from carbonplane.gateway.plugins.authn import (
+from carbonplane.gateway.plugins.oauth2 import params as p
+from carbonplane.gateway.plugins.oauth2.grants import Grants
+from carbonplane.gateway.plugins.oauth2.stores import store_for
+from carbonplane.gateway.plugins.pdk.authn import (
     Anonymous,
     AuthHandler,
     Identity,
@@ -39,10 +42,7 @@ from carbonplane.gateway.plugins.authn import (
     replace_header,
     spellings,
 )
-from carbonplane.gateway.plugins.oauth2 import params as p
-from carbonplane.gateway.plugins.oauth2.grants import Grants
-from carbonplane.gateway.plugins.oauth2.stores import store_for
-from carbonplane.gateway.plugins.reqparts import parse_query, without_params
+from carbonplane.gateway.plugins.pdk.reqparts import parse_query, without_params
 from carbonplane.proxy.app import LocalResponse
 from carbonplane.proxy.bodyread import ReadBody
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.plugins.authn import check_realm
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import ENTITY, record
+from carbonplane.gateway.plugins.pdk.authn import check_realm
 from carbonplane.gateway.plugins.rate_limiting.schema import REDIS
-from carbonplane.gateway.schema import ENTITY, record
 
 NO_CONSUMER = True
 FLOWS = (
