@@ -20,6 +20,10 @@ must carry it in ``Kong-Admin-Token``. It answers only requests whose Host is lo
 address or a name given with ``--admin-host NAME,...`` (DNS rebinding defence; see the Admin API
 security section of ``docs/gateway.md``).
 
+``--headers``, ``--headers-upstream`` and ``--error-default-type`` are Kong's ``headers``,
+``headers_upstream`` and ``error_default_type`` (``gateway/headers.py``); a bad value exits 2
+naming the option.
+
 ``validate FILE [--json]``: exit 0 when valid, 2 when not; ``--json`` prints
 ``{"file", "valid", "problems": [{"where", "message"}], "entities": {kind: count}}``.
 """
@@ -127,9 +131,30 @@ def start(
         help="Host names the Admin API answers to besides loopback "
         "and its listen address (others get 421).",
     ),
+    headers: str = typer.Option(
+        "server_tokens, latency_tokens, X-Kong-Request-Id",
+        "--headers",
+        metavar="NAME,...",
+        help="Kong's headers: what clients get (server_tokens, latency_tokens, "
+        "X-Kong-Request-Id, single header names, or off).",
+    ),
+    headers_upstream: str = typer.Option(
+        "X-Kong-Request-Id",
+        "--headers-upstream",
+        metavar="NAME,...",
+        help="Kong's headers_upstream: X-Kong-Request-Id or off.",
+    ),
+    error_default_type: str = typer.Option(
+        "text/plain",
+        "--error-default-type",
+        metavar="TYPE",
+        help="Kong's error_default_type: the format of the proxy's own errors when the "
+        "request has no Accept or Content-Type.",
+    ),
 ) -> None:
     """Run the gateway: proxy workers and the Admin API."""
     from carbonplane.gateway.admin import check_admin_listen
+    from carbonplane.gateway.headers import proxy_header_settings
     from carbonplane.gateway.node import NodeSettings
 
     proxy_host, proxy_port = parse_listen(proxy_listen, "--proxy-listen")
@@ -137,7 +162,10 @@ def start(
     token = read_admin_token(admin_token_env, admin_token_file)
     check_admin_listen(admin_host, token)
     loaded = load_checked(config)
-    proxy = {"trusted_ips": [ip.strip() for ip in trusted_ips.split(",") if ip.strip()]}
+    proxy = {
+        "trusted_ips": [ip.strip() for ip in trusted_ips.split(",") if ip.strip()],
+        **proxy_header_settings(headers, headers_upstream, error_default_type),
+    }
     settings = NodeSettings(
         proxy_host,
         proxy_port,

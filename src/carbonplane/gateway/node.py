@@ -21,7 +21,9 @@ it the same way; changes are serialised by one lock, whichever way they arrive.
 ``upstream_health`` merges the workers' health reports; ``set_target_health`` publishes a manual
 health setting to every worker; ``metrics`` renders the host's Prometheus text - the sum of the
 snapshots every worker's prometheus plugin publishes under ``<runtime dir>/prometheus`` (at
-most a second old; ``plugins/prometheus/store.py``); ``status`` reports the workers.
+most a second old; ``plugins/prometheus/store.py``); ``status`` reports the workers and Kong's
+``server`` counters (``connections_*``, ``total_requests``) added up over the workers, from the
+status file each writes every half second (``runtime.STATUS_FILE``).
 """
 
 from __future__ import annotations
@@ -51,8 +53,10 @@ from carbonplane.gateway.runtime import (
     encode_payload,
     merge_health,
     read_health_reports,
+    read_status,
     worker_config,
 )
+from carbonplane.proxy import serverstats
 
 
 @dataclass
@@ -284,8 +288,9 @@ class GatewayNode:
             "published_config_version": self.published.version,
         }
         if self.server is not None:
-            server["connections_active"] = len(self.server.connections)
-            server["total_requests"] = self.server.requests
+            server.update(serverstats.server_counts(self.server))
+        else:
+            server.update(read_status(self.dir, self.pids()))
         if self.supervisor is not None:
             server["worker_restarts"] = self.supervisor.restarts
         return {"server": server}

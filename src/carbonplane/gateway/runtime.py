@@ -36,16 +36,20 @@ from typing import Any
 from carbonplane.errors import ConfigError
 from carbonplane.gateway.app import GatewayApp
 from carbonplane.gateway.config import load_config_data
+from carbonplane.gateway.headers import gateway_defaults
 from carbonplane.gateway.model import GatewayConfig
 from carbonplane.gateway.plugins import PluginServices, load_bundled
 from carbonplane.gateway.services import process_services
 from carbonplane.http.model import Limits
+from carbonplane.proxy import serverstats
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.layers.balance import Balancer, TargetState
 from carbonplane.proxy.layers.probes import ActiveHealthChecker
 
 FACTORY = "carbonplane.gateway.runtime:worker_config"
 HEALTH_FILE = "health-{pid}.json"
+STATUS_FILE = "status-{pid}.json"  # serverstats.counts() of the worker, for GET /status
+STATUS_EVERY = 0.5  # seconds between two status files of a worker
 
 
 def encode_payload(
@@ -66,8 +70,9 @@ def encode_payload(
 
 
 def proxy_config(app: Any, version: int, options: Mapping[str, Any]) -> ProxyConfig:
-    """A ``ProxyConfig`` for ``app`` from JSON-ready ProxyConfig fields."""
-    options = dict(options)
+    """A ``ProxyConfig`` for ``app`` from JSON-ready ProxyConfig fields (over Kong's header
+    defaults: ``gateway/headers.py``)."""
+    options = {**gateway_defaults(), **options}
     if "limits" in options and isinstance(options["limits"], Mapping):
         options["limits"] = Limits(**options["limits"])
     if "trusted_ips" in options:
@@ -177,6 +182,9 @@ class WorkerState:
         self.checker = ActiveHealthChecker(self.health_changed)
         self.health_seq = 0
         self._report_pending = False
+        self._status_timer: asyncio.TimerHandle | None = None
+        if self.dir is not None:
+            self._write_status()
 
     @classmethod
     def current(cls, runtime: Mapping[str, Any]) -> WorkerState:
@@ -189,6 +197,8 @@ class WorkerState:
         """Forget the process state (in-process servers in tests start from scratch)."""
         state, cls._instance = cls._instance, None
         if state is not None:
+            if state._status_timer is not None:
+                state._status_timer.cancel()
             state.checker.close()
             if state.app is not None:
                 state.app.close()
@@ -223,26 +233,40 @@ class WorkerState:
             "version": self.app.version,
             "upstreams": self.app.health_report(),
         }
-        path = os.path.join(self.dir, HEALTH_FILE.format(pid=os.getpid()))
-        temp = path + ".tmp"
-        try:
-            with open(temp, "w") as f:
-                json.dump(report, f)
-            os.replace(temp, path)
-        except OSError:  # the master removed the directory: it is shutting down
-            pass
+        _write_json(os.path.join(self.dir, HEALTH_FILE.format(pid=os.getpid())), report)
+
+    def _write_status(self) -> None:
+        """This worker's connection and request counters, every ``STATUS_EVERY`` seconds."""
+        path = os.path.join(self.dir, STATUS_FILE.format(pid=os.getpid()))
+        _write_json(path, serverstats.counts())
+        self._status_timer = asyncio.get_running_loop().call_later(STATUS_EVERY, self._write_status)
 
 
-def read_health_reports(directory: str, pids: list[int]) -> list[dict[str, Any]]:
-    """The latest report of each live worker (master side)."""
+def _write_json(path: str, doc: Any) -> None:
+    temp = path + ".tmp"
+    try:
+        with open(temp, "w") as f:
+            json.dump(doc, f)
+        os.replace(temp, path)
+    except OSError:  # the master removed the directory: it is shutting down
+        pass
+
+
+def read_health_reports(directory: str, pids: list[int], name: str = HEALTH_FILE) -> list[dict]:
+    """The latest report of each live worker (master side); ``name``: which report."""
     out = []
     for pid in pids:
         try:
-            with open(os.path.join(directory, HEALTH_FILE.format(pid=pid))) as f:
+            with open(os.path.join(directory, name.format(pid=pid))) as f:
                 out.append(json.load(f))
         except (OSError, ValueError):
             continue
     return out
+
+
+def read_status(directory: str, pids: list[int]) -> dict[str, int]:
+    """The workers' connection and request counters added up (at most ``STATUS_EVERY`` old)."""
+    return serverstats.add(read_health_reports(directory, pids, STATUS_FILE))
 
 
 def merge_health(

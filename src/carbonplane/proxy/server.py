@@ -18,6 +18,7 @@ import asyncio
 import socket
 
 from carbonplane.http.headparser import ResponseHeadParser
+from carbonplane.proxy import serverstats
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.downstream import ClientConnection
 from carbonplane.proxy.layers.pool import UpstreamPool
@@ -50,9 +51,12 @@ class ProxyServer:
         self._pool_cache: dict[tuple, UpstreamPool] = {}  # (target, upstream) objects -> pool
         self.response_parser = ResponseHeadParser(config.limits)
         self.requests = 0
+        self.accepted = 0  # client connections accepted, and those refused (max_connections)
+        self.refused = 0
         self.batch = WriteBatch(self.loop)  # every connection's writes of one loop iteration
         self._servers: list[asyncio.AbstractServer] = []
         self._drained: asyncio.Event | None = None
+        serverstats.register(self)  # GET /status counts (serverstats.py)
 
     async def start(
         self,

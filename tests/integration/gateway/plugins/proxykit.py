@@ -13,6 +13,7 @@ import socket
 import threading
 from typing import Any
 
+from carbonplane.gateway.headers import gateway_defaults
 from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstream
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.server import ProxyServer
@@ -50,7 +51,8 @@ class ChainProxy:
         self.port = 0
 
     def config(self, handlers: list) -> ProxyConfig:
-        return ProxyConfig(app=OneRoute(self.upstream, FilterChain(handlers)), **self.settings)
+        app = OneRoute(self.upstream, FilterChain(handlers))
+        return ProxyConfig(app=app, **{**gateway_defaults(), **self.settings})
 
     def start(self) -> ChainProxy:
         self.thread.start()

@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from carbonplane.gateway.entities import validate_plugin
+from carbonplane.gateway.headers import gateway_defaults
 from carbonplane.gateway.plugins import PluginServices, plugin_def
 from carbonplane.gateway.schema import freeze, violation_message
 from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstream
@@ -84,7 +85,9 @@ class RigProxy:
             retries=0,
         )
         chain = FilterChain(sorted(handlers, key=lambda h: (-h.PRIORITY, h.NAME)))
-        self.config = ProxyConfig(app=RigApp(self.upstream, chain), **settings)
+        self.config = ProxyConfig(
+            app=RigApp(self.upstream, chain), **{**gateway_defaults(), **settings}
+        )
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="rig-proxy", daemon=True)
         self.server: ProxyServer | None = None
