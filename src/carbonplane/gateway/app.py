@@ -130,7 +130,8 @@ class GatewayApp:
     # -- the seam -----------------------------------------------------------------------
     def route(self, ctx: RequestContext) -> RouteDecision | LocalResponse:
         req = ctx.request
-        key = (req.method, req.host, req.path, req.query, ctx.client.scheme)
+        client = ctx.client
+        key = (req.method, req.host, req.path, req.query, client.scheme, client.server_port)
         hit = self._decisions.get(key)
         if hit is None:
             hit = self._decide(ctx)
@@ -163,6 +164,7 @@ class GatewayApp:
             target,
             req.headers if self._header_routing else None,
             scheme=scheme,
+            port=ctx.client.server_port,
         )
         if match is None:
             return self.no_route

@@ -15,6 +15,10 @@ reference (``service: trino``) may be a name, an id or ``{"id": ...}`` / ``{"nam
 Every problem is collected (not just the first) and raised together as ``GatewayConfigError``,
 each located as ``kong.yml:23: services[2].routes[0].pathz: unknown field (route 'x')``.
 
+A Kong bundled plugin that is not implemented here is accepted only with ``enabled: false``
+(``entities/plugins.py``); loading text (a file, a ``POST /config`` body) then logs one warning
+per such row on ``carbonplane.gateway.config`` naming its file:line.
+
 Ids: an entity without ``id`` gets a stable UUIDv5 derived from its type and name (or its
 position when unnamed), so reloading the same file keeps ids, Admin API URLs and config hash.
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import re
 import time
 import uuid
@@ -33,9 +38,12 @@ from typing import Any
 
 from carbonplane.errors import GatewayConfigError
 from carbonplane.gateway.entities import ENTITY_ORDER, ENTITY_TYPES, fill_auto, validate_entity
+from carbonplane.gateway.entities.plugins import not_implemented
 from carbonplane.gateway.model import ConfigProblem, GatewayConfig, compile_config
 from carbonplane.gateway.schema import ENTITY, Path, format_path, is_uuid
 from carbonplane.gateway.source import SourceError, line_of, read_source
+
+log = logging.getLogger("carbonplane.gateway.config")
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
 _META_KEYS = ("_format_version", "_transform", "_comment", "_ignore")
@@ -278,6 +286,13 @@ def _resolve_and_validate(load: _Load, now: float, transform: bool) -> None:
             path = path[:-1] if path and path[-1] == ENTITY else path
             load.add(item.src + path, message, label=item.label)
         if entity is not None and not problems:
+            if item.kind == "plugins" and not_implemented(entity) and load.marks:
+                log.warning(
+                    "%s: plugin '%s' is a Kong bundled plugin this gateway does not implement; "
+                    "kept because it is disabled, it never runs",
+                    load.where(item.src),
+                    entity["name"],
+                )
             entity = fill_auto(item.kind, entity, now, entity_id=item.id, touch=False)
             if item.kind == "basicauth_credentials" and transform:
                 entity["password"] = hash_basicauth_password(

@@ -6,7 +6,9 @@ Semantics (Kong 3.x ``traditional_compatible`` router: ``kong/router/transform.l
 - A route matches when every configured field matches (AND) and, within a field, any value does
   (OR): ``methods`` exact; ``hosts`` case-insensitive, with one leading (``*.example.com``, a
   suffix match) or trailing (``example.*``, a prefix match) wildcard label, and ``host:port``
-  entries that also require the Host header's port; ``headers`` case-insensitive values, a value
+  entries that also require the port: the Host header's, or without one the port the request
+  arrived on (Kong: ``example.com:8000`` matches ``Host: example.com`` on port 8000; a plain
+  ``example.com`` matches any port); ``headers`` case-insensitive values, a value
   starting with ``~*`` being a case-insensitive regex searched in the value; ``paths`` plain
   string prefixes, or ``~`` regexes anchored at the start of the path; ``snis`` only on https
   requests. ``protocols`` do not take part in matching: an https-only route that matches a plain
@@ -299,17 +301,24 @@ class Router:
         *,
         scheme: str = "http",
         sni: str | None = None,
+        port: int | None = None,
     ) -> RouteMatch | None:
         """Route one request. ``path`` is the normalised request target (query allowed);
         ``headers`` a mapping (lower-case names -> value or list of values) or (name, value)
-        pairs, consulted only when some route matches on headers. None means 404."""
+        pairs, consulted only when some route matches on headers; ``port``: the port the
+        request arrived on, which a ``host:port`` entry compares when the Host header has no
+        port (Kong's ``net.dst.port``). None means 404."""
         query = ""
         q = path.find("?")
         if q >= 0:
             path, query = path[:q], path[q:]
         k = self._key_len
         candidates = self._buckets.get(path[:k], self._fallback) if k else self._fallback
-        hostname, port = _split_request_host(host) if self._uses_hosts else ("", None)
+        hostname = ""
+        if self._uses_hosts:
+            hostname, host_port = _split_request_host(host)
+            if host_port is not None:
+                port = host_port
         header_values = None
         for m in candidates:
             if m.methods is not None and method not in m.methods:

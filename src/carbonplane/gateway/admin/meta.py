@@ -2,6 +2,8 @@
 metrics, schemas, enabled plugins, tags, endpoint list and upstream health.
 
 - ``GET /`` (Kong's node info: tagline, version, hostname, node_id, plugins, configuration);
+  ``version`` is the Kong version whose Admin API this one matches (``KONG_VERSION``), as Kong
+  tools read it, and ``carbonplane_version`` ours;
 - ``GET /status`` (``configuration_hash``, ``memory``, plus what the engine's ``status`` hook
   reports, e.g. ``server.connections_active`` and ``total_requests``);
 - ``GET /config`` -> ``{"config": "<yaml>"}``; ``POST /config`` replaces the whole config from a
@@ -160,11 +162,16 @@ def _only(method: str, allowed: str) -> None:
         raise AdminAPIError(405, {"message": "Method not allowed"})
 
 
+# The Kong Admin API (and declarative format) this one matches; GET / reports it as "version"
+KONG_VERSION = "3.9.0"
+
+
 def root(api: AdminAPI) -> dict[str, Any]:
     plugins = registered_plugins()
     return {
         "tagline": "Welcome to carbonplane",
-        "version": carbonplane.__version__,
+        "version": KONG_VERSION,  # what Kong tools (decK, Terraform providers) read
+        "carbonplane_version": carbonplane.__version__,
         "hostname": api.node.hostname,
         "node_id": api.node.node_id,
         "plugins": {

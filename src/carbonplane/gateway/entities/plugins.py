@@ -5,6 +5,12 @@ global) and a ``config`` validated by that plugin's own schema, registered with
 ``register_plugin_schema(name, schema)``. A name that is not registered is an error, as in Kong
 ("plugin 'x' not enabled; add it to the 'plugins' configuration property"). At most one instance
 of a plugin per scope combination (Kong's cache key: name, route, service, consumer).
+
+Kong's bundled plugins this gateway does not implement (``KONG_BUNDLED_PLUGINS``, Kong 3.x's
+``kong/constants.lua``, minus the registered ones): a row with ``enabled: false`` is accepted
+as written (its ``config`` kept unchecked, shown by the Admin API, never run) so that a Kong
+file carrying a switched-off plugin loads; the loader warns naming its file:line
+(``not_implemented``). Enabled, such a row is refused saying the plugin is not implemented.
 """
 
 from __future__ import annotations
@@ -43,6 +49,56 @@ class PluginSpec:
 
 
 _REGISTRY: dict[str, PluginSpec] = {}
+
+# Kong 3.x's bundled plugins (kong/constants.lua, in its order)
+KONG_BUNDLED_PLUGINS = (
+    "jwt",
+    "acl",
+    "correlation-id",
+    "cors",
+    "oauth2",
+    "tcp-log",
+    "udp-log",
+    "file-log",
+    "http-log",
+    "key-auth",
+    "hmac-auth",
+    "basic-auth",
+    "ip-restriction",
+    "request-transformer",
+    "response-transformer",
+    "request-size-limiting",
+    "rate-limiting",
+    "response-ratelimiting",
+    "syslog",
+    "loggly",
+    "datadog",
+    "ldap-auth",
+    "statsd",
+    "bot-detection",
+    "aws-lambda",
+    "request-termination",
+    "prometheus",
+    "proxy-cache",
+    "session",
+    "acme",
+    "grpc-gateway",
+    "grpc-web",
+    "pre-function",
+    "post-function",
+    "azure-functions",
+    "zipkin",
+    "opentelemetry",
+    "ai-proxy",
+    "ai-prompt-decorator",
+    "ai-prompt-template",
+    "ai-prompt-guard",
+    "ai-request-transformer",
+    "ai-response-transformer",
+    "standard-webhooks",
+    "redirect",
+)
+_KONG_BUNDLED = frozenset(KONG_BUNDLED_PLUGINS)
 
 
 def register_plugin_schema(
@@ -125,6 +181,8 @@ def validate_plugin(data: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
     if out is None:
         return None, problems
     spec = plugin_spec(data.get("name")) if isinstance(data.get("name"), str) else None
+    if spec is None and data.get("name") in _KONG_BUNDLED:
+        return _not_implemented(data, out, problems)
     if spec is None:
         if isinstance(data.get("name"), str):
             problems.append(
@@ -151,3 +209,28 @@ def validate_plugin(data: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
             )
     out = {**{n: out.get(n) for n, _ in PLUGIN.fields}, "config": config}
     return out, problems
+
+
+def not_implemented(plugin: dict[str, Any]) -> bool:
+    """A Kong bundled plugin this gateway does not implement (kept only while disabled)."""
+    return plugin.get("name") in _KONG_BUNDLED and plugin_spec(plugin["name"]) is None
+
+
+def _not_implemented(
+    data: dict[str, Any], out: dict[str, Any], problems: list[Problem]
+) -> tuple[dict[str, Any] | None, list[Problem]]:
+    name = data["name"]
+    if out.get("enabled") is not False:
+        problems.append(
+            (
+                ("name",),
+                f"plugin '{name}' is a Kong bundled plugin this gateway does not implement; "
+                "remove it, or keep it with 'enabled: false' (it is then kept, never run)",
+            )
+        )
+        return out, problems
+    config = data.get("config")
+    if config is not None and not isinstance(config, dict):
+        problems.append((("config",), "expected a record"))
+        return out, problems
+    return {**{n: out.get(n) for n, _ in PLUGIN.fields}, "config": config or {}}, problems
