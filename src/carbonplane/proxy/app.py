@@ -315,7 +315,9 @@ class Client:
     """One client connection as the app sees it (shared by its requests).
 
     ``tls``: the connection's ``ssl.SSLObject`` when it arrived over TLS (its peer certificate,
-    cipher, version; the mesh sidecar reads the client's SPIFFE identity from it), else None."""
+    cipher, version; the mesh sidecar reads the client's SPIFFE identity from it), else None.
+    ``server_ip``, ``serial`` and ``requests`` are nginx's ``$server_addr``, ``$connection`` and
+    ``$connection_requests`` (Kong's correlation-id ``tracker``)."""
 
     __slots__ = (
         "peer_ip",
@@ -325,6 +327,9 @@ class Client:
         "server_port",
         "forwarded_base",
         "tls",
+        "server_ip",
+        "serial",
+        "requests",
     )
 
     def __init__(
@@ -337,6 +342,9 @@ class Client:
         self.server_port = server_port
         self.forwarded_base: bytes | None = None
         self.tls: Any = None
+        self.server_ip = ""  # the local address the connection arrived on
+        self.serial = 0  # the connection's number in this worker (nginx's $connection)
+        self.requests = 0  # requests started on it so far (nginx's $connection_requests)
 
     def __repr__(self) -> str:
         return f"Client({self.peer_ip}:{self.peer_port}, trusted={self.trusted})"

@@ -115,8 +115,10 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         tls = transport.get_extra_info("ssl_object")
         scheme = b"https" if tls is not None else b"http"
         trusted = self.settings.forwarding.trusts(ip)
-        self.client = Client(ip, port, trusted, scheme, local_port)
-        self.client.tls = tls
+        self.client = client = Client(ip, port, trusted, scheme, local_port)
+        client.tls = tls
+        client.server_ip = sockname[0] if isinstance(sockname, tuple) else ""
+        client.serial = server.accepted
         if len(server.connections) > self.config.max_connections:
             server.refused += 1
             self.closing = True
@@ -254,6 +256,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             else client.peer_ip
         )
         server.requests += 1
+        client.requests += 1
         rid = b"%s%08x" % (settings.request_id_prefix, server.requests & 0xFFFFFFFF)
         if client.trusted and settings.request_id_name is not None:
             rid = _trusted_request_id(head, settings.request_id_name) or rid

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import uuid
 import xml.etree.ElementTree as ET
+from http import client as httpclient
 
 import pytest
 from gwharness import GatewayProcess, StandIn, header, http, write_config
@@ -44,6 +45,12 @@ def kong_yml(up: StandIn, down_port: int) -> dict:
                         },
                     }
                 ],
+            },
+            {
+                "name": "tracked",
+                "url": f"http://127.0.0.1:{up.port}",
+                "routes": [{"name": "tracked", "paths": ["/tracked"]}],
+                "plugins": [{"name": "correlation-id", "config": {"generator": "tracker"}}],
             },
             {
                 "name": "down",
@@ -134,6 +141,20 @@ def test_correlation_id_on_x_request_id_keeps_the_incoming_id_and_generates_uuid
     _, headers, doc = http(gateway.proxy_port, "GET", "/traced/x")
     generated = header(doc, "x-request-id")
     assert str(uuid.UUID(generated)) == generated and headers["x-request-id"] == generated
+
+
+def test_tracker_ids_have_kongs_format(gateway):
+    conn = httpclient.HTTPConnection("127.0.0.1", gateway.proxy_port, timeout=10)
+    try:
+        ids = [header(http(0, "GET", "/tracked/x", conn=conn)[2], "kong-request-id") for _ in "ab"]
+    finally:
+        conn.close()
+    other = header(http(gateway.proxy_port, "GET", "/tracked/x")[2], "kong-request-id")
+    pattern = rf"127\.0\.0\.1-{gateway.proxy_port}-(\d+)-(\d+)-(\d+)-\d+\.\d{{3}}"
+    first, second = (re.fullmatch(pattern, value).groups() for value in ids)
+    # one connection: same worker and serial, its 1st then 2nd request
+    assert first[:2] == second[:2] and (first[2], second[2]) == ("1", "2")
+    assert re.fullmatch(pattern, other).group(3) == "1"
 
 
 def test_a_gateway_made_response_has_server_response_latency_and_request_id(gateway):
