@@ -182,12 +182,6 @@ class CompiledSettings:
         self.upstream_request_id = bool(name and config.request_id_upstream)
         down = name if name and config.request_id_downstream else None
         self.downstream_request_id_name = down
-        # our request-id field replaces a same-named one on the leg it is sent on, never others
-        up = frozenset((name,)) if self.upstream_request_id else frozenset()
-        self.request_drop = REQUEST_DROP | up
-        replaced = frozenset((down,)) if down else frozenset()
-        self.response_drop = HOP_BY_HOP | replaced
-        self.response_drop_reframed = RESPONSE_DROP | replaced
         # 20 random + 4 pid hex digits per process, then an 8-digit counter: 32 hex digits like
         # nginx's $request_id (Kong's X-Kong-Request-Id), unique, no syscall per request
         self.request_id_prefix = (secrets.token_hex(10) + "%04x" % (os.getpid() & 0xFFFF)).encode()
@@ -196,6 +190,14 @@ class CompiledSettings:
         self.upstream_latency_name = prefix + b"-upstream-latency" if "upstream" in on else None
         self.proxy_latency_name = prefix + b"-proxy-latency" if "proxy" in on else None
         self.response_latency_name = prefix + b"-response-latency" if "response" in on else None
+        # the fields we set replace same-named ones on the leg they are sent on, never others
+        up = frozenset((name,)) if self.upstream_request_id else frozenset()
+        self.request_drop = REQUEST_DROP | up
+        replaced = frozenset(
+            n for n in (down, self.upstream_latency_name, self.proxy_latency_name) if n
+        )
+        self.response_drop = HOP_BY_HOP | replaced
+        self.response_drop_reframed = RESPONSE_DROP | replaced
         self._compile_templates(config.via_downstream)
 
     def _compile_templates(self, via_downstream: bool) -> None:

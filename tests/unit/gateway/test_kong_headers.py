@@ -56,6 +56,9 @@ def test_default_lines_of_a_relayed_and_a_local_response():
     # only our own request-id field is replaced; X-Request-ID passes both ways
     assert b"x-kong-request-id" in s.request_drop and b"x-request-id" not in s.request_drop
     assert b"x-request-id" not in s.response_drop
+    # an upstream's own X-Kong-* latency or id fields are replaced by ours, not doubled
+    for name in (b"x-kong-upstream-latency", b"x-kong-proxy-latency", b"x-kong-request-id"):
+        assert name in s.response_drop and name in s.response_drop_reframed
 
 
 def test_off_sends_nothing_downstream_but_via_still_goes_upstream():
