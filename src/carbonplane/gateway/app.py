@@ -46,7 +46,7 @@ from carbonplane.gateway.chains import PluginChains
 from carbonplane.gateway.model import GatewayConfig
 from carbonplane.gateway.plugins.authn import GATEWAY_CONFIG
 from carbonplane.gateway.plugins.base import PluginServices
-from carbonplane.gateway.router import https_required_response
+from carbonplane.gateway.router import HTTPS_REQUIRED, https_required_response
 from carbonplane.proxy.app import (
     FilterChain,
     LocalResponse,
@@ -170,6 +170,11 @@ class GatewayApp:
             return self.no_route
         if match.https_redirect_status is not None and not _forwarded_https(ctx):
             status, headers, body = https_required_response(match, host, target)
+            if status == 426:  # Kong's kong.response.error: negotiated, with the request id
+                upgrade = [h for h in headers if h[0] != b"content-type"]
+                return LocalResponse.error(
+                    426, HTTPS_REQUIRED, upgrade, filters=self.chains.global_chain
+                )
             return LocalResponse(status, body, list(headers), filters=self.chains.global_chain)
         plan = self.plans[match.route["id"]]
         if plan is None:

@@ -48,6 +48,7 @@ from carbonplane.gateway.typedefs import (
 
 NO_ROUTE_BODY = b'{"message":"no Route matched with those values"}'
 NO_SERVICE_BODY = b'{"message":"no Service found with those values"}'
+HTTPS_REQUIRED = "Please use HTTPS protocol"
 HTTPS_REQUIRED_BODY = b'{"message":"Please use HTTPS protocol"}'
 JSON_HEADERS = ((b"content-type", b"application/json; charset=utf-8"),)
 

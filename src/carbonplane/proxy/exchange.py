@@ -190,7 +190,8 @@ class Exchange:
         target = upstream.picker.pick(ctx)
         if target is None:
             ctx.error = "no healthy target"
-            return self.respond(LocalResponse.engine_error(503, MESSAGES[503]))
+            # Kong's balancer answers through kong.response.error: JSON unless Accept says else
+            return self.respond(LocalResponse.error(503, MESSAGES[503]))
         self.target = ctx.target = target
         self.pool = pool = self.conn.server.pool_for(target, upstream)
         up = None if self.fresh_only else pool.acquire()

@@ -163,8 +163,16 @@ def test_https_only_route_answers_426_over_http(paths_gateway):
     before = up.requests
     status, headers, doc = http(gw.proxy_port, "GET", "/secure/x")
     assert status == 426
-    assert doc == {"message": "Please use HTTPS protocol"}
+    # Kong's kong.response.error: the request id in the body, the format by Accept
+    assert doc == {
+        "message": "Please use HTTPS protocol",
+        "request_id": headers["x-kong-request-id"],
+    }
     assert headers["upgrade"] == "TLS/1.2, HTTP/1.1"
+    status, headers, body = http(
+        gw.proxy_port, "GET", "/secure/x", headers={"Accept": "text/plain"}
+    )
+    assert status == 426 and body.startswith(b"Please use HTTPS protocol\nrequest_id: ")
     assert up.requests == before
 
 

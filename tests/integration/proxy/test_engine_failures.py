@@ -123,7 +123,7 @@ def test_no_target_is_503():
 
     async def scenario():
         async with proxy(app=app_for(Nobody())) as (_, port):
-            response = await exchange(port, get(b"/x", b"Accept: application/json"))
+            response = await exchange(port, get(b"/x"))  # JSON without Accept, as Kong's
         assert response.status == 503
         assert response.json()["message"] == "failure to get a peer from the ring-balancer"
         assert response.get(b"content-type") == b"application/json; charset=utf-8"
