@@ -180,8 +180,9 @@ def validate_plugin(data: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
     out, problems = validate(_BASE, base)
     if out is None:
         return None, problems
-    spec = plugin_spec(data.get("name")) if isinstance(data.get("name"), str) else None
-    if spec is None and data.get("name") in _KONG_BUNDLED:
+    name = data.get("name")
+    spec = plugin_spec(name) if isinstance(name, str) else None
+    if spec is None and isinstance(name, str) and name in _KONG_BUNDLED:
         return _not_implemented(data, out, problems)
     if spec is None:
         if isinstance(data.get("name"), str):
@@ -213,7 +214,8 @@ def validate_plugin(data: Any) -> tuple[dict[str, Any] | None, list[Problem]]:
 
 def not_implemented(plugin: dict[str, Any]) -> bool:
     """A Kong bundled plugin this gateway does not implement (kept only while disabled)."""
-    return plugin.get("name") in _KONG_BUNDLED and plugin_spec(plugin["name"]) is None
+    name = plugin.get("name")
+    return isinstance(name, str) and name in _KONG_BUNDLED and plugin_spec(name) is None
 
 
 def _not_implemented(
