@@ -96,13 +96,17 @@ def render(content_type: bytes, message: str, request_id: str) -> bytes:
             b"  <requestid>%s</requestid>\n</error>\n" % (_html(message), _html(request_id))
         )
     if content_type == PLAIN:
-        return b"%s\nrequest_id: %s\n" % (message.encode(), request_id.encode())
+        return b"%s\nrequest_id: %s\n" % (_utf8(message), _utf8(request_id))
     return b'{\n  "message":%s,\n  "request_id":%s\n}' % (_json(message), _json(request_id))
 
 
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "replace")  # a lone surrogate becomes "?", never an error
+
+
 def _html(text: str) -> bytes:
-    return escape(text, quote=True).encode()
+    return _utf8(escape(text, quote=True))
 
 
 def _json(text: str) -> bytes:
-    return json.dumps(text, ensure_ascii=False).encode()
+    return _utf8(json.dumps(text, ensure_ascii=False))

@@ -6,6 +6,8 @@ import json
 import xml.etree.ElementTree as ET
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from carbonplane.http.errorpages import HTML, JSON, PLAIN, XML, negotiate, render
 from carbonplane.http.headparser import RequestHeadParser
@@ -98,3 +100,16 @@ def test_a_response_with_a_body_is_sent_as_given():
         [(b"content-type", b"text/x")],
         b"ok",
     )
+
+
+@given(st.text(), st.sampled_from([JSON, HTML, XML, PLAIN]))
+def test_any_message_renders(message, kind):
+    body = render(kind, message, "rid")
+    assert body.decode("utf-8") and b"rid" in body
+    if kind == JSON:
+        assert isinstance(json.loads(body)["message"], str)
+
+
+@given(st.binary(max_size=200))
+def test_any_accept_value_negotiates_to_one_of_four(accept):
+    assert negotiate(accept) in (JSON, HTML, XML, PLAIN)
