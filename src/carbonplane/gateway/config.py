@@ -17,7 +17,7 @@ each located as ``kong.yml:23: services[2].routes[0].pathz: unknown field (route
 
 A Kong bundled plugin that is not implemented here is accepted only with ``enabled: false``
 (``entities/plugins.py``); loading text (a file, a ``POST /config`` body) then logs one warning
-per such row on ``carbonplane.gateway.config`` naming its file:line.
+per such row on ``carbonplane.gateway.config.loader`` naming its file:line.
 
 Ids: an entity without ``id`` gets a stable UUIDv5 derived from its type and name (or its
 position when unnamed), so reloading the same file keeps ids, Admin API URLs and config hash.
@@ -37,13 +37,13 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from carbonplane.errors import GatewayConfigError
-from carbonplane.gateway.entities import ENTITY_ORDER, ENTITY_TYPES, fill_auto, validate_entity
-from carbonplane.gateway.entities.plugins import not_implemented
-from carbonplane.gateway.model import ConfigProblem, GatewayConfig, compile_config
-from carbonplane.gateway.schema import ENTITY, Path, format_path, is_uuid
-from carbonplane.gateway.source import SourceError, line_of, read_source
+from carbonplane.gateway.config.entities import ENTITY_ORDER, ENTITY_TYPES, fill_auto, validate_entity
+from carbonplane.gateway.config.entities.plugins import not_implemented
+from carbonplane.gateway.config.model import ConfigProblem, GatewayConfig, compile_config
+from carbonplane.gateway.config.schema import ENTITY, Path, format_path, is_uuid
+from carbonplane.gateway.config.source import SourceError, line_of, read_source
 
-log = logging.getLogger("carbonplane.gateway.config")
+log = logging.getLogger("carbonplane.gateway.config.loader")
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
 _META_KEYS = ("_format_version", "_transform", "_comment", "_ignore")

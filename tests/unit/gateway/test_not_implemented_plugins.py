@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from carbonplane.errors import GatewayConfigError
-from carbonplane.gateway.config import load_config_data, load_config_text
-from carbonplane.gateway.entities import validate_plugin
-from carbonplane.gateway.entities.plugins import KONG_BUNDLED_PLUGINS, registered_plugins
+from carbonplane.gateway.config.loader import load_config_data, load_config_text
+from carbonplane.gateway.config.entities import validate_plugin
+from carbonplane.gateway.config.entities.plugins import KONG_BUNDLED_PLUGINS, registered_plugins
 from carbonplane.gateway.plugins import load_bundled
 
 TEXT = """_format_version: "3.0"
@@ -30,7 +30,7 @@ def test_the_bundled_list_is_kongs_and_covers_what_we_implement():
 
 
 def test_a_disabled_one_loads_kept_as_written_with_a_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="carbonplane.gateway.config"):
+    with caplog.at_level(logging.WARNING, logger="carbonplane.gateway.config.loader"):
         config = load_config_text(TEXT, source="kong.yml")
     lambda_row = [p for p in config.plugins if p["name"] == "aws-lambda"][0]
     assert lambda_row["enabled"] is False and lambda_row["config"] == {"function_name": "f"}
@@ -40,7 +40,7 @@ def test_a_disabled_one_loads_kept_as_written_with_a_warning(caplog):
 
 def test_parsed_data_without_lines_loads_silently(caplog):
     doc = {"_format_version": "3.0", "plugins": [{"name": "oauth2", "enabled": False}]}
-    with caplog.at_level(logging.WARNING, logger="carbonplane.gateway.config"):
+    with caplog.at_level(logging.WARNING, logger="carbonplane.gateway.config.loader"):
         config = load_config_data(doc, source="gateway config")
     assert [p["name"] for p in config.plugins] == ["oauth2"] and not caplog.records
 

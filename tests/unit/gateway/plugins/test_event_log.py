@@ -17,7 +17,7 @@ from carbonplane.events.types import decode_event
 from carbonplane.gateway.plugins import PluginServices
 from carbonplane.gateway.plugins.event_log.handler import event_fields
 from carbonplane.gateway.plugins.prometheus.exposition import render_metrics
-from carbonplane.gateway.schema import freeze
+from carbonplane.gateway.config.schema import freeze
 
 TOPIC = "audit-api-calls"
 

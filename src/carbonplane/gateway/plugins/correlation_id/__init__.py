@@ -1,6 +1,6 @@
 """correlation-id: Kong's per-request correlation id header, to the upstream and optionally back."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 from carbonplane.gateway.plugins.correlation_id.handler import Handler
 from carbonplane.gateway.plugins.correlation_id.schema import CONFIG
 
