@@ -36,6 +36,9 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from carbonplane.gateway.config.model import GatewayConfig
+from carbonplane.gateway.plugins.pdk.authn import GATEWAY_CONFIG
+from carbonplane.gateway.plugins.pdk.base import PluginServices
 from carbonplane.gateway.runtime.balancing import (
     SetBalancerCookie,
     build_balancers,
@@ -43,9 +46,6 @@ from carbonplane.gateway.runtime.balancing import (
     uses_cookie,
 )
 from carbonplane.gateway.runtime.chains import PluginChains
-from carbonplane.gateway.config.model import GatewayConfig
-from carbonplane.gateway.plugins.pdk.authn import GATEWAY_CONFIG
-from carbonplane.gateway.plugins.pdk.base import PluginServices
 from carbonplane.gateway.runtime.router import HTTPS_REQUIRED, https_required_response
 from carbonplane.proxy.app import (
     FilterChain,

@@ -37,7 +37,12 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from carbonplane.errors import GatewayConfigError
-from carbonplane.gateway.config.entities import ENTITY_ORDER, ENTITY_TYPES, fill_auto, validate_entity
+from carbonplane.gateway.config.entities import (
+    ENTITY_ORDER,
+    ENTITY_TYPES,
+    fill_auto,
+    validate_entity,
+)
 from carbonplane.gateway.config.entities.plugins import not_implemented
 from carbonplane.gateway.config.model import ConfigProblem, GatewayConfig, compile_config
 from carbonplane.gateway.config.schema import ENTITY, Path, format_path, is_uuid

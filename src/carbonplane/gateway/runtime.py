@@ -34,12 +34,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from carbonplane.errors import ConfigError
-from carbonplane.gateway.runtime.app import GatewayApp
 from carbonplane.gateway.config.loader import load_config_data
-from carbonplane.gateway.headers import gateway_defaults
 from carbonplane.gateway.config.model import GatewayConfig
+from carbonplane.gateway.headers import gateway_defaults
 from carbonplane.gateway.plugins import PluginServices, load_bundled
 from carbonplane.gateway.plugins.pdk.plugin_services import process_services
+from carbonplane.gateway.runtime.app import GatewayApp
 from carbonplane.http.model import Limits
 from carbonplane.proxy import serverstats
 from carbonplane.proxy.config import ProxyConfig

@@ -11,8 +11,8 @@ import pytest
 
 from carbonplane.errors import GatewayConfigError
 from carbonplane.gateway.config import typedefs as t
-from carbonplane.gateway.config.loader import load_config_data, load_config_file, load_config_text
 from carbonplane.gateway.config.entities import register_plugin_schema, unregister_plugin_schema
+from carbonplane.gateway.config.loader import load_config_data, load_config_file, load_config_text
 from carbonplane.gateway.config.schema import record
 
 

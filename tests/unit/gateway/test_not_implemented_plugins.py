@@ -7,9 +7,9 @@ import logging
 import pytest
 
 from carbonplane.errors import GatewayConfigError
-from carbonplane.gateway.config.loader import load_config_data, load_config_text
 from carbonplane.gateway.config.entities import validate_plugin
 from carbonplane.gateway.config.entities.plugins import KONG_BUNDLED_PLUGINS, registered_plugins
+from carbonplane.gateway.config.loader import load_config_data, load_config_text
 from carbonplane.gateway.plugins import load_bundled
 
 TEXT = """_format_version: "3.0"

@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from carbonplane.gateway.config import typedefs as t
-from carbonplane.gateway.plugins.file_log.schema import NO_LUA
 from carbonplane.gateway.config.schema import Field, record
+from carbonplane.gateway.plugins.file_log.schema import NO_LUA
 
 FORBIDDEN_HEADERS = {
     "host": "Host",

@@ -34,6 +34,8 @@ from typing import Any
 
 import msgspec
 
+from carbonplane.gateway.plugins.jwt.remembered import RememberedTokens, plain_bearer
+from carbonplane.gateway.plugins.jwt.tokens import Verifier, make_verifier, parse_token
 from carbonplane.gateway.plugins.pdk.authn import (
     Anonymous,
     AuthHandler,
@@ -42,8 +44,6 @@ from carbonplane.gateway.plugins.pdk.authn import (
     gateway_config_of,
     index_of,
 )
-from carbonplane.gateway.plugins.jwt.remembered import RememberedTokens, plain_bearer
-from carbonplane.gateway.plugins.jwt.tokens import Verifier, make_verifier, parse_token
 from carbonplane.gateway.plugins.pdk.reqparts import cookie_values, parse_query
 from carbonplane.proxy.app import LocalResponse
 

@@ -20,9 +20,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from carbonplane.gateway.config.schema import thaw
 from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.pdk.log_serializer import header_map, query_map
-from carbonplane.gateway.config.schema import thaw
 from carbonplane.proxy.app import LocalResponse, RequestContext
 
 # the plugin's own default messages (kong/plugins/request-termination/handler.lua): another

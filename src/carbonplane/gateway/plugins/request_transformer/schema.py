@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from carbonplane.gateway.config import typedefs as t
-from carbonplane.gateway.plugins.request_transformer.templates import check_template
 from carbonplane.gateway.config.schema import record
+from carbonplane.gateway.plugins.request_transformer.templates import check_template
 
 _PAIR = re.compile(r"^([^:]+):(.*)$", re.S)
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
