@@ -118,7 +118,7 @@ def native_plugins_problem() -> str | None:
         return f"carbonplane.gateway.plugins does not import: {exc}"
     if not counters.NATIVE_BUILT or "native" not in log_serializer.LINE_IMPLS:
         return (
-            "the plugins' C modules (gateway/plugins/_native) are not built in this install; "
+            "the plugins' C modules (gateway/plugins/pdk/_native) are not built in this install; "
             "run make setup with a C compiler (not CARBONPLANE_NO_COMPILE)"
         )
     return None

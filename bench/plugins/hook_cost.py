@@ -104,7 +104,7 @@ def cases(tmp: str, receiver_port: int) -> list[tuple[str, dict, PluginServices,
     from carbonplane.events.backends.memory import MemoryLog
     from carbonplane.events.catalog import TOPICS
     from carbonplane.events.producer import EventProducer
-    from carbonplane.gateway.plugins.counters import HostCounters
+    from carbonplane.gateway.plugins.pdk.counters import HostCounters
 
     log = MemoryLog()
     log.apply_topics(TOPICS)

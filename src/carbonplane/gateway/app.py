@@ -44,8 +44,8 @@ from carbonplane.gateway.balancing import (
 )
 from carbonplane.gateway.chains import PluginChains
 from carbonplane.gateway.model import GatewayConfig
-from carbonplane.gateway.plugins.authn import GATEWAY_CONFIG
-from carbonplane.gateway.plugins.base import PluginServices
+from carbonplane.gateway.plugins.pdk.authn import GATEWAY_CONFIG
+from carbonplane.gateway.plugins.pdk.base import PluginServices
 from carbonplane.gateway.router import https_required_response
 from carbonplane.proxy.app import (
     FilterChain,

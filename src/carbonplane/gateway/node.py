@@ -43,7 +43,7 @@ from carbonplane.gateway.admin.guard import AdminGuard
 from carbonplane.gateway.adminserver import AdminServer, Response
 from carbonplane.gateway.balancing import balancer_for
 from carbonplane.gateway.model import GatewayConfig
-from carbonplane.gateway.plugins.counters import default_counter_path
+from carbonplane.gateway.plugins.pdk.counters import default_counter_path
 from carbonplane.gateway.runtime import (
     FACTORY,
     WorkerState,

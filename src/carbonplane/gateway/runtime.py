@@ -38,7 +38,7 @@ from carbonplane.gateway.app import GatewayApp
 from carbonplane.gateway.config import load_config_data
 from carbonplane.gateway.model import GatewayConfig
 from carbonplane.gateway.plugins import PluginServices, load_bundled
-from carbonplane.gateway.services import process_services
+from carbonplane.gateway.plugins.pdk.plugin_services import process_services
 from carbonplane.http.model import Limits
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.layers.balance import Balancer, TargetState

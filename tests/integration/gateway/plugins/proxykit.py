@@ -124,7 +124,7 @@ def handler(name: str, config: dict | None = None, gw: Any = None) -> Any:
     schema, the compiled gateway config (consumers, credentials) in its services."""
     from carbonplane.gateway.entities import validate_plugin
     from carbonplane.gateway.plugins import PluginServices, load_bundled, plugin_def
-    from carbonplane.gateway.plugins.authn import with_gateway_config
+    from carbonplane.gateway.plugins.pdk.authn import with_gateway_config
 
     load_bundled()
     row, problems = validate_plugin({"name": name, "config": config or {}})

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.plugins.authn import check_realm
+from carbonplane.gateway.plugins.pdk.authn import check_realm
 from carbonplane.gateway.schema import record
 
 NO_CONSUMER = True

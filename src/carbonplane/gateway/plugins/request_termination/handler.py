@@ -18,8 +18,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
-from carbonplane.gateway.plugins.log_serializer import header_map, query_map
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.log_serializer import header_map, query_map
 from carbonplane.gateway.schema import thaw
 from carbonplane.proxy.app import LocalResponse, RequestContext
 

@@ -3,7 +3,7 @@
 One set per process, reused by every config version (handlers are rebuilt per version; what they
 borrow from here is not):
 
-- ``counters``: the host-wide rate-limit counter store (``plugins/counters.HostCounters``), one
+- ``counters``: the host-wide rate-limit counter store (``counters.HostCounters``), one
   memory-mapped file per gateway node, named by the master in the runtime settings
   (``runtime["counters"]``), so that policy ``local`` is exact across all workers of the host;
   with a single worker a process-local ``LocalCounters`` (~0.3 us per take in C instead of ~1 us
@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from carbonplane.errors import ConfigError
-from carbonplane.gateway.plugins.base import PluginServices
+from carbonplane.gateway.plugins.pdk.base import PluginServices
 
 EVENT_SOURCE = "api-gateway"  # the ``source`` of the events the gateway's plugins produce
 
@@ -45,7 +45,7 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
     """The ``PluginServices`` of this process (see the module docstring)."""
     from prometheus_client import CollectorRegistry
 
-    from carbonplane.gateway.plugins.counters import HostCounters, LocalCounters
+    from carbonplane.gateway.plugins.pdk.counters import HostCounters, LocalCounters
 
     workers = int(runtime.get("workers") or 1)
     extra = {"runtime": dict(runtime)}
