@@ -43,7 +43,7 @@ from carbonplane.gateway.balancing import (
     uses_cookie,
 )
 from carbonplane.gateway.chains import PluginChains
-from carbonplane.gateway.model import GatewayConfig
+from carbonplane.gateway.config.model import GatewayConfig
 from carbonplane.gateway.plugins.pdk.authn import GATEWAY_CONFIG
 from carbonplane.gateway.plugins.pdk.base import PluginServices
 from carbonplane.gateway.router import https_required_response

@@ -42,7 +42,7 @@ from carbonplane.gateway.admin import AdminAPI, check_admin_listen
 from carbonplane.gateway.admin.guard import AdminGuard
 from carbonplane.gateway.adminserver import AdminServer, Response
 from carbonplane.gateway.balancing import balancer_for
-from carbonplane.gateway.model import GatewayConfig
+from carbonplane.gateway.config.model import GatewayConfig
 from carbonplane.gateway.plugins.pdk.counters import default_counter_path
 from carbonplane.gateway.runtime import (
     FACTORY,
@@ -217,7 +217,7 @@ class GatewayNode:
 
     def reload_file(self) -> GatewayConfig:
         """``reload`` without the lock: the Admin API's hook (it already holds it)."""
-        from carbonplane.gateway.config import load_config_file
+        from carbonplane.gateway.config.loader import load_config_file
 
         path = self.settings.config_file
         if path is None:

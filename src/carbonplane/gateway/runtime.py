@@ -35,8 +35,8 @@ from typing import Any
 
 from carbonplane.errors import ConfigError
 from carbonplane.gateway.app import GatewayApp
-from carbonplane.gateway.config import load_config_data
-from carbonplane.gateway.model import GatewayConfig
+from carbonplane.gateway.config.loader import load_config_data
+from carbonplane.gateway.config.model import GatewayConfig
 from carbonplane.gateway.plugins import PluginServices, load_bundled
 from carbonplane.gateway.plugins.pdk.plugin_services import process_services
 from carbonplane.http.model import Limits

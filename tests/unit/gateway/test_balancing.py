@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from carbonplane.gateway.balancing import hash_value
-from carbonplane.gateway.entities import validate_entity
+from carbonplane.gateway.config.entities import validate_entity
 
 
 def upstream(**fields):

@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from carbonplane.gateway.plugins import counters
+from carbonplane.gateway.plugins.pdk import counters
 from carbonplane.gateway.plugins.pdk.counters import HostCounters, LocalCounters
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 

@@ -37,8 +37,8 @@ from urllib.parse import unquote_plus
 
 import msgspec
 
+from carbonplane.gateway.config.schema import thaw
 from carbonplane.gateway.plugins.pdk._native.layout import WORKSPACE_ID  # Kong's default workspace
-from carbonplane.gateway.schema import thaw
 from carbonplane.proxy.app import RequestContext
 
 try:  # built at install time where a C compiler exists (setup.py); optional
