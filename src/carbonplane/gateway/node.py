@@ -40,7 +40,7 @@ from typing import Any
 from carbonplane.errors import AdminAPIError, ConfigError
 from carbonplane.gateway.admin import AdminAPI, check_admin_listen
 from carbonplane.gateway.admin.guard import AdminGuard
-from carbonplane.gateway.adminserver import AdminServer, Response
+from carbonplane.gateway.admin.server import AdminServer, Response
 from carbonplane.gateway.balancing import balancer_for
 from carbonplane.gateway.config.model import GatewayConfig
 from carbonplane.gateway.plugins.pdk.counters import default_counter_path
