@@ -68,7 +68,7 @@ ACCELERATED = (
     "carbonplane.http.headparser",
     "carbonplane.http.hop",
     "carbonplane.http.forwarded",
-    "carbonplane.gateway.app",
+    "carbonplane.gateway.runtime.app",
     # the plugins' per-request code: plain Python mode, two strategy classes typed
     "carbonplane.gateway.plugins.pdk.base",
     "carbonplane.gateway.plugins.pdk.authn",

@@ -41,10 +41,10 @@ from carbonplane.errors import AdminAPIError, ConfigError
 from carbonplane.gateway.admin import AdminAPI, check_admin_listen
 from carbonplane.gateway.admin.guard import AdminGuard
 from carbonplane.gateway.admin.server import AdminServer, Response
-from carbonplane.gateway.balancing import balancer_for
 from carbonplane.gateway.config.model import GatewayConfig
 from carbonplane.gateway.plugins.pdk.counters import default_counter_path
-from carbonplane.gateway.runtime import (
+from carbonplane.gateway.runtime.balancing import balancer_for
+from carbonplane.gateway.runtime.worker import (
     FACTORY,
     WorkerState,
     check_config,
