@@ -34,6 +34,7 @@ import carbonplane
 from carbonplane.errors import AdminAPIError, GatewayConfigError
 from carbonplane.gateway.admin.bodies import content_type, load_json, multipart_field
 from carbonplane.gateway.admin.store import not_found, schema_violation
+from carbonplane.gateway.config.describe import describe_record
 from carbonplane.gateway.config.entities import (
     ENTITY_ORDER,
     ENTITY_TYPES,
@@ -43,7 +44,6 @@ from carbonplane.gateway.config.entities import (
     validate_entity,
 )
 from carbonplane.gateway.config.loader import load_config_data, load_config_text
-from carbonplane.gateway.config.schema import describe_record
 from carbonplane.gateway.runtime.balancing import balancer_for
 
 if TYPE_CHECKING:

@@ -39,7 +39,8 @@ from carbonplane.gateway.config.entities import (
     validate_entity,
 )
 from carbonplane.gateway.config.model import ConfigProblem, GatewayConfig, compile_config
-from carbonplane.gateway.config.schema import ENTITY, Path, format_path, is_uuid
+from carbonplane.gateway.config.problems import ENTITY, Path, format_path
+from carbonplane.gateway.config.schema import is_uuid
 from carbonplane.gateway.config.source import SourceError, line_of, read_source
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")

@@ -27,7 +27,8 @@ from typing import Any
 
 from carbonplane.errors import GatewayConfigError
 from carbonplane.gateway.config.entities import ENTITY_ORDER, ENTITY_TYPES
-from carbonplane.gateway.config.schema import Path, format_path, freeze, thaw
+from carbonplane.gateway.config.problems import Path, format_path
+from carbonplane.gateway.config.schema import freeze, thaw
 from carbonplane.gateway.runtime.router import Router
 
 Entity = Mapping[str, Any]

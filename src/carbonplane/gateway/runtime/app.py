@@ -46,7 +46,7 @@ from carbonplane.gateway.runtime.balancing import (
     uses_cookie,
 )
 from carbonplane.gateway.runtime.chains import PluginChains
-from carbonplane.gateway.runtime.router import https_required_response
+from carbonplane.gateway.runtime.route_match import https_required_response
 from carbonplane.proxy.app import (
     FilterChain,
     LocalResponse,

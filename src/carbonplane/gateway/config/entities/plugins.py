@@ -14,7 +14,8 @@ from typing import Any
 
 from carbonplane.errors import GatewayError
 from carbonplane.gateway.config import typedefs as t
-from carbonplane.gateway.config.schema import Field, Problem, Record, record, validate
+from carbonplane.gateway.config.problems import Problem
+from carbonplane.gateway.config.schema import Field, Record, record, validate
 
 PLUGIN_PROTOCOLS = (
     "grpc",
