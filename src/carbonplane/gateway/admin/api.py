@@ -52,6 +52,7 @@ from carbonplane.gateway.config.entities import ENTITY_TYPES, nested_kind, resol
 from carbonplane.gateway.config.entities.upstreams import normalize_target
 from carbonplane.gateway.config.model import GatewayConfig, compile_config
 from carbonplane.gateway.config.schema import thaw
+from carbonplane.gateway.plugins import load_bundled
 
 TOKEN_HEADER = "kong-admin-token"
 MAX_PAGE = 1000
@@ -94,6 +95,7 @@ class AdminAPI:
         node_info: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        load_bundled()  # the bundled plugins are valid in every payload (Kong: plugins = bundled)
         self.store = ConfigStore(
             config or compile_config({}), clock=clock, on_change=on_config_change
         )

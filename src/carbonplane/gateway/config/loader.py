@@ -42,6 +42,7 @@ from carbonplane.gateway.config.model import ConfigProblem, GatewayConfig, compi
 from carbonplane.gateway.config.problems import ENTITY, Path, format_path
 from carbonplane.gateway.config.schema import is_uuid
 from carbonplane.gateway.config.source import SourceError, line_of, read_source
+from carbonplane.gateway.plugins import load_bundled
 
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
 _META_KEYS = ("_format_version", "_transform", "_comment", "_ignore")
@@ -140,6 +141,7 @@ def load_config_data(
     version: int = 1,
 ) -> GatewayConfig:
     """Load already-parsed declarative data (e.g. a JSON body of ``POST /config``)."""
+    load_bundled()  # a config may name any bundled plugin (Kong's default: plugins = bundled)
     load = _Load(source, marks or {})
     now = time.time() if now is None else now
     transform = _read_meta(load, data)

@@ -20,6 +20,7 @@ from carbonplane.gateway.plugins.pdk.base import (
 )
 
 PDK = "pdk"  # the one sub-package that is not a plugin
+_LOADED: list[bool] = []  # every bundled package imported once (the config loader calls this often)
 
 __all__ = [
     "PluginDef",
@@ -35,7 +36,9 @@ __all__ = [
 def load_bundled() -> dict[str, PluginDef]:
     """Import every plugin package ``carbonplane.gateway.plugins.<name>``; returns the installed
     plugins."""
-    for info in pkgutil.iter_modules(__path__):
-        if info.ispkg and info.name != PDK:
-            importlib.import_module(f"{__name__}.{info.name}")
+    if not _LOADED:
+        for info in pkgutil.iter_modules(__path__):
+            if info.ispkg and info.name != PDK:
+                importlib.import_module(f"{__name__}.{info.name}")
+        _LOADED.append(True)
     return installed()

@@ -69,21 +69,12 @@ def unregister_plugin_schema(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-_BUNDLED_LOADED = [False]
-
-
 def plugin_spec(name: str) -> PluginSpec | None:
-    """The installed plugin ``name``; the bundled plugins are installed on the first miss, so
-    that a config naming them loads without an explicit ``plugins.load_bundled()`` (Kong's
-    default ``plugins = bundled``)."""
-    spec = _REGISTRY.get(name)
-    if spec is None and not _BUNDLED_LOADED[0]:
-        _BUNDLED_LOADED[0] = True
-        from carbonplane.gateway.plugins import load_bundled
-
-        load_bundled()
-        spec = _REGISTRY.get(name)
-    return spec
+    """The installed plugin ``name``, or None. The bundled plugins are installed by
+    ``carbonplane.gateway.plugins.load_bundled()``, which the config loader and the Admin API
+    call before they validate anything (Kong's default ``plugins = bundled``); this registry
+    never imports a plugin itself."""
+    return _REGISTRY.get(name)
 
 
 def registered_plugins() -> tuple[str, ...]:
