@@ -29,6 +29,7 @@ from typing import Any
 
 from carbonplane.errors import ConfigError
 from carbonplane.gateway.plugins.pdk.base import PluginServices
+from carbonplane.gateway.plugins.pdk.counters import HostCounters, LocalCounters
 
 EVENT_SOURCE = "api-gateway"  # the ``source`` of the events the gateway's plugins produce
 
@@ -44,8 +45,6 @@ def _no_producer_while_validating() -> Any:
 def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginServices:
     """The ``PluginServices`` of this process (see the module docstring)."""
     from prometheus_client import CollectorRegistry
-
-    from carbonplane.gateway.plugins.pdk.counters import HostCounters, LocalCounters
 
     workers = int(runtime.get("workers") or 1)
     extra = {"runtime": dict(runtime)}
