@@ -72,6 +72,7 @@ ACCELERATED = (
     # the plugins' per-request code: plain Python mode, two strategy classes typed
     "carbonplane.gateway.plugins.pdk.base",
     "carbonplane.gateway.plugins.pdk.authn",
+    "carbonplane.gateway.plugins.pdk.credentials",
     "carbonplane.gateway.plugins.pdk.counters",
     "carbonplane.gateway.plugins.pdk.log_serializer",
     "carbonplane.gateway.plugins.cors.handler",

@@ -47,7 +47,7 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
     from prometheus_client import CollectorRegistry
 
     workers = int(runtime.get("workers") or 1)
-    extra = {"runtime": dict(runtime)}
+    runtime_dir = runtime.get("dir")
     if not live:
         return PluginServices(
             worker_id=0,
@@ -55,7 +55,7 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
             registry=CollectorRegistry(),
             counters=LocalCounters(),
             producer=_no_producer_while_validating,
-            extra=extra,
+            runtime_dir=runtime_dir,
         )
     path = runtime.get("counters")
     # one worker: a process-local table is just as exact and ~10x cheaper than the shared one
@@ -77,5 +77,5 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
         registry=CollectorRegistry(),
         counters=counters,
         producer=producer,
-        extra=extra,
+        runtime_dir=runtime_dir,
     )
