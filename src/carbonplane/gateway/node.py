@@ -40,11 +40,12 @@ from typing import Any
 from carbonplane.errors import AdminAPIError, ConfigError
 from carbonplane.gateway.admin import AdminAPI, check_admin_listen
 from carbonplane.gateway.admin.guard import AdminGuard
-from carbonplane.gateway.adminserver import AdminServer, Response
-from carbonplane.gateway.balancing import balancer_for
-from carbonplane.gateway.model import GatewayConfig
-from carbonplane.gateway.plugins.counters import default_counter_path
-from carbonplane.gateway.runtime import (
+from carbonplane.gateway.admin.server import AdminServer, Response
+from carbonplane.gateway.config.loader import load_config_file
+from carbonplane.gateway.config.model import GatewayConfig
+from carbonplane.gateway.plugins.pdk.counters import default_counter_path
+from carbonplane.gateway.runtime.balancing import balancer_for
+from carbonplane.gateway.runtime.worker import (
     FACTORY,
     WorkerState,
     check_config,
@@ -53,6 +54,8 @@ from carbonplane.gateway.runtime import (
     read_health_reports,
     worker_config,
 )
+from carbonplane.proxy.server import ProxyServer
+from carbonplane.proxy.supervisor import Supervisor
 
 
 @dataclass
@@ -121,7 +124,6 @@ class GatewayNode:
         payload = self._payload(self.published)
         try:
             if s.workers >= 1:
-                from carbonplane.proxy.supervisor import Supervisor
 
                 def launch() -> Any:
                     sup = Supervisor(
@@ -138,8 +140,6 @@ class GatewayNode:
                 self.supervisor = await asyncio.to_thread(launch)
                 self.proxy_port = self.supervisor.port
             else:
-                from carbonplane.proxy.server import ProxyServer
-
                 WorkerState.reset()
                 self.server = ProxyServer(worker_config(payload, 0))
                 self.proxy_port = await self.server.start(s.proxy_host, s.proxy_port)
@@ -217,8 +217,6 @@ class GatewayNode:
 
     def reload_file(self) -> GatewayConfig:
         """``reload`` without the lock: the Admin API's hook (it already holds it)."""
-        from carbonplane.gateway.config import load_config_file
-
         path = self.settings.config_file
         if path is None:
             raise AdminAPIError(

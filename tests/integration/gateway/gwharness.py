@@ -342,7 +342,7 @@ class InProcessGateway:
     def __init__(
         self, config_path: Path, *, token: str | None = None, proxy: dict[str, Any] | None = None
     ) -> None:
-        from carbonplane.gateway.config import load_config_file
+        from carbonplane.gateway.config.loader import load_config_file
         from carbonplane.gateway.node import NodeSettings
         from carbonplane.gateway.plugins import load_bundled
 

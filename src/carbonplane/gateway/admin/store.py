@@ -23,10 +23,16 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from carbonplane.errors import AdminAPIError, GatewayConfigError
-from carbonplane.gateway.config import hash_basicauth_password
-from carbonplane.gateway.entities import ENTITY_ORDER, ENTITY_TYPES, fill_auto, validate_entity
-from carbonplane.gateway.model import GatewayConfig, compile_config
-from carbonplane.gateway.schema import Problem, is_uuid, nest_problems, thaw, violation_message
+from carbonplane.gateway.config.entities import (
+    ENTITY_ORDER,
+    ENTITY_TYPES,
+    fill_auto,
+    validate_entity,
+)
+from carbonplane.gateway.config.loader import hash_basicauth_password
+from carbonplane.gateway.config.model import GatewayConfig, compile_config
+from carbonplane.gateway.config.problems import Problem, nest_problems, violation_message
+from carbonplane.gateway.config.schema import is_uuid, thaw
 
 RESTRICTED = {("routes", "service")}  # deleting the parent is refused while children exist
 
