@@ -1,4 +1,5 @@
-"""``python -m bench [events|router|gateway|reload|mesh ...] [--json]``: run the benchmarks (all by default)."""
+"""``python -m bench [events|router|gateway|reload|mesh ...] [--json]``: run the benchmarks (all by
+default)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ address or a name given with ``--admin-host NAME,...`` (DNS rebinding defence; s
 security section of ``docs/gateway.md``).
 
 ``--headers``, ``--headers-upstream`` and ``--error-default-type`` are Kong's ``headers``,
-``headers_upstream`` and ``error_default_type`` (``gateway/headers.py``); a bad value exits 2
+``headers_upstream`` and ``error_default_type`` (``gateway/runtime/headers.py``); a bad value exits 2
 naming the option.
 
 ``validate FILE [--json]``: exit 0 when valid, 2 when not; ``--json`` prints
@@ -154,8 +154,8 @@ def start(
 ) -> None:
     """Run the gateway: proxy workers and the Admin API."""
     from carbonplane.gateway.admin import check_admin_listen
-    from carbonplane.gateway.headers import proxy_header_settings
     from carbonplane.gateway.node import NodeSettings
+    from carbonplane.gateway.runtime.headers import proxy_header_settings
 
     proxy_host, proxy_port = parse_listen(proxy_listen, "--proxy-listen")
     admin_host, admin_port = parse_listen(admin_listen, "--admin-listen")

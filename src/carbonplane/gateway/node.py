@@ -43,6 +43,7 @@ from carbonplane.errors import AdminAPIError, ConfigError
 from carbonplane.gateway.admin import AdminAPI, check_admin_listen
 from carbonplane.gateway.admin.guard import AdminGuard
 from carbonplane.gateway.admin.server import AdminServer, Response
+from carbonplane.gateway.config.loader import load_config_file
 from carbonplane.gateway.config.model import GatewayConfig
 from carbonplane.gateway.plugins.pdk.counters import default_counter_path
 from carbonplane.gateway.runtime.balancing import balancer_for
@@ -57,6 +58,8 @@ from carbonplane.gateway.runtime.worker import (
     worker_config,
 )
 from carbonplane.proxy import serverstats
+from carbonplane.proxy.server import ProxyServer
+from carbonplane.proxy.supervisor import Supervisor
 
 
 @dataclass
@@ -125,7 +128,6 @@ class GatewayNode:
         payload = self._payload(self.published)
         try:
             if s.workers >= 1:
-                from carbonplane.proxy.supervisor import Supervisor
 
                 def launch() -> Any:
                     sup = Supervisor(
@@ -142,8 +144,6 @@ class GatewayNode:
                 self.supervisor = await asyncio.to_thread(launch)
                 self.proxy_port = self.supervisor.port
             else:
-                from carbonplane.proxy.server import ProxyServer
-
                 WorkerState.reset()
                 self.server = ProxyServer(worker_config(payload, 0))
                 self.proxy_port = await self.server.start(s.proxy_host, s.proxy_port)
@@ -221,8 +221,6 @@ class GatewayNode:
 
     def reload_file(self) -> GatewayConfig:
         """``reload`` without the lock: the Admin API's hook (it already holds it)."""
-        from carbonplane.gateway.config.loader import load_config_file
-
         path = self.settings.config_file
         if path is None:
             raise AdminAPIError(

@@ -7,7 +7,7 @@ import pytest
 
 from carbonplane import __version__
 from carbonplane.errors import ConfigError
-from carbonplane.gateway.headers import gateway_defaults, proxy_header_settings
+from carbonplane.gateway.runtime.headers import gateway_defaults, proxy_header_settings
 from carbonplane.proxy.app import Client, RequestContext
 from carbonplane.proxy.config import ProxyConfig
 

@@ -15,6 +15,9 @@ Invariants:
   integral floats turned into ints. Nothing in the input is mutated.
 - Entities are frozen after validation (``freeze``): mappings become read-only, lists tuples.
   ``thaw`` turns them back into JSON-ready dicts and lists.
+
+How problems are written out is in ``problems``; the JSON description of a schema in
+``describe``.
 """
 
 from __future__ import annotations
@@ -26,10 +29,8 @@ from dataclasses import field as dc_field
 from types import MappingProxyType
 from typing import Any
 
-Path = tuple[str | int, ...]
-Problem = tuple[Path, str]
+from carbonplane.gateway.config.problems import ENTITY, Path, Problem
 
-ENTITY = "@entity"
 _MISSING = object()
 
 _TYPE_ERRORS = {
@@ -137,7 +138,7 @@ def _validate_record(rec: Record, value: Any, path: Path, problems: list[Problem
 def _validate_present_or_default(fld: Field, raw: Any, path: Path, problems: list[Problem]) -> Any:
     if raw is _MISSING:
         if fld.has_default:
-            raw = _copy(fld.default)
+            raw = copy_value(fld.default)
         elif fld.type == "record" and fld.record is not None and fld.required:
             raw = {}
         else:
@@ -289,78 +290,6 @@ def is_uuid(text: str) -> bool:
     return len(text) == 36 and _UUID_RE.match(text) is not None
 
 
-# -- error shapes ----------------------------------------------------------------------------
-
-
-def format_path(path: Path) -> str:
-    """``("services", 2, "routes", 0, "pathz")`` -> ``services[2].routes[0].pathz``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + part
-    return out
-
-
-def nest_problems(problems: Sequence[Problem]) -> dict[str, Any]:
-    """Kong's nested ``fields`` object: ``{"config": {"second": "..."}, "@entity": ["..."]}``.
-
-    Array element problems become a list aligned with the input (``null`` where valid).
-    """
-    root: dict[str, Any] = {}
-    for path, message in problems:
-        if path and path[-1] == ENTITY:
-            _slot(root, path[:-1] + ("",)).setdefault(ENTITY, []).append(message)
-            continue
-        if not path:
-            root.setdefault(ENTITY, []).append(message)
-            continue
-        parent = _slot(root, path)
-        leaf = path[-1]
-        if isinstance(parent, list):
-            _grow(parent, leaf)
-            parent[leaf] = message
-        else:
-            parent.setdefault(str(leaf), message)
-    return root
-
-
-def _slot(root: dict[str, Any], path: Path) -> Any:
-    """The container that holds ``path[-1]``, creating lists for integer keys."""
-    node: Any = root
-    for i, part in enumerate(path[:-1]):
-        nxt_is_index = isinstance(path[i + 1], int)
-        fresh: Any = [] if nxt_is_index else {}
-        if isinstance(node, list):
-            _grow(node, part)
-            if not isinstance(node[part], (dict, list)):
-                node[part] = fresh
-            node = node[part]
-        else:
-            child = node.get(str(part))
-            if not isinstance(child, (dict, list)):
-                child = node[str(part)] = fresh
-            node = child
-    return node
-
-
-def _grow(items: list, index: Any) -> None:
-    while len(items) <= index:
-        items.append(None)
-
-
-def violation_message(problems: Sequence[Problem]) -> str:
-    """Kong's summary: ``schema violation (name: ...)`` or ``2 schema violations (a: ...; b: ...)``,
-    entity-level messages first, then fields in sorted order."""
-    entity = [m for p, m in problems if not p or p[-1] == ENTITY]
-    fields = sorted((format_path(p), m) for p, m in problems if p and p[-1] != ENTITY)
-    parts = entity + [f"{p}: {m}" for p, m in fields]
-    if len(parts) == 1:
-        return f"schema violation ({parts[0]})"
-    return f"{len(parts)} schema violations ({'; '.join(parts)})"
-
-
 # -- freezing --------------------------------------------------------------------------------
 
 
@@ -382,42 +311,5 @@ def thaw(value: Any) -> Any:
     return value
 
 
-def _copy(value: Any) -> Any:
+def copy_value(value: Any) -> Any:
     return thaw(value) if isinstance(value, (Mapping, list, tuple)) else value
-
-
-# -- description (GET /schemas/{entity}, docs) ---------------------------------------------
-
-
-def describe_field(fld: Field) -> dict[str, Any]:
-    """The JSON description of a field, shaped like Kong's ``GET /schemas/{entity}``."""
-    out: dict[str, Any] = {"type": fld.type}
-    if fld.required:
-        out["required"] = True
-    if fld.has_default:
-        out["default"] = _copy(fld.default)
-    for attr in ("one_of", "between"):
-        if getattr(fld, attr) is not None:
-            out[attr] = list(getattr(fld, attr))
-    for attr in ("len_min", "len_max", "starts_with", "reference"):
-        if getattr(fld, attr) is not None:
-            out[attr] = getattr(fld, attr)
-    if fld.auto:
-        out["auto"] = True
-    if fld.unique:
-        out["unique"] = True
-    if fld.elements is not None:
-        out["elements"] = describe_field(fld.elements)
-    if fld.keys is not None:
-        out["keys"] = describe_field(fld.keys)
-    if fld.values is not None:
-        out["values"] = describe_field(fld.values)
-    if fld.record is not None:
-        out["fields"] = describe_record(fld.record)
-    if fld.description:
-        out["description"] = fld.description
-    return out
-
-
-def describe_record(rec: Record) -> list[dict[str, Any]]:
-    return [{name: describe_field(fld)} for name, fld in rec.fields]

@@ -12,7 +12,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from carbonplane.gateway.config import typedefs as t
-from carbonplane.gateway.config.schema import ENTITY, Problem, record
+from carbonplane.gateway.config.problems import ENTITY, Problem
+from carbonplane.gateway.config.schema import record
 
 PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss")
 SUPPORTED_PROTOCOLS = ("http", "https")

@@ -43,7 +43,8 @@ from carbonplane.gateway.config.entities.upstreams import (
     default_algorithm,
     normalize_target,
 )
-from carbonplane.gateway.config.schema import Problem, Record, validate
+from carbonplane.gateway.config.problems import Problem
+from carbonplane.gateway.config.schema import Record, validate
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,8 @@ from typing import Any
 
 from carbonplane.errors import GatewayError
 from carbonplane.gateway.config import typedefs as t
-from carbonplane.gateway.config.schema import Field, Problem, Record, record, validate
+from carbonplane.gateway.config.problems import Problem
+from carbonplane.gateway.config.schema import Field, Record, record, validate
 
 PLUGIN_PROTOCOLS = (
     "grpc",
@@ -112,7 +113,9 @@ def register_plugin_schema(
 ) -> PluginSpec:
     """Install a plugin's config schema. Re-registering the same name replaces it."""
     if not isinstance(schema, Record):
-        raise GatewayError(f"plugin {name!r}: schema must be a carbonplane.gateway.config.schema.Record")
+        raise GatewayError(
+            f"plugin {name!r}: schema must be a carbonplane.gateway.config.schema.Record"
+        )
     spec = PluginSpec(name, schema, no_consumer, no_route, no_service, description)
     _REGISTRY[name] = spec
     return spec
@@ -122,21 +125,12 @@ def unregister_plugin_schema(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-_BUNDLED_LOADED = [False]
-
-
 def plugin_spec(name: str) -> PluginSpec | None:
-    """The installed plugin ``name``; the bundled plugins are installed on the first miss, so
-    that a config naming them loads without an explicit ``plugins.load_bundled()`` (Kong's
-    default ``plugins = bundled``)."""
-    spec = _REGISTRY.get(name)
-    if spec is None and not _BUNDLED_LOADED[0]:
-        _BUNDLED_LOADED[0] = True
-        from carbonplane.gateway.plugins import load_bundled
-
-        load_bundled()
-        spec = _REGISTRY.get(name)
-    return spec
+    """The installed plugin ``name``, or None. The bundled plugins are installed by
+    ``carbonplane.gateway.plugins.load_bundled()``, which the config loader and the Admin API
+    call before they validate anything (Kong's default ``plugins = bundled``); this registry
+    never imports a plugin itself."""
+    return _REGISTRY.get(name)
 
 
 def registered_plugins() -> tuple[str, ...]:

@@ -3,7 +3,7 @@
 One set per process, reused by every config version (handlers are rebuilt per version; what they
 borrow from here is not):
 
-- ``counters``: the host-wide rate-limit counter store (``plugins/counters.HostCounters``), one
+- ``counters``: the host-wide rate-limit counter store (``counters.HostCounters``), one
   memory-mapped file per gateway node, named by the master in the runtime settings
   (``runtime["counters"]``), so that policy ``local`` is exact across all workers of the host;
   with a single worker a process-local ``LocalCounters`` (~0.3 us per take in C instead of ~1 us
@@ -29,6 +29,7 @@ from typing import Any
 
 from carbonplane.errors import ConfigError
 from carbonplane.gateway.plugins.pdk.base import PluginServices
+from carbonplane.gateway.plugins.pdk.counters import HostCounters, LocalCounters
 
 EVENT_SOURCE = "api-gateway"  # the ``source`` of the events the gateway's plugins produce
 
@@ -45,10 +46,8 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
     """The ``PluginServices`` of this process (see the module docstring)."""
     from prometheus_client import CollectorRegistry
 
-    from carbonplane.gateway.plugins.pdk.counters import HostCounters, LocalCounters
-
     workers = int(runtime.get("workers") or 1)
-    extra = {"runtime": dict(runtime)}
+    runtime_dir = runtime.get("dir")
     if not live:
         return PluginServices(
             worker_id=0,
@@ -56,7 +55,7 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
             registry=CollectorRegistry(),
             counters=LocalCounters(),
             producer=_no_producer_while_validating,
-            extra=extra,
+            runtime_dir=runtime_dir,
         )
     path = runtime.get("counters")
     # one worker: a process-local table is just as exact and ~10x cheaper than the shared one
@@ -78,5 +77,5 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
         registry=CollectorRegistry(),
         counters=counters,
         producer=producer,
-        extra=extra,
+        runtime_dir=runtime_dir,
     )

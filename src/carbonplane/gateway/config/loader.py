@@ -45,8 +45,10 @@ from carbonplane.gateway.config.entities import (
 )
 from carbonplane.gateway.config.entities.plugins import not_implemented
 from carbonplane.gateway.config.model import ConfigProblem, GatewayConfig, compile_config
-from carbonplane.gateway.config.schema import ENTITY, Path, format_path, is_uuid
+from carbonplane.gateway.config.problems import ENTITY, Path, format_path
+from carbonplane.gateway.config.schema import is_uuid
 from carbonplane.gateway.config.source import SourceError, line_of, read_source
+from carbonplane.gateway.plugins import load_bundled
 
 log = logging.getLogger("carbonplane.gateway.config.loader")
 
@@ -147,6 +149,7 @@ def load_config_data(
     version: int = 1,
 ) -> GatewayConfig:
     """Load already-parsed declarative data (e.g. a JSON body of ``POST /config``)."""
+    load_bundled()  # a config may name any bundled plugin (Kong's default: plugins = bundled)
     load = _Load(source, marks or {})
     now = time.time() if now is None else now
     transform = _read_meta(load, data)

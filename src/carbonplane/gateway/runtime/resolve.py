@@ -1,4 +1,5 @@
-"""Which plugin instances run for a request: Kong's scoping precedence, compiled per route (sans-IO).
+"""Which plugin instances run for a request: Kong's scoping precedence, compiled per route
+(sans-IO).
 
 A plugin instance is scoped by the references it sets among ``route``, ``service`` and
 ``consumer`` (none: global). It *fits* a request when every reference it sets equals the

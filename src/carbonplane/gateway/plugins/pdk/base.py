@@ -19,9 +19,10 @@ Invariants:
 - a ``Handler`` is built once per configured plugin instance per gateway config version, with its
   validated, frozen config; per-request state goes in ``ctx.vars`` only;
 - within a request, handlers run in descending ``PRIORITY`` (Kong's order), ties by name;
-- plugins never touch the server, sockets or other plugins; what they share goes through
-  ``PluginServices`` (redis clients, the event producer, metrics, cross-worker counters) and the
-  request-scoped keys below in ``ctx.vars``.
+- plugins never touch the server, sockets, the gateway config or other plugins; what they share
+  goes through ``PluginServices`` (redis clients, the event producer, metrics, cross-worker
+  counters, the config version's consumers and credentials) and the request-scoped keys below
+  in ``ctx.vars``.
 
 Request-scoped keys (``ctx.vars``) shared between plugins, as Kong's ``ngx.ctx``/PDK:
     "consumer"               the authenticated consumer entity (a mapping), set by auth plugins
@@ -34,11 +35,12 @@ Request-scoped keys (``ctx.vars``) shared between plugins, as Kong's ``ngx.ctx``
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from carbonplane.gateway.config.entities.plugins import register_plugin_schema
 from carbonplane.gateway.config.schema import Record
+from carbonplane.gateway.plugins.pdk.credentials import CredentialIndex
 from carbonplane.proxy.app import Filter
 
 
@@ -49,7 +51,10 @@ class PluginServices:
     ``redis(conf)`` returns a shared ``redis.asyncio`` client for a host/port/db/password/timeout
     mapping; ``producer()`` the process's EventProducer (lazy); ``registry`` the Prometheus
     registry of this worker; ``counters`` the host-wide counter store for policy ``local``
-    (exact across the workers of one host); ``worker_id`` this worker's index.
+    (exact across the workers of one host); ``worker_id`` this worker's index;
+    ``credentials`` the consumers and credentials of the config version the handler was built
+    for (set by the runtime per version: all the auth plugins see of the config);
+    ``runtime_dir`` the gateway node's runtime directory (where workers publish metrics).
     Anything left None is not available in this process (tests may pass only what they need).
     """
 
@@ -59,7 +64,8 @@ class PluginServices:
     counters: Any = None
     redis: Callable[[Mapping[str, Any]], Any] | None = None
     producer: Callable[[], Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    credentials: CredentialIndex | None = None
+    runtime_dir: str | None = None
 
 
 class PluginHandler(Filter):

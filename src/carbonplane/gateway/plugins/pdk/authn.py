@@ -1,10 +1,10 @@
 """Who a request is: consumer and credential lookups for the authentication plugins (jwt,
 key-auth) and the access-control plugin (acl), and the identity headers upstreams receive.
 
-Auth plugins find credentials in the compiled ``GatewayConfig`` of the configuration version
-they were built for. The config reaches a handler through ``PluginServices.extra`` under the
-key ``GATEWAY_CONFIG`` (``with_gateway_config`` makes such a services object); a handler that
-needs it and does not get it fails at construction with a message saying so.
+Auth plugins find consumers and credentials in ``PluginServices.credentials``, the
+``CredentialIndex`` of the configuration version they were built for (``credentials.py``; the
+runtime builds one per version); a handler that needs it and does not get it fails at
+construction with a message saying so (``credentials_of``).
 
 Kong's identity contract (``kong/plugins/*/handler.lua`` ``set_consumer``), enforced here:
 - on success the upstream request carries ``X-Consumer-ID``, ``X-Consumer-Custom-ID`` and
@@ -18,27 +18,21 @@ Kong's identity contract (``kong/plugins/*/handler.lua`` ``set_consumer``), enfo
   same name;
 - ``ctx.vars["consumer"]`` / ``ctx.vars["credential"]`` hold the entities (read-only
   mappings); a credential is never set for an anonymous consumer.
-
-Indexes are built once per config object and shared by every handler of that version.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import itertools
 import logging
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 from carbonplane.errors import ConfigError
 from carbonplane.gateway.plugins.pdk.base import PluginHandler
+from carbonplane.gateway.plugins.pdk.credentials import CredentialIndex
 from carbonplane.proxy.app import LocalResponse
 
 log = logging.getLogger("carbonplane.gateway.plugins")
-
-GATEWAY_CONFIG = "gateway_config"
 
 CONSUMER_ID = b"x-consumer-id"
 CONSUMER_CUSTOM_ID = b"x-consumer-custom-id"
@@ -71,23 +65,18 @@ SPOOFABLE_GROUPS = spellings((CONSUMER_GROUPS, AUTHENTICATED_GROUPS))
 SPOOFABLE_IDENTITY = spellings(IDENTITY_NAMES) | SPOOFABLE_GROUPS
 
 
-def with_gateway_config(services: Any, config: Any) -> Any:
-    """A copy of ``services`` (a ``PluginServices``) whose ``extra`` carries ``config``."""
-    return dataclasses.replace(services, extra={**services.extra, GATEWAY_CONFIG: config})
-
-
-def gateway_config_of(services: Any, plugin: str) -> Any:
-    """The compiled gateway config a handler was built for, or a ConfigError saying how to
-    provide it."""
-    config = (getattr(services, "extra", None) or {}).get(GATEWAY_CONFIG)
-    if config is None:
+def credentials_of(services: Any, plugin: str) -> CredentialIndex:
+    """The consumers and credentials a handler authenticates against (``services.credentials``,
+    set by the runtime for each config version), or a ConfigError saying how to provide them."""
+    credentials = getattr(services, "credentials", None)
+    if credentials is None:
         raise ConfigError(
-            f"the {plugin} plugin needs the compiled gateway config to find consumers and "
-            f"credentials; build its handler with PluginServices.extra[{GATEWAY_CONFIG!r}] set "
-            "(carbonplane.gateway.plugins.pdk.authn.with_gateway_config)",
+            f"the {plugin} plugin needs the consumers and credentials of the gateway config; "
+            "build its handler with PluginServices(credentials=CredentialIndex(config)) "
+            "(carbonplane.gateway.plugins.pdk.credentials)",
             where=plugin,
         )
-    return config
+    return credentials
 
 
 def check_realm(value: str) -> str | None:
@@ -95,57 +84,6 @@ def check_realm(value: str) -> str | None:
     if not value.isprintable() or '"' in value or "\\" in value or not value.isascii():
         return "must be printable ASCII without '\"' or '\\' (it is quoted in WWW-Authenticate)"
     return None
-
-
-def hash_key(key: str | bytes) -> bytes:
-    """The index key of an API key (text as UTF-8, or raw header bytes): lookups go through a
-    digest, never the secret itself, so timing reveals nothing about stored keys."""
-    if type(key) is str:
-        key = key.encode("utf-8", "surrogateescape")
-    return hashlib.sha256(key).digest()
-
-
-class CredentialIndex:
-    """Consumers by id and username, credentials by key, ACL groups by consumer id."""
-
-    __slots__ = ("consumers", "usernames", "jwt_secrets", "api_keys", "groups")
-
-    def __init__(self, config: Any) -> None:
-        consumers = config.entities("consumers")
-        self.consumers = {c["id"]: c for c in consumers}
-        self.usernames = {c["username"]: c for c in consumers if c.get("username")}
-        self.jwt_secrets = {s["key"]: s for s in config.entities("jwt_secrets")}
-        self.api_keys = {hash_key(k["key"]): k for k in config.entities("keyauth_credentials")}
-        groups: dict[str, list[str]] = {}
-        for acl in config.entities("acls"):
-            groups.setdefault(acl["consumer"]["id"], []).append(acl["group"])
-        self.groups = {cid: tuple(g) for cid, g in groups.items()}
-
-    def consumer(self, id_or_username: str | None) -> Mapping[str, Any] | None:
-        if not id_or_username:
-            return None
-        return self.consumers.get(id_or_username) or self.usernames.get(id_or_username)
-
-    def owner(self, credential: Mapping[str, Any]) -> Mapping[str, Any] | None:
-        return self.consumers.get(credential["consumer"]["id"])
-
-
-_INDEXES: OrderedDict[int, tuple[Any, CredentialIndex]] = OrderedDict()
-_INDEXES_KEPT = 4
-
-
-def index_of(config: Any) -> CredentialIndex:
-    """The (shared) index of ``config``; the last few configs' indexes are kept."""
-    key = id(config)
-    hit = _INDEXES.get(key)
-    if hit is not None and hit[0] is config:
-        _INDEXES.move_to_end(key)
-        return hit[1]
-    index = CredentialIndex(config)
-    _INDEXES[key] = (config, index)
-    while len(_INDEXES) > _INDEXES_KEPT:
-        _INDEXES.popitem(last=False)
-    return index
 
 
 class Identity:

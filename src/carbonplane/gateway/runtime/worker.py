@@ -36,10 +36,10 @@ from typing import Any
 from carbonplane.errors import ConfigError
 from carbonplane.gateway.config.loader import load_config_data
 from carbonplane.gateway.config.model import GatewayConfig
-from carbonplane.gateway.headers import gateway_defaults
 from carbonplane.gateway.plugins import PluginServices, load_bundled
 from carbonplane.gateway.plugins.pdk.plugin_services import process_services
 from carbonplane.gateway.runtime.app import GatewayApp
+from carbonplane.gateway.runtime.headers import gateway_defaults
 from carbonplane.http.model import Limits
 from carbonplane.proxy import serverstats
 from carbonplane.proxy.config import ProxyConfig
@@ -71,7 +71,7 @@ def encode_payload(
 
 def proxy_config(app: Any, version: int, options: Mapping[str, Any]) -> ProxyConfig:
     """A ``ProxyConfig`` for ``app`` from JSON-ready ProxyConfig fields (over Kong's header
-    defaults: ``gateway/headers.py``)."""
+    defaults: ``gateway/runtime/headers.py``)."""
     options = {**gateway_defaults(), **options}
     if "limits" in options and isinstance(options["limits"], Mapping):
         options["limits"] = Limits(**options["limits"])

@@ -27,7 +27,8 @@ from typing import Any
 
 from carbonplane.errors import GatewayConfigError
 from carbonplane.gateway.config.entities import ENTITY_ORDER, ENTITY_TYPES
-from carbonplane.gateway.config.schema import Path, format_path, freeze, thaw
+from carbonplane.gateway.config.problems import Path, format_path
+from carbonplane.gateway.config.schema import freeze, thaw
 from carbonplane.gateway.runtime.router import Router
 
 Entity = Mapping[str, Any]
@@ -262,7 +263,8 @@ def _cache_key_message(kind: str, e: Entity) -> str:
         where = " and ".join(scope) if scope else "the global scope"
         return f"plugin '{e['name']}' is configured more than once on {where}"
     if kind == "targets":
-        return f"target '{e['target']}' is declared more than once for upstream '{e['upstream']['id']}'"
+        upstream = e["upstream"]["id"]
+        return f"target '{e['target']}' is declared more than once for upstream '{upstream}'"
     return f"group '{e.get('group')}' is granted more than once to consumer '{e['consumer']['id']}'"
 
 

@@ -37,8 +37,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from carbonplane.gateway.config.model import GatewayConfig
-from carbonplane.gateway.plugins.pdk.authn import GATEWAY_CONFIG
 from carbonplane.gateway.plugins.pdk.base import PluginServices
+from carbonplane.gateway.plugins.pdk.credentials import CredentialIndex
 from carbonplane.gateway.runtime.balancing import (
     SetBalancerCookie,
     build_balancers,
@@ -46,7 +46,7 @@ from carbonplane.gateway.runtime.balancing import (
     uses_cookie,
 )
 from carbonplane.gateway.runtime.chains import PluginChains
-from carbonplane.gateway.runtime.router import HTTPS_REQUIRED, https_required_response
+from carbonplane.gateway.runtime.route_match import HTTPS_REQUIRED, https_required_response
 from carbonplane.proxy.app import (
     FilterChain,
     LocalResponse,
@@ -94,7 +94,8 @@ class GatewayApp:
         self._header_routing = bool(config.router.header_names)
         self._decisions: dict[tuple, tuple] = {}
         base = services or PluginServices()
-        self.services = dataclasses.replace(base, extra={**base.extra, GATEWAY_CONFIG: config})
+        # the auth plugins' view of this version: its consumers and credentials, nothing else
+        self.services = dataclasses.replace(base, credentials=CredentialIndex(config))
         self.chains = PluginChains(config.plugins, self.services)
         self._finalizer = weakref.finalize(self, self.chains.close)
         try:
