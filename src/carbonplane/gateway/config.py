@@ -1,15 +1,17 @@
 """Kong's declarative configuration (``_format_version: "3.0"``) -> a compiled ``GatewayConfig``.
 
-Reads what Kong's DB-less mode reads (``kong/db/schema/others/declarative_config.lua``):
-top-level ``_format_version`` (required: "3.0", or "1.1"/"2.1" migrated like Kong: route paths
-that look like regexes get the ``~`` prefix), ``_transform`` (default true: hash plain
-basic-auth passwords), ``_comment`` (a string) and ``_ignore`` (an array of anything), and entity
-lists ``services``, ``routes``, ``upstreams``,
-``targets``, ``consumers``, ``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``,
-``basicauth_credentials``. Every entity record, top-level or nested, may also carry ``_comment``
-and ``_ignore`` (Kong adds both to each entity of the declarative schema); they are checked for
-their type and dropped. Entities may nest: routes and plugins under services, plugins under
-routes and consumers, credentials under consumers, targets under upstreams. A top-level
+Reads what Kong's DB-less mode reads (``kong/db/schema/others/declarative_config.lua``): top-level
+``_format_version`` (required: "3.0", or "1.1"/"2.1" migrated like Kong: route paths that look like
+regexes get the ``~`` prefix), ``_transform`` (default true: hash plain basic-auth passwords),
+``_comment`` (a string) and ``_ignore`` (an array of anything), and entity lists ``certificates``,
+``snis``, ``ca_certificates``, ``services``, ``routes``, ``upstreams``, ``targets``, ``consumers``,
+``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``, ``basicauth_credentials``. A
+certificate's ``snis`` may be records or plain names; an expired certificate is logged as a warning
+with its file:line and served (as Kong does). Every entity record, top-level or nested, may also
+carry ``_comment`` and ``_ignore`` (Kong adds both to each entity of the declarative schema); they
+are checked for their type and dropped. Entities may nest: routes and plugins under services,
+plugins under routes and consumers, credentials under consumers, targets under upstreams. A
+top-level
 reference (``service: trino``) may be a name, an id or ``{"id": ...}`` / ``{"name": ...}``.
 
 Every problem is collected (not just the first) and raised together as ``GatewayConfigError``,
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import logging
 import re
 import time
 import uuid
@@ -32,17 +35,22 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from carbonplane.errors import GatewayConfigError
+from carbonplane.gateway import pem
 from carbonplane.gateway.entities import ENTITY_ORDER, ENTITY_TYPES, fill_auto, validate_entity
 from carbonplane.gateway.model import ConfigProblem, GatewayConfig, compile_config
 from carbonplane.gateway.schema import ENTITY, Path, format_path, is_uuid
 from carbonplane.gateway.source import SourceError, line_of, read_source
 
+log = logging.getLogger("carbonplane.gateway")
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")
 _META_KEYS = ("_format_version", "_transform", "_comment", "_ignore")
 _EXTRA_KEYS = ("_comment", "_ignore")  # on any entity, as Kong's declarative schema allows
 _ID_NAMESPACE = uuid.UUID("6f1c3d0e-54b2-4a8e-9c1d-2f0a7b3e8c51")
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9._~/%-]*$")
 _LABELS = {
+    "certificates": "certificate",
+    "snis": "sni",
+    "ca_certificates": "ca_certificate",
     "services": "service",
     "routes": "route",
     "upstreams": "upstream",
@@ -206,6 +214,8 @@ def _flatten_list(
         return
     for i, raw in enumerate(items):
         path = src + (i,)
+        if kind == "snis" and parent is not None and isinstance(raw, str):
+            raw = {"name": raw}  # a certificate's ``snis: [name, ...]`` shorthand
         if not isinstance(raw, dict):
             load.add(path, "expected a record")
             continue
@@ -284,6 +294,18 @@ def _resolve_and_validate(load: _Load, now: float, transform: bool) -> None:
                     entity["password"], entity["consumer"]["id"]
                 )
             item.entity = entity
+            if item.kind == "certificates":
+                _warn_expired(load, item, now)
+
+
+def _warn_expired(load: _Load, item: _Item, now: float) -> None:
+    """An expired served certificate is logged (file:line), not refused: Kong serves it too."""
+    for name in ("cert", "cert_alt"):
+        value = item.entity.get(name) if item.entity else None
+        message = pem.expiry_warning(value, now) if isinstance(value, str) else None
+        if message:
+            where = load.where(item.src + (name,))
+            log.warning("%s: %s", where, f"{message} ({item.label})" if item.label else message)
 
 
 def _resolve_ref(

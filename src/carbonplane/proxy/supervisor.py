@@ -3,7 +3,8 @@
 Workers are spawned processes, each running one ``ProxyServer`` on uvloop with its own
 ``SO_REUSEPORT`` socket on the same address (the kernel balances connections). The master keeps
 the port bound (not listening) so that port 0 picks one port for everyone and nobody else can
-take it between restarts.
+take it between restarts. With ``tls_listen`` (host, port[, handshake timeout s]) every worker
+also serves HTTPS there (``ProxyServer.start_tls``), the port held the same way.
 
 Config travels as *payload bytes* plus a *factory* named ``"module:function"``; the factory
 turns ``(payload, version)`` into a ``ProxyConfig`` in each worker (compiled objects never
@@ -74,22 +75,30 @@ def load_factory(path: str) -> Callable[[bytes, int], ProxyConfig]:
 
 
 def worker_main(
-    host: str, port: int, factory: str, payload: bytes, version: int, sock: socket.socket
+    host: str,
+    port: int,
+    factory: str,
+    payload: bytes,
+    version: int,
+    sock: socket.socket,
+    tls_listen: tuple | None = None,
 ) -> None:
     """Entry point of a worker process."""
     import uvloop
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when workers stop
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # ... and when they reload
-    uvloop.run(_serve(host, port, load_factory(factory), payload, version, sock))
+    uvloop.run(_serve(host, port, load_factory(factory), payload, version, sock, tls_listen))
 
 
-async def _serve(host, port, factory, payload, version, sock: socket.socket) -> None:
+async def _serve(host, port, factory, payload, version, sock: socket.socket, tls_listen) -> None:
     from carbonplane.proxy.server import ProxyServer
 
     loop = asyncio.get_running_loop()
     server = ProxyServer(factory(payload, version))
     await server.start(host, port)
+    if tls_listen is not None:  # the HTTPS listener: certificates from the config (tls_server)
+        await server.start_tls(*tls_listen)
     stop = asyncio.Event()
     drain = [10.0]
     sock.setblocking(False)
@@ -152,6 +161,16 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def _hold(host: str, port: int) -> socket.socket:
+    """A bound, not listening socket keeping ``port`` for the workers (port 0 picks one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    holder = socket.socket(family, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind((host, port))
+    return holder
+
+
 class _Worker:
     __slots__ = ("process", "sock", "frames", "lock", "pid", "applied", "error", "closed")
 
@@ -195,6 +214,7 @@ class Supervisor:
         *,
         workers: int | None = None,
         drain: float = 10.0,
+        tls_listen: tuple | None = None,
     ) -> None:
         self.host = host
         self.factory = factory
@@ -203,12 +223,15 @@ class Supervisor:
         self.count = workers or os.cpu_count() or 1
         self.drain = drain
         load_factory(factory)(payload, 0)  # validate before anything starts
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._holder = socket.socket(family, socket.SOCK_STREAM)
-        self._holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        self._holder.bind((host, port))
+        self._holder = _hold(host, port)
         self.port = self._holder.getsockname()[1]
+        self._tls_holder = _hold(*tls_listen[:2]) if tls_listen is not None else None
+        self.tls_listen = (
+            (tls_listen[0], self._tls_holder.getsockname()[1], *tls_listen[2:])
+            if tls_listen is not None
+            else None
+        )
+        self.tls_port = self.tls_listen[1] if self.tls_listen else None
         self._workers: list[_Worker] = []
         self._changed = threading.Condition()
         self._publish_lock = threading.RLock()
@@ -238,7 +261,15 @@ class Supervisor:
             target=worker_main,
             name="carbonplane-proxy-worker",
             daemon=True,
-            args=(self.host, self.port, self.factory, self.payload, self.version, child),
+            args=(
+                self.host,
+                self.port,
+                self.factory,
+                self.payload,
+                self.version,
+                child,
+                self.tls_listen,
+            ),
         )
         process.start()
         child.close()
@@ -273,6 +304,8 @@ class Supervisor:
         if self._monitor is not None:
             self._monitor.join(5)
         self._holder.close()
+        if self._tls_holder is not None:
+            self._tls_holder.close()
 
     # -- config fan-out -----------------------------------------------------------------
     def publish(self, payload: bytes, *, validate: bool = True) -> int:
