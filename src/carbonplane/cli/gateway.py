@@ -102,6 +102,12 @@ def start(
         "--proxy-ssl-listen",
         help="HOST:PORT of the HTTPS proxy listener, or 'off'.",
     ),
+    ssl_handshake_timeout: float = typer.Option(
+        10.0,
+        "--ssl-handshake-timeout",
+        min=0.1,
+        help="Seconds a client has to finish its TLS handshake before it is dropped.",
+    ),
     admin_listen: str = typer.Option(
         "127.0.0.1:8001", "--admin-listen", help="HOST:PORT of the Admin API."
     ),
@@ -159,6 +165,7 @@ def start(
         config_file=str(config.resolve()),
         proxy_ssl_host=ssl_host,
         proxy_ssl_port=ssl_port,
+        ssl_handshake_timeout=ssl_handshake_timeout,
     )
     import uvloop
 

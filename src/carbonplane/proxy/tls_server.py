@@ -4,8 +4,10 @@ listener restarts.
 
 Policy (every context made here): TLS 1.2 and 1.3 only; TLS 1.2 ciphers are ECDHE with AEAD
 (AES-GCM, ChaCha20-Poly1305; Mozilla's "intermediate" list, which is Kong's default
-``ssl_cipher_suite``, minus the DHE suites that need dhparams); ALPN offers ``http/1.1`` only;
-no renegotiation; no compression (OpenSSL's default).
+``ssl_cipher_suite``, minus the DHE suites that need dhparams), in the client's order of
+preference as that suite says; ALPN offers ``http/1.1`` only; no renegotiation; no compression
+(OpenSSL's default); session tickets on (OpenSSL's default; keys per process, so a resumed
+session needs the same worker).
 
 The seam: ``ProxyServer.config.app`` may carry ``server_tls``, an object with
 ``select(server_name: str | None) -> ssl.SSLContext`` (contexts built with ``certificate_context``
@@ -49,7 +51,7 @@ def certificate_context() -> ssl.SSLContext:
     ctx.maximum_version = ssl.TLSVersion.TLSv1_3
     ctx.set_ciphers(CIPHERS)
     ctx.set_alpn_protocols(list(ALPN))
-    ctx.options |= ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE
+    ctx.options |= ssl.OP_NO_RENEGOTIATION
     return ctx
 
 
