@@ -7,7 +7,8 @@
   ``tls_verify`` false or null: no verification (Kong's default ``proxy_ssl_verify off``).
 - ``tls_verify_depth``: accepted; Python's ``ssl`` module cannot limit the chain depth, so
   OpenSSL's default (100) applies (listed in docs/gateway.md's differences).
-- ``client_certificate``: that certificate and key are presented to the upstream (mTLS).
+- ``client_certificate``: that certificate and key are presented to the upstream (mTLS); the
+  service's, else the one of the upstream entity the service host names (Kong's order).
 
 Contexts are shared by identical settings (``_CONTEXTS``, keyed by the PEM texts): pooled
 upstream connections are keyed by context, so an unchanged service keeps its pool across
@@ -37,6 +38,9 @@ def upstream_context(service: Mapping[str, Any], config: Any) -> ssl.SSLContext:
     )
     client = None
     ref = service.get("client_certificate")
+    if ref is None:  # Kong: the service's, else the upstream entity's it balances over
+        upstream = config.upstream_named(service["host"])
+        ref = upstream.get("client_certificate") if upstream is not None else None
     if ref is not None:
         cert = config.get("certificates", ref["id"])
         if cert is not None:

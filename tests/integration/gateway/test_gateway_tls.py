@@ -14,6 +14,8 @@ import pytest
 from gwharness import GatewayProcess, InProcessGateway, StandIn, admin, header, http, write_config
 from tests.tlskit import TestCA, client_context, https_request, self_signed_leaf
 
+from carbonplane.gateway.sni import load_pair
+
 CA = TestCA()
 EXACT = CA.issue("api.example.com")
 WILD = CA.issue("*.example.com", kind="rsa")
@@ -182,8 +184,6 @@ def test_handshake_never_finished_is_dropped_after_the_timeout(tmp_path, upstrea
 
 def _tls_upstream(issued) -> StandIn:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    from carbonplane.gateway.sni import load_pair
-
     load_pair(ctx, issued.cert, issued.key)
     return StandIn("tls", tls=ctx).start()
 
@@ -230,3 +230,45 @@ def test_workers_serve_https_from_the_cli(tmp_path, upstream):
         answer = https_request(gw.https_port, "/secure", sni="www.example.com")
         assert answer.status == 200 and answer.fingerprint == WILD.fingerprint
         assert http(gw.proxy_port, "GET", "/secure")[0] == 426
+
+
+def test_client_certificate_is_presented_to_an_upstream_that_requires_one(tmp_path):
+    server = CA.issue("localhost")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    load_pair(ctx, server.cert, server.key)
+    ctx.verify_mode = ssl.CERT_REQUIRED  # mTLS: only clients with a certificate from CA
+    ctx.load_verify_locations(cadata=CA.cert)
+    strict = StandIn("mtls", tls=ctx).start()
+    client = CA.issue("gateway-client")
+    cert_id = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b"
+    try:
+        url = f"https://localhost:{strict.port}"
+        doc = {
+            "_format_version": "3.0",
+            "certificates": [{"id": cert_id, "cert": client.cert, "key": client.key}],
+            "upstreams": [
+                {
+                    "name": "pool",
+                    "client_certificate": cert_id,
+                    "targets": [{"target": f"localhost:{strict.port}"}],
+                }
+            ],
+            "services": [
+                {
+                    "name": "with-cert",
+                    "url": url,
+                    "client_certificate": cert_id,
+                    "retries": 0,
+                    "routes": [{"paths": ["/with"]}],
+                },
+                {"name": "by-upstream", "url": "https://pool", "routes": [{"paths": ["/up"]}]},
+                {"name": "without", "url": url, "retries": 0, "routes": [{"paths": ["/without"]}]},
+            ],
+        }
+        with InProcessGateway(write_config(tmp_path / "kong.yml", doc)) as gw:
+            status, _, body = http(gw.proxy_port, "GET", "/with")
+            assert status == 200 and body["name"] == "mtls"
+            assert http(gw.proxy_port, "GET", "/up")[0] == 200
+            assert http(gw.proxy_port, "GET", "/without")[0] == 502
+    finally:
+        strict.stop()
