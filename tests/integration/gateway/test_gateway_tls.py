@@ -5,13 +5,24 @@ that never finishes its handshake."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import ssl
 import threading
 import time
 
 import pytest
-from gwharness import GatewayProcess, InProcessGateway, StandIn, admin, header, http, write_config
+import yaml
+from gwharness import (
+    GatewayProcess,
+    InProcessGateway,
+    StandIn,
+    admin,
+    header,
+    http,
+    wait_until,
+    write_config,
+)
 from tests.tlskit import TestCA, client_context, https_request, self_signed_leaf
 
 from carbonplane.gateway.sni import load_pair
@@ -224,12 +235,26 @@ def test_upstream_verification_with_ca_certificates(tmp_path):
         untrusted.stop()
 
 
-def test_workers_serve_https_from_the_cli(tmp_path, upstream):
-    with GatewayProcess(_config(tmp_path, upstream), workers=2) as gw:
+def test_workers_serve_https_from_the_cli_and_sighup_switches_the_certificate(tmp_path, upstream):
+    config = _config(tmp_path, upstream)
+    with GatewayProcess(config, workers=2) as gw:
         assert gw.https_port
         answer = https_request(gw.https_port, "/secure", sni="www.example.com")
         assert answer.status == 200 and answer.fingerprint == WILD.fingerprint
         assert http(gw.proxy_port, "GET", "/secure")[0] == 426
+        renewed = CA.issue("*.example.com")
+        doc = yaml.safe_load(config.read_text())
+        doc["certificates"][1].update(cert=renewed.cert, key=renewed.key)
+        write_config(config, doc)
+        gw.proc.send_signal(signal.SIGHUP)
+
+        def served() -> set[bytes]:  # a few connections: both workers must have switched
+            return {
+                https_request(gw.https_port, "/both", sni="www.example.com").fingerprint
+                for _ in range(6)
+            }
+
+        wait_until(lambda: served() == {renewed.fingerprint}, 30, what="the renewed certificate")
 
 
 def test_client_certificate_is_presented_to_an_upstream_that_requires_one(tmp_path):
