@@ -68,12 +68,12 @@ ACCELERATED = (
     "carbonplane.http.headparser",
     "carbonplane.http.hop",
     "carbonplane.http.forwarded",
-    "carbonplane.gateway.app",
+    "carbonplane.gateway.runtime.app",
     # the plugins' per-request code: plain Python mode, two strategy classes typed
-    "carbonplane.gateway.plugins.base",
-    "carbonplane.gateway.plugins.authn",
-    "carbonplane.gateway.plugins.counters",
-    "carbonplane.gateway.plugins.log_serializer",
+    "carbonplane.gateway.plugins.pdk.base",
+    "carbonplane.gateway.plugins.pdk.authn",
+    "carbonplane.gateway.plugins.pdk.counters",
+    "carbonplane.gateway.plugins.pdk.log_serializer",
     "carbonplane.gateway.plugins.cors.handler",
     "carbonplane.gateway.plugins.file_log.handler",
     "carbonplane.gateway.plugins.jwt.handler",
@@ -87,8 +87,8 @@ ACCELERATED = (
 )
 C_MODULES = (  # hand-written C, each imported under ``try`` by the module it speeds up
     "carbonplane.http._speedups",
-    "carbonplane.gateway.plugins._native.counters",
-    "carbonplane.gateway.plugins._native.records",
+    "carbonplane.gateway.plugins.pdk._native.counters",
+    "carbonplane.gateway.plugins.pdk._native.records",
 )
 PURE_ENV = "CARBONPLANE_PURE"
 REPORTED_ENV = "CARBONPLANE_STALE_BUILD_REPORTED"  # set to the package folder once warned about

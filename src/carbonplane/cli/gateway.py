@@ -78,7 +78,7 @@ def read_admin_token(env: str | None, file: Path | None) -> str | None:
 
 def load_checked(path: Path):
     """Load the config with every plugin installed, or exit 2 listing every problem."""
-    from carbonplane.gateway.config import load_config_file
+    from carbonplane.gateway.config.loader import load_config_file
     from carbonplane.gateway.plugins import load_bundled
 
     load_bundled()
@@ -306,7 +306,7 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
 ) -> None:
     """Check a declarative config: exit 0 when valid, 2 listing every problem when not."""
-    from carbonplane.gateway.config import load_config_file
+    from carbonplane.gateway.config.loader import load_config_file
     from carbonplane.gateway.plugins import load_bundled
 
     load_bundled()

@@ -37,17 +37,17 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from carbonplane.gateway.balancing import (
+from carbonplane.gateway.config.model import GatewayConfig
+from carbonplane.gateway.plugins.pdk.authn import GATEWAY_CONFIG
+from carbonplane.gateway.plugins.pdk.base import PluginServices
+from carbonplane.gateway.runtime.balancing import (
     SetBalancerCookie,
     build_balancers,
     compile_upstream,
     uses_cookie,
 )
-from carbonplane.gateway.chains import PluginChains
-from carbonplane.gateway.model import GatewayConfig
-from carbonplane.gateway.plugins.authn import GATEWAY_CONFIG
-from carbonplane.gateway.plugins.base import PluginServices
-from carbonplane.gateway.router import https_required_response
+from carbonplane.gateway.runtime.chains import PluginChains
+from carbonplane.gateway.runtime.router import https_required_response
 from carbonplane.gateway.sni import CertificateSelector
 from carbonplane.proxy.app import (
     FilterChain,

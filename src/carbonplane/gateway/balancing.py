@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
-from carbonplane.gateway.model import GatewayConfig
-from carbonplane.gateway.typedefs import split_host_port
+from carbonplane.gateway.config.model import GatewayConfig
+from carbonplane.gateway.config.typedefs import split_host_port
 from carbonplane.gateway.upstream_tls import upstream_context
 from carbonplane.proxy.app import Filter, FixedTarget, RequestContext, Upstream
 from carbonplane.proxy.layers.balance import BalancedPicker, Balancer, TargetSpec, TargetState

@@ -21,8 +21,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from carbonplane.errors import ConfigError
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices, plugin_def
-from carbonplane.gateway.resolve import PluginIndex, RoutePlugins
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices, plugin_def
+from carbonplane.gateway.runtime.resolve import PluginIndex, RoutePlugins
 from carbonplane.proxy.app import Filter, FilterChain, RequestContext
 
 log = logging.getLogger("carbonplane.gateway")

@@ -36,10 +36,15 @@ from typing import Any
 
 from carbonplane.errors import GatewayConfigError
 from carbonplane.gateway import pem
-from carbonplane.gateway.entities import ENTITY_ORDER, ENTITY_TYPES, fill_auto, validate_entity
-from carbonplane.gateway.model import ConfigProblem, GatewayConfig, compile_config
-from carbonplane.gateway.schema import ENTITY, Path, format_path, is_uuid
-from carbonplane.gateway.source import SourceError, line_of, read_source
+from carbonplane.gateway.config.entities import (
+    ENTITY_ORDER,
+    ENTITY_TYPES,
+    fill_auto,
+    validate_entity,
+)
+from carbonplane.gateway.config.model import ConfigProblem, GatewayConfig, compile_config
+from carbonplane.gateway.config.schema import ENTITY, Path, format_path, is_uuid
+from carbonplane.gateway.config.source import SourceError, line_of, read_source
 
 log = logging.getLogger("carbonplane.gateway")
 FORMAT_VERSIONS = ("1.1", "2.1", "3.0")

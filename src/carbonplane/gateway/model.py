@@ -26,9 +26,9 @@ from types import MappingProxyType
 from typing import Any
 
 from carbonplane.errors import GatewayConfigError
-from carbonplane.gateway.entities import ENTITY_ORDER, ENTITY_TYPES
-from carbonplane.gateway.router import Router
-from carbonplane.gateway.schema import Path, format_path, freeze, thaw
+from carbonplane.gateway.config.entities import ENTITY_ORDER, ENTITY_TYPES
+from carbonplane.gateway.config.schema import Path, format_path, freeze, thaw
+from carbonplane.gateway.runtime.router import Router
 
 Entity = Mapping[str, Any]
 

@@ -44,12 +44,12 @@ from typing import Any
 from carbonplane.errors import AdminAPIError, ConfigError
 from carbonplane.gateway.admin import AdminAPI, check_admin_listen
 from carbonplane.gateway.admin.guard import AdminGuard
-from carbonplane.gateway.adminserver import AdminServer, Response
-from carbonplane.gateway.balancing import balancer_for
-from carbonplane.gateway.model import GatewayConfig
+from carbonplane.gateway.admin.server import AdminServer, Response
+from carbonplane.gateway.config.model import GatewayConfig
 from carbonplane.gateway.pem import self_signed
-from carbonplane.gateway.plugins.counters import default_counter_path
-from carbonplane.gateway.runtime import (
+from carbonplane.gateway.plugins.pdk.counters import default_counter_path
+from carbonplane.gateway.runtime.balancing import balancer_for
+from carbonplane.gateway.runtime.worker import (
     FACTORY,
     WorkerState,
     check_config,
@@ -242,7 +242,7 @@ class GatewayNode:
 
     def reload_file(self) -> GatewayConfig:
         """``reload`` without the lock: the Admin API's hook (it already holds it)."""
-        from carbonplane.gateway.config import load_config_file
+        from carbonplane.gateway.config.loader import load_config_file
 
         path = self.settings.config_file
         if path is None:

@@ -38,7 +38,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from carbonplane.gateway.typedefs import (
+from carbonplane.gateway.config.typedefs import (
     normalize_route_path,
     normalize_route_regex,
     pcre_to_python,

@@ -34,17 +34,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from carbonplane.errors import ConfigError
-from carbonplane.gateway.app import GatewayApp
-from carbonplane.gateway.config import load_config_data
-from carbonplane.gateway.model import GatewayConfig
+from carbonplane.gateway.config.loader import load_config_data
+from carbonplane.gateway.config.model import GatewayConfig
 from carbonplane.gateway.plugins import PluginServices, load_bundled
-from carbonplane.gateway.services import process_services
+from carbonplane.gateway.plugins.pdk.plugin_services import process_services
+from carbonplane.gateway.runtime.app import GatewayApp
 from carbonplane.http.model import Limits
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.layers.balance import Balancer, TargetState
 from carbonplane.proxy.layers.probes import ActiveHealthChecker
 
-FACTORY = "carbonplane.gateway.runtime:worker_config"
+FACTORY = "carbonplane.gateway.runtime.worker:worker_config"
 HEALTH_FILE = "health-{pid}.json"
 
 

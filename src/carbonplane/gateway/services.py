@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from carbonplane.errors import ConfigError
-from carbonplane.gateway.plugins.base import PluginServices
+from carbonplane.gateway.plugins.pdk.base import PluginServices
 
 EVENT_SOURCE = "api-gateway"  # the ``source`` of the events the gateway's plugins produce
 
@@ -45,7 +45,7 @@ def process_services(runtime: Mapping[str, Any], *, live: bool) -> PluginService
     """The ``PluginServices`` of this process (see the module docstring)."""
     from prometheus_client import CollectorRegistry
 
-    from carbonplane.gateway.plugins.counters import HostCounters, LocalCounters
+    from carbonplane.gateway.plugins.pdk.counters import HostCounters, LocalCounters
 
     workers = int(runtime.get("workers") or 1)
     extra = {"runtime": dict(runtime)}

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from carbonplane.gateway.schema import Path
+from carbonplane.gateway.config.schema import Path
 
 MAX_NESTING = 64  # containers inside containers; a Kong config needs about 12
 ALIAS_BUDGET = 10_000  # nodes that aliases may add to a document

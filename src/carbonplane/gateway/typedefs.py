@@ -19,7 +19,7 @@ import ipaddress
 import re
 from typing import Any
 
-from carbonplane.gateway.schema import Field, Record, is_uuid
+from carbonplane.gateway.config.schema import Field, Record, is_uuid
 
 _NAME_RE = re.compile(r"^[\w.\-~]+$")
 _LABEL_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")

@@ -352,7 +352,7 @@ class InProcessGateway:
         proxy: dict[str, Any] | None = None,
         https: bool = False,
     ) -> None:
-        from carbonplane.gateway.config import load_config_file
+        from carbonplane.gateway.config.loader import load_config_file
         from carbonplane.gateway.node import NodeSettings
         from carbonplane.gateway.plugins import load_bundled
 

@@ -10,7 +10,7 @@ import weakref
 import pytest
 from gwharness import InProcessGateway, StandIn, admin, header, http, wait_until, write_config
 
-from carbonplane.gateway.runtime import WorkerState
+from carbonplane.gateway.runtime.worker import WorkerState
 
 
 def add_header(name: str, value: str) -> dict:

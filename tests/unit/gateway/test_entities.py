@@ -8,15 +8,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.entities import (
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.entities import (
     ENTITY_TYPES,
     fill_auto,
     register_plugin_schema,
     unregister_plugin_schema,
     validate_entity,
 )
-from carbonplane.gateway.schema import (
+from carbonplane.gateway.config.schema import (
     freeze,
     nest_problems,
     record,

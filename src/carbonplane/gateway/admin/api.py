@@ -44,10 +44,10 @@ from carbonplane.gateway.admin import meta
 from carbonplane.gateway.admin.bodies import BodyError, normalize_headers, parse_body, parse_query
 from carbonplane.gateway.admin.certificates import show_certificate
 from carbonplane.gateway.admin.store import ConfigStore, not_found
-from carbonplane.gateway.entities import ENTITY_TYPES, nested_kind, plugin_spec, resolve_kind
-from carbonplane.gateway.entities.upstreams import normalize_target
-from carbonplane.gateway.model import GatewayConfig, compile_config
-from carbonplane.gateway.schema import Field, Record, thaw
+from carbonplane.gateway.config.entities import ENTITY_TYPES, nested_kind, plugin_spec, resolve_kind
+from carbonplane.gateway.config.entities.upstreams import normalize_target
+from carbonplane.gateway.config.model import GatewayConfig, compile_config
+from carbonplane.gateway.config.schema import Field, Record, thaw
 
 Response = tuple[int, list[tuple[bytes, bytes]], bytes]
 JSON_CT = (b"content-type", b"application/json; charset=utf-8")

@@ -9,7 +9,7 @@ string so that validation reports it ("expected an integer") rather than guessin
 
 Invariants: parsing never raises anything but ``BodyError`` (answered 400 or 415); JSON bodies are
 taken as they are (Kong does not coerce JSON) but nested at most ``MAX_NESTING`` levels (the same
-bound as YAML configs, ``gateway/source.py``): deeper input is a 400 naming the limit, never a
+bound as YAML configs, ``gateway/config/source.py``): deeper input is a 400 naming the limit, never a
 ``RecursionError`` in a later recursive walk.
 """
 
@@ -23,8 +23,8 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
-from carbonplane.gateway.schema import Field, Record
-from carbonplane.gateway.source import MAX_NESTING
+from carbonplane.gateway.config.schema import Field, Record
+from carbonplane.gateway.config.source import MAX_NESTING
 
 _INDEX_RE = re.compile(r"\[(\d*)\]")
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway.entities import fill_auto
-from carbonplane.gateway.entities.certificates import check_sni_name
-from carbonplane.gateway.schema import thaw
+from carbonplane.gateway.config.entities import fill_auto
+from carbonplane.gateway.config.entities.certificates import check_sni_name
+from carbonplane.gateway.config.schema import thaw
 
 
 def split_snis(kind: str, body: dict[str, Any]) -> tuple[dict[str, Any], list[str] | None]:

@@ -34,9 +34,7 @@ import carbonplane
 from carbonplane.errors import AdminAPIError, GatewayConfigError
 from carbonplane.gateway.admin.bodies import content_type, load_json, multipart_field
 from carbonplane.gateway.admin.store import not_found, schema_violation
-from carbonplane.gateway.balancing import balancer_for
-from carbonplane.gateway.config import load_config_data, load_config_text
-from carbonplane.gateway.entities import (
+from carbonplane.gateway.config.entities import (
     ENTITY_ORDER,
     ENTITY_TYPES,
     plugin_spec,
@@ -44,7 +42,9 @@ from carbonplane.gateway.entities import (
     resolve_kind,
     validate_entity,
 )
-from carbonplane.gateway.schema import describe_record
+from carbonplane.gateway.config.loader import load_config_data, load_config_text
+from carbonplane.gateway.config.schema import describe_record
+from carbonplane.gateway.runtime.balancing import balancer_for
 
 if TYPE_CHECKING:
     from carbonplane.gateway.admin.api import AdminAPI, Response

@@ -24,10 +24,21 @@ from typing import Any
 
 from carbonplane.errors import AdminAPIError, GatewayConfigError
 from carbonplane.gateway.admin.certificates import SNIProblems, replace_snis, split_snis
-from carbonplane.gateway.config import hash_basicauth_password
-from carbonplane.gateway.entities import ENTITY_ORDER, ENTITY_TYPES, fill_auto, validate_entity
-from carbonplane.gateway.model import GatewayConfig, compile_config
-from carbonplane.gateway.schema import Problem, is_uuid, nest_problems, thaw, violation_message
+from carbonplane.gateway.config.entities import (
+    ENTITY_ORDER,
+    ENTITY_TYPES,
+    fill_auto,
+    validate_entity,
+)
+from carbonplane.gateway.config.loader import hash_basicauth_password
+from carbonplane.gateway.config.model import GatewayConfig, compile_config
+from carbonplane.gateway.config.schema import (
+    Problem,
+    is_uuid,
+    nest_problems,
+    thaw,
+    violation_message,
+)
 
 RESTRICTED = {
     ("routes", "service"),

@@ -20,20 +20,20 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from carbonplane.gateway.entities.certificates import (
+from carbonplane.gateway.config.entities.certificates import (
     CA_CERTIFICATE,
     CERTIFICATE,
     SNI,
     expand_ca_digest,
 )
-from carbonplane.gateway.entities.consumers import (
+from carbonplane.gateway.config.entities.consumers import (
     ACL,
     BASICAUTH_CREDENTIAL,
     CONSUMER,
     JWT_SECRET,
     KEYAUTH_CREDENTIAL,
 )
-from carbonplane.gateway.entities.plugins import (
+from carbonplane.gateway.config.entities.plugins import (
     PLUGIN,
     PluginSpec,
     plugin_spec,
@@ -42,15 +42,15 @@ from carbonplane.gateway.entities.plugins import (
     unregister_plugin_schema,
     validate_plugin,
 )
-from carbonplane.gateway.entities.routes import ROUTE
-from carbonplane.gateway.entities.services import SERVICE, expand_url
-from carbonplane.gateway.entities.upstreams import (
+from carbonplane.gateway.config.entities.routes import ROUTE
+from carbonplane.gateway.config.entities.services import SERVICE, expand_url
+from carbonplane.gateway.config.entities.upstreams import (
     TARGET,
     UPSTREAM,
     default_algorithm,
     normalize_target,
 )
-from carbonplane.gateway.schema import Problem, Record, validate
+from carbonplane.gateway.config.schema import Problem, Record, validate
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from __future__ import annotations
 from typing import Any
 
 from carbonplane.gateway import pem
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import ENTITY, record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import ENTITY, record
 
 
 def check_sni_name(value: str) -> str | None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from carbonplane.errors import GatewayError
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import Field, Problem, Record, record, validate
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import Field, Problem, Record, record, validate
 
 PLUGIN_PROTOCOLS = (
     "grpc",
@@ -56,7 +56,9 @@ def register_plugin_schema(
 ) -> PluginSpec:
     """Install a plugin's config schema. Re-registering the same name replaces it."""
     if not isinstance(schema, Record):
-        raise GatewayError(f"plugin {name!r}: schema must be a carbonplane.gateway.schema.Record")
+        raise GatewayError(
+            f"plugin {name!r}: schema must be a carbonplane.gateway.config.schema.Record"
+        )
     spec = PluginSpec(name, schema, no_consumer, no_route, no_service, description)
     _REGISTRY[name] = spec
     return spec

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import ENTITY, Field, record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import ENTITY, Field, record
 
 PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss")
 HTTP_PROTOCOLS = ("http", "https")

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import ENTITY, Problem, record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import ENTITY, Problem, record
 
 PROTOCOLS = ("grpc", "grpcs", "http", "https", "tcp", "tls", "tls_passthrough", "udp", "ws", "wss")
 SUPPORTED_PROTOCOLS = ("http", "https")

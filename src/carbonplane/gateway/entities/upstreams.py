@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import Field, record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import Field, record
 
 ALGORITHMS = ("consistent-hashing", "least-connections", "round-robin", "latency")
 HASH_ON = ("none", "consumer", "ip", "header", "cookie", "path", "query_arg", "uri_capture")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from carbonplane.gateway.plugins.base import (
+from carbonplane.gateway.plugins.pdk.base import (
     PluginDef,
     PluginHandler,
     PluginServices,

@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from carbonplane.errors import ConfigError
-from carbonplane.gateway.plugins.base import PluginHandler
+from carbonplane.gateway.plugins.pdk.base import PluginHandler
 from carbonplane.proxy.app import LocalResponse
 
 log = logging.getLogger("carbonplane.gateway.plugins")
@@ -84,7 +84,7 @@ def gateway_config_of(services: Any, plugin: str) -> Any:
         raise ConfigError(
             f"the {plugin} plugin needs the compiled gateway config to find consumers and "
             f"credentials; build its handler with PluginServices.extra[{GATEWAY_CONFIG!r}] set "
-            "(carbonplane.gateway.plugins.authn.with_gateway_config)",
+            "(carbonplane.gateway.plugins.pdk.authn.with_gateway_config)",
             where=plugin,
         )
     return config

@@ -2,7 +2,7 @@
 
 A plugin is one folder ``carbonplane/gateway/plugins/<name>/`` (Kong's layout):
 
-- ``schema.py`` defines ``CONFIG: Record`` (``carbonplane.gateway.schema``: types, defaults,
+- ``schema.py`` defines ``CONFIG: Record`` (``carbonplane.gateway.config.schema``: types, defaults,
   checks, descriptions) and optionally ``NO_CONSUMER/NO_ROUTE/NO_SERVICE`` flags;
 - ``handler.py`` defines ``Handler``, a ``PluginHandler`` subclass with Kong's ``PRIORITY`` and
   only the phase hooks it needs;
@@ -37,8 +37,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from carbonplane.gateway.entities.plugins import register_plugin_schema
-from carbonplane.gateway.schema import Record
+from carbonplane.gateway.config.entities.plugins import register_plugin_schema
+from carbonplane.gateway.config.schema import Record
 from carbonplane.proxy.app import Filter
 
 

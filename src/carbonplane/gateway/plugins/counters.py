@@ -54,7 +54,7 @@ import threading
 from collections.abc import Sequence
 
 from carbonplane.errors import RateLimitStoreError
-from carbonplane.gateway.plugins._native.layout import (
+from carbonplane.gateway.plugins.pdk._native.layout import (
     HEADER_SIZE,
     KEY_SIZE,
     MAGIC,
@@ -63,7 +63,7 @@ from carbonplane.gateway.plugins._native.layout import (
 )
 
 try:  # built at install time where a C compiler exists (setup.py); optional
-    from carbonplane.gateway.plugins._native.counters import take as _native_take
+    from carbonplane.gateway.plugins.pdk._native.counters import take as _native_take
 except ImportError:  # pragma: no cover - depends on the install
     _native_take = None
 

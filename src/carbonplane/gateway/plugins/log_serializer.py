@@ -37,12 +37,12 @@ from urllib.parse import unquote_plus
 
 import msgspec
 
-from carbonplane.gateway.plugins._native.layout import WORKSPACE_ID  # Kong's default workspace
-from carbonplane.gateway.schema import thaw
+from carbonplane.gateway.config.schema import thaw
+from carbonplane.gateway.plugins.pdk._native.layout import WORKSPACE_ID  # Kong's default workspace
 from carbonplane.proxy.app import RequestContext
 
 try:  # built at install time where a C compiler exists (setup.py); optional
-    from carbonplane.gateway.plugins._native.records import log_line as _log_line
+    from carbonplane.gateway.plugins.pdk._native.records import log_line as _log_line
 except ImportError:  # pragma: no cover - depends on the install
     _log_line = None
 REDACTED = ("authorization", "proxy-authorization")

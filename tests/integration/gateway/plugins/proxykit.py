@@ -122,9 +122,9 @@ def seen_header(doc: dict, name: str) -> list[str]:
 def handler(name: str, config: dict | None = None, gw: Any = None) -> Any:
     """A plugin handler built as the gateway builds it: config validated by the plugin's
     schema, the compiled gateway config (consumers, credentials) in its services."""
-    from carbonplane.gateway.entities import validate_plugin
+    from carbonplane.gateway.config.entities import validate_plugin
     from carbonplane.gateway.plugins import PluginServices, load_bundled, plugin_def
-    from carbonplane.gateway.plugins.authn import with_gateway_config
+    from carbonplane.gateway.plugins.pdk.authn import with_gateway_config
 
     load_bundled()
     row, problems = validate_plugin({"name": name, "config": config or {}})
@@ -134,6 +134,6 @@ def handler(name: str, config: dict | None = None, gw: Any = None) -> Any:
 
 
 def gateway(consumers: list[dict]) -> Any:
-    from carbonplane.gateway.config import load_config_data
+    from carbonplane.gateway.config.loader import load_config_data
 
     return load_config_data({"_format_version": "3.0", "consumers": consumers})

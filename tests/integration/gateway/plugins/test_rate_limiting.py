@@ -14,7 +14,7 @@ import pytest
 from gwharness import GatewayProcess, StandIn, http, write_config
 
 from carbonplane.gateway.plugins import PluginServices
-from carbonplane.gateway.plugins.counters import HostCounters
+from carbonplane.gateway.plugins.pdk.counters import HostCounters
 
 from .traffic_rig import RigProxy, build
 

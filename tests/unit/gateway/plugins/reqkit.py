@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from carbonplane.gateway.config import load_config_data
-from carbonplane.gateway.entities import validate_plugin
+from carbonplane.gateway.config.entities import validate_plugin
+from carbonplane.gateway.config.loader import load_config_data
 from carbonplane.gateway.plugins import PluginServices, load_bundled, plugin_def
-from carbonplane.gateway.plugins.authn import with_gateway_config
+from carbonplane.gateway.plugins.pdk.authn import with_gateway_config
 from carbonplane.http import Limits, RequestHeadParser
 from carbonplane.proxy.app import Client, LocalResponse, RequestContext
 

@@ -9,7 +9,7 @@ import uuid
 
 from traffickit import config, handler, request, respond
 
-from carbonplane.gateway.plugins.log_serializer import serialize
+from carbonplane.gateway.plugins.pdk.log_serializer import serialize
 
 
 def through(h, headers: dict | None = None):

@@ -61,7 +61,7 @@ def test_invalid_origin_regex_and_method_are_rejected():
 
 
 def test_cors_cannot_be_scoped_to_a_consumer():
-    from carbonplane.gateway.entities import validate_plugin
+    from carbonplane.gateway.config.entities import validate_plugin
 
     _, found = validate_plugin(
         {"name": "cors", "consumer": {"id": "6d0e6bd5-45d9-4f42-9b6a-6f1b3c1f4b0a"}}

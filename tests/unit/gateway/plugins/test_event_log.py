@@ -14,10 +14,10 @@ from carbonplane.events.backends.memory import MemoryLog
 from carbonplane.events.catalog import TOPICS
 from carbonplane.events.producer import EventProducer
 from carbonplane.events.types import decode_event
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.gateway.plugins import PluginServices
 from carbonplane.gateway.plugins.event_log.handler import event_fields
 from carbonplane.gateway.plugins.prometheus.exposition import render_metrics
-from carbonplane.gateway.schema import freeze
 
 TOPIC = "audit-api-calls"
 

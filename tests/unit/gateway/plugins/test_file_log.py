@@ -9,17 +9,17 @@ import os
 
 from traffickit import handler, problems, request, respond
 
-from carbonplane.gateway.plugins import log_serializer
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.gateway.plugins.file_log import writer as writer_module
 from carbonplane.gateway.plugins.file_log.writer import AppendWriter
-from carbonplane.gateway.plugins.log_serializer import (
+from carbonplane.gateway.plugins.pdk import log_serializer
+from carbonplane.gateway.plugins.pdk.log_serializer import (
     LINE_IMPLS,
     encode,
     encode_line,
     query_map,
     serialize,
 )
-from carbonplane.gateway.schema import freeze
 from carbonplane.proxy.app import FixedTarget, RouteDecision, Upstream
 
 SERVICE = freeze(

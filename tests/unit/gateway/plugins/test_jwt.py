@@ -519,8 +519,8 @@ def _outcome(verdict, ctx):
     ],
 )
 def test_remembered_tokens_get_the_same_answer_as_the_handlers_steps(config, answers):
-    from carbonplane.gateway.plugins.authn import AuthHandler
     from carbonplane.gateway.plugins.jwt.remembered import RememberedTokens
+    from carbonplane.gateway.plugins.pdk.authn import AuthHandler
 
     fast, plain = jwt(**config), jwt(**config)
     assert (type(fast.remembered) is RememberedTokens) == answers

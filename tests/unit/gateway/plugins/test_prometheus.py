@@ -7,11 +7,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from test_file_log import ROUTE, SERVICE, finished_request
 from traffickit import config, handler, request, respond
 
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.gateway.plugins import PluginServices
 from carbonplane.gateway.plugins.prometheus import render_host_metrics
 from carbonplane.gateway.plugins.prometheus.exposition import render_metrics
 from carbonplane.gateway.plugins.prometheus.store import WorkerMetrics, load_snapshots, merge
-from carbonplane.gateway.schema import freeze
 
 ALL = {"status_code_metrics": True, "latency_metrics": True, "bandwidth_metrics": True}
 

@@ -10,7 +10,7 @@ import pytest
 from traffickit import body_json, handler, header, problems, request, respond, run
 
 from carbonplane.gateway.plugins import PluginServices
-from carbonplane.gateway.plugins.counters import CounterStoreFull, HostCounters, LocalCounters
+from carbonplane.gateway.plugins.pdk.counters import CounterStoreFull, HostCounters, LocalCounters
 from carbonplane.gateway.plugins.rate_limiting.windows import WindowClock, reset_seconds
 from carbonplane.proxy.app import LocalResponse
 

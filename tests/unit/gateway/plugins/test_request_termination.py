@@ -7,7 +7,7 @@ import json
 
 from traffickit import body_json, config, handler, problems, request
 
-from carbonplane.gateway.schema import freeze
+from carbonplane.gateway.config.schema import freeze
 
 
 def test_defaults_answer_503_with_kongs_message():

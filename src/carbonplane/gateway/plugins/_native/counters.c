@@ -238,7 +238,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "carbonplane.gateway.plugins._native.counters",
+    PyModuleDef_HEAD_INIT, "carbonplane.gateway.plugins.pdk._native.counters",
     "The counter table's check-and-count step in C (see counters.py).", -1, methods,
 };
 

@@ -1,4 +1,4 @@
-/* Generated from layout.py by `python -m carbonplane.gateway.plugins._native.layout`:
+/* Generated from layout.py by `python -m carbonplane.gateway.plugins.pdk._native.layout`:
  * edit layout.py, not this file (a test compares them). */
 #ifndef CARBONPLANE_PLUGINS_LAYOUT_H
 #define CARBONPLANE_PLUGINS_LAYOUT_H

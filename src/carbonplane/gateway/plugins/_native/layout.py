@@ -29,7 +29,7 @@ def header_text() -> str:
     """The C header with these constants (what ``layout.h`` must contain)."""
     return "\n".join(
         [
-            "/* Generated from layout.py by `python -m carbonplane.gateway.plugins._native.layout`:",
+            "/* Generated from layout.py by `python -m carbonplane.gateway.plugins.pdk._native.layout`:",
             " * edit layout.py, not this file (a test compares them). */",
             "#ifndef CARBONPLANE_PLUGINS_LAYOUT_H",
             "#define CARBONPLANE_PLUGINS_LAYOUT_H",

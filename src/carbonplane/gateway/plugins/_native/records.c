@@ -366,7 +366,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "carbonplane.gateway.plugins._native.records",
+    PyModuleDef_HEAD_INIT, "carbonplane.gateway.plugins.pdk._native.records",
     "Kong's log record in C; log_serializer.py stays the specification.", -1, methods,
 };
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway.plugins.authn import (
+from carbonplane.gateway.plugins.pdk.authn import (
     AUTHENTICATED_GROUPS,
     CONSUMER_GROUPS,
     SPOOFABLE_GROUPS,
@@ -30,7 +30,7 @@ from carbonplane.gateway.plugins.authn import (
     index_of,
     replace_header,
 )
-from carbonplane.gateway.plugins.base import PluginHandler
+from carbonplane.gateway.plugins.pdk.base import PluginHandler
 from carbonplane.proxy.app import LocalResponse
 
 BLOCKED = "You cannot consume this service"

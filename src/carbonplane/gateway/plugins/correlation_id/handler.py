@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
 from carbonplane.proxy.app import RequestContext
 
 VAR = "correlation_id"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import ENTITY, record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import ENTITY, record
 
 
 def check_ip_or_cidr(value: str) -> str | None:

@@ -34,7 +34,9 @@ from typing import Any
 
 import msgspec
 
-from carbonplane.gateway.plugins.authn import (
+from carbonplane.gateway.plugins.jwt.remembered import RememberedTokens, plain_bearer
+from carbonplane.gateway.plugins.jwt.tokens import Verifier, make_verifier, parse_token
+from carbonplane.gateway.plugins.pdk.authn import (
     Anonymous,
     AuthHandler,
     Identity,
@@ -42,9 +44,7 @@ from carbonplane.gateway.plugins.authn import (
     gateway_config_of,
     index_of,
 )
-from carbonplane.gateway.plugins.jwt.remembered import RememberedTokens, plain_bearer
-from carbonplane.gateway.plugins.jwt.tokens import Verifier, make_verifier, parse_token
-from carbonplane.gateway.plugins.reqparts import cookie_values, parse_query
+from carbonplane.gateway.plugins.pdk.reqparts import cookie_values, parse_query
 from carbonplane.proxy.app import LocalResponse
 
 _BEARER = re.compile(rb"\s*[Bb]earer\s+(.+)")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway.plugins.authn import (
+from carbonplane.gateway.plugins.pdk.authn import (
     Anonymous,
     AuthHandler,
     Identity,
@@ -31,7 +31,7 @@ from carbonplane.gateway.plugins.authn import (
     hash_key,
     index_of,
 )
-from carbonplane.gateway.plugins.reqparts import parse_query, without_params
+from carbonplane.gateway.plugins.pdk.reqparts import parse_query, without_params
 from carbonplane.proxy.app import LocalResponse
 
 

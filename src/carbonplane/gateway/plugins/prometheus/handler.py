@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
-from carbonplane.gateway.plugins.log_serializer import head_size
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.log_serializer import head_size
 from carbonplane.gateway.plugins.prometheus.exposition import metrics_directory
 from carbonplane.gateway.plugins.prometheus.store import (
     KONG_LATENCY_BUCKETS,

@@ -5,7 +5,7 @@ Kong's redis policy reads the counters (``GET``) in the access phase and increme
 Lua script does the whole admission atomically inside Redis (scripts run one at a time): it
 reads every window's counter (and, for sliding windows, the previous window's), admits only if
 all are below their limits, and then ``INCR``s each counter, setting its ``PEXPIRE`` on the
-first hit. The contract is ``carbonplane.gateway.plugins.counters``' ``take`` (same cells, same
+first hit. The contract is ``carbonplane.gateway.plugins.pdk.counters``' ``take`` (same cells, same
 answer), as a coroutine on ``redis.asyncio`` so the request waits without blocking the worker.
 
 Key names are Kong's: ``ratelimit:<route id>:<service id>:<identifier>:<window start ms>:<period>``.
@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from carbonplane.errors import RateLimitStoreError
-from carbonplane.gateway.plugins.counters import Cell
+from carbonplane.gateway.plugins.pdk.counters import Cell
 
 # KEYS: n current counters then n previous ones ("" when unused). ARGV: n, then per window
 # limit, ttl_ms, prev_weight. Returns {admitted, usage_1 .. usage_n} (usages before this hit).

@@ -18,9 +18,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
-from carbonplane.gateway.plugins.log_serializer import header_map, query_map
-from carbonplane.gateway.schema import thaw
+from carbonplane.gateway.config.schema import thaw
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.log_serializer import header_map, query_map
 from carbonplane.proxy.app import LocalResponse, RequestContext
 
 # kong.response.error's default messages (kong/pdk/response.lua).
