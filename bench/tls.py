@@ -46,7 +46,7 @@ from bench.machine import machine_info
 
 
 def _certificate(tmp: Path) -> tuple[str, str, Path, Path]:
-    from carbonplane.gateway.pem import self_signed
+    from carbonplane.gateway.config.pem import self_signed
 
     cert, key = self_signed("bench.local")
     cert_path, key_path = tmp / "cert.pem", tmp / "key.pem"

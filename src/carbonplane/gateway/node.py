@@ -45,8 +45,9 @@ from carbonplane.errors import AdminAPIError, ConfigError
 from carbonplane.gateway.admin import AdminAPI, check_admin_listen
 from carbonplane.gateway.admin.guard import AdminGuard
 from carbonplane.gateway.admin.server import AdminServer, Response
+from carbonplane.gateway.config.loader import load_config_file
 from carbonplane.gateway.config.model import GatewayConfig
-from carbonplane.gateway.pem import self_signed
+from carbonplane.gateway.config.pem import self_signed
 from carbonplane.gateway.plugins.pdk.counters import default_counter_path
 from carbonplane.gateway.runtime.balancing import balancer_for
 from carbonplane.gateway.runtime.worker import (
@@ -58,6 +59,8 @@ from carbonplane.gateway.runtime.worker import (
     read_health_reports,
     worker_config,
 )
+from carbonplane.proxy.server import ProxyServer
+from carbonplane.proxy.supervisor import Supervisor
 
 
 @dataclass
@@ -142,7 +145,6 @@ class GatewayNode:
         )
         try:
             if s.workers >= 1:
-                from carbonplane.proxy.supervisor import Supervisor
 
                 def launch() -> Any:
                     sup = Supervisor(
@@ -161,8 +163,6 @@ class GatewayNode:
                 self.proxy_port = self.supervisor.port
                 self.proxy_ssl_port = self.supervisor.tls_port
             else:
-                from carbonplane.proxy.server import ProxyServer
-
                 WorkerState.reset()
                 self.server = ProxyServer(worker_config(payload, 0))
                 self.proxy_port = await self.server.start(s.proxy_host, s.proxy_port)
@@ -242,8 +242,6 @@ class GatewayNode:
 
     def reload_file(self) -> GatewayConfig:
         """``reload`` without the lock: the Admin API's hook (it already holds it)."""
-        from carbonplane.gateway.config.loader import load_config_file
-
         path = self.settings.config_file
         if path is None:
             raise AdminAPIError(

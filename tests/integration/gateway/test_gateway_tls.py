@@ -25,7 +25,7 @@ from gwharness import (
 )
 from tests.tlskit import TestCA, client_context, https_request, self_signed_leaf
 
-from carbonplane.gateway.sni import load_pair
+from carbonplane.gateway.runtime.sni import load_pair
 
 CA = TestCA()
 EXACT = CA.issue("api.example.com")

@@ -14,7 +14,7 @@ from tests.tlskit import TestCA
 from carbonplane.errors import GatewayConfigError
 from carbonplane.gateway.admin import AdminAPI
 from carbonplane.gateway.config.loader import load_config_data, load_config_text
-from carbonplane.gateway.sni import CertificateSelector, context_for, wildcard_names
+from carbonplane.gateway.runtime.sni import CertificateSelector, context_for, wildcard_names
 
 CA = TestCA()
 A = CA.issue("a.example.com")

@@ -16,14 +16,8 @@ from carbonplane.gateway.config.entities import (
     unregister_plugin_schema,
     validate_entity,
 )
-from carbonplane.gateway.config.schema import (
-    freeze,
-    nest_problems,
-    record,
-    thaw,
-    validate,
-    violation_message,
-)
+from carbonplane.gateway.config.problems import nest_problems, violation_message
+from carbonplane.gateway.config.schema import freeze, record, thaw, validate
 
 
 def problems_of(kind, data):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from gwtools import config_with_routes, matched
 
-from carbonplane.gateway.runtime.router import https_required_response, upstream_uri
+from carbonplane.gateway.runtime.route_match import https_required_response, upstream_uri
 
 # -- which route serves the request -----------------------------------------------------------
 # (case id, routes, [(method, host, path, headers, expected route name or None), ...])

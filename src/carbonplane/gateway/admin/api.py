@@ -37,20 +37,26 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, quote, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 from carbonplane.errors import AdminAPIError, ConfigError
 from carbonplane.gateway.admin import meta
-from carbonplane.gateway.admin.bodies import BodyError, normalize_headers, parse_body, parse_query
+from carbonplane.gateway.admin.bodies import (
+    BodyError,
+    body_schema,
+    normalize_headers,
+    parse_body,
+    parse_query,
+)
 from carbonplane.gateway.admin.certificates import show_certificate
+from carbonplane.gateway.admin.responses import Response, method_not_allowed, respond
 from carbonplane.gateway.admin.store import ConfigStore, not_found
-from carbonplane.gateway.config.entities import ENTITY_TYPES, nested_kind, plugin_spec, resolve_kind
+from carbonplane.gateway.config.entities import ENTITY_TYPES, nested_kind, resolve_kind
 from carbonplane.gateway.config.entities.upstreams import normalize_target
 from carbonplane.gateway.config.model import GatewayConfig, compile_config
-from carbonplane.gateway.config.schema import Field, Record, thaw
+from carbonplane.gateway.config.schema import thaw
+from carbonplane.gateway.plugins import load_bundled
 
-Response = tuple[int, list[tuple[bytes, bytes]], bytes]
-JSON_CT = (b"content-type", b"application/json; charset=utf-8")
 TOKEN_HEADER = "kong-admin-token"
 MAX_PAGE = 1000
 
@@ -92,6 +98,7 @@ class AdminAPI:
         node_info: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        load_bundled()  # the bundled plugins are valid in every payload (Kong: plugins = bundled)
         self.store = ConfigStore(
             config or compile_config({}), clock=clock, on_change=on_config_change
         )
@@ -288,35 +295,6 @@ class AdminAPI:
             out["offset"] = offset
             out["next"] = f"{base}?offset={quote(offset, safe='')}{extra}"
         return out
-
-
-def body_schema(kind: str, body: bytes, hdrs: Mapping[str, str]) -> Record:
-    """The schema that coerces a form body; for plugins, with the named plugin's config."""
-    schema = ENTITY_TYPES[kind].schema
-    if kind != "plugins" or b"name=" not in body:
-        return schema
-    try:
-        names = [v for k, v in parse_qsl(body.decode("utf-8")) if k == "name"]
-    except UnicodeDecodeError:
-        return schema
-    spec = plugin_spec(names[-1]) if names else None
-    if spec is None:
-        return schema
-    return Record(
-        tuple(
-            (n, Field("record", f.description, record=spec.config) if n == "config" else f)
-            for n, f in schema.fields
-        )
-    )
-
-
-def respond(status: int, payload: Any) -> Response:
-    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return status, [JSON_CT], data
-
-
-def method_not_allowed() -> AdminAPIError:
-    return AdminAPIError(405, {"message": "Method not allowed"})
 
 
 def _page_size(q: dict) -> int:

@@ -32,13 +32,8 @@ from carbonplane.gateway.config.entities import (
 )
 from carbonplane.gateway.config.loader import hash_basicauth_password
 from carbonplane.gateway.config.model import GatewayConfig, compile_config
-from carbonplane.gateway.config.schema import (
-    Problem,
-    is_uuid,
-    nest_problems,
-    thaw,
-    violation_message,
-)
+from carbonplane.gateway.config.problems import Problem, nest_problems, violation_message
+from carbonplane.gateway.config.schema import is_uuid, thaw
 
 RESTRICTED = {
     ("routes", "service"),

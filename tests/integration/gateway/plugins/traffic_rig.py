@@ -17,7 +17,8 @@ import threading
 from typing import Any
 
 from carbonplane.gateway.config.entities import validate_plugin
-from carbonplane.gateway.config.schema import freeze, violation_message
+from carbonplane.gateway.config.problems import violation_message
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.gateway.plugins import PluginServices, plugin_def
 from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstream
 from carbonplane.proxy.config import ProxyConfig

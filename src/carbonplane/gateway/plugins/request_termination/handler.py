@@ -67,7 +67,7 @@ MESSAGES = {
     510: "Not extended",
     511: "Network authentication required",
 }
-_NODE_ID = str(uuid.uuid4())
+_NODE_ID = str(uuid.uuid4())  # this process's id in echoed bodies (Kong: kong_node_id)
 
 
 def default_message(status: int) -> str:
@@ -89,7 +89,7 @@ class Handler(PluginHandler):
         self.trigger = config.get("trigger")
         self.trigger_header = self.trigger.lower().encode() if self.trigger else None
         self.echo = bool(config["echo"])
-        self.node_id = services.extra.get("node_id") or _NODE_ID
+        self.node_id = _NODE_ID
         body = config.get("body")
         self.fixed = None
         if body:
