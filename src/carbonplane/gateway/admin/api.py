@@ -4,14 +4,16 @@ The returned headers never include framing (Content-Length, Transfer-Encoding): 
 writes the response frames it.
 
 Endpoints (Kong 3.x ``kong/api/routes/*.lua``): ``GET /`` and ``GET /status``; CRUD on
-``/services``, ``/routes``, ``/upstreams``, ``/consumers``, ``/plugins``, ``/key-auths``,
-``/jwts``, ``/acls``, ``/basic-auths``; nested ``/services/{s}/routes``, ``/services/{s}/plugins``,
-``/routes/{r}/plugins``, ``/routes/{r}/service``, ``/consumers/{c}/plugins``,
+``/certificates`` (with the ``snis`` shorthand, ``admin/certificates.py``), ``/snis``,
+``/ca_certificates``, ``/certificates/{c}/snis``, ``/services``, ``/routes``, ``/upstreams``,
+``/consumers``, ``/plugins``, ``/key-auths``, ``/jwts``, ``/acls``, ``/basic-auths``; nested
+``/services/{s}/routes``, ``/services/{s}/plugins``, ``/routes/{r}/plugins``,
+``/routes/{r}/service``, ``/consumers/{c}/plugins``,
 ``/consumers/{c}/{key-auth,jwt,acls,basic-auth}``, ``/upstreams/{u}/targets[/all]``,
-``/upstreams/{u}/health``, ``PUT /upstreams/{u}/targets/{t}/{healthy,unhealthy}``; ``/plugins/enabled``,
-``/plugins/schema/{name}``, ``/schemas/{entity}``, ``/schemas/plugins/{name}``,
-``POST /schemas/{entity}/validate``, ``/tags/{tag}``, ``/endpoints``; ``GET``/``POST /config``;
-``GET /metrics``.
+``/upstreams/{u}/health``, ``PUT /upstreams/{u}/targets/{t}/{healthy,unhealthy}``;
+``/plugins/enabled``, ``/plugins/schema/{name}``, ``/schemas/{entity}``,
+``/schemas/plugins/{name}``, ``POST /schemas/{entity}/validate``, ``/tags/{tag}``, ``/endpoints``;
+``GET``/``POST /config``; ``GET /metrics``.
 
 Status codes: 200 read/update/upsert, 201 create, 204 delete (also of an absent top-level
 entity), 400 schema/foreign-key/primary-key violations and bad paging, 404 ``{"message": "Not
@@ -46,6 +48,7 @@ from carbonplane.gateway.admin.bodies import (
     parse_body,
     parse_query,
 )
+from carbonplane.gateway.admin.certificates import show_certificate
 from carbonplane.gateway.admin.responses import Response, method_not_allowed, respond
 from carbonplane.gateway.admin.store import ConfigStore, not_found
 from carbonplane.gateway.config.entities import ENTITY_TYPES, nested_kind, resolve_kind
@@ -212,7 +215,7 @@ class AdminAPI:
             return respond(200, self.page(kind, items, q, base))
         if method == "POST":
             created = self.store.create(kind, self._body(kind, body, hdrs), parent=parent)
-            return respond(201, thaw(created))
+            return respond(201, self.show(kind, created))
         raise method_not_allowed()
 
     def _entity(
@@ -228,18 +231,22 @@ class AdminAPI:
         if method == "GET":
             if entity is None:
                 raise not_found()
-            return respond(200, thaw(entity))
+            return respond(200, self.show(kind, entity))
         if method == "PATCH":
             if entity is None:
                 raise not_found()
             return respond(
                 200,
-                thaw(self.store.update(kind, entity, self._body(kind, body, hdrs), parent=parent)),
+                self.show(
+                    kind,
+                    self.store.update(kind, entity, self._body(kind, body, hdrs), parent=parent),
+                ),
             )
         if method == "PUT":
             data = self._body(kind, body, hdrs)
             return respond(
-                200, thaw(self.store.upsert(kind, key, data, parent=parent, existing=entity))
+                200,
+                self.show(kind, self.store.upsert(kind, key, data, parent=parent, existing=entity)),
             )
         if method == "DELETE":
             if entity is not None:
@@ -257,6 +264,12 @@ class AdminAPI:
             raise not_found()
         return respond(200, thaw(service))
 
+    def show(self, kind: str, entity: Mapping) -> dict[str, Any]:
+        """An entity as responses carry it (a certificate lists its SNI names)."""
+        if kind == "certificates":
+            return show_certificate(self.config, entity)
+        return thaw(entity)
+
     def _body(self, kind: str, body: bytes, hdrs: dict) -> dict[str, Any]:
         return parse_body(body, hdrs, body_schema(kind, body, hdrs))
 
@@ -273,7 +286,7 @@ class AdminAPI:
                 len(items),
             )
         chunk = items[start : start + size]
-        out: dict[str, Any] = {"data": [thaw(e) for e in chunk], "next": None}
+        out: dict[str, Any] = {"data": [self.show(kind, e) for e in chunk], "next": None}
         if start + size < len(items):
             offset = _encode_offset(self.config.seq(kind, items[start + size]["id"]))
             extra = "".join(

@@ -1,15 +1,17 @@
 """Kong's declarative configuration (``_format_version: "3.0"``) -> a compiled ``GatewayConfig``.
 
-Reads what Kong's DB-less mode reads (``kong/db/schema/others/declarative_config.lua``):
-top-level ``_format_version`` (required: "3.0", or "1.1"/"2.1" migrated like Kong: route paths
-that look like regexes get the ``~`` prefix), ``_transform`` (default true: hash plain
-basic-auth passwords), ``_comment`` (a string) and ``_ignore`` (an array of anything), and entity
-lists ``services``, ``routes``, ``upstreams``,
-``targets``, ``consumers``, ``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``,
-``basicauth_credentials``. Every entity record, top-level or nested, may also carry ``_comment``
-and ``_ignore`` (Kong adds both to each entity of the declarative schema); they are checked for
-their type and dropped. Entities may nest: routes and plugins under services, plugins under
-routes and consumers, credentials under consumers, targets under upstreams. A top-level
+Reads what Kong's DB-less mode reads (``kong/db/schema/others/declarative_config.lua``): top-level
+``_format_version`` (required: "3.0", or "1.1"/"2.1" migrated like Kong: route paths that look like
+regexes get the ``~`` prefix), ``_transform`` (default true: hash plain basic-auth passwords),
+``_comment`` (a string) and ``_ignore`` (an array of anything), and entity lists ``certificates``,
+``snis``, ``ca_certificates``, ``services``, ``routes``, ``upstreams``, ``targets``, ``consumers``,
+``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``, ``basicauth_credentials``. A
+certificate's ``snis`` may be records or plain names; an expired certificate is logged as a warning
+with its file:line and served (as Kong does). Every entity record, top-level or nested, may also
+carry ``_comment`` and ``_ignore`` (Kong adds both to each entity of the declarative schema); they
+are checked for their type and dropped. Entities may nest: routes and plugins under services,
+plugins under routes and consumers, credentials under consumers, targets under upstreams. A
+top-level
 reference (``service: trino``) may be a name, an id or ``{"id": ...}`` / ``{"name": ...}``.
 
 Every problem is collected (not just the first) and raised together as ``GatewayConfigError``,
@@ -37,6 +39,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from carbonplane.errors import GatewayConfigError
+from carbonplane.gateway.config import pem
 from carbonplane.gateway.config.entities import (
     ENTITY_ORDER,
     ENTITY_TYPES,
@@ -58,6 +61,9 @@ _EXTRA_KEYS = ("_comment", "_ignore")  # on any entity, as Kong's declarative sc
 _ID_NAMESPACE = uuid.UUID("6f1c3d0e-54b2-4a8e-9c1d-2f0a7b3e8c51")
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9._~/%-]*$")
 _LABELS = {
+    "certificates": "certificate",
+    "snis": "sni",
+    "ca_certificates": "ca_certificate",
     "services": "service",
     "routes": "route",
     "upstreams": "upstream",
@@ -222,6 +228,8 @@ def _flatten_list(
         return
     for i, raw in enumerate(items):
         path = src + (i,)
+        if kind == "snis" and parent is not None and isinstance(raw, str):
+            raw = {"name": raw}  # a certificate's ``snis: [name, ...]`` shorthand
         if not isinstance(raw, dict):
             load.add(path, "expected a record")
             continue
@@ -307,6 +315,18 @@ def _resolve_and_validate(load: _Load, now: float, transform: bool) -> None:
                     entity["password"], entity["consumer"]["id"]
                 )
             item.entity = entity
+            if item.kind == "certificates":
+                _warn_expired(load, item, now)
+
+
+def _warn_expired(load: _Load, item: _Item, now: float) -> None:
+    """An expired served certificate is logged (file:line), not refused: Kong serves it too."""
+    for name in ("cert", "cert_alt"):
+        value = item.entity.get(name) if item.entity else None
+        message = pem.expiry_warning(value, now) if isinstance(value, str) else None
+        if message:
+            where = load.where(item.src + (name,))
+            log.warning("%s: %s", where, f"{message} ({item.label})" if item.label else message)
 
 
 def _resolve_ref(

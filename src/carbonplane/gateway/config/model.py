@@ -286,4 +286,16 @@ def _check_references(lists: dict[str, tuple[Entity, ...]]) -> list[ConfigProble
                             "foreign",
                         )
                     )
+    for i, svc in enumerate(lists.get("services", ())):
+        for j, ca_id in enumerate(svc.get("ca_certificates") or ()):
+            if ca_id not in ids.get("ca_certificates", ()):
+                problems.append(
+                    ConfigProblem(
+                        "services",
+                        i,
+                        ("ca_certificates", j),
+                        f"'{ca_id}' is not the id of a ca_certificate of this config",
+                        "foreign",
+                    )
+                )
     return problems

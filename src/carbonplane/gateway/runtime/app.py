@@ -8,21 +8,22 @@ Built once per config version (and per worker), never changed afterwards:
 - per route a ``RoutePlan``: its service's Upstream and its ``FilterChain`` of plugin handlers
   resolved by Kong's precedence (``chains``/``resolve``); routes with the same plugins share
   one chain object;
+- ``server_tls``: the certificates the HTTPS listener serves, by SNI (``sni.py``);
 - the answers that need no upstream: 404 ``no Route matched with those values`` (through the
   global plugins, so that they still log and count it), 426 / redirect for https-only routes
   reached over plain http (``X-Forwarded-Proto: https`` counts when the peer is trusted), 503
   ``no Service found with those values`` for a route without a service.
 
 ``route(ctx)`` runs per request: one router match on the normalised path (with the query), then
-``ctx.vars["route"]``, ``["service"]`` (and ``["uri_captures"]`` for regex routes) for the
-plugins, and a ``RouteDecision`` carrying the upstream path (after ``strip_path``), the Host to
-send (``preserve_host``, the service host, or None to let the balancer's target decide),
-``X-Forwarded-Prefix`` (the stripped prefix) and the route's ``request_buffering`` (Kong's
-default true: the engine reads the whole body before taking an upstream connection). A
-decision depends only on the method, Host, normalised target and scheme - unless some route
-matches on headers - so proxied decisions are remembered (at most ``DECISION_CACHE`` per
-version; the cache is emptied when full, so varied targets cost a re-match, never memory).
-Decisions are immutable; per-request state is in ``ctx``.
+``ctx.vars["route"]``, ``["service"]`` (and ``["uri_captures"]`` for regex routes) for the plugins,
+and a ``RouteDecision`` carrying the upstream path (after ``strip_path``), the Host to send
+(``preserve_host``, the service host, or None to let the balancer's target decide),
+``X-Forwarded-Prefix`` (the stripped prefix) and the route's ``request_buffering`` (Kong's default
+true: the engine reads the whole body before taking an upstream connection). A decision depends only
+on the method, Host, normalised target, scheme (and the TLS server name when some route has
+``snis``) - unless some route matches on headers - so proxied decisions are remembered (at most
+``DECISION_CACHE`` per version; the cache is emptied when full, so varied targets cost a re-match,
+never memory). Decisions are immutable; per-request state is in ``ctx``.
 
 Retirement: the handlers of a version are closed (``PluginHandler.close``) when its app is
 closed explicitly or garbage-collected - i.e. once no connection or in-flight request refers to
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from carbonplane.gateway.config.model import GatewayConfig
@@ -47,6 +48,7 @@ from carbonplane.gateway.runtime.balancing import (
 )
 from carbonplane.gateway.runtime.chains import PluginChains
 from carbonplane.gateway.runtime.route_match import HTTPS_REQUIRED, https_required_response
+from carbonplane.gateway.runtime.sni import CertificateSelector
 from carbonplane.proxy.app import (
     FilterChain,
     LocalResponse,
@@ -55,6 +57,7 @@ from carbonplane.proxy.app import (
     Upstream,
 )
 from carbonplane.proxy.layers.balance import Balancer, TargetState
+from carbonplane.proxy.tls_server import server_name
 
 NO_ROUTE = "no Route matched with those values"
 NO_SERVICE = "no Service found with those values"
@@ -87,11 +90,13 @@ class GatewayApp:
         *,
         previous: GatewayApp | None = None,
         on_health_change: Callable[[Balancer, TargetState], None] | None = None,
+        default_certificate: Sequence[str] | None = None,
     ) -> None:
         self.config = config
         self.version = config.version
         self.router = config.router
         self._header_routing = bool(config.router.header_names)
+        self._sni_routing = any(r.get("snis") for r in config.routes)
         self._decisions: dict[tuple, tuple] = {}
         base = services or PluginServices()
         # the auth plugins' view of this version: its consumers and credentials, nothing else
@@ -105,6 +110,8 @@ class GatewayApp:
                 for s in config.services
             }
             self.plans = {r["id"]: self._plan(r) for r in config.routes}
+            # the HTTPS listener's certificates (proxy/tls_server.py reads it per handshake)
+            self.server_tls = CertificateSelector(config, default_certificate)
         except BaseException:
             self.close()
             raise
@@ -133,6 +140,8 @@ class GatewayApp:
         req = ctx.request
         client = ctx.client
         key = (req.method, req.host, req.path, req.query, client.scheme, client.server_port)
+        if self._sni_routing:
+            key += (server_name(client.tls),)
         hit = self._decisions.get(key)
         if hit is None:
             hit = self._decide(ctx)
@@ -166,6 +175,7 @@ class GatewayApp:
             req.headers if self._header_routing else None,
             scheme=scheme,
             port=ctx.client.server_port,
+            sni=server_name(ctx.client.tls),
         )
         if match is None:
             return self.no_route

@@ -8,8 +8,9 @@ and targets. A service becomes the engine's ``Upstream`` (``compile_upstream``):
 ``FixedTarget(host, port)``. Timeouts are milliseconds in the config and seconds in the engine;
 ``retries`` is passed as is; ``protocol: https`` gets a shared TLS context, with SNI set to the
 service host and certificate verification only when ``tls_verify`` is true (Kong's default,
-``proxy_ssl_verify off``) against the system CA store. ``tls_verify_depth`` is accepted but not
-enforced: Python's ``ssl`` module has no chain-depth limit.
+``proxy_ssl_verify off``) against the service's ``ca_certificates`` or the system CA store, and
+its ``client_certificate`` presented (``upstream_tls.py``). ``tls_verify_depth`` is accepted but
+not enforced: Python's ``ssl`` module has no chain-depth limit.
 
 For ``consistent-hashing`` the hash input is computed from the request as Kong does
 (``hash_on`` / ``hash_fallback``, ``hash_value``); a generated ``cookie`` value is left in
@@ -26,10 +27,11 @@ from urllib.parse import parse_qs
 
 from carbonplane.gateway.config.model import GatewayConfig
 from carbonplane.gateway.config.typedefs import split_host_port
+from carbonplane.gateway.runtime.upstream_tls import upstream_context
 from carbonplane.proxy.app import Filter, FixedTarget, RequestContext, Upstream
 from carbonplane.proxy.layers.balance import BalancedPicker, Balancer, TargetSpec, TargetState
 from carbonplane.proxy.layers.health import HealthPolicy
-from carbonplane.proxy.stack import Stack, tls_context
+from carbonplane.proxy.stack import Stack
 
 NO_PEER_BODY = b'{"message":"failure to get a peer from the ring-balancer"}'
 SET_COOKIE = "balancer_set_cookie"
@@ -167,7 +169,7 @@ def compile_upstream(
     )
     if scheme == "https":  # tls: SNI of the upstream's host_header or the service host
         sni = (balancer.host_header_override if balancer is not None else None) or service["host"]
-        stack.tls(tls_context(bool(service.get("tls_verify"))), sni)
+        stack.tls(upstream_context(service, config), sni)
     return stack.build()
 
 

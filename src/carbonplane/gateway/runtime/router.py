@@ -10,9 +10,10 @@ Semantics (Kong 3.x ``traditional_compatible`` router: ``kong/router/transform.l
   arrived on (Kong: ``example.com:8000`` matches ``Host: example.com`` on port 8000; a plain
   ``example.com`` matches any port); ``headers`` case-insensitive values, a value
   starting with ``~*`` being a case-insensitive regex searched in the value; ``paths`` plain
-  string prefixes, or ``~`` regexes anchored at the start of the path; ``snis`` only on https
-  requests. ``protocols`` do not take part in matching: an https-only route that matches a plain
-  http request answers with its ``https_redirect_status_code`` (426 by default).
+  string prefixes, or ``~`` regexes anchored at the start of the path; ``snis`` (exact, or one
+  ``*`` label at either end) only on https requests, against the TLS server name. ``protocols``
+  do not take part in matching: an https-only route that matches a plain http request answers
+  with its ``https_redirect_status_code`` (426 by default).
 - A route whose paths mix regexes and prefixes of different lengths is split into one matcher per
   group (all regexes; each prefix length), each with its own priority.
 - Priority, highest first: (1) the number of fields set among methods, hosts, headers, paths,
@@ -294,14 +295,27 @@ class Router:
                     header_values = _collect_headers(headers, self.header_names)
                 if not _headers_match(m.headers, header_values):
                     continue
-            if (
-                m.snis is not None
-                and scheme == "https"
-                and (sni or "").lower().rstrip(".") not in m.snis
-            ):
+            if m.snis is not None and scheme == "https" and not _sni_matches(m.snis, sni):
                 continue
             return _decide(m, path, query, matched, captures, host, scheme)
         return None
+
+
+def _sni_matches(snis: frozenset[str], sni: str | None) -> bool:
+    """A route's ``snis``: exact names, ``*.example.com`` (any deeper name) or ``example.*``."""
+    name = (sni or "").lower().rstrip(".")
+    if name in snis:
+        return True
+    for pattern in snis:
+        if pattern.startswith("*.") and name.endswith(pattern[1:]) and len(name) > len(pattern) - 1:
+            return True
+        if (
+            pattern.endswith(".*")
+            and name.startswith(pattern[:-1])
+            and len(name) > len(pattern) - 1
+        ):
+            return True
+    return False
 
 
 def _decide(

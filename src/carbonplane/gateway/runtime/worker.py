@@ -138,7 +138,11 @@ def check_config(
     payload a worker still cannot build is rejected there and the publish rolled back."""
     load_bundled()
     try:
-        app = GatewayApp(config, process_services(runtime or {}, live=False))
+        app = GatewayApp(
+            config,
+            process_services(runtime or {}, live=False),
+            default_certificate=(runtime or {}).get("default_certificate"),
+        )
     except Exception as exc:
         raise ConfigError(f"{type(exc).__name__}: {exc}", where="gateway config") from None
     try:
@@ -152,14 +156,22 @@ def _build(doc: Mapping[str, Any], config: GatewayConfig, version: int) -> Proxy
     try:
         asyncio.get_running_loop()
     except RuntimeError:  # validation in the master: build everything once, keep nothing
-        app = GatewayApp(config, process_services(runtime, live=False))
+        app = GatewayApp(
+            config,
+            process_services(runtime, live=False),
+            default_certificate=runtime.get("default_certificate"),
+        )
         try:
             return proxy_config(app, version, doc.get("proxy") or {})
         finally:
             app.close()
     state = WorkerState.current(runtime)
     app = GatewayApp(
-        config, state.services, previous=state.app, on_health_change=state.health_changed
+        config,
+        state.services,
+        previous=state.app,
+        on_health_change=state.health_changed,
+        default_certificate=runtime.get("default_certificate"),
     )
     try:
         built = proxy_config(app, version, doc.get("proxy") or {})

@@ -1,11 +1,12 @@
 """The gateway's entity types: one typed schema each, and the facts about how they relate.
 
-``ENTITY_TYPES`` maps Kong's table name (``services``, ``routes``, ``upstreams``, ``targets``,
-``consumers``, ``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``,
-``basicauth_credentials``) to an ``EntityType``: its schema, endpoint key (the field usable
-instead of the id in Admin API paths), unique fields, cache key, Admin API names, the foreign
-key that nests it under a parent and the children a declarative file may nest under it. The
-declarative loader, the Admin API, ``GET /schemas`` and the docs all read this one table.
+``ENTITY_TYPES`` maps Kong's table name (``certificates``, ``snis``, ``ca_certificates``,
+``services``, ``routes``, ``upstreams``, ``targets``, ``consumers``, ``plugins``,
+``keyauth_credentials``, ``jwt_secrets``, ``acls``, ``basicauth_credentials``) to an ``EntityType``:
+its schema, endpoint key (the field usable instead of the id in Admin API paths), unique fields,
+cache key, Admin API names, the foreign key that nests it under a parent and the children a
+declarative file may nest under it. The declarative loader, the Admin API, ``GET /schemas`` and the
+docs all read this one table.
 
 ``validate_entity(kind, data)`` applies shorthands (service ``url``, target default port,
 hashing implies consistent-hashing), validates against the schema and returns Kong-shaped
@@ -19,6 +20,12 @@ import uuid as uuidlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from carbonplane.gateway.config.entities.certificates import (
+    CA_CERTIFICATE,
+    CERTIFICATE,
+    SNI,
+    expand_ca_digest,
+)
 from carbonplane.gateway.config.entities.consumers import (
     ACL,
     BASICAUTH_CREDENTIAL,
@@ -66,7 +73,7 @@ class EntityType:
         return {
             n: f.reference
             for n, f in self.schema.fields
-            if f.type == "foreign" and f.reference not in (None, "certificates")
+            if f.type == "foreign" and f.reference is not None
         }
 
     @property
@@ -84,6 +91,17 @@ _CRED_CHILDREN = {
 ENTITY_TYPES: dict[str, EntityType] = {
     e.name: e
     for e in (
+        EntityType(
+            "certificates",
+            CERTIFICATE,
+            "certificates",
+            None,
+            children={"snis": ("snis", "certificate")},
+        ),
+        EntityType("snis", SNI, "snis", "name", unique=("name",)),
+        EntityType(
+            "ca_certificates", CA_CERTIFICATE, "ca_certificates", None, unique=("cert_digest",)
+        ),
         EntityType(
             "services",
             SERVICE,
@@ -189,6 +207,8 @@ def preprocess(kind: str, data: Any) -> tuple[Any, list[Problem]]:
         return {**data, "target": normalize_target(data["target"])}, []
     if kind == "upstreams":
         return default_algorithm(data), []
+    if kind == "ca_certificates":
+        return expand_ca_digest(data), []
     return data, []
 
 

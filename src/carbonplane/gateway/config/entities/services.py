@@ -33,9 +33,9 @@ def _checks(svc: dict[str, Any]) -> list[tuple[str, str]]:
         for name in ("tls_verify", "tls_verify_depth", "ca_certificates"):
             if svc.get(name) is not None:
                 out.append((name, "value must be null (only allowed when 'protocol' is 'https')"))
-    if svc.get("client_certificate") is not None:
+    if svc.get("client_certificate") is not None and svc["protocol"] != "https":
         out.append(
-            ("client_certificate", "client certificates are not supported; remove the field")
+            ("client_certificate", "value must be null (only allowed when 'protocol' is 'https')")
         )
     return out
 
@@ -72,7 +72,10 @@ SERVICE = record(
     ("write_timeout", t.timeout("Milliseconds between two writes to the upstream.")),
     ("read_timeout", t.timeout("Milliseconds between two reads from the upstream.")),
     ("tags", t.tags()),
-    ("client_certificate", t.foreign("certificates", "Client certificate (not supported).")),
+    (
+        "client_certificate",
+        t.foreign("certificates", "Certificate presented to an https upstream (mTLS)."),
+    ),
     ("tls_verify", t.boolean("Verify the upstream TLS certificate (https only).")),
     (
         "tls_verify_depth",

@@ -213,19 +213,18 @@ UPSTREAM = record(
     ("healthchecks", t.nested(HEALTHCHECKS, "Active and passive health checks.")),
     ("tags", t.tags()),
     ("host_header", t.host("Host header sent to targets instead of the target's host.")),
-    ("client_certificate", t.foreign("certificates", "Client certificate (not supported).")),
+    (
+        "client_certificate",
+        t.foreign(
+            "certificates",
+            "Certificate presented to https targets when the service sets none (mTLS).",
+        ),
+    ),
     (
         "use_srv_name",
         t.boolean("Use the SRV record name as Host (accepted, no DNS SRV here).", default=False),
     ),
-    checks=[
-        _checks,
-        lambda up: (
-            [("client_certificate", "client certificates are not supported; remove the field")]
-            if up.get("client_certificate")
-            else []
-        ),
-    ],
+    checks=[_checks],
 )
 
 TARGET = record(
