@@ -57,7 +57,7 @@ HIGH_WATER = 256 * 1024
 MESSAGES = {
     502: "An invalid response was received from the upstream server",
     503: "failure to get a peer from the ring-balancer",
-    504: "The upstream server is timed out",
+    504: "The upstream server is timing out",
 }
 
 
@@ -134,7 +134,7 @@ class Exchange:
                 verdict = hooks[index](self.ctx)
             except Exception:
                 log.exception("request filter %r failed", hooks[index])
-                return self.respond(LocalResponse.error(500, "An unexpected error occurred"))
+                return self.respond(LocalResponse.engine_error(500, "An unexpected error occurred"))
             index += 1
             if verdict is None:
                 continue
@@ -154,7 +154,7 @@ class Exchange:
         if task.cancelled() or task.exception() is not None:
             if not task.cancelled():
                 log.error("request filter failed", exc_info=task.exception())
-            return self.respond(LocalResponse.error(500, "An unexpected error occurred"))
+            return self.respond(LocalResponse.engine_error(500, "An unexpected error occurred"))
         verdict = task.result()
         if isinstance(verdict, LocalResponse):
             return self.respond(verdict)
@@ -193,7 +193,7 @@ class Exchange:
 
     def _too_large(self, limit: int) -> None:
         self.respond(
-            LocalResponse.error(
+            LocalResponse.engine_error(
                 413,
                 f"Request body larger than the route's request buffer ({limit} bytes); "
                 "send less, or turn request_buffering off for this route",
@@ -207,6 +207,7 @@ class Exchange:
         target = upstream.picker.pick(ctx)
         if target is None:
             ctx.error = "no healthy target"
+            # Kong's balancer answers through kong.response.error: JSON unless Accept says else
             return self.respond(LocalResponse.error(503, MESSAGES[503]))
         self.target = ctx.target = target
         self.pool = pool = self.conn.server.pool_for(target, upstream)
@@ -307,7 +308,7 @@ class Exchange:
                 data = hook(self.ctx, data, end)
             except Exception:
                 log.exception("request body filter %r failed", hook)
-                data = LocalResponse.error(500, "An unexpected error occurred")
+                data = LocalResponse.engine_error(500, "An unexpected error occurred")
             if isinstance(data, LocalResponse):
                 self.request_done = False  # the rest of the body stays unread: close after
                 self.respond(data)
@@ -435,7 +436,7 @@ class Exchange:
     def _failed(self, failure: str) -> None:
         """Answer a failed upstream call: 504 after a timeout, else 502 (Kong's bodies)."""
         status = 504 if failure == FAILURE_TIMEOUT else 502
-        self.respond(LocalResponse.error(status, MESSAGES[status]))
+        self.respond(LocalResponse.engine_error(status, MESSAGES[status]))
 
     def flush(self) -> None:
         out = self.out

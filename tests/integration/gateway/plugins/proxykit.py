@@ -13,6 +13,7 @@ import socket
 import threading
 from typing import Any
 
+from carbonplane.gateway.runtime.headers import gateway_defaults
 from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstream
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.server import ProxyServer
@@ -50,7 +51,8 @@ class ChainProxy:
         self.port = 0
 
     def config(self, handlers: list) -> ProxyConfig:
-        return ProxyConfig(app=OneRoute(self.upstream, FilterChain(handlers)), **self.settings)
+        app = OneRoute(self.upstream, FilterChain(handlers))
+        return ProxyConfig(app=app, **{**gateway_defaults(), **self.settings})
 
     def start(self) -> ChainProxy:
         self.thread.start()
@@ -121,15 +123,15 @@ def seen_header(doc: dict, name: str) -> list[str]:
 
 def handler(name: str, config: dict | None = None, gw: Any = None) -> Any:
     """A plugin handler built as the gateway builds it: config validated by the plugin's
-    schema, the compiled gateway config (consumers, credentials) in its services."""
+    schema, the consumers and credentials of ``gw`` in its services."""
     from carbonplane.gateway.config.entities import validate_plugin
     from carbonplane.gateway.plugins import PluginServices, load_bundled, plugin_def
-    from carbonplane.gateway.plugins.pdk.authn import with_gateway_config
+    from carbonplane.gateway.plugins.pdk.credentials import CredentialIndex
 
     load_bundled()
     row, problems = validate_plugin({"name": name, "config": config or {}})
     assert not problems, problems
-    services = PluginServices() if gw is None else with_gateway_config(PluginServices(), gw)
+    services = PluginServices(credentials=None if gw is None else CredentialIndex(gw))
     return plugin_def(name).handler(row["config"], row, services)
 
 

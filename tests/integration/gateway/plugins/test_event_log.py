@@ -7,9 +7,9 @@ import pytest
 from gwharness import StandIn, http
 
 from carbonplane.events.backends.factory import open_reader
+from carbonplane.events.codec import decode_event
 from carbonplane.events.config import EventsConfig
 from carbonplane.events.producer import EventProducer
-from carbonplane.events.types import decode_event
 from carbonplane.gateway.plugins import PluginServices
 
 from .traffic_rig import RigProxy, build

@@ -17,8 +17,10 @@ import threading
 from typing import Any
 
 from carbonplane.gateway.config.entities import validate_plugin
-from carbonplane.gateway.config.schema import freeze, violation_message
+from carbonplane.gateway.config.problems import violation_message
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.gateway.plugins import PluginServices, plugin_def
+from carbonplane.gateway.runtime.headers import gateway_defaults
 from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstream
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.server import ProxyServer
@@ -84,7 +86,9 @@ class RigProxy:
             retries=0,
         )
         chain = FilterChain(sorted(handlers, key=lambda h: (-h.PRIORITY, h.NAME)))
-        self.config = ProxyConfig(app=RigApp(self.upstream, chain), **settings)
+        self.config = ProxyConfig(
+            app=RigApp(self.upstream, chain), **{**gateway_defaults(), **settings}
+        )
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="rig-proxy", daemon=True)
         self.server: ProxyServer | None = None

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from carbonplane.gateway.config.entities import validate_plugin
 from carbonplane.gateway.config.loader import load_config_data
 from carbonplane.gateway.plugins import PluginServices, load_bundled, plugin_def
-from carbonplane.gateway.plugins.pdk.authn import with_gateway_config
+from carbonplane.gateway.plugins.pdk.credentials import CredentialIndex
 from carbonplane.http import Limits, RequestHeadParser
 from carbonplane.proxy.app import Client, LocalResponse, RequestContext
 
@@ -66,7 +66,7 @@ def handler(name: str, config: dict | None = None, gw: Any = None, **plugin: Any
     assert not problems, problems
     services = PluginServices()
     if gw is not None:
-        services = with_gateway_config(services, gw)
+        services = PluginServices(credentials=CredentialIndex(gw))
     defn = plugin_def(name)
     row["id"] = "00000000-0000-4000-8000-000000000001"
     return defn.handler(row["config"], row, services)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from reqkit import gateway, handler, problems_of, refusal, request, upstream_headers
 
-from carbonplane.gateway.plugins.pdk.authn import hash_key
+from carbonplane.gateway.plugins.pdk.credentials import hash_key
 
 GW = gateway(
     [

@@ -12,7 +12,8 @@ import time
 from typing import Any
 
 from carbonplane.gateway.config.entities import validate_plugin
-from carbonplane.gateway.config.schema import freeze, violation_message
+from carbonplane.gateway.config.problems import violation_message
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.gateway.plugins import PluginServices, plugin_def
 from carbonplane.http import Limits, RequestHeadParser
 from carbonplane.http.model import ResponseHead

@@ -35,9 +35,8 @@ from carbonplane.gateway.plugins.pdk.authn import (
     AuthHandler,
     Identity,
     authenticate,
-    gateway_config_of,
+    credentials_of,
     header_value,
-    index_of,
     log,
     replace_header,
     spellings,
@@ -66,11 +65,9 @@ class Handler(AuthHandler):
 
     def __init__(self, config: Any, plugin: Any, services: Any) -> None:
         super().__init__(config, plugin, services)
-        gateway = gateway_config_of(services, self.NAME)
-        self.index = index_of(gateway)
-        credentials = gateway.entities("oauth2_credentials")
-        self.by_client_id = {c["client_id"]: c for c in credentials}
-        self.by_id = {c["id"]: c for c in credentials}
+        self.index = credentials_of(services, self.NAME)
+        self.by_client_id = self.index.oauth2_clients
+        self.by_id = {c["id"]: c for c in self.by_client_id.values()}
         self.anonymous = Anonymous(self.index, config.get("anonymous"), self.NAME)
         self.preflight = True  # Kong's oauth2 has no run_on_preflight
         self.store = store_for(config)
