@@ -9,13 +9,15 @@ spelled ``"<field path>: <message>"`` (``config.@entity`` for checks of the whol
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from carbonplane.gateway.config.entities import validate_plugin
 from carbonplane.gateway.config.loader import load_config_data
-from carbonplane.gateway.config.schema import freeze, violation_message
+from carbonplane.gateway.config.problems import violation_message
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.gateway.plugins import PluginServices, load_bundled, plugin_def
-from carbonplane.gateway.plugins.pdk.authn import with_gateway_config
+from carbonplane.gateway.plugins.pdk.credentials import CredentialIndex
 
 load_bundled()
 
@@ -63,7 +65,7 @@ def handler(
     assert not found, violation_message(found)
     services = services or PluginServices()
     if gw is not None:
-        services = with_gateway_config(services, gw)
+        services = dataclasses.replace(services, credentials=CredentialIndex(gw))
     entity = freeze({**row, "id": PLUGIN_ID, **(plugin or {})})
     return plugin_def(name).handler(entity["config"], entity, services)
 

@@ -106,6 +106,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         self.transport = transport
         server = self.server
         server.connections.add(self)
+        server.accepted += 1
         peer = transport.get_extra_info("peername")
         ip, port = (peer[0], peer[1]) if isinstance(peer, tuple) else ("127.0.0.1", 0)
         sockname = transport.get_extra_info("sockname")
@@ -114,9 +115,12 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         tls = transport.get_extra_info("ssl_object")
         scheme = b"https" if tls is not None else b"http"
         trusted = self.settings.forwarding.trusts(ip)
-        self.client = Client(ip, port, trusted, scheme, local_port)
-        self.client.tls = tls
+        self.client = client = Client(ip, port, trusted, scheme, local_port)
+        client.tls = tls
+        client.server_ip = sockname[0] if isinstance(sockname, tuple) else ""
+        client.serial = server.accepted
         if len(server.connections) > self.config.max_connections:
+            server.refused += 1
             self.closing = True
             self._write_error(503, "too many connections", close=True)
             return
@@ -252,6 +256,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             else client.peer_ip
         )
         server.requests += 1
+        client.requests += 1
         rid = b"%s%08x" % (settings.request_id_prefix, server.requests & 0xFFFFFFFF)
         if client.trusted and settings.request_id_name is not None:
             rid = _trusted_request_id(head, settings.request_id_name) or rid
@@ -267,7 +272,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             decision = config.app.route(ctx)
         except Exception:
             log.exception("route() failed for %r", head)
-            decision = LocalResponse.error(500, "An unexpected error occurred")
+            decision = LocalResponse.engine_error(500, "An unexpected error occurred")
         if isinstance(decision, LocalResponse):
             chain = decision.filters or EMPTY_CHAIN
             self.respond_local(ctx, decision, chain, head.framing != FRAMING_NONE)
@@ -281,7 +286,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         if ex is None:
             self._write_error(exc.status, exc.reason, close=True)
         elif ex.state != RESPONDING:
-            ex.respond(LocalResponse.error(exc.status, exc.reason))
+            ex.respond(LocalResponse.engine_error(exc.status, exc.reason))
         else:
             self.abort()
         self.closing = True
@@ -306,9 +311,9 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
     def upstream_extra(self, ctx: RequestContext) -> bytes:
         """Via and request-id lines for the upstream request (template compiled per config)."""
         settings = self.settings
-        if settings.request_id_name is None:
-            return settings.via_line
-        return settings.upstream_template % ctx.request_id
+        if settings.upstream_request_id:
+            return settings.upstream_template % ctx.request_id
+        return settings.via_line
 
     def response_extra(self, ctx: RequestContext, framing: int, reframe: bool):
         """(extra response header lines, close?) for a relayed upstream response."""
@@ -333,7 +338,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         self, ctx: RequestContext, local: LocalResponse, chain: FilterChain, close: bool
     ) -> None:
         """Write a proxy-made response (after the chain's response-head hooks)."""
-        headers, body = local.render(ctx.request_id)
+        headers, body = local.render(ctx.request_id, ctx.request, self.settings.error_default_type)
         ctx.response = ResponseHead(
             local.status, b"", b"1.1", list(headers), FRAMING_LENGTH, len(body)
         )
@@ -352,14 +357,14 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             head.headers,
             body,
             close,
-            ctx.request_id,
+            self.settings.local_lines(ctx, self.clock()),
             req.method == b"HEAD",
             req.version,
         )
         ctx.response_bytes = len(body)
 
     def _write_response(
-        self, status, reason, headers, body, close, request_id, head_only, version
+        self, status, reason, headers, body, close, extra, head_only, version
     ) -> None:
         settings = self.settings
         out = [status_line(status, reason), settings.server_line, b"date: ", http_date(), b"\r\n"]
@@ -367,8 +372,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             if name not in _LOCAL_DROP:
                 out += (name, b": ", value, b"\r\n")
         out.append(b"content-length: %d\r\n" % len(body))
-        if request_id is not None and settings.request_id_name is not None:
-            out.append(b"%s: %s\r\n" % (settings.request_id_name, request_id))
+        out.append(extra)
         if close:
             out.append(b"connection: close\r\n")
         elif version == b"1.0":
@@ -381,8 +385,10 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             self.closing = True
 
     def _write_error(self, status: int, message: str, close: bool) -> None:
-        headers, body = LocalResponse.error(status, message).render(None)
-        self._write_response(status, b"", headers, body, close, None, False, b"1.1")
+        headers, body = LocalResponse.engine_error(status, message).render(
+            None, None, self.settings.error_default_type
+        )
+        self._write_response(status, b"", headers, body, close, b"", False, b"1.1")
         if close:
             self.deadline.cancel()
             self.close_transport()
@@ -463,7 +469,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
                 self.closing = True
                 self.close_transport()
         elif ex.state != RESPONDING and ex.accepting_body:
-            ex.respond(LocalResponse.error(408, "timed out reading the request body"))
+            ex.respond(LocalResponse.engine_error(408, "timed out reading the request body"))
         else:  # the client stopped reading our response
             ex.ctx.error = "client send timeout"
             self.abort()

@@ -47,16 +47,17 @@ from carbonplane.proxy.app import (
     RequestContext,
     RouteDecision,
 )
+from carbonplane.proxy.bodyread import ReadBody
 from carbonplane.proxy.layers.retries import resend_fresh, retry_connect
 
 log = logging.getLogger("carbonplane.proxy")
 
-FILTERING, CONNECTING, SENDING, RESPONDING, DONE, BUFFERING = range(6)
+FILTERING, CONNECTING, SENDING, RESPONDING, DONE, BUFFERING, READING = range(7)
 HIGH_WATER = 256 * 1024
 MESSAGES = {
     502: "An invalid response was received from the upstream server",
     503: "failure to get a peer from the ring-balancer",
-    504: "The upstream server is timed out",
+    504: "The upstream server is timing out",
 }
 
 
@@ -84,6 +85,7 @@ class Exchange:
         "chunked_request",
         "out",
         "buffering",
+        "reader",
     )
 
     def __init__(self, conn, ctx: RequestContext, decision: RouteDecision) -> None:
@@ -112,6 +114,7 @@ class Exchange:
         )
         self.out: list[bytes] = []
         self.buffering = decision.buffer_request and not self.request_done
+        self.reader = None  # a ReadBody when a filter answers from the whole body
         # no response-body filter: a one-read response may be relayed in one step
         self.relays_whole = not self.chain.response_body
         ctx.decision = decision
@@ -131,12 +134,14 @@ class Exchange:
                 verdict = hooks[index](self.ctx)
             except Exception:
                 log.exception("request filter %r failed", hooks[index])
-                return self.respond(LocalResponse.error(500, "An unexpected error occurred"))
+                return self.respond(LocalResponse.engine_error(500, "An unexpected error occurred"))
             index += 1
             if verdict is None:
                 continue
             if isinstance(verdict, LocalResponse):
                 return self.respond(verdict)
+            if type(verdict) is ReadBody:
+                return self._read_body(verdict)
             self.task = task = asyncio.ensure_future(verdict)
             task.add_done_callback(partial(self._filter_done, index=index))
             return
@@ -149,12 +154,24 @@ class Exchange:
         if task.cancelled() or task.exception() is not None:
             if not task.cancelled():
                 log.error("request filter failed", exc_info=task.exception())
-            return self.respond(LocalResponse.error(500, "An unexpected error occurred"))
+            return self.respond(LocalResponse.engine_error(500, "An unexpected error occurred"))
         verdict = task.result()
         if isinstance(verdict, LocalResponse):
             return self.respond(verdict)
         self._run_request_hooks(index)
         self.conn.pump()  # body events were held while the filter ran
+
+    def _read_body(self, reader: ReadBody) -> None:
+        """READING: the body goes to ``reader``, whose answer ends the exchange (bodyread.py)."""
+        req = self.ctx.request
+        if self.request_done:
+            return self.respond(reader.answer(self.ctx))
+        if req.framing == FRAMING_LENGTH and reader.too_large(req.content_length):
+            return self.respond(reader.refusal())
+        self.reader = reader
+        self.state = READING
+        if req.expect_continue:
+            self.conn.send_bytes(CONTINUE_LINE)
 
     @property
     def accepting_body(self) -> bool:
@@ -176,7 +193,7 @@ class Exchange:
 
     def _too_large(self, limit: int) -> None:
         self.respond(
-            LocalResponse.error(
+            LocalResponse.engine_error(
                 413,
                 f"Request body larger than the route's request buffer ({limit} bytes); "
                 "send less, or turn request_buffering off for this route",
@@ -190,6 +207,7 @@ class Exchange:
         target = upstream.picker.pick(ctx)
         if target is None:
             ctx.error = "no healthy target"
+            # Kong's balancer answers through kong.response.error: JSON unless Accept says else
             return self.respond(LocalResponse.error(503, MESSAGES[503]))
         self.target = ctx.target = target
         self.pool = pool = self.conn.server.pool_for(target, upstream)
@@ -254,6 +272,10 @@ class Exchange:
 
     def request_body(self, data: bytes) -> None:
         self.ctx.request_bytes += len(data)
+        if self.state == READING:
+            if not self.reader.add(data):
+                self.respond(self.reader.refusal())  # the rest stays unread: close after
+            return
         if self.chain.request_body:
             data = self._filter_body(data, False)
             if not data:
@@ -264,6 +286,8 @@ class Exchange:
 
     def request_end(self) -> None:
         self.request_done = True
+        if self.state == READING:
+            return self.respond(self.reader.answer(self.ctx))
         if self.chain.request_body:
             tail = self._filter_body(b"", True)
             if tail:
@@ -284,7 +308,7 @@ class Exchange:
                 data = hook(self.ctx, data, end)
             except Exception:
                 log.exception("request body filter %r failed", hook)
-                data = LocalResponse.error(500, "An unexpected error occurred")
+                data = LocalResponse.engine_error(500, "An unexpected error occurred")
             if isinstance(data, LocalResponse):
                 self.request_done = False  # the rest of the body stays unread: close after
                 self.respond(data)
@@ -412,7 +436,7 @@ class Exchange:
     def _failed(self, failure: str) -> None:
         """Answer a failed upstream call: 504 after a timeout, else 502 (Kong's bodies)."""
         status = 504 if failure == FAILURE_TIMEOUT else 502
-        self.respond(LocalResponse.error(status, MESSAGES[status]))
+        self.respond(LocalResponse.engine_error(status, MESSAGES[status]))
 
     def flush(self) -> None:
         out = self.out

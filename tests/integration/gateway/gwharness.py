@@ -6,7 +6,8 @@ thread: ``StandIn("a").start()``).
 - ``GatewayProcess``: ``carbonplane gateway start`` as a real subprocess on free ports, its
   ports read from the line it prints once serving.
 - ``InProcessGateway``: a ``GatewayNode`` with the proxy in-process (``workers=0``) on a
-  background loop: the same code paths minus process spawning, for fast tests.
+  background loop: the same code paths minus process spawning, for fast tests; ``https=True``
+  adds the HTTPS listener (``https_port``).
 - ``http``: one request over a fresh or given ``http.client`` connection, JSON decoded.
 """
 
@@ -16,6 +17,7 @@ import asyncio
 import http.client as httpclient
 import json
 import os
+import re
 import ssl
 import subprocess
 import threading
@@ -129,13 +131,15 @@ class GatewayProcess:
             "127.0.0.1:0",
             "--admin-listen",
             "127.0.0.1:0",
+            "--proxy-ssl-listen",
+            "127.0.0.1:0",
             "--workers",
             str(workers),
             *(extra or []),
         ]
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen | None = None
-        self.proxy_port = self.admin_port = 0
+        self.proxy_port = self.admin_port = self.https_port = 0
 
     def start(self) -> GatewayProcess:
         self.proc = subprocess.Popen(
@@ -148,9 +152,10 @@ class GatewayProcess:
         if not line.startswith("gateway: proxy on"):
             self.stop()
             raise AssertionError(f"gateway did not start: {line!r}\n{self.stderr()}")
-        proxy, admin_part = line.split(" on ")[1], line.split(" on ")[2]
-        self.proxy_port = int(proxy.split()[0].rsplit(":", 1)[1])
-        self.admin_port = int(admin_part.strip().rsplit(":", 1)[1])
+        ports = dict(re.findall(r"(proxy|admin|https) on \S+?:(\d+)", line))
+        self.proxy_port = int(ports["proxy"])
+        self.admin_port = int(ports["admin"])
+        self.https_port = int(ports.get("https", 0))
         return self
 
     def stderr(self) -> str:
@@ -174,7 +179,12 @@ class InProcessGateway:
     """A ``GatewayNode`` (proxy in-process) on a background event loop."""
 
     def __init__(
-        self, config_path: Path, *, token: str | None = None, proxy: dict[str, Any] | None = None
+        self,
+        config_path: Path,
+        *,
+        token: str | None = None,
+        proxy: dict[str, Any] | None = None,
+        https: bool = False,
     ) -> None:
         from carbonplane.gateway.config.loader import load_config_file
         from carbonplane.gateway.node import NodeSettings
@@ -183,10 +193,12 @@ class InProcessGateway:
         load_bundled()
         self.config = load_config_file(config_path)
         self.settings = NodeSettings("127.0.0.1", 0, "127.0.0.1", 0, 0, token, dict(proxy or {}))
+        if https:
+            self.settings.proxy_ssl_host, self.settings.proxy_ssl_port = "127.0.0.1", 0
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.node = None
-        self.proxy_port = self.admin_port = 0
+        self.proxy_port = self.admin_port = self.https_port = 0
 
     def start(self) -> InProcessGateway:
         from carbonplane.gateway.node import GatewayNode
@@ -200,6 +212,7 @@ class InProcessGateway:
         self.proxy_port, self.admin_port = asyncio.run_coroutine_threadsafe(
             boot(), self.loop
         ).result(30)
+        self.https_port = self.node.proxy_ssl_port or 0
         return self
 
     def call(self, fn, *args):

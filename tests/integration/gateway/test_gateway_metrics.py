@@ -51,7 +51,7 @@ def test_metrics_add_up_every_workers_counts(tmp_path):
             for _ in range(REQUESTS):  # fresh connections: the kernel spreads them over both
                 status, headers, _ = http(gw.proxy_port, "GET", "/api/x")
                 assert status == 200
-                workers.add(headers["x-request-id"][:16])
+                workers.add(headers["x-kong-request-id"][:16])
             assert http(gw.proxy_port, "GET", "/nowhere")[0] == 404
             assert len(workers) == 2
 

@@ -106,5 +106,5 @@ def test_a_restarted_worker_runs_the_latest_config(tmp_path, pair):
         for _ in range(24):  # fresh connections reach both workers, the new one included
             status_code, headers, doc = http(gw.proxy_port, "GET", "/only-1/x")
             assert status_code == 200 and doc["name"] == "b"
-            seen.add(headers["x-request-id"][:16])
+            seen.add(headers["x-kong-request-id"][:16])
         assert len(seen) == 2

@@ -40,7 +40,7 @@ def test_connection_refused_is_502_after_every_retry():
         dead = free_port()  # nothing listens there: connecting is refused
         picker = CountingPicker(dead)
         async with proxy(app=app_for(picker, retries=3)) as (_, port):
-            response = await exchange(port, get(b"/x"))
+            response = await exchange(port, get(b"/x", b"Accept: application/json"))
         assert response.status == 502
         assert (
             response.json()["message"]
@@ -70,10 +70,10 @@ def test_read_timeout_is_504():
             picker = CountingPicker(up.port)
             async with proxy(app=app_for(picker, read_timeout=0.3, retries=3)) as (_, port):
                 started = asyncio.get_running_loop().time()
-                response = await exchange(port, get(b"/hang"))
+                response = await exchange(port, get(b"/hang", b"Accept: application/json"))
                 elapsed = asyncio.get_running_loop().time() - started
             assert response.status == 504
-            assert response.json()["message"] == "The upstream server is timed out"
+            assert response.json()["message"] == "The upstream server is timing out"
             assert 0.25 < elapsed < 3 and picker.picks == [up.port]  # a read timeout is not retried
             assert picker.released == [(up.port, 0, "timeout")]
 
@@ -97,7 +97,7 @@ def test_connect_timeout_is_504():
         picker = CountingPicker(listener.getsockname()[1])
         try:
             async with proxy(app=app_for(picker, connect_timeout=0.3, retries=1)) as (_, port):
-                response = await exchange(port, get(b"/x"))
+                response = await exchange(port, get(b"/x", b"Accept: application/json"))
         finally:
             for s in [listener, *fillers]:
                 s.close()
@@ -117,9 +117,10 @@ def test_no_target_is_503():
 
     async def scenario():
         async with proxy(app=app_for(Nobody())) as (_, port):
-            response = await exchange(port, get(b"/x"))
+            response = await exchange(port, get(b"/x"))  # JSON without Accept, as Kong's
         assert response.status == 503
         assert response.json()["message"] == "failure to get a peer from the ring-balancer"
+        assert response.get(b"content-type") == b"application/json; charset=utf-8"
 
     run(scenario())
 
@@ -174,7 +175,7 @@ def test_invalid_upstream_response_is_502():
         server = await asyncio.start_server(bad, "127.0.0.1", 0)
         upstream_port = server.sockets[0].getsockname()[1]
         async with proxy(upstream_port) as (_, port):
-            response = await exchange(port, get(b"/x"))
+            response = await exchange(port, get(b"/x", b"Accept: application/json"))
         server.close()
         assert response.status == 502
 

@@ -22,6 +22,7 @@ import threading
 from typing import Any
 
 from carbonplane.gateway.config.schema import freeze
+from carbonplane.gateway.runtime.headers import gateway_defaults
 from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstream
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.server import ProxyServer
@@ -83,7 +84,9 @@ class ChainProxy:
 
     def config(self, handlers: list) -> ProxyConfig:
         chain = FilterChain(sorted(handlers, key=lambda h: (-h.PRIORITY, h.NAME)))
-        return ProxyConfig(app=OneRoute(self.upstream, chain), **self.settings)
+        return ProxyConfig(
+            app=OneRoute(self.upstream, chain), **{**gateway_defaults(), **self.settings}
+        )
 
     def start(self) -> ChainProxy:
         self.thread.start()

@@ -7,9 +7,9 @@ from gwharness import http
 from tests.kits.plugins import handler
 
 from carbonplane.events.backends.factory import open_reader
+from carbonplane.events.codec import decode_event
 from carbonplane.events.config import EventsConfig
 from carbonplane.events.producer import EventProducer
-from carbonplane.events.types import decode_event
 from carbonplane.gateway.plugins import PluginServices
 
 from .proxykit import ChainProxy

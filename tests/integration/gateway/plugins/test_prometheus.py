@@ -26,7 +26,7 @@ def value(text: str, name: str, **labels: str) -> float | None:
 
 
 def test_traffic_shows_up_in_the_host_text(upstream, tmp_path):
-    services = PluginServices(extra={"runtime": {"dir": str(tmp_path)}})
+    services = PluginServices(runtime_dir=str(tmp_path))
     metrics = handler(
         "prometheus",
         {"status_code_metrics": True, "latency_metrics": True, "bandwidth_metrics": True},

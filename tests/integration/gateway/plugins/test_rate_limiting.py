@@ -108,7 +108,7 @@ def test_policy_local_is_exact_across_the_workers_of_one_host(upstream, tmp_path
     with GatewayProcess(path, workers=3) as gw:
         results = burst(gw.proxy_port, 400)
     statuses = [s for s, _ in results]
-    workers = {h["x-request-id"][:16] for _, h in results}
+    workers = {h["x-kong-request-id"][:16] for _, h in results}
     assert len(workers) >= 2, "the kernel should have spread 400 fresh connections over the workers"
     assert statuses.count(200) == 100 and statuses.count(429) == 300
     assert len(upstream.requests) == 100

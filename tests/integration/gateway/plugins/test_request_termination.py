@@ -12,8 +12,18 @@ from .proxykit import ChainProxy
 def test_default_termination(upstream):
     with ChainProxy(upstream.port, [handler("request-termination")]) as proxy:
         status, headers, body = http(proxy.port, "GET", "/api/datahub/x")
-    assert status == 503 and body["message"] == "The upstream server is currently unavailable"
-    assert body["request_id"] == headers["x-request-id"] and len(upstream.requests) == 0
+        html = http(proxy.port, "GET", "/x", headers={"Accept": "text/html"})
+    # Kong's plugin default: {"message":"Service unavailable"}, JSON whatever is accepted
+    assert status == 503 and body == {"message": "Service unavailable"}
+    assert headers["content-type"] == "application/json; charset=utf-8"
+    assert len(headers["x-kong-request-id"]) == 32 and len(upstream.requests) == 0
+    assert html[2] == body
+
+
+def test_a_status_without_a_default_message_has_no_body(upstream):
+    with ChainProxy(upstream.port, [handler("request-termination", {"status_code": 418})]) as proxy:
+        status, headers, body = http(proxy.port, "GET", "/x")
+    assert status == 418 and body == b"" and headers["content-length"] == "0"
 
 
 def test_custom_body_and_trigger(upstream):

@@ -17,6 +17,7 @@ import json
 import time
 from typing import Any
 
+
 from carbonplane.http import Limits, RequestHeadParser
 from carbonplane.http.model import ResponseHead
 from carbonplane.proxy.app import Client, LocalResponse, RequestContext

@@ -479,7 +479,7 @@ def test_config_schema_defaults_and_checks():
 
 
 def test_handler_needs_the_gateway_config():
-    with pytest.raises(ConfigError, match="needs the compiled gateway config"):
+    with pytest.raises(ConfigError, match="needs the consumers and credentials"):
         handler("jwt", {})
 
 

@@ -7,7 +7,7 @@ import pytest
 from reqkit import refusal, request, upstream_headers
 from tests.kits.plugins import gateway, handler, problems
 
-from carbonplane.gateway.plugins.pdk.authn import hash_key
+from carbonplane.gateway.plugins.pdk.credentials import hash_key
 
 GW = gateway(
     [

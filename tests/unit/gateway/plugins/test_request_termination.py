@@ -15,10 +15,8 @@ def test_defaults_answer_503_with_kongs_message():
     assert config("request-termination", {})["status_code"] == 503
     verdict = handler("request-termination", {}).on_request(request())
     assert verdict.status == 503
-    assert body_json(verdict) == {
-        "message": "The upstream server is currently unavailable",
-        "request_id": "req-1",
-    }
+    # the plugin's own default text, in {"message"} without a request id (kong.response.exit)
+    assert body_json(verdict) == {"message": "Service unavailable"}
 
 
 def test_status_and_message():
@@ -27,7 +25,9 @@ def test_status_and_message():
     ).on_request(request())
     assert verdict.status == 403 and body_json(verdict)["message"] == "closed for maintenance"
     unknown = handler("request-termination", {"status_code": 299}).on_request(request())
-    assert body_json(unknown)["message"] == "The upstream server responded with 299"
+    assert unknown.render(b"req-1") == ([], b"")  # no default text for 299: no body
+    verdict = handler("request-termination", {"status_code": 502}).on_request(request())
+    assert body_json(verdict) == {"message": "Bad Gateway"}
 
 
 def test_raw_body_with_content_type():
