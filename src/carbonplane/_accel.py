@@ -76,6 +76,7 @@ ACCELERATED = (
     # the plugins' per-request code: plain Python mode, two strategy classes typed
     "carbonplane.gateway.plugins.pdk.base",
     "carbonplane.gateway.plugins.pdk.authn",
+    "carbonplane.gateway.plugins.pdk.credentials",
     "carbonplane.gateway.plugins.pdk.counters",
     "carbonplane.gateway.plugins.pdk.log_serializer",
     "carbonplane.gateway.plugins.cors.handler",
@@ -127,7 +128,7 @@ def source_files(
     for module in accelerated:
         base = _relative(package, module)
         names += [base + ".py", base + ".pxd"]
-    for module in c_modules:  # each .c and the headers beside it (plugins/_native/layout.h)
+    for module in c_modules:  # each .c and the headers beside it (plugins/pdk/_native/layout.h)
         base = _relative(package, module)
         folder = os.path.dirname(base)
         try:

@@ -22,7 +22,7 @@ from carbonplane.proxy.layers.retries import resend_fresh, retry_connect
 MESSAGES = {
     502: "An invalid response was received from the upstream server",
     503: "failure to get a peer from the ring-balancer",
-    504: "The upstream server is timed out",
+    504: "The upstream server is timing out",
 }
 _DONE, _RESPONDING = 4, 3  # exchange.py's DONE and RESPONDING states
 
@@ -81,19 +81,20 @@ def upstream_failed(ex, failure: str, reason: str) -> None:
 def failed(ex, failure: str) -> None:
     """Answer a failed upstream call: 504 after a timeout, else 502 (Kong's bodies)."""
     status = 504 if failure == FAILURE_TIMEOUT else 502
-    ex.respond(LocalResponse.error(status, MESSAGES[status]))
+    ex.respond(LocalResponse.engine_error(status, MESSAGES[status]))
 
 
 def no_target(ex) -> None:
     """The balancer had no healthy target: 503."""
     ex.ctx.error = "no healthy target"
+    # Kong's balancer answers through kong.response.error: JSON unless Accept says else
     ex.respond(LocalResponse.error(503, MESSAGES[503]))
 
 
 def too_large(ex, limit: int) -> None:
     """A buffered request body outgrew the route's request buffer: 413."""
     ex.respond(
-        LocalResponse.error(
+        LocalResponse.engine_error(
             413,
             f"Request body larger than the route's request buffer ({limit} bytes); "
             "send less, or turn request_buffering off for this route",

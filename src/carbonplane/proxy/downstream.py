@@ -102,6 +102,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         self.transport = transport
         server = self.server
         server.connections.add(self)
+        server.accepted += 1
         peer = transport.get_extra_info("peername")
         ip, port = (peer[0], peer[1]) if isinstance(peer, tuple) else ("127.0.0.1", 0)
         sockname = transport.get_extra_info("sockname")
@@ -110,9 +111,12 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         tls = transport.get_extra_info("ssl_object")
         scheme = b"https" if tls is not None else b"http"
         trusted = self.settings.forwarding.trusts(ip)
-        self.client = Client(ip, port, trusted, scheme, local_port)
-        self.client.tls = tls
+        self.client = client = Client(ip, port, trusted, scheme, local_port)
+        client.tls = tls
+        client.server_ip = sockname[0] if isinstance(sockname, tuple) else ""
+        client.serial = server.accepted
         if len(server.connections) > self.config.max_connections:
+            server.refused += 1
             self.closing = True
             self._write_error(503, "too many connections", close=True)
             return
@@ -248,6 +252,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             else client.peer_ip
         )
         server.requests += 1
+        client.requests += 1
         rid = b"%s%08x" % (settings.request_id_prefix, server.requests & 0xFFFFFFFF)
         if client.trusted and settings.request_id_name is not None:
             rid = _trusted_request_id(head, settings.request_id_name) or rid
@@ -263,7 +268,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             decision = config.app.route(ctx)
         except Exception:
             log.exception("route() failed for %r", head)
-            decision = LocalResponse.error(500, "An unexpected error occurred")
+            decision = LocalResponse.engine_error(500, "An unexpected error occurred")
         if isinstance(decision, LocalResponse):
             chain = decision.filters or EMPTY_CHAIN
             self.respond_local(ctx, decision, chain, head.framing != FRAMING_NONE)
@@ -277,7 +282,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         if ex is None:
             self._write_error(exc.status, exc.reason, close=True)
         elif ex.state != RESPONDING:
-            ex.respond(LocalResponse.error(exc.status, exc.reason))
+            ex.respond(LocalResponse.engine_error(exc.status, exc.reason))
         else:
             self.abort()
         self.closing = True
@@ -302,9 +307,9 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
     def upstream_extra(self, ctx: RequestContext) -> bytes:
         """Via and request-id lines for the upstream request (template compiled per config)."""
         settings = self.settings
-        if settings.request_id_name is None:
-            return settings.via_line
-        return settings.upstream_template % ctx.request_id
+        if settings.upstream_request_id:
+            return settings.upstream_template % ctx.request_id
+        return settings.via_line
 
     def response_extra(self, ctx: RequestContext, framing: int, reframe: bool):
         """(extra response header lines, close?) for a relayed upstream response."""

@@ -4,7 +4,7 @@ from carbonplane.proxy.downstream cimport ClientConnection
 
 cdef class Exchange:
     cdef public int state
-    cdef public object target, pool, up, pending, task, loop
+    cdef public object target, pool, up, pending, task, loop, reader
     cdef public RequestContext ctx
     cdef public Upstream upstream
     cdef public FilterChain chain

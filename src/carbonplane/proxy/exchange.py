@@ -37,12 +37,17 @@ from carbonplane.http.model import (
     ResponseHead,
 )
 from carbonplane.proxy import attempts
-from carbonplane.proxy.app import LocalResponse, RequestContext, RouteDecision
+from carbonplane.proxy.app import (
+    LocalResponse,
+    RequestContext,
+    RouteDecision,
+)
+from carbonplane.proxy.bodyread import ReadBody
 from carbonplane.proxy.tunnel import UPGRADE_REQUEST_LINES, is_websocket_handshake, switch_protocols
 
 log = logging.getLogger("carbonplane.proxy")
 
-FILTERING, CONNECTING, SENDING, RESPONDING, DONE, BUFFERING = range(6)
+FILTERING, CONNECTING, SENDING, RESPONDING, DONE, BUFFERING, READING = range(7)
 HIGH_WATER = 256 * 1024
 
 
@@ -71,6 +76,7 @@ class Exchange:
         "out",
         "buffering",
         "upgrading",
+        "reader",
     )
 
     def __init__(self, conn, ctx: RequestContext, decision: RouteDecision) -> None:
@@ -99,6 +105,7 @@ class Exchange:
         )
         self.out: list[bytes] = []
         self.buffering = decision.buffer_request and not self.request_done
+        self.reader = None  # a ReadBody when a filter answers from the whole body
         # no response-body filter: a one-read response may be relayed in one step (a 101 never
         # is: the reader's take_rest declines it, so it reaches upstream_head)
         self.relays_whole = not self.chain.response_body
@@ -124,12 +131,14 @@ class Exchange:
                 verdict = hooks[index](self.ctx)
             except Exception:
                 log.exception("request filter %r failed", hooks[index])
-                return self.respond(LocalResponse.error(500, "An unexpected error occurred"))
+                return self.respond(LocalResponse.engine_error(500, "An unexpected error occurred"))
             index += 1
             if verdict is None:
                 continue
             if isinstance(verdict, LocalResponse):
                 return self.respond(verdict)
+            if type(verdict) is ReadBody:
+                return self._read_body(verdict)
             self.task = task = asyncio.ensure_future(verdict)
             task.add_done_callback(partial(self._filter_done, index=index))
             return
@@ -142,12 +151,24 @@ class Exchange:
         if task.cancelled() or task.exception() is not None:
             if not task.cancelled():
                 log.error("request filter failed", exc_info=task.exception())
-            return self.respond(LocalResponse.error(500, "An unexpected error occurred"))
+            return self.respond(LocalResponse.engine_error(500, "An unexpected error occurred"))
         verdict = task.result()
         if isinstance(verdict, LocalResponse):
             return self.respond(verdict)
         self._run_request_hooks(index)
         self.conn.pump()  # body events were held while the filter ran
+
+    def _read_body(self, reader: ReadBody) -> None:
+        """READING: the body goes to ``reader``, whose answer ends the exchange (bodyread.py)."""
+        req = self.ctx.request
+        if self.request_done:
+            return self.respond(reader.answer(self.ctx))
+        if req.framing == FRAMING_LENGTH and reader.too_large(req.content_length):
+            return self.respond(reader.refusal())
+        self.reader = reader
+        self.state = READING
+        if req.expect_continue:
+            self.conn.send_bytes(CONTINUE_LINE)
 
     @property
     def accepting_body(self) -> bool:
@@ -217,6 +238,10 @@ class Exchange:
 
     def request_body(self, data: bytes) -> None:
         self.ctx.request_bytes += len(data)
+        if self.state == READING:
+            if not self.reader.add(data):
+                self.respond(self.reader.refusal())  # the rest stays unread: close after
+            return
         if self.chain.request_body:
             data = self._filter_body(data, False)
             if not data:
@@ -227,6 +252,8 @@ class Exchange:
 
     def request_end(self) -> None:
         self.request_done = True
+        if self.state == READING:
+            return self.respond(self.reader.answer(self.ctx))
         if self.chain.request_body:
             tail = self._filter_body(b"", True)
             if tail:
@@ -247,7 +274,7 @@ class Exchange:
                 data = hook(self.ctx, data, end)
             except Exception:
                 log.exception("request body filter %r failed", hook)
-                data = LocalResponse.error(500, "An unexpected error occurred")
+                data = LocalResponse.engine_error(500, "An unexpected error occurred")
             if isinstance(data, LocalResponse):
                 self.request_done = False  # the rest of the body stays unread: close after
                 self.respond(data)

@@ -31,7 +31,7 @@ def respond_local(
     conn, ctx: RequestContext, local: LocalResponse, chain: FilterChain, close: bool
 ) -> None:
     """Write a proxy-made response (after the chain's response-head hooks)."""
-    headers, body = local.render(ctx.request_id)
+    headers, body = local.render(ctx.request_id, ctx.request, conn.settings.error_default_type)
     ctx.response = ResponseHead(local.status, b"", b"1.1", list(headers), FRAMING_LENGTH, len(body))
     ctx.source = "proxy"
     for hook in chain.response_head:
@@ -49,24 +49,22 @@ def respond_local(
         head.headers,
         body,
         close,
-        ctx.request_id,
+        conn.settings.local_lines(ctx, conn.clock()),
         req.method == b"HEAD",
         req.version,
     )
     ctx.response_bytes = len(body)
 
 
-def write_response(
-    conn, status, reason, headers, body, close, request_id, head_only, version
-) -> None:
+def write_response(conn, status, reason, headers, body, close, extra, head_only, version) -> None:
+    """``extra``: the lines the settings add to a proxy-made response (request id, latency)."""
     settings = conn.settings
     out = [status_line(status, reason), settings.server_line, b"date: ", http_date(), b"\r\n"]
     for name, value in headers:
         if name not in _LOCAL_DROP:
             out += (name, b": ", value, b"\r\n")
     out.append(b"content-length: %d\r\n" % len(body))
-    if request_id is not None and settings.request_id_name is not None:
-        out.append(b"%s: %s\r\n" % (settings.request_id_name, request_id))
+    out.append(extra)
     if close:
         out.append(b"connection: close\r\n")
     elif version == b"1.0":
@@ -80,8 +78,10 @@ def write_response(
 
 
 def write_error(conn, status: int, message: str, close: bool) -> None:
-    headers, body = LocalResponse.error(status, message).render(None)
-    write_response(conn, status, b"", headers, body, close, None, False, b"1.1")
+    headers, body = LocalResponse.engine_error(status, message).render(
+        None, None, conn.settings.error_default_type
+    )
+    write_response(conn, status, b"", headers, body, close, b"", False, b"1.1")
     if close:
         conn.deadline.cancel()
         conn.close_transport()
@@ -96,7 +96,7 @@ def timed_out(conn) -> None:
             conn.closing = True
             conn.close_transport()
     elif ex.state != _RESPONDING and ex.accepting_body:
-        ex.respond(LocalResponse.error(408, "timed out reading the request body"))
+        ex.respond(LocalResponse.engine_error(408, "timed out reading the request body"))
     else:  # the client stopped reading our response
         ex.ctx.error = "client send timeout"
         conn.abort()

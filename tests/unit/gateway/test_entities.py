@@ -16,14 +16,8 @@ from carbonplane.gateway.config.entities import (
     unregister_plugin_schema,
     validate_entity,
 )
-from carbonplane.gateway.config.schema import (
-    freeze,
-    nest_problems,
-    record,
-    thaw,
-    validate,
-    violation_message,
-)
+from carbonplane.gateway.config.problems import nest_problems, violation_message
+from carbonplane.gateway.config.schema import freeze, record, thaw, validate
 
 
 def problems_of(kind, data):
@@ -237,7 +231,7 @@ INVALID = [
     (
         "services",
         {"host": "h", "client_certificate": {"id": "4a2f0c63-3b5e-4f4e-9a43-6b7f4b2b9f10"}},
-        {"client_certificate": "client certificates are not supported; remove the field"},
+        {"client_certificate": "value must be null (only allowed when 'protocol' is 'https')"},
     ),
     ("services", {"host": "h", "hots": "x"}, {"hots": "unknown field"}),
     (
