@@ -11,10 +11,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from gwharness import GatewayProcess, admin, http, wait_until, write_config
+from gwharness import GatewayProcess, admin, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.plugins import handler as build
 
+from .proxykit import ROUTE, ChainProxy
 from .scripted_upstream import ScriptedUpstream
-from .traffic_rig import ROUTE, RigProxy, build
 
 TEXT = ("Content-Type", "text/plain")
 
@@ -37,7 +39,7 @@ def unique_store(request) -> dict:
 
 def test_miss_then_hit_with_kongs_key_and_headers(upstream, request):
     h = cache(memory=unique_store(request))
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         s1, h1, b1 = http(proxy.port, "GET", "/a?b=2&a=1")
         time.sleep(1.05)
         s2, h2, b2 = http(proxy.port, "GET", "/a?a=1&b=2")
@@ -51,7 +53,7 @@ def test_miss_then_hit_with_kongs_key_and_headers(upstream, request):
 def test_empty_bodies_and_head_requests_are_kept(upstream, request):
     upstream.script("/moved", status=301, headers=[TEXT, ("Location", "/new")], body=b"")
     h = cache(memory=unique_store(request))
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         first = http(proxy.port, "GET", "/moved")
         second = http(proxy.port, "GET", "/moved")
         head1 = http(proxy.port, "HEAD", "/page")
@@ -73,7 +75,7 @@ def test_bypass_for_methods_types_and_statuses(upstream, request):
         "/json", headers=[("Content-Type", "application/json; charset=utf-8")], body=b"{}"
     )
     h = cache(memory=unique_store(request))
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         for path in ("/img", "/boom", "/json"):
             for _ in range(2):
                 _, headers, _ = http(proxy.port, "GET", path)
@@ -88,7 +90,7 @@ def test_cache_control_rules(upstream, request):
     upstream.script("/private", headers=[TEXT, ("Cache-Control", "private, max-age=60")])
     upstream.script("/none", headers=[TEXT])
     h = cache(memory=unique_store(request), cache_control=True)
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         assert http(proxy.port, "GET", "/fresh")[1]["x-cache-status"] == "Miss"
         assert http(proxy.port, "GET", "/fresh")[1]["x-cache-status"] == "Hit"
         nc = {"Cache-Control": "no-cache"}
@@ -109,7 +111,7 @@ def test_cache_control_rules(upstream, request):
 def test_unkeyed_headers_cannot_poison_and_vary_is_honoured(upstream, request):
     upstream.script("/lang", headers=[TEXT, ("Vary", "Accept-Language")], body=b"fr")
     h = cache(memory=unique_store(request))
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         # the upstream says its answer depends on a header the key does not hold: not kept
         for _ in range(2):
             _, headers, _ = http(proxy.port, "GET", "/lang", headers={"Accept-Language": "fr"})
@@ -118,7 +120,7 @@ def test_unkeyed_headers_cannot_poison_and_vary_is_honoured(upstream, request):
         memory=unique_store(request) | {"dictionary_name": "keyed"},
         vary_headers=["Accept-Language"],
     )
-    with RigProxy(upstream.port, [keyed]) as proxy:
+    with ChainProxy(upstream.port, [keyed]) as proxy:
         fr = http(proxy.port, "GET", "/lang", headers={"Accept-Language": "fr"})[1]
         de = http(proxy.port, "GET", "/lang", headers={"Accept-Language": "de"})[1]
         fr2 = http(proxy.port, "GET", "/lang", headers={"Accept-Language": "fr"})[1]
@@ -128,12 +130,12 @@ def test_unkeyed_headers_cannot_poison_and_vary_is_honoured(upstream, request):
 
 def test_set_cookie_responses_are_not_kept_unless_asked(upstream, request):
     upstream.script("/login", headers=[TEXT, ("Set-Cookie", "session=alice")], body=b"hi")
-    with RigProxy(upstream.port, [cache(memory=unique_store(request))]) as proxy:
+    with ChainProxy(upstream.port, [cache(memory=unique_store(request))]) as proxy:
         for _ in range(2):
             _, headers, _ = http(proxy.port, "GET", "/login")
             assert headers["x-cache-status"] == "Bypass"
     kong_like = cache(memory={"dictionary_name": f"k-{request.node.name}"}, cache_set_cookie=True)
-    with RigProxy(upstream.port, [kong_like]) as proxy:
+    with ChainProxy(upstream.port, [kong_like]) as proxy:
         http(proxy.port, "GET", "/login")
         _, headers, _ = http(proxy.port, "GET", "/login")
     assert headers["x-cache-status"] == "Hit" and headers["set-cookie"] == "session=alice"
@@ -144,20 +146,20 @@ def test_huge_bodies_stream_through_and_are_not_kept(upstream, request):
     upstream.script("/big", headers=[TEXT], body=big, chunked=True, pieces=48)
     upstream.script("/long", headers=[TEXT], body=b"y" * 200_000)
     h = cache(memory=unique_store(request), max_body_bytes=1_000_000)
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         for _ in range(2):
             status, headers, body = http(proxy.port, "GET", "/big")
             assert status == 200 and body == big and headers["x-cache-status"] == "Miss"
         assert upstream.hits["/big"] == 2
         h2 = cache(memory=unique_store(request), max_body_bytes=100_000)
-    with RigProxy(upstream.port, [h2]) as proxy:
+    with ChainProxy(upstream.port, [h2]) as proxy:
         _, headers, body = http(proxy.port, "GET", "/long")
     assert headers["x-cache-status"] == "Bypass" and len(body) == 200_000
 
 
 def test_uncacheable_responses_are_not_buffered(upstream, request):
     upstream.script("/slow", headers=[TEXT], body=b"a" * 40, chunked=True, pieces=4, gap=0.4)
-    with RigProxy(upstream.port, [cache(memory=unique_store(request))]) as proxy:
+    with ChainProxy(upstream.port, [cache(memory=unique_store(request))]) as proxy:
         sock = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
         started = time.monotonic()
         sock.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -173,7 +175,7 @@ def test_memory_is_bounded_least_recently_used_first(upstream, request):
     for i in range(6):
         upstream.script(f"/e{i}", headers=[TEXT], body=b"z" * 1000)
     store = {"dictionary_name": f"t-{request.node.name}", "max_bytes": 4000}
-    with RigProxy(upstream.port, [cache(memory=store)]) as proxy:
+    with ChainProxy(upstream.port, [cache(memory=store)]) as proxy:
         for i in range(3):
             http(proxy.port, "GET", f"/e{i}")
         http(proxy.port, "GET", "/e0")  # /e0 is now the most recently used
@@ -185,7 +187,7 @@ def test_memory_is_bounded_least_recently_used_first(upstream, request):
 
 def test_slow_upstream_with_concurrent_misses(upstream, request):
     upstream.script("/slow", headers=[TEXT], body=b"s" * 5000, delay=0.3)
-    with RigProxy(upstream.port, [cache(memory=unique_store(request))]) as proxy:
+    with ChainProxy(upstream.port, [cache(memory=unique_store(request))]) as proxy:
         with ThreadPoolExecutor(8) as pool:
             results = list(pool.map(lambda _: http(proxy.port, "GET", "/slow"), range(8)))
         assert all(s == 200 and b == b"s" * 5000 for s, _, b in results)
@@ -214,8 +216,8 @@ def test_admin_purge_reaches_both_workers(upstream, tmp_path):
             out = {}
             for _ in range(40):  # fresh connections spread over both workers
                 _, h, _ = http(gw.proxy_port, "GET", "/p")
-                out.setdefault(h["x-request-id"][:16], h["x-cache-status"])
-                out[h["x-request-id"][:16]] = h["x-cache-status"]
+                out.setdefault(h["x-kong-request-id"][:24], h["x-cache-status"])
+                out[h["x-kong-request-id"][:24]] = h["x-cache-status"]
             return out
 
         wait_until(lambda: len(statuses()) == 2, what="requests on both workers")
@@ -226,7 +228,7 @@ def test_admin_purge_reaches_both_workers(upstream, tmp_path):
         seen = {}
         for _ in range(40):
             _, h, _ = http(gw.proxy_port, "GET", "/p")
-            seen.setdefault(h["x-request-id"][:16], h["x-cache-status"])
+            seen.setdefault(h["x-kong-request-id"][:24], h["x-cache-status"])
         assert set(seen.values()) == {"Miss"} and len(seen) == 2
         assert admin(gw.admin_port, "DELETE", "/proxy-cache")[0] == 204
         _, h, _ = http(gw.proxy_port, "GET", "/p")

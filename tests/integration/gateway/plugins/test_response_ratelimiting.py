@@ -10,13 +10,15 @@ import uuid
 from urllib.parse import urlparse
 
 import pytest
-from gwharness import GatewayProcess, http, wait_until, write_config
+from gwharness import GatewayProcess, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.plugins import handler as build
 
 from carbonplane.gateway.plugins import PluginServices
 from carbonplane.gateway.plugins.pdk.counters import HostCounters
 
+from .proxykit import ChainProxy
 from .scripted_upstream import ScriptedUpstream
-from .traffic_rig import RigProxy, build
 
 TEXT = ("Content-Type", "text/plain")
 
@@ -41,7 +43,7 @@ def limits(**extra):
 def test_counts_what_the_upstream_reports_and_hides_its_header(upstream, tmp_path):
     store = HostCounters.open(str(tmp_path / "c"))
     h = build("response-ratelimiting", limits(), services=PluginServices(counters=store))
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         status, headers, body = http(proxy.port, "GET", "/videos")
         assert status == 200 and body == b"v"
         assert "x-kong-limit" not in headers
@@ -64,7 +66,7 @@ def test_counts_what_the_upstream_reports_and_hides_its_header(upstream, tmp_pat
 def test_consuming_an_exhausted_limit_becomes_a_bodiless_429(upstream, tmp_path):
     store = HostCounters.open(str(tmp_path / "c"))
     h = build("response-ratelimiting", limits(), services=PluginServices(counters=store))
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         for _ in range(3):  # images: 1 per response, limit 3 per minute
             assert http(proxy.port, "GET", "/videos")[0] == 200
         before = upstream.hits["/videos"]
@@ -82,7 +84,7 @@ def test_block_on_first_violation_answers_before_the_upstream(upstream, tmp_path
     conf = limits(block_on_first_violation=True)
     conf["limits"] = {"videos": {"minute": 50}, "images": {"minute": 3}}
     h = build("response-ratelimiting", conf, services=PluginServices(counters=store))
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         for _ in range(3):
             http(proxy.port, "GET", "/videos")
         before = upstream.hits["/free"]
@@ -96,7 +98,7 @@ def test_hide_client_headers(upstream, tmp_path):
     store = HostCounters.open(str(tmp_path / "c"))
     conf = limits(hide_client_headers=True)
     h = build("response-ratelimiting", conf, services=PluginServices(counters=store))
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         _, headers, _ = http(proxy.port, "GET", "/videos")
     assert not [n for n in headers if n.startswith("x-ratelimit") or n == "x-kong-limit"]
 
@@ -107,7 +109,7 @@ def test_two_proxies_share_one_host_store(upstream, tmp_path):
         build("response-ratelimiting", limits(), services=PluginServices(counters=c))
         for c in (HostCounters.open(path), HostCounters.open(path))
     )
-    with RigProxy(upstream.port, [a]) as pa, RigProxy(upstream.port, [b]) as pb:
+    with ChainProxy(upstream.port, [a]) as pa, ChainProxy(upstream.port, [b]) as pb:
         assert http(pb.port, "GET", "/free")[1]["x-ratelimit-remaining-videos-minute"] == "5"
         http(pa.port, "GET", "/videos")
         # pa counts in its log phase, just after its response: pb sees it once that has run
@@ -130,7 +132,7 @@ def test_policy_redis_counts_in_the_real_redis(upstream, redis_url):
         "limits": {name: {"minute": 6}},
     }
     h = build("response-ratelimiting", conf)
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         _, first, _ = http(proxy.port, "GET", "/r")
         proxy.run(_settle())
         _, second, _ = http(proxy.port, "GET", "/r")
@@ -148,12 +150,12 @@ def test_redis_unreachable_is_fault_tolerant_by_default(upstream):
         "redis": {"host": "127.0.0.1", "port": 1, "timeout": 200},
         "limits": {"videos": {"minute": 1}},
     }
-    with RigProxy(upstream.port, [build("response-ratelimiting", conf)]) as proxy:
+    with ChainProxy(upstream.port, [build("response-ratelimiting", conf)]) as proxy:
         status, headers, _ = http(proxy.port, "GET", "/videos")
         assert status == 200 and "x-ratelimit-remaining-videos-minute" not in headers
         assert "x-kong-limit" not in headers  # removed even without counters (Kong leaves it)
     strict = build("response-ratelimiting", {**conf, "fault_tolerant": False})
-    with RigProxy(upstream.port, [strict]) as proxy:
+    with ChainProxy(upstream.port, [strict]) as proxy:
         status, _, body = http(proxy.port, "GET", "/videos")
     assert status == 500 and body["message"] == "An unexpected error occurred"
 
@@ -174,7 +176,7 @@ def test_empty_bodies_stay_framed(upstream, tmp_path):
     upstream.script("/empty", headers=[TEXT, ("X-Kong-Limit", "videos=1")], body=b"")
     store = HostCounters.open(str(tmp_path / "c"))
     h = build("response-ratelimiting", limits(), services=PluginServices(counters=store))
-    with RigProxy(upstream.port, [h]) as proxy:
+    with ChainProxy(upstream.port, [h]) as proxy:
         status, headers, body = http(proxy.port, "GET", "/empty", timeout=3)
     assert (status, body) == (200, b"")
     assert headers["x-ratelimit-remaining-videos-minute"] == "4"
@@ -205,7 +207,7 @@ def test_counts_across_the_workers_of_a_gateway(upstream, tmp_path):
         time.sleep(left + 0.5)
     with GatewayProcess(write_config(tmp_path / "kong.yml", doc), workers=2) as gw:
         results = [http(gw.proxy_port, "GET", "/videos") for _ in range(20)]
-    workers = {h["x-request-id"][:16] for _, h, _ in results}
+    workers = {h["x-kong-request-id"][:24] for _, h, _ in results}
     assert len(workers) == 2, "fresh connections should have reached both workers"
     statuses = [s for s, _, _ in results]
     # images: 1 unit per response, 12 per day. The count lands in the log phase, just after a

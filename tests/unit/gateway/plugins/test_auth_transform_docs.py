@@ -15,6 +15,7 @@ DOCS = Path(__file__).resolve().parents[4] / "docs" / "plugins"
 PLUGINS = [
     "jwt",
     "key-auth",
+    "oauth2",
     "acl",
     "ip-restriction",
     "request-size-limiting",

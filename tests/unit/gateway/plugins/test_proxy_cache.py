@@ -8,7 +8,8 @@ import dataclasses
 import hashlib
 import time
 
-from traffickit import handler, header, problems, request, respond
+from reqkit import header, request, respond
+from tests.kits.plugins import handler, problem_at, problems
 
 from carbonplane.gateway.admin import AdminAPI
 from carbonplane.gateway.plugins.proxy_cache.cache_key import build_cache_key, request_uri
@@ -56,13 +57,12 @@ def test_directives_lifetimes_and_types():
 
 
 def test_config_checks():
-    assert problems(NAME, {})["config.strategy"] == "required field missing"
-    assert "not available" in problems(NAME, {"strategy": "redis"})["config.strategy"]
-    assert (
-        "invalid content type"
-        in problems(NAME, {"strategy": "memory", "content_type": ["json"]})["config.content_type.0"]
+    assert problem_at(NAME, {}, "config.strategy") == "required field missing"
+    assert "not available" in problem_at(NAME, {"strategy": "redis"}, "config.strategy")
+    assert "invalid content type" in problem_at(
+        NAME, {"strategy": "memory", "content_type": ["json"]}, "config.content_type.0"
     )
-    assert problems(NAME, {"strategy": "memory", "cache_ttl": 0})["config.cache_ttl"]
+    assert problem_at(NAME, {"strategy": "memory", "cache_ttl": 0}, "config.cache_ttl")
     assert problems(NAME, {"strategy": "memory", "request_method": ["DELETE"]})
 
 
@@ -174,7 +174,7 @@ def test_purges_between_config_versions_reach_the_kept_entries(tmp_path):
     them, so a purge published while no handler of the new version ran yet still applies."""
     from carbonplane.gateway.plugins import PluginServices
 
-    services = PluginServices(extra={"runtime": {"dir": str(tmp_path)}})
+    services = PluginServices(runtime_dir=str(tmp_path))
     conf = {"strategy": "memory", "memory": {"dictionary_name": "versions"}}
     old = handler(NAME, conf, services=services)
     through(old, target="/v")

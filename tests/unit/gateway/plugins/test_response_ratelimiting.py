@@ -8,7 +8,8 @@ from __future__ import annotations
 import calendar
 
 import pytest
-from traffickit import body_json, handler, header, problems, request, respond, run
+from reqkit import body_json, header, request, respond, run
+from tests.kits.plugins import handler, problem_at, problems
 
 from carbonplane.gateway.plugins import PluginServices
 from carbonplane.gateway.plugins.pdk.counters import NATIVE_BUILT, LocalCounters
@@ -45,24 +46,21 @@ def exchange(h, reported: str | None, **kw):
 
 
 def test_config_checks_name_what_and_where():
-    assert problems(NAME, {})["config.limits"] == "required field missing"
-    assert problems(NAME, {"limits": {}})["config.limits"] == "length must be at least 1"
-    got = problems(NAME, {"limits": {"v": {}}})
-    assert "at least one of these fields must be non-empty" in got["config.limits.v.@entity"]
-    got = problems(NAME, {"limits": {"v": {"second": 5, "minute": 2}}})
-    assert got["config.limits.v.@entity"] == (
-        "the limit for minute(2.0) cannot be lower than the limit for second(5.0)"
+    assert problem_at(NAME, {}, "config.limits") == "required field missing"
+    assert problem_at(NAME, {"limits": {}}, "config.limits") == "length must be at least 1"
+    got = problem_at(NAME, {"limits": {"v": {}}}, "config.limits.v.@entity")
+    assert "at least one of these fields must be non-empty" in got
+    got = problem_at(NAME, {"limits": {"v": {"second": 5, "minute": 2}}}, "config.limits.v.@entity")
+    assert got == ("the limit for minute(2.0) cannot be lower than the limit for second(5.0)")
+    assert "no whitespace" in problem_at(
+        NAME, {"limits": {"a b": {"minute": 1}}}, "config.limits.a b"
     )
-    assert (
-        "no whitespace" in problems(NAME, {"limits": {"a b": {"minute": 1}}})["config.limits.a b"]
+    assert "not supported" in problem_at(
+        NAME, {"policy": "cluster", "limits": {"v": {"minute": 1}}}, "config.policy"
     )
-    assert (
-        "not supported"
-        in problems(NAME, {"policy": "cluster", "limits": {"v": {"minute": 1}}})["config.policy"]
-    )
-    assert problems(NAME, {"policy": "redis", "limits": {"v": {"minute": 1}}}) == {
-        "config.redis.host": "required field missing"
-    }
+    assert problems(NAME, {"policy": "redis", "limits": {"v": {"minute": 1}}}) == [
+        "config.redis.host: required field missing"
+    ]
     assert problems(NAME, {"limit_by": "header", "limits": {"v": {"minute": 1}}})
 
 

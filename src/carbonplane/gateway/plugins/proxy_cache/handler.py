@@ -25,8 +25,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.emptybody import keep_framed
 from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.emptybody import keep_framed
 from carbonplane.gateway.plugins.proxy_cache.cache_key import build_cache_key, request_uri
 from carbonplane.gateway.plugins.proxy_cache.policy import Rules, directives
 from carbonplane.gateway.plugins.proxy_cache.store import (
@@ -74,8 +74,7 @@ class Handler(PluginHandler):
         self.vary_headers = tuple(config["vary_headers"] or ())
         shown = config["response_headers"]
         self.show = (bool(shown["age"]), bool(shown["X-Cache-Status"]), bool(shown["X-Cache-Key"]))
-        runtime = services.extra.get("runtime") or {}
-        self.journal_dir = runtime.get("dir")
+        self.journal_dir = services.runtime_dir
         self._journal: PurgeJournal | None = None
         self._store = None  # opened on first use: handlers are also built to validate
 

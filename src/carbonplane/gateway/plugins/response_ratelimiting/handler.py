@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from carbonplane.errors import RateLimitStoreError
-from carbonplane.gateway.plugins.emptybody import keep_framed
 from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.emptybody import keep_framed
 from carbonplane.gateway.plugins.rate_limiting.handler import _fallback_counters
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 from carbonplane.gateway.plugins.rate_limiting.schema import redis_settings
