@@ -14,6 +14,7 @@ import pytest
 from event_samples import FULL, MINIMAL, full_event, minimal_event
 from jsonschema import Draft202012Validator
 
+from carbonplane.events import codec
 from carbonplane.events import schemas as S
 from carbonplane.events import types as T
 from carbonplane.events.catalog import TOPICS
@@ -158,7 +159,7 @@ def test_events_round_trip_through_avro_binary(cls, build):
     filled = msgspec.structs.replace(
         event, event_id=payload["eventId"], timestamp=payload["timestamp"], source=payload["source"]
     )
-    assert T.decode_event(json.dumps(back).encode()) == filled
+    assert codec.decode_event(json.dumps(back).encode()) == filled
 
 
 # -- JSON Schema -----------------------------------------------------------------------------------
@@ -230,7 +231,7 @@ def test_json_schema_and_decoder_reject_the_same_bad_values(cls):
         payload = {**good, name: bad}
         assert not validator.is_valid(payload), f"JSON Schema accepted {name}={bad!r}"
         with pytest.raises(T.EventValidationError) as info:
-            T.decode_event(json.dumps(payload).encode(), cls.__name__)
+            codec.decode_event(json.dumps(payload).encode(), cls.__name__)
         assert info.value.field is not None and info.value.field.split("[")[0] == name, (name, bad)
 
 
@@ -244,7 +245,7 @@ def test_missing_required_field_is_rejected_by_both(cls):
         payload = {k: v for k, v in good.items() if k != key}
         assert not validator.is_valid(payload)
         with pytest.raises(T.EventValidationError) as info:
-            T.decode_event(json.dumps(payload).encode(), cls.__name__)
+            codec.decode_event(json.dumps(payload).encode(), cls.__name__)
         assert info.value.field == key
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import msgspec
 
 from carbonplane.errors import EventValidationError
+from carbonplane.events import codec
 from carbonplane.events import types as T
 from carbonplane.events.backends.memory import MemoryLog
 from carbonplane.events.catalog import TOPICS
@@ -135,7 +136,7 @@ def cmd_read(req: dict) -> list:
                 continue
             rec = got[0]
             try:
-                decoded = type(T.decode_event(rec.value)).__name__
+                decoded = type(codec.decode_event(rec.value)).__name__
             except EventValidationError as exc:
                 decoded = f"rejected: {exc}"
             out.append(

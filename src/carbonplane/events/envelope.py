@@ -27,14 +27,8 @@ import msgspec
 
 from carbonplane.errors import ConfigError, EventValidationError
 from carbonplane.events.catalog import TOPICS_BY_NAME
-from carbonplane.events.types import (
-    _ENCODER,
-    _PACKER,
-    EVENT_TYPES,
-    Event,
-    checked_event,
-    event_checker,
-)
+from carbonplane.events.codec import _ENCODER, _PACKER, checked_event, event_checker
+from carbonplane.events.types import EVENT_TYPES, Event
 
 Headers = list[tuple[str, bytes]]
 

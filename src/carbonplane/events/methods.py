@@ -37,6 +37,7 @@ from typing import Any, TypedDict, Union
 import msgspec
 
 from carbonplane.errors import EventValidationError
+from carbonplane.events import codec
 from carbonplane.events import types as T
 from carbonplane.events.catalog import TOPICS, TopicSpec
 from carbonplane.events.delivery import DeliveryFuture, UserCallback
@@ -104,7 +105,7 @@ def _column(c: Mapping[str, Any], index: int) -> T.ColumnLineage:
         for k, v in c.items()
     }
     try:
-        return T.build_event(T.ColumnLineage, **fields)  # type: ignore[arg-type]
+        return codec.build_event(T.ColumnLineage, **fields)  # type: ignore[arg-type]
     except EventValidationError as exc:
         raise EventValidationError(
             "DataLineageEvent", f"columns[{index}].{exc.field}", exc.problem

@@ -29,6 +29,7 @@ from typing import Any
 import msgspec
 
 from carbonplane.errors import EventValidationError
+from carbonplane.events import codec
 from carbonplane.events import types as T
 from carbonplane.events.backends.base import Delivery, ProducerBackend
 from carbonplane.events.backends.factory import open_producer_backend
@@ -132,7 +133,7 @@ class EventProducer(CatalogMethods):
                 try:
                     typed = msgspec.convert(dict(event), cls)
                 except msgspec.ValidationError as exc:
-                    raise T.payload_error(cls.__name__, event, exc) from None
+                    raise codec.payload_error(cls.__name__, event, exc) from None
                 _, value, headers, ts = seal_record(typed, self.source_service)
             except EventValidationError as err:
                 self._reject(topic, cls.__name__, err)
@@ -324,7 +325,7 @@ def _replaced(event: T.Event, changes: dict[str, Any] | None) -> T.Event:
             }
         )
     except TypeError as exc:
-        raise T.validation_error(type(event).__name__, exc) from None
+        raise codec.validation_error(type(event).__name__, exc) from None
 
 
 def _key_bytes(key: str | bytes | None) -> bytes | None:

@@ -23,13 +23,8 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from carbonplane.events.backends.local_store import (
-    TopicRow,
-    decode_batch,
-    encode_batch,
-    load_topics,
-    write_txn,
-)
+from carbonplane.events.backends.local_records import decode_batch, encode_batch
+from carbonplane.events.backends.local_store import TopicRow, load_topics, write_txn
 
 RETENTION_CHUNK = 500
 

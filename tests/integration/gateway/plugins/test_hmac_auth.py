@@ -9,11 +9,11 @@ import socket
 
 import pytest
 from gwharness import http
+from tests.kits.plugins import gateway, handler
+from tests.kits.standin import seen as seen_header
 from tests.unit.gateway.plugins.hmackit import body_digest, http_date, signed_headers
 
-from .proxykit import ChainProxy, gateway, handler, seen_header, stand_in_upstream
-
-upstream = pytest.fixture(stand_in_upstream)
+from .proxykit import ChainProxy
 
 GW = gateway(
     [
@@ -45,7 +45,7 @@ def test_signed_request_passes(proxy):
 
 
 def test_forged_replayed_and_retargeted_requests_are_refused(proxy, upstream):
-    before = upstream.requests
+    before = len(upstream.requests)
     forged = signed_headers("billing-app", "guessed-secret")
     stale = sign(headers={"Date": http_date(-301 - 5)})
     cases = (
@@ -62,7 +62,7 @@ def test_forged_replayed_and_retargeted_requests_are_refused(proxy, upstream):
         status, hdrs, body = http(proxy.port, "GET", path, headers=headers)
         assert (status, body["message"]) == (401, message)
         assert hdrs["www-authenticate"] == "hmac"
-    assert upstream.requests == before
+    assert len(upstream.requests) == before
 
 
 def test_body_with_its_digest_passes_and_an_altered_body_never_reaches_upstream(proxy, upstream):
@@ -70,11 +70,11 @@ def test_body_with_its_digest_passes_and_an_altered_body_never_reaches_upstream(
     headers = sign("POST", headers={"Digest": body_digest(body)}, names=["date", "digest"])
     status, _, doc = http(proxy.port, "POST", "/r", headers=headers, body=body)
     assert status == 200 and doc["body"] == body.decode()
-    before = upstream.requests
+    before = len(upstream.requests)
     altered = body.replace(b"10.00", b"99.00")
     status, _, answer = http(proxy.port, "POST", "/r", headers=headers, body=altered)
     assert (status, answer["message"]) == (401, "HMAC signature does not match")
-    assert upstream.requests == before
+    assert len(upstream.requests) == before
 
 
 def test_the_upstream_sees_no_byte_of_a_body_that_fails_its_digest():

@@ -18,11 +18,14 @@ PLUGINS = [
     "basic-auth",
     "hmac-auth",
     "bot-detection",
+    "oauth2",
     "acl",
     "ip-restriction",
     "request-size-limiting",
     "request-transformer",
     "response-transformer",
+    "response-ratelimiting",
+    "proxy-cache",
 ]
 
 load_bundled()

@@ -8,7 +8,9 @@ import base64
 import random
 import time
 
-from reqkit import gateway, handler, problems_of, refusal, request, upstream_headers
+from reqkit import refusal, request, upstream_headers
+from tests.kits.plugins import gateway, handler
+from tests.kits.plugins import problems as problems_of
 
 from carbonplane.gateway.config.loader import hash_basicauth_password
 from carbonplane.gateway.plugins.basic_auth.handler import (

@@ -9,7 +9,9 @@ import re
 import time
 
 import pytest
-from reqkit import handler, problems_of, refusal, request
+from reqkit import refusal, request
+from tests.kits.plugins import handler
+from tests.kits.plugins import problems as problems_of
 
 from carbonplane.gateway.plugins.bot_detection import handler as bot_handler
 from carbonplane.gateway.plugins.bot_detection.rules import RULES, SEARCH_FORMS, SEARCHED
@@ -111,7 +113,7 @@ def test_invalid_regexes_are_refused_at_config_time():
     ]
     assert problems_of("bot-detection", {"allow": [r"(?<name>bot)"]}) == []
     h = bot_detection()
-    assert h.PRIORITY == 2500 and h.config == {"allow": [], "deny": []}
+    assert h.PRIORITY == 2500 and h.config == {"allow": (), "deny": ()}
 
 
 # -- the reduced rules ---------------------------------------------------------------------

@@ -10,7 +10,9 @@ import time
 
 import pytest
 from hmackit import body_digest, http_date, signed_headers
-from reqkit import gateway, handler, problems_of, refusal, request, upstream_headers
+from reqkit import refusal, request, upstream_headers
+from tests.kits.plugins import gateway, handler
+from tests.kits.plugins import problems as problems_of
 
 from carbonplane.gateway.plugins.hmac_auth.handler import MAX_SIGNED_BODY
 from carbonplane.gateway.plugins.hmac_auth.params import KONG_PATTERN, groups, parse_params
@@ -259,8 +261,8 @@ def test_oversized_bodies_are_refused_and_unchecked_configs_stream():
 def test_config_schema_is_kongs():
     h = hmac_auth()
     assert h.PRIORITY == 1030
-    assert h.config["clock_skew"] == 300 and h.config["enforce_headers"] == []
-    assert h.config["algorithms"] == ["hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512"]
+    assert h.config["clock_skew"] == 300 and h.config["enforce_headers"] == ()
+    assert h.config["algorithms"] == ("hmac-sha1", "hmac-sha256", "hmac-sha384", "hmac-sha512")
     assert problems_of("hmac-auth", {"clock_skew": 0}) == [
         "config.clock_skew: value must be greater than 0"
     ]

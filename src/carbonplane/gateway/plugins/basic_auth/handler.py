@@ -33,8 +33,7 @@ from carbonplane.gateway.plugins.pdk.authn import (
     AuthHandler,
     Identity,
     authenticate,
-    gateway_config_of,
-    index_of,
+    credentials_of,
 )
 from carbonplane.proxy.app import LocalResponse
 
@@ -115,7 +114,7 @@ class Handler(AuthHandler):
 
     def __init__(self, config: Any, plugin: Any, services: Any) -> None:
         super().__init__(config, plugin, services)
-        self.index = index_of(gateway_config_of(services, self.NAME))
+        self.index = credentials_of(services, self.NAME)
         self.anonymous = Anonymous(self.index, config.get("anonymous"), self.NAME)
         self.hide = config["hide_credentials"]
         self.preflight = True  # Kong's basic-auth has no run_on_preflight: always checks

@@ -46,8 +46,7 @@ from carbonplane.gateway.plugins.pdk.authn import (
     AuthHandler,
     Identity,
     authenticate,
-    gateway_config_of,
-    index_of,
+    credentials_of,
 )
 from carbonplane.http import FRAMING_NONE
 from carbonplane.proxy.app import LocalResponse
@@ -102,7 +101,7 @@ class Handler(AuthHandler):
 
     def __init__(self, config: Any, plugin: Any, services: Any) -> None:
         super().__init__(config, plugin, services)
-        self.index = index_of(gateway_config_of(services, self.NAME))
+        self.index = credentials_of(services, self.NAME)
         self.anonymous = Anonymous(self.index, config.get("anonymous"), self.NAME)
         self.preflight = True  # Kong's hmac-auth has no run_on_preflight: always checks
         self.hide = config["hide_credentials"]
