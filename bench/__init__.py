@@ -1,1 +1,2 @@
-"""carbonplane benchmarks: each harness measures against a baseline in the same run and prints ratios."""
+"""carbonplane benchmarks: each harness measures against a baseline in the same run and prints
+ratios."""

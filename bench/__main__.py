@@ -1,4 +1,5 @@
-"""``python -m bench [events|router|gateway|reload|mesh ...] [--json]``: run the benchmarks (all by default)."""
+"""``python -m bench [events|router|gateway|tls|reload|mesh ...] [--json]``: run the benchmarks
+(all by default)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ SUITES = {
     "locallog": "bench.local_log",
     "router": "bench.router",
     "gateway": "bench.gateway",
+    "tls": "bench.tls",
     "reload": "bench.reload",
     "mesh": "bench.mesh",
 }

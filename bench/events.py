@@ -1,4 +1,5 @@
-"""Event-system benchmark: our producer vs raw confluent-kafka on the real broker, and the local log.
+"""Event-system benchmark: our producer vs raw confluent-kafka on the real broker, and the local
+log.
 
 One run measures, alternating rounds so that machine noise hits both sides alike:
 
@@ -165,7 +166,8 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         ours.append(_ours(kcfg, n_kafka))
         raw64.append(_raw_kafka(kcfg, n_kafka, repeated))
         log(
-            f"kafka round {r + 1}/{rounds}: ours {ours[-1]:,.0f} ev/s, raw confluent-kafka {raw[-1]:,.0f} ev/s "
+            f"kafka round {r + 1}/{rounds}: ours {ours[-1]:,.0f} ev/s, raw confluent-kafka "
+            f"{raw[-1]:,.0f} ev/s "
             f"(repeating 64 records: {raw64[-1]:,.0f} ev/s)"
         )
     result["kafka"] = {
@@ -185,7 +187,8 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         repeated,
     )  # 200,000 sealed records: the collector should not walk them in the local rounds
     log(
-        f"kafka: ours {_median(ours):,.0f} ev/s / raw {_median(raw):,.0f} ev/s = {result['kafka']['ratio']:.2f} "
+        f"kafka: ours {_median(ours):,.0f} ev/s / raw {_median(raw):,.0f} ev/s = "
+        f"{result['kafka']['ratio']:.2f} "
         f"(target >= 0.75); against raw repeating 64 records ({_median(raw64):,.0f} ev/s): "
         f"{result['kafka']['ratio_vs_repeating64']:.2f}"
     )
@@ -200,7 +203,8 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         with tempfile.TemporaryDirectory(prefix="cp-bench-") as home:
             lib.append(_ours(EventsConfig.from_env(env={"CARBONPLANE_HOME": home}), n_local))
         log(
-            f"local round {r + 1}/{rounds}: appends {raw_local[-1]:,.0f}/s raw, {lib[-1]:,.0f}/s via the library, reads {reads[-1]:,.0f}/s"
+            f"local round {r + 1}/{rounds}: appends {raw_local[-1]:,.0f}/s raw, {lib[-1]:,.0f}/s "
+            f"via the library, reads {reads[-1]:,.0f}/s"
         )
     result["local"] = {
         "events_per_round": n_local,
@@ -213,7 +217,8 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         "target_appends_per_s": 150_000,
     }
     log(
-        f"local: {_median(raw_local):,.0f} appends/s (durable), {_median(lib):,.0f}/s via the library, "
+        f"local: {_median(raw_local):,.0f} appends/s (durable), {_median(lib):,.0f}/s via the "
+        "library, "
         f"{_median(reads):,.0f} reads/s (target >= 150,000 appends/s)"
     )
     return result

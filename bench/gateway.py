@@ -149,7 +149,9 @@ def gateway_config(
     return path
 
 
-def start_gateway(config: Path, port: int, admin_port: int) -> subprocess.Popen:
+def start_gateway(
+    config: Path, port: int, admin_port: int, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
     exe = REPO / ".venv" / "bin" / "carbonplane"
     proc = subprocess.Popen(
         [
@@ -164,6 +166,7 @@ def start_gateway(config: Path, port: int, admin_port: int) -> subprocess.Popen:
             f"127.0.0.1:{port}",
             "--admin-listen",
             f"127.0.0.1:{admin_port}",
+            *(extra or ("--proxy-ssl-listen", "off")),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -215,7 +218,7 @@ def parse_wrk(out: str) -> dict:
     }
 
 
-def wrk(port: int, seconds: int, headers: list[str]) -> dict:
+def wrk(port: int, seconds: int, headers: list[str], scheme: str = "http") -> dict:
     args = [
         WRK,
         f"-t{WRK_THREADS}",
@@ -228,7 +231,7 @@ def wrk(port: int, seconds: int, headers: list[str]) -> dict:
     for h in headers:
         args += ["-H", h]
     out = subprocess.run(
-        [*args, f"http://127.0.0.1:{port}/bench"],
+        [*args, f"{scheme}://127.0.0.1:{port}/bench"],
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -244,15 +247,22 @@ def wrk(port: int, seconds: int, headers: list[str]) -> dict:
     return result
 
 
-def measure(port: int, runs: int, seconds: int, headers: list[str], pid: int | None = None) -> dict:
+def measure(
+    port: int,
+    runs: int,
+    seconds: int,
+    headers: list[str],
+    pid: int | None = None,
+    scheme: str = "http",
+) -> dict:
     """wrk ``runs`` times; with ``pid`` (a server started in its own session), also the CPU its
     processes spent per request (user and kernel microseconds: where a proxy's time goes,
     independent of the load generator)."""
-    wrk(port, 1, headers)  # warm-up: connections, pools, caches
+    wrk(port, 1, headers, scheme)  # warm-up: connections, pools, caches
     samples = []
     for _ in range(runs):
         before = group_cpu_seconds(pid) if pid is not None else None
-        sample = wrk(port, seconds, headers)
+        sample = wrk(port, seconds, headers, scheme)
         if before is not None:
             after = group_cpu_seconds(pid)
             requests = sample["rps"] * seconds

@@ -77,7 +77,8 @@ class ThrowawayKafka:
         )
         (workdir / "log4j2.properties").write_text(
             "status = warn\nappender.console.type = Console\nappender.console.name = out\n"
-            "appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = [%d] %p %m (%c)%n\n"
+            "appender.console.layout.type = PatternLayout\nappender.console.layout.pattern = [%d] "
+            "%p %m (%c)%n\n"
             "rootLogger.level = WARN\nrootLogger.appenderRef.console.ref = out\n"
         )
         cluster_id = "-"

@@ -2,10 +2,11 @@
 
 ``python -m bench locallog`` (``--quick`` for a smoke check). Each round creates a fresh log (the
 catalog topics made before the clock starts), starts N producer processes (``python -m
-bench.local_log PATH COUNT``) that import, open the log and wait; the clock starts when all are
-told to go and stops when the last has flushed (every record committed with ``synchronous=FULL`` and acknowledged). Each
-producer appends ``per_process`` sealed ``DataIngestionEvent`` records (~330-byte JSON value, the
-six CloudEvents headers, keys over 64 datasets) to ``data-ingestion`` (12 partitions) through
+bench.local_log PATH COUNT``) that import, open the log and wait; the clock starts when all are told
+to go and stops when the last has flushed (every record committed with ``synchronous=FULL`` and
+acknowledged). Each producer appends ``per_process`` sealed ``DataIngestionEvent`` records
+(~330-byte JSON value, the six CloudEvents headers, keys over 64 datasets) to ``data-ingestion`` (12
+partitions) through
 ``LocalLog.produce`` with a delivery callback, and reports the CPU time (user + system) it used
 between go and flushed. Printed per N: the median of the rounds' total events/s, its ratio to one
 process measured in the same run (the baseline), and CPU microseconds per event.
@@ -90,7 +91,8 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         log(
             f"locallog round {r + 1}/{rounds}: "
             + ", ".join(
-                f"{n} process{'es' if n > 1 else ''} {samples[n][-1][0]:,.0f} ev/s ({samples[n][-1][1]:.1f} us CPU/ev)"
+                f"{n} process{'es' if n > 1 else ''} {samples[n][-1][0]:,.0f} ev/s "
+                f"({samples[n][-1][1]:.1f} us CPU/ev)"
                 for n in PROCESS_COUNTS
             )
         )

@@ -47,7 +47,8 @@ def machine_info() -> dict[str, str | int]:
 
 def group_cpu_seconds(pgid: int) -> tuple[float, float]:
     """(user, system) CPU seconds used so far by every process in group ``pgid`` (from /proc).
-    Start a server with ``start_new_session=True`` and its pid is the group of it and its workers."""
+    Start a server with ``start_new_session=True`` and its pid is the group of it and its workers.
+    """
     user = system = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():

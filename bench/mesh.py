@@ -41,7 +41,10 @@ MAX_CONNECTIONS = 256
 APP = r"""
 import asyncio, sys
 BODY = b"hello from the app\n"
-RESP = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n%s" % (len(BODY), BODY)
+RESP = b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n\r\n%s" % (
+    len(BODY),
+    BODY,
+)
 async def handle(reader, writer):
     try:
         while True:

@@ -1,5 +1,6 @@
 """Kafka spool benchmark: how fast the spool drains, and how soon a producer under sustained load
-returns to direct delivery after an outage. ``python -m bench.spool_drain [--rates 200,400] [--runs 3]``
+returns to direct delivery after an outage. ``python -m bench.spool_drain [--rates 200,400] [--runs
+3]``
 
 Uses a throwaway broker of its own (``bench.kafka_throwaway``), never the shared one on :9092.
 One run, for a given arrival rate R:
@@ -17,9 +18,9 @@ One run, for a given arrival rate R:
    the run fails.
 
 ``drain rate`` = records re-sent by the drainer / seconds from the broker's answer to the return to
-direct delivery (arrivals included). The drain-only figure (``--drain-only N``) spools N records with
-no production after the restart and times the drainer alone. CPU per event is this process's user+
-system CPU over the run divided by the records produced. Bounded: loopback, fixed durations.
+direct delivery (arrivals included). The drain-only figure (``--drain-only N``) spools N records
+with no production after the restart and times the drainer alone. CPU per event is this process's
+user+ system CPU over the run divided by the records produced. Bounded: loopback, fixed durations.
 """
 
 from __future__ import annotations
@@ -74,7 +75,8 @@ def _check(cfg: EventsConfig, topic: str, produced: int) -> None:
     if sorted(everything) != list(range(produced)):
         missing = set(range(produced)) - set(everything)
         raise RuntimeError(
-            f"{topic}: {len(everything)} records for {produced} produced; missing {sorted(missing)[:5]}, "
+            f"{topic}: {len(everything)} records for {produced} produced; missing "
+            f"{sorted(missing)[:5]}, "
             f"duplicated {len(everything) - len(set(everything))}"
         )
     for partition, seqs in per_partition.items():
@@ -91,7 +93,8 @@ def one_run(
     after: float,
     cap: float,
 ) -> dict:
-    """One outage at ``rate`` events/s; see the module docstring. The broker is up on entry and exit."""
+    """One outage at ``rate`` events/s; see the module docstring. The broker is up on entry and
+    exit."""
     cfg = _cfg(broker, home)
     KafkaAdmin(cfg).apply_topics(
         [TopicSpec(name, "data", PARTITIONS, DAY_MS, "delete", "DataIngestionEvent", "k")]

@@ -62,11 +62,13 @@ def _redis_problem() -> str | None:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> str:
-    """The bootstrap address of the real broker, checked to answer; fails the test if it does not."""
+    """The bootstrap address of the real broker, checked to answer; fails the test if
+    it does not."""
     problem = _kafka_problem()
     if problem:
         pytest.fail(
-            f"Kafka is not reachable on {KAFKA_BOOTSTRAP}: start it with `make kafka-up` ({problem})",
+            f"Kafka is not reachable on {KAFKA_BOOTSTRAP}: start it with `make kafka-up` "
+            f"({problem})",
             pytrace=False,
         )
     return KAFKA_BOOTSTRAP
@@ -99,8 +101,9 @@ def cp_home(tmp_path, monkeypatch):
 def unique_name(request) -> Callable[[str], str]:
     """``unique_name(prefix)`` -> a topic/group/key name no other test or run uses.
 
-    Shape: ``<prefix>-<test name>-<12 hex>``, restricted to Kafka's topic alphabet (``[A-Za-z0-9._-]``,
-    at most 249 characters) and without dots, so it never collides with a dotted catalog topic.
+    Shape: ``<prefix>-<test name>-<12 hex>``, restricted to Kafka's topic alphabet
+    (``[A-Za-z0-9._-]``, at most 249 characters) and without dots, so it never collides with a
+    dotted catalog topic.
     """
     test = re.sub(r"[^A-Za-z0-9-]+", "-", request.node.name).strip("-")[:60]
 

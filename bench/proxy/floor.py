@@ -1,5 +1,5 @@
-"""The floor of a Python reverse proxy on this machine: how close can asyncio + uvloop + httptools get
-to nginx when the proxy does almost nothing?
+"""The floor of a Python reverse proxy on this machine: how close can asyncio + uvloop + httptools
+get to nginx when the proxy does almost nothing?
 
     .venv/bin/python bench/proxy/floor.py [--seconds 5] [--runs 3]
 
@@ -144,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
                 tmp,
                 "proxy",
                 (
-                    f"upstream u {{ server 127.0.0.1:{UPSTREAM_PORT}; keepalive 64; }} server {{ listen "
-                    f"127.0.0.1:{NGINX_PORT}; location / {{ proxy_pass http://u; proxy_http_version 1.1; "
+                    f"upstream u {{ server 127.0.0.1:{UPSTREAM_PORT}; keepalive 64; }} server {{ "
+                    "listen "
+                    f"127.0.0.1:{NGINX_PORT}; location / {{ proxy_pass http://u; "
+                    "proxy_http_version 1.1; "
                     'proxy_set_header Connection ""; } }'
                 ),
                 NGINX_PORT,
@@ -169,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                 + " ".join(f"{s['rps']:,.0f}" for s in samples[name])
             )
         print(
-            f"floor / nginx = {rps['floor'] / rps['nginx']:.2f} req/s, p99 {p99['floor'] / p99['nginx']:.2f}x"
+            f"floor / nginx = {rps['floor'] / rps['nginx']:.2f} req/s, p99 "
+            f"{p99['floor'] / p99['nginx']:.2f}x"
         )
     finally:
         for proc in reversed(procs):

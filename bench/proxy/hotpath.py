@@ -35,7 +35,7 @@ from carbonplane.proxy.downstream import ClientConnection
 from carbonplane.proxy.layers.pool import UpstreamConnection
 from carbonplane.proxy.server import ProxyServer
 from carbonplane.proxy.static import StaticApp
-from carbonplane.proxy.supervisor import tune_gc
+from carbonplane.proxy.worker import tune_gc
 
 PLUGINS = ("rate-limiting", "cors", "jwt", "prometheus", "file-log")
 REQUEST = b"GET /bench HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import msgspec
 
 from carbonplane.errors import EventValidationError
+from carbonplane.events import codec
 from carbonplane.events import types as T
 from carbonplane.events.backends.factory import open_admin, open_reader
 from carbonplane.events.catalog import TOPICS
@@ -85,9 +86,10 @@ def run_demo(cfg: EventsConfig | None = None) -> DemoReport:
 
 
 def _same_event(value: bytes, sent: T.Event) -> bool:
-    """Whether ``value`` decodes to ``sent``, with the envelope fields the producer filled in (it fills
-    them on its own copy: ``sent`` keeps an empty eventId, a zero timestamp, an empty source)."""
-    back = T.decode_event(value)
+    """Whether ``value`` decodes to ``sent``, with the envelope fields the producer filled in (it
+    fills them on its own copy: ``sent`` keeps an empty eventId, a zero timestamp, an empty source).
+    """
+    back = codec.decode_event(value)
     generated = {
         f: getattr(back, f) for f in ("event_id", "timestamp", "source") if not getattr(sent, f)
     }

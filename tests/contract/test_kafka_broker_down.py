@@ -2,9 +2,9 @@
 
 The shared broker stays up: "down" is a loopback port nothing listens on (checked before use).
 Without a spool every record gets a failure callback (count == produced) once message.timeout.ms
-passes, or when ``close`` gives up on it. With a spool, records are reported spooled once they are on
-disk, and a later producer process (here: a real second Python process first spools, then this one
-drains) delivers them to the real broker with key, value, headers and timestamp intact.
+passes, or when ``close`` gives up on it. With a spool, records are reported spooled once they are
+on disk, and a later producer process (here: a real second Python process first spools, then this
+one drains) delivers them to the real broker with key, value, headers and timestamp intact.
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ def test_spool_keeps_events_while_down_and_the_next_process_delivers_them(
 
 def _spool_in_another_process(address: str, spool_dir, topic: str, count: int) -> None:
     """A separate Python process produces ``count`` records with the spool while the broker is down,
-    checks each was reported spooled, then exits hard (no close): the records must already be on disk."""
+    checks each was reported spooled, then exits hard (no close): the records must already be on
+    disk."""
     script = textwrap.dedent(f"""
         import os
         from carbonplane.events.backends.kafka import KafkaProducerBackend
@@ -160,11 +161,13 @@ def _spool_in_another_process(address: str, spool_dir, topic: str, count: int) -
         backend = KafkaProducerBackend(cfg, "spooler", metadata_timeout=0.5)
         reports = []
         for seq in range({count}):
-            backend.produce({topic!r}, b'{{"seq": %d}}' % seq, b"key-%d" % (seq % 7), [("seq", b"%d" % seq)],
-                            reports.append, {BASE_TS} + seq)
+            value, key = b'{{"seq": %d}}' % seq, b"key-%d" % (seq % 7)
+            backend.produce({topic!r}, value, key, [("seq", b"%d" % seq)], reports.append,
+                            {BASE_TS} + seq)
         left = backend.flush(30)
         assert left == 0 and len(reports) == {count}, (left, len(reports))
-        assert all(d.spooled and d.partition == -1 and "spooled to" in d.error for d in reports), reports[:2]
+        spooled = [d.spooled and d.partition == -1 and "spooled to" in d.error for d in reports]
+        assert all(spooled), reports[:2]
         print("spooled", len(reports), flush=True)
         os._exit(0)
     """)

@@ -5,8 +5,8 @@ from the same cached jars (``make kafka-up`` fetches them into .cache/kafka/<ver
 own data dir and free loopback ports, so it can be killed and restarted at will.
 
 1. Within one producer: produced while up -> delivered; broker SIGKILLed -> every record is reported
-   spooled (none failed, none lost); broker restarted -> the spool drains by itself, and every record
-   is in the topic, in production order per partition.
+   spooled (none failed, none lost); broker restarted -> the spool drains by itself, and every
+   record is in the topic, in production order per partition.
 2. Across processes: process A produces while the broker is down and exits; after the broker is
    back, process B opens the same spool directory and delivers A's records.
 3. Mid-stream: the broker is killed while records are queued and in flight; every record is
@@ -127,12 +127,14 @@ def test_a_later_process_delivers_what_an_earlier_one_spooled(broker, tmp_path):
         from carbonplane.events.config import EventsConfig
         home = Path({str(tmp_path)!r})
         cfg = EventsConfig.from_env({{}}, bootstrap_servers={broker.bootstrap!r}, home=home,
-                                    spool_dir=home / "spool", overrides={{"message.timeout.ms": 5000}})
+                                    spool_dir=home / "spool",
+                                    overrides={{"message.timeout.ms": 5000}})
         backend = KafkaProducerBackend(cfg, "process-a", metadata_timeout=1.0)
         reports = []
         for seq in range(250):
-            backend.produce({topic!r}, b'{{"seq": %d}}' % seq, b"key-%d" % (seq % 11), [("seq", b"%d" % seq)],
-                            reports.append, {BASE_TS} + seq)
+            value, key = b'{{"seq": %d}}' % seq, b"key-%d" % (seq % 11)
+            backend.produce({topic!r}, value, key, [("seq", b"%d" % seq)], reports.append,
+                            {BASE_TS} + seq)
         backend.close(30)
         assert len(reports) == 250 and all(d.spooled for d in reports), reports[:2]
         print("spooled", len(reports), flush=True)

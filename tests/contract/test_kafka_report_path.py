@@ -3,7 +3,8 @@
 Once a topic is known, the Kafka backend hands each event's ``DeliveryFuture`` to librdkafka as the
 record's own callback. These tests check that this path counts exactly like the wrapped one: a
 success resolves the future and the stats, a record the broker refuses (larger than the topic's
-``max.message.bytes``, which bounds a whole record batch) comes back as a failure through the backend's failure handler, and
+``max.message.bytes``, which bounds a whole record batch) comes back as a failure through the
+backend's failure handler, and
 ``pending`` returns to 0 in both cases.
 """
 

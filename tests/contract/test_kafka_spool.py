@@ -114,7 +114,8 @@ def test_a_writer_killed_mid_stream_leaves_whole_batches(tmp_path):
         spool = Spool({str(directory)!r})
         batch = 0
         while True:
-            spool.append([SpooledRecord("t", b"%d-%d" % (batch, i), None, [], 0) for i in range(50)])
+            records = [SpooledRecord("t", b"%d-%d" % (batch, i), None, [], 0) for i in range(50)]
+            spool.append(records)
             batch += 1
             if batch == 20:
                 print("ready", flush=True)
@@ -138,7 +139,8 @@ def test_several_processes_append_at_once(tmp_path):
         from carbonplane.events.backends.spool import Spool, SpooledRecord
         spool = Spool({d!r})
         for b in range(40):
-            spool.append([SpooledRecord("t", b"{w}-%d-%d" % (b, i), None, [], 0) for i in range(25)])
+            records = [SpooledRecord("t", b"{w}-%d-%d" % (b, i), None, [], 0) for i in range(25)]
+            spool.append(records)
     """
     writers = [_python(script.format(d=str(directory), w=w)) for w in range(3)]
     for w in writers:

@@ -177,7 +177,8 @@ def _writer(path: str, writer_id: int, count: int) -> None:
 
 
 def _crash_writer(path: str, round_no: int) -> None:
-    """Produce forever; write each acknowledged record's id to stdout (unbuffered) as it is reported."""
+    """Produce forever; write each acknowledged record's id to stdout (unbuffered) as it is
+    reported."""
     log = LocalLog(Path(path), linger_ms=1)
 
     def acknowledged(delivery, record_id: bytes) -> None:

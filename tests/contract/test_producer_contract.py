@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from carbonplane.errors import EventValidationError
+from carbonplane.events import codec
 from carbonplane.events import types as T
 from carbonplane.events.backends.factory import open_admin, open_reader
 from carbonplane.events.catalog import TOPICS, TOPICS_BY_NAME
@@ -70,7 +71,7 @@ def test_every_event_type_round_trips(producer, events_config):
             d = fut.result(5)
             spec = TOPICS_BY_NAME[event.TOPIC]
             rec = _read_one(reader, event.TOPIC, d.partition, d.offset)
-            back = T.decode_event(rec.value)
+            back = codec.decode_event(rec.value)
             assert (event.event_id, event.timestamp, event.source) == (
                 "",
                 0,
@@ -99,7 +100,7 @@ def _expected_key(event: T.Event) -> bytes:
     key_field = TOPICS_BY_NAME[event.TOPIC].key_field
     if "->" in key_field:
         return f"{event.source_dataset}->{event.target_dataset}".encode()
-    raw = T.decode_event(T.encode_event(event))
+    raw = codec.decode_event(codec.encode_event(event))
     return str(T.msgspec.to_builtins(raw)[key_field]).encode()
 
 

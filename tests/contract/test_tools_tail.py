@@ -9,11 +9,11 @@ import time
 
 import msgspec
 import pytest
-from tools_backends import ingestion_at, log  # noqa: F401 (log: the fixture)
+from tools_backends import ingestion_at
 
 from carbonplane.errors import UnknownTopicError
+from carbonplane.events.codec import decode_event
 from carbonplane.events.tools import TailOptions, tail
-from carbonplane.events.types import decode_event
 
 BASE_MS = (
     (time.time_ns() // 1_000_000 - 2 * 3_600_000) // 1000 * 1000

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from carbonplane.events import codec
 from carbonplane.events import types as T
 
 ENVELOPE = dict(
@@ -133,9 +134,9 @@ FULL: dict[type[T.Event], dict[str, Any]] = {
 
 def full_event(cls: type[T.Event]) -> T.Event:
     """An instance with every field set (fresh objects each call, safe to mutate)."""
-    return T.build_event(cls, **copy.deepcopy(FULL[cls]))
+    return codec.build_event(cls, **copy.deepcopy(FULL[cls]))
 
 
 def minimal_event(cls: type[T.Event]) -> T.Event:
     """An instance with only the required fields (the envelope left for the producer to fill)."""
-    return T.build_event(cls, **copy.deepcopy(MINIMAL[cls]))
+    return codec.build_event(cls, **copy.deepcopy(MINIMAL[cls]))

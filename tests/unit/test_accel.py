@@ -332,7 +332,11 @@ def _append(path: Path, text: str) -> None:
 
 
 def _add_slot(copy: Path) -> None:
-    _edit(copy / "proxy" / "app.py", '__slots__ = ("peer_ip",', '__slots__ = ("edited", "peer_ip",')
+    _edit(
+        copy / "proxy" / "app.py",
+        '__slots__ = (\n        "peer_ip",',
+        '__slots__ = (\n        "edited",\n        "peer_ip",',
+    )
     _edit(
         copy / "proxy" / "app.py",
         "        self.request_bytes = 0\n",

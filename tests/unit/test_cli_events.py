@@ -234,7 +234,8 @@ def test_replay_to_an_unwritable_file_leaves_nothing_behind(log, tmp_path):
 
 
 class _RetainedLog(MemoryLog):
-    """Partition 0 of ``src`` lost offsets below 4 to retention; reads below ``low`` find nothing."""
+    """Partition 0 of ``src`` lost offsets below 4 to retention; reads below ``low``
+    find nothing."""
 
     def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
         return 4, super().watermarks(topic, partition)[1]

@@ -38,8 +38,8 @@ def test_expected_errors_are_one_line_with_their_exit_code():
     unknown = runner.invoke(app, ["events", "tail", "nope", "--from-beginning"], obj=shared)
     assert unknown.exit_code == 1
     assert (
-        unknown.stderr
-        == "error: unknown topic 'nope': create it first (carbonplane topics apply, or apply_topics)\n"
+        unknown.stderr == "error: unknown topic 'nope': create it first "
+        "(carbonplane topics apply, or apply_topics)\n"
     )
     assert unknown.stdout == ""
 

@@ -1,5 +1,5 @@
-"""``carbonplane topics apply|list`` on the in-memory log: what changed, idempotence, dry runs, drift,
-missing and extra topics, in both the table and the JSON form."""
+"""``carbonplane topics apply|list`` on the in-memory log: what changed, idempotence, dry runs,
+drift, missing and extra topics, in both the table and the JSON form."""
 
 from __future__ import annotations
 

@@ -85,18 +85,54 @@ FACADE = [
 ]
 # The original library's signatures (annotations aside): names, order and defaults.
 SIGNATURES = {
-    "produce_data_ingestion_event": "(self, dataset_name, record_count, size_bytes, location, status='SUCCESS', format='parquet', metadata=None, **extra)",
-    "produce_data_quality_event": "(self, dataset_name, check_type, check_name, result, score, failed_records, total_records, message=None, **extra)",
-    "produce_data_lineage_event": "(self, source_dataset, target_dataset, transformation_type, transformation_name, query=None, columns=None, **extra)",
-    "produce_data_transformation_event": "(self, job_name, input_datasets, output_datasets, records_in, records_out, duration_ms, status='SUCCESS', engine=None, error_message=None, **extra)",
-    "produce_service_health_event": "(self, service_name, namespace, health_status, latency_ms, error_rate, message=None, **extra)",
-    "produce_deployment_event": "(self, deployment_name, namespace, action, deployed_version, deployed_by, replicas=1, previous_version=None, **extra)",
-    "produce_config_change_event": "(self, resource, change_type, changed_by, config_version=None, diff=None, reason=None, **extra)",
-    "produce_security_event": "(self, category, severity, resource, principal=None, source_ip=None, details=None, **extra)",
-    "produce_user_action_event": "(self, user_id, username, action, resource, resource_type, result, ip_address, user_agent=None, details=None, **extra)",
-    "produce_api_call_event": "(self, service, endpoint, method, status_code, latency_ms, request_size, response_size, user_id=None, ip_address='unknown', error_message=None, api_key_id=None, **extra)",
-    "produce_data_access_event": "(self, user_id, dataset, access_type, result, row_count=None, query=None, ip_address=None, **extra)",
-    "produce_admin_operation_event": "(self, admin_user, operation, target, result, ip_address=None, details=None, **extra)",
+    "produce_data_ingestion_event": (
+        "(self, dataset_name, record_count, size_bytes, location, status='SUCCESS', "
+        "format='parquet', metadata=None, **extra)"
+    ),
+    "produce_data_quality_event": (
+        "(self, dataset_name, check_type, check_name, result, score, failed_records, "
+        "total_records, message=None, **extra)"
+    ),
+    "produce_data_lineage_event": (
+        "(self, source_dataset, target_dataset, transformation_type, "
+        "transformation_name, query=None, columns=None, **extra)"
+    ),
+    "produce_data_transformation_event": (
+        "(self, job_name, input_datasets, output_datasets, records_in, records_out, "
+        "duration_ms, status='SUCCESS', engine=None, error_message=None, **extra)"
+    ),
+    "produce_service_health_event": (
+        "(self, service_name, namespace, health_status, latency_ms, error_rate, "
+        "message=None, **extra)"
+    ),
+    "produce_deployment_event": (
+        "(self, deployment_name, namespace, action, deployed_version, deployed_by, "
+        "replicas=1, previous_version=None, **extra)"
+    ),
+    "produce_config_change_event": (
+        "(self, resource, change_type, changed_by, config_version=None, diff=None, "
+        "reason=None, **extra)"
+    ),
+    "produce_security_event": (
+        "(self, category, severity, resource, principal=None, source_ip=None, "
+        "details=None, **extra)"
+    ),
+    "produce_user_action_event": (
+        "(self, user_id, username, action, resource, resource_type, result, ip_address, "
+        "user_agent=None, details=None, **extra)"
+    ),
+    "produce_api_call_event": (
+        "(self, service, endpoint, method, status_code, latency_ms, request_size, "
+        "response_size, user_id=None, ip_address='unknown', error_message=None, "
+        "api_key_id=None, **extra)"
+    ),
+    "produce_data_access_event": (
+        "(self, user_id, dataset, access_type, result, row_count=None, query=None, "
+        "ip_address=None, **extra)"
+    ),
+    "produce_admin_operation_event": (
+        "(self, admin_user, operation, target, result, ip_address=None, details=None, **extra)"
+    ),
 }
 STUB = Path(methods.__file__).with_suffix(".pyi")
 
@@ -161,7 +197,8 @@ def test_star_import_gives_exactly_the_public_names_and_unknown_names_fail():
 def test_importing_one_submodule_does_not_load_the_producer():
     code = (
         "import sys, carbonplane.events.catalog, carbonplane.events.types; "
-        "print(sorted(m for m in ('carbonplane.events.producer', 'prometheus_client', 'carbonplane.events.backends.local') if m in sys.modules))"
+        "print(sorted(m for m in ('carbonplane.events.producer', 'prometheus_client', "
+        "'carbonplane.events.backends.local') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -222,10 +259,13 @@ def annotation(tp: typing.Any) -> str:
 
 
 def render_stub() -> str:
-    """What ``methods.pyi`` must say: the generated signatures, as static checkers are to see them."""
+    """What ``methods.pyi`` must say: the generated signatures, as static checkers are
+    to see them."""
     out = [
-        "# Generated from the catalog by tests/unit/test_event_api.py: do not edit. After changing the catalog,",
-        "# the event types or events/methods.py: CARBONPLANE_WRITE_STUB=1 .venv/bin/pytest tests/unit/test_event_api.py",
+        "# Generated from the catalog by tests/unit/test_event_api.py: do not edit. After changing "
+        "the catalog,",
+        "# the event types or events/methods.py: CARBONPLANE_WRITE_STUB=1 .venv/bin/pytest "
+        "tests/unit/test_event_api.py",
         "from collections.abc import Mapping",
         "from typing import Any, Literal, TypedDict, Unpack",
         "",

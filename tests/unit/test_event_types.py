@@ -21,6 +21,7 @@ from event_samples import FULL, MINIMAL, full_event, minimal_event
 from msgspec import inspect as mi
 
 from carbonplane.errors import CarbonplaneError, EventValidationError
+from carbonplane.events import codec
 from carbonplane.events import types as T
 
 TYPES = pytest.mark.parametrize("cls", T.EVENT_TYPES, ids=lambda c: c.__name__)
@@ -165,7 +166,8 @@ def _fields(cls: type) -> list[tuple[str, str, mi.Type]]:
 
 
 def _enums(cls: type) -> list[tuple[str, tuple[str, ...]]]:
-    """(attribute, values in declaration order) of each closed-set field with more than one value."""
+    """(attribute, values in declaration order) of each closed-set field with more
+    than one value."""
     out = []
     for attr, _, t in _fields(cls):
         if isinstance(t, mi.LiteralType) and len(t.values) > 1:
@@ -176,20 +178,21 @@ def _enums(cls: type) -> list[tuple[str, tuple[str, ...]]]:
 
 def _produce_path(cls: type[T.Event], **changes: Any) -> bytes:
     """What ``produce_*_event`` does: keyword arguments -> struct -> validated JSON."""
-    return T.encode_event(T.build_event(cls, **{**copy.deepcopy(FULL[cls]), **changes}))
+    return codec.encode_event(codec.build_event(cls, **{**copy.deepcopy(FULL[cls]), **changes}))
 
 
 def _decode_path(cls: type[T.Event], wire: str, bad: Any) -> T.Event:
     """What a consumer does: JSON bytes -> typed event."""
-    payload = json.loads(T.encode_event(full_event(cls)))
+    payload = json.loads(codec.encode_event(full_event(cls)))
     payload[wire] = bad
-    return T.decode_event(json.dumps(payload).encode())
+    return codec.decode_event(json.dumps(payload).encode())
 
 
 def rejected(
     cls: type[T.Event], attr: str, bad: Any, *, decode: bool = True
 ) -> EventValidationError:
-    """Assert ``attr=bad`` is rejected on both paths, naming ``cls`` and the field; return the error."""
+    """Assert ``attr=bad`` is rejected on both paths, naming ``cls`` and the field; return the
+    error."""
     wire = _camel(cls, attr)
     with pytest.raises(EventValidationError) as info:
         _produce_path(cls, **{attr: bad})
@@ -209,22 +212,22 @@ def rejected(
 
 def accepted(cls: type[T.Event], attr: str, good: Any) -> None:
     data = _produce_path(cls, **{attr: good})
-    assert getattr(T.decode_event(data), attr) == good
+    assert getattr(codec.decode_event(data), attr) == good
 
 
-# -- the wire layout ----------------------------------------------------------------------------------
+# -- the wire layout -------------------------------------------------------------------------------
 
 
 @TYPES
 def test_full_event_encodes_envelope_first_then_documented_fields(cls):
-    data = T.encode_event(full_event(cls))
+    data = codec.encode_event(full_event(cls))
     assert data.startswith(b'{"eventId":"0b5e7d4c-')
     assert list(json.loads(data)) == ENVELOPE + LAYOUT[cls]
 
 
 @TYPES
 def test_minimal_event_omits_absent_optional_fields_and_writes_defaults(cls):
-    payload = json.loads(T.encode_event(minimal_event(cls)))
+    payload = json.loads(codec.encode_event(minimal_event(cls)))
     assert None not in payload.values()
     assert list(payload)[:5] == ENVELOPE[:5] and payload["eventType"] == cls.__name__
     assert payload["version"] == T.SCHEMA_VERSION
@@ -236,9 +239,9 @@ def test_minimal_event_omits_absent_optional_fields_and_writes_defaults(cls):
 @TYPES
 def test_round_trip_is_lossless_with_and_without_named_type(cls):
     for event in (full_event(cls), minimal_event(cls)):
-        data = T.encode_event(event)
-        assert T.decode_event(data) == event == T.decode_event(data, cls.__name__)
-        assert T.encode_event(T.decode_event(data)) == data
+        data = codec.encode_event(event)
+        assert codec.decode_event(data) == event == codec.decode_event(data, cls.__name__)
+        assert codec.encode_event(codec.decode_event(data)) == data
 
 
 def test_every_type_has_its_topic_and_cloudevents_type():
@@ -249,7 +252,7 @@ def test_every_type_has_its_topic_and_cloudevents_type():
     )
 
 
-# -- closed sets --------------------------------------------------------------------------------------
+# -- closed sets -----------------------------------------------------------------------------------
 
 
 def test_the_thirteen_enums_are_found():
@@ -273,11 +276,11 @@ def test_event_type_is_fixed(cls):
     assert (info.value.event_type, info.value.field) == (cls.__name__, "eventType")
     other = next(t for t in T.EVENT_TYPES if t is not cls)
     with pytest.raises(EventValidationError) as info:
-        T.decode_event(T.encode_event(full_event(cls)), other.__name__)
+        codec.decode_event(codec.encode_event(full_event(cls)), other.__name__)
     assert (info.value.event_type, info.value.field) == (other.__name__, "eventType")
 
 
-# -- numbers ------------------------------------------------------------------------------------------
+# -- numbers ---------------------------------------------------------------------------------------
 
 
 def _count_fields() -> list[tuple[type[T.Event], str]]:
@@ -357,12 +360,12 @@ def test_failed_records_cannot_exceed_total_records():
     assert (info.value.event_type, info.value.field) == ("DataQualityEvent", "failedRecords")
     assert "31" in info.value.problem and "30" in info.value.problem
     with pytest.raises(EventValidationError) as info:  # produce_*_event's path
-        T.build_event(T.DataQualityEvent, **bad)
+        codec.build_event(T.DataQualityEvent, **bad)
     assert info.value.field == "failedRecords"
-    wire = json.loads(T.encode_event(full_event(T.DataQualityEvent)))
+    wire = json.loads(codec.encode_event(full_event(T.DataQualityEvent)))
     wire.update(failedRecords=31, totalRecords=30)
     with pytest.raises(EventValidationError) as info:  # a consumer decoding it
-        T.decode_event(json.dumps(wire).encode())
+        codec.decode_event(json.dumps(wire).encode())
     assert (info.value.event_type, info.value.field) == ("DataQualityEvent", "failedRecords")
     with pytest.raises(
         msgspec.ValidationError, match="exceeds totalRecords"
@@ -375,13 +378,13 @@ def test_mistyped_counts_are_named_not_crashed_on():
     for attr in ("failed_records", "total_records"):
         rejected(T.DataQualityEvent, attr, "30")
         with pytest.raises(EventValidationError) as info:
-            T.encode_event(
+            codec.encode_event(
                 T.DataQualityEvent(**{**copy.deepcopy(FULL[T.DataQualityEvent]), attr: None})
             )
         assert info.value.field == _camel(T.DataQualityEvent, attr)
 
 
-# -- presence and types -------------------------------------------------------------------------------
+# -- presence and types ----------------------------------------------------------------------------
 
 
 @TYPES
@@ -389,15 +392,15 @@ def test_missing_required_field_names_the_field(cls):
     for attr in MINIMAL[cls]:
         kwargs = {k: v for k, v in copy.deepcopy(MINIMAL[cls]).items() if k != attr}
         with pytest.raises(EventValidationError) as info:
-            T.build_event(cls, **kwargs)
+            codec.build_event(cls, **kwargs)
         assert (info.value.event_type, info.value.field) == (cls.__name__, _camel(cls, attr))
         with pytest.raises(EventValidationError) as info:  # None means absent
-            T.build_event(cls, **{**kwargs, attr: None})
+            codec.build_event(cls, **{**kwargs, attr: None})
         assert info.value.field == _camel(cls, attr)
-        wire = json.loads(T.encode_event(minimal_event(cls)))
+        wire = json.loads(codec.encode_event(minimal_event(cls)))
         del wire[_camel(cls, attr)]
         with pytest.raises(EventValidationError) as info:
-            T.decode_event(json.dumps(wire).encode())
+            codec.decode_event(json.dumps(wire).encode())
         assert (info.value.event_type, info.value.field) == (cls.__name__, _camel(cls, attr))
 
 
@@ -428,7 +431,7 @@ def test_every_field_rejects_values_of_the_wrong_type(cls):
                 continue  # None means absent on the produce path: covered by the missing-field test
             if bad is None and attr not in MINIMAL[cls]:
                 with pytest.raises(EventValidationError) as info:  # direct construction keeps None
-                    T.encode_event(msgspec.structs.replace(full_event(cls), **{attr: None}))
+                    codec.encode_event(msgspec.structs.replace(full_event(cls), **{attr: None}))
                 assert info.value.field == wire
                 continue
             with pytest.raises(EventValidationError) as info:
@@ -453,7 +456,7 @@ def test_required_names_are_not_empty(cls):
 
 def test_unknown_keyword_is_named():
     with pytest.raises(EventValidationError) as info:
-        T.build_event(T.SecurityEvent, **FULL[T.SecurityEvent], colour="red")
+        codec.build_event(T.SecurityEvent, **FULL[T.SecurityEvent], colour="red")
     assert (info.value.event_type, info.value.field) == ("SecurityEvent", "colour")
 
 
@@ -464,10 +467,10 @@ def test_nested_column_lineage_errors_carry_the_path():
             T.DataLineageEvent, columns=[T.ColumnLineage(source_column="a", target_column="b"), col]
         )
     assert info.value.field == "columns[1].sourceColumn"
-    wire = json.loads(T.encode_event(full_event(T.DataLineageEvent)))
+    wire = json.loads(codec.encode_event(full_event(T.DataLineageEvent)))
     del wire["columns"][0]["targetColumn"]
     with pytest.raises(EventValidationError) as info:
-        T.decode_event(json.dumps(wire).encode())
+        codec.decode_event(json.dumps(wire).encode())
     assert (info.value.event_type, info.value.field) == (
         "DataLineageEvent",
         "columns[0].targetColumn",
@@ -503,7 +506,7 @@ def test_envelope_fields_are_validated_too():
     rejected(T.ConfigChangeEvent, "source", ["svc"])
 
 
-# -- decoding garbage ---------------------------------------------------------------------------------
+# -- decoding garbage ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -520,23 +523,23 @@ def test_envelope_fields_are_validated_too():
 )
 def test_undecodable_payloads_are_validation_errors(data, field):
     with pytest.raises(EventValidationError) as info:
-        T.decode_event(data)
+        codec.decode_event(data)
     assert (info.value.event_type, info.value.field) == ("<unknown>", field)
 
 
 def test_unknown_event_type_is_named():
     with pytest.raises(EventValidationError) as info:
-        T.decode_event(b'{"eventType": "PaymentEvent"}')
+        codec.decode_event(b'{"eventType": "PaymentEvent"}')
     assert (info.value.event_type, info.value.field) == ("PaymentEvent", "eventType")
     with pytest.raises(EventValidationError) as info:
-        T.encode_event(T.Event())
+        codec.encode_event(T.Event())
     assert info.value.event_type == "Event" and "12 catalog event types" in info.value.problem
 
 
 def test_truncated_payload_of_a_known_type():
-    data = T.encode_event(full_event(T.DeploymentEvent))[:-10]
+    data = codec.encode_event(full_event(T.DeploymentEvent))[:-10]
     with pytest.raises(EventValidationError) as info:
-        T.decode_event(data, "DeploymentEvent")
+        codec.decode_event(data, "DeploymentEvent")
     assert (info.value.event_type, info.value.field) == ("DeploymentEvent", None)
     assert "not valid JSON" in info.value.problem
 
@@ -549,9 +552,9 @@ def test_validation_errors_belong_to_the_tree():
 
 
 def test_decoder_ignores_unknown_fields_for_forward_compatibility():
-    wire = json.loads(T.encode_event(full_event(T.SecurityEvent)))
+    wire = json.loads(codec.encode_event(full_event(T.SecurityEvent)))
     wire["addedInV2"] = {"anything": [1, 2]}
-    assert T.decode_event(json.dumps(wire).encode()) == full_event(T.SecurityEvent)
+    assert codec.decode_event(json.dumps(wire).encode()) == full_event(T.SecurityEvent)
 
 
 @pytest.mark.parametrize(
@@ -566,7 +569,8 @@ def test_decoder_ignores_unknown_fields_for_forward_compatibility():
     ids=lambda v: type(v).__name__,
 )
 def test_objects_that_json_would_write_as_text_are_not_strings(value):
-    """msgspec's JSON writes bytes as base64 text and a UUID or a Decimal as text: none may pass for a str."""
+    """msgspec's JSON writes bytes as base64 text and a UUID or a Decimal as text: none may pass for
+    a str."""
     for changes in ({"location": value}, {"metadata": {"region": value}}, {"event_id": value}):
         field = "eventId" if "event_id" in changes else next(iter(changes))
         with pytest.raises(EventValidationError) as info:

@@ -2,9 +2,9 @@
 
 What a delivery error means (permanent vs outage, the one-line description with its fix), the
 producer settings the backend adds, the rate-limited failure log, and - on librdkafka's mock cluster
-(``test.mock.num.brokers``, used only here) - fast unknown-topic errors, back-pressure that recovers,
-and a too-large record refused before it is queued. Broker-down behaviour is tested against real
-sockets in tests/contract/test_kafka_broker_down.py.
+(``test.mock.num.brokers``, used only here) - fast unknown-topic errors, back-pressure that
+recovers, and a too-large record refused before it is queued. Broker-down behaviour is tested
+against real sockets in tests/contract/test_kafka_broker_down.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Producer metrics: values move with the calls, the exposition names them, a real scrape serves them."""
+"""Producer metrics: values move with the calls, the exposition names them, a real scrape serves
+them."""
 
 from __future__ import annotations
 
@@ -233,15 +234,15 @@ def test_scrape_over_http(registry):
             assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/plain")
             body = resp.read().decode()
         assert (
-            'carbonplane_events_delivered_total{event_type="ConfigChangeEvent",topic="config-changes"} 1.0'
-            in body
+            "carbonplane_events_delivered_total"
+            '{event_type="ConfigChangeEvent",topic="config-changes"} 1.0' in body
         )
         m.produced("config-changes", "ConfigChangeEvent")  # a second scrape sees the new value
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
             body = resp.read().decode()
         assert (
-            'carbonplane_events_produced_total{event_type="ConfigChangeEvent",topic="config-changes"} 2.0'
-            in body
+            "carbonplane_events_produced_total"
+            '{event_type="ConfigChangeEvent",topic="config-changes"} 2.0' in body
         )
     finally:
         server.shutdown()

@@ -14,6 +14,7 @@ import pytest
 from event_samples import FULL, MINIMAL, full_event, minimal_event
 from jsonschema import Draft202012Validator
 
+from carbonplane.events import codec
 from carbonplane.events import schemas as S
 from carbonplane.events import types as T
 from carbonplane.events.catalog import TOPICS
@@ -39,7 +40,7 @@ def _wire(event: T.Event) -> dict[str, Any]:
     return json.loads(value)
 
 
-# -- the committed files are current ----------------------------------------------------------------
+# -- the committed files are current ---------------------------------------------------------------
 
 
 def test_committed_schemas_are_current():
@@ -87,7 +88,7 @@ def test_every_field_is_described():
             )
 
 
-# -- Avro -------------------------------------------------------------------------------------------
+# -- Avro ------------------------------------------------------------------------------------------
 
 
 @TYPES
@@ -153,14 +154,15 @@ def test_events_round_trip_through_avro_binary(cls, build):
     buf.seek(0)
     back = _from_avro(fastavro.schemaless_reader(buf, schema, schema))
     assert back == payload
-    # the wire value is the event with its envelope filled (sealing leaves ``event`` itself as it was)
+    # the wire value is the event with its envelope filled (sealing leaves ``event`` itself as it
+    # was)
     filled = msgspec.structs.replace(
         event, event_id=payload["eventId"], timestamp=payload["timestamp"], source=payload["source"]
     )
-    assert T.decode_event(json.dumps(back).encode()) == filled
+    assert codec.decode_event(json.dumps(back).encode()) == filled
 
 
-# -- JSON Schema ------------------------------------------------------------------------------------
+# -- JSON Schema -----------------------------------------------------------------------------------
 
 
 @TYPES
@@ -229,7 +231,7 @@ def test_json_schema_and_decoder_reject_the_same_bad_values(cls):
         payload = {**good, name: bad}
         assert not validator.is_valid(payload), f"JSON Schema accepted {name}={bad!r}"
         with pytest.raises(T.EventValidationError) as info:
-            T.decode_event(json.dumps(payload).encode(), cls.__name__)
+            codec.decode_event(json.dumps(payload).encode(), cls.__name__)
         assert info.value.field is not None and info.value.field.split("[")[0] == name, (name, bad)
 
 
@@ -243,7 +245,7 @@ def test_missing_required_field_is_rejected_by_both(cls):
         payload = {k: v for k, v in good.items() if k != key}
         assert not validator.is_valid(payload)
         with pytest.raises(T.EventValidationError) as info:
-            T.decode_event(json.dumps(payload).encode(), cls.__name__)
+            codec.decode_event(json.dumps(payload).encode(), cls.__name__)
         assert info.value.field == key
 
 
@@ -262,7 +264,7 @@ def test_json_schema_and_types_agree_on_numeric_bounds():
     assert props["failedRecords"]["maximum"] == 2**63 - 1
 
 
-# -- catalog.json and docs/events.md ----------------------------------------------------------------
+# -- catalog.json and docs/events.md ---------------------------------------------------------------
 
 
 def test_catalog_json_lists_the_twelve_topics():

@@ -3,13 +3,15 @@
 Run with the repository's venv (`.venv/bin/python test/python_twin.py`), which has carbonplane.
 
 Commands (`{"command": ..., ...}`):
-- ``seal``: ``cases`` = [{eventType, event}] -> [{key, value, headers}] as ``envelope.seal`` makes them
-  (the event is a whole camelCase payload, envelope fields included, so the output is deterministic).
+- ``seal``: ``cases`` = [{eventType, event}] -> [{key, value, headers}] as ``envelope.seal`` makes
+  them (the event is a whole camelCase payload, envelope fields included, so the output is
+  deterministic).
 - ``call``: ``cases`` = [{method, args}] -> [{ok, eventType, field, problem}]: the public method
   (``produce_<snake>_event``) called with the snake_case keyword arguments, on an in-memory backend.
 - ``payload``: ``cases`` = [{topic, event}] -> the same verdicts for ``produce_custom_event``.
 - ``floats``: ``values`` -> the JSON text msgspec writes for each float.
-- ``partition``: ``keys``, ``partitions`` -> ``partition_for`` of each UTF-8 key; and ``murmur2`` of each.
+- ``partition``: ``keys``, ``partitions`` -> ``partition_for`` of each UTF-8 key; and ``murmur2`` of
+  each.
 - ``produce``: ``topic``, ``keys`` -> the partition Kafka acknowledged for a DataIngestionEvent with
   each key, produced through ``get_event_producer`` on ``bootstrap`` (the real broker).
 - ``read``: ``records`` = [{topic, partition, offset}], ``bootstrap`` -> each record as the Python
@@ -26,6 +28,7 @@ from typing import Any
 import msgspec
 
 from carbonplane.errors import EventValidationError
+from carbonplane.events import codec
 from carbonplane.events import types as T
 from carbonplane.events.backends.memory import MemoryLog
 from carbonplane.events.catalog import TOPICS
@@ -133,7 +136,7 @@ def cmd_read(req: dict) -> list:
                 continue
             rec = got[0]
             try:
-                decoded = type(T.decode_event(rec.value)).__name__
+                decoded = type(codec.decode_event(rec.value)).__name__
             except EventValidationError as exc:
                 decoded = f"rejected: {exc}"
             out.append(

@@ -1,1 +1,4 @@
-"""The ``carbonplane`` command line: ``main.app`` is the entry point; one module per command group."""
+"""The ``carbonplane`` command line.
+
+``main.app`` is the entry point; one module per command group.
+"""

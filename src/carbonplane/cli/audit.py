@@ -4,9 +4,9 @@ Filters (all optional, combined with AND): ``--user`` (userId, username or admin
 ``--service`` (service or source), ``--since``/``--until`` (record time, ``[since, until)``),
 ``--topic`` (one audit topic). Results are sorted by time; ``--limit N`` keeps the newest N.
 
-JSON shape (``--json``): one object per line, the same as ``events tail --json``:
-{"topic", "partition", "offset", "key", "headers", "value"}, so the output can be loaded into a topic
-with ``events replay --from-file``.
+JSON shape (``--json``): one object per line, the same as ``events tail --json``: {"topic",
+"partition", "offset", "key", "headers", "value"}, so the output can be loaded into a topic with
+``events replay --from-file``.
 """
 
 from __future__ import annotations

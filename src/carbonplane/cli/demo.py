@@ -1,4 +1,5 @@
-"""``carbonplane demo``: the event tour (``make run``). Prints only what it read back or measured."""
+"""``carbonplane demo``: the event tour (``make run``). Prints only what it read back
+or measured."""
 
 from __future__ import annotations
 

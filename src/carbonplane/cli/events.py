@@ -2,8 +2,8 @@
 
 ``tail TOPIC`` follows new records from the end; ``--from-beginning`` prints the history (partitions
 interleaved by timestamp) and stops at the end unless ``--follow``; ``--limit N`` stops after N.
-``replay`` copies a time or offset window to another topic or a JSON-lines file, or loads such a file
-back into a topic, and prints what it copied per partition.
+``replay`` copies a time or offset window to another topic or a JSON-lines file, or loads such a
+file back into a topic, and prints what it copied per partition.
 
 JSON shapes (``--json``):
   tail:   one object per line: {"topic", "partition", "offset", "key", "headers", "value"}
@@ -152,7 +152,8 @@ def _only_file_options(
     extra = [name for name, value in given.items() if value is not None]
     if extra:
         raise ConfigError(
-            f"{', '.join(extra)} cannot be used with --from-file (a file is loaded whole into --to-topic)",
+            f"{', '.join(extra)} cannot be used with --from-file (a file is loaded whole into "
+            "--to-topic)",
             where="--from-file",
         )
 
@@ -169,7 +170,8 @@ def _window(
 ) -> ReplayWindow:
     if topic is None:
         raise ConfigError(
-            "name the topic to replay (carbonplane events replay TOPIC --from-time -1h --to-file out.jsonl)",
+            "name the topic to replay (carbonplane events replay TOPIC --from-time -1h --to-file "
+            "out.jsonl)",
             where="TOPIC",
         )
     if (to_topic is None) == (to_file is None):

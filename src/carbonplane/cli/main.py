@@ -4,8 +4,9 @@ The CLI is a thin shell over the library: each command parses its options, calls
 function, prints (rich tables for people, ``--json`` for machines) and sets the exit code.
 
 Adding commands (the only place that lists them is the bottom of this module):
-- a group: write ``carbonplane/cli/<area>.py`` with ``app = typer.Typer(help=..., no_args_is_help=True)``
-  and its ``@app.command()`` functions, then add ``register_group(<area>.app, "<area>")`` below;
+- a group: write ``carbonplane/cli/<area>.py`` with ``app = typer.Typer(help=...,
+  no_args_is_help=True)`` and its ``@app.command()`` functions, then add
+  ``register_group(<area>.app, "<area>")`` below;
 - a top-level command: ``register_command(function, "name")`` below (or ``@app.command()``).
 Both helpers may also be called by an embedding program before ``app()`` runs.
 
@@ -28,7 +29,8 @@ from carbonplane.errors import CarbonplaneError, ConfigError
 
 
 class CarbonplaneGroup(TyperGroup):
-    """The root group: turns every ``CarbonplaneError`` raised below it into one line and an exit code."""
+    """The root group: turns every ``CarbonplaneError`` raised below it into one line and an exit
+    code."""
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -41,7 +43,10 @@ class CarbonplaneGroup(TyperGroup):
 app = typer.Typer(
     cls=CarbonplaneGroup,
     name="carbonplane",
-    help="carbonplane: typed platform events on an embedded log or Apache Kafka, and the tools around them.",
+    help=(
+        "carbonplane: typed platform events on an embedded log or Apache Kafka, "
+        "and the tools around them."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,

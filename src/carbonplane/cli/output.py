@@ -52,7 +52,8 @@ class Backends:
 
     @classmethod
     def shared(cls, log: Any) -> "Backends":
-        """One object that is admin, reader and producer at once (e.g. ``MemoryLog``); never closed."""
+        """One object that is admin, reader and producer at once (e.g. ``MemoryLog``);
+        never closed."""
         return cls(lambda: log, lambda: log, lambda _client_id: log, owned=False)
 
     @contextmanager

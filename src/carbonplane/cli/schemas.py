@@ -1,4 +1,5 @@
-"""``carbonplane schemas``: generate or check the JSON Schema and Avro files of the 12 event types."""
+"""``carbonplane schemas``: generate or check the JSON Schema and Avro files of the 12
+event types."""
 
 from __future__ import annotations
 

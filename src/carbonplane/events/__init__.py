@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from carbonplane.events.backends.local import LocalLog
     from carbonplane.events.backends.memory import MemoryLog
     from carbonplane.events.catalog import TOPICS, TopicSpec, topic_spec
+    from carbonplane.events.codec import decode_event
     from carbonplane.events.config import EventsConfig
     from carbonplane.events.delivery import DeliveryFuture, FlushResult
     from carbonplane.events.metrics import serve_metrics
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
         Event,
         SecurityEvent,
         ServiceHealthEvent,
-        decode_event,
     )
 
 _HOME: dict[str, str] = {
@@ -64,9 +64,12 @@ _HOME: dict[str, str] = {
         "carbonplane.events.delivery": "DeliveryFuture FlushResult",
         "carbonplane.events.metrics": "serve_metrics",
         "carbonplane.events.producer": "EventProducer get_event_producer",
-        "carbonplane.events.types": "AuditAdminOperationEvent AuditAPICallEvent AuditDataAccessEvent AuditUserActionEvent "
-        "ColumnLineage ConfigChangeEvent DataIngestionEvent DataLineageEvent DataQualityEvent DataTransformationEvent "
-        "DeploymentEvent Event SecurityEvent ServiceHealthEvent decode_event",
+        "carbonplane.events.codec": "decode_event",
+        "carbonplane.events.types": (
+            "AuditAdminOperationEvent AuditAPICallEvent AuditDataAccessEvent AuditUserActionEvent "
+            "ColumnLineage ConfigChangeEvent DataIngestionEvent DataLineageEvent DataQualityEvent "
+            "DataTransformationEvent DeploymentEvent Event SecurityEvent ServiceHealthEvent"
+        ),
     }.items()
     for name in names.split()
 }

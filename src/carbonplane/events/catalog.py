@@ -32,12 +32,14 @@ class TopicSpec:
     event_type: str
     key_field: str  # camelCase field, or "sourceDataset->targetDataset"
     compression: str = "lz4"
-    # the produce_*_event method's parameters in the report's order (snake_case; see events/methods.py)
+    # the produce_*_event method's parameters in the report's order (snake_case; see
+    # events/methods.py)
     parameters: tuple[str, ...] = ()
 
     @property
     def method(self) -> str:
-        """The producer's method for this topic: ``AuditAPICallEvent`` -> ``produce_api_call_event``."""
+        """The producer's method for this topic: ``AuditAPICallEvent`` ->
+        ``produce_api_call_event``."""
         short = self.event_type.removeprefix("Audit").removesuffix("Event")
         return f"produce_{_snake(short)}_event"
 
@@ -124,7 +126,8 @@ TOPICS: tuple[TopicSpec, ...] = (
         "delete",
         "DataTransformationEvent",
         "jobName",
-        "job_name input_datasets output_datasets records_in records_out duration_ms status engine error_message",
+        "job_name input_datasets output_datasets records_in records_out duration_ms status engine "
+        "error_message",
     ),
     _t(
         "system-health",
@@ -184,7 +187,8 @@ TOPICS: tuple[TopicSpec, ...] = (
         "delete",
         "AuditAPICallEvent",
         "service",
-        "service endpoint method status_code latency_ms request_size response_size user_id ip_address error_message api_key_id",
+        "service endpoint method status_code latency_ms request_size response_size user_id "
+        "ip_address error_message api_key_id",
     ),
     _t(
         "audit-data-access",

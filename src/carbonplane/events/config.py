@@ -113,7 +113,8 @@ class EventsConfig:
         return self.home / "events" / "log.db"
 
     def librdkafka(self, client_id: str) -> dict[str, Any]:
-        """Producer settings: idempotent, acks=all, lz4, murmur2 partitioning (Java/KafkaJS parity)."""
+        """Producer settings: idempotent, acks=all, lz4, murmur2 partitioning
+        (Java/KafkaJS parity)."""
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "client.id": client_id,

@@ -1,14 +1,16 @@
 """What became of produced events: the per-event future, the producer's tally, and a flush's result.
 
-``Tally`` holds one producer's counts behind one lock: totals for ``get_stats``, counts since the last
-flush, and per flow (topic, event type) the produced counts and delivery latencies not yet handed to
-the metrics. ``DeliveryFuture`` is the backend's delivery callback for one event: it counts the
-outcome in the tally as it arrives and builds its ``Delivery`` only when someone asks for it.
+``Tally`` holds one producer's counts behind one lock: totals for ``get_stats``, counts since the
+last flush, and per flow (topic, event type) the produced counts and delivery latencies not yet
+handed to the metrics. ``DeliveryFuture`` is the backend's delivery callback for one event: it
+counts the outcome in the tally as it arrives and builds its ``Delivery`` only when someone asks for
+it.
 
 Hot path: every produced event creates a future and, on success, takes the tally's lock once; the
 metrics receive produced counts and latencies in batches (``Tally.take_unpublished``).
 
-Invariant: every event handed to the backend is counted exactly once as delivered, failed or spooled.
+Invariant: every event handed to the backend is counted exactly once as delivered, failed or
+spooled.
 """
 
 from __future__ import annotations
@@ -94,23 +96,27 @@ class Tally:
 
 
 class DeliveryFuture(ReportSink):
-    """The outcome of one produced event; ``result()`` drives the producer's callbacks while waiting.
+    """The outcome of one produced event; ``result()`` drives the producer's callbacks while
+    waiting.
 
-    It is the backend's delivery callback (an ``AckSink``, and a ``ReportSink`` for backends that take
-    one): a success is counted at once and its ``Delivery`` is built only when someone asks for it."""
+    It is the backend's delivery callback (an ``AckSink``, and a ``ReportSink`` for backends that
+    take one): a success is counted at once and its ``Delivery`` is built only when someone asks for
+    it."""
 
     __slots__ = ("_owner", "_flow", "_callback", "_outcome", "_event_id")
 
     def __init__(
         self, owner: Any, flow: Flow, callback: UserCallback | None, event_id: bytes = b""
     ) -> None:
-        # owner: the EventProducer (its ``poll``, ``_tally``, ``_account_failure`` and ``_report_failure``)
+        # owner: the EventProducer (its ``poll``, ``_tally``, ``_account_failure`` and
+        # ``_report_failure``)
         self._owner = owner
         self._flow = flow
         self._callback = callback
         self._event_id = event_id  # the ce_id header's value, decoded only when asked for
         # None while pending; then a Delivery, or a success not yet built into one: the tuple
-        # (partition, offset, latency_s) given to ``acked``, or the librdkafka message given to ``report``.
+        # (partition, offset, latency_s) given to ``acked``, or the librdkafka message given to
+        # ``report``.
         self._outcome: Any = None
 
     @property
@@ -123,8 +129,8 @@ class DeliveryFuture(ReportSink):
 
     @property
     def event_id(self) -> str:
-        """The ``eventId`` (= ``ce_id``) the event was sent with: the caller's, or the one generated for
-        this produce (the caller's event object is not changed)."""
+        """The ``eventId`` (= ``ce_id``) the event was sent with: the caller's, or the one generated
+        for this produce (the caller's event object is not changed)."""
         return self._event_id.decode()
 
     def done(self) -> bool:
@@ -176,7 +182,8 @@ class DeliveryFuture(ReportSink):
             self._callback(self._built())
 
     def report(self, error: Any, message: Any) -> None:
-        """librdkafka's report for this record, straight from the client (see ``base.ReportSink``)."""
+        """librdkafka's report for this record, straight from the client (see
+        ``base.ReportSink``)."""
         if error is not None:
             self._owner._report_failure(self, error, message)
             return
@@ -188,7 +195,8 @@ class DeliveryFuture(ReportSink):
 
 @dataclass
 class FlushResult:
-    """What ``flush`` saw: ``remaining`` still pending; ``failed``/``spooled`` since the last flush."""
+    """What ``flush`` saw: ``remaining`` still pending; ``failed``/``spooled`` since the
+    last flush."""
 
     remaining: int
     delivered: int = 0

@@ -6,14 +6,14 @@ media type. We send ``ce_specversion``, ``ce_id`` (= eventId), ``ce_source``, ``
 (reverse-DNS, e.g. ``com.carbon254.data.ingestion``), ``ce_time`` (RFC 3339, UTC, ms) and
 ``content-type: application/json``; the JSON value is the original library's payload layout.
 
-Invariants: ``ce_id`` equals the payload's ``eventId`` and ``ce_time`` its ``timestamp``. Sealing never
-changes the caller's event: the envelope is filled on the validated copy, so producing one event
-object twice gives two event ids (and two timestamps) unless the caller set them on purpose (a
+Invariants: ``ce_id`` equals the payload's ``eventId`` and ``ce_time`` its ``timestamp``. Sealing
+never changes the caller's event: the envelope is filled on the validated copy, so producing one
+event object twice gives two event ids (and two timestamps) unless the caller set them on purpose (a
 non-empty ``event_id``, a non-zero ``timestamp``). ``ce_source`` is never empty (CloudEvents 1.0
 section 3.1.1: source is a non-empty URI-reference) and ``ce_time`` is always RFC 3339: a timestamp
 is at most 9999-12-31T23:59:59.999Z (the type's bound) and at most ``MAX_FUTURE_MS`` ahead of this
-clock, the broker default of Kafka 4.x (``log.message.timestamp.after.max.ms`` = 3600000 since
-Kafka 4.0), beyond which the broker refuses the whole batch with ``INVALID_TIMESTAMP``.
+clock, the broker default of Kafka 4.x (``log.message.timestamp.after.max.ms`` = 3600000 since Kafka
+4.0), beyond which the broker refuses the whole batch with ``INVALID_TIMESTAMP``.
 """
 
 from __future__ import annotations
@@ -27,14 +27,8 @@ import msgspec
 
 from carbonplane.errors import ConfigError, EventValidationError
 from carbonplane.events.catalog import TOPICS_BY_NAME
-from carbonplane.events.types import (
-    _ENCODER,
-    _PACKER,
-    EVENT_TYPES,
-    Event,
-    checked_event,
-    event_checker,
-)
+from carbonplane.events.codec import _ENCODER, _PACKER, checked_event, event_checker
+from carbonplane.events.types import EVENT_TYPES, Event
 
 Headers = list[tuple[str, bytes]]
 
@@ -46,7 +40,8 @@ JSON_CONTENT_TYPE = b"application/json"
 _IDS_PER_CHUNK = (
     512  # one getrandom() call per 512 ids: a syscall per event cost more than the rest of seal()
 )
-# Where each character of the 36-character text comes from among the 32 hex digits of 16 random bytes.
+# Where each character of the 36-character text comes from among the 32 hex digits of 16 random
+# bytes.
 _DASHES = (8, 13, 18, 23)
 _TEXT_FROM_HEX = tuple(
     (pos, pos - sum(pos > d for d in _DASHES)) for pos in range(36) if pos not in _DASHES
@@ -60,10 +55,10 @@ _ready_ids: list[str] = []
 def new_event_id() -> str:
     """A random (version 4) UUID in its canonical text form.
 
-    The 122 random bits come from ``os.urandom`` as for ``uuid.uuid4``. Ids are made 512 at a time: the
-    text of a whole chunk is laid out with one strided copy per character position (C loops, not a
-    Python loop per id), and ``list.pop`` hands them out atomically to any thread. A forked child drops
-    its parent's ids so that the two never share one."""
+    The 122 random bits come from ``os.urandom`` as for ``uuid.uuid4``. Ids are made 512 at a time:
+    the text of a whole chunk is laid out with one strided copy per character position (C loops, not
+    a Python loop per id), and ``list.pop`` hands them out atomically to any thread. A forked child
+    drops its parent's ids so that the two never share one."""
     try:
         return _ready_ids.pop()
     except IndexError:
@@ -140,9 +135,10 @@ def ce_headers(event_id: str, source: str, ce_type: str, timestamp_ms: int) -> H
 
 
 def seal(event: Event, source: str) -> tuple[bytes, bytes, Headers]:
-    """``(key, value, headers)`` of ``event`` as ``seal_record`` makes them, for tools and tests that
-    write records of any time themselves (no check against this clock). Unlike the producer, this
-    fills the generated envelope fields into ``event`` itself, so that the caller knows them."""
+    """``(key, value, headers)`` of ``event`` as ``seal_record`` makes them, for tools and tests
+    that write records of any time themselves (no check against this clock). Unlike the producer,
+    this fills the generated envelope fields into ``event`` itself, so that the caller knows them.
+    """
     key, value, headers, ts = seal_record(event, source, future_ms=None)
     if not event.event_id:
         event.event_id = headers[1][1].decode()
@@ -214,14 +210,17 @@ def future_timestamp(event_type: str, ts: int) -> EventValidationError:
     return EventValidationError(
         event_type,
         "timestamp",
-        f"{ts} ({rfc3339_ms(ts)}) is more than {MAX_FUTURE_MS} ms (1 hour) ahead of this clock: Kafka brokers "
-        "refuse such records with INVALID_TIMESTAMP (log.message.timestamp.after.max.ms, 3600000 by default "
+        f"{ts} ({rfc3339_ms(ts)}) is more than {MAX_FUTURE_MS} ms (1 hour) ahead of this clock: "
+        "Kafka brokers "
+        "refuse such records with INVALID_TIMESTAMP (log.message.timestamp.after.max.ms, 3600000 "
+        "by default "
         "since Kafka 4.0); give the time the event happened, in epoch milliseconds",
     )
 
 
 def check_source(source: object, where: str = "source_service") -> str:
-    """``source`` if it can be a CloudEvents source (a non-blank string), else ConfigError naming ``where``."""
+    """``source`` if it can be a CloudEvents source (a non-blank string), else ConfigError naming
+    ``where``."""
     if not isinstance(source, str) or not source.strip():
         raise ConfigError(f"{source!r} {EMPTY_SOURCE}", where=where)
     return source

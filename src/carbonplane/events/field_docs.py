@@ -67,7 +67,9 @@ FIELD_DOCS: dict[str, str] = {
     "previousVersion": "Version deployed before this action.",
     "replicas": "Number of replicas after the action.",
     "deployedBy": "Who or what performed the deployment (user, pipeline).",
-    "ConfigChangeEvent.resource": "Configuration resource that changed, e.g. gateway/routes/trino-api.",
+    "ConfigChangeEvent.resource": (
+        "Configuration resource that changed, e.g. gateway/routes/trino-api."
+    ),
     "changeType": "Kind of change.",
     "changedBy": "Who made the change.",
     "configVersion": "Version of the configuration after the change.",

@@ -28,7 +28,8 @@ from carbonplane.events.types import MAX_TIMESTAMP_MS
 
 
 def check_custom(event: Any) -> tuple[bytes, str | None, str | None, int | None]:
-    """``(json, eventId, source, timestamp)`` of a custom payload; EventValidationError("custom", field)."""
+    """``(json, eventId, source, timestamp)`` of a custom payload; EventValidationError("custom",
+    field)."""
     if not isinstance(event, Mapping):
         raise EventValidationError(
             "custom",
@@ -54,13 +55,15 @@ def check_custom(event: Any) -> tuple[bytes, str | None, str | None, int | None]
             raise EventValidationError(
                 "custom",
                 "timestamp",
-                f"must be epoch milliseconds as an integer (it becomes ce_time and the record timestamp), got {type(ts).__name__} ({ts!r})",
+                "must be epoch milliseconds as an integer (it becomes ce_time and the record "
+                f"timestamp), got {type(ts).__name__} ({ts!r})",
             )
         if not 0 <= ts <= MAX_TIMESTAMP_MS:
             raise EventValidationError(
                 "custom",
                 "timestamp",
-                f"must be between 0 and {MAX_TIMESTAMP_MS} (9999-12-31T23:59:59.999Z, the last instant RFC 3339 writes), got {ts}",
+                f"must be between 0 and {MAX_TIMESTAMP_MS} (9999-12-31T23:59:59.999Z, the last "
+                f"instant RFC 3339 writes), got {ts}",
             )
         if ts > time.time_ns() // 1_000_000 + MAX_FUTURE_MS:
             raise future_timestamp("custom", ts)

@@ -1,4 +1,5 @@
-"""The report's ``produce_*_event`` methods, generated once at import from the catalog and the types.
+"""The report's ``produce_*_event`` methods, generated once at import from the catalog and the
+types.
 
 One method per catalog topic: name ``TopicSpec.method``, parameters ``TopicSpec.parameters`` in that
 order; the rest comes from the event type's fields. A parameter is the field of the same name
@@ -36,6 +37,7 @@ from typing import Any, TypedDict, Union
 import msgspec
 
 from carbonplane.errors import EventValidationError
+from carbonplane.events import codec
 from carbonplane.events import types as T
 from carbonplane.events.catalog import TOPICS, TopicSpec
 from carbonplane.events.delivery import DeliveryFuture, UserCallback
@@ -84,8 +86,8 @@ def _missing(
 
 
 def _columns(columns: Any) -> Any:
-    """Lineage columns given as mappings (camelCase or snake_case keys) become ColumnLineage; anything
-    else is left for validation to refuse. Errors name ``columns[i]``."""
+    """Lineage columns given as mappings (camelCase or snake_case keys) become ColumnLineage;
+    anything else is left for validation to refuse. Errors name ``columns[i]``."""
     if not isinstance(columns, (list, tuple)):
         return columns
     return [_column(c, i) if isinstance(c, Mapping) else c for i, c in enumerate(columns)]
@@ -103,7 +105,7 @@ def _column(c: Mapping[str, Any], index: int) -> T.ColumnLineage:
         for k, v in c.items()
     }
     try:
-        return T.build_event(T.ColumnLineage, **fields)  # type: ignore[arg-type]
+        return codec.build_event(T.ColumnLineage, **fields)  # type: ignore[arg-type]
     except EventValidationError as exc:
         raise EventValidationError(
             "DataLineageEvent", f"columns[{index}].{exc.field}", exc.problem
@@ -127,9 +129,10 @@ def _plain(tp: Any) -> Any:
 
 
 def _fields(cls: type[msgspec.Struct]) -> dict[str, tuple[str, Any, Any]]:
-    """``{field: (wire name, default, type as callers see it)}``; the default is NODEFAULT (required),
-    UNSET (optional), a value or a msgspec factory ({} or []). Unlike ``msgspec.structs.fields``,
-    which evaluates every annotation string anew, each distinct string is evaluated once."""
+    """``{field: (wire name, default, type as callers see it)}``; the default is NODEFAULT
+    (required), UNSET (optional), a value or a msgspec factory ({} or []). Unlike
+    ``msgspec.structs.fields``, which evaluates every annotation string anew, each distinct string
+    is evaluated once."""
     strings = {
         k: v
         for klass in reversed(cls.__mro__)
@@ -215,7 +218,8 @@ def _generate(spec: TopicSpec) -> Callable[..., DeliveryFuture]:
     )
     if missing:
         raise TypeError(
-            f"catalog: {spec.method} has no parameter for {cls.__name__} field(s) {', '.join(missing)}"
+            f"catalog: {spec.method} has no parameter for {cls.__name__} field(s) "
+            f"{', '.join(missing)}"
         )
     check = (
         (
@@ -247,7 +251,8 @@ def _generate(spec: TopicSpec) -> Callable[..., DeliveryFuture]:
     method.__doc__ = (
         f"Validate and queue one {cls.__name__} on {spec.name} (record key: {spec.key_field}); "
         f"returns its DeliveryFuture.\n\n{cls.__doc__}\n\n``**extra``: envelope fields (event_id, "
-        "timestamp, source, correlation_id, causation_id) and on_delivery. Raises EventValidationError "
+        "timestamp, source, correlation_id, causation_id) and on_delivery. Raises "
+        "EventValidationError "
         "naming the field; nothing is sent."
     )
     return method

@@ -8,8 +8,8 @@ Metrics (all documented in docs/metrics.md, exposed in the Prometheus text forma
   ``reason`` is one of ``FAILURE_REASONS``
 - ``carbonplane_events_spooled_total{topic}``              events written to the disk spool
 - ``carbonplane_event_delivery_seconds{topic}``            produce -> acknowledgement latency
-- ``carbonplane_events_pending``                           events handed to the backend, not yet reported
-  (summed over the producers that share the registry)
+- ``carbonplane_events_pending``                           events handed to the backend, not yet
+  reported (summed over the producers that share the registry)
 
 The produce path counts every event, so recording must cost far less than producing: counts live
 in plain dicts behind one lock (a dict update, no per-sample objects), and a custom collector turns
@@ -97,7 +97,8 @@ class _Store(Collector):
         yield fam
         fam = CounterMetricFamily(
             "carbonplane_events_failed",
-            "Events that will not be delivered, by reason: validation, delivery, backpressure, unknown_topic.",
+            "Events that will not be delivered, by reason: validation, delivery, backpressure, "
+            "unknown_topic.",
             labels=("topic", "event_type", "reason"),
         )
         for labels, n in failed.items():

@@ -3,14 +3,15 @@
     from event_producer import get_event_producer
 
     with get_event_producer("my-service") as producer:
-        producer.produce_data_ingestion_event(dataset_name="prices", record_count=10, size_bytes=1024,
+        producer.produce_data_ingestion_event(dataset_name="prices", record_count=10,
+        size_bytes=1024,
                                               location="s3://bucket/prices.parquet")
 
 Layers (wire core -> backend -> this API): an event is validated and sealed (``envelope.seal``: JSON
 value, record key, CloudEvents headers) before anything is queued, so an invalid event raises
 ``EventValidationError`` and nothing is sent. The backend (embedded log or Kafka, chosen by
-``EventsConfig``) queues it and later reports the delivery exactly once; this class turns that report
-into counters (``get_stats``), Prometheus metrics, the caller's callback and the returned
+``EventsConfig``) queues it and later reports the delivery exactly once; this class turns that
+report into counters (``get_stats``), Prometheus metrics, the caller's callback and the returned
 ``DeliveryFuture``. Delivery callbacks run on the thread that calls ``poll``/``flush`` (as in
 confluent-kafka); every ``produce`` serves pending callbacks with ``poll(0)``.
 
@@ -28,6 +29,7 @@ from typing import Any
 import msgspec
 
 from carbonplane.errors import EventValidationError
+from carbonplane.events import codec
 from carbonplane.events import types as T
 from carbonplane.events.backends.base import Delivery, ProducerBackend
 from carbonplane.events.backends.factory import open_producer_backend
@@ -40,9 +42,9 @@ from carbonplane.events.metrics import ProducerMetrics, default_metrics
 
 log = logging.getLogger("carbonplane.events.producer")
 
-# ``produce`` serves pending delivery reports every 16 events, and publishes the counts and latencies
-# gathered meanwhile to the metrics every 256 (``flush``/``poll`` always do both): reports stay timely
-# while the per-event cost of an empty poll and of a metrics update is shared.
+# ``produce`` serves pending delivery reports every 16 events, and publishes the counts and
+# latencies gathered meanwhile to the metrics every 256 (``flush``/``poll`` always do both): reports
+# stay timely while the per-event cost of an empty poll and of a metrics update is shared.
 POLL_EVERY_MASK = 15
 PUBLISH_EVERY_MASK = 255
 
@@ -122,8 +124,8 @@ class EventProducer(CatalogMethods):
         *,
         on_delivery: UserCallback | None = None,
     ) -> DeliveryFuture:
-        """Send ``event`` as given (JSON). A payload whose ``eventType`` is a catalog type is validated
-        as that type first; anything else goes out as a custom CloudEvent."""
+        """Send ``event`` as given (JSON). A payload whose ``eventType`` is a catalog type is
+        validated as that type first; anything else goes out as a custom CloudEvent."""
         etype = event.get("eventType") if isinstance(event, Mapping) else None
         cls = T.EVENT_TYPES_BY_NAME.get(etype) if isinstance(etype, str) else None
         if cls is not None:
@@ -131,7 +133,7 @@ class EventProducer(CatalogMethods):
                 try:
                     typed = msgspec.convert(dict(event), cls)
                 except msgspec.ValidationError as exc:
-                    raise T.payload_error(cls.__name__, event, exc) from None
+                    raise codec.payload_error(cls.__name__, event, exc) from None
                 _, value, headers, ts = seal_record(typed, self.source_service)
             except EventValidationError as err:
                 self._reject(topic, cls.__name__, err)
@@ -156,7 +158,7 @@ class EventProducer(CatalogMethods):
 
     produce_event = produce  # alias for readers of the typed API
 
-    # -- one method per catalog type (the report's call shape) --------------------------------------
+    # -- one method per catalog type (the report's call shape) -------------------------------------
 
     # ``produce_data_ingestion_event(...)`` and the eleven others are generated from the catalog in
     # ``events/methods.py`` (``CatalogMethods``): each builds its event and hands it to ``_emit``.
@@ -172,7 +174,8 @@ class EventProducer(CatalogMethods):
         return n
 
     def flush(self, timeout: float = 10.0) -> FlushResult:
-        """Wait up to ``timeout`` s for every queued event; report pending and failures since last flush."""
+        """Wait up to ``timeout`` s for every queued event; report pending and failures since last
+        flush."""
         self._publish_produced()
         remaining = self._backend.flush(timeout)
         self._publish_produced()
@@ -189,7 +192,8 @@ class EventProducer(CatalogMethods):
         return FlushResult(remaining, delivered, failed, spooled, errors)
 
     def close(self, timeout: float = 10.0) -> FlushResult:
-        """Flush, then release the backend. Events still pending are reported, never dropped silently."""
+        """Flush, then release the backend. Events still pending are reported, never dropped
+        silently."""
         if self._closed:
             return FlushResult(0)
         result = self.flush(timeout)
@@ -200,7 +204,8 @@ class EventProducer(CatalogMethods):
         return result
 
     def get_stats(self) -> dict[str, int]:
-        """``delivered`` and ``errors`` as in the original, plus produced/pending/spooled/rejected."""
+        """``delivered`` and ``errors`` as in the original, plus
+        produced/pending/spooled/rejected."""
         t = self._tally
         with t.lock:
             return {
@@ -221,8 +226,10 @@ class EventProducer(CatalogMethods):
     # -- internals ---------------------------------------------------------------------------------
 
     def _emit(self, event: T.Event, extra: dict[str, Any]) -> DeliveryFuture:
-        """``produce`` for the produce_* methods: ``extra`` holds envelope fields and ``on_delivery``;
-        a field left ``None`` takes its default (the slow path, only when the event does not validate)."""
+        """``produce`` for the produce_* methods: ``extra`` holds envelope fields and
+        ``on_delivery``; a field left ``None`` takes its default (the slow path, only when the event
+        does not
+        validate)."""
         on_delivery = extra.pop("on_delivery", None) if extra else None
         try:
             if extra:
@@ -268,7 +275,8 @@ class EventProducer(CatalogMethods):
         return future
 
     def _publish_produced(self) -> None:
-        """Hand the counts gathered since the last call to the metrics (produced, then delivered)."""
+        """Hand the counts gathered since the last call to the metrics (produced, then
+        delivered)."""
         for flow, produced, latencies in self._tally.take_unpublished():
             if produced:
                 self._metrics.produced(flow.topic, flow.event_type, produced)
@@ -304,8 +312,8 @@ class EventProducer(CatalogMethods):
 
 
 def _replaced(event: T.Event, changes: dict[str, Any] | None) -> T.Event:
-    """``event`` with ``changes``, or (``None``) with every field that is ``None`` back at its default;
-    an unknown or missing field raises EventValidationError naming it."""
+    """``event`` with ``changes``, or (``None``) with every field that is ``None`` back at its
+    default; an unknown or missing field raises EventValidationError naming it."""
     try:
         if changes is not None:
             return msgspec.structs.replace(event, **changes)
@@ -317,7 +325,7 @@ def _replaced(event: T.Event, changes: dict[str, Any] | None) -> T.Event:
             }
         )
     except TypeError as exc:
-        raise T.validation_error(type(event).__name__, exc) from None
+        raise codec.validation_error(type(event).__name__, exc) from None
 
 
 def _key_bytes(key: str | bytes | None) -> bytes | None:
@@ -327,7 +335,8 @@ def _key_bytes(key: str | bytes | None) -> bytes | None:
 
 
 def get_event_producer(service_name: str, **options: Any) -> EventProducer:
-    """The report's entry point: an EventProducer for ``service_name``, configured from the environment."""
+    """The report's entry point: an EventProducer for ``service_name``, configured from the
+    environment."""
     return EventProducer(source_service=service_name, **options)
 
 

@@ -1,20 +1,21 @@
-"""Replay: copy a time or offset window of a topic to another topic or to a JSON-lines file, and load
-such a file back into a topic.
+"""Replay: copy a time or offset window of a topic to another topic or to a JSON-lines file, and
+load such a file back into a topic.
 
 Window (``ReplayWindow``): exactly one start (``from_time_ms`` or ``from_offset``), at most one end
-(``to_time_ms`` or ``to_offset``); ranges are half-open, ``[from, to)``, so consecutive windows never
-overlap. Offsets apply to every selected partition (use ``partition`` to pick one); times select by
-record timestamp: the scan starts at the first record at or after ``from_time_ms`` (Kafka's
-offsets-for-times) and, since timestamps need not grow with offsets, reads on to the end and keeps
-the records before ``to_time_ms``. The end is never later than the end the topic had when the replay started, so
-replaying a topic into itself terminates.
+(``to_time_ms`` or ``to_offset``); ranges are half-open, ``[from, to)``, so consecutive windows
+never overlap. Offsets apply to every selected partition (use ``partition`` to pick one); times
+select by record timestamp: the scan starts at the first record at or after ``from_time_ms``
+(Kafka's offsets-for-times) and, since timestamps need not grow with offsets, reads on to the end
+and keeps the records before ``to_time_ms``. The end is never later than the end the topic had when
+the replay started, so replaying a topic into itself terminates.
 
 Invariants:
 - records are copied with the same key, value and headers (CloudEvents ``ce_*`` included) and, to a
   topic, the same record timestamp; the target partition is chosen by key (murmur2), not copied;
 - per-partition order is kept (partitions are interleaved by timestamp, like ``events tail``);
 - to a topic, every delivery is awaited; any failure or missing acknowledgement raises
-  ``DeliveryError`` with counts, so a replay never reports success for records that were not written;
+  ``DeliveryError`` with counts, so a replay never reports success for records that were not
+  written;
 - to a file, lines are written to ``<file>.partial`` and renamed into place only when complete;
 - from a file, every line is checked before the first record is sent (a bad line sends nothing).
 
@@ -189,7 +190,8 @@ class TopicSink:
         if left or self.acked != self.sent:
             raise DeliveryError(
                 self.target,
-                f"only {self.acked} of {self.sent} records were acknowledged within {self.timeout_s:g} s; "
+                f"only {self.acked} of {self.sent} records were acknowledged within "
+                f"{self.timeout_s:g} s; "
                 "check the backend and replay the window again (replay copies, it does not move)",
             )
 
@@ -203,7 +205,8 @@ def replay_to_topic(
     *,
     timeout_s: float = 60.0,
 ) -> ReplaySummary:
-    """Copy the window of ``topic`` to ``target`` (which must exist); returns once all are acknowledged."""
+    """Copy the window of ``topic`` to ``target`` (which must exist); returns once all are
+    acknowledged."""
     reader.partitions(target)  # fail fast (UnknownTopicError) before reading anything
     summary = ReplaySummary(topic, target)
     sink = TopicSink(producer, target, summary, timeout_s)
@@ -266,7 +269,8 @@ class FileRecord(msgspec.Struct, rename={"decode_error": "decodeError"}):
 
 
 def read_file(path: Path) -> Iterator[tuple[int, FileRecord]]:
-    """``(line number, record)`` for every non-blank line; ConfigError naming ``file:line`` otherwise."""
+    """``(line number, record)`` for every non-blank line; ConfigError naming ``file:line``
+    otherwise."""
     decoder = msgspec.json.Decoder(FileRecord)
     try:
         with path.open("rb") as f:

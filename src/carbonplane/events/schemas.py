@@ -9,10 +9,10 @@ written by hand. ``render_schemas()`` produces, deterministically:
   writes (the envelope included); optional fields are absent, never null. Unknown properties are
   allowed, as the decoder ignores them (consumers stay compatible when a type gains a field).
 - ``avro/<EventType>.avsc`` — an Avro record in ``com.carbon254.events.<category>``: fields in wire
-  order, optional fields as ``["null", T]`` with default null, closed enums as Avro enums (symbols in
-  declaration order), ``long`` for counts and ms timestamps (``int`` only for ranges that fit 32 bits,
-  such as HTTP status codes), ``double`` for floats, maps, arrays and the nested ColumnLineage record.
-  The one-value ``eventType`` literal is an Avro string.
+  order, optional fields as ``["null", T]`` with default null, closed enums as Avro enums (symbols
+  in declaration order), ``long`` for counts and ms timestamps (``int`` only for ranges that fit 32
+  bits, such as HTTP status codes), ``double`` for floats, maps, arrays and the nested ColumnLineage
+  record. The one-value ``eventType`` literal is an Avro string.
 - ``catalog.json`` — the 12 topics with their settings, event type, key and CloudEvents type.
 - ``README.md`` — what the folder is and how to regenerate it.
 
@@ -51,7 +51,7 @@ INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 GENERATED_GLOBS = ("json/*.schema.json", "avro/*.avsc")
 
 
-# -- JSON Schema ------------------------------------------------------------------------------------
+# -- JSON Schema -----------------------------------------------------------------------------------
 
 
 def json_schema(cls: type[Event]) -> dict[str, Any]:
@@ -78,7 +78,8 @@ def json_schema(cls: type[Event]) -> dict[str, Any]:
 
 
 def _described(cls: type, body: dict[str, Any]) -> dict[str, Any]:
-    """Clean the docstring, describe every property, enums in declaration order, literal -> const."""
+    """Clean the docstring, describe every property, enums in declaration order,
+    literal -> const."""
     props: dict[str, Any] = {}
     for f in _fields(cls):
         prop = dict(body["properties"][f.encode_name])
@@ -100,7 +101,7 @@ def _described(cls: type, body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# -- Avro -------------------------------------------------------------------------------------------
+# -- Avro ------------------------------------------------------------------------------------------
 
 
 def avro_schema(cls: type[Event]) -> dict[str, Any]:
@@ -180,7 +181,7 @@ def _words(pascal: str) -> list[str]:
     return re.findall(r"[A-Z]+(?![a-z])|[A-Z][a-z0-9]*", pascal)
 
 
-# -- shared introspection ---------------------------------------------------------------------------
+# -- shared introspection --------------------------------------------------------------------------
 
 
 def _fields(cls: type) -> tuple[mi.Field, ...]:
@@ -203,7 +204,8 @@ def _default(f: mi.Field) -> Any:
 
 
 def _literal_values(cls: type, attr: str) -> tuple[Any, ...] | None:
-    """The values of a ``Literal`` field in declaration order (msgspec's introspection sorts them)."""
+    """The values of a ``Literal`` field in declaration order (msgspec's introspection
+    sorts them)."""
     hint = typing.get_type_hints(cls, include_extras=True)[attr]
     stack = [hint]
     while stack:
@@ -226,7 +228,7 @@ def _doc(cls: type) -> str:
     return inspect.cleandoc(cls.__doc__ or "")
 
 
-# -- the catalog and the files ----------------------------------------------------------------------
+# -- the catalog and the files ---------------------------------------------------------------------
 
 
 def catalog_document() -> dict[str, Any]:
@@ -260,7 +262,8 @@ Generated from the event types in `src/carbonplane/events/types.py` by
 A test fails when these files are out of date.
 
 - `json/<EventType>.schema.json`: JSON Schema (draft 2020-12) of each event's JSON record value.
-- `avro/<EventType>.avsc`: the same event as an Avro record (namespace `com.carbon254.events.<category>`).
+- `avro/<EventType>.avsc`: the same event as an Avro record
+  (namespace `com.carbon254.events.<category>`).
 - `catalog.json`: the {n} topics, their settings, event type, record key and CloudEvents type.
 
 Schema version {version}. See docs/events.md for the envelope, headers and validation rules.

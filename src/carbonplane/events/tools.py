@@ -2,8 +2,8 @@
 arguments, and the catalog-versus-live topic report. ``replay`` and ``audit`` build on these.
 
 The JSON form of a record (``events tail --json``, ``replay --to-file``, ``audit search --json``) is
-exactly six keys, ``{"topic", "partition", "offset", "key", "headers", "value"}``: ``key`` is text or
-null, ``headers`` an object of text values, ``value`` the decoded JSON payload (null for a
+exactly six keys, ``{"topic", "partition", "offset", "key", "headers", "value"}``: ``key`` is text
+or null, ``headers`` an object of text values, ``value`` the decoded JSON payload (null for a
 tombstone). Only when the value is not JSON does a seventh key appear: ``value`` then holds the
 bytes as text and ``decodeError`` says why.
 
@@ -81,7 +81,8 @@ _UNIT_MS = {"ms": 1, "s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "
 
 def parse_time(text: str, *, where: str = "time", now_ms: int | None = None) -> int:
     """Epoch milliseconds from RFC 3339 (``2026-11-27T15:51:03Z``, a date alone is midnight UTC),
-    epoch ms (``1795794663000``), ``now``, or relative to now (``-90s``, ``-15m``, ``-1h``, ``-7d``, ``-2w``)."""
+    epoch ms (``1795794663000``), ``now``, or relative to now (``-90s``, ``-15m``, ``-1h``, ``-7d``,
+    ``-2w``)."""
     raw = text.strip()
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     if raw == "now":
@@ -95,7 +96,8 @@ def parse_time(text: str, *, where: str = "time", now_ms: int | None = None) -> 
         dt = datetime.fromisoformat(raw.replace("z", "Z").replace("Z", "+00:00"))
     except ValueError:
         raise ConfigError(
-            f"cannot read {text!r} as a time: use RFC 3339 (2026-11-27T15:51:03Z), epoch ms, or relative (-1h, -30m, -7d)",
+            f"cannot read {text!r} as a time: use RFC 3339 (2026-11-27T15:51:03Z), epoch ms, or "
+            "relative (-1h, -30m, -7d)",
             where=where,
         ) from None
     if dt.tzinfo is None:
@@ -197,7 +199,8 @@ def tail(
     *,
     stop: threading.Event | None = None,
 ) -> Iterator[Record]:
-    """Records of ``topic``: history first (when ``from_beginning``), then new ones (when following).
+    """Records of ``topic``: history first (when ``from_beginning``), then new ones (when
+    following).
 
     The topic's current end is taken when ``tail`` is called, not at the first ``next()``: a record
     produced after the call is new (followed), one produced before it is history. Stops after
@@ -271,7 +274,7 @@ def _take(
     return records
 
 
-# -- topics: catalog beside live --------------------------------------------------------------------
+# -- topics: catalog beside live -------------------------------------------------------------------
 
 SETTINGS = (
     "partitions",
@@ -284,7 +287,8 @@ SETTINGS = (
 
 @dataclass
 class TopicRow:
-    """One topic's catalog settings beside its live ones. ``status``: ok | drift | missing | extra."""
+    """One topic's catalog settings beside its live ones. ``status``: ok | drift |
+    missing | extra."""
 
     name: str
     status: str
@@ -305,14 +309,17 @@ class TopicRow:
 
 
 def catalog_settings(spec: TopicSpec, replication_factor: int) -> dict[str, str]:
-    """What the catalog asks of a topic on a cluster whose replication factor is ``replication_factor``."""
+    """What the catalog asks of a topic on a cluster whose replication factor is
+    ``replication_factor``."""
     wanted = spec.kafka_config(brokers=replication_factor)
     return {"partitions": str(spec.partitions), **{k: wanted[k] for k in SETTINGS[1:]}}
 
 
 def topic_report(admin: LogAdmin, catalog: tuple[TopicSpec, ...] = TOPICS) -> list[TopicRow]:
-    """Catalog topics in catalog order (each ``ok``, ``drift`` or ``missing``), then live non-catalog
-    topics (``extra``) by name. ``min.insync.replicas`` is judged against the live replication factor."""
+    """Catalog topics in catalog order (each ``ok``, ``drift`` or ``missing``), then live
+    non-catalog topics (``extra``) by name. ``min.insync.replicas`` is judged against the live
+    replication
+    factor."""
     live = admin.describe_topics()
     rows = []
     for spec in catalog:

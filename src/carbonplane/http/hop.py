@@ -1,4 +1,4 @@
-"""What crosses the proxy: hop-by-hop stripping and the serialised heads sent on each side.
+"""What crosses the proxy: the hop-by-hop field sets and the serialised heads sent on each side.
 
 RFC 9110 §7.6.1: an intermediary removes ``Connection`` and every field it names, and the
 hop-by-hop fields Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade,
@@ -27,7 +27,6 @@ from http import HTTPStatus
 
 from carbonplane.http.forwarded import FORWARDED_FIELDS
 from carbonplane.http.model import FRAMING_CHUNKED, FRAMING_LENGTH, Headers, RequestHead
-from carbonplane.http.rules import nominated
 
 try:  # built at install time where a C compiler exists (setup.py); optional
     from carbonplane.http._speedups import head_bytes as _fast_head
@@ -58,13 +57,6 @@ STATUS_LINES = {
 CONTINUE_LINE = b"HTTP/1.1 100 Continue\r\n\r\n"
 # Methods whose requests carry a body by definition: sent with "content-length: 0" when empty.
 BODY_METHODS = frozenset((b"POST", b"PUT", b"PATCH"))
-
-
-def strip_hop_by_hop(headers: Headers, connection_tokens: frozenset[bytes]) -> Headers:
-    """``headers`` without hop-by-hop fields and without the fields Connection names (for a
-    header list as received; ``rules.PROTECTED`` fields are never removed by the tokens)."""
-    extra = nominated(connection_tokens)
-    return [(n, v) for n, v in headers if n not in HOP_BY_HOP and n not in extra]
 
 
 def status_line(status: int, reason: bytes = b"") -> bytes:

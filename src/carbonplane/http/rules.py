@@ -200,11 +200,6 @@ def connection_tokens(values: list[bytes]) -> frozenset[bytes]:
 PROTECTED = frozenset((b"content-length", b"transfer-encoding", b"host"))
 
 
-def nominated(tokens: frozenset[bytes]) -> frozenset[bytes]:
-    """The fields a Connection header may remove: its tokens minus the protected ones."""
-    return tokens - PROTECTED if tokens else tokens
-
-
 def without_nominated(headers: list, tokens: frozenset[bytes]) -> list:
     """``headers`` without the fields that the message's Connection ``tokens`` nominate (the
     list itself when none is present)."""
@@ -216,7 +211,8 @@ def without_nominated(headers: list, tokens: frozenset[bytes]) -> list:
 
 
 def keep_alive(version: bytes, tokens: frozenset[bytes]) -> bool:
-    """HTTP/1.1 is persistent unless ``close``; HTTP/1.0 only with ``keep-alive`` (RFC 9112 §9.3)."""
+    """HTTP/1.1 is persistent unless ``close``; HTTP/1.0 only with ``keep-alive``
+    (RFC 9112 §9.3)."""
     if b"close" in tokens:
         return False
     return version == b"1.1" or b"keep-alive" in tokens

@@ -3,7 +3,8 @@
 Workers are spawned processes, each running one ``ProxyServer`` on uvloop with its own
 ``SO_REUSEPORT`` socket on the same address (the kernel balances connections). The master keeps
 the port bound (not listening) so that port 0 picks one port for everyone and nobody else can
-take it between restarts.
+take it between restarts. With ``tls_listen`` (host, port[, handshake timeout s]) every worker
+also serves HTTPS there (``ProxyServer.start_tls``), the port held the same way.
 
 Config travels as *payload bytes* plus a *factory* named ``"module:function"``; the factory
 turns ``(payload, version)`` into a ``ProxyConfig`` in each worker (compiled objects never
@@ -12,8 +13,9 @@ then runs that in a thread (it must not touch loop or process state) and passes 
 the factory on the loop, so a config that takes seconds to compile does not stop the worker
 serving; configs are still applied one at a time, in order. ``publish(payload)`` first compiles
 in the master - an invalid config raises ``ConfigError`` and reaches no worker - then sends
-``("config", version, payload)`` to each worker. A worker compiles, swaps atomically (in-flight requests finish on the old config) and
-acknowledges ``("applied", version, error)``. ``wait_applied(version)`` blocks until every live
+``("config", version, payload)`` to each worker. A worker (``proxy/worker.py``) compiles, swaps
+atomically (in-flight requests finish on the old config) and acknowledges
+``("applied", version, error)``. ``wait_applied(version)`` blocks until every live
 worker has acknowledged. ``apply(payload)`` is the all-or-nothing form the gateway uses: publish,
 wait, and on any failure (a worker rejects it, or does not answer in time) publish the previous
 payload again, so that the workers end up where the caller's view of the config still is.
@@ -45,8 +47,6 @@ Protocol (``channel.py`` frames): master -> worker ``("config", v, payload)``,
 from __future__ import annotations
 
 import asyncio
-import gc
-import importlib
 import logging
 import multiprocessing
 import os
@@ -57,99 +57,23 @@ from collections.abc import Callable
 from multiprocessing.connection import wait
 
 from carbonplane.errors import ConfigError
-from carbonplane.proxy.channel import FrameBuffer, LoopSender, read_available, send_frame
+from carbonplane.proxy.channel import FrameBuffer, read_available, send_frame
 from carbonplane.proxy.config import ProxyConfig
+from carbonplane.proxy.worker import load_factory, worker_main
 
 log = logging.getLogger("carbonplane.proxy")
 _SPAWN = multiprocessing.get_context("spawn")
 SEND_TIMEOUT = 60.0  # a worker that reads nothing of a frame for this long is taken as stuck
 
 
-def load_factory(path: str) -> Callable[[bytes, int], ProxyConfig]:
-    module, _, attr = path.partition(":")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot load config factory {path!r}: {exc}", where="factory") from None
-
-
-def worker_main(
-    host: str, port: int, factory: str, payload: bytes, version: int, sock: socket.socket
-) -> None:
-    """Entry point of a worker process."""
-    import uvloop
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when workers stop
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # ... and when they reload
-    uvloop.run(_serve(host, port, load_factory(factory), payload, version, sock))
-
-
-async def _serve(host, port, factory, payload, version, sock: socket.socket) -> None:
-    from carbonplane.proxy.server import ProxyServer
-
-    loop = asyncio.get_running_loop()
-    server = ProxyServer(factory(payload, version))
-    await server.start(host, port)
-    stop = asyncio.Event()
-    drain = [10.0]
-    sock.setblocking(False)
-    frames = FrameBuffer()
-    out = LoopSender(loop, sock)
-
-    def on_readable() -> None:
-        messages, closed = read_available(sock, frames)
-        for message in messages:
-            handle(message)
-        if closed:  # end-of-file: the master is gone
-            stop.set()
-
-    pending: asyncio.Queue = asyncio.Queue()
-    prepare = getattr(factory, "prepare", None)
-
-    async def apply_configs() -> None:  # one at a time, in the order they were sent
-        while True:
-            new_version, new_payload = await pending.get()
-            try:
-                made = new_payload
-                if prepare is not None:  # the heavy part off the loop: requests keep flowing
-                    made = await loop.run_in_executor(None, prepare, new_payload, new_version)
-                server.swap(factory(made, new_version))
-                out.send(("applied", new_version, None))
-            except Exception as exc:  # report, keep serving the old config
-                out.send(("applied", new_version, f"{type(exc).__name__}: {exc}"))
-
-    def handle(message) -> None:
-        if message[0] == "config":
-            pending.put_nowait(message[1:])
-        elif message[0] == "stop":
-            drain[0] = message[1]
-            stop.set()
-
-    loop.add_reader(sock.fileno(), on_readable)
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    applier = loop.create_task(apply_configs())
-    tune_gc()
-    out.send(("ready", os.getpid(), version))
-    await stop.wait()
-    applier.cancel()
-    loop.remove_reader(sock.fileno())
-    out.close()
-    await server.close(drain[0])
-
-
-# A worker allocates a few dozen short-lived objects per request and almost none of them form
-# cycles; the default gen0 threshold (700) ran a collection every ~15 requests, each walking the
-# young objects (~5% of the bare gateway's CPU in `hotpath.py`). Everything alive once the worker
-# is ready (modules, config, plugins) is frozen out of collections; gen0 runs every 50,000 net
-# allocations - a few hundred requests, a few MB of young objects at most.
-GC_THRESHOLDS = (50_000, 20, 20)
-
-
-def tune_gc() -> None:
-    """Freeze the startup heap and raise the gen0 threshold (worker processes only)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+def _hold(host: str, port: int) -> socket.socket:
+    """A bound, not listening socket keeping ``port`` for the workers (port 0 picks one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    holder = socket.socket(family, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind((host, port))
+    return holder
 
 
 class _Worker:
@@ -195,6 +119,7 @@ class Supervisor:
         *,
         workers: int | None = None,
         drain: float = 10.0,
+        tls_listen: tuple | None = None,
     ) -> None:
         self.host = host
         self.factory = factory
@@ -203,12 +128,15 @@ class Supervisor:
         self.count = workers or os.cpu_count() or 1
         self.drain = drain
         load_factory(factory)(payload, 0)  # validate before anything starts
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._holder = socket.socket(family, socket.SOCK_STREAM)
-        self._holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        self._holder.bind((host, port))
+        self._holder = _hold(host, port)
         self.port = self._holder.getsockname()[1]
+        self._tls_holder = _hold(*tls_listen[:2]) if tls_listen is not None else None
+        self.tls_listen = (
+            (tls_listen[0], self._tls_holder.getsockname()[1], *tls_listen[2:])
+            if tls_listen is not None
+            else None
+        )
+        self.tls_port = self.tls_listen[1] if self.tls_listen else None
         self._workers: list[_Worker] = []
         self._changed = threading.Condition()
         self._publish_lock = threading.RLock()
@@ -238,7 +166,15 @@ class Supervisor:
             target=worker_main,
             name="carbonplane-proxy-worker",
             daemon=True,
-            args=(self.host, self.port, self.factory, self.payload, self.version, child),
+            args=(
+                self.host,
+                self.port,
+                self.factory,
+                self.payload,
+                self.version,
+                child,
+                self.tls_listen,
+            ),
         )
         process.start()
         child.close()
@@ -273,6 +209,8 @@ class Supervisor:
         if self._monitor is not None:
             self._monitor.join(5)
         self._holder.close()
+        if self._tls_holder is not None:
+            self._tls_holder.close()
 
     # -- config fan-out -----------------------------------------------------------------
     def publish(self, payload: bytes, *, validate: bool = True) -> int:

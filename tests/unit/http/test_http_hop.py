@@ -11,7 +11,6 @@ from carbonplane.http.hop import (
     request_head_bytes,
     response_head_bytes,
     status_line,
-    strip_hop_by_hop,
 )
 from carbonplane.http.model import Limits
 
@@ -75,20 +74,6 @@ def test_framing_written_by_proxy():
     assert b"content-length" not in forward(raw, framing=FRAMING_NONE)
     assert b"content-length: 7\r\n\r\n" in forward(raw, framing=FRAMING_LENGTH, content_length=7)
     assert forward(raw, framing=FRAMING_CHUNKED).endswith(b"transfer-encoding: chunked\r\n\r\n")
-
-
-def test_strip_hop_by_hop_function():
-    headers = [
-        (b"connection", b"x-a"),
-        (b"x-a", b"1"),
-        (b"x-b", b"2"),
-        (b"te", b"trailers"),
-        (b"content-length", b"1"),
-    ]
-    assert strip_hop_by_hop(headers, frozenset({b"x-a", b"content-length"})) == [
-        (b"x-b", b"2"),
-        (b"content-length", b"1"),
-    ]
 
 
 def test_response_head_strips_hop_by_hop_and_keeps_length_unless_reframed():

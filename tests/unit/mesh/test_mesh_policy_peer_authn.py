@@ -120,4 +120,4 @@ def test_oldest_is_first_loaded_among_equals():
 )
 def test_refused_with_line(spec, ns, line, path, words):
     found = issues(pa("p", ns, spec))
-    assert any(l == line and p == path and words in m for l, p, m in found), found
+    assert any(n == line and p == path and words in m for n, p, m in found), found

@@ -147,7 +147,7 @@ def test_destination_rule_typed():
 )
 def test_destination_rule_refusals(spec, line, path, words):
     found = issues(doc("DestinationRule", spec))
-    assert any(l == line and p == path and words in m for l, p, m in found), found
+    assert any(n == line and p == path and words in m for n, p, m in found), found
 
 
 VS = """\
@@ -242,7 +242,8 @@ def test_virtual_service_typed():
             "exactly one",
         ),
         (
-            "hosts: [a]\nhttp:\n- match: [{uri: {regex: '('}}]\n  route: [{destination: {host: a}}]",
+            "hosts: [a]\nhttp:\n- match: [{uri: {regex: '('}}]\n"
+            "  route: [{destination: {host: a}}]",
             9,
             "spec.http[0].match[0].uri.regex",
             "invalid regular expression",
@@ -279,4 +280,4 @@ def test_virtual_service_typed():
 )
 def test_virtual_service_refusals(spec, line, path, words):
     found = issues(doc("VirtualService", spec))
-    assert any(l == line and p == path and words in m for l, p, m in found), found
+    assert any(n == line and p == path and words in m for n, p, m in found), found

@@ -53,8 +53,9 @@ DeliveryCallback = Callable[[Delivery], None]
 class AckSink:
     """A delivery callback that can also take a success without a ``Delivery`` being built for it.
 
-    Optional and backward compatible: any backend may simply call the sink with a ``Delivery`` (it is
-    a ``DeliveryCallback``); a backend on a hot path may instead report a successful delivery with
+    Optional and backward compatible: any backend may simply call the sink with a ``Delivery`` (it
+    is a ``DeliveryCallback``); a backend on a hot path may instead report a successful delivery
+    with
     ``sink.acked(partition, offset, latency_s)``, which must be equivalent to
     ``sink(Delivery(sink.topic, partition, offset, None, latency_s))``. Failures and spooled records
     always go through ``sink(Delivery)``."""
@@ -70,13 +71,15 @@ class AckSink:
 
 
 class ReportSink(AckSink):
-    """An AckSink that also takes a librdkafka client's own per-record report, ``report(error, message)``.
+    """An AckSink that also takes a librdkafka client's own per-record report, ``report(error,
+    message)``.
 
-    librdkafka calls a record's delivery callback with ``(error, message)``. A backend on such a client
-    may hand ``sink.report`` to it as that callback, with no wrapper object per record, once the sinks'
-    owner has agreed through ``ProducerBackend.accept_reports``: the sink then counts each success
-    itself (in the count the owner gave the backend) and passes each failure, untouched, to the failure
-    handler the backend returned, which turns it into a failed or spooled ``Delivery`` as usual."""
+    librdkafka calls a record's delivery callback with ``(error, message)``. A backend on such a
+    client may hand ``sink.report`` to it as that callback, with no wrapper object per record, once
+    the sinks' owner has agreed through ``ProducerBackend.accept_reports``: the sink then counts
+    each success itself (in the count the owner gave the backend) and passes each failure,
+    untouched, to the failure handler the backend returned, which turns it into a failed or spooled
+    ``Delivery`` as usual."""
 
     __slots__ = ()
 
@@ -151,10 +154,10 @@ class ProducerBackend(ABC):
     def accept_reports(
         self, successes: Callable[[], int]
     ) -> Callable[[ReportSink, object, object], None] | None:
-        """Opt in to ``ReportSink``s: the caller promises that every ReportSink it passes to ``produce``
-        counts its successful reports in ``successes()``. Returns the handler the sinks pass failures to,
-        or None when this backend does not take such sinks (the default: it reports through ``acked``
-        or a ``Delivery``)."""
+        """Opt in to ``ReportSink``s: the caller promises that every ReportSink it passes to
+        ``produce`` counts its successful reports in ``successes()``. Returns the handler the sinks
+        pass failures to, or None when this backend does not take such sinks (the default: it
+        reports through ``acked`` or a ``Delivery``)."""
         return None
 
 
@@ -168,7 +171,8 @@ class LogAdmin(ABC):
         self, specs: Iterable[TopicSpec], *, dry_run: bool = False
     ) -> list[TopicChange]:
         """Create missing topics and bring settings in line with ``specs``; idempotent.
-        Partition counts only grow (Kafka cannot shrink them): a smaller spec is reported, not applied."""
+        Partition counts only grow (Kafka cannot shrink them): a smaller spec is reported, not
+        applied."""
 
 
 class LogReader(ABC):
@@ -188,7 +192,8 @@ class LogReader(ABC):
     def read(
         self, topic: str, partition: int, offset: int, max_records: int = 500, timeout: float = 1.0
     ) -> list[Record]:
-        """Up to ``max_records`` records from ``offset`` on; empty when none arrive in ``timeout``."""
+        """Up to ``max_records`` records from ``offset`` on; empty when none arrive in
+        ``timeout``."""
 
     @abstractmethod
     def commit(self, group: str, topic: str, partition: int, offset: int) -> None:

@@ -1,4 +1,5 @@
-"""Topics on Kafka (``LogAdmin``): describe their live settings, create and update them from the catalog.
+"""Topics on Kafka (``LogAdmin``): describe their live settings, create and update them from the
+catalog.
 
 ``apply_topics`` is idempotent: a topic that matches its spec is reported ``unchanged`` and nothing
 is sent to the broker for it. It
@@ -65,7 +66,8 @@ class KafkaAdmin(LogAdmin):
         return [by_name[s.name] for s in specs]
 
     def delete_topics(self, names: Iterable[str]) -> None:
-        """Delete topics (missing ones are ignored); returns once the broker accepted the deletions."""
+        """Delete topics (missing ones are ignored); returns once the broker accepted
+        the deletions."""
         names = list(names)
         if not names:
             return
@@ -234,7 +236,8 @@ class KafkaAdmin(LogAdmin):
                     del waiting[name]
             if waiting and time.monotonic() >= deadline:
                 raise BackendUnavailableError(
-                    f"topics {sorted(waiting)} have no leader for every partition after {self.timeout:g} s"
+                    f"topics {sorted(waiting)} have no leader for every partition after "
+                    f"{self.timeout:g} s"
                 )
             if waiting:
                 time.sleep(0.05)

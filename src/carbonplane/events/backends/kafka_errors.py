@@ -9,7 +9,8 @@
   succeed later, so with a spool it is spooled instead of failed.
 - ``describe``: a delivery error as one line saying what failed and how to fix it.
 - ``FailureLog``: WARNING lines on ``carbonplane.events.kafka`` for failed or spooled deliveries,
-  at most one line per (topic, error) every ``interval`` seconds, with a count of the lines folded in.
+  at most one line per (topic, error) every ``interval`` seconds, with a count of the lines folded
+  in.
 """
 
 from __future__ import annotations
@@ -79,7 +80,10 @@ def describe(err: KafkaError, topic: str, timeout_ms: int | None = None) -> str:
     if code in _UNKNOWN_TOPIC:
         return f"{text} ({UNKNOWN_TOPIC_HINT.replace('the topic', f'topic {topic!r}')})"
     if code in _TIMEOUTS and timeout_ms:
-        return f"{text} (not acknowledged within message.timeout.ms={timeout_ms}; is the broker reachable?)"
+        return (
+            f"{text} (not acknowledged within message.timeout.ms={timeout_ms}; "
+            "is the broker reachable?)"
+        )
     if code in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
         return (
             f"{text} (the broker is unreachable; check KAFKA_BOOTSTRAP_SERVERS and that Kafka runs)"
@@ -103,7 +107,8 @@ class FailureLog:
         self._folded: dict[tuple[str, str, str], int] = {}
 
     def warn(self, what: str, topic: str, reason: str) -> None:
-        """Log ``<what> to <topic>: <reason>`` unless the same line went out less than ``interval`` ago."""
+        """Log ``<what> to <topic>: <reason>`` unless the same line went out less than ``interval``
+        ago."""
         key = (what, topic, reason.split(":", 1)[0])
         now = time.monotonic()
         if now - self._last.get(key, -self.interval) < self.interval:

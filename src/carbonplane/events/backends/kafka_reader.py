@@ -1,12 +1,13 @@
-"""Reading Kafka back (``LogReader``): partitions, watermarks, offset-for-time, batches, group offsets.
+"""Reading Kafka back (``LogReader``): partitions, watermarks, offset-for-time, batches, group
+offsets.
 
 One assign-only consumer serves every read (no group membership, ``enable.auto.commit`` off): a
 read that continues where the previous one stopped keeps librdkafka's prefetched data; any other
 offset re-assigns. ``read`` returns as soon as it has ``max_records`` or has caught up with the
 partition's high watermark, and waits up to ``timeout`` only while nothing has arrived.
 
-Consumer-group offsets use one consumer per group (``group.id`` = the group, never subscribed), which
-commits synchronously: the broker accepts commits from a member-less ("simple") consumer.
+Consumer-group offsets use one consumer per group (``group.id`` = the group, never subscribed),
+which commits synchronously: the broker accepts commits from a member-less ("simple") consumer.
 
 Records come back as ``base.Record``: key/value bytes (None when absent), headers as
 ``list[tuple[str, bytes]]`` (a null header value becomes ``b""``), timestamp in epoch ms.
@@ -148,12 +149,15 @@ class KafkaReader(LogReader):
             self._consumer = Consumer(
                 {
                     **self._common,
-                    "group.id": f"carbonplane-reader-{os.getpid()}-{id(self):x}",  # required; never joined
+                    # group.id is required, never joined
+                    "group.id": f"carbonplane-reader-{os.getpid()}-{id(self):x}",
                     "enable.auto.commit": False,
                     "enable.auto.offset.store": False,
-                    "auto.offset.reset": "earliest",  # an offset below the low watermark reads from it
-                    # a fetch the broker parks for up to 500 ms (the default) also delays every offset
-                    # lookup queued behind it; tools scan many partitions, so answer quickly instead
+                    # an offset below the low watermark reads from it
+                    "auto.offset.reset": "earliest",
+                    # a fetch the broker parks for up to 500 ms (the default) also delays every
+                    # offset lookup queued behind it; tools scan many partitions, so answer quickly
+                    # instead
                     "fetch.wait.max.ms": 10,
                 }
             )
@@ -177,7 +181,8 @@ class KafkaReader(LogReader):
         err = exc.args[0] if exc.args else exc
         return BackendUnavailableError(
             f"Kafka at {self.cfg.bootstrap_servers} did not answer within {self.timeout:g} s "
-            f"({err.str() if isinstance(err, KafkaError) else err}); start it (`make kafka-up`) or fix "
+            f"({err.str() if isinstance(err, KafkaError) else err}); start it (`make kafka-up`) or "
+            "fix "
             "KAFKA_BOOTSTRAP_SERVERS"
         )
 

@@ -123,7 +123,8 @@ class SpoolRoute:
             return True
 
     def abort_hold(self, reason: str) -> None:
-        """Drainer (or close): the tail was not acknowledged; held records go to the spool, in order."""
+        """Drainer (or close): the tail was not acknowledged; held records go to the spool, in
+        order."""
         with self._lock:
             if self.state == HOLD:
                 self._to_writer(reason)

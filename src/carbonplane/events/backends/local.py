@@ -28,37 +28,31 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from carbonplane.errors import BackendUnavailableError, DeliveryError, LogError
+from carbonplane.events.backends import local_records
 from carbonplane.events.backends import local_store as store
 from carbonplane.events.backends.base import (
     Delivery,
     DeliveryCallback,
     Headers,
-    LogAdmin,
-    LogReader,
     ProducerBackend,
-    Record,
-    TopicChange,
-    TopicState,
 )
+from carbonplane.events.backends.local_access import LocalAccess
 from carbonplane.events.backends.local_lifetime import OPEN_LOGS
 from carbonplane.events.backends.local_maintain import (
     MaintenanceReport,
     last_maintenance_ms,
     maintain,
 )
-from carbonplane.events.backends.local_topics import apply_specs, describe
+from carbonplane.events.backends.local_topics import apply_specs
 from carbonplane.events.backends.local_writer import AppendQueue, LogWriter
-from carbonplane.events.catalog import TOPICS, TopicSpec
+from carbonplane.events.catalog import TOPICS
 from carbonplane.events.config import EventsConfig
 from carbonplane.events.partitioner import partition_for
 
 WRITER_BUSY_TIMEOUT_S = 1.0  # the writer re-checks close/deadline at least this often when locked
-READ_POLL_S = 0.005  # how often a waiting read() looks for commits of other processes
 ROUTE_CACHE_KEYS = 65_536  # key -> partition memo per topic
 
 
@@ -90,7 +84,7 @@ class _Route:
         return p
 
 
-class LocalLog(ProducerBackend, LogAdmin, LogReader):
+class LocalLog(ProducerBackend, LocalAccess):
     """The embedded log at ``path``; safe to use from many threads, and from many processes at once.
 
     ``queue_max`` records may wait for the writer; beyond that ``produce`` blocks up to
@@ -142,7 +136,7 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         self._known: dict[str, _Route] = {}
         self._writer: LogWriter | None = None
         self._closed = self._closed_db = False
-        self._last_batch = store.LastBatch()
+        self._last_batch = local_records.LastBatch()
         OPEN_LOGS.add(self)
 
     @classmethod
@@ -161,11 +155,6 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
             if store.is_corruption(exc):
                 raise store.corruption_error(self.path, exc) from exc
             raise LogError(f"cannot open event log {self.path}: {exc}") from exc
-
-    def _raise_if_corrupt(self, conn: sqlite3.Connection, *, full: bool) -> None:
-        problems = store.integrity_problems(conn, full=full)
-        if problems:
-            raise store.corruption_error(self.path, "; ".join(problems[:5]))
 
     # -- producing ------------------------------------------------------------------------------
 
@@ -194,11 +183,11 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         if value is not None:
             if value.__class__ is not bytes:
                 value = _as_bytes(value, "value")
-            if len(value) > store.MAX_RECORD_BYTES:
+            if len(value) > local_records.MAX_RECORD_BYTES:
                 raise DeliveryError(
                     topic,
                     f"a value of {len(value)} bytes exceeds the local log's limit of "
-                    f"{store.MAX_RECORD_BYTES} bytes per record: store large data elsewhere, send a reference",
+                    f"{local_records.MAX_RECORD_BYTES} bytes per record: store large data elsewhere, send a reference",
                 )
         q = self._q
         if len(q.records) + q.inflight >= self.queue_max:
@@ -341,109 +330,6 @@ class LocalLog(ProducerBackend, LogAdmin, LogReader):
         """Counters since open: records delivered (committed), failed, and queued now."""
         q = self._q
         return {"delivered": q.delivered, "failed": q.failed, "queued": q.pending()}
-
-    # -- admin ----------------------------------------------------------------------------------
-
-    @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        """The reading/admin connection, locked for this thread; LogError once closed."""
-        with self._lock:
-            if self._closed_db:
-                raise LogError(
-                    f"the event log {self.path} is closed; open a new LocalLog to use it"
-                )
-            try:
-                yield self._conn
-            except sqlite3.DatabaseError as exc:
-                if store.is_corruption(exc):
-                    raise store.corruption_error(self.path, exc) from exc
-                raise LogError(f"event log {self.path}: {exc}") from exc
-
-    @staticmethod
-    def _row(conn: sqlite3.Connection, topic: str, partition: int | None = None) -> store.TopicRow:
-        row = store.topic_or_raise(store.load_topics(conn), topic)
-        if partition is not None:
-            store.check_partition(row, partition)
-        return row
-
-    def describe_topics(self) -> dict[str, TopicState]:
-        with self._db() as conn:
-            return describe(conn)
-
-    def apply_topics(
-        self, specs: Iterable[TopicSpec], *, dry_run: bool = False
-    ) -> list[TopicChange]:
-        with self._db() as conn:
-            changes = apply_specs(conn, specs, dry_run=dry_run)
-        self._routes.clear()
-        return changes
-
-    def maintain(self, now_ms: int | None = None) -> MaintenanceReport:
-        """Apply retention and compaction now (the writer also does it every ``maintain_every_s``)."""
-        with self._db() as conn:
-            return maintain(conn, now_ms)
-
-    def check(self, *, full: bool = True) -> None:
-        """Verify the log (SQLite's integrity_check, or quick_check, plus the offset invariants);
-        raises LogCorruptionError naming the file and the problems."""
-        with self._db() as conn:
-            self._raise_if_corrupt(conn, full=full)
-
-    # -- reading --------------------------------------------------------------------------------
-
-    def partitions(self, topic: str) -> list[int]:
-        with self._db() as conn:
-            return list(range(self._row(conn, topic).partitions))
-
-    def watermarks(self, topic: str, partition: int) -> tuple[int, int]:
-        with self._db() as conn:
-            row = self._row(conn, topic, partition)
-            return store.watermarks(conn, row.id, partition)
-
-    def offset_for_time(self, topic: str, partition: int, timestamp_ms: int) -> int:
-        with self._db() as conn:
-            row = self._row(conn, topic, partition)
-            return store.offset_for_time(conn, row, partition, timestamp_ms)
-
-    def read(
-        self, topic: str, partition: int, offset: int, max_records: int = 500, timeout: float = 1.0
-    ) -> list[Record]:
-        deadline = time.monotonic() + timeout
-        with self._db() as conn:
-            row = self._row(conn, topic, partition)
-        while True:
-            with self._db() as conn:
-                version = conn.execute("PRAGMA data_version").fetchone()[0]
-                records = store.read_records(
-                    conn, row, partition, offset, max_records, self._last_batch
-                )
-            if records or time.monotonic() >= deadline:
-                return records
-            self._await_commit(version, deadline)
-
-    def _await_commit(self, version: int, deadline: float) -> None:
-        """Return once any connection committed after ``version`` was read, or at ``deadline``."""
-        q = self._q
-        while (remaining := deadline - time.monotonic()) > 0:
-            with q.progress:  # this process's writer notifies; other processes are polled
-                q.progress.wait(min(remaining, READ_POLL_S))
-            with self._db() as conn:
-                if conn.execute("PRAGMA data_version").fetchone()[0] != version:
-                    return
-
-    def commit(self, group: str, topic: str, partition: int, offset: int) -> None:
-        if not group or offset < 0:
-            raise LogError(
-                f"commit needs a group name and an offset >= 0 (got {group!r}, {offset})"
-            )
-        with self._db() as conn:
-            row = self._row(conn, topic, partition)
-            store.commit_offset(conn, group, row.id, partition, offset)
-
-    def committed(self, group: str, topic: str, partition: int) -> int | None:
-        with self._db() as conn:
-            row = self._row(conn, topic, partition)
-            return store.committed_offset(conn, group, row.id, partition)
 
 
 def _as_bytes(data: object, what: str) -> bytes:

@@ -32,7 +32,8 @@ OPEN_LOGS: weakref.WeakSet[LocalLog] = weakref.WeakSet()  # added by LocalLog(),
 
 @atexit.register
 def _close_open_logs() -> None:
-    """At interpreter exit, write what is still queued rather than lose it with the daemon writer."""
+    """At interpreter exit, write what is still queued rather than lose it with the
+    daemon writer."""
     for log in list(OPEN_LOGS):
         log.close(10.0)
 

@@ -1,9 +1,9 @@
 """Retention and compaction of the embedded event log, as Kafka's log cleaner does them.
 
 Retention (``cleanup.policy`` contains ``delete``, ``retention.ms`` >= 0): from the start of each
-partition, whole batches whose newest record is older than ``now - retention.ms`` are removed and the
-low watermark moves past them, as Kafka removes whole segments whose largest timestamp has expired.
-A batch holds what one commit appended to one partition (a few milliseconds of traffic), so
+partition, whole batches whose newest record is older than ``now - retention.ms`` are removed and
+the low watermark moves past them, as Kafka removes whole segments whose largest timestamp has
+expired. A batch holds what one commit appended to one partition (a few milliseconds of traffic), so
 records live at most that much longer than their retention; offsets are never reused.
 
 Compaction (``cleanup.policy`` contains ``compact``): of all records with the same key only the
@@ -23,13 +23,8 @@ import sqlite3
 import time
 from dataclasses import dataclass
 
-from carbonplane.events.backends.local_store import (
-    TopicRow,
-    decode_batch,
-    encode_batch,
-    load_topics,
-    write_txn,
-)
+from carbonplane.events.backends.local_records import decode_batch, encode_batch
+from carbonplane.events.backends.local_store import TopicRow, load_topics, write_txn
 
 RETENTION_CHUNK = 500
 
@@ -76,7 +71,8 @@ def expire(conn: sqlite3.Connection, topic: TopicRow, partition: int, cutoff_ms:
     while True:
         with write_txn(conn):
             rows = conn.execute(
-                "SELECT id, last_offset, max_ts, count FROM batches WHERE topic_id = ? AND part = ? "
+                "SELECT id, last_offset, max_ts, count FROM batches WHERE topic_id = ? AND part = "
+                "? "
                 "ORDER BY last_offset LIMIT ?",
                 (topic.id, partition, RETENTION_CHUNK),
             ).fetchall()
@@ -89,7 +85,8 @@ def expire(conn: sqlite3.Connection, topic: TopicRow, partition: int, cutoff_ms:
                 return removed
             conn.executemany("DELETE FROM batches WHERE id = ?", [(r[0],) for r in expired])
             conn.execute(
-                "UPDATE partitions SET low_offset = MAX(low_offset, ?) WHERE topic_id = ? AND part = ?",
+                "UPDATE partitions SET low_offset = MAX(low_offset, ?) WHERE topic_id = ? AND part "
+                "= ?",
                 (expired[-1][1] + 1, topic.id, partition),
             )
             removed += sum(r[3] for r in expired)
@@ -137,7 +134,8 @@ def compact(conn: sqlite3.Connection, topic: TopicRow, partition: int, now_ms: i
             removed += len(entries) - len(kept)
             if kept:
                 conn.execute(
-                    "UPDATE batches SET base_offset = ?, last_offset = ?, max_ts = ?, count = ?, payload = ? "
+                    "UPDATE batches SET base_offset = ?, last_offset = ?, max_ts = ?, count = ?, "
+                    "payload = ? "
                     "WHERE id = ?",
                     (
                         kept[0][0],

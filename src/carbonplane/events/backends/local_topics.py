@@ -134,7 +134,8 @@ def _plan(
 def _write(conn: sqlite3.Connection, spec: TopicSpec, row: TopicRow | None) -> None:
     if row is None:
         cur = conn.execute(
-            "INSERT INTO topics (name, partitions, retention_ms, cleanup_policy, compression, config) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO topics (name, partitions, retention_ms, cleanup_policy, compression, "
+            "config) VALUES (?, ?, ?, ?, ?, ?)",
             (
                 spec.name,
                 spec.partitions,
@@ -149,7 +150,8 @@ def _write(conn: sqlite3.Connection, spec: TopicSpec, row: TopicRow | None) -> N
         topic_id, first_new = row.id, row.partitions
     partitions = max(spec.partitions, first_new)
     conn.execute(
-        "UPDATE topics SET partitions = ?, retention_ms = ?, cleanup_policy = ?, compression = ?, config = ? WHERE id = ?",
+        "UPDATE topics SET partitions = ?, retention_ms = ?, cleanup_policy = ?, compression = ?, "
+        "config = ? WHERE id = ?",
         (
             partitions,
             spec.retention_ms,

@@ -28,14 +28,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from carbonplane.events.backends.base import AckSink, Delivery
-from carbonplane.events.backends.local_store import (
+from carbonplane.events.backends.local_records import (
     BATCH_RECORDS,
     MAX_BATCH_BYTES,
     encode_batch,
     insert_batches,
-    is_busy,
-    next_offsets,
 )
+from carbonplane.events.backends.local_store import is_busy, next_offsets
 
 log = logging.getLogger("carbonplane.events.local")
 
@@ -68,7 +67,8 @@ class AppendQueue:
 
 
 class LogWriter(threading.Thread):
-    """Commits queued records in batches; runs ``tick`` (maintenance, route refresh) between them."""
+    """Commits queued records in batches; runs ``tick`` (maintenance, route refresh)
+    between them."""
 
     def __init__(
         self,

@@ -94,7 +94,8 @@ class Spool:
             self._db.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise BackendUnavailableError(
-                f"cannot open the event spool {self.path}: {exc}; check that the directory is writable "
+                f"cannot open the event spool {self.path}: {exc}; check that the directory is "
+                "writable "
                 "(CARBONPLANE_SPOOL_DIR) or unset CARBONPLANE_SPOOL"
             ) from exc
         self._lock = threading.Lock()
@@ -118,7 +119,8 @@ class Spool:
         ]
         with self._lock, self._transaction():
             self._db.executemany(
-                "INSERT INTO records (topic, key, value, headers, timestamp_ms, spooled_at_ms, reason) "
+                "INSERT INTO records (topic, key, value, headers, timestamp_ms, spooled_at_ms, "
+                "reason) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
@@ -165,8 +167,10 @@ class Spool:
         """Put every buried record back at the end of the queue (e.g. once its topic exists)."""
         with self._lock, self._transaction():
             cur = self._db.execute(
-                "INSERT INTO records (topic, key, value, headers, timestamp_ms, spooled_at_ms, reason) "
-                "SELECT topic, key, value, headers, timestamp_ms, spooled_at_ms, 'requeued: ' || error "
+                "INSERT INTO records (topic, key, value, headers, timestamp_ms, spooled_at_ms, "
+                "reason) "
+                "SELECT topic, key, value, headers, timestamp_ms, spooled_at_ms, 'requeued: ' || "
+                "error "
                 "FROM dead ORDER BY id"
             )
             self._db.execute("DELETE FROM dead")

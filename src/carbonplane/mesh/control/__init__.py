@@ -4,7 +4,9 @@ versioned config push with ACK/NACK, as described in ``docs/mesh.md``.
 - ``wire``       length-prefixed JSON frames over TLS; the control plane's errors
 - ``registry``   proxies, their endpoints and identities, persisted atomically, with a TTL
 - ``snapshots``  versioned config snapshots, the policy directory source, per-proxy sync state
-- ``server``     ``ControlPlane``: the asyncio TLS server tying them together
+- ``server``     ``ControlPlane``: the asyncio TLS server tying them together (its accept loop is
+                 ``identity.tls.MeshServer``)
+- ``watch``      the watch streams: snapshots pushed to each proxy, its ack/nack/heartbeats
 
 Imports neither the proxy engine nor the gateway.
 """

@@ -31,7 +31,6 @@ import datetime as dt
 import hmac
 import json
 import secrets
-import socket
 import ssl
 import sys
 import time
@@ -42,10 +41,12 @@ from typing import Any
 from carbonplane.mesh.control import snapshots, wire
 from carbonplane.mesh.control.registry import PROXY_ID, RegistrationError, Registry, check_fields
 from carbonplane.mesh.control.snapshots import PolicySource, ProxyTracker
+from carbonplane.mesh.control.watch import Watcher, WatchStreams
 from carbonplane.mesh.identity import (
     CertificateAuthority,
     Credentials,
     JoinTokens,
+    MeshServer,
     build_csr,
     files,
     generate_key,
@@ -63,7 +64,6 @@ ADMIN_TOKEN_FILE, TRUST_BUNDLE_FILE, CONTROL_FILE = (
     "control.json",
 )
 REQUEST_TIMEOUT = 10.0
-_PONG = wire.encode({"type": "pong"})
 
 
 @dataclass(frozen=True)
@@ -73,12 +73,6 @@ class Snapshot:
     frame: bytes
 
 
-class _Watcher:
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
-        self.writer = writer
-        self.wake = asyncio.Event()
-
-
 def ensure_admin_token(data_dir: Path) -> str:
     path = data_dir / ADMIN_TOKEN_FILE
     if not path.exists():
@@ -86,7 +80,14 @@ def ensure_admin_token(data_dir: Path) -> str:
     return files.read_private(path, "admin token").decode().strip()
 
 
-class ControlPlane:
+class _ServerTLS:
+    """The control plane's server context (client certificates optional), replaced whole when its
+    certificate or the trust bundle changes; ``MeshServer`` reads it for each new connection."""
+
+    server: ssl.SSLContext | None = None
+
+
+class ControlPlane(WatchStreams):
     """Serve the mesh control plane for ``config_dir`` (policy) and ``data_dir`` (state)."""
 
     def __init__(
@@ -117,12 +118,12 @@ class ControlPlane:
         self.identity = workload_id(self.ca.trust_domain, CONTROL_NAMESPACE, CONTROL_SERVICE)
         self.poll_interval = poll_interval
         self.cert_expiry: dict[str, str] = {}
-        self._watchers: set[_Watcher] = set()
+        self._watchers: set[Watcher] = set()
         self._dirty = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
-        self._sock: socket.socket | None = None
+        self._server: MeshServer | None = None
         self._creds: Credentials | None = None
-        self._ctx: ssl.SSLContext | None = None
+        self._tls = _ServerTLS()
         self._cert_renew_at = 0.0
         self.snapshot: Snapshot | None = None
         self.address = ""
@@ -132,9 +133,15 @@ class ControlPlane:
     async def start(self, host: str = "127.0.0.1", port: int = 15010) -> "ControlPlane":
         self._issue_own_cert()
         self._publish()
-        self._sock = socket.create_server((host, port))
-        self._sock.setblocking(False)
-        h, p = self._sock.getsockname()[:2]
+        self._server = MeshServer(
+            self._tls,
+            self._handle,
+            handshake_timeout=REQUEST_TIMEOUT,
+            verify_peer=False,
+            read_limit=wire.MAX_FRAME,
+        )
+        await self._server.start(host, port)
+        h, p = self._server.address
         self.address = f"{h}:{p}"
         files.write_atomic(
             self.data_dir / CONTROL_FILE,
@@ -149,7 +156,6 @@ class ControlPlane:
             files.PUBLIC,
         )
         for coro in (
-            self._accept_loop(),
             self._build_loop(),
             self._poll_loop(),
             self._maintenance_loop(),
@@ -161,8 +167,8 @@ class ControlPlane:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._sock is not None:
-            self._sock.close()
+        if self._server is not None:
+            await self._server.close()
 
     def _spawn(self, coro) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
@@ -184,7 +190,7 @@ class ControlPlane:
         self._creds = self._creds.with_bundle(bundle)
         ctx = server_context(self._creds)
         ctx.verify_mode = ssl.CERT_OPTIONAL  # bootstrap and admin come without a client cert
-        self._ctx = ctx
+        self._tls.server = ctx
         files.write_atomic(self.data_dir / TRUST_BUNDLE_FILE, bundle, files.PUBLIC)
 
     # -- snapshots ----------------------------------------------------------------------------
@@ -267,27 +273,11 @@ class ControlPlane:
 
     # -- connections --------------------------------------------------------------------------
 
-    async def _accept_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            conn, _ = await loop.sock_accept(self._sock)
-            self._spawn(self._serve(conn))
-
-    async def _serve(self, conn: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader(limit=wire.MAX_FRAME)
-        protocol = asyncio.StreamReaderProtocol(reader)
-        try:
-            transport, _ = await loop.connect_accepted_socket(
-                lambda: protocol, conn, ssl=self._ctx, ssl_handshake_timeout=REQUEST_TIMEOUT
-            )
-        except (OSError, ssl.SSLError, asyncio.TimeoutError):
-            conn.close()
-            return
-        writer = asyncio.StreamWriter(transport, protocol, reader, loop)
+    async def _handle(self, reader, writer, peer) -> None:
+        """One connection, after ``MeshServer``'s handshake (``peer`` is None: client certificates
+        are optional here, so the identity is read, and refused, per request)."""
         try:
             sslobj = writer.get_extra_info("ssl_object")
-            peer = None
             if sslobj.getpeercert(binary_form=True):
                 peer = peer_identity(sslobj, trust_domain=self.ca.trust_domain)
             msg = await asyncio.wait_for(wire.read_frame(reader), REQUEST_TIMEOUT)
@@ -417,71 +407,3 @@ class ControlPlane:
             "active_root": self.ca.active.fingerprint,
             "proxies": self.tracker.status(current, self.registry.entries(), self.cert_expiry),
         }
-
-    # -- watch --------------------------------------------------------------------------------
-
-    async def _watch(self, reader, writer, peer, msg: dict) -> None:
-        pid = msg.get("proxy_id")
-        reg = self.registry.get(pid) if isinstance(pid, str) else None
-        if peer is None or reg is None or reg.identity != str(peer):
-            writer.write(
-                wire.encode(
-                    wire.refusal(
-                        "not_registered",
-                        f"proxy {pid!r} is not registered to {peer}; register first",
-                    )
-                )
-            )
-            await writer.drain()
-            writer.close()
-            return
-        state = self.tracker.get(pid, str(peer))
-        watcher = _Watcher(writer)
-        state.connected, state.last_seen, state.stream = True, time.time(), watcher
-        if self.registry.seen(pid):
-            self._dirty.set()
-        writer.write(wire.encode({"ok": True, "heartbeat_interval": self.registry.ttl / 3}))
-        self._watchers.add(watcher)
-        sender = self._spawn(self._send_loop(watcher, state))
-        silence = max(self.registry.ttl, 5.0)  # three missed heartbeats: a dead peer
-        try:
-            while (m := await asyncio.wait_for(wire.read_frame(reader), silence)) is not None:
-                if self._on_proxy_message(state, m):
-                    writer.write(_PONG)  # lets the proxy notice a control plane gone silent
-        except (wire.ProtocolError, ConnectionError, ssl.SSLError, asyncio.TimeoutError):
-            pass
-        finally:
-            self._watchers.discard(watcher)
-            if state.stream is watcher:  # a newer stream of the same proxy may have replaced it
-                state.connected = False
-            sender.cancel()
-            writer.close()
-
-    def _on_proxy_message(self, state, m: dict) -> bool:
-        kind, version = m.get("type"), m.get("version")
-        state.last_seen = time.time()
-        if kind == "ack" and isinstance(version, str):
-            state.acked = version
-        elif kind == "nack" and isinstance(version, str):
-            state.nacked, state.nack_reason = version, str(m.get("reason", ""))[:2000]
-        elif kind == "heartbeat":
-            state.reported = {k: m.get(k) for k in ("config_version", "cert_not_after", "health")}
-        else:
-            raise wire.ProtocolError(f"unexpected watch message type {kind!r}")
-        if self.registry.seen(state.proxy_id):
-            self._dirty.set()
-        return kind == "heartbeat"
-
-    async def _send_loop(self, watcher: _Watcher, state) -> None:
-        sent_here = None  # every new stream starts with the current snapshot
-        try:
-            while True:
-                watcher.wake.clear()
-                snap = self.snapshot
-                if sent_here != snap.version:
-                    watcher.writer.write(snap.frame)
-                    sent_here = state.sent = snap.version
-                    await watcher.writer.drain()
-                await watcher.wake.wait()
-        except (ConnectionError, ssl.SSLError):
-            watcher.writer.close()

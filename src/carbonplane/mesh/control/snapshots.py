@@ -103,7 +103,8 @@ class PolicySource:
         return self.signature() != self._sig
 
     def reload(self) -> bool:
-        """Re-read the directory; True if the bundle changed. ``PolicyError`` leaves it as it was."""
+        """Re-read the directory; True if the bundle changed. ``PolicyError`` leaves
+        it as it was."""
         sig = self.signature()
         texts = tuple((p.name, p.read_text(encoding="utf-8")) for p in self._paths())
         self._sig = sig

@@ -6,9 +6,11 @@ Modules (each opens with its rules and invariants):
 - ``certificates``  workload keys (ECDSA P-256) and CSRs, CSR checks, certificate profiles
 - ``authority``     the CA over a data directory: generated or supplied root, issuing,
                     rotation with an overlap
+- ``roots``         a CA root (``Root``, ``SuppliedRoot``): loading and checking its files
 - ``tokens``        single-use join tokens bound to one identity, stored hashed
 - ``renewal``       when to renew: half-life with jitter (Istio's defaults)
-- ``tls``           TLS 1.3 mTLS contexts, ``peer_identity``, ``MeshTLS`` in-place swap
+- ``tls``           TLS 1.3 mTLS contexts, ``peer_identity``, ``MeshTLS`` in-place swap,
+                    ``MeshServer`` (the mTLS accept loop)
 - ``files``         atomic private writes and permission checks
 - ``errors``        the layer's exceptions (under ``carbonplane.errors.CarbonplaneError``)
 
@@ -20,8 +22,6 @@ from carbonplane.mesh.identity.authority import (
     DEFAULT_WORKLOAD_TTL,
     CertificateAuthority,
     IssuedCertificate,
-    Root,
-    SuppliedRoot,
 )
 from carbonplane.mesh.identity.certificates import (
     build_csr,
@@ -39,6 +39,7 @@ from carbonplane.mesh.identity.errors import (
     TokenRejectedError,
 )
 from carbonplane.mesh.identity.renewal import RenewalSchedule
+from carbonplane.mesh.identity.roots import Root, SuppliedRoot
 from carbonplane.mesh.identity.spiffe import (
     DEFAULT_TRUST_DOMAIN,
     SpiffeId,

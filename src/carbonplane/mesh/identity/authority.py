@@ -32,10 +32,12 @@ Invariants:
 - ``state.json`` is the only source of truth; it is replaced atomically, after the files it names
   are written. Loading, rotating and pruning hold an exclusive ``flock`` on ``ca.lock`` and
   re-read the state first, so processes sharing the directory never interleave; a process that
-  did not rotate keeps signing with the root it loaded until it is restarted. A process killed mid-rotation leaves the old state (plus unreferenced files, which
-  the next start deletes) or the new one, never a mix.
+  did not rotate keeps signing with the root it loaded until it is restarted. A process killed
+  mid-rotation leaves the old state (plus unreferenced files, which the next start deletes) or
+  the new one, never a mix.
 - Every root loaded has a key matching its certificate, a fingerprint matching the state, and a
-  key file no group/other can access; otherwise ``CAStateError`` names the file and the fix.
+  key file no group/other can access; otherwise ``CAStateError`` names the file and the fix
+  (the checks on one root's files are ``roots.py``).
 - The CA signs exactly the identity its caller passes (``issue(csr, identity)``); the CSR may only
   repeat it (``certificates.check_csr``).
 """
@@ -54,20 +56,24 @@ from pathlib import Path
 from typing import Callable
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from carbonplane.mesh.identity import files
 from carbonplane.mesh.identity.certificates import (
-    PrivateKey,
     build_root,
     build_workload_cert,
     cert_pem,
     check_csr,
     fingerprint,
-    keys_match,
 )
 from carbonplane.mesh.identity.errors import CAStateError, IdentityError
+from carbonplane.mesh.identity.roots import (
+    Root,
+    SuppliedRoot,
+    check_signing_pair,
+    key_bytes,
+    load_key,
+    load_pem_certs,
+)
 from carbonplane.mesh.identity.spiffe import DEFAULT_TRUST_DOMAIN, WorkloadId, validate_trust_domain
 
 DEFAULT_WORKLOAD_TTL = dt.timedelta(hours=24)  # Istio SECRET_TTL
@@ -82,38 +88,6 @@ Clock = Callable[[], dt.datetime]
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass(frozen=True)
-class SuppliedRoot:
-    """Signing certificate and key files, plus ``chain`` when ``cert`` is an intermediate."""
-
-    cert: Path
-    key: Path
-    chain: Path | None = None
-
-
-@dataclass(frozen=True)
-class Root:
-    """One signing authority: ``cert`` signs, ``chain`` goes between it and ``anchor``."""
-
-    id: str
-    cert: x509.Certificate
-    key: PrivateKey
-    chain: tuple[x509.Certificate, ...]
-    added: dt.datetime
-    trusted_until: dt.datetime | None
-
-    @property
-    def fingerprint(self) -> str:
-        return fingerprint(self.cert)
-
-    @property
-    def anchor(self) -> x509.Certificate:
-        return self.chain[-1] if self.chain else self.cert
-
-    def trusted_at(self, now: dt.datetime) -> bool:
-        return self.trusted_until is None or now < self.trusted_until
 
 
 @dataclass(frozen=True)
@@ -137,67 +111,6 @@ class IssuedCertificate:
     @property
     def not_after(self) -> dt.datetime:
         return self.certificate.not_valid_after_utc
-
-
-def _load_pem_certs(path: Path, what: str) -> list[x509.Certificate]:
-    try:
-        certs = x509.load_pem_x509_certificates(path.read_bytes())
-    except FileNotFoundError:
-        raise CAStateError(path, f"the {what} file is missing") from None
-    except ValueError as exc:
-        raise CAStateError(path, f"the {what} is not PEM certificates: {exc}") from None
-    return certs
-
-
-def _load_key(path: Path) -> PrivateKey:
-    data = files.read_private(path, "CA private key")
-    try:
-        return serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError) as exc:
-        raise CAStateError(
-            path, f"the CA private key does not load (unencrypted PEM expected): {exc}"
-        ) from None
-
-
-def _check_signing_pair(
-    cert: x509.Certificate, key: PrivateKey, chain: list[x509.Certificate], where: Path
-) -> None:
-    """The key matches, the certificate may sign, and the chain links up to a self-signed root."""
-    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey)):
-        raise CAStateError(where, f"the CA key is {type(key).__name__}; ECDSA or RSA is required")
-    if not keys_match(cert, key):
-        raise CAStateError(
-            where,
-            "the CA certificate and private key do not match (the key is "
-            "not the certificate's); supply the key that belongs to it",
-        )
-    try:
-        bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        bc = None
-    if bc is None or not bc.ca:
-        raise CAStateError(
-            where, "the certificate is not a CA certificate (BasicConstraints CA=true is required)"
-        )
-    links = [cert, *chain]
-    for child, parent in zip(links, links[1:]):
-        try:
-            child.verify_directly_issued_by(parent)
-        except Exception:
-            raise CAStateError(
-                where,
-                f"the chain is broken: {child.subject.rfc4514_string()!r} "
-                f"is not signed by {parent.subject.rfc4514_string()!r}",
-            ) from None
-    top = links[-1]
-    try:
-        top.verify_directly_issued_by(top)
-    except Exception:
-        raise CAStateError(
-            where,
-            "the chain does not end with a self-signed root; for an "
-            "intermediate, supply the chain up to the organisation's root",
-        ) from None
 
 
 class CertificateAuthority:
@@ -228,7 +141,7 @@ class CertificateAuthority:
             if self._state_path.exists():
                 self._roots, self._active = self._load_state()
                 if supplied is not None:
-                    fp = fingerprint(_load_pem_certs(Path(supplied.cert), "CA certificate")[0])
+                    fp = fingerprint(load_pem_certs(Path(supplied.cert), "CA certificate")[0])
                     if fp not in {r.fingerprint for r in self._roots}:
                         raise CAStateError(
                             self._state_path,
@@ -371,15 +284,15 @@ class CertificateAuthority:
             chain: list[x509.Certificate] = []
         else:
             cert_path = Path(supplied.cert)
-            certs = _load_pem_certs(cert_path, "CA certificate")
+            certs = load_pem_certs(cert_path, "CA certificate")
             cert = certs[0]
-            key = _load_key(Path(supplied.key))
+            key = load_key(Path(supplied.key))
             chain = certs[1:] + (
-                _load_pem_certs(Path(supplied.chain), "CA chain") if supplied.chain else []
+                load_pem_certs(Path(supplied.chain), "CA chain") if supplied.chain else []
             )
-            _check_signing_pair(cert, key, chain, cert_path)
+            check_signing_pair(cert, key, chain, cert_path)
         rid = fingerprint(cert)[:16]
-        files.write_atomic(self.dir / f"root-{rid}.key", _key_bytes(key), files.PRIVATE)
+        files.write_atomic(self.dir / f"root-{rid}.key", key_bytes(key), files.PRIVATE)
         if chain:
             files.write_atomic(
                 self.dir / f"root-{rid}.chain.pem",
@@ -425,10 +338,10 @@ class CertificateAuthority:
                 if not re.fullmatch(r"[0-9a-f]{16}", rid):
                     raise CAStateError(path, f"bad root id {rid!r}")
                 cert_path = self.dir / f"root-{rid}.crt"
-                cert = _load_pem_certs(cert_path, "CA certificate")[0]
-                key = _load_key(self.dir / f"root-{rid}.key")
+                cert = load_pem_certs(cert_path, "CA certificate")[0]
+                key = load_key(self.dir / f"root-{rid}.key")
                 chain = (
-                    _load_pem_certs(self.dir / f"root-{rid}.chain.pem", "CA chain")
+                    load_pem_certs(self.dir / f"root-{rid}.chain.pem", "CA chain")
                     if entry["chain"]
                     else []
                 )
@@ -438,7 +351,7 @@ class CertificateAuthority:
                         "the certificate's fingerprint is not the one "
                         "state.json records; the file was replaced",
                     )
-                _check_signing_pair(cert, key, chain, cert_path)
+                check_signing_pair(cert, key, chain, cert_path)
                 until = entry["trusted_until"]
                 roots.append(
                     Root(
@@ -469,9 +382,3 @@ class CertificateAuthority:
                 p.name.startswith(".tmp-") or p.name[5:21] not in keep
             ):
                 p.unlink(missing_ok=True)
-
-
-def _key_bytes(key: PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )

@@ -47,7 +47,8 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class SpiffeId:
-    """A validated SPIFFE id. ``path`` is ``""`` (the trust domain's own id) or starts with ``/``."""
+    """A validated SPIFFE id. ``path`` is ``""`` (the trust domain's own id) or starts
+    with ``/``."""
 
     trust_domain: str
     path: str

@@ -11,12 +11,11 @@ Contexts (``server_context``/``client_context``):
   mesh; the sidecar must call it.
 
 Swap in place (``MeshTLS``): a holder whose ``server``/``client`` contexts are replaced as a pair
-by ``update(...)``. A listener reads ``holder.server`` for *each new connection* (accept plain TCP,
-then wrap it with
-``holder.server``, see ``MeshServer``); an outbound call passes
-``holder.client`` when it connects. Connections already established keep the context they
-handshook with, so a renewal or a new trust bundle never drops them; new connections use the new
-certificate at once.
+by ``update(...)``. A listener reads ``holder.server`` for *each new connection*: ``MeshServer``
+accepts plain TCP and wraps each connection with it (the control plane serves through the same
+accept loop); an outbound call passes ``holder.client`` when it connects. Connections already
+established keep the context they handshook with, so a renewal or a new trust bundle never drops
+them; new connections use the new certificate at once.
 
 Key material reaches ``ssl`` through files (``load_cert_chain`` takes only paths): they are written
 0600 in a fresh 0700 temporary directory and deleted right after loading.
@@ -150,11 +149,17 @@ class MeshTLS:
 
 
 class MeshServer:
-    """An mTLS listener that handshakes every new connection with ``holder.server`` as it is at
-    accept time (so ``MeshTLS.update`` applies to the next connection, and established ones are
-    untouched). ``handler(reader, writer, peer)`` runs per connection with the client's verified
-    ``WorkloadId``; a failed handshake or identity check closes the connection and is counted in
-    ``rejected`` (with the last error in ``last_error``)."""
+    """The mesh's one mTLS accept loop: it handshakes every new connection with ``holder.server``
+    as it is at accept time (so ``MeshTLS.update`` applies to the next connection, and established
+    ones are untouched), then runs ``handler(reader, writer, peer)`` for it.
+
+    ``holder``: a ``MeshTLS``, or any object whose ``server`` attribute is the context for the next
+    handshake (the control plane's, whose client certificates are optional). With ``verify_peer``
+    (the default) ``peer`` is the client's verified ``WorkloadId``, and a connection whose identity
+    check fails is closed before the handler sees it; with ``verify_peer=False`` the handler gets
+    ``peer=None`` and reads the identity itself (``peer_identity``). A failed handshake or identity
+    check closes the connection and is counted in ``rejected`` (with the last error in
+    ``last_error``). ``read_limit`` bounds what the handler's ``StreamReader`` buffers."""
 
     def __init__(
         self,
@@ -163,11 +168,15 @@ class MeshServer:
         *,
         trust_domain: str | None = None,
         handshake_timeout: float = 10.0,
+        verify_peer: bool = True,
+        read_limit: int = 2**16,
     ) -> None:
         self.holder = holder
         self.handler = handler
         self.trust_domain = trust_domain
         self.handshake_timeout = handshake_timeout
+        self.verify_peer = verify_peer
+        self.read_limit = read_limit
         self.rejected = 0
         self.last_error: BaseException | None = None
         self._sock: socket.socket | None = None
@@ -176,6 +185,11 @@ class MeshServer:
     @property
     def port(self) -> int:
         return self._sock.getsockname()[1]
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)``."""
+        return self._sock.getsockname()[:2]
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> "MeshServer":
         self._sock = socket.create_server((host, port))
@@ -196,7 +210,7 @@ class MeshServer:
 
     async def _serve(self, conn: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
+        reader = asyncio.StreamReader(limit=self.read_limit)
         protocol = asyncio.StreamReaderProtocol(reader)
         try:
             transport, _ = await loop.connect_accepted_socket(
@@ -210,14 +224,16 @@ class MeshServer:
             conn.close()
             return
         writer = asyncio.StreamWriter(transport, protocol, reader, loop)
-        try:
-            peer = peer_identity(
-                writer.get_extra_info("ssl_object"), trust_domain=self.trust_domain
-            )
-        except PeerIdentityError as exc:
-            self._reject(exc)
-            writer.close()
-            return
+        peer = None
+        if self.verify_peer:
+            try:
+                peer = peer_identity(
+                    writer.get_extra_info("ssl_object"), trust_domain=self.trust_domain
+                )
+            except PeerIdentityError as exc:
+                self._reject(exc)
+                writer.close()
+                return
         try:
             await self.handler(reader, writer, peer)
         finally:

@@ -1,7 +1,8 @@
 """Identity checks inside the TLS handshake, for connections the engine makes or accepts.
 
 asyncio (and uvloop) create each connection's ``ssl.SSLObject`` through the context's
-``sslobject_class``. The sidecar sets that class on its own contexts (``SidecarContexts``), so the check runs as the last step of ``do_handshake``:
+``sslobject_class``. The sidecar sets that class on its own contexts (``SidecarContexts``), so the
+check runs as the last step of ``do_handshake``:
 
 - inbound: the client's verified certificate must carry exactly one SPIFFE workload id of this
   trust domain; the id is kept on the object (``mesh_identity``) for authorization and XFCC,

@@ -15,6 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from gwharness import GatewayProcess, http, write_config
+from tests.kits.plugins import gateway, handler
+from tests.kits.standin import seen as seen_header
 
 from .oidckit import (
     JWT_API,
@@ -25,9 +27,8 @@ from .oidckit import (
     rsa_key,
     segment,
 )
-from .proxykit import ChainProxy, gateway, handler, seen_header, stand_in_upstream
+from .proxykit import ChainProxy
 
-upstream = pytest.fixture(stand_in_upstream)
 GW = gateway([{"username": "gateway-test", "custom_id": "svc-1"}, {"username": "guest"}])
 KEY1, JWK1 = rsa_key("k1")
 
@@ -112,7 +113,7 @@ def test_refusals_without_a_good_token(idp, upstream):
             assert status == 401, (why, doc)
             assert why in headers["www-authenticate"]
             assert 'error="invalid_token"' in headers["www-authenticate"]
-    assert upstream.requests == 0
+    assert len(upstream.requests) == 0
 
 
 def test_scopes_required_answers_403(idp, upstream):

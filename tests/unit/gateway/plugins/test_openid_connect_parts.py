@@ -15,7 +15,7 @@ import urllib.parse
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from reqkit import problems_of
+from tests.kits.plugins import problems as problems_of
 
 from carbonplane.gateway.plugins.openid_connect import introspection
 from carbonplane.gateway.plugins.openid_connect.claims import TokenRules, token_scopes

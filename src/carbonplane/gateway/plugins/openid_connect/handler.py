@@ -43,9 +43,8 @@ from carbonplane.gateway.plugins.pdk.authn import (
     AuthHandler,
     Identity,
     authenticate,
-    gateway_config_of,
+    credentials_of,
     header_value,
-    index_of,
 )
 from carbonplane.proxy.app import LocalResponse
 
@@ -61,7 +60,7 @@ class Handler(AuthHandler):
 
     def __init__(self, config: Any, plugin: Any, services: Any) -> None:
         super().__init__(config, plugin, services)
-        self.index = index_of(gateway_config_of(services, self.NAME))
+        self.index = credentials_of(services, self.NAME)
         self.anonymous = Anonymous(self.index, config.get("anonymous"), self.NAME)
         self.preflight = config["run_on_preflight"]
         self.issuer = config["issuer"]
