@@ -109,7 +109,7 @@ def cases(tmp: str, receiver_port: int) -> list[tuple[str, dict, PluginServices,
     log = MemoryLog()
     log.apply_topics(TOPICS)
     producer = EventProducer(source_service="bench", backend=log)
-    runtime = PluginServices(extra={"runtime": {"dir": tmp}})
+    runtime = PluginServices(runtime_dir=tmp)
 
     async def file_settle(h):
         h.writer.flush(30.0)

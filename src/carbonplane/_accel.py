@@ -17,7 +17,9 @@
     reads them). Their attributes become C fields and the hot methods ``cpdef``: ``hotpath.py
     --gateway bare`` 10.5 -> ~8.3 us;
   - the functions the hot path calls (head parsing and serialising, X-Forwarded-*, the gateway's
-    route) compile in plain mode, and the per-config settings are typed too: -> ~7.5 us.
+    route, an exchange's failures, local responses) compile in plain mode, and the per-config
+    settings are typed too: -> ~7.5 us. ``proxy/tunnel.py`` (the WebSocket relay) is not
+    compiled: its per-byte work is the event loop's.
 
 What the typed build changes, and the ``.py`` files respect so that both builds behave alike:
 these classes are not subclasses of ``asyncio.Protocol`` (the protocols are duck-typed, as
@@ -65,6 +67,8 @@ ACCELERATED = (
     "carbonplane.proxy.layers.pool",
     "carbonplane.proxy.downstream",
     "carbonplane.proxy.exchange",
+    "carbonplane.proxy.attempts",  # plain mode: an exchange's failures and retries
+    "carbonplane.proxy.local",  # plain mode: local responses, errors, client timeouts
     "carbonplane.http.headparser",
     "carbonplane.http.hop",
     "carbonplane.http.forwarded",
@@ -72,6 +76,7 @@ ACCELERATED = (
     # the plugins' per-request code: plain Python mode, two strategy classes typed
     "carbonplane.gateway.plugins.pdk.base",
     "carbonplane.gateway.plugins.pdk.authn",
+    "carbonplane.gateway.plugins.pdk.credentials",
     "carbonplane.gateway.plugins.pdk.counters",
     "carbonplane.gateway.plugins.pdk.log_serializer",
     "carbonplane.gateway.plugins.cors.handler",
@@ -79,6 +84,8 @@ ACCELERATED = (
     "carbonplane.gateway.plugins.jwt.handler",
     "carbonplane.gateway.plugins.jwt.tokens",
     "carbonplane.gateway.plugins.jwt.remembered",  # typed (remembered.pxd: no engine types)
+    "carbonplane.gateway.plugins.openid_connect.handler",
+    "carbonplane.gateway.plugins.openid_connect.claims",
     "carbonplane.gateway.plugins.prometheus.handler",
     "carbonplane.gateway.plugins.prometheus.store",
     "carbonplane.gateway.plugins.rate_limiting.handler",
@@ -123,7 +130,7 @@ def source_files(
     for module in accelerated:
         base = _relative(package, module)
         names += [base + ".py", base + ".pxd"]
-    for module in c_modules:  # each .c and the headers beside it (plugins/_native/layout.h)
+    for module in c_modules:  # each .c and the headers beside it (plugins/pdk/_native/layout.h)
         base = _relative(package, module)
         folder = os.path.dirname(base)
         try:

@@ -10,7 +10,8 @@ from carbonplane.gateway.config.entities import register_plugin_schema
 from carbonplane.gateway.config.loader import load_config_data, load_config_file, load_config_text
 from carbonplane.gateway.config.model import GatewayConfig, compile_config
 from carbonplane.gateway.runtime.balancing import hash_value
-from carbonplane.gateway.runtime.router import RouteMatch, Router
+from carbonplane.gateway.runtime.route_match import RouteMatch
+from carbonplane.gateway.runtime.router import Router
 from carbonplane.proxy.layers.balance import Balancer
 
 __all__ = [

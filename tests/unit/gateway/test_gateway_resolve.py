@@ -1,4 +1,5 @@
-"""Kong's plugin precedence (gateway/runtime/resolve.py): the eight scope levels and consumer timing."""
+"""Kong's plugin precedence (gateway/runtime/resolve.py): the eight scope levels and consumer
+timing."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ private network, preflight_continue and allow_origin_absent."""
 from __future__ import annotations
 
 import pytest
-from traffickit import all_headers, config, handler, problems, request, respond
+from reqkit import all_headers, request, respond
+from tests.kits.plugins import config, handler, problem_at
 
 from carbonplane.gateway.plugins.cors.handler import normalize_origin
 from carbonplane.proxy.app import LocalResponse
@@ -52,10 +53,10 @@ def test_defaults_are_kongs():
 
 def test_invalid_origin_regex_and_method_are_rejected():
     assert (
-        problems("cors", {"origins": ["https://(a"]})["config.origins.0"]
+        problem_at("cors", {"origins": ["https://(a"]}, "config.origins.0")
         == "'https://(a' is not a valid regex"
     )
-    assert problems("cors", {"methods": ["FETCH"]})["config.methods.0"].startswith(
+    assert problem_at("cors", {"methods": ["FETCH"]}, "config.methods.0").startswith(
         "expected one of: GET"
     )
 

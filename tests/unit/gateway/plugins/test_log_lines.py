@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from traffickit import request, respond
+from reqkit import request, respond
 
 from carbonplane.gateway.plugins.pdk import log_serializer
 from carbonplane.gateway.plugins.pdk.log_serializer import LINE_IMPLS, encode, serialize
