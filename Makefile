@@ -12,7 +12,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: setup run test test-python bench kafka-up kafka-down redis-up redis-down schemas clean
+.PHONY: setup run test test-python oidc-provider bench kafka-up kafka-down redis-up redis-down schemas clean
 
 setup:
 	@scripts/setup.sh
@@ -28,7 +28,7 @@ test: test-python test-node
 # copies are built from stay tested. Both always run; either failing fails the target. pytest exit
 # code 5 means it collected no test: that is a broken suite, not a pass.
 PURE_TESTS := tests/unit/gateway tests/unit/http tests/integration/proxy
-test-python: setup kafka-up redis-up
+test-python: setup kafka-up redis-up oidc-provider
 	@$(VENV)/bin/pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests; the suite is broken" >&2; rc=1; fi; \
 	echo "make test: pure-Python pass (CARBONPLANE_PURE=1) over $(PURE_TESTS)"; \
@@ -37,6 +37,9 @@ test-python: setup kafka-up redis-up
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$pure
 
 test-node: setup kafka-up ; @scripts/node-test.sh
+
+# The local OpenID provider (npm oidc-provider) of the openid-connect plugin's integration tests.
+oidc-provider: ; @scripts/oidc-provider.sh install
 
 bench: setup kafka-up
 	$(PY) -m bench

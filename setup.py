@@ -1,8 +1,9 @@
 """Only the optional compiled modules live here; everything else is in pyproject.toml.
 
 - the hand-written C modules in ``carbonplane._accel.C_MODULES``: ``http._speedups`` (the common
-  cases of the HTTP rules), ``gateway.plugins._native.counters`` (the rate-limit counter table's
-  check-and-count step), ``gateway.plugins._native.records`` (Kong's log record line for file-log);
+  cases of the HTTP rules), ``gateway.plugins.pdk._native.counters`` (the rate-limit counter
+  table's check-and-count step), ``gateway.plugins.pdk._native.records`` (Kong's log record line
+  for file-log);
 - the modules in ``carbonplane._accel.ACCELERATED``, compiled from their ``.py`` by Cython.
 
 All are optional: where a C compiler, the Python headers or Cython are missing, or

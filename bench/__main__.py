@@ -1,5 +1,5 @@
-"""``python -m bench [events|router|gateway|reload|mesh ...] [--json]``: run the benchmarks (all by
-default)."""
+"""``python -m bench [events|router|gateway|tls|reload|mesh|integrations ...] [--json]``: run
+the benchmarks (all by default)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ SUITES = {
     "locallog": "bench.local_log",
     "router": "bench.router",
     "gateway": "bench.gateway",
+    "tls": "bench.tls",
     "reload": "bench.reload",
     "mesh": "bench.mesh",
+    "integrations": "bench.integrations",
 }
 
 

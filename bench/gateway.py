@@ -10,7 +10,10 @@ median; ``--quick``: 1 run of 3 s), each after a 1 s warm-up:
 - ``gateway_plugins``: the same with the report's five plugins on every request: rate-limiting
   (policy local, limits far above what the run sends), cors (the request carries an allowed
   ``Origin``), prometheus, file-log (to a file in the temp dir) and jwt (a valid HS256 token in
-  ``Authorization``).
+  ``Authorization``);
+- ``gateway_plugins_oidc``: the same five with jwt replaced by openid-connect validating an
+  RS256 access token (issuer, audience, scope, consumer by ``sub``) on the key it fetched once
+  from a local provider (``bench.oidc_idp``: discovery and JWKS served by an nginx of its own).
 
 Every process is started here in a temp dir, listens on 127.0.0.1 only, and is stopped here.
 A run with any non-2xx answer or socket error fails: a benchmark of error pages is not a result.
@@ -38,6 +41,7 @@ from pathlib import Path
 import yaml
 
 from bench.machine import group_cpu_seconds, machine_info
+from bench.oidc_idp import BenchIdp
 
 REPO = Path(__file__).resolve().parent.parent
 WRK_THREADS, WRK_CONNECTIONS = 1, 50
@@ -102,7 +106,9 @@ def start_nginx(tmp: Path, name: str, server: str, port: int) -> subprocess.Pope
     return proc
 
 
-def gateway_config(tmp: Path, upstream_port: int, plugins: bool) -> Path:
+def gateway_config(
+    tmp: Path, upstream_port: int, plugins: bool, idp: BenchIdp | None = None
+) -> Path:
     service = {
         "name": "bench",
         "url": f"http://127.0.0.1:{upstream_port}/",
@@ -124,7 +130,9 @@ def gateway_config(tmp: Path, upstream_port: int, plugins: bool) -> Path:
                 "name": "cors",
                 "config": {"origins": ["https://254carbon.com", r"https://.*\.254carbon\.com"]},
             },
-            {"name": "jwt", "config": {"claims_to_verify": ["exp"]}},
+            {"name": "jwt", "config": {"claims_to_verify": ["exp"]}}
+            if idp is None
+            else idp.plugin(),
         ]
         doc["plugins"] = [
             {"name": "prometheus"},
@@ -136,12 +144,14 @@ def gateway_config(tmp: Path, upstream_port: int, plugins: bool) -> Path:
                 "jwt_secrets": [{"key": JWT_KEY, "secret": JWT_SECRET, "algorithm": "HS256"}],
             }
         ]
-    path = tmp / ("plugins.yml" if plugins else "bare.yml")
+    path = tmp / ("bare.yml" if not plugins else "plugins.yml" if idp is None else "oidc.yml")
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
 
-def start_gateway(config: Path, port: int, admin_port: int) -> subprocess.Popen:
+def start_gateway(
+    config: Path, port: int, admin_port: int, extra: tuple[str, ...] = ()
+) -> subprocess.Popen:
     exe = REPO / ".venv" / "bin" / "carbonplane"
     proc = subprocess.Popen(
         [
@@ -156,6 +166,7 @@ def start_gateway(config: Path, port: int, admin_port: int) -> subprocess.Popen:
             f"127.0.0.1:{port}",
             "--admin-listen",
             f"127.0.0.1:{admin_port}",
+            *(extra or ("--proxy-ssl-listen", "off")),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -207,7 +218,7 @@ def parse_wrk(out: str) -> dict:
     }
 
 
-def wrk(port: int, seconds: int, headers: list[str]) -> dict:
+def wrk(port: int, seconds: int, headers: list[str], scheme: str = "http") -> dict:
     args = [
         WRK,
         f"-t{WRK_THREADS}",
@@ -220,7 +231,7 @@ def wrk(port: int, seconds: int, headers: list[str]) -> dict:
     for h in headers:
         args += ["-H", h]
     out = subprocess.run(
-        [*args, f"http://127.0.0.1:{port}/bench"],
+        [*args, f"{scheme}://127.0.0.1:{port}/bench"],
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -236,15 +247,22 @@ def wrk(port: int, seconds: int, headers: list[str]) -> dict:
     return result
 
 
-def measure(port: int, runs: int, seconds: int, headers: list[str], pid: int | None = None) -> dict:
+def measure(
+    port: int,
+    runs: int,
+    seconds: int,
+    headers: list[str],
+    pid: int | None = None,
+    scheme: str = "http",
+) -> dict:
     """wrk ``runs`` times; with ``pid`` (a server started in its own session), also the CPU its
     processes spent per request (user and kernel microseconds: where a proxy's time goes,
     independent of the load generator)."""
-    wrk(port, 1, headers)  # warm-up: connections, pools, caches
+    wrk(port, 1, headers, scheme)  # warm-up: connections, pools, caches
     samples = []
     for _ in range(runs):
         before = group_cpu_seconds(pid) if pid is not None else None
-        sample = wrk(port, seconds, headers)
+        sample = wrk(port, seconds, headers, scheme)
         if before is not None:
             after = group_cpu_seconds(pid)
             requests = sample["rps"] * seconds
@@ -305,17 +323,19 @@ def run(quick: bool = False, log: Callable[..., None] = print) -> dict:
         results["nginx_proxy"] = measure(nginx_port, runs, seconds, [], nginx_proxy.pid)
         stop(nginx_proxy, signal.SIGQUIT)
         log(_line("nginx reverse proxy (1 worker)", results["nginx_proxy"]))
-        plugin_headers = [f"Authorization: Bearer {bench_token()}", f"Origin: {ORIGIN}"]
-        for key, plugins, label in (
-            ("gateway_bare", False, "gateway, 1 worker, no plugins"),
-            ("gateway_plugins", True, "gateway, 1 worker, 5 plugins"),
+        idp = BenchIdp(free_port())
+        procs.append(start_nginx(tmp, "idp", idp.nginx_server(), idp.port))
+        jwt_headers = [f"Authorization: Bearer {bench_token()}", f"Origin: {ORIGIN}"]
+        oidc_headers = [f"Authorization: Bearer {idp.token('bench')}", f"Origin: {ORIGIN}"]
+        for key, plugins, auth, headers, label in (
+            ("gateway_bare", False, None, [], "gateway, 1 worker, no plugins"),
+            ("gateway_plugins", True, None, jwt_headers, "gateway, 1 worker, 5 plugins"),
+            ("gateway_plugins_oidc", True, idp, oidc_headers, "gateway, 5 plugins, oidc not jwt"),
         ):
             port, admin_port = free_port(), free_port()
-            gw = start_gateway(gateway_config(tmp, up_port, plugins), port, admin_port)
+            gw = start_gateway(gateway_config(tmp, up_port, plugins, auth), port, admin_port)
             try:
-                results[key] = measure(
-                    port, runs, seconds, plugin_headers if plugins else [], gw.pid
-                )
+                results[key] = measure(port, runs, seconds, headers, gw.pid)
             finally:
                 stop(gw)
             base = results["nginx_proxy"]

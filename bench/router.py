@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from carbonplane.gateway.config import load_config_file
+from carbonplane.gateway.config.loader import load_config_file
 
 PLATFORM = Path(__file__).resolve().parent.parent / "platforms" / "254carbon" / "kong.yml"
 PATHS = [

@@ -116,12 +116,12 @@ def unique_name(request) -> Callable[[str], str]:
 def native_plugins_problem() -> str | None:
     """Why the gateway plugins' native (C) modules cannot be used here, or None."""
     try:
-        from carbonplane.gateway.plugins import counters, log_serializer
+        from carbonplane.gateway.plugins.pdk import counters, log_serializer
     except ImportError as exc:  # pragma: no cover - a broken install
         return f"carbonplane.gateway.plugins does not import: {exc}"
     if not counters.NATIVE_BUILT or "native" not in log_serializer.LINE_IMPLS:
         return (
-            "the plugins' C modules (gateway/plugins/_native) are not built in this install; "
+            "the plugins' C modules (gateway/plugins/pdk/_native) are not built in this install; "
             "run make setup with a C compiler (not CARBONPLANE_NO_COMPILE)"
         )
     return None

@@ -11,23 +11,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from tests.kits.net import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _wait_until(predicate, timeout_s: float, what: str) -> None:
-    """Poll a broker-side condition that has no notification (topic deletion is asynchronous)."""
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s}s waiting until {what}")
-        time.sleep(0.1)
 
 
 @pytest.mark.kafka
@@ -41,7 +32,12 @@ def test_kafka_creates_and_deletes_a_topic(kafka_bootstrap, unique_name):
         assert sorted(meta.partitions) == [0, 1, 2]
     finally:
         admin.delete_topics([topic])[topic].result(30)
-    _wait_until(lambda: topic not in admin.list_topics(timeout=10).topics, 30, f"{topic} is gone")
+    wait_until(
+        lambda: topic not in admin.list_topics(timeout=10).topics,
+        30,
+        f"{topic} to be gone",
+        interval=0.1,
+    )
 
 
 @pytest.mark.kafka

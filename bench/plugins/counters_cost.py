@@ -17,7 +17,7 @@ import tempfile
 import threading
 import time
 
-from carbonplane.gateway.plugins.counters import HostCounters, LocalCounters
+from carbonplane.gateway.plugins.pdk.counters import HostCounters, LocalCounters
 
 N = 50_000
 

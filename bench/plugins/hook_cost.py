@@ -21,9 +21,9 @@ import tempfile
 import time
 from typing import Any
 
-from carbonplane.gateway.entities import validate_plugin
+from carbonplane.gateway.config.entities import validate_plugin
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.gateway.plugins import PluginServices, plugin_def
-from carbonplane.gateway.schema import freeze
 from carbonplane.http import Limits, RequestHeadParser
 from carbonplane.http.model import ResponseHead
 from carbonplane.proxy.app import Client, RequestContext
@@ -104,12 +104,12 @@ def cases(tmp: str, receiver_port: int) -> list[tuple[str, dict, PluginServices,
     from carbonplane.events.backends.memory import MemoryLog
     from carbonplane.events.catalog import TOPICS
     from carbonplane.events.producer import EventProducer
-    from carbonplane.gateway.plugins.counters import HostCounters
+    from carbonplane.gateway.plugins.pdk.counters import HostCounters
 
     log = MemoryLog()
     log.apply_topics(TOPICS)
     producer = EventProducer(source_service="bench", backend=log)
-    runtime = PluginServices(extra={"runtime": {"dir": tmp}})
+    runtime = PluginServices(runtime_dir=tmp)
 
     async def file_settle(h):
         h.writer.flush(30.0)

@@ -76,8 +76,8 @@ def gateway_setup(kind: str, tmp: Path, only: str | None = None) -> tuple[ProxyC
     the Origin)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: bench.*
     from bench.gateway import ORIGIN, bench_token, gateway_config
-    from carbonplane.gateway.config import load_config_file
-    from carbonplane.gateway.runtime import encode_payload, worker_config
+    from carbonplane.gateway.config.loader import load_config_file
+    from carbonplane.gateway.runtime.worker import encode_payload, worker_config
 
     path = gateway_config(tmp, 8080, kind == "plugins")
     if only is not None:

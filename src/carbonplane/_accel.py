@@ -17,7 +17,9 @@
     reads them). Their attributes become C fields and the hot methods ``cpdef``: ``hotpath.py
     --gateway bare`` 10.5 -> ~8.3 us;
   - the functions the hot path calls (head parsing and serialising, X-Forwarded-*, the gateway's
-    route) compile in plain mode, and the per-config settings are typed too: -> ~7.5 us.
+    route, an exchange's failures, local responses) compile in plain mode, and the per-config
+    settings are typed too: -> ~7.5 us. ``proxy/tunnel.py`` (the WebSocket relay) is not
+    compiled: its per-byte work is the event loop's.
 
 What the typed build changes, and the ``.py`` files respect so that both builds behave alike:
 these classes are not subclasses of ``asyncio.Protocol`` (the protocols are duck-typed, as
@@ -65,20 +67,25 @@ ACCELERATED = (
     "carbonplane.proxy.layers.pool",
     "carbonplane.proxy.downstream",
     "carbonplane.proxy.exchange",
+    "carbonplane.proxy.attempts",  # plain mode: an exchange's failures and retries
+    "carbonplane.proxy.local",  # plain mode: local responses, errors, client timeouts
     "carbonplane.http.headparser",
     "carbonplane.http.hop",
     "carbonplane.http.forwarded",
-    "carbonplane.gateway.app",
+    "carbonplane.gateway.runtime.app",
     # the plugins' per-request code: plain Python mode, two strategy classes typed
-    "carbonplane.gateway.plugins.base",
-    "carbonplane.gateway.plugins.authn",
-    "carbonplane.gateway.plugins.counters",
-    "carbonplane.gateway.plugins.log_serializer",
+    "carbonplane.gateway.plugins.pdk.base",
+    "carbonplane.gateway.plugins.pdk.authn",
+    "carbonplane.gateway.plugins.pdk.credentials",
+    "carbonplane.gateway.plugins.pdk.counters",
+    "carbonplane.gateway.plugins.pdk.log_serializer",
     "carbonplane.gateway.plugins.cors.handler",
     "carbonplane.gateway.plugins.file_log.handler",
     "carbonplane.gateway.plugins.jwt.handler",
     "carbonplane.gateway.plugins.jwt.tokens",
     "carbonplane.gateway.plugins.jwt.remembered",  # typed (remembered.pxd: no engine types)
+    "carbonplane.gateway.plugins.openid_connect.handler",
+    "carbonplane.gateway.plugins.openid_connect.claims",
     "carbonplane.gateway.plugins.prometheus.handler",
     "carbonplane.gateway.plugins.prometheus.store",
     "carbonplane.gateway.plugins.rate_limiting.handler",
@@ -87,8 +94,8 @@ ACCELERATED = (
 )
 C_MODULES = (  # hand-written C, each imported under ``try`` by the module it speeds up
     "carbonplane.http._speedups",
-    "carbonplane.gateway.plugins._native.counters",
-    "carbonplane.gateway.plugins._native.records",
+    "carbonplane.gateway.plugins.pdk._native.counters",
+    "carbonplane.gateway.plugins.pdk._native.records",
 )
 PURE_ENV = "CARBONPLANE_PURE"
 REPORTED_ENV = "CARBONPLANE_STALE_BUILD_REPORTED"  # set to the package folder once warned about
@@ -123,7 +130,7 @@ def source_files(
     for module in accelerated:
         base = _relative(package, module)
         names += [base + ".py", base + ".pxd"]
-    for module in c_modules:  # each .c and the headers beside it (plugins/_native/layout.h)
+    for module in c_modules:  # each .c and the headers beside it (plugins/pdk/_native/layout.h)
         base = _relative(package, module)
         folder = os.path.dirname(base)
         try:

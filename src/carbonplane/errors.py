@@ -16,7 +16,8 @@ when there is one, how to fix it. Catch ``CarbonplaneError`` to catch all of the
     └── GatewayError                gateway config / admin errors
         ├── GatewayConfigError      a declarative config (file or POST /config) is invalid
         ├── AdminAPIError           an Admin API request failed (Kong's status and error body)
-        └── RateLimitStoreError     rate-limit counters unavailable (store full, Redis down)
+        ├── RateLimitStoreError     rate-limit counters unavailable (store full, Redis down)
+        └── TokenStoreError         OAuth 2.0 token store unavailable (file unusable, Redis down)
 
 Exceptions carry structured fields (``event_type``, ``field``, ``topic`` ...) so that the CLI can
 print them and tests can assert on them without parsing messages.
@@ -128,3 +129,8 @@ class RateLimitStoreError(GatewayError):
     """The rate-limit counters could not be read or updated (host store full or unreadable,
     Redis unreachable or timing out). The plugin proxies anyway when ``fault_tolerant`` is true,
     else answers 500."""
+
+
+class TokenStoreError(GatewayError):
+    """The oauth2 plugin's token store could not be read or written (its SQLite file cannot be
+    opened, Redis unreachable or timing out); the request is answered 500."""

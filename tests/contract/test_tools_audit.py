@@ -12,7 +12,6 @@ import uuid
 
 import msgspec
 import pytest
-from tools_backends import log  # noqa: F401 (log: the fixture)
 
 from carbonplane.errors import UnknownTopicError
 from carbonplane.events import types as T

@@ -9,7 +9,7 @@ import time
 
 import msgspec
 import pytest
-from tools_backends import ingestion_at, log  # noqa: F401 (log: the fixture)
+from tools_backends import ingestion_at
 
 from carbonplane.errors import UnknownTopicError
 from carbonplane.events.codec import decode_event

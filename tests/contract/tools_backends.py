@@ -1,11 +1,10 @@
-"""A backend opened for the read-side tools' contract tests: the embedded log, real Kafka, or
-memory.
+"""The backend of the read-side tools' contract tests: the embedded log, real Kafka, or memory.
 
 ``open_tool_log(kind, request, home)`` gives a ``ToolLog``: the admin, reader and producer backend
 of one configuration, ``new_topic`` (a throwaway topic with a unique name, deleted again on Kafka),
 ``produce`` (seals catalog events with the CloudEvents envelope and waits for every
 acknowledgement) and ``cli`` (runs the ``carbonplane`` command against the same backend). The
-``log`` fixture opens one per kind; a test module uses it by importing it.
+``log`` fixture (tests/contract/conftest.py) opens one per kind for each test that asks for it.
 
 The local kind lives under the test's own ``CARBONPLANE_HOME``; the Kafka kind needs the broker on
 127.0.0.1:9092 and fails (``make kafka-up``) when it does not answer; ``memory`` (``MemoryLog``)
@@ -19,7 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-import pytest
 from typer.testing import CliRunner, Result
 
 from carbonplane.cli.main import app
@@ -47,8 +45,8 @@ class ToolLog:
     created: list[str] = field(default_factory=list)
 
     def cli(self, *args: str) -> Result:
-        """Run ``carbonplane <args>`` in-process against this backend (its env, or the shared memory
-        log)."""
+        """Run ``carbonplane <args>`` in-process against this backend (its env, or the shared
+        memory log)."""
         if self.kind == "memory":
             return CliRunner().invoke(app, list(args), obj=Backends.shared(self.reader))
         return CliRunner().invoke(app, list(args), env=self.env)
@@ -72,7 +70,7 @@ class ToolLog:
     def produce(
         self, events: list[Event], *, topic: str | None = None, source: str = SOURCE
     ) -> list[Delivery]:
-        """Seal and produce catalog events (to their own topic unless ``topic``), record time =
+        """Seal and produce catalog events (to their own topic unless ``topic``); record time =
         event time."""
         sends = []
         for event in events:
@@ -133,13 +131,6 @@ def _delete_kafka_topics(bootstrap: str, names: list[str]) -> None:
     client = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until every future is done
     for future in client.delete_topics(names, operation_timeout=30).values():
         future.result(30)
-
-
-@pytest.fixture(params=KINDS)
-def log(request, cp_home):  # noqa: ANN001
-    """The ``ToolLog`` of each kind in turn."""
-    with open_tool_log(request.param, request, cp_home) as opened:
-        yield opened
 
 
 def ingestion_at(i: int, ts: int) -> Event:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from carbonplane.gateway.admin.bodies import BodyError, load_json, nesting
 from carbonplane.gateway.admin.guard import AdminGuard
-from carbonplane.gateway.source import MAX_NESTING, SourceError, read_source
+from carbonplane.gateway.config.source import MAX_NESTING, SourceError, read_source
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADER_VALUE = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF), max_size=60)

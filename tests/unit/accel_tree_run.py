@@ -31,7 +31,7 @@ async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -
 
 
 async def one_gateway_request(folder: Path) -> str:
-    from carbonplane.gateway.config import load_config_file
+    from carbonplane.gateway.config.loader import load_config_file
     from carbonplane.gateway.node import GatewayNode, NodeSettings
     from carbonplane.gateway.plugins import load_bundled
 

@@ -1,13 +1,14 @@
 """``carbonplane gateway``: run the API gateway, or check a declarative config without running it.
 
 ``start --config FILE`` validates the file first: any problem prints every finding with its
-``file:line`` and exits 2 before anything listens. Then it starts the proxy workers (default one
-per core, sharing the proxy port) and the Admin API, prints one line
-``gateway: proxy on HOST:PORT (N workers), admin on HOST:PORT`` (ports resolved when 0 was
-asked), and runs until SIGINT/SIGTERM, letting in-flight requests finish. SIGHUP re-reads the
-config file (as ``kong reload``): a valid file is applied to every worker without dropping a
-request and becomes what the Admin API shows; an invalid one is reported on stderr with its
-``file:line`` problems and the running config keeps serving. The gateway never exits on SIGHUP.
+``file:line`` and exits 2 before anything listens. Then it starts the proxy workers (default one per
+core, sharing the proxy port and the HTTPS port, ``--proxy-ssl-listen``, default 0.0.0.0:8443 as
+Kong, ``off`` for none) and the Admin API, prints one line ``gateway: proxy on HOST:PORT (N
+workers), admin on HOST:PORT, https on HOST:PORT`` (ports resolved when 0 was asked), and runs until
+SIGINT/SIGTERM, letting in-flight requests finish. SIGHUP re-reads the config file (as ``kong
+reload``): a valid file is applied to every worker without dropping a request and becomes what the
+Admin API shows; an invalid one is reported on stderr with its ``file:line`` problems and the
+running config keeps serving. The gateway never exits on SIGHUP.
 
 ``reload [--admin-url URL]``: the same through the Admin API (``POST /config/reload``): the
 gateway re-reads the file it was started with, exactly as on SIGHUP; exit 0 reloaded, 2 the file
@@ -19,6 +20,10 @@ The Admin API refuses a non-loopback listen address unless an admin token is con
 must carry it in ``Kong-Admin-Token``. It answers only requests whose Host is loopback, its listen
 address or a name given with ``--admin-host NAME,...`` (DNS rebinding defence; see the Admin API
 security section of ``docs/gateway.md``).
+
+``--headers``, ``--headers-upstream`` and ``--error-default-type`` are Kong's ``headers``,
+``headers_upstream`` and ``error_default_type`` (``gateway/runtime/headers.py``); a bad value exits 2
+naming the option.
 
 ``validate FILE [--json]``: exit 0 when valid, 2 when not; ``--json`` prints
 ``{"file", "valid", "problems": [{"where", "message"}], "entities": {kind: count}}``.
@@ -77,7 +82,7 @@ def read_admin_token(env: str | None, file: Path | None) -> str | None:
 
 def load_checked(path: Path):
     """Load the config with every plugin installed, or exit 2 listing every problem."""
-    from carbonplane.gateway.config import load_config_file
+    from carbonplane.gateway.config.loader import load_config_file
     from carbonplane.gateway.plugins import load_bundled
 
     load_bundled()
@@ -95,6 +100,17 @@ def start(
     ),
     proxy_listen: str = typer.Option(
         "0.0.0.0:8000", "--proxy-listen", help="HOST:PORT of the proxy."
+    ),
+    proxy_ssl_listen: str = typer.Option(
+        "0.0.0.0:8443",
+        "--proxy-ssl-listen",
+        help="HOST:PORT of the HTTPS proxy listener, or 'off'.",
+    ),
+    ssl_handshake_timeout: float = typer.Option(
+        10.0,
+        "--ssl-handshake-timeout",
+        min=0.1,
+        help="Seconds a client has to finish its TLS handshake before it is dropped.",
     ),
     admin_listen: str = typer.Option(
         "127.0.0.1:8001", "--admin-listen", help="HOST:PORT of the Admin API."
@@ -127,17 +143,44 @@ def start(
         help="Host names the Admin API answers to besides loopback "
         "and its listen address (others get 421).",
     ),
+    headers: str = typer.Option(
+        "server_tokens, latency_tokens, X-Kong-Request-Id",
+        "--headers",
+        metavar="NAME,...",
+        help="Kong's headers: what clients get (server_tokens, latency_tokens, "
+        "X-Kong-Request-Id, single header names, or off).",
+    ),
+    headers_upstream: str = typer.Option(
+        "X-Kong-Request-Id",
+        "--headers-upstream",
+        metavar="NAME,...",
+        help="Kong's headers_upstream: X-Kong-Request-Id or off.",
+    ),
+    error_default_type: str = typer.Option(
+        "text/plain",
+        "--error-default-type",
+        metavar="TYPE",
+        help="Kong's error_default_type: the format of the proxy's own errors when the "
+        "request has no Accept or Content-Type.",
+    ),
 ) -> None:
     """Run the gateway: proxy workers and the Admin API."""
     from carbonplane.gateway.admin import check_admin_listen
     from carbonplane.gateway.node import NodeSettings
+    from carbonplane.gateway.runtime.headers import proxy_header_settings
 
     proxy_host, proxy_port = parse_listen(proxy_listen, "--proxy-listen")
     admin_host, admin_port = parse_listen(admin_listen, "--admin-listen")
+    ssl_host, ssl_port = "0.0.0.0", None
+    if proxy_ssl_listen.strip().lower() != "off":
+        ssl_host, ssl_port = parse_listen(proxy_ssl_listen, "--proxy-ssl-listen")
     token = read_admin_token(admin_token_env, admin_token_file)
     check_admin_listen(admin_host, token)
     loaded = load_checked(config)
-    proxy = {"trusted_ips": [ip.strip() for ip in trusted_ips.split(",") if ip.strip()]}
+    proxy = {
+        "trusted_ips": [ip.strip() for ip in trusted_ips.split(",") if ip.strip()],
+        **proxy_header_settings(headers, headers_upstream, error_default_type),
+    }
     settings = NodeSettings(
         proxy_host,
         proxy_port,
@@ -148,6 +191,9 @@ def start(
         proxy,
         admin_hosts=tuple(h.strip() for h in admin_hosts.split(",") if h.strip()),
         config_file=str(config.resolve()),
+        proxy_ssl_host=ssl_host,
+        proxy_ssl_port=ssl_port,
+        ssl_handshake_timeout=ssl_handshake_timeout,
     )
     import uvloop
 
@@ -175,9 +221,11 @@ async def _serve(config, settings) -> int:
     started.set()
     count = settings.workers or 1
     mode = f"{count} worker{'s' if count != 1 else ''}" if settings.workers else "in-process"
+    https = f", https on {settings.proxy_ssl_host}:{node.proxy_ssl_port}"
     print(
         f"gateway: proxy on {settings.proxy_host}:{proxy_port} ({mode}), "
-        f"admin on {settings.admin_host}:{admin_port}",
+        f"admin on {settings.admin_host}:{admin_port}"
+        + (https if node.proxy_ssl_port is not None else ""),
         flush=True,
     )
     await stop.wait()
@@ -286,7 +334,7 @@ def validate(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
 ) -> None:
     """Check a declarative config: exit 0 when valid, 2 listing every problem when not."""
-    from carbonplane.gateway.config import load_config_file
+    from carbonplane.gateway.config.loader import load_config_file
     from carbonplane.gateway.plugins import load_bundled
 
     load_bundled()

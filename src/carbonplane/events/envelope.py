@@ -14,12 +14,19 @@ section 3.1.1: source is a non-empty URI-reference) and ``ce_time`` is always RF
 is at most 9999-12-31T23:59:59.999Z (the type's bound) and at most ``MAX_FUTURE_MS`` ahead of this
 clock, the broker default of Kafka 4.x (``log.message.timestamp.after.max.ms`` = 3600000 since Kafka
 4.0), beyond which the broker refuses the whole batch with ``INVALID_TIMESTAMP``.
+
+Extension attributes (CloudEvents 1.0 section 3.1.4, e.g. the distributed-tracing extension's
+``traceparent``/``tracestate``) travel as further ``ce_<name>`` headers after the six above
+(``extension_headers``); a name must be 1-20 lowercase ASCII letters or digits and not a core
+attribute, a value a string, else ``EventValidationError`` names it and nothing is sent.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
+from collections.abc import Mapping
 from time import time_ns as _time_ns
 from typing import Any
 
@@ -132,6 +139,41 @@ def ce_headers(event_id: str, source: str, ce_type: str, timestamp_ms: int) -> H
         ("ce_time", rfc3339_ms(timestamp_ms).encode()),
         _CONTENT_TYPE_HEADER,
     ]
+
+
+_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}\Z")
+CORE_ATTRIBUTES = frozenset(
+    "id source specversion type datacontenttype dataschema subject time data".split()
+)
+MAX_EXTENSION_VALUE = 4096  # bytes of one extension's value: headers are metadata, not payload
+
+
+def extension_headers(event_type: str, extensions: Mapping[str, str]) -> Headers:
+    """``ce_<name>`` headers for CloudEvents extension attributes, checked: a name of 1-20 lowercase
+    letters or digits that is not a core attribute, a ``str`` value of at most 4096 UTF-8 bytes.
+    A bad one raises ``EventValidationError`` naming ``event_type`` and the extension."""
+    out: Headers = []
+    for name, value in extensions.items():
+        where = f"extensions[{name!r}]"
+        if not isinstance(name, str) or not _EXTENSION_NAME.match(name):
+            raise EventValidationError(
+                event_type, where, "an extension name is 1-20 lowercase ASCII letters or digits"
+            )
+        if name in CORE_ATTRIBUTES:
+            raise EventValidationError(
+                event_type, where, "is a CloudEvents core attribute, not an extension"
+            )
+        if not isinstance(value, str):
+            raise EventValidationError(
+                event_type, where, f"must be a str, got {type(value).__name__}"
+            )
+        raw = value.encode()
+        if len(raw) > MAX_EXTENSION_VALUE:
+            raise EventValidationError(
+                event_type, where, f"is {len(raw)} bytes, over {MAX_EXTENSION_VALUE}"
+            )
+        out.append(("ce_" + name, raw))
+    return out
 
 
 def seal(event: Event, source: str) -> tuple[bytes, bytes, Headers]:

@@ -35,7 +35,13 @@ from carbonplane.events.backends.base import Delivery, ProducerBackend
 from carbonplane.events.backends.factory import open_producer_backend
 from carbonplane.events.config import EventsConfig
 from carbonplane.events.delivery import DeliveryFuture, FlushResult, Tally, UserCallback
-from carbonplane.events.envelope import ce_headers, check_source, new_event_id, seal_record
+from carbonplane.events.envelope import (
+    ce_headers,
+    check_source,
+    extension_headers,
+    new_event_id,
+    seal_record,
+)
 from carbonplane.events.inputs import check_custom
 from carbonplane.events.methods import CatalogMethods
 from carbonplane.events.metrics import ProducerMetrics, default_metrics
@@ -107,14 +113,27 @@ class EventProducer(CatalogMethods):
 
     # -- the typed API ---------------------------------------------------------------------------
 
-    def produce(self, event: T.Event, *, on_delivery: UserCallback | None = None) -> DeliveryFuture:
-        """Validate and queue one catalog event; returns its future. Raises EventValidationError."""
+    def produce(
+        self,
+        event: T.Event,
+        *,
+        on_delivery: UserCallback | None = None,
+        extensions: Mapping[str, str] | None = None,
+        topic: str | None = None,
+    ) -> DeliveryFuture:
+        """Validate and queue one catalog event; returns its future. Raises EventValidationError.
+        ``extensions``: CloudEvents extension attributes (``{"traceparent": ...}``), each sent as a
+        ``ce_<name>`` header after the standard ones (``envelope.extension_headers``). ``topic``:
+        another topic than the type's catalog topic (a per-environment copy, a test's own)."""
+        topic = topic or event.TOPIC
         try:
             key, value, headers, ts = seal_record(event, self.source_service)
+            if extensions:
+                headers += extension_headers(type(event).__name__, extensions)
         except EventValidationError as exc:
-            self._reject(event.TOPIC, type(event).__name__, exc)
+            self._reject(topic, type(event).__name__, exc)
             raise
-        return self._send(event.TOPIC, type(event).__name__, key, value, headers, ts, on_delivery)
+        return self._send(topic, type(event).__name__, key, value, headers, ts, on_delivery)
 
     def produce_custom_event(
         self,

@@ -6,11 +6,12 @@ docs/gateway.md.
 """
 
 from carbonplane.gateway.admin import AdminAPI, check_admin_listen
-from carbonplane.gateway.balancing import hash_value
-from carbonplane.gateway.config import load_config_data, load_config_file, load_config_text
-from carbonplane.gateway.entities import register_plugin_schema
-from carbonplane.gateway.model import GatewayConfig, compile_config
-from carbonplane.gateway.router import RouteMatch, Router
+from carbonplane.gateway.config.entities import register_plugin_schema
+from carbonplane.gateway.config.loader import load_config_data, load_config_file, load_config_text
+from carbonplane.gateway.config.model import GatewayConfig, compile_config
+from carbonplane.gateway.runtime.balancing import hash_value
+from carbonplane.gateway.runtime.route_match import RouteMatch
+from carbonplane.gateway.runtime.router import Router
 from carbonplane.proxy.layers.balance import Balancer
 
 __all__ = [

@@ -9,6 +9,10 @@ Two ways to run the proxy, one behaviour:
 - ``workers == 0``: one ``ProxyServer`` in this process and loop (tests, small setups); the same
   factory builds and adopts each config.
 
+With ``proxy_ssl_port`` the workers also serve HTTPS (Kong's ``proxy_listen ... 8443 ssl``):
+certificates by SNI from the config, else the node's self-signed default generated here at start
+and shared with every worker through the payload (``gateway/sni.py``).
+
 The Admin API (``AdminAPI``, sans-IO) is served by ``AdminServer`` in this process; requests are
 handled one at a time. Its hooks: ``on_config_change`` publishes the new config to every worker
 and returns once all run it (in-flight requests finish on the version they started with); a
@@ -19,9 +23,12 @@ API and the workers never disagree once a change returns. ``reload`` re-reads th
 gateway was started with (``settings.config_file``: SIGHUP, ``POST /config/reload``) and applies
 it the same way; changes are serialised by one lock, whichever way they arrive.
 ``upstream_health`` merges the workers' health reports; ``set_target_health`` publishes a manual
-health setting to every worker; ``metrics`` renders the host's Prometheus text - the sum of the
+health setting to every worker; ``purge_cache`` publishes proxy-cache purges to every worker
+through a journal file in the runtime directory; ``metrics`` renders the host's Prometheus text - the sum of the
 snapshots every worker's prometheus plugin publishes under ``<runtime dir>/prometheus`` (at
-most a second old; ``plugins/prometheus/store.py``); ``status`` reports the workers.
+most a second old; ``plugins/prometheus/store.py``); ``status`` reports the workers and Kong's
+``server`` counters (``connections_*``, ``total_requests``) added up over the workers, from the
+status file each writes every half second (``runtime.STATUS_FILE``).
 """
 
 from __future__ import annotations
@@ -40,19 +47,26 @@ from typing import Any
 from carbonplane.errors import AdminAPIError, ConfigError
 from carbonplane.gateway.admin import AdminAPI, check_admin_listen
 from carbonplane.gateway.admin.guard import AdminGuard
-from carbonplane.gateway.adminserver import AdminServer, Response
-from carbonplane.gateway.balancing import balancer_for
-from carbonplane.gateway.model import GatewayConfig
-from carbonplane.gateway.plugins.counters import default_counter_path
-from carbonplane.gateway.runtime import (
+from carbonplane.gateway.admin.server import AdminServer, Response
+from carbonplane.gateway.config.loader import load_config_file
+from carbonplane.gateway.config.model import GatewayConfig
+from carbonplane.gateway.config.pem import self_signed
+from carbonplane.gateway.plugins.pdk.counters import default_counter_path
+from carbonplane.gateway.plugins.proxy_cache.store import PurgeJournal
+from carbonplane.gateway.runtime.balancing import balancer_for
+from carbonplane.gateway.runtime.worker import (
     FACTORY,
     WorkerState,
     check_config,
     encode_payload,
     merge_health,
     read_health_reports,
+    read_status,
     worker_config,
 )
+from carbonplane.proxy import serverstats
+from carbonplane.proxy.server import ProxyServer
+from carbonplane.proxy.supervisor import Supervisor
 
 
 @dataclass
@@ -68,6 +82,9 @@ class NodeSettings:
     drain: float = 10.0
     admin_hosts: tuple[str, ...] = ()  # Host names the Admin API answers to besides loopback
     config_file: str | None = None  # what SIGHUP and POST /config/reload re-read
+    proxy_ssl_host: str = "0.0.0.0"
+    proxy_ssl_port: int | None = None  # the HTTPS listener (Kong's 8443); None: off
+    ssl_handshake_timeout: float = 10.0  # a TLS handshake unfinished by then is dropped
 
 
 class GatewayNode:
@@ -87,6 +104,8 @@ class GatewayNode:
             "dir": self.dir,
             "workers": max(settings.workers, 1),
             "counters": self.counters,
+            # one self-signed default certificate for every worker (Kong generates one too)
+            "default_certificate": list(self_signed()),
         }
         self.health: list[list[Any]] = []
         self.admin = AdminAPI(
@@ -98,12 +117,20 @@ class GatewayNode:
             upstream_health=self._upstream_health,
             set_target_health=self._set_target_health,
             node_info={
-                "proxy_listen": [f"{settings.proxy_host}:{settings.proxy_port}"],
+                "proxy_listen": [f"{settings.proxy_host}:{settings.proxy_port}"]
+                + (
+                    [f"{settings.proxy_ssl_host}:{settings.proxy_ssl_port} ssl"]
+                    if settings.proxy_ssl_port is not None
+                    else []
+                ),
                 "admin_listen": [f"{settings.admin_host}:{settings.admin_port}"],
                 "nginx_worker_processes": settings.workers,
             },
         )
-        self.admin.hooks = dataclasses.replace(self.admin.hooks, reload=self.reload_file)
+        self.admin.hooks = dataclasses.replace(
+            self.admin.hooks, reload=self.reload_file, purge_cache=self._purge_cache
+        )
+        self._purge_journal: PurgeJournal | None = None
         self.published = config  # the config every worker runs
         self.supervisor = None
         self.server = None
@@ -112,16 +139,27 @@ class GatewayNode:
         )
         self._lock = asyncio.Lock()
         self.proxy_port = 0
+        self.proxy_ssl_port: int | None = None
         self.admin_port = 0
+
+    def _purge_cache(self, key: str | None) -> None:
+        """Publish a proxy-cache purge (``key`` None: everything) to every worker."""
+        if self._purge_journal is None:
+            self._purge_journal = PurgeJournal.in_dir(self.dir)
+        self._purge_journal.publish(key)
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self) -> tuple[int, int]:
         """Start the proxy workers, then the Admin API; returns (proxy port, admin port)."""
         s = self.settings
         payload = self._payload(self.published)
+        tls_listen = (
+            (s.proxy_ssl_host, s.proxy_ssl_port, s.ssl_handshake_timeout)
+            if s.proxy_ssl_port is not None
+            else None
+        )
         try:
             if s.workers >= 1:
-                from carbonplane.proxy.supervisor import Supervisor
 
                 def launch() -> Any:
                     sup = Supervisor(
@@ -131,18 +169,20 @@ class GatewayNode:
                         payload,
                         workers=s.workers,
                         drain=s.drain,
+                        tls_listen=tls_listen,
                     )
                     sup.start()
                     return sup
 
                 self.supervisor = await asyncio.to_thread(launch)
                 self.proxy_port = self.supervisor.port
+                self.proxy_ssl_port = self.supervisor.tls_port
             else:
-                from carbonplane.proxy.server import ProxyServer
-
                 WorkerState.reset()
                 self.server = ProxyServer(worker_config(payload, 0))
                 self.proxy_port = await self.server.start(s.proxy_host, s.proxy_port)
+                if tls_listen is not None:
+                    self.proxy_ssl_port = await self.server.start_tls(*tls_listen)
             self.admin_port = await self.admin_server.start(s.admin_host, s.admin_port)
         except BaseException:
             await self.stop()
@@ -217,8 +257,6 @@ class GatewayNode:
 
     def reload_file(self) -> GatewayConfig:
         """``reload`` without the lock: the Admin API's hook (it already holds it)."""
-        from carbonplane.gateway.config import load_config_file
-
         path = self.settings.config_file
         if path is None:
             raise AdminAPIError(
@@ -284,8 +322,9 @@ class GatewayNode:
             "published_config_version": self.published.version,
         }
         if self.server is not None:
-            server["connections_active"] = len(self.server.connections)
-            server["total_requests"] = self.server.requests
+            server.update(serverstats.server_counts(self.server))
+        else:
+            server.update(read_status(self.dir, self.pids()))
         if self.supervisor is not None:
             server["worker_restarts"] = self.supervisor.restarts
         return {"server": server}

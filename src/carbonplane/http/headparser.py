@@ -17,7 +17,8 @@ A request head must pass both layers (an upstream's response head, layer 2 only 
    and the path are decided by ``rules.py`` / ``path.py`` alone. The fields a head's own
    Connection nominates are removed here (``rules.without_nominated``), so a head leaves the
    parser holding only its end-to-end fields and a later Connection check never sees fields
-   the proxy or a filter added.
+   the proxy or a filter added. One exception: a request's ``Upgrade`` stays (the engine's
+   WebSocket check reads it; it is hop-by-hop, so no head builder ever forwards it).
 
 The ``parse_py`` methods and ``split_fields_py`` are the specification. The optional C extension
 (``_speedups.c``) answers the common case - a request head of origin-form, HTTP/1.1, one Host
@@ -138,6 +139,9 @@ _REQUEST_SPECIAL = frozenset(
     (b"host", b"content-length", b"transfer-encoding", b"connection", b"expect")
 )
 _RESPONSE_SPECIAL = frozenset((b"content-length", b"transfer-encoding", b"connection"))
+# A request's Connection may nominate Upgrade, yet the field is kept: the engine reads it to
+# recognise a WebSocket handshake, and every head builder drops it as hop-by-hop anyway.
+_KEPT_NOMINATED = frozenset((b"upgrade",))
 
 
 class RequestHeadParser:
@@ -223,6 +227,8 @@ class RequestHeadParser:
         conn_values = special.get(b"connection")
         if conn_values:
             head.connection_tokens = tokens = rules.connection_tokens(conn_values)
+            if b"upgrade" in tokens:  # Upgrade stays for the engine's WebSocket check (tunnel.py)
+                tokens = tokens - _KEPT_NOMINATED
             head.headers = rules.without_nominated(head.headers, tokens)  # before any filter
         head.keep_alive = rules.keep_alive(head.version, head.connection_tokens)
         expect = special.get(b"expect")

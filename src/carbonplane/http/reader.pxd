@@ -13,6 +13,7 @@ cdef class _MessageReader:
     cpdef feed(self, data)
     cpdef next_event(self)
     cpdef take_rest(self)
+    cpdef take_buffered(self)
 
 cdef class RequestReader(_MessageReader):
     cdef public RequestHeadParser _parser
@@ -21,4 +22,5 @@ cdef class RequestReader(_MessageReader):
 cdef class ResponseReader(_MessageReader):
     cdef public ResponseHeadParser _parser
     cdef public object _method
+    cdef public bint upgrade
     cpdef expect(self, method)

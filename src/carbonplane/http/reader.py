@@ -25,7 +25,9 @@ Invariants:
 
 ``ResponseReader.expect(method)`` must be called before each response: HEAD responses and
 1xx/204/304 have no body whatever their headers say (RFC 9112 §6.3). Interim 1xx responses are
-consumed and skipped; 101 is refused (the proxy does not tunnel upgrades).
+consumed and skipped; 101 is refused (502) unless ``upgrade`` was set after ``expect`` (a
+WebSocket handshake, ``proxy/tunnel.py``): then the 101 head is returned and the reader stops
+(``NEED_DATA`` for ever); what followed it is tunnel data, taken with ``take_buffered``.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from carbonplane.http.model import (
     Limits,
 )
 
-_HEAD, _LENGTH, _CHUNKED, _CLOSE, _END, _FAILED = range(6)
+_HEAD, _LENGTH, _CHUNKED, _CLOSE, _END, _FAILED, _UPGRADED = range(7)
 
 
 class _MessageReader:
@@ -111,6 +113,8 @@ class _MessageReader:
             return self._next_chunk()
         if state == _CLOSE:
             return self._next_until_close()
+        if state == _UPGRADED:
+            return NEED_DATA
         raise HttpError(self._head_status, "reader used after a framing error")
 
     def take_rest(self) -> bytes | None:
@@ -130,6 +134,14 @@ class _MessageReader:
         self._state = _HEAD
         self._pos = self._scan = len(buf)
         return buf if pos == 0 else buf[pos:]
+
+    def take_buffered(self) -> bytes:
+        """Take every byte received but not consumed (the start of a tunnel after a switch of
+        protocols); the reader is left empty."""
+        rest = self._buf[self._pos :]
+        self._buf = b""
+        self._pos = self._scan = 0
+        return rest
 
     def _need_data(self, where: str):
         if self.eof:
@@ -286,7 +298,7 @@ class RequestReader(_MessageReader):
 class ResponseReader(_MessageReader):
     """Responses from one upstream connection; call ``expect(method)`` before each."""
 
-    __slots__ = ("_parser", "_method")
+    __slots__ = ("_parser", "_method", "upgrade")
     _head_status = 502
     _too_large_status = 502
 
@@ -294,15 +306,20 @@ class ResponseReader(_MessageReader):
         super().__init__(parser.limits)
         self._parser = parser
         self._method = b"GET"
+        self.upgrade = False  # a 101 is accepted (set after expect() for a WebSocket handshake)
 
     def expect(self, method: bytes) -> None:
         self._method = method
+        self.upgrade = False
 
     def _parse_head(self, raw: bytes):
         head = self._parser.parse(raw, self._method)
         if head.status < 200:
             if head.status == 101:
-                raise HttpError(502, "upstream switched protocols; upgrades are not proxied")
+                if self.upgrade:
+                    self._state = _UPGRADED  # the stream is no longer HTTP
+                    return head
+                raise HttpError(502, "upstream switched protocols without being asked to")
             return None  # interim response (100, 102, 103): skipped
         self._begin_body(head.framing, head.content_length)
         return head

@@ -17,8 +17,9 @@ cdef class RouteDecision:
     cdef public bint buffer_request
 
 cdef class Client:
-    cdef public object peer_ip, peer_port, scheme, server_port, forwarded_base, tls
+    cdef public object peer_ip, peer_port, scheme, server_port, forwarded_base, tls, server_ip
     cdef public bint trusted
+    cdef public Py_ssize_t serial, requests
 
 cdef class RequestContext:
     cdef public RequestHead request

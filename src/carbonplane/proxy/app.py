@@ -32,10 +32,10 @@ Invariants:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
+from carbonplane.http import errorpages
 from carbonplane.http.model import Headers, RequestHead, ResponseHead
 from carbonplane.proxy.layers import retries as retries_layer
 from carbonplane.proxy.layers import timeouts
@@ -243,11 +243,15 @@ class RouteDecision:
 
 
 class LocalResponse:
-    """A response made by the proxy or a filter. ``message`` renders Kong's error body
-    ``{"message": ..., "request_id": ...}``; ``body`` is sent as given. ``filters``: the chain
-    whose response-head and log hooks still run (e.g. logging a 404)."""
+    """A response made by the proxy or a filter. ``message`` renders Kong's error body in the
+    format the request's ``Accept`` asks for (``carbonplane.http.errorpages``: JSON, HTML, XML or
+    plain text, with the request id); ``body`` is sent as given. ``engine``: an error the engine
+    itself made (upstream failures, bad requests, timeouts), which without ``Accept`` follows the
+    request's ``Content-Type``, then ``error_default_type`` (Kong's error handler); the others
+    (router, plugins) default to JSON. ``filters``: the chain whose response-head and log hooks
+    still run (e.g. logging a 404)."""
 
-    __slots__ = ("status", "headers", "body", "message", "filters")
+    __slots__ = ("status", "headers", "body", "message", "filters", "engine")
 
     def __init__(
         self,
@@ -257,12 +261,14 @@ class LocalResponse:
         *,
         message: str | None = None,
         filters: FilterChain | None = None,
+        engine: bool = False,
     ) -> None:
         self.status = status
         self.headers = headers if headers is not None else []
         self.body = body
         self.message = message
         self.filters = filters
+        self.engine = engine
 
     @classmethod
     def error(
@@ -275,16 +281,30 @@ class LocalResponse:
     ) -> LocalResponse:
         return cls(status, None, headers, message=message, filters=filters)
 
-    def render(self, request_id: bytes | None) -> tuple[Headers, bytes]:
-        """(headers, body) as sent: a ``message`` becomes a JSON body with its content type."""
+    @classmethod
+    def engine_error(cls, status: int, message: str) -> LocalResponse:
+        """An error the engine itself produced (Kong: nginx's error pages)."""
+        return cls(status, None, None, message=message, engine=True)
+
+    def render(
+        self,
+        request_id: bytes | None,
+        request: RequestHead | None = None,
+        error_default_type: bytes = errorpages.PLAIN,
+    ) -> tuple[Headers, bytes]:
+        """(headers, body) as sent: a ``message`` becomes Kong's error body negotiated by the
+        ``request``'s Accept (its content type replaces any given)."""
         if self.body is not None or self.message is None:
             return self.headers, self.body or b""
-        doc = {"message": self.message}
-        if request_id:
-            doc["request_id"] = request_id.decode("ascii")
-        body = json.dumps(doc, separators=(",", ":")).encode()
+        accept = request.get(b"accept") if request is not None else None
+        if self.engine and not accept:
+            accept = request.get(b"content-type") if request is not None else None
+            accept = accept or error_default_type
+        content_type = errorpages.negotiate(accept)
+        rid = request_id.decode("latin-1") if request_id else ""
+        body = errorpages.render(content_type, self.message, rid)
         headers = [h for h in self.headers if h[0] != b"content-type"]
-        headers.append((b"content-type", b"application/json; charset=utf-8"))
+        headers.append((b"content-type", content_type))
         return headers, body
 
     def __repr__(self) -> str:
@@ -295,7 +315,9 @@ class Client:
     """One client connection as the app sees it (shared by its requests).
 
     ``tls``: the connection's ``ssl.SSLObject`` when it arrived over TLS (its peer certificate,
-    cipher, version; the mesh sidecar reads the client's SPIFFE identity from it), else None."""
+    cipher, version; the mesh sidecar reads the client's SPIFFE identity from it), else None.
+    ``server_ip``, ``serial`` and ``requests`` are nginx's ``$server_addr``, ``$connection`` and
+    ``$connection_requests`` (Kong's correlation-id ``tracker``)."""
 
     __slots__ = (
         "peer_ip",
@@ -305,6 +327,9 @@ class Client:
         "server_port",
         "forwarded_base",
         "tls",
+        "server_ip",
+        "serial",
+        "requests",
     )
 
     def __init__(
@@ -317,6 +342,9 @@ class Client:
         self.server_port = server_port
         self.forwarded_base: bytes | None = None
         self.tls: Any = None
+        self.server_ip = ""  # the local address the connection arrived on
+        self.serial = 0  # the connection's number in this worker (nginx's $connection)
+        self.requests = 0  # requests started on it so far (nginx's $connection_requests)
 
     def __repr__(self) -> str:
         return f"Client({self.peer_ip}:{self.peer_port}, trusted={self.trusted})"

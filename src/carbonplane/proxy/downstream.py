@@ -27,31 +27,27 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from functools import partial
 
 from carbonplane.errors import HttpError
-from carbonplane.http.hop import http_date, status_line
 from carbonplane.http.model import (
     CONNECTION_CLOSED,
     END_OF_MESSAGE,
     FRAMING_CHUNKED,
     FRAMING_CLOSE,
-    FRAMING_LENGTH,
     FRAMING_NONE,
     NEED_DATA,
-    ResponseHead,
 )
 from carbonplane.http.reader import RequestReader
 from carbonplane.http.rules import is_token
 from carbonplane.proxy.app import EMPTY_CHAIN, Client, FilterChain, LocalResponse, RequestContext
 from carbonplane.proxy.exchange import HIGH_WATER, RESPONDING, Exchange
+from carbonplane.proxy.local import respond_local, timed_out, write_error
 from carbonplane.proxy.timers import Deadline
 from carbonplane.proxy.writes import flush_output
 
 log = logging.getLogger("carbonplane.proxy")
 
-_LOCAL_DROP = frozenset(
-    (b"content-length", b"transfer-encoding", b"connection", b"server", b"date")
-)
 PAUSE_PENDING, PAUSE_UPSTREAM, PAUSE_BACKLOG = 1, 2, 4
 
 
@@ -89,7 +85,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         self.settings = self.config.compiled
         self.reader = RequestReader(self.settings.head_parser)
         self.exchange: Exchange | None = None
-        self.deadline = Deadline(self.loop, self._timed_out)
+        self.deadline = Deadline(self.loop, partial(timed_out, self))
         self.paused = 0
         self.served = 0
         self.closing = False  # the connection is finished: nothing more is read or started
@@ -106,6 +102,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         self.transport = transport
         server = self.server
         server.connections.add(self)
+        server.accepted += 1
         peer = transport.get_extra_info("peername")
         ip, port = (peer[0], peer[1]) if isinstance(peer, tuple) else ("127.0.0.1", 0)
         sockname = transport.get_extra_info("sockname")
@@ -114,9 +111,12 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         tls = transport.get_extra_info("ssl_object")
         scheme = b"https" if tls is not None else b"http"
         trusted = self.settings.forwarding.trusts(ip)
-        self.client = Client(ip, port, trusted, scheme, local_port)
-        self.client.tls = tls
+        self.client = client = Client(ip, port, trusted, scheme, local_port)
+        client.tls = tls
+        client.server_ip = sockname[0] if isinstance(sockname, tuple) else ""
+        client.serial = server.accepted
         if len(server.connections) > self.config.max_connections:
+            server.refused += 1
             self.closing = True
             self._write_error(503, "too many connections", close=True)
             return
@@ -252,6 +252,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             else client.peer_ip
         )
         server.requests += 1
+        client.requests += 1
         rid = b"%s%08x" % (settings.request_id_prefix, server.requests & 0xFFFFFFFF)
         if client.trusted and settings.request_id_name is not None:
             rid = _trusted_request_id(head, settings.request_id_name) or rid
@@ -267,7 +268,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             decision = config.app.route(ctx)
         except Exception:
             log.exception("route() failed for %r", head)
-            decision = LocalResponse.error(500, "An unexpected error occurred")
+            decision = LocalResponse.engine_error(500, "An unexpected error occurred")
         if isinstance(decision, LocalResponse):
             chain = decision.filters or EMPTY_CHAIN
             self.respond_local(ctx, decision, chain, head.framing != FRAMING_NONE)
@@ -281,7 +282,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         if ex is None:
             self._write_error(exc.status, exc.reason, close=True)
         elif ex.state != RESPONDING:
-            ex.respond(LocalResponse.error(exc.status, exc.reason))
+            ex.respond(LocalResponse.engine_error(exc.status, exc.reason))
         else:
             self.abort()
         self.closing = True
@@ -306,9 +307,9 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
     def upstream_extra(self, ctx: RequestContext) -> bytes:
         """Via and request-id lines for the upstream request (template compiled per config)."""
         settings = self.settings
-        if settings.request_id_name is None:
-            return settings.via_line
-        return settings.upstream_template % ctx.request_id
+        if settings.upstream_request_id:
+            return settings.upstream_template % ctx.request_id
+        return settings.via_line
 
     def response_extra(self, ctx: RequestContext, framing: int, reframe: bool):
         """(extra response header lines, close?) for a relayed upstream response."""
@@ -333,59 +334,10 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
         self, ctx: RequestContext, local: LocalResponse, chain: FilterChain, close: bool
     ) -> None:
         """Write a proxy-made response (after the chain's response-head hooks)."""
-        headers, body = local.render(ctx.request_id)
-        ctx.response = ResponseHead(
-            local.status, b"", b"1.1", list(headers), FRAMING_LENGTH, len(body)
-        )
-        ctx.source = "proxy"
-        for hook in chain.response_head:
-            try:
-                hook(ctx)
-            except Exception:
-                log.exception("response filter %r failed", hook)
-        head = ctx.response
-        req = ctx.request
-        close = close or self.closing or self.draining or not req.keep_alive
-        self._write_response(
-            head.status,
-            head.reason,
-            head.headers,
-            body,
-            close,
-            ctx.request_id,
-            req.method == b"HEAD",
-            req.version,
-        )
-        ctx.response_bytes = len(body)
-
-    def _write_response(
-        self, status, reason, headers, body, close, request_id, head_only, version
-    ) -> None:
-        settings = self.settings
-        out = [status_line(status, reason), settings.server_line, b"date: ", http_date(), b"\r\n"]
-        for name, value in headers:
-            if name not in _LOCAL_DROP:
-                out += (name, b": ", value, b"\r\n")
-        out.append(b"content-length: %d\r\n" % len(body))
-        if request_id is not None and settings.request_id_name is not None:
-            out.append(b"%s: %s\r\n" % (settings.request_id_name, request_id))
-        if close:
-            out.append(b"connection: close\r\n")
-        elif version == b"1.0":
-            out.append(b"connection: keep-alive\r\n")
-        out.append(b"\r\n")
-        if not head_only:
-            out.append(body)
-        self.send_bytes(b"".join(out))
-        if close:
-            self.closing = True
+        respond_local(self, ctx, local, chain, close)
 
     def _write_error(self, status: int, message: str, close: bool) -> None:
-        headers, body = LocalResponse.error(status, message).render(None)
-        self._write_response(status, b"", headers, body, close, None, False, b"1.1")
-        if close:
-            self.deadline.cancel()
-            self.close_transport()
+        write_error(self, status, message, close)
 
     # -- endings ------------------------------------------------------------------------
     def exchange_done(self, ex: Exchange) -> None:
@@ -453,21 +405,6 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             self.transport.pause_reading()
             if reason != PAUSE_BACKLOG:
                 self.deadline.clear()  # the proxy, not the client, is holding things up
-
-    def _timed_out(self) -> None:
-        ex = self.exchange
-        if ex is None:
-            if self.reader.buffered or self.served == 0 and self.head_started:
-                self._write_error(408, "timed out reading the request head", close=True)
-            else:
-                self.closing = True
-                self.close_transport()
-        elif ex.state != RESPONDING and ex.accepting_body:
-            ex.respond(LocalResponse.error(408, "timed out reading the request body"))
-        else:  # the client stopped reading our response
-            ex.ctx.error = "client send timeout"
-            self.abort()
-            ex.abort()
 
 
 def _trusted_request_id(head, name: bytes) -> bytes | None:

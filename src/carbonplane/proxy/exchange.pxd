@@ -4,13 +4,13 @@ from carbonplane.proxy.downstream cimport ClientConnection
 
 cdef class Exchange:
     cdef public int state
-    cdef public object target, pool, up, pending, task, loop
+    cdef public object target, pool, up, pending, task, loop, reader
     cdef public RequestContext ctx
     cdef public Upstream upstream
     cdef public FilterChain chain
     cdef public ClientConnection conn
     cdef public bint reused, out_chunked, close_client, up_paused, relays_whole, fresh_only
-    cdef public bint request_done, chunked_request, buffering
+    cdef public bint request_done, chunked_request, buffering, upgrading
     cdef public Py_ssize_t pending_size
     cdef public list out
     cpdef start(self)

@@ -7,21 +7,18 @@ RESPONDING (upstream head relayed) -> DONE. Any state may jump to DONE with a lo
 (filter verdict, 502/503/504) or an abort (client gone).
 
 The upstream call runs the layers ``proxy/stack.py`` flattened into ``Upstream``: the balance
-layer's picker per attempt (``pick``, exactly one ``release``), the retries layer's rules on a
-failure (``layers/retries.py``: another target after a failed connect, one re-send after a stale
-keep-alive), the pool per target, and the timeouts layer's deadlines (connect here, read/write in
-``layers/pool.py``).
-
-Failure -> status: no target 503, connect/reset/invalid response 502, any timeout 504, all with
-Kong's JSON bodies. After the response head went to the client a failure can only abort the
-client connection (the client sees a truncated message, never a forged complete one).
+layer's picker per attempt (``pick``, exactly one ``release``), the pool per target, the
+timeouts layer's deadlines (connect here, read/write in ``layers/pool.py``); a dial's outcome,
+failures, retries and the failure statuses are ``attempts.py``'s. A WebSocket handshake
+(``tunnel.py``) is an exchange too, until the upstream answers 101.
 
 Body relay: request body pieces are written upstream as they arrive (re-chunked when chunked),
 buffered only while connecting - or, on a route with ``buffer_request``, until the body ended
 (up to ``request_buffer_bytes``, else 413; a trickling client then holds no upstream
 connection); while connecting, the client is paused above ``HIGH_WATER`` and whenever the
 upstream socket is over its own high-water mark. Response pieces of one upstream read go to the
-client as one piece, all of a loop iteration's pieces in one write (``writes.py``); the upstream is paused while the client's socket is over high-water.
+client as one piece, all of a loop iteration's pieces in one write (``writes.py``); the
+upstream is paused while the client's socket is over high-water.
 """
 
 from __future__ import annotations
@@ -39,25 +36,19 @@ from carbonplane.http.model import (
     FRAMING_NONE,
     ResponseHead,
 )
+from carbonplane.proxy import attempts
 from carbonplane.proxy.app import (
-    FAILURE_CONNECT,
-    FAILURE_RESET,
-    FAILURE_TIMEOUT,
     LocalResponse,
     RequestContext,
     RouteDecision,
 )
-from carbonplane.proxy.layers.retries import resend_fresh, retry_connect
+from carbonplane.proxy.bodyread import ReadBody
+from carbonplane.proxy.tunnel import UPGRADE_REQUEST_LINES, is_websocket_handshake, switch_protocols
 
 log = logging.getLogger("carbonplane.proxy")
 
-FILTERING, CONNECTING, SENDING, RESPONDING, DONE, BUFFERING = range(6)
+FILTERING, CONNECTING, SENDING, RESPONDING, DONE, BUFFERING, READING = range(7)
 HIGH_WATER = 256 * 1024
-MESSAGES = {
-    502: "An invalid response was received from the upstream server",
-    503: "failure to get a peer from the ring-balancer",
-    504: "The upstream server is timed out",
-}
 
 
 class Exchange:
@@ -84,6 +75,8 @@ class Exchange:
         "chunked_request",
         "out",
         "buffering",
+        "upgrading",
+        "reader",
     )
 
     def __init__(self, conn, ctx: RequestContext, decision: RouteDecision) -> None:
@@ -112,8 +105,15 @@ class Exchange:
         )
         self.out: list[bytes] = []
         self.buffering = decision.buffer_request and not self.request_done
-        # no response-body filter: a one-read response may be relayed in one step
+        self.reader = None  # a ReadBody when a filter answers from the whole body
+        # no response-body filter: a one-read response may be relayed in one step (a 101 never
+        # is: the reader's take_rest declines it, so it reaches upstream_head)
         self.relays_whole = not self.chain.response_body
+        # a WebSocket handshake (tunnel.py); the C-speed token test first spares every other
+        # request the call
+        self.upgrading = b"upgrade" in ctx.request.connection_tokens and is_websocket_handshake(
+            ctx.request
+        )
         ctx.decision = decision
         ctx.upstream_target = decision.target
         ctx.upstream_host = decision.host
@@ -131,12 +131,14 @@ class Exchange:
                 verdict = hooks[index](self.ctx)
             except Exception:
                 log.exception("request filter %r failed", hooks[index])
-                return self.respond(LocalResponse.error(500, "An unexpected error occurred"))
+                return self.respond(LocalResponse.engine_error(500, "An unexpected error occurred"))
             index += 1
             if verdict is None:
                 continue
             if isinstance(verdict, LocalResponse):
                 return self.respond(verdict)
+            if type(verdict) is ReadBody:
+                return self._read_body(verdict)
             self.task = task = asyncio.ensure_future(verdict)
             task.add_done_callback(partial(self._filter_done, index=index))
             return
@@ -149,12 +151,24 @@ class Exchange:
         if task.cancelled() or task.exception() is not None:
             if not task.cancelled():
                 log.error("request filter failed", exc_info=task.exception())
-            return self.respond(LocalResponse.error(500, "An unexpected error occurred"))
+            return self.respond(LocalResponse.engine_error(500, "An unexpected error occurred"))
         verdict = task.result()
         if isinstance(verdict, LocalResponse):
             return self.respond(verdict)
         self._run_request_hooks(index)
         self.conn.pump()  # body events were held while the filter ran
+
+    def _read_body(self, reader: ReadBody) -> None:
+        """READING: the body goes to ``reader``, whose answer ends the exchange (bodyread.py)."""
+        req = self.ctx.request
+        if self.request_done:
+            return self.respond(reader.answer(self.ctx))
+        if req.framing == FRAMING_LENGTH and reader.too_large(req.content_length):
+            return self.respond(reader.refusal())
+        self.reader = reader
+        self.state = READING
+        if req.expect_continue:
+            self.conn.send_bytes(CONTINUE_LINE)
 
     @property
     def accepting_body(self) -> bool:
@@ -166,7 +180,7 @@ class Exchange:
         if self.buffering:
             limit = self.conn.config.request_buffer_bytes
             if req.framing == FRAMING_LENGTH and req.content_length > limit:
-                return self._too_large(limit)
+                return attempts.too_large(self, limit)
             self.state = BUFFERING  # request_end() goes on
         if req.expect_continue and not self.request_done:
             self.conn.send_bytes(CONTINUE_LINE)
@@ -174,23 +188,13 @@ class Exchange:
             ctx.upstream_started = self.conn.clock()
             self._try_target()
 
-    def _too_large(self, limit: int) -> None:
-        self.respond(
-            LocalResponse.error(
-                413,
-                f"Request body larger than the route's request buffer ({limit} bytes); "
-                "send less, or turn request_buffering off for this route",
-            )
-        )
-
     def _try_target(self) -> None:
         ctx = self.ctx
         ctx.tries += 1
         upstream = self.upstream
         target = upstream.picker.pick(ctx)
         if target is None:
-            ctx.error = "no healthy target"
-            return self.respond(LocalResponse.error(503, MESSAGES[503]))
+            return attempts.no_target(self)
         self.target = ctx.target = target
         self.pool = pool = self.conn.server.pool_for(target, upstream)
         up = None if self.fresh_only else pool.acquire()
@@ -199,32 +203,7 @@ class Exchange:
         self.state = CONNECTING
         self.task = task = self.loop.create_task(pool.connect())
         timer = self.loop.call_later(upstream.connect_timeout, task.cancel)
-        task.add_done_callback(partial(self._connected, timer=timer))
-
-    def _connected(self, task: asyncio.Task, timer: asyncio.TimerHandle) -> None:
-        timer.cancel()
-        self.task = None
-        failure = reason = None
-        if task.cancelled():
-            failure, reason = FAILURE_TIMEOUT, "connect timed out"
-        elif task.exception() is not None:
-            failure, reason = FAILURE_CONNECT, f"connect failed: {task.exception()}"
-        if self.state == DONE:  # the client left while we dialled
-            if failure is None:
-                up = task.result()
-                up.reusable = True
-                self.pool.release(up)
-            return
-        if failure is None:
-            return self._attach(task.result(), False)
-        self._release_target(0, failure)
-        self._retry_or_fail(failure, reason)
-
-    def _retry_or_fail(self, failure: str, reason: str) -> None:
-        self.ctx.error = reason
-        if retry_connect(self.ctx.tries, self.upstream.retries):
-            return self._try_target()
-        self._failed(failure)
+        task.add_done_callback(partial(attempts.connected, self, timer=timer))
 
     def _attach(self, up, reused: bool) -> None:
         self.up = up
@@ -235,6 +214,9 @@ class Exchange:
         host = ctx.upstream_host
         if host is None:
             host = self.upstream.host_header(self.target)
+        extra = self.conn.upstream_extra(ctx)
+        if self.upgrading:
+            extra += UPGRADE_REQUEST_LINES
         head = request_head_bytes(
             req,
             ctx.upstream_target,
@@ -242,7 +224,7 @@ class Exchange:
             self.conn.forwarded(ctx),
             FRAMING_CHUNKED if self.chunked_request else req.framing,
             req.content_length,
-            self.conn.upstream_extra(ctx),
+            extra,
             self.conn.settings.request_drop,
         )
         if self.pending:
@@ -251,9 +233,15 @@ class Exchange:
             self.pending_size = 0
             self.conn.pause_for(1, False)
         up.send(self, head, req.method, self.upstream.read_timeout, self.upstream.write_timeout)
+        if self.upgrading:
+            up.reader.upgrade = True  # a 101 may answer this request (and only this one)
 
     def request_body(self, data: bytes) -> None:
         self.ctx.request_bytes += len(data)
+        if self.state == READING:
+            if not self.reader.add(data):
+                self.respond(self.reader.refusal())  # the rest stays unread: close after
+            return
         if self.chain.request_body:
             data = self._filter_body(data, False)
             if not data:
@@ -264,6 +252,8 @@ class Exchange:
 
     def request_end(self) -> None:
         self.request_done = True
+        if self.state == READING:
+            return self.respond(self.reader.answer(self.ctx))
         if self.chain.request_body:
             tail = self._filter_body(b"", True)
             if tail:
@@ -284,7 +274,7 @@ class Exchange:
                 data = hook(self.ctx, data, end)
             except Exception:
                 log.exception("request body filter %r failed", hook)
-                data = LocalResponse.error(500, "An unexpected error occurred")
+                data = LocalResponse.engine_error(500, "An unexpected error occurred")
             if isinstance(data, LocalResponse):
                 self.request_done = False  # the rest of the body stays unread: close after
                 self.respond(data)
@@ -302,7 +292,7 @@ class Exchange:
             if self.buffering:  # reading goes on to the end, within the buffer
                 limit = self.conn.config.request_buffer_bytes
                 if self.pending_size > limit:
-                    self._too_large(limit)
+                    attempts.too_large(self, limit)
             elif self.pending_size > HIGH_WATER:
                 self.conn.pause_for(1, True)
 
@@ -314,6 +304,9 @@ class Exchange:
         return self.request_done and self.ctx.response.keep_alive
 
     def upstream_head(self, head: ResponseHead) -> None:
+        if head.status == 101:  # only ever let through for a handshake: tunnel from here on
+            self.state = RESPONDING
+            return switch_protocols(self, head)
         self.out.append(self._relayed_head(head))
 
     def _relayed_head(self, head: ResponseHead) -> bytes:
@@ -387,32 +380,7 @@ class Exchange:
         self._done()
 
     def upstream_failed(self, failure: str, reason: str) -> None:
-        if self.state == DONE:
-            return
-        up, self.up = self.up, None
-        if up is not None:
-            up.close()
-        self._release_target(0, failure)
-        ctx = self.ctx
-        if self.state == RESPONDING:
-            ctx.error = reason
-            self.out.clear()
-            self.conn.abort()
-            return self._done()
-        req = ctx.request
-        if resend_fresh(
-            self.reused, failure == FAILURE_RESET, self.fresh_only, req.method, req.framing
-        ):
-            self.fresh_only = True  # a stale keep-alive connection: re-send once, on a new one
-            ctx.tries -= 1  # the target did not fail; the idle connection had died
-            return self._try_target()
-        ctx.error = reason
-        self._failed(failure)
-
-    def _failed(self, failure: str) -> None:
-        """Answer a failed upstream call: 504 after a timeout, else 502 (Kong's bodies)."""
-        status = 504 if failure == FAILURE_TIMEOUT else 502
-        self.respond(LocalResponse.error(status, MESSAGES[status]))
+        attempts.upstream_failed(self, failure, reason)
 
     def flush(self) -> None:
         out = self.out

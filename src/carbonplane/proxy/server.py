@@ -1,7 +1,8 @@
 """``ProxyServer``: one worker's data plane - a listening socket, its connections, upstream pools.
 
 Usable inside any running event loop (tests, the mesh sidecar) or as a worker process of the
-``Supervisor``. Listening sockets are opened with ``SO_REUSEPORT`` so that every worker of a
+``Supervisor``. ``start_tls`` adds an HTTPS listener whose certificates follow the config
+(``tls_server.py``). Listening sockets are opened with ``SO_REUSEPORT`` so that every worker of a
 host binds the same port and the kernel spreads connections among them.
 
 ``swap(config)`` installs a new ``ProxyConfig`` in one assignment (see ``config.py`` for why
@@ -18,9 +19,11 @@ import asyncio
 import socket
 
 from carbonplane.http.headparser import ResponseHeadParser
+from carbonplane.proxy import serverstats
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.downstream import ClientConnection
 from carbonplane.proxy.layers.pool import UpstreamPool
+from carbonplane.proxy.tls_server import HANDSHAKE_TIMEOUT, listener_context
 from carbonplane.proxy.writes import WriteBatch
 
 
@@ -39,6 +42,16 @@ def listening_socket(
     return sock
 
 
+class TLSClientConnection(ClientConnection):
+    """A client connection over TLS: no half-close (TLS has none), so a client's end of input
+    does not make asyncio log a warning per connection; the response in flight still ends
+    normally, as the TLS layer closes the transport after it."""
+
+    def eof_received(self) -> bool:
+        ClientConnection.eof_received(self)
+        return False
+
+
 class ProxyServer:
     """One worker: serve ``config`` on sockets given to ``start``."""
 
@@ -50,9 +63,12 @@ class ProxyServer:
         self._pool_cache: dict[tuple, UpstreamPool] = {}  # (target, upstream) objects -> pool
         self.response_parser = ResponseHeadParser(config.limits)
         self.requests = 0
+        self.accepted = 0  # client connections accepted, and those refused (max_connections)
+        self.refused = 0
         self.batch = WriteBatch(self.loop)  # every connection's writes of one loop iteration
         self._servers: list[asyncio.AbstractServer] = []
         self._drained: asyncio.Event | None = None
+        serverstats.register(self)  # GET /status counts (serverstats.py)
 
     async def start(
         self,
@@ -62,15 +78,41 @@ class ProxyServer:
         sock: socket.socket | None = None,
         ssl=None,
         reuse_port: bool = True,
+        ssl_handshake_timeout: float | None = None,
+        connection: type = ClientConnection,
     ) -> int:
         """Listen (on ``sock`` or a new ``SO_REUSEPORT`` socket); returns the bound port."""
         if sock is None:
             sock = listening_socket(host, port, reuse_port=reuse_port)
         server = await self.loop.create_server(
-            lambda: ClientConnection(self), sock=sock, ssl=ssl, backlog=2048
+            lambda: connection(self),
+            sock=sock,
+            ssl=ssl,
+            backlog=2048,
+            ssl_handshake_timeout=ssl_handshake_timeout if ssl is not None else None,
         )
         self._servers.append(server)
         return sock.getsockname()[1]
+
+    async def start_tls(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        *,
+        sock: socket.socket | None = None,
+    ) -> int:
+        """An HTTPS listener beside the plain one: the certificate is chosen per handshake from
+        the current config's ``app.server_tls`` (``tls_server.py``); returns the bound port."""
+        context = listener_context(lambda: self.config.app)
+        return await self.start(
+            host,
+            port,
+            sock=sock,
+            ssl=context,
+            ssl_handshake_timeout=handshake_timeout,
+            connection=TLSClientConnection,
+        )
 
     async def adopt(
         self, sock: socket.socket, *, ssl=None, ssl_handshake_timeout: float | None = None

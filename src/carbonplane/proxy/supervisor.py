@@ -3,7 +3,8 @@
 Workers are spawned processes, each running one ``ProxyServer`` on uvloop with its own
 ``SO_REUSEPORT`` socket on the same address (the kernel balances connections). The master keeps
 the port bound (not listening) so that port 0 picks one port for everyone and nobody else can
-take it between restarts.
+take it between restarts. With ``tls_listen`` (host, port[, handshake timeout s]) every worker
+also serves HTTPS there (``ProxyServer.start_tls``), the port held the same way.
 
 Config travels as *payload bytes* plus a *factory* named ``"module:function"``; the factory
 turns ``(payload, version)`` into a ``ProxyConfig`` in each worker (compiled objects never
@@ -65,6 +66,16 @@ _SPAWN = multiprocessing.get_context("spawn")
 SEND_TIMEOUT = 60.0  # a worker that reads nothing of a frame for this long is taken as stuck
 
 
+def _hold(host: str, port: int) -> socket.socket:
+    """A bound, not listening socket keeping ``port`` for the workers (port 0 picks one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    holder = socket.socket(family, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind((host, port))
+    return holder
+
+
 class _Worker:
     __slots__ = ("process", "sock", "frames", "lock", "pid", "applied", "error", "closed")
 
@@ -108,6 +119,7 @@ class Supervisor:
         *,
         workers: int | None = None,
         drain: float = 10.0,
+        tls_listen: tuple | None = None,
     ) -> None:
         self.host = host
         self.factory = factory
@@ -116,12 +128,15 @@ class Supervisor:
         self.count = workers or os.cpu_count() or 1
         self.drain = drain
         load_factory(factory)(payload, 0)  # validate before anything starts
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self._holder = socket.socket(family, socket.SOCK_STREAM)
-        self._holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        self._holder.bind((host, port))
+        self._holder = _hold(host, port)
         self.port = self._holder.getsockname()[1]
+        self._tls_holder = _hold(*tls_listen[:2]) if tls_listen is not None else None
+        self.tls_listen = (
+            (tls_listen[0], self._tls_holder.getsockname()[1], *tls_listen[2:])
+            if tls_listen is not None
+            else None
+        )
+        self.tls_port = self.tls_listen[1] if self.tls_listen else None
         self._workers: list[_Worker] = []
         self._changed = threading.Condition()
         self._publish_lock = threading.RLock()
@@ -151,7 +166,15 @@ class Supervisor:
             target=worker_main,
             name="carbonplane-proxy-worker",
             daemon=True,
-            args=(self.host, self.port, self.factory, self.payload, self.version, child),
+            args=(
+                self.host,
+                self.port,
+                self.factory,
+                self.payload,
+                self.version,
+                child,
+                self.tls_listen,
+            ),
         )
         process.start()
         child.close()
@@ -186,6 +209,8 @@ class Supervisor:
         if self._monitor is not None:
             self._monitor.join(5)
         self._holder.close()
+        if self._tls_holder is not None:
+            self._tls_holder.close()
 
     # -- config fan-out -----------------------------------------------------------------
     def publish(self, payload: bytes, *, validate: bool = True) -> int:

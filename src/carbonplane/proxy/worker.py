@@ -43,22 +43,30 @@ def load_factory(path: str) -> Callable[[bytes, int], ProxyConfig]:
 
 
 def worker_main(
-    host: str, port: int, factory: str, payload: bytes, version: int, sock: socket.socket
+    host: str,
+    port: int,
+    factory: str,
+    payload: bytes,
+    version: int,
+    sock: socket.socket,
+    tls_listen: tuple | None = None,
 ) -> None:
     """Entry point of a worker process."""
     import uvloop
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the master decides when workers stop
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # ... and when they reload
-    uvloop.run(_serve(host, port, load_factory(factory), payload, version, sock))
+    uvloop.run(_serve(host, port, load_factory(factory), payload, version, sock, tls_listen))
 
 
-async def _serve(host, port, factory, payload, version, sock: socket.socket) -> None:
+async def _serve(host, port, factory, payload, version, sock: socket.socket, tls_listen) -> None:
     from carbonplane.proxy.server import ProxyServer
 
     loop = asyncio.get_running_loop()
     server = ProxyServer(factory(payload, version))
     await server.start(host, port)
+    if tls_listen is not None:  # the HTTPS listener: certificates from the config (tls_server)
+        await server.start_tls(*tls_listen)
     stop = asyncio.Event()
     drain = [10.0]
     sock.setblocking(False)

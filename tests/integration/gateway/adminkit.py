@@ -16,7 +16,7 @@ import uvloop
 
 from carbonplane.gateway.admin import AdminAPI
 from carbonplane.gateway.admin.guard import AdminGuard
-from carbonplane.gateway.adminserver import AdminServer
+from carbonplane.gateway.admin.server import AdminServer
 
 
 class RunningAdmin:

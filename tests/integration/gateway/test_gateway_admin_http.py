@@ -7,7 +7,9 @@ import urllib.parse
 
 import pytest
 import yaml
-from gwharness import GatewayProcess, StandIn, admin, http, wait_until, write_config
+from gwharness import GatewayProcess, admin, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def workers_serving(port: int, path: str, want: int = 200, tries: int = 24) -> s
     for _ in range(tries):
         status, headers, _ = http(port, "GET", path)
         assert status == want, (path, status)
-        seen.add(headers["x-request-id"][:16])
+        seen.add(headers["x-kong-request-id"][:16])
     return seen
 
 

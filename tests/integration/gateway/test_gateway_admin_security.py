@@ -17,7 +17,8 @@ import pytest
 from adminkit import RunningAdmin, closed_after, connect, read_response, request
 from gwharness import GatewayProcess, write_config
 from gwharness import http as gw_http
-from plugins.proxykit import ChainProxy, handler, stand_in_upstream
+from plugins.proxykit import ChainProxy
+from tests.kits.plugins import handler
 
 CONFIG = b"_format_version: '3.0'\nservices:\n- name: planted\n  url: http://127.0.0.1:9/\n"
 TOKEN = "s3cret-admin-token-0123456789"
@@ -466,9 +467,6 @@ def test_nesting_past_the_limit_in_yaml_names_the_line(admin):
     )
     assert status == 400 and "POST /config:3" in doc["message"], doc
     assert "nested deeper than 64 levels" in doc["message"], doc
-
-
-upstream = pytest.fixture(stand_in_upstream)
 
 
 def test_request_transformer_passes_100000_deep_json_through_untouched(upstream):

@@ -7,7 +7,9 @@ import threading
 from collections import Counter
 
 import pytest
-from gwharness import InProcessGateway, StandIn, admin, http, wait_until, write_config
+from gwharness import InProcessGateway, admin, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn
 
 
 def balanced_config(tmp_path, stand_ins, *, weights=None, retries=0, **upstream):

@@ -10,7 +10,9 @@ import subprocess
 import time
 
 import pytest
-from gwharness import CARBONPLANE, REPO, GatewayProcess, StandIn, admin, http, write_config
+from gwharness import CARBONPLANE, REPO, GatewayProcess, admin, http, write_config
+from tests.kits.net import free_port
+from tests.kits.standin import StandIn
 
 BAD = """_format_version: "3.0"
 services:
@@ -29,12 +31,6 @@ def run(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
     return subprocess.run(
         [CARBONPLANE, "gateway", *args], capture_output=True, text=True, timeout=timeout, cwd=REPO
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def refused(port: int) -> bool:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from gwharness import GatewayProcess, StandIn, http, wait_until, write_config
+from gwharness import GatewayProcess, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn
 
 REQUESTS = 40
 
@@ -49,7 +51,7 @@ def test_metrics_add_up_every_workers_counts(tmp_path):
             for _ in range(REQUESTS):  # fresh connections: the kernel spreads them over both
                 status, headers, _ = http(gw.proxy_port, "GET", "/api/x")
                 assert status == 200
-                workers.add(headers["x-request-id"][:16])
+                workers.add(headers["x-kong-request-id"][:16])
             assert http(gw.proxy_port, "GET", "/nowhere")[0] == 404
             assert len(workers) == 2
 

@@ -12,7 +12,9 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from gwharness import REPO, GatewayProcess, StandIn, header, http, wait_until, write_config
+from gwharness import REPO, GatewayProcess, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn, header
 
 PLATFORM = REPO / "platforms" / "254carbon" / "kong.yml"
 ORIGIN = "https://portal.254carbon.com"

@@ -8,9 +8,11 @@ import socket
 import weakref
 
 import pytest
-from gwharness import InProcessGateway, StandIn, admin, header, http, wait_until, write_config
+from gwharness import InProcessGateway, admin, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn, header
 
-from carbonplane.gateway.runtime import WorkerState
+from carbonplane.gateway.runtime.worker import WorkerState
 
 
 def add_header(name: str, value: str) -> dict:

@@ -8,7 +8,9 @@ import os
 import signal
 
 import pytest
-from gwharness import GatewayProcess, LoadLoop, StandIn, http, wait_until, write_config
+from gwharness import GatewayProcess, LoadLoop, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn
 
 RELOADS = 6
 
@@ -104,5 +106,5 @@ def test_a_restarted_worker_runs_the_latest_config(tmp_path, pair):
         for _ in range(24):  # fresh connections reach both workers, the new one included
             status_code, headers, doc = http(gw.proxy_port, "GET", "/only-1/x")
             assert status_code == 200 and doc["name"] == "b"
-            seen.add(headers["x-request-id"][:16])
+            seen.add(headers["x-kong-request-id"][:16])
         assert len(seen) == 2

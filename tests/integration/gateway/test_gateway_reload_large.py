@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import time
 
-from gwharness import GatewayProcess, LoadLoop, StandIn, http, wait_until, write_config
+from gwharness import GatewayProcess, LoadLoop, http, write_config
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn
 
 ROUTES = 1000
 CONSUMERS = 1000

@@ -8,16 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from gwharness import (
-    REPO,
-    GatewayProcess,
-    InProcessGateway,
-    StandIn,
-    header,
-    http,
-    self_signed_tls,
-    write_config,
-)
+from gwharness import REPO, GatewayProcess, InProcessGateway, http, self_signed_tls, write_config
+from tests.kits.standin import StandIn, header
 
 PLATFORM = REPO / "platforms" / "254carbon" / "kong.yml"
 
@@ -160,12 +152,20 @@ def test_header_route_needs_its_header(paths_gateway):
 
 def test_https_only_route_answers_426_over_http(paths_gateway):
     gw, up = paths_gateway
-    before = up.requests
+    before = len(up.requests)
     status, headers, doc = http(gw.proxy_port, "GET", "/secure/x")
     assert status == 426
-    assert doc == {"message": "Please use HTTPS protocol"}
+    # Kong's kong.response.error: the request id in the body, the format by Accept
+    assert doc == {
+        "message": "Please use HTTPS protocol",
+        "request_id": headers["x-kong-request-id"],
+    }
     assert headers["upgrade"] == "TLS/1.2, HTTP/1.1"
-    assert up.requests == before
+    status, headers, body = http(
+        gw.proxy_port, "GET", "/secure/x", headers={"Accept": "text/plain"}
+    )
+    assert status == 426 and body.startswith(b"Please use HTTPS protocol\nrequest_id: ")
+    assert len(up.requests) == before
 
 
 def test_no_route_is_kongs_404(paths_gateway):
@@ -173,21 +173,27 @@ def test_no_route_is_kongs_404(paths_gateway):
     status, headers, doc = http(gw.proxy_port, "GET", "/nothing/here")
     assert status == 404
     assert doc["message"] == "no Route matched with those values"
-    assert doc["request_id"] == headers["x-request-id"]
+    assert doc["request_id"] == headers["x-kong-request-id"]
 
 
 def test_upstream_down_is_502_after_the_retries(paths_gateway):
     gw, _ = paths_gateway
-    status, _, doc = http(gw.proxy_port, "GET", "/down/x")
-    assert status == 502
+    status, headers, doc = http(gw.proxy_port, "GET", "/down/x")
+    assert status == 502  # no Accept, no Content-Type: Kong's error_default_type, text/plain
+    assert headers["content-type"] == "text/plain; charset=utf-8"
+    rid = headers["x-kong-request-id"].encode()
+    assert (
+        doc == b"An invalid response was received from the upstream server\nrequest_id: %s\n" % rid
+    )
+    status, _, doc = http(gw.proxy_port, "GET", "/down/x", headers={"Accept": "application/json"})
     assert doc["message"] == "An invalid response was received from the upstream server"
 
 
 def test_read_timeout_is_504(paths_gateway):
     gw, up = paths_gateway
-    status, _, doc = http(gw.proxy_port, "GET", "/slow/__sleep/2")
+    status, _, doc = http(gw.proxy_port, "GET", "/slow/__sleep/2", headers={"Accept": "*/*"})
     assert status == 504
-    assert doc["message"] == "The upstream server is timed out"
+    assert doc["message"] == "The upstream server is timing out"
     assert http(gw.proxy_port, "GET", "/slow/__sleep/0.05")[0] == 200
 
 

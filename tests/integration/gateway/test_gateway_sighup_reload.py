@@ -15,17 +15,10 @@ import threading
 import time
 
 import pytest
-from gwharness import (
-    CARBONPLANE,
-    REPO,
-    GatewayProcess,
-    LoadLoop,
-    StandIn,
-    http,
-    wait_until,
-    write_config,
-)
+from gwharness import CARBONPLANE, REPO, GatewayProcess, LoadLoop, http, write_config
 from test_gateway_reload_large import large_config
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn
 
 INVALID = """_format_version: "3.0"
 services:

@@ -13,8 +13,10 @@ import signal
 import threading
 
 import pytest
-from gwharness import StandIn, http, wait_until
+from gwharness import http
 from publishkit import FACTORY, payload
+from tests.kits.net import wait_until
+from tests.kits.standin import StandIn
 
 from carbonplane.errors import ConfigError
 from carbonplane.proxy.supervisor import Supervisor

@@ -12,6 +12,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.kits import procs
+
 from carbonplane.mesh.agent import Agent
 from carbonplane.mesh.identity import CertificateAuthority, JoinTokens
 
@@ -80,7 +82,7 @@ class ControlProcess:
             text=True,
         )
         threading.Thread(target=self._drain_stderr, args=(self.proc,), daemon=True).start()
-        line = _read_line(self.proc, timeout)
+        line = procs.first_line(self.proc, timeout)
         assert line.startswith("mesh control: listening on "), (line, self.stderr)
         self.address = line.split()[4].rstrip(",")
         return self
@@ -94,29 +96,13 @@ class ControlProcess:
         self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        if self.proc:
+            procs.stop(self.proc)
 
     def status(self) -> dict:
         out = cli("mesh", "status", "--json", "--data", str(self.data))
         assert out.returncode == 0, out.stderr
         return json.loads(out.stdout)
-
-
-def _read_line(proc: subprocess.Popen, timeout: float) -> str:
-    box: list[str] = []
-    t = threading.Thread(target=lambda: box.append(proc.stdout.readline()), daemon=True)
-    t.start()
-    t.join(timeout)
-    if not box:
-        proc.kill()
-        raise AssertionError(f"no line from {proc.args} within {timeout}s")
-    return box[0].strip()
 
 
 def tokens_for(data: Path, services: list[str], namespace: str = "default") -> dict[str, Path]:
@@ -143,18 +129,6 @@ def agent_for(control: ControlProcess, tmp: Path, service: str, token: Path, **k
         backoff_cap=0.5,
         **kw,
     )
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
-    """Poll a condition held by another process (the control plane's status)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def mode(path: Path) -> int:

@@ -4,25 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from controlkit import CLI, _read_line
+from controlkit import CLI
+from tests.kits import procs
+from tests.kits.net import free_port
 
 APP = str(Path(__file__).with_name("meshapp.py"))
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Proc:
@@ -39,16 +33,10 @@ class Proc:
             self.stderr.append(line)
 
     def line(self, timeout: float = 30) -> str:
-        return _read_line(self.proc, timeout)
+        return procs.first_line(self.proc, timeout)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        procs.stop(self.proc)
 
 
 class Workload:
@@ -123,14 +111,3 @@ def events_env(home: Path) -> dict:
     env["CARBONPLANE_EVENTS_BACKEND"] = "local"
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     return env
-
-
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)

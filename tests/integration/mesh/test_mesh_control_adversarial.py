@@ -155,7 +155,7 @@ def test_control_refuses_to_start_on_invalid_policy(tmp_path):
 
 
 def test_a_bad_policy_file_on_disk_keeps_the_last_good_version(control):
-    from controlkit import wait_until
+    from tests.kits.net import wait_until
 
     before = control.status()
     (control.config / "20-bad.yaml").write_text(

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from controlkit import STRICT, ControlProcess, agent_for, tokens_for
 from meshidkit import Clock, creds_for
-from sidecarkit import APP, Proc, Workload, events_env, wait_for
+from sidecarkit import APP, Proc, Workload, events_env
+from tests.kits.net import wait_until
 
 from carbonplane.mesh.identity import CertificateAuthority, Credentials
 
@@ -77,7 +78,7 @@ def mesh(tmp_path_factory):
             setattr(m, name, w)
         # every sidecar sees all three registered before the tests start
         for w in m.workloads:
-            wait_for(
+            wait_until(
                 lambda w=w: w.call("legacy", "up")["status"] == 200, 20, f"{w.name} reaching legacy"
             )
         yield m
@@ -142,7 +143,7 @@ def test_authorization_policy_denies_a_valid_identity_with_envoys_403(mesh):
     assert r == {"status": 403, "body": "RBAC: access denied"}
     status = mesh.orders.status()
     assert status["inbound"]["denied"] == before + 1
-    wait_for(
+    wait_until(
         lambda: mesh.orders.status()["events"]["by_kind"].get("AUTHZ_DENIED"),
         5,
         "an AUTHZ_DENIED event",
@@ -165,7 +166,7 @@ def test_strict_refuses_plaintext_another_ca_and_an_expired_certificate(mesh, tm
     expired = creds_for(old_ca, "frontend", ttl=dt.timedelta(hours=1))
     assert expired.certificate.not_valid_after_utc < dt.datetime.now(dt.timezone.utc)
     assert refused(port, client_ctx(expired, bundle))
-    after = wait_for(
+    after = wait_until(
         lambda: (
             (s := mesh.orders.status()["inbound"])["tls_failures"] >= failures["tls_failures"] + 2
             and s
@@ -174,7 +175,7 @@ def test_strict_refuses_plaintext_another_ca_and_an_expired_certificate(mesh, tm
         "two TLS failures counted",
     )
     assert after["refused_plaintext"] == failures["refused_plaintext"] + 1
-    wait_for(
+    wait_until(
         lambda: mesh.orders.status()["events"]["by_kind"].get("TLS_ERROR", 0) >= 3,
         5,
         "TLS_ERROR events",
@@ -219,7 +220,7 @@ def test_a_server_with_the_wrong_identity_gets_503_never_the_request(mesh):
                 r = mesh.frontend.call("ghost", "x")
                 return r if r["status"] != 404 else None
 
-            r = await asyncio.to_thread(wait_for, ghost_known, 10, "ghost in the registry")
+            r = await asyncio.to_thread(wait_until, ghost_known, 10, "ghost in the registry")
             return r
         finally:
             await agent.stop()
@@ -229,7 +230,7 @@ def test_a_server_with_the_wrong_identity_gets_503_never_the_request(mesh):
     assert r["status"] == 503, r
     assert "orders" not in r["body"]  # orders never answered
     assert mesh.orders.status()["inbound"]["allowed"] == before
-    wait_for(
+    wait_until(
         lambda: mesh.frontend.status()["events"]["by_kind"].get("TLS_ERROR"),
         5,
         "a TLS_ERROR event on the caller",
@@ -255,7 +256,7 @@ def test_a_policy_change_reaches_every_sidecar_and_takes_effect(mesh):
             and mesh.legacy.call("orders", "x")["status"] == 200
         )
 
-    wait_for(synced, 10, "SYNCED with the new policy", interval=0.1)
+    wait_until(synced, 10, "SYNCED with the new policy", interval=0.1)
     assert time.monotonic() - start < 10
     assert mesh.frontend.call("orders", "x")["status"] == 200
 
@@ -270,7 +271,7 @@ def test_port_level_disable_serves_plaintext_and_refuses_tls(mesh):
 """
     )
     try:
-        wait_for(lambda: legacy.status()["mtls_mode"] == "DISABLE", 10, "DISABLE in effect")
+        wait_until(lambda: legacy.status()["mtls_mode"] == "DISABLE", 10, "DISABLE in effect")
         assert raw_get(legacy.inbound_port).startswith(b"HTTP/1.1 200")
         bundle = (mesh.data / "trust-bundle.pem").read_bytes()
         ctx = client_ctx(creds_for(CertificateAuthority(mesh.data), "orders"), bundle)
@@ -281,14 +282,14 @@ def test_port_level_disable_serves_plaintext_and_refuses_tls(mesh):
             assert mesh.orders.call("legacy", "x")["status"] in (403, 502)
     finally:
         (mesh.config / "10-legacy.yaml").write_text(LEGACY_PERMISSIVE)
-    wait_for(lambda: legacy.status()["mtls_mode"] == "PERMISSIVE", 10, "PERMISSIVE again")
+    wait_until(lambda: legacy.status()["mtls_mode"] == "PERMISSIVE", 10, "PERMISSIVE again")
     assert mesh.orders.call("legacy", "x")["status"] == 200
 
 
 def test_sidecars_keep_serving_while_the_control_plane_is_down(mesh):
     mesh.control.kill()
     try:
-        wait_for(
+        wait_until(
             lambda: all(w.status()["state"] == "DEGRADED" for w in mesh.workloads),
             20,
             "sidecars DEGRADED",
@@ -300,7 +301,7 @@ def test_sidecars_keep_serving_while_the_control_plane_is_down(mesh):
     finally:
         mesh.control.start(listen=mesh.control.address)
     try:
-        wait_for(
+        wait_until(
             lambda: all(w.status()["state"] == "SERVING" for w in mesh.workloads),
             30,
             "sidecars SERVING again",
@@ -320,17 +321,17 @@ def test_app_lost_and_back_are_health_events_and_readiness(mesh):
     kinds = lambda: legacy.status()["events"]["by_kind"].get("ServiceHealthEvent", 0)  # noqa: E731
     before = kinds()
     legacy.app.stop()
-    wait_for(lambda: legacy.admin_get("/healthz/ready")[0] == 503, 10, "not ready without app")
+    wait_until(lambda: legacy.admin_get("/healthz/ready")[0] == 503, 10, "not ready without app")
     assert legacy.status()["app_up"] is False and kinds() == before + 1
     assert mesh.orders.call("legacy", "x")["status"] == 502  # the sidecar answers, the app is gone
     legacy.app = Proc(
         [sys.executable, APP, "legacy", str(legacy.app_port), f"127.0.0.1:{legacy.outbound_port}"]
     )
     assert legacy.app.line().startswith("app ")
-    wait_for(lambda: legacy.admin_get("/healthz/ready")[0] == 200, 10, "ready again")
+    wait_until(lambda: legacy.admin_get("/healthz/ready")[0] == 200, 10, "ready again")
     assert kinds() == before + 2
     assert mesh.orders.call("legacy", "x")["status"] == 200
-    produced = wait_for(
+    produced = wait_until(
         lambda: (e := legacy.status()["events"])["produced"] == e["emitted"] and e,
         10,
         "events produced to the log",

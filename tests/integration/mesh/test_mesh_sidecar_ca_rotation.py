@@ -23,7 +23,8 @@ import threading
 import time
 
 from controlkit import STRICT, ControlProcess, cli, tokens_for
-from sidecarkit import Workload, events_env, wait_for
+from sidecarkit import Workload, events_env
+from tests.kits.net import wait_until
 
 from carbonplane.mesh.identity import (
     CertificateAuthority,
@@ -129,7 +130,7 @@ def test_every_request_succeeds_while_the_ca_rotates(tmp_path):
         for s in SERVICES:
             workloads[s] = Workload(s, control, tokens[s], tmp_path, env)
         for s, peer in RING.items():
-            wait_for(lambda: workloads[s].call(peer, "up")["status"] == 200, 20, f"{s} -> {peer}")
+            wait_until(lambda: workloads[s].call(peer, "up")["status"] == 200, 20, f"{s} -> {peer}")
         old_root = control.status()["active_root"]
         old_cert, old_key, old_fp = issue_client_cert(data, tmp_path, "old-root")
         assert old_fp == old_root
@@ -159,7 +160,7 @@ def test_every_request_succeeds_while_the_ca_rotates(tmp_path):
         assert new_root != old_root
         # during the overlap the old root is still trusted everywhere: its certificate gets in
         api_in = workloads["api"].inbound_port
-        wait_for(
+        wait_until(
             lambda: all(len(w.status()["trust_roots"]) == 2 for w in workloads.values()),
             5,
             "the two-root bundle at every sidecar",
@@ -177,9 +178,9 @@ def test_every_request_succeeds_while_the_ca_rotates(tmp_path):
             seen_two[0] = t
             return False
 
-        wait_for(pruned, OVERLAP + 10, "the old root pruned", interval=0.2)
+        wait_until(pruned, OVERLAP + 10, "the old root pruned", interval=0.2)
         pruned_at = time.monotonic()
-        wait_for(
+        wait_until(
             lambda: all(w.status()["trust_roots"] == [new_root] for w in workloads.values()),
             10,
             "the one-root bundle at every sidecar",

@@ -11,7 +11,8 @@ import threading
 import time
 
 from controlkit import STRICT, ControlProcess, tokens_for
-from sidecarkit import Workload, events_env, wait_for
+from sidecarkit import Workload, events_env
+from tests.kits.net import wait_until
 
 LOAD_SECONDS = 8.0
 
@@ -29,7 +30,7 @@ def test_every_request_succeeds_while_certificates_rotate(tmp_path):
         workloads.append(web)
         api = Workload("api", control, tokens["api"], tmp_path, env)
         workloads.append(api)
-        wait_for(lambda: web.call("api", "up")["status"] == 200, 20, "web reaching api")
+        wait_until(lambda: web.call("api", "up")["status"] == 200, 20, "web reaching api")
         results: list[tuple[int, str]] = []
         serials = {"web": set(), "api": set()}
         stop = time.monotonic() + LOAD_SECONDS

@@ -7,15 +7,9 @@ import socket
 
 import pytest
 from enginekit import connect, exchange, get, proxy, read_response, run, stand_in
+from tests.kits.net import free_port
 
 from carbonplane.proxy import FixedTarget, StaticApp, Upstream
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (connections are refused)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class CountingPicker:
@@ -43,10 +37,10 @@ def app_for(picker, **options) -> StaticApp:
 
 def test_connection_refused_is_502_after_every_retry():
     async def scenario():
-        dead = closed_port()
+        dead = free_port()  # nothing listens there: connecting is refused
         picker = CountingPicker(dead)
         async with proxy(app=app_for(picker, retries=3)) as (_, port):
-            response = await exchange(port, get(b"/x"))
+            response = await exchange(port, get(b"/x", b"Accept: application/json"))
         assert response.status == 502
         assert (
             response.json()["message"]
@@ -61,7 +55,7 @@ def test_connection_refused_is_502_after_every_retry():
 def test_retry_moves_on_to_a_live_target():
     async def scenario():
         async with stand_in() as up:
-            picker = CountingPicker(closed_port(), up.port)
+            picker = CountingPicker(free_port(), up.port)
             async with proxy(app=app_for(picker, retries=2)) as (_, port):
                 response = await exchange(port, get(b"/echo"))
             assert response.status == 200 and picker.picks[1:] == [up.port]
@@ -76,10 +70,10 @@ def test_read_timeout_is_504():
             picker = CountingPicker(up.port)
             async with proxy(app=app_for(picker, read_timeout=0.3, retries=3)) as (_, port):
                 started = asyncio.get_running_loop().time()
-                response = await exchange(port, get(b"/hang"))
+                response = await exchange(port, get(b"/hang", b"Accept: application/json"))
                 elapsed = asyncio.get_running_loop().time() - started
             assert response.status == 504
-            assert response.json()["message"] == "The upstream server is timed out"
+            assert response.json()["message"] == "The upstream server is timing out"
             assert 0.25 < elapsed < 3 and picker.picks == [up.port]  # a read timeout is not retried
             assert picker.released == [(up.port, 0, "timeout")]
 
@@ -103,7 +97,7 @@ def test_connect_timeout_is_504():
         picker = CountingPicker(listener.getsockname()[1])
         try:
             async with proxy(app=app_for(picker, connect_timeout=0.3, retries=1)) as (_, port):
-                response = await exchange(port, get(b"/x"))
+                response = await exchange(port, get(b"/x", b"Accept: application/json"))
         finally:
             for s in [listener, *fillers]:
                 s.close()
@@ -123,9 +117,10 @@ def test_no_target_is_503():
 
     async def scenario():
         async with proxy(app=app_for(Nobody())) as (_, port):
-            response = await exchange(port, get(b"/x"))
+            response = await exchange(port, get(b"/x"))  # JSON without Accept, as Kong's
         assert response.status == 503
         assert response.json()["message"] == "failure to get a peer from the ring-balancer"
+        assert response.get(b"content-type") == b"application/json; charset=utf-8"
 
     run(scenario())
 
@@ -180,7 +175,7 @@ def test_invalid_upstream_response_is_502():
         server = await asyncio.start_server(bad, "127.0.0.1", 0)
         upstream_port = server.sockets[0].getsockname()[1]
         async with proxy(upstream_port) as (_, port):
-            response = await exchange(port, get(b"/x"))
+            response = await exchange(port, get(b"/x", b"Accept: application/json"))
         server.close()
         assert response.status == 502
 

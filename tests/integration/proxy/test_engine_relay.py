@@ -7,6 +7,8 @@ import hashlib
 
 from enginekit import connect, exchange, get, proxy, read_response, run, stand_in
 
+from carbonplane import __version__
+
 
 def test_client_keep_alive_and_upstream_pool_reuse_one_connection_each():
     async def scenario():
@@ -91,11 +93,12 @@ def test_hop_by_hop_headers_are_stripped_both_ways_and_forwarded_headers_set():
             assert seen.get(b"x-forwarded-host") == b"api.example"
             assert seen.get(b"x-forwarded-proto") == b"http"
             assert seen.get(b"host") == b"127.0.0.1:%d" % up.port
-            assert seen.get(b"via") == b"1.1 carbonplane"
+            assert seen.get(b"via") == b"1.1 carbonplane/%s" % __version__.encode()
             # the upstream's own hop-by-hop fields never reach the client
             assert response.get(b"x-hop") is None and response.get(b"keep-alive") is None
-            assert response.get(b"via") == b"1.1 carbonplane"
-            assert response.get(b"x-request-id") == seen.get(b"x-request-id")
+            assert response.get(b"via") == b"1.1 carbonplane/%s" % __version__.encode()
+            rid = response.get(b"x-carbonplane-request-id")
+            assert rid == seen.get(b"x-carbonplane-request-id") and len(rid) == 32
             assert int(response.get(b"x-carbonplane-upstream-latency")) >= 0
             assert int(response.get(b"x-carbonplane-proxy-latency")) >= 0
 
@@ -228,7 +231,8 @@ def test_no_route_is_kong_404():
                 response = await exchange(port, get(b"/other"))
                 assert response.status == 404
                 assert response.json()["message"] == "no Route matched with those values"
-                assert response.json()["request_id"] == response.get(b"x-request-id").decode()
+                rid = response.get(b"x-carbonplane-request-id").decode()
+                assert response.json()["request_id"] == rid
 
     run(scenario())
 
@@ -244,18 +248,19 @@ def test_a_client_that_closes_does_not_disturb_the_next_client():
 
 
 def test_request_id_is_the_proxys_unless_a_trusted_peer_sent_one():
+    name = b"x-carbonplane-request-id"
+
     async def scenario():
         async with stand_in() as up:
             async with proxy(up.port) as (_, port):
-                response = await exchange(port, get(b"/echo", b"X-Request-Id: forged"))
+                response = await exchange(port, get(b"/echo", b"X-Carbonplane-Request-Id: forged"))
                 seen = up.requests[-1]
-                assert [v for n, v in seen.headers if n == b"x-request-id"] == [
-                    response.get(b"x-request-id")
-                ] and b"forged" not in response.raw_head
+                assert [v for n, v in seen.headers if n == name] == [response.get(name)]
+                assert b"forged" not in response.raw_head
             async with proxy(up.port, trusted_ips=("127.0.0.1",)) as (_, port):
-                response = await exchange(port, get(b"/echo", b"X-Request-Id: lb-1234"))
-                assert up.requests[-1].get(b"x-request-id") == b"lb-1234"
-                assert response.get(b"x-request-id") == b"lb-1234"
-                assert response.raw_head.lower().count(b"x-request-id") == 1
+                response = await exchange(port, get(b"/echo", b"X-Carbonplane-Request-Id: lb-1"))
+                assert up.requests[-1].get(name) == b"lb-1"
+                assert response.get(name) == b"lb-1"
+                assert response.raw_head.lower().count(name) == 1
 
     run(scenario())

@@ -10,7 +10,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from enginekit import StandIn, get, proxy, read_response, run
+from enginekit import get, proxy, read_response, run
+from tests.kits.standin import StandIn
 
 from carbonplane.proxy import FixedTarget, StaticApp, Upstream
 
@@ -70,7 +71,7 @@ def test_https_upstream_is_verified_and_used(tmp_path):
     ca, cert, key = make_ca_and_server(tmp_path)
 
     async def scenario():
-        up = await StandIn().start(ssl=server_context(cert, key))
+        up = await StandIn(tls=server_context(cert, key)).listen()
         trusted = Upstream(
             "secure",
             FixedTarget("127.0.0.1", up.port),
@@ -103,7 +104,7 @@ def test_tls_listener_sets_forwarded_proto_https(tmp_path):
     ca, cert, key = make_ca_and_server(tmp_path)
 
     async def scenario():
-        up = await StandIn().start()
+        up = await StandIn().listen()
         async with proxy(up.port) as (server, _):
             port = await server.start("127.0.0.1", 0, ssl=server_context(cert, key))
             reader, writer = await asyncio.open_connection(

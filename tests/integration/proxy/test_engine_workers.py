@@ -24,7 +24,7 @@ def payload(port: int) -> bytes:
 
 def worker_of(response) -> bytes:
     """The 16-hex prefix of X-Request-Id is per process (random + pid)."""
-    return response.get(b"x-request-id")[:16]
+    return response.get(b"x-carbonplane-request-id")[:16]
 
 
 async def spread(port: int, n: int = 40) -> list:

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from carbonplane.gateway.admin import AdminAPI
-from carbonplane.gateway.config import load_config_data
-from carbonplane.gateway.model import GatewayConfig
+from carbonplane.gateway.config.loader import load_config_data
+from carbonplane.gateway.config.model import GatewayConfig
 
 DEFAULT_SERVICE = {"name": "svc", "host": "upstream.internal", "port": 8080}
 

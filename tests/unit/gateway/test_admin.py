@@ -12,10 +12,10 @@ import yaml
 from gwtools import AdminClient
 
 from carbonplane.errors import ConfigError
-from carbonplane.gateway import typedefs as t
 from carbonplane.gateway.admin import AdminAPI, check_admin_listen
-from carbonplane.gateway.entities import register_plugin_schema, unregister_plugin_schema
-from carbonplane.gateway.schema import record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.entities import register_plugin_schema, unregister_plugin_schema
+from carbonplane.gateway.config.schema import record
 
 
 class Clock:

@@ -7,7 +7,7 @@ import dataclasses
 import json
 
 from carbonplane.gateway.admin import AdminAPI
-from carbonplane.gateway.config import load_config_file
+from carbonplane.gateway.config.loader import load_config_file
 from carbonplane.gateway.plugins import load_bundled
 
 GOOD = '_format_version: "3.0"\nservices:\n- name: api\n  url: http://127.0.0.1:9/\n'

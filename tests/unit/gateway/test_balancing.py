@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from carbonplane.gateway.balancing import hash_value
-from carbonplane.gateway.entities import validate_entity
+from carbonplane.gateway.config.entities import validate_entity
+from carbonplane.gateway.runtime.balancing import hash_value
 
 
 def upstream(**fields):

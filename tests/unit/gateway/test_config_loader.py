@@ -10,10 +10,10 @@ import textwrap
 import pytest
 
 from carbonplane.errors import GatewayConfigError
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.config import load_config_data, load_config_file, load_config_text
-from carbonplane.gateway.entities import register_plugin_schema, unregister_plugin_schema
-from carbonplane.gateway.schema import record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.entities import register_plugin_schema, unregister_plugin_schema
+from carbonplane.gateway.config.loader import load_config_data, load_config_file, load_config_text
+from carbonplane.gateway.config.schema import record
 
 
 @pytest.fixture(autouse=True)

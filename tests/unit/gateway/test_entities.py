@@ -8,22 +8,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.entities import (
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.entities import (
     ENTITY_TYPES,
     fill_auto,
     register_plugin_schema,
     unregister_plugin_schema,
     validate_entity,
 )
-from carbonplane.gateway.schema import (
-    freeze,
-    nest_problems,
-    record,
-    thaw,
-    validate,
-    violation_message,
-)
+from carbonplane.gateway.config.problems import nest_problems, violation_message
+from carbonplane.gateway.config.schema import freeze, record, thaw, validate
 
 
 def problems_of(kind, data):
@@ -196,8 +190,14 @@ INVALID = [
         "services",
         {"host": "h", "protocol": "grpc"},
         {
-            "protocol": "protocol 'grpc' is not supported: the gateway proxies HTTP/1.1; use 'http' or 'https'"
+            "protocol": "protocol 'grpc' is not supported: the gateway proxies HTTP/1.1 and "
+            "WebSocket; use 'http', 'https', 'ws' or 'wss'"
         },
+    ),
+    (
+        "services",
+        {"host": "h", "protocol": "ws", "tls_verify": True},
+        {"tls_verify": "value must be null (only allowed when 'protocol' is 'https')"},
     ),
     ("services", {"host": "h", "path": "api"}, {"path": "should start with: /"}),
     ("services", {"host": "h", "path": "/a//b"}, {"path": "must not have empty segments"}),
@@ -231,7 +231,7 @@ INVALID = [
     (
         "services",
         {"host": "h", "client_certificate": {"id": "4a2f0c63-3b5e-4f4e-9a43-6b7f4b2b9f10"}},
-        {"client_certificate": "client certificates are not supported; remove the field"},
+        {"client_certificate": "value must be null (only allowed when 'protocol' is 'https')"},
     ),
     ("services", {"host": "h", "hots": "x"}, {"hots": "unknown field"}),
     (
@@ -307,7 +307,21 @@ INVALID = [
         "routes",
         {"paths": ["/"], "protocols": ["tcp"]},
         {
-            "protocols": "protocol 'tcp' is not supported: the gateway serves HTTP/1.1 routes; use 'http' and/or 'https'"
+            "protocols": "protocol 'tcp' is not supported: the gateway serves HTTP/1.1 and "
+            "WebSocket routes; use 'http'/'https' or 'ws'/'wss'"
+        },
+    ),
+    (
+        "routes",
+        {"paths": ["/"], "protocols": ["http", "ws"]},
+        {"protocols": "these sets are mutually exclusive: ('http', 'https'), ('ws', 'wss')"},
+    ),
+    (
+        "routes",
+        {"protocols": ["ws"]},
+        {
+            "@entity": "must set one of 'methods', 'hosts', 'headers', 'paths' "
+            "when 'protocols' is 'ws'"
         },
     ),
     ("routes", {"paths": ["/"], "protocols": []}, {"protocols": "length must be at least 1"}),
@@ -421,6 +435,11 @@ INVALID = [
         "basicauth_credentials",
         {"consumer": {"id": "4a2f0c63-3b5e-4f4e-9a43-6b7f4b2b9f10"}},
         {"username": "required field missing", "password": "required field missing"},
+    ),
+    (
+        "hmacauth_credentials",
+        {"consumer": {"id": "4a2f0c63-3b5e-4f4e-9a43-6b7f4b2b9f10"}},
+        {"username": "required field missing"},
     ),
     (
         "jwt_secrets",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from carbonplane.gateway.docgen import entity_reference
+from carbonplane.gateway.config.docgen import entity_reference
 
 DOC = Path(__file__).resolve().parents[3] / "docs" / "gateway.md"
 
@@ -12,7 +12,7 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "gateway.md"
 def test_entity_reference_in_docs_is_current():
     assert entity_reference() in DOC.read_text(), (
         "docs/gateway.md's entity reference is stale: run "
-        "`python -m carbonplane.gateway.docgen docs/gateway.md`"
+        "`python -m carbonplane.gateway.config.docgen docs/gateway.md`"
     )
 
 

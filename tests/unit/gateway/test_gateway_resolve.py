@@ -1,4 +1,5 @@
-"""Kong's plugin precedence (gateway/resolve.py): the eight scope levels and consumer timing."""
+"""Kong's plugin precedence (gateway/runtime/resolve.py): the eight scope levels and consumer
+timing."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import itertools
 
 import pytest
 
-from carbonplane.gateway.resolve import LEVELS, PluginIndex, resolve, scope_of
+from carbonplane.gateway.runtime.resolve import LEVELS, PluginIndex, resolve, scope_of
 
 R, S, C = "route-1", "service-1", "consumer-1"
 R2, S2, C2 = "route-2", "service-2", "consumer-2"

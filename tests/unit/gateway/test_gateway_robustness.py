@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from carbonplane.errors import GatewayConfigError
 from carbonplane.gateway.admin import AdminAPI
-from carbonplane.gateway.config import load_config_data, load_config_text
+from carbonplane.gateway.config.loader import load_config_data, load_config_text
 
 json_values = st.recursive(
     st.none()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from carbonplane.gateway.config import load_config_file
+from carbonplane.gateway.config.loader import load_config_file
 
 KONG_YML = Path(__file__).resolve().parents[3] / "platforms" / "254carbon" / "kong.yml"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from gwtools import config_with_routes, matched
 
-from carbonplane.gateway.router import https_required_response, upstream_uri
+from carbonplane.gateway.runtime.route_match import https_required_response, upstream_uri
 
 # -- which route serves the request -----------------------------------------------------------
 # (case id, routes, [(method, host, path, headers, expected route name or None), ...])
@@ -245,6 +245,23 @@ def test_snis_only_count_on_https():
     assert matched(cfg, "GET", "h", "/", scheme="https", sni="b.test") == "r1"
     m = cfg.router.match("GET", "h", "/", scheme="http")
     assert m.route["name"] == "r0" and m.https_redirect_status == 426
+
+
+def test_route_snis_accept_one_wildcard_label_at_either_end():
+    cfg = config_with_routes(
+        [
+            {"protocols": ["https"], "snis": ["*.a.test"], "paths": ["/"]},
+            {"protocols": ["https"], "snis": ["shop.*"], "paths": ["/"]},
+            {"paths": ["/"]},
+        ]
+    )
+    assert matched(cfg, "GET", "h", "/", scheme="https", sni="x.a.test") == "r0"
+    assert matched(cfg, "GET", "h", "/", scheme="https", sni="X.Y.A.TEST.") == "r0"
+    assert matched(cfg, "GET", "h", "/", scheme="https", sni="a.test") == "r2"
+    assert matched(cfg, "GET", "h", "/", scheme="https", sni="xa.test") == "r2"
+    assert matched(cfg, "GET", "h", "/", scheme="https", sni="shop.example") == "r1"
+    assert matched(cfg, "GET", "h", "/", scheme="https", sni="shop") == "r2"
+    assert matched(cfg, "GET", "h", "/", scheme="https", sni=None) == "r2"
 
 
 def test_https_only_route_answers_plain_http_with_426_or_redirect():

@@ -4,14 +4,16 @@ The returned headers never include framing (Content-Length, Transfer-Encoding): 
 writes the response frames it.
 
 Endpoints (Kong 3.x ``kong/api/routes/*.lua``): ``GET /`` and ``GET /status``; CRUD on
-``/services``, ``/routes``, ``/upstreams``, ``/consumers``, ``/plugins``, ``/key-auths``,
-``/jwts``, ``/acls``, ``/basic-auths``; nested ``/services/{s}/routes``, ``/services/{s}/plugins``,
-``/routes/{r}/plugins``, ``/routes/{r}/service``, ``/consumers/{c}/plugins``,
-``/consumers/{c}/{key-auth,jwt,acls,basic-auth}``, ``/upstreams/{u}/targets[/all]``,
-``/upstreams/{u}/health``, ``PUT /upstreams/{u}/targets/{t}/{healthy,unhealthy}``; ``/plugins/enabled``,
-``/plugins/schema/{name}``, ``/schemas/{entity}``, ``/schemas/plugins/{name}``,
-``POST /schemas/{entity}/validate``, ``/tags/{tag}``, ``/endpoints``; ``GET``/``POST /config``;
-``GET /metrics``.
+``/certificates`` (with the ``snis`` shorthand, ``admin/certificates.py``), ``/snis``,
+``/ca_certificates``, ``/certificates/{c}/snis``, ``/services``, ``/routes``, ``/upstreams``,
+``/consumers``, ``/plugins``, ``/key-auths``, ``/jwts``, ``/acls``, ``/basic-auths``, ``/hmac-auths``, ``/oauth2``; nested
+``/services/{s}/routes``, ``/services/{s}/plugins``, ``/routes/{r}/plugins``,
+``/routes/{r}/service``, ``/consumers/{c}/plugins``,
+``/consumers/{c}/{key-auth,jwt,acls,basic-auth,hmac-auth,oauth2}``, ``/upstreams/{u}/targets[/all]``,
+``/upstreams/{u}/health``, ``PUT /upstreams/{u}/targets/{t}/{healthy,unhealthy}``; ``/oauth2_tokens`` (admin/tokens.py);
+``/plugins/enabled``, ``/plugins/schema/{name}``, ``/schemas/{entity}``,
+``/schemas/plugins/{name}``, ``POST /schemas/{entity}/validate``, ``/tags/{tag}``, ``/endpoints``;
+``GET``/``POST /config``; ``GET /metrics``.
 
 Status codes: 200 read/update/upsert, 201 create, 204 delete (also of an absent top-level
 entity), 400 schema/foreign-key/primary-key violations and bad paging, 404 ``{"message": "Not
@@ -35,19 +37,26 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, quote, unquote
+from urllib.parse import parse_qs, quote, unquote
 
 from carbonplane.errors import AdminAPIError, ConfigError
 from carbonplane.gateway.admin import meta
-from carbonplane.gateway.admin.bodies import BodyError, normalize_headers, parse_body, parse_query
+from carbonplane.gateway.admin.bodies import (
+    BodyError,
+    body_schema,
+    normalize_headers,
+    parse_body,
+    parse_query,
+)
+from carbonplane.gateway.admin.certificates import show_certificate
+from carbonplane.gateway.admin.responses import Response, method_not_allowed, respond
 from carbonplane.gateway.admin.store import ConfigStore, not_found
-from carbonplane.gateway.entities import ENTITY_TYPES, nested_kind, plugin_spec, resolve_kind
-from carbonplane.gateway.entities.upstreams import normalize_target
-from carbonplane.gateway.model import GatewayConfig, compile_config
-from carbonplane.gateway.schema import Field, Record, thaw
+from carbonplane.gateway.config.entities import ENTITY_TYPES, nested_kind, resolve_kind
+from carbonplane.gateway.config.entities.upstreams import normalize_target
+from carbonplane.gateway.config.model import GatewayConfig, compile_config
+from carbonplane.gateway.config.schema import thaw
+from carbonplane.gateway.plugins import load_bundled
 
-Response = tuple[int, list[tuple[bytes, bytes]], bytes]
-JSON_CT = (b"content-type", b"application/json; charset=utf-8")
 TOKEN_HEADER = "kong-admin-token"
 MAX_PAGE = 1000
 
@@ -89,6 +98,7 @@ class AdminAPI:
         node_info: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        load_bundled()  # the bundled plugins are valid in every payload (Kong: plugins = bundled)
         self.store = ConfigStore(
             config or compile_config({}), clock=clock, on_change=on_config_change
         )
@@ -205,7 +215,7 @@ class AdminAPI:
             return respond(200, self.page(kind, items, q, base))
         if method == "POST":
             created = self.store.create(kind, self._body(kind, body, hdrs), parent=parent)
-            return respond(201, thaw(created))
+            return respond(201, self.show(kind, created))
         raise method_not_allowed()
 
     def _entity(
@@ -221,18 +231,22 @@ class AdminAPI:
         if method == "GET":
             if entity is None:
                 raise not_found()
-            return respond(200, thaw(entity))
+            return respond(200, self.show(kind, entity))
         if method == "PATCH":
             if entity is None:
                 raise not_found()
             return respond(
                 200,
-                thaw(self.store.update(kind, entity, self._body(kind, body, hdrs), parent=parent)),
+                self.show(
+                    kind,
+                    self.store.update(kind, entity, self._body(kind, body, hdrs), parent=parent),
+                ),
             )
         if method == "PUT":
             data = self._body(kind, body, hdrs)
             return respond(
-                200, thaw(self.store.upsert(kind, key, data, parent=parent, existing=entity))
+                200,
+                self.show(kind, self.store.upsert(kind, key, data, parent=parent, existing=entity)),
             )
         if method == "DELETE":
             if entity is not None:
@@ -250,6 +264,12 @@ class AdminAPI:
             raise not_found()
         return respond(200, thaw(service))
 
+    def show(self, kind: str, entity: Mapping) -> dict[str, Any]:
+        """An entity as responses carry it (a certificate lists its SNI names)."""
+        if kind == "certificates":
+            return show_certificate(self.config, entity)
+        return thaw(entity)
+
     def _body(self, kind: str, body: bytes, hdrs: dict) -> dict[str, Any]:
         return parse_body(body, hdrs, body_schema(kind, body, hdrs))
 
@@ -266,7 +286,7 @@ class AdminAPI:
                 len(items),
             )
         chunk = items[start : start + size]
-        out: dict[str, Any] = {"data": [thaw(e) for e in chunk], "next": None}
+        out: dict[str, Any] = {"data": [self.show(kind, e) for e in chunk], "next": None}
         if start + size < len(items):
             offset = _encode_offset(self.config.seq(kind, items[start + size]["id"]))
             extra = "".join(
@@ -275,35 +295,6 @@ class AdminAPI:
             out["offset"] = offset
             out["next"] = f"{base}?offset={quote(offset, safe='')}{extra}"
         return out
-
-
-def body_schema(kind: str, body: bytes, hdrs: Mapping[str, str]) -> Record:
-    """The schema that coerces a form body; for plugins, with the named plugin's config."""
-    schema = ENTITY_TYPES[kind].schema
-    if kind != "plugins" or b"name=" not in body:
-        return schema
-    try:
-        names = [v for k, v in parse_qsl(body.decode("utf-8")) if k == "name"]
-    except UnicodeDecodeError:
-        return schema
-    spec = plugin_spec(names[-1]) if names else None
-    if spec is None:
-        return schema
-    return Record(
-        tuple(
-            (n, Field("record", f.description, record=spec.config) if n == "config" else f)
-            for n, f in schema.fields
-        )
-    )
-
-
-def respond(status: int, payload: Any) -> Response:
-    data = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return status, [JSON_CT], data
-
-
-def method_not_allowed() -> AdminAPIError:
-    return AdminAPIError(405, {"message": "Method not allowed"})
 
 
 def _page_size(q: dict) -> int:

@@ -9,8 +9,11 @@ string so that validation reports it ("expected an integer") rather than guessin
 
 Invariants: parsing never raises anything but ``BodyError`` (answered 400 or 415); JSON bodies are
 taken as they are (Kong does not coerce JSON) but nested at most ``MAX_NESTING`` levels (the same
-bound as YAML configs, ``gateway/source.py``): deeper input is a 400 naming the limit, never a
-``RecursionError`` in a later recursive walk.
+bound as YAML configs, ``gateway/config/source.py``): deeper input is a 400 naming the limit,
+never a ``RecursionError`` in a later recursive walk.
+
+``body_schema`` is the schema a form body is coerced with (for plugins, with the named plugin's
+``config``).
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ from email.parser import BytesParser
 from typing import Any
 from urllib.parse import parse_qsl
 
-from carbonplane.gateway.schema import Field, Record
-from carbonplane.gateway.source import MAX_NESTING
+from carbonplane.gateway.config.entities import ENTITY_TYPES, plugin_spec
+from carbonplane.gateway.config.schema import Field, Record
+from carbonplane.gateway.config.source import MAX_NESTING
 
 _INDEX_RE = re.compile(r"\[(\d*)\]")
 
@@ -220,3 +224,23 @@ def _scalar(fld: Field | None, value: str) -> Any:
     if kind == "boolean" and value.lower() in ("true", "false"):
         return value.lower() == "true"
     return value
+
+
+def body_schema(kind: str, body: bytes, hdrs: Mapping[str, str]) -> Record:
+    """The schema that coerces a form body; for plugins, with the named plugin's config."""
+    schema = ENTITY_TYPES[kind].schema
+    if kind != "plugins" or b"name=" not in body:
+        return schema
+    try:
+        names = [v for k, v in parse_qsl(body.decode("utf-8")) if k == "name"]
+    except UnicodeDecodeError:
+        return schema
+    spec = plugin_spec(names[-1]) if names else None
+    if spec is None:
+        return schema
+    return Record(
+        tuple(
+            (n, Field("record", f.description, record=spec.config) if n == "config" else f)
+            for n, f in schema.fields
+        )
+    )

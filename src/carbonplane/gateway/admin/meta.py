@@ -2,6 +2,8 @@
 metrics, schemas, enabled plugins, tags, endpoint list and upstream health.
 
 - ``GET /`` (Kong's node info: tagline, version, hostname, node_id, plugins, configuration);
+  ``version`` is the Kong version whose Admin API this one matches (``KONG_VERSION``), as Kong
+  tools read it, and ``carbonplane_version`` ours;
 - ``GET /status`` (``configuration_hash``, ``memory``, plus what the engine's ``status`` hook
   reports, e.g. ``server.connections_active`` and ``total_requests``);
 - ``GET /config`` -> ``{"config": "<yaml>"}``; ``POST /config`` replaces the whole config from a
@@ -16,7 +18,9 @@ metrics, schemas, enabled plugins, tags, endpoint list and upstream health.
 - ``GET /schemas/{entity}``, ``GET /schemas/plugins/{name}``, ``GET /plugins/schema/{name}``,
   ``POST /schemas/{entity}/validate``, ``GET /plugins/enabled``, ``GET /tags/{tag}``,
   ``GET /endpoints``; ``GET /upstreams/{u}/health`` and ``PUT .../targets/{t}/healthy|unhealthy``
-  through the health hooks.
+  through the health hooks; ``DELETE /proxy-cache[/{key}]`` through the ``purge_cache`` hook
+  (``plugins/proxy_cache/api.py``);
+- ``/oauth2_tokens[/{id}]``: the oauth2 plugin's issued tokens (list, get, revoke; ``tokens``).
 """
 
 from __future__ import annotations
@@ -32,11 +36,18 @@ import yaml
 
 import carbonplane
 from carbonplane.errors import AdminAPIError, GatewayConfigError
-from carbonplane.gateway.admin.bodies import content_type, load_json, multipart_field
+from carbonplane.gateway.admin import tokens
+from carbonplane.gateway.admin.bodies import (
+    body_schema,
+    content_type,
+    load_json,
+    multipart_field,
+    parse_body,
+)
+from carbonplane.gateway.admin.responses import Response, method_not_allowed, respond
 from carbonplane.gateway.admin.store import not_found, schema_violation
-from carbonplane.gateway.balancing import balancer_for
-from carbonplane.gateway.config import load_config_data, load_config_text
-from carbonplane.gateway.entities import (
+from carbonplane.gateway.config.describe import describe_record
+from carbonplane.gateway.config.entities import (
     ENTITY_ORDER,
     ENTITY_TYPES,
     plugin_spec,
@@ -44,10 +55,12 @@ from carbonplane.gateway.entities import (
     resolve_kind,
     validate_entity,
 )
-from carbonplane.gateway.schema import describe_record
+from carbonplane.gateway.config.loader import load_config_data, load_config_text
+from carbonplane.gateway.plugins.proxy_cache import api as proxy_cache_api
+from carbonplane.gateway.runtime.balancing import balancer_for
 
-if TYPE_CHECKING:
-    from carbonplane.gateway.admin.api import AdminAPI, Response
+if TYPE_CHECKING:  # for annotations only: api imports this module, never the reverse
+    from carbonplane.gateway.admin.api import AdminAPI
 
 ENDPOINTS = (
     "/",
@@ -77,12 +90,19 @@ ENDPOINTS = (
     "/consumers/{consumers}/jwt",
     "/consumers/{consumers}/acls",
     "/consumers/{consumers}/basic-auth",
+    "/consumers/{consumers}/hmac-auth",
+    "/consumers/{consumers}/oauth2",
+    "/oauth2_tokens",
+    "/oauth2_tokens/{oauth2_tokens}",
     "/upstreams/{upstreams}/targets",
     "/upstreams/{upstreams}/targets/all",
     "/upstreams/{upstreams}/targets/{targets}",
     "/upstreams/{upstreams}/health",
     "/upstreams/{upstreams}/targets/{targets}/healthy",
     "/upstreams/{upstreams}/targets/{targets}/unhealthy",
+    "/proxy-cache",
+    "/proxy-cache/{cache_key}",
+    "/proxy-cache/{plugin_id}/caches/{cache_key}",
 )
 
 
@@ -93,6 +113,7 @@ class Hooks:
     upstream_health: Callable[[Mapping], list[dict]] | None = None
     set_target_health: Callable[[Mapping, Mapping, bool], None] | None = None
     reload: Callable[[], Any] | None = None  # re-read the start file and publish it
+    purge_cache: Callable[[str | None], None] | None = None  # proxy-cache purge, every worker
 
 
 @dataclass
@@ -105,8 +126,6 @@ class NodeInfo:
 def dispatch(
     api: AdminAPI, method: str, segs: list[str], q: dict, hdrs: dict, body: bytes
 ) -> Response | None:
-    from carbonplane.gateway.admin.api import method_not_allowed, respond
-
     n = len(segs)
     head = segs[0] if segs else ""
     if n == 0:
@@ -132,6 +151,9 @@ def dispatch(
             raise not_found()
         ctype, data = got
         return 200, [(b"content-type", ctype.encode())], data
+    if head == "oauth2_tokens" and n <= 2:
+        code, doc = tokens.handle(api.config, method, segs, q)
+        return (204, [], b"") if doc is None else respond(code, doc)
     if head == "endpoints" and n == 1:
         _only(method, "GET")
         return respond(200, {"data": list(ENDPOINTS), "next": None})
@@ -152,6 +174,8 @@ def dispatch(
         if upstream is None:
             raise not_found()
         return respond(200, {"id": upstream["id"], "data": _health(api, upstream), "next": None})
+    if head == "proxy-cache":
+        return proxy_cache_api.dispatch(api, method, segs, api.hooks.purge_cache)
     return None
 
 
@@ -160,11 +184,16 @@ def _only(method: str, allowed: str) -> None:
         raise AdminAPIError(405, {"message": "Method not allowed"})
 
 
+# The Kong Admin API (and declarative format) this one matches; GET / reports it as "version"
+KONG_VERSION = "3.9.0"
+
+
 def root(api: AdminAPI) -> dict[str, Any]:
     plugins = registered_plugins()
     return {
         "tagline": "Welcome to carbonplane",
-        "version": carbonplane.__version__,
+        "version": KONG_VERSION,  # what Kong tools (decK, Terraform providers) read
+        "carbonplane_version": carbonplane.__version__,
         "hostname": api.node.hostname,
         "node_id": api.node.node_id,
         "plugins": {
@@ -192,8 +221,6 @@ def status(api: AdminAPI) -> dict[str, Any]:
 
 
 def post_config(api: AdminAPI, q: dict, hdrs: dict, body: bytes) -> Response:
-    from carbonplane.gateway.admin.api import respond
-
     version = api.config.version + 1
     try:
         parsed = _config_payload(body, hdrs)
@@ -221,8 +248,6 @@ def post_config(api: AdminAPI, q: dict, hdrs: dict, body: bytes) -> Response:
 
 
 def reload_config(api: AdminAPI) -> Response:
-    from carbonplane.gateway.admin.api import respond
-
     if api.hooks.reload is None:
         raise AdminAPIError(
             400,
@@ -281,9 +306,6 @@ def _config_payload(body: bytes, hdrs: dict) -> Any:
 
 
 def schemas(api: AdminAPI, method: str, rest: list[str], hdrs: dict, body: bytes) -> Response:
-    from carbonplane.gateway.admin.api import body_schema, respond
-    from carbonplane.gateway.admin.bodies import parse_body
-
     if rest[0] == "plugins" and len(rest) == 2:
         _only(method, "GET")
         return respond(200, _plugin_schema(rest[1]))

@@ -23,12 +23,30 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from carbonplane.errors import AdminAPIError, GatewayConfigError
-from carbonplane.gateway.config import hash_basicauth_password
-from carbonplane.gateway.entities import ENTITY_ORDER, ENTITY_TYPES, fill_auto, validate_entity
-from carbonplane.gateway.model import GatewayConfig, compile_config
-from carbonplane.gateway.schema import Problem, is_uuid, nest_problems, thaw, violation_message
+from carbonplane.gateway.admin.certificates import SNIProblems, replace_snis, split_snis
+from carbonplane.gateway.config.entities import (
+    ENTITY_ORDER,
+    ENTITY_TYPES,
+    fill_auto,
+    validate_entity,
+)
+from carbonplane.gateway.config.entities.oauth2 import store_secret
+from carbonplane.gateway.config.loader import hash_basicauth_password
+from carbonplane.gateway.config.model import GatewayConfig, compile_config
+from carbonplane.gateway.config.problems import Problem, nest_problems, violation_message
+from carbonplane.gateway.config.schema import is_uuid, thaw
 
-RESTRICTED = {("routes", "service")}  # deleting the parent is refused while children exist
+RESTRICTED = {
+    ("routes", "service"),
+    ("services", "client_certificate"),
+}  # deleting the parent is refused while children exist
+
+
+def _split_snis(kind: str, body: dict[str, Any]) -> tuple[dict[str, Any], list[str] | None]:
+    try:
+        return split_snis(kind, body)
+    except SNIProblems as exc:
+        raise schema_violation(exc.problems) from None
 
 
 def not_found() -> AdminAPIError:
@@ -117,7 +135,7 @@ class ConfigStore:
         parent: tuple[str, Mapping] | None = None,
         entity_id: str | None = None,
     ) -> Mapping[str, Any]:
-        body = self._with_parent(body, parent)
+        body, snis = _split_snis(kind, self._with_parent(body, parent))
         entity = self._validated(kind, body, password_written="password" in body)
         entity = fill_auto(kind, entity, self.clock(), entity_id=entity_id)
         if entity["id"] in self._ids(kind):
@@ -130,7 +148,7 @@ class ConfigStore:
                     "fields": {"id": entity["id"]},
                 },
             )
-        return self._commit(kind, entity, replacing=None)
+        return self._commit(kind, entity, replacing=None, snis=snis)
 
     def update(
         self,
@@ -140,7 +158,7 @@ class ConfigStore:
         *,
         parent: tuple[str, Mapping] | None = None,
     ) -> Mapping[str, Any]:
-        body = self._with_parent(body, parent)
+        body, snis = _split_snis(kind, self._with_parent(body, parent))
         merged = _merge(kind, thaw(existing), body)
         merged["id"] = existing["id"]
         entity = self._validated(kind, merged, password_written="password" in body)
@@ -151,7 +169,7 @@ class ConfigStore:
             entity_id=existing["id"],
             created_at=existing.get("created_at"),
         )
-        return self._commit(kind, entity, replacing=existing)
+        return self._commit(kind, entity, replacing=existing, snis=snis)
 
     def upsert(
         self,
@@ -170,10 +188,10 @@ class ConfigStore:
             body["id"] = existing["id"]
             if existing.get("created_at") is not None:
                 body.setdefault("created_at", existing["created_at"])
-            body = self._with_parent(body, parent)
+            body, snis = _split_snis(kind, self._with_parent(body, parent))
             entity = self._validated(kind, body, password_written="password" in body)
             entity = fill_auto(kind, entity, self.clock(), entity_id=existing["id"])
-            return self._commit(kind, entity, replacing=existing)
+            return self._commit(kind, entity, replacing=existing, snis=snis)
         return self.create(kind, body, parent=parent, entity_id=key if is_uuid(key) else None)
 
     def delete(self, kind: str, entity: Mapping[str, Any]) -> None:
@@ -229,7 +247,16 @@ class ConfigStore:
             out[fk] = {"id": found["id"]}
         return out
 
-    def _commit(self, kind: str, entity: dict[str, Any], *, replacing: Mapping | None) -> Mapping:
+    def _commit(
+        self,
+        kind: str,
+        entity: dict[str, Any],
+        *,
+        replacing: Mapping | None,
+        snis: list[str] | None = None,
+    ) -> Mapping:
+        if kind == "oauth2_credentials":
+            entity = store_secret(entity)  # after fill_auto: a generated secret is hashed too
         self._check_unique(kind, entity, replacing)
         lists = {k: list(self.current.entities(k)) for k in ENTITY_ORDER}
         items = lists[kind]
@@ -237,6 +264,8 @@ class ConfigStore:
             items[:] = [entity if e["id"] == replacing["id"] else e for e in items]
         else:
             items.append(entity)
+        if snis is not None:  # a certificate's snis shorthand: one change with its SNIs
+            lists["snis"] = replace_snis(lists["snis"], entity["id"], snis, self.clock())
         new = self._compile(lists)
         return new.get(kind, entity["id"])
 

@@ -1,11 +1,16 @@
-"""Bundled gateway plugins. ``load_bundled()`` imports every plugin package, which registers it."""
+"""Bundled gateway plugins: one folder per plugin, and ``pdk/``, the support they share.
+
+``load_bundled()`` imports every plugin package, which registers it. Invariant: every
+sub-package here but ``pdk`` (the plugin development kit: the plugin seam, authentication
+helpers, counters, the log record, request parts, the process services) is a plugin.
+"""
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
 
-from carbonplane.gateway.plugins.base import (
+from carbonplane.gateway.plugins.pdk.base import (
     PluginDef,
     PluginHandler,
     PluginServices,
@@ -13,6 +18,9 @@ from carbonplane.gateway.plugins.base import (
     plugin_def,
     register,
 )
+
+PDK = "pdk"  # the one sub-package that is not a plugin
+_LOADED: list[bool] = []  # every bundled package imported once (the config loader calls this often)
 
 __all__ = [
     "PluginDef",
@@ -26,8 +34,11 @@ __all__ = [
 
 
 def load_bundled() -> dict[str, PluginDef]:
-    """Import every ``carbonplane.gateway.plugins.<name>`` package; returns the installed plugins."""
-    for info in pkgutil.iter_modules(__path__):
-        if info.ispkg:
-            importlib.import_module(f"{__name__}.{info.name}")
+    """Import every plugin package ``carbonplane.gateway.plugins.<name>``; returns the installed
+    plugins."""
+    if not _LOADED:
+        for info in pkgutil.iter_modules(__path__):
+            if info.ispkg and info.name != PDK:
+                importlib.import_module(f"{__name__}.{info.name}")
+        _LOADED.append(True)
     return installed()

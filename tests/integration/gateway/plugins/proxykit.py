@@ -1,9 +1,17 @@
-"""The proxy engine on a background event loop, routing every request to one local upstream
-through a ``FilterChain`` of plugin handlers - the smallest real deployment of a plugin.
+"""The smallest real deployment of a plugin: the proxy engine on a background event loop, routing
+every request to one local upstream through a ``FilterChain`` of plugin handlers, as if one route
+(``ROUTE`` of ``SERVICE``) matched.
 
-``ChainProxy(upstream_port, handlers, **proxy_settings)`` starts a ``ProxyServer`` on a free
-127.0.0.1 port; ``swap(handlers)`` installs another chain the way a reload does. Requests are
-made with ``gwharness.http`` (plain ``http.client``) or raw sockets, from the test's thread.
+- ``ChainProxy(upstream_port, handlers, **proxy_settings)``: starts a ``ProxyServer`` on a free
+  127.0.0.1 port (context manager); ``swap(handlers)`` installs another chain the way a reload
+  does; ``run(coro)`` runs a coroutine on its loop (e.g. waiting for a log queue to drain).
+- ``LogReceiver``: an HTTP endpoint on its own loop that keeps every request it receives.
+- ``raw_exchange``: one request of raw bytes on a fresh connection.
+
+Invariants: the chain runs in the gateway's order (higher ``PRIORITY`` first, then by name), and
+the gateway's request-scoped keys ``ctx.vars["service"]`` and ``["route"]`` are set before it runs.
+Handlers come from ``tests.kits.plugins.handler``, the upstream from the ``upstream`` fixture
+(tests/integration/gateway/conftest.py); requests are made with ``gwharness.http``.
 """
 
 from __future__ import annotations
@@ -13,24 +21,49 @@ import socket
 import threading
 from typing import Any
 
+from carbonplane.gateway.config.schema import freeze
+from carbonplane.gateway.runtime.headers import gateway_defaults
 from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstream
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.server import ProxyServer
 
+SERVICE = freeze(
+    {
+        "id": "0f6c1ad2-6d7e-4b36-9a43-1d7f4e0b9c01",
+        "name": "datahub-gms",
+        "host": "127.0.0.1",
+        "port": 0,
+        "protocol": "http",
+    }
+)
+ROUTE = freeze(
+    {
+        "id": "7c2b8e4a-5f1d-4c3e-8a9b-2e6f0d1c3b42",
+        "name": "datahub-api",
+        "paths": ["/api/datahub"],
+        "service": {"id": SERVICE["id"]},
+    }
+)
+
 
 class OneRoute:
-    """A ProxyApp: every request goes to the upstream through ``chain``, path unchanged."""
+    """A ProxyApp: every request goes to ``upstream`` through ``chain``, path unchanged, as if
+    route ``ROUTE`` matched."""
 
     def __init__(self, upstream: Upstream, chain: FilterChain) -> None:
         self.upstream = upstream
         self.chain = chain
 
     def route(self, ctx: Any) -> RouteDecision:
+        ctx.vars["service"] = SERVICE
+        ctx.vars["route"] = ROUTE
         request = ctx.request
         return RouteDecision(self.upstream, request.path + request.query, None, self.chain)
 
 
 class ChainProxy:
+    """The engine on a background loop; see the module docstring."""
+
     def __init__(self, upstream_port: int, handlers: list, **settings: Any) -> None:
         self.upstream = Upstream(
             "stand-in",
@@ -50,7 +83,10 @@ class ChainProxy:
         self.port = 0
 
     def config(self, handlers: list) -> ProxyConfig:
-        return ProxyConfig(app=OneRoute(self.upstream, FilterChain(handlers)), **self.settings)
+        chain = FilterChain(sorted(handlers, key=lambda h: (-h.PRIORITY, h.NAME)))
+        return ProxyConfig(
+            app=OneRoute(self.upstream, chain), **{**gateway_defaults(), **self.settings}
+        )
 
     def start(self) -> ChainProxy:
         self.thread.start()
@@ -59,8 +95,12 @@ class ChainProxy:
             self.server = ProxyServer(self.config(self.handlers), self.loop)
             return await self.server.start("127.0.0.1", 0)
 
-        self.port = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(10)
+        self.port = self.run(boot(), 10)
         return self
+
+    def run(self, coro: Any, timeout: float = 30.0) -> Any:
+        """Run ``coro`` on the proxy's loop and return its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def swap(self, handlers: list) -> None:
         config = self.config(handlers)
@@ -68,7 +108,7 @@ class ChainProxy:
 
     def stop(self) -> None:
         if self.server is not None:
-            asyncio.run_coroutine_threadsafe(self.server.close(1.0), self.loop).result(10)
+            self.run(self.server.close(1.0), 10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
@@ -103,37 +143,61 @@ def raw_exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
         return b"".join(chunks)
 
 
-def stand_in_upstream():
-    """A started ``gwharness.StandIn`` (echo upstream), stopped afterwards; use as a fixture."""
-    from gwharness import StandIn
+class LogReceiver:
+    """An HTTP log endpoint on 127.0.0.1 keeping each request's head line, headers and body."""
 
-    upstream = StandIn("echo").start()
-    try:
-        yield upstream
-    finally:
-        upstream.stop()
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.changed = threading.Condition()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="log-receiver", daemon=True
+        )
+        self.port = 0
 
+    def start(self) -> LogReceiver:
+        self.thread.start()
 
-def seen_header(doc: dict, name: str) -> list[str]:
-    """Every value of header ``name`` the stand-in received."""
-    return [v for n, v in doc["headers"] if n == name]
+        async def boot() -> int:
+            self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+            return self.server.sockets[0].getsockname()[1]
 
+        self.port = asyncio.run_coroutine_threadsafe(boot(), self.loop).result(10)
+        return self
 
-def handler(name: str, config: dict | None = None, gw: Any = None) -> Any:
-    """A plugin handler built as the gateway builds it: config validated by the plugin's
-    schema, the compiled gateway config (consumers, credentials) in its services."""
-    from carbonplane.gateway.entities import validate_plugin
-    from carbonplane.gateway.plugins import PluginServices, load_bundled, plugin_def
-    from carbonplane.gateway.plugins.authn import with_gateway_config
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {k.lower(): v for k, v in (ln.split(": ", 1) for ln in lines[1:] if ln)}
+                body = await reader.readexactly(int(headers.get("content-length", "0")))
+                writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+                await writer.drain()
+                with self.changed:
+                    self.requests.append((lines[0], headers, body))
+                    self.changed.notify_all()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
 
-    load_bundled()
-    row, problems = validate_plugin({"name": name, "config": config or {}})
-    assert not problems, problems
-    services = PluginServices() if gw is None else with_gateway_config(PluginServices(), gw)
-    return plugin_def(name).handler(row["config"], row, services)
+    def wait_for(self, n: int, timeout: float = 15.0) -> list[tuple[str, dict[str, str], bytes]]:
+        with self.changed:
+            if not self.changed.wait_for(lambda: len(self.requests) >= n, timeout):
+                raise AssertionError(
+                    f"the log receiver got {len(self.requests)} of {n} requests within {timeout} s"
+                )
+            return list(self.requests)
 
+    def stop(self) -> None:
+        async def shutdown() -> None:
+            self.server.close()
 
-def gateway(consumers: list[dict]) -> Any:
-    from carbonplane.gateway.config import load_config_data
+        asyncio.run_coroutine_threadsafe(shutdown(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
 
-    return load_config_data({"_format_version": "3.0", "consumers": consumers})
+    def __enter__(self) -> LogReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()

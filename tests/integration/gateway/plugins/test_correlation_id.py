@@ -3,21 +3,15 @@ echo_downstream; a client's id is kept."""
 
 from __future__ import annotations
 
-import pytest
-from gwharness import StandIn, header, http
+from gwharness import http
+from tests.kits.plugins import handler
+from tests.kits.standin import header
 
-from .traffic_rig import RigProxy, build
-
-
-@pytest.fixture
-def upstream():
-    up = StandIn("cid").start()
-    yield up
-    up.stop()
+from .proxykit import ChainProxy
 
 
 def test_generated_id_goes_upstream_and_back(upstream):
-    with RigProxy(upstream.port, [build("correlation-id", {"echo_downstream": True})]) as proxy:
+    with ChainProxy(upstream.port, [handler("correlation-id", {"echo_downstream": True})]) as proxy:
         ids = []
         for _ in range(3):
             status, headers, doc = http(proxy.port, "GET", "/api/datahub/x")
@@ -31,8 +25,8 @@ def test_generated_id_goes_upstream_and_back(upstream):
 
 
 def test_client_id_is_kept(upstream):
-    with RigProxy(
-        upstream.port, [build("correlation-id", {"header_name": "X-Correlation-ID"})]
+    with ChainProxy(
+        upstream.port, [handler("correlation-id", {"header_name": "X-Correlation-ID"})]
     ) as proxy:
         status, headers, doc = http(
             proxy.port, "GET", "/api/datahub/x", headers={"X-Correlation-ID": "abc-123"}

@@ -3,10 +3,10 @@ preflight passed through with preflight_continue, and CORS headers on a proxied 
 
 from __future__ import annotations
 
-import pytest
-from gwharness import StandIn, http
+from gwharness import http
+from tests.kits.plugins import handler
 
-from .traffic_rig import RigProxy, build
+from .proxykit import ChainProxy
 
 CONF = {
     "origins": ["https://254carbon.com", r"https://.*\.254carbon\.com"],
@@ -18,15 +18,8 @@ CONF = {
 }
 
 
-@pytest.fixture
-def upstream():
-    up = StandIn("cors").start()
-    yield up
-    up.stop()
-
-
 def test_preflight_is_answered_by_the_gateway(upstream):
-    with RigProxy(upstream.port, [build("cors", CONF)]) as proxy:
+    with ChainProxy(upstream.port, [handler("cors", CONF)]) as proxy:
         status, headers, body = http(
             proxy.port,
             "OPTIONS",
@@ -43,15 +36,15 @@ def test_preflight_is_answered_by_the_gateway(upstream):
     assert headers["access-control-allow-methods"] == "GET,POST,OPTIONS"
     assert headers["access-control-allow-headers"] == "Authorization,Content-Type"
     assert headers["access-control-max-age"] == "3600" and headers["vary"] == "Origin"
-    assert upstream.requests == 0
+    assert len(upstream.requests) == 0
 
 
 def test_simple_request_gets_cors_headers_and_foreign_origins_do_not(upstream):
-    with RigProxy(upstream.port, [build("cors", CONF)]) as proxy:
+    with ChainProxy(upstream.port, [handler("cors", CONF)]) as proxy:
         status, headers, doc = http(
             proxy.port, "GET", "/api/datahub/entities", headers={"Origin": "https://254carbon.com"}
         )
-        assert status == 200 and doc["name"] == "cors"
+        assert status == 200 and doc["name"] == "echo"
         assert headers["access-control-allow-origin"] == "https://254carbon.com"
         assert headers["access-control-expose-headers"] == "X-Request-Id"
         assert headers["vary"] == "Origin"
@@ -65,12 +58,14 @@ def test_simple_request_gets_cors_headers_and_foreign_origins_do_not(upstream):
 
 
 def test_preflight_continue_reaches_the_upstream(upstream):
-    with RigProxy(upstream.port, [build("cors", {**CONF, "preflight_continue": True})]) as proxy:
+    with ChainProxy(
+        upstream.port, [handler("cors", {**CONF, "preflight_continue": True})]
+    ) as proxy:
         status, headers, doc = http(
             proxy.port,
             "OPTIONS",
             "/api/datahub/x",
             headers={"Origin": "https://254carbon.com", "Access-Control-Request-Method": "GET"},
         )
-    assert status == 200 and doc["method"] == "OPTIONS" and upstream.requests == 1
+    assert status == 200 and doc["method"] == "OPTIONS" and len(upstream.requests) == 1
     assert "access-control-allow-origin" not in headers

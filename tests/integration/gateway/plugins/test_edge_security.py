@@ -13,46 +13,21 @@ tests/integration/proxy/test_engine_security.py.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import socket
 import time
 
 import pytest
-from gwharness import InProcessGateway, StandIn, header, http, wait_until, write_config
+from gwharness import InProcessGateway, http, write_config
+from tests.kits.jwts import sign
+from tests.kits.net import wait_until
+from tests.kits.standin import header
 
 SECRET = "edge-jwt-secret-0123456789abcdef"
 
 
-class CountingStandIn(StandIn):
-    """The echo upstream, also counting the connections made to it."""
-
-    connections = 0
-
-    async def _handle(self, reader, writer):
-        self.connections += 1
-        await super()._handle(reader, writer)
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 def token() -> str:
-    data = (
-        f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}."
-        f"{b64(json.dumps({'iss': 'app', 'exp': int(time.time()) + 300}).encode())}"
-    )
-    return f"{data}.{b64(hmac.digest(SECRET.encode(), data.encode(), hashlib.sha256))}"
-
-
-@pytest.fixture
-def upstream():
-    up = CountingStandIn("echo").start()
-    yield up
-    up.stop()
+    claims = {"iss": "app", "exp": int(time.time()) + 300}
+    return sign(claims, SECRET.encode(), "HS256", {"alg": "HS256", "typ": "JWT"})
 
 
 @pytest.fixture
@@ -135,12 +110,12 @@ def test_a_jwt_with_padding_is_refused(gateway, upstream, respell):
         http(gateway.proxy_port, "GET", "/jwt", headers={"Authorization": f"Bearer {good}"})[0]
         == 200
     )
-    before = upstream.requests
+    before = len(upstream.requests)
     status, _, body = http(
         gateway.proxy_port, "GET", "/jwt", headers={"Authorization": f"Bearer {respell(good)}"}
     )
     assert status == 401 and body["message"].startswith("Bad token; "), body
-    assert upstream.requests == before
+    assert len(upstream.requests) == before
 
 
 def _start_upload(port: int, path: str) -> socket.socket:
@@ -168,6 +143,6 @@ def test_request_buffering_holds_the_upstream_back_until_the_body_is_in(gateway,
     time.sleep(0.3)
     # five half-sent uploads on the default route: no new upstream connection (streaming them
     # would need five: the idle one and four more)
-    assert upstream.connections == 1 and upstream.requests == 1
+    assert upstream.connections == 1 and len(upstream.requests) == 1
     assert all(_finish_upload(s).startswith(b"HTTP/1.1 200 ") for s in buffered)
-    assert upstream.requests == 6
+    assert len(upstream.requests) == 6

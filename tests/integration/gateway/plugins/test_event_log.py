@@ -3,8 +3,8 @@ event log's ``audit-api-calls`` topic, read back through the LogReader seam."""
 
 from __future__ import annotations
 
-import pytest
-from gwharness import StandIn, http
+from gwharness import http
+from tests.kits.plugins import handler
 
 from carbonplane.events.backends.factory import open_reader
 from carbonplane.events.codec import decode_event
@@ -12,16 +12,9 @@ from carbonplane.events.config import EventsConfig
 from carbonplane.events.producer import EventProducer
 from carbonplane.gateway.plugins import PluginServices
 
-from .traffic_rig import RigProxy, build
+from .proxykit import ChainProxy
 
 TOPIC = "audit-api-calls"
-
-
-@pytest.fixture
-def upstream():
-    up = StandIn("audited").start()
-    yield up
-    up.stop()
 
 
 def read_all(reader) -> list:
@@ -38,8 +31,8 @@ def read_all(reader) -> list:
 def test_requests_become_audit_events_in_the_local_log(upstream, cp_home):
     producer = EventProducer(source_service="api-gateway", config=EventsConfig.from_env())
     services = PluginServices(producer=lambda: producer)
-    audit = build("event-log", {}, services=services)
-    with RigProxy(upstream.port, [audit]) as proxy:
+    audit = handler("event-log", {}, services=services)
+    with ChainProxy(upstream.port, [audit]) as proxy:
         for path in ("/api/datahub/a?apikey=secret", "/api/datahub/__status/503", "/api/datahub/b"):
             http(proxy.port, "POST", path, body=b"{}", headers={"Content-Type": "application/json"})
         assert audit.drain.flush(15.0)
@@ -85,7 +78,7 @@ def test_a_gateway_process_produces_audit_events(upstream, cp_home, tmp_path):
             assert http(gw.proxy_port, "GET", "/api/datahub/x")[0] == 200
         reader = open_reader(EventsConfig.from_env())
         try:
-            from gwharness import wait_until
+            from tests.kits.net import wait_until
 
             events = wait_until(
                 lambda: (lambda e: e if len(e) >= 3 else None)(read_all(reader)),

@@ -6,24 +6,17 @@ from __future__ import annotations
 import asyncio
 import json
 
-import pytest
-from gwharness import StandIn, http
+from gwharness import http
+from tests.kits.plugins import handler
 
-from .traffic_rig import RigProxy, build
-
-
-@pytest.fixture
-def upstream():
-    up = StandIn("logged").start()
-    yield up
-    up.stop()
+from .proxykit import ChainProxy
 
 
 def test_file_log_writes_one_record_per_request(upstream, tmp_path):
     path = tmp_path / "access.log"
-    log = build("file-log", {"path": str(path)})
-    stop = build("request-termination", {"status_code": 403, "trigger": "X-Block"})
-    with RigProxy(upstream.port, [log, stop]) as proxy:
+    log = handler("file-log", {"path": str(path)})
+    stop = handler("request-termination", {"status_code": 403, "trigger": "X-Block"})
+    with ChainProxy(upstream.port, [log, stop]) as proxy:
         for _ in range(3):
             assert (
                 http(

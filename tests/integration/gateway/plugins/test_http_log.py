@@ -8,29 +8,22 @@ import socket
 import threading
 import time
 
-import pytest
-from gwharness import StandIn, http
+from gwharness import http
+from tests.kits.plugins import handler
 
-from .traffic_rig import LogReceiver, RigProxy, build
-
-
-@pytest.fixture
-def upstream():
-    up = StandIn("logged").start()
-    yield up
-    up.stop()
+from .proxykit import ChainProxy, LogReceiver
 
 
 def test_http_log_batches_reach_a_real_receiver(upstream):
     with LogReceiver() as receiver:
-        log = build(
+        log = handler(
             "http-log",
             {
                 "http_endpoint": f"http://127.0.0.1:{receiver.port}/loki/api/v1/push",
                 "queue": {"max_batch_size": 5, "max_coalescing_delay": 0.2},
             },
         )
-        with RigProxy(upstream.port, [log]) as proxy:
+        with ChainProxy(upstream.port, [log]) as proxy:
             for i in range(7):
                 assert http(proxy.port, "GET", f"/api/datahub/{i}")[0] == 200
             requests = receiver.wait_for(2)
@@ -71,7 +64,7 @@ class _SilentEndpoint:
 
 def test_a_hanging_log_endpoint_never_slows_requests(upstream):
     silent = _SilentEndpoint()
-    log = build(
+    log = handler(
         "http-log",
         {
             "http_endpoint": f"http://127.0.0.1:{silent.port}/",
@@ -80,7 +73,7 @@ def test_a_hanging_log_endpoint_never_slows_requests(upstream):
         },
     )
     try:
-        with RigProxy(upstream.port, [log]) as proxy:
+        with ChainProxy(upstream.port, [log]) as proxy:
             assert http(proxy.port, "GET", "/api/datahub/warm")[0] == 200
             assert silent.accepted.wait(10.0)  # the first batch is now stuck waiting for an answer
             started = time.monotonic()

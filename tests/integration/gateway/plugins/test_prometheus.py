@@ -5,22 +5,16 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-from gwharness import StandIn, http, wait_until
+from gwharness import http
 from prometheus_client.parser import text_string_to_metric_families
+from tests.kits.net import wait_until
+from tests.kits.plugins import handler
 
 from carbonplane.gateway.plugins import PluginServices
 from carbonplane.gateway.plugins.prometheus import metrics_directory, metrics_hook
 from carbonplane.gateway.plugins.prometheus.store import load_snapshots
 
-from .traffic_rig import RigProxy, build
-
-
-@pytest.fixture
-def upstream():
-    up = StandIn("metered").start()
-    yield up
-    up.stop()
+from .proxykit import ChainProxy
 
 
 def value(text: str, name: str, **labels: str) -> float | None:
@@ -32,14 +26,14 @@ def value(text: str, name: str, **labels: str) -> float | None:
 
 
 def test_traffic_shows_up_in_the_host_text(upstream, tmp_path):
-    services = PluginServices(extra={"runtime": {"dir": str(tmp_path)}})
-    metrics = build(
+    services = PluginServices(runtime_dir=str(tmp_path))
+    metrics = handler(
         "prometheus",
         {"status_code_metrics": True, "latency_metrics": True, "bandwidth_metrics": True},
         services=services,
     )
-    limiter = build("rate-limiting", {"minute": 5, "limit_by": "ip"}, services=services)
-    with RigProxy(upstream.port, [metrics, limiter]) as proxy:
+    limiter = handler("rate-limiting", {"minute": 5, "limit_by": "ip"}, services=services)
+    with ChainProxy(upstream.port, [metrics, limiter]) as proxy:
         statuses = [http(proxy.port, "GET", "/api/datahub/x")[0] for _ in range(7)]
         assert statuses == [200] * 5 + [429] * 2
 

@@ -16,8 +16,8 @@ import uuid
 
 import pytest
 
-from carbonplane.gateway.plugins import counters
-from carbonplane.gateway.plugins.counters import HostCounters, LocalCounters
+from carbonplane.gateway.plugins.pdk import counters
+from carbonplane.gateway.plugins.pdk.counters import HostCounters, LocalCounters
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 
 STORES = ("local-python", "local-native", "host-python", "host-native", "redis")
@@ -309,7 +309,7 @@ def test_an_unknown_impl_or_a_missing_native_step_is_refused():
 
 
 def test_the_c_step_rejects_malformed_calls_without_touching_the_store(tmp_path, native_plugins):
-    from carbonplane.gateway.plugins._native.counters import take
+    from carbonplane.gateway.plugins.pdk._native.counters import take
 
     store = HostCounters.open(str(tmp_path / "bad.counters"), slots=64, impl="native")
     args = (store._mm, store._lock_fd, store._values)

@@ -3,24 +3,27 @@ upstream is never reached when the request is terminated."""
 
 from __future__ import annotations
 
-import pytest
-from gwharness import StandIn, http
+from gwharness import http
+from tests.kits.plugins import handler
 
-from .traffic_rig import RigProxy, build
-
-
-@pytest.fixture
-def upstream():
-    up = StandIn("rt").start()
-    yield up
-    up.stop()
+from .proxykit import ChainProxy
 
 
 def test_default_termination(upstream):
-    with RigProxy(upstream.port, [build("request-termination")]) as proxy:
+    with ChainProxy(upstream.port, [handler("request-termination")]) as proxy:
         status, headers, body = http(proxy.port, "GET", "/api/datahub/x")
-    assert status == 503 and body["message"] == "The upstream server is currently unavailable"
-    assert body["request_id"] == headers["x-request-id"] and upstream.requests == 0
+        html = http(proxy.port, "GET", "/x", headers={"Accept": "text/html"})
+    # Kong's plugin default: {"message":"Service unavailable"}, JSON whatever is accepted
+    assert status == 503 and body == {"message": "Service unavailable"}
+    assert headers["content-type"] == "application/json; charset=utf-8"
+    assert len(headers["x-kong-request-id"]) == 32 and len(upstream.requests) == 0
+    assert html[2] == body
+
+
+def test_a_status_without_a_default_message_has_no_body(upstream):
+    with ChainProxy(upstream.port, [handler("request-termination", {"status_code": 418})]) as proxy:
+        status, headers, body = http(proxy.port, "GET", "/x")
+    assert status == 418 and body == b"" and headers["content-length"] == "0"
 
 
 def test_custom_body_and_trigger(upstream):
@@ -30,9 +33,9 @@ def test_custom_body_and_trigger(upstream):
         "content_type": "text/plain",
         "trigger": "X-Drain",
     }
-    with RigProxy(upstream.port, [build("request-termination", conf)]) as proxy:
+    with ChainProxy(upstream.port, [handler("request-termination", conf)]) as proxy:
         status, _, doc = http(proxy.port, "GET", "/api/datahub/x")
-        assert status == 200 and doc["name"] == "rt"
+        assert status == 200 and doc["name"] == "echo"
         status, headers, body = http(proxy.port, "GET", "/api/datahub/x", headers={"X-Drain": "1"})
         assert (status, body, headers["content-type"]) == (418, b"maintenance", "text/plain")
-    assert upstream.requests == 1
+    assert len(upstream.requests) == 1

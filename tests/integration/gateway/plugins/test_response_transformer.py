@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from gwharness import http
+from tests.kits.plugins import handler
 
-from .proxykit import ChainProxy, handler, stand_in_upstream
-
-upstream = pytest.fixture(stand_in_upstream)
+from .proxykit import ChainProxy
 
 SECURITY = {
     "add": {

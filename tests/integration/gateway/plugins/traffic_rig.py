@@ -16,9 +16,9 @@ import importlib
 import threading
 from typing import Any
 
-from carbonplane.gateway.entities import validate_plugin
+from carbonplane.gateway.config.entities import validate_plugin
+from carbonplane.gateway.config.schema import freeze, violation_message
 from carbonplane.gateway.plugins import PluginServices, plugin_def
-from carbonplane.gateway.schema import freeze, violation_message
 from carbonplane.proxy.app import FilterChain, FixedTarget, RouteDecision, Upstream
 from carbonplane.proxy.config import ProxyConfig
 from carbonplane.proxy.server import ProxyServer

@@ -3,7 +3,8 @@ the groups header, authenticated groups, spoofed group headers, and ordering aft
 
 from __future__ import annotations
 
-from reqkit import gateway, handler, problems_of, refusal, request, upstream_headers
+from reqkit import refusal, request, upstream_headers
+from tests.kits.plugins import gateway, handler, problems
 
 from carbonplane.gateway.plugins import plugin_def
 
@@ -99,11 +100,12 @@ def test_runs_after_authentication_plugins():
 
 
 def test_config_schema():
-    assert problems_of("acl", {}) == [
-        "config.@entity: at least one of these fields must be non-empty: 'config.allow', 'config.deny'"
+    assert problems("acl", {}) == [
+        "config.@entity: at least one of these fields must be non-empty: "
+        "'config.allow', 'config.deny'"
     ]
-    assert problems_of("acl", {"allow": ["a"], "deny": ["b"]}) == [
+    assert problems("acl", {"allow": ["a"], "deny": ["b"]}) == [
         "config.@entity: only one of these fields must be non-empty: 'config.allow', 'config.deny'"
     ]
-    assert problems_of("acl", {"allow": []}) != []
-    assert problems_of("acl", {"whitelist": ["a"]})[0] == "config.whitelist: unknown field"
+    assert problems("acl", {"allow": []}) != []
+    assert problems("acl", {"whitelist": ["a"]})[0] == "config.whitelist: unknown field"

@@ -15,11 +15,18 @@ DOCS = Path(__file__).resolve().parents[4] / "docs" / "plugins"
 PLUGINS = [
     "jwt",
     "key-auth",
+    "basic-auth",
+    "hmac-auth",
+    "bot-detection",
+    "oauth2",
+    "openid-connect",
     "acl",
     "ip-restriction",
     "request-size-limiting",
     "request-transformer",
     "response-transformer",
+    "response-ratelimiting",
+    "proxy-cache",
 ]
 
 load_bundled()

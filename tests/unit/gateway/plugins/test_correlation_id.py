@@ -7,9 +7,10 @@ import os
 import re
 import uuid
 
-from traffickit import config, handler, request, respond
+from reqkit import request, respond
+from tests.kits.plugins import config, handler
 
-from carbonplane.gateway.plugins.log_serializer import serialize
+from carbonplane.gateway.plugins.pdk.log_serializer import serialize
 
 
 def through(h, headers: dict | None = None):
@@ -51,8 +52,13 @@ def test_uuid_generator():
 
 
 def test_tracker_generator():
-    value = upstream_value(through(handler("correlation-id", {"generator": "tracker"})))[0].decode()
-    assert re.fullmatch(rf"203\.0\.113\.7-8000-{os.getpid()}-40000-\d+-\d+\.\d{{3}}", value)
+    # Kong's: server_addr-server_port-worker pid-connection serial-connection requests-now
+    ctx = request()
+    ctx.client.server_ip, ctx.client.serial, ctx.client.requests = "10.0.0.5", 17, 3
+    plugin = handler("correlation-id", {"generator": "tracker"})
+    assert plugin.on_request(ctx) is None
+    value = upstream_value(ctx)[0].decode()
+    assert re.fullmatch(rf"10\.0\.0\.5-8000-{os.getpid()}-17-3-\d+\.\d{{3}}", value)
 
 
 def test_existing_id_is_kept_and_logged():

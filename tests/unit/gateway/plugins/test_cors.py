@@ -5,7 +5,8 @@ private network, preflight_continue and allow_origin_absent."""
 from __future__ import annotations
 
 import pytest
-from traffickit import all_headers, config, handler, problems, request, respond
+from reqkit import all_headers, request, respond
+from tests.kits.plugins import config, handler, problem_at
 
 from carbonplane.gateway.plugins.cors.handler import normalize_origin
 from carbonplane.proxy.app import LocalResponse
@@ -52,16 +53,16 @@ def test_defaults_are_kongs():
 
 def test_invalid_origin_regex_and_method_are_rejected():
     assert (
-        problems("cors", {"origins": ["https://(a"]})["config.origins.0"]
+        problem_at("cors", {"origins": ["https://(a"]}, "config.origins.0")
         == "'https://(a' is not a valid regex"
     )
-    assert problems("cors", {"methods": ["FETCH"]})["config.methods.0"].startswith(
+    assert problem_at("cors", {"methods": ["FETCH"]}, "config.methods.0").startswith(
         "expected one of: GET"
     )
 
 
 def test_cors_cannot_be_scoped_to_a_consumer():
-    from carbonplane.gateway.entities import validate_plugin
+    from carbonplane.gateway.config.entities import validate_plugin
 
     _, found = validate_plugin(
         {"name": "cors", "consumer": {"id": "6d0e6bd5-45d9-4f42-9b6a-6f1b3c1f4b0a"}}

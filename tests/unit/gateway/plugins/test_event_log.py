@@ -7,17 +7,18 @@ from __future__ import annotations
 import threading
 
 from prometheus_client import CollectorRegistry, generate_latest
+from reqkit import request, respond
 from test_file_log import finished_request
-from traffickit import handler, request, respond
+from tests.kits.plugins import handler
 
 from carbonplane.events.backends.memory import MemoryLog
 from carbonplane.events.catalog import TOPICS
 from carbonplane.events.codec import decode_event
 from carbonplane.events.producer import EventProducer
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.gateway.plugins import PluginServices
 from carbonplane.gateway.plugins.event_log.handler import event_fields
 from carbonplane.gateway.plugins.prometheus.exposition import render_metrics
-from carbonplane.gateway.schema import freeze
 
 TOPIC = "audit-api-calls"
 
@@ -118,7 +119,7 @@ def test_a_blocked_producer_drops_and_counts_instead_of_blocking(tmp_path):
     blocked = _Blocked(EventProducer(source_service="api-gateway", backend=log))
     registry = CollectorRegistry()
     services = PluginServices(
-        producer=lambda: blocked, registry=registry, extra={"runtime": {"dir": str(tmp_path)}}
+        producer=lambda: blocked, registry=registry, runtime_dir=str(tmp_path)
     )
     h = handler("event-log", {"queue_size": 3}, services=services)
     h.on_log(finished_request())

@@ -7,19 +7,20 @@ import asyncio
 import json
 import os
 
-from traffickit import handler, problems, request, respond
+from reqkit import request, respond
+from tests.kits.plugins import handler, problem_at
 
-from carbonplane.gateway.plugins import log_serializer
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.gateway.plugins.file_log import writer as writer_module
 from carbonplane.gateway.plugins.file_log.writer import AppendWriter
-from carbonplane.gateway.plugins.log_serializer import (
+from carbonplane.gateway.plugins.pdk import log_serializer
+from carbonplane.gateway.plugins.pdk.log_serializer import (
     LINE_IMPLS,
     encode,
     encode_line,
     query_map,
     serialize,
 )
-from carbonplane.gateway.schema import freeze
 from carbonplane.proxy.app import FixedTarget, RouteDecision, Upstream
 
 SERVICE = freeze(
@@ -275,10 +276,10 @@ def test_unwritable_path_drops_and_counts(tmp_path):
 
 
 def test_invalid_configs():
-    assert problems("file-log", {})["config.path"] == "required field missing"
-    assert problems("file-log", {"path": "/tmp/a*b"})["config.path"] == "not a valid filename"
-    message = problems("file-log", {"path": "/tmp/x", "custom_fields_by_lua": {"a": "return 1"}})
-    assert "is not supported" in message["config.custom_fields_by_lua"]
+    assert problem_at("file-log", {}, "config.path") == "required field missing"
+    assert problem_at("file-log", {"path": "/tmp/a*b"}, "config.path") == "not a valid filename"
+    lua = {"path": "/tmp/x", "custom_fields_by_lua": {"a": "return 1"}}
+    assert "is not supported" in problem_at("file-log", lua, "config.custom_fields_by_lua")
 
 
 def _umask() -> int:

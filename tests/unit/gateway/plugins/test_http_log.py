@@ -10,7 +10,7 @@ import json
 
 import pytest
 from test_file_log import finished_request
-from traffickit import handler, problems
+from tests.kits.plugins import handler, problem_at
 
 from carbonplane.gateway.plugins.http_log.queue import LogQueue
 from carbonplane.gateway.plugins.http_log.sender import LogDeliveryError, LogSender
@@ -244,7 +244,7 @@ def test_error_status_raises_with_body():
 
 
 def test_config_checks_and_defaults():
-    from traffickit import config
+    from tests.kits.plugins import config
 
     conf = config("http-log", {"http_endpoint": "http://loki:3100/loki/api/v1/push"})
     assert (conf["method"], conf["content_type"], conf["timeout"], conf["keepalive"]) == (
@@ -263,26 +263,27 @@ def test_config_checks_and_defaults():
         "max_retry_delay": 60,
         "concurrency_limit": 1,
     }
-    assert problems("http-log", {})["config.http_endpoint"] == "required field missing"
-    assert problems("http-log", {"http_endpoint": "ftp://x/"})["config.http_endpoint"].startswith(
+    assert problem_at("http-log", {}, "config.http_endpoint") == "required field missing"
+    assert problem_at("http-log", {"http_endpoint": "ftp://x/"}, "config.http_endpoint").startswith(
         "unsupported scheme"
     )
     assert (
-        problems("http-log", {"http_endpoint": "http://x/", "headers": {"Host": "y"}})[
-            "config.headers.Host"
-        ]
+        problem_at(
+            "http-log",
+            {"http_endpoint": "http://x/", "headers": {"Host": "y"}},
+            "config.headers.Host",
+        )
         == "cannot contain 'Host' header"
     )
-    assert (
-        "not supported"
-        in problems("http-log", {"http_endpoint": "http://x/", "custom_fields_by_lua": {"a": "b"}})[
-            "config.custom_fields_by_lua"
-        ]
+    assert "not supported" in problem_at(
+        "http-log",
+        {"http_endpoint": "http://x/", "custom_fields_by_lua": {"a": "b"}},
+        "config.custom_fields_by_lua",
     )
 
 
 def test_deprecated_queue_fields_apply():
-    from traffickit import config
+    from tests.kits.plugins import config
 
     from carbonplane.gateway.plugins.http_log.schema import queue_settings
 

@@ -5,7 +5,8 @@ engine resolved (never a client-sent header)."""
 from __future__ import annotations
 
 import pytest
-from reqkit import handler, problems_of, refusal, request
+from reqkit import refusal, request
+from tests.kits.plugins import handler, problems
 
 RFC1918 = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]
 
@@ -88,13 +89,14 @@ def test_verdicts_are_remembered_and_bounded():
 
 
 def test_config_schema():
-    assert problems_of("ip-restriction", {}) == [
-        "config.@entity: at least one of these fields must be non-empty: 'config.allow', 'config.deny'"
+    assert problems("ip-restriction", {}) == [
+        "config.@entity: at least one of these fields must be non-empty: "
+        "'config.allow', 'config.deny'"
     ]
-    assert problems_of("ip-restriction", {"allow": ["10.0.0.0/33", "abc"]}) == [
+    assert problems("ip-restriction", {"allow": ["10.0.0.0/33", "abc"]}) == [
         "config.allow.0: invalid ip or cidr range: '10.0.0.0/33'",
         "config.allow.1: invalid ip or cidr range: 'abc'",
     ]
-    assert problems_of("ip-restriction", {"deny": ["1.2.3.4"], "status": 99}) == [
+    assert problems("ip-restriction", {"deny": ["1.2.3.4"], "status": 99}) == [
         "config.status: value should be between 100 and 599"
     ]

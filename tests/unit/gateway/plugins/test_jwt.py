@@ -10,21 +10,9 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reqkit import (
-    EC_KEYS,
-    ED_KEY,
-    RSA_KEY,
-    b64url,
-    gateway,
-    handler,
-    private_key_for,
-    problems_of,
-    public_pem,
-    refusal,
-    request,
-    sign,
-    upstream_headers,
-)
+from reqkit import refusal, request, upstream_headers
+from tests.kits.jwts import EC_KEYS, ED_KEY, RSA_KEY, b64url, private_key_for, public_pem, sign
+from tests.kits.plugins import gateway, handler, problems
 
 from carbonplane.errors import ConfigError
 from carbonplane.gateway.plugins.jwt import handler as jwt_handler
@@ -477,21 +465,21 @@ def test_preflight_can_skip_authentication():
 def test_config_schema_defaults_and_checks():
     h = jwt()
     assert h.params == ("jwt",) and h.headers == (b"authorization",) and h.check_exp
-    assert problems_of("jwt", {"maximum_expiration": 60, "claims_to_verify": ["nbf"]}) == [
+    assert problems("jwt", {"maximum_expiration": 60, "claims_to_verify": ["nbf"]}) == [
         "config.claims_to_verify: expected to contain: exp (maximum_expiration is set)"
     ]
-    assert problems_of("jwt", {"claims_to_verify": ["iat"]}) == [
+    assert problems("jwt", {"claims_to_verify": ["iat"]}) == [
         "config.claims_to_verify.0: expected one of: exp, nbf"
     ]
-    assert problems_of("jwt", {"realm": 'a"b'})[0].startswith("config.realm: must be printable")
-    assert problems_of("jwt", {"algorithm": "HS256"}) == ["config.algorithm: unknown field"]
-    assert problems_of("jwt", {"maximum_expiration": -1}) == [
+    assert problems("jwt", {"realm": 'a"b'})[0].startswith("config.realm: must be printable")
+    assert problems("jwt", {"algorithm": "HS256"}) == ["config.algorithm: unknown field"]
+    assert problems("jwt", {"maximum_expiration": -1}) == [
         "config.maximum_expiration: value should be between 0 and 31536000"
     ]
 
 
 def test_handler_needs_the_gateway_config():
-    with pytest.raises(ConfigError, match="needs the compiled gateway config"):
+    with pytest.raises(ConfigError, match="needs the consumers and credentials"):
         handler("jwt", {})
 
 
@@ -519,8 +507,8 @@ def _outcome(verdict, ctx):
     ],
 )
 def test_remembered_tokens_get_the_same_answer_as_the_handlers_steps(config, answers):
-    from carbonplane.gateway.plugins.authn import AuthHandler
     from carbonplane.gateway.plugins.jwt.remembered import RememberedTokens
+    from carbonplane.gateway.plugins.pdk.authn import AuthHandler
 
     fast, plain = jwt(**config), jwt(**config)
     assert (type(fast.remembered) is RememberedTokens) == answers

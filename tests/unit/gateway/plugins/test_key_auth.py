@@ -4,9 +4,10 @@ Kong 3's refusals, hide_credentials, anonymous, duplicate keys and spoofed ident
 from __future__ import annotations
 
 import pytest
-from reqkit import gateway, handler, problems_of, refusal, request, upstream_headers
+from reqkit import refusal, request, upstream_headers
+from tests.kits.plugins import gateway, handler, problems
 
-from carbonplane.gateway.plugins.authn import hash_key
+from carbonplane.gateway.plugins.pdk.credentials import hash_key
 
 GW = gateway(
     [
@@ -148,12 +149,13 @@ def test_keys_are_indexed_by_digest_only():
 def test_config_schema():
     h = key_auth()
     assert h.names == (("apikey", b"apikey"),) and h.in_header and h.in_query and not h.hide
-    assert problems_of("key-auth", {"key_in_body": True})[0].startswith(
+    assert problems("key-auth", {"key_in_body": True})[0].startswith(
         "config.key_in_body: not supported"
     )
-    assert problems_of("key-auth", {"key_names": ["bad name"]}) == [
-        "config.key_names.0: bad header name 'bad name', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
+    assert problems("key-auth", {"key_names": ["bad name"]}) == [
+        "config.key_names.0: bad header name 'bad name', "
+        "allowed characters are A-Z, a-z, 0-9, '_', and '-'"
     ]
-    assert problems_of("key-auth", {"key_names": []}) == [
+    assert problems("key-auth", {"key_names": []}) == [
         "config.key_names: length must be at least 1"
     ]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from traffickit import request, respond
+from reqkit import request, respond
 
-from carbonplane.gateway.plugins import log_serializer
-from carbonplane.gateway.plugins.log_serializer import LINE_IMPLS, encode, serialize
+from carbonplane.gateway.plugins.pdk import log_serializer
+from carbonplane.gateway.plugins.pdk.log_serializer import LINE_IMPLS, encode, serialize
 
 names = st.binary(min_size=1, max_size=6).map(lambda b: b.lower()) | st.sampled_from(
     [b"host", b"connection", b"authorization", b"proxy-authorization", b"x-a"]

@@ -4,15 +4,15 @@ tables and records laid out with them."""
 
 from __future__ import annotations
 
-from carbonplane.gateway.plugins import counters, log_serializer
-from carbonplane.gateway.plugins._native import layout
+from carbonplane.gateway.plugins.pdk import counters, log_serializer
+from carbonplane.gateway.plugins.pdk._native import layout
 
 
 def test_the_checked_in_header_is_what_layout_py_generates():
     with open(layout.HEADER_PATH, encoding="ascii") as f:
         assert f.read() == layout.header_text(), (
-            "gateway/plugins/_native/layout.h differs from layout.py: regenerate it with "
-            "python -m carbonplane.gateway.plugins._native.layout"
+            "gateway/plugins/pdk/_native/layout.h differs from layout.py: regenerate it with "
+            "python -m carbonplane.gateway.plugins.pdk._native.layout"
         )
 
 
@@ -45,10 +45,10 @@ def test_the_build_record_hashes_the_generated_header():
 
     from carbonplane import _accel
 
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(layout.__file__))))
+    root = os.path.dirname(_accel.__file__)  # the carbonplane package folder
     sources = _accel.source_files(root)
-    assert "gateway/plugins/_native/layout.h" in sources
+    assert "gateway/plugins/pdk/_native/layout.h" in sources
     assert (
-        "gateway/plugins/_native/counters.c" in sources
-        and "gateway/plugins/_native/records.c" in sources
+        "gateway/plugins/pdk/_native/counters.c" in sources
+        and "gateway/plugins/pdk/_native/records.c" in sources
     )

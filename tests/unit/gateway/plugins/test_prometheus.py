@@ -4,14 +4,15 @@ added up from worker snapshots, and exposition text that Prometheus' own parser 
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
+from reqkit import request, respond
 from test_file_log import ROUTE, SERVICE, finished_request
-from traffickit import config, handler, request, respond
+from tests.kits.plugins import config, handler
 
+from carbonplane.gateway.config.schema import freeze
 from carbonplane.gateway.plugins import PluginServices
 from carbonplane.gateway.plugins.prometheus import render_host_metrics
 from carbonplane.gateway.plugins.prometheus.exposition import render_metrics
 from carbonplane.gateway.plugins.prometheus.store import WorkerMetrics, load_snapshots, merge
-from carbonplane.gateway.schema import freeze
 
 ALL = {"status_code_metrics": True, "latency_metrics": True, "bandwidth_metrics": True}
 
@@ -27,8 +28,8 @@ def samples(text: str) -> dict[tuple, float]:
 
 def fresh(conf: dict, tmp_path=None):
     """A handler with its own WorkerMetrics (publishing under tmp_path when given)."""
-    runtime = {"dir": str(tmp_path)} if tmp_path is not None else {}
-    h = handler("prometheus", conf, services=PluginServices(extra={"runtime": runtime}))
+    runtime_dir = str(tmp_path) if tmp_path is not None else None
+    h = handler("prometheus", conf, services=PluginServices(runtime_dir=runtime_dir))
     h.metrics = WorkerMetrics(h.metrics.directory, name=f"t{id(h)}")
     h.metrics.upstream_health = bool(conf.get("upstream_health_metrics"))
     return h
@@ -205,7 +206,7 @@ def test_label_values_are_escaped():
 
 
 def test_services_share_one_store_per_process(tmp_path):
-    services = PluginServices(extra={"runtime": {"dir": str(tmp_path)}})
+    services = PluginServices(runtime_dir=str(tmp_path))
     a = handler("prometheus", {}, services=services)
     b = handler("prometheus", {"status_code_metrics": True}, services=services)
     assert a.metrics is b.metrics and a.metrics.directory == str(tmp_path / "prometheus")

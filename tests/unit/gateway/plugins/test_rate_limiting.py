@@ -7,10 +7,11 @@ from __future__ import annotations
 import calendar
 
 import pytest
-from traffickit import body_json, handler, header, problems, request, respond, run
+from reqkit import body_json, header, request, respond, run
+from tests.kits.plugins import handler, problem_at
 
 from carbonplane.gateway.plugins import PluginServices
-from carbonplane.gateway.plugins.counters import CounterStoreFull, HostCounters, LocalCounters
+from carbonplane.gateway.plugins.pdk.counters import CounterStoreFull, HostCounters, LocalCounters
 from carbonplane.gateway.plugins.rate_limiting.windows import WindowClock, reset_seconds
 from carbonplane.proxy.app import LocalResponse
 
@@ -43,7 +44,7 @@ def hit(h, **kw):
 
 
 def test_config_defaults_are_kongs():
-    from traffickit import config
+    from tests.kits.plugins import config
 
     conf = config("rate-limiting", {"minute": 5})
     assert conf["limit_by"] == "consumer" and conf["policy"] == "local"
@@ -79,22 +80,22 @@ def test_config_defaults_are_kongs():
     ],
 )
 def test_invalid_configs_name_the_field(conf, where, message):
-    assert problems("rate-limiting", conf)[where] == message
+    assert problem_at("rate-limiting", conf, where) == message
 
 
 def test_cluster_policy_is_refused_with_the_alternatives():
-    message = problems("rate-limiting", {"minute": 5, "policy": "cluster"})["config.policy"]
+    message = problem_at("rate-limiting", {"minute": 5, "policy": "cluster"}, "config.policy")
     assert "not supported" in message and "'local'" in message and "'redis'" in message
 
 
 def test_sync_rate_other_than_synchronous_is_refused():
-    assert (
-        "only -1" in problems("rate-limiting", {"minute": 5, "sync_rate": 10})["config.sync_rate"]
+    assert "only -1" in problem_at(
+        "rate-limiting", {"minute": 5, "sync_rate": 10}, "config.sync_rate"
     )
 
 
 def test_legacy_redis_fields_override_the_record():
-    from traffickit import config
+    from tests.kits.plugins import config
 
     from carbonplane.gateway.plugins.rate_limiting.schema import redis_settings
 

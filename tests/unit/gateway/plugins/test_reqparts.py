@@ -4,7 +4,7 @@ line, cookies, and header values that cannot break the header block."""
 
 from __future__ import annotations
 
-from carbonplane.gateway.plugins.reqparts import (
+from carbonplane.gateway.plugins.pdk.reqparts import (
     cookie_values,
     encode_query,
     parse_query,

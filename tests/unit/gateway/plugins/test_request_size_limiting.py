@@ -4,7 +4,8 @@ units, 417 with Expect, require_content_length, and chunked bodies counted as th
 from __future__ import annotations
 
 import pytest
-from reqkit import handler, problems_of, refusal, request
+from reqkit import refusal, request
+from tests.kits.plugins import handler, problems
 
 
 def rsl(**config):
@@ -73,9 +74,9 @@ def test_length_framed_bodies_pass_the_body_hook_untouched():
 def test_config_schema():
     h = rsl()
     assert h.limit == 128 * 1048576 and not h.require_length
-    assert problems_of("request-size-limiting", {"size_unit": "gigabytes"}) == [
+    assert problems("request-size-limiting", {"size_unit": "gigabytes"}) == [
         "config.size_unit: expected one of: megabytes, kilobytes, bytes"
     ]
-    assert problems_of("request-size-limiting", {"allowed_payload_size": -1}) == [
+    assert problems("request-size-limiting", {"allowed_payload_size": -1}) == [
         "config.allowed_payload_size: value should be between 0 and 1099511627776"
     ]

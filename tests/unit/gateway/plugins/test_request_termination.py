@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import json
 
-from traffickit import body_json, config, handler, problems, request
+from reqkit import body_json, request
+from tests.kits.plugins import config, handler, problem_at
 
-from carbonplane.gateway.schema import freeze
+from carbonplane.gateway.config.schema import freeze
 
 
 def test_defaults_answer_503_with_kongs_message():
     assert config("request-termination", {})["status_code"] == 503
     verdict = handler("request-termination", {}).on_request(request())
     assert verdict.status == 503
-    assert body_json(verdict) == {
-        "message": "The upstream server is currently unavailable",
-        "request_id": "req-1",
-    }
+    # the plugin's own default text, in {"message"} without a request id (kong.response.exit)
+    assert body_json(verdict) == {"message": "Service unavailable"}
 
 
 def test_status_and_message():
@@ -26,7 +25,9 @@ def test_status_and_message():
     ).on_request(request())
     assert verdict.status == 403 and body_json(verdict)["message"] == "closed for maintenance"
     unknown = handler("request-termination", {"status_code": 299}).on_request(request())
-    assert body_json(unknown)["message"] == "The upstream server responded with 299"
+    assert unknown.render(b"req-1") == ([], b"")  # no default text for 299: no body
+    verdict = handler("request-termination", {"status_code": 502}).on_request(request())
+    assert body_json(verdict) == {"message": "Bad Gateway"}
 
 
 def test_raw_body_with_content_type():
@@ -68,18 +69,18 @@ def test_echo_describes_the_request():
 
 def test_config_checks():
     assert (
-        problems("request-termination", {"message": "a", "body": "b"})["config.@entity"]
+        problem_at("request-termination", {"message": "a", "body": "b"}, "config.@entity")
         == "message cannot be used with content_type or body"
     )
     assert (
-        problems("request-termination", {"content_type": "text/plain"})["config.@entity"]
+        problem_at("request-termination", {"content_type": "text/plain"}, "config.@entity")
         == "content_type requires a body"
     )
     assert (
-        problems("request-termination", {"echo": True, "body": "x"})["config.@entity"]
+        problem_at("request-termination", {"echo": True, "body": "x"}, "config.@entity")
         == "echo cannot be used with content_type and body"
     )
     assert (
-        problems("request-termination", {"status_code": 600})["config.status_code"]
+        problem_at("request-termination", {"status_code": 600}, "config.status_code")
         == "value should be between 100 and 599"
     )

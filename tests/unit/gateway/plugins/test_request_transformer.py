@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from reqkit import handler, problems_of, request, upstream_headers
+from reqkit import request, upstream_headers
+from tests.kits.plugins import handler, problems
 
 from carbonplane.gateway.plugins.request_transformer import handler as rt_handler
 from carbonplane.gateway.plugins.request_transformer.templates import Template
@@ -173,28 +174,28 @@ def test_template_cannot_inject_header_lines():
     ],
 )
 def test_lua_templates_are_refused_at_validation(entry, problem):
-    problems = problems_of("request-transformer", {"add": {"headers": [entry]}})
-    assert len(problems) == 1 and problem in problems[0], problems
+    found = problems("request-transformer", {"add": {"headers": [entry]}})
+    assert len(found) == 1 and problem in found[0], found
 
 
 def test_schema_checks():
-    assert problems_of("request-transformer", {"add": {"headers": ["no-colon"]}}) == [
+    assert problems("request-transformer", {"add": {"headers": ["no-colon"]}}) == [
         "config.add.headers.0: invalid value: no-colon"
     ]
-    assert problems_of("request-transformer", {"remove": {"headers": ["bad header"]}}) == [
+    assert problems("request-transformer", {"remove": {"headers": ["bad header"]}}) == [
         "config.remove.headers.0: 'bad header' is not a valid header"
     ]
-    assert problems_of("request-transformer", {"rename": {"headers": ["a:b c"]}}) == [
+    assert problems("request-transformer", {"rename": {"headers": ["a:b c"]}}) == [
         "config.rename.headers.0: 'b c' is not a valid header"
     ]
     assert (
         "control character"
-        in problems_of("request-transformer", {"add": {"headers": ["X-A:1\r\nX-B: 2"]}})[0]
+        in problems("request-transformer", {"add": {"headers": ["X-A:1\r\nX-B: 2"]}})[0]
     )
-    assert problems_of("request-transformer", {"http_method": "post"}) == [
+    assert problems("request-transformer", {"http_method": "post"}) == [
         "config.http_method: invalid value: post"
     ]
-    assert problems_of("request-transformer", {"replace": {"json": []}}) == [
+    assert problems("request-transformer", {"replace": {"json": []}}) == [
         "config.replace.json: unknown field"
     ]
 

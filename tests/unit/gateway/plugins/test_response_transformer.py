@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from reqkit import handler, problems_of, request
+from reqkit import request
+from tests.kits.plugins import handler, problems
 
 from carbonplane.gateway.plugins.response_transformer import handler as rt_handler
 from carbonplane.http.model import ResponseHead
@@ -158,21 +159,21 @@ def test_only_json_configs_get_a_body_hook():
 
 
 def test_schema_checks():
-    assert problems_of(
+    assert problems(
         "response-transformer", {"add": {"json": ["n:x"], "json_types": ["number"]}}
     ) == ["config.add.json: 'n:x': the value is not a number"]
-    assert problems_of(
+    assert problems(
         "response-transformer", {"add": {"json": ["b:yes"], "json_types": ["boolean"]}}
     ) == ["config.add.json: 'b:yes': a boolean value is true or false"]
-    assert problems_of("response-transformer", {"add": {"json_types": ["object"]}}) == [
+    assert problems("response-transformer", {"add": {"json_types": ["object"]}}) == [
         "config.add.json_types.0: expected one of: boolean, number, string"
     ]
-    assert problems_of("response-transformer", {"add": {"headers": ["X-A:1\nX-B:2"]}})[0].endswith(
+    assert problems("response-transformer", {"add": {"headers": ["X-A:1\nX-B:2"]}})[0].endswith(
         "has a control character in its value"
     )
-    assert problems_of("response-transformer", {"remove": {"headers": ["a b"]}}) == [
+    assert problems("response-transformer", {"remove": {"headers": ["a b"]}}) == [
         "config.remove.headers.0: 'a b' is not a valid header"
     ]
-    assert problems_of("response-transformer", {"remove": {"json_types": []}}) == [
+    assert problems("response-transformer", {"remove": {"json_types": []}}) == [
         "config.remove.json_types: unknown field"
     ]

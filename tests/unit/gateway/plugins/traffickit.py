@@ -11,9 +11,9 @@ import json
 import time
 from typing import Any
 
-from carbonplane.gateway.entities import validate_plugin
+from carbonplane.gateway.config.entities import validate_plugin
+from carbonplane.gateway.config.schema import freeze, violation_message
 from carbonplane.gateway.plugins import PluginServices, plugin_def
-from carbonplane.gateway.schema import freeze, violation_message
 from carbonplane.http import Limits, RequestHeadParser
 from carbonplane.http.model import ResponseHead
 from carbonplane.proxy.app import Client, LocalResponse, RequestContext

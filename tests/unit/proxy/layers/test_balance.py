@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 
-from carbonplane.gateway.balancing import balancer_for as Balancer
-from carbonplane.gateway.entities import validate_entity
+from carbonplane.gateway.config.entities import validate_entity
+from carbonplane.gateway.runtime.balancing import balancer_for as Balancer
 from carbonplane.http.model import RequestHead
 from carbonplane.proxy.app import Client, RequestContext
 from carbonplane.proxy.layers import balance

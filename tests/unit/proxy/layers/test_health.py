@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from carbonplane.gateway.entities import validate_entity
+from carbonplane.gateway.config.entities import validate_entity
 from carbonplane.proxy.layers.health import ActiveSchedule, HealthPolicy, TargetHealth
 
 

@@ -3,7 +3,7 @@ PRIORITY 950, after the authentication plugins)."""
 
 from carbonplane.gateway.plugins.acl.handler import Handler
 from carbonplane.gateway.plugins.acl.schema import CONFIG, NO_CONSUMER
-from carbonplane.gateway.plugins.base import PluginDef, register
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

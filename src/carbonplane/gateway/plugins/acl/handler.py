@@ -21,16 +21,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway.plugins.authn import (
+from carbonplane.gateway.plugins.pdk.authn import (
     AUTHENTICATED_GROUPS,
     CONSUMER_GROUPS,
     SPOOFABLE_GROUPS,
-    gateway_config_of,
+    credentials_of,
     header_value,
-    index_of,
     replace_header,
 )
-from carbonplane.gateway.plugins.base import PluginHandler
+from carbonplane.gateway.plugins.pdk.base import PluginHandler
 from carbonplane.proxy.app import LocalResponse
 
 BLOCKED = "You cannot consume this service"
@@ -44,7 +43,7 @@ class Handler(PluginHandler):
 
     def __init__(self, config: Any, plugin: Any, services: Any) -> None:
         super().__init__(config, plugin, services)
-        self.index = index_of(gateway_config_of(services, self.NAME))
+        self.index = credentials_of(services, self.NAME)
         self.deny = bool(config.get("deny"))
         self.groups = frozenset(config.get("deny") or config.get("allow") or ())
         self.hide = config["hide_groups_header"]

@@ -1,8 +1,8 @@
 """correlation-id: Kong's per-request correlation id header, to the upstream and optionally back."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.correlation_id.handler import Handler
 from carbonplane.gateway.plugins.correlation_id.schema import CONFIG
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

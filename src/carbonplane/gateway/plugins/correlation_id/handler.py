@@ -6,11 +6,11 @@ which the log record carries (Kong's ``set_serialize_value("correlation_id")``).
 with ``echo_downstream``: the id is set on the response (generated if the access phase did not
 run, e.g. the request was answered before this plugin).
 
-Generators (Kong's): ``uuid`` a random UUID; ``uuid#counter`` ``<worker uuid>#<n>`` with a uuid
-made once per worker process and a counter; ``tracker``
-``<client ip>-<server port>-<pid>-<client port>-<request n of this worker>-<epoch s.ms>`` - the
-engine does not expose nginx's server address and connection serial, so the client's address
-and port identify the connection instead.
+Generators (Kong's formats): ``uuid`` a random UUID (36 characters, lower case);
+``uuid#counter`` ``<worker uuid>#<n>`` with a uuid made once per worker process and a counter;
+``tracker`` ``<server address>-<server port>-<worker pid>-<connection serial>-<requests on the
+connection>-<epoch s.ms>`` (nginx's ``$server_addr``, ``$server_port``, ``$connection``,
+``$connection_requests``, ``ngx.now()``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
 from carbonplane.proxy.app import RequestContext
 
 VAR = "correlation_id"
@@ -57,11 +57,10 @@ def _uuid_counter(ctx: RequestContext) -> str:
 
 
 def _tracker(ctx: RequestContext) -> str:
-    worker = _WORKER.current()
     client = ctx.client
     return (
-        f"{client.peer_ip}-{client.server_port}-{worker.pid}-{client.peer_port}-"
-        f"{next(worker.counter)}-{time.time():.3f}"
+        f"{client.server_ip}-{client.server_port}-{_WORKER.current().pid}-{client.serial}-"
+        f"{client.requests}-{time.time():.3f}"
     )
 
 

@@ -4,8 +4,8 @@ default, ``tracker``), ``echo_downstream`` (default false)."""
 
 from __future__ import annotations
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import record
 
 GENERATORS = ("uuid", "uuid#counter", "tracker")
 

@@ -1,8 +1,8 @@
 """cors: Kong's Cross-Origin Resource Sharing plugin (preflights and CORS response headers)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.cors.handler import Handler
 from carbonplane.gateway.plugins.cors.schema import CONFIG
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

@@ -28,9 +28,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
+from carbonplane.gateway.config import typedefs as t
 from carbonplane.gateway.plugins.cors.schema import METHODS
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
 from carbonplane.proxy.app import LocalResponse, RequestContext
 
 ACAO = b"access-control-allow-origin"

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import re
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import record
 
 METHODS = ("GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 

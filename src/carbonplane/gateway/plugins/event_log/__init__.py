@@ -1,9 +1,9 @@
 """event-log: one AuditAPICallEvent per proxied request, produced through the event library
 without ever blocking a request."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.event_log.handler import Handler
 from carbonplane.gateway.plugins.event_log.schema import CONFIG
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

@@ -24,9 +24,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.event_log.drain import AuditDrain
-from carbonplane.gateway.plugins.log_serializer import head_size
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.log_serializer import head_size
 from carbonplane.gateway.plugins.prometheus.handler import worker_metrics
 from carbonplane.proxy.app import RequestContext
 

@@ -9,8 +9,8 @@ producer thread; beyond, new ones are dropped and counted.
 
 from __future__ import annotations
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import record
 
 ENDPOINTS = ("route_path", "request_path", "upstream_path")
 

@@ -1,8 +1,8 @@
 """file-log: Kong's request/response log record appended to a file as JSON lines."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.file_log.handler import Handler
 from carbonplane.gateway.plugins.file_log.schema import CONFIG
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

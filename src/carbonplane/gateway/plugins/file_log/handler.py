@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
 from carbonplane.gateway.plugins.file_log.writer import writer_for
-from carbonplane.gateway.plugins.log_serializer import append_line
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.log_serializer import append_line
 from carbonplane.proxy.app import RequestContext
 
 

@@ -7,8 +7,8 @@ Lua snippets to add fields; carbonplane runs no Lua, so setting it is an error).
 
 from __future__ import annotations
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import Field, record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import Field, record
 
 NO_LUA = (
     "is not supported: carbonplane runs no Lua code; remove it (the log record is Kong's "

@@ -1,8 +1,8 @@
 """http-log: Kong's request/response log record sent in batches to an HTTP endpoint."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.http_log.handler import Handler
 from carbonplane.gateway.plugins.http_log.schema import CONFIG
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

@@ -16,12 +16,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
+from carbonplane.gateway.config.schema import thaw
 from carbonplane.gateway.plugins.http_log.queue import LogQueue
 from carbonplane.gateway.plugins.http_log.schema import queue_settings
 from carbonplane.gateway.plugins.http_log.sender import LogSender
-from carbonplane.gateway.plugins.log_serializer import encode, serialize
-from carbonplane.gateway.schema import thaw
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.log_serializer import encode, serialize
 from carbonplane.proxy.app import RequestContext
 
 _queues: dict[tuple, tuple[asyncio.AbstractEventLoop, LogQueue]] = {}

@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from carbonplane.gateway import typedefs as t
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import Field, record
 from carbonplane.gateway.plugins.file_log.schema import NO_LUA
-from carbonplane.gateway.schema import Field, record
 
 FORBIDDEN_HEADERS = {
     "host": "Host",

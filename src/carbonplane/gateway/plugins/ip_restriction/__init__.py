@@ -1,9 +1,9 @@
 """The ``ip-restriction`` plugin: allow or deny clients by IP address or CIDR range (Kong's
 ip-restriction plugin; PRIORITY 990)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.ip_restriction.handler import Handler
 from carbonplane.gateway.plugins.ip_restriction.schema import CONFIG
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler
+from carbonplane.gateway.plugins.pdk.base import PluginHandler
 from carbonplane.proxy.app import LocalResponse
 
 _REMEMBERED = 65536

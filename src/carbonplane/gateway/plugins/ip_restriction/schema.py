@@ -7,8 +7,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import ENTITY, record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.problems import ENTITY
+from carbonplane.gateway.config.schema import record
 
 
 def check_ip_or_cidr(value: str) -> str | None:

@@ -1,9 +1,9 @@
 """The ``jwt`` plugin: authenticate requests with JSON Web Tokens signed by a consumer's
 ``jwt_secrets`` credential (Kong's jwt plugin; PRIORITY 1450)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.jwt.handler import Handler
 from carbonplane.gateway.plugins.jwt.schema import CONFIG, NO_CONSUMER
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

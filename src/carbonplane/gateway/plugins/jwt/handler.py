@@ -34,17 +34,16 @@ from typing import Any
 
 import msgspec
 
-from carbonplane.gateway.plugins.authn import (
+from carbonplane.gateway.plugins.jwt.remembered import RememberedTokens, plain_bearer
+from carbonplane.gateway.plugins.jwt.tokens import Verifier, make_verifier, parse_token
+from carbonplane.gateway.plugins.pdk.authn import (
     Anonymous,
     AuthHandler,
     Identity,
     authenticate,
-    gateway_config_of,
-    index_of,
+    credentials_of,
 )
-from carbonplane.gateway.plugins.jwt.remembered import RememberedTokens, plain_bearer
-from carbonplane.gateway.plugins.jwt.tokens import Verifier, make_verifier, parse_token
-from carbonplane.gateway.plugins.reqparts import cookie_values, parse_query
+from carbonplane.gateway.plugins.pdk.reqparts import cookie_values, parse_query
 from carbonplane.proxy.app import LocalResponse
 
 _BEARER = re.compile(rb"\s*[Bb]earer\s+(.+)")
@@ -105,7 +104,7 @@ class Handler(AuthHandler):
 
     def __init__(self, config: Any, plugin: Any, services: Any) -> None:
         super().__init__(config, plugin, services)
-        self.index = index_of(gateway_config_of(services, self.NAME))
+        self.index = credentials_of(services, self.NAME)
         self.anonymous = Anonymous(self.index, config.get("anonymous"), self.NAME)
         self.params = tuple(config["uri_param_names"])
         # a query holding none of these bytes (and nothing percent- or plus-encoded) cannot

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from carbonplane.gateway.plugins.authn import authenticate
+from carbonplane.gateway.plugins.pdk.authn import authenticate
 
 TOKEN_VAR = "authenticated_jwt_token"
 _SPACE = frozenset(b" \t\n\r\x0b\x0c")  # the bytes \s matches

@@ -1,9 +1,9 @@
 """The ``key-auth`` plugin: authenticate requests by an API key stored as a consumer's
 ``keyauth_credentials`` (Kong's key-auth plugin; PRIORITY 1250)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
 from carbonplane.gateway.plugins.key_auth.handler import Handler
 from carbonplane.gateway.plugins.key_auth.schema import CONFIG, NO_CONSUMER
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 
 PLUGIN = register(
     PluginDef(

@@ -9,7 +9,7 @@ Access phase:
    request";
 2. ``hide_credentials``: the header and the query parameter of that name are removed from what
    is sent upstream (other parameters keep their bytes and order);
-3. the key is looked up through its SHA-256 digest (``authn.hash_key``), so neither a string
+3. the key is looked up through its SHA-256 digest (``credentials.hash_key``), so neither a string
    comparison nor the hash table probes depend on the stored keys' bytes; unknown: 401
    "Unauthorized";
 4. success: consumer, credential and identity headers (``X-Credential-Identifier`` = the
@@ -22,16 +22,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway.plugins.authn import (
+from carbonplane.gateway.plugins.pdk.authn import (
     Anonymous,
     AuthHandler,
     Identity,
     authenticate,
-    gateway_config_of,
-    hash_key,
-    index_of,
+    credentials_of,
 )
-from carbonplane.gateway.plugins.reqparts import parse_query, without_params
+from carbonplane.gateway.plugins.pdk.credentials import hash_key
+from carbonplane.gateway.plugins.pdk.reqparts import parse_query, without_params
 from carbonplane.proxy.app import LocalResponse
 
 
@@ -42,7 +41,7 @@ class Handler(AuthHandler):
 
     def __init__(self, config: Any, plugin: Any, services: Any) -> None:
         super().__init__(config, plugin, services)
-        self.index = index_of(gateway_config_of(services, self.NAME))
+        self.index = credentials_of(services, self.NAME)
         self.anonymous = Anonymous(self.index, config.get("anonymous"), self.NAME)
         self.names = tuple((n, n.lower().encode("latin-1")) for n in config["key_names"])
         self.in_header = config["key_in_header"]

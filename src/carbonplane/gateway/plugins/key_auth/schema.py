@@ -8,9 +8,9 @@ authenticate the request (send it in a header or the query string instead).
 
 from __future__ import annotations
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.plugins.authn import check_realm
-from carbonplane.gateway.schema import record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import record
+from carbonplane.gateway.plugins.pdk.authn import check_realm
 
 NO_CONSUMER = True
 

@@ -1,7 +1,7 @@
 """prometheus: Kong 3.x metrics (status codes, latencies, bandwidth, upstream health), counted
 per worker and rendered as host totals (``exposition.render_host_metrics``)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 from carbonplane.gateway.plugins.prometheus.exposition import (
     CONTENT_TYPE,
     metrics_directory,

@@ -26,6 +26,7 @@ event producer's metrics).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -209,8 +210,6 @@ def render_host_metrics(
 
 def metrics_directory(runtime_dir: str) -> str:
     """Where a gateway node's workers publish their metrics (under the node's runtime dir)."""
-    import os
-
     return os.path.join(runtime_dir, "prometheus")
 
 

@@ -10,7 +10,7 @@ when no route matched), workspace "default", consumer = the username with ``per_
 
 All instances of a process share one ``WorkerMetrics`` (Kong has one metrics table per node).
 It publishes to ``<runtime dir>/prometheus`` when the gateway gives a runtime directory
-(``services.extra["runtime"]["dir"]``) so that ``exposition.render_host_metrics`` shows host
+(``services.runtime_dir``) so that ``exposition.render_host_metrics`` shows host
 totals; ``worker_metrics(services)`` returns it for in-process rendering.
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
-from carbonplane.gateway.plugins.log_serializer import head_size
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.log_serializer import head_size
 from carbonplane.gateway.plugins.prometheus.exposition import metrics_directory
 from carbonplane.gateway.plugins.prometheus.store import (
     KONG_LATENCY_BUCKETS,
@@ -35,8 +35,7 @@ _process_metrics: dict[str | None, WorkerMetrics] = {}
 
 def worker_metrics(services: PluginServices) -> WorkerMetrics:
     """This process's metrics, publishing under the gateway's runtime directory if it has one."""
-    runtime = services.extra.get("runtime") or {}
-    directory = metrics_directory(runtime["dir"]) if runtime.get("dir") else None
+    directory = metrics_directory(services.runtime_dir) if services.runtime_dir else None
     found = _process_metrics.get(directory)
     if found is None:
         found = _process_metrics[directory] = WorkerMetrics(directory)

@@ -11,8 +11,8 @@ so it records nothing.
 
 from __future__ import annotations
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import record
 
 CONFIG = record(
     (

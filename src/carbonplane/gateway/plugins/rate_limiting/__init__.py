@@ -1,6 +1,6 @@
 """rate-limiting: Kong's request rate limits per second .. year, exact across workers and nodes."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 from carbonplane.gateway.plugins.rate_limiting.handler import Handler
 from carbonplane.gateway.plugins.rate_limiting.schema import CONFIG
 

@@ -31,8 +31,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
-from carbonplane.gateway.plugins.counters import LocalCounters
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.counters import LocalCounters
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 from carbonplane.gateway.plugins.rate_limiting.schema import redis_settings
 from carbonplane.gateway.plugins.rate_limiting.strategy import (

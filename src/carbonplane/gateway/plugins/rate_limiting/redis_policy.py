@@ -4,9 +4,10 @@ Kong's redis policy reads the counters (``GET``) in the access phase and increme
 (``INCR`` + ``EXPIRE`` in a timer), so concurrent requests on several nodes over-admit. Here one
 Lua script does the whole admission atomically inside Redis (scripts run one at a time): it
 reads every window's counter (and, for sliding windows, the previous window's), admits only if
-all are below their limits, and then ``INCR``s each counter, setting its ``PEXPIRE`` on the
-first hit. The contract is ``carbonplane.gateway.plugins.counters``' ``take`` (same cells, same
-answer), as a coroutine on ``redis.asyncio`` so the request waits without blocking the worker.
+all are below their limits, and then ``INCRBY``s each counter (by ``amount``, default 1),
+setting its ``PEXPIRE`` on the first hit. The contract is
+``carbonplane.gateway.plugins.pdk.counters``' ``take`` (same cells, same answer), as a coroutine on
+``redis.asyncio`` so the request waits without blocking the worker.
 
 Key names are Kong's: ``ratelimit:<route id>:<service id>:<identifier>:<window start ms>:<period>``.
 Errors (connection refused, timeout, auth, script error) surface as ``RateLimitStoreError``.
@@ -21,14 +22,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from carbonplane.errors import RateLimitStoreError
-from carbonplane.gateway.plugins.counters import Cell
+from carbonplane.gateway.plugins.pdk.counters import Cell
 
 # KEYS: n current counters then n previous ones ("" when unused). ARGV: n, then per window
-# limit, ttl_ms, prev_weight. Returns {admitted, usage_1 .. usage_n} (usages before this hit).
+# limit, ttl_ms, prev_weight, then the amount each counter grows by (1 when absent). Returns
+# {admitted, usage_1 .. usage_n} (usages before this hit).
 TAKE_SCRIPT = """
 local n = tonumber(ARGV[1])
 local usages = {}
 local admitted = 1
+local amount = tonumber(ARGV[n * 3 + 2] or '1')
 for i = 1, n do
   local base = 1 + (i - 1) * 3
   local usage = tonumber(redis.call('GET', KEYS[i]) or '0')
@@ -41,7 +44,7 @@ for i = 1, n do
 end
 if admitted == 1 then
   for i = 1, n do
-    if redis.call('INCR', KEYS[i]) == 1 then
+    if redis.call('INCRBY', KEYS[i], amount) == amount then
       redis.call('PEXPIRE', KEYS[i], ARGV[1 + (i - 1) * 3 + 2])
     end
   end
@@ -71,11 +74,14 @@ class RedisCounters:
             script = self._scripts[id(client)] = client.register_script(TAKE_SCRIPT)
         return script
 
-    async def take(self, cells: Sequence[Cell], now_ms: int) -> tuple[bool, list[int]]:
+    async def take(
+        self, cells: Sequence[Cell], now_ms: int, amount: int = 1
+    ) -> tuple[bool, list[int]]:
         keys = [c[0] for c in cells] + [c[3] or b"" for c in cells]
         args: list[Any] = [len(cells)]
         for _, expires, limit, _, weight in cells:
             args += (limit, max(1, expires - now_ms), repr(float(weight)))
+        args.append(amount)
         try:
             reply = await self._script_for()(keys=keys, args=args)
         except (OSError, asyncio.TimeoutError) as exc:

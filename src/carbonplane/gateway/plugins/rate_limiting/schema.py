@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import ENTITY, record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.problems import ENTITY
+from carbonplane.gateway.config.schema import record
 
 PERIODS = ("second", "minute", "hour", "day", "month", "year")
 LIMIT_BY = ("consumer", "credential", "ip", "service", "header", "path")

@@ -1,7 +1,7 @@
 """The ``request-size-limiting`` plugin: refuse request bodies over a size (Kong's
 request-size-limiting plugin; PRIORITY 951)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 from carbonplane.gateway.plugins.request_size_limiting.handler import Handler
 from carbonplane.gateway.plugins.request_size_limiting.schema import CONFIG
 

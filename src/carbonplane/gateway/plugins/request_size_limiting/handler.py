@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler
+from carbonplane.gateway.plugins.pdk.base import PluginHandler
 from carbonplane.gateway.plugins.request_size_limiting.schema import SIZE_UNITS
 from carbonplane.http.model import FRAMING_CHUNKED, FRAMING_LENGTH
 from carbonplane.proxy.app import LocalResponse

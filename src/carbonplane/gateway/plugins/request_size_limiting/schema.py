@@ -4,8 +4,8 @@ a megabyte 1048576."""
 
 from __future__ import annotations
 
-from carbonplane.gateway import typedefs as t
-from carbonplane.gateway.schema import record
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import record
 
 SIZE_UNITS = {"megabytes": 1 << 20, "kilobytes": 1 << 10, "bytes": 1}
 

@@ -1,6 +1,6 @@
 """request-termination: Kong's plugin answering requests with a fixed status and body."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 from carbonplane.gateway.plugins.request_termination.handler import Handler
 from carbonplane.gateway.plugins.request_termination.schema import CONFIG
 

@@ -5,8 +5,10 @@ request (or those carrying the ``trigger`` header or query argument) with a fixe
 - ``echo``: a JSON description of the request (Kong's shape: ``message``, ``kong`` node fields,
   ``request`` scheme/host/port/headers/query/method/path, ``matched_route``, ``matched_service``);
   the body is not read (the engine streams it), so ``request.body``/``raw_body`` are null;
-- otherwise Kong's error body ``{"message": ..., "request_id": ...}`` with ``message`` or the
-  default text of the status (Kong's ``kong.response.error`` table).
+- otherwise ``{"message": ...}`` (JSON, whatever the request accepts, no request id: Kong's
+  ``kong.response.exit`` with a table) with ``message`` or the plugin's default text of the
+  status (503 "Service unavailable"); a status without a default and no ``message`` answers
+  with an empty body.
 """
 
 from __future__ import annotations
@@ -18,60 +20,23 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler, PluginServices
-from carbonplane.gateway.plugins.log_serializer import header_map, query_map
-from carbonplane.gateway.schema import thaw
+from carbonplane.gateway.config.schema import thaw
+from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
+from carbonplane.gateway.plugins.pdk.log_serializer import header_map, query_map
 from carbonplane.proxy.app import LocalResponse, RequestContext
 
-# kong.response.error's default messages (kong/pdk/response.lua).
+# the plugin's own default messages (kong/plugins/request-termination/handler.lua): another
+# status without ``message`` answers with an empty body
 MESSAGES = {
-    400: "Bad request",
     401: "Unauthorized",
-    402: "Payment required",
-    403: "Forbidden",
     404: "Not found",
     405: "Method not allowed",
-    406: "Not acceptable",
-    407: "Proxy authentication required",
-    408: "Request timeout",
-    409: "Conflict",
-    410: "Gone",
-    411: "Length required",
-    412: "Precondition failed",
-    413: "Payload too large",
-    414: "URI too long",
-    415: "Unsupported media type",
-    416: "Range not satisfiable",
-    417: "Expectation failed",
-    418: "I'm a teapot",
-    421: "Misdirected request",
-    422: "Unprocessable entity",
-    423: "Locked",
-    424: "Failed dependency",
-    425: "Too early",
-    426: "Upgrade required",
-    428: "Precondition required",
-    429: "Too many requests",
-    431: "Request header fields too large",
-    451: "Unavailable for legal reasons",
-    494: "Request header or cookie too large",
     500: "An unexpected error occurred",
-    501: "Not implemented",
-    502: "An invalid response was received from the upstream server",
-    503: "The upstream server is currently unavailable",
-    504: "The upstream server is timing out",
-    505: "HTTP version not supported",
-    506: "Variant also negotiates",
-    507: "Insufficient storage",
-    508: "Loop detected",
-    510: "Not extended",
-    511: "Network authentication required",
+    502: "Bad Gateway",
+    503: "Service unavailable",
 }
-_NODE_ID = str(uuid.uuid4())
-
-
-def default_message(status: int) -> str:
-    return MESSAGES.get(status, f"The upstream server responded with {status}")
+_NODE_ID = str(uuid.uuid4())  # this process's id in echoed bodies (Kong: kong_node_id)
+_JSON = b"application/json; charset=utf-8"
 
 
 class Handler(PluginHandler):
@@ -84,12 +49,11 @@ class Handler(PluginHandler):
     ) -> None:
         super().__init__(config, plugin, services)
         self.status = int(config["status_code"])
-        self.message = config.get("message") or default_message(self.status)
-        self.echo_message = config.get("message") or MESSAGES.get(self.status)
+        self.message = config.get("message") or MESSAGES.get(self.status)
         self.trigger = config.get("trigger")
         self.trigger_header = self.trigger.lower().encode() if self.trigger else None
         self.echo = bool(config["echo"])
-        self.node_id = services.extra.get("node_id") or _NODE_ID
+        self.node_id = _NODE_ID
         body = config.get("body")
         self.fixed = None
         if body:
@@ -106,7 +70,16 @@ class Handler(PluginHandler):
         if self.fixed is not None:
             body, headers = self.fixed
             return LocalResponse(self.status, body, list(headers))
-        return LocalResponse.error(self.status, self.message)
+        return self.terminated
+
+    @property
+    def terminated(self) -> LocalResponse:
+        """Kong's ``kong.response.exit(status, {message = ...})``: JSON whatever the request
+        accepts, no request id; no body when the status has no default message."""
+        if self.message is None:
+            return LocalResponse(self.status, b"")
+        body = json.dumps({"message": self.message}, separators=(",", ":")).encode()
+        return LocalResponse(self.status, body, [(b"content-type", _JSON)])
 
     def _triggered(self, ctx: RequestContext) -> bool:
         if ctx.request.get(self.trigger_header) is not None:
@@ -118,7 +91,7 @@ class Handler(PluginHandler):
         host, _, port = req.host.decode("latin-1").partition(":")
         route, service = ctx.vars.get("route"), ctx.vars.get("service")
         doc = {
-            "message": self.echo_message,
+            "message": self.message,
             "kong": {
                 "node_id": self.node_id,
                 "worker_pid": os.getpid(),
@@ -139,6 +112,4 @@ class Handler(PluginHandler):
             "matched_service": thaw(service) if service is not None else None,
         }
         body = json.dumps(doc, separators=(",", ":")).encode()
-        return LocalResponse(
-            self.status, body, [(b"content-type", b"application/json; charset=utf-8")]
-        )
+        return LocalResponse(self.status, body, [(b"content-type", _JSON)])

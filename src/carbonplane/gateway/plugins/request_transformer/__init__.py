@@ -2,7 +2,7 @@
 path, headers, query string, JSON and form bodies - with Kong's remove/rename/replace/add/append
 operations and ``$(...)`` templates (Kong's request-transformer; PRIORITY 801)."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 from carbonplane.gateway.plugins.request_transformer.handler import Handler
 from carbonplane.gateway.plugins.request_transformer.schema import CONFIG
 

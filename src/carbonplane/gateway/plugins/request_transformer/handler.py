@@ -24,8 +24,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler
-from carbonplane.gateway.plugins.reqparts import parse_query, split_target, with_path, with_query
+from carbonplane.gateway.plugins.pdk.base import PluginHandler
+from carbonplane.gateway.plugins.pdk.reqparts import (
+    parse_query,
+    split_target,
+    with_path,
+    with_query,
+)
 from carbonplane.gateway.plugins.request_transformer.ops import (
     Ops,
     fields_to_params,

@@ -22,7 +22,7 @@ import json
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from carbonplane.gateway.plugins.reqparts import Param, safe_header_value
+from carbonplane.gateway.plugins.pdk.reqparts import Param, safe_header_value
 from carbonplane.gateway.plugins.request_transformer.schema import split_pair
 from carbonplane.gateway.plugins.request_transformer.templates import Env, Template
 

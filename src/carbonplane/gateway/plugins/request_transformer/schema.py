@@ -15,9 +15,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from carbonplane.gateway import typedefs as t
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import record
 from carbonplane.gateway.plugins.request_transformer.templates import check_template
-from carbonplane.gateway.schema import record
 
 _PAIR = re.compile(r"^([^:]+):(.*)$", re.S)
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

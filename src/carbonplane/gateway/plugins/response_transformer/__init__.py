@@ -3,7 +3,7 @@ properties before the response reaches the client (Kong's response-transformer; 
 The usual security headers (X-Content-Type-Options, X-Frame-Options, Strict-Transport-Security,
 no Server / X-Powered-By) are one ``add`` and one ``remove`` list."""
 
-from carbonplane.gateway.plugins.base import PluginDef, register
+from carbonplane.gateway.plugins.pdk.base import PluginDef, register
 from carbonplane.gateway.plugins.response_transformer.handler import Handler
 from carbonplane.gateway.plugins.response_transformer.schema import CONFIG
 

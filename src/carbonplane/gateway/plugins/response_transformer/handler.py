@@ -21,7 +21,7 @@ import json
 import logging
 from typing import Any
 
-from carbonplane.gateway.plugins.base import PluginHandler
+from carbonplane.gateway.plugins.pdk.base import PluginHandler
 from carbonplane.gateway.plugins.response_transformer.schema import cast, split_pair
 
 log = logging.getLogger("carbonplane.gateway.plugins")

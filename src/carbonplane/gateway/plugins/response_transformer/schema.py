@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from carbonplane.gateway import typedefs as t
+from carbonplane.gateway.config import typedefs as t
+from carbonplane.gateway.config.schema import record
 
 # "name:value" entries and header-name checks are the request transformer's
 from carbonplane.gateway.plugins.request_transformer.schema import _CTL, _PAIR, split_pair
 from carbonplane.gateway.plugins.request_transformer.schema import _header as _header_name
-from carbonplane.gateway.schema import record
 
 JSON_TYPES = ("boolean", "number", "string")
 
