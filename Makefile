@@ -2,7 +2,9 @@
 #
 #   make setup       system packages, .venv and the editable install (skipped when up to date)
 #   make run         setup, then the end-to-end demo
-#   make test        setup, Kafka and Redis up, then every test suite (and a pure-Python pass)
+#   make test        setup, Kafka and Redis up, then every test suite (and a pure-Python pass),
+#                    then ruff (lint and format check)
+#   make lint        ruff check and ruff format --check over the tree
 #   make bench       setup, Kafka up, then the benchmarks (python -m bench)
 #   make kafka-up / kafka-down / redis-up / redis-down
 #   make schemas     regenerate the event schemas from the typed events
@@ -12,7 +14,7 @@ SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 
-.PHONY: setup run test test-python oidc-provider bench kafka-up kafka-down redis-up redis-down schemas clean
+.PHONY: setup run test test-python oidc-provider lint bench kafka-up kafka-down redis-up redis-down schemas clean
 
 setup:
 	@scripts/setup.sh
@@ -21,7 +23,11 @@ run: setup
 	$(VENV)/bin/carbonplane demo
 
 # Further suites are added as prerequisites of `test`, each one failing the target on its own.
-test: test-python test-node
+test: test-python test-node lint
+
+# ruff (lint and format, line length 100; settings in pyproject.toml), the version setup installs.
+lint: setup
+	@$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 # Two pytest runs: every test (on the compiled modules when built), then the pure-Python pass:
 # the engine, gateway and HTTP tests again with CARBONPLANE_PURE=1, so the .py sources the compiled

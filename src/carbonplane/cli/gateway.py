@@ -22,8 +22,8 @@ address or a name given with ``--admin-host NAME,...`` (DNS rebinding defence; s
 security section of ``docs/gateway.md``).
 
 ``--headers``, ``--headers-upstream`` and ``--error-default-type`` are Kong's ``headers``,
-``headers_upstream`` and ``error_default_type`` (``gateway/runtime/headers.py``); a bad value exits 2
-naming the option.
+``headers_upstream`` and ``error_default_type`` (``gateway/runtime/headers.py``); a bad value exits
+2 naming the option.
 
 ``validate FILE [--json]``: exit 0 when valid, 2 when not; ``--json`` prints
 ``{"file", "valid", "problems": [{"where", "message"}], "entities": {kind: count}}``.

@@ -225,7 +225,10 @@ def _struct_named(cls: type, name: str) -> type:
 
 
 def _doc(cls: type) -> str:
-    return inspect.cleandoc(cls.__doc__ or "")
+    """The class docstring as schema text: each paragraph on one line (source line breaks are
+    wrapping, not content), paragraphs separated by a blank line."""
+    text = inspect.cleandoc(cls.__doc__ or "")
+    return "\n\n".join(" ".join(p.split()) for p in text.split("\n\n") if p.strip())
 
 
 # -- the catalog and the files ---------------------------------------------------------------------

@@ -197,7 +197,8 @@ class ConfigChangeEvent(Event, kw_only=True, rename="camel"):
 
 
 class SecurityEvent(Event, kw_only=True, rename="camel"):
-    """A security-relevant occurrence: failed authentication, denial, rate limit, certificate, TLS."""
+    """A security-relevant occurrence: failed authentication, denial, rate limit,
+    certificate, TLS."""
 
     event_type: Literal["SecurityEvent"] = "SecurityEvent"
     category: Literal[
@@ -238,7 +239,8 @@ class AuditUserActionEvent(Event, kw_only=True, rename="camel"):
 
 
 class AuditAPICallEvent(Event, kw_only=True, rename="camel"):
-    """Audit trail: one API call through the gateway (never carries secrets, only key identifiers)."""
+    """Audit trail: one API call through the gateway (never carries secrets, only key
+    identifiers)."""
 
     event_type: Literal["AuditAPICallEvent"] = "AuditAPICallEvent"
     service: Name

@@ -23,10 +23,10 @@ API and the workers never disagree once a change returns. ``reload`` re-reads th
 gateway was started with (``settings.config_file``: SIGHUP, ``POST /config/reload``) and applies
 it the same way; changes are serialised by one lock, whichever way they arrive.
 ``upstream_health`` merges the workers' health reports; ``set_target_health`` publishes a manual
-health setting to every worker; ``purge_cache`` publishes proxy-cache purges to every worker
-through a journal file in the runtime directory; ``metrics`` renders the host's Prometheus text - the sum of the
-snapshots every worker's prometheus plugin publishes under ``<runtime dir>/prometheus`` (at
-most a second old; ``plugins/prometheus/store.py``); ``status`` reports the workers and Kong's
+health setting to every worker; ``purge_cache`` publishes proxy-cache purges to every worker through
+a journal file in the runtime directory; ``metrics`` renders the host's Prometheus text - the sum of
+the snapshots every worker's prometheus plugin publishes under ``<runtime dir>/prometheus`` (at most
+a second old; ``plugins/prometheus/store.py``); ``status`` reports the workers and Kong's
 ``server`` counters (``connections_*``, ``total_requests``) added up over the workers, from the
 status file each writes every half second (``runtime.STATUS_FILE``).
 """

@@ -18,7 +18,10 @@ from carbonplane.proxy.app import Filter, FilterChain, FixedTarget
 H = b"POST /echo HTTP/1.1\r\nHost: a\r\n"
 SMUGGLING = {
     "cl_te": H
-    + b"Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\n\r\n",
+    + (
+        b"Content-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET "
+        b"/admin HTTP/1.1\r\n\r\n"
+    ),
     "te_cl": H
     + b"Transfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n",
     "dup_cl": H

@@ -216,8 +216,8 @@ def test_route_references_by_name_id_and_form(admin):
         {
             "code": 4,
             "name": "foreign key violation",
-            "message": "the foreign key '{id=\"0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11\"}' does not reference "
-            "an existing 'services' entity.",
+            "message": "the foreign key '{id=\"0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11\"}' "
+            "does not reference an existing 'services' entity.",
             "fields": {"service": {"id": "0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11"}},
         },
     )

@@ -225,36 +225,43 @@ def test_reference_problems():
     [
         (
             "services:\n  - {name: a, host: h}\n  - {name: a, host: h}\n",
-            "kong.yml:4: services[1].name: uniqueness violation: 'services' entity with name set to 'a' already "
+            "kong.yml:4: services[1].name: uniqueness violation: 'services' entity with name set "
+            "to 'a' already "
             "declared (service 'a')",
         ),
         (
             "consumers:\n  - {username: u}\n  - {username: u}\n",
-            "kong.yml:4: consumers[1].username: uniqueness violation: 'consumers' entity with username set to 'u' "
+            "kong.yml:4: consumers[1].username: uniqueness violation: 'consumers' entity with "
+            "username set to 'u' "
             "already declared (consumer 'u')",
         ),
         (
             "consumers:\n  - {username: u, keyauth_credentials: [{key: k}]}\n"
             "  - {username: v, keyauth_credentials: [{key: k}]}\n",
-            "kong.yml:4: consumers[1].keyauth_credentials[0].key: uniqueness violation: 'keyauth_credentials' "
+            "kong.yml:4: consumers[1].keyauth_credentials[0].key: uniqueness violation: "
+            "'keyauth_credentials' "
             "entity with key set to 'k' already declared (key-auth 'k')",
         ),
         (
             "upstreams:\n  - name: p\n    targets: [{target: 'h:1'}, {target: 'h:1'}]\n",
-            "kong.yml:4: upstreams[0].targets[1]: target 'h:1' is declared more than once for upstream",
+            "kong.yml:4: upstreams[0].targets[1]: target 'h:1' is declared more than once for "
+            "upstream",
         ),
         (
             "services:\n  - {name: a, host: h, plugins: [{name: demo-auth}, {name: demo-auth}]}\n",
-            "kong.yml:3: services[0].plugins[1]: plugin 'demo-auth' is configured more than once on service",
+            "kong.yml:3: services[0].plugins[1]: plugin 'demo-auth' is configured more than once "
+            "on service",
         ),
         (
             "plugins:\n  - {name: demo-auth}\n  - {name: demo-auth}\n",
-            "kong.yml:4: plugins[1]: plugin 'demo-auth' is configured more than once on the global scope",
+            "kong.yml:4: plugins[1]: plugin 'demo-auth' is configured more than once on the global "
+            "scope",
         ),
         (
             "services:\n  - {id: 0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11, host: h}\n"
             "  - {id: 0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11, host: h}\n",
-            "kong.yml:4: services[1].id: uniqueness violation: 'services' entity with primary key set to "
+            "kong.yml:4: services[1].id: uniqueness violation: 'services' entity with primary key "
+            "set to "
             "'0b0d8a4c-6c56-4c0c-9a43-2a1c3f0b7e11' already declared",
         ),
         (
@@ -268,7 +275,10 @@ def test_uniqueness_and_ids(text, expected):
 
 
 def test_ids_and_hash_are_stable_across_reloads():
-    text = '_format_version: "3.0"\nservices:\n  - {name: a, host: h, routes: [{paths: [/a]}, {paths: [/b]}]}\n'
+    text = (
+        '_format_version: "3.0"\nservices:\n  - {name: a, host: h, routes: '
+        "[{paths: [/a]}, {paths: [/b]}]}\n"
+    )
     first = load_config_text(text, now=1_700_000_000)
     second = load_config_text(text, now=1_800_000_000)
     assert [r["id"] for r in first.routes] == [r["id"] for r in second.routes]
@@ -413,7 +423,8 @@ def test_comment_and_ignore_are_accepted_on_every_entity_and_dropped():
             "kong.yml:3: services[0]._comment: expected a string (service 'a')",
         ),
         (
-            "services:\n  - name: a\n    host: h\n    routes: [{name: r, paths: [/a], _ignore: {k: v}}]\n",
+            "services:\n  - name: a\n    host: h\n    routes: [{name: r, paths: [/a], _ignore: {k: "
+            "v}}]\n",
             "kong.yml:5: services[0].routes[0]._ignore: expected an array (route 'r')",
         ),
     ],

@@ -183,7 +183,9 @@ INVALID = [
         "services",
         {"host": "h", "protocol": "ftp"},
         {
-            "protocol": "expected one of: grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp, ws, wss"
+            "protocol": (
+                "expected one of: grpc, grpcs, http, https, tcp, tls, tls_passthrough, udp, ws, wss"
+            )
         },
     ),
     (
@@ -205,7 +207,9 @@ INVALID = [
         "services",
         {"host": "h", "path": "/a b"},
         {
-            "path": "invalid path: '/a b' (characters outside of the reserved list of RFC 3986 found)"
+            "path": (
+                "invalid path: '/a b' (characters outside of the reserved list of RFC 3986 found)"
+            )
         },
     ),
     ("services", {"host": "h", "path": "/a%zz"}, {"path": "invalid url-encoded value: '%zz'"}),
@@ -213,7 +217,10 @@ INVALID = [
         "services",
         {"host": "h", "name": "my service"},
         {
-            "name": "invalid value 'my service': the only accepted ascii characters are alphanumerics or ., -, _, and ~"
+            "name": (
+                "invalid value 'my service': the only accepted ascii characters are "
+                "alphanumerics or ., -, _, and ~"
+            )
         },
     ),
     ("services", {"host": "h:80"}, {"host": "must not have a port"}),
@@ -238,7 +245,10 @@ INVALID = [
         "services",
         {"host": "h", "tags": ["a,b"]},
         {
-            "tags.0": "invalid tag 'a,b': expected printable ascii (except `,` and `/`) or valid utf-8 sequences"
+            "tags.0": (
+                "invalid tag 'a,b': expected printable ascii (except `,` and `/`) or "
+                "valid utf-8 sequences"
+            )
         },
     ),
     ("services", {"host": "h", "enabled": "yes"}, {"enabled": "expected a boolean"}),
@@ -246,7 +256,10 @@ INVALID = [
         "routes",
         {},
         {
-            "@entity": "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when 'protocols' is 'http'"
+            "@entity": (
+                "must set one of 'methods', 'hosts', 'headers', 'paths', 'snis' when "
+                "'protocols' is 'http'"
+            )
         },
     ),
     ("routes", {"methods": ["get"]}, {"methods.0": "invalid value: get"}),
@@ -282,7 +295,9 @@ INVALID = [
         "routes",
         {"headers": {"Host": ["a"]}},
         {
-            "headers": "cannot contain 'host' header, which must be specified in the 'hosts' attribute"
+            "headers": (
+                "cannot contain 'host' header, which must be specified in the 'hosts' attribute"
+            )
         },
     ),
     ("routes", {"headers": {"x": []}}, {"headers.x": "length must be at least 1"}),
@@ -290,7 +305,9 @@ INVALID = [
         "routes",
         {"headers": {"bad name": ["1"]}},
         {
-            "headers.bad name": "bad header name 'bad name', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
+            "headers.bad name": (
+                "bad header name 'bad name', allowed characters are A-Z, a-z, 0-9, '_', and '-'"
+            )
         },
     ),
     (
@@ -329,14 +346,20 @@ INVALID = [
         "routes",
         {"paths": ["/"], "protocols": ["http"], "snis": ["a.test"]},
         {
-            "snis": "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or 'tls_passthrough'"
+            "snis": (
+                "'snis' can only be set when 'protocols' is 'grpcs', 'https', 'tls' or "
+                "'tls_passthrough'"
+            )
         },
     ),
     (
         "routes",
         {"paths": ["/"], "sources": [{"ip": "10.0.0.1"}]},
         {
-            "sources": "'sources' can only be set when 'protocols' is 'tcp', 'tls', 'tls_passthrough' or 'udp'"
+            "sources": (
+                "'sources' can only be set when 'protocols' is 'tcp', 'tls', "
+                "'tls_passthrough' or 'udp'"
+            )
         },
     ),
     ("routes", {"paths": ["/"], "regex_priority": "1"}, {"regex_priority": "expected an integer"}),
@@ -445,8 +468,8 @@ INVALID = [
         "jwt_secrets",
         {"consumer": {"id": "4a2f0c63-3b5e-4f4e-9a43-6b7f4b2b9f10"}, "algorithm": "none"},
         {
-            "algorithm": "expected one of: HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384, ES512, "
-            "PS256, PS384, PS512, EdDSA"
+            "algorithm": "expected one of: HS256, HS384, HS512, RS256, RS384, RS512, "
+            "ES256, ES384, ES512, PS256, PS384, PS512, EdDSA"
         },
     ),
     (
@@ -458,7 +481,10 @@ INVALID = [
         "plugins",
         {"name": "no-such-plugin"},
         {
-            "name": "plugin 'no-such-plugin' not enabled; add it to the 'plugins' configuration property"
+            "name": (
+                "plugin 'no-such-plugin' not enabled; add it to the 'plugins' "
+                "configuration property"
+            )
         },
     ),
     ("plugins", {}, {"name": "required field missing"}),

@@ -6,8 +6,9 @@ What the producer does with a spool (routing, spooling failed records, serving t
 the ``KafkaSpooling`` mixin in ``kafka_spooling.py``; this module is the plain librdkafka path.
 
 Producer settings: ``EventsConfig.librdkafka`` (idempotent, acks=all, lz4, murmur2_random) plus
-``kafka_errors.producer_config`` (``message.timeout.ms`` 30 s unless overridden, no client-side topic
-auto-creation, librdkafka's log on ``carbonplane.events.kafka.librdkafka``). See docs/kafka.md.
+``kafka_errors.producer_config`` (``message.timeout.ms`` 30 s unless overridden, no client-side
+topic auto-creation, librdkafka's log on ``carbonplane.events.kafka.librdkafka``). See
+docs/kafka.md.
 
 Invariants (the seam's, made concrete):
 - Every record ``produce`` accepts gets exactly one report through its callback, on the thread that
@@ -101,8 +102,9 @@ class KafkaProducerBackend(KafkaSpooling, ProducerBackend):
         self._queued = (
             0  # records in librdkafka awaiting their report (its own length counts requests too)
         )
-        # Records handed to librdkafka with a ReportSink's own ``report`` as callback (accept_reports):
-        # their successes are counted by the sinks' owner, in ``self._successes()``.
+        # Records handed to librdkafka with a ReportSink's own ``report`` as callback
+        # (accept_reports): their successes are counted by the sinks' owner, in
+        # ``self._successes()``.
         self._successes: Callable[[], int] | None = None
         self._direct = self._direct_failed = 0
         self.spool: Spool | None = None
@@ -289,7 +291,8 @@ class KafkaProducerBackend(KafkaSpooling, ProducerBackend):
         callback: Any,
         divert: tuple[SpooledRecord, DeliveryCallback | None, float] | None = None,
     ) -> None:
-        """produce(), blocking (and polling) while librdkafka's queue is full, up to queue_timeout."""
+        """produce(), blocking (and polling) while librdkafka's queue is full, up to
+        queue_timeout."""
         deadline = None
         while True:
             try:
@@ -307,7 +310,8 @@ class KafkaProducerBackend(KafkaSpooling, ProducerBackend):
             if now >= deadline:
                 raise BackendUnavailableError(
                     f"the Kafka producer's local queue stayed full for {self.queue_timeout:g} s "
-                    f"({self._in_librdkafka()} records waiting for {self.cfg.bootstrap_servers}): the broker is "
+                    f"({self._in_librdkafka()} records waiting for {self.cfg.bootstrap_servers}): "
+                    "the broker is "
                     f"slow or unreachable; this record to {topic!r} was not queued"
                 )
             self.poll(0.05)
@@ -336,7 +340,8 @@ class KafkaProducerBackend(KafkaSpooling, ProducerBackend):
         self._report(topic, callback, err, msg)
 
     def _on_ack(self, topic: str, sink: AckSink, err: KafkaError | None, msg: Message) -> None:
-        """As ``_on_delivery``, for a sink that takes a success without a ``Delivery`` being built."""
+        """As ``_on_delivery``, for a sink that takes a success without a ``Delivery``
+        being built."""
         if err is None:
             self._queued -= 1
             self._skip_checks_until = 0.0
@@ -374,7 +379,10 @@ class KafkaProducerBackend(KafkaSpooling, ProducerBackend):
     def _on_error(self, err: KafkaError) -> None:
         """librdkafka's error_cb (runs inside poll/flush on the caller's thread)."""
         if err.fatal():
-            self._fatal = f"the Kafka producer hit a fatal error ({err.name()}: {err.str()}); open a new producer"
+            self._fatal = (
+                f"the Kafka producer hit a fatal error ({err.name()}: {err.str()}); "
+                "open a new producer"
+            )
             log.error("%s", self._fatal)
             if self._route is not None:
                 self._route.fatal = self._fatal  # never hand back to this producer

@@ -1,4 +1,5 @@
-"""The embedded durable event log: the ``local`` backend, and the default when nothing is configured.
+"""The embedded durable event log: the ``local`` backend, and the default when nothing is
+configured.
 
 One SQLite file (WAL mode, ``synchronous=FULL``) under ``$CARBONPLANE_HOME/events/log.db`` holds
 topics with partitions, offsets, per-topic retention and compaction, and consumer-group offsets.
@@ -187,7 +188,8 @@ class LocalLog(ProducerBackend, LocalAccess):
                 raise DeliveryError(
                     topic,
                     f"a value of {len(value)} bytes exceeds the local log's limit of "
-                    f"{local_records.MAX_RECORD_BYTES} bytes per record: store large data elsewhere, send a reference",
+                    f"{local_records.MAX_RECORD_BYTES} bytes per record: store large data "
+                    "elsewhere, send a reference",
                 )
         q = self._q
         if len(q.records) + q.inflight >= self.queue_max:
@@ -238,7 +240,8 @@ class LocalLog(ProducerBackend, LocalAccess):
 
     def _reject_keyless(self, route: _Route, on_delivery: DeliveryCallback | None) -> None:
         error = (
-            f"topic {route.name!r} is compacted (cleanup.policy compact) and, as on Kafka, needs a key "
+            f"topic {route.name!r} is compacted (cleanup.policy compact) and, as on Kafka, needs a "
+            "key "
             "on every record: give the record a key"
         )
         if on_delivery is not None:
@@ -253,8 +256,10 @@ class LocalLog(ProducerBackend, LocalAccess):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
                     raise BackendUnavailableError(
-                        f"the local event log's queue stayed full ({self.queue_max} records) for {self.queue_timeout}s: "
-                        f"{self.path} is locked by another process or its disk is stalled; check the disk, "
+                        f"the local event log's queue stayed full ({self.queue_max} records) for "
+                        f"{self.queue_timeout}s: "
+                        f"{self.path} is locked by another process or its disk is stalled; check "
+                        "the disk, "
                         "or raise queue_max / queue_timeout"
                     )
                 q.progress.wait(remaining)

@@ -131,7 +131,8 @@ def connect(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
         mode = _enable_wal(conn, time.monotonic() + busy_timeout_s)
         if mode.lower() != "wal":
             raise LogError(
-                f"event log {path} cannot use WAL mode (got {mode!r}); put it on a local file system"
+                f"event log {path} cannot use WAL mode (got {mode!r}); put it on a local file "
+                "system"
             )
         conn.execute("PRAGMA synchronous=FULL")
     except BaseException as exc:
@@ -221,7 +222,8 @@ def integrity_problems(conn: sqlite3.Connection, *, full: bool) -> list[str]:
     if problems:
         return problems
     for tid, part, nxt, low, last, first in conn.execute(
-        """SELECT p.topic_id, p.part, p.next_offset, p.low_offset, MAX(b.last_offset), MIN(b.base_offset)
+        """SELECT p.topic_id, p.part, p.next_offset, p.low_offset,
+                  MAX(b.last_offset), MIN(b.base_offset)
            FROM partitions p JOIN batches b ON b.topic_id = p.topic_id AND b.part = p.part
            GROUP BY p.topic_id, p.part"""
     ):
@@ -238,7 +240,8 @@ def integrity_problems(conn: sqlite3.Connection, *, full: bool) -> list[str]:
 
 def load_topics(conn: sqlite3.Connection) -> dict[str, TopicRow]:
     rows = conn.execute(
-        "SELECT id, name, partitions, retention_ms, cleanup_policy, compression, config FROM topics ORDER BY id"
+        "SELECT id, name, partitions, retention_ms, cleanup_policy, compression, config FROM "
+        "topics ORDER BY id"
     ).fetchall()
     return {r[1]: TopicRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows}
 

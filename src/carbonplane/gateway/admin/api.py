@@ -6,11 +6,14 @@ writes the response frames it.
 Endpoints (Kong 3.x ``kong/api/routes/*.lua``): ``GET /`` and ``GET /status``; CRUD on
 ``/certificates`` (with the ``snis`` shorthand, ``admin/certificates.py``), ``/snis``,
 ``/ca_certificates``, ``/certificates/{c}/snis``, ``/services``, ``/routes``, ``/upstreams``,
-``/consumers``, ``/plugins``, ``/key-auths``, ``/jwts``, ``/acls``, ``/basic-auths``, ``/hmac-auths``, ``/oauth2``; nested
+``/consumers``, ``/plugins``, ``/key-auths``, ``/jwts``, ``/acls``, ``/basic-auths``,
+``/hmac-auths``, ``/oauth2``; nested
 ``/services/{s}/routes``, ``/services/{s}/plugins``, ``/routes/{r}/plugins``,
 ``/routes/{r}/service``, ``/consumers/{c}/plugins``,
-``/consumers/{c}/{key-auth,jwt,acls,basic-auth,hmac-auth,oauth2}``, ``/upstreams/{u}/targets[/all]``,
-``/upstreams/{u}/health``, ``PUT /upstreams/{u}/targets/{t}/{healthy,unhealthy}``; ``/oauth2_tokens`` (admin/tokens.py);
+``/consumers/{c}/{key-auth,jwt,acls,basic-auth,hmac-auth,oauth2}``,
+``/upstreams/{u}/targets[/all]``,
+``/upstreams/{u}/health``, ``PUT /upstreams/{u}/targets/{t}/{healthy,unhealthy}``;
+``/oauth2_tokens`` (admin/tokens.py);
 ``/plugins/enabled``, ``/plugins/schema/{name}``, ``/schemas/{entity}``,
 ``/schemas/plugins/{name}``, ``POST /schemas/{entity}/validate``, ``/tags/{tag}``, ``/endpoints``;
 ``GET``/``POST /config``; ``GET /metrics``.

@@ -7,9 +7,10 @@ metrics, schemas, enabled plugins, tags, endpoint list and upstream health.
 - ``GET /status`` (``configuration_hash``, ``memory``, plus what the engine's ``status`` hook
   reports, e.g. ``server.connections_active`` and ``total_requests``);
 - ``GET /config`` -> ``{"config": "<yaml>"}``; ``POST /config`` replaces the whole config from a
-  raw YAML/JSON body, a ``config`` field (JSON, form or multipart) or a parsed object; ``check_hash=1``
-  answers 304 when nothing would change; errors are 400 ``invalid declarative configuration``
-  (code 14) listing every problem; success is 201 with the new config's canonical form;
+  raw YAML/JSON body, a ``config`` field (JSON, form or multipart) or a parsed object;
+  ``check_hash=1`` answers 304 when nothing would change; errors are 400 ``invalid declarative
+  configuration`` (code 14) listing every problem; success is 201 with the new config's canonical
+  form;
 - ``POST /config/reload`` (carbonplane's, the Admin API side of ``kong reload``): the gateway
   re-reads the file it was started with through the ``reload`` hook; 200 with the new
   ``configuration_version``/``configuration_hash``, 400 (code 14, problems with ``file:line``)

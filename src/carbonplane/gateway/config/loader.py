@@ -5,14 +5,15 @@ Reads what Kong's DB-less mode reads (``kong/db/schema/others/declarative_config
 regexes get the ``~`` prefix), ``_transform`` (default true: hash plain basic-auth passwords),
 ``_comment`` (a string) and ``_ignore`` (an array of anything), and entity lists ``certificates``,
 ``snis``, ``ca_certificates``, ``services``, ``routes``, ``upstreams``, ``targets``, ``consumers``,
-``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``, ``basicauth_credentials``, ``hmacauth_credentials``, ``oauth2_credentials`` (``hash_secret``: the secret is
-stored hashed). A certificate's ``snis`` may be records or plain names; an expired certificate is logged as a warning
+``plugins``, ``keyauth_credentials``, ``jwt_secrets``, ``acls``, ``basicauth_credentials``,
+``hmacauth_credentials``, ``oauth2_credentials`` (``hash_secret``: the secret is stored hashed). A
+certificate's ``snis`` may be records or plain names; an expired certificate is logged as a warning
 with its file:line and served (as Kong does). Every entity record, top-level or nested, may also
 carry ``_comment`` and ``_ignore`` (Kong adds both to each entity of the declarative schema); they
 are checked for their type and dropped. Entities may nest: routes and plugins under services,
 plugins under routes and consumers, credentials under consumers, targets under upstreams. A
-top-level
-reference (``service: trino``) may be a name, an id or ``{"id": ...}`` / ``{"name": ...}``.
+top-level reference (``service: trino``) may be a name, an id or ``{"id": ...}`` / ``{"name":
+...}``.
 
 Every problem is collected (not just the first) and raised together as ``GatewayConfigError``,
 each located as ``kong.yml:23: services[2].routes[0].pathz: unknown field (route 'x')``.

@@ -10,7 +10,8 @@ Model (Kong's ``healthchecks`` record, behaviour of lua-resty-healthcheck):
   in practice cannot bring a target back: an unhealthy target receives no traffic, so only active
   probes or an explicit ``PUT /upstreams/{u}/targets/{t}/healthy`` (``set_manual``) can.
 - ``ActiveSchedule`` says which targets are due for a probe at a given time: healthy ones every
-  ``active.healthy.interval`` seconds, unhealthy ones every ``active.unhealthy.interval`` (0 = never).
+  ``active.healthy.interval`` seconds, unhealthy ones every ``active.unhealthy.interval`` (0 =
+  never).
 - Health is "HEALTHCHECKS_OFF" for Admin API reports when neither active intervals nor passive
   thresholds are configured (Kong's wording); the target is then always eligible.
 """

@@ -2,11 +2,11 @@
 
 ``ENTITY_TYPES`` maps Kong's table name (``certificates``, ``snis``, ``ca_certificates``,
 ``services``, ``routes``, ``upstreams``, ``targets``, ``consumers``, ``plugins``,
-``keyauth_credentials``, ``jwt_secrets``, ``acls``, ``basicauth_credentials``, ``hmacauth_credentials``, ``oauth2_credentials``) to an ``EntityType``:
-its schema, endpoint key (the field usable instead of the id in Admin API paths), unique fields,
-cache key, Admin API names, the foreign key that nests it under a parent and the children a
-declarative file may nest under it. The declarative loader, the Admin API, ``GET /schemas`` and the
-docs all read this one table.
+``keyauth_credentials``, ``jwt_secrets``, ``acls``, ``basicauth_credentials``,
+``hmacauth_credentials``, ``oauth2_credentials``) to an ``EntityType``: its schema, endpoint key
+(the field usable instead of the id in Admin API paths), unique fields, cache key, Admin API names,
+the foreign key that nests it under a parent and the children a declarative file may nest under it.
+The declarative loader, the Admin API, ``GET /schemas`` and the docs all read this one table.
 
 ``validate_entity(kind, data)`` applies shorthands (service ``url``, target default port,
 hashing implies consistent-hashing), validates against the schema and returns Kong-shaped

@@ -12,8 +12,8 @@
   ``cert_digest`` (hex SHA-256 of the DER; computed when absent, unique), ``tags``. Services list
   them by id in ``ca_certificates`` to verify their upstream.
 
-PEM checks live in ``gateway/config/pem.py``; an expired served certificate is a warning at load time
-(``config.py``), not an error.
+PEM checks live in ``gateway/config/pem.py``; an expired served certificate is a warning at load
+time (``config.py``), not an error.
 """
 
 from __future__ import annotations

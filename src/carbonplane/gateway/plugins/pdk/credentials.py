@@ -27,8 +27,8 @@ def hash_key(key: str | bytes) -> bytes:
 
 
 class CredentialIndex:
-    """Consumers by id and username, credentials by key or username (oauth2 applications by client_id), ACL
-    groups by consumer id.
+    """Consumers by id and username, credentials by key or username (oauth2 applications by
+    client_id), ACL groups by consumer id.
 
     ``config`` is anything with ``entities(kind)`` (a compiled ``GatewayConfig``)."""
 

@@ -112,7 +112,8 @@ def render_metrics(
     )
     _family(out, "kong_nginx_requests_total", "gauge", "Number of requests total")
     out.append(
-        f"kong_nginx_requests_total{{{_labels(('node_id', 'subsystem'), (node_id, 'http'))}}} {m.total_requests}"
+        f"kong_nginx_requests_total{{{_labels(('node_id', 'subsystem'), (node_id, 'http'))}}} "
+        f"{m.total_requests}"
     )
     if connections is not None:
         _family(out, "kong_nginx_connections_total", "gauge", "Number of connections by subsystem")
@@ -125,7 +126,8 @@ def render_metrics(
             "kong_upstream_target_health",
             "gauge",
             "Health status of targets of upstream. "
-            "States = healthchecks_off|healthy|unhealthy|dns_error, value is 1 when state is populated.",
+            "States = healthchecks_off|healthy|unhealthy|dns_error, value is 1 when state is "
+            "populated.",
         )
         names = ("upstream", "target", "address", "state", "subsystem")
         for upstream, target, address, state in upstream_health():

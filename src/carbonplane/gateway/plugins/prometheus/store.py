@@ -34,8 +34,12 @@ HISTOGRAMS = {
 COUNTERS = ("requests", "bandwidth")
 PUBLISH_INTERVAL = 1.0
 EXTRA_HELP = {
-    "carbonplane_event_log_produced_total": "Audit events the event-log plugin handed to the producer.",
-    "carbonplane_event_log_dropped_total": "Audit events the event-log plugin dropped: its queue was full.",
+    "carbonplane_event_log_produced_total": (
+        "Audit events the event-log plugin handed to the producer."
+    ),
+    "carbonplane_event_log_dropped_total": (
+        "Audit events the event-log plugin dropped: its queue was full."
+    ),
     "carbonplane_event_log_failed_total": "Audit events the event-log plugin could not produce.",
 }
 SNAPSHOT_PREFIX = "worker-"
