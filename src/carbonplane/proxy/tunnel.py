@@ -17,8 +17,10 @@ Tunnel invariants:
 - bytes are relayed as they come, both ways, unchanged; a side whose peer socket is over its
   write high-water mark stops being read until the peer drains (back-pressure);
 - an EOF from one side is passed on as a FIN to the other (``write_eof``; a TLS socket, which
-  cannot half-close, is closed after its buffer drains); the tunnel ends once both sides sent
-  EOF or either connection is lost, and closing the other side flushes what it still has to
+  cannot half-close, is closed after its buffer drains); a TLS client's close_notify is its EOF,
+  passed on the same way, after which asyncio closes that TLS connection, so the tunnel ends
+  there and nothing the upstream sends later reaches the client; the tunnel ends once both sides
+  sent EOF or either connection is lost, and closing the other side flushes what it still has to
   write (a clean close, never a reset, except on a timeout or a server shutdown);
 - idle timeout: no byte in either direction for the service's ``read_timeout`` closes both
   sides; a peer that does not read for ``write_timeout`` (writes blocked) does too;

@@ -1,7 +1,7 @@
 """A real WebSocket upstream (the ``websockets`` package) on a background loop, and raw-socket
 handshake helpers, for the gateway's WebSocket tests.
 
-``WsUpstream`` serves on 127.0.0.1 (free port):
+``WsUpstream`` serves on 127.0.0.1 (free port), over TLS when given a server ``ssl`` context:
 
 - any path: echoes every message back (text stays text, binary stays binary);
 - ``/close-after``: sends ``"bye"`` and closes with code 4000, reason ``"server done"``;
@@ -25,7 +25,8 @@ from websockets.exceptions import ConnectionClosed
 
 
 class WsUpstream:
-    def __init__(self) -> None:
+    def __init__(self, ssl_context=None) -> None:
+        self.ssl_context = ssl_context
         self.port = 0
         self.opened = 0
         self.closed = 0
@@ -66,6 +67,7 @@ class WsUpstream:
                 0,
                 process_request=self._process_request,
                 max_size=32 * 1024 * 1024,
+                ssl=self.ssl_context,
             )
             return self._server.sockets[0].getsockname()[1]
 
