@@ -148,6 +148,12 @@ def test_extension_headers_are_checked_and_follow_the_cloudevents_headers():
             extension_headers("AuditAPICallEvent", {bad: "v"})
     with pytest.raises(EventValidationError, match="must be a str"):
         extension_headers("AuditAPICallEvent", {"traceparent": b"00-..."})
+    with pytest.raises(EventValidationError, match="name must be a str") as info:
+        extension_headers("AuditAPICallEvent", {1: "v"})  # type: ignore[dict-item]
+    assert info.value.field == "extensions[1]"
+    with pytest.raises(EventValidationError, match="got tuple") as info:
+        extension_headers("AuditAPICallEvent", (("traceparent", TP),))  # type: ignore[arg-type]
+    assert info.value.field == "extensions"
     with pytest.raises(EventValidationError, match="over 4096"):
         extension_headers("AuditAPICallEvent", {"big": "x" * 5000})
     log = MemoryLog()

@@ -156,7 +156,7 @@ class EventProducer {
           `not one of the ${TOPICS_BY_NAME.size} catalog event types (${[...TOPIC_BY_EVENT_TYPE.keys()].join(', ')})`);
       }
       sealed = sealEvent(spec, toFields ? toFields(eventType, fields) : fields, this.sourceService, 'arguments');
-      if (extensions) sealed.headers = { ...sealed.headers, ...extensionHeaders(eventType, extensions) };
+      if (extensions !== undefined && extensions !== null) sealed.headers = { ...sealed.headers, ...extensionHeaders(eventType, extensions) };
     } catch (err) {
       if (err instanceof EventValidationError) this._stats.rejected += 1;
       throw err;

@@ -128,7 +128,7 @@ class EventProducer(CatalogMethods):
         topic = topic or event.TOPIC
         try:
             key, value, headers, ts = seal_record(event, self.source_service)
-            if extensions:
+            if extensions is not None:
                 headers += extension_headers(type(event).__name__, extensions)
         except EventValidationError as exc:
             self._reject(topic, type(event).__name__, exc)
