@@ -88,6 +88,7 @@ def test_valid_traceparent_and_tracestate():
     assert trace_context(TP, "a=b,c=d") == (TP, "a=b,c=d")
     assert trace_context(TP, "x" * 600) == (TP, None)  # too long: dropped, traceparent kept
     assert trace_context(TP, "a=b\n") == (TP, None)
+    assert trace_context(TP, "a=caf\u00e9") == (TP, None)  # W3C: printable ASCII only
 
 
 def call(i: int) -> Call:
