@@ -445,8 +445,11 @@ export interface ProduceOptions {
    * surrogates or noncharacters; else EventValidationError.
    */
   extensions?: Record<string, string> | ReadonlyMap<string, string>;
-  /** Another topic than the type's catalog topic (it must exist: topics are never auto-created). */
-  topic?: string;
+  /**
+   * Another topic than the type's catalog topic (it must exist: topics are never auto-created): a
+   * Kafka topic name (1-249 of `[A-Za-z0-9._-]`), else EventValidationError; null: the catalog's.
+   */
+  topic?: string | null;
 }
 
 /**

@@ -170,6 +170,22 @@ def test_good_extensions_follow_the_standard_headers_as_written(producer, log, c
     assert [[k, v.decode()] for k, v in headers[6:]] == case["expect"]
 
 
+@pytest.mark.parametrize("case", TABLE["topics"]["bad"], ids=lambda c: c["label"])
+def test_a_topic_option_that_is_no_topic_name_is_refused(producer, case):
+    with pytest.raises(EventValidationError) as info:
+        producer.produce(_extended_event(), topic=special(case["topic"]))
+    err = info.value
+    assert (err.event_type, err.field) == (TABLE["methods"][EXTENSIONS["method"]], "topic"), err
+    assert (producer.get_stats()["produced"], producer.get_stats()["rejected"]) == (0, 1)
+
+
+@pytest.mark.parametrize("case", TABLE["topics"]["good"], ids=lambda c: c["label"])
+def test_a_good_topic_option_is_where_the_event_goes(producer, log, case):
+    future = producer.produce(_extended_event(), topic=case["topic"])
+    assert producer.flush(5).ok
+    assert future.result(5).topic == case["expect"]
+
+
 def test_one_event_object_produced_twice_gets_two_ids_unless_the_caller_set_one(producer, log):
     from carbonplane.events import types as T
 

@@ -162,3 +162,26 @@ test('every good extension is accepted and becomes the table\'s headers, after t
   }
   assert.equal(p.getStats().rejected, 0);
 });
+
+test('a topic option that is no topic name is refused naming it; a good one is where the event goes', () => {
+  const { method } = TABLE.extensions;
+  const p = producer();
+  const wrong = [];
+  for (const c of TABLE.topics.bad) {
+    let err;
+    try {
+      err = refusal(() => p[method](special(TABLE.base[method]), { topic: special(c.topic) }));
+    } catch (e) {
+      wrong.push(`${c.label}: ${e.message}`);
+      continue;
+    }
+    if (err.eventType !== TABLE.methods[method] || err.field !== 'topic') wrong.push(`${c.label}: got ${err.eventType}.${err.field}: ${err.problem}`);
+  }
+  assert.deepEqual(wrong, []);
+  assert.equal(p.getStats().rejected, TABLE.topics.bad.length);
+  for (const c of TABLE.topics.good) {
+    // Accepted: the only refusal left is the missing connection, which names the topic.
+    assert.throws(() => p[method](special(TABLE.base[method]), { topic: c.topic }),
+      (err) => err.name === 'BackendUnavailableError' && err.message.includes(`event to '${c.expect}' not sent`), c.label);
+  }
+});
