@@ -441,11 +441,15 @@ export interface ProduceOptions {
   /**
    * CloudEvents extension attributes, each sent as a `ce_<name>` header after the standard ones
    * (e.g. `{traceparent: '00-...-01'}`): a name is 1-20 lowercase ASCII letters or digits and not a
-   * core attribute, a value a string of at most 4096 UTF-8 bytes; else EventValidationError.
+   * core attribute, a value a string of at most 4096 UTF-8 bytes without control characters,
+   * surrogates or noncharacters; else EventValidationError.
    */
-  extensions?: Record<string, string>;
-  /** Another topic than the type's catalog topic (it must exist: topics are never auto-created). */
-  topic?: string;
+  extensions?: Record<string, string> | ReadonlyMap<string, string>;
+  /**
+   * Another topic than the type's catalog topic (it must exist: topics are never auto-created): a
+   * Kafka topic name (1-249 of `[A-Za-z0-9._-]`), else EventValidationError; null: the catalog's.
+   */
+  topic?: string | null;
 }
 
 /**

@@ -88,6 +88,7 @@ def test_valid_traceparent_and_tracestate():
     assert trace_context(TP, "a=b,c=d") == (TP, "a=b,c=d")
     assert trace_context(TP, "x" * 600) == (TP, None)  # too long: dropped, traceparent kept
     assert trace_context(TP, "a=b\n") == (TP, None)
+    assert trace_context(TP, "a=caf\u00e9") == (TP, None)  # W3C: printable ASCII only
 
 
 def call(i: int) -> Call:
@@ -148,6 +149,12 @@ def test_extension_headers_are_checked_and_follow_the_cloudevents_headers():
             extension_headers("AuditAPICallEvent", {bad: "v"})
     with pytest.raises(EventValidationError, match="must be a str"):
         extension_headers("AuditAPICallEvent", {"traceparent": b"00-..."})
+    with pytest.raises(EventValidationError, match="name must be a str") as info:
+        extension_headers("AuditAPICallEvent", {1: "v"})  # type: ignore[dict-item]
+    assert info.value.field == "extensions[1]"
+    with pytest.raises(EventValidationError, match="got tuple") as info:
+        extension_headers("AuditAPICallEvent", (("traceparent", TP),))  # type: ignore[arg-type]
+    assert info.value.field == "extensions"
     with pytest.raises(EventValidationError, match="over 4096"):
         extension_headers("AuditAPICallEvent", {"big": "x" * 5000})
     log = MemoryLog()

@@ -3,7 +3,8 @@
 The Node library reads the same table (packages/event-producer-js/test/shared-inputs.test.js), so
 both refuse the same bad inputs naming the same field, and encode the same good inputs to the same
 bytes. Every bad input must raise EventValidationError (ConfigError for a producer's source) and
-leave nothing sent; every good one is produced on the in-memory log and read back.
+leave nothing sent; every good one is produced on the in-memory log and read back. The table's
+``extensions`` cases do the same for CloudEvents extension attributes given to ``produce``.
 """
 
 from __future__ import annotations
@@ -128,6 +129,61 @@ def test_good_custom_payload_encodes_to_the_table_bytes(producer, log, case):
     expect = case["expect"]
     assert record.value.decode() == expect["value"]
     assert [[k, v.decode()] for k, v in record.headers] == expect["headers"]
+
+
+EXTENSIONS = TABLE["extensions"]
+
+
+def _extended_event() -> Any:
+    """The event of the extension cases: their method's base arguments (all field names)."""
+    from carbonplane.events import types as T
+
+    cls = T.EVENT_TYPES_BY_NAME[TABLE["methods"][EXTENSIONS["method"]]]
+    return cls(**{snake(k): v for k, v in TABLE["base"][EXTENSIONS["method"]].items()})
+
+
+@pytest.mark.parametrize("case", EXTENSIONS["bad"], ids=lambda c: c["label"])
+def test_bad_extensions_are_refused_naming_the_extension(producer, case):
+    with pytest.raises(EventValidationError) as info:
+        producer.produce(_extended_event(), extensions=special(case["extensions"]))
+    err = info.value
+    assert (err.event_type, err.field) == (TABLE["methods"][EXTENSIONS["method"]], case["field"]), (
+        err
+    )
+    assert case.get("problem", "") in err.problem
+    assert (producer.get_stats()["produced"], producer.get_stats()["rejected"]) == (0, 1)
+
+
+@pytest.mark.parametrize("case", EXTENSIONS["good"], ids=lambda c: c["label"])
+def test_good_extensions_follow_the_standard_headers_as_written(producer, log, case):
+    future = producer.produce(_extended_event(), extensions=special(case["extensions"]))
+    assert producer.flush(5).ok
+    headers = _read_back(log, future).headers
+    assert [k for k, _ in headers[:6]] == [
+        "ce_specversion",
+        "ce_id",
+        "ce_source",
+        "ce_type",
+        "ce_time",
+        "content-type",
+    ]
+    assert [[k, v.decode()] for k, v in headers[6:]] == case["expect"]
+
+
+@pytest.mark.parametrize("case", TABLE["topics"]["bad"], ids=lambda c: c["label"])
+def test_a_topic_option_that_is_no_topic_name_is_refused(producer, case):
+    with pytest.raises(EventValidationError) as info:
+        producer.produce(_extended_event(), topic=special(case["topic"]))
+    err = info.value
+    assert (err.event_type, err.field) == (TABLE["methods"][EXTENSIONS["method"]], "topic"), err
+    assert (producer.get_stats()["produced"], producer.get_stats()["rejected"]) == (0, 1)
+
+
+@pytest.mark.parametrize("case", TABLE["topics"]["good"], ids=lambda c: c["label"])
+def test_a_good_topic_option_is_where_the_event_goes(producer, log, case):
+    future = producer.produce(_extended_event(), topic=case["topic"])
+    assert producer.flush(5).ok
+    assert future.result(5).topic == case["expect"]
 
 
 def test_one_event_object_produced_twice_gets_two_ids_unless_the_caller_set_one(producer, log):

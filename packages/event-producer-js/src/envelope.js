@@ -19,8 +19,10 @@
  * Extension attributes (CloudEvents 1.0 section 3.1.4, e.g. the distributed-tracing extension's
  * traceparent/tracestate) travel as further `ce_<name>` headers after the six above
  * (`extensionHeaders`), as in the Python envelope: a name is 1-20 lowercase ASCII letters or digits
- * and not a core attribute, a value a string of at most 4096 UTF-8 bytes; anything else throws
- * EventValidationError naming `extensions['<name>']`, and nothing is sent.
+ * and not a core attribute, a value a string of CloudEvents characters (no control character,
+ * surrogate or noncharacter) of at most 4096 UTF-8 bytes; anything else throws EventValidationError
+ * naming `extensions['<name>']`, and nothing is sent. Python checks the same inputs the same way
+ * (`extensions` in tests/shared/event_inputs.json).
  *
  * Invariants: validation runs before anything is returned, so an invalid event never yields a
  * record; ce_id equals the value's eventId and ce_time its timestamp. ce_source is never blank
@@ -158,22 +160,42 @@ function ceHeaders(eventId, source, ceType, timestampMs) {
 const EXTENSION_NAME = /^[a-z0-9]{1,20}$/;
 const CORE_ATTRIBUTES = new Set('id source specversion type datacontenttype dataschema subject time data'.split(' '));
 const MAX_EXTENSION_VALUE = 4096; // bytes of one extension's value: headers are metadata, not payload
+// CloudEvents 1.0 type system, String: no control characters (U+0000-U+001F, U+007F-U+009F), no
+// surrogates, no noncharacters (U+FDD0-U+FDEF and the last two code points of every plane).
+const NOT_CE_STRING = /[\u0000-\u001f\u007f-\u009f\p{Surrogate}\ufdd0-\ufdef\p{Noncharacter_Code_Point}]/u;
+const SHOWN_RAW = /[^\x20-\x26\x28-\x5b\x5d-\x7e]/g; // all printable ASCII but ' and \
+
+/** `name` for a field path, as Python's `_shown` writes it: printable ASCII other than ' and \ as
+ * is, every other UTF-16 code unit as \uXXXX (any name reads the same in both). */
+function shown(name) {
+  return name.replace(SHOWN_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
 
 /**
  * `{ce_<name>: value}` headers for CloudEvents extension attributes, checked as Python's
- * `extension_headers` checks them; a bad one throws EventValidationError naming `eventType` and it.
+ * `extension_headers` checks them (the same inputs refused, the same field named: the `extensions`
+ * cases of tests/shared/event_inputs.json); a bad one throws EventValidationError naming
+ * `eventType` and `extensions['<name>']` (`extensions` when it is not a plain object or a Map).
  */
 function extensionHeaders(eventType, extensions) {
   const out = {};
   if (extensions === null || extensions === undefined) return out;
-  if (typeof extensions !== 'object' || Array.isArray(extensions)) {
-    throw new EventValidationError(eventType, 'extensions', `must be an object of name -> string, got ${Array.isArray(extensions) ? 'an array' : typeof extensions}`);
+  if (typeof extensions !== 'object' || Array.isArray(extensions) || Buffer.isBuffer(extensions)) {
+    const got = Array.isArray(extensions) ? 'an array' : Buffer.isBuffer(extensions) ? 'a Buffer' : typeof extensions;
+    throw new EventValidationError(eventType, 'extensions', `must be an object of name -> string, got ${got}`);
   }
-  for (const [name, value] of Object.entries(extensions)) {
-    const where = `extensions['${name}']`;
+  const entries = extensions instanceof Map ? [...extensions] : Object.entries(extensions);
+  for (const [name, value] of entries) {
+    if (typeof name !== 'string') throw new EventValidationError(eventType, `extensions[${String(name)}]`, 'an extension name must be a string');
+    const where = `extensions['${shown(name)}']`;
     if (!EXTENSION_NAME.test(name)) throw new EventValidationError(eventType, where, 'an extension name is 1-20 lowercase ASCII letters or digits');
     if (CORE_ATTRIBUTES.has(name)) throw new EventValidationError(eventType, where, 'is a CloudEvents core attribute, not an extension');
     if (typeof value !== 'string') throw new EventValidationError(eventType, where, `must be a string, got ${value === null ? 'null' : typeof value}`);
+    const bad = NOT_CE_STRING.exec(value);
+    if (bad !== null) {
+      const hex = bad[0].codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
+      throw new EventValidationError(eventType, where, `contains U+${hex}: a CloudEvents string has no control character, surrogate or noncharacter`);
+    }
     const bytes = Buffer.byteLength(value);
     if (bytes > MAX_EXTENSION_VALUE) throw new EventValidationError(eventType, where, `is ${bytes} bytes, over ${MAX_EXTENSION_VALUE}`);
     out[`ce_${name}`] = value;

@@ -35,6 +35,13 @@ const { KafkaTransport } = require('./kafka-transport');
 const { installMethods } = require('./methods');
 const { BackendUnavailableError, DeliveryError, EventValidationError } = require('./errors');
 
+const TOPIC_NAME = /^[A-Za-z0-9._-]{1,249}$/; // Kafka's rule for a topic name
+
+/** Whether `topic` is a topic name Kafka accepts (the `topic` option; Python checks the same). */
+function isTopicName(topic) {
+  return typeof topic === 'string' && TOPIC_NAME.test(topic) && topic !== '.' && topic !== '..';
+}
+
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 /** A console logger that prints messages at `level` and above. */
@@ -148,15 +155,16 @@ class EventProducer {
     const { extensions, topic } = options || {};
     let sealed;
     try {
-      if (topic !== undefined && (typeof topic !== 'string' || topic.trim() === '')) {
-        throw new EventValidationError(String(eventType), 'topic', `must be a non-empty string (or absent for the catalog topic), got ${JSON.stringify(topic)}`);
+      if (topic !== undefined && topic !== null && !isTopicName(topic)) {
+        throw new EventValidationError(String(eventType), 'topic',
+          `must be a Kafka topic name, 1-249 letters, digits, '.', '_' or '-' (or absent for the catalog topic), got ${JSON.stringify(topic)}`);
       }
       if (!spec) {
         throw new EventValidationError(String(eventType), null,
           `not one of the ${TOPICS_BY_NAME.size} catalog event types (${[...TOPIC_BY_EVENT_TYPE.keys()].join(', ')})`);
       }
       sealed = sealEvent(spec, toFields ? toFields(eventType, fields) : fields, this.sourceService, 'arguments');
-      if (extensions) sealed.headers = { ...sealed.headers, ...extensionHeaders(eventType, extensions) };
+      if (extensions !== undefined && extensions !== null) sealed.headers = { ...sealed.headers, ...extensionHeaders(eventType, extensions) };
     } catch (err) {
       if (err instanceof EventValidationError) this._stats.rejected += 1;
       throw err;

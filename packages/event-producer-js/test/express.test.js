@@ -290,6 +290,7 @@ test('traceparent: only a valid version-00 header is carried; tracestate only be
     assert.deepEqual(traceContext(bad, 'a=1'), [null, null], String(bad));
   }
   assert.deepEqual(traceContext(TRACEPARENT, 'a=\u0001'), [TRACEPARENT, null]);
+  assert.deepEqual(traceContext(TRACEPARENT, 'a=caf\u00e9'), [TRACEPARENT, null]); // printable ASCII only, as in Python
   assert.deepEqual(traceContext(TRACEPARENT, 'a'.repeat(513)), [TRACEPARENT, null]);
 });
 

@@ -2,8 +2,9 @@
 // The shared table of event inputs (tests/shared/event_inputs.json at the repository root), on the
 // Node side. The Python library reads the same table (tests/unit/test_shared_inputs.py): both must
 // refuse every bad input naming the same event type and field, and encode every good input to the
-// bytes written in the table. No broker is needed: validation and encoding come before the
-// connection (a valid event on a never-connected producer fails with BackendUnavailableError).
+// bytes written in the table; the same for the CloudEvents extensions of its `extensions` cases.
+// No broker is needed: validation and encoding come before the connection (a valid event on a
+// never-connected producer fails with BackendUnavailableError).
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -11,7 +12,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const { EventProducer, getEventProducer, EventValidationError, ConfigError, TOPICS } = require('..');
 const { TOPIC_BY_EVENT_TYPE } = require('../src/catalog');
-const { sealEvent, sealCustom } = require('../src/envelope');
+const { sealEvent, sealCustom, extensionHeaders } = require('../src/envelope');
 const { argumentsToFields } = require('../src/methods');
 const { REPO, silentLogger } = require('./helpers');
 
@@ -122,5 +123,65 @@ test('every good custom payload encodes to the table\'s bytes', () => {
     const sealed = sealCustom(c.topic, special(c.event), 'shared-table');
     assert.equal(sealed.value, c.expect.value, c.label);
     assert.deepEqual(Object.entries(sealed.headers), c.expect.headers, c.label);
+  }
+});
+
+test('every bad extension is refused naming the extension, and nothing is sent', () => {
+  const { method, bad } = TABLE.extensions;
+  const p = producer();
+  const wrong = [];
+  for (const c of bad) {
+    let err;
+    try {
+      err = refusal(() => p[method](special(TABLE.base[method]), { extensions: special(c.extensions) }));
+    } catch (e) {
+      wrong.push(`${c.label}: ${e.message}`);
+      continue;
+    }
+    if (err.eventType !== TABLE.methods[method] || err.field !== c.field || (c.problem && !err.problem.includes(c.problem))) {
+      wrong.push(`${c.label}: got ${err.eventType}.${err.field}: ${err.problem}`);
+    }
+  }
+  assert.deepEqual(wrong, []);
+  assert.deepEqual(p.getStats(), { produced: 0, delivered: 0, errors: 0, rejected: bad.length, pending: 0 });
+});
+
+test('every good extension is accepted and becomes the table\'s headers, after the standard ones', () => {
+  const { method, good } = TABLE.extensions;
+  const p = producer();
+  for (const c of good) {
+    // Accepted: the method gets past validation and stops only at the missing connection.
+    const extensions = special(c.extensions);
+    assert.throws(() => p[method](special(TABLE.base[method]), { extensions }), { name: 'BackendUnavailableError' }, c.label);
+    const sealed = sealEvent(TOPIC_BY_EVENT_TYPE.get(TABLE.methods[method]), special(TABLE.base[method]), 'shared-table');
+    const headers = Object.entries({ ...sealed.headers, ...extensionHeaders(TABLE.methods[method], extensions) });
+    assert.deepEqual(headers.slice(0, 6).map(([k]) => k), ['ce_specversion', 'ce_id', 'ce_source', 'ce_type', 'ce_time', 'content-type'], c.label);
+    assert.deepEqual(headers.slice(6), c.expect, c.label);
+    // A Map is read as the object with the same entries (Python takes any Mapping).
+    assert.deepEqual(Object.entries(extensionHeaders('X', new Map(Object.entries(extensions)))), c.expect, c.label);
+  }
+  assert.equal(p.getStats().rejected, 0);
+});
+
+test('a topic option that is no topic name is refused naming it; a good one is where the event goes', () => {
+  const { method } = TABLE.extensions;
+  const p = producer();
+  const wrong = [];
+  for (const c of TABLE.topics.bad) {
+    let err;
+    try {
+      err = refusal(() => p[method](special(TABLE.base[method]), { topic: special(c.topic) }));
+    } catch (e) {
+      wrong.push(`${c.label}: ${e.message}`);
+      continue;
+    }
+    if (err.eventType !== TABLE.methods[method] || err.field !== 'topic') wrong.push(`${c.label}: got ${err.eventType}.${err.field}: ${err.problem}`);
+  }
+  assert.deepEqual(wrong, []);
+  assert.equal(p.getStats().rejected, TABLE.topics.bad.length);
+  for (const c of TABLE.topics.good) {
+    // Accepted: the only refusal left is the missing connection, which names the topic.
+    assert.throws(() => p[method](special(TABLE.base[method]), { topic: c.topic }),
+      (err) => err.name === 'BackendUnavailableError' && err.message.includes(`event to '${c.expect}' not sent`), c.label);
   }
 });

@@ -18,7 +18,10 @@ clock, the broker default of Kafka 4.x (``log.message.timestamp.after.max.ms`` =
 Extension attributes (CloudEvents 1.0 section 3.1.4, e.g. the distributed-tracing extension's
 ``traceparent``/``tracestate``) travel as further ``ce_<name>`` headers after the six above
 (``extension_headers``); a name must be 1-20 lowercase ASCII letters or digits and not a core
-attribute, a value a string, else ``EventValidationError`` names it and nothing is sent.
+attribute, a value a string of CloudEvents characters (no control character, surrogate or
+noncharacter) of at most 4096 UTF-8 bytes, else ``EventValidationError`` names
+``extensions['<name>']`` and nothing is sent. The Node twin checks the same inputs the same way
+(``extensions`` in tests/shared/event_inputs.json).
 """
 
 from __future__ import annotations
@@ -146,16 +149,48 @@ CORE_ATTRIBUTES = frozenset(
     "id source specversion type datacontenttype dataschema subject time data".split()
 )
 MAX_EXTENSION_VALUE = 4096  # bytes of one extension's value: headers are metadata, not payload
+# CloudEvents 1.0 type system, String: no control characters (U+0000-U+001F, U+007F-U+009F), no
+# surrogates, no noncharacters (U+FDD0-U+FDEF and the last two code points of every plane).
+_NOT_CE_STRING = re.compile(
+    "[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef"
+    + "".join(f"{chr(p * 0x10000 + 0xFFFE)}{chr(p * 0x10000 + 0xFFFF)}" for p in range(17))
+    + "]"
+)
+_SHOWN_RAW = re.compile(r"[^\x20-\x26\x28-\x5b\x5d-\x7e]")  # all but ' and \ of printable ASCII
+
+
+def _shown(name: str) -> str:
+    """``name`` for a field path, as the Node twin writes it: printable ASCII other than ``'`` and
+    ``\\`` as is, every other UTF-16 code unit as ``\\uXXXX`` (any name reads the same in both)."""
+
+    def escape(m: re.Match[str]) -> str:
+        units = m[0].encode("utf-16-be", "surrogatepass")
+        return "".join(f"\\u{units[i]:02x}{units[i + 1]:02x}" for i in range(0, len(units), 2))
+
+    return _SHOWN_RAW.sub(escape, name)
 
 
 def extension_headers(event_type: str, extensions: Mapping[str, str]) -> Headers:
-    """``ce_<name>`` headers for CloudEvents extension attributes, checked: a name of 1-20 lowercase
-    letters or digits that is not a core attribute, a ``str`` value of at most 4096 UTF-8 bytes.
-    A bad one raises ``EventValidationError`` naming ``event_type`` and the extension."""
+    """``ce_<name>`` headers for CloudEvents extension attributes, checked: ``extensions`` is a
+    mapping, each name 1-20 lowercase ASCII letters or digits and not a core attribute, each value a
+    ``str`` of CloudEvents characters (no control character, surrogate or noncharacter) and at most
+    4096 UTF-8 bytes. A bad one raises ``EventValidationError`` naming ``event_type`` and the field
+    ``extensions['<name>']`` (``extensions`` when it is not a mapping), exactly as the Node twin's
+    ``extensionHeaders`` does (tests/shared/event_inputs.json, ``extensions``)."""
+    if not isinstance(extensions, Mapping):
+        raise EventValidationError(
+            event_type,
+            "extensions",
+            f"must be a mapping of name -> str, got {type(extensions).__name__}",
+        )
     out: Headers = []
     for name, value in extensions.items():
-        where = f"extensions[{name!r}]"
-        if not isinstance(name, str) or not _EXTENSION_NAME.match(name):
+        if not isinstance(name, str):
+            raise EventValidationError(
+                event_type, f"extensions[{name!r}]", "an extension name must be a str"
+            )
+        where = f"extensions['{_shown(name)}']"
+        if not _EXTENSION_NAME.match(name):
             raise EventValidationError(
                 event_type, where, "an extension name is 1-20 lowercase ASCII letters or digits"
             )
@@ -164,8 +199,15 @@ def extension_headers(event_type: str, extensions: Mapping[str, str]) -> Headers
                 event_type, where, "is a CloudEvents core attribute, not an extension"
             )
         if not isinstance(value, str):
+            got = "null" if value is None else type(value).__name__
+            raise EventValidationError(event_type, where, f"must be a string, got {got}")
+        bad = _NOT_CE_STRING.search(value)
+        if bad is not None:
             raise EventValidationError(
-                event_type, where, f"must be a str, got {type(value).__name__}"
+                event_type,
+                where,
+                f"contains U+{ord(bad[0]):04X}: a CloudEvents string has no control character, "
+                "surrogate or noncharacter",
             )
         raw = value.encode()
         if len(raw) > MAX_EXTENSION_VALUE:

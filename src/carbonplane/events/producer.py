@@ -22,6 +22,7 @@ Invariants: every accepted event is counted exactly once as delivered, failed or
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -124,11 +125,20 @@ class EventProducer(CatalogMethods):
         """Validate and queue one catalog event; returns its future. Raises EventValidationError.
         ``extensions``: CloudEvents extension attributes (``{"traceparent": ...}``), each sent as a
         ``ce_<name>`` header after the standard ones (``envelope.extension_headers``). ``topic``:
-        another topic than the type's catalog topic (a per-environment copy, a test's own)."""
-        topic = topic or event.TOPIC
+        another topic than the type's catalog topic (a per-environment copy, a test's own); None:
+        the catalog topic; anything but a Kafka topic name is refused, as the Node twin refuses it
+        (the ``topics`` cases of tests/shared/event_inputs.json)."""
+        given, topic = topic, topic if _is_topic_name(topic) else event.TOPIC
         try:
+            if given is not None and topic is not given:
+                raise EventValidationError(
+                    type(event).__name__,
+                    "topic",
+                    "must be a Kafka topic name, 1-249 letters, digits, '.', '_' or '-' "
+                    f"(or absent for the catalog topic), got {given!r}",
+                )
             key, value, headers, ts = seal_record(event, self.source_service)
-            if extensions:
+            if extensions is not None:
                 headers += extension_headers(type(event).__name__, extensions)
         except EventValidationError as exc:
             self._reject(topic, type(event).__name__, exc)
@@ -328,6 +338,13 @@ class EventProducer(CatalogMethods):
             self._tally.rejected += 1
         self._metrics.failed(topic, etype, "validation")
         log.debug("rejected invalid %s: %s", etype, exc)
+
+
+_TOPIC_NAME = re.compile(r"[A-Za-z0-9._-]{1,249}\Z")  # Kafka's rule (local_topics checks it too)
+
+
+def _is_topic_name(topic: object) -> bool:
+    return isinstance(topic, str) and bool(_TOPIC_NAME.match(topic)) and topic not in (".", "..")
 
 
 def _replaced(event: T.Event, changes: dict[str, Any] | None) -> T.Event:

@@ -25,7 +25,8 @@ Invariants:
   address kept is the right-most one that is not itself a trusted proxy (the left-most entries are
   whatever the client wrote).
 - ``traceparent`` is carried (as the CloudEvents distributed-tracing extension) only when it is a
-  valid W3C Trace Context version-00 header; ``tracestate`` only beside a valid ``traceparent``.
+  valid W3C Trace Context version-00 header; ``tracestate`` only beside a valid ``traceparent``,
+  when printable ASCII and at most 512 characters.
 
 Specs: W3C Trace Context Level 1, section 3.2 (``traceparent``: version 00, lowercase hex, all-zero
 ids invalid) and 3.3 (``tracestate``); CloudEvents 1.0 distributed-tracing extension;
@@ -184,7 +185,10 @@ def trace_context(traceparent: str | None, tracestate: str | None) -> tuple[str 
     m = _TRACEPARENT.match(traceparent)
     if m is None or m.group(1) == "0" * 32 or m.group(2) == "0" * 16:
         return None, None
-    if tracestate and (len(tracestate) > _TRACESTATE_MAX or not tracestate.isprintable()):
+    # W3C Trace Context 3.3: printable ASCII only, as the Node twin checks (isprintable alone
+    # would let 'café' through)
+    printable = tracestate is None or (tracestate.isascii() and tracestate.isprintable())
+    if tracestate and (len(tracestate) > _TRACESTATE_MAX or not printable):
         tracestate = None
     return traceparent, tracestate or None
 
