@@ -19,6 +19,13 @@ connection); while connecting, the client is paused above ``HIGH_WATER`` and whe
 upstream socket is over its own high-water mark. Response pieces of one upstream read go to the
 client as one piece, all of a loop iteration's pieces in one write (``writes.py``); the
 upstream is paused while the client's socket is over high-water.
+
+Response framing: without response-body filters the upstream's framing is kept (a one-read
+response is relayed in one step). With them the body may change length, so the upstream's
+Content-Length is dropped and every response that can carry a body goes out chunked (or, when
+the client connection closes after it, delimited by the close) - an empty one too, whether the
+upstream said ``Content-Length: 0`` or sent an empty chunked body. A response that never carries
+a body (to HEAD, 1xx, 204, 304: ``no_body``) gets no body bytes, whatever the filters return.
 """
 
 from __future__ import annotations
@@ -325,6 +332,8 @@ class Exchange:
         head = ctx.response
         reframe = not self.relays_whole
         framing = head.framing
+        if reframe and framing == FRAMING_NONE and not no_body(head.status, ctx.request.method):
+            framing = FRAMING_LENGTH  # an empty body (Content-Length: 0): it still needs framing
         extra, close = self.conn.response_extra(ctx, framing, reframe)
         self.close_client = close
         self.out_chunked = not close and (
@@ -362,7 +371,8 @@ class Exchange:
             tail = b""
             for hook in self.chain.response_body:
                 tail = hook(self.ctx, tail, True)
-            if tail:
+            ctx = self.ctx
+            if tail and (self.out_chunked or not no_body(ctx.response.status, ctx.request.method)):
                 self.upstream_body(tail)
         if self.out_chunked:
             self.out.append(LAST_CHUNK)
@@ -442,3 +452,8 @@ class Exchange:
         target, self.target = self.target, None
         if target is not None:
             self.upstream.picker.release(self.ctx, target, status, failure)
+
+
+def no_body(status: int, method: bytes) -> bool:
+    """A response that never carries a body (RFC 9110 §6.4.1): 1xx, 204, 304, or to HEAD."""
+    return status < 200 or status == 204 or status == 304 or method == b"HEAD"
