@@ -68,6 +68,7 @@ ACCELERATED = (
     "carbonplane.proxy.downstream",
     "carbonplane.proxy.exchange",
     "carbonplane.proxy.attempts",  # plain mode: an exchange's failures and retries
+    "carbonplane.proxy.requestbody",  # plain mode: a request body held, read whole, filtered
     "carbonplane.proxy.local",  # plain mode: local responses, errors, client timeouts
     "carbonplane.http.headparser",
     "carbonplane.http.hop",

@@ -26,7 +26,6 @@ cdef class ClientConnection:
     cpdef _finished(self, RequestContext ctx, chain, bint close)
     @cython.locals(ctx=RequestContext, client=Client)
     cpdef _start(self, RequestHead head)
-    cpdef double _body_deadline(self, ex)
     cpdef forwarded(self, RequestContext ctx)
     cpdef upstream_extra(self, RequestContext ctx)
     @cython.locals(req=RequestHead)

@@ -9,7 +9,7 @@ Timeouts (one lazy ``Deadline``): a connection must send a complete head within
 ``client_header_timeout`` of its first byte (of the connection, for the first request) - else
 408 and close, which is what stops slowloris; body bytes must keep coming within
 ``client_body_timeout`` and, past that long, average ``client_body_min_rate`` bytes/s since the
-body started or since the proxy last resumed reading (``_body_deadline``) - else 408 and close,
+body started or since the proxy last resumed reading (``local.body_deadline``) - else 408 and close,
 which stops a trickled upload; an idle keep-alive connection closes after ``keepalive_timeout``; a
 client that stops reading our response is cut after ``send_timeout``. While the proxy itself
 waits (upstream, filters) no client timeout runs.
@@ -41,8 +41,9 @@ from carbonplane.http.model import (
 from carbonplane.http.reader import RequestReader
 from carbonplane.http.rules import is_token
 from carbonplane.proxy.app import EMPTY_CHAIN, Client, FilterChain, LocalResponse, RequestContext
-from carbonplane.proxy.exchange import HIGH_WATER, RESPONDING, Exchange
-from carbonplane.proxy.local import respond_local, timed_out, write_error
+from carbonplane.proxy.exchange import Exchange
+from carbonplane.proxy.local import body_deadline, reject, respond_local, timed_out, write_error
+from carbonplane.proxy.requestbody import HIGH_WATER
 from carbonplane.proxy.timers import Deadline
 from carbonplane.proxy.writes import flush_output
 
@@ -130,7 +131,7 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
                 if head is not None:
                     return self._start(head)
             except HttpError as exc:
-                return self._reject(exc)
+                return reject(self, exc)
             self.pump()
             return
         self.reader.feed(data)
@@ -206,28 +207,12 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
                     ex.request_end()
                 else:  # NEED_DATA
                     if not self.paused:
-                        self.deadline.set(self._body_deadline(ex))
+                        self.deadline.set(body_deadline(self, ex))
                     return
         except HttpError as exc:
-            self._reject(exc)
+            reject(self, exc)
         finally:
             self.pumping = False
-
-    def _body_deadline(self, ex) -> float:
-        """When reading the body must have moved on: ``client_body_timeout`` after now, or
-        earlier when the body falls under ``client_body_min_rate`` (after a first
-        ``client_body_timeout`` of grace)."""
-        config = self.config
-        timeout = config.client_body_timeout
-        when = self.loop.time() + timeout
-        rate = config.client_body_min_rate
-        if rate > 0.0:
-            floor = (
-                self.body_since + timeout + (ex.ctx.request_bytes - self.body_since_bytes) / rate
-            )
-            if floor < when:
-                return floor
-        return when
 
     def _awaiting_head(self) -> None:
         if self.reader.buffered and not self.head_started:
@@ -276,16 +261,6 @@ class ClientConnection:  # an asyncio protocol (duck-typed: compiled, see downst
             return
         self.exchange = ex = Exchange(self, ctx, decision)
         ex.start()
-
-    def _reject(self, exc: HttpError) -> None:
-        ex = self.exchange
-        if ex is None:
-            self._write_error(exc.status, exc.reason, close=True)
-        elif ex.state != RESPONDING:
-            ex.respond(LocalResponse.engine_error(exc.status, exc.reason))
-        else:
-            self.abort()
-        self.closing = True
 
     # -- writing responses --------------------------------------------------------------
     def forwarded(self, ctx: RequestContext) -> bytes:

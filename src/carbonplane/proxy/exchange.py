@@ -12,13 +12,18 @@ timeouts layer's deadlines (connect here, read/write in ``layers/pool.py``); a d
 failures, retries and the failure statuses are ``attempts.py``'s. A WebSocket handshake
 (``tunnel.py``) is an exchange too, until the upstream answers 101.
 
-Body relay: request body pieces are written upstream as they arrive (re-chunked when chunked),
-buffered only while connecting - or, on a route with ``buffer_request``, until the body ended
-(up to ``request_buffer_bytes``, else 413; a trickling client then holds no upstream
-connection); while connecting, the client is paused above ``HIGH_WATER`` and whenever the
-upstream socket is over its own high-water mark. Response pieces of one upstream read go to the
-client as one piece, all of a loop iteration's pieces in one write (``writes.py``); the
-upstream is paused while the client's socket is over high-water.
+Body relay: request body pieces are written upstream as they arrive (re-chunked when chunked);
+holding them while connecting or buffering, the READING state and the request-body filters are
+``requestbody.py``'s. Response pieces of one upstream read go to the client as one piece, all of
+a loop iteration's pieces in one write (``writes.py``); the upstream is paused while the
+client's socket is over high-water.
+
+Response framing: without response-body filters the upstream's framing is kept (a one-read
+response is relayed in one step). With them the body may change length, so the upstream's
+Content-Length is dropped and every response that can carry a body goes out chunked (or, when
+the client connection closes after it, delimited by the close) - an empty one too, whether the
+upstream said ``Content-Length: 0`` or sent an empty chunked body. A response that never carries
+a body (to HEAD, 1xx, 204, 304: ``no_body``) gets no body bytes, whatever the filters return.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from carbonplane.http.model import (
     FRAMING_NONE,
     ResponseHead,
 )
-from carbonplane.proxy import attempts
+from carbonplane.proxy import attempts, requestbody
 from carbonplane.proxy.app import (
     LocalResponse,
     RequestContext,
@@ -48,7 +53,6 @@ from carbonplane.proxy.tunnel import UPGRADE_REQUEST_LINES, is_websocket_handsha
 log = logging.getLogger("carbonplane.proxy")
 
 FILTERING, CONNECTING, SENDING, RESPONDING, DONE, BUFFERING, READING = range(7)
-HIGH_WATER = 256 * 1024
 
 
 class Exchange:
@@ -138,7 +142,7 @@ class Exchange:
             if isinstance(verdict, LocalResponse):
                 return self.respond(verdict)
             if type(verdict) is ReadBody:
-                return self._read_body(verdict)
+                return requestbody.read_body(self, verdict)
             self.task = task = asyncio.ensure_future(verdict)
             task.add_done_callback(partial(self._filter_done, index=index))
             return
@@ -158,18 +162,6 @@ class Exchange:
         self._run_request_hooks(index)
         self.conn.pump()  # body events were held while the filter ran
 
-    def _read_body(self, reader: ReadBody) -> None:
-        """READING: the body goes to ``reader``, whose answer ends the exchange (bodyread.py)."""
-        req = self.ctx.request
-        if self.request_done:
-            return self.respond(reader.answer(self.ctx))
-        if req.framing == FRAMING_LENGTH and reader.too_large(req.content_length):
-            return self.respond(reader.refusal())
-        self.reader = reader
-        self.state = READING
-        if req.expect_continue:
-            self.conn.send_bytes(CONTINUE_LINE)
-
     @property
     def accepting_body(self) -> bool:
         return self.state != FILTERING and self.state != DONE and not self.request_done
@@ -177,11 +169,8 @@ class Exchange:
     def _begin_upstream(self) -> None:
         ctx = self.ctx
         req = ctx.request
-        if self.buffering:
-            limit = self.conn.config.request_buffer_bytes
-            if req.framing == FRAMING_LENGTH and req.content_length > limit:
-                return attempts.too_large(self, limit)
-            self.state = BUFFERING  # request_end() goes on
+        if self.buffering and not requestbody.start_buffering(self):
+            return  # refused: 413
         if req.expect_continue and not self.request_done:
             self.conn.send_bytes(CONTINUE_LINE)
         if self.state != BUFFERING:
@@ -228,10 +217,7 @@ class Exchange:
             self.conn.settings.request_drop,
         )
         if self.pending:
-            head = b"".join([head, *self.pending])
-            self.pending = None
-            self.pending_size = 0
-            self.conn.pause_for(1, False)
+            head = requestbody.with_held(self, head)
         up.send(self, head, req.method, self.upstream.read_timeout, self.upstream.write_timeout)
         if self.upgrading:
             up.reader.upgrade = True  # a 101 may answer this request (and only this one)
@@ -243,7 +229,7 @@ class Exchange:
                 self.respond(self.reader.refusal())  # the rest stays unread: close after
             return
         if self.chain.request_body:
-            data = self._filter_body(data, False)
+            data = requestbody.filter_body(self, data, False)
             if not data:
                 return
         if self.chunked_request:
@@ -251,50 +237,13 @@ class Exchange:
         self._send_body(data)
 
     def request_end(self) -> None:
-        self.request_done = True
-        if self.state == READING:
-            return self.respond(self.reader.answer(self.ctx))
-        if self.chain.request_body:
-            tail = self._filter_body(b"", True)
-            if tail:
-                self._send_body(
-                    b"%x\r\n%b\r\n" % (len(tail), tail) if self.chunked_request else tail
-                )
-            if self.state == DONE:
-                return
-        if self.chunked_request:
-            self._send_body(LAST_CHUNK)
-        if self.state == BUFFERING:  # the whole body is here: now the upstream
-            self.ctx.upstream_started = self.conn.clock()
-            self._try_target()
-
-    def _filter_body(self, data: bytes, end: bool) -> bytes:
-        for hook in self.chain.request_body:
-            try:
-                data = hook(self.ctx, data, end)
-            except Exception:
-                log.exception("request body filter %r failed", hook)
-                data = LocalResponse.engine_error(500, "An unexpected error occurred")
-            if isinstance(data, LocalResponse):
-                self.request_done = False  # the rest of the body stays unread: close after
-                self.respond(data)
-                return b""
-        return data
+        requestbody.request_end(self)
 
     def _send_body(self, data: bytes) -> None:
         if self.up is not None:
             self.up.write(data)
         elif self.state != DONE:
-            if self.pending is None:
-                self.pending = []
-            self.pending.append(data)
-            self.pending_size += len(data)
-            if self.buffering:  # reading goes on to the end, within the buffer
-                limit = self.conn.config.request_buffer_bytes
-                if self.pending_size > limit:
-                    attempts.too_large(self, limit)
-            elif self.pending_size > HIGH_WATER:
-                self.conn.pause_for(1, True)
+            requestbody.hold(self, data)
 
     def upstream_write_paused(self, paused: bool) -> None:
         self.conn.pause_for(2, paused)
@@ -325,6 +274,8 @@ class Exchange:
         head = ctx.response
         reframe = not self.relays_whole
         framing = head.framing
+        if reframe and framing == FRAMING_NONE and not no_body(head.status, ctx.request.method):
+            framing = FRAMING_LENGTH  # an empty body (Content-Length: 0): it still needs framing
         extra, close = self.conn.response_extra(ctx, framing, reframe)
         self.close_client = close
         self.out_chunked = not close and (
@@ -362,7 +313,8 @@ class Exchange:
             tail = b""
             for hook in self.chain.response_body:
                 tail = hook(self.ctx, tail, True)
-            if tail:
+            ctx = self.ctx
+            if tail and (self.out_chunked or not no_body(ctx.response.status, ctx.request.method)):
                 self.upstream_body(tail)
         if self.out_chunked:
             self.out.append(LAST_CHUNK)
@@ -442,3 +394,8 @@ class Exchange:
         target, self.target = self.target, None
         if target is not None:
             self.upstream.picker.release(self.ctx, target, status, failure)
+
+
+def no_body(status: int, method: bytes) -> bool:
+    """A response that never carries a body (RFC 9110 §6.4.1): 1xx, 204, 304, or to HEAD."""
+    return status < 200 or status == 204 or status == 304 or method == b"HEAD"

@@ -2,8 +2,9 @@
 
 ``respond_local`` writes a proxy-made response (a ``LocalResponse`` from the app or a filter,
 or the engine's 4xx/5xx) after the chain's response-head hooks; ``write_error`` answers before
-any request exists (a malformed head, too many connections); ``timed_out`` is the connection's
-one deadline firing (see ``downstream.py`` for which timeout runs when).
+any request exists (a malformed head, too many connections); ``reject`` answers a malformed
+request; ``timed_out`` is the connection's one deadline firing and ``body_deadline`` when a
+body being read times out (see ``downstream.py`` for which timeout runs when).
 
 Invariants: a local response always carries its own Content-Length, Date and Server (whatever
 the hooks left of those is dropped), the request id line when ids are on, and ``connection:
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import logging
 
+from carbonplane.errors import HttpError
 from carbonplane.http.hop import http_date, status_line
 from carbonplane.http.model import FRAMING_LENGTH, ResponseHead
 from carbonplane.proxy.app import FilterChain, LocalResponse, RequestContext
@@ -101,3 +103,30 @@ def timed_out(conn) -> None:
         ex.ctx.error = "client send timeout"
         conn.abort()
         ex.abort()
+
+
+def reject(conn, exc: HttpError) -> None:
+    """A malformed request: its 4xx, and the connection closes (nothing after it is trusted)."""
+    ex = conn.exchange
+    if ex is None:
+        write_error(conn, exc.status, exc.reason, close=True)
+    elif ex.state != _RESPONDING:
+        ex.respond(LocalResponse.engine_error(exc.status, exc.reason))
+    else:
+        conn.abort()
+    conn.closing = True
+
+
+def body_deadline(conn, ex) -> float:
+    """When reading the body must have moved on: ``client_body_timeout`` after now, or
+    earlier when the body falls under ``client_body_min_rate`` (after a first
+    ``client_body_timeout`` of grace)."""
+    config = conn.config
+    timeout = config.client_body_timeout
+    when = conn.loop.time() + timeout
+    rate = config.client_body_min_rate
+    if rate > 0.0:
+        floor = conn.body_since + timeout + (ex.ctx.request_bytes - conn.body_since_bytes) / rate
+        if floor < when:
+            return floor
+    return when

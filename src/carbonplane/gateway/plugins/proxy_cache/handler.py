@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
-from carbonplane.gateway.plugins.pdk.emptybody import keep_framed
 from carbonplane.gateway.plugins.proxy_cache.cache_key import build_cache_key, request_uri
 from carbonplane.gateway.plugins.proxy_cache.policy import Rules, directives
 from carbonplane.gateway.plugins.proxy_cache.store import (
@@ -154,8 +153,6 @@ class Handler(PluginHandler):
         response = ctx.response
         if response is None:
             return
-        if ctx.source == "upstream":
-            keep_framed(ctx)  # this plugin's body filter re-frames every response
         if state is None:
             return
         key = state[0]

@@ -30,7 +30,6 @@ from typing import Any
 
 from carbonplane.errors import RateLimitStoreError
 from carbonplane.gateway.plugins.pdk.base import PluginHandler, PluginServices
-from carbonplane.gateway.plugins.pdk.emptybody import keep_framed
 from carbonplane.gateway.plugins.rate_limiting.handler import _fallback_counters
 from carbonplane.gateway.plugins.rate_limiting.redis_policy import RedisCounters, client_for
 from carbonplane.gateway.plugins.rate_limiting.schema import redis_settings
@@ -138,7 +137,6 @@ class Handler(PluginHandler):
             response.headers = have = [h for h in have if h[0] != self.header]
         if ctx.source != "upstream":
             return
-        keep_framed(ctx)  # this plugin's body filter re-frames every response
         if state is None:
             return
         increments = state[3] = parse_increments(reported, self.counters.limits)
