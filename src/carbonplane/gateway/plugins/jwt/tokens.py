@@ -35,28 +35,14 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, paddin
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from carbonplane.gateway.config.entities.consumers import JWT_ALGORITHMS
+
 Verifier = Callable[[bytes, bytes], bool]
 
 _HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
 _HMAC_NAMES = {"HS256": "sha256", "HS384": "sha384", "HS512": "sha512"}
 _CURVES = {"ES256": (ec.SECP256R1, 32), "ES384": (ec.SECP384R1, 48), "ES512": (ec.SECP521R1, 66)}
-ALGORITHMS = frozenset(
-    (
-        "HS256",
-        "HS384",
-        "HS512",
-        "RS256",
-        "RS384",
-        "RS512",
-        "ES256",
-        "ES384",
-        "ES512",
-        "PS256",
-        "PS384",
-        "PS512",
-        "EdDSA",
-    )
-)
+ALGORITHMS = frozenset(JWT_ALGORITHMS)  # the jwt_secrets entity's list (Kong's)
 _B64URL = re.compile(rb"[A-Za-z0-9_-]*")
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 # the last character of a 2- or 3-character final group carries 4 or 2 unused low bits: zero
