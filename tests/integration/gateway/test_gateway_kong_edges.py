@@ -209,7 +209,7 @@ def test_a_disabled_kong_plugin_is_kept_with_a_warning_naming_the_line(upstream,
         assert http(gw.proxy_port, "GET", "/api/x")[0] == 200  # never runs
         # the Admin API accepts one switched off, and refuses to switch it on
         status, _, created = admin(
-            gw.admin_port, "POST", "/plugins", {"name": "hmac-auth", "enabled": False}
+            gw.admin_port, "POST", "/plugins", {"name": "zipkin", "enabled": False}
         )
         assert status == 201, created
         status, _, doc = admin(
