@@ -69,11 +69,32 @@ SEND_TIMEOUT = 60.0  # a worker that reads nothing of a frame for this long is t
 def _hold(host: str, port: int) -> socket.socket:
     """A bound, not listening socket keeping ``port`` for the workers (port 0 picks one)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if port:
+        _refuse_if_served(family, host, port)
     holder = socket.socket(family, socket.SOCK_STREAM)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     holder.bind((host, port))
     return holder
+
+
+def _refuse_if_served(family: int, host: str, port: int) -> None:
+    """SO_REUSEPORT would let this server join a port another server of the same user already
+    listens on, and the kernel would split the traffic between the two. A probe bound without it
+    (SO_REUSEADDR only: a previous run's TIME_WAIT connections do not count) fails when anything
+    listens there, so a second server refuses to start instead (``ConfigError``)."""
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+    except OSError as exc:
+        raise ConfigError(
+            f"{host}:{port} is already in use ({exc.strerror}): another server listens there; "
+            "stop it or choose another port",
+            where="listen",
+        ) from None
+    finally:
+        probe.close()
 
 
 class _Worker:

@@ -115,3 +115,26 @@ def test_a_killed_worker_is_replaced_with_the_latest_config(supervisor_factory):
             assert all(r.status == 200 for r in responses) and old.requests == []
 
     run(scenario())
+
+
+def test_a_second_server_on_a_served_port_refuses_to_start(supervisor_factory):
+    """SO_REUSEPORT would let a second server join the port and take part of its traffic."""
+
+    async def scenario():
+        async with stand_in() as up:
+            first = supervisor_factory(up.port, workers=1)
+            loop = asyncio.get_running_loop()
+            port = await loop.run_in_executor(None, first.start)
+            with pytest.raises(ConfigError, match=f"127.0.0.1:{port} is already in use"):
+                Supervisor("127.0.0.1", port, FACTORY, payload(up.port), workers=1)
+            assert (await exchange(port, get(b"/echo"))).status == 200  # the first still serves
+            first.stop(drain=1)
+            # once it stopped, the port is free again (its connections' TIME_WAIT do not count)
+            second = Supervisor("127.0.0.1", port, FACTORY, payload(up.port), workers=1)
+            try:
+                assert await loop.run_in_executor(None, second.start) == port
+                assert (await exchange(port, get(b"/echo"))).status == 200
+            finally:
+                second.stop(drain=1)
+
+    run(scenario())
