@@ -129,6 +129,8 @@ def test_key_auth_refuses_the_handshake_with_401(rig):
 
 def test_close_from_the_client_ends_both_sides(rig):
     gw, up = rig
+    # earlier tests' connections to this shared upstream may still be closing: let them end first
+    assert _wait(lambda: up.closed == up.opened)
     closed = up.closed
     with connect(_url(gw, "/ws/c")) as ws:
         ws.send("x")

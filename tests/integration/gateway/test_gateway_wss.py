@@ -202,6 +202,8 @@ def test_a_large_message_both_ways_over_tls(rig):
 
 def test_close_from_the_wss_client_ends_both_sides(rig):
     gw, plain, *_ = rig
+    # earlier tests' connections to this shared upstream may still be closing: let them end first
+    assert _wait(lambda: plain.closed == plain.opened)
     closed = plain.closed
     with _wss(gw, "/wss/c") as ws:
         ws.send("x")
@@ -268,6 +270,8 @@ def test_tls_close_from_the_client_is_passed_on_as_a_fin(rig):
     """The client's close_notify is its EOF: the plain upstream gets a FIN after the frame sent
     before it, closes, and the tunnel ends."""
     gw, plain, *_ = rig
+    # earlier tests' connections to this shared upstream may still be closing: let them end first
+    assert _wait(lambda: plain.closed == plain.opened)
     closed = plain.closed
     tls, head, rest = _tls_handshake(gw, "/wss/half")
     try:
