@@ -140,3 +140,8 @@ def full_event(cls: type[T.Event]) -> T.Event:
 def minimal_event(cls: type[T.Event]) -> T.Event:
     """An instance with only the required fields (the envelope left for the producer to fill)."""
     return codec.build_event(cls, **copy.deepcopy(MINIMAL[cls]))
+
+
+def produce_path(cls: type[T.Event], **changes: Any) -> bytes:
+    """What ``produce_*_event`` does: keyword arguments -> struct -> validated JSON."""
+    return codec.encode_event(codec.build_event(cls, **{**copy.deepcopy(FULL[cls]), **changes}))
