@@ -87,3 +87,11 @@ class AdminClient:
 
     def delete(self, path: str, **kw: Any) -> tuple[int, Any]:
         return self.call("DELETE", path, **kw)[:2]
+
+
+def make_service(admin, name="svc", **fields):
+    status, body = admin.post(
+        "/services", json_body={"name": name, "host": f"{name}.internal", **fields}
+    )
+    assert status == 201, body
+    return body
